@@ -1,0 +1,566 @@
+/*  cw_actor.c - the actor runtime (see cw_actor.h).
+
+    One DEALER socket to the supervisor's broker carries everything. The
+    zloop has four readers/timers:
+      - the broker socket: REQUEST -> the request handler -> REPLY;
+        REPLY -> the matching pending request's callback (or the outbox);
+        EVENT/STATE -> the event handler (actor.ready also triggers an
+        outbox re-send); TERM -> orderly stop;
+      - a signalfd for SIGTERM/SIGINT -> orderly stop;
+      - the heartbeat timer: HEARTBEAT to the broker and the parent check;
+      - a 100 ms housekeeping timer: request timeouts and outbox re-sends.
+    The outbox holds reliable requests until their destination answers
+    "ok"; an error from the destination itself drops the entry (re-sending
+    cannot help), an error from the broker (destination not running) keeps
+    it for the next re-send.
+*/
+#include "cw_actor.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#define CW_OUTBOX_RESEND_MS 1000
+#define CW_DEFAULT_REQUEST_TIMEOUT_MS 5000
+
+typedef struct {
+    uint64_t corr;
+    cw_reply_fn *cb;
+    void *arg;
+    int64_t deadline;
+} s_pending_t;
+
+typedef struct {
+    uint64_t corr;
+    char *to;
+    char *command;
+    char *body;
+    char *key;
+    int64_t sent_at;
+} s_outbox_entry_t;
+
+struct _cw_actor_t {
+    char *name;
+    cw_bootstrap_t *bootstrap;
+    zsock_t *broker;
+    zloop_t *loop;
+    int heartbeat_ms;
+    pid_t parent;
+    int signal_fd;
+    bool stopping;
+    bool ready;
+    uint64_t next_corr;
+    zlistx_t *pending;          //  s_pending_t
+    zlistx_t *outbox;           //  s_outbox_entry_t, in send order
+    cw_request_fn *on_request;
+    void *request_arg;
+    cw_event_fn *on_event;
+    void *event_arg;
+    void (*on_stop) (cw_actor_t *self, void *arg);
+    void *stop_arg;
+};
+
+// ---------------------------------------------------------------------------
+//  Helpers
+
+json_t *
+cw_error_body (const char *fmt, ...)
+{
+    char message[1024];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (message, sizeof message, fmt, args);
+    va_end (args);
+    return json_pack ("{s:s}", "error", message);
+}
+
+static char *
+s_dump (json_t *body)
+{
+    return body ? json_dumps (body, JSON_COMPACT) : strdup ("{}");
+}
+
+static void
+s_outbox_entry_destroy (s_outbox_entry_t **entry_p)
+{
+    s_outbox_entry_t *entry = *entry_p;
+    if (!entry)
+        return;
+    free (entry->to);
+    free (entry->command);
+    free (entry->body);
+    free (entry->key);
+    free (entry);
+    *entry_p = NULL;
+}
+
+static void
+s_outbox_send (cw_actor_t *self, s_outbox_entry_t *entry)
+{
+    entry->sent_at = zclock_mono ();
+    cw_envelope_send (self->broker, CW_MSG_REQUEST, entry->corr, self->name, entry->to,
+                      entry->command, entry->body);
+}
+
+//  Re-send outbox entries for TO (NULL = all) sent at least AGE_MS ago.
+static void
+s_outbox_resend (cw_actor_t *self, const char *to, int64_t age_ms)
+{
+    int64_t now = zclock_mono ();
+    for (s_outbox_entry_t *entry = zlistx_first (self->outbox); entry; entry = zlistx_next (self->outbox))
+        if ((!to || strcmp (entry->to, to) == 0) && now - entry->sent_at >= age_ms)
+            s_outbox_send (self, entry);
+}
+
+//  Handle a REPLY for an outbox entry; returns true if it was one.
+static bool
+s_outbox_reply (cw_actor_t *self, const cw_envelope_t *reply)
+{
+    for (s_outbox_entry_t *entry = zlistx_first (self->outbox); entry; entry = zlistx_next (self->outbox)) {
+        if (entry->corr != reply->corr)
+            continue;
+        bool ok = strcmp (reply->command, "ok") == 0;
+        bool from_destination = strcmp (reply->from, entry->to) == 0;
+        if (ok || from_destination) {
+            if (!ok)
+                cw_warn ("reliable request refused to=%s command=%s reply=%s", entry->to,
+                         entry->command, reply->body);
+            void *handle = zlistx_cursor (self->outbox);
+            zlistx_delete (self->outbox, handle);
+            s_outbox_entry_destroy (&entry);
+        }
+        return true;
+    }
+    return false;
+}
+
+// ---------------------------------------------------------------------------
+//  Incoming messages
+
+static void
+s_handle_request (cw_actor_t *self, const cw_envelope_t *req)
+{
+    json_error_t jerr;
+    json_t *args = *req->body ? json_loads (req->body, 0, &jerr) : json_object ();
+    json_t *reply = NULL;
+    cw_reply_status_t status;
+    if (!args || !json_is_object (args)) {
+        reply = cw_error_body ("arguments of '%s' must be a JSON object", req->command);
+        status = CW_REPLY_ERROR;
+    }
+    else
+    if (!self->on_request) {
+        reply = cw_error_body ("actor '%s' accepts no requests", self->name);
+        status = CW_REPLY_ERROR;
+    }
+    else
+        status = self->on_request (self, req, args, &reply, self->request_arg);
+    json_decref (args);
+    if (status == CW_REPLY_DEFERRED)
+        return;
+    if (!reply)
+        reply = status == CW_REPLY_OK ? json_object () : cw_error_body ("request failed");
+    cw_actor_reply (self, req->from, req->corr, status == CW_REPLY_OK, reply);
+}
+
+static void
+s_handle_reply (cw_actor_t *self, const cw_envelope_t *reply)
+{
+    if (s_outbox_reply (self, reply))
+        return;
+    for (s_pending_t *pending = zlistx_first (self->pending); pending; pending = zlistx_next (self->pending)) {
+        if (pending->corr != reply->corr)
+            continue;
+        s_pending_t copy = *pending;
+        zlistx_delete (self->pending, zlistx_cursor (self->pending));
+        free (pending);
+        json_t *body = *reply->body ? json_loads (reply->body, 0, NULL) : json_object ();
+        if (!body)
+            body = cw_error_body ("malformed reply body");
+        if (copy.cb)
+            copy.cb (self, strcmp (reply->command, "ok") == 0, body, copy.arg);
+        json_decref (body);
+        return;
+    }
+    cw_debug ("reply for unknown request corr=%llu", (unsigned long long) reply->corr);
+}
+
+static void
+s_handle_event (cw_actor_t *self, const cw_envelope_t *ev)
+{
+    json_t *body = *ev->body ? json_loads (ev->body, 0, NULL) : json_object ();
+    if (!body) {
+        cw_envelope_count_malformed ();
+        cw_warn ("malformed event body dropped topic=%s from=%s", ev->command, ev->from);
+        return;
+    }
+    if (strcmp (ev->command, "actor.ready") == 0) {
+        const char *name = json_string_value (json_object_get (body, "name"));
+        if (name)
+            s_outbox_resend (self, name, 0);
+    }
+    if (self->on_event)
+        self->on_event (self, ev, body, self->event_arg);
+    json_decref (body);
+}
+
+static int
+s_on_broker (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    cw_actor_t *self = arg;
+    //  Drain what is there, so a burst is handled in one wake-up
+    while (zsock_events (reader) & ZMQ_POLLIN) {
+        zmsg_t *msg = zmsg_recv (reader);
+        if (!msg)
+            break;
+        cw_envelope_t env;
+        char err[128];
+        if (cw_envelope_decode (msg, &env, err, sizeof err)) {
+            cw_warn ("malformed message dropped reason=\"%s\" total=%llu", err,
+                     (unsigned long long) cw_envelope_malformed ());
+            zmsg_destroy (&msg);
+            continue;
+        }
+        zmsg_destroy (&msg);
+        switch (env.type) {
+            case CW_MSG_REQUEST: s_handle_request (self, &env); break;
+            case CW_MSG_REPLY:   s_handle_reply (self, &env); break;
+            case CW_MSG_EVENT:
+            case CW_MSG_STATE:   s_handle_event (self, &env); break;
+            case CW_MSG_TERM:    self->stopping = true; break;
+            default:
+                cw_debug ("ignored message type=%s", cw_msg_type_name (env.type));
+        }
+        cw_envelope_clear (&env);
+        if (self->stopping)
+            break;
+    }
+    if (self->stopping) {
+        cw_info ("stopping reason=TERM");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+s_on_signal (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop;
+    cw_actor_t *self = arg;
+    struct signalfd_siginfo info;
+    if (read (item->fd, &info, sizeof info) == (ssize_t) sizeof info)
+        cw_info ("stopping reason=signal signal=%d", (int) info.ssi_signo);
+    self->stopping = true;
+    return -1;
+}
+
+static int
+s_on_heartbeat (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    cw_actor_t *self = arg;
+    if (self->parent > 1 && getppid () != self->parent) {
+        cw_warn ("parent process is gone; exiting");
+        self->stopping = true;
+        return -1;
+    }
+    if (self->ready)
+        cw_envelope_send (self->broker, CW_MSG_HEARTBEAT, 0, self->name, "", "", "");
+    return 0;
+}
+
+static int
+s_on_housekeeping (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    cw_actor_t *self = arg;
+    int64_t now = zclock_mono ();
+    s_pending_t *pending = zlistx_first (self->pending);
+    while (pending) {
+        if (pending->deadline <= now) {
+            s_pending_t copy = *pending;
+            zlistx_delete (self->pending, zlistx_cursor (self->pending));
+            free (pending);
+            json_t *body = cw_error_body ("request timed out");
+            if (copy.cb)
+                copy.cb (self, false, body, copy.arg);
+            json_decref (body);
+            pending = zlistx_first (self->pending);
+        }
+        else
+            pending = zlistx_next (self->pending);
+    }
+    s_outbox_resend (self, NULL, CW_OUTBOX_RESEND_MS);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------
+//  Construction
+
+static void
+s_usage (const char *program, const char *name)
+{
+    fprintf (stderr, "usage: %s --config FILE [--name NAME]\n"
+                     "Runs the Causeway '%s' actor; normally started by causewayd.\n",
+             program, name);
+}
+
+cw_actor_t *
+cw_actor_new (const char *default_name, int argc, char **argv)
+{
+    const char *config_file = CW_DEFAULT_CONFIG;
+    const char *name = default_name;
+    static const struct option options[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "name", required_argument, NULL, 'n' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    optind = 1;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "c:n:h", options, NULL)) != -1) {
+        if (opt == 'c')
+            config_file = optarg;
+        else
+        if (opt == 'n')
+            name = optarg;
+        else {
+            s_usage (argv[0], default_name);
+            return NULL;
+        }
+    }
+    if (optind < argc) {
+        fprintf (stderr, "%s: unexpected argument '%s'\n", argv[0], argv[optind]);
+        s_usage (argv[0], default_name);
+        return NULL;
+    }
+    cw_log_init (name, CW_LOG_INFO);
+    char err[1024];
+    cw_bootstrap_t *bootstrap = cw_bootstrap_load (config_file, err, sizeof err, NULL, NULL);
+    if (!bootstrap) {
+        fprintf (stderr, "%s: %s\n", name, err);
+        return NULL;
+    }
+    cw_log_set_level ((cw_log_level_t) cw_log_level_parse (bootstrap->node.log_level));
+
+    //  Our own signal handling: CZMQ's handler must not swallow SIGTERM
+    zsys_handler_set (NULL);
+    sigset_t signals;
+    sigemptyset (&signals);
+    sigaddset (&signals, SIGTERM);
+    sigaddset (&signals, SIGINT);
+    sigprocmask (SIG_BLOCK, &signals, NULL);
+    signal (SIGPIPE, SIG_IGN);
+
+    cw_actor_t *self = calloc (1, sizeof *self);
+    self->name = strdup (name);
+    self->bootstrap = bootstrap;
+    self->next_corr = 1;
+    self->pending = zlistx_new ();
+    self->outbox = zlistx_new ();
+    self->parent = getppid ();
+    //  Parent-death: the supervisor sets PDEATHSIG before exec; set it again
+    //  for actors started some other way, then check we did not miss it.
+    prctl (PR_SET_PDEATHSIG, SIGTERM);
+    const char *env_heartbeat = getenv ("CAUSEWAY_HEARTBEAT_MS");
+    self->heartbeat_ms = env_heartbeat ? atoi (env_heartbeat) : bootstrap->supervisor.heartbeat_ms;
+    if (self->heartbeat_ms < 10)
+        self->heartbeat_ms = bootstrap->supervisor.heartbeat_ms;
+    const char *endpoint = getenv ("CAUSEWAY_BROKER");
+    if (!endpoint || !*endpoint)
+        endpoint = bootstrap->control.broker_endpoint;
+
+    self->broker = zsock_new (ZMQ_DEALER);
+    if (self->broker) {
+        zsock_set_identity (self->broker, self->name);
+        zsock_set_sndhwm (self->broker, 100000);
+        zsock_set_rcvhwm (self->broker, 100000);
+        zsock_set_linger (self->broker, 1000);
+    }
+    if (!self->broker || zsock_connect (self->broker, "%s", endpoint) != 0) {
+        fprintf (stderr, "%s: cannot connect to the broker at %s\n", name, endpoint);
+        cw_actor_destroy (&self);
+        return NULL;
+    }
+    self->signal_fd = signalfd (-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
+    self->loop = zloop_new ();
+    zloop_reader (self->loop, self->broker, s_on_broker, self);
+    zmq_pollitem_t item = { NULL, self->signal_fd, ZMQ_POLLIN, 0 };
+    zloop_poller (self->loop, &item, s_on_signal, self);
+    zloop_timer (self->loop, self->heartbeat_ms, 0, s_on_heartbeat, self);
+    zloop_timer (self->loop, 100, 0, s_on_housekeeping, self);
+    cw_debug ("connected broker=%s heartbeat_ms=%d", endpoint, self->heartbeat_ms);
+    return self;
+}
+
+void
+cw_actor_destroy (cw_actor_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cw_actor_t *self = *self_p;
+    zloop_destroy (&self->loop);
+    zsock_destroy (&self->broker);
+    if (self->signal_fd > 0)
+        close (self->signal_fd);
+    for (s_pending_t *p = zlistx_first (self->pending); p; p = zlistx_next (self->pending))
+        free (p);
+    zlistx_destroy (&self->pending);
+    for (s_outbox_entry_t *e = zlistx_first (self->outbox); e; e = zlistx_next (self->outbox))
+        s_outbox_entry_destroy (&e);
+    zlistx_destroy (&self->outbox);
+    cw_bootstrap_destroy (&self->bootstrap);
+    free (self->name);
+    free (self);
+    *self_p = NULL;
+}
+
+// ---------------------------------------------------------------------------
+//  Accessors and handlers
+
+const char *cw_actor_name (cw_actor_t *self) { return self->name; }
+const cw_bootstrap_t *cw_actor_bootstrap (cw_actor_t *self) { return self->bootstrap; }
+zloop_t *cw_actor_loop (cw_actor_t *self) { return self->loop; }
+size_t cw_actor_outbox_size (cw_actor_t *self) { return zlistx_size (self->outbox); }
+
+void
+cw_actor_on_request (cw_actor_t *self, cw_request_fn *fn, void *arg)
+{
+    self->on_request = fn;
+    self->request_arg = arg;
+}
+
+void
+cw_actor_on_event (cw_actor_t *self, cw_event_fn *fn, void *arg)
+{
+    self->on_event = fn;
+    self->event_arg = arg;
+}
+
+void
+cw_actor_on_stop (cw_actor_t *self, void (*fn) (cw_actor_t *self, void *arg), void *arg)
+{
+    self->on_stop = fn;
+    self->stop_arg = arg;
+}
+
+// ---------------------------------------------------------------------------
+//  Running
+
+int
+cw_actor_ready (cw_actor_t *self)
+{
+    if (self->ready)
+        return 0;
+    char body[96];
+    snprintf (body, sizeof body, "{\"pid\":%d}", (int) getpid ());
+    if (cw_envelope_send (self->broker, CW_MSG_READY, 0, self->name, "", "", body))
+        return -1;
+    self->ready = true;
+    cw_info ("ready pid=%d", (int) getpid ());
+    return 0;
+}
+
+int
+cw_actor_run (cw_actor_t *self)
+{
+    if (self->parent > 1 && getppid () != self->parent)
+        return 0;               //  the supervisor died before we got here
+    while (!self->stopping) {
+        if (zloop_start (self->loop) != 0 || zsys_interrupted)
+            break;
+        if (!self->stopping)
+            break;              //  loop ended with nothing left to poll
+    }
+    if (self->on_stop)
+        self->on_stop (self, self->stop_arg);
+    cw_info ("stopped");
+    return 0;
+}
+
+void
+cw_actor_stop (cw_actor_t *self)
+{
+    self->stopping = true;
+}
+
+// ---------------------------------------------------------------------------
+//  Sending
+
+int
+cw_actor_reply (cw_actor_t *self, const char *to, uint64_t corr, bool ok, json_t *body)
+{
+    char *text = s_dump (body);
+    json_decref (body);
+    int rc = cw_envelope_send (self->broker, CW_MSG_REPLY, corr, self->name, to,
+                               ok ? "ok" : "error", text);
+    free (text);
+    return rc;
+}
+
+int
+cw_actor_request (cw_actor_t *self, const char *to, const char *command,
+                  json_t *args, cw_reply_fn *cb, void *arg, int timeout_ms)
+{
+    uint64_t corr = self->next_corr++;
+    char *text = s_dump (args);
+    json_decref (args);
+    int rc = cw_envelope_send (self->broker, CW_MSG_REQUEST, corr, self->name, to, command, text);
+    free (text);
+    if (rc == 0 && cb) {
+        s_pending_t *pending = calloc (1, sizeof *pending);
+        pending->corr = corr;
+        pending->cb = cb;
+        pending->arg = arg;
+        pending->deadline = zclock_mono ()
+                          + (timeout_ms > 0 ? timeout_ms : CW_DEFAULT_REQUEST_TIMEOUT_MS);
+        zlistx_add_end (self->pending, pending);
+    }
+    return rc;
+}
+
+int
+cw_actor_request_reliable (cw_actor_t *self, const char *to, const char *command,
+                           json_t *args, const char *key)
+{
+    //  A newer request with the same key replaces an unacknowledged one
+    if (key) {
+        s_outbox_entry_t *entry = zlistx_first (self->outbox);
+        while (entry) {
+            if (entry->key && strcmp (entry->key, key) == 0 && strcmp (entry->to, to) == 0) {
+                zlistx_delete (self->outbox, zlistx_cursor (self->outbox));
+                s_outbox_entry_destroy (&entry);
+                entry = zlistx_first (self->outbox);
+            }
+            else
+                entry = zlistx_next (self->outbox);
+        }
+    }
+    s_outbox_entry_t *entry = calloc (1, sizeof *entry);
+    entry->corr = self->next_corr++;
+    entry->to = strdup (to);
+    entry->command = strdup (command);
+    entry->body = s_dump (args);
+    entry->key = key ? strdup (key) : NULL;
+    json_decref (args);
+    zlistx_add_end (self->outbox, entry);
+    s_outbox_send (self, entry);
+    return 0;
+}
+
+int
+cw_actor_publish (cw_actor_t *self, const char *topic, json_t *body, bool retained)
+{
+    char *text = s_dump (body);
+    json_decref (body);
+    int rc = cw_envelope_send (self->broker, retained ? CW_MSG_STATE : CW_MSG_EVENT, 0,
+                               self->name, "*", topic, text);
+    free (text);
+    return rc;
+}

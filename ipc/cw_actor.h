@@ -1,0 +1,99 @@
+/*  cw_actor.h - the actor runtime: what every causeway-<name> process runs.
+
+    An actor is started by causewayd as
+        causeway-<name> --config FILE [--name NAME]
+    with CAUSEWAY_BROKER (the broker endpoint) and CAUSEWAY_HEARTBEAT_MS in
+    its environment (both derived from the bootstrap file when absent, so
+    an actor can also be run by hand). cw_actor_new loads the bootstrap file,
+    connects a DEALER (identity = actor name) to the supervisor's broker and
+    sets up a zloop with: the broker socket, a heartbeat timer, SIGTERM
+    (signalfd) and parent-death detection (PR_SET_PDEATHSIG plus a getppid
+    check on every heartbeat). The actor registers handlers, opens what it
+    needs, calls cw_actor_ready (READY only when it can serve) and then
+    cw_actor_run, which returns when $TERM or SIGTERM arrives (the message
+    in hand is finished first) with the exit status to use (0).
+
+    Requests to this actor arrive through the request handler; it returns
+    CW_REPLY_OK / CW_REPLY_ERROR with a JSON body, or CW_REPLY_DEFERRED and
+    answers later with cw_actor_reply. Outgoing requests (cw_actor_request)
+    get their reply through a callback, or a synthesized error reply
+    {"error": "timed out"} after the timeout.
+
+    Reliable requests (cw_actor_request_reliable, used for alarms) are kept
+    in an outbox and re-sent until the destination acknowledges them, also
+    across a restart of the destination; a newer reliable request with the
+    same KEY replaces an older unacknowledged one (last state wins).
+*/
+#ifndef CW_ACTOR_H
+#define CW_ACTOR_H
+
+#include <czmq.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include "cw_bootstrap.h"
+#include "cw_envelope.h"
+#include "cw_log.h"
+
+typedef struct _cw_actor_t cw_actor_t;
+
+typedef enum {
+    CW_REPLY_OK = 0,
+    CW_REPLY_ERROR = 1,
+    CW_REPLY_DEFERRED = 2
+} cw_reply_status_t;
+
+//  Handle REQ (owned by the runtime). Set *REPLY (a new JSON object, owned
+//  by the runtime afterwards) and return OK or ERROR; for ERROR use
+//  cw_error_body. Return DEFERRED to answer later with cw_actor_reply
+//  (keep req->corr and req->from).
+typedef cw_reply_status_t (cw_request_fn) (cw_actor_t *self, const cw_envelope_t *req,
+                                           json_t *args, json_t **reply, void *arg);
+//  Handle an EVENT or STATE from another process (topic in ev->command).
+typedef void (cw_event_fn) (cw_actor_t *self, const cw_envelope_t *ev, json_t *body, void *arg);
+//  The answer to one of our requests. OK is false for an error reply or a
+//  timeout (then BODY is {"error": "..."}).
+typedef void (cw_reply_fn) (cw_actor_t *self, bool ok, json_t *body, void *arg);
+
+//  Parse argv (--config FILE, --name NAME), load the bootstrap file, set up
+//  logging and connect to the broker. DEFAULT_NAME is used without --name.
+//  NULL with a message on stderr when the actor cannot start.
+cw_actor_t *cw_actor_new (const char *default_name, int argc, char **argv);
+void cw_actor_destroy (cw_actor_t **self_p);
+
+const char *cw_actor_name (cw_actor_t *self);
+const cw_bootstrap_t *cw_actor_bootstrap (cw_actor_t *self);
+zloop_t *cw_actor_loop (cw_actor_t *self);
+
+void cw_actor_on_request (cw_actor_t *self, cw_request_fn *fn, void *arg);
+void cw_actor_on_event (cw_actor_t *self, cw_event_fn *fn, void *arg);
+//  Called when $TERM/SIGTERM arrives, before the loop ends (flush here).
+void cw_actor_on_stop (cw_actor_t *self, void (*fn) (cw_actor_t *self, void *arg), void *arg);
+
+//  Tell the supervisor this actor can serve. Call once, after setup.
+int cw_actor_ready (cw_actor_t *self);
+//  Run the loop until asked to stop. Returns the process exit status.
+int cw_actor_run (cw_actor_t *self);
+//  Ask the loop to end (as if $TERM arrived).
+void cw_actor_stop (cw_actor_t *self);
+
+//  Answer a deferred request. Takes ownership of BODY.
+int cw_actor_reply (cw_actor_t *self, const char *to, uint64_t corr, bool ok, json_t *body);
+//  Send a request to actor TO ("" = the supervisor). Takes ownership of
+//  ARGS (NULL = {}). CB may be NULL (fire and forget). TIMEOUT_MS <= 0
+//  means 5000.
+int cw_actor_request (cw_actor_t *self, const char *to, const char *command,
+                      json_t *args, cw_reply_fn *cb, void *arg, int timeout_ms);
+//  As above, re-sent until acknowledged; KEY groups requests of which only
+//  the latest matters (e.g. "10001/alarms").
+int cw_actor_request_reliable (cw_actor_t *self, const char *to, const char *command,
+                               json_t *args, const char *key);
+//  Number of reliable requests not yet acknowledged.
+size_t cw_actor_outbox_size (cw_actor_t *self);
+//  Publish an event to every other actor. RETAINED: the broker keeps the
+//  last one per topic and replays it to actors that start later.
+int cw_actor_publish (cw_actor_t *self, const char *topic, json_t *body, bool retained);
+
+//  {"error": MESSAGE} formatted.
+json_t *cw_error_body (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
+#endif

@@ -1,0 +1,85 @@
+/*  cw_bootstrap.h - the bootstrap file (libconfig), loaded by every process.
+
+    cw_bootstrap_load reads the file, checks every value, and fills a plain
+    struct. A syntax error gives "FILE:LINE: message"; a bad value gives
+    "FILE:LINE: key 'supervisor.intensity': must be an integer 1..1000".
+    Unknown keys are reported through the warning callback (never silently
+    ignored). Relative paths in node.runtime_dir / node.state_dir are taken
+    relative to the directory of the file. "${runtime_dir}" and
+    "${state_dir}" in endpoints and paths are replaced by those folders.
+*/
+#ifndef CW_BOOTSTRAP_H
+#define CW_BOOTSTRAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CW_DEFAULT_CONFIG "/etc/causeway/causeway.conf"
+#define CW_MAX_ACTORS 16
+#define CW_MAX_PUBLISH 8
+
+typedef enum {
+    CW_RESTART_PERMANENT = 0,   //  always restarted
+    CW_RESTART_TRANSIENT,       //  restarted only after an abnormal exit
+    CW_RESTART_TEMPORARY        //  never restarted
+} cw_restart_t;
+
+typedef struct {
+    char *name;                 //  actor name: "alarms"
+    cw_restart_t restart;
+    int shutdown_timeout_ms;
+    char *path;                 //  executable; NULL = causeway-<name> beside causewayd
+} cw_child_spec_t;
+
+typedef struct {
+    char *file;                 //  absolute path of the file loaded
+    struct {
+        char *name;             //  node.name, the default system name
+        char *type;             //  "core" | "edge"
+        char *runtime_dir;      //  absolute
+        char *state_dir;        //  absolute
+        char *log_level;        //  "error|warn|info|debug"
+    } node;
+    struct {
+        char *endpoint;         //  ipc://.../control
+        char *curve_endpoint;   //  "" = off; tcp://IP:PORT
+        char *authorized_keys_dir;
+        char *broker_endpoint;  //  internal: ipc://<runtime_dir>/broker
+    } control;
+    struct {
+        char *publish[CW_MAX_PUBLISH];
+        int publish_count;
+        int heartbeat_ms;
+    } alarms;
+    struct {
+        int intensity;
+        int period_s;
+        int heartbeat_ms;
+        int heartbeat_misses;
+        int shutdown_timeout_ms;
+        int request_timeout_ms; //  how long a relayed request waits for a restarting actor
+    } supervisor;
+    struct {
+        char *address;          //  "" = not clustered on this node
+        int port;               //  4371
+        int port2;              //  4372
+        char *certificate;
+        char *private_key;
+        char *ca_file;
+    } peering;
+    cw_child_spec_t actors[CW_MAX_ACTORS];
+    int actor_count;
+} cw_bootstrap_t;
+
+typedef void (cw_bootstrap_warn_fn) (const char *message, void *arg);
+
+//  Load and validate FILE. Returns a new bootstrap or NULL with the reason
+//  in ERR. WARN (may be NULL = log at warn level) gets unknown-key warnings.
+cw_bootstrap_t *cw_bootstrap_load (const char *file, char *err, size_t errlen,
+                                   cw_bootstrap_warn_fn *warn, void *warn_arg);
+void cw_bootstrap_destroy (cw_bootstrap_t **self_p);
+//  The spec of actor NAME, or NULL.
+const cw_child_spec_t *cw_bootstrap_actor (const cw_bootstrap_t *self, const char *name);
+const char *cw_restart_name (cw_restart_t restart);
+
+#endif

@@ -1,0 +1,17 @@
+#!/bin/sh
+# test.sh - install dependencies, then build and run the whole test suite
+# twice: a normal build (build/) and an ASan+UBSan build (build-asan/).
+set -eu
+cd "$(dirname "$0")/.."
+tools/setup-deps.sh
+jobs="$(nproc)"
+for variant in build build-asan; do
+  if [ "$variant" = build-asan ]; then opts="-DCW_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"; else opts="-DCMAKE_BUILD_TYPE=RelWithDebInfo"; fi
+  echo "== $variant: configure and build"
+  cmake -S . -B "$variant" $opts >/dev/null
+  cmake --build "$variant" -j"$jobs"
+  echo "== $variant: tests"
+  ASAN_OPTIONS="detect_leaks=0:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+    ctest --test-dir "$variant" --output-on-failure
+done
+echo "== all tests passed (build, build-asan)"
