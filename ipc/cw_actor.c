@@ -212,9 +212,10 @@ s_on_broker (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     cw_actor_t *self = arg;
-    //  Drain what is there, so a burst is handled in one wake-up
-    while (zsock_events (reader) & ZMQ_POLLIN) {
-        zmsg_t *msg = zmsg_recv (reader);
+    //  Drain what is there, so a burst is handled in one wake-up (bounded,
+    //  so timers still run under a flood)
+    for (int count = 0; count < 10000; count++) {
+        zmsg_t *msg = cw_recv_nowait (reader);
         if (!msg)
             break;
         cw_envelope_t env;

@@ -155,6 +155,34 @@ cw_envelope_send (zsock_t *sock, cw_msg_type_t type, uint64_t corr, const char *
     return 0;
 }
 
+zmsg_t *
+cw_recv_nowait (zsock_t *sock)
+{
+    void *handle = zsock_resolve (sock);
+    zmq_msg_t part;
+    zmq_msg_init (&part);
+    if (zmq_msg_recv (&part, handle, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&part);
+        return NULL;
+    }
+    zmsg_t *msg = zmsg_new ();
+    for (;;) {
+        zframe_t *frame = zframe_new (zmq_msg_data (&part), zmq_msg_size (&part));
+        bool more = zmq_msg_more (&part);
+        zmq_msg_close (&part);
+        zmsg_append (msg, &frame);
+        if (!more)
+            break;
+        //  The rest of a multipart message is already here (atomic delivery)
+        zmq_msg_init (&part);
+        if (zmq_msg_recv (&part, handle, 0) < 0) {
+            zmq_msg_close (&part);
+            break;
+        }
+    }
+    return msg;
+}
+
 uint64_t
 cw_envelope_malformed (void)
 {

@@ -62,6 +62,9 @@ void cw_envelope_clear (cw_envelope_t *self);
 //  Send an envelope on SOCK; returns 0 or -1.
 int cw_envelope_send (zsock_t *sock, cw_msg_type_t type, uint64_t corr, const char *from,
                       const char *to, const char *command, const char *body);
+//  Receive one whole multipart message without waiting; NULL when none is
+//  queued. Cheaper than polling zsock_events before every zmsg_recv.
+zmsg_t *cw_recv_nowait (zsock_t *sock);
 //  Malformed messages decoded in this process so far.
 uint64_t cw_envelope_malformed (void);
 void cw_envelope_count_malformed (void);

@@ -1,0 +1,91 @@
+/*  main.c - causeway-alarms: the alarms actor process.
+
+    Thin: connect through the actor runtime, open the alarm table at
+    <state_dir>/alarms.db, bind an XPUB socket at every alarms.publish
+    endpoint, hand requests to alarms.c and run the loop. Requests that
+    change the table are answered after their batch is committed (see
+    alarms.h); the retained STATE config.changed.system.name gives the
+    system name used as the "peer" of alarms.
+*/
+
+#include "alarms.h"
+#include "cw_actor.h"
+
+static void
+s_reply (const char *to, uint64_t corr, bool ok, json_t *body, void *arg)
+{
+    cw_actor_reply ((cw_actor_t *) arg, to, corr, ok, body);
+}
+
+static cw_reply_status_t
+s_on_request (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **reply, void *arg)
+{
+    (void) actor;
+    alarms_status_t status = alarms_request ((alarms_t *) arg, req->from, req->corr,
+                                             req->command, args, reply);
+    return status == ALARMS_DEFERRED ? CW_REPLY_DEFERRED
+         : status == ALARMS_OK       ? CW_REPLY_OK
+         :                             CW_REPLY_ERROR;
+}
+
+static void
+s_on_event (cw_actor_t *actor, const cw_envelope_t *ev, json_t *body, void *arg)
+{
+    (void) actor;
+    if (streq (ev->command, "config.changed.system.name")) {
+        const char *name = json_string_value (json_object_get (body, "value"));
+        if (name && *name)
+            alarms_set_peer ((alarms_t *) arg, name);
+        else    //  unset: back to the bootstrap name
+            alarms_set_peer ((alarms_t *) arg, cw_actor_bootstrap (actor)->node.name);
+    }
+}
+
+static void
+s_on_stop (cw_actor_t *actor, void *arg)
+{
+    (void) actor;
+    alarms_flush ((alarms_t *) arg);   //  commit and answer what is in hand
+}
+
+int
+main (int argc, char **argv)
+{
+    cw_actor_t *actor = cw_actor_new ("alarms", argc, argv);
+    if (!actor)
+        return 1;
+    const cw_bootstrap_t *boot = cw_actor_bootstrap (actor);
+
+    char path [4096], err [512];
+    snprintf (path, sizeof path, "%s/alarms.db", boot->node.state_dir);
+    alarms_t *alarms = alarms_new (path, boot->node.name, err, sizeof err);
+    if (!alarms) {
+        cw_error ("cannot start: %s", err);
+        cw_actor_destroy (&actor);
+        return 1;
+    }
+    for (int i = 0; i < boot->alarms.publish_count; i++)
+        if (alarms_bind (alarms, boot->alarms.publish [i], err, sizeof err) != 0) {
+            cw_error ("cannot start: %s", err);
+            alarms_destroy (&alarms);
+            cw_actor_destroy (&actor);
+            return 1;
+        }
+    alarms_set_replier (alarms, s_reply, actor);
+    if (alarms_attach (alarms, cw_actor_loop (actor), boot->alarms.heartbeat_ms) != 0) {
+        cw_error ("cannot start: the event loop refused the alarm sockets");
+        alarms_destroy (&alarms);
+        cw_actor_destroy (&actor);
+        return 1;
+    }
+    cw_actor_on_request (actor, s_on_request, alarms);
+    cw_actor_on_event (actor, s_on_event, alarms);
+    cw_actor_on_stop (actor, s_on_stop, alarms);
+    cw_info ("alarm table open path=%s active=%d", path, alarms_active_count (alarms));
+
+    int rc = cw_actor_ready (actor) == 0 ? cw_actor_run (actor) : 1;
+    alarms_flush (alarms);
+    alarms_destroy (&alarms);
+    cw_actor_destroy (&actor);
+    return rc;
+}

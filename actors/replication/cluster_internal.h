@@ -1,0 +1,111 @@
+/*  cluster_internal.h - what cluster.c shares with cluster_procedures.c
+    (the orchestrated `causeway cluster ...` commands) and nothing else.
+*/
+#ifndef CW_CLUSTER_INTERNAL_H
+#define CW_CLUSTER_INTERNAL_H
+
+#include "cluster.h"
+#include "cluster_alarms.h"
+#include "peerlink.h"
+#include "replog.h"
+
+#define CW_HEARTBEAT_MS 250
+#define CW_DEAD_AFTER_MS 1500
+#define CW_RESTARTING_GRACE_MS 120000
+#define CW_PEER_CALL_TIMEOUT_MS 5000
+#define CW_SYNC_TIMEOUT_MS 30000
+
+//  Peer frame types (peerlink type byte)
+#define CW_FRAME_HEARTBEAT 1
+#define CW_FRAME_REQUEST 2
+#define CW_FRAME_REPLY 3
+
+//  Where the answer to a request goes: a local requester through the
+//  broker, or a peer through the link the request came in on.
+typedef struct {
+    bool remote;
+    char to[64];
+    uint64_t corr;
+    uint64_t link_id;
+} cw_reply_target_t;
+
+typedef struct {
+    cw_peer_view_t view;        //  what we know (heartbeat contents, link state)
+    int64_t last_heard;         //  zclock_mono of the last heartbeat, 0 never
+    int64_t echo_t;             //  its "t_us" in the last heartbeat it sent us
+    int64_t echo_received;      //  our zclock_usecs when that arrived
+    char head_hash[72];         //  its replog head hash
+    int64_t sent_seq;           //  primary: highest changeset sent to it
+    int64_t acked_seq;          //  primary: highest changeset it confirmed
+    bool syncing;               //  primary: catch-up / snapshot in flight
+    int64_t sync_deadline;
+    int64_t restarting_since;   //  it announced a restart (0 = no)
+    bool link_up;               //  our outbound link to it is up
+} cw_peer_state_t;
+
+//  A call to a peer waiting for its REPLY.
+typedef void (cw_peer_reply_fn) (cw_cluster_t *self, int peer, bool ok, json_t *json,
+                                 const uint8_t *blob, size_t blob_len, void *arg);
+
+struct _cw_cluster_t {
+    cw_actor_t *actor;
+    cw_config_store_t *store;
+    cw_replog_t *replog;
+    const cw_bootstrap_t *boot;
+    zloop_t *loop;
+    int timer_id;
+    char boot_id[64];
+    cw_cluster_settings_t effective;
+    int this_peer;                  //  1..6, 0 = not in the list
+    bool is_primary;
+    char links_error[512];          //  why the peer links could not start ("" = fine)
+    cw_peerlink_t *links;
+    cw_peer_state_t peers[CW_CLUSTER_MAX_PEERS];
+    //  replication state of this node
+    bool in_sync;                   //  subordinate: matched the primary since start
+    bool conflict;
+    char replication_error[256];
+    bool sync_failed;
+    char sync_error[256];
+    bool stopping;
+    bool factory_reset_done;        //  performed at this start
+    uint64_t next_corr;
+    zlistx_t *calls;                //  cw_peer_call_t: our requests to peers
+    zlistx_t *waiters;              //  config.set --wait and forwards waiting for acks
+    cw_alarm_want_t alarms[CW_CLUSTER_ALARMS_MAX];
+    int alarm_count;
+    bool alarms_known;              //  alarms[] reflects the alarm table (read at start)
+    char mapping_text[2048];        //  last address mapping given to the links
+    char *join_token_hash;          //  hex hash of the outstanding join token, NULL none
+    char join_token_address[256];
+    int64_t join_token_expires;     //  wall clock ms
+};
+
+//  Send a REQUEST {op, ...} (ARGS is stolen; "op" set by the caller) to
+//  PEER; CB gets the REPLY or a timeout (ok=false, json {"error"}).
+int cw_cluster_peer_call (cw_cluster_t *self, int peer, json_t *args, const void *blob,
+                          size_t blob_len, cw_peer_reply_fn *cb, void *arg, int timeout_ms);
+//  Answer a request (BODY stolen) to a local or remote requester.
+void cw_cluster_answer (cw_cluster_t *self, const cw_reply_target_t *target, bool ok, json_t *body);
+//  The clustering settings as stored now (what the next restart applies).
+void cw_cluster_stored_settings (cw_cluster_t *self, cw_cluster_settings_t *out);
+//  True when peer INDEX (1..6) is alive (or is this peer).
+bool cw_cluster_peer_alive (cw_cluster_t *self, int index);
+//  Set a key through the config store as an administrator would (no
+//  forwarding); VALUE borrowed. 0 or -1 with ERR.
+int cw_cluster_set_key (cw_cluster_t *self, const char *name, json_t *value, char *err, size_t errlen);
+//  Ask the supervisor to restart the node (after the reply went out).
+void cw_cluster_request_restart (cw_cluster_t *self);
+//  Discard the local cluster-wide configuration and take the primary's.
+int cw_cluster_force_config_update (cw_cluster_t *self, char *err, size_t errlen);
+
+//  cluster_procedures.c: the orchestrated commands. Returns true when it
+//  handled COMMAND (then *STATUS and *REPLY are set).
+bool cw_cluster_procedure (cw_cluster_t *self, const cw_envelope_t *req, const char *command,
+                           json_t *args, json_t **reply, cw_reply_status_t *status);
+//  A peer control command for the procedures (cluster.apply_settings ...);
+//  true when handled (the answer is sent to TARGET, now or later).
+bool cw_cluster_procedure_control (cw_cluster_t *self, const char *command, json_t *args,
+                                   const cw_reply_target_t *target);
+
+#endif

@@ -1,0 +1,532 @@
+/*  config_store.c - the runtime configuration store (SQLite) and the
+    config.* command handlers of the replication actor.
+
+    One connection, owned by the replication actor's thread. Every write is
+    one BEGIN IMMEDIATE ... COMMIT transaction with synchronous=FULL, so
+    when cw_config_store_set returns 0 the change is on disk (WAL fsynced)
+    and survives kill -9 of any process or of the whole node. Reads go to
+    the database each time (ten keys; microseconds), so a change applied by
+    some other path -- a changeset from the primary, in the clustering
+    issue -- is seen at once without a cache to invalidate.
+
+    Values are validated only by the registry (registry.c). A row whose
+    value no longer passes the registry (an older release, a hand edit) is
+    ignored with a warning: the key reads as its default.
+*/
+#include "config_store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+struct _cw_config_store_t {
+    sqlite3 *db;
+    char *path;
+    char *node_name;
+    cw_replog_t *replog;        //  cluster.db attached as "cluster"
+    cw_config_change_fn *on_change;
+    void *on_change_arg;
+    cw_config_replicate_fn *on_replicate;
+    void *on_replicate_arg;
+};
+
+//  ---------------------------------------------------------------------
+//  SQLite helpers
+
+static const char *s_schema =
+    "CREATE TABLE IF NOT EXISTS meta ("
+    "  key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS peer_config ("
+    "  key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT);"
+    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');";
+
+static int
+s_exec (cw_config_store_t *self, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec (self->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        if (err && errlen)
+            snprintf (err, errlen, "config store %s: %s", self->path, msg? msg: "error");
+        cw_error ("config store: sql failed path=%s error=\"%s\"", self->path, msg? msg: "?");
+        sqlite3_free (msg);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *
+s_table (const cw_config_key_t *key)
+{
+    return key->scope == CW_SCOPE_CLUSTER? CW_REPLOG_SCHEMA ".cluster_config": "peer_config";
+}
+
+static int
+s_mkdir_p (const char *dir)
+{
+    char path [4096];
+    if (snprintf (path, sizeof (path), "%s", dir) >= (int) sizeof (path))
+        return -1;
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir (path, 0700) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir (path, 0700) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Open / close
+
+cw_config_store_t *
+cw_config_store_new (const char *state_dir, const char *node_name, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err [0] = 0;
+    if (!state_dir || !*state_dir) {
+        if (err && errlen)
+            snprintf (err, errlen, "config store: no state_dir");
+        return NULL;
+    }
+    if (s_mkdir_p (state_dir) != 0) {
+        if (err && errlen)
+            snprintf (err, errlen, "config store: cannot create %s: %s", state_dir, strerror (errno));
+        return NULL;
+    }
+    cw_config_store_t *self = calloc (1, sizeof (*self));
+    if (!self)
+        return NULL;
+    size_t len = strlen (state_dir) + strlen (CW_CONFIG_DB_FILE) + 2;
+    self->path = malloc (len);
+    self->node_name = strdup (node_name? node_name: "");
+    if (!self->path || !self->node_name) {
+        cw_config_store_destroy (&self);
+        return NULL;
+    }
+    snprintf (self->path, len, "%s/%s", state_dir, CW_CONFIG_DB_FILE);
+
+    int rc = sqlite3_open_v2 (self->path, &self->db,
+                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        if (err && errlen)
+            snprintf (err, errlen, "config store %s: %s", self->path,
+                      self->db? sqlite3_errmsg (self->db): sqlite3_errstr (rc));
+        cw_config_store_destroy (&self);
+        return NULL;
+    }
+    //  Owner only: the configuration will hold secrets (clustering issue).
+    if (chmod (self->path, 0600) != 0)
+        cw_warn ("config store: chmod failed path=%s error=\"%s\"", self->path, strerror (errno));
+    sqlite3_busy_timeout (self->db, CW_CONFIG_BUSY_TIMEOUT_MS);
+    if (s_exec (self, "PRAGMA journal_mode=WAL;", err, errlen)
+    ||  s_exec (self, "PRAGMA synchronous=FULL;", err, errlen)
+    ||  s_exec (self, "BEGIN IMMEDIATE;", err, errlen)) {
+        cw_config_store_destroy (&self);
+        return NULL;
+    }
+    if (s_exec (self, s_schema, err, errlen)) {
+        sqlite3_exec (self->db, "ROLLBACK;", NULL, NULL, NULL);
+        cw_config_store_destroy (&self);
+        return NULL;
+    }
+    //  A database written by a newer release is not ours to touch.
+    int version = 0;
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2 (self->db, "SELECT value FROM meta WHERE key = 'schema_version'",
+                            -1, &stmt, NULL) == SQLITE_OK
+    &&  sqlite3_step (stmt) == SQLITE_ROW)
+        version = atoi ((const char *) sqlite3_column_text (stmt, 0));
+    sqlite3_finalize (stmt);
+    if (version < 1 || version > CW_CONFIG_SCHEMA_VERSION) {
+        if (err && errlen)
+            snprintf (err, errlen, "config store %s: schema version %d, this release knows 1..%d",
+                      self->path, version, CW_CONFIG_SCHEMA_VERSION);
+        sqlite3_exec (self->db, "ROLLBACK;", NULL, NULL, NULL);
+        cw_config_store_destroy (&self);
+        return NULL;
+    }
+    if (s_exec (self, "COMMIT;", err, errlen)) {
+        sqlite3_exec (self->db, "ROLLBACK;", NULL, NULL, NULL);
+        cw_config_store_destroy (&self);
+        return NULL;
+    }
+    //  Cluster-scope data: its own file, so it can be replicated, snapshot
+    //  and reset as a whole (see replog.h)
+    char attach [PATH_MAX + 64];
+    snprintf (attach, sizeof (attach), "ATTACH DATABASE '%s/%s' AS " CW_REPLOG_SCHEMA ";",
+              state_dir, CW_REPLOG_CLUSTER_DB_FILE);
+    if (strchr (state_dir, '\'') || s_exec (self, attach, err, errlen)) {
+        if (err && errlen && strchr (state_dir, '\''))
+            snprintf (err, errlen, "config store: state_dir must not contain a quote");
+        cw_config_store_destroy (&self);
+        return NULL;
+    }
+    self->replog = cw_replog_new (self->db, CW_REPLOG_SCHEMA, err, errlen);
+    if (!self->replog) {
+        cw_config_store_destroy (&self);
+        return NULL;
+    }
+    cw_info ("config store: opened path=%s schema_version=%d cluster_seq=%lld",
+             self->path, version, (long long) cw_config_store_cluster_seq (self));
+    return self;
+}
+
+void
+cw_config_store_destroy (cw_config_store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cw_config_store_t *self = *self_p;
+    cw_replog_destroy (&self->replog);
+    if (self->db)
+        sqlite3_close_v2 (self->db);
+    free (self->path);
+    free (self->node_name);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+cw_config_store_path (cw_config_store_t *self)
+{
+    return self? self->path: NULL;
+}
+
+void
+cw_config_store_on_change (cw_config_store_t *self, cw_config_change_fn *fn, void *arg)
+{
+    if (!self)
+        return;
+    self->on_change = fn;
+    self->on_change_arg = arg;
+}
+
+//  ---------------------------------------------------------------------
+//  Reading
+
+json_t *
+cw_config_store_value (cw_config_store_t *self, const cw_config_key_t *key, bool *is_default)
+{
+    if (is_default)
+        *is_default = true;
+    if (!self || !key)
+        return NULL;
+    char sql [128];
+    snprintf (sql, sizeof (sql), "SELECT value FROM %s WHERE key = ?1", s_table (key));
+    sqlite3_stmt *stmt = NULL;
+    json_t *value = NULL;
+    if (sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL) == SQLITE_OK
+    &&  sqlite3_bind_text (stmt, 1, key->name, -1, SQLITE_STATIC) == SQLITE_OK) {
+        int rc = sqlite3_step (stmt);
+        if (rc == SQLITE_ROW) {
+            const char *text = (const char *) sqlite3_column_text (stmt, 0);
+            json_t *stored = text? json_loads (text, JSON_DECODE_ANY, NULL): NULL;
+            char err [512];
+            value = stored? cw_registry_normalize (key, stored, err, sizeof (err)): NULL;
+            if (!value)
+                cw_warn ("config store: stored value ignored key=%s value=%.100s reason=\"%s\"",
+                         key->name, text? text: "(null)", stored? err: "not JSON");
+            json_decref (stored);
+        }
+        else
+        if (rc != SQLITE_DONE)
+            cw_error ("config store: read failed key=%s error=\"%s\"", key->name, sqlite3_errmsg (self->db));
+    }
+    else
+        cw_error ("config store: read failed key=%s error=\"%s\"", key->name, sqlite3_errmsg (self->db));
+    sqlite3_finalize (stmt);
+    if (value) {
+        if (is_default)
+            *is_default = false;
+        return value;
+    }
+    return cw_registry_default (key, self->node_name);
+}
+
+json_t *
+cw_config_store_entry (cw_config_store_t *self, const cw_config_key_t *key, bool with_default)
+{
+    if (!self || !key)
+        return NULL;
+    bool is_default = true;
+    json_t *value = cw_config_store_value (self, key, &is_default);
+    json_t *entry = json_object ();
+    json_object_set_new (entry, "key", json_string (key->name));
+    json_object_set_new (entry, "value", value? value: json_null ());
+    json_object_set_new (entry, "scope", json_string (cw_scope_name (key->scope)));
+    if (with_default)
+        json_object_set_new (entry, "default", json_boolean (is_default));
+    return entry;
+}
+
+int64_t
+cw_config_store_cluster_seq (cw_config_store_t *self)
+{
+    return self && self->replog? cw_replog_applied_seq (self->replog): -1;
+}
+
+sqlite3 *cw_config_store_db (cw_config_store_t *self) { return self? self->db: NULL; }
+cw_replog_t *cw_config_store_replog (cw_config_store_t *self) { return self? self->replog: NULL; }
+
+void
+cw_config_store_on_replicate (cw_config_store_t *self, cw_config_replicate_fn *fn, void *arg)
+{
+    if (!self)
+        return;
+    self->on_replicate = fn;
+    self->on_replicate_arg = arg;
+}
+
+//  ---------------------------------------------------------------------
+//  Writing
+
+static void
+s_notify (cw_config_store_t *self, const cw_config_key_t *key)
+{
+    if (!self->on_change)
+        return;
+    json_t *entry = cw_config_store_entry (self, key, false);
+    if (entry)
+        self->on_change (self, key, entry, self->on_change_arg);
+    json_decref (entry);
+}
+
+//  One durable transaction: VALUE_TEXT NULL deletes the row.
+static int
+s_commit (cw_config_store_t *self, const cw_config_key_t *key, const char *value_text,
+          char *err, size_t errlen)
+{
+    bool cluster = key->scope == CW_SCOPE_CLUSTER;
+    if (cluster? cw_replog_write_begin (self->replog, err, errlen): s_exec (self, "BEGIN IMMEDIATE;", err, errlen))
+        return -1;
+    char sql [256];
+    if (value_text)
+        snprintf (sql, sizeof (sql),
+                  "INSERT INTO %s (key, value, updated_at)"
+                  " VALUES (?1, ?2, strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now'))"
+                  " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                  s_table (key));
+    else
+        snprintf (sql, sizeof (sql), "DELETE FROM %s WHERE key = ?1", s_table (key));
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text (stmt, 1, key->name, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && value_text)
+        rc = sqlite3_bind_text (stmt, 2, value_text, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step (stmt) == SQLITE_DONE? SQLITE_OK: SQLITE_ERROR;
+    sqlite3_finalize (stmt);
+    if (rc != SQLITE_OK) {
+        if (err && errlen)
+            snprintf (err, errlen, "config store: cannot write %s: %s", key->name, sqlite3_errmsg (self->db));
+        cw_error ("config store: write failed key=%s error=\"%s\"", key->name, sqlite3_errmsg (self->db));
+        if (cluster)
+            cw_replog_write_rollback (self->replog);
+        else
+            sqlite3_exec (self->db, "ROLLBACK;", NULL, NULL, NULL);
+        return -1;
+    }
+    if (cluster) {
+        //  One durable transaction: the row, its sequence number, the history
+        int64_t seq = 0;
+        void *changeset = NULL;
+        int len = 0;
+        if (cw_replog_write_commit (self->replog, &seq, &changeset, &len, err, errlen))
+            return -1;
+        if (seq > 0 && self->on_replicate)
+            self->on_replicate (self, seq, changeset, len, self->on_replicate_arg);
+        sqlite3_free (changeset);
+        return 0;
+    }
+    if (s_exec (self, "COMMIT;", err, errlen)) {
+        sqlite3_exec (self->db, "ROLLBACK;", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+int
+cw_config_store_set (cw_config_store_t *self, const cw_config_key_t *key, json_t *value,
+                     char *err, size_t errlen)
+{
+    if (!self || !key || !value) {
+        if (err && errlen)
+            snprintf (err, errlen, "config store: nothing to set");
+        return -1;
+    }
+    char *text = json_dumps (value, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (!text) {
+        if (err && errlen)
+            snprintf (err, errlen, "config store: cannot encode %s", key->name);
+        return -1;
+    }
+    int rc = s_commit (self, key, text, err, errlen);
+    if (rc == 0) {
+        cw_info ("config set key=%s scope=%s value=%.200s", key->name, cw_scope_name (key->scope), text);
+        s_notify (self, key);
+    }
+    free (text);
+    return rc;
+}
+
+int
+cw_config_store_unset (cw_config_store_t *self, const cw_config_key_t *key, char *err, size_t errlen)
+{
+    if (!self || !key)
+        return -1;
+    int rc = s_commit (self, key, NULL, err, errlen);
+    if (rc == 0) {
+        cw_info ("config unset key=%s scope=%s", key->name, cw_scope_name (key->scope));
+        s_notify (self, key);
+    }
+    return rc;
+}
+
+void
+cw_config_store_announce (cw_config_store_t *self)
+{
+    if (!self)
+        return;
+    size_t count;
+    const cw_config_key_t *keys = cw_registry_keys (&count);
+    for (size_t i = 0; i < count; i++)
+        s_notify (self, &keys [i]);
+}
+
+void
+cw_config_store_announce_scope (cw_config_store_t *self, cw_scope_t scope)
+{
+    if (!self)
+        return;
+    size_t count;
+    const cw_config_key_t *keys = cw_registry_keys (&count);
+    for (size_t i = 0; i < count; i++)
+        if (keys [i].scope == scope)
+            s_notify (self, &keys [i]);
+}
+
+cw_write_route_t
+cw_config_store_route (cw_config_store_t *self, const cw_config_key_t *key)
+{
+    //  Single-node configuration service: everything is committed here.
+    //  Clustering: `if (key->scope == CW_SCOPE_CLUSTER && !this_is_primary)
+    //  return CW_WRITE_FORWARD;` and the handler defers its reply until the
+    //  primary has committed.
+    (void) self;
+    (void) key;
+    return CW_WRITE_LOCAL;
+}
+
+//  ---------------------------------------------------------------------
+//  Commands
+
+//  The key named by ARGS.key, or NULL with *REPLY set to the error.
+static const cw_config_key_t *
+s_arg_key (const char *command, json_t *args, json_t **reply)
+{
+    json_t *name = json_object_get (args, "key");
+    if (!json_is_string (name) || json_string_length (name) == 0) {
+        *reply = cw_error_body ("%s: 'key' is required (a key name such as system.name)", command);
+        return NULL;
+    }
+    const cw_config_key_t *key = cw_registry_lookup (json_string_value (name));
+    if (!key) {
+        char msg [512];
+        cw_registry_unknown_message (json_string_value (name), msg, sizeof (msg));
+        *reply = cw_error_body ("%s", msg);
+    }
+    return key;
+}
+
+static cw_reply_status_t
+s_handle_write (cw_config_store_t *self, const cw_config_key_t *key, json_t *value, json_t **reply)
+{
+    char err [512];
+    if (cw_config_store_route (self, key) != CW_WRITE_LOCAL) {
+        //  Not reachable in this issue (see cw_config_store_route).
+        *reply = cw_error_body ("%s: cluster-scope changes must be made on the configuration primary",
+                                key->name);
+        return CW_REPLY_ERROR;
+    }
+    int rc = value? cw_config_store_set (self, key, value, err, sizeof (err))
+                  : cw_config_store_unset (self, key, err, sizeof (err));
+    if (rc != 0) {
+        *reply = cw_error_body ("%s", err);
+        return CW_REPLY_ERROR;
+    }
+    *reply = cw_config_store_entry (self, key, true);
+    return CW_REPLY_OK;
+}
+
+cw_reply_status_t
+cw_config_store_handle (cw_config_store_t *self, const char *command, json_t *args, json_t **reply)
+{
+    if (!reply)
+        return CW_REPLY_ERROR;
+    *reply = NULL;
+    if (!self || !command) {
+        *reply = cw_error_body ("configuration store not available");
+        return CW_REPLY_ERROR;
+    }
+    if (args && !json_is_object (args)) {
+        *reply = cw_error_body ("%s: arguments must be a JSON object", command);
+        return CW_REPLY_ERROR;
+    }
+    if (strcmp (command, "config.get") == 0) {
+        const cw_config_key_t *key = s_arg_key (command, args, reply);
+        if (!key)
+            return CW_REPLY_ERROR;
+        *reply = cw_config_store_entry (self, key, true);
+        return CW_REPLY_OK;
+    }
+    if (strcmp (command, "config.set") == 0) {
+        const cw_config_key_t *key = s_arg_key (command, args, reply);
+        if (!key)
+            return CW_REPLY_ERROR;
+        json_t *value = json_object_get (args, "value");
+        char err [512];
+        json_t *normal = cw_registry_normalize (key, value, err, sizeof (err));
+        if (!normal) {
+            cw_info ("config set refused key=%s reason=\"%s\"", key->name, err);
+            *reply = cw_error_body ("%s", err);
+            return CW_REPLY_ERROR;
+        }
+        cw_reply_status_t status = s_handle_write (self, key, normal, reply);
+        json_decref (normal);
+        return status;
+    }
+    if (strcmp (command, "config.unset") == 0) {
+        const cw_config_key_t *key = s_arg_key (command, args, reply);
+        if (!key)
+            return CW_REPLY_ERROR;
+        return s_handle_write (self, key, NULL, reply);
+    }
+    if (strcmp (command, "config.list") == 0) {
+        json_t *prefix = json_object_get (args, "prefix");
+        if (prefix && !json_is_string (prefix) && !json_is_null (prefix)) {
+            *reply = cw_error_body ("config.list: 'prefix' must be a string");
+            return CW_REPLY_ERROR;
+        }
+        const char *text = json_is_string (prefix)? json_string_value (prefix): "";
+        size_t count;
+        const cw_config_key_t *const *sorted = cw_registry_sorted (&count);
+        json_t *list = json_array ();
+        for (size_t i = 0; i < count; i++)
+            if (strncmp (sorted [i]->name, text, strlen (text)) == 0)
+                json_array_append_new (list, cw_config_store_entry (self, sorted [i], true));
+        *reply = json_pack ("{s:o}", "config", list);
+        return CW_REPLY_OK;
+    }
+    *reply = cw_error_body ("unknown command '%.100s'", command);
+    return CW_REPLY_ERROR;
+}

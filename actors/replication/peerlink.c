@@ -1,0 +1,1797 @@
+/*  peerlink.c - the TLS links between the peers of a cluster (see
+    peerlink.h for the protocol and the contract).
+
+    Every connection is an s_link_t: a non-blocking socket, an SSL object
+    and two byte buffers (input: bytes read and not yet framed; output:
+    framed bytes not yet accepted by SSL_write). A link moves through
+    CONNECTING (outbound TCP connect) -> HANDSHAKE (TLS) -> HELLO (waiting
+    for HELLO, or for its answer) -> UP, and CLOSING (flush a rejection,
+    then close) -> CLOSED. Each link has one zloop poller on its fd: always
+    POLLIN once connected, POLLOUT only while the output buffer is not
+    empty or OpenSSL asked to write. Any event runs s_link_pump, which
+    advances the handshake, flushes, and reads until OpenSSL wants more.
+
+    A closed link is unlinked at once (fd closed, poller ended) but freed
+    only at the next tick of the 100 ms timer, because zloop may still
+    hold a copy of its poller for the current iteration. The same timer
+    redials peers that are down, times out slow handshakes and refreshes
+    DNS answers.
+*/
+#include "peerlink.h"
+#include "cw_log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define S_MAX_IPS 8
+#define S_IP_MAX 64
+#define S_TICK_MS 100
+#define S_HEADER 18                 //  u32 length + u8 version + u8 type + u64 corr + u32 json_len
+#define S_FIXED 14                  //  the part of the header counted in "length of the rest"
+#define S_READ_CHUNK 65536
+#define S_WRITE_CHUNK (256 * 1024)
+#define S_MAX_PENDING_INBOUND 16    //  accepted connections that have not said HELLO yet
+#define S_DNS_REFRESH_MS 30000
+#define S_DNS_RETRY_MS 2000
+#define S_CLOSING_MS 1000
+#define S_REASON_MAX 512
+
+typedef enum {
+    S_CONNECTING,
+    S_HANDSHAKE,
+    S_HELLO,
+    S_UP,
+    S_CLOSING,
+    S_CLOSED
+} s_state_t;
+
+typedef struct _s_link_t s_link_t;
+
+struct _s_link_t {
+    cw_peerlink_t *owner;
+    uint64_t id;
+    int fd;
+    SSL *ssl;
+    cw_peerlink_dir_t dir;
+    int peer;                   //  remote peer index; inbound: 0 until HELLO
+    int candidate;              //  inbound: the peer its source IP belongs to
+    s_state_t state;
+    char ip [S_IP_MAX];         //  remote IP
+    uint16_t port;              //  remote port
+    zmq_pollitem_t item;
+    bool polling;
+    short events;
+    bool want_write;            //  OpenSSL asked for POLLOUT
+    bool write_wants_read;      //  SSL_write returned WANT_READ
+    int64_t started;            //  zclock_mono () at creation
+    int64_t closing_since;
+    uint8_t *in;
+    size_t in_len, in_cap;
+    uint8_t *out;
+    size_t out_off, out_len, out_cap;
+    s_link_t *next;
+};
+
+typedef struct {
+    char address [CW_PEERLINK_TEXT_MAX];    //  "" = empty slot
+    uint16_t port;                          //  0 = the listener's port
+    char ips [S_MAX_IPS][S_IP_MAX];
+    int ip_count;
+    char via [S_REASON_MAX];                //  how it resolved, or why not
+    bool dns;                               //  resolved through DNS (refresh it)
+    int64_t resolved_at;
+    s_link_t *link [2];                     //  [CW_PEERLINK_OUTBOUND], [CW_PEERLINK_INBOUND]
+    int64_t next_dial;
+    int backoff_ms;
+    cw_peerlink_link_status_t st [2];
+    char certificate [CW_PEERLINK_TEXT_MAX];
+    char last_error [CW_PEERLINK_TEXT_MAX];
+    char reported [2][CW_PEERLINK_TEXT_MAX];    //  last reason given to on_link
+    bool reported_up [2];
+} s_peer_t;
+
+typedef struct {
+    char fqdn [CW_PEERLINK_TEXT_MAX];
+    char ip [S_IP_MAX];
+} s_mapping_t;
+
+struct _cw_peerlink_t {
+    zloop_t *loop;
+    SSL_CTX *ctx;
+    cw_peerlink_verify_t verify;
+    char listen_address [S_IP_MAX];
+    int family;
+    uint16_t port;
+    int listen_fd;
+    zmq_pollitem_t listen_item;
+    int timer_id;
+    int self_index;
+    int ip_version;
+    s_peer_t peers [CW_PEERLINK_MAX_PEERS];
+    s_mapping_t *mapping;
+    size_t mapping_count;
+    s_link_t *links;            //  every link not yet closed
+    s_link_t *graveyard;        //  closed links, freed at the next tick
+    uint64_t next_link_id;
+    cw_peerlink_stats_t stats;
+    cw_peerlink_message_fn *on_message;
+    cw_peerlink_link_fn *on_link;
+    void *arg;
+    int reconnect_ms;
+    int reconnect_max_ms;
+    int handshake_timeout_ms;
+    bool destroying;            //  quiet: no callbacks, no warnings
+};
+
+static void s_link_pump (s_link_t *link, short revents);
+static void s_link_close (s_link_t *link, const char *reason);
+static int s_link_handler (zloop_t *loop, zmq_pollitem_t *item, void *arg);
+
+//  ---------------------------------------------------------------------
+//  Small helpers
+
+//  Copy SRC (NULL = "") into DEST of SIZE bytes, truncating.
+static void
+s_copy (char *dest, size_t size, const char *src)
+{
+    if (!size)
+        return;
+    size_t len = src? strlen (src): 0;
+    if (len > size - 1)
+        len = size - 1;
+    if (len)
+        memcpy (dest, src, len);
+    dest [len] = 0;
+}
+
+static void
+s_put_u32 (uint8_t *p, uint32_t v)
+{
+    p [0] = (uint8_t) (v >> 24); p [1] = (uint8_t) (v >> 16);
+    p [2] = (uint8_t) (v >> 8); p [3] = (uint8_t) v;
+}
+
+static uint32_t
+s_get_u32 (const uint8_t *p)
+{
+    return ((uint32_t) p [0] << 24) | ((uint32_t) p [1] << 16)
+         | ((uint32_t) p [2] << 8) | (uint32_t) p [3];
+}
+
+static void
+s_put_u64 (uint8_t *p, uint64_t v)
+{
+    s_put_u32 (p, (uint32_t) (v >> 32));
+    s_put_u32 (p + 4, (uint32_t) v);
+}
+
+static uint64_t
+s_get_u64 (const uint8_t *p)
+{
+    return ((uint64_t) s_get_u32 (p) << 32) | s_get_u32 (p + 4);
+}
+
+//  strerror in lower case at the start ("connection refused").
+static void
+s_errno_text (int err, char *buf, size_t size)
+{
+    s_copy (buf, size, strerror (err));
+    if (buf [0] >= 'A' && buf [0] <= 'Z')
+        buf [0] = (char) (buf [0] - 'A' + 'a');
+}
+
+//  Normalise an IP literal into text (IPv4-mapped IPv6 becomes IPv4);
+//  returns the family, or 0 if TEXT is not an IP literal.
+static int
+s_ip_normalize (const char *text, char *out, size_t size)
+{
+    unsigned char buf [sizeof (struct in6_addr)];
+    if (!text || !*text)
+        return 0;
+    if (inet_pton (AF_INET, text, buf) == 1) {
+        if (out)
+            inet_ntop (AF_INET, buf, out, (socklen_t) size);
+        return AF_INET;
+    }
+    if (inet_pton (AF_INET6, text, buf) == 1) {
+        struct in6_addr *a6 = (struct in6_addr *) buf;
+        if (IN6_IS_ADDR_V4MAPPED (a6)) {
+            if (out)
+                inet_ntop (AF_INET, buf + 12, out, (socklen_t) size);
+            return AF_INET;
+        }
+        if (out)
+            inet_ntop (AF_INET6, buf, out, (socklen_t) size);
+        return AF_INET6;
+    }
+    return 0;
+}
+
+static void
+s_sockaddr_ip (const struct sockaddr_storage *ss, char *ip, size_t size, uint16_t *port)
+{
+    char raw [S_IP_MAX] = "";
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *) ss;
+        inet_ntop (AF_INET, &sin->sin_addr, raw, sizeof (raw));
+        if (port)
+            *port = ntohs (sin->sin_port);
+    }
+    else
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) ss;
+        inet_ntop (AF_INET6, &sin6->sin6_addr, raw, sizeof (raw));
+        if (port)
+            *port = ntohs (sin6->sin6_port);
+    }
+    if (!s_ip_normalize (raw, ip, size))
+        s_copy (ip, size, raw);
+}
+
+//  Fill a sockaddr for IP:PORT; returns its length, 0 if IP is invalid.
+static socklen_t
+s_sockaddr_make (const char *ip, uint16_t port, struct sockaddr_storage *ss)
+{
+    memset (ss, 0, sizeof (*ss));
+    struct sockaddr_in *sin = (struct sockaddr_in *) ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) ss;
+    if (inet_pton (AF_INET, ip, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons (port);
+        return sizeof (*sin);
+    }
+    if (inet_pton (AF_INET6, ip, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons (port);
+        return sizeof (*sin6);
+    }
+    return 0;
+}
+
+//  Compare two host names case-insensitively, ignoring a trailing dot.
+static bool
+s_name_equal (const char *a, const char *b)
+{
+    size_t la = strlen (a), lb = strlen (b);
+    if (la && a [la - 1] == '.')
+        la--;
+    if (lb && b [lb - 1] == '.')
+        lb--;
+    return la == lb && strncasecmp (a, b, la) == 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Resolution: IP literal, else the address mapping, else DNS
+
+static int
+s_resolve (const char *address, const s_mapping_t *mapping, size_t mapping_count,
+           int ip_version, char ips [][S_IP_MAX], int *count, bool *dns, char *via, size_t vialen)
+{
+    *count = 0;
+    *dns = false;
+    if (s_ip_normalize (address, ips [0], S_IP_MAX)) {
+        *count = 1;
+        s_copy (via, vialen, "IP literal");
+        return 0;
+    }
+    for (size_t i = 0; i < mapping_count; i++) {
+        if (s_name_equal (mapping [i].fqdn, address)) {
+            if (!s_ip_normalize (mapping [i].ip, ips [0], S_IP_MAX)) {
+                snprintf (via, vialen, "address mapping of %s has an invalid IP '%s'",
+                          address, mapping [i].ip);
+                return -1;
+            }
+            *count = 1;
+            s_copy (via, vialen, "address mapping");
+            return 0;
+        }
+    }
+    *dns = true;
+    struct addrinfo hints, *res = NULL;
+    memset (&hints, 0, sizeof (hints));
+    hints.ai_family = ip_version == 4? AF_INET: ip_version == 6? AF_INET6: AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo (address, NULL, &hints, &res);
+    if (rc != 0) {
+        snprintf (via, vialen, "%s does not resolve (no address mapping, DNS: %s)",
+                  address, gai_strerror (rc));
+        return -1;
+    }
+    for (struct addrinfo *ai = res; ai && *count < S_MAX_IPS; ai = ai->ai_next) {
+        char ip [S_IP_MAX];
+        s_sockaddr_ip ((struct sockaddr_storage *) ai->ai_addr, ip, sizeof (ip), NULL);
+        bool seen = false;
+        for (int i = 0; i < *count; i++)
+            seen = seen || strcmp (ips [i], ip) == 0;
+        if (!seen && *ip)
+            s_copy (ips [(*count)++], S_IP_MAX, ip);
+    }
+    freeaddrinfo (res);
+    if (*count == 0) {
+        snprintf (via, vialen, "%s does not resolve (no address mapping, DNS: no address)", address);
+        return -1;
+    }
+    s_copy (via, vialen, "DNS");
+    return 0;
+}
+
+int
+cw_peerlink_resolve (const char *address, const cw_peerlink_mapping_t *mapping,
+                     size_t mapping_count, int ip_version, char *ip, size_t iplen,
+                     char *via, size_t vialen)
+{
+    s_mapping_t *table = mapping_count? calloc (mapping_count, sizeof (s_mapping_t)): NULL;
+    if (mapping_count && !table)
+        return -1;
+    for (size_t i = 0; i < mapping_count; i++) {
+        s_copy (table [i].fqdn, sizeof (table [i].fqdn), mapping [i].fqdn);
+        s_copy (table [i].ip, sizeof (table [i].ip), mapping [i].ip);
+    }
+    char ips [S_MAX_IPS][S_IP_MAX];
+    int count;
+    bool dns;
+    int rc = s_resolve (address? address: "", table, mapping_count, ip_version, ips, &count,
+                        &dns, via, vialen);
+    free (table);
+    if (rc == 0)
+        s_copy (ip, iplen, ips [0]);
+    return rc;
+}
+
+static void
+s_peer_resolve (cw_peerlink_t *self, int n)
+{
+    s_peer_t *peer = &self->peers [n - 1];
+    if (!*peer->address) {
+        peer->ip_count = 0;
+        peer->via [0] = 0;
+        return;
+    }
+    s_resolve (peer->address, self->mapping, self->mapping_count, self->ip_version,
+               peer->ips, &peer->ip_count, &peer->dns, peer->via, sizeof (peer->via));
+    peer->resolved_at = zclock_mono ();
+}
+
+static bool
+s_peer_has_ip (s_peer_t *peer, const char *ip)
+{
+    for (int i = 0; i < peer->ip_count; i++)
+        if (strcmp (peer->ips [i], ip) == 0)
+            return true;
+    return false;
+}
+
+//  The configured peer (not this one) that IP belongs to, or 0.
+static int
+s_peer_of_ip (cw_peerlink_t *self, const char *ip)
+{
+    for (int n = 1; n <= CW_PEERLINK_MAX_PEERS; n++)
+        if (n != self->self_index && *self->peers [n - 1].address
+        &&  s_peer_has_ip (&self->peers [n - 1], ip))
+            return n;
+    return 0;
+}
+
+//  Check that peer N's address resolves to IP; fills reason if not.
+static int
+s_check_resolution (cw_peerlink_t *self, int n, const char *ip, bool outbound,
+                    char *reason, size_t size)
+{
+    s_peer_t *peer = &self->peers [n - 1];
+    if (peer->ip_count == 0) {
+        s_copy (reason, size, peer->via);
+        return -1;
+    }
+    if (s_peer_has_ip (peer, ip))
+        return 0;
+    char list [S_MAX_IPS * (S_IP_MAX + 2)] = "";
+    for (int i = 0; i < peer->ip_count; i++) {
+        if (i)
+            strcat (list, ", ");
+        strcat (list, peer->ips [i]);
+    }
+    snprintf (reason, size, "%s resolves to %s via %s, connection %s %s", peer->address, list,
+              peer->via, outbound? "went to": "came from", ip);
+    return -1;
+}
+
+//  ---------------------------------------------------------------------
+//  TLS context and certificate checks
+
+static int
+s_verify_any (int preverify_ok, X509_STORE_CTX *store)
+{
+    (void) preverify_ok;
+    (void) store;
+    return 1;                   //  permissive: present, never verify
+}
+
+//  Text of the last OpenSSL error, or fallback.
+static void
+s_openssl_error (char *buf, size_t size, const char *fallback)
+{
+    unsigned long e = ERR_peek_last_error ();
+    const char *text = e? ERR_reason_error_string (e): NULL;
+    s_copy (buf, size, text? text: fallback);
+    ERR_clear_error ();
+}
+
+static int
+s_file_check (const char *what, const char *path, char *err, size_t errlen)
+{
+    if (!path || !*path) {
+        snprintf (err, errlen, "peering %s is not configured", what);
+        return -1;
+    }
+    if (access (path, R_OK) != 0) {
+        char text [128];
+        s_errno_text (errno, text, sizeof (text));
+        snprintf (err, errlen, "peering %s file '%s' cannot be read: %s", what, path, text);
+        return -1;
+    }
+    return 0;
+}
+
+static SSL_CTX *
+s_tls_context (const cw_peerlink_config_t *cfg, char *err, size_t errlen)
+{
+    char text [256];
+    if (s_file_check ("certificate", cfg->certificate, err, errlen)
+    ||  s_file_check ("private_key", cfg->private_key, err, errlen))
+        return NULL;
+    bool have_ca = cfg->ca_file && *cfg->ca_file;
+    if ((have_ca || cfg->verify == CW_PEERLINK_ENFORCE)
+    &&  s_file_check ("ca_file", cfg->ca_file, err, errlen))
+        return NULL;
+
+    ERR_clear_error ();
+    SSL_CTX *ctx = SSL_CTX_new (TLS_method ());
+    if (!ctx) {
+        s_openssl_error (text, sizeof (text), "out of memory");
+        snprintf (err, errlen, "cannot create the TLS context: %s", text);
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version (ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options (ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION
+                            | SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF
+                            | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_session_cache_mode (ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets (ctx, 0);
+    SSL_CTX_set_mode (ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    //  TLS 1.2: forward secrecy and AEAD only; TLS 1.3 keeps its defaults
+    SSL_CTX_set_cipher_list (ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL");
+
+    if (SSL_CTX_use_certificate_chain_file (ctx, cfg->certificate) != 1) {
+        s_openssl_error (text, sizeof (text), "invalid PEM");
+        snprintf (err, errlen, "cannot load peering certificate '%s': %s", cfg->certificate, text);
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file (ctx, cfg->private_key, SSL_FILETYPE_PEM) != 1) {
+        s_openssl_error (text, sizeof (text), "invalid PEM");
+        if (strstr (text, "mismatch"))
+            snprintf (err, errlen, "peering private key '%s' does not match certificate '%s'",
+                      cfg->private_key, cfg->certificate);
+        else
+            snprintf (err, errlen, "cannot load peering private key '%s': %s", cfg->private_key, text);
+        goto fail;
+    }
+    if (SSL_CTX_check_private_key (ctx) != 1) {
+        ERR_clear_error ();
+        snprintf (err, errlen, "peering private key '%s' does not match certificate '%s'",
+                  cfg->private_key, cfg->certificate);
+        goto fail;
+    }
+    if (have_ca) {
+        if (SSL_CTX_load_verify_locations (ctx, cfg->ca_file, NULL) != 1) {
+            s_openssl_error (text, sizeof (text), "invalid PEM");
+            snprintf (err, errlen, "cannot load peering ca_file '%s': %s", cfg->ca_file, text);
+            goto fail;
+        }
+        STACK_OF (X509_NAME) *names = SSL_load_client_CA_file (cfg->ca_file);
+        if (names)
+            SSL_CTX_set_client_CA_list (ctx, names);
+        ERR_clear_error ();
+    }
+    if (cfg->verify == CW_PEERLINK_ENFORCE)
+        SSL_CTX_set_verify (ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    else
+        SSL_CTX_set_verify (ctx, SSL_VERIFY_PEER, s_verify_any);
+    SSL_CTX_set_verify_depth (ctx, 8);
+    return ctx;
+fail:
+    SSL_CTX_free (ctx);
+    return NULL;
+}
+
+//  ENFORCE: the certificate of the connection must name peer N's address
+//  and that address must resolve to the connection's IP. Returns 0, or -1
+//  with the reason.
+static int
+s_check_identity (s_link_t *link, int n, char *reason, size_t size)
+{
+    cw_peerlink_t *self = link->owner;
+    s_peer_t *peer = &self->peers [n - 1];
+    if (self->verify != CW_PEERLINK_ENFORCE)
+        return 0;
+    X509 *cert = SSL_get0_peer_certificate (link->ssl);
+    if (!cert) {
+        s_copy (reason, size, "peer presented no certificate");
+        return -1;
+    }
+    long vr = SSL_get_verify_result (link->ssl);
+    if (vr != X509_V_OK) {
+        snprintf (reason, size, "certificate not trusted: %s", X509_verify_cert_error_string (vr));
+        return -1;
+    }
+    if (s_ip_normalize (peer->address, NULL, 0)) {
+        if (X509_check_ip_asc (cert, peer->address, 0) != 1) {
+            snprintf (reason, size, "certificate SAN does not contain IP %s", peer->address);
+            return -1;
+        }
+    }
+    else
+    if (X509_check_host (cert, peer->address, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) != 1) {
+        snprintf (reason, size, "certificate SAN/CN does not contain %s", peer->address);
+        return -1;
+    }
+    return s_check_resolution (self, n, link->ip, link->dir == CW_PEERLINK_OUTBOUND, reason, size);
+}
+
+//  ---------------------------------------------------------------------
+//  Link bookkeeping
+
+static const char *
+s_dir_name (cw_peerlink_dir_t dir)
+{
+    return dir == CW_PEERLINK_OUTBOUND? "outbound": "inbound";
+}
+
+//  The peer a link's events are reported for (0 = none yet).
+static int
+s_link_peer (s_link_t *link)
+{
+    return link->peer? link->peer: link->candidate;
+}
+
+static void
+s_link_set_events (s_link_t *link)
+{
+    cw_peerlink_t *self = link->owner;
+    if (link->state == S_CLOSED || link->fd < 0)
+        return;
+    short events;
+    if (link->state == S_CONNECTING)
+        events = ZMQ_POLLOUT;
+    else
+    if (link->state == S_CLOSING)
+        events = ZMQ_POLLOUT;
+    else {
+        events = ZMQ_POLLIN;
+        bool pending = link->out_len > link->out_off && link->state != S_HANDSHAKE;
+        if (link->want_write || (pending && !link->write_wants_read))
+            events |= ZMQ_POLLOUT;
+    }
+    if (link->polling && events == link->events)
+        return;
+    if (link->polling)
+        zloop_poller_end (self->loop, &link->item);
+    link->item.socket = NULL;
+    link->item.fd = link->fd;
+    link->item.events = events;
+    link->item.revents = 0;
+    link->events = events;
+    link->polling = zloop_poller (self->loop, &link->item, s_link_handler, link) == 0;
+    if (link->polling)
+        zloop_poller_set_tolerant (self->loop, &link->item);
+}
+
+//  Record a failure or a close reason in the status of the link's peer.
+static void
+s_peer_note_error (cw_peerlink_t *self, int n, cw_peerlink_dir_t dir, const char *reason,
+                   bool certificate)
+{
+    if (n < 1 || n > CW_PEERLINK_MAX_PEERS || !reason || !*reason)
+        return;
+    s_peer_t *peer = &self->peers [n - 1];
+    s_copy (peer->st [dir].last_error, sizeof (peer->st [dir].last_error), reason);
+    s_copy (peer->last_error, sizeof (peer->last_error), reason);
+    if (certificate) {
+        s_copy (peer->st [dir].certificate, sizeof (peer->st [dir].certificate), reason);
+        s_copy (peer->certificate, sizeof (peer->certificate), reason);
+    }
+}
+
+static void
+s_link_free (s_link_t *link)
+{
+    if (link->ssl)
+        SSL_free (link->ssl);
+    if (link->fd >= 0)
+        close (link->fd);
+    free (link->in);
+    free (link->out);
+    free (link);
+}
+
+static void
+s_unlink (s_link_t **list, s_link_t *link)
+{
+    for (s_link_t **p = list; *p; p = &(*p)->next)
+        if (*p == link) {
+            *p = link->next;
+            link->next = NULL;
+            return;
+        }
+}
+
+//  Close the link now (poller ended, fd closed), report it, and leave it
+//  in the graveyard until the next tick.
+static void
+s_link_close (s_link_t *link, const char *reason)
+{
+    cw_peerlink_t *self = link->owner;
+    if (link->state == S_CLOSED)
+        return;
+    bool was_up = link->state == S_UP;
+    if (link->polling)
+        zloop_poller_end (self->loop, &link->item);
+    link->polling = false;
+    if (link->ssl && (link->state == S_UP || link->state == S_HELLO || link->state == S_CLOSING)) {
+        ERR_clear_error ();
+        SSL_shutdown (link->ssl);       //  best effort: a close_notify if it fits
+        ERR_clear_error ();
+    }
+    if (link->fd >= 0)
+        close (link->fd);
+    link->fd = -1;
+    link->state = S_CLOSED;
+    s_unlink (&self->links, link);
+    link->next = self->graveyard;
+    self->graveyard = link;
+
+    int n = s_link_peer (link);
+    if (n < 1)
+        return;
+    s_peer_t *peer = &self->peers [n - 1];
+    cw_peerlink_dir_t dir = link->dir;
+    bool current = peer->link [dir] == link;
+    if (current)
+        peer->link [dir] = NULL;
+    if (dir == CW_PEERLINK_OUTBOUND && current) {
+        if (was_up)
+            peer->backoff_ms = self->reconnect_ms;
+        peer->next_dial = zclock_mono () + peer->backoff_ms;
+        peer->backoff_ms = peer->backoff_ms * 2 > self->reconnect_max_ms?
+                           self->reconnect_max_ms: peer->backoff_ms * 2;
+    }
+    //  An extra connection from a peer whose link is up says nothing
+    //  about that link: log it, do not report it
+    if (!current && peer->link [dir] && peer->link [dir]->state == S_UP) {
+        cw_debug ("peerlink: extra connection closed peer=%d dir=%s reason=\"%s\"",
+                  n, s_dir_name (dir), reason? reason: "");
+        return;
+    }
+    if (current || !peer->link [dir]) {
+        peer->st [dir].up = false;
+        peer->st [dir].link_id = 0;
+        peer->st [dir].remote [0] = 0;
+        if (was_up)
+            peer->st [dir].since_ms = zclock_mono ();
+    }
+    s_peer_note_error (self, n, dir, reason, false);
+    const char *text = reason? reason: "";
+    if (self->destroying)
+        return;
+    if (was_up || peer->reported_up [dir] || strcmp (peer->reported [dir], text) != 0) {
+        if (was_up)
+            cw_warn ("peerlink: link down peer=%d dir=%s remote=%s reason=\"%s\"",
+                     n, s_dir_name (dir), link->ip, text);
+        else
+            cw_warn ("peerlink: link failed peer=%d dir=%s remote=%s reason=\"%s\"",
+                     n, s_dir_name (dir), link->ip, text);
+        s_copy (peer->reported [dir], sizeof (peer->reported [dir]), text);
+        peer->reported_up [dir] = false;
+        if (self->on_link)
+            self->on_link (self, n, dir, false, text, self->arg);
+    }
+}
+
+//  Close with a failure that also counts in the stats.
+static void
+s_link_fail (s_link_t *link, const char *reason, uint64_t *counter, bool certificate)
+{
+    if (counter)
+        (*counter)++;
+    int n = s_link_peer (link);
+    if (certificate && n)
+        s_peer_note_error (link->owner, n, link->dir, reason, true);
+    s_link_close (link, reason);
+}
+
+static s_link_t *
+s_link_new (cw_peerlink_t *self, int fd, cw_peerlink_dir_t dir, const char *ip, uint16_t port)
+{
+    s_link_t *link = calloc (1, sizeof (s_link_t));
+    if (!link)
+        return NULL;
+    link->owner = self;
+    link->id = ++self->next_link_id;
+    link->fd = fd;
+    link->dir = dir;
+    link->started = zclock_mono ();
+    s_copy (link->ip, sizeof (link->ip), ip);
+    link->port = port;
+    link->next = self->links;
+    self->links = link;
+    return link;
+}
+
+static s_link_t *
+s_link_by_id (cw_peerlink_t *self, uint64_t id)
+{
+    for (s_link_t *link = self->links; link; link = link->next)
+        if (link->id == id)
+            return link;
+    return NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Output
+
+static int
+s_out_reserve (s_link_t *link, size_t more)
+{
+    if (link->out_off && link->out_off == link->out_len)
+        link->out_off = link->out_len = 0;
+    if (link->out_len + more <= link->out_cap)
+        return 0;
+    //  Compact only when nothing is in flight inside OpenSSL's retry
+    //  (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER allows moving the same bytes)
+    if (link->out_off > link->out_cap / 2) {
+        memmove (link->out, link->out + link->out_off, link->out_len - link->out_off);
+        link->out_len -= link->out_off;
+        link->out_off = 0;
+        if (link->out_len + more <= link->out_cap)
+            return 0;
+    }
+    size_t cap = link->out_cap? link->out_cap: 65536;
+    while (cap < link->out_len + more)
+        cap *= 2;
+    uint8_t *out = realloc (link->out, cap);
+    if (!out)
+        return -1;
+    link->out = out;
+    link->out_cap = cap;
+    return 0;
+}
+
+static int
+s_link_queue (s_link_t *link, uint8_t type, uint64_t corr, const char *json,
+              const void *blob, size_t blob_len)
+{
+    size_t json_len = json? strlen (json): 0;
+    if (json_len > CW_PEERLINK_MAX_FRAME || blob_len > CW_PEERLINK_MAX_FRAME
+    ||  S_FIXED + json_len + blob_len > CW_PEERLINK_MAX_FRAME)
+        return -1;
+    size_t total = S_HEADER + json_len + blob_len;
+    if (s_out_reserve (link, total))
+        return -1;
+    uint8_t *p = link->out + link->out_len;
+    s_put_u32 (p, (uint32_t) (S_FIXED + json_len + blob_len));
+    p [4] = CW_PEERLINK_VERSION;
+    p [5] = type;
+    s_put_u64 (p + 6, corr);
+    s_put_u32 (p + 14, (uint32_t) json_len);
+    if (json_len)
+        memcpy (p + S_HEADER, json, json_len);
+    if (blob_len)
+        memcpy (p + S_HEADER + json_len, blob, blob_len);
+    link->out_len += total;
+    int n = s_link_peer (link);
+    if (n) {
+        link->owner->peers [n - 1].st [link->dir].frames_out++;
+        link->owner->peers [n - 1].st [link->dir].bytes_out += total;
+    }
+    return 0;
+}
+
+static int
+s_link_queue_json (s_link_t *link, json_t *body)
+{
+    char *text = json_dumps (body, JSON_COMPACT);
+    json_decref (body);
+    if (!text)
+        return -1;
+    int rc = s_link_queue (link, CW_PEERLINK_TYPE_HELLO, 0, text, NULL, 0);
+    free (text);
+    return rc;
+}
+
+//  Write what SSL takes; returns -1 if the link was closed.
+static int
+s_link_flush (s_link_t *link)
+{
+    link->write_wants_read = false;
+    while (link->out_len > link->out_off) {
+        size_t chunk = link->out_len - link->out_off;
+        if (chunk > S_WRITE_CHUNK)
+            chunk = S_WRITE_CHUNK;
+        ERR_clear_error ();
+        int rc = SSL_write (link->ssl, link->out + link->out_off, (int) chunk);
+        if (rc > 0) {
+            link->out_off += (size_t) rc;
+            continue;
+        }
+        int err = SSL_get_error (link->ssl, rc);
+        if (err == SSL_ERROR_WANT_WRITE) {
+            link->want_write = true;
+            return 0;
+        }
+        if (err == SSL_ERROR_WANT_READ) {
+            link->write_wants_read = true;
+            return 0;
+        }
+        char reason [S_REASON_MAX], text [256];
+        if (err == SSL_ERROR_SYSCALL && errno)
+            s_errno_text (errno, text, sizeof (text));
+        else
+            s_openssl_error (text, sizeof (text), "connection lost");
+        snprintf (reason, sizeof (reason), "write failed: %s", text);
+        s_link_close (link, reason);
+        return -1;
+    }
+    link->out_off = link->out_len = 0;
+    link->want_write = false;
+    if (link->out_cap > 4 * S_WRITE_CHUNK) {
+        free (link->out);           //  do not keep a big blob's buffer
+        link->out = NULL;
+        link->out_cap = 0;
+    }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Link up, HELLO
+
+static void
+s_link_up (s_link_t *link, int n)
+{
+    cw_peerlink_t *self = link->owner;
+    s_peer_t *peer = &self->peers [n - 1];
+    cw_peerlink_dir_t dir = link->dir;
+    link->state = S_UP;
+    const char *verdict = self->verify == CW_PEERLINK_ENFORCE? "ok": "not verified (permissive)";
+    cw_peerlink_link_status_t *st = &peer->st [dir];
+    st->up = true;
+    st->link_id = link->id;
+    snprintf (st->remote, sizeof (st->remote), "%s:%u", link->ip, (unsigned) link->port);
+    s_copy (st->certificate, sizeof (st->certificate), verdict);
+    s_copy (peer->certificate, sizeof (peer->certificate), verdict);
+    st->last_error [0] = 0;
+    st->since_ms = zclock_mono ();
+    if (dir == CW_PEERLINK_OUTBOUND)
+        peer->backoff_ms = self->reconnect_ms;
+    peer->reported [dir][0] = 0;
+    peer->reported_up [dir] = true;
+    cw_info ("peerlink: link up peer=%d dir=%s remote=%s:%u certificate=\"%s\"",
+             n, s_dir_name (dir), link->ip, (unsigned) link->port, verdict);
+    if (self->on_link)
+        self->on_link (self, n, dir, true, "", self->arg);
+}
+
+//  Refuse an inbound HELLO: tell the dialer why, then close.
+static void
+s_link_refuse (s_link_t *link, const char *reason, bool certificate)
+{
+    cw_peerlink_t *self = link->owner;
+    if (certificate)
+        self->stats.handshake_failures++;
+    else
+        self->stats.rejected_connections++;
+    cw_warn ("peerlink: HELLO refused remote=%s:%u reason=\"%s\"",
+             link->ip, (unsigned) link->port, reason);
+    int n = s_link_peer (link);
+    if (n)
+        s_peer_note_error (self, n, link->dir, reason, certificate);
+    if (s_link_queue_json (link, json_pack ("{s:b, s:s}", "ok", 0, "error", reason)) == 0) {
+        //  Report now, flush the answer, close when it is out
+        link->state = S_CLOSING;
+        link->closing_since = zclock_mono ();
+        s_peer_t *peer = n? &self->peers [n - 1]: NULL;
+        if (peer && !(peer->link [link->dir] && peer->link [link->dir]->state == S_UP)
+        &&  (peer->reported_up [link->dir] || strcmp (peer->reported [link->dir], reason) != 0)) {
+            s_copy (peer->reported [link->dir], sizeof (peer->reported [link->dir]), reason);
+            peer->reported_up [link->dir] = false;
+            if (self->on_link)
+                self->on_link (self, n, link->dir, false, reason, self->arg);
+        }
+        if (link->state == S_CLOSING && s_link_flush (link) == 0) {
+            if (link->out_len == link->out_off)
+                s_link_close (link, reason);
+            else
+                s_link_set_events (link);
+        }
+    }
+    else
+        s_link_close (link, reason);
+}
+
+//  The acceptor got HELLO on link.
+static void
+s_handle_hello (s_link_t *link, json_t *json)
+{
+    cw_peerlink_t *self = link->owner;
+    char reason [S_REASON_MAX];
+    json_t *jindex = json? json_object_get (json, "index"): NULL;
+    if (!json_is_integer (jindex)) {
+        self->stats.malformed_frames++;
+        s_link_close (link, "malformed HELLO: no index");
+        return;
+    }
+    json_int_t n = json_integer_value (jindex);
+    if (n < 1 || n > CW_PEERLINK_MAX_PEERS || n == self->self_index
+    ||  !*self->peers [n - 1].address) {
+        snprintf (reason, sizeof (reason), "HELLO from %s names index %lld, which is not a configured peer",
+                  link->ip, (long long) n);
+        s_link_refuse (link, reason, false);
+        return;
+    }
+    s_peer_t *peer = &self->peers [n - 1];
+    if (s_check_resolution (self, (int) n, link->ip, false, reason, sizeof (reason))) {
+        link->peer = (int) n;
+        s_link_refuse (link, reason, false);
+        return;
+    }
+    link->peer = (int) n;
+    if (s_check_identity (link, (int) n, reason, sizeof (reason))) {
+        s_link_refuse (link, reason, true);
+        return;
+    }
+    const char *address = json_string_value (json_object_get (json, "address"));
+    if (address && !s_name_equal (address, peer->address))
+        cw_warn ("peerlink: peer %lld calls itself %s, configured here as %s",
+                 (long long) n, address, peer->address);
+    s_link_t *old = peer->link [CW_PEERLINK_INBOUND];
+    if (old && old != link)
+        s_link_close (old, "replaced by a new connection from the peer");
+    peer->link [CW_PEERLINK_INBOUND] = link;
+    if (s_link_queue_json (link, json_pack ("{s:b, s:i}", "ok", 1, "index", self->self_index))) {
+        s_link_close (link, "out of memory");
+        return;
+    }
+    s_link_up (link, (int) n);
+}
+
+//  The dialer got the answer to its HELLO.
+static void
+s_handle_hello_answer (s_link_t *link, json_t *json)
+{
+    char reason [S_REASON_MAX];
+    json_t *ok = json? json_object_get (json, "ok"): NULL;
+    if (!json_is_boolean (ok)) {
+        link->owner->stats.malformed_frames++;
+        s_link_close (link, "malformed HELLO answer");
+        return;
+    }
+    if (!json_is_true (ok)) {
+        const char *error = json_string_value (json_object_get (json, "error"));
+        snprintf (reason, sizeof (reason), "rejected by peer %d: %s", link->peer,
+                  error? error: "no reason given");
+        s_link_close (link, reason);
+        return;
+    }
+    json_int_t index = json_integer_value (json_object_get (json, "index"));
+    if (index != link->peer) {
+        snprintf (reason, sizeof (reason), "%s answered as peer %lld, expected peer %d",
+                  link->ip, (long long) index, link->peer);
+        s_link_close (link, reason);
+        return;
+    }
+    s_link_up (link, link->peer);
+}
+
+//  ---------------------------------------------------------------------
+//  Input
+
+static void
+s_malformed (s_link_t *link, const char *what)
+{
+    char reason [S_REASON_MAX];
+    snprintf (reason, sizeof (reason), "malformed frame: %s", what);
+    link->owner->stats.malformed_frames++;
+    cw_warn ("peerlink: malformed frame remote=%s:%u peer=%d what=\"%s\"",
+             link->ip, (unsigned) link->port, s_link_peer (link), what);
+    s_link_close (link, reason);
+}
+
+//  Handle one complete frame. Returns -1 if the link was closed.
+static int
+s_dispatch (s_link_t *link, const uint8_t *frame, uint32_t length)
+{
+    cw_peerlink_t *self = link->owner;
+    uint8_t type = frame [1];
+    uint64_t corr = s_get_u64 (frame + 2);
+    uint32_t json_len = s_get_u32 (frame + 10);
+    if (json_len > length - S_FIXED) {
+        s_malformed (link, "json_len exceeds the frame");
+        return -1;
+    }
+    const uint8_t *json_bytes = frame + S_FIXED;
+    const uint8_t *blob = json_bytes + json_len;
+    size_t blob_len = length - S_FIXED - json_len;
+    json_t *json = NULL;
+    char *text = NULL;
+    if (json_len) {
+        json_error_t jerr;
+        json = json_loadb ((const char *) json_bytes, json_len, JSON_DECODE_ANY, &jerr);
+        if (!json) {
+            char what [300];
+            snprintf (what, sizeof (what), "invalid JSON: %s", jerr.text);
+            s_malformed (link, what);
+            return -1;
+        }
+        text = malloc ((size_t) json_len + 1);
+        if (!text) {
+            json_decref (json);
+            s_link_close (link, "out of memory");
+            return -1;
+        }
+        memcpy (text, json_bytes, json_len);
+        text [json_len] = 0;
+    }
+    int n = s_link_peer (link);
+    if (n) {
+        self->peers [n - 1].st [link->dir].frames_in++;
+        self->peers [n - 1].st [link->dir].bytes_in += 4 + (uint64_t) length;
+    }
+    if (link->state == S_HELLO) {
+        if (type != CW_PEERLINK_TYPE_HELLO)
+            s_malformed (link, "expected HELLO");
+        else
+        if (link->dir == CW_PEERLINK_INBOUND)
+            s_handle_hello (link, json);
+        else
+            s_handle_hello_answer (link, json);
+    }
+    else
+    if (link->state == S_UP) {
+        if (type == CW_PEERLINK_TYPE_HELLO)
+            s_malformed (link, "HELLO on a link that is up");
+        else
+        if (self->on_message)
+            self->on_message (self, link->peer, link->id, link->dir, type, corr,
+                              text? text: "", json, blob_len? blob: NULL, blob_len, self->arg);
+    }
+    json_decref (json);
+    free (text);
+    return link->state == S_CLOSED? -1: 0;
+}
+
+//  Frame what is in the input buffer. Returns -1 if the link was closed.
+static int
+s_link_frames (s_link_t *link)
+{
+    size_t off = 0;
+    int rc = 0;
+    while (link->in_len - off >= 4) {
+        const uint8_t *p = link->in + off;
+        uint32_t length = s_get_u32 (p);
+        if (length < S_FIXED) {
+            s_malformed (link, "length shorter than the header");
+            return -1;
+        }
+        if (length > CW_PEERLINK_MAX_FRAME) {
+            char what [80];
+            snprintf (what, sizeof (what), "length %u above the maximum", length);
+            s_malformed (link, what);
+            return -1;
+        }
+        if (link->in_len - off >= 5 && p [4] != CW_PEERLINK_VERSION) {
+            char what [80];
+            snprintf (what, sizeof (what), "unsupported version %u", (unsigned) p [4]);
+            s_malformed (link, what);
+            return -1;
+        }
+        if (link->in_len - off < 4 + (size_t) length)
+            break;
+        if (s_dispatch (link, p + 4, length))
+            return -1;
+        if (link->state != S_UP && link->state != S_HELLO) {
+            rc = -1;                //  closing: ignore what follows
+            break;
+        }
+        off += 4 + (size_t) length;
+    }
+    if (off) {
+        memmove (link->in, link->in + off, link->in_len - off);
+        link->in_len -= off;
+    }
+    return rc;
+}
+
+//  Read until OpenSSL wants more. Returns -1 if the link was closed.
+static int
+s_link_read (s_link_t *link)
+{
+    for (;;) {
+        if (link->in_cap - link->in_len < S_READ_CHUNK / 4) {
+            size_t cap = link->in_cap? link->in_cap * 2: S_READ_CHUNK;
+            //  A large frame in progress (it starts at offset 0): grow to
+            //  what it needs rather than to the next power of two
+            if (link->in_len >= 4) {
+                size_t need = 4 + (size_t) s_get_u32 (link->in) + S_READ_CHUNK;
+                if (cap > need && need >= link->in_len + S_READ_CHUNK / 4)
+                    cap = need;
+            }
+            uint8_t *in = realloc (link->in, cap);
+            if (!in) {
+                s_link_close (link, "out of memory");
+                return -1;
+            }
+            link->in = in;
+            link->in_cap = cap;
+        }
+        size_t room = link->in_cap - link->in_len;
+        if (room > INT32_MAX)
+            room = INT32_MAX;
+        ERR_clear_error ();
+        int rc = SSL_read (link->ssl, link->in + link->in_len, (int) room);
+        if (rc > 0) {
+            link->in_len += (size_t) rc;
+            if (s_link_frames (link))
+                return -1;
+            //  Keep the buffer small when idle
+            if (link->in_len == 0 && link->in_cap > 4 * S_READ_CHUNK) {
+                free (link->in);
+                link->in = NULL;
+                link->in_cap = 0;
+            }
+            continue;
+        }
+        int err = SSL_get_error (link->ssl, rc);
+        if (err == SSL_ERROR_WANT_READ)
+            return 0;
+        if (err == SSL_ERROR_WANT_WRITE) {
+            link->want_write = true;
+            return 0;
+        }
+        char reason [S_REASON_MAX], text [256];
+        if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && errno == 0))
+            s_copy (text, sizeof (text), "connection closed by peer");
+        else
+        if (err == SSL_ERROR_SYSCALL)
+            s_errno_text (errno, text, sizeof (text));
+        else
+            s_openssl_error (text, sizeof (text), "TLS error");
+        if (err == SSL_ERROR_SSL && link->state == S_HELLO) {
+            //  TLS 1.3: the server checks our certificate after our side
+            //  of the handshake is done; its alert arrives here
+            link->owner->stats.handshake_failures++;
+            snprintf (reason, sizeof (reason), "TLS handshake failed: %s", text);
+        }
+        else
+        if (link->in_len > 0) {
+            link->owner->stats.malformed_frames++;
+            snprintf (reason, sizeof (reason), "truncated frame at close (%s)", text);
+            cw_warn ("peerlink: truncated frame remote=%s:%u peer=%d bytes=%zu",
+                     link->ip, (unsigned) link->port, s_link_peer (link), link->in_len);
+        }
+        else
+            s_copy (reason, sizeof (reason), text);
+        s_link_close (link, reason);
+        return -1;
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Connection setup
+
+static int
+s_link_start_tls (s_link_t *link)
+{
+    cw_peerlink_t *self = link->owner;
+    link->ssl = SSL_new (self->ctx);
+    if (!link->ssl || SSL_set_fd (link->ssl, link->fd) != 1) {
+        s_link_close (link, "cannot create the TLS session");
+        return -1;
+    }
+    if (link->dir == CW_PEERLINK_OUTBOUND) {
+        const char *address = self->peers [link->peer - 1].address;
+        if (!s_ip_normalize (address, NULL, 0))
+            SSL_set_tlsext_host_name (link->ssl, address);
+        SSL_set_connect_state (link->ssl);
+    }
+    else
+        SSL_set_accept_state (link->ssl);
+    link->state = S_HANDSHAKE;
+    return 0;
+}
+
+static void
+s_handshake_done (s_link_t *link)
+{
+    cw_peerlink_t *self = link->owner;
+    link->want_write = false;
+    link->state = S_HELLO;
+    if (link->dir == CW_PEERLINK_INBOUND)
+        return;                 //  the certificate is checked against HELLO's index
+    char reason [S_REASON_MAX];
+    if (s_check_identity (link, link->peer, reason, sizeof (reason))) {
+        s_link_fail (link, reason, &self->stats.handshake_failures, true);
+        return;
+    }
+    json_t *hello = json_pack ("{s:i, s:s}", "index", self->self_index,
+                               "address", self->peers [self->self_index - 1].address);
+    if (s_link_queue_json (link, hello))
+        s_link_close (link, "out of memory");
+}
+
+static void
+s_link_handshake (s_link_t *link)
+{
+    cw_peerlink_t *self = link->owner;
+    ERR_clear_error ();
+    int rc = SSL_do_handshake (link->ssl);
+    if (rc == 1) {
+        s_handshake_done (link);
+        return;
+    }
+    int err = SSL_get_error (link->ssl, rc);
+    if (err == SSL_ERROR_WANT_READ) {
+        link->want_write = false;
+        return;
+    }
+    if (err == SSL_ERROR_WANT_WRITE) {
+        link->want_write = true;
+        return;
+    }
+    char reason [S_REASON_MAX], text [256];
+    bool certificate = false;
+    long vr = SSL_get_verify_result (link->ssl);
+    if (self->verify == CW_PEERLINK_ENFORCE && vr != X509_V_OK) {
+        snprintf (reason, sizeof (reason), "certificate not trusted: %s",
+                  X509_verify_cert_error_string (vr));
+        certificate = true;
+        ERR_clear_error ();
+    }
+    else {
+        if (err == SSL_ERROR_SYSCALL && ERR_peek_error () == 0)
+            s_copy (text, sizeof (text), errno? strerror (errno): "connection closed by peer");
+        else
+            s_openssl_error (text, sizeof (text), "protocol error");
+        snprintf (reason, sizeof (reason), "TLS handshake failed: %s", text);
+    }
+    cw_debug ("peerlink: handshake failed remote=%s:%u peer=%d dir=%s reason=\"%s\"",
+             link->ip, (unsigned) link->port, s_link_peer (link), s_dir_name (link->dir), reason);
+    s_link_fail (link, reason, &self->stats.handshake_failures, certificate);
+}
+
+static void
+s_link_connected (s_link_t *link)
+{
+    int soerr = 0;
+    socklen_t len = sizeof (soerr);
+    if (getsockopt (link->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+        soerr = errno;
+    if (soerr) {
+        char reason [S_REASON_MAX], text [128];
+        s_errno_text (soerr, text, sizeof (text));
+        snprintf (reason, sizeof (reason), "connect to %s:%u: %s",
+                  link->ip, (unsigned) link->port, text);
+        s_link_close (link, reason);
+        return;
+    }
+    s_link_start_tls (link);
+}
+
+//  Advance the link as far as it goes without blocking.
+static void
+s_link_pump (s_link_t *link, short revents)
+{
+    if (link->state == S_CONNECTING) {
+        if (!(revents & (ZMQ_POLLOUT | ZMQ_POLLERR)))
+            return;
+        s_link_connected (link);
+        if (link->state == S_CLOSED)
+            return;
+    }
+    if (link->state == S_HANDSHAKE) {
+        s_link_handshake (link);
+        if (link->state == S_HANDSHAKE) {
+            s_link_set_events (link);
+            return;
+        }
+        if (link->state == S_CLOSED)
+            return;
+    }
+    if (link->state == S_CLOSING) {
+        if (s_link_flush (link) == 0 && link->out_len == link->out_off)
+            s_link_close (link, NULL);
+        else
+            s_link_set_events (link);
+        return;
+    }
+    if (s_link_flush (link))
+        return;
+    if (s_link_read (link))
+        return;
+    //  Reading may have queued answers (HELLO) or a callback may have sent
+    if (link->state != S_CLOSED && link->out_len > link->out_off && !link->want_write
+    &&  s_link_flush (link))
+        return;
+    s_link_set_events (link);
+}
+
+static int
+s_link_handler (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop;
+    s_link_t *link = (s_link_t *) arg;
+    if (link->state == S_CLOSED || item->fd != link->fd)
+        return 0;
+    s_link_pump (link, item->revents);
+    return 0;
+}
+
+static void
+s_peer_dial (cw_peerlink_t *self, int n)
+{
+    s_peer_t *peer = &self->peers [n - 1];
+    int64_t now = zclock_mono ();
+    if (peer->dns || peer->ip_count == 0)
+        if (peer->ip_count == 0 || now - peer->resolved_at > S_DNS_REFRESH_MS)
+            s_peer_resolve (self, n);
+    char reason [S_REASON_MAX];
+    if (peer->ip_count == 0) {
+        s_copy (reason, sizeof (reason), peer->via);
+        goto fail;
+    }
+    const char *ip = peer->ips [0];
+    uint16_t port = peer->port? peer->port: self->port;
+    struct sockaddr_storage to, from;
+    socklen_t tolen = s_sockaddr_make (ip, port, &to);
+    socklen_t fromlen = s_sockaddr_make (self->listen_address, 0, &from);
+    if (!tolen || to.ss_family != from.ss_family) {
+        snprintf (reason, sizeof (reason), "%s (%s) is not reachable from %s: address family differs",
+                  peer->address, ip, self->listen_address);
+        goto fail;
+    }
+    int fd = socket (to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        char text [128];
+        s_errno_text (errno, text, sizeof (text));
+        snprintf (reason, sizeof (reason), "socket: %s", text);
+        goto fail;
+    }
+    int one = 1;
+    setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
+    //  Dial from this peer's peering address, so the other side's accept
+    //  filter sees it (it matters on 127.0.1.x and on multi-homed hosts)
+    if (bind (fd, (struct sockaddr *) &from, fromlen) != 0) {
+        char text [128];
+        s_errno_text (errno, text, sizeof (text));
+        snprintf (reason, sizeof (reason), "bind to %s: %s", self->listen_address, text);
+        close (fd);
+        goto fail;
+    }
+    s_link_t *link = s_link_new (self, fd, CW_PEERLINK_OUTBOUND, ip, port);
+    if (!link) {
+        close (fd);
+        s_copy (reason, sizeof (reason), "out of memory");
+        goto fail;
+    }
+    link->peer = n;
+    link->state = S_CONNECTING;
+    peer->link [CW_PEERLINK_OUTBOUND] = link;
+    cw_debug ("peerlink: dialing peer=%d address=%s ip=%s port=%u", n, peer->address, ip, (unsigned) port);
+    if (connect (fd, (struct sockaddr *) &to, tolen) != 0 && errno != EINPROGRESS) {
+        char text [128];
+        s_errno_text (errno, text, sizeof (text));
+        snprintf (reason, sizeof (reason), "connect to %s:%u: %s", ip, (unsigned) port, text);
+        s_link_close (link, reason);
+        return;
+    }
+    s_link_set_events (link);
+    return;
+fail:
+    peer->next_dial = now + peer->backoff_ms;
+    peer->backoff_ms = peer->backoff_ms * 2 > self->reconnect_max_ms?
+                       self->reconnect_max_ms: peer->backoff_ms * 2;
+    s_peer_note_error (self, n, CW_PEERLINK_OUTBOUND, reason, false);
+    if (strcmp (peer->reported [CW_PEERLINK_OUTBOUND], reason) != 0) {
+        cw_warn ("peerlink: cannot dial peer=%d reason=\"%s\"", n, reason);
+        s_copy (peer->reported [CW_PEERLINK_OUTBOUND], sizeof (peer->reported [0]), reason);
+        peer->reported_up [CW_PEERLINK_OUTBOUND] = false;
+        if (self->on_link)
+            self->on_link (self, n, CW_PEERLINK_OUTBOUND, false, reason, self->arg);
+    }
+}
+
+static int
+s_accept_handler (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop;
+    (void) item;
+    cw_peerlink_t *self = (cw_peerlink_t *) arg;
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof (ss);
+        int fd = accept4 (self->listen_fd, (struct sockaddr *) &ss, &len,
+                          SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                cw_warn ("peerlink: accept failed error=\"%s\"", strerror (errno));
+            return 0;
+        }
+        char ip [S_IP_MAX];
+        uint16_t port = 0;
+        s_sockaddr_ip (&ss, ip, sizeof (ip), &port);
+        int candidate = s_peer_of_ip (self, ip);
+        if (!candidate) {
+            close (fd);
+            self->stats.rejected_connections++;
+            cw_warn ("peerlink: connection from a non-peer address closed remote=%s:%u",
+                     ip, (unsigned) port);
+            continue;
+        }
+        int pending = 0;
+        for (s_link_t *l = self->links; l; l = l->next)
+            if (l->dir == CW_PEERLINK_INBOUND && l->state != S_UP)
+                pending++;
+        if (pending >= S_MAX_PENDING_INBOUND) {
+            close (fd);
+            self->stats.rejected_connections++;
+            cw_warn ("peerlink: too many connections in setup, closed remote=%s:%u",
+                     ip, (unsigned) port);
+            continue;
+        }
+        self->stats.accepted_connections++;
+        int one = 1;
+        setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
+        s_link_t *link = s_link_new (self, fd, CW_PEERLINK_INBOUND, ip, port);
+        if (!link) {
+            close (fd);
+            continue;
+        }
+        link->candidate = candidate;
+        cw_debug ("peerlink: accepted remote=%s:%u candidate=%d", ip, (unsigned) port, candidate);
+        if (s_link_start_tls (link) == 0)
+            s_link_pump (link, ZMQ_POLLIN);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Timer: free the dead, time out the slow, dial the missing
+
+static int
+s_tick (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    cw_peerlink_t *self = (cw_peerlink_t *) arg;
+    while (self->graveyard) {
+        s_link_t *link = self->graveyard;
+        self->graveyard = link->next;
+        s_link_free (link);
+    }
+    int64_t now = zclock_mono ();
+    s_link_t *link = self->links;
+    while (link) {
+        s_link_t *next = link->next;
+        if (link->state == S_CLOSING && now - link->closing_since > S_CLOSING_MS)
+            s_link_close (link, NULL);
+        else
+        if (link->state != S_UP && link->state != S_CLOSING
+        &&  now - link->started > self->handshake_timeout_ms) {
+            if (link->state == S_HANDSHAKE)
+                self->stats.handshake_failures++;
+            s_link_close (link, link->state == S_CONNECTING? "connect timeout": "handshake timeout");
+        }
+        link = next;
+    }
+    for (int n = 1; n <= CW_PEERLINK_MAX_PEERS; n++) {
+        s_peer_t *peer = &self->peers [n - 1];
+        if (n == self->self_index || !*peer->address)
+            continue;
+        if (peer->dns && now - peer->resolved_at
+            > (peer->ip_count? S_DNS_REFRESH_MS: S_DNS_RETRY_MS))
+            s_peer_resolve (self, n);
+        if (!peer->link [CW_PEERLINK_OUTBOUND] && now >= peer->next_dial)
+            s_peer_dial (self, n);
+    }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Public API
+
+static int
+s_set_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers, bool initial,
+             char *err, size_t errlen)
+{
+    if (peers->self_index < 1 || peers->self_index > CW_PEERLINK_MAX_PEERS
+    ||  !peers->address [peers->self_index - 1] || !*peers->address [peers->self_index - 1]) {
+        snprintf (err, errlen, "this peer's index %d is not a configured slot of the peer list",
+                  peers->self_index);
+        return -1;
+    }
+    for (size_t i = 0; i < peers->mapping_count; i++)
+        if (!peers->mapping [i].fqdn || !peers->mapping [i].ip) {
+            snprintf (err, errlen, "address mapping entry %zu is incomplete", i + 1);
+            return -1;
+        }
+    s_mapping_t *mapping = peers->mapping_count?
+        calloc (peers->mapping_count, sizeof (s_mapping_t)): NULL;
+    if (peers->mapping_count && !mapping) {
+        snprintf (err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < peers->mapping_count; i++) {
+        s_copy (mapping [i].fqdn, sizeof (mapping [i].fqdn), peers->mapping [i].fqdn);
+        s_copy (mapping [i].ip, sizeof (mapping [i].ip), peers->mapping [i].ip);
+    }
+    free (self->mapping);
+    self->mapping = mapping;
+    self->mapping_count = peers->mapping_count;
+    bool self_changed = !initial && peers->self_index != self->self_index;
+    self->self_index = peers->self_index;
+    self->ip_version = peers->ip_version;
+
+    int64_t now = zclock_mono ();
+    for (int n = 1; n <= CW_PEERLINK_MAX_PEERS; n++) {
+        s_peer_t *peer = &self->peers [n - 1];
+        const char *address = peers->address [n - 1]? peers->address [n - 1]: "";
+        bool changed = strcmp (peer->address, address) != 0 || peer->port != peers->port [n - 1];
+        if ((changed || self_changed) && !initial) {
+            const char *why = !*address? "peer removed from the configuration":
+                              self_changed? "this peer's index changed": "peer address changed";
+            for (int dir = 0; dir < 2; dir++)
+                if (peer->link [dir])
+                    s_link_close (peer->link [dir], why);
+            //  Links still in setup for this slot, inbound before HELLO
+            for (s_link_t *l = self->links, *next; l; l = next) {
+                next = l->next;
+                if (s_link_peer (l) == n)
+                    s_link_close (l, why);
+            }
+        }
+        if (changed || initial) {
+            s_copy (peer->address, sizeof (peer->address), address);
+            peer->port = peers->port [n - 1];
+            peer->certificate [0] = 0;
+            for (int dir = 0; dir < 2; dir++) {
+                peer->st [dir].certificate [0] = 0;
+                peer->reported [dir][0] = 0;
+                peer->reported_up [dir] = false;
+            }
+            peer->backoff_ms = self->reconnect_ms;
+            peer->next_dial = now;
+        }
+        s_peer_resolve (self, n);
+    }
+    //  Links whose IP no longer belongs to their peer
+    for (s_link_t *l = self->links, *next; l; l = next) {
+        next = l->next;
+        int n = l->peer;
+        if (n && !s_peer_has_ip (&self->peers [n - 1], l->ip)) {
+            char reason [S_REASON_MAX];
+            s_check_resolution (self, n, l->ip, l->dir == CW_PEERLINK_OUTBOUND,
+                                reason, sizeof (reason));
+            s_link_close (l, reason);
+        }
+    }
+    return 0;
+}
+
+cw_peerlink_t *
+cw_peerlink_new (zloop_t *loop, const cw_peerlink_config_t *cfg, char *err, size_t errlen)
+{
+    if (!loop || !cfg) {
+        snprintf (err, errlen, "no loop or configuration");
+        return NULL;
+    }
+    char listen_ip [S_IP_MAX];
+    if (!s_ip_normalize (cfg->listen_address, listen_ip, sizeof (listen_ip))) {
+        snprintf (err, errlen, "peering address '%s' is not an IP address",
+                  cfg->listen_address? cfg->listen_address: "");
+        return NULL;
+    }
+    struct sigaction old;
+    if (sigaction (SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+        signal (SIGPIPE, SIG_IGN);
+
+    cw_peerlink_t *self = calloc (1, sizeof (cw_peerlink_t));
+    if (!self) {
+        snprintf (err, errlen, "out of memory");
+        return NULL;
+    }
+    self->loop = loop;
+    self->listen_fd = -1;
+    self->timer_id = -1;
+    self->verify = cfg->verify;
+    self->on_message = cfg->on_message;
+    self->on_link = cfg->on_link;
+    self->arg = cfg->arg;
+    self->reconnect_ms = cfg->reconnect_ms > 0? cfg->reconnect_ms: 500;
+    self->reconnect_max_ms = cfg->reconnect_max_ms > 0? cfg->reconnect_max_ms: 2000;
+    if (self->reconnect_max_ms < self->reconnect_ms)
+        self->reconnect_max_ms = self->reconnect_ms;
+    self->handshake_timeout_ms = cfg->handshake_timeout_ms > 0? cfg->handshake_timeout_ms: 5000;
+    s_copy (self->listen_address, sizeof (self->listen_address), listen_ip);
+
+    if (s_set_peers (self, &cfg->peers, true, err, errlen))
+        goto fail;
+    self->ctx = s_tls_context (cfg, err, errlen);
+    if (!self->ctx)
+        goto fail;
+
+    struct sockaddr_storage ss;
+    socklen_t sslen = s_sockaddr_make (listen_ip, cfg->port, &ss);
+    self->family = ss.ss_family;
+    self->listen_fd = socket (ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (self->listen_fd < 0
+    ||  setsockopt (self->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one)) != 0
+    ||  bind (self->listen_fd, (struct sockaddr *) &ss, sslen) != 0
+    ||  listen (self->listen_fd, 64) != 0) {
+        char text [128];
+        s_errno_text (errno, text, sizeof (text));
+        snprintf (err, errlen, "cannot listen on %s:%u: %s", listen_ip, (unsigned) cfg->port, text);
+        goto fail;
+    }
+    socklen_t len = sizeof (ss);
+    getsockname (self->listen_fd, (struct sockaddr *) &ss, &len);
+    s_sockaddr_ip (&ss, listen_ip, sizeof (listen_ip), &self->port);
+    self->listen_item.socket = NULL;
+    self->listen_item.fd = self->listen_fd;
+    self->listen_item.events = ZMQ_POLLIN;
+    if (zloop_poller (loop, &self->listen_item, s_accept_handler, self) != 0) {
+        snprintf (err, errlen, "cannot poll the peering listener");
+        goto fail;
+    }
+    zloop_poller_set_tolerant (loop, &self->listen_item);
+    self->timer_id = zloop_timer (loop, S_TICK_MS, 0, s_tick, self);
+    if (self->timer_id < 0) {
+        snprintf (err, errlen, "cannot start the peering timer");
+        goto fail;
+    }
+    cw_info ("peerlink: listening address=%s port=%u index=%d verify=%s",
+             self->listen_address, (unsigned) self->port, self->self_index,
+             self->verify == CW_PEERLINK_ENFORCE? "enforce": "permissive");
+    return self;
+fail:
+    cw_peerlink_destroy (&self);
+    return NULL;
+}
+
+void
+cw_peerlink_destroy (cw_peerlink_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cw_peerlink_t *self = *self_p;
+    self->destroying = true;        //  no callbacks while tearing down
+    while (self->links)
+        s_link_close (self->links, "shutting down");
+    while (self->graveyard) {
+        s_link_t *link = self->graveyard;
+        self->graveyard = link->next;
+        s_link_free (link);
+    }
+    if (self->timer_id >= 0)
+        zloop_timer_end (self->loop, self->timer_id);
+    if (self->listen_fd >= 0) {
+        zloop_poller_end (self->loop, &self->listen_item);
+        close (self->listen_fd);
+    }
+    if (self->ctx)
+        SSL_CTX_free (self->ctx);
+    free (self->mapping);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+cw_peerlink_update_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers,
+                          char *err, size_t errlen)
+{
+    if (!self || !peers) {
+        snprintf (err, errlen, "no peer table");
+        return -1;
+    }
+    return s_set_peers (self, peers, false, err, errlen);
+}
+
+static int
+s_send_on (s_link_t *link, uint8_t type, uint64_t corr, const char *json,
+           const void *blob, size_t blob_len)
+{
+    if (!link || link->state != S_UP || type == CW_PEERLINK_TYPE_HELLO
+    ||  (blob_len && !blob))
+        return -1;
+    if (s_link_queue (link, type, corr, json, blob, blob_len))
+        return -1;
+    if (!link->want_write && !link->write_wants_read && s_link_flush (link))
+        return 0;                   //  queued, but the link just died
+    s_link_set_events (link);
+    return 0;
+}
+
+int
+cw_peerlink_send (cw_peerlink_t *self, int peer_index, uint8_t type, uint64_t corr,
+                  const char *json, const void *blob, size_t blob_len)
+{
+    if (!self || peer_index < 1 || peer_index > CW_PEERLINK_MAX_PEERS)
+        return -1;
+    return s_send_on (self->peers [peer_index - 1].link [CW_PEERLINK_OUTBOUND],
+                      type, corr, json, blob, blob_len);
+}
+
+int
+cw_peerlink_reply (cw_peerlink_t *self, uint64_t link_id, uint8_t type, uint64_t corr,
+                   const char *json, const void *blob, size_t blob_len)
+{
+    if (!self)
+        return -1;
+    return s_send_on (s_link_by_id (self, link_id), type, corr, json, blob, blob_len);
+}
+
+size_t
+cw_peerlink_pending (cw_peerlink_t *self, int peer_index)
+{
+    if (!self || peer_index < 1 || peer_index > CW_PEERLINK_MAX_PEERS)
+        return 0;
+    s_link_t *link = self->peers [peer_index - 1].link [CW_PEERLINK_OUTBOUND];
+    return link? link->out_len - link->out_off: 0;
+}
+
+int
+cw_peerlink_peer_status (cw_peerlink_t *self, int index, cw_peerlink_peer_status_t *status)
+{
+    if (!self || !status || index < 1 || index > CW_PEERLINK_MAX_PEERS)
+        return -1;
+    s_peer_t *peer = &self->peers [index - 1];
+    memset (status, 0, sizeof (*status));
+    status->index = index;
+    status->configured = *peer->address != 0;
+    status->self = index == self->self_index;
+    s_copy (status->address, sizeof (status->address), peer->address);
+    if (peer->ip_count)
+        s_copy (status->ip, sizeof (status->ip), peer->ips [0]);
+    s_copy (status->resolution, sizeof (status->resolution), peer->via);
+    status->outbound = peer->st [CW_PEERLINK_OUTBOUND];
+    status->inbound = peer->st [CW_PEERLINK_INBOUND];
+    status->up = status->outbound.up;
+    s_copy (status->certificate, sizeof (status->certificate), peer->certificate);
+    s_copy (status->last_error, sizeof (status->last_error), peer->last_error);
+    return 0;
+}
+
+void
+cw_peerlink_stats (cw_peerlink_t *self, cw_peerlink_stats_t *stats)
+{
+    if (self && stats)
+        *stats = self->stats;
+}
+
+uint16_t
+cw_peerlink_port (cw_peerlink_t *self)
+{
+    return self? self->port: 0;
+}

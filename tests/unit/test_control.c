@@ -1,0 +1,430 @@
+/*  test_control.c - unit tests of the control-protocol client (cw_control).
+
+    A fake causewayd runs in a zactor: a ROUTER socket bound to an ipc://
+    endpoint in a temporary folder (or tcp:// with CURVE), answering by
+    command name: "echo" replies ok with the command and arguments it
+    received, "fail" replies an error, "drop" never replies, and a few
+    commands reply with malformed frames. The tests check what a client
+    sees: bodies, error messages, timeouts that name the endpoint, a client
+    that still works after a timeout, the quick failure on a missing or dead
+    ipc socket, and CURVE with an authorized and an unknown client key.
+*/
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <czmq.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cw_control.h"
+
+//  ---------------------------------------------------------------------
+//  The fake server
+
+typedef struct {
+    char endpoint [256];
+    zcert_t *cert;          //  CURVE server certificate, NULL = plain
+} s_server_args_t;
+
+static void
+s_reply (zsock_t *router, zframe_t *identity, const char *sig, const char *verdict,
+         const char *body)
+{
+    zmsg_t *reply = zmsg_new ();
+    zmsg_append (reply, &identity);
+    zmsg_addstr (reply, "");
+    if (sig)
+        zmsg_addstr (reply, sig);
+    if (verdict)
+        zmsg_addstr (reply, verdict);
+    if (body)
+        zmsg_addstr (reply, body);
+    zmsg_send (&reply, router);
+}
+
+static void
+s_server (zsock_t *pipe, void *arg)
+{
+    s_server_args_t *args = (s_server_args_t *) arg;
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    if (args->cert) {
+        zcert_apply (args->cert, router);
+        zsock_set_curve_server (router, 1);
+    }
+    int rc = zsock_bind (router, "%s", args->endpoint);
+    zsock_signal (pipe, rc == -1 ? 1 : 0);
+    zpoller_t *poller = zpoller_new (pipe, router, NULL);
+    while (true) {
+        void *which = zpoller_wait (poller, -1);
+        if (which != router)
+            break;          //  $TERM or interrupted
+        zmsg_t *msg = zmsg_recv (router);
+        if (!msg)
+            break;
+        zframe_t *identity = zmsg_pop (msg);
+        zframe_t *empty = zmsg_pop (msg);
+        zframe_destroy (&empty);
+        char *sig = zmsg_popstr (msg);
+        char *command = zmsg_popstr (msg);
+        char *json = zmsg_popstr (msg);
+        if (command && streq (command, "echo")) {
+            char body [1024];
+            snprintf (body, sizeof body, "{\"command\": \"%s\", \"signature\": \"%s\", \"args\": %s}",
+                      command, sig ? sig : "", json ? json : "null");
+            s_reply (router, identity, "CW1", "ok", body);
+        }
+        else
+        if (command && streq (command, "fail"))
+            s_reply (router, identity, "CW1", "error", "{\"error\": \"no such actor 'x'\"}");
+        else
+        if (command && streq (command, "badsig"))
+            s_reply (router, identity, "XX9", "ok", "{}");
+        else
+        if (command && streq (command, "twoframes"))
+            s_reply (router, identity, "CW1", "ok", NULL);
+        else
+        if (command && streq (command, "notjson"))
+            s_reply (router, identity, "CW1", "ok", "this is not json");
+        else
+        if (command && streq (command, "array"))
+            s_reply (router, identity, "CW1", "ok", "[1, 2]");
+        else
+        if (command && streq (command, "badverdict"))
+            s_reply (router, identity, "CW1", "maybe", "{}");
+        else
+            zframe_destroy (&identity);     //  "drop": no reply
+        free (sig);
+        free (command);
+        free (json);
+        zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    zsock_destroy (&router);
+}
+
+//  ---------------------------------------------------------------------
+//  Fixture: a temporary folder and a plain server in it
+
+typedef struct {
+    char dir [64];
+    s_server_args_t args;
+    zactor_t *server;
+} s_fixture_t;
+
+static int
+s_setup (void **state)
+{
+    s_fixture_t *self = (s_fixture_t *) zmalloc (sizeof (s_fixture_t));
+    snprintf (self->dir, sizeof self->dir, "/tmp/cw-test-control-XXXXXX");
+    assert_non_null (mkdtemp (self->dir));
+    snprintf (self->args.endpoint, sizeof self->args.endpoint, "ipc://%s/control", self->dir);
+    self->server = zactor_new (s_server, &self->args);
+    assert_non_null (self->server);
+    *state = self;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    s_fixture_t *self = (s_fixture_t *) *state;
+    zactor_destroy (&self->server);
+    zcert_destroy (&self->args.cert);
+    char command [256];
+    snprintf (command, sizeof command, "rm -rf '%s'", self->dir);
+    assert_int_equal (system (command), 0);
+    free (self);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Tests
+
+static void
+test_ok_reply_carries_command_and_args (void **state)
+{
+    s_fixture_t *self = (s_fixture_t *) *state;
+    char err [512] = "";
+    cw_control_t *client = cw_control_new (self->args.endpoint, NULL, NULL, 5000, err, sizeof err);
+    assert_non_null (client);
+    assert_string_equal (cw_control_endpoint (client), self->args.endpoint);
+
+    json_t *args = json_pack ("{s:s, s:i}", "name", "alarms", "id", 90001);
+    json_t *reply = NULL;
+    assert_int_equal (cw_control_call (client, "echo", args, &reply, err, sizeof err), CW_CALL_OK);
+    assert_non_null (reply);
+    assert_string_equal (json_string_value (json_object_get (reply, "command")), "echo");
+    assert_string_equal (json_string_value (json_object_get (reply, "signature")), "CW1");
+    assert_true (json_equal (json_object_get (reply, "args"), args));
+    json_decref (reply);
+    json_decref (args);
+
+    //  NULL arguments go out as {}
+    assert_int_equal (cw_control_call (client, "echo", NULL, &reply, err, sizeof err), CW_CALL_OK);
+    json_t *sent = json_object_get (reply, "args");
+    assert_true (json_is_object (sent));
+    assert_int_equal (json_object_size (sent), 0);
+    json_decref (reply);
+    cw_control_destroy (&client);
+    assert_null (client);
+    cw_control_destroy (&client);       //  NULL is fine
+}
+
+static void
+test_error_reply_gives_message (void **state)
+{
+    s_fixture_t *self = (s_fixture_t *) *state;
+    char err [512] = "";
+    cw_control_t *client = cw_control_new (self->args.endpoint, NULL, NULL, 5000, err, sizeof err);
+    json_t *reply = NULL;
+    assert_int_equal (cw_control_call (client, "fail", NULL, &reply, err, sizeof err), CW_CALL_ERROR);
+    assert_string_equal (err, "no such actor 'x'");
+    assert_string_equal (json_string_value (json_object_get (reply, "error")), "no such actor 'x'");
+    json_decref (reply);
+    cw_control_destroy (&client);
+}
+
+static void
+test_timeout_names_endpoint_and_client_recovers (void **state)
+{
+    s_fixture_t *self = (s_fixture_t *) *state;
+    char err [512] = "";
+    cw_control_t *client = cw_control_new (self->args.endpoint, NULL, NULL, 200, err, sizeof err);
+    json_t *reply = NULL;
+    assert_int_equal (cw_control_call (client, "drop", NULL, &reply, err, sizeof err),
+                      CW_CALL_UNREACHABLE);
+    assert_null (reply);
+    char expected [512];
+    snprintf (expected, sizeof expected,
+              "cannot reach causewayd at %s (timed out after 200 ms); is it running?",
+              self->args.endpoint);
+    assert_string_equal (err, expected);
+    //  A REQ socket would now be stuck; the rebuilt one works
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal (cw_control_call (client, "echo", NULL, &reply, err, sizeof err), CW_CALL_OK);
+        json_decref (reply);
+    }
+    cw_control_destroy (&client);
+}
+
+static void
+test_malformed_replies_are_unreachable (void **state)
+{
+    s_fixture_t *self = (s_fixture_t *) *state;
+    char err [512] = "";
+    cw_control_t *client = cw_control_new (self->args.endpoint, NULL, NULL, 2000, err, sizeof err);
+    const char *bad [] = { "badsig", "twoframes", "notjson", "array", "badverdict" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        json_t *reply = NULL;
+        err [0] = 0;
+        assert_int_equal (cw_control_call (client, bad [i], NULL, &reply, err, sizeof err),
+                          CW_CALL_UNREACHABLE);
+        assert_null (reply);
+        assert_non_null (strstr (err, "bad reply"));
+        assert_non_null (strstr (err, self->args.endpoint));
+        //  and the next call is answered normally
+        assert_int_equal (cw_control_call (client, "echo", NULL, &reply, err, sizeof err), CW_CALL_OK);
+        json_decref (reply);
+    }
+    cw_control_destroy (&client);
+}
+
+static void
+test_non_object_args_refused (void **state)
+{
+    s_fixture_t *self = (s_fixture_t *) *state;
+    char err [512] = "";
+    cw_control_t *client = cw_control_new (self->args.endpoint, NULL, NULL, 2000, err, sizeof err);
+    json_t *args = json_array ();
+    json_t *reply = NULL;
+    assert_int_equal (cw_control_call (client, "echo", args, &reply, err, sizeof err), CW_CALL_ERROR);
+    assert_non_null (strstr (err, "JSON object"));
+    json_decref (reply);
+    json_decref (args);
+    cw_control_destroy (&client);
+}
+
+static void
+test_missing_ipc_socket_fails_fast (void **state)
+{
+    s_fixture_t *self = (s_fixture_t *) *state;
+    char endpoint [256], err [512] = "";
+    snprintf (endpoint, sizeof endpoint, "ipc://%s/nobody-here", self->dir);
+    //  a long timeout: the answer must come from the check, not the timeout
+    cw_control_t *client = cw_control_new (endpoint, NULL, NULL, 3000, err, sizeof err);
+    assert_non_null (client);
+    json_t *reply = NULL;
+    assert_int_equal (cw_control_call (client, "echo", NULL, &reply, err, sizeof err),
+                      CW_CALL_UNREACHABLE);
+    char expected [512];
+    snprintf (expected, sizeof expected,
+              "cannot reach causewayd at %s (no socket file %s/nobody-here); is it running?",
+              endpoint, self->dir);
+    assert_string_equal (err, expected);
+    cw_control_destroy (&client);
+}
+
+static void
+test_dead_ipc_socket_fails_fast (void **state)
+{
+    s_fixture_t *self = (s_fixture_t *) *state;
+    //  A socket file nobody listens on (what a killed daemon leaves)
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    snprintf (addr.sun_path, sizeof addr.sun_path, "%s/stale", self->dir);
+    int fd = socket (AF_UNIX, SOCK_STREAM, 0);
+    assert_int_equal (bind (fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    close (fd);
+    char endpoint [256], err [512] = "";
+    snprintf (endpoint, sizeof endpoint, "ipc://%s", addr.sun_path);
+    cw_control_t *client = cw_control_new (endpoint, NULL, NULL, 3000, err, sizeof err);
+    json_t *reply = NULL;
+    assert_int_equal (cw_control_call (client, "echo", NULL, &reply, err, sizeof err),
+                      CW_CALL_UNREACHABLE);
+    assert_non_null (strstr (err, "nothing listens on"));
+    assert_non_null (strstr (err, endpoint));
+    cw_control_destroy (&client);
+}
+
+static void
+test_new_refuses_bad_parameters (void **state)
+{
+    s_fixture_t *self = (s_fixture_t *) *state;
+    char err [512];
+    err [0] = 0;
+    assert_null (cw_control_new (NULL, NULL, NULL, 1000, err, sizeof err));
+    assert_true (strlen (err) > 0);
+    err [0] = 0;
+    assert_null (cw_control_new ("nonsense://x", NULL, NULL, 1000, err, sizeof err));
+    assert_non_null (strstr (err, "nonsense://x"));
+    err [0] = 0;
+    assert_null (cw_control_new (self->args.endpoint, NULL, NULL, 0, err, sizeof err));
+    assert_true (strlen (err) > 0);
+    //  CURVE needs both halves, a 40-character Z85 key, a loadable secret certificate
+    err [0] = 0;
+    assert_null (cw_control_new ("tcp://127.0.0.1:1", "x", NULL, 1000, err, sizeof err));
+    assert_true (strlen (err) > 0);
+    zcert_t *cert = zcert_new ();
+    char file [256];
+    snprintf (file, sizeof file, "%s/client.cert", self->dir);
+    assert_int_equal (zcert_save (cert, file), 0);
+    err [0] = 0;
+    assert_null (cw_control_new ("tcp://127.0.0.1:1", "short", file, 1000, err, sizeof err));
+    assert_non_null (strstr (err, "Z85"));
+    err [0] = 0;
+    assert_null (cw_control_new ("tcp://127.0.0.1:1", zcert_public_txt (cert), "/nonexistent/cert",
+                                 1000, err, sizeof err));
+    assert_non_null (strstr (err, "/nonexistent/cert"));
+    //  a public-only certificate has no secret key
+    char public_only [256];
+    snprintf (public_only, sizeof public_only, "%s/public-only.cert", self->dir);
+    assert_int_equal (zcert_save_public (cert, public_only), 0);
+    err [0] = 0;
+    assert_null (cw_control_new ("tcp://127.0.0.1:1", zcert_public_txt (cert), public_only,
+                                 1000, err, sizeof err));
+    assert_non_null (strstr (err, "no secret key"));
+    //  the secret file works under its own name and under the base name
+    char secret [300];
+    snprintf (secret, sizeof secret, "%s_secret", file);
+    cw_control_t *client = cw_control_new ("tcp://127.0.0.1:1", zcert_public_txt (cert), secret,
+                                           1000, err, sizeof err);
+    assert_non_null (client);
+    cw_control_destroy (&client);
+    client = cw_control_new ("tcp://127.0.0.1:1", zcert_public_txt (cert), file, 1000, err, sizeof err);
+    assert_non_null (client);
+    cw_control_destroy (&client);
+    zcert_destroy (&cert);
+}
+
+static int
+s_free_tcp_port (void)
+{
+    zsock_t *probe = zsock_new (ZMQ_ROUTER);
+    int port = zsock_bind (probe, "tcp://127.0.0.1:*");
+    zsock_destroy (&probe);
+    return port;
+}
+
+static void
+test_curve_authorized_and_unknown_clients (void **state)
+{
+    s_fixture_t *self = (s_fixture_t *) *state;
+    char keys_dir [256];
+    snprintf (keys_dir, sizeof keys_dir, "%s/authorized", self->dir);
+    assert_int_equal (zsys_dir_create ("%s", keys_dir), 0);
+
+    //  the client we allow, and one we do not
+    zcert_t *allowed = zcert_new ();
+    char allowed_file [256], allowed_public [300];
+    snprintf (allowed_file, sizeof allowed_file, "%s/allowed.cert", self->dir);
+    assert_int_equal (zcert_save (allowed, allowed_file), 0);
+    snprintf (allowed_public, sizeof allowed_public, "%s/allowed.cert", keys_dir);
+    assert_int_equal (zcert_save_public (allowed, allowed_public), 0);
+    zcert_t *stranger = zcert_new ();
+    char stranger_file [256];
+    snprintf (stranger_file, sizeof stranger_file, "%s/stranger.cert", self->dir);
+    assert_int_equal (zcert_save (stranger, stranger_file), 0);
+
+    zactor_t *auth = zactor_new (zauth, NULL);
+    assert_non_null (auth);
+    zstr_sendx (auth, "CURVE", keys_dir, NULL);
+    zsock_wait (auth);
+
+    s_server_args_t args = { .cert = zcert_new () };
+    snprintf (args.endpoint, sizeof args.endpoint, "tcp://127.0.0.1:%d", s_free_tcp_port ());
+    zactor_t *server = zactor_new (s_server, &args);
+    assert_non_null (server);
+    char server_key [41];
+    snprintf (server_key, sizeof server_key, "%s", zcert_public_txt (args.cert));
+
+    char err [512] = "";
+    cw_control_t *client = cw_control_new (args.endpoint, server_key, allowed_file, 5000,
+                                           err, sizeof err);
+    assert_non_null (client);
+    json_t *reply = NULL;
+    assert_int_equal (cw_control_call (client, "echo", NULL, &reply, err, sizeof err), CW_CALL_OK);
+    json_decref (reply);
+    cw_control_destroy (&client);
+
+    client = cw_control_new (args.endpoint, server_key, stranger_file, 500, err, sizeof err);
+    assert_non_null (client);
+    assert_int_equal (cw_control_call (client, "echo", NULL, &reply, err, sizeof err),
+                      CW_CALL_UNREACHABLE);
+    assert_non_null (strstr (err, args.endpoint));
+    cw_control_destroy (&client);
+
+    //  a plain client gets nothing from a CURVE server either
+    client = cw_control_new (args.endpoint, NULL, NULL, 500, err, sizeof err);
+    assert_int_equal (cw_control_call (client, "echo", NULL, &reply, err, sizeof err),
+                      CW_CALL_UNREACHABLE);
+    cw_control_destroy (&client);
+
+    zactor_destroy (&server);
+    zactor_destroy (&auth);
+    zcert_destroy (&args.cert);
+    zcert_destroy (&allowed);
+    zcert_destroy (&stranger);
+}
+
+int
+main (void)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_ok_reply_carries_command_and_args, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_error_reply_gives_message, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_timeout_names_endpoint_and_client_recovers, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_malformed_replies_are_unreachable, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_non_object_args_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_missing_ipc_socket_fails_fast, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_dead_ipc_socket_fails_fast, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_new_refuses_bad_parameters, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_curve_authorized_and_unknown_clients, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}

@@ -1,0 +1,848 @@
+/*  cli_output.c - how the causeway CLI prints reply bodies.
+
+    With --json the body is printed as one JSON document. Otherwise each
+    command has a renderer that turns the body into what a person reads:
+    key/value lines and aligned tables (columns as wide as their widest
+    cell, two spaces apart, the last column unpadded). Values are printed
+    the way `config set` takes them: strings bare, lists comma-separated.
+    Renderers never trust the body: a missing field prints as "-".
+*/
+
+#include "cli.h"
+
+#include <czmq.h>
+#include <string.h>
+
+//  ---------------------------------------------------------------------
+//  Values
+
+void
+cli_print_json (cli_t *cli, json_t *body)
+{
+    size_t flags = JSON_ENCODE_ANY | (cli->compact ? JSON_COMPACT : JSON_INDENT (2));
+    char *text = json_dumps (body, flags);
+    if (text) {
+        printf ("%s\n", text);
+        free (text);
+    }
+}
+
+char *
+cli_value_text (json_t *value)
+{
+    if (!value || json_is_null (value))
+        return strdup ("");
+    if (json_is_string (value))
+        return strdup (json_string_value (value));
+    if (json_is_array (value)) {
+        //  a,b,c - the form `config set` takes
+        size_t len = 1;
+        char **items = (char **) calloc (json_array_size (value) + 1, sizeof (char *));
+        size_t index;
+        json_t *item;
+        json_array_foreach (value, index, item) {
+            items [index] = cli_value_text (item);
+            len += strlen (items [index]) + 1;
+        }
+        char *text = (char *) calloc (1, len);
+        json_array_foreach (value, index, item) {
+            if (index)
+                strcat (text, ",");
+            strcat (text, items [index]);
+            free (items [index]);
+        }
+        free (items);
+        return text;
+    }
+    if (json_is_true (value))
+        return strdup ("true");
+    if (json_is_false (value))
+        return strdup ("false");
+    char *text = json_dumps (value, JSON_ENCODE_ANY | JSON_COMPACT);
+    return text ? text : strdup ("?");
+}
+
+//  The text of field KEY of OBJ, or "-" when missing or empty.
+static char *
+s_field (json_t *obj, const char *key)
+{
+    json_t *value = json_object_get (obj, key);
+    char *text = cli_value_text (value);
+    if (!*text) {
+        free (text);
+        return strdup ("-");
+    }
+    return text;
+}
+
+//  "3d 04h 05m", "2h 03m 04s", "12s"
+static void
+s_duration (long long seconds, char *buf, size_t len)
+{
+    if (seconds < 0)
+        seconds = 0;
+    long long d = seconds / 86400, h = seconds / 3600 % 24, m = seconds / 60 % 60, s = seconds % 60;
+    if (d)
+        snprintf (buf, len, "%lldd %02lldh %02lldm", d, h, m);
+    else
+    if (h)
+        snprintf (buf, len, "%lldh %02lldm %02llds", h, m, s);
+    else
+    if (m)
+        snprintf (buf, len, "%lldm %02llds", m, s);
+    else
+        snprintf (buf, len, "%llds", s);
+}
+
+//  ---------------------------------------------------------------------
+//  Tables
+
+#define S_MAX_COLUMNS 12
+
+typedef struct {
+    int columns;
+    zlist_t *rows;          //  of char ** (COLUMNS owned strings)
+} s_table_t;
+
+static s_table_t *
+s_table_new (int columns, const char *const *header)
+{
+    s_table_t *self = (s_table_t *) zmalloc (sizeof (s_table_t));
+    self->columns = columns;
+    self->rows = zlist_new ();
+    char **row = (char **) calloc (columns, sizeof (char *));
+    for (int c = 0; c < columns; c++)
+        row [c] = strdup (header [c]);
+    zlist_append (self->rows, row);
+    return self;
+}
+
+//  Takes ownership of the COLUMNS strings in CELLS.
+static void
+s_table_add (s_table_t *self, char **cells)
+{
+    char **row = (char **) calloc (self->columns, sizeof (char *));
+    memcpy (row, cells, self->columns * sizeof (char *));
+    zlist_append (self->rows, row);
+}
+
+//  Display width of UTF-8 TEXT (code points).
+static size_t
+s_width (const char *text)
+{
+    size_t width = 0;
+    for (const unsigned char *p = (const unsigned char *) text; *p; p++)
+        width += (*p & 0xC0) != 0x80;
+    return width;
+}
+
+static void
+s_table_print_destroy (s_table_t **self_p)
+{
+    s_table_t *self = *self_p;
+    size_t widths [S_MAX_COLUMNS] = { 0 };
+    for (char **row = (char **) zlist_first (self->rows); row; row = (char **) zlist_next (self->rows))
+        for (int c = 0; c < self->columns; c++)
+            if (s_width (row [c]) > widths [c])
+                widths [c] = s_width (row [c]);
+    char **row;
+    while ((row = (char **) zlist_pop (self->rows))) {
+        for (int c = 0; c < self->columns; c++) {
+            //  control characters from the body are shown as '?'
+            for (char *p = row [c]; *p; p++)
+                if ((unsigned char) *p < 0x20)
+                    *p = '?';
+            if (c == self->columns - 1)
+                printf ("%s\n", row [c]);
+            else
+                printf ("%s%*s  ", row [c], (int) (widths [c] - s_width (row [c])), "");
+            free (row [c]);
+        }
+        free (row);
+    }
+    zlist_destroy (&self->rows);
+    free (self);
+    *self_p = NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Renderers
+
+void
+cli_print_done (const cli_command_t *cmd, json_t *args)
+{
+    //  "%s" takes the first argument
+    json_t *first = cmd->args [0].key ? json_object_get (args, cmd->args [0].key) : NULL;
+    char *text = first ? cli_value_text (first) : strdup ("");
+    printf (cmd->done ? cmd->done : "ok", text);
+    printf ("\n");
+    free (text);
+}
+
+void
+cli_render_done (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) cli;
+    (void) body;
+    cli_print_done (cmd, args);
+}
+
+//  Any body: "key: value" per field.
+void
+cli_render_generic (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) args;
+    (void) cli;
+    (void) cmd;
+    if (json_object_size (body) == 0) {
+        printf ("ok\n");
+        return;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach (body, key, value) {
+        char *text = json_is_object (value) || (json_is_array (value) && json_array_size (value)
+                                                && json_is_object (json_array_get (value, 0)))
+                   ? json_dumps (value, JSON_COMPACT) : cli_value_text (value);
+        printf ("%s: %s\n", key, text ? text : "");
+        free (text);
+    }
+}
+
+static void
+s_actor_table (json_t *actors)
+{
+    static const char *const header [] = { "NAME", "PID", "STATE", "RESTARTS", "SINCE" };
+    s_table_t *table = s_table_new (5, header);
+    size_t index;
+    json_t *actor;
+    json_array_foreach (actors, index, actor) {
+        char *cells [5] = {
+            s_field (actor, "name"), s_field (actor, "pid"), s_field (actor, "state"),
+            s_field (actor, "restarts"), s_field (actor, "since")
+        };
+        json_t *pid = json_object_get (actor, "pid");
+        if (json_is_integer (pid) && json_integer_value (pid) <= 0) {
+            free (cells [1]);
+            cells [1] = strdup ("-");
+        }
+        s_table_add (table, cells);
+    }
+    s_table_print_destroy (&table);
+}
+
+//  The banner of a pending factory reset (SPEC §4.3), or nothing.
+static void
+s_factory_reset_banner (json_t *body)
+{
+    if (json_is_true (json_object_get (body, "factory_reset_pending")))
+        printf ("FACTORY RESET PENDING: every peer address was cleared; this node is reset "
+                "at its next restart\n"
+                "  (to cancel, restore the same peer list in the same order before restarting)\n");
+}
+
+void
+cli_render_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) args;
+    (void) cli;
+    (void) cmd;
+    s_factory_reset_banner (body);
+    //  node: a name, or an object with a name
+    json_t *node = json_object_get (body, "node");
+    char *node_name = json_is_object (node) ? s_field (node, "name") : s_field (body, "node");
+    printf ("%-13s%s\n", "node:", node_name);
+    free (node_name);
+    char *version = s_field (body, "version");
+    printf ("%-13s%s\n", "version:", version);
+    free (version);
+
+    json_t *uptime = json_object_get (body, "uptime_s");
+    if (!uptime)
+        uptime = json_object_get (body, "uptime");
+    if (json_is_number (uptime)) {
+        char text [64];
+        s_duration ((long long) json_number_value (uptime), text, sizeof text);
+        printf ("%-13s%s\n", "uptime:", text);
+    }
+    else {
+        char *text = s_field (body, "uptime");
+        printf ("%-13s%s\n", "uptime:", text);
+        free (text);
+    }
+    //  Anything else the daemon reports (scalars), so nothing is hidden
+    const char *key;
+    json_t *value;
+    json_object_foreach (body, key, value) {
+        if (strcmp (key, "node") == 0 || strcmp (key, "version") == 0
+        ||  strcmp (key, "uptime_s") == 0 || strcmp (key, "uptime") == 0
+        ||  strcmp (key, "actors") == 0 || strcmp (key, "factory_reset_pending") == 0
+        ||  json_is_object (value))
+            continue;
+        char *text = cli_value_text (value);
+        char label [64];
+        snprintf (label, sizeof label, "%s:", key);
+        printf ("%-13s%s\n", label, text);
+        free (text);
+    }
+    //  cluster: {primary, this_peer, database}
+    json_t *cluster = json_object_get (body, "cluster");
+    if (json_is_object (cluster)) {
+        char *primary = s_field (cluster, "primary");
+        char *this_peer = s_field (cluster, "this_peer");
+        char *database = s_field (cluster, "database");
+        printf ("%-13sprimary %s, this peer %s, database %s\n", "cluster:", primary, this_peer,
+                database);
+        free (primary);
+        free (this_peer);
+        free (database);
+    }
+    json_t *actors = json_object_get (body, "actors");
+    if (json_is_array (actors)) {
+        printf ("\n");
+        s_actor_table (actors);
+    }
+}
+
+void
+cli_render_actors (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) args;
+    (void) cli;
+    (void) cmd;
+    json_t *actors = json_object_get (body, "actors");
+    if (json_is_array (actors))
+        s_actor_table (actors);
+    else
+        cli_render_generic (cli, cmd, args, body);
+}
+
+//  actors start|stop|restart: the actor as it is now
+void
+cli_render_actor (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) args;
+    json_t *actor = json_object_get (body, "actor");
+    if (!json_is_object (actor))
+        actor = body;
+    if (!json_object_get (actor, "name") || !json_object_get (actor, "state")) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    json_t *array = json_array ();
+    json_array_append (array, actor);
+    s_actor_table (array);
+    json_decref (array);
+}
+
+//  "title: detail" (or either alone)
+static char *
+s_title_detail (json_t *alarm)
+{
+    const char *title = json_string_value (json_object_get (alarm, "title"));
+    const char *detail = json_string_value (json_object_get (alarm, "detail"));
+    char *text;
+    if (title && *title && detail && *detail) {
+        if (asprintf (&text, "%s: %s", title, detail) < 0)
+            text = NULL;
+    }
+    else
+        text = strdup (title && *title ? title : detail && *detail ? detail : "-");
+    return text;
+}
+
+static void
+s_alarm_table (json_t *alarms)
+{
+    static const char *const header [] = {
+        "ID", "SEVERITY", "STATE", "PEER", "RAISED", "UUID", "TITLE/DETAIL"
+    };
+    s_table_t *table = s_table_new (7, header);
+    size_t index;
+    json_t *alarm;
+    json_array_foreach (alarms, index, alarm) {
+        char *cells [7] = {
+            s_field (alarm, "id"), s_field (alarm, "severity"), s_field (alarm, "state"),
+            s_field (alarm, "peer"), s_field (alarm, "raised_at"), s_field (alarm, "uuid"),
+            s_title_detail (alarm)
+        };
+        s_table_add (table, cells);
+    }
+    s_table_print_destroy (&table);
+}
+
+void
+cli_render_alarms (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) args;
+    json_t *alarms = json_object_get (body, "alarms");
+    if (!json_is_array (alarms)) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    if (json_array_size (alarms) == 0)
+        printf ("no alarms\n");
+    else
+        s_alarm_table (alarms);
+    //  cluster.alarms: the peers that did not answer
+    json_t *unreachable = json_object_get (body, "unreachable");
+    if (json_is_array (unreachable) && json_array_size (unreachable) > 0) {
+        char *text = cli_value_text (unreachable);
+        printf ("\nnote: not reachable, alarms not listed: %s\n", text);
+        free (text);
+    }
+}
+
+//  alarms raise|clear|ack: the alarm as it is now
+void
+cli_render_alarm (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) args;
+    json_t *cleared = json_object_get (body, "cleared");
+    if (json_is_integer (cleared)) {
+        //  alarms.clear {"cleared": N}
+        if (json_integer_value (cleared) > 0)
+            cli_print_done (cmd, args);
+        else
+            printf ("alarm %" JSON_INTEGER_FORMAT " was not raised; nothing to clear\n",
+                    json_integer_value (json_object_get (args, "id")));
+        return;
+    }
+    json_t *alarm = json_object_get (body, "alarm");
+    if (!json_is_object (alarm))
+        alarm = body;
+    if (!json_object_get (alarm, "id") || !json_object_get (alarm, "state")) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    json_t *array = json_array ();
+    json_array_append (array, alarm);
+    s_alarm_table (array);
+    json_decref (array);
+}
+
+void
+cli_render_config_get (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) args;
+    (void) cli;
+    (void) cmd;
+    //  The value alone: scripts use it
+    char *text = cli_value_text (json_object_get (body, "value"));
+    printf ("%s\n", text);
+    free (text);
+}
+
+//  config set|unset: "key = value (scope)"
+void
+cli_render_config_set (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) args;
+    const char *key = json_string_value (json_object_get (body, "key"));
+    if (!key || !json_object_get (body, "value")) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    char *value = cli_value_text (json_object_get (body, "value"));
+    const char *scope = json_string_value (json_object_get (body, "scope"));
+    bool is_default = json_is_true (json_object_get (body, "default"));
+    printf ("%s = %s%s (%s%s)\n", key, *value ? "" : "\"\"", value, scope ? scope : "-",
+            is_default ? ", default" : "");
+    free (value);
+}
+
+void
+cli_render_config_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) args;
+    //  The list of {key, value, scope}: the first array of objects in the
+    //  body ("keys", "config", ...), or an object of key -> value.
+    json_t *list = NULL;
+    json_t *map = NULL;
+    const char *name;
+    json_t *member;
+    json_object_foreach (body, name, member) {
+        if (!list && json_is_array (member))
+            list = member;
+        if (!map && json_is_object (member))
+            map = member;
+    }
+    static const char *const header [] = { "KEY", "VALUE", "SCOPE" };
+    if (list) {
+        s_table_t *table = s_table_new (3, header);
+        size_t index;
+        json_t *item;
+        json_array_foreach (list, index, item) {
+            char *cells [3] = {
+                s_field (item, "key"), s_field (item, "value"), s_field (item, "scope")
+            };
+            s_table_add (table, cells);
+        }
+        s_table_print_destroy (&table);
+    }
+    else
+    if (map) {
+        s_table_t *table = s_table_new (3, header);
+        const char *key;
+        json_t *value;
+        json_object_foreach (map, key, value) {
+            char *cells [3] = {
+                strdup (key), json_is_object (value) ? s_field (value, "value") : cli_value_text (value),
+                json_is_object (value) ? s_field (value, "scope") : strdup ("-")
+            };
+            s_table_add (table, cells);
+        }
+        s_table_print_destroy (&table);
+    }
+    else
+        cli_render_generic (cli, cmd, args, body);
+}
+
+//  ---------------------------------------------------------------------
+//  Clustering
+
+//  The body's "message", if any, on stderr (renderers that print data on
+//  stdout keep it clean for scripts).
+static void
+s_message_to_stderr (json_t *body)
+{
+    const char *message = json_string_value (json_object_get (body, "message"));
+    if (message)
+        fprintf (stderr, "%s\n", message);
+}
+
+//  One address mapping entry: "FQDN=IP" or {"fqdn", "ip"}; new string.
+static char *
+s_mapping_entry (json_t *entry)
+{
+    if (json_is_object (entry)) {
+        char *fqdn = s_field (entry, "fqdn");
+        char *ip = s_field (entry, "ip");
+        char *text;
+        if (asprintf (&text, "%s=%s", fqdn, ip) < 0)
+            text = NULL;
+        free (fqdn);
+        free (ip);
+        return text ? text : strdup ("?");
+    }
+    return cli_value_text (entry);
+}
+
+//  The address mapping of cluster.status as a person reads it: "off",
+//  "on: a=1,b=2", or the list. It may be a bool, a list of entries, or
+//  {"enabled", "mappings"|"entries"}.
+static char *
+s_mapping_text (json_t *mapping)
+{
+    if (!mapping || json_is_null (mapping))
+        return strdup ("-");
+    if (json_is_boolean (mapping))
+        return strdup (json_is_true (mapping) ? "on" : "off");
+    json_t *list = mapping;
+    const char *prefix = "";
+    if (json_is_object (mapping)) {
+        json_t *enabled = json_object_get (mapping, "enabled");
+        if (json_is_false (enabled))
+            return strdup ("off");
+        list = json_object_get (mapping, "mappings");
+        if (!list)
+            list = json_object_get (mapping, "entries");
+        prefix = json_is_true (enabled) ? "on: " : "";
+    }
+    if (!json_is_array (list))
+        return *prefix ? strdup ("on") : cli_value_text (mapping);
+    if (json_array_size (list) == 0)
+        return strdup (*prefix ? "on (no entries)" : "none");
+    size_t len = strlen (prefix) + 1;
+    char **items = (char **) calloc (json_array_size (list), sizeof (char *));
+    size_t index;
+    json_t *entry;
+    json_array_foreach (list, index, entry) {
+        items [index] = s_mapping_entry (entry);
+        len += strlen (items [index]) + 1;
+    }
+    char *text = (char *) calloc (1, len);
+    strcpy (text, prefix);
+    json_array_foreach (list, index, entry) {
+        if (index)
+            strcat (text, ",");
+        strcat (text, items [index]);
+        free (items [index]);
+    }
+    free (items);
+    return text;
+}
+
+//  A number of milliseconds (two decimals below 10 ms, else one), "-" when
+//  unknown (null or < 0).
+static char *
+s_rtt_text (json_t *value)
+{
+    if (!json_is_number (value) || json_number_value (value) < 0)
+        return strdup ("-");
+    char text [32];
+    double ms = json_number_value (value);
+    snprintf (text, sizeof text, ms < 10 ? "%.2f" : "%.1f", ms);
+    return strdup (text);
+}
+
+//  "on" / "off" for a boolean, else the value
+static char *
+s_on_off (json_t *value)
+{
+    if (json_is_boolean (value))
+        return strdup (json_is_true (value) ? "on" : "off");
+    return value && !json_is_null (value) ? cli_value_text (value) : strdup ("-");
+}
+
+void
+cli_render_cluster_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) cli;
+    (void) cmd;
+    (void) args;
+    s_factory_reset_banner (body);
+    static const struct {
+        const char *label;
+        const char *key;
+    } lines [] = {
+        { "cluster name:", "name" }, { "primary:", "primary" }, { "this peer:", "this_peer" },
+        { "IP version:", "ip_version" }, { "TLS mode:", "tls_verify" },
+        { "address mapping:", "address_mapping" }, { "database:", "database" },
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines [0]; i++) {
+        json_t *value = json_object_get (body, lines [i].key);
+        char *text = strcmp (lines [i].key, "address_mapping") == 0
+                   ? s_mapping_text (value) : s_field (body, lines [i].key);
+        //  0 = not in the list / unset
+        if (json_is_integer (value) && json_integer_value (value) == 0) {
+            free (text);
+            text = strdup ("-");
+        }
+        printf ("%-17s%s\n", lines [i].label, text);
+        free (text);
+    }
+    json_t *peers = json_object_get (body, "peers");
+    printf ("\n");
+    if (!json_is_array (peers) || json_array_size (peers) == 0)
+        printf ("no peers: this node is not clustered\n");
+    else {
+        static const char *const header [] = {
+            "INDEX", "ADDRESS", "SYSTEM-NAME", "STATE", "CERTIFICATE", "RTT(ms)",
+            "APPLIED", "LAG", "VERSION", "TYPE", "MAINT"
+        };
+        s_table_t *table = s_table_new (11, header);
+        size_t index;
+        json_t *peer;
+        json_array_foreach (peers, index, peer) {
+            char *cells [11] = {
+                s_field (peer, "index"), s_field (peer, "address"), s_field (peer, "system_name"),
+                s_field (peer, "state"), s_field (peer, "certificate"),
+                s_rtt_text (json_object_get (peer, "rtt_ms")), s_field (peer, "applied_seq"),
+                s_field (peer, "lag"), s_field (peer, "version"), s_field (peer, "type"),
+                s_on_off (json_object_get (peer, "maintenance"))
+            };
+            s_table_add (table, cells);
+        }
+        s_table_print_destroy (&table);
+    }
+    s_message_to_stderr (body);
+}
+
+//  cluster token: the token alone on a line
+void
+cli_render_cluster_token (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    const char *token = json_string_value (json_object_get (body, "token"));
+    if (!token) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    printf ("%s\n", token);
+    s_message_to_stderr (body);
+}
+
+//  cluster suggest-mappings: FQDN=IP lines. The list is "mappings" (or the
+//  first list of the body), of "FQDN=IP" strings or {"fqdn", "ip"}.
+void
+cli_render_cluster_mappings (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    json_t *list = json_object_get (body, "mappings");
+    const char *name;
+    json_t *member;
+    json_object_foreach (body, name, member)
+        if (!json_is_array (list) && json_is_array (member))
+            list = member;
+    if (!json_is_array (list)) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    size_t index;
+    json_t *entry;
+    json_array_foreach (list, index, entry) {
+        char *text = s_mapping_entry (entry);
+        printf ("%s\n", text);
+        free (text);
+    }
+    if (json_array_size (list) == 0)
+        fprintf (stderr, "no mapping to suggest\n");
+    if (json_is_true (json_object_get (body, "applied")))
+        fprintf (stderr, "applied: cluster.address_mapping set\n");
+    s_message_to_stderr (body);
+}
+
+//  The value of the difference ITEM on SIDE ("a" | "b"): "a", "value_a"
+//  or "on_a"; "(unset)" when the key is missing on that peer.
+static char *
+s_diff_value (json_t *item, const char *side)
+{
+    char key [16];
+    json_t *value = json_object_get (item, side);
+    if (!value) {
+        snprintf (key, sizeof key, "value_%s", side);
+        value = json_object_get (item, key);
+    }
+    if (!value) {
+        snprintf (key, sizeof key, "on_%s", side);
+        value = json_object_get (item, key);
+    }
+    if (!value || json_is_null (value))
+        return strdup ("(unset)");
+    char *text = cli_value_text (value);
+    if (!*text) {
+        free (text);
+        return strdup ("\"\"");
+    }
+    return text;
+}
+
+//  cluster diff: {"a", "b", "differences": [{"key", "a", "b"}]}:
+//  KEY, the value on A, the value on B.
+void
+cli_render_cluster_diff (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    json_t *list = json_object_get (body, "differences");
+    const char *name;
+    json_t *member;
+    json_object_foreach (body, name, member)
+        if (!json_is_array (list) && json_is_array (member))
+            list = member;
+    if (!json_is_array (list)) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    //  The peers compared: the reply's "a"/"b" (the daemon resolves the
+    //  defaults), else the arguments
+    json_t *a = json_object_get (body, "a");
+    json_t *b = json_object_get (body, "b");
+    char *a_name = json_is_string (a) || json_is_integer (a) ? cli_value_text (a)
+                 : json_object_get (args, "a") ? cli_value_text (json_object_get (args, "a")) : strdup ("A");
+    char *b_name = json_is_string (b) || json_is_integer (b) ? cli_value_text (b)
+                 : json_object_get (args, "b") ? cli_value_text (json_object_get (args, "b")) : strdup ("B");
+    if (json_array_size (list) == 0)
+        printf ("no differences between %s and %s\n", a_name, b_name);
+    else {
+        char head_a [300], head_b [300];
+        snprintf (head_a, sizeof head_a, "ON %s", a_name);
+        snprintf (head_b, sizeof head_b, "ON %s", b_name);
+        const char *const header [] = { "KEY", head_a, head_b };
+        s_table_t *table = s_table_new (3, header);
+        size_t index;
+        json_t *item;
+        json_array_foreach (list, index, item) {
+            char *cells [3] = { s_field (item, "key"), s_diff_value (item, "a"), s_diff_value (item, "b") };
+            s_table_add (table, cells);
+        }
+        s_table_print_destroy (&table);
+    }
+    free (a_name);
+    free (b_name);
+    s_message_to_stderr (body);
+}
+
+//  cluster check: each problem and its fix, or that every requirement is met.
+void
+cli_render_cluster_check (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    json_t *problems = json_object_get (body, "problems");
+    json_t *ok = json_object_get (body, "ok");
+    if (!json_is_boolean (ok) && !json_is_array (problems)) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    size_t index;
+    json_t *problem;
+    json_array_foreach (problems, index, problem) {
+        char *requirement = s_field (problem, "requirement");
+        char *detail = s_field (problem, "detail");
+        char *fix = s_field (problem, "fix");
+        json_t *peer = json_object_get (problem, "peer");
+        char *peer_text = peer && !json_is_null (peer) ? cli_value_text (peer) : NULL;
+        for (char *p = detail; *p; p++)
+            if ((unsigned char) *p < 0x20)
+                *p = ' ';
+        if (peer_text && *peer_text)
+            printf ("NOT MET: %s (peer %s): %s\n", requirement, peer_text, detail);
+        else
+            printf ("NOT MET: %s: %s\n", requirement, detail);
+        printf ("    fix: %s\n", fix);
+        free (requirement);
+        free (detail);
+        free (fix);
+        free (peer_text);
+    }
+    json_t *checked = json_object_get (body, "checked");
+    size_t problem_count = json_is_array (problems) ? json_array_size (problems) : 0;
+    if (json_is_true (ok) || (!ok && problem_count == 0)) {
+        if (json_is_array (checked))
+            printf ("ok: all %zu requirements met\n", json_array_size (checked));
+        else
+            printf ("ok: every requirement met\n");
+    }
+    else
+        printf ("%zu requirement%s not met\n", problem_count, problem_count == 1 ? "" : "s");
+    s_message_to_stderr (body);
+}
+
+//  ---------------------------------------------------------------------
+//  Alarm socket messages
+
+void
+cli_print_alarm_event (const char *topic, json_t *body)
+{
+    if (strcmp (topic, "heartbeat") == 0) {
+        char *peer = s_field (body, "peer");
+        char *active = s_field (body, "active");
+        char *at = s_field (body, "at");
+        printf ("heartbeat  peer=%s active=%s at=%s\n", peer, active, at);
+        free (peer);
+        free (active);
+        free (at);
+        return;
+    }
+    if (strncmp (topic, "alarm.", 6) == 0 && json_is_object (body)) {
+        char *id = s_field (body, "id");
+        char *state = s_field (body, "state");
+        char *severity = s_field (body, "severity");
+        char *peer = s_field (body, "peer");
+        char *changed = s_field (body, "changed_at");
+        char *uuid = s_field (body, "uuid");
+        char *text = s_title_detail (body);
+        for (char *p = text; p && *p; p++)
+            if ((unsigned char) *p < 0x20)
+                *p = ' ';
+        printf ("%s  %s %s %s on %s at %s: %s (uuid %s)\n", topic, id, state, severity, peer,
+                changed, text ? text : "-", uuid);
+        free (id);
+        free (state);
+        free (severity);
+        free (peer);
+        free (changed);
+        free (uuid);
+        free (text);
+        return;
+    }
+    char *text = json_dumps (body, JSON_ENCODE_ANY | JSON_COMPACT);
+    printf ("%s  %s\n", topic, text ? text : "");
+    free (text);
+}
