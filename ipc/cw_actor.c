@@ -9,6 +9,9 @@
       - a signalfd for SIGTERM/SIGINT -> orderly stop;
       - the heartbeat timer: HEARTBEAT to the broker and the parent check;
       - a 100 ms housekeeping timer: request timeouts and outbox re-sends.
+    A warm standby (CAUSEWAY_STANDBY_FD set by causewayd, see
+    supervisor/child.h) stops in cw_actor_new after the bootstrap load and
+    before it connects, until causewayd needs it (s_standby_wait).
     The outbox holds reliable requests until their destination answers
     "ok"; an error from the destination itself drops the entry (re-sending
     cannot help), an error from the broker (destination not running) keeps
@@ -16,11 +19,17 @@
 */
 #include "cw_actor.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
+#include <time.h>
 #include <stdarg.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CW_OUTBOX_RESEND_MS 1000
@@ -304,6 +313,59 @@ s_on_housekeeping (zloop_t *loop, int timer_id, void *arg)
 // ---------------------------------------------------------------------------
 //  Construction
 
+//  A warm standby: say we are waiting (one byte), then block until
+//  causewayd sends one byte (go: continue as the active instance) or closes
+//  its end (not needed: exit 0 quietly). SIGTERM/SIGINT are blocked by now
+//  (ZeroMQ's threads exist), so they are watched through SIGNAL_FD: the
+//  parent-death signal causewayd set before exec, or a plain kill, ends a
+//  waiting standby at once; the death of causewayd also shows as EOF.
+//  Returns 1 when told to go, 0 when not a standby, -1 on a bad variable.
+static int
+s_standby_wait (int signal_fd)
+{
+    const char *text = getenv ("CAUSEWAY_STANDBY_FD");
+    if (!text)
+        return 0;
+    char copy[32];
+    snprintf (copy, sizeof copy, "%s", text);
+    unsetenv ("CAUSEWAY_STANDBY_FD");       //  not for our own children
+    char *end = NULL;
+    errno = 0;
+    long fd = strtol (copy, &end, 10);
+    if (errno || end == copy || *end || fd < 0 || fd > INT_MAX) {
+        fprintf (stderr, "CAUSEWAY_STANDBY_FD must be a file descriptor number, not '%s'\n", copy);
+        return -1;
+    }
+    char byte = 'w';
+    if (send ((int) fd, &byte, 1, MSG_NOSIGNAL) != 1)
+        cw_debug ("standby: cannot say it is waiting error=\"%s\"", strerror (errno));
+    struct pollfd items[2] = { { (int) fd, POLLIN, 0 }, { signal_fd, POLLIN, 0 } };
+    while (true) {
+        int rc = poll (items, signal_fd >= 0 ? 2 : 1, -1);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc < 0 || (signal_fd >= 0 && items[1].revents))
+            _exit (0);                      //  told to end (or cannot wait)
+        if (items[0].revents)
+            break;
+    }
+    ssize_t rc;
+    do
+        rc = read ((int) fd, &byte, 1);
+    while (rc < 0 && errno == EINTR);
+    close ((int) fd);
+    if (rc != 1)
+        _exit (0);                          //  not needed (or causewayd is gone)
+    return 1;
+}
+
+static bool
+s_same_file (const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size
+        && a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
 static void
 s_usage (const char *program, const char *name)
 {
@@ -350,7 +412,8 @@ cw_actor_new (const char *default_name, int argc, char **argv)
     }
     cw_log_set_level ((cw_log_level_t) cw_log_level_parse (bootstrap->node.log_level));
 
-    //  Our own signal handling: CZMQ's handler must not swallow SIGTERM
+    //  Our own signal handling: CZMQ's handler must not swallow SIGTERM.
+    //  Blocked before ZeroMQ starts its threads, so they inherit the mask.
     zsys_handler_set (NULL);
     sigset_t signals;
     sigemptyset (&signals);
@@ -369,6 +432,39 @@ cw_actor_new (const char *default_name, int argc, char **argv)
     //  Parent-death: the supervisor sets PDEATHSIG before exec; set it again
     //  for actors started some other way, then check we did not miss it.
     prctl (PR_SET_PDEATHSIG, SIGTERM);
+    self->signal_fd = signalfd (-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
+    self->broker = zsock_new (ZMQ_DEALER);      //  starts ZeroMQ (zsys_init)
+    if (self->broker) {
+        zsock_set_identity (self->broker, self->name);
+        zsock_set_sndhwm (self->broker, 100000);
+        zsock_set_rcvhwm (self->broker, 100000);
+        zsock_set_linger (self->broker, 1000);
+    }
+    self->loop = zloop_new ();
+
+    //  A warm standby waits here, with everything but the connection done
+    //  (tzset: the time zone file is read now, not by the first log line
+    //  after the go). The bootstrap file may have changed while it waited
+    //  (causewayd reloads on SIGHUP): read it again if so.
+    tzset ();
+    struct stat before, after;
+    bool stat_ok = stat (bootstrap->file, &before) == 0;
+    int standby = s_standby_wait (self->signal_fd);
+    if (standby < 0) {
+        cw_actor_destroy (&self);
+        return NULL;
+    }
+    if (standby == 1 && (!stat_ok || stat (bootstrap->file, &after) || !s_same_file (&before, &after))) {
+        cw_bootstrap_t *fresh = cw_bootstrap_load (config_file, err, sizeof err, NULL, NULL);
+        if (fresh) {
+            cw_bootstrap_destroy (&self->bootstrap);
+            self->bootstrap = bootstrap = fresh;
+            cw_log_set_level ((cw_log_level_t) cw_log_level_parse (bootstrap->node.log_level));
+        }
+        else
+            cw_warn ("bootstrap file changed and cannot be read; keeping what was loaded error=\"%s\"", err);
+    }
+
     const char *env_heartbeat = getenv ("CAUSEWAY_HEARTBEAT_MS");
     self->heartbeat_ms = env_heartbeat ? atoi (env_heartbeat) : bootstrap->supervisor.heartbeat_ms;
     if (self->heartbeat_ms < 10)
@@ -376,27 +472,18 @@ cw_actor_new (const char *default_name, int argc, char **argv)
     const char *endpoint = getenv ("CAUSEWAY_BROKER");
     if (!endpoint || !*endpoint)
         endpoint = bootstrap->control.broker_endpoint;
-
-    self->broker = zsock_new (ZMQ_DEALER);
-    if (self->broker) {
-        zsock_set_identity (self->broker, self->name);
-        zsock_set_sndhwm (self->broker, 100000);
-        zsock_set_rcvhwm (self->broker, 100000);
-        zsock_set_linger (self->broker, 1000);
-    }
-    if (!self->broker || zsock_connect (self->broker, "%s", endpoint) != 0) {
+    if (!self->broker || !self->loop || zsock_connect (self->broker, "%s", endpoint) != 0) {
         fprintf (stderr, "%s: cannot connect to the broker at %s\n", name, endpoint);
         cw_actor_destroy (&self);
         return NULL;
     }
-    self->signal_fd = signalfd (-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
-    self->loop = zloop_new ();
     zloop_reader (self->loop, self->broker, s_on_broker, self);
     zmq_pollitem_t item = { NULL, self->signal_fd, ZMQ_POLLIN, 0 };
     zloop_poller (self->loop, &item, s_on_signal, self);
     zloop_timer (self->loop, self->heartbeat_ms, 0, s_on_heartbeat, self);
     zloop_timer (self->loop, 100, 0, s_on_housekeeping, self);
-    cw_debug ("connected broker=%s heartbeat_ms=%d", endpoint, self->heartbeat_ms);
+    cw_debug ("connected broker=%s heartbeat_ms=%d%s", endpoint, self->heartbeat_ms,
+              standby ? " standby=promoted" : "");
     return self;
 }
 

@@ -15,11 +15,13 @@
 
 #include <czmq.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,6 +58,8 @@ cw_child_is_down (const cw_child_t *self)
 // ---------------------------------------------------------------------------
 //  Construction
 
+static pid_t s_standby_release (cw_child_t *self);
+
 static char *
 s_resolve_path (const cw_child_spec_t *spec, const char *exe_dir)
 {
@@ -84,6 +88,7 @@ cw_child_new (const cw_child_spec_t *spec, const char *exe_dir)
     self->shutdown_timeout_ms = spec->shutdown_timeout_ms;
     self->state = CW_CHILD_STOPPED;
     self->since_ms = zclock_time ();
+    self->standby_fd = -1;
     return self;
 }
 
@@ -92,27 +97,33 @@ cw_child_destroy (cw_child_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    s_standby_release (*self_p);        //  the standby reads EOF and exits
     free ((*self_p)->path);
     free (*self_p);
     *self_p = NULL;
 }
 
-void
+bool
 cw_child_update (cw_child_t *self, const cw_child_spec_t *spec, const char *exe_dir)
 {
+    bool changed = self->restart != spec->restart;
     self->restart = spec->restart;
     self->shutdown_timeout_ms = spec->shutdown_timeout_ms;
     char *path = s_resolve_path (spec, exe_dir);
     if (path) {
+        changed |= strcmp (path, self->path) != 0;
         free (self->path);
         self->path = path;
     }
+    return changed;
 }
 
 // ---------------------------------------------------------------------------
 //  Process handling
 
-//  Fork and exec the actor. Returns the pid or -1.
+//  Fork and exec the actor with ENVP. KEEP_FD >= 3, when not -1, is passed
+//  to the new process as CW_CHILD_STANDBY_FD (every other descriptor above
+//  stderr is closed). Returns the pid or -1.
 //
 //  vfork, not fork: on this kind of machine copying the page tables costs
 //  as much as the rest of a restart (fork + exec of /bin/true 14.8 ms,
@@ -122,11 +133,10 @@ cw_child_update (cw_child_t *self, const cw_child_spec_t *spec, const char *exe_
 //  unblocked (causewayd installs none but SIG_IGN for SIGPIPE, and that
 //  disposition would survive exec).
 static pid_t
-s_fork_exec (cw_child_t *self, cw_child_ctx_t *ctx)
+s_fork_exec (cw_child_t *self, cw_child_ctx_t *ctx, char *const *envp, int keep_fd)
 {
     char *argv[] = { self->path, "--config", (char *) ctx->config_file,
                      "--name", self->name, NULL };
-    char *const *envp = ctx->envp;
     const char *path = self->path;
     pid_t parent = getpid ();
     sigset_t none;
@@ -142,12 +152,154 @@ s_fork_exec (cw_child_t *self, cw_child_ctx_t *ctx)
     prctl (PR_SET_PDEATHSIG, SIGTERM);
     if (getppid () != parent)
         _exit (1);
-    close_range (3, ~0U, 0);
+    if (keep_fd >= 0) {
+        //  dup2 clears close-on-exec on the copy; the same number needs fcntl
+        if (keep_fd == CW_CHILD_STANDBY_FD) {
+            if (fcntl (keep_fd, F_SETFD, 0))
+                _exit (126);
+        }
+        else
+        if (dup2 (keep_fd, CW_CHILD_STANDBY_FD) != CW_CHILD_STANDBY_FD)
+            _exit (126);
+        close_range (CW_CHILD_STANDBY_FD + 1, ~0U, 0);
+    }
+    else
+        close_range (3, ~0U, 0);
     execve (path, argv, envp);
     static const char message[] = "causewayd: exec of actor failed\n";
     ssize_t rc = write (2, message, sizeof message - 1);
     (void) rc;
     _exit (127);
+}
+
+// ---------------------------------------------------------------------------
+//  Warm standby
+
+//  The same file as when the standby was started (not replaced since)?
+static bool
+s_same_exe (const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size
+        && a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+//  Forget the standby: close our end, give the pid back.
+static pid_t
+s_standby_release (cw_child_t *self)
+{
+    pid_t pid = self->standby_pid;
+    if (self->standby_fd >= 0)
+        close (self->standby_fd);
+    self->standby_fd = -1;
+    self->standby_pid = 0;
+    self->standby_warm = false;
+    return pid;
+}
+
+int
+cw_child_standby_spawn (cw_child_t *self, cw_child_ctx_t *ctx)
+{
+    if (self->standby_pid > 0)
+        return 0;
+    struct stat exe;
+    if (stat (self->path, &exe) || access (self->path, X_OK))
+        return -1;
+    int fds[2];
+    if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds))
+        return -1;
+    //  fds[1] becomes CW_CHILD_STANDBY_FD in the standby; it must not be
+    //  one of stdin..stderr, which the standby keeps as they are.
+    if (fds[1] < CW_CHILD_STANDBY_FD) {
+        close (fds[0]);
+        close (fds[1]);
+        errno = EBADF;
+        return -1;
+    }
+    //  Our environment plus CAUSEWAY_STANDBY_FD (built before vfork)
+    size_t count = 0;
+    while (ctx->envp && ctx->envp[count])
+        count++;
+    char **envp = calloc (count + 2, sizeof *envp);
+    if (!envp) {
+        close (fds[0]);
+        close (fds[1]);
+        return -1;
+    }
+    static char standby_var[] = "CAUSEWAY_STANDBY_FD=3";
+    for (size_t i = 0; i < count; i++)
+        envp[i] = ctx->envp[i];
+    envp[count] = standby_var;
+    pid_t pid = s_fork_exec (self, ctx, envp, fds[1]);
+    int saved = errno;
+    free (envp);
+    close (fds[1]);
+    if (pid < 0) {
+        close (fds[0]);
+        errno = saved;
+        return -1;
+    }
+    self->standby_pid = pid;
+    self->standby_fd = fds[0];
+    self->standby_warm = false;
+    self->standby_spawned_mono = zclock_mono ();
+    self->standby_exe = exe;
+    cw_debug ("standby started name=%s pid=%d", self->name, (int) pid);
+    return 0;
+}
+
+void
+cw_child_standby_dismiss (cw_child_t *self, cw_child_ctx_t *ctx, const char *reason)
+{
+    if (self->standby_pid <= 0)
+        return;
+    cw_debug ("standby dismissed name=%s pid=%d reason=\"%s\"", self->name,
+              (int) self->standby_pid, reason);
+    pid_t pid = s_standby_release (self);
+    if (ctx->standby_retired)
+        ctx->standby_retired (self, pid, ctx->arg);
+}
+
+bool
+cw_child_standby_poll (cw_child_t *self)
+{
+    if (self->standby_fd >= 0 && !self->standby_warm) {
+        char bytes[16];
+        if (recv (self->standby_fd, bytes, sizeof bytes, MSG_DONTWAIT) > 0) {
+            self->standby_warm = true;
+            self->standby_backoff_ms = 0;
+            cw_debug ("standby waiting name=%s pid=%d warm_ms=%lld", self->name,
+                      (int) self->standby_pid,
+                      (long long) (zclock_mono () - self->standby_spawned_mono));
+        }
+    }
+    return self->standby_warm;
+}
+
+//  Turn the standby into the active process. Returns its pid, or 0 when
+//  there is no usable standby (then the caller forks and execs).
+static pid_t
+s_promote (cw_child_t *self, cw_child_ctx_t *ctx)
+{
+    if (self->standby_pid <= 0)
+        return 0;
+    struct stat exe;
+    if (stat (self->path, &exe) || !s_same_exe (&exe, &self->standby_exe)) {
+        cw_child_standby_dismiss (self, ctx, "the executable was replaced");
+        return 0;
+    }
+    cw_child_standby_poll (self);       //  read its byte, so closing our end
+                                        //  does not reset the connection
+    static const char go = 'g';
+    if (send (self->standby_fd, &go, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1) {
+        cw_child_standby_dismiss (self, ctx, "it is gone");
+        return 0;
+    }
+    bool warm = self->standby_warm;
+    pid_t pid = s_standby_release (self);
+    self->promotions++;
+    cw_debug ("standby promoted name=%s pid=%d warm=%s", self->name, (int) pid,
+              warm ? "yes" : "no");
+    return pid;
 }
 
 static void
@@ -174,9 +326,10 @@ s_spawn (cw_child_t *self, cw_child_ctx_t *ctx)
     self->killed = false;
     self->restart_after_stop = false;
     self->launched = true;
-    pid_t pid = -1;
-    if (access (self->path, X_OK) == 0)
-        pid = s_fork_exec (self, ctx);
+    pid_t pid = s_promote (self, ctx);
+    bool promoted = pid > 0;
+    if (!promoted)
+        pid = access (self->path, X_OK) == 0 ? s_fork_exec (self, ctx, ctx->envp, -1) : -1;
     if (pid < 0) {
         cw_error ("cannot start actor name=%s path=%s error=\"%s\"", self->name, self->path,
                   strerror (errno));
@@ -188,7 +341,8 @@ s_spawn (cw_child_t *self, cw_child_ctx_t *ctx)
     self->started_mono = now;
     self->last_seen_mono = now;
     self->deadline_mono = now + CW_CHILD_START_TIMEOUT_MS;
-    cw_info ("actor started name=%s pid=%d", self->name, (int) pid);
+    cw_info ("actor started name=%s pid=%d%s", self->name, (int) pid,
+             promoted ? " standby=promoted" : "");
     return CW_CHILD_STARTING;
 }
 

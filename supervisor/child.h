@@ -15,12 +15,25 @@
     The child does not own timers: it keeps one DEADLINE (monotonic ms) for
     the state it is in (startup READY timeout, back-off end, SIGTERM ->
     SIGKILL) and the supervisor's tick sends TIMEOUT when it has passed.
+
+    Warm standby: besides its active process a child may have one STANDBY
+    process of the same executable, argv and environment plus
+    CAUSEWAY_STANDBY_FD=3, one end of a socketpair whose other end the
+    supervisor keeps (close-on-exec). The standby runs exec, dynamic
+    linking, argument parsing and the bootstrap load, sends one byte ("I am
+    waiting") and blocks in read() on that fd inside cw_actor_new. When
+    the active process dies and a restart is due, s_spawn PROMOTES the
+    standby (one byte: go; the standby's pid becomes the child's pid, state
+    starting) instead of fork + exec. Closing our end dismisses a standby
+    (it reads EOF and exits 0). When to have a standby is the supervisor's
+    business (supervisor.c); child.c only spawns, promotes and dismisses.
 */
 #ifndef CW_CHILD_H
 #define CW_CHILD_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "cw_bootstrap.h"
@@ -28,6 +41,7 @@
 
 #define CW_CHILD_NAME_MAX 64
 #define CW_CHILD_START_TIMEOUT_MS 10000     //  READY must come within this
+#define CW_CHILD_STANDBY_FD 3               //  the standby's end of the socketpair
 
 typedef enum {
     CW_CHILD_STARTING = 0,
@@ -64,6 +78,9 @@ typedef struct {
     void (*on_change) (cw_child_t *child, cw_child_state_t old, void *arg);
     //  Called to send the TERM envelope to a running actor.
     void (*send_term) (cw_child_t *child, void *arg);
+    //  Called with the pid of a standby that was dismissed and will exit by
+    //  itself (the supervisor reaps it, and kills it if it lingers).
+    void (*standby_retired) (cw_child_t *child, pid_t pid, void *arg);
     void *arg;
 } cw_child_ctx_t;
 
@@ -88,16 +105,33 @@ struct _cw_child_t {
     bool removed;                   //  no longer in the bootstrap file
     bool killed;                    //  we sent SIGKILL to this incarnation
     cw_restart_window_t window;
+    //  Warm standby (see the top of this file)
+    pid_t standby_pid;              //  0 when none
+    int standby_fd;                 //  our end of the socketpair, -1 when none
+    bool standby_warm;              //  it said it is waiting in cw_actor_new
+    int64_t standby_spawned_mono;
+    int64_t standby_retry_mono;     //  no new standby before this (back-off)
+    int standby_backoff_ms;         //  after a standby died by itself
+    struct stat standby_exe;        //  the executable file it was started from
+    int promotions;                 //  restarts served by a standby
 };
 
 //  Make a child for SPEC (resolving its executable). NULL on no memory.
 cw_child_t *cw_child_new (const cw_child_spec_t *spec, const char *exe_dir);
 void cw_child_destroy (cw_child_t **self_p);
 //  Take over what may change live from SPEC (restart type, timeout, path).
-void cw_child_update (cw_child_t *self, const cw_child_spec_t *spec, const char *exe_dir);
+//  True when the restart type or the executable changed.
+bool cw_child_update (cw_child_t *self, const cw_child_spec_t *spec, const char *exe_dir);
 
 //  Feed EVENT through the state table. Returns the new state.
 cw_child_state_t cw_child_event (cw_child_t *self, cw_child_ctx_t *ctx, cw_child_event_t event);
+
+//  Start a standby process for the child (no-op if it has one). 0 or -1.
+int cw_child_standby_spawn (cw_child_t *self, cw_child_ctx_t *ctx);
+//  Dismiss the standby, if any (ctx->standby_retired gets its pid).
+void cw_child_standby_dismiss (cw_child_t *self, cw_child_ctx_t *ctx, const char *reason);
+//  Has the standby said it is waiting? Reads its byte without blocking.
+bool cw_child_standby_poll (cw_child_t *self);
 
 const char *cw_child_state_name (cw_child_state_t state);
 const char *cw_child_event_name (cw_child_event_t event);

@@ -4,6 +4,15 @@
     client], "CW1", command, JSON args. The reply mirrors the routing
     envelope, then "CW1", "ok"|"error", JSON body. Pending relayed requests
     are a small array scanned linearly (bounded by CW_CTL_PENDING_MAX).
+
+    At-least-once relay: when the actor that had a request in hand exits
+    and is being restarted, an idempotent request (cw_ctl_idempotent) is
+    relayed once more under the same correlation id, to the restarted
+    instance (the broker queues it until READY, at most request_timeout_ms;
+    whichever answer comes first goes to the client). Any other request
+    fails with "actor 'X' exited before it answered 'cmd'", as does an
+    idempotent one whose second delivery dies too or whose actor is not
+    coming back.
 */
 #include "control.h"
 
@@ -25,7 +34,9 @@ typedef struct {
     zsock_t *sock;              //  where the client is (plain or CURVE)
     zframe_t *identity;         //  owned
     bool delimiter;             //  REQ client: add the empty frame
-    bool direct;                //  delivered to a ready actor at once
+    bool direct;                //  delivered to a ready actor (it is in hand)
+    bool retried;               //  relayed a second time already
+    char *body;                 //  arguments, kept for a retry (idempotent only)
     int64_t deadline;
     char actor[64];
     char command[CW_CTL_COMMAND_MAX];
@@ -58,6 +69,7 @@ static const struct {
     { "cluster.", "replication" },
     { "backup.", "replication" },
     { "xcommand.", "replication" },
+    { "replication.", "replication" },
     { "license.", "licensing" },
     { "tms.", "tms" },
     { "routing.", "routing" },
@@ -140,6 +152,7 @@ static void
 s_pending_remove (cw_ctl_t *self, size_t index)
 {
     zframe_destroy (&self->pending[index].identity);
+    free (self->pending[index].body);
     self->pending_count--;
     if (index != self->pending_count)
         self->pending[index] = self->pending[self->pending_count];
@@ -183,6 +196,8 @@ s_relay (cw_ctl_t *self, zsock_t *sock, zframe_t *identity, bool delimiter, cons
     entry->deadline = zclock_mono () + 2 * (int64_t) self->request_timeout_ms;
     snprintf (entry->actor, sizeof entry->actor, "%s", actor);
     snprintf (entry->command, sizeof entry->command, "%s", command);
+    if (cw_ctl_idempotent (command))
+        entry->body = strdup (body);    //  NULL (no memory): no retry
     //  The hook may answer at once (broker error): the entry must exist
     //  before, and may be gone after.
     bool direct = self->hooks.relay (self->hooks.arg, actor, corr, command, body);
@@ -207,19 +222,75 @@ cw_ctl_on_reply (cw_ctl_t *self, const cw_envelope_t *env)
               (unsigned long long) env->corr, env->from);
 }
 
+bool
+cw_ctl_idempotent (const char *command)
+{
+    static const char *const exact[] = {
+        "config.get", "config.list", "config.set", "config.unset", "cluster.status",
+        "cluster.alarms", "replication.status", NULL
+    };
+    if (strncmp (command, "alarms.", 7) == 0)
+        return true;
+    for (int i = 0; exact[i]; i++)
+        if (strcmp (command, exact[i]) == 0)
+            return true;
+    size_t length = strlen (command);
+    return length > 7 && strcmp (command + length - 7, ".status") == 0;
+}
+
 void
-cw_ctl_actor_exited (cw_ctl_t *self, const char *name)
+cw_ctl_actor_ready (cw_ctl_t *self, const char *name)
+{
+    //  The broker has just delivered what was queued for NAME
+    for (size_t i = 0; i < self->pending_count; i++)
+        if (strcmp (self->pending[i].actor, name) == 0)
+            self->pending[i].direct = true;
+}
+
+void
+cw_ctl_actor_exited (cw_ctl_t *self, const char *name, bool restarting)
 {
     size_t i = 0;
     while (i < self->pending_count) {
         s_pending_t *entry = &self->pending[i];
-        if (entry->direct && strcmp (entry->actor, name) == 0) {
-            s_send_error (entry->sock, entry->identity, entry->delimiter,
-                          "actor '%s' exited before it answered '%s'", name, entry->command);
-            s_pending_remove (self, i);
-        }
-        else
+        if (!entry->direct || strcmp (entry->actor, name) != 0) {
             i++;
+            continue;
+        }
+        if (restarting && entry->body && !entry->retried) {
+            entry->retried = true;      //  relayed below
+            entry->direct = false;
+            i++;
+            continue;
+        }
+        s_send_error (entry->sock, entry->identity, entry->delimiter,
+                      "actor '%s' exited before it answered '%s'", name, entry->command);
+        s_pending_remove (self, i);
+    }
+    //  Relay the retries one by one: the hook may answer at once (and so
+    //  change the table), so start over after each
+    bool again = true;
+    while (again) {
+        again = false;
+        for (i = 0; i < self->pending_count; i++) {
+            s_pending_t *entry = &self->pending[i];
+            if (!entry->retried || !entry->body || strcmp (entry->actor, name) != 0)
+                continue;
+            cw_info ("control: request relayed again to the restarted actor actor=%s command=%s",
+                     name, entry->command);
+            uint64_t corr = entry->corr;
+            char *body = entry->body;
+            entry->body = NULL;
+            char command[CW_CTL_COMMAND_MAX];
+            snprintf (command, sizeof command, "%s", entry->command);
+            bool direct = self->hooks.relay (self->hooks.arg, name, corr, command, body);
+            free (body);
+            for (size_t k = 0; k < self->pending_count; k++)
+                if (self->pending[k].corr == corr)
+                    self->pending[k].direct = direct;
+            again = true;
+            break;
+        }
     }
 }
 

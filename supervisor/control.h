@@ -52,8 +52,15 @@ void cw_ctl_destroy (cw_ctl_t **self_p);
 void cw_ctl_set_request_timeout (cw_ctl_t *self, int timeout_ms);
 //  A REPLY addressed to "@control".
 void cw_ctl_on_reply (cw_ctl_t *self, const cw_envelope_t *env);
-//  The process of actor NAME exited: requests it had in hand fail now.
-void cw_ctl_actor_exited (cw_ctl_t *self, const char *name);
+//  The process of actor NAME exited. Requests it had in hand fail now,
+//  except idempotent ones (cw_ctl_idempotent) when RESTARTING: those are
+//  relayed once more, to the next instance.
+void cw_ctl_actor_exited (cw_ctl_t *self, const char *name, bool restarting);
+//  Actor NAME is ready and was handed what waited for it.
+void cw_ctl_actor_ready (cw_ctl_t *self, const char *name);
+//  Is COMMAND safe to deliver twice (alarms.*, config.get/list/set/unset,
+//  cluster.status, cluster.alarms, replication.status, *.status)?
+bool cw_ctl_idempotent (const char *command);
 //  Expire pending requests. Call periodically.
 void cw_ctl_tick (cw_ctl_t *self, int64_t now);
 uint64_t cw_ctl_malformed (cw_ctl_t *self);

@@ -13,8 +13,22 @@
 
     Every child state change lands in s_on_change, which keeps the broker's
     idea of who is ready in step, raises alarm 10001 on `failed`, and then
-    s_progress moves the startup sequence, the shutdown sequence and the
-    systemd status forward.
+    s_progress moves the startup sequence, the shutdown sequence, the warm
+    standbys and the systemd status forward.
+
+    Warm standbys (child.h): exec and dynamic linking of an actor take
+    longer than the whole restart budget, so every permanent or transient
+    child that is running gets a second process of its executable, parked
+    in cw_actor_new before it connects; a restart promotes it. s_standbys
+    keeps the set right: a standby for every running child once the
+    startup sequence is done (so start-up is not slowed), at most one
+    standby starting at a time (exec is the expensive part on two cores),
+    none for a child that is stopped, failed, temporary, removed, or while
+    shutting down. A standby that dies by itself is replaced after a
+    back-off (100 ms doubling to 5 s). Dismissed standbys are kept in
+    `retired` until reaped (SIGKILL if one lingers), so shutdown waits for
+    them and no process is left behind; a reaped pid is matched against
+    actives, standbys and retired ones, never confused.
 */
 #include "supervisor.h"
 
@@ -46,6 +60,10 @@
 #include "outbox.h"
 
 #define CW_CHILDREN_MAX (CW_MAX_ACTORS * 2)     //  room for removed ones still stopping
+#define CW_RETIRED_MAX (CW_CHILDREN_MAX * 2)    //  dismissed standbys not reaped yet
+#define CW_RETIRED_GRACE_MS 2000                //  then SIGKILL
+#define CW_STANDBY_BACKOFF_MS 100
+#define CW_STANDBY_BACKOFF_MAX_MS 5000
 
 extern char **environ;
 
@@ -56,6 +74,11 @@ struct _cw_supervisor_t {
     char **envp;                    //  for actors
     cw_child_t *children[CW_CHILDREN_MAX];
     int child_count;
+    struct {
+        pid_t pid;
+        int64_t deadline;           //  SIGKILL after this
+    } retired[CW_RETIRED_MAX];
+    int retired_count;
     cw_child_ctx_t ctx;
     zloop_t *loop;
     cw_broker_t *broker;
@@ -82,6 +105,7 @@ struct _cw_supervisor_t {
 };
 
 static void s_progress (cw_supervisor_t *self);
+static void s_standbys (cw_supervisor_t *self, bool may_spawn);
 static int s_on_tick (zloop_t *loop, int timer_id, void *arg);
 
 // ---------------------------------------------------------------------------
@@ -101,6 +125,15 @@ s_child_by_pid (cw_supervisor_t *self, pid_t pid)
 {
     for (int i = 0; i < self->child_count; i++)
         if (self->children[i]->pid == pid)
+            return self->children[i];
+    return NULL;
+}
+
+static cw_child_t *
+s_child_by_standby_pid (cw_supervisor_t *self, pid_t pid)
+{
+    for (int i = 0; i < self->child_count; i++)
+        if (self->children[i]->standby_pid == pid)
             return self->children[i];
     return NULL;
 }
@@ -205,6 +238,16 @@ s_build_envp (const cw_bootstrap_t *boot)
     return envp;
 }
 
+static bool
+s_envp_equal (char **a, char **b)
+{
+    while (a && b && *a && *b && strcmp (*a, *b) == 0) {
+        a++;
+        b++;
+    }
+    return a && b && !*a && !*b;
+}
+
 static const char *
 s_actor_names (cw_supervisor_t *self, char *out, size_t size)
 {
@@ -307,9 +350,11 @@ s_on_change (cw_child_t *child, cw_child_state_t old, void *arg)
     bool exited = (old == CW_CHILD_RUNNING || old == CW_CHILD_STOPPING || old == CW_CHILD_STARTING)
                && now != CW_CHILD_RUNNING && now != CW_CHILD_STOPPING;
     if (exited)
-        cw_ctl_actor_exited (self->ctl, child->name);
+        cw_ctl_actor_exited (self->ctl, child->name,
+                             now == CW_CHILD_STARTING || now == CW_CHILD_BACKOFF);
     if (now == CW_CHILD_RUNNING) {
         cw_broker_actor_ready (self->broker, child->name);
+        cw_ctl_actor_ready (self->ctl, child->name);
         if (strcmp (child->name, CW_OUTBOX_ACTOR) == 0)
             cw_outbox_flush (self->outbox);
     }
@@ -328,6 +373,132 @@ s_send_term (cw_child_t *child, void *arg)
 {
     cw_supervisor_t *self = arg;
     cw_broker_send_term (self->broker, child->name);
+}
+
+// ---------------------------------------------------------------------------
+//  Warm standbys
+
+static void
+s_standby_retired (cw_child_t *child, pid_t pid, void *arg)
+{
+    cw_supervisor_t *self = arg;
+    if (pid <= 0)
+        return;
+    if (self->retired_count < CW_RETIRED_MAX) {
+        self->retired[self->retired_count].pid = pid;
+        self->retired[self->retired_count].deadline = zclock_mono () + CW_RETIRED_GRACE_MS;
+        self->retired_count++;
+        return;
+    }
+    //  No room to track it: end it now
+    cw_warn ("too many dismissed standbys; killing name=%s pid=%d", child->name, (int) pid);
+    kill (pid, SIGKILL);
+    waitpid (pid, NULL, 0);
+}
+
+//  Is PID a dismissed standby? Forget it if so.
+static bool
+s_retired_reaped (cw_supervisor_t *self, pid_t pid)
+{
+    for (int i = 0; i < self->retired_count; i++)
+        if (self->retired[i].pid == pid) {
+            self->retired[i] = self->retired[--self->retired_count];
+            return true;
+        }
+    return false;
+}
+
+static void
+s_retired_tick (cw_supervisor_t *self, int64_t now)
+{
+    for (int i = 0; i < self->retired_count; i++)
+        if (self->retired[i].deadline && now >= self->retired[i].deadline) {
+            cw_warn ("dismissed standby did not exit; killing pid=%d", (int) self->retired[i].pid);
+            kill (self->retired[i].pid, SIGKILL);
+            self->retired[i].deadline = 0;
+        }
+}
+
+//  May CHILD keep its standby (in its present state)?
+static bool
+s_standby_wanted (cw_supervisor_t *self, cw_child_t *child)
+{
+    if (self->stopping || self->ctx.no_restart || child->removed
+    ||  child->restart == CW_RESTART_TEMPORARY)
+        return false;
+    return child->state == CW_CHILD_RUNNING
+        || (child->state == CW_CHILD_STOPPING && child->restart_after_stop);
+}
+
+static void
+s_standby_dismiss_all (cw_supervisor_t *self, const char *reason)
+{
+    for (int i = 0; i < self->child_count; i++)
+        cw_child_standby_dismiss (self->children[i], &self->ctx, reason);
+}
+
+//  Make the standbys match the children's states (see the top of the file).
+//  Dismissals happen at once; new standbys are started from the tick only
+//  (MAY_SPAWN), so never in the middle of handling a READY or an exit.
+static void
+s_standbys (cw_supervisor_t *self, bool may_spawn)
+{
+    int64_t now = zclock_mono ();
+    bool starting = false;              //  a standby is on its way up
+    for (int i = 0; i < self->child_count; i++) {
+        cw_child_t *child = self->children[i];
+        if (child->standby_pid <= 0)
+            continue;
+        if (!s_standby_wanted (self, child))
+            cw_child_standby_dismiss (child, &self->ctx, "not needed in this state");
+        else
+        if (!cw_child_standby_poll (child)) {
+            if (now - child->standby_spawned_mono > CW_CHILD_START_TIMEOUT_MS) {
+                cw_warn ("standby did not get ready in time name=%s pid=%d", child->name,
+                         (int) child->standby_pid);
+                cw_child_standby_dismiss (child, &self->ctx, "too slow");
+                child->standby_retry_mono = now + CW_STANDBY_BACKOFF_MAX_MS;
+            }
+            else
+                starting = true;
+        }
+    }
+    if (starting || !may_spawn || !self->startup_done)
+        return;
+    for (int i = 0; i < self->child_count; i++) {
+        cw_child_t *child = self->children[i];
+        if (child->standby_pid > 0 || child->state != CW_CHILD_RUNNING
+        ||  !s_standby_wanted (self, child) || now < child->standby_retry_mono)
+            continue;
+        if (cw_child_standby_spawn (child, &self->ctx)) {
+            cw_warn ("cannot start a standby name=%s path=%s error=\"%s\"", child->name,
+                     child->path, strerror (errno));
+            child->standby_retry_mono = now + CW_STANDBY_BACKOFF_MAX_MS;
+            continue;
+        }
+        return;                         //  one at a time
+    }
+}
+
+//  A standby exited without being asked (crashed, killed by someone).
+static void
+s_standby_exited (cw_child_t *child, int status)
+{
+    if (WIFSIGNALED (status))
+        cw_warn ("standby exited name=%s pid=%d signal=%d", child->name, (int) child->standby_pid,
+                 WTERMSIG (status));
+    else
+        cw_warn ("standby exited name=%s pid=%d status=%d", child->name, (int) child->standby_pid,
+                 WEXITSTATUS (status));
+    child->standby_pid = 0;                     //  already reaped: not retired
+    if (child->standby_fd >= 0) {
+        close (child->standby_fd);
+        child->standby_fd = -1;
+    }
+    child->standby_warm = false;
+    int backoff = child->standby_backoff_ms ? child->standby_backoff_ms * 2 : CW_STANDBY_BACKOFF_MS;
+    child->standby_backoff_ms = backoff > CW_STANDBY_BACKOFF_MAX_MS ? CW_STANDBY_BACKOFF_MAX_MS : backoff;
+    child->standby_retry_mono = zclock_mono () + child->standby_backoff_ms;
 }
 
 static int
@@ -374,6 +545,9 @@ s_shutdown_continue (cw_supervisor_t *self)
         if (child->state == CW_CHILD_STOPPING)
             return;
     }
+    s_standby_dismiss_all (self, "shutting down");
+    if (self->retired_count)
+        return;                         //  wait until the standbys are reaped
     self->finished = true;
     cw_info ("all actors stopped");
     zloop_timer (self->loop, 1, 1, s_on_finish, self);
@@ -390,6 +564,7 @@ s_progress (cw_supervisor_t *self)
     do {
         self->progress_again = false;
         s_startup_continue (self);
+        s_standbys (self, false);
         s_shutdown_continue (self);
     } while (self->progress_again);
     self->in_progress = false;
@@ -406,6 +581,7 @@ s_begin_shutdown (cw_supervisor_t *self, const char *reason, bool exec_after)
     cw_info ("shutting down reason=%s%s", reason, exec_after ? " then=restart" : "");
     self->stopping = true;
     self->ctx.no_restart = true;
+    s_standby_dismiss_all (self, "shutting down");
     sd_notify (0, exec_after ? "RELOADING=1" : "STOPPING=1");
     s_progress (self);
 }
@@ -446,7 +622,8 @@ s_reload (cw_supervisor_t *self)
             &&  strcmp (self->children[j]->name, spec->name) == 0) {
                 child = self->children[j];
                 used[j] = true;
-                cw_child_update (child, spec, self->exe_dir);
+                if (cw_child_update (child, spec, self->exe_dir))
+                    cw_child_standby_dismiss (child, &self->ctx, "its spec changed");
             }
         if (!child) {
             child = cw_child_new (spec, self->exe_dir);
@@ -476,6 +653,8 @@ s_reload (cw_supervisor_t *self)
 
     char **envp = s_build_envp (fresh);
     if (envp) {
+        if (!s_envp_equal (envp, self->envp))
+            s_standby_dismiss_all (self, "the actors' environment changed");
         s_free_envp (self->envp);
         self->envp = envp;
     }
@@ -554,11 +733,13 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
         if (child->deadline_mono && now >= child->deadline_mono)
             s_event (self, child, CW_EV_TIMEOUT);
     }
+    s_retired_tick (self, now);
     cw_broker_tick (self->broker, now);
     cw_ctl_tick (self->ctl, now);
     cw_outbox_tick (self->outbox, now);
     s_sweep_removed (self);
     s_progress (self);
+    s_standbys (self, true);
     return 0;
 }
 
@@ -569,12 +750,23 @@ s_reap (cw_supervisor_t *self)
     pid_t pid;
     while ((pid = waitpid (-1, &status, WNOHANG)) > 0) {
         cw_child_t *child = s_child_by_pid (self, pid);
-        if (!child) {
-            cw_debug ("reaped a process that is not an actor pid=%d", (int) pid);
+        if (child) {
+            child->status = status;
+            s_event (self, child, CW_EV_EXIT);
             continue;
         }
-        child->status = status;
-        s_event (self, child, CW_EV_EXIT);
+        child = s_child_by_standby_pid (self, pid);
+        if (child) {
+            s_standby_exited (child, status);
+            s_progress (self);
+            continue;
+        }
+        if (s_retired_reaped (self, pid)) {
+            cw_debug ("dismissed standby reaped pid=%d", (int) pid);
+            s_progress (self);
+            continue;
+        }
+        cw_debug ("reaped a process that is not an actor pid=%d", (int) pid);
     }
 }
 
@@ -627,9 +819,11 @@ s_actor_json (cw_child_t *child)
 {
     char since[40];
     s_rfc3339 (child->since_ms, since, sizeof since);
-    return json_pack ("{s:s, s:i, s:s, s:i, s:s}", "name", child->name, "pid", (int) child->pid,
-                      "state", cw_child_state_name (child->state), "restarts", child->restarts,
-                      "since", since);
+    bool standby_ready = cw_child_standby_poll (child);
+    return json_pack ("{s:s, s:i, s:s, s:i, s:s, s:i, s:b}", "name", child->name,
+                      "pid", (int) child->pid, "state", cw_child_state_name (child->state),
+                      "restarts", child->restarts, "since", since,
+                      "standby_pid", (int) child->standby_pid, "standby_ready", standby_ready);
 }
 
 static json_t *
@@ -945,6 +1139,7 @@ cw_supervisor_new (const char *config_file, char *err, size_t errlen)
     }
     self->ctx.on_change = s_on_change;
     self->ctx.send_term = s_send_term;
+    self->ctx.standby_retired = s_standby_retired;
     self->ctx.arg = self;
     s_apply_settings (self);
 
@@ -1023,7 +1218,15 @@ cw_supervisor_destroy (cw_supervisor_t **self_p)
             kill (child->pid, SIGKILL);
             waitpid (child->pid, NULL, 0);
         }
+        if (child->standby_pid > 0) {
+            kill (child->standby_pid, SIGKILL);
+            waitpid (child->standby_pid, NULL, 0);
+        }
         cw_child_destroy (&child);
+    }
+    for (int i = 0; i < self->retired_count; i++) {
+        kill (self->retired[i].pid, SIGKILL);
+        waitpid (self->retired[i].pid, NULL, 0);
     }
     cw_ctl_destroy (&self->ctl);
     cw_outbox_destroy (&self->outbox);

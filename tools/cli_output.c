@@ -735,6 +735,11 @@ cli_render_cluster_diff (cli_t *cli, const cli_command_t *cmd, json_t *args, jso
     //  defaults), else the arguments
     json_t *a = json_object_get (body, "a");
     json_t *b = json_object_get (body, "b");
+    //  The daemon names each peer as {"index", "address", ...}
+    if (json_is_object (a))
+        a = json_object_get (a, "address");
+    if (json_is_object (b))
+        b = json_object_get (b, "address");
     char *a_name = json_is_string (a) || json_is_integer (a) ? cli_value_text (a)
                  : json_object_get (args, "a") ? cli_value_text (json_object_get (args, "a")) : strdup ("A");
     char *b_name = json_is_string (b) || json_is_integer (b) ? cli_value_text (b)

@@ -79,7 +79,12 @@ s_copy (char *dest, size_t len, const char *src)
 {
     if (!len)
         return;
-    snprintf (dest, len, "%s", src? src: "");
+    size_t n = src? strlen (src): 0;
+    if (n > len - 1)
+        n = len - 1;
+    if (n)
+        memcpy (dest, src, n);
+    dest [n] = 0;
 }
 
 //  Returns AF_INET or AF_INET6 when TEXT is an IP literal, writing its

@@ -49,7 +49,12 @@ s_wall_ms (void)
 static void
 s_copy (char *dest, size_t size, const char *src)
 {
-    snprintf (dest, size, "%s", src ? src : "");
+    size_t len = src ? strlen (src) : 0;
+    if (len > size - 1)
+        len = size - 1;
+    if (len)
+        memcpy (dest, src, len);
+    dest[len] = 0;
 }
 
 static const char *
@@ -682,6 +687,7 @@ s_on_snapshot_reply (cw_cluster_t *self, int peer, bool ok, json_t *json, const 
     if (ok && strcmp (s_jstr (json, "status"), "ok") == 0) {
         state->acked_seq = state->sent_seq = json_integer_value (json_object_get (json, "applied_seq"));
         cw_info ("cluster: peer %d took a snapshot applied_seq=%lld", peer, (long long) state->acked_seq);
+        state->view.joining = false;
         s_check_waiters (self);
     }
     else
@@ -807,6 +813,7 @@ s_apply_snapshot (cw_cluster_t *self, int peer, json_t *json, const uint8_t *blo
         self->replication_error[0] = 0;
         cw_info ("cluster: took the primary's configuration (snapshot) seq=%lld bytes=%zu", (long long) seq, len);
         cw_config_store_announce_scope (self->store, CW_SCOPE_CLUSTER);
+        self->in_sync = true;           //  we hold what the primary held when it sent it
     }
     else {
         self->sync_failed = true;
@@ -932,8 +939,11 @@ s_on_heartbeat (cw_cluster_t *self, int index, json_t *json)
     if (!self->is_primary && index == self->effective.primary) {
         char mine[40];
         cw_replog_cluster_id (self->replog, mine, sizeof mine);
-        if (strcmp (mine, v->cluster_id) == 0 && cw_replog_applied_seq (self->replog) == v->applied_seq)
+        if (!self->in_sync && strcmp (mine, v->cluster_id) == 0
+        &&  cw_replog_applied_seq (self->replog) == v->applied_seq) {
             self->in_sync = true;
+            s_send_heartbeats (self);   //  tell the others at once: no longer joining
+        }
     }
     if (self->is_primary && !restarting)
         s_sync_peer (self, index);
@@ -1043,6 +1053,8 @@ s_on_peer_request (cw_cluster_t *self, int peer, uint64_t link_id, uint64_t corr
     json_decref (reply);
     cw_peerlink_reply (self->links, link_id, CW_FRAME_REPLY, corr, text, NULL, 0);
     free (text);
+    if (strcmp (op, "snapshot") == 0)
+        s_send_heartbeats (self);       //  the others learn at once that we joined
 }
 
 static void
@@ -1119,7 +1131,7 @@ s_on_link (cw_peerlink_t *links, int peer, cw_peerlink_dir_t dir, bool up, const
 }
 
 static void
-s_update_links (cw_cluster_t *self)
+s_update_links (cw_cluster_t *self, bool force)
 {
     if (!self->links)
         return;
@@ -1131,7 +1143,7 @@ s_update_links (cw_cluster_t *self)
         size_t used = strlen (text);
         snprintf (text + used, sizeof text - used, "%s=%s;", mapping[i].fqdn, mapping[i].ip);
     }
-    if (strcmp (text, self->mapping_text) == 0)
+    if (!force && strcmp (text, self->mapping_text) == 0)
         return;
     s_copy (self->mapping_text, sizeof self->mapping_text, text);
     cw_peerlink_peers_t peers;
@@ -1194,6 +1206,48 @@ s_start_links (cw_cluster_t *self)
                  cfg.listen_address, cfg.port, self->this_peer, self->effective.primary,
                  self->effective.tls_verify);
     }
+}
+
+//  As in the guide, a peer that is already in the cluster applies a saved
+//  peer list, primary index or cluster name at once; joining or leaving
+//  the cluster, a change of this peer's own slot, of the IP version or of
+//  the TLS mode wait for `causeway restart` (alarms 20007 / 20020 / 20036).
+static void
+s_apply_live_settings (cw_cluster_t *self)
+{
+    if (self->effective.peer_count == 0 || self->this_peer == 0)
+        return;
+    cw_cluster_settings_t stored;
+    cw_cluster_stored_settings (self, &stored);
+    if (cw_cluster_settings_equal (&self->effective, &stored, false)
+    ||  stored.peer_count == 0 || stored.ip_version != self->effective.ip_version
+    ||  strcmp (stored.tls_verify, self->effective.tls_verify) != 0
+    ||  s_find_self (self, &stored) != self->this_peer)
+        return;
+    cw_cluster_settings_t old = self->effective;
+    self->effective = stored;
+    for (int i = 0; i < CW_CLUSTER_MAX_PEERS; i++) {
+        if (strcmp (old.peers[i], stored.peers[i]) == 0)
+            continue;
+        memset (&self->peers[i], 0, sizeof self->peers[i]);
+        self->peers[i].view.rtt_ms = -1;
+        self->peers[i].sent_seq = self->peers[i].acked_seq = -1;
+    }
+    bool was_primary = self->is_primary;
+    self->is_primary = self->this_peer == stored.primary;
+    if (self->is_primary && !was_primary) {
+        self->in_sync = true;
+        for (int i = 0; i < CW_CLUSTER_MAX_PEERS; i++) {
+            self->peers[i].sent_seq = self->peers[i].acked_seq = -1;
+            self->peers[i].syncing = false;
+        }
+    }
+    if (!self->is_primary && was_primary)
+        self->in_sync = false;
+    s_save_effective (self);
+    s_update_links (self, true);
+    cw_info ("cluster: clustering settings applied live peers=%d primary=%d this_peer=%d name=%s",
+             stored.peer_count, stored.primary, self->this_peer, stored.name);
 }
 
 // ---------------------------------------------------------------------------
@@ -1264,7 +1318,8 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     cw_cluster_t *self = arg;
-    s_update_links (self);
+    s_apply_live_settings (self);
+    s_update_links (self, false);
     s_send_heartbeats (self);
     s_expire_calls (self);
     s_check_waiters (self);
@@ -1303,6 +1358,117 @@ s_change_blocker (cw_cluster_t *self, char *why, size_t size)
     }
 }
 
+// ---------------------------------------------------------------------------
+//  Replicated data of other actors: cluster.cluster_data (ns, key, value)
+//
+//  replication.data.put {ns, rows: [[key, value|null], ...], wait?}
+//      one transaction, one changeset; value null deletes the row; on a
+//      subordinate forwarded to the primary like a cluster-scope key
+//  replication.data.get {ns, key} -> {"ns","key","value"|null}
+//  replication.data.count {ns} -> {"ns","rows"}
+
+static int
+s_data_table (cw_cluster_t *self)
+{
+    return s_exec (self, "CREATE TABLE IF NOT EXISTS " CW_REPLOG_SCHEMA ".cluster_data ("
+                         " ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+                         " PRIMARY KEY (ns, key));");
+}
+
+static cw_reply_status_t
+s_data_put (cw_cluster_t *self, json_t *args, json_t **reply)
+{
+    const char *ns = s_jstr (args, "ns");
+    json_t *rows = json_object_get (args, "rows");
+    if (!*ns || !json_is_array (rows)) {
+        *reply = cw_error_body ("replication.data.put: 'ns' (text) and 'rows' ([[key, value], ...]) are required");
+        return CW_REPLY_ERROR;
+    }
+    char err[512];
+    sqlite3 *db = cw_config_store_db (self->store);
+    if (cw_replog_write_begin (self->replog, err, sizeof err)) {
+        *reply = cw_error_body ("%s", err);
+        return CW_REPLY_ERROR;
+    }
+    sqlite3_stmt *upsert = NULL, *remove = NULL;
+    int rc = sqlite3_prepare_v2 (db, "INSERT INTO " CW_REPLOG_SCHEMA ".cluster_data (ns, key, value)"
+                                     " VALUES (?1, ?2, ?3) ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value",
+                                 -1, &upsert, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2 (db, "DELETE FROM " CW_REPLOG_SCHEMA ".cluster_data WHERE ns = ?1 AND key = ?2",
+                                 -1, &remove, NULL);
+    size_t i;
+    json_t *row;
+    const char *bad = NULL;
+    json_array_foreach (rows, i, row) {
+        if (rc != SQLITE_OK)
+            break;
+        json_t *key = json_array_get (row, 0), *value = json_array_get (row, 1);
+        if (!json_is_array (row) || json_array_size (row) != 2 || !json_is_string (key)
+        ||  !(json_is_string (value) || json_is_null (value))) {
+            bad = "each row must be [key, value] with text key and text or null value";
+            break;
+        }
+        sqlite3_stmt *stmt = json_is_null (value) ? remove : upsert;
+        sqlite3_bind_text (stmt, 1, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text (stmt, 2, json_string_value (key), -1, SQLITE_STATIC);
+        if (!json_is_null (value))
+            sqlite3_bind_text (stmt, 3, json_string_value (value), -1, SQLITE_STATIC);
+        rc = sqlite3_step (stmt) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+        sqlite3_reset (stmt);
+    }
+    if (rc != SQLITE_OK && !bad)
+        bad = sqlite3_errmsg (db);
+    sqlite3_finalize (upsert);
+    sqlite3_finalize (remove);
+    if (bad) {
+        *reply = cw_error_body ("replication.data.put: %s", bad);
+        cw_replog_write_rollback (self->replog);
+        return CW_REPLY_ERROR;
+    }
+    int64_t seq = 0;
+    void *changeset = NULL;
+    int len = 0;
+    if (cw_replog_write_commit (self->replog, &seq, &changeset, &len, err, sizeof err)) {
+        *reply = cw_error_body ("%s", err);
+        return CW_REPLY_ERROR;
+    }
+    if (seq > 0)
+        s_on_replicate (self->store, seq, changeset, len, self);
+    sqlite3_free (changeset);
+    *reply = json_pack ("{s:s, s:i}", "ns", ns, "rows", (int) json_array_size (rows));
+    return CW_REPLY_OK;
+}
+
+static cw_reply_status_t
+s_data_read (cw_cluster_t *self, const char *command, json_t *args, json_t **reply)
+{
+    const char *ns = s_jstr (args, "ns");
+    bool count = strcmp (command, "replication.data.count") == 0;
+    sqlite3 *db = cw_config_store_db (self->store);
+    sqlite3_stmt *stmt = NULL;
+    const char *sql = count ? "SELECT count (*) FROM " CW_REPLOG_SCHEMA ".cluster_data WHERE ns = ?1"
+                            : "SELECT value FROM " CW_REPLOG_SCHEMA ".cluster_data WHERE ns = ?1 AND key = ?2";
+    if (!*ns || sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        sqlite3_finalize (stmt);
+        *reply = cw_error_body ("%s: 'ns' is required", command);
+        return CW_REPLY_ERROR;
+    }
+    sqlite3_bind_text (stmt, 1, ns, -1, SQLITE_STATIC);
+    if (!count)
+        sqlite3_bind_text (stmt, 2, s_jstr (args, "key"), -1, SQLITE_STATIC);
+    int step = sqlite3_step (stmt);
+    if (count)
+        *reply = json_pack ("{s:s, s:I}", "ns", ns, "rows",
+                            (json_int_t) (step == SQLITE_ROW ? sqlite3_column_int64 (stmt, 0) : 0));
+    else
+        *reply = json_pack ("{s:s, s:s, s:o}", "ns", ns, "key", s_jstr (args, "key"), "value",
+                            step == SQLITE_ROW ? json_string ((const char *) sqlite3_column_text (stmt, 0))
+                                               : json_null ());
+    sqlite3_finalize (stmt);
+    return CW_REPLY_OK;
+}
+
 //  Commit a config.set/unset ARGS on this node (primary or not clustered)
 //  and answer TARGET, now or when every live peer applied it (wait).
 static void
@@ -1310,7 +1476,9 @@ s_commit_write (cw_cluster_t *self, const char *command, json_t *args, const cw_
 {
     json_t *reply = NULL;
     int64_t before = cw_replog_applied_seq (self->replog);
-    cw_reply_status_t status = cw_config_store_handle (self->store, command, args, &reply);
+    cw_reply_status_t status = strcmp (command, "replication.data.put") == 0
+                             ? s_data_put (self, args, &reply)
+                             : cw_config_store_handle (self->store, command, args, &reply);
     int64_t seq = cw_replog_applied_seq (self->replog);
     if (status == CW_REPLY_OK && json_is_object (reply) && seq > before)
         json_object_set_new (reply, "seq", json_integer (seq));
@@ -1320,7 +1488,7 @@ s_commit_write (cw_cluster_t *self, const char *command, json_t *args, const cw_
             s_waiter_t *waiter = calloc (1, sizeof *waiter);
             waiter->target = *target;
             waiter->seq = seq;
-            waiter->deadline = zclock_mono () + CW_PEER_CALL_TIMEOUT_MS;
+            waiter->deadline = zclock_mono () + CW_SYNC_TIMEOUT_MS;
             waiter->body = reply;
             zlistx_add_end (self->waiters, waiter);
             return;
@@ -1341,7 +1509,8 @@ s_forward_write (cw_cluster_t *self, json_t *json, const cw_reply_target_t *targ
                                           self->this_peer, self->effective.primary));
         return;
     }
-    if (strcmp (command, "config.set") != 0 && strcmp (command, "config.unset") != 0) {
+    if (strcmp (command, "config.set") != 0 && strcmp (command, "config.unset") != 0
+    &&  strcmp (command, "replication.data.put") != 0) {
         cw_cluster_answer (self, target, false, cw_error_body ("cannot forward '%s'", command));
         return;
     }
@@ -1381,11 +1550,12 @@ s_on_forward_reply (cw_cluster_t *self, int peer, bool ok, json_t *json, const u
 static cw_reply_status_t
 s_config_write (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, json_t **reply)
 {
-    const cw_config_key_t *key = cw_registry_lookup (s_jstr (args, "key"));
+    bool data = strcmp (req->command, "replication.data.put") == 0;
+    const cw_config_key_t *key = data ? NULL : cw_registry_lookup (s_jstr (args, "key"));
     cw_reply_target_t target = { .remote = false, .corr = req->corr };
     s_copy (target.to, sizeof target.to, req->from);
     bool clustered = self->effective.peer_count > 0 && self->this_peer > 0;
-    if (!key || key->scope != CW_SCOPE_CLUSTER || !clustered) {
+    if ((!data && (!key || key->scope != CW_SCOPE_CLUSTER)) || !clustered) {
         s_commit_write (self, req->command, args, &target);
         return CW_REPLY_DEFERRED;
     }
@@ -1397,7 +1567,7 @@ s_config_write (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, json
     }
     //  A subordinate: validate here (a clear error at once), then forward
     char err[512];
-    if (strcmp (req->command, "config.set") == 0) {
+    if (!data && strcmp (req->command, "config.set") == 0) {
         json_t *normal = cw_registry_normalize (key, json_object_get (args, "value"), err, sizeof err);
         if (!normal) {
             *reply = cw_error_body ("%s", err);
@@ -1417,7 +1587,8 @@ s_config_write (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, json
                               CW_PEER_CALL_TIMEOUT_MS + 1000) != 0) {
         free (forward);
         *reply = cw_error_body ("%s is cluster-wide and is changed on the configuration primary, "
-                                "peer %d (%s), which is unreachable", key->name, primary, address);
+                                "peer %d (%s), which is unreachable", data ? "replicated data" : key->name,
+                                primary, address);
         return CW_REPLY_ERROR;
     }
     return CW_REPLY_DEFERRED;
@@ -1663,8 +1834,11 @@ cw_reply_status_t
 cw_cluster_handle (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, json_t **reply)
 {
     const char *command = req->command;
-    if (strcmp (command, "config.set") == 0 || strcmp (command, "config.unset") == 0)
+    if (strcmp (command, "config.set") == 0 || strcmp (command, "config.unset") == 0
+    ||  strcmp (command, "replication.data.put") == 0)
         return s_config_write (self, req, args, reply);
+    if (strcmp (command, "replication.data.get") == 0 || strcmp (command, "replication.data.count") == 0)
+        return s_data_read (self, command, args, reply);
     if (strncmp (command, "config.", 7) == 0)
         return cw_config_store_handle (self->store, command, args, reply);
     if (strcmp (command, "cluster.status") == 0) {
@@ -1769,7 +1943,7 @@ cw_cluster_new (cw_actor_t *actor, cw_config_store_t *store, char *err, size_t e
     self->next_corr = 1;
     self->calls = zlistx_new ();
     self->waiters = zlistx_new ();
-    if (s_load_effective (self, err, errlen)) {
+    if (s_data_table (self) || s_load_effective (self, err, errlen)) {
         cw_cluster_destroy (&self);
         return NULL;
     }

@@ -108,4 +108,12 @@ bool cw_cluster_procedure (cw_cluster_t *self, const cw_envelope_t *req, const c
 bool cw_cluster_procedure_control (cw_cluster_t *self, const char *command, json_t *args,
                                    const cw_reply_target_t *target);
 
+//  cluster_fqdn.c: the FQDN and TLS procedures (suggest-mappings, use-fqdns,
+//  enforce-tls, diff). cw_cluster_procedure and cw_cluster_procedure_control
+//  call these first; same contracts as the two above.
+bool cw_cluster_fqdn_procedure (cw_cluster_t *self, const cw_envelope_t *req, const char *command,
+                                json_t *args, json_t **reply, cw_reply_status_t *status);
+bool cw_cluster_fqdn_control (cw_cluster_t *self, const char *command, json_t *args,
+                              const cw_reply_target_t *target);
+
 #endif

@@ -167,3 +167,32 @@ def test_change_of_primary_when_the_old_one_is_dead(make_cluster):
     for k in (1, 2, 3):
         c.wait_alarm(k, A_PRIMARY_INCONSISTENT, present=False)
     assert json.dumps(c.status(1)).count('"this-system"') == 1
+
+
+def test_changes_wait_for_a_restarting_peer_unless_forced(make_cluster):
+    c = make_cluster(3)
+    c.form_guide_way()
+    # node 3 stops in good order: it announces it to the others
+    r = c.cli(3, "shutdown")
+    assert r.returncode == 0, r
+    c[3].proc.wait(30)
+    c[3].stop()
+    refused = []
+
+    def refuses():
+        r = c.cli(1, "config", "set", "h323.ttl_s", "3600")
+        refused[:] = [r]
+        return r.returncode == 1
+    c[1].wait_for(refuses, 20, lambda: "the primary took the change while peer 3 was restarting: %s"
+                  % (refused and refused[0]))
+    message = refused[0].stderr
+    assert ("127.0.1.3" in message or "peer 3" in message) and "--force" in message, message
+    assert c.get(1, "h323.ttl_s") == 1800
+    # --force goes ahead; the restarting peer catches up when it is back
+    c.ok(1, "config", "set", "h323.ttl_s", "3600", "--force")
+    c.wait_replicated("h323.ttl_s", 3600, nodes=[1, 2])
+    c.start(3)
+    c.wait_replicated("h323.ttl_s", 3600, nodes=[3])
+    c.wait_formed()
+    c.set(1, "h323.ttl_s", 60)                 # no longer refused
+    c.wait_replicated("h323.ttl_s", 60)

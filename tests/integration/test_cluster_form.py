@@ -8,7 +8,7 @@ Nodes peer1..peerN cluster on 127.0.1.1..N (see cwcluster.py). Run:
 import json
 import re
 
-from cwcluster import (A_COMM_FAILURE, A_NO_CLUSTER_NAME, A_NOT_IN_LIST, A_RESTART_REQUIRED,  # noqa: F401
+from cwcluster import (A_NO_CLUSTER_NAME, A_NOT_IN_LIST, A_RESTART_REQUIRED,  # noqa: F401
                        CLUSTER_NAME, address, make_cluster, norm)
 
 PEER_FIELDS = {"index", "address", "system_name", "state", "certificate", "rtt_ms", "applied_seq",

@@ -1,6 +1,8 @@
 """test_supervisor - causewayd as a user sees it: restarts, hangs, restart
 intensity and alarm 10001, orderly and disorderly ends, bad bootstrap files,
-garbage on the control socket, socket permissions.
+garbage on the control socket, socket permissions, warm standby processes
+(promoted on a restart) and the second delivery of idempotent requests
+whose actor died with them in hand.
 
 Run: CAUSEWAY_BIN=build/bin PYTHONPATH=tests/integration \
      /usr/bin/python3 -m pytest -q tests/integration/test_supervisor.py
@@ -48,6 +50,57 @@ def children_of(pid):
 def running_with_new_pid(node, name, old_pid):
     actor = node.actors().get(name, {})
     return actor.get("state") == "running" and actor.get("pid") not in (0, old_pid) and actor
+
+
+def environ_of(pid):
+    """The environment PID was started with ({} if it is gone)."""
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            data = f.read()
+    except OSError:
+        return {}
+    return dict(item.decode(errors="replace").split("=", 1)
+                for item in data.split(b"\0") if b"=" in item)
+
+
+def exe_of(pid):
+    try:
+        return os.readlink("/proc/%d/exe" % pid)
+    except OSError:
+        return ""
+
+
+def standbys_of(daemon):
+    """{pid: actor name} of the children of DAEMON started as standbys and
+    still waiting (their command line names the actor)."""
+    found = {}
+    for pid in children_of(daemon):
+        if "CAUSEWAY_STANDBY_FD" not in environ_of(pid):
+            continue
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        found[pid] = argv[argv.index("--name") + 1] if "--name" in argv else "?"
+    return found
+
+
+def ready_standby(node, name):
+    """NAME's standby pid once causewayd reports it waiting, else None."""
+    actor = node.actors().get(name, {})
+    if actor.get("state") == "running" and actor.get("standby_pid") and actor.get("standby_ready"):
+        return actor["standby_pid"]
+    return None
+
+
+def drop_standby(node, name):
+    """Kill NAME's standby so the next restart has to exec (a wrapper that
+    crashes at start would otherwise be bypassed by the warm standby)."""
+    pid = node.actors()[name].get("standby_pid")
+    if pid:
+        os.kill(pid, signal.SIGKILL)
+        wait_gone(pid)
 
 
 # ---------------------------------------------------------------------------
@@ -136,10 +189,12 @@ def test_crash_loop_fails_raises_10001_and_start_clears_it(tmp_path):
         sub = node.subscriber(b"alarm.")
         time.sleep(0.3)
         flag.write_text("")
+        drop_standby(node, "tms")
         os.kill(node.actors()["tms"]["pid"], signal.SIGKILL)
         node.wait_for(lambda: node.actors()["tms"]["state"] == "failed", 20,
                       lambda: "tms not failed; log:\n%s" % node.read_log())
         assert node.actors()["tms"]["pid"] == 0
+        assert node.actors()["tms"]["standby_pid"] == 0
         topic, alarm = recv_alarm(sub, "alarm.raised.10001", 10000)
         assert alarm["id"] == 10001
         assert "tms" in alarm["detail"] and "marked failed" in alarm["detail"]
@@ -170,6 +225,7 @@ def test_request_for_a_restarting_actor_times_out_clearly(tmp_path):
                 supervisor={"intensity": 1000, "period_s": 1, "request_timeout_ms": 1000}).start()
     try:
         flag.write_text("")
+        drop_standby(node, "tms")
         os.kill(node.actors()["tms"]["pid"], signal.SIGKILL)
         node.wait_for(lambda: node.actors()["tms"]["state"] in ("backoff", "starting")
                       and node.actors()["tms"]["restarts"] >= 2, 10)
@@ -192,8 +248,13 @@ def test_sigterm_stops_everything_and_exits_0(tmp_path):
     node = Node(tmp_path).start()
     try:
         daemon = node.proc.pid
+        node.wait_for(lambda: all(ready_standby(node, a) for a in ACTORS), 20,
+                      lambda: "standbys not ready: %s" % node.actors())
         pids = children_of(daemon)
-        assert sorted(pids) == sorted(a["pid"] for a in node.actors().values())
+        actors = node.actors().values()
+        # one active and one standby process per actor, nothing else
+        assert sorted(pids) == sorted([a["pid"] for a in actors] + [a["standby_pid"] for a in actors])
+        assert len(pids) == 2 * len(ACTORS)
         node.proc.send_signal(signal.SIGTERM)
         assert node.proc.wait(30) == 0
         for pid in pids:
@@ -209,7 +270,10 @@ def test_sigterm_stops_everything_and_exits_0(tmp_path):
 def test_sigkill_of_causewayd_leaves_no_actor(tmp_path):
     node = Node(tmp_path).start()
     try:
-        pids = [a["pid"] for a in node.actors().values()]
+        node.wait_for(lambda: all(ready_standby(node, a) for a in ACTORS), 20,
+                      lambda: "standbys not ready: %s" % node.actors())
+        pids = children_of(node.proc.pid)
+        assert len(pids) == 2 * len(ACTORS)     # actives and standbys
         os.kill(node.proc.pid, signal.SIGKILL)
         node.proc.wait()
         deadline = time.monotonic() + 2.0
@@ -356,3 +420,237 @@ def test_status_body(node):
     for actor in body["actors"]:
         assert set(actor) >= {"name", "pid", "state", "restarts", "since"}
         assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", actor["since"])
+
+
+# ---------------------------------------------------------------------------
+#  Warm standby
+
+def test_a_standby_waits_for_each_actor_after_startup(node):
+    node.wait_for(lambda: all(ready_standby(node, a) for a in ACTORS), 20,
+                  lambda: "standbys not ready: %s" % node.actors())
+    actors = node.actors()
+    standbys = standbys_of(node.proc.pid)
+    for name in ACTORS:
+        actor = actors[name]
+        standby = actor["standby_pid"]
+        # a second process of the same executable, marked by CAUSEWAY_STANDBY_FD,
+        # not listed as the actor
+        assert standbys.get(standby) == name, (name, standbys)
+        assert standby != actor["pid"]
+        assert exe_of(standby) == exe_of(actor["pid"]) == os.path.join(BIN, "causeway-" + name)
+        with open("/proc/%d/cmdline" % standby, "rb") as f:
+            standby_argv = f.read()
+        with open("/proc/%d/cmdline" % actor["pid"], "rb") as f:
+            assert f.read() == standby_argv
+        assert "CAUSEWAY_STANDBY_FD" not in environ_of(actor["pid"])
+    assert not set(standbys) & {a["pid"] for a in actors.values()}
+    # standbys do not serve: every actor still answers as itself
+    for name in ACTORS:
+        command, args = SERVES[name]
+        status, body = node.call(command, args)
+        assert status == "ok", (name, body)
+    status, body = node.call("tms.status")
+    assert body["pid"] == actors["tms"]["pid"]
+
+
+def test_kill9_promotes_the_standby_and_a_new_standby_appears(node):
+    for name in ("tms", "alarms"):
+        standby = node.wait_for(lambda: ready_standby(node, name), 20,
+                                lambda: "no standby for %s: %s" % (name, node.actors()))
+        before = node.actors()
+        victim = before[name]
+        os.kill(victim["pid"], signal.SIGKILL)
+        after = node.wait_for(lambda: running_with_new_pid(node, name, victim["pid"]), 10,
+                              lambda: "%s did not come back; log:\n%s" % (name, node.read_log()))
+        # the standby became the actor: same pid, one restart counted
+        assert after["pid"] == standby
+        assert after["restarts"] == victim["restarts"] + 1
+        wait_gone(victim["pid"])
+        command, args = SERVES[name]
+        status, body = node.call(command, args)
+        assert status == "ok", (name, body)
+        if name == "tms":
+            assert body["pid"] == standby
+        # a new standby comes up for it
+        fresh = node.wait_for(lambda: ready_standby(node, name), 20,
+                              lambda: "no new standby for %s: %s" % (name, node.actors()))
+        assert fresh not in (standby, victim["pid"])
+        assert standbys_of(node.proc.pid).get(fresh) == name
+        now = node.actors()
+        for other in ACTORS:
+            if other != name:
+                assert now[other]["pid"] == before[other]["pid"], other
+
+
+def test_a_standby_that_dies_is_replaced_and_not_counted(node):
+    standby = node.wait_for(lambda: ready_standby(node, "routing"), 20)
+    before = node.actors()["routing"]
+    os.kill(standby, signal.SIGKILL)
+    wait_gone(standby)
+    fresh = node.wait_for(lambda: ready_standby(node, "routing") not in (None, standby)
+                          and ready_standby(node, "routing"), 20,
+                          lambda: "standby not replaced; log:\n%s" % node.read_log())
+    after = node.actors()["routing"]
+    assert (after["pid"], after["restarts"], after["state"]) == \
+           (before["pid"], before["restarts"], "running")
+    assert node.call("routing.status")[0] == "ok"
+
+
+def test_stopped_actor_has_no_standby_and_gets_one_when_started(node):
+    standby = node.wait_for(lambda: ready_standby(node, "webadmin"), 20)
+    r = node.cli("actors", "stop", "webadmin")
+    assert r.returncode == 0, r.stderr
+    node.wait_for(lambda: node.actors()["webadmin"]["state"] == "stopped", 10)
+    wait_gone(standby)
+    time.sleep(0.3)
+    assert node.actors()["webadmin"]["standby_pid"] == 0
+    assert "webadmin" not in standbys_of(node.proc.pid).values()
+    r = node.cli("actors", "start", "webadmin")
+    assert r.returncode == 0, r.stderr
+    node.wait_for(lambda: ready_standby(node, "webadmin"), 20)
+
+
+def test_temporary_actor_has_no_standby(tmp_path):
+    specs = [{"name": a, "restart": "permanent", "shutdown_timeout_ms": 2000} for a in ACTORS]
+    specs[ACTORS.index("licensing")]["restart"] = "temporary"
+    node = Node(tmp_path, actors=specs).start()
+    try:
+        node.wait_for(lambda: ready_standby(node, "tms"), 20)
+        time.sleep(0.5)
+        assert node.actors()["licensing"]["standby_pid"] == 0
+        assert "licensing" not in standbys_of(node.proc.pid).values()
+    finally:
+        node.cleanup()
+
+
+def test_sigterm_and_sigkill_leave_no_standby(tmp_path):
+    for how in (signal.SIGTERM, signal.SIGKILL):
+        path = tmp_path / how.name
+        path.mkdir()
+        node = Node(path).start()
+        try:
+            node.wait_for(lambda: all(ready_standby(node, a) for a in ACTORS), 20)
+            standbys = standbys_of(node.proc.pid)
+            assert sorted(standbys.values()) == sorted(ACTORS)
+            everything = children_of(node.proc.pid)
+            os.kill(node.proc.pid, how)
+            node.proc.wait(30)
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline and any(pid_alive(p) for p in everything):
+                time.sleep(0.02)
+            assert not [p for p in everything if pid_alive(p)], how
+            if how == signal.SIGTERM:
+                assert node.proc.returncode == 0
+        finally:
+            if how == signal.SIGKILL:
+                node.proc = None
+                node.log.close()
+            node.cleanup()
+
+
+# ---------------------------------------------------------------------------
+#  At-least-once relay
+
+def test_raises_sent_while_alarms_is_killed_are_all_kept(node):
+    """Raises keep flowing while the alarms actor freezes and is killed:
+    every one is answered ok (the requests the dead instance had in hand
+    are delivered again to the restarted one) and every alarm is listed
+    afterwards."""
+    node.wait_for(lambda: ready_standby(node, "alarms"), 20)
+    victim = node.actors()["alarms"]["pid"]
+    dealer = node.ctx.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    dealer.connect(node.endpoint)
+    ids = list(range(90100, 90400))
+    replies = {}
+    poller = zmq.Poller()
+    poller.register(dealer, zmq.POLLIN)
+
+    def drain(wait_ms):
+        while poller.poll(wait_ms):
+            frames = dealer.recv_multipart()
+            body = json.loads(frames[-1])
+            replies[len(replies)] = (frames[-2].decode(), body)
+            wait_ms = 0
+
+    for i, alarm_id in enumerate(ids):
+        dealer.send_multipart([b"", b"CW1", b"alarms.raise",
+                               json.dumps({"id": alarm_id, "detail": "check %d" % i}).encode()])
+        if i == 100:
+            os.kill(victim, signal.SIGSTOP)     # raises 100..149 stay in its hands
+        if i == 150:
+            os.kill(victim, signal.SIGKILL)
+        time.sleep(0.001)
+        drain(0)
+    deadline = time.monotonic() + 20
+    while len(replies) < len(ids) and time.monotonic() < deadline:
+        drain(200)
+    dealer.close()
+    assert len(replies) == len(ids), (len(replies), node.read_log())
+    failed = [body for status, body in replies.values() if status != "ok"]
+    assert not failed, failed[:5]
+    node.wait_for(lambda: running_with_new_pid(node, "alarms", victim), 10)
+    status, body = node.call("alarms.list")
+    assert status == "ok", body
+    listed = {a["id"] for a in body["alarms"]}
+    assert set(ids) <= listed, sorted(set(ids) - listed)[:10]
+
+
+def test_request_in_hand_of_a_dying_actor(node):
+    """tms is frozen (SIGSTOP) with two relayed requests in hand, then
+    killed: the idempotent tms.status is answered by the restarted
+    instance; any other command fails with a clear error."""
+    node.wait_for(lambda: ready_standby(node, "tms"), 20)
+    victim = node.actors()["tms"]["pid"]
+    dealer = node.ctx.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    dealer.setsockopt(zmq.RCVTIMEO, 10000)
+    dealer.connect(node.endpoint)
+    try:
+        os.kill(victim, signal.SIGSTOP)
+        dealer.send_multipart([b"", b"CW1", b"tms.status", b"{}"])
+        dealer.send_multipart([b"", b"CW1", b"tms.reprovision", b"{}"])
+        time.sleep(0.1)             # relayed to tms, which cannot answer
+        os.kill(victim, signal.SIGKILL)
+        replies = {}
+        for _ in range(2):
+            frames = dealer.recv_multipart()
+            body = json.loads(frames[-1])
+            replies["status" if "actor" in body else "other"] = (frames[-2].decode(), body)
+    finally:
+        dealer.close()
+    actor = node.wait_for(lambda: running_with_new_pid(node, "tms", victim), 10)
+    assert replies["other"] == ("error", {"error": "actor 'tms' exited before it answered "
+                                                   "'tms.reprovision'"}), replies
+    status, body = replies["status"]
+    assert status == "ok", body
+    assert body["pid"] == actor["pid"] != victim
+
+
+def test_sighup_renews_the_standby_of_a_changed_spec(node):
+    node.wait_for(lambda: all(ready_standby(node, a) for a in ACTORS), 20)
+    before = node.actors()
+    text = open(node.conf).read()
+    tms_spec = '{ name = "tms"; restart = "permanent";'
+    assert tms_spec in text
+    # a changed spec: the old standby goes, a new one comes
+    open(node.conf, "w").write(text.replace(tms_spec, '{ name = "tms"; restart = "transient";'))
+    node.proc.send_signal(signal.SIGHUP)
+    wait_gone(before["tms"]["standby_pid"])
+    fresh = node.wait_for(lambda: ready_standby(node, "tms"), 20)
+    assert fresh != before["tms"]["standby_pid"]
+    after = node.actors()
+    for name in ACTORS:
+        assert after[name]["pid"] == before[name]["pid"], name
+        if name != "tms":       # unchanged specs keep their standby
+            assert after[name]["standby_pid"] == before[name]["standby_pid"], name
+    # temporary: no standby at all
+    open(node.conf, "w").write(text.replace(tms_spec, '{ name = "tms"; restart = "temporary";'))
+    node.proc.send_signal(signal.SIGHUP)
+    wait_gone(fresh)
+    time.sleep(0.3)
+    assert node.actors()["tms"]["standby_pid"] == 0
+    assert "tms" not in standbys_of(node.proc.pid).values()
+    open(node.conf, "w").write(text)
+    node.proc.send_signal(signal.SIGHUP)
+    node.wait_for(lambda: ready_standby(node, "tms"), 20)
