@@ -102,6 +102,7 @@ struct _cw_supervisor_t {
     bool sd_ready_sent;
     char sd_status[160];
     char system_name[256];
+    json_t *cluster_summary;    //  retained STATE cluster.summary of the replication actor
 };
 
 static void s_progress (cw_supervisor_t *self);
@@ -839,7 +840,7 @@ static json_t *
 s_status (cw_supervisor_t *self)
 {
     const cw_bootstrap_t *boot = self->boot;
-    return json_pack ("{s:s, s:s, s:s, s:s, s:i, s:I, s:o, s:{s:I, s:I}}",
+    json_t *status = json_pack ("{s:s, s:s, s:s, s:s, s:i, s:I, s:o, s:{s:I, s:I}}",
                       "node", boot->node.name,
                       "system_name", *self->system_name ? self->system_name : boot->node.name,
                       "type", boot->node.type,
@@ -850,6 +851,12 @@ s_status (cw_supervisor_t *self)
                       "malformed",
                         "control", (json_int_t) cw_ctl_malformed (self->ctl),
                         "broker", (json_int_t) cw_envelope_malformed ());
+    //  The clustering banner comes from the replication actor (cluster.summary)
+    json_t *pending = json_object_get (self->cluster_summary, "factory_reset_pending");
+    json_object_set_new (status, "factory_reset_pending", json_boolean (json_is_true (pending)));
+    if (self->cluster_summary)
+        json_object_set (status, "cluster", self->cluster_summary);
+    return status;
 }
 
 static json_t *
@@ -1066,6 +1073,16 @@ static void
 s_br_on_state (void *arg, const char *topic, const char *body)
 {
     cw_supervisor_t *self = arg;
+    if (strcmp (topic, "cluster.summary") == 0) {
+        json_t *summary = json_loads (body, 0, NULL);
+        if (json_is_object (summary)) {
+            json_decref (self->cluster_summary);
+            self->cluster_summary = summary;
+        }
+        else
+            json_decref (summary);
+        return;
+    }
     if (strcmp (topic, "config.changed.system.name") != 0)
         return;
     json_t *json = json_loads (body, 0, NULL);
@@ -1228,6 +1245,7 @@ cw_supervisor_destroy (cw_supervisor_t **self_p)
         kill (self->retired[i].pid, SIGKILL);
         waitpid (self->retired[i].pid, NULL, 0);
     }
+    json_decref (self->cluster_summary);
     cw_ctl_destroy (&self->ctl);
     cw_outbox_destroy (&self->outbox);
     cw_broker_destroy (&self->broker);

@@ -604,6 +604,34 @@ s_check_waiters (cw_cluster_t *self)
     }
 }
 
+//  This subordinate holds the primary's configuration again: answer the
+//  ForceConfigUpdate requests that waited for it (or expire them).
+static void
+s_check_sync_waiters (cw_cluster_t *self, bool expire_only)
+{
+    int64_t now = zclock_mono ();
+    s_waiter_t *waiter = zlistx_first (self->sync_waiters);
+    while (waiter) {
+        bool done = !expire_only && self->in_sync;
+        if (done || waiter->deadline <= now) {
+            if (done)
+                cw_cluster_answer (self, &waiter->target, true, waiter->body);
+            else {
+                json_decref (waiter->body);
+                cw_cluster_answer (self, &waiter->target, false,
+                                   cw_error_body ("the cluster-wide configuration was discarded, but the "
+                                                  "primary's did not arrive in time; it will when the primary "
+                                                  "is reachable (`causeway cluster status`)"));
+            }
+            zlistx_delete (self->sync_waiters, zlistx_cursor (self->sync_waiters));
+            free (waiter);
+            waiter = zlistx_first (self->sync_waiters);
+        }
+        else
+            waiter = zlistx_next (self->sync_waiters);
+    }
+}
+
 // ---------------------------------------------------------------------------
 //  Replication: the primary side
 
@@ -814,6 +842,7 @@ s_apply_snapshot (cw_cluster_t *self, int peer, json_t *json, const uint8_t *blo
         cw_info ("cluster: took the primary's configuration (snapshot) seq=%lld bytes=%zu", (long long) seq, len);
         cw_config_store_announce_scope (self->store, CW_SCOPE_CLUSTER);
         self->in_sync = true;           //  we hold what the primary held when it sent it
+        s_check_sync_waiters (self, false);
     }
     else {
         self->sync_failed = true;
@@ -943,6 +972,7 @@ s_on_heartbeat (cw_cluster_t *self, int index, json_t *json)
         &&  cw_replog_applied_seq (self->replog) == v->applied_seq) {
             self->in_sync = true;
             s_send_heartbeats (self);   //  tell the others at once: no longer joining
+            s_check_sync_waiters (self, false);
         }
     }
     if (self->is_primary && !restarting)
@@ -1209,8 +1239,8 @@ s_start_links (cw_cluster_t *self)
 }
 
 //  As in the guide, a peer that is already in the cluster applies a saved
-//  peer list, primary index or cluster name at once; joining or leaving
-//  the cluster, a change of this peer's own slot, of the IP version or of
+//  peer list or primary index at once; joining or leaving the cluster, a
+//  change of this peer's own slot, of the cluster name, the IP version or
 //  the TLS mode wait for `causeway restart` (alarms 20007 / 20020 / 20036).
 static void
 s_apply_live_settings (cw_cluster_t *self)
@@ -1221,6 +1251,7 @@ s_apply_live_settings (cw_cluster_t *self)
     cw_cluster_stored_settings (self, &stored);
     if (cw_cluster_settings_equal (&self->effective, &stored, false)
     ||  stored.peer_count == 0 || stored.ip_version != self->effective.ip_version
+    ||  strcasecmp (stored.name, self->effective.name) != 0
     ||  strcmp (stored.tls_verify, self->effective.tls_verify) != 0
     ||  s_find_self (self, &stored) != self->this_peer)
         return;
@@ -1312,6 +1343,27 @@ s_evaluate_alarms (cw_cluster_t *self)
     self->alarm_count = count;
 }
 
+//  A retained summary for causewayd's `status` (the factory-reset banner):
+//  published when it changes.
+static void
+s_publish_summary (cw_cluster_t *self)
+{
+    cw_cluster_settings_t stored;
+    cw_cluster_stored_settings (self, &stored);
+    bool pending = self->effective.peer_count > 0 && stored.peer_count == 0;
+    json_t *summary = json_pack ("{s:b, s:b, s:i, s:i, s:i, s:b}", "factory_reset_pending", pending,
+                                 "clustered", self->effective.peer_count > 0, "peers", self->effective.peer_count,
+                                 "primary", self->effective.primary, "this_peer", self->this_peer,
+                                 "is_primary", self->is_primary);
+    char *text = json_dumps (summary, JSON_COMPACT | JSON_SORT_KEYS);
+    if (text && strcmp (text, self->summary_text) != 0) {
+        s_copy (self->summary_text, sizeof self->summary_text, text);
+        cw_actor_publish (self->actor, "cluster.summary", json_incref (summary), true);
+    }
+    free (text);
+    json_decref (summary);
+}
+
 static int
 s_on_tick (zloop_t *loop, int timer_id, void *arg)
 {
@@ -1323,7 +1375,9 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     s_send_heartbeats (self);
     s_expire_calls (self);
     s_check_waiters (self);
+    s_check_sync_waiters (self, true);
     s_evaluate_alarms (self);
+    s_publish_summary (self);
     return 0;
 }
 
@@ -1469,6 +1523,8 @@ s_data_read (cw_cluster_t *self, const char *command, json_t *args, json_t **rep
     return CW_REPLY_OK;
 }
 
+static void s_publish_summary (cw_cluster_t *self);
+
 //  Commit a config.set/unset ARGS on this node (primary or not clustered)
 //  and answer TARGET, now or when every live peer applied it (wait).
 static void
@@ -1480,6 +1536,8 @@ s_commit_write (cw_cluster_t *self, const char *command, json_t *args, const cw_
                              ? s_data_put (self, args, &reply)
                              : cw_config_store_handle (self->store, command, args, &reply);
     int64_t seq = cw_replog_applied_seq (self->replog);
+    if (status == CW_REPLY_OK)
+        s_publish_summary (self);       //  before the reply: `status` right after sees it
     if (status == CW_REPLY_OK && json_is_object (reply) && seq > before)
         json_object_set_new (reply, "seq", json_integer (seq));
     if (status == CW_REPLY_OK && json_is_true (json_object_get (args, "wait")) && seq > before) {
@@ -1857,13 +1915,29 @@ cw_cluster_handle (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, j
     }
     if (strcmp (command, "cluster.force_config_update") == 0
     ||  strcasecmp (command, "xcommand.ForceConfigUpdate") == 0) {
+        //  Answered once the primary's whole configuration is in place
         char err[512];
+        int primary = self->effective.primary;
+        if (!self->is_primary && self->this_peer && !cw_cluster_peer_alive (self, primary)) {
+            *reply = cw_error_body ("the configuration primary, peer %d (%s), is unreachable; "
+                                    "ForceConfigUpdate takes its configuration, so it must be running",
+                                    primary, primary >= 1 && primary <= self->effective.peer_count
+                                             ? self->effective.peers[primary - 1] : "?");
+            return CW_REPLY_ERROR;
+        }
         if (cw_cluster_force_config_update (self, err, sizeof err)) {
             *reply = cw_error_body ("%s", err);
             return CW_REPLY_ERROR;
         }
-        *reply = json_pack ("{s:b, s:i}", "reset", true, "primary", self->effective.primary);
-        return CW_REPLY_OK;
+        s_waiter_t *waiter = calloc (1, sizeof *waiter);
+        waiter->target.corr = req->corr;
+        s_copy (waiter->target.to, sizeof waiter->target.to, req->from);
+        waiter->deadline = zclock_mono () + CW_SYNC_TIMEOUT_MS;
+        waiter->body = json_pack ("{s:b, s:i, s:s}", "reset", true, "primary", primary,
+                                  "result", "the primary's configuration is in place");
+        zlistx_add_end (self->sync_waiters, waiter);
+        s_send_heartbeats (self);       //  the primary sees at once that we need a snapshot
+        return CW_REPLY_DEFERRED;
     }
     if (strcmp (command, "backup.create") == 0 || strcmp (command, "backup.restore") == 0)
         return s_backup (self, command, args, reply);
@@ -1943,6 +2017,7 @@ cw_cluster_new (cw_actor_t *actor, cw_config_store_t *store, char *err, size_t e
     self->next_corr = 1;
     self->calls = zlistx_new ();
     self->waiters = zlistx_new ();
+    self->sync_waiters = zlistx_new ();
     if (s_data_table (self) || s_load_effective (self, err, errlen)) {
         cw_cluster_destroy (&self);
         return NULL;
@@ -1984,6 +2059,13 @@ cw_cluster_destroy (cw_cluster_t **self_p)
             free (w);
         }
         zlistx_destroy (&self->waiters);
+    }
+    if (self->sync_waiters) {
+        for (s_waiter_t *w = zlistx_first (self->sync_waiters); w; w = zlistx_next (self->sync_waiters)) {
+            json_decref (w->body);
+            free (w);
+        }
+        zlistx_destroy (&self->sync_waiters);
     }
     free (self->join_token_hash);
     free (self);

@@ -72,10 +72,12 @@ struct _cw_cluster_t {
     uint64_t next_corr;
     zlistx_t *calls;                //  cw_peer_call_t: our requests to peers
     zlistx_t *waiters;              //  config.set --wait and forwards waiting for acks
+    zlistx_t *sync_waiters;         //  ForceConfigUpdate requests waiting to be in sync again
     cw_alarm_want_t alarms[CW_CLUSTER_ALARMS_MAX];
     int alarm_count;
     bool alarms_known;              //  alarms[] reflects the alarm table (read at start)
-    char mapping_text[2048];        //  last address mapping given to the links
+    char mapping_text[2048];
+    char summary_text[512];         //  last cluster.summary published        //  last address mapping given to the links
     char *join_token_hash;          //  hex hash of the outstanding join token, NULL none
     char join_token_address[256];
     int64_t join_token_expires;     //  wall clock ms

@@ -449,7 +449,7 @@ class Cluster:
         assert status == "ok", "config.get %s on node %d: %s" % (key, k, body)
         return body["value"]
 
-    def status(self, k, timeout_ms=3000):
+    def status(self, k, timeout_ms=10000):
         """cluster.status of node K (the JSON body), None if it did not
         answer "ok"."""
         try:

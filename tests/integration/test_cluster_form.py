@@ -112,8 +112,11 @@ def test_three_peers_guide_way_then_replication(make_cluster):
     # the primary sees every subordinate at its own sequence number, no lag
     def caught_up():
         st = c.status(1)
+        if not st:
+            return False
         mine = [p for p in st["peers"] if p["index"] == 1][0]["applied_seq"]
-        return mine > 0 and all(p["applied_seq"] == mine and p["lag"] == 0 for p in st["peers"])
+        return isinstance(mine, int) and mine > 0 and \
+            all(p["applied_seq"] == mine and p["lag"] == 0 for p in st["peers"])
     c[1].wait_for(caught_up, 30, lambda: "subordinates not caught up: %s" % json.dumps(c.status(1)))
 
 
