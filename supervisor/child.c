@@ -9,7 +9,13 @@
     reset every handler to SIG_DFL, unblock every signal, ask for
     SIGTERM when the parent dies (PR_SET_PDEATHSIG, then a getppid check
     for the race where the parent died first), close inherited descriptors
-    above stderr. argv and envp are built before the fork.
+    above stderr (a standby keeps its socketpair end as descriptor 3).
+    argv and envp are built before the fork.
+
+    s_spawn promotes the warm standby when there is one (its executable
+    not replaced since it started, and it still alive: the "go" byte could
+    be sent); otherwise it forks and execs. Either way the handlers above
+    see the same thing: a new pid in state starting.
 */
 #include "child.h"
 

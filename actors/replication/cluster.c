@@ -6,6 +6,7 @@
     requests and replies. Nothing here blocks except SQLite commits (and a
     snapshot of cluster.db, which is bounded by its size).
 */
+#include "cw_text.h"
 #include "cluster_internal.h"
 
 #include <errno.h>
@@ -46,17 +47,6 @@ s_wall_ms (void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void
-s_copy (char *dest, size_t size, const char *src)
-{
-    size_t len = src ? strlen (src) : 0;
-    if (len > size - 1)
-        len = size - 1;
-    if (len)
-        memcpy (dest, src, len);
-    dest[len] = 0;
-}
-
 static const char *
 s_jstr (json_t *object, const char *name)
 {
@@ -76,7 +66,7 @@ s_value_text (cw_cluster_t *self, const char *name, char *buf, size_t size)
 {
     json_t *value = s_value (self, name);
     if (json_is_string (value))
-        s_copy (buf, size, json_string_value (value));
+        cw_copy (buf, size, json_string_value (value));
     else
     if (json_is_integer (value))
         snprintf (buf, size, "%lld", (long long) json_integer_value (value));
@@ -131,7 +121,7 @@ cw_cluster_stored_settings (cw_cluster_t *self, cw_cluster_settings_t *out)
     json_array_foreach (peers, i, item) {
         if (i >= CW_CLUSTER_MAX_PEERS)
             break;
-        s_copy (out->peers[i], sizeof out->peers[i], json_string_value (item));
+        cw_copy (out->peers[i], sizeof out->peers[i], json_string_value (item));
         out->peer_count = (int) i + 1;
     }
     json_decref (peers);
@@ -151,16 +141,16 @@ static void
 s_settings_from_json (json_t *json, cw_cluster_settings_t *out)
 {
     memset (out, 0, sizeof *out);
-    s_copy (out->name, sizeof out->name, s_jstr (json, "name"));
+    cw_copy (out->name, sizeof out->name, s_jstr (json, "name"));
     out->primary = (int) json_integer_value (json_object_get (json, "primary"));
     out->ip_version = (int) json_integer_value (json_object_get (json, "ip_version"));
-    s_copy (out->tls_verify, sizeof out->tls_verify, s_jstr (json, "tls_verify"));
+    cw_copy (out->tls_verify, sizeof out->tls_verify, s_jstr (json, "tls_verify"));
     size_t i;
     json_t *item;
     json_array_foreach (json_object_get (json, "peers"), i, item) {
         if (i >= CW_CLUSTER_MAX_PEERS)
             break;
-        s_copy (out->peers[i], sizeof out->peers[i], json_string_value (item));
+        cw_copy (out->peers[i], sizeof out->peers[i], json_string_value (item));
         out->peer_count = (int) i + 1;
     }
 }
@@ -198,7 +188,7 @@ s_mapping (cw_cluster_t *self, cw_peerlink_mapping_t *out, char texts[][2][256],
         if (!equals || count >= max)
             continue;
         snprintf (texts[count][0], 256, "%.*s", (int) (equals - text), text);
-        s_copy (texts[count][1], 256, equals + 1);
+        cw_copy (texts[count][1], 256, equals + 1);
         out[count].fqdn = texts[count][0];
         out[count].ip = texts[count][1];
         count++;
@@ -299,7 +289,7 @@ s_load_effective (cw_cluster_t *self, char *err, size_t errlen)
     }
     const char *boot_id = getenv ("CAUSEWAY_BOOT_ID");
     if (boot_id && *boot_id)
-        s_copy (self->boot_id, sizeof self->boot_id, boot_id);
+        cw_copy (self->boot_id, sizeof self->boot_id, boot_id);
     else {
         //  Started by hand: behave as a node restart
         unsigned char random[8];
@@ -315,7 +305,7 @@ s_load_effective (cw_cluster_t *self, char *err, size_t errlen)
     if (sqlite3_prepare_v2 (db, "SELECT boot_id, settings FROM cluster_effective WHERE id = 1",
                             -1, &stmt, NULL) == SQLITE_OK
     &&  sqlite3_step (stmt) == SQLITE_ROW) {
-        s_copy (saved_boot, sizeof saved_boot, (const char *) sqlite3_column_text (stmt, 0));
+        cw_copy (saved_boot, sizeof saved_boot, (const char *) sqlite3_column_text (stmt, 0));
         json_t *json = json_loads ((const char *) sqlite3_column_text (stmt, 1), 0, NULL);
         if (json) {
             s_settings_from_json (json, &saved);
@@ -366,15 +356,15 @@ s_own_view (cw_cluster_t *self, cw_peer_view_t *v)
     v->alive = true;
     v->ever_seen = true;
     v->rtt_ms = 0;
-    s_copy (v->version, sizeof v->version, CW_VERSION);
-    s_copy (v->type, sizeof v->type, self->boot->node.type);
+    cw_copy (v->version, sizeof v->version, CW_VERSION);
+    cw_copy (v->type, sizeof v->type, self->boot->node.type);
     s_value_text (self, "system.name", v->system_name, sizeof v->system_name);
     s_value_text (self, "dns.domain", v->dns_domain, sizeof v->dns_domain);
     s_value_text (self, "dns.hostname", v->dns_hostname, sizeof v->dns_hostname);
-    s_copy (v->cluster_name, sizeof v->cluster_name, self->effective.name);
+    cw_copy (v->cluster_name, sizeof v->cluster_name, self->effective.name);
     v->primary = self->effective.primary;
     v->ip_version = self->effective.ip_version;
-    s_copy (v->tls_verify, sizeof v->tls_verify, self->effective.tls_verify);
+    cw_copy (v->tls_verify, sizeof v->tls_verify, self->effective.tls_verify);
     cw_cluster_peers_digest (&self->effective, v->peers_digest);
     v->maintenance = strcmp (s_value_text (self, "maintenance.mode", buf, sizeof buf), "on") == 0;
     v->h323_mode = s_value_on (self, "h323.mode");
@@ -385,7 +375,7 @@ s_own_view (cw_cluster_t *self, cw_peer_view_t *v)
     v->restarting = self->stopping;
     v->upgrading = false;
     v->clock_synced = s_clock_synced ();
-    s_copy (v->certificate, sizeof v->certificate, "");
+    cw_copy (v->certificate, sizeof v->certificate, "");
 }
 
 //  Classify a link error: TCP-level or TLS/identity-level.
@@ -402,12 +392,12 @@ cw_cluster_view (cw_cluster_t *self, cw_cluster_view_t *view)
     memset (view, 0, sizeof *view);
     view->effective = self->effective;
     cw_cluster_stored_settings (self, &view->stored);
-    s_copy (view->peering_address, sizeof view->peering_address, self->boot->peering.address);
+    cw_copy (view->peering_address, sizeof view->peering_address, self->boot->peering.address);
     view->this_peer = self->this_peer;
     view->clustered = self->effective.peer_count > 0;
     view->is_primary = self->is_primary;
-    s_copy (view->node_type, sizeof view->node_type, self->boot->node.type);
-    s_copy (view->version, sizeof view->version, CW_VERSION);
+    cw_copy (view->node_type, sizeof view->node_type, self->boot->node.type);
+    cw_copy (view->version, sizeof view->version, CW_VERSION);
     view->h323_mode = s_value_on (self, "h323.mode");
     view->clock_synced = s_clock_synced ();
     json_t *ntp = s_value (self, "ntp.servers");
@@ -427,9 +417,9 @@ cw_cluster_view (cw_cluster_t *self, cw_cluster_view_t *view)
     view->applied_seq = cw_replog_applied_seq (self->replog);
     cw_replog_cluster_id (self->replog, view->cluster_id, sizeof view->cluster_id);
     view->replication_conflict = self->conflict;
-    s_copy (view->replication_error, sizeof view->replication_error, self->replication_error);
+    cw_copy (view->replication_error, sizeof view->replication_error, self->replication_error);
     view->sync_failed = self->sync_failed;
-    s_copy (view->sync_error, sizeof view->sync_error, self->sync_error);
+    cw_copy (view->sync_error, sizeof view->sync_error, self->sync_error);
     view->address_mapping_enabled = s_value_on (self, "cluster.address_mapping.enabled");
     cw_peerlink_mapping_t mapping[CW_CLUSTER_MAX_PEERS];
     view->mapping_count = s_mapping (self, mapping, view->mappings, CW_CLUSTER_MAX_PEERS);
@@ -447,17 +437,17 @@ cw_cluster_view (cw_cluster_t *self, cw_cluster_view_t *view)
                 v->restarting = false;
         }
         v->index = i + 1;
-        s_copy (v->address, sizeof v->address, self->effective.peers[i]);
+        cw_copy (v->address, sizeof v->address, self->effective.peers[i]);
         char via[256];
         if (cw_peerlink_resolve (v->address, mapping, (size_t) view->mapping_count,
                                  self->effective.ip_version, v->ip, sizeof v->ip, via, sizeof via) != 0) {
             v->ip[0] = 0;
-            s_copy (v->resolve_error, sizeof v->resolve_error, via);
+            cw_copy (v->resolve_error, sizeof v->resolve_error, via);
         }
         if (self->links && !v->is_self) {
             cw_peerlink_peer_status_t status;
             if (cw_peerlink_peer_status (self->links, i + 1, &status) == 0) {
-                s_copy (v->certificate, sizeof v->certificate, status.certificate);
+                cw_copy (v->certificate, sizeof v->certificate, status.certificate);
                 if (!status.outbound.up && *status.outbound.last_error && !v->alive) {
                     const char *reason = status.outbound.last_error;
                     bool tls = strstr (reason, "certificate") || strstr (reason, "TLS")
@@ -465,18 +455,18 @@ cw_cluster_view (cw_cluster_t *self, cw_cluster_view_t *view)
                             || strstr (reason, "rejected");
                     if (tls) {
                         v->tls_failing = true;
-                        s_copy (v->tls_error, sizeof v->tls_error, reason);
+                        cw_copy (v->tls_error, sizeof v->tls_error, reason);
                     }
                     else
                     if (s_tcp_error (reason)) {
                         v->tcp_failing = true;
-                        s_copy (v->tcp_error, sizeof v->tcp_error, reason);
+                        cw_copy (v->tcp_error, sizeof v->tcp_error, reason);
                     }
                 }
                 if (*status.certificate && strcmp (status.certificate, "ok") != 0
                 &&  strcmp (status.certificate, "not verified (permissive)") != 0) {
                     v->tls_failing = true;
-                    s_copy (v->tls_error, sizeof v->tls_error, status.certificate);
+                    cw_copy (v->tls_error, sizeof v->tls_error, status.certificate);
                 }
             }
         }
@@ -488,7 +478,7 @@ cw_cluster_view (cw_cluster_t *self, cw_cluster_view_t *view)
         for (int i = 0; i < self->effective.peer_count; i++)
             if (!view->peers[i].is_self) {
                 view->peers[i].tls_failing = true;
-                s_copy (view->peers[i].tls_error, sizeof view->peers[i].tls_error, self->links_error);
+                cw_copy (view->peers[i].tls_error, sizeof view->peers[i].tls_error, self->links_error);
             }
     }
 }
@@ -936,22 +926,22 @@ s_on_heartbeat (cw_cluster_t *self, int index, json_t *json)
         v->clock_offset_ms = json_integer_value (json_object_get (json, "wall_ms"))
                            - (s_wall_ms () - (int64_t) (v->rtt_ms / 2));
     }
-    s_copy (v->version, sizeof v->version, s_jstr (json, "version"));
-    s_copy (v->type, sizeof v->type, s_jstr (json, "type"));
-    s_copy (v->system_name, sizeof v->system_name, s_jstr (json, "system_name"));
-    s_copy (v->dns_domain, sizeof v->dns_domain, s_jstr (json, "dns_domain"));
-    s_copy (v->dns_hostname, sizeof v->dns_hostname, s_jstr (json, "dns_hostname"));
-    s_copy (v->cluster_name, sizeof v->cluster_name, s_jstr (json, "cluster_name"));
+    cw_copy (v->version, sizeof v->version, s_jstr (json, "version"));
+    cw_copy (v->type, sizeof v->type, s_jstr (json, "type"));
+    cw_copy (v->system_name, sizeof v->system_name, s_jstr (json, "system_name"));
+    cw_copy (v->dns_domain, sizeof v->dns_domain, s_jstr (json, "dns_domain"));
+    cw_copy (v->dns_hostname, sizeof v->dns_hostname, s_jstr (json, "dns_hostname"));
+    cw_copy (v->cluster_name, sizeof v->cluster_name, s_jstr (json, "cluster_name"));
     v->primary = (int) json_integer_value (json_object_get (json, "primary"));
     v->ip_version = (int) json_integer_value (json_object_get (json, "ip_version"));
-    s_copy (v->tls_verify, sizeof v->tls_verify, s_jstr (json, "tls_verify"));
-    s_copy (v->peers_digest, sizeof v->peers_digest, s_jstr (json, "peers_digest"));
+    cw_copy (v->tls_verify, sizeof v->tls_verify, s_jstr (json, "tls_verify"));
+    cw_copy (v->peers_digest, sizeof v->peers_digest, s_jstr (json, "peers_digest"));
     v->maintenance = json_is_true (json_object_get (json, "maintenance"));
     v->h323_mode = json_is_true (json_object_get (json, "h323_mode"));
     v->load = json_number_value (json_object_get (json, "load"));
     v->applied_seq = json_integer_value (json_object_get (json, "applied_seq"));
-    s_copy (v->cluster_id, sizeof v->cluster_id, s_jstr (json, "cluster_id"));
-    s_copy (peer->head_hash, sizeof peer->head_hash, s_jstr (json, "head_hash"));
+    cw_copy (v->cluster_id, sizeof v->cluster_id, s_jstr (json, "cluster_id"));
+    cw_copy (peer->head_hash, sizeof peer->head_hash, s_jstr (json, "head_hash"));
     v->joining = json_is_true (json_object_get (json, "joining"));
     bool restarting = json_is_true (json_object_get (json, "restarting"));
     if (restarting && !v->restarting)
@@ -1175,7 +1165,7 @@ s_update_links (cw_cluster_t *self, bool force)
     }
     if (!force && strcmp (text, self->mapping_text) == 0)
         return;
-    s_copy (self->mapping_text, sizeof self->mapping_text, text);
+    cw_copy (self->mapping_text, sizeof self->mapping_text, text);
     cw_peerlink_peers_t peers;
     memset (&peers, 0, sizeof peers);
     peers.self_index = self->this_peer;
@@ -1306,8 +1296,8 @@ s_on_alarms_listed (cw_actor_t *actor, bool ok, json_t *body, void *arg)
             continue;
         cw_alarm_want_t *want = &self->alarms[self->alarm_count++];
         want->id = id;
-        s_copy (want->subject, sizeof want->subject, s_jstr (alarm, "subject"));
-        s_copy (want->detail, sizeof want->detail, s_jstr (alarm, "detail"));
+        cw_copy (want->subject, sizeof want->subject, s_jstr (alarm, "subject"));
+        cw_copy (want->detail, sizeof want->detail, s_jstr (alarm, "detail"));
     }
     self->alarms_known = true;
 }
@@ -1357,7 +1347,7 @@ s_publish_summary (cw_cluster_t *self)
                                  "is_primary", self->is_primary);
     char *text = json_dumps (summary, JSON_COMPACT | JSON_SORT_KEYS);
     if (text && strcmp (text, self->summary_text) != 0) {
-        s_copy (self->summary_text, sizeof self->summary_text, text);
+        cw_copy (self->summary_text, sizeof self->summary_text, text);
         cw_actor_publish (self->actor, "cluster.summary", json_incref (summary), true);
     }
     free (text);
@@ -1611,7 +1601,7 @@ s_config_write (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, json
     bool data = strcmp (req->command, "replication.data.put") == 0;
     const cw_config_key_t *key = data ? NULL : cw_registry_lookup (s_jstr (args, "key"));
     cw_reply_target_t target = { .remote = false, .corr = req->corr };
-    s_copy (target.to, sizeof target.to, req->from);
+    cw_copy (target.to, sizeof target.to, req->from);
     bool clustered = self->effective.peer_count > 0 && self->this_peer > 0;
     if ((!data && (!key || key->scope != CW_SCOPE_CLUSTER)) || !clustered) {
         s_commit_write (self, req->command, args, &target);
@@ -1800,7 +1790,7 @@ s_cluster_alarms (cw_cluster_t *self, const cw_envelope_t *req, json_t *args)
     *(cw_cluster_t **) (gather + 1) = self;
     gather->target.remote = false;
     gather->target.corr = req->corr;
-    s_copy (gather->target.to, sizeof gather->target.to, req->from);
+    cw_copy (gather->target.to, sizeof gather->target.to, req->from);
     gather->alarms = json_array ();
     gather->unreachable = json_array ();
     gather->waiting = 1;
@@ -1931,7 +1921,7 @@ cw_cluster_handle (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, j
         }
         s_waiter_t *waiter = calloc (1, sizeof *waiter);
         waiter->target.corr = req->corr;
-        s_copy (waiter->target.to, sizeof waiter->target.to, req->from);
+        cw_copy (waiter->target.to, sizeof waiter->target.to, req->from);
         waiter->deadline = zclock_mono () + CW_SYNC_TIMEOUT_MS;
         waiter->body = json_pack ("{s:b, s:i, s:s}", "reset", true, "primary", primary,
                                   "result", "the primary's configuration is in place");
@@ -1973,7 +1963,7 @@ cw_cluster_handle (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, j
         }
         s_peer_request_t *pending = calloc (1, sizeof *pending);
         pending->target.corr = req->corr;
-        s_copy (pending->target.to, sizeof pending->target.to, req->from);
+        cw_copy (pending->target.to, sizeof pending->target.to, req->from);
         json_t *call = json_pack ("{s:s, s:s, s:s, s:O}", "op", "actor", "actor", s_jstr (args, "actor"),
                                   "command", s_jstr (args, "command"), "args",
                                   json_object_get (args, "args") ? json_object_get (args, "args") : json_object ());

@@ -47,6 +47,7 @@
     cluster.apply_settings {peers?, tls_verify?, restart} (implemented in
     cluster_procedures.c).
 */
+#include "cw_text.h"
 #include "cluster_internal.h"
 
 #include <openssl/err.h>
@@ -72,12 +73,6 @@
 // ---------------------------------------------------------------------------
 //  Small helpers
 
-static void
-s_copy (char *dest, size_t size, const char *src)
-{
-    snprintf (dest, size, "%s", src ? src : "");
-}
-
 static const char *
 s_jstr (json_t *object, const char *name)
 {
@@ -96,7 +91,7 @@ static char *
 s_value_text (cw_cluster_t *self, const char *name, char *buf, size_t size)
 {
     json_t *value = s_value (self, name);
-    s_copy (buf, size, json_string_value (value));
+    cw_copy (buf, size, json_string_value (value));
     json_decref (value);
     return buf;
 }
@@ -132,7 +127,7 @@ s_mapping_load (cw_cluster_t *self, s_mapping_t *mapping)
             continue;
         int n = mapping->count++;
         snprintf (mapping->texts[n][0], 256, "%.*s", (int) (equals - text), text);
-        s_copy (mapping->texts[n][1], 256, equals + 1);
+        cw_copy (mapping->texts[n][1], 256, equals + 1);
         mapping->items[n].fqdn = mapping->texts[n][0];
         mapping->items[n].ip = mapping->texts[n][1];
     }
@@ -158,7 +153,7 @@ s_peer_ip (cw_cluster_t *self, const s_mapping_t *mapping, int index, char *ip, 
     if (s_resolve (self, mapping, s_address (self, index), ip, iplen, via, sizeof via) == 0)
         return 0;
     if (index == self->this_peer && *self->boot->peering.address) {
-        s_copy (ip, iplen, self->boot->peering.address);
+        cw_copy (ip, iplen, self->boot->peering.address);
         return 0;
     }
     snprintf (why, whylen, "peer %d's address: %.200s", index, via);
@@ -184,8 +179,8 @@ s_peer_fqdn (cw_cluster_t *self, int index, char *fqdn, size_t size, char *why, 
             snprintf (fix, fixlen, "start peer %d (%s) and check `causeway cluster status`", index, address);
             return -1;
         }
-        s_copy (hostname, sizeof hostname, peer->view.dns_hostname);
-        s_copy (domain, sizeof domain, peer->view.dns_domain);
+        cw_copy (hostname, sizeof hostname, peer->view.dns_hostname);
+        cw_copy (domain, sizeof domain, peer->view.dns_domain);
     }
     if (!*hostname || !*domain) {
         const char *key = !*hostname ? "dns.hostname" : "dns.domain";
@@ -539,8 +534,8 @@ s_end (bool ok, const char *error)
         zloop_timer_end (self->loop, s_run.timer_id);
     s_run.timer_id = 0;
     s_run.generation++;
-    s_copy (s_run.state, sizeof s_run.state, ok ? "done" : "failed");
-    s_copy (s_run.error, sizeof s_run.error, error);
+    cw_copy (s_run.state, sizeof s_run.state, ok ? "done" : "failed");
+    cw_copy (s_run.error, sizeof s_run.error, error);
     if (ok)
         s_log ("done");
     else {
@@ -672,7 +667,7 @@ s_on_probe (cw_cluster_t *self, int peer, bool ok, json_t *json, const uint8_t *
         return;         //  asked again on a later tick
     const char *boot = s_jstr (json, "boot_id");
     if (s_run.phase == S_STEP_PROBE) {
-        s_copy (s_run.old_boot, sizeof s_run.old_boot, boot);
+        cw_copy (s_run.old_boot, sizeof s_run.old_boot, boot);
         s_run.phase = S_STEP_PUSH;
         return;
     }
@@ -917,8 +912,8 @@ s_start (cw_cluster_t *self, const char *procedure, json_t *steps)
     s_run.count = count;
     s_run.generation = generation;
     s_run.self = self;
-    s_copy (s_run.procedure, sizeof s_run.procedure, procedure);
-    s_copy (s_run.state, sizeof s_run.state, "running");
+    cw_copy (s_run.procedure, sizeof s_run.procedure, procedure);
+    cw_copy (s_run.state, sizeof s_run.state, "running");
     s_run.steps = steps;
     s_run.step = 0;
     s_run.peer = (int) json_integer_value (json_object_get (json_array_get (steps, 0), "peer"));
@@ -1018,7 +1013,7 @@ s_use_fqdns_command (cw_cluster_t *self, json_t **reply)
             snprintf (problems + used, sizeof problems - used, "%s%s (fix: %s)", used ? "; " : "", reason, fix);
         }
         else
-            s_copy (fqdns[i - 1], sizeof fqdns[i - 1], fqdn);
+            cw_copy (fqdns[i - 1], sizeof fqdns[i - 1], fqdn);
     }
     if (*problems) {
         *reply = cw_error_body ("cluster use-fqdns refused: %s", problems);
@@ -1050,8 +1045,8 @@ s_use_fqdns_command (cw_cluster_t *self, json_t **reply)
         return CW_REPLY_OK;
     }
     for (int i = 0; i < self->effective.peer_count; i++) {
-        s_copy (s_run.list[i], sizeof s_run.list[i], self->effective.peers[i]);
-        s_copy (s_run.fqdn[i], sizeof s_run.fqdn[i], fqdns[i]);
+        cw_copy (s_run.list[i], sizeof s_run.list[i], self->effective.peers[i]);
+        cw_copy (s_run.fqdn[i], sizeof s_run.fqdn[i], fqdns[i]);
     }
     s_run.count = self->effective.peer_count;
     //  Each step replaces one slot: the list grows step by step
@@ -1071,7 +1066,7 @@ static void
 s_step_list (void)
 {
     if (s_use_fqdns () && s_run.peer >= 1 && s_run.peer <= s_run.count)
-        s_copy (s_run.list[s_run.peer - 1], sizeof s_run.list[0], s_run.fqdn[s_run.peer - 1]);
+        cw_copy (s_run.list[s_run.peer - 1], sizeof s_run.list[0], s_run.fqdn[s_run.peer - 1]);
 }
 
 // ---------------------------------------------------------------------------
@@ -1212,7 +1207,7 @@ s_enforce_tls_command (cw_cluster_t *self, const cw_envelope_t *req, json_t **re
     s_tls_t *tls = calloc (1, sizeof *tls);
     tls->target.remote = false;
     tls->target.corr = req->corr;
-    s_copy (tls->target.to, sizeof tls->target.to, req->from);
+    cw_copy (tls->target.to, sizeof tls->target.to, req->from);
     tls->checks = json_array ();
     tls->waiting = 1;
     for (int i = 1; i <= self->effective.peer_count; i++) {
@@ -1432,7 +1427,7 @@ s_diff_command (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, json
     diff->b = b;
     diff->target.remote = false;
     diff->target.corr = req->corr;
-    s_copy (diff->target.to, sizeof diff->target.to, req->from);
+    cw_copy (diff->target.to, sizeof diff->target.to, req->from);
     diff->waiting = 1;
     int sides[2] = { a, b };
     for (int k = 0; k < 2; k++) {

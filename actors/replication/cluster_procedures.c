@@ -83,6 +83,7 @@
     reports through a pipe polled by the actor's zloop, so the actor keeps
     heartbeating to the supervisor meanwhile.
 */
+#include "cw_text.h"
 #include "cluster_internal.h"
 
 #include <arpa/inet.h>
@@ -118,12 +119,6 @@ static const char *S_NEXT_HINT =
 
 // ---------------------------------------------------------------------------
 //  Small helpers
-
-static void
-s_copy (char *dest, size_t size, const char *src)
-{
-    snprintf (dest, size, "%s", src ? src : "");
-}
 
 static const char *
 s_jstr (json_t *object, const char *name)
@@ -195,7 +190,7 @@ static void
 s_remove_slot (cw_cluster_settings_t *s, int index)
 {
     for (int i = index - 1; i < s->peer_count - 1; i++)
-        s_copy (s->peers[i], sizeof s->peers[i], s->peers[i + 1]);
+        cw_copy (s->peers[i], sizeof s->peers[i], s->peers[i + 1]);
     s->peers[s->peer_count - 1][0] = 0;
     s->peer_count--;
     if (s->primary > index)
@@ -226,7 +221,7 @@ s_store_mapping (cw_cluster_t *self, cw_peerlink_mapping_t *mapping, char texts[
         if (!equals || count >= max)
             continue;
         snprintf (texts[count][0], 256, "%.*s", (int) (equals - text), text);
-        s_copy (texts[count][1], 256, equals + 1);
+        cw_copy (texts[count][1], 256, equals + 1);
         mapping[count].fqdn = texts[count][0];
         mapping[count].ip = texts[count][1];
         count++;
@@ -470,13 +465,13 @@ s_check_address (cw_cluster_t *self, const char *command, const char *address, c
         if ((version == 6) != v6)
             return cw_error_body ("%s: %s is an IPv%d address, but the cluster's IP version is %d",
                                   command, address, v6 ? 6 : 4, version);
-        s_copy (out, size, canon);
+        cw_copy (out, size, canon);
         return NULL;
     }
     if (!cw_valid_fqdn (address))
         return cw_error_body ("%s: '%.200s' is neither an IP address nor a fully qualified domain name",
                               command, address);
-    s_copy (out, size, address);
+    cw_copy (out, size, address);
     return NULL;
 }
 
@@ -487,7 +482,7 @@ s_target (const cw_envelope_t *req)
     memset (&target, 0, sizeof target);
     target.remote = false;
     target.corr = req->corr;
-    s_copy (target.to, sizeof target.to, req->from);
+    cw_copy (target.to, sizeof target.to, req->from);
     return target;
 }
 
@@ -540,7 +535,7 @@ s_op_new (const cw_reply_target_t *target, const char *command)
 {
     s_op_t *op = calloc (1, sizeof *op);
     op->target = *target;
-    s_copy (op->command, sizeof op->command, command);
+    cw_copy (op->command, sizeof op->command, command);
     op->reached = json_array ();
     op->unreached = json_array ();
     op->reset = json_array ();
@@ -588,7 +583,7 @@ s_on_op_reply (cw_cluster_t *self, int peer, bool ok, json_t *json, const uint8_
         cw_warn ("cluster: %s: peer %d (%s) did not apply: %s", op->command, peer, call->address, error);
     if (call->is_subject) {
         op->subject_failed = !ok;
-        s_copy (op->subject_error, sizeof op->subject_error, error);
+        cw_copy (op->subject_error, sizeof op->subject_error, error);
     }
     else
     if (ok)
@@ -611,7 +606,7 @@ s_op_call (cw_cluster_t *self, s_op_t *op, const char *address, json_t *args, bo
     int index = s_effective_index (self, address);
     if (is_subject) {
         op->subject_failed = true;      //  until it answers
-        s_copy (op->subject_error, sizeof op->subject_error, "unreachable");
+        cw_copy (op->subject_error, sizeof op->subject_error, "unreachable");
     }
     if (!s_reachable (self, address)) {
         json_decref (args);
@@ -620,7 +615,7 @@ s_op_call (cw_cluster_t *self, s_op_t *op, const char *address, json_t *args, bo
     s_op_call_t *call = calloc (1, sizeof *call);
     call->op = op;
     call->is_subject = is_subject;
-    s_copy (call->address, sizeof call->address, address);
+    cw_copy (call->address, sizeof call->address, address);
     json_t *request = json_pack ("{s:s, s:s, s:o}", "op", "control", "command", "cluster.apply_settings",
                                  "args", args);
     if (cw_cluster_peer_call (self, index, request, NULL, 0, s_on_op_reply, call, S_OP_CALL_TIMEOUT_MS) != 0) {
@@ -765,7 +760,7 @@ s_form (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, json_t **rep
     cw_cluster_settings_t s;
     memset (&s, 0, sizeof s);
     const char *name = s_jstr (args, "name");
-    s_copy (s.name, sizeof s.name, *name ? name : stored.name);
+    cw_copy (s.name, sizeof s.name, *name ? name : stored.name);
     if (!*s.name) {
         *reply = cw_error_body ("cluster.form: a cluster name is needed: give --name (the FQDN of the "
                                 "cluster's DNS SRV records, e.g. cluster1.example.com) or set cluster.name");
@@ -780,7 +775,7 @@ s_form (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, json_t **rep
     else
         s.ip_version = stored.ip_version ? stored.ip_version : 4;
     const char *tls = s_jstr (args, "tls_verify");
-    s_copy (s.tls_verify, sizeof s.tls_verify, *tls ? tls : *stored.tls_verify ? stored.tls_verify : "permissive");
+    cw_copy (s.tls_verify, sizeof s.tls_verify, *tls ? tls : *stored.tls_verify ? stored.tls_verify : "permissive");
     if (s.ip_version != 4 && s.ip_version != 6) {
         *reply = cw_error_body ("cluster.form: ip_version must be 4 or 6");
         return;
@@ -793,7 +788,7 @@ s_form (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, json_t **rep
         return;
     }
     s.primary = 1;
-    s_copy (s.peers[0], sizeof s.peers[0], address);
+    cw_copy (s.peers[0], sizeof s.peers[0], address);
     s.peer_count = 1;
     char err[512];
     if (s_store_settings (self, &s, err, sizeof err)) {
@@ -898,7 +893,7 @@ s_token_finish (cw_cluster_t *self, s_op_t *op)
     s_sha256_hex (nonce, strlen (nonce), hash);
     free (self->join_token_hash);
     self->join_token_hash = strdup (hash);
-    s_copy (self->join_token_address, sizeof self->join_token_address, op->subject);
+    cw_copy (self->join_token_address, sizeof self->join_token_address, op->subject);
     self->join_token_expires = expires * 1000;
     sodium_memzero (nonce, sizeof nonce);
     cw_info ("cluster: join token made for %s index=%d expires_in_s=%d", op->subject, index, op->ttl_s);
@@ -978,11 +973,11 @@ s_add_or_token (cw_cluster_t *self, const cw_envelope_t *req, const char *comman
     s_op_t *op = s_op_new (&target, command);
     op->after = s;
     op->ttl_s = ttl;
-    s_copy (op->subject, sizeof op->subject, address);
+    cw_copy (op->subject, sizeof op->subject, address);
     if (!index) {
-        s_copy (op->after.peers[op->after.peer_count], sizeof op->after.peers[0], address);
+        cw_copy (op->after.peers[op->after.peer_count], sizeof op->after.peers[0], address);
         op->after.peer_count++;
-        s_copy (op->added, sizeof op->added, address);
+        cw_copy (op->added, sizeof op->added, address);
         cw_info ("cluster: %s: adding %s as peer %d", command, address, op->after.peer_count);
     }
     *reply = NULL;
@@ -1050,7 +1045,7 @@ s_remove_or_replace (cw_cluster_t *self, const cw_envelope_t *req, const char *c
         *reply = cw_error_body ("%s: the address of the peer to remove is required", command);
         return;
     }
-    s_copy (old, sizeof old, old_arg);
+    cw_copy (old, sizeof old, old_arg);
     cw_cluster_settings_t s;
     cw_cluster_stored_settings (self, &s);
     int index = s_index_of (&s, old);
@@ -1058,7 +1053,7 @@ s_remove_or_replace (cw_cluster_t *self, const cw_envelope_t *req, const char *c
         *reply = cw_error_body ("%s: %s is not in the peer list (%d peers)", command, old, s.peer_count);
         return;
     }
-    s_copy (old, sizeof old, s.peers[index - 1]);
+    cw_copy (old, sizeof old, s.peers[index - 1]);
     if (index == s_own_index_stored (self, &s) || index == s.primary) {
         *reply = cw_error_body ("%s: %s is the configuration primary (peer %d); change the primary first "
                                 "(`causeway cluster set-primary N` to another peer)", command, old, index);
@@ -1086,14 +1081,14 @@ s_remove_or_replace (cw_cluster_t *self, const cw_envelope_t *req, const char *c
         return;
     cw_reply_target_t target = s_target (req);
     s_op_t *op = s_op_new (&target, command);
-    s_copy (op->subject, sizeof op->subject, old);
+    cw_copy (op->subject, sizeof op->subject, old);
     op->dead = dead || !live;
     op->after = s;
     s_remove_slot (&op->after, index);
     if (*added) {
-        s_copy (op->after.peers[op->after.peer_count], sizeof op->after.peers[0], added);
+        cw_copy (op->after.peers[op->after.peer_count], sizeof op->after.peers[0], added);
         op->after.peer_count++;
-        s_copy (op->added, sizeof op->added, added);
+        cw_copy (op->added, sizeof op->added, added);
     }
     cw_info ("cluster: %s: removing peer %d (%s) %s%s%s", command, index, old,
              op->dead ? "without a reset (dead)" : "with a factory reset",
@@ -1192,7 +1187,7 @@ s_set_primary (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, json_
     op->after = s;
     op->after.primary = n;
     op->new_primary = n;
-    s_copy (op->subject, sizeof op->subject, address);
+    cw_copy (op->subject, sizeof op->subject, address);
     cw_info ("cluster: set_primary: peer %d (%s) becomes the primary (was %d)", n, address, primary);
     *reply = NULL;
     *status = CW_REPLY_DEFERRED;
@@ -1267,7 +1262,7 @@ s_disband (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, json_t **
     op->after.peer_count = 0;
     op->after.primary = 1;
     if (!op->reset_primary) {
-        s_copy (op->after.peers[0], sizeof op->after.peers[0], s.peers[own - 1]);
+        cw_copy (op->after.peers[0], sizeof op->after.peers[0], s.peers[own - 1]);
         op->after.peer_count = 1;
     }
     *reply = NULL;
@@ -1761,14 +1756,14 @@ s_join (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, json_t **rep
         s_join_free (job);
         return;
     }
-    s_copy (s->name, sizeof s->name, s_jstr (token, "name"));
+    cw_copy (s->name, sizeof s->name, s_jstr (token, "name"));
     s->primary = (int) json_integer_value (json_object_get (token, "primary"));
     s->ip_version = (int) json_integer_value (json_object_get (token, "ip_version"));
-    s_copy (s->tls_verify, sizeof s->tls_verify, s_jstr (token, "tls_verify"));
+    cw_copy (s->tls_verify, sizeof s->tls_verify, s_jstr (token, "tls_verify"));
     size_t i;
     json_t *item;
     json_array_foreach (peers, i, item) {
-        s_copy (s->peers[i], sizeof s->peers[i], json_string_value (item));
+        cw_copy (s->peers[i], sizeof s->peers[i], json_string_value (item));
         s->peer_count = (int) i + 1;
     }
     job->mapping_list = json_array ();
@@ -1780,13 +1775,13 @@ s_join (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, json_t **rep
         json_array_append (job->mapping_list, item);
         int n = job->mapping_count++;
         snprintf (job->texts[n][0], 256, "%.*s", (int) (equals - text), text);
-        s_copy (job->texts[n][1], 256, equals + 1);
+        cw_copy (job->texts[n][1], 256, equals + 1);
         job->mapping[n].fqdn = job->texts[n][0];
         job->mapping[n].ip = job->texts[n][1];
     }
     int index = s_own_index (self, s, job->mapping, job->mapping_count);
-    s_copy (job->fingerprint, sizeof job->fingerprint, s_jstr (token, "fingerprint"));
-    s_copy (job->nonce, sizeof job->nonce, s_jstr (token, "nonce"));
+    cw_copy (job->fingerprint, sizeof job->fingerprint, s_jstr (token, "fingerprint"));
+    cw_copy (job->nonce, sizeof job->nonce, s_jstr (token, "nonce"));
     job->port = (int) json_integer_value (port);
     json_decref (token);
     *reply = NULL;
@@ -1811,13 +1806,13 @@ s_join (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, json_t **rep
     job->self = self;
     job->target = s_target (req);
     job->my_index = index;
-    s_copy (job->my_address, sizeof job->my_address, s->peers[index - 1]);
+    cw_copy (job->my_address, sizeof job->my_address, s->peers[index - 1]);
     const char *primary = s_jstr (args, "primary");
-    s_copy (job->primary, sizeof job->primary, *primary ? primary : s->peers[s->primary - 1]);
+    cw_copy (job->primary, sizeof job->primary, *primary ? primary : s->peers[s->primary - 1]);
     job->ip_version = s->ip_version;
-    s_copy (job->bind_ip, sizeof job->bind_ip, own);
-    s_copy (job->cert, sizeof job->cert, self->boot->peering.certificate);
-    s_copy (job->key, sizeof job->key, self->boot->peering.private_key);
+    cw_copy (job->bind_ip, sizeof job->bind_ip, own);
+    cw_copy (job->cert, sizeof job->cert, self->boot->peering.certificate);
+    cw_copy (job->key, sizeof job->key, self->boot->peering.private_key);
     if (pipe2 (job->pipe_fd, O_CLOEXEC | O_NONBLOCK) != 0) {
         *reply = cw_error_body ("%s: pipe: %s", command, strerror (errno));
         s_join_free (job);

@@ -17,6 +17,7 @@
     redials peers that are down, times out slow handshakes and refreshes
     DNS answers.
 */
+#include "cw_text.h"
 #include "peerlink.h"
 #include "cw_log.h"
 
@@ -144,20 +145,6 @@ static int s_link_handler (zloop_t *loop, zmq_pollitem_t *item, void *arg);
 //  ---------------------------------------------------------------------
 //  Small helpers
 
-//  Copy SRC (NULL = "") into DEST of SIZE bytes, truncating.
-static void
-s_copy (char *dest, size_t size, const char *src)
-{
-    if (!size)
-        return;
-    size_t len = src? strlen (src): 0;
-    if (len > size - 1)
-        len = size - 1;
-    if (len)
-        memcpy (dest, src, len);
-    dest [len] = 0;
-}
-
 static void
 s_put_u32 (uint8_t *p, uint32_t v)
 {
@@ -189,7 +176,7 @@ s_get_u64 (const uint8_t *p)
 static void
 s_errno_text (int err, char *buf, size_t size)
 {
-    s_copy (buf, size, strerror (err));
+    cw_copy (buf, size, strerror (err));
     if (buf [0] >= 'A' && buf [0] <= 'Z')
         buf [0] = (char) (buf [0] - 'A' + 'a');
 }
@@ -239,7 +226,7 @@ s_sockaddr_ip (const struct sockaddr_storage *ss, char *ip, size_t size, uint16_
             *port = ntohs (sin6->sin6_port);
     }
     if (!s_ip_normalize (raw, ip, size))
-        s_copy (ip, size, raw);
+        cw_copy (ip, size, raw);
 }
 
 //  Fill a sockaddr for IP:PORT; returns its length, 0 if IP is invalid.
@@ -285,7 +272,7 @@ s_resolve (const char *address, const s_mapping_t *mapping, size_t mapping_count
     *dns = false;
     if (s_ip_normalize (address, ips [0], S_IP_MAX)) {
         *count = 1;
-        s_copy (via, vialen, "IP literal");
+        cw_copy (via, vialen, "IP literal");
         return 0;
     }
     for (size_t i = 0; i < mapping_count; i++) {
@@ -296,7 +283,7 @@ s_resolve (const char *address, const s_mapping_t *mapping, size_t mapping_count
                 return -1;
             }
             *count = 1;
-            s_copy (via, vialen, "address mapping");
+            cw_copy (via, vialen, "address mapping");
             return 0;
         }
     }
@@ -318,14 +305,14 @@ s_resolve (const char *address, const s_mapping_t *mapping, size_t mapping_count
         for (int i = 0; i < *count; i++)
             seen = seen || strcmp (ips [i], ip) == 0;
         if (!seen && *ip)
-            s_copy (ips [(*count)++], S_IP_MAX, ip);
+            cw_copy (ips [(*count)++], S_IP_MAX, ip);
     }
     freeaddrinfo (res);
     if (*count == 0) {
         snprintf (via, vialen, "%s does not resolve (no address mapping, DNS: no address)", address);
         return -1;
     }
-    s_copy (via, vialen, "DNS");
+    cw_copy (via, vialen, "DNS");
     return 0;
 }
 
@@ -338,8 +325,8 @@ cw_peerlink_resolve (const char *address, const cw_peerlink_mapping_t *mapping,
     if (mapping_count && !table)
         return -1;
     for (size_t i = 0; i < mapping_count; i++) {
-        s_copy (table [i].fqdn, sizeof (table [i].fqdn), mapping [i].fqdn);
-        s_copy (table [i].ip, sizeof (table [i].ip), mapping [i].ip);
+        cw_copy (table [i].fqdn, sizeof (table [i].fqdn), mapping [i].fqdn);
+        cw_copy (table [i].ip, sizeof (table [i].ip), mapping [i].ip);
     }
     char ips [S_MAX_IPS][S_IP_MAX];
     int count;
@@ -348,7 +335,7 @@ cw_peerlink_resolve (const char *address, const cw_peerlink_mapping_t *mapping,
                         &dns, via, vialen);
     free (table);
     if (rc == 0)
-        s_copy (ip, iplen, ips [0]);
+        cw_copy (ip, iplen, ips [0]);
     return rc;
 }
 
@@ -393,7 +380,7 @@ s_check_resolution (cw_peerlink_t *self, int n, const char *ip, bool outbound,
 {
     s_peer_t *peer = &self->peers [n - 1];
     if (peer->ip_count == 0) {
-        s_copy (reason, size, peer->via);
+        cw_copy (reason, size, peer->via);
         return -1;
     }
     if (s_peer_has_ip (peer, ip))
@@ -426,7 +413,7 @@ s_openssl_error (char *buf, size_t size, const char *fallback)
 {
     unsigned long e = ERR_peek_last_error ();
     const char *text = e? ERR_reason_error_string (e): NULL;
-    s_copy (buf, size, text? text: fallback);
+    cw_copy (buf, size, text? text: fallback);
     ERR_clear_error ();
 }
 
@@ -529,7 +516,7 @@ s_check_identity (s_link_t *link, int n, char *reason, size_t size)
         return 0;
     X509 *cert = SSL_get0_peer_certificate (link->ssl);
     if (!cert) {
-        s_copy (reason, size, "peer presented no certificate");
+        cw_copy (reason, size, "peer presented no certificate");
         return -1;
     }
     long vr = SSL_get_verify_result (link->ssl);
@@ -607,11 +594,11 @@ s_peer_note_error (cw_peerlink_t *self, int n, cw_peerlink_dir_t dir, const char
     if (n < 1 || n > CW_PEERLINK_MAX_PEERS || !reason || !*reason)
         return;
     s_peer_t *peer = &self->peers [n - 1];
-    s_copy (peer->st [dir].last_error, sizeof (peer->st [dir].last_error), reason);
-    s_copy (peer->last_error, sizeof (peer->last_error), reason);
+    cw_copy (peer->st [dir].last_error, sizeof (peer->st [dir].last_error), reason);
+    cw_copy (peer->last_error, sizeof (peer->last_error), reason);
     if (certificate) {
-        s_copy (peer->st [dir].certificate, sizeof (peer->st [dir].certificate), reason);
-        s_copy (peer->certificate, sizeof (peer->certificate), reason);
+        cw_copy (peer->st [dir].certificate, sizeof (peer->st [dir].certificate), reason);
+        cw_copy (peer->certificate, sizeof (peer->certificate), reason);
     }
 }
 
@@ -703,7 +690,7 @@ s_link_close (s_link_t *link, const char *reason)
         else
             cw_warn ("peerlink: link failed peer=%d dir=%s remote=%s reason=\"%s\"",
                      n, s_dir_name (dir), link->ip, text);
-        s_copy (peer->reported [dir], sizeof (peer->reported [dir]), text);
+        cw_copy (peer->reported [dir], sizeof (peer->reported [dir]), text);
         peer->reported_up [dir] = false;
         if (self->on_link)
             self->on_link (self, n, dir, false, text, self->arg);
@@ -733,7 +720,7 @@ s_link_new (cw_peerlink_t *self, int fd, cw_peerlink_dir_t dir, const char *ip, 
     link->fd = fd;
     link->dir = dir;
     link->started = zclock_mono ();
-    s_copy (link->ip, sizeof (link->ip), ip);
+    cw_copy (link->ip, sizeof (link->ip), ip);
     link->port = port;
     link->next = self->links;
     self->links = link;
@@ -879,8 +866,8 @@ s_link_up (s_link_t *link, int n)
     st->up = true;
     st->link_id = link->id;
     snprintf (st->remote, sizeof (st->remote), "%s:%u", link->ip, (unsigned) link->port);
-    s_copy (st->certificate, sizeof (st->certificate), verdict);
-    s_copy (peer->certificate, sizeof (peer->certificate), verdict);
+    cw_copy (st->certificate, sizeof (st->certificate), verdict);
+    cw_copy (peer->certificate, sizeof (peer->certificate), verdict);
     st->last_error [0] = 0;
     st->since_ms = zclock_mono ();
     if (dir == CW_PEERLINK_OUTBOUND)
@@ -914,7 +901,7 @@ s_link_refuse (s_link_t *link, const char *reason, bool certificate)
         s_peer_t *peer = n? &self->peers [n - 1]: NULL;
         if (peer && !(peer->link [link->dir] && peer->link [link->dir]->state == S_UP)
         &&  (peer->reported_up [link->dir] || strcmp (peer->reported [link->dir], reason) != 0)) {
-            s_copy (peer->reported [link->dir], sizeof (peer->reported [link->dir]), reason);
+            cw_copy (peer->reported [link->dir], sizeof (peer->reported [link->dir]), reason);
             peer->reported_up [link->dir] = false;
             if (self->on_link)
                 self->on_link (self, n, link->dir, false, reason, self->arg);
@@ -1171,7 +1158,7 @@ s_link_read (s_link_t *link)
         }
         char reason [S_REASON_MAX], text [256];
         if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && errno == 0))
-            s_copy (text, sizeof (text), "connection closed by peer");
+            cw_copy (text, sizeof (text), "connection closed by peer");
         else
         if (err == SSL_ERROR_SYSCALL)
             s_errno_text (errno, text, sizeof (text));
@@ -1191,7 +1178,7 @@ s_link_read (s_link_t *link)
                      link->ip, (unsigned) link->port, s_link_peer (link), link->in_len);
         }
         else
-            s_copy (reason, sizeof (reason), text);
+            cw_copy (reason, sizeof (reason), text);
         s_link_close (link, reason);
         return -1;
     }
@@ -1270,7 +1257,7 @@ s_link_handshake (s_link_t *link)
     }
     else {
         if (err == SSL_ERROR_SYSCALL && ERR_peek_error () == 0)
-            s_copy (text, sizeof (text), errno? strerror (errno): "connection closed by peer");
+            cw_copy (text, sizeof (text), errno? strerror (errno): "connection closed by peer");
         else
             s_openssl_error (text, sizeof (text), "protocol error");
         snprintf (reason, sizeof (reason), "TLS handshake failed: %s", text);
@@ -1357,7 +1344,7 @@ s_peer_dial (cw_peerlink_t *self, int n)
             s_peer_resolve (self, n);
     char reason [S_REASON_MAX];
     if (peer->ip_count == 0) {
-        s_copy (reason, sizeof (reason), peer->via);
+        cw_copy (reason, sizeof (reason), peer->via);
         goto fail;
     }
     const char *ip = peer->ips [0];
@@ -1391,7 +1378,7 @@ s_peer_dial (cw_peerlink_t *self, int n)
     s_link_t *link = s_link_new (self, fd, CW_PEERLINK_OUTBOUND, ip, port);
     if (!link) {
         close (fd);
-        s_copy (reason, sizeof (reason), "out of memory");
+        cw_copy (reason, sizeof (reason), "out of memory");
         goto fail;
     }
     link->peer = n;
@@ -1414,7 +1401,7 @@ fail:
     s_peer_note_error (self, n, CW_PEERLINK_OUTBOUND, reason, false);
     if (strcmp (peer->reported [CW_PEERLINK_OUTBOUND], reason) != 0) {
         cw_warn ("peerlink: cannot dial peer=%d reason=\"%s\"", n, reason);
-        s_copy (peer->reported [CW_PEERLINK_OUTBOUND], sizeof (peer->reported [0]), reason);
+        cw_copy (peer->reported [CW_PEERLINK_OUTBOUND], sizeof (peer->reported [0]), reason);
         peer->reported_up [CW_PEERLINK_OUTBOUND] = false;
         if (self->on_link)
             self->on_link (self, n, CW_PEERLINK_OUTBOUND, false, reason, self->arg);
@@ -1543,8 +1530,8 @@ s_set_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers, bool initial
         return -1;
     }
     for (size_t i = 0; i < peers->mapping_count; i++) {
-        s_copy (mapping [i].fqdn, sizeof (mapping [i].fqdn), peers->mapping [i].fqdn);
-        s_copy (mapping [i].ip, sizeof (mapping [i].ip), peers->mapping [i].ip);
+        cw_copy (mapping [i].fqdn, sizeof (mapping [i].fqdn), peers->mapping [i].fqdn);
+        cw_copy (mapping [i].ip, sizeof (mapping [i].ip), peers->mapping [i].ip);
     }
     free (self->mapping);
     self->mapping = mapping;
@@ -1572,7 +1559,7 @@ s_set_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers, bool initial
             }
         }
         if (changed || initial) {
-            s_copy (peer->address, sizeof (peer->address), address);
+            cw_copy (peer->address, sizeof (peer->address), address);
             peer->port = peers->port [n - 1];
             peer->certificate [0] = 0;
             for (int dir = 0; dir < 2; dir++) {
@@ -1633,7 +1620,7 @@ cw_peerlink_new (zloop_t *loop, const cw_peerlink_config_t *cfg, char *err, size
     if (self->reconnect_max_ms < self->reconnect_ms)
         self->reconnect_max_ms = self->reconnect_ms;
     self->handshake_timeout_ms = cfg->handshake_timeout_ms > 0? cfg->handshake_timeout_ms: 5000;
-    s_copy (self->listen_address, sizeof (self->listen_address), listen_ip);
+    cw_copy (self->listen_address, sizeof (self->listen_address), listen_ip);
 
     if (s_set_peers (self, &cfg->peers, true, err, errlen))
         goto fail;
@@ -1771,15 +1758,15 @@ cw_peerlink_peer_status (cw_peerlink_t *self, int index, cw_peerlink_peer_status
     status->index = index;
     status->configured = *peer->address != 0;
     status->self = index == self->self_index;
-    s_copy (status->address, sizeof (status->address), peer->address);
+    cw_copy (status->address, sizeof (status->address), peer->address);
     if (peer->ip_count)
-        s_copy (status->ip, sizeof (status->ip), peer->ips [0]);
-    s_copy (status->resolution, sizeof (status->resolution), peer->via);
+        cw_copy (status->ip, sizeof (status->ip), peer->ips [0]);
+    cw_copy (status->resolution, sizeof (status->resolution), peer->via);
     status->outbound = peer->st [CW_PEERLINK_OUTBOUND];
     status->inbound = peer->st [CW_PEERLINK_INBOUND];
     status->up = status->outbound.up;
-    s_copy (status->certificate, sizeof (status->certificate), peer->certificate);
-    s_copy (status->last_error, sizeof (status->last_error), peer->last_error);
+    cw_copy (status->certificate, sizeof (status->certificate), peer->certificate);
+    cw_copy (status->last_error, sizeof (status->last_error), peer->last_error);
     return 0;
 }
 
