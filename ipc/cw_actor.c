@@ -578,6 +578,14 @@ cw_actor_stop (cw_actor_t *self)
     self->stopping = true;
 }
 
+int
+cw_actor_heartbeat (cw_actor_t *self)
+{
+    if (!self->ready)
+        return 0;
+    return cw_envelope_send (self->broker, CW_MSG_HEARTBEAT, 0, self->name, "", "", "");
+}
+
 // ---------------------------------------------------------------------------
 //  Sending
 

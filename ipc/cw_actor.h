@@ -75,6 +75,9 @@ int cw_actor_ready (cw_actor_t *self);
 int cw_actor_run (cw_actor_t *self);
 //  Ask the loop to end (as if $TERM arrived).
 void cw_actor_stop (cw_actor_t *self);
+//  Send a heartbeat now: for an actor inside a long step (a backup's key
+//  derivation) that waits on a worker thread and must not look hung.
+int cw_actor_heartbeat (cw_actor_t *self);
 
 //  Answer a deferred request. Takes ownership of BODY.
 int cw_actor_reply (cw_actor_t *self, const char *to, uint64_t corr, bool ok, json_t *body);

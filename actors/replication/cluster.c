@@ -10,6 +10,7 @@
 #include "cluster_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1333,6 +1334,8 @@ s_evaluate_alarms (cw_cluster_t *self)
     self->alarm_count = count;
 }
 
+static const char *s_database_status (cw_cluster_t *self, const cw_cluster_view_t *view);
+
 //  A retained summary for causewayd's `status` (the factory-reset banner):
 //  published when it changes.
 static void
@@ -1341,10 +1344,12 @@ s_publish_summary (cw_cluster_t *self)
     cw_cluster_settings_t stored;
     cw_cluster_stored_settings (self, &stored);
     bool pending = self->effective.peer_count > 0 && stored.peer_count == 0;
-    json_t *summary = json_pack ("{s:b, s:b, s:i, s:i, s:i, s:b}", "factory_reset_pending", pending,
+    cw_cluster_view_t view;
+    cw_cluster_view (self, &view);
+    json_t *summary = json_pack ("{s:b, s:b, s:i, s:i, s:i, s:b, s:s}", "factory_reset_pending", pending,
                                  "clustered", self->effective.peer_count > 0, "peers", self->effective.peer_count,
                                  "primary", self->effective.primary, "this_peer", self->this_peer,
-                                 "is_primary", self->is_primary);
+                                 "is_primary", self->is_primary, "database", s_database_status (self, &view));
     char *text = json_dumps (summary, JSON_COMPACT | JSON_SORT_KEYS);
     if (text && strcmp (text, self->summary_text) != 0) {
         cw_copy (self->summary_text, sizeof self->summary_text, text);
@@ -1514,6 +1519,7 @@ s_data_read (cw_cluster_t *self, const char *command, json_t *args, json_t **rep
 }
 
 static void s_publish_summary (cw_cluster_t *self);
+static const char *s_database_status (cw_cluster_t *self, const cw_cluster_view_t *view);
 
 //  Commit a config.set/unset ARGS on this node (primary or not clustered)
 //  and answer TARGET, now or when every live peer applied it (wait).
@@ -1818,6 +1824,31 @@ cw_cluster_request_restart (cw_cluster_t *self)
     cw_actor_request (self->actor, "", "restart", json_object (), NULL, NULL, 0);
 }
 
+typedef struct {
+    sqlite3 *db;
+    const char *file;
+    const char *passphrase;
+    const unsigned char *key;
+    bool create;
+    char name[64];
+    int rc;
+    json_t *manifest;
+    char err[512];
+} s_backup_job_t;
+
+static void *
+s_backup_worker (void *arg)
+{
+    s_backup_job_t *job = arg;
+    if (job->create)
+        job->rc = cw_backup_create (job->db, CW_REPLOG_SCHEMA, job->file, job->passphrase, job->name,
+                                    job->key, job->err, sizeof job->err);
+    else
+        job->rc = cw_backup_restore (job->db, CW_REPLOG_SCHEMA, job->file, job->passphrase, job->key,
+                                     &job->manifest, job->err, sizeof job->err);
+    return NULL;
+}
+
 static cw_reply_status_t
 s_backup (cw_cluster_t *self, const char *command, json_t *args, json_t **reply)
 {
@@ -1837,19 +1868,36 @@ s_backup (cw_cluster_t *self, const char *command, json_t *args, json_t **reply)
         *reply = cw_error_body ("%s", err);
         return CW_REPLY_ERROR;
     }
-    sqlite3 *db = cw_config_store_db (self->store);
-    char name[64];
-    int rc;
-    json_t *manifest = NULL;
-    if (strcmp (command, "backup.create") == 0)
-        rc = cw_backup_create (db, CW_REPLOG_SCHEMA, file, passphrase,
-                               s_value_text (self, "system.name", name, sizeof name), key, err, sizeof err);
-    else
-        rc = cw_backup_restore (db, CW_REPLOG_SCHEMA, file, passphrase, key, &manifest, err, sizeof err);
+    //  The passphrase key derivation (argon2id) takes about half a second:
+    //  a worker thread does the backup while this thread keeps heartbeating.
+    //  The connection is used by the worker alone meanwhile.
+    s_backup_job_t job = { .db = cw_config_store_db (self->store), .file = file, .passphrase = passphrase,
+                           .key = key, .create = strcmp (command, "backup.create") == 0 };
+    s_value_text (self, "system.name", job.name, sizeof job.name);
+    pthread_t thread;
+    if (pthread_create (&thread, NULL, s_backup_worker, &job) != 0)
+        s_backup_worker (&job);
+    else {
+        for (;;) {
+            struct timespec until;
+            clock_gettime (CLOCK_REALTIME, &until);
+            until.tv_nsec += 100 * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            if (pthread_timedjoin_np (thread, NULL, &until) == 0)
+                break;
+            cw_actor_heartbeat (self->actor);
+        }
+    }
+    int rc = job.rc;
+    json_t *manifest = job.manifest;
+    char *err_text = job.err;
     sodium_memzero (key, sizeof key);
     if (rc) {
         json_decref (manifest);
-        *reply = cw_error_body ("%s", err);
+        *reply = cw_error_body ("%s", err_text);
         return CW_REPLY_ERROR;
     }
     if (strcmp (command, "backup.restore") == 0) {
@@ -2026,6 +2074,7 @@ cw_cluster_new (cw_actor_t *actor, cw_config_store_t *store, char *err, size_t e
     cw_config_store_on_replicate (store, s_on_replicate, self);
     s_start_links (self);
     self->timer_id = zloop_timer (self->loop, CW_HEARTBEAT_MS, 0, s_on_tick, self);
+    s_publish_summary (self);           //  before READY: `status` has it from the start
     return self;
 }
 

@@ -38,6 +38,7 @@ import subprocess
 import tempfile
 import time
 import atexit
+import errno
 import fcntl
 
 import pytest
@@ -100,13 +101,16 @@ def fqdn(k):
 
 
 def _port_free(host, port):
+    """Can PORT be bound on HOST? An address that is not on this host's
+    network namespace (a node in another namespace, netns.py) cannot be
+    checked from here and counts as free."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as the peer links do
     try:
         s.bind((host, port))
         return True
-    except OSError:
-        return False
+    except OSError as e:
+        return e.errno == errno.EADDRNOTAVAIL
     finally:
         s.close()
 
@@ -261,9 +265,6 @@ class Peer(Node):
                 actors = self.actors(timeout_ms=1000)
             except Exception:
                 return False
-            for a in actors.values():
-                if a.get("pid"):
-                    self.known_pids.add(a["pid"])
             return all(actors.get(n, {}).get("state") == "running"
                        and actors[n].get("pid") not in bad for n in names)
         self.wait_for(ready, timeout, lambda: "actors of %s not all running after %ss: %s\nlog:\n%s" % (
@@ -281,10 +282,19 @@ class Peer(Node):
         except Exception:
             return {}
 
+    def _ours(self, pid):
+        """Is PID (still) a process of this node: its command line names
+        this node's bootstrap file? (A pid seen earlier may have been
+        reused by someone else's process since: never signal that.)"""
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                return self.conf.encode() in f.read().split(b"\0")
+        except OSError:
+            return False
+
     def _all_pids(self):
-        pids = set(children_of(self.proc.pid)) if self.proc else set()
-        pids |= set(self.actor_pids().values()) if self.running() else set()
-        return pids
+        """causewayd's children now (actors and any standby process)."""
+        return {p for p in children_of(self.proc.pid) if self._ours(p)} if self.proc else set()
 
     def restart(self, timeout=60):
         """`causeway restart`, then wait until every actor runs again (new
@@ -304,8 +314,7 @@ class Peer(Node):
             return
         daemon = self.proc.pid
         os.kill(daemon, signal.SIGSTOP)         # spawns nothing from now on
-        pids = set(children_of(daemon)) | self.known_pids
-        pids = {p for p in pids if pid_alive(p)}
+        pids = self._all_pids()
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGSTOP)
@@ -326,9 +335,11 @@ class Peer(Node):
             time.sleep(0.02)
 
     def stop(self, timeout=15):
+        """SIGTERM causewayd and wait (SIGKILL after TIMEOUT); then SIGKILL
+        whatever of its children is left."""
         if self.proc is None:
             return
-        pids = self._all_pids() | self.known_pids
+        pids = self._all_pids()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -337,7 +348,7 @@ class Peer(Node):
                 self.proc.kill()
                 self.proc.wait()
         for pid in pids:
-            if pid_alive(pid):
+            if pid_alive(pid) and self._ours(pid):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -614,8 +625,10 @@ class Cluster:
             out.append("--- node %d (%s, %s) running=%s" % (k, node.name, node.address, node.running()))
             if node.running():
                 out.append("status: %s" % json.dumps(self.status(k)))
-                out.append("alarms: %s" % json.dumps([(a.get("id"), a.get("detail")) for a in self._safe_alarms(k)]
-                                                    if isinstance(self._safe_alarms(k), list) else None))
+                alarms = self._safe_alarms(k)
+                if isinstance(alarms, list):
+                    alarms = [(a.get("id"), a.get("detail")) for a in alarms]
+                out.append("alarms: %s" % json.dumps(alarms))
             out.append("log tail:\n%s" % node.read_log()[-2500:])
         return "\n".join(out)
 

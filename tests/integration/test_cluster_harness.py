@@ -139,18 +139,32 @@ def test_cleanup_after_a_failure(tmp_path):
     assert all(not os.path.exists(n.run_dir) for n in c)
 
 
-def test_netns_helper_reports_or_works():
-    reason = netns.unavailable()
+@pytest.mark.parametrize("delay_ms", [0, 5])
+def test_netns_helper_reports_or_works(delay_ms):
+    """A namespace reaches the host side of its veth (0: plumbing only,
+    where netem is missing; 5: with the delay qdisc), and is gone after."""
+    reason = netns.unavailable(delay=delay_ms > 0)
     if reason:
         assert isinstance(reason, str) and reason
         pytest.skip(reason)
-    link = netns.DelayedLink(delay_ms=5, tag="h%d" % os.getpid()).setup()
+    link = netns.DelayedLink(delay_ms=delay_ms, tag="h%d" % os.getpid()).setup()
     try:
-        r = subprocess.run(link.wrapper + ["ping", "-c", "1", "-W", "2", link.host_addresses[0]],
-                           capture_output=True, text=True)
-        assert r.returncode == 0, r.stdout + r.stderr
+        with socket.socket() as server:
+            server.bind((link.host_addresses[0], 0))
+            server.listen(1)
+            port = server.getsockname()[1]
+            r = subprocess.run(link.wrapper + ["/usr/bin/python3", "-c",
+                               "import socket; socket.create_connection(('%s', %d), 5, ('%s', 0)).close()"
+                               % (link.host_addresses[0], port, link.ns_address)],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stdout + r.stderr
+            conn, peer = server.accept()
+            conn.close()
+            assert peer[0] == link.ns_address
     finally:
         link.teardown()
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert link.name not in names
 
 
 def test_two_clusters_never_share_a_port(tmp_path, monkeypatch):
