@@ -1,59 +1,15 @@
 /*  main.c - causeway-tms: a placeholder process for the tms actor.
 
-    Its real function (the external manager (TMS-like provisioning):
-    provisioning data, alternatesconfiguration.xml, force refresh) arrives
-    with the TMS issue. For now it is a real, supervised actor: it connects,
-    signals READY, heartbeats, counts the config.changed.* STATE messages it
-    receives and answers tms.status {"actor", "pid", "uptime_s",
-    "config_seen"}; any other request gets "unknown command".
+    Its real function (the external manager (TMS-like provisioning): provisioning data, alternatesconfiguration.xml, force refresh) arrives with its own issue. Until then it is a
+    real, supervised actor that answers tms.status
+    (see ipc/cw_placeholder.h).
 */
-#include <string.h>
-#include <unistd.h>
-#include "cw_actor.h"
-
-typedef struct {
-    int64_t started;            //  zclock_mono at start
-    int config_seen;            //  config.changed.* STATE messages received
-} s_state_t;
-
-static void
-s_on_event (cw_actor_t *self, const cw_envelope_t *ev, json_t *body, void *arg)
-{
-    (void) self;
-    (void) body;
-    s_state_t *state = (s_state_t *) arg;
-    if (ev->type == CW_MSG_STATE && ev->command && strncmp (ev->command, "config.changed.", 15) == 0)
-        state->config_seen++;
-}
-
-static cw_reply_status_t
-s_on_request (cw_actor_t *self, const cw_envelope_t *req, json_t *args, json_t **reply, void *arg)
-{
-    (void) args;
-    s_state_t *state = (s_state_t *) arg;
-    if (req->command && strcmp (req->command, "tms.status") == 0) {
-        *reply = json_pack ("{s:s, s:i, s:I, s:i}", "actor", cw_actor_name (self),
-                            "pid", (int) getpid (),
-                            "uptime_s", (json_int_t) ((zclock_mono () - state->started) / 1000),
-                            "config_seen", state->config_seen);
-        return CW_REPLY_OK;
-    }
-    *reply = cw_error_body ("unknown command '%.100s'", req->command? req->command: "");
-    return CW_REPLY_ERROR;
-}
+#include <stddef.h>
+#include "cw_placeholder.h"
 
 int
 main (int argc, char **argv)
 {
-    s_state_t state = { zclock_mono (), 0 };
-    cw_actor_t *actor = cw_actor_new ("tms", argc, argv);
-    if (!actor)
-        return 1;
-    cw_actor_on_event (actor, s_on_event, &state);
-    cw_actor_on_request (actor, s_on_request, &state);
-    int status = 1;
-    if (cw_actor_ready (actor) == 0)
-        status = cw_actor_run (actor);
-    cw_actor_destroy (&actor);
-    return status;
+    static const char *const status_commands[] = { "tms.status", NULL };
+    return cw_placeholder_main ("tms", status_commands, argc, argv);
 }

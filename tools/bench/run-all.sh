@@ -1,0 +1,32 @@
+#!/bin/sh
+# run-all.sh - build (RelWithDebInfo) and run every benchmark, printing the
+# numbers the issues name. Uses its own node under a temporary folder and a
+# cluster on 127.0.1.1-6. Takes a few minutes; run it on a quiet machine.
+#   tools/bench/run-all.sh [BUILD_DIR]      (default: build)
+set -eu
+cd "$(dirname "$0")/../.."
+build="${1:-build}"
+tools/setup-deps.sh
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j"$(nproc)" >/dev/null
+bin="$build/bin"
+work="$(mktemp -d /tmp/cwbench.XXXXXX)"
+trap '"$bin/causeway" --config "$work/bench.conf" shutdown >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+cat > "$work/bench.conf" <<CONF
+node: { name = "bench"; runtime_dir = "$work/run"; state_dir = "$work/state"; log_level = "warn"; };
+supervisor: { intensity = 1000; period_s = 1; };
+CONF
+"$bin/causewayd" --config "$work/bench.conf" > "$work/causewayd.log" 2>&1 &
+sleep 2
+echo "== control round trip and causewayd RSS"
+"$bin/bench_control" --config "$work/bench.conf"
+echo "== actor restart (SIGKILL -> READY), tms and alarms"
+"$bin/bench_restart" --config "$work/bench.conf" --actor tms -n 200
+"$bin/bench_restart" --config "$work/bench.conf" --actor alarms -n 200
+echo "== alarms: raise -> subscriber latency, events/s to 10 subscribers"
+"$bin/bench_alarms" --config "$work/bench.conf"
+"$bin/causeway" --config "$work/bench.conf" shutdown >/dev/null
+echo "== replication data layer (no network)"
+"$bin/bench_replog"
+echo "== cluster of 6 (TLS peer links)"
+/usr/bin/python3 tools/bench/bench_cluster.py --bin "$bin"
