@@ -1279,6 +1279,8 @@ s_apply_live_settings (cw_cluster_t *self)
 //  instance of this actor) are the base of the first diff, so alarms whose
 //  cause went away during a restart are cleared and the others keep their
 //  occurrence (uuid).
+static void s_evaluate_alarms (cw_cluster_t *self);
+
 static void
 s_on_alarms_listed (cw_actor_t *actor, bool ok, json_t *body, void *arg)
 {
@@ -1301,6 +1303,7 @@ s_on_alarms_listed (cw_actor_t *actor, bool ok, json_t *body, void *arg)
         cw_copy (want->detail, sizeof want->detail, s_jstr (alarm, "detail"));
     }
     self->alarms_known = true;
+    s_evaluate_alarms (self);           //  clear what went away during the restart, now
 }
 
 static void
@@ -2075,6 +2078,7 @@ cw_cluster_new (cw_actor_t *actor, cw_config_store_t *store, char *err, size_t e
     s_start_links (self);
     self->timer_id = zloop_timer (self->loop, CW_HEARTBEAT_MS, 0, s_on_tick, self);
     s_publish_summary (self);           //  before READY: `status` has it from the start
+    s_evaluate_alarms (self);           //  asks the alarms actor what is active
     return self;
 }
 
