@@ -104,6 +104,32 @@ s_load (void)
     return value > 1 ? 1 : value;
 }
 
+//  Run FN (ARG) on a worker thread while this thread keeps the actor's
+//  heartbeat going: for the steps that take long on a big database (a
+//  snapshot of cluster.db, a backup's key derivation). The caller must not
+//  touch what FN uses meanwhile; it doesn't, it waits here.
+static void
+s_run_blocking (cw_cluster_t *self, void *(*fn) (void *), void *arg)
+{
+    pthread_t thread;
+    if (pthread_create (&thread, NULL, fn, arg) != 0) {
+        fn (arg);
+        return;
+    }
+    for (;;) {
+        struct timespec until;
+        clock_gettime (CLOCK_REALTIME, &until);
+        until.tv_nsec += 100 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        if (pthread_timedjoin_np (thread, NULL, &until) == 0)
+            return;
+        cw_actor_heartbeat (self->actor);
+    }
+}
+
 // ---------------------------------------------------------------------------
 //  Settings
 
@@ -623,6 +649,42 @@ s_check_sync_waiters (cw_cluster_t *self, bool expire_only)
     }
 }
 
+//  A snapshot made or applied on a worker thread (s_run_blocking)
+typedef struct {
+    cw_replog_t *replog;
+    const void *blob;           //  apply: the image
+    void *created;              //  create: the new image (sqlite3_free)
+    int64_t len;
+    int64_t seq;
+    int rc;
+    char err[512];
+} s_snapshot_job_t;
+
+static void *
+s_snapshot_create_worker (void *arg)
+{
+    s_snapshot_job_t *job = arg;
+    job->rc = cw_replog_snapshot_create (job->replog, &job->created, &job->len, &job->seq,
+                                         job->err, sizeof job->err);
+    return NULL;
+}
+
+static void *
+s_reset_worker (void *arg)
+{
+    s_snapshot_job_t *job = arg;
+    job->rc = cw_replog_reset (job->replog, job->err, sizeof job->err);
+    return NULL;
+}
+
+static void *
+s_snapshot_apply_worker (void *arg)
+{
+    s_snapshot_job_t *job = arg;
+    job->rc = cw_replog_snapshot_apply (job->replog, job->blob, job->len, job->seq, job->err, sizeof job->err);
+    return NULL;
+}
+
 // ---------------------------------------------------------------------------
 //  Replication: the primary side
 
@@ -753,10 +815,12 @@ s_sync_peer (cw_cluster_t *self, int peer)
         plan = rc;      //  too old or conflict: fall through to a snapshot
     }
     if (plan == CW_REPLOG_TOO_OLD || plan == CW_REPLOG_CONFLICT) {
-        void *blob = NULL;
-        int64_t len = 0, seq = 0;
-        if (cw_replog_snapshot_create (self->replog, &blob, &len, &seq, err, sizeof err)) {
-            cw_error ("cluster: cannot make a snapshot for peer %d: %s", peer, err);
+        s_snapshot_job_t job = { .replog = self->replog };
+        s_run_blocking (self, s_snapshot_create_worker, &job);
+        void *blob = job.created;
+        int64_t len = job.len, seq = job.seq;
+        if (job.rc) {
+            cw_error ("cluster: cannot make a snapshot for peer %d: %s", peer, job.err);
             return;
         }
         char cluster_id[40];
@@ -822,9 +886,12 @@ s_apply_snapshot (cw_cluster_t *self, int peer, json_t *json, const uint8_t *blo
     if (peer != self->effective.primary || self->is_primary)
         return json_pack ("{s:s, s:s}", "status", "refused",
                           "error", "this peer does not take a snapshot from a peer that is not its primary");
-    char err[512] = "";
-    int64_t seq = json_integer_value (json_object_get (json, "seq"));
-    int rc = cw_replog_snapshot_apply (self->replog, blob, (int64_t) len, seq, err, sizeof err);
+    s_snapshot_job_t job = { .replog = self->replog, .blob = blob, .len = (int64_t) len,
+                             .seq = json_integer_value (json_object_get (json, "seq")) };
+    s_run_blocking (self, s_snapshot_apply_worker, &job);
+    int rc = job.rc;
+    int64_t seq = job.seq;
+    char *err = job.err;
     if (rc == CW_REPLOG_OK) {
         self->conflict = false;
         self->sync_failed = false;
@@ -855,8 +922,13 @@ cw_cluster_force_config_update (cw_cluster_t *self, char *err, size_t errlen)
         snprintf (err, errlen, "this peer is the configuration primary; run ForceConfigUpdate on a subordinate");
         return -1;
     }
-    if (cw_replog_reset (self->replog, err, errlen))
+    //  Emptying a big cluster.db takes a while: on the worker thread
+    s_snapshot_job_t job = { .replog = self->replog };
+    s_run_blocking (self, s_reset_worker, &job);
+    if (job.rc) {
+        cw_copy (err, errlen, job.err);
         return -1;
+    }
     self->in_sync = false;
     cw_config_store_announce_scope (self->store, CW_SCOPE_CLUSTER);
     cw_warn ("cluster: ForceConfigUpdate: cluster-wide configuration discarded; taking the primary's");
@@ -1877,23 +1949,7 @@ s_backup (cw_cluster_t *self, const char *command, json_t *args, json_t **reply)
     s_backup_job_t job = { .db = cw_config_store_db (self->store), .file = file, .passphrase = passphrase,
                            .key = key, .create = strcmp (command, "backup.create") == 0 };
     s_value_text (self, "system.name", job.name, sizeof job.name);
-    pthread_t thread;
-    if (pthread_create (&thread, NULL, s_backup_worker, &job) != 0)
-        s_backup_worker (&job);
-    else {
-        for (;;) {
-            struct timespec until;
-            clock_gettime (CLOCK_REALTIME, &until);
-            until.tv_nsec += 100 * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
-            if (pthread_timedjoin_np (thread, NULL, &until) == 0)
-                break;
-            cw_actor_heartbeat (self->actor);
-        }
-    }
+    s_run_blocking (self, s_backup_worker, &job);
     int rc = job.rc;
     json_t *manifest = job.manifest;
     char *err_text = job.err;

@@ -235,6 +235,22 @@ s_history_add (cw_replog_t *self, sqlite3 *db, int64_t seq, const void *changese
     }
     rc = s_exec (db, sql, "trim the history", err, errlen);
     sqlite3_free (sql);
+    if (rc)
+        return rc;
+    //  Also by size: big changes (bulk provisioning) would otherwise make
+    //  the history as big as the data, and every snapshot twice as big. The
+    //  newest change always stays; a peer further behind takes a snapshot.
+    sql = sqlite3_mprintf ("DELETE FROM \"%w\".replog_history WHERE seq <= ("
+                           " SELECT seq FROM (SELECT seq, sum (length (changeset)) OVER (ORDER BY seq DESC) AS total"
+                           " FROM \"%w\".replog_history) WHERE total > %lld AND seq < %lld ORDER BY seq DESC LIMIT 1)",
+                           s_prefix (self, db), s_prefix (self, db), (long long) CW_REPLOG_HISTORY_MAX_BYTES,
+                           (long long) seq);
+    if (!sql) {
+        s_err (err, errlen, "replog: out of memory");
+        return -1;
+    }
+    rc = s_exec (db, sql, "trim the history", err, errlen);
+    sqlite3_free (sql);
     return rc;
 }
 
@@ -729,7 +745,7 @@ typedef int (s_table_fn) (cw_replog_t *self, const char *table, int ncol,
 //  Parse CHANGESET strictly (SQLite's own iterator loops forever on some
 //  truncated input, e.g. a lone 'T', so it must never see bytes that are
 //  not well-formed). Format, per table: 'T', varint column count, one
-//  primary-key flag (0/1) per column, the table name and a NUL; then
+//  primary-key flag (0, or the column's 1-based position in the key) per column, the table name and a NUL; then
 //  changes: op (SQLITE_INSERT 18 | SQLITE_UPDATE 23 | SQLITE_DELETE 9), an
 //  indirect flag, one record (two for UPDATE: old then new) of one value
 //  per column: 0 undefined (UPDATE only), 1 integer / 2 real (8 bytes),
@@ -761,12 +777,13 @@ s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_tabl
         const unsigned char *pk = p + pos;
         bool has_pk = false;
         for (uint64_t c = 0; c < ncol; c++) {
-            if (pk [c] > 1) {
+            //  0 = not in the key; 1..N = its position in a composite key
+            if ((uint64_t) pk [c] > ncol) {
                 s_err (err, errlen, "invalid changeset: bad primary-key flag at byte %zu",
                        pos + c);
                 return CW_REPLOG_INVALID;
             }
-            has_pk |= pk [c] == 1;
+            has_pk |= pk [c] != 0;
         }
         pos += ncol;
         const unsigned char *nul = pos < len? memchr (p + pos, 0, len - pos): NULL;

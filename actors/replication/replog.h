@@ -65,6 +65,7 @@
 #define CW_REPLOG_CLUSTER_DB_FILE "cluster.db"
 #define CW_REPLOG_SCHEMA          "cluster"
 #define CW_REPLOG_HISTORY_DEFAULT 10000
+#define CW_REPLOG_HISTORY_MAX_BYTES (16 * 1024 * 1024)   //  history also kept under this size
 #define CW_REPLOG_HASH_HEX_LEN    64    //  hex of a BLAKE2b-256 digest
 
 typedef struct _cw_replog_t cw_replog_t;

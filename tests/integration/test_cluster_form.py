@@ -198,3 +198,25 @@ def test_alarms_list_cluster_shows_every_reachable_peer(make_cluster):
     ids = {(a["id"], a["peer"]) for a in body["alarms"]}
     assert (90002, "peer2") in ids and (90003, "peer3") not in ids, body
     assert any(w in json.dumps(body.get("unreachable")) for w in ("127.0.1.3", "peer3")), body
+
+
+def test_replicated_data_of_other_actors(make_cluster):
+    """replication.data.put (the call other actors use for cluster-wide
+    data, composite primary key ns+key) from a subordinate is forwarded to the
+    primary and, with wait, is on every peer when it returns."""
+    c = make_cluster(3)
+    c.form_guide_way()
+    rows = [["user%d" % i, "sip:user%d@example.com" % i] for i in range(2000)]
+    status, body = c[2].call("replication.data.put", {"ns": "users", "rows": rows, "wait": True},
+                             timeout_ms=20000)
+    assert status == "ok", body
+    for k in (1, 2, 3):
+        status, body = c[k].call("replication.data.count", {"ns": "users"})
+        assert (status, body["rows"]) == ("ok", 2000), (k, body)
+        status, body = c[k].call("replication.data.get", {"ns": "users", "key": "user1999"})
+        assert body["value"] == "sip:user1999@example.com", (k, body)
+    # a deletion replicates too
+    status, body = c[1].call("replication.data.put", {"ns": "users", "rows": [["user0", None]], "wait": True})
+    assert status == "ok", body
+    for k in (2, 3):
+        assert c[k].call("replication.data.get", {"ns": "users", "key": "user0"})[1]["value"] is None

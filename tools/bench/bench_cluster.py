@@ -78,7 +78,7 @@ def main():
     try:
         peers = ",".join("127.0.1.%d" % i for i in range(1, opts.nodes + 1))
         for i in range(1, opts.nodes + 1):
-            node = Node(work, name="peer%d" % i, supervisor={"heartbeat_ms": 500},
+            node = Node(work, name="peer%d" % i, supervisor={"heartbeat_ms": 1000, "request_timeout_ms": 30000},
                         peering={"address": "127.0.1.%d" % i, "port": opts.port,
                                  "certificate": "%s/peer%d.crt" % (certs, i),
                                  "private_key": "%s/peer%d.key" % (certs, i),
@@ -179,7 +179,10 @@ def main():
                 node.cleanup()
             except Exception:
                 pass
-        shutil.rmtree(work, ignore_errors=True)
+        if not os.environ.get("CW_BENCH_KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print("kept", work)
 
 
 if __name__ == "__main__":
