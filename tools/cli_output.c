@@ -285,9 +285,10 @@ cli_render_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *b
         printf ("%-13s%s\n", label, text);
         free (text);
     }
-    //  cluster: {primary, this_peer, database}
+    //  cluster: {primary, this_peer, database}, shown when this node is clustered
     json_t *cluster = json_object_get (body, "cluster");
-    if (json_is_object (cluster)) {
+    json_t *clustered = json_object_get (cluster, "clustered");
+    if (json_is_object (cluster) && !json_is_false (clustered)) {
         char *primary = s_field (cluster, "primary");
         char *this_peer = s_field (cluster, "this_peer");
         char *database = s_field (cluster, "database");
