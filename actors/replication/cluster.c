@@ -200,8 +200,8 @@ cw_cluster_set_key (cw_cluster_t *self, const char *name, json_t *value, char *e
 }
 
 //  The address mapping in effect: "fqdn=ip" entries, when enabled.
-static int
-s_mapping (cw_cluster_t *self, cw_peerlink_mapping_t *out, char texts[][2][256], int max)
+int
+cw_cluster_mapping (cw_cluster_t *self, cw_peerlink_mapping_t *out, char texts[][2][256], int max)
 {
     if (!s_value_on (self, "cluster.address_mapping.enabled"))
         return 0;
@@ -234,7 +234,7 @@ s_find_self (cw_cluster_t *self, const cw_cluster_settings_t *settings)
         return 0;
     cw_peerlink_mapping_t mapping[12];
     char texts[12][2][256];
-    int count = s_mapping (self, mapping, texts, 12);
+    int count = cw_cluster_mapping (self, mapping, texts, 12);
     for (int i = 0; i < settings->peer_count; i++) {
         if (strcasecmp (settings->peers[i], own) == 0)
             return i + 1;
@@ -449,7 +449,7 @@ cw_cluster_view (cw_cluster_t *self, cw_cluster_view_t *view)
     cw_copy (view->sync_error, sizeof view->sync_error, self->sync_error);
     view->address_mapping_enabled = s_value_on (self, "cluster.address_mapping.enabled");
     cw_peerlink_mapping_t mapping[CW_CLUSTER_MAX_PEERS];
-    view->mapping_count = s_mapping (self, mapping, view->mappings, CW_CLUSTER_MAX_PEERS);
+    view->mapping_count = cw_cluster_mapping (self, mapping, view->mappings, CW_CLUSTER_MAX_PEERS);
 
     for (int i = 0; i < self->effective.peer_count; i++) {
         cw_peer_state_t *peer = &self->peers[i];
@@ -1230,7 +1230,7 @@ s_update_links (cw_cluster_t *self, bool force)
         return;
     cw_peerlink_mapping_t mapping[12];
     char texts[12][2][256];
-    int count = s_mapping (self, mapping, texts, 12);
+    int count = cw_cluster_mapping (self, mapping, texts, 12);
     char text[2048] = "";
     for (int i = 0; i < count; i++) {
         size_t used = strlen (text);
@@ -1267,7 +1267,7 @@ s_start_links (cw_cluster_t *self)
         return;     //  20015: not in the list; no links
     cw_peerlink_mapping_t mapping[12];
     char texts[12][2][256];
-    int count = s_mapping (self, mapping, texts, 12);
+    int count = cw_cluster_mapping (self, mapping, texts, 12);
     cw_peerlink_config_t cfg;
     memset (&cfg, 0, sizeof cfg);
     cfg.listen_address = self->boot->peering.address;

@@ -93,6 +93,10 @@ void cw_cluster_answer (cw_cluster_t *self, const cw_reply_target_t *target, boo
 void cw_cluster_stored_settings (cw_cluster_t *self, cw_cluster_settings_t *out);
 //  True when peer INDEX (1..6) is alive (or is this peer).
 bool cw_cluster_peer_alive (cw_cluster_t *self, int index);
+//  The address mapping in effect ("fqdn=ip" entries of cluster.address_mapping
+//  when cluster.address_mapping.enabled is on) into OUT, with the strings in
+//  TEXTS; at most MAX. Returns the count.
+int cw_cluster_mapping (cw_cluster_t *self, cw_peerlink_mapping_t *out, char texts[][2][256], int max);
 //  Set a key through the config store as an administrator would (no
 //  forwarding); VALUE borrowed. 0 or -1 with ERR.
 int cw_cluster_set_key (cw_cluster_t *self, const char *name, json_t *value, char *err, size_t errlen);

@@ -197,39 +197,6 @@ s_remove_slot (cw_cluster_settings_t *s, int index)
         s->primary--;
 }
 
-//  The address mapping of this node's store (entries "fqdn=ip"), when
-//  enabled, into TEXTS/MAPPING. Returns the count.
-static int
-s_store_mapping (cw_cluster_t *self, cw_peerlink_mapping_t *mapping, char texts[][2][256], int max)
-{
-    const cw_config_key_t *enabled_key = cw_registry_lookup ("cluster.address_mapping.enabled");
-    const cw_config_key_t *list_key = cw_registry_lookup ("cluster.address_mapping");
-    if (!enabled_key || !list_key)
-        return 0;
-    json_t *enabled = cw_config_store_value (self->store, enabled_key, NULL);
-    bool on = json_is_string (enabled) && strcmp (json_string_value (enabled), "on") == 0;
-    json_decref (enabled);
-    if (!on)
-        return 0;
-    json_t *list = cw_config_store_value (self->store, list_key, NULL);
-    int count = 0;
-    size_t i;
-    json_t *item;
-    json_array_foreach (list, i, item) {
-        const char *text = json_string_value (item);
-        const char *equals = text ? strchr (text, '=') : NULL;
-        if (!equals || count >= max)
-            continue;
-        snprintf (texts[count][0], 256, "%.*s", (int) (equals - text), text);
-        cw_copy (texts[count][1], 256, equals + 1);
-        mapping[count].fqdn = texts[count][0];
-        mapping[count].ip = texts[count][1];
-        count++;
-    }
-    json_decref (list);
-    return count;
-}
-
 //  This node's index in S: the slot that is, or resolves to, its
 //  peering.address (as the core finds itself). 0 when none.
 static int
@@ -258,7 +225,7 @@ s_own_index_stored (cw_cluster_t *self, const cw_cluster_settings_t *s)
 {
     cw_peerlink_mapping_t mapping[12];
     char texts[12][2][256];
-    int count = s_store_mapping (self, mapping, texts, 12);
+    int count = cw_cluster_mapping (self, mapping, texts, 12);
     return s_own_index (self, s, mapping, count);
 }
 
@@ -841,7 +808,7 @@ s_mapping_json (cw_cluster_t *self)
 {
     cw_peerlink_mapping_t mapping[12];
     char texts[12][2][256];
-    int count = s_store_mapping (self, mapping, texts, 12);
+    int count = cw_cluster_mapping (self, mapping, texts, 12);
     json_t *list = json_array ();
     for (int i = 0; i < count; i++) {
         char entry[520];
