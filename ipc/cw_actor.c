@@ -19,6 +19,7 @@
 */
 #include "cw_actor.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -26,6 +27,7 @@
 #include <signal.h>
 #include <time.h>
 #include <stdarg.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -51,6 +53,12 @@ typedef struct {
     int64_t sent_at;
 } s_outbox_entry_t;
 
+//  One command table a module added, with the argument for its handlers.
+typedef struct {
+    const cw_command_t *commands;
+    void *arg;
+} s_table_t;
+
 struct _cw_actor_t {
     char *name;
     cw_bootstrap_t *bootstrap;
@@ -66,6 +74,10 @@ struct _cw_actor_t {
     zlistx_t *outbox;           //  s_outbox_entry_t, in send order
     cw_request_fn *on_request;
     void *request_arg;
+    s_table_t *tables;          //  command tables, in the order added
+    size_t table_count;
+    cw_guard_fn *on_guard;
+    void *guard_arg;
     cw_event_fn *on_event;
     void *event_arg;
     void (*on_stop) (cw_actor_t *self, void *arg);
@@ -149,6 +161,19 @@ s_outbox_reply (cw_actor_t *self, const cw_envelope_t *reply)
 // ---------------------------------------------------------------------------
 //  Incoming messages
 
+static const cw_command_t *
+s_command_find (cw_actor_t *self, const char *name, void **arg)
+{
+    for (size_t t = 0; t < self->table_count; t++)
+        for (const cw_command_t *command = self->tables[t].commands; command->name; command++)
+            if (strcasecmp (command->name, name) == 0) {
+                if (arg)
+                    *arg = self->tables[t].arg;
+                return command;
+            }
+    return NULL;
+}
+
 static void
 s_handle_request (cw_actor_t *self, const cw_envelope_t *req)
 {
@@ -160,13 +185,24 @@ s_handle_request (cw_actor_t *self, const cw_envelope_t *req)
         reply = cw_error_body ("arguments of '%s' must be a JSON object", req->command);
         status = CW_REPLY_ERROR;
     }
-    else
-    if (!self->on_request) {
-        reply = cw_error_body ("actor '%s' accepts no requests", self->name);
-        status = CW_REPLY_ERROR;
+    else {
+        void *arg = NULL;
+        const cw_command_t *command = s_command_find (self, req->command, &arg);
+        if (command) {
+            if ((command->flags & ~CW_CMD_IDEMPOTENT) && self->on_guard
+            &&  !self->on_guard (self, command, &reply, self->guard_arg))
+                status = CW_REPLY_ERROR;
+            else
+                status = command->handler (self, req, args, &reply, arg);
+        }
+        else
+        if (self->on_request)
+            status = self->on_request (self, req, args, &reply, self->request_arg);
+        else {
+            reply = cw_error_body ("unknown command '%.100s'", req->command);
+            status = CW_REPLY_ERROR;
+        }
     }
-    else
-        status = self->on_request (self, req, args, &reply, self->request_arg);
     json_decref (args);
     if (status == CW_REPLY_DEFERRED)
         return;
@@ -503,6 +539,7 @@ cw_actor_destroy (cw_actor_t **self_p)
     for (s_outbox_entry_t *e = zlistx_first (self->outbox); e; e = zlistx_next (self->outbox))
         s_outbox_entry_destroy (&e);
     zlistx_destroy (&self->outbox);
+    free (self->tables);
     cw_bootstrap_destroy (&self->bootstrap);
     free (self->name);
     free (self);
@@ -516,6 +553,33 @@ const char *cw_actor_name (cw_actor_t *self) { return self->name; }
 const cw_bootstrap_t *cw_actor_bootstrap (cw_actor_t *self) { return self->bootstrap; }
 zloop_t *cw_actor_loop (cw_actor_t *self) { return self->loop; }
 size_t cw_actor_outbox_size (cw_actor_t *self) { return zlistx_size (self->outbox); }
+
+int
+cw_actor_commands (cw_actor_t *self, const cw_command_t *table, void *arg)
+{
+    assert (table);
+    for (const cw_command_t *command = table; command->name; command++)
+        assert (!s_command_find (self, command->name, NULL));
+    s_table_t *tables = realloc (self->tables, (self->table_count + 1) * sizeof *tables);
+    if (!tables)
+        return -1;
+    self->tables = tables;
+    self->tables[self->table_count++] = (s_table_t) { table, arg };
+    return 0;
+}
+
+const cw_command_t *
+cw_actor_command (cw_actor_t *self, const char *name)
+{
+    return s_command_find (self, name, NULL);
+}
+
+void
+cw_actor_on_guard (cw_actor_t *self, cw_guard_fn *fn, void *arg)
+{
+    self->on_guard = fn;
+    self->guard_arg = arg;
+}
 
 void
 cw_actor_on_request (cw_actor_t *self, cw_request_fn *fn, void *arg)
@@ -546,9 +610,19 @@ cw_actor_ready (cw_actor_t *self)
 {
     if (self->ready)
         return 0;
-    char body[96];
-    snprintf (body, sizeof body, "{\"pid\":%d}", (int) getpid ());
-    if (cw_envelope_send (self->broker, CW_MSG_READY, 0, self->name, "", "", body))
+    //  READY carries the commands this actor serves, so causewayd routes
+    //  them here and knows which it may deliver twice
+    json_t *commands = json_array ();
+    for (size_t t = 0; t < self->table_count; t++)
+        for (const cw_command_t *command = self->tables[t].commands; command->name; command++)
+            json_array_append_new (commands, json_pack ("{s:s, s:b}", "name", command->name, "idempotent",
+                                                        (command->flags & CW_CMD_IDEMPOTENT) != 0));
+    json_t *ready = json_pack ("{s:i, s:o}", "pid", (int) getpid (), "commands", commands);
+    char *body = ready ? json_dumps (ready, JSON_COMPACT) : NULL;
+    json_decref (ready);
+    int rc = body ? cw_envelope_send (self->broker, CW_MSG_READY, 0, self->name, "", "", body) : -1;
+    free (body);
+    if (rc)
         return -1;
     self->ready = true;
     cw_info ("ready pid=%d", (int) getpid ());

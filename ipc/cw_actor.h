@@ -64,6 +64,38 @@ const char *cw_actor_name (cw_actor_t *self);
 const cw_bootstrap_t *cw_actor_bootstrap (cw_actor_t *self);
 zloop_t *cw_actor_loop (cw_actor_t *self);
 
+//  A command this actor serves, declared once as data. NAME is the exact
+//  wire name ("cluster.status"), matched without regard to case. FLAGS:
+//    CW_CMD_IDEMPOTENT     safe to deliver twice; causewayd relays it again
+//                          to a restarted instance when the first died with
+//                          it in hand
+//    CW_CMD_PRIMARY_ONLY   refused by the guard (cw_actor_on_guard) unless
+//                          it allows it, e.g. only on the cluster primary
+//  A table ends with an entry whose NAME is NULL.
+#define CW_CMD_IDEMPOTENT   0x01u
+#define CW_CMD_PRIMARY_ONLY 0x02u
+typedef struct {
+    const char *name;
+    cw_request_fn *handler;
+    unsigned flags;
+    const char *summary;        //  one line for `help` and the REST API
+} cw_command_t;
+
+//  Serve the commands of TABLE (borrowed, static) with ARG passed to each
+//  handler. Several tables may be added (one per module); a name declared
+//  twice is a programming error. Requests for other commands go to the
+//  catch-all handler (cw_actor_on_request), else get "unknown command".
+//  The names and flags are announced to causewayd in READY, so it routes
+//  these commands here with no list of its own.
+int cw_actor_commands (cw_actor_t *self, const cw_command_t *table, void *arg);
+//  The command NAME declares (case-insensitive), or NULL.
+const cw_command_t *cw_actor_command (cw_actor_t *self, const char *name);
+//  Called before a handler of a command with flags beyond IDEMPOTENT;
+//  return true to let it run, or false with *REPLY set to an error body.
+typedef bool (cw_guard_fn) (cw_actor_t *self, const cw_command_t *command, json_t **reply, void *arg);
+void cw_actor_on_guard (cw_actor_t *self, cw_guard_fn *fn, void *arg);
+
+//  The catch-all request handler, for commands no table declares.
 void cw_actor_on_request (cw_actor_t *self, cw_request_fn *fn, void *arg);
 void cw_actor_on_event (cw_actor_t *self, cw_event_fn *fn, void *arg);
 //  Called when $TERM/SIGTERM arrives, before the loop ends (flush here).

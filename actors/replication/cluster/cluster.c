@@ -1070,6 +1070,9 @@ s_relay_to_actor (cw_cluster_t *self, const char *actor, const char *command, js
                       s_on_actor_reply, copy, CW_PEER_CALL_TIMEOUT_MS);
 }
 
+static bool s_peer_command (cw_cluster_t *self, const char *command, json_t *args,
+                            const cw_reply_target_t *target);
+
 static void
 s_handle_control (cw_cluster_t *self, const char *command, json_t *args, const cw_reply_target_t *target)
 {
@@ -1091,6 +1094,8 @@ s_handle_control (cw_cluster_t *self, const char *command, json_t *args, const c
             cw_cluster_answer (self, target, true, json_pack ("{s:b}", "reset", true));
         return;
     }
+    if (s_peer_command (self, command, args, target))
+        return;
     if (cw_cluster_procedure_control (self, command, args, target))
         return;
     cw_cluster_answer (self, target, false, cw_error_body ("unknown peer command '%s'", command));
@@ -2089,6 +2094,83 @@ cw_cluster_handle (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, j
 }
 
 // ---------------------------------------------------------------------------
+//  The core's API for the modules above it (core.h)
+
+cw_actor_t *cw_cluster_actor (cw_cluster_t *self) { return self->actor; }
+const cw_bootstrap_t *cw_cluster_boot (cw_cluster_t *self) { return self->boot; }
+cw_config_store_t *cw_cluster_store (cw_cluster_t *self) { return self->store; }
+zloop_t *cw_cluster_loop (cw_cluster_t *self) { return self->loop; }
+const char *cw_cluster_boot_id (cw_cluster_t *self) { return self->boot_id; }
+const cw_cluster_settings_t *cw_cluster_effective (cw_cluster_t *self) { return &self->effective; }
+int cw_cluster_this_peer (cw_cluster_t *self) { return self->this_peer; }
+bool cw_cluster_is_primary (cw_cluster_t *self) { return self->is_primary; }
+
+bool
+cw_cluster_peer_link_up (cw_cluster_t *self, int index)
+{
+    return index >= 1 && index <= CW_CLUSTER_MAX_PEERS && self->peers[index - 1].link_up;
+}
+
+bool
+cw_cluster_peer_restarting (cw_cluster_t *self, int index)
+{
+    if (index < 1 || index > CW_CLUSTER_MAX_PEERS)
+        return false;
+    int64_t since = self->peers[index - 1].restarting_since;
+    return since && zclock_mono () - since < CW_RESTARTING_GRACE_MS;
+}
+
+const cw_peer_view_t *
+cw_cluster_peer_view (cw_cluster_t *self, int index)
+{
+    return index >= 1 && index <= CW_CLUSTER_MAX_PEERS ? &self->peers[index - 1].view : NULL;
+}
+
+int
+cw_cluster_sender (cw_cluster_t *self, const cw_reply_target_t *target)
+{
+    if (!target->remote || !self->links)
+        return 0;
+    for (int i = 1; i <= self->effective.peer_count; i++) {
+        cw_peerlink_peer_status_t status;
+        if (cw_peerlink_peer_status (self->links, i, &status) == 0
+        &&  (status.inbound.link_id == target->link_id || status.outbound.link_id == target->link_id))
+            return i;
+    }
+    return 0;
+}
+
+typedef struct {
+    const cw_peer_command_t *commands;
+    void *arg;
+} s_peer_table_t;
+
+int
+cw_cluster_peer_commands (cw_cluster_t *self, const cw_peer_command_t *table, void *arg)
+{
+    s_peer_table_t *entry = calloc (1, sizeof *entry);
+    if (!entry)
+        return -1;
+    entry->commands = table;
+    entry->arg = arg;
+    zlistx_add_end (self->peer_commands, entry);
+    return 0;
+}
+
+//  Run the peer command COMMAND from a table; false when none declares it.
+static bool
+s_peer_command (cw_cluster_t *self, const char *command, json_t *args, const cw_reply_target_t *target)
+{
+    for (s_peer_table_t *t = zlistx_first (self->peer_commands); t; t = zlistx_next (self->peer_commands))
+        for (const cw_peer_command_t *c = t->commands; c->name; c++)
+            if (strcmp (c->name, command) == 0) {
+                c->handler (self, args, target, t->arg);
+                return true;
+            }
+    return false;
+}
+
+// ---------------------------------------------------------------------------
 //  Life cycle
 
 void
@@ -2115,6 +2197,7 @@ cw_cluster_new (cw_actor_t *actor, cw_config_store_t *store, char *err, size_t e
     self->calls = zlistx_new ();
     self->waiters = zlistx_new ();
     self->sync_waiters = zlistx_new ();
+    self->peer_commands = zlistx_new ();
     if (s_data_table (self) || s_load_effective (self, err, errlen)) {
         cw_cluster_destroy (&self);
         return NULL;
@@ -2165,6 +2248,11 @@ cw_cluster_destroy (cw_cluster_t **self_p)
             free (w);
         }
         zlistx_destroy (&self->sync_waiters);
+    }
+    if (self->peer_commands) {
+        for (void *t = zlistx_first (self->peer_commands); t; t = zlistx_next (self->peer_commands))
+            free (t);
+        zlistx_destroy (&self->peer_commands);
     }
     free (self->join_token_hash);
     free (self);

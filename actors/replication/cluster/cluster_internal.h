@@ -4,30 +4,15 @@
 #ifndef CW_CLUSTER_INTERNAL_H
 #define CW_CLUSTER_INTERNAL_H
 
-#include "cluster.h"
+#include "core.h"
 #include "cluster_alarms.h"
 #include "peerlink.h"
 #include "replog.h"
-
-#define CW_HEARTBEAT_MS 250
-#define CW_DEAD_AFTER_MS 1500
-#define CW_RESTARTING_GRACE_MS 120000
-#define CW_PEER_CALL_TIMEOUT_MS 5000
-#define CW_SYNC_TIMEOUT_MS 30000
 
 //  Peer frame types (peerlink type byte)
 #define CW_FRAME_HEARTBEAT 1
 #define CW_FRAME_REQUEST 2
 #define CW_FRAME_REPLY 3
-
-//  Where the answer to a request goes: a local requester through the
-//  broker, or a peer through the link the request came in on.
-typedef struct {
-    bool remote;
-    char to[64];
-    uint64_t corr;
-    uint64_t link_id;
-} cw_reply_target_t;
 
 typedef struct {
     cw_peer_view_t view;        //  what we know (heartbeat contents, link state)
@@ -42,10 +27,6 @@ typedef struct {
     int64_t restarting_since;   //  it announced a restart (0 = no)
     bool link_up;               //  our outbound link to it is up
 } cw_peer_state_t;
-
-//  A call to a peer waiting for its REPLY.
-typedef void (cw_peer_reply_fn) (cw_cluster_t *self, int peer, bool ok, json_t *json,
-                                 const uint8_t *blob, size_t blob_len, void *arg);
 
 struct _cw_cluster_t {
     cw_actor_t *actor;
@@ -78,32 +59,11 @@ struct _cw_cluster_t {
     bool alarms_known;              //  alarms[] reflects the alarm table (read at start)
     char mapping_text[2048];
     char summary_text[512];         //  last cluster.summary published        //  last address mapping given to the links
+    zlistx_t *peer_commands;        //  s_peer_table_t: cw_cluster_peer_commands
     char *join_token_hash;          //  hex hash of the outstanding join token, NULL none
     char join_token_address[256];
     int64_t join_token_expires;     //  wall clock ms
 };
-
-//  Send a REQUEST {op, ...} (ARGS is stolen; "op" set by the caller) to
-//  PEER; CB gets the REPLY or a timeout (ok=false, json {"error"}).
-int cw_cluster_peer_call (cw_cluster_t *self, int peer, json_t *args, const void *blob,
-                          size_t blob_len, cw_peer_reply_fn *cb, void *arg, int timeout_ms);
-//  Answer a request (BODY stolen) to a local or remote requester.
-void cw_cluster_answer (cw_cluster_t *self, const cw_reply_target_t *target, bool ok, json_t *body);
-//  The clustering settings as stored now (what the next restart applies).
-void cw_cluster_stored_settings (cw_cluster_t *self, cw_cluster_settings_t *out);
-//  True when peer INDEX (1..6) is alive (or is this peer).
-bool cw_cluster_peer_alive (cw_cluster_t *self, int index);
-//  The address mapping in effect ("fqdn=ip" entries of cluster.address_mapping
-//  when cluster.address_mapping.enabled is on) into OUT, with the strings in
-//  TEXTS; at most MAX. Returns the count.
-int cw_cluster_mapping (cw_cluster_t *self, cw_peerlink_mapping_t *out, char texts[][2][256], int max);
-//  Set a key through the config store as an administrator would (no
-//  forwarding); VALUE borrowed. 0 or -1 with ERR.
-int cw_cluster_set_key (cw_cluster_t *self, const char *name, json_t *value, char *err, size_t errlen);
-//  Ask the supervisor to restart the node (after the reply went out).
-void cw_cluster_request_restart (cw_cluster_t *self);
-//  Discard the local cluster-wide configuration and take the primary's.
-int cw_cluster_force_config_update (cw_cluster_t *self, char *err, size_t errlen);
 
 //  cluster_procedures.c: the orchestrated commands. Returns true when it
 //  handled COMMAND (then *STATUS and *REPLY are set).
