@@ -65,6 +65,17 @@ struct _cw_cluster_t {
     int64_t join_token_expires;     //  wall clock ms
 };
 
+//  Transitional: settings.h has these as functions of the store.
+//  The clustering settings as stored now (what the next restart applies).
+void cw_cluster_stored_settings (cw_cluster_t *self, cw_cluster_settings_t *out);
+//  The address mapping in effect ("fqdn=ip" entries of
+//  cluster.address_mapping when cluster.address_mapping.enabled is on)
+//  into OUT, with the strings in TEXTS; at most MAX. Returns the count.
+int cw_cluster_mapping (cw_cluster_t *self, cw_peerlink_mapping_t *out, char texts[][2][256], int max);
+//  Set a key through the config store as an administrator would (no
+//  forwarding); VALUE borrowed. 0, or -1 with ERR.
+int cw_cluster_set_key (cw_cluster_t *self, const char *name, json_t *value, char *err, size_t errlen);
+
 //  cluster_procedures.c: the orchestrated commands. Returns true when it
 //  handled COMMAND (then *STATUS and *REPLY are set).
 bool cw_cluster_procedure (cw_cluster_t *self, const cw_envelope_t *req, const char *command,

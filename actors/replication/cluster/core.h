@@ -21,6 +21,7 @@
 #include "config_store.h"
 #include "cw_actor.h"
 #include "peerlink.h"
+#include "settings.h"
 
 #define CW_HEARTBEAT_MS 250
 #define CW_DEAD_AFTER_MS 1500
@@ -60,15 +61,8 @@ const cw_cluster_settings_t *cw_cluster_effective (cw_cluster_t *self);
 int cw_cluster_this_peer (cw_cluster_t *self);
 //  True when this node is the configuration primary in effect.
 bool cw_cluster_is_primary (cw_cluster_t *self);
-//  The clustering settings as stored now (what the next restart applies).
-void cw_cluster_stored_settings (cw_cluster_t *self, cw_cluster_settings_t *out);
-//  The address mapping in effect ("fqdn=ip" entries of
-//  cluster.address_mapping when cluster.address_mapping.enabled is on)
-//  into OUT, with the strings in TEXTS; at most MAX. Returns the count.
-int cw_cluster_mapping (cw_cluster_t *self, cw_peerlink_mapping_t *out, char texts[][2][256], int max);
-//  Set a key through the config store as an administrator would (no
-//  forwarding); VALUE borrowed. 0, or -1 with ERR.
-int cw_cluster_set_key (cw_cluster_t *self, const char *name, json_t *value, char *err, size_t errlen);
+//  (The settings as stored, the address mapping and writing keys are
+//  functions of the configuration store: settings.h.)
 
 // ---------------------------------------------------------------------------
 //  Peers

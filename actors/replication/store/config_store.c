@@ -214,6 +214,55 @@ cw_config_store_on_change (cw_config_store_t *self, cw_config_change_fn *fn, voi
 //  Reading
 
 json_t *
+cw_config_store_get (cw_config_store_t *self, const char *name)
+{
+    const cw_config_key_t *key = cw_registry_lookup (name);
+    json_t *value = key ? cw_config_store_value (self, key, NULL) : NULL;
+    return value ? value : json_null ();
+}
+
+char *
+cw_config_store_text (cw_config_store_t *self, const char *name, char *buf, size_t size)
+{
+    json_t *value = cw_config_store_get (self, name);
+    if (json_is_string (value))
+        snprintf (buf, size, "%s", json_string_value (value));
+    else
+    if (json_is_integer (value))
+        snprintf (buf, size, "%lld", (long long) json_integer_value (value));
+    else
+    if (size)
+        buf [0] = 0;
+    json_decref (value);
+    return buf;
+}
+
+bool
+cw_config_store_on (cw_config_store_t *self, const char *name)
+{
+    char buf [16];
+    return strcmp (cw_config_store_text (self, name, buf, sizeof (buf)), "on") == 0;
+}
+
+int
+cw_config_store_set_named (cw_config_store_t *self, const char *name, json_t *value,
+                           char *err, size_t errlen)
+{
+    const cw_config_key_t *key = cw_registry_lookup (name);
+    if (!key) {
+        snprintf (err, errlen, "unknown key '%s'", name);
+        return -1;
+    }
+    json_t *normal = value? cw_registry_normalize (key, value, err, errlen): NULL;
+    if (value && !normal)
+        return -1;
+    int rc = normal? cw_config_store_set (self, key, normal, err, errlen)
+                   : cw_config_store_unset (self, key, err, errlen);
+    json_decref (normal);
+    return rc;
+}
+
+json_t *
 cw_config_store_value (cw_config_store_t *self, const cw_config_key_t *key, bool *is_default)
 {
     if (is_default)

@@ -73,6 +73,19 @@ void cw_config_store_on_change (cw_config_store_t *self, cw_config_change_fn *fn
 //  IS_DEFAULT (may be NULL) tells which.
 json_t *cw_config_store_value (cw_config_store_t *self, const cw_config_key_t *key,
                                bool *is_default);
+//  The current value of the key called NAME (new reference; JSON null for
+//  an unknown name).
+json_t *cw_config_store_get (cw_config_store_t *self, const char *name);
+//  The value of NAME as text into BUF (a string as is, an integer in
+//  decimal, anything else ""). Returns BUF.
+char *cw_config_store_text (cw_config_store_t *self, const char *name, char *buf, size_t size);
+//  True when NAME's value is the text "on".
+bool cw_config_store_on (cw_config_store_t *self, const char *name);
+//  Set NAME as an administrator would (normalised first; VALUE borrowed,
+//  NULL unsets). Not forwarded: the caller decides where writes go.
+//  0, or -1 with ERR.
+int cw_config_store_set_named (cw_config_store_t *self, const char *name, json_t *value,
+                               char *err, size_t errlen);
 //  {"key","value","scope"} plus "default" when WITH_DEFAULT. New object.
 json_t *cw_config_store_entry (cw_config_store_t *self, const cw_config_key_t *key,
                                bool with_default);
