@@ -29,7 +29,7 @@ static const cw_alarm_def_t s_catalogue [] = {
       "Check the actor's log (journalctl -u causeway), fix the cause, "
       "then run `causeway actors start NAME`" },
 
-    //  Cluster alarms (issue #3): raised and cleared by the replication
+    //  Cluster alarms: raised and cleared by the replication
     //  actor from its view of the cluster (actors/replication/cluster_alarms.c).
     //  SUBJECT is the peer address for per-peer alarms, "" for node-wide ones.
     { 20003, "error",

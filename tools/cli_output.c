@@ -231,7 +231,8 @@ s_actor_table (json_t *actors)
     s_table_print_destroy (&table);
 }
 
-//  The banner of a pending factory reset (SPEC §4.3), or nothing.
+//  The banner of a pending factory reset (the peer list was cleared: the
+//  next restart resets the node), or nothing.
 static void
 s_factory_reset_banner (json_t *body)
 {

@@ -1,5 +1,5 @@
 """cwcluster - clusters of real Causeway nodes for the cluster integration
-tests (issue #3), built on cwtest.Node.
+tests, built on cwtest.Node.
 
     c = Cluster(tmp_path, 3)            # nodes peer1..peer3 on 127.0.1.1..3
     c.start()                           # start every causewayd (standalone)
@@ -55,7 +55,7 @@ HEALTHY_STATES = ("active", "this-system")
 # settles (a peer joining or restarting): Cluster.set retries on it.
 SETTLING = ("is joining", "is restarting", "announced a restart")
 
-# Cluster alarm ids (issue #3 section 4)
+# Cluster alarm ids
 A_COMM_FAILURE = 20004
 A_DB_COMM_FAILURE = 20006
 A_RESTART_REQUIRED = 20007

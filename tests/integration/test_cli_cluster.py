@@ -1,4 +1,4 @@
-"""test_cli_cluster - the clustering commands of the `causeway` CLI (issue #3).
+"""test_cli_cluster - the clustering commands of the `causeway` CLI.
 
 Three kinds of tests:
 
@@ -8,7 +8,7 @@ Three kinds of tests:
   `COMMAND --help` prints each usage line and its control command.
 - Against a fake causewayd (a ZeroMQ ROUTER in this process speaking the
   CW1 control protocol, recording every request and answering canned
-  bodies of the issue's contract): the exact control command and JSON
+  bodies of the documented contract): the exact control command and JSON
   arguments of every command, and how each reply is printed (cluster
   status table and factory-reset banner, status's cluster line, token
   alone, FQDN=IP lines, diff table, check problems with their fixes and
@@ -16,7 +16,7 @@ Three kinds of tests:
   passphrases, dns records / firewall rules from cluster.status and
   config.list with the ports of the bootstrap file). Also the passphrase
   typed on a terminal (a pty): asked twice without echo.
-- Against real nodes (pass once the daemon side of issue #3 is in): a
+- Against real nodes: a
   cluster of one formed the guide's way, then `dns records`,
   `firewall rules`, `cluster status` and `status`; backup create/restore
   where the passphrase never shows in the CLI's output, the node's log
@@ -731,7 +731,7 @@ def test_dns_tools_on_an_unclustered_node_say_so(fake):
     assert "IN SRV" not in r.stdout
 
 
-# -- real nodes (the daemon side of issue #3) ---------------------------------------
+# -- real nodes ---------------------------------------
 
 def test_dns_records_and_firewall_rules_of_a_cluster_of_one(make_cluster):
     c = make_cluster(1)

@@ -1,5 +1,4 @@
-"""Cluster alarms raised when their cause appears and cleared when it goes
-(issue #3 section 4): restart required, peer lists that differ, primary
+"""Cluster alarms raised when their cause appears and cleared when it goes: restart required, peer lists that differ, primary
 index inconsistent, duplicate system name, node type mismatch, H.323 mode
 off, a peer that never answers (TCP failing / communication failure while
 it joins).

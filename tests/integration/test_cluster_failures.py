@@ -1,5 +1,5 @@
-"""Peers that die and come back, and a change of primary (issue #3
-sections 1-2; SPEC section 4 procedure 7): a node crash is kill -9 of
+"""Peers that die and come back, and a change of primary while the old one
+is down: a node crash is kill -9 of
 causewayd and every actor (cwcluster.Peer.kill9).
 
 Run:

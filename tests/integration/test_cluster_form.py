@@ -1,5 +1,5 @@
-"""Forming clusters the guide's way (issue #3 sections 2-4, SPEC section 4
-procedures 1 and 2) and replication of cluster-wide configuration, checked
+"""Forming clusters the guide's way (a first peer, then the others added
+one by one) and replication of cluster-wide configuration, checked
 through the CLI and the control socket of each node.
 
 Nodes peer1..peerN cluster on 127.0.1.1..N (see cwcluster.py). Run:

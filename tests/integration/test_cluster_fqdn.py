@@ -1,5 +1,6 @@
-"""The FQDN and TLS procedures of the guide as one command on the primary
-(issue #3 section 3; SPEC section 4, procedure 10), and `cluster diff`:
+"""The FQDN and TLS procedures of the guide (moving the peer list from IP
+addresses to FQDNs, then enforcing TLS verification) as one command on the
+primary, and `cluster diff`:
 
     cluster suggest-mappings [--apply]   FQDN=IP per peer from its host name
     cluster use-fqdns                    peer list IP -> FQDN, one peer at a time

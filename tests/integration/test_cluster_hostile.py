@@ -1,5 +1,4 @@
-"""Hostile and broken traffic on the clustering port (issue #3 sections 1
-and 6): a connection from an address that is not a peer is closed before
+"""Hostile and broken traffic on the clustering port : a connection from an address that is not a peer is closed before
 any TLS; garbage, truncated TLS and malformed or truncated frames sent from
 a peer's address (while that peer is down) do not bring the node down.
 

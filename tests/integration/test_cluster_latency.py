@@ -1,5 +1,5 @@
-"""Round-trip time above 80 ms between peers raises the RTT alarm (issue
-#3 section 1; SPEC section 3: at most 80 ms, 40 ms one way), made real with
+"""Round-trip time above 80 ms between peers raises the RTT alarm (the
+guide allows at most 80 ms round trip, 40 ms one way), made real with
 a network namespace and `tc netem` (netns.py): nodes 1 and 2 on the host
 side of a veth pair (10.231.0.1, .2), node 3 inside the namespace
 (10.231.0.3), 50 ms each way. Skipped, with the reason, where namespaces or

@@ -1,5 +1,5 @@
-"""The orchestrated procedures (issue #3 section 3, "beyond the guide"):
-one command on the primary performs each procedure of SPEC section 4;
+"""The orchestrated procedures ("beyond the guide"): one command on the
+primary performs each of the guide's clustering procedures;
 each test runs it through the CLI and checks the end state on every node
 the way an administrator would (cluster status, config get).
 

@@ -1,5 +1,4 @@
-"""The orchestrated membership procedures (issue #3 section 3; SPEC section
-4), written in actors/replication/cluster_procedures.c, driven the way an
+"""The orchestrated membership procedures (actors/replication/procedures/), driven the way an
 administrator would: the real CLI on real nodes (127.0.1.K), checked with
 `cluster status`, `config get` and the files on disk.
 

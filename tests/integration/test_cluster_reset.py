@@ -1,5 +1,5 @@
-"""Removing peers the guide's way and the factory reset (SPEC section 4
-procedures 3, 4 and 13; issue #3 section 3), and ForceConfigUpdate.
+"""Removing peers the guide's way (a live peer, a dead one) and the factory
+reset that follows a cleared peer list, and ForceConfigUpdate.
 
 Run:
     CAUSEWAY_BIN=build/bin /usr/bin/python3 -m pytest -q tests/integration/test_cluster_reset.py

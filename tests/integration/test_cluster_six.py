@@ -1,4 +1,4 @@
-"""A cluster of six peers, the most the guide allows (issue #3 section 6):
+"""A cluster of six peers, the most the guide allows:
 formed the guide's way, replication from the primary to five
 subordinates, a change forwarded from the last peer, a dead peer seen by
 the five others.

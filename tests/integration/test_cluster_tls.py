@@ -1,4 +1,4 @@
-"""TLS verification between peers (issue #3 section 1; SPEC section 2):
+"""TLS verification between peers :
 enforce mode with good certificates, with a certificate whose SAN does not
 name the peer, and with one signed by a CA nobody trusts. The peer list
 holds FQDNs (peerK.example.com) resolved through the cluster address

@@ -1,5 +1,4 @@
-"""The orchestrated helpers of issue #3 section 3 and the reference tools
-of section 5 on a real cluster, through the CLI: suggest-mappings,
+"""The orchestrated helpers and the reference tools on a real cluster, through the CLI: suggest-mappings,
 use-fqdns, enforce-tls (and its refusal), check, diff, backup
 create/restore, dns records, firewall rules.
 

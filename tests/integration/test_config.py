@@ -1,4 +1,4 @@
-"""Integration tests of the configuration store (issue #2 section 7): the
+"""Integration tests of the configuration store: the
 replication actor behind `causeway config get|set|unset|list`, on a real
 node (causewayd and every actor), checked the way an administrator would:
 through the CLI, the control socket, the alarm list and the database file.

@@ -1,5 +1,5 @@
 /*  test_registry.c - unit tests of the configuration key registry
-    (actors/replication/registry.c): the keys issue #2 requires, their
+    (actors/replication/store/registry.c): the documented keys, their
     defaults, and the normalisation and error messages of every type.
 */
 #include <setjmp.h>
@@ -262,7 +262,7 @@ static void
 test_enum (void **state)
 {
     (void) state;
-    //  No enum key in issue #2; clustering adds cluster.tls_verify.
+    //  The first enum key: cluster.tls_verify.
     cw_config_key_t key = { "cluster.tls_verify", CW_SCOPE_PEER, CW_TYPE_ENUM, 0, 0, 0,
                             "permissive|enforce", CW_DEFAULT_LITERAL, "\"permissive\"", "test" };
     json_t *value = json_string ("Enforce");

@@ -18,7 +18,7 @@
         turn, WINDOW in flight); every request publishes one event; the rate
         is EVENTS / (time from the first send until every subscriber has
         received all EVENTS).
-    It leaves no alarm of its own raised. Targets (issue #2): p99 <= 2 ms,
+    It leaves no alarm of its own raised. Targets: p99 <= 2 ms,
     >= 20,000 events/s to 10 subscribers.
 */
 

@@ -1,4 +1,4 @@
-/*  replog.h - the replication data layer of the cluster (issue #3 §2):
+/*  replog.h - the replication data layer of the cluster:
     changesets with sequence numbers, their retained history, the
     subordinate's ordered apply, and full snapshots of cluster.db.
 
