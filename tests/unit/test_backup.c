@@ -1,5 +1,5 @@
 /*  test_backup.c - unit tests of encrypted backups and secrets at rest
-    (actors/replication/backup.c): the node key file, seal/open, a backup
+    (actors/replication/store/backup.c): the node key file, seal/open, a backup
     restored on another node (secrets re-sealed for it), a wrong passphrase,
     damaged and truncated files, and kill -9 during a restore.
 */

@@ -1,5 +1,5 @@
 /*  test_config_store.c - unit tests of the configuration store
-    (actors/replication/config_store.c) on a real SQLite file in a
+    (actors/replication/store/config_store.c) on a real SQLite file in a
     temporary folder: defaults, set/get/unset/list through the command
     handler, the tables and meta rows, change notifications, refusal of
     bad input, and durability across a SIGKILL of the writing process.

@@ -1,5 +1,5 @@
 /*  test_replog.c - unit tests of the replication data layer
-    (actors/replication/replog.c): numbered changesets on the primary,
+    (actors/replication/store/replog.c): numbered changesets on the primary,
     ordered apply on a subordinate (duplicates, gaps, conflicts, corrupt
     bytes), catch-up from the history, snapshots (also refused ones), the
     reset, and kill -9 during a snapshot restore and during an apply.

@@ -1,5 +1,5 @@
 /*  bench_replog.c - benchmarks of the replication data layer without a
-    network (actors/replication/replog.c): a primary database and a
+    network (actors/replication/store/replog.c): a primary database and a
     subordinate database in two directories, changesets and snapshots
     handed over in memory.
 
