@@ -895,10 +895,12 @@ test_dial_timeouts (void **state)
     cw_dial_set_deadline (dial, cw_mono_ms () + 300);
     uint8_t type;
     uint64_t corr;
-    json_t *json = json_object ();
+    json_t *sentinel = json_object ();
+    json_t *json = sentinel;
     started = cw_mono_ms ();
     assert_int_equal (cw_dial_recv (dial, &type, &corr, &json), -1);
     assert_null (json);
+    json_decref (sentinel);
     assert_true (cw_mono_ms () - started >= 250);
     assert_true (cw_mono_ms () - started < 5000);
     assert_string_equal (cw_dial_error (dial), "timed out");

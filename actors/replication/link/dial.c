@@ -64,22 +64,6 @@ s_wait (int fd, bool for_write, int64_t deadline)
     }
 }
 
-//  What went wrong in an SSL call that returned RC, into BUF.
-static void
-s_ssl_failure (SSL *ssl, int rc, char *buf, size_t size)
-{
-    int err = SSL_get_error (ssl, rc);
-    if (err == SSL_ERROR_ZERO_RETURN
-    || (err == SSL_ERROR_SYSCALL && ERR_peek_error () == 0 && errno == 0))
-        cw_copy (buf, size, "connection closed by peer");
-    else
-    if (err == SSL_ERROR_SYSCALL && ERR_peek_error () == 0)
-        cw_errno_text (errno, buf, size);
-    else
-        cw_tls_error (buf, size, "TLS error");
-    ERR_clear_error ();
-}
-
 //  Run one SSL operation (OP 'h'andshake, 'r'ead, 'w'rite) to completion
 //  or failure, waiting as OpenSSL asks. Returns what the call returned
 //  (> 0 done), or 0 with the reason in BUF ("timed out" at the deadline).
@@ -101,7 +85,7 @@ s_ssl_call (cw_dial_t *self, char op, void *data, size_t len, char *buf, size_t 
             cw_copy (buf, size, "timed out");
             return 0;
         }
-        s_ssl_failure (self->ssl, rc, buf, size);
+        cw_tls_failure (err, "TLS error", buf, size);
         return 0;
     }
 }

@@ -771,6 +771,7 @@ s_link_handshake (s_link_t *link)
 {
     cw_peerlink_t *self = link->owner;
     ERR_clear_error ();
+    errno = 0;
     int rc = SSL_do_handshake (link->io.ssl);
     if (rc == 1) {
         s_handshake_done (link);
@@ -795,10 +796,7 @@ s_link_handshake (s_link_t *link)
         ERR_clear_error ();
     }
     else {
-        if (err == SSL_ERROR_SYSCALL && ERR_peek_error () == 0)
-            cw_copy (text, sizeof (text), errno? strerror (errno): "connection closed by peer");
-        else
-            cw_tls_error (text, sizeof (text), "protocol error");
+        cw_tls_failure (err, "protocol error", text, sizeof (text));
         snprintf (reason, sizeof (reason), "TLS handshake failed: %s", text);
     }
     cw_debug ("peerlink: handshake failed remote=%s:%u peer=%d dir=%s reason=\"%s\"",

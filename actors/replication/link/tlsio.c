@@ -100,10 +100,7 @@ cw_tlsio_flush (cw_tlsio_t *io, char *reason, size_t size)
             return 0;
         }
         char text [256];
-        if (err == SSL_ERROR_SYSCALL && errno)
-            cw_errno_text (errno, text, sizeof (text));
-        else
-            cw_tls_error (text, sizeof (text), "connection lost");
+        cw_tls_failure (err, "connection lost", text, sizeof (text));
         snprintf (reason, size, "write failed: %s", text);
         return -1;
     }
@@ -165,13 +162,7 @@ cw_tlsio_read (cw_tlsio_t *io, int *ssl_error, char *text, size_t size)
         return 0;
     }
     *ssl_error = err;
-    if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && errno == 0))
-        cw_copy (text, size, "connection closed by peer");
-    else
-    if (err == SSL_ERROR_SYSCALL)
-        cw_errno_text (errno, text, size);
-    else
-        cw_tls_error (text, size, "TLS error");
+    cw_tls_failure (err, "TLS error", text, size);
     return -1;
 }
 
