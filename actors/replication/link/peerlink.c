@@ -1,9 +1,11 @@
 /*  peerlink.c - the TLS links between the peers of a cluster (see
     peerlink.h for the protocol and the contract).
 
-    Every connection is an s_link_t: a non-blocking socket, an SSL object
-    and two byte buffers (input: bytes read and not yet framed; output:
-    framed bytes not yet accepted by SSL_write). A link moves through
+    Every connection is an s_link_t: a non-blocking socket and its TLS
+    stream (tlsio.h: the SSL object, bytes read and not yet framed, framed
+    bytes not yet accepted by SSL_write). Frames are coded by frame.h, the
+    TLS context comes from tls.h and certificates are judged by cert.h's
+    rule; peer addresses resolve by resolve.h. A link moves through
     CONNECTING (outbound TCP connect) -> HANDSHAKE (TLS) -> HELLO (waiting
     for HELLO, or for its answer) -> UP, and CLOSING (flush a rejection,
     then close) -> CLOSED. Each link has one zloop poller on its fd: always
@@ -17,34 +19,27 @@
     redials peers that are down, times out slow handshakes and refreshes
     DNS answers.
 */
-#include "cw_text.h"
 #include "peerlink.h"
+#include "cert.h"
+#include "frame.h"
+#include "netaddr.h"
+#include "resolve.h"
+#include "tls.h"
+#include "tlsio.h"
 #include "cw_log.h"
+#include "cw_text.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#define S_MAX_IPS 8
-#define S_IP_MAX 64
 #define S_TICK_MS 100
-#define S_HEADER 18                 //  u32 length + u8 version + u8 type + u64 corr + u32 json_len
-#define S_FIXED 14                  //  the part of the header counted in "length of the rest"
-#define S_READ_CHUNK 65536
-#define S_WRITE_CHUNK (256 * 1024)
 #define S_MAX_PENDING_INBOUND 16    //  accepted connections that have not said HELLO yet
 #define S_DNS_REFRESH_MS 30000
 #define S_DNS_RETRY_MS 2000
@@ -66,34 +61,25 @@ struct _s_link_t {
     cw_peerlink_t *owner;
     uint64_t id;
     int fd;
-    SSL *ssl;
+    cw_tlsio_t io;              //  the SSL object and the byte buffers
     cw_peerlink_dir_t dir;
     int peer;                   //  remote peer index; inbound: 0 until HELLO
     int candidate;              //  inbound: the peer its source IP belongs to
     s_state_t state;
-    char ip [S_IP_MAX];         //  remote IP
+    char ip [CW_RESOLVE_IP_MAX];         //  remote IP
     uint16_t port;              //  remote port
     zmq_pollitem_t item;
     bool polling;
     short events;
-    bool want_write;            //  OpenSSL asked for POLLOUT
-    bool write_wants_read;      //  SSL_write returned WANT_READ
     int64_t started;            //  zclock_mono () at creation
     int64_t closing_since;
-    uint8_t *in;
-    size_t in_len, in_cap;
-    uint8_t *out;
-    size_t out_off, out_len, out_cap;
     s_link_t *next;
 };
 
 typedef struct {
     char address [CW_PEERLINK_TEXT_MAX];    //  "" = empty slot
     uint16_t port;                          //  0 = the listener's port
-    char ips [S_MAX_IPS][S_IP_MAX];
-    int ip_count;
-    char via [S_REASON_MAX];                //  how it resolved, or why not
-    bool dns;                               //  resolved through DNS (refresh it)
+    cw_resolution_t res;                    //  its IPs, how it resolved, or why not
     int64_t resolved_at;
     s_link_t *link [2];                     //  [CW_PEERLINK_OUTBOUND], [CW_PEERLINK_INBOUND]
     int64_t next_dial;
@@ -105,16 +91,11 @@ typedef struct {
     bool reported_up [2];
 } s_peer_t;
 
-typedef struct {
-    char fqdn [CW_PEERLINK_TEXT_MAX];
-    char ip [S_IP_MAX];
-} s_mapping_t;
-
 struct _cw_peerlink_t {
     zloop_t *loop;
     SSL_CTX *ctx;
     cw_peerlink_verify_t verify;
-    char listen_address [S_IP_MAX];
+    char listen_address [CW_RESOLVE_IP_MAX];
     int family;
     uint16_t port;
     int listen_fd;
@@ -123,7 +104,7 @@ struct _cw_peerlink_t {
     int self_index;
     int ip_version;
     s_peer_t peers [CW_PEERLINK_MAX_PEERS];
-    s_mapping_t *mapping;
+    cw_address_mapping_t *mapping;
     size_t mapping_count;
     s_link_t *links;            //  every link not yet closed
     s_link_t *graveyard;        //  closed links, freed at the next tick
@@ -145,197 +126,19 @@ static int s_link_handler (zloop_t *loop, zmq_pollitem_t *item, void *arg);
 //  ---------------------------------------------------------------------
 //  Small helpers
 
-static void
-s_put_u32 (uint8_t *p, uint32_t v)
-{
-    p [0] = (uint8_t) (v >> 24); p [1] = (uint8_t) (v >> 16);
-    p [2] = (uint8_t) (v >> 8); p [3] = (uint8_t) v;
-}
-
-static uint32_t
-s_get_u32 (const uint8_t *p)
-{
-    return ((uint32_t) p [0] << 24) | ((uint32_t) p [1] << 16)
-         | ((uint32_t) p [2] << 8) | (uint32_t) p [3];
-}
-
-static void
-s_put_u64 (uint8_t *p, uint64_t v)
-{
-    s_put_u32 (p, (uint32_t) (v >> 32));
-    s_put_u32 (p + 4, (uint32_t) v);
-}
-
-static uint64_t
-s_get_u64 (const uint8_t *p)
-{
-    return ((uint64_t) s_get_u32 (p) << 32) | s_get_u32 (p + 4);
-}
-
-//  strerror in lower case at the start ("connection refused").
-static void
-s_errno_text (int err, char *buf, size_t size)
-{
-    cw_copy (buf, size, strerror (err));
-    if (buf [0] >= 'A' && buf [0] <= 'Z')
-        buf [0] = (char) (buf [0] - 'A' + 'a');
-}
-
-//  Normalise an IP literal into text (IPv4-mapped IPv6 becomes IPv4);
-//  returns the family, or 0 if TEXT is not an IP literal.
-static int
-s_ip_normalize (const char *text, char *out, size_t size)
-{
-    unsigned char buf [sizeof (struct in6_addr)];
-    if (!text || !*text)
-        return 0;
-    if (inet_pton (AF_INET, text, buf) == 1) {
-        if (out)
-            inet_ntop (AF_INET, buf, out, (socklen_t) size);
-        return AF_INET;
-    }
-    if (inet_pton (AF_INET6, text, buf) == 1) {
-        struct in6_addr *a6 = (struct in6_addr *) buf;
-        if (IN6_IS_ADDR_V4MAPPED (a6)) {
-            if (out)
-                inet_ntop (AF_INET, buf + 12, out, (socklen_t) size);
-            return AF_INET;
-        }
-        if (out)
-            inet_ntop (AF_INET6, buf, out, (socklen_t) size);
-        return AF_INET6;
-    }
-    return 0;
-}
-
-static void
-s_sockaddr_ip (const struct sockaddr_storage *ss, char *ip, size_t size, uint16_t *port)
-{
-    char raw [S_IP_MAX] = "";
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *) ss;
-        inet_ntop (AF_INET, &sin->sin_addr, raw, sizeof (raw));
-        if (port)
-            *port = ntohs (sin->sin_port);
-    }
-    else
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) ss;
-        inet_ntop (AF_INET6, &sin6->sin6_addr, raw, sizeof (raw));
-        if (port)
-            *port = ntohs (sin6->sin6_port);
-    }
-    if (!s_ip_normalize (raw, ip, size))
-        cw_copy (ip, size, raw);
-}
-
-//  Fill a sockaddr for IP:PORT; returns its length, 0 if IP is invalid.
-static socklen_t
-s_sockaddr_make (const char *ip, uint16_t port, struct sockaddr_storage *ss)
-{
-    memset (ss, 0, sizeof (*ss));
-    struct sockaddr_in *sin = (struct sockaddr_in *) ss;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) ss;
-    if (inet_pton (AF_INET, ip, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons (port);
-        return sizeof (*sin);
-    }
-    if (inet_pton (AF_INET6, ip, &sin6->sin6_addr) == 1) {
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons (port);
-        return sizeof (*sin6);
-    }
-    return 0;
-}
-
-//  Compare two host names case-insensitively, ignoring a trailing dot.
-static bool
-s_name_equal (const char *a, const char *b)
-{
-    size_t la = strlen (a), lb = strlen (b);
-    if (la && a [la - 1] == '.')
-        la--;
-    if (lb && b [lb - 1] == '.')
-        lb--;
-    return la == lb && strncasecmp (a, b, la) == 0;
-}
-
 //  ---------------------------------------------------------------------
-//  Resolution: IP literal, else the address mapping, else DNS
-
-static int
-s_resolve (const char *address, const s_mapping_t *mapping, size_t mapping_count,
-           int ip_version, char ips [][S_IP_MAX], int *count, bool *dns, char *via, size_t vialen)
-{
-    *count = 0;
-    *dns = false;
-    if (s_ip_normalize (address, ips [0], S_IP_MAX)) {
-        *count = 1;
-        cw_copy (via, vialen, "IP literal");
-        return 0;
-    }
-    for (size_t i = 0; i < mapping_count; i++) {
-        if (s_name_equal (mapping [i].fqdn, address)) {
-            if (!s_ip_normalize (mapping [i].ip, ips [0], S_IP_MAX)) {
-                snprintf (via, vialen, "address mapping of %s has an invalid IP '%s'",
-                          address, mapping [i].ip);
-                return -1;
-            }
-            *count = 1;
-            cw_copy (via, vialen, "address mapping");
-            return 0;
-        }
-    }
-    *dns = true;
-    struct addrinfo hints, *res = NULL;
-    memset (&hints, 0, sizeof (hints));
-    hints.ai_family = ip_version == 4? AF_INET: ip_version == 6? AF_INET6: AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    int rc = getaddrinfo (address, NULL, &hints, &res);
-    if (rc != 0) {
-        snprintf (via, vialen, "%s does not resolve (no address mapping, DNS: %s)",
-                  address, gai_strerror (rc));
-        return -1;
-    }
-    for (struct addrinfo *ai = res; ai && *count < S_MAX_IPS; ai = ai->ai_next) {
-        char ip [S_IP_MAX];
-        s_sockaddr_ip ((struct sockaddr_storage *) ai->ai_addr, ip, sizeof (ip), NULL);
-        bool seen = false;
-        for (int i = 0; i < *count; i++)
-            seen = seen || strcmp (ips [i], ip) == 0;
-        if (!seen && *ip)
-            cw_copy (ips [(*count)++], S_IP_MAX, ip);
-    }
-    freeaddrinfo (res);
-    if (*count == 0) {
-        snprintf (via, vialen, "%s does not resolve (no address mapping, DNS: no address)", address);
-        return -1;
-    }
-    cw_copy (via, vialen, "DNS");
-    return 0;
-}
+//  Resolution (resolve.h)
 
 int
 cw_peerlink_resolve (const char *address, const cw_peerlink_mapping_t *mapping,
                      size_t mapping_count, int ip_version, char *ip, size_t iplen,
                      char *via, size_t vialen)
 {
-    s_mapping_t *table = mapping_count? calloc (mapping_count, sizeof (s_mapping_t)): NULL;
-    if (mapping_count && !table)
-        return -1;
-    for (size_t i = 0; i < mapping_count; i++) {
-        cw_copy (table [i].fqdn, sizeof (table [i].fqdn), mapping [i].fqdn);
-        cw_copy (table [i].ip, sizeof (table [i].ip), mapping [i].ip);
-    }
-    char ips [S_MAX_IPS][S_IP_MAX];
-    int count;
-    bool dns;
-    int rc = s_resolve (address? address: "", table, mapping_count, ip_version, ips, &count,
-                        &dns, via, vialen);
-    free (table);
+    cw_resolution_t res;
+    int rc = cw_resolve (address, mapping, mapping_count, ip_version, &res);
+    cw_copy (via, vialen, res.via);
     if (rc == 0)
-        cw_copy (ip, iplen, ips [0]);
+        cw_copy (ip, iplen, res.ips [0]);
     return rc;
 }
 
@@ -344,22 +147,11 @@ s_peer_resolve (cw_peerlink_t *self, int n)
 {
     s_peer_t *peer = &self->peers [n - 1];
     if (!*peer->address) {
-        peer->ip_count = 0;
-        peer->via [0] = 0;
+        memset (&peer->res, 0, sizeof (peer->res));
         return;
     }
-    s_resolve (peer->address, self->mapping, self->mapping_count, self->ip_version,
-               peer->ips, &peer->ip_count, &peer->dns, peer->via, sizeof (peer->via));
+    cw_resolve (peer->address, self->mapping, self->mapping_count, self->ip_version, &peer->res);
     peer->resolved_at = zclock_mono ();
-}
-
-static bool
-s_peer_has_ip (s_peer_t *peer, const char *ip)
-{
-    for (int i = 0; i < peer->ip_count; i++)
-        if (strcmp (peer->ips [i], ip) == 0)
-            return true;
-    return false;
 }
 
 //  The configured peer (not this one) that IP belongs to, or 0.
@@ -368,7 +160,7 @@ s_peer_of_ip (cw_peerlink_t *self, const char *ip)
 {
     for (int n = 1; n <= CW_PEERLINK_MAX_PEERS; n++)
         if (n != self->self_index && *self->peers [n - 1].address
-        &&  s_peer_has_ip (&self->peers [n - 1], ip))
+        &&  cw_resolution_has (&self->peers [n - 1].res, ip))
             return n;
     return 0;
 }
@@ -379,130 +171,25 @@ s_check_resolution (cw_peerlink_t *self, int n, const char *ip, bool outbound,
                     char *reason, size_t size)
 {
     s_peer_t *peer = &self->peers [n - 1];
-    if (peer->ip_count == 0) {
-        cw_copy (reason, size, peer->via);
+    if (peer->res.count == 0) {
+        cw_copy (reason, size, peer->res.via);
         return -1;
     }
-    if (s_peer_has_ip (peer, ip))
+    if (cw_resolution_has (&peer->res, ip))
         return 0;
-    char list [S_MAX_IPS * (S_IP_MAX + 2)] = "";
-    for (int i = 0; i < peer->ip_count; i++) {
+    char list [CW_RESOLVE_MAX_IPS * (CW_RESOLVE_IP_MAX + 2)] = "";
+    for (int i = 0; i < peer->res.count; i++) {
         if (i)
             strcat (list, ", ");
-        strcat (list, peer->ips [i]);
+        strcat (list, peer->res.ips [i]);
     }
     snprintf (reason, size, "%s resolves to %s via %s, connection %s %s", peer->address, list,
-              peer->via, outbound? "went to": "came from", ip);
+              peer->res.via, outbound? "went to": "came from", ip);
     return -1;
 }
 
 //  ---------------------------------------------------------------------
 //  TLS context and certificate checks
-
-static int
-s_verify_any (int preverify_ok, X509_STORE_CTX *store)
-{
-    (void) preverify_ok;
-    (void) store;
-    return 1;                   //  permissive: present, never verify
-}
-
-//  Text of the last OpenSSL error, or fallback.
-static void
-s_openssl_error (char *buf, size_t size, const char *fallback)
-{
-    unsigned long e = ERR_peek_last_error ();
-    const char *text = e? ERR_reason_error_string (e): NULL;
-    cw_copy (buf, size, text? text: fallback);
-    ERR_clear_error ();
-}
-
-static int
-s_file_check (const char *what, const char *path, char *err, size_t errlen)
-{
-    if (!path || !*path) {
-        snprintf (err, errlen, "peering %s is not configured", what);
-        return -1;
-    }
-    if (access (path, R_OK) != 0) {
-        char text [128];
-        s_errno_text (errno, text, sizeof (text));
-        snprintf (err, errlen, "peering %s file '%s' cannot be read: %s", what, path, text);
-        return -1;
-    }
-    return 0;
-}
-
-static SSL_CTX *
-s_tls_context (const cw_peerlink_config_t *cfg, char *err, size_t errlen)
-{
-    char text [256];
-    if (s_file_check ("certificate", cfg->certificate, err, errlen)
-    ||  s_file_check ("private_key", cfg->private_key, err, errlen))
-        return NULL;
-    bool have_ca = cfg->ca_file && *cfg->ca_file;
-    if ((have_ca || cfg->verify == CW_PEERLINK_ENFORCE)
-    &&  s_file_check ("ca_file", cfg->ca_file, err, errlen))
-        return NULL;
-
-    ERR_clear_error ();
-    SSL_CTX *ctx = SSL_CTX_new (TLS_method ());
-    if (!ctx) {
-        s_openssl_error (text, sizeof (text), "out of memory");
-        snprintf (err, errlen, "cannot create the TLS context: %s", text);
-        return NULL;
-    }
-    SSL_CTX_set_min_proto_version (ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options (ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION
-                            | SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF
-                            | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    SSL_CTX_set_session_cache_mode (ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_num_tickets (ctx, 0);
-    SSL_CTX_set_mode (ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    //  TLS 1.2: forward secrecy and AEAD only; TLS 1.3 keeps its defaults
-    SSL_CTX_set_cipher_list (ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL");
-
-    if (SSL_CTX_use_certificate_chain_file (ctx, cfg->certificate) != 1) {
-        s_openssl_error (text, sizeof (text), "invalid PEM");
-        snprintf (err, errlen, "cannot load peering certificate '%s': %s", cfg->certificate, text);
-        goto fail;
-    }
-    if (SSL_CTX_use_PrivateKey_file (ctx, cfg->private_key, SSL_FILETYPE_PEM) != 1) {
-        s_openssl_error (text, sizeof (text), "invalid PEM");
-        if (strstr (text, "mismatch"))
-            snprintf (err, errlen, "peering private key '%s' does not match certificate '%s'",
-                      cfg->private_key, cfg->certificate);
-        else
-            snprintf (err, errlen, "cannot load peering private key '%s': %s", cfg->private_key, text);
-        goto fail;
-    }
-    if (SSL_CTX_check_private_key (ctx) != 1) {
-        ERR_clear_error ();
-        snprintf (err, errlen, "peering private key '%s' does not match certificate '%s'",
-                  cfg->private_key, cfg->certificate);
-        goto fail;
-    }
-    if (have_ca) {
-        if (SSL_CTX_load_verify_locations (ctx, cfg->ca_file, NULL) != 1) {
-            s_openssl_error (text, sizeof (text), "invalid PEM");
-            snprintf (err, errlen, "cannot load peering ca_file '%s': %s", cfg->ca_file, text);
-            goto fail;
-        }
-        STACK_OF (X509_NAME) *names = SSL_load_client_CA_file (cfg->ca_file);
-        if (names)
-            SSL_CTX_set_client_CA_list (ctx, names);
-        ERR_clear_error ();
-    }
-    if (cfg->verify == CW_PEERLINK_ENFORCE)
-        SSL_CTX_set_verify (ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-    else
-        SSL_CTX_set_verify (ctx, SSL_VERIFY_PEER, s_verify_any);
-    SSL_CTX_set_verify_depth (ctx, 8);
-    return ctx;
-fail:
-    SSL_CTX_free (ctx);
-    return NULL;
-}
 
 //  ENFORCE: the certificate of the connection must name peer N's address
 //  and that address must resolve to the connection's IP. Returns 0, or -1
@@ -514,27 +201,18 @@ s_check_identity (s_link_t *link, int n, char *reason, size_t size)
     s_peer_t *peer = &self->peers [n - 1];
     if (self->verify != CW_PEERLINK_ENFORCE)
         return 0;
-    X509 *cert = SSL_get0_peer_certificate (link->ssl);
+    X509 *cert = SSL_get0_peer_certificate (link->io.ssl);
     if (!cert) {
         cw_copy (reason, size, "peer presented no certificate");
         return -1;
     }
-    long vr = SSL_get_verify_result (link->ssl);
+    long vr = SSL_get_verify_result (link->io.ssl);
     if (vr != X509_V_OK) {
         snprintf (reason, size, "certificate not trusted: %s", X509_verify_cert_error_string (vr));
         return -1;
     }
-    if (s_ip_normalize (peer->address, NULL, 0)) {
-        if (X509_check_ip_asc (cert, peer->address, 0) != 1) {
-            snprintf (reason, size, "certificate SAN does not contain IP %s", peer->address);
-            return -1;
-        }
-    }
-    else
-    if (X509_check_host (cert, peer->address, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) != 1) {
-        snprintf (reason, size, "certificate SAN/CN does not contain %s", peer->address);
+    if (cw_cert_peer_check (cert, peer->address, reason, size))
         return -1;
-    }
     return s_check_resolution (self, n, link->ip, link->dir == CW_PEERLINK_OUTBOUND, reason, size);
 }
 
@@ -568,8 +246,8 @@ s_link_set_events (s_link_t *link)
         events = ZMQ_POLLOUT;
     else {
         events = ZMQ_POLLIN;
-        bool pending = link->out_len > link->out_off && link->state != S_HANDSHAKE;
-        if (link->want_write || (pending && !link->write_wants_read))
+        bool pending = cw_tlsio_pending (&link->io) && link->state != S_HANDSHAKE;
+        if (link->io.want_write || (pending && !link->io.write_wants_read))
             events |= ZMQ_POLLOUT;
     }
     if (link->polling && events == link->events)
@@ -602,15 +280,38 @@ s_peer_note_error (cw_peerlink_t *self, int n, cw_peerlink_dir_t dir, const char
     }
 }
 
+//  Report peer N's DIR link down to on_link, unless that reason is what
+//  was last reported for it (FORCE: report anyway, a link that was up
+//  went down). Returns true when reported.
+static bool
+s_report_down (cw_peerlink_t *self, int n, cw_peerlink_dir_t dir, const char *reason, bool force)
+{
+    s_peer_t *peer = &self->peers [n - 1];
+    if (!force && !peer->reported_up [dir] && strcmp (peer->reported [dir], reason) == 0)
+        return false;
+    cw_copy (peer->reported [dir], sizeof (peer->reported [dir]), reason);
+    peer->reported_up [dir] = false;
+    if (self->on_link)
+        self->on_link (self, n, dir, false, reason, self->arg);
+    return true;
+}
+
+//  The next dial of PEER after a failure, doubling the delay up to the
+//  maximum.
+static void
+s_peer_backoff (cw_peerlink_t *self, s_peer_t *peer)
+{
+    peer->next_dial = zclock_mono () + peer->backoff_ms;
+    peer->backoff_ms = peer->backoff_ms * 2 > self->reconnect_max_ms?
+                       self->reconnect_max_ms: peer->backoff_ms * 2;
+}
+
 static void
 s_link_free (s_link_t *link)
 {
-    if (link->ssl)
-        SSL_free (link->ssl);
+    cw_tlsio_free (&link->io);
     if (link->fd >= 0)
         close (link->fd);
-    free (link->in);
-    free (link->out);
     free (link);
 }
 
@@ -637,9 +338,9 @@ s_link_close (s_link_t *link, const char *reason)
     if (link->polling)
         zloop_poller_end (self->loop, &link->item);
     link->polling = false;
-    if (link->ssl && (link->state == S_UP || link->state == S_HELLO || link->state == S_CLOSING)) {
+    if (link->io.ssl && (link->state == S_UP || link->state == S_HELLO || link->state == S_CLOSING)) {
         ERR_clear_error ();
-        SSL_shutdown (link->ssl);       //  best effort: a close_notify if it fits
+        SSL_shutdown (link->io.ssl);       //  best effort: a close_notify if it fits
         ERR_clear_error ();
     }
     if (link->fd >= 0)
@@ -661,9 +362,7 @@ s_link_close (s_link_t *link, const char *reason)
     if (dir == CW_PEERLINK_OUTBOUND && current) {
         if (was_up)
             peer->backoff_ms = self->reconnect_ms;
-        peer->next_dial = zclock_mono () + peer->backoff_ms;
-        peer->backoff_ms = peer->backoff_ms * 2 > self->reconnect_max_ms?
-                           self->reconnect_max_ms: peer->backoff_ms * 2;
+        s_peer_backoff (self, peer);
     }
     //  An extra connection from a peer whose link is up says nothing
     //  about that link: log it, do not report it
@@ -683,18 +382,9 @@ s_link_close (s_link_t *link, const char *reason)
     const char *text = reason? reason: "";
     if (self->destroying)
         return;
-    if (was_up || peer->reported_up [dir] || strcmp (peer->reported [dir], text) != 0) {
-        if (was_up)
-            cw_warn ("peerlink: link down peer=%d dir=%s remote=%s reason=\"%s\"",
-                     n, s_dir_name (dir), link->ip, text);
-        else
-            cw_warn ("peerlink: link failed peer=%d dir=%s remote=%s reason=\"%s\"",
-                     n, s_dir_name (dir), link->ip, text);
-        cw_copy (peer->reported [dir], sizeof (peer->reported [dir]), text);
-        peer->reported_up [dir] = false;
-        if (self->on_link)
-            self->on_link (self, n, dir, false, text, self->arg);
-    }
+    if (s_report_down (self, n, dir, text, was_up))
+        cw_warn ("peerlink: link %s peer=%d dir=%s remote=%s reason=\"%s\"",
+                 was_up? "down": "failed", n, s_dir_name (dir), link->ip, text);
 }
 
 //  Close with a failure that also counts in the stats.
@@ -740,54 +430,12 @@ s_link_by_id (cw_peerlink_t *self, uint64_t id)
 //  Output
 
 static int
-s_out_reserve (s_link_t *link, size_t more)
-{
-    if (link->out_off && link->out_off == link->out_len)
-        link->out_off = link->out_len = 0;
-    if (link->out_len + more <= link->out_cap)
-        return 0;
-    //  Compact only when nothing is in flight inside OpenSSL's retry
-    //  (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER allows moving the same bytes)
-    if (link->out_off > link->out_cap / 2) {
-        memmove (link->out, link->out + link->out_off, link->out_len - link->out_off);
-        link->out_len -= link->out_off;
-        link->out_off = 0;
-        if (link->out_len + more <= link->out_cap)
-            return 0;
-    }
-    size_t cap = link->out_cap? link->out_cap: 65536;
-    while (cap < link->out_len + more)
-        cap *= 2;
-    uint8_t *out = realloc (link->out, cap);
-    if (!out)
-        return -1;
-    link->out = out;
-    link->out_cap = cap;
-    return 0;
-}
-
-static int
 s_link_queue (s_link_t *link, uint8_t type, uint64_t corr, const char *json,
               const void *blob, size_t blob_len)
 {
-    size_t json_len = json? strlen (json): 0;
-    if (json_len > CW_PEERLINK_MAX_FRAME || blob_len > CW_PEERLINK_MAX_FRAME
-    ||  S_FIXED + json_len + blob_len > CW_PEERLINK_MAX_FRAME)
+    size_t total = cw_tlsio_queue (&link->io, type, corr, json, blob, blob_len);
+    if (!total)
         return -1;
-    size_t total = S_HEADER + json_len + blob_len;
-    if (s_out_reserve (link, total))
-        return -1;
-    uint8_t *p = link->out + link->out_len;
-    s_put_u32 (p, (uint32_t) (S_FIXED + json_len + blob_len));
-    p [4] = CW_PEERLINK_VERSION;
-    p [5] = type;
-    s_put_u64 (p + 6, corr);
-    s_put_u32 (p + 14, (uint32_t) json_len);
-    if (json_len)
-        memcpy (p + S_HEADER, json, json_len);
-    if (blob_len)
-        memcpy (p + S_HEADER + json_len, blob, blob_len);
-    link->out_len += total;
     int n = s_link_peer (link);
     if (n) {
         link->owner->peers [n - 1].st [link->dir].frames_out++;
@@ -812,43 +460,11 @@ s_link_queue_json (s_link_t *link, json_t *body)
 static int
 s_link_flush (s_link_t *link)
 {
-    link->write_wants_read = false;
-    while (link->out_len > link->out_off) {
-        size_t chunk = link->out_len - link->out_off;
-        if (chunk > S_WRITE_CHUNK)
-            chunk = S_WRITE_CHUNK;
-        ERR_clear_error ();
-        int rc = SSL_write (link->ssl, link->out + link->out_off, (int) chunk);
-        if (rc > 0) {
-            link->out_off += (size_t) rc;
-            continue;
-        }
-        int err = SSL_get_error (link->ssl, rc);
-        if (err == SSL_ERROR_WANT_WRITE) {
-            link->want_write = true;
-            return 0;
-        }
-        if (err == SSL_ERROR_WANT_READ) {
-            link->write_wants_read = true;
-            return 0;
-        }
-        char reason [S_REASON_MAX], text [256];
-        if (err == SSL_ERROR_SYSCALL && errno)
-            s_errno_text (errno, text, sizeof (text));
-        else
-            s_openssl_error (text, sizeof (text), "connection lost");
-        snprintf (reason, sizeof (reason), "write failed: %s", text);
-        s_link_close (link, reason);
-        return -1;
-    }
-    link->out_off = link->out_len = 0;
-    link->want_write = false;
-    if (link->out_cap > 4 * S_WRITE_CHUNK) {
-        free (link->out);           //  do not keep a big blob's buffer
-        link->out = NULL;
-        link->out_cap = 0;
-    }
-    return 0;
+    char reason [S_REASON_MAX];
+    if (cw_tlsio_flush (&link->io, reason, sizeof (reason)) == 0)
+        return 0;
+    s_link_close (link, reason);
+    return -1;
 }
 
 //  ---------------------------------------------------------------------
@@ -898,16 +514,11 @@ s_link_refuse (s_link_t *link, const char *reason, bool certificate)
         //  Report now, flush the answer, close when it is out
         link->state = S_CLOSING;
         link->closing_since = zclock_mono ();
-        s_peer_t *peer = n? &self->peers [n - 1]: NULL;
-        if (peer && !(peer->link [link->dir] && peer->link [link->dir]->state == S_UP)
-        &&  (peer->reported_up [link->dir] || strcmp (peer->reported [link->dir], reason) != 0)) {
-            cw_copy (peer->reported [link->dir], sizeof (peer->reported [link->dir]), reason);
-            peer->reported_up [link->dir] = false;
-            if (self->on_link)
-                self->on_link (self, n, link->dir, false, reason, self->arg);
-        }
+        s_link_t *current = n? self->peers [n - 1].link [link->dir]: NULL;
+        if (n && !(current && current->state == S_UP))
+            s_report_down (self, n, link->dir, reason, false);
         if (link->state == S_CLOSING && s_link_flush (link) == 0) {
-            if (link->out_len == link->out_off)
+            if (cw_tlsio_pending (&link->io) == 0)
                 s_link_close (link, reason);
             else
                 s_link_set_events (link);
@@ -949,7 +560,7 @@ s_handle_hello (s_link_t *link, json_t *json)
         return;
     }
     const char *address = json_string_value (json_object_get (json, "address"));
-    if (address && !s_name_equal (address, peer->address))
+    if (address && !cw_name_equal (address, peer->address))
         cw_warn ("peerlink: peer %lld calls itself %s, configured here as %s",
                  (long long) n, address, peer->address);
     s_link_t *old = peer->link [CW_PEERLINK_INBOUND];
@@ -1007,46 +618,31 @@ s_malformed (s_link_t *link, const char *what)
 
 //  Handle one complete frame. Returns -1 if the link was closed.
 static int
-s_dispatch (s_link_t *link, const uint8_t *frame, uint32_t length)
+s_dispatch (s_link_t *link, const cw_frame_t *frame)
 {
     cw_peerlink_t *self = link->owner;
-    uint8_t type = frame [1];
-    uint64_t corr = s_get_u64 (frame + 2);
-    uint32_t json_len = s_get_u32 (frame + 10);
-    if (json_len > length - S_FIXED) {
-        s_malformed (link, "json_len exceeds the frame");
-        return -1;
-    }
-    const uint8_t *json_bytes = frame + S_FIXED;
-    const uint8_t *blob = json_bytes + json_len;
-    size_t blob_len = length - S_FIXED - json_len;
     json_t *json = NULL;
     char *text = NULL;
-    if (json_len) {
-        json_error_t jerr;
-        json = json_loadb ((const char *) json_bytes, json_len, JSON_DECODE_ANY, &jerr);
-        if (!json) {
-            char what [300];
-            snprintf (what, sizeof (what), "invalid JSON: %s", jerr.text);
-            s_malformed (link, what);
-            return -1;
-        }
-        text = malloc ((size_t) json_len + 1);
+    char what [300];
+    if (cw_frame_json (frame, &json, what, sizeof (what))) {
+        s_malformed (link, what);
+        return -1;
+    }
+    if (json) {
+        text = strndup (frame->json, frame->json_len);
         if (!text) {
             json_decref (json);
             s_link_close (link, "out of memory");
             return -1;
         }
-        memcpy (text, json_bytes, json_len);
-        text [json_len] = 0;
     }
     int n = s_link_peer (link);
     if (n) {
         self->peers [n - 1].st [link->dir].frames_in++;
-        self->peers [n - 1].st [link->dir].bytes_in += 4 + (uint64_t) length;
+        self->peers [n - 1].st [link->dir].bytes_in += frame->size;
     }
     if (link->state == S_HELLO) {
-        if (type != CW_PEERLINK_TYPE_HELLO)
+        if (frame->type != CW_FRAME_TYPE_HELLO)
             s_malformed (link, "expected HELLO");
         else
         if (link->dir == CW_PEERLINK_INBOUND)
@@ -1056,12 +652,12 @@ s_dispatch (s_link_t *link, const uint8_t *frame, uint32_t length)
     }
     else
     if (link->state == S_UP) {
-        if (type == CW_PEERLINK_TYPE_HELLO)
+        if (frame->type == CW_FRAME_TYPE_HELLO)
             s_malformed (link, "HELLO on a link that is up");
         else
         if (self->on_message)
-            self->on_message (self, link->peer, link->id, link->dir, type, corr,
-                              text? text: "", json, blob_len? blob: NULL, blob_len, self->arg);
+            self->on_message (self, link->peer, link->id, link->dir, frame->type, frame->corr,
+                              text? text: "", json, frame->blob, frame->blob_len, self->arg);
     }
     json_decref (json);
     free (text);
@@ -1074,39 +670,26 @@ s_link_frames (s_link_t *link)
 {
     size_t off = 0;
     int rc = 0;
-    while (link->in_len - off >= 4) {
-        const uint8_t *p = link->in + off;
-        uint32_t length = s_get_u32 (p);
-        if (length < S_FIXED) {
-            s_malformed (link, "length shorter than the header");
-            return -1;
-        }
-        if (length > CW_PEERLINK_MAX_FRAME) {
-            char what [80];
-            snprintf (what, sizeof (what), "length %u above the maximum", length);
+    for (;;) {
+        cw_frame_t frame;
+        char what [80];
+        cw_frame_result_t result = cw_frame_decode (link->io.in + off, link->io.in_len - off,
+                                                    CW_PEERLINK_MAX_FRAME, &frame, what, sizeof (what));
+        if (result == CW_FRAME_MALFORMED) {
             s_malformed (link, what);
             return -1;
         }
-        if (link->in_len - off >= 5 && p [4] != CW_PEERLINK_VERSION) {
-            char what [80];
-            snprintf (what, sizeof (what), "unsupported version %u", (unsigned) p [4]);
-            s_malformed (link, what);
-            return -1;
-        }
-        if (link->in_len - off < 4 + (size_t) length)
+        if (result == CW_FRAME_INCOMPLETE)
             break;
-        if (s_dispatch (link, p + 4, length))
+        if (s_dispatch (link, &frame))
             return -1;
         if (link->state != S_UP && link->state != S_HELLO) {
             rc = -1;                //  closing: ignore what follows
             break;
         }
-        off += 4 + (size_t) length;
+        off += frame.size;
     }
-    if (off) {
-        memmove (link->in, link->in + off, link->in_len - off);
-        link->in_len -= off;
-    }
+    cw_tlsio_consume (&link->io, off);
     return rc;
 }
 
@@ -1114,74 +697,30 @@ s_link_frames (s_link_t *link)
 static int
 s_link_read (s_link_t *link)
 {
-    for (;;) {
-        if (link->in_cap - link->in_len < S_READ_CHUNK / 4) {
-            size_t cap = link->in_cap? link->in_cap * 2: S_READ_CHUNK;
-            //  A large frame in progress (it starts at offset 0): grow to
-            //  what it needs rather than to the next power of two
-            if (link->in_len >= 4) {
-                size_t need = 4 + (size_t) s_get_u32 (link->in) + S_READ_CHUNK;
-                if (cap > need && need >= link->in_len + S_READ_CHUNK / 4)
-                    cap = need;
-            }
-            uint8_t *in = realloc (link->in, cap);
-            if (!in) {
-                s_link_close (link, "out of memory");
-                return -1;
-            }
-            link->in = in;
-            link->in_cap = cap;
-        }
-        size_t room = link->in_cap - link->in_len;
-        if (room > INT32_MAX)
-            room = INT32_MAX;
-        ERR_clear_error ();
-        int rc = SSL_read (link->ssl, link->in + link->in_len, (int) room);
-        if (rc > 0) {
-            link->in_len += (size_t) rc;
-            if (s_link_frames (link))
-                return -1;
-            //  Keep the buffer small when idle
-            if (link->in_len == 0 && link->in_cap > 4 * S_READ_CHUNK) {
-                free (link->in);
-                link->in = NULL;
-                link->in_cap = 0;
-            }
-            continue;
-        }
-        int err = SSL_get_error (link->ssl, rc);
-        if (err == SSL_ERROR_WANT_READ)
-            return 0;
-        if (err == SSL_ERROR_WANT_WRITE) {
-            link->want_write = true;
-            return 0;
-        }
-        char reason [S_REASON_MAX], text [256];
-        if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && errno == 0))
-            cw_copy (text, sizeof (text), "connection closed by peer");
-        else
-        if (err == SSL_ERROR_SYSCALL)
-            s_errno_text (errno, text, sizeof (text));
-        else
-            s_openssl_error (text, sizeof (text), "TLS error");
-        if (err == SSL_ERROR_SSL && link->state == S_HELLO) {
-            //  TLS 1.3: the server checks our certificate after our side
-            //  of the handshake is done; its alert arrives here
-            link->owner->stats.handshake_failures++;
-            snprintf (reason, sizeof (reason), "TLS handshake failed: %s", text);
-        }
-        else
-        if (link->in_len > 0) {
-            link->owner->stats.malformed_frames++;
-            snprintf (reason, sizeof (reason), "truncated frame at close (%s)", text);
-            cw_warn ("peerlink: truncated frame remote=%s:%u peer=%d bytes=%zu",
-                     link->ip, (unsigned) link->port, s_link_peer (link), link->in_len);
-        }
-        else
-            cw_copy (reason, sizeof (reason), text);
-        s_link_close (link, reason);
-        return -1;
+    char reason [S_REASON_MAX], text [256];
+    int err, rc;
+    while ((rc = cw_tlsio_read (&link->io, &err, text, sizeof (text))) > 0)
+        if (s_link_frames (link))
+            return -1;
+    if (rc == 0)
+        return 0;
+    if (err == SSL_ERROR_SSL && link->state == S_HELLO) {
+        //  TLS 1.3: the server checks our certificate after our side of
+        //  the handshake is done; its alert arrives here
+        link->owner->stats.handshake_failures++;
+        snprintf (reason, sizeof (reason), "TLS handshake failed: %s", text);
     }
+    else
+    if (link->io.in_len > 0) {
+        link->owner->stats.malformed_frames++;
+        snprintf (reason, sizeof (reason), "truncated frame at close (%s)", text);
+        cw_warn ("peerlink: truncated frame remote=%s:%u peer=%d bytes=%zu",
+                 link->ip, (unsigned) link->port, s_link_peer (link), link->io.in_len);
+    }
+    else
+        cw_copy (reason, sizeof (reason), text);
+    s_link_close (link, reason);
+    return -1;
 }
 
 //  ---------------------------------------------------------------------
@@ -1191,19 +730,19 @@ static int
 s_link_start_tls (s_link_t *link)
 {
     cw_peerlink_t *self = link->owner;
-    link->ssl = SSL_new (self->ctx);
-    if (!link->ssl || SSL_set_fd (link->ssl, link->fd) != 1) {
+    link->io.ssl = SSL_new (self->ctx);
+    if (!link->io.ssl || SSL_set_fd (link->io.ssl, link->fd) != 1) {
         s_link_close (link, "cannot create the TLS session");
         return -1;
     }
     if (link->dir == CW_PEERLINK_OUTBOUND) {
         const char *address = self->peers [link->peer - 1].address;
-        if (!s_ip_normalize (address, NULL, 0))
-            SSL_set_tlsext_host_name (link->ssl, address);
-        SSL_set_connect_state (link->ssl);
+        if (!cw_ip_normalize (address, NULL, 0))
+            SSL_set_tlsext_host_name (link->io.ssl, address);
+        SSL_set_connect_state (link->io.ssl);
     }
     else
-        SSL_set_accept_state (link->ssl);
+        SSL_set_accept_state (link->io.ssl);
     link->state = S_HANDSHAKE;
     return 0;
 }
@@ -1212,7 +751,7 @@ static void
 s_handshake_done (s_link_t *link)
 {
     cw_peerlink_t *self = link->owner;
-    link->want_write = false;
+    link->io.want_write = false;
     link->state = S_HELLO;
     if (link->dir == CW_PEERLINK_INBOUND)
         return;                 //  the certificate is checked against HELLO's index
@@ -1232,23 +771,24 @@ s_link_handshake (s_link_t *link)
 {
     cw_peerlink_t *self = link->owner;
     ERR_clear_error ();
-    int rc = SSL_do_handshake (link->ssl);
+    errno = 0;
+    int rc = SSL_do_handshake (link->io.ssl);
     if (rc == 1) {
         s_handshake_done (link);
         return;
     }
-    int err = SSL_get_error (link->ssl, rc);
+    int err = SSL_get_error (link->io.ssl, rc);
     if (err == SSL_ERROR_WANT_READ) {
-        link->want_write = false;
+        link->io.want_write = false;
         return;
     }
     if (err == SSL_ERROR_WANT_WRITE) {
-        link->want_write = true;
+        link->io.want_write = true;
         return;
     }
     char reason [S_REASON_MAX], text [256];
     bool certificate = false;
-    long vr = SSL_get_verify_result (link->ssl);
+    long vr = SSL_get_verify_result (link->io.ssl);
     if (self->verify == CW_PEERLINK_ENFORCE && vr != X509_V_OK) {
         snprintf (reason, sizeof (reason), "certificate not trusted: %s",
                   X509_verify_cert_error_string (vr));
@@ -1256,10 +796,7 @@ s_link_handshake (s_link_t *link)
         ERR_clear_error ();
     }
     else {
-        if (err == SSL_ERROR_SYSCALL && ERR_peek_error () == 0)
-            cw_copy (text, sizeof (text), errno? strerror (errno): "connection closed by peer");
-        else
-            s_openssl_error (text, sizeof (text), "protocol error");
+        cw_tls_failure (err, "protocol error", text, sizeof (text));
         snprintf (reason, sizeof (reason), "TLS handshake failed: %s", text);
     }
     cw_debug ("peerlink: handshake failed remote=%s:%u peer=%d dir=%s reason=\"%s\"",
@@ -1270,19 +807,12 @@ s_link_handshake (s_link_t *link)
 static void
 s_link_connected (s_link_t *link)
 {
-    int soerr = 0;
-    socklen_t len = sizeof (soerr);
-    if (getsockopt (link->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
-        soerr = errno;
-    if (soerr) {
-        char reason [S_REASON_MAX], text [128];
-        s_errno_text (soerr, text, sizeof (text));
-        snprintf (reason, sizeof (reason), "connect to %s:%u: %s",
-                  link->ip, (unsigned) link->port, text);
+    char remote [96], reason [S_REASON_MAX];
+    snprintf (remote, sizeof (remote), "%s:%u", link->ip, (unsigned) link->port);
+    if (cw_tcp_connected (link->fd, remote, reason, sizeof (reason)))
         s_link_close (link, reason);
-        return;
-    }
-    s_link_start_tls (link);
+    else
+        s_link_start_tls (link);
 }
 
 //  Advance the link as far as it goes without blocking.
@@ -1306,7 +836,7 @@ s_link_pump (s_link_t *link, short revents)
             return;
     }
     if (link->state == S_CLOSING) {
-        if (s_link_flush (link) == 0 && link->out_len == link->out_off)
+        if (s_link_flush (link) == 0 && cw_tlsio_pending (&link->io) == 0)
             s_link_close (link, NULL);
         else
             s_link_set_events (link);
@@ -1317,7 +847,7 @@ s_link_pump (s_link_t *link, short revents)
     if (s_link_read (link))
         return;
     //  Reading may have queued answers (HELLO) or a callback may have sent
-    if (link->state != S_CLOSED && link->out_len > link->out_off && !link->want_write
+    if (link->state != S_CLOSED && cw_tlsio_pending (&link->io) && !link->io.want_write
     &&  s_link_flush (link))
         return;
     s_link_set_events (link);
@@ -1339,42 +869,24 @@ s_peer_dial (cw_peerlink_t *self, int n)
 {
     s_peer_t *peer = &self->peers [n - 1];
     int64_t now = zclock_mono ();
-    if (peer->dns || peer->ip_count == 0)
-        if (peer->ip_count == 0 || now - peer->resolved_at > S_DNS_REFRESH_MS)
+    if (peer->res.dns || peer->res.count == 0)
+        if (peer->res.count == 0 || now - peer->resolved_at > S_DNS_REFRESH_MS)
             s_peer_resolve (self, n);
     char reason [S_REASON_MAX];
-    if (peer->ip_count == 0) {
-        cw_copy (reason, sizeof (reason), peer->via);
+    if (peer->res.count == 0) {
+        cw_copy (reason, sizeof (reason), peer->res.via);
         goto fail;
     }
-    const char *ip = peer->ips [0];
+    const char *ip = peer->res.ips [0];
     uint16_t port = peer->port? peer->port: self->port;
-    struct sockaddr_storage to, from;
-    socklen_t tolen = s_sockaddr_make (ip, port, &to);
-    socklen_t fromlen = s_sockaddr_make (self->listen_address, 0, &from);
-    if (!tolen || to.ss_family != from.ss_family) {
+    if (cw_ip_normalize (ip, NULL, 0) != self->family) {
         snprintf (reason, sizeof (reason), "%s (%s) is not reachable from %s: address family differs",
                   peer->address, ip, self->listen_address);
         goto fail;
     }
-    int fd = socket (to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        char text [128];
-        s_errno_text (errno, text, sizeof (text));
-        snprintf (reason, sizeof (reason), "socket: %s", text);
+    int fd = cw_tcp_dial (ip, port, self->listen_address, reason, sizeof (reason));
+    if (fd < 0)
         goto fail;
-    }
-    int one = 1;
-    setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
-    //  Dial from this peer's peering address, so the other side's accept
-    //  filter sees it (it matters on 127.0.1.x and on multi-homed hosts)
-    if (bind (fd, (struct sockaddr *) &from, fromlen) != 0) {
-        char text [128];
-        s_errno_text (errno, text, sizeof (text));
-        snprintf (reason, sizeof (reason), "bind to %s: %s", self->listen_address, text);
-        close (fd);
-        goto fail;
-    }
     s_link_t *link = s_link_new (self, fd, CW_PEERLINK_OUTBOUND, ip, port);
     if (!link) {
         close (fd);
@@ -1385,27 +897,13 @@ s_peer_dial (cw_peerlink_t *self, int n)
     link->state = S_CONNECTING;
     peer->link [CW_PEERLINK_OUTBOUND] = link;
     cw_debug ("peerlink: dialing peer=%d address=%s ip=%s port=%u", n, peer->address, ip, (unsigned) port);
-    if (connect (fd, (struct sockaddr *) &to, tolen) != 0 && errno != EINPROGRESS) {
-        char text [128];
-        s_errno_text (errno, text, sizeof (text));
-        snprintf (reason, sizeof (reason), "connect to %s:%u: %s", ip, (unsigned) port, text);
-        s_link_close (link, reason);
-        return;
-    }
     s_link_set_events (link);
     return;
 fail:
-    peer->next_dial = now + peer->backoff_ms;
-    peer->backoff_ms = peer->backoff_ms * 2 > self->reconnect_max_ms?
-                       self->reconnect_max_ms: peer->backoff_ms * 2;
+    s_peer_backoff (self, peer);
     s_peer_note_error (self, n, CW_PEERLINK_OUTBOUND, reason, false);
-    if (strcmp (peer->reported [CW_PEERLINK_OUTBOUND], reason) != 0) {
+    if (s_report_down (self, n, CW_PEERLINK_OUTBOUND, reason, false))
         cw_warn ("peerlink: cannot dial peer=%d reason=\"%s\"", n, reason);
-        cw_copy (peer->reported [CW_PEERLINK_OUTBOUND], sizeof (peer->reported [0]), reason);
-        peer->reported_up [CW_PEERLINK_OUTBOUND] = false;
-        if (self->on_link)
-            self->on_link (self, n, CW_PEERLINK_OUTBOUND, false, reason, self->arg);
-    }
 }
 
 static int
@@ -1426,9 +924,9 @@ s_accept_handler (zloop_t *loop, zmq_pollitem_t *item, void *arg)
                 cw_warn ("peerlink: accept failed error=\"%s\"", strerror (errno));
             return 0;
         }
-        char ip [S_IP_MAX];
+        char ip [CW_RESOLVE_IP_MAX];
         uint16_t port = 0;
-        s_sockaddr_ip (&ss, ip, sizeof (ip), &port);
+        cw_sockaddr_ip (&ss, ip, sizeof (ip), &port);
         int candidate = s_peer_of_ip (self, ip);
         if (!candidate) {
             close (fd);
@@ -1496,8 +994,8 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
         s_peer_t *peer = &self->peers [n - 1];
         if (n == self->self_index || !*peer->address)
             continue;
-        if (peer->dns && now - peer->resolved_at
-            > (peer->ip_count? S_DNS_REFRESH_MS: S_DNS_RETRY_MS))
+        if (peer->res.dns && now - peer->resolved_at
+            > (peer->res.count? S_DNS_REFRESH_MS: S_DNS_RETRY_MS))
             s_peer_resolve (self, n);
         if (!peer->link [CW_PEERLINK_OUTBOUND] && now >= peer->next_dial)
             s_peer_dial (self, n);
@@ -1523,15 +1021,10 @@ s_set_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers, bool initial
             snprintf (err, errlen, "address mapping entry %zu is incomplete", i + 1);
             return -1;
         }
-    s_mapping_t *mapping = peers->mapping_count?
-        calloc (peers->mapping_count, sizeof (s_mapping_t)): NULL;
+    cw_address_mapping_t *mapping = cw_mapping_copy (peers->mapping, peers->mapping_count);
     if (peers->mapping_count && !mapping) {
         snprintf (err, errlen, "out of memory");
         return -1;
-    }
-    for (size_t i = 0; i < peers->mapping_count; i++) {
-        cw_copy (mapping [i].fqdn, sizeof (mapping [i].fqdn), peers->mapping [i].fqdn);
-        cw_copy (mapping [i].ip, sizeof (mapping [i].ip), peers->mapping [i].ip);
     }
     free (self->mapping);
     self->mapping = mapping;
@@ -1576,7 +1069,7 @@ s_set_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers, bool initial
     for (s_link_t *l = self->links, *next; l; l = next) {
         next = l->next;
         int n = l->peer;
-        if (n && !s_peer_has_ip (&self->peers [n - 1], l->ip)) {
+        if (n && !cw_resolution_has (&self->peers [n - 1].res, l->ip)) {
             char reason [S_REASON_MAX];
             s_check_resolution (self, n, l->ip, l->dir == CW_PEERLINK_OUTBOUND,
                                 reason, sizeof (reason));
@@ -1593,8 +1086,8 @@ cw_peerlink_new (zloop_t *loop, const cw_peerlink_config_t *cfg, char *err, size
         snprintf (err, errlen, "no loop or configuration");
         return NULL;
     }
-    char listen_ip [S_IP_MAX];
-    if (!s_ip_normalize (cfg->listen_address, listen_ip, sizeof (listen_ip))) {
+    char listen_ip [CW_RESOLVE_IP_MAX];
+    if (!cw_ip_normalize (cfg->listen_address, listen_ip, sizeof (listen_ip))) {
         snprintf (err, errlen, "peering address '%s' is not an IP address",
                   cfg->listen_address? cfg->listen_address: "");
         return NULL;
@@ -1624,12 +1117,16 @@ cw_peerlink_new (zloop_t *loop, const cw_peerlink_config_t *cfg, char *err, size
 
     if (s_set_peers (self, &cfg->peers, true, err, errlen))
         goto fail;
-    self->ctx = s_tls_context (cfg, err, errlen);
+    cw_tls_config_t tls = {
+        .certificate = cfg->certificate, .private_key = cfg->private_key, .ca_file = cfg->ca_file,
+        .verify = cfg->verify == CW_PEERLINK_ENFORCE? CW_TLS_VERIFY_ENFORCE: CW_TLS_VERIFY_PERMISSIVE
+    };
+    self->ctx = cw_tls_context_new (&tls, err, errlen);
     if (!self->ctx)
         goto fail;
 
     struct sockaddr_storage ss;
-    socklen_t sslen = s_sockaddr_make (listen_ip, cfg->port, &ss);
+    socklen_t sslen = cw_sockaddr_make (listen_ip, cfg->port, &ss);
     self->family = ss.ss_family;
     self->listen_fd = socket (ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -1638,13 +1135,13 @@ cw_peerlink_new (zloop_t *loop, const cw_peerlink_config_t *cfg, char *err, size
     ||  bind (self->listen_fd, (struct sockaddr *) &ss, sslen) != 0
     ||  listen (self->listen_fd, 64) != 0) {
         char text [128];
-        s_errno_text (errno, text, sizeof (text));
+        cw_errno_text (errno, text, sizeof (text));
         snprintf (err, errlen, "cannot listen on %s:%u: %s", listen_ip, (unsigned) cfg->port, text);
         goto fail;
     }
     socklen_t len = sizeof (ss);
     getsockname (self->listen_fd, (struct sockaddr *) &ss, &len);
-    s_sockaddr_ip (&ss, listen_ip, sizeof (listen_ip), &self->port);
+    cw_sockaddr_ip (&ss, listen_ip, sizeof (listen_ip), &self->port);
     self->listen_item.socket = NULL;
     self->listen_item.fd = self->listen_fd;
     self->listen_item.events = ZMQ_POLLIN;
@@ -1714,7 +1211,7 @@ s_send_on (s_link_t *link, uint8_t type, uint64_t corr, const char *json,
         return -1;
     if (s_link_queue (link, type, corr, json, blob, blob_len))
         return -1;
-    if (!link->want_write && !link->write_wants_read && s_link_flush (link))
+    if (!link->io.want_write && !link->io.write_wants_read && s_link_flush (link))
         return 0;                   //  queued, but the link just died
     s_link_set_events (link);
     return 0;
@@ -1745,7 +1242,7 @@ cw_peerlink_pending (cw_peerlink_t *self, int peer_index)
     if (!self || peer_index < 1 || peer_index > CW_PEERLINK_MAX_PEERS)
         return 0;
     s_link_t *link = self->peers [peer_index - 1].link [CW_PEERLINK_OUTBOUND];
-    return link? link->out_len - link->out_off: 0;
+    return link? cw_tlsio_pending (&link->io): 0;
 }
 
 int
@@ -1759,9 +1256,9 @@ cw_peerlink_peer_status (cw_peerlink_t *self, int index, cw_peerlink_peer_status
     status->configured = *peer->address != 0;
     status->self = index == self->self_index;
     cw_copy (status->address, sizeof (status->address), peer->address);
-    if (peer->ip_count)
-        cw_copy (status->ip, sizeof (status->ip), peer->ips [0]);
-    cw_copy (status->resolution, sizeof (status->resolution), peer->via);
+    if (peer->res.count)
+        cw_copy (status->ip, sizeof (status->ip), peer->res.ips [0]);
+    cw_copy (status->resolution, sizeof (status->resolution), peer->res.via);
     status->outbound = peer->st [CW_PEERLINK_OUTBOUND];
     status->inbound = peer->st [CW_PEERLINK_INBOUND];
     status->up = status->outbound.up;
