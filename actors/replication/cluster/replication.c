@@ -325,15 +325,17 @@ s_sync_peer (cw_replication_t *self, int peer)
 // ---------------------------------------------------------------------------
 //  The subordinate side
 
-//  A refusal when PEER is not this node's primary, else NULL.
-static json_t *
-s_refuse_non_primary (cw_replication_t *self, int peer, const char *what)
+//  True, with the refusal sent to TARGET, when PEER is not this node's
+//  primary (WHAT: what it sent).
+static bool
+s_refused (cw_replication_t *self, int peer, const char *what, const cw_reply_target_t *target)
 {
     if (peer == s_eff (self)->primary && !cw_cluster_is_primary (self->core))
-        return NULL;
+        return false;
     char error[160];
     snprintf (error, sizeof error, "this peer does not take %s from a peer that is not its primary", what);
-    return json_pack ("{s:s, s:s}", "status", "refused", "error", error);
+    cw_cluster_answer_bare (self->core, target, json_pack ("{s:s, s:s}", "status", "refused", "error", error));
+    return true;
 }
 
 static void
@@ -341,11 +343,8 @@ s_op_changeset (cw_cluster_t *core, int peer, json_t *json, const uint8_t *blob,
                 const cw_reply_target_t *target, void *arg)
 {
     cw_replication_t *self = arg;
-    json_t *refused = s_refuse_non_primary (self, peer, "changes");
-    if (refused) {
-        cw_cluster_answer_bare (core, target, refused);
+    if (s_refused (self, peer, "changes", target))
         return;
-    }
     char mine[40];
     cw_replog_cluster_id (self->replog, mine, sizeof mine);
     int64_t seq = json_integer_value (json_object_get (json, "seq"));
@@ -381,11 +380,8 @@ s_op_snapshot (cw_cluster_t *core, int peer, json_t *json, const uint8_t *blob, 
                const cw_reply_target_t *target, void *arg)
 {
     cw_replication_t *self = arg;
-    json_t *refused = s_refuse_non_primary (self, peer, "a snapshot");
-    if (refused) {
-        cw_cluster_answer_bare (core, target, refused);
+    if (s_refused (self, peer, "a snapshot", target))
         return;
-    }
     s_snapshot_job_t job = { .replog = self->replog, .blob = blob, .len = (int64_t) len,
                              .seq = json_integer_value (json_object_get (json, "seq")) };
     cw_cluster_run_blocking (core, s_snapshot_apply_worker, &job);
