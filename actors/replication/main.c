@@ -59,6 +59,7 @@ s_legacy_peer_command (cw_cluster_t *cluster, json_t *args, const cw_reply_targe
         cw_cluster_answer (cluster, target, false, cw_error_body ("unknown peer command '%s'", command));
 }
 
+//  One table per name: the handler learns the name from its argument.
 #define S_LEGACY(name) { name, s_legacy_peer_command }
 static const cw_peer_command_t s_legacy_peer_commands[][2] = {
     { S_LEGACY ("cluster.apply_settings"), { NULL, NULL } },
