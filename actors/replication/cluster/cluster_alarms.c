@@ -1,13 +1,16 @@
 /*  cluster_alarms.c - which cluster alarms should be active on this peer,
-    and the SPEC §3 requirement check (`causeway cluster check`).
+    and the requirement check behind `causeway cluster check`.
 
     Everything here is a pure function of a cw_cluster_view_t: the cluster
-    core takes the view, this file decides. cw_cluster_alarms_evaluate walks
-    the rules of the table in cluster_alarms.h in id order and appends one
-    cw_alarm_want_t per (id, subject); cw_cluster_alarms_diff turns two
-    evaluations into raises and clears; cw_cluster_check builds the JSON
-    report of `cluster check`. Details are one line, truncated on a UTF-8
-    boundary so that they always make valid JSON strings.
+    core takes the view, this file decides. Both the alarms and the check
+    are tables of rules, one row a rule: whom it is about (this node, every
+    slot of the peer list, every other peer, every alive peer, ...), a test
+    and a detail. One loop, s_apply, walks a table over the view and hands
+    what holds to an emitter: cw_cluster_alarms_evaluate collects one
+    cw_alarm_want_t per (id, subject), sorted by id; cw_cluster_check builds
+    the JSON report of `cluster check`. cw_cluster_alarms_diff turns two
+    evaluations into raises and clears. Details are one line, truncated on
+    a UTF-8 boundary so that they always make valid JSON strings.
 */
 
 #include "cluster_alarms.h"
@@ -328,6 +331,720 @@ s_settings_changes (const cw_cluster_settings_t *eff, const cw_cluster_settings_
 }
 
 //  ---------------------------------------------------------------------
+//  Rule tables: one row a rule, one loop applies a table
+//
+//  A row says whom the rule is about (its scope), when it holds (test)
+//  and what it says (detail: the text, and for `cluster check` the fix).
+//  s_apply walks a table in order and hands every (row, subject) whose
+//  test holds to an emitter: the alarm list or the check's problems.
+
+typedef enum {
+    S_NODE,         //  this node, clustered or not
+    S_CLUSTER,      //  this node, only when it is clustered
+    S_SELF,         //  this node, named by its index (0 when not in the list)
+    S_SLOT,         //  every slot of the peer list with an address, ours included
+    S_KNOWN,        //  every slot with an address whose values are current:
+                    //  our own and the alive peers'
+    S_OTHER,        //  every other peer: a slot with an address that is not ours
+    S_ALIVE,        //  every other peer that is alive (its heartbeat values current)
+    S_LISTED        //  every address of the peer list in use (see s_ctx_t)
+} s_scope_t;
+
+//  What every rule may read, computed once per evaluation.
+typedef struct {
+    const cw_cluster_view_t *view;
+    const cw_cluster_settings_t *eff;       //  the settings in effect
+    const cw_cluster_settings_t *in_use;    //  eff when clustered, else the stored ones
+    int count;                              //  slots of the effective peer list
+    int self_slot;                          //  our own slot (0-based) or -1
+    const cw_peer_view_t *me;               //  our own slot's view or NULL
+    char digest [65];                       //  cw_cluster_peers_digest (eff)
+} s_ctx_t;
+
+//  Whom one application of a rule is about.
+typedef struct {
+    int index;                  //  the peer's index 1..6; for the node its
+                                //  own index (S_SELF) or 0
+    const char *address;        //  the peer's address, "" for the node
+    const cw_peer_view_t *peer; //  the slot's view (S_SLOT .. S_ALIVE), else NULL
+} s_subject_t;
+
+//  What a rule says when it holds.
+typedef struct {
+    char detail [1024];
+    char fix [768];             //  `cluster check` only
+} s_text_t;
+
+typedef bool (s_test_fn) (const s_ctx_t *ctx, const s_subject_t *on);
+typedef void (s_detail_fn) (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text);
+
+typedef struct {
+    int id;                     //  the alarm id (alarm rules)
+    const char *requirement;    //  the requirement name (check rules)
+    s_scope_t scope;
+    s_test_fn *test;
+    s_detail_fn *detail;
+} s_rule_t;
+
+typedef void (s_emit_fn) (const s_rule_t *rule, const s_subject_t *on,
+                          const s_text_t *text, void *out);
+
+static void s_say (s_text_t *text, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+static void s_fix (s_text_t *text, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+//  TEXT's detail, formatted.
+static void
+s_say (s_text_t *text, const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    s_vformat (text->detail, sizeof text->detail, fmt, args);
+    va_end (args);
+}
+
+//  TEXT's fix, formatted.
+static void
+s_fix (s_text_t *text, const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    s_vformat (text->fix, sizeof text->fix, fmt, args);
+    va_end (args);
+}
+
+static void
+s_ctx_init (s_ctx_t *self, const cw_cluster_view_t *view)
+{
+    self->view = view;
+    self->eff = &view->effective;
+    self->count = s_peer_count (self->eff);
+    self->in_use = self->count > 0? self->eff: &view->stored;
+    self->self_slot = s_self_slot (view);
+    self->me = self->self_slot >= 0? &view->peers [self->self_slot]: NULL;
+    cw_cluster_peers_digest (self->eff, self->digest);
+}
+
+//  Which subjects SCOPE walks: rows of scopes that walk the same ones and
+//  stand next to each other in a table are applied subject by subject, so
+//  that one peer's entries stand together (S_OTHER and S_ALIVE walk the
+//  other peers; every other scope walks its own).
+static s_scope_t
+s_walk (s_scope_t scope)
+{
+    return scope == S_ALIVE? S_OTHER: scope;
+}
+
+//  How many places SCOPE's walk has (slots, or 1 for the node).
+static int
+s_places (const s_ctx_t *ctx, s_scope_t scope)
+{
+    if (scope == S_NODE || scope == S_CLUSTER || scope == S_SELF)
+        return 1;
+    if (scope == S_LISTED)
+        return s_peer_count (ctx->in_use);
+    return ctx->count;
+}
+
+//  The subject at place K of SCOPE's walk into ON; false when there is
+//  none (an empty slot, one the scope does not cover, a node rule that
+//  does not apply).
+static bool
+s_subject (const s_ctx_t *ctx, s_scope_t scope, int k, s_subject_t *on)
+{
+    const cw_cluster_view_t *view = ctx->view;
+    *on = (s_subject_t) { 0, "", NULL };
+    if (scope == S_NODE)
+        return true;
+    if (scope == S_CLUSTER)
+        return ctx->count > 0;
+    if (scope == S_SELF) {
+        on->index = view->this_peer >= 1 && view->this_peer <= CW_CLUSTER_MAX_PEERS
+                    ? view->this_peer: 0;
+        return true;
+    }
+    on->index = k + 1;
+    if (scope == S_LISTED) {
+        on->address = ctx->in_use->peers [k];
+        return on->address [0] != 0;
+    }
+    on->address = s_address (view, k);
+    on->peer = &view->peers [k];
+    bool own = s_is_self (view, k);
+    bool alive = on->peer->alive;
+    bool covered = scope == S_SLOT? true:
+                   scope == S_KNOWN? own || alive:
+                   scope == S_OTHER? !own: !own && alive;
+    return on->address [0] && covered;
+}
+
+//  Apply RULES in order: every subject a rule's test holds for is handed,
+//  with the rule's text, to EMIT.
+static void
+s_apply (const s_ctx_t *ctx, const s_rule_t *rules, size_t nrules, s_emit_fn *emit, void *out)
+{
+    size_t end;
+    for (size_t run = 0; run < nrules; run = end) {
+        s_scope_t walk = s_walk (rules [run].scope);
+        for (end = run + 1; end < nrules && s_walk (rules [end].scope) == walk; end++)
+            ;
+        for (int k = 0; k < s_places (ctx, walk); k++)
+            for (size_t r = run; r < end; r++) {
+                s_subject_t on;
+                if (!s_subject (ctx, rules [r].scope, k, &on) || !rules [r].test (ctx, &on))
+                    continue;
+                s_text_t text = { "", "" };
+                rules [r].detail (ctx, &on, &text);
+                emit (&rules [r], &on, &text, out);
+            }
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Tests and details that the alarms and the check share
+
+static bool
+s_settings_invalid (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) on;
+    return cw_cluster_settings_check (ctx->eff, NULL, 0) != 0;
+}
+
+static void
+s_settings_invalid_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) on;
+    char problems [1024];
+    cw_cluster_settings_check (ctx->eff, problems, sizeof problems);
+    s_say (text, "the clustering settings in effect are invalid: %s", problems);
+    s_fix (text, "correct the clustering settings on the primary (`causeway config list "
+           "cluster`), copy them to every peer, then `causeway restart`");
+}
+
+static bool
+s_not_listed (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) on;
+    return ctx->view->this_peer == 0;
+}
+
+static bool
+s_h323_off (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) on;
+    return !ctx->view->h323_mode;
+}
+
+static bool
+s_clock_unsynced (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) on;
+    return !ctx->view->clock_synced;
+}
+
+static bool
+s_type_differs (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    return strcmp (on->peer->type, ctx->view->node_type) != 0;
+}
+
+static bool
+s_version_differs (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    return strcmp (on->peer->version, ctx->view->version) != 0;
+}
+
+static bool
+s_domain_differs (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    return ctx->me && !s_same_domain (on->peer->dns_domain, ctx->me->dns_domain);
+}
+
+static bool
+s_rtt_high (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) ctx;
+    return on->peer->rtt_ms > CW_RTT_ALARM_MS;
+}
+
+static void
+s_rtt_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) ctx;
+    s_say (text, "round-trip time to peer %d (%s) is %.1f ms (limit %.0f ms)",
+           on->index, on->address, on->peer->rtt_ms, CW_RTT_ALARM_MS);
+    s_fix (text, "peers must be within 80 ms round trip (40 ms one way) of each other: "
+           "fix the network path to peer %d or remove it from the cluster", on->index);
+}
+
+static bool
+s_clock_skewed (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) ctx;
+    int64_t offset = on->peer->clock_offset_ms;
+    return (offset < 0? -offset: offset) > CW_CLOCK_SKEW_ALARM_MS;
+}
+
+static void
+s_clock_skewed_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) ctx;
+    s_say (text, "peer %d (%s) clock differs from this peer's by %+.1f s (limit %d s)",
+           on->index, on->address, (double) on->peer->clock_offset_ms / 1000.0,
+           CW_CLOCK_SKEW_ALARM_MS / 1000);
+    s_fix (text, "synchronise every peer with the same NTP servers "
+           "(`causeway config set ntp.servers HOST`)");
+}
+
+//  ---------------------------------------------------------------------
+//  Alarm rules, in id order (the table in cluster_alarms.h)
+
+static bool
+s_silent_or_joining (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) ctx;
+    return !on->peer->alive || on->peer->joining;
+}
+
+static void
+s_silent_or_joining_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) ctx;
+    const cw_peer_view_t *peer = on->peer;
+    if (peer->alive) {
+        s_say (text, "peer %d (%s) is joining the cluster and has no configuration yet "
+               "(expected; clears when it has joined)", on->index, on->address);
+        return;
+    }
+    char why [512] = "";
+    if (peer->restarting)
+        s_format (why, sizeof why, "announced a restart and is not heard from since");
+    else
+    if (peer->ever_seen)
+        s_format (why, sizeof why, "has stopped sending heartbeats");
+    else
+        s_format (why, sizeof why, "not heard from since this peer started");
+    if (peer->tcp_failing && peer->tcp_error [0])
+        s_append (why, sizeof why, "TCP: %s", peer->tcp_error);
+    else
+    if (peer->tls_failing && peer->tls_error [0])
+        s_append (why, sizeof why, "TLS: %s", peer->tls_error);
+    s_say (text, "peer %d (%s) %s", on->index, on->address, why);
+}
+
+static bool
+s_unresolved (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) ctx;
+    return on->peer->resolve_error [0] != 0;
+}
+
+static void
+s_unresolved_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) ctx;
+    s_say (text, "peer %d address %s does not resolve: %s", on->index, on->address,
+           on->peer->resolve_error);
+}
+
+static bool
+s_tls_failing (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) ctx;
+    return on->peer->tls_failing;
+}
+
+static void
+s_tls_failing_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) ctx;
+    s_say (text, "TLS with peer %d (%s) fails: %s", on->index, on->address,
+           on->peer->tls_error [0]? on->peer->tls_error: "handshake failed");
+}
+
+//  Stored settings differ from those in effect (no reset pending): in
+//  more than tls_verify (RESTART), or in tls_verify only.
+static bool
+s_settings_changed (const s_ctx_t *ctx, bool beyond_tls)
+{
+    const cw_cluster_view_t *view = ctx->view;
+    return !view->factory_reset_pending
+        && !cw_cluster_settings_equal (ctx->eff, &view->stored, false)
+        && cw_cluster_settings_equal (ctx->eff, &view->stored, true) != beyond_tls;
+}
+
+static bool
+s_restart_required (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) on;
+    return s_settings_changed (ctx, true);
+}
+
+static void
+s_restart_required_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) on;
+    char changes [1024];
+    s_settings_changes (ctx->eff, &ctx->view->stored, changes, sizeof changes);
+    s_say (text, "clustering settings changed (%s): they take effect at `causeway restart`",
+           changes);
+}
+
+//  Why replication is paused: our own pause and the peers' upgrades.
+static void
+s_upgrade_why (const s_ctx_t *ctx, char *why, size_t len)
+{
+    const cw_cluster_view_t *view = ctx->view;
+    why [0] = 0;
+    if (view->replication_paused)
+        s_append (why, len, "automatic replication is paused while peers run "
+                  "different software versions (this peer: %s)", view->version);
+    for (int k = 0; k < ctx->count; k++) {
+        s_subject_t on;
+        if (s_subject (ctx, S_ALIVE, k, &on) && on.peer->upgrading)
+            s_append (why, len, "peer %d (%s) announced an upgrade in progress",
+                      on.index, on.address);
+    }
+}
+
+static bool
+s_upgrade_paused (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) on;
+    char why [512];
+    s_upgrade_why (ctx, why, sizeof why);
+    return why [0] != 0;
+}
+
+static void
+s_upgrade_paused_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) on;
+    char why [512];
+    s_upgrade_why (ctx, why, sizeof why);
+    s_say (text, "%s", why);
+}
+
+static bool
+s_replication_failed (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) on;
+    return ctx->view->replication_error [0] != 0;
+}
+
+static void
+s_replication_failed_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) on;
+    s_say (text, "automatic replication failed: %s", ctx->view->replication_error);
+}
+
+static bool
+s_conflict (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) on;
+    return ctx->view->replication_conflict;
+}
+
+static void
+s_conflict_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) on;
+    int primary = ctx->eff->primary;
+    if (primary >= 1 && primary <= ctx->count)
+        s_say (text, "this peer's configuration conflicts with the primary's, peer %d (%s): "
+               "it must be synchronised manually", primary,
+               s_address (ctx->view, primary - 1));
+    else
+        s_say (text, "this peer's configuration conflicts with the primary's: "
+               "it must be synchronised manually");
+}
+
+static bool
+s_name_or_ip_version_differs (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    return strcasecmp (on->peer->cluster_name, ctx->eff->name) != 0
+        || on->peer->ip_version != ctx->eff->ip_version;
+}
+
+static void
+s_name_or_ip_version_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    const cw_peer_view_t *peer = on->peer;
+    char diff [512] = "";
+    if (strcasecmp (peer->cluster_name, ctx->eff->name) != 0)
+        s_append (diff, sizeof diff, "cluster name '%s', this peer '%s'",
+                  peer->cluster_name, ctx->eff->name);
+    if (peer->ip_version != ctx->eff->ip_version)
+        s_append (diff, sizeof diff, "IP version %d, this peer %d",
+                  peer->ip_version, ctx->eff->ip_version);
+    s_say (text, "peer %d (%s) has %s", on->index, on->address, diff);
+}
+
+static bool
+s_database_missing (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) on;
+    return ctx->view->database_missing;
+}
+
+static void
+s_database_missing_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) on;
+    const char *error = ctx->view->database_error;
+    s_say (text, "the cluster database of this peer is missing or unreadable%s%s",
+           error [0]? ": ": "", error);
+}
+
+static void
+s_not_listed_alarm_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) on;
+    const cw_cluster_view_t *view = ctx->view;
+    char list [1600];
+    s_peer_list (ctx->eff, ", ", list, sizeof list);
+    s_say (text, "this peer's peering address %s is not in the peer list (%s)",
+           view->peering_address [0]? view->peering_address: "(not set)", list);
+}
+
+static bool
+s_primary_unreachable (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) on;
+    int primary = ctx->eff->primary;
+    s_subject_t peer;
+    return !ctx->view->is_primary && primary >= 1 && primary <= ctx->count
+        && s_subject (ctx, S_OTHER, primary - 1, &peer) && !peer.peer->alive;
+}
+
+static void
+s_primary_unreachable_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) on;
+    int primary = ctx->eff->primary;
+    s_say (text, "the configuration primary, peer %d (%s), is not reachable; "
+           "this peer serves on its last configuration", primary,
+           s_address (ctx->view, primary - 1));
+}
+
+static bool
+s_primary_differs (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    return on->peer->primary != ctx->eff->primary;
+}
+
+static void
+s_primary_differs_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    s_say (text, "peer %d (%s) has configuration primary %d; this peer has %d",
+           on->index, on->address, on->peer->primary, ctx->eff->primary);
+}
+
+static void
+s_h323_off_alarm_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) ctx;
+    (void) on;
+    s_say (text, "h323.mode is off; clustering needs H.323 mode on");
+}
+
+static bool
+s_no_name (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) on;
+    return !ctx->eff->name [0];
+}
+
+static void
+s_no_name_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) on;
+    s_say (text, "cluster.name is not set on this peer (clustered with %d peers)", ctx->count);
+}
+
+static bool
+s_tls_change_pending (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) on;
+    return s_settings_changed (ctx, false);
+}
+
+static void
+s_tls_change_pending_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) on;
+    char changes [1024];
+    s_settings_changes (ctx->eff, &ctx->view->stored, changes, sizeof changes);
+    s_say (text, "TLS verification mode changed (%s): takes effect at `causeway restart`",
+           changes);
+}
+
+static bool
+s_tls_mode_differs (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    return strcmp (on->peer->tls_verify, ctx->eff->tls_verify) != 0;
+}
+
+static void
+s_tls_mode_differs_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    const char *theirs = on->peer->tls_verify, *ours = ctx->eff->tls_verify;
+    s_say (text, "peer %d (%s) has TLS verification mode %s; this peer has %s",
+           on->index, on->address, theirs [0]? theirs: "(none)", ours [0]? ours: "(none)");
+}
+
+static bool
+s_tcp_failing (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) ctx;
+    return on->peer->tcp_failing;
+}
+
+static void
+s_tcp_failing_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) ctx;
+    s_say (text, "TCP to peer %d (%s) on its clustering port fails: %s", on->index,
+           on->address, on->peer->tcp_error [0]? on->peer->tcp_error: "connect failed");
+}
+
+static bool
+s_peer_list_differs (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    return strcasecmp (on->peer->peers_digest, ctx->digest) != 0;
+}
+
+static void
+s_peer_list_differs_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    const char *theirs = on->peer->peers_digest;
+    char list [1600];
+    s_peer_list (ctx->eff, ",", list, sizeof list);
+    s_say (text, "peer %d (%s) has a different peer list (digest %.12s) from this "
+           "peer's '%s' (digest %.12s)", on->index, on->address,
+           theirs [0]? theirs: "none", list, ctx->digest);
+}
+
+static bool
+s_sync_failed (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) on;
+    return ctx->view->sync_failed;
+}
+
+static void
+s_sync_failed_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) on;
+    const char *error = ctx->view->sync_error;
+    s_say (text, "full synchronisation of the cluster database failed%s%s",
+           error [0]? ": ": "", error);
+}
+
+static void
+s_clock_unsynced_alarm_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) on;
+    if (ctx->view->ntp_configured)
+        s_say (text, "this peer's clock is not synchronised: the NTP servers in ntp.servers "
+               "are unreachable or not answering");
+    else
+        s_say (text, "this peer's clock is not synchronised and no NTP server is configured "
+               "(ntp.servers is empty)");
+}
+
+static void
+s_type_alarm_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    const char *type = on->peer->type;
+    s_say (text, "peer %d (%s) reports node type %s; this peer is %s", on->index,
+           on->address, type [0]? type: "(none)", ctx->view->node_type);
+}
+
+static void
+s_version_alarm_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    const char *version = on->peer->version;
+    s_say (text, "peer %d (%s) runs version %s; this peer runs %s", on->index,
+           on->address, version [0]? version: "(none)", ctx->view->version);
+}
+
+static bool
+s_same_system_name (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    return ctx->me && ctx->me->system_name [0]
+        && strcasecmp (on->peer->system_name, ctx->me->system_name) == 0;
+}
+
+static void
+s_same_system_name_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    s_say (text, "peer %d (%s) has the same system name '%s' as this peer (peer %d)",
+           on->index, on->address, on->peer->system_name, ctx->self_slot + 1);
+}
+
+static void
+s_domain_alarm_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    s_say (text, "peer %d (%s) has DNS domain '%s'; this peer has '%s'", on->index,
+           on->address, on->peer->dns_domain, ctx->me->dns_domain);
+}
+
+static bool
+s_reset_pending (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) on;
+    return ctx->view->factory_reset_pending;
+}
+
+static void
+s_reset_pending_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) on;
+    char list [1600];
+    s_peer_list (ctx->eff, ",", list, sizeof list);
+    s_say (text, "all peer addresses were cleared: the next restart resets this peer to "
+           "factory defaults; restore '%s' (same order) to cancel", list);
+}
+
+//  One row an alarm rule, in id order; a node-wide row before the per-peer
+//  row of the same id.
+static const s_rule_t s_alarm_rules [] = {
+    { CW_ALARM_CLUSTER_INVALID_CONFIG,      NULL, S_CLUSTER, s_settings_invalid,     s_settings_invalid_detail },
+    { CW_ALARM_CLUSTER_COMMS_FAILURE,       NULL, S_OTHER,   s_silent_or_joining,    s_silent_or_joining_detail },
+    { CW_ALARM_CLUSTER_INVALID_ADDRESS,     NULL, S_SLOT,    s_unresolved,           s_unresolved_detail },
+    { CW_ALARM_CLUSTER_DB_COMMS_FAILURE,    NULL, S_OTHER,   s_tls_failing,          s_tls_failing_detail },
+    { CW_ALARM_CLUSTER_RESTART_REQUIRED,    NULL, S_NODE,    s_restart_required,     s_restart_required_detail },
+    { CW_ALARM_CLUSTER_UPGRADE_PAUSED,      NULL, S_CLUSTER, s_upgrade_paused,       s_upgrade_paused_detail },
+    { CW_ALARM_CLUSTER_REPLICATION_ERROR,   NULL, S_CLUSTER, s_replication_failed,   s_replication_failed_detail },
+    { CW_ALARM_CLUSTER_CONFLICT,            NULL, S_CLUSTER, s_conflict,             s_conflict_detail },
+    { CW_ALARM_CLUSTER_SETTINGS_MISMATCH,   NULL, S_ALIVE,   s_name_or_ip_version_differs, s_name_or_ip_version_detail },
+    { CW_ALARM_CLUSTER_DB_MISSING,          NULL, S_CLUSTER, s_database_missing,     s_database_missing_detail },
+    { CW_ALARM_CLUSTER_NOT_IN_PEER_LIST,    NULL, S_CLUSTER, s_not_listed,           s_not_listed_alarm_detail },
+    { CW_ALARM_CLUSTER_PRIMARY_UNREACHABLE, NULL, S_CLUSTER, s_primary_unreachable,  s_primary_unreachable_detail },
+    { CW_ALARM_CLUSTER_PRIMARY_MISMATCH,    NULL, S_ALIVE,   s_primary_differs,      s_primary_differs_detail },
+    { CW_ALARM_CLUSTER_H323_OFF,            NULL, S_CLUSTER, s_h323_off,             s_h323_off_alarm_detail },
+    { CW_ALARM_CLUSTER_NO_NAME,             NULL, S_CLUSTER, s_no_name,              s_no_name_detail },
+    { CW_ALARM_CLUSTER_TLS_MISMATCH,        NULL, S_NODE,    s_tls_change_pending,   s_tls_change_pending_detail },
+    { CW_ALARM_CLUSTER_TLS_MISMATCH,        NULL, S_ALIVE,   s_tls_mode_differs,     s_tls_mode_differs_detail },
+    { CW_ALARM_CLUSTER_TCP_FAILURE,         NULL, S_OTHER,   s_tcp_failing,          s_tcp_failing_detail },
+    { CW_ALARM_CLUSTER_PEERS_INCONSISTENT,  NULL, S_ALIVE,   s_peer_list_differs,    s_peer_list_differs_detail },
+    { CW_ALARM_CLUSTER_SYNC_FAILED,         NULL, S_CLUSTER, s_sync_failed,          s_sync_failed_detail },
+    { CW_ALARM_CLUSTER_CLOCK,               NULL, S_CLUSTER, s_clock_unsynced,       s_clock_unsynced_alarm_detail },
+    { CW_ALARM_CLUSTER_CLOCK,               NULL, S_ALIVE,   s_clock_skewed,         s_clock_skewed_detail },
+    { CW_ALARM_CLUSTER_RTT,                 NULL, S_ALIVE,   s_rtt_high,             s_rtt_detail },
+    { CW_ALARM_CLUSTER_TYPE_MISMATCH,       NULL, S_ALIVE,   s_type_differs,         s_type_alarm_detail },
+    { CW_ALARM_CLUSTER_VERSION_MISMATCH,    NULL, S_ALIVE,   s_version_differs,      s_version_alarm_detail },
+    { CW_ALARM_CLUSTER_DUPLICATE_NAME,      NULL, S_ALIVE,   s_same_system_name,     s_same_system_name_detail },
+    { CW_ALARM_CLUSTER_DOMAIN_MISMATCH,     NULL, S_ALIVE,   s_domain_differs,       s_domain_alarm_detail },
+    { CW_ALARM_CLUSTER_RESET_PENDING,       NULL, S_NODE,    s_reset_pending,        s_reset_pending_detail },
+};
+
+#define S_NRULES(table) (sizeof (table) / sizeof (table) [0])
+
+//  ---------------------------------------------------------------------
 //  Alarm evaluation
 
 typedef struct {
@@ -336,24 +1053,19 @@ typedef struct {
     int count;
 } s_wants_t;
 
-//  Add alarm ID about SUBJECT with a formatted detail; an existing
-//  (id, subject) gets the detail appended instead.
-static void s_want (s_wants_t *self, int id, const char *subject, const char *fmt, ...)
-    __attribute__ ((format (printf, 4, 5)));
+//  Add alarm RULE about ON with TEXT's detail (cut to the alarm's 511
+//  bytes); an existing (id, subject) gets the detail appended instead.
 static void
-s_want (s_wants_t *self, int id, const char *subject, const char *fmt, ...)
+s_want (const s_rule_t *rule, const s_subject_t *on, const s_text_t *text, void *out)
 {
-    char detail [512];
-    va_list args;
-    va_start (args, fmt);
-    s_vformat (detail, sizeof detail, fmt, args);
-    va_end (args);
-
-    char key [128];
-    s_format (key, sizeof key, "%s", subject);
+    s_wants_t *self = (s_wants_t *) out;
+    char detail [sizeof self->out [0].detail];
+    char key [sizeof self->out [0].subject];
+    s_format (detail, sizeof detail, "%s", text->detail);
+    s_format (key, sizeof key, "%s", on->address);
     for (int i = 0; i < self->count; i++) {
         cw_alarm_want_t *want = &self->out [i];
-        if (want->id == id && strcmp (want->subject, key) == 0) {
+        if (want->id == rule->id && strcmp (want->subject, key) == 0) {
             if (strcmp (want->detail, detail) != 0)
                 s_append (want->detail, sizeof want->detail, "%s", detail);
             return;
@@ -362,36 +1074,9 @@ s_want (s_wants_t *self, int id, const char *subject, const char *fmt, ...)
     if (self->count >= self->max)
         return;
     cw_alarm_want_t *want = &self->out [self->count++];
-    want->id = id;
+    want->id = rule->id;
     s_format (want->subject, sizeof want->subject, "%s", key);
     s_format (want->detail, sizeof want->detail, "%s", detail);
-}
-
-//  Rules that apply whether or not this peer is clustered: the stored
-//  settings against those in effect.
-static void
-s_eval_settings (const cw_cluster_view_t *view, s_wants_t *wants)
-{
-    if (view->factory_reset_pending) {
-        char list [1600];
-        s_peer_list (&view->effective, ",", list, sizeof list);
-        s_want (wants, CW_ALARM_CLUSTER_RESET_PENDING, "",
-                "all peer addresses were cleared: the next restart resets this peer to "
-                "factory defaults; restore '%s' (same order) to cancel", list);
-        return;
-    }
-    if (cw_cluster_settings_equal (&view->effective, &view->stored, false))
-        return;
-    char changes [1024];
-    s_settings_changes (&view->effective, &view->stored, changes, sizeof changes);
-    if (cw_cluster_settings_equal (&view->effective, &view->stored, true))
-        s_want (wants, CW_ALARM_CLUSTER_TLS_MISMATCH, "",
-                "TLS verification mode changed (%s): takes effect at `causeway restart`",
-                changes);
-    else
-        s_want (wants, CW_ALARM_CLUSTER_RESTART_REQUIRED, "",
-                "clustering settings changed (%s): they take effect at `causeway restart`",
-                changes);
 }
 
 //  Stable sort by id (insertion sort: at most CW_CLUSTER_ALARMS_MAX items),
@@ -417,279 +1102,21 @@ cw_cluster_alarms_evaluate (const cw_cluster_view_t *view, cw_alarm_want_t *out,
 {
     if (!view || !out || max < 0)
         return -1;
+    s_ctx_t ctx;
+    s_ctx_init (&ctx, view);
     s_wants_t wants = { out, max, 0 };
-    const cw_cluster_settings_t *eff = &view->effective;
-    int count = s_peer_count (eff);
-    int self_slot = s_self_slot (view);
-    const cw_peer_view_t *me = self_slot >= 0? &view->peers [self_slot]: NULL;
-
-    if (count == 0) {
-        //  Not clustered: only the settings rules
-        s_eval_settings (view, &wants);
-        return wants.count;
-    }
-
-    //  The rules, per-peer ones peer by peer; sorted by id at the end.
-    char problems [1024];
-    if (cw_cluster_settings_check (eff, problems, sizeof problems) != 0)
-        s_want (&wants, CW_ALARM_CLUSTER_INVALID_CONFIG, "",
-                "the clustering settings in effect are invalid: %s", problems);
-
-    for (int i = 0; i < count; i++) {
-        const cw_peer_view_t *peer = &view->peers [i];
-        const char *address = s_address (view, i);
-        if (!address [0] || s_is_self (view, i))
-            continue;
-        if (!peer->alive) {
-            char why [512] = "";
-            if (peer->restarting)
-                s_format (why, sizeof why, "announced a restart and is not heard from since");
-            else
-            if (peer->ever_seen)
-                s_format (why, sizeof why, "has stopped sending heartbeats");
-            else
-                s_format (why, sizeof why, "not heard from since this peer started");
-            if (peer->tcp_failing && peer->tcp_error [0])
-                s_append (why, sizeof why, "TCP: %s", peer->tcp_error);
-            else
-            if (peer->tls_failing && peer->tls_error [0])
-                s_append (why, sizeof why, "TLS: %s", peer->tls_error);
-            s_want (&wants, CW_ALARM_CLUSTER_COMMS_FAILURE, address,
-                    "peer %d (%s) %s", i + 1, address, why);
-        }
-        else
-        if (peer->joining)
-            s_want (&wants, CW_ALARM_CLUSTER_COMMS_FAILURE, address,
-                    "peer %d (%s) is joining the cluster and has no configuration yet "
-                    "(expected; clears when it has joined)", i + 1, address);
-    }
-
-    for (int i = 0; i < count; i++) {
-        const cw_peer_view_t *peer = &view->peers [i];
-        const char *address = s_address (view, i);
-        if (address [0] && peer->resolve_error [0])
-            s_want (&wants, CW_ALARM_CLUSTER_INVALID_ADDRESS, address,
-                    "peer %d address %s does not resolve: %s", i + 1, address,
-                    peer->resolve_error);
-    }
-
-    for (int i = 0; i < count; i++) {
-        const cw_peer_view_t *peer = &view->peers [i];
-        const char *address = s_address (view, i);
-        if (address [0] && !s_is_self (view, i) && peer->tls_failing)
-            s_want (&wants, CW_ALARM_CLUSTER_DB_COMMS_FAILURE, address,
-                    "TLS with peer %d (%s) fails: %s", i + 1, address,
-                    peer->tls_error [0]? peer->tls_error: "handshake failed");
-    }
-
-    s_eval_settings (view, &wants);
-
-    //  20008: replication paused
-    {
-        char why [512] = "";
-        if (view->replication_paused)
-            s_append (why, sizeof why, "automatic replication is paused while peers run "
-                      "different software versions (this peer: %s)", view->version);
-        for (int i = 0; i < count; i++) {
-            const cw_peer_view_t *peer = &view->peers [i];
-            if (s_address (view, i) [0] && !s_is_self (view, i)
-            &&  peer->alive && peer->upgrading)
-                s_append (why, sizeof why, "peer %d (%s) announced an upgrade in progress",
-                          i + 1, s_address (view, i));
-        }
-        if (why [0])
-            s_want (&wants, CW_ALARM_CLUSTER_UPGRADE_PAUSED, "", "%s", why);
-    }
-
-    if (view->replication_error [0])
-        s_want (&wants, CW_ALARM_CLUSTER_REPLICATION_ERROR, "",
-                "automatic replication failed: %s", view->replication_error);
-
-    if (view->replication_conflict) {
-        if (eff->primary >= 1 && eff->primary <= count)
-            s_want (&wants, CW_ALARM_CLUSTER_CONFLICT, "",
-                    "this peer's configuration conflicts with the primary's, peer %d (%s): "
-                    "it must be synchronised manually", eff->primary,
-                    s_address (view, eff->primary - 1));
-        else
-            s_want (&wants, CW_ALARM_CLUSTER_CONFLICT, "",
-                    "this peer's configuration conflicts with the primary's: "
-                    "it must be synchronised manually");
-    }
-
-    for (int i = 0; i < count; i++) {
-        const cw_peer_view_t *peer = &view->peers [i];
-        const char *address = s_address (view, i);
-        if (!address [0] || s_is_self (view, i) || !peer->alive)
-            continue;
-        char diff [512] = "";
-        if (strcasecmp (peer->cluster_name, eff->name) != 0)
-            s_append (diff, sizeof diff, "cluster name '%s', this peer '%s'",
-                      peer->cluster_name, eff->name);
-        if (peer->ip_version != eff->ip_version)
-            s_append (diff, sizeof diff, "IP version %d, this peer %d",
-                      peer->ip_version, eff->ip_version);
-        if (diff [0])
-            s_want (&wants, CW_ALARM_CLUSTER_SETTINGS_MISMATCH, address,
-                    "peer %d (%s) has %s", i + 1, address, diff);
-    }
-
-    if (view->database_missing)
-        s_want (&wants, CW_ALARM_CLUSTER_DB_MISSING, "",
-                "the cluster database of this peer is missing or unreadable%s%s",
-                view->database_error [0]? ": ": "", view->database_error);
-
-    if (view->this_peer == 0) {
-        char list [1600];
-        s_peer_list (eff, ", ", list, sizeof list);
-        s_want (&wants, CW_ALARM_CLUSTER_NOT_IN_PEER_LIST, "",
-                "this peer's peering address %s is not in the peer list (%s)",
-                view->peering_address [0]? view->peering_address: "(not set)", list);
-    }
-
-    if (!view->is_primary && eff->primary >= 1 && eff->primary <= count) {
-        int p = eff->primary - 1;
-        const char *address = s_address (view, p);
-        if (address [0] && !s_is_self (view, p) && !view->peers [p].alive)
-            s_want (&wants, CW_ALARM_CLUSTER_PRIMARY_UNREACHABLE, "",
-                    "the configuration primary, peer %d (%s), is not reachable; "
-                    "this peer serves on its last configuration", p + 1, address);
-    }
-
-    for (int i = 0; i < count; i++) {
-        const cw_peer_view_t *peer = &view->peers [i];
-        const char *address = s_address (view, i);
-        if (address [0] && !s_is_self (view, i) && peer->alive
-        &&  peer->primary != eff->primary)
-            s_want (&wants, CW_ALARM_CLUSTER_PRIMARY_MISMATCH, address,
-                    "peer %d (%s) has configuration primary %d; this peer has %d",
-                    i + 1, address, peer->primary, eff->primary);
-    }
-
-    if (!view->h323_mode)
-        s_want (&wants, CW_ALARM_CLUSTER_H323_OFF, "",
-                "h323.mode is off; clustering needs H.323 mode on");
-
-    if (!eff->name [0])
-        s_want (&wants, CW_ALARM_CLUSTER_NO_NAME, "",
-                "cluster.name is not set on this peer (clustered with %d peers)", count);
-
-    for (int i = 0; i < count; i++) {
-        const cw_peer_view_t *peer = &view->peers [i];
-        const char *address = s_address (view, i);
-        if (address [0] && !s_is_self (view, i) && peer->alive
-        &&  strcmp (peer->tls_verify, eff->tls_verify) != 0)
-            s_want (&wants, CW_ALARM_CLUSTER_TLS_MISMATCH, address,
-                    "peer %d (%s) has TLS verification mode %s; this peer has %s",
-                    i + 1, address, peer->tls_verify [0]? peer->tls_verify: "(none)",
-                    eff->tls_verify [0]? eff->tls_verify: "(none)");
-    }
-
-    for (int i = 0; i < count; i++) {
-        const cw_peer_view_t *peer = &view->peers [i];
-        const char *address = s_address (view, i);
-        if (address [0] && !s_is_self (view, i) && peer->tcp_failing)
-            s_want (&wants, CW_ALARM_CLUSTER_TCP_FAILURE, address,
-                    "TCP to peer %d (%s) on its clustering port fails: %s", i + 1, address,
-                    peer->tcp_error [0]? peer->tcp_error: "connect failed");
-    }
-
-    {
-        char ours [65];
-        cw_cluster_peers_digest (eff, ours);
-        for (int i = 0; i < count; i++) {
-            const cw_peer_view_t *peer = &view->peers [i];
-            const char *address = s_address (view, i);
-            if (address [0] && !s_is_self (view, i) && peer->alive
-            &&  strcasecmp (peer->peers_digest, ours) != 0) {
-                char list [1600];
-                s_peer_list (eff, ",", list, sizeof list);
-                s_want (&wants, CW_ALARM_CLUSTER_PEERS_INCONSISTENT, address,
-                        "peer %d (%s) has a different peer list (digest %.12s) from this "
-                        "peer's '%s' (digest %.12s)", i + 1, address,
-                        peer->peers_digest [0]? peer->peers_digest: "none", list, ours);
-            }
-        }
-    }
-
-    if (view->sync_failed)
-        s_want (&wants, CW_ALARM_CLUSTER_SYNC_FAILED, "",
-                "full synchronisation of the cluster database failed%s%s",
-                view->sync_error [0]? ": ": "", view->sync_error);
-
-    //  20030: this peer's clock, then each peer's skew
-    if (!view->clock_synced)
-        s_want (&wants, CW_ALARM_CLUSTER_CLOCK, "",
-                view->ntp_configured
-                ? "this peer's clock is not synchronised: the NTP servers in ntp.servers "
-                  "are unreachable or not answering"
-                : "this peer's clock is not synchronised and no NTP server is configured "
-                  "(ntp.servers is empty)");
-    for (int i = 0; i < count; i++) {
-        const cw_peer_view_t *peer = &view->peers [i];
-        const char *address = s_address (view, i);
-        if (!address [0] || s_is_self (view, i) || !peer->alive)
-            continue;
-        int64_t offset = peer->clock_offset_ms;
-        int64_t magnitude = offset < 0? -offset: offset;
-        if (magnitude > CW_CLOCK_SKEW_ALARM_MS)
-            s_want (&wants, CW_ALARM_CLUSTER_CLOCK, address,
-                    "peer %d (%s) clock differs from this peer's by %+.1f s (limit %d s)",
-                    i + 1, address, (double) offset / 1000.0, CW_CLOCK_SKEW_ALARM_MS / 1000);
-    }
-
-    for (int i = 0; i < count; i++) {
-        const cw_peer_view_t *peer = &view->peers [i];
-        const char *address = s_address (view, i);
-        if (address [0] && !s_is_self (view, i) && peer->alive
-        &&  peer->rtt_ms > CW_RTT_ALARM_MS)
-            s_want (&wants, CW_ALARM_CLUSTER_RTT, address,
-                    "round-trip time to peer %d (%s) is %.1f ms (limit %.0f ms)",
-                    i + 1, address, peer->rtt_ms, CW_RTT_ALARM_MS);
-    }
-
-    for (int i = 0; i < count; i++) {
-        const cw_peer_view_t *peer = &view->peers [i];
-        const char *address = s_address (view, i);
-        if (address [0] && !s_is_self (view, i) && peer->alive
-        &&  strcmp (peer->type, view->node_type) != 0)
-            s_want (&wants, CW_ALARM_CLUSTER_TYPE_MISMATCH, address,
-                    "peer %d (%s) reports node type %s; this peer is %s", i + 1, address,
-                    peer->type [0]? peer->type: "(none)", view->node_type);
-    }
-
-    for (int i = 0; i < count; i++) {
-        const cw_peer_view_t *peer = &view->peers [i];
-        const char *address = s_address (view, i);
-        if (address [0] && !s_is_self (view, i) && peer->alive
-        &&  strcmp (peer->version, view->version) != 0)
-            s_want (&wants, CW_ALARM_CLUSTER_VERSION_MISMATCH, address,
-                    "peer %d (%s) runs version %s; this peer runs %s", i + 1, address,
-                    peer->version [0]? peer->version: "(none)", view->version);
-    }
-
-    for (int i = 0; me && me->system_name [0] && i < count; i++) {
-        const cw_peer_view_t *peer = &view->peers [i];
-        const char *address = s_address (view, i);
-        if (address [0] && !s_is_self (view, i) && peer->alive
-        &&  strcasecmp (peer->system_name, me->system_name) == 0)
-            s_want (&wants, CW_ALARM_CLUSTER_DUPLICATE_NAME, address,
-                    "peer %d (%s) has the same system name '%s' as this peer (peer %d)",
-                    i + 1, address, peer->system_name, self_slot + 1);
-    }
-
-    for (int i = 0; me && i < count; i++) {
-        const cw_peer_view_t *peer = &view->peers [i];
-        const char *address = s_address (view, i);
-        if (address [0] && !s_is_self (view, i) && peer->alive
-        &&  !s_same_domain (peer->dns_domain, me->dns_domain))
-            s_want (&wants, CW_ALARM_CLUSTER_DOMAIN_MISMATCH, address,
-                    "peer %d (%s) has DNS domain '%s'; this peer has '%s'", i + 1, address,
-                    peer->dns_domain, me->dns_domain);
-    }
-
+    s_apply (&ctx, s_alarm_rules, S_NRULES (s_alarm_rules), s_want, &wants);
     s_sort (wants.out, wants.count);
     return wants.count;
+}
+
+int
+cw_cluster_alarms_rules (int *ids, int max)
+{
+    int count = (int) S_NRULES (s_alarm_rules);
+    for (int i = 0; ids && i < count && i < max; i++)
+        ids [i] = s_alarm_rules [i].id;
+    return count;
 }
 
 //  ---------------------------------------------------------------------
@@ -726,39 +1153,15 @@ cw_cluster_alarms_diff (const cw_alarm_want_t *before, int nbefore,
     return 0;
 }
 
+
 //  ---------------------------------------------------------------------
-//  Requirement check (SPEC §3)
+//  Requirement check (`cluster check`)
 
 static const char *s_requirements [] = {
     "node_type", "software_version", "distinct_ip_address", "distinct_system_name",
     "dns_domain", "rtt", "clock_synchronised", "dns_or_address_mapping",
     "certificate", "cluster_name", "h323_mode", "cluster_settings", "peer_reachable"
 };
-
-//  Add a problem about peer PEER (1..6, 0 = null) to PROBLEMS.
-static void s_problem (json_t *problems, const char *requirement, int peer, const char *fix,
-                       const char *fmt, ...) __attribute__ ((format (printf, 5, 6)));
-static void
-s_problem (json_t *problems, const char *requirement, int peer, const char *fix,
-           const char *fmt, ...)
-{
-    char detail [1024];
-    va_list args;
-    va_start (args, fmt);
-    s_vformat (detail, sizeof detail, fmt, args);
-    va_end (args);
-    json_t *item = json_object ();
-    if (!item)
-        return;
-    json_object_set_new (item, "requirement", json_string (requirement));
-    json_object_set_new (item, "peer", peer > 0? json_integer (peer): json_null ());
-    json_object_set_new (item, "detail", json_string (detail));
-    //  json_string returns NULL on invalid UTF-8: keep the field anyway
-    if (!json_object_get (item, "detail"))
-        json_object_set_new (item, "detail", json_string ("(detail not valid UTF-8)"));
-    json_object_set_new (item, "fix", json_string (fix));
-    json_array_append_new (problems, item);
-}
 
 //  Does the address mapping hold an entry for ADDRESS (an FQDN matched by
 //  name, an IP address by the mapped IP)?
@@ -782,180 +1185,375 @@ s_mapped (const cw_cluster_view_t *view, const char *address)
     return false;
 }
 
-static void
-s_check_peers (const cw_cluster_view_t *view, json_t *problems)
+static bool
+s_unreachable (const s_ctx_t *ctx, const s_subject_t *on)
 {
-    const cw_cluster_settings_t *eff = &view->effective;
-    int count = s_peer_count (eff);
-    int self_slot = s_self_slot (view);
-    const cw_peer_view_t *me = self_slot >= 0? &view->peers [self_slot]: NULL;
-    char fix [768];
+    (void) ctx;
+    return !on->peer->alive;
+}
 
-    for (int i = 0; i < count; i++) {
-        const cw_peer_view_t *peer = &view->peers [i];
-        const char *address = s_address (view, i);
-        if (!address [0] || s_is_self (view, i))
-            continue;
-        if (!peer->alive) {
-            s_format (fix, sizeof fix, "start Causeway on peer %d (%s) and let TCP through on "
-                      "the clustering ports (`causeway firewall rules`); check with "
-                      "`causeway cluster status`", i + 1, address);
-            s_problem (problems, "peer_reachable", i + 1, fix,
-                       "peer %d (%s) is not reachable%s%s; its node type, version, system "
-                       "name, domain, RTT and clock could not be checked", i + 1, address,
-                       peer->tcp_failing? ": ": "",
-                       peer->tcp_failing? peer->tcp_error: "");
-            continue;
-        }
-        if (strcmp (peer->type, view->node_type) != 0) {
-            s_format (fix, sizeof fix, "a cluster never mixes core and edge nodes: remove peer %d "
-                      "(`causeway cluster remove %s` on the primary) and add a %s node instead",
-                      i + 1, address, view->node_type);
-            s_problem (problems, "node_type", i + 1, fix,
-                       "peer %d (%s) is %s; this peer is %s", i + 1, address,
-                       peer->type [0]? peer->type: "(unknown)", view->node_type);
-        }
-        if (strcmp (peer->version, view->version) != 0) {
-            s_format (fix, sizeof fix, "upgrade every peer to the same version, the primary "
-                      "first, then the others one at a time%s",
-                      view->replication_paused || peer->upgrading
-                      ? " (an upgrade is in progress: replication resumes when it ends)": "");
-            s_problem (problems, "software_version", i + 1, fix,
-                       "peer %d (%s) runs %s; this peer runs %s", i + 1, address,
-                       peer->version [0]? peer->version: "(unknown)", view->version);
-        }
-        if (me && !s_same_domain (peer->dns_domain, me->dns_domain)) {
-            s_format (fix, sizeof fix, "set the same DNS domain on every peer: "
-                      "`causeway config set dns.domain %s` on peer %d",
-                      me->dns_domain [0]? me->dns_domain: "DOMAIN", i + 1);
-            s_problem (problems, "dns_domain", i + 1, fix,
-                       "peer %d (%s) has DNS domain '%s'; this peer (peer %d) has '%s'",
-                       i + 1, address, peer->dns_domain, self_slot + 1, me->dns_domain);
-        }
-        if (peer->rtt_ms > CW_RTT_ALARM_MS) {
-            s_format (fix, sizeof fix, "peers must be within 80 ms round trip (40 ms one way) "
-                      "of each other: fix the network path to peer %d or remove it from "
-                      "the cluster", i + 1);
-            s_problem (problems, "rtt", i + 1, fix,
-                       "round-trip time to peer %d (%s) is %.1f ms (limit %.0f ms)",
-                       i + 1, address, peer->rtt_ms, CW_RTT_ALARM_MS);
-        }
-        if (!peer->clock_synced) {
-            s_format (fix, sizeof fix, "on peer %d configure a reachable NTP server: "
-                      "`causeway config set ntp.servers HOST`", i + 1);
-            s_problem (problems, "clock_synchronised", i + 1, fix,
-                       "peer %d (%s) reports its clock is not synchronised", i + 1, address);
-        }
-        int64_t offset = peer->clock_offset_ms;
-        if ((offset < 0? -offset: offset) > CW_CLOCK_SKEW_ALARM_MS) {
-            s_format (fix, sizeof fix, "synchronise every peer with the same NTP servers "
-                      "(`causeway config set ntp.servers HOST`)");
-            s_problem (problems, "clock_synchronised", i + 1, fix,
-                       "peer %d (%s) clock differs from this peer's by %+.1f s (limit %d s)",
-                       i + 1, address, (double) offset / 1000.0,
-                       CW_CLOCK_SKEW_ALARM_MS / 1000);
-        }
-        if (!peer->h323_mode) {
-            s_problem (problems, "h323_mode", i + 1,
-                       "turn H.323 mode on, on the primary: `causeway config set h323.mode on` "
-                       "(it replicates to every peer)",
-                       "peer %d (%s) has H.323 mode off", i + 1, address);
-        }
-        //  cluster_settings: what every peer must agree on
-        char diff [768] = "";
-        char ours [65];
-        cw_cluster_peers_digest (eff, ours);
-        if (peer->primary != eff->primary)
-            s_append (diff, sizeof diff, "primary %d (this peer %d)", peer->primary, eff->primary);
-        if (strcasecmp (peer->peers_digest, ours) != 0)
-            s_append (diff, sizeof diff, "a different peer list");
-        if (strcasecmp (peer->cluster_name, eff->name) != 0)
-            s_append (diff, sizeof diff, "cluster name '%s' (this peer '%s')",
-                      peer->cluster_name, eff->name);
-        if (peer->ip_version != eff->ip_version)
-            s_append (diff, sizeof diff, "IP version %d (this peer %d)",
-                      peer->ip_version, eff->ip_version);
-        if (strcmp (peer->tls_verify, eff->tls_verify) != 0)
-            s_append (diff, sizeof diff, "TLS verification %s (this peer %s)",
-                      peer->tls_verify, eff->tls_verify);
-        if (diff [0]) {
-            s_format (fix, sizeof fix, "copy the primary's clustering settings (cluster.name, "
-                      "cluster.primary, cluster.ip_version, cluster.tls_verify, cluster.peers in "
-                      "the same order) to peer %d, then `causeway restart` it", i + 1);
-            s_problem (problems, "cluster_settings", i + 1, fix,
-                       "peer %d (%s) has %s", i + 1, address, diff);
-        }
-    }
+static void
+s_unreachable_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) ctx;
+    const cw_peer_view_t *peer = on->peer;
+    s_say (text, "peer %d (%s) is not reachable%s%s; its node type, version, system "
+           "name, domain, RTT and clock could not be checked", on->index, on->address,
+           peer->tcp_failing? ": ": "", peer->tcp_failing? peer->tcp_error: "");
+    s_fix (text, "start Causeway on peer %d (%s) and let TCP through on the clustering "
+           "ports (`causeway firewall rules`); check with `causeway cluster status`",
+           on->index, on->address);
+}
 
-    //  distinct addresses / IP addresses over every slot
-    for (int i = 0; i < count; i++) {
-        const char *address = s_address (view, i);
-        if (!address [0])
-            continue;
-        const char *ip_i = view->peers [i].ip [0]? view->peers [i].ip: address;
-        for (int j = 0; j < i; j++) {
-            const char *other = s_address (view, j);
-            if (!other [0])
-                continue;
-            const char *ip_j = view->peers [j].ip [0]? view->peers [j].ip: other;
-            if (strcasecmp (address, other) == 0 || strcasecmp (ip_i, ip_j) == 0) {
-                s_format (fix, sizeof fix, "give every peer its own IP address: correct peer "
-                          "%d in the peer list on the primary (`causeway cluster replace %s "
-                          "NEW`)", i + 1, address);
-                s_problem (problems, "distinct_ip_address", i + 1, fix,
-                           "peer %d (%s) and peer %d (%s) have the same address %s",
-                           j + 1, other, i + 1, address,
-                           strcasecmp (address, other) == 0? address: ip_i);
-                break;
-            }
-        }
-    }
+static void
+s_type_check_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    const char *type = on->peer->type, *ours = ctx->view->node_type;
+    s_say (text, "peer %d (%s) is %s; this peer is %s", on->index, on->address,
+           type [0]? type: "(unknown)", ours);
+    s_fix (text, "a cluster never mixes core and edge nodes: remove peer %d (`causeway "
+           "cluster remove %s` on the primary) and add a %s node instead",
+           on->index, on->address, ours);
+}
 
-    //  distinct system names over this peer and the alive peers
-    for (int i = 0; i < count; i++) {
-        const cw_peer_view_t *peer = &view->peers [i];
-        bool known_i = s_is_self (view, i) || peer->alive;
-        if (!known_i || !peer->system_name [0] || !s_address (view, i) [0])
-            continue;
-        for (int j = 0; j < i; j++) {
-            const cw_peer_view_t *other = &view->peers [j];
-            bool known_j = s_is_self (view, j) || other->alive;
-            if (!known_j || !s_address (view, j) [0]
-            ||  strcasecmp (peer->system_name, other->system_name) != 0)
-                continue;
-            s_format (fix, sizeof fix, "give every peer its own system name: "
-                      "`causeway config set system.name NAME` on peer %d", i + 1);
-            s_problem (problems, "distinct_system_name", i + 1, fix,
-                       "peer %d (%s) and peer %d (%s) are both named '%s'",
-                       j + 1, s_address (view, j), i + 1, s_address (view, i),
-                       peer->system_name);
-            break;
-        }
-    }
+static void
+s_version_check_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    const char *version = on->peer->version;
+    bool upgrading = ctx->view->replication_paused || on->peer->upgrading;
+    s_say (text, "peer %d (%s) runs %s; this peer runs %s", on->index, on->address,
+           version [0]? version: "(unknown)", ctx->view->version);
+    s_fix (text, "upgrade every peer to the same version, the primary first, then the "
+           "others one at a time%s",
+           upgrading? " (an upgrade is in progress: replication resumes when it ends)": "");
+}
 
-    //  certificates: every peer's, including our own
-    for (int i = 0; i < count; i++) {
-        const cw_peer_view_t *peer = &view->peers [i];
-        const char *address = s_address (view, i);
-        if (!address [0])
-            continue;
-        const char *reason = NULL;
-        if (!s_is_self (view, i) && peer->tls_failing)
-            reason = peer->tls_error [0]? peer->tls_error: "TLS handshake fails";
-        else
-        if (peer->certificate [0] && strcmp (peer->certificate, "ok") != 0
-        &&  strncmp (peer->certificate, "not verified", 12) != 0)
-            reason = peer->certificate;
-        if (!reason)
-            continue;
-        s_format (fix, sizeof fix, "install on peer %d a certificate whose SAN (or CN) contains "
-                  "its peer address %s and that chains to a CA every peer trusts "
-                  "(peering.certificate, peering.private_key, peering.ca_file), then "
-                  "`causeway restart` it", i + 1, address);
-        s_problem (problems, "certificate", i + 1, fix,
-                   "the certificate of peer %d (%s) does not identify it: %s",
-                   i + 1, address, reason);
+static void
+s_domain_check_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    const char *ours = ctx->me->dns_domain;
+    s_say (text, "peer %d (%s) has DNS domain '%s'; this peer (peer %d) has '%s'",
+           on->index, on->address, on->peer->dns_domain, ctx->self_slot + 1, ours);
+    s_fix (text, "set the same DNS domain on every peer: `causeway config set dns.domain "
+           "%s` on peer %d", ours [0]? ours: "DOMAIN", on->index);
+}
+
+static bool
+s_peer_clock_unsynced (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) ctx;
+    return !on->peer->clock_synced;
+}
+
+static void
+s_peer_clock_unsynced_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) ctx;
+    s_say (text, "peer %d (%s) reports its clock is not synchronised", on->index, on->address);
+    s_fix (text, "on peer %d configure a reachable NTP server: "
+           "`causeway config set ntp.servers HOST`", on->index);
+}
+
+static bool
+s_peer_h323_off (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) ctx;
+    return !on->peer->h323_mode;
+}
+
+static void
+s_peer_h323_off_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) ctx;
+    s_say (text, "peer %d (%s) has H.323 mode off", on->index, on->address);
+    s_fix (text, "turn H.323 mode on, on the primary: `causeway config set h323.mode on` "
+           "(it replicates to every peer)");
+}
+
+//  What a peer's clustering settings differ in from ours, "" for nothing.
+static void
+s_settings_diff (const s_ctx_t *ctx, const cw_peer_view_t *peer, char *diff, size_t len)
+{
+    const cw_cluster_settings_t *eff = ctx->eff;
+    diff [0] = 0;
+    if (peer->primary != eff->primary)
+        s_append (diff, len, "primary %d (this peer %d)", peer->primary, eff->primary);
+    if (strcasecmp (peer->peers_digest, ctx->digest) != 0)
+        s_append (diff, len, "a different peer list");
+    if (strcasecmp (peer->cluster_name, eff->name) != 0)
+        s_append (diff, len, "cluster name '%s' (this peer '%s')", peer->cluster_name, eff->name);
+    if (peer->ip_version != eff->ip_version)
+        s_append (diff, len, "IP version %d (this peer %d)", peer->ip_version, eff->ip_version);
+    if (strcmp (peer->tls_verify, eff->tls_verify) != 0)
+        s_append (diff, len, "TLS verification %s (this peer %s)",
+                  peer->tls_verify, eff->tls_verify);
+}
+
+static bool
+s_peer_settings_differ (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    char diff [768];
+    s_settings_diff (ctx, on->peer, diff, sizeof diff);
+    return diff [0] != 0;
+}
+
+static void
+s_peer_settings_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    char diff [768];
+    s_settings_diff (ctx, on->peer, diff, sizeof diff);
+    s_say (text, "peer %d (%s) has %s", on->index, on->address, diff);
+    s_fix (text, "copy the primary's clustering settings (cluster.name, cluster.primary, "
+           "cluster.ip_version, cluster.tls_verify, cluster.peers in the same order) to "
+           "peer %d, then `causeway restart` it", on->index);
+}
+
+//  The first slot before ON's with the same address or IP address, or -1.
+static int
+s_same_address_before (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    const cw_cluster_view_t *view = ctx->view;
+    const char *ip = on->peer->ip [0]? on->peer->ip: on->address;
+    for (int j = 0; j < on->index - 1; j++) {
+        const char *other = s_address (view, j);
+        const char *other_ip = view->peers [j].ip [0]? view->peers [j].ip: other;
+        if (other [0] && (strcasecmp (on->address, other) == 0 || strcasecmp (ip, other_ip) == 0))
+            return j;
     }
+    return -1;
+}
+
+static bool
+s_address_taken (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    return s_same_address_before (ctx, on) >= 0;
+}
+
+static void
+s_address_taken_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    int j = s_same_address_before (ctx, on);
+    const char *other = s_address (ctx->view, j);
+    const char *same = strcasecmp (on->address, other) == 0? on->address
+                     : on->peer->ip [0]? on->peer->ip: on->address;
+    s_say (text, "peer %d (%s) and peer %d (%s) have the same address %s",
+           j + 1, other, on->index, on->address, same);
+    s_fix (text, "give every peer its own IP address: correct peer %d in the peer list on "
+           "the primary (`causeway cluster replace %s NEW`)", on->index, on->address);
+}
+
+//  The first slot before ON's, ours or alive, with the same system name, or -1.
+static int
+s_same_name_before (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    for (int j = 0; on->peer->system_name [0] && j < on->index - 1; j++) {
+        s_subject_t other;
+        if (s_subject (ctx, S_KNOWN, j, &other)
+        &&  strcasecmp (on->peer->system_name, other.peer->system_name) == 0)
+            return j;
+    }
+    return -1;
+}
+
+static bool
+s_name_taken (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    return s_same_name_before (ctx, on) >= 0;
+}
+
+static void
+s_name_taken_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    int j = s_same_name_before (ctx, on);
+    s_say (text, "peer %d (%s) and peer %d (%s) are both named '%s'", j + 1,
+           s_address (ctx->view, j), on->index, on->address, on->peer->system_name);
+    s_fix (text, "give every peer its own system name: "
+           "`causeway config set system.name NAME` on peer %d", on->index);
+}
+
+//  Why ON's certificate does not identify it, or NULL.
+static const char *
+s_certificate_trouble (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    const cw_peer_view_t *peer = on->peer;
+    if (!s_is_self (ctx->view, on->index - 1) && peer->tls_failing)
+        return peer->tls_error [0]? peer->tls_error: "TLS handshake fails";
+    if (peer->certificate [0] && strcmp (peer->certificate, "ok") != 0
+    &&  strncmp (peer->certificate, "not verified", 12) != 0)
+        return peer->certificate;
+    return NULL;
+}
+
+static bool
+s_certificate_bad (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    return s_certificate_trouble (ctx, on) != NULL;
+}
+
+static void
+s_certificate_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    s_say (text, "the certificate of peer %d (%s) does not identify it: %s",
+           on->index, on->address, s_certificate_trouble (ctx, on));
+    s_fix (text, "install on peer %d a certificate whose SAN (or CN) contains its peer "
+           "address %s and that chains to a CA every peer trusts (peering.certificate, "
+           "peering.private_key, peering.ca_file), then `causeway restart` it",
+           on->index, on->address);
+}
+
+static void
+s_clock_check_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) on;
+    if (ctx->view->ntp_configured) {
+        s_say (text, "this peer's clock is not synchronised: its NTP servers do not answer");
+        s_fix (text, "make the NTP servers in ntp.servers reachable from this peer, or set "
+               "others: `causeway config set ntp.servers HOST`");
+    }
+    else {
+        s_say (text, "this peer's clock is not synchronised and no NTP server is configured");
+        s_fix (text, "configure an NTP server on this peer: "
+               "`causeway config set ntp.servers HOST`");
+    }
+}
+
+static bool
+s_nothing_to_map (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) on;
+    const cw_cluster_view_t *view = ctx->view;
+    return view->dns_server_count <= 0
+        && (!view->address_mapping_enabled || s_peer_count (ctx->in_use) == 0);
+}
+
+static void
+s_nothing_to_map_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) on;
+    s_say (text, "no DNS server is configured on this peer (dns.servers is empty) and "
+           "address mapping is %s", ctx->view->address_mapping_enabled? "empty": "off");
+    s_fix (text, "configure a DNS server (`causeway config set dns.servers IP`), or map "
+           "every peer: `causeway cluster suggest-mappings` and `causeway config set "
+           "cluster.address_mapping.enabled on` on the primary");
+}
+
+static bool
+s_unmapped (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    const cw_cluster_view_t *view = ctx->view;
+    return view->dns_server_count <= 0 && view->address_mapping_enabled
+        && !s_mapped (view, on->address);
+}
+
+static void
+s_unmapped_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) ctx;
+    s_say (text, "no DNS server is configured on this peer and the address mapping "
+           "has no entry for peer %d (%s)", on->index, on->address);
+    s_fix (text, "add a mapping for peer %d (%s) to cluster.address_mapping (`causeway "
+           "cluster suggest-mappings` on the primary), or configure a DNS server "
+           "(`causeway config set dns.servers IP`)", on->index, on->address);
+}
+
+static bool
+s_name_unset (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) on;
+    return !ctx->in_use->name [0];
+}
+
+static void
+s_name_unset_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) ctx;
+    (void) on;
+    s_say (text, "cluster.name is not configured");
+    s_fix (text, "set the same cluster name, a routable FQDN used in the cluster's DNS SRV "
+           "records, on every peer: `causeway config set cluster.name "
+           "cluster1.example.com`, then `causeway restart`");
+}
+
+static bool
+s_name_not_fqdn (const s_ctx_t *ctx, const s_subject_t *on)
+{
+    (void) on;
+    const char *name = ctx->in_use->name;
+    return name [0] && !s_is_fqdn (name);
+}
+
+static void
+s_name_not_fqdn_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) on;
+    const char *name = ctx->in_use->name;
+    s_say (text, "cluster.name '%s' is not a fully qualified domain name", name);
+    s_fix (text, "set a fully qualified domain name on every peer, e.g. `causeway config "
+           "set cluster.name %s.example.com`, then `causeway restart`",
+           strchr (name, '.')? "cluster1": name);
+}
+
+static void
+s_h323_check_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) ctx;
+    (void) on;
+    s_say (text, "h323.mode is off; clustering uses H.323 between peers");
+    s_fix (text, "turn H.323 mode on, on the primary: `causeway config set h323.mode on`");
+}
+
+static void
+s_not_listed_check_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+{
+    (void) on;
+    const char *address = ctx->view->peering_address;
+    s_say (text, "this peer's peering address %s is not in the peer list",
+           address [0]? address: "(not set)");
+    s_fix (text, "add this peer's peering.address to the peer list on the primary "
+           "(`causeway cluster add ADDRESS`) and copy the list to every peer");
+}
+
+//  One row a requirement rule, in the order the problems are listed: the
+//  other peers one by one (a peer that is not reachable only says so),
+//  then the rules over every slot, then this node's.
+static const s_rule_t s_check_rules [] = {
+    { 0, "peer_reachable",         S_OTHER,   s_unreachable,          s_unreachable_detail },
+    { 0, "node_type",              S_ALIVE,   s_type_differs,         s_type_check_detail },
+    { 0, "software_version",       S_ALIVE,   s_version_differs,      s_version_check_detail },
+    { 0, "dns_domain",             S_ALIVE,   s_domain_differs,       s_domain_check_detail },
+    { 0, "rtt",                    S_ALIVE,   s_rtt_high,             s_rtt_detail },
+    { 0, "clock_synchronised",     S_ALIVE,   s_peer_clock_unsynced,  s_peer_clock_unsynced_detail },
+    { 0, "clock_synchronised",     S_ALIVE,   s_clock_skewed,         s_clock_skewed_detail },
+    { 0, "h323_mode",              S_ALIVE,   s_peer_h323_off,        s_peer_h323_off_detail },
+    { 0, "cluster_settings",       S_ALIVE,   s_peer_settings_differ, s_peer_settings_detail },
+    { 0, "distinct_ip_address",    S_SLOT,    s_address_taken,        s_address_taken_detail },
+    { 0, "distinct_system_name",   S_KNOWN,   s_name_taken,           s_name_taken_detail },
+    { 0, "certificate",            S_SLOT,    s_certificate_bad,      s_certificate_detail },
+    { 0, "clock_synchronised",     S_SELF,    s_clock_unsynced,       s_clock_check_detail },
+    { 0, "dns_or_address_mapping", S_SELF,    s_nothing_to_map,       s_nothing_to_map_detail },
+    { 0, "dns_or_address_mapping", S_LISTED,  s_unmapped,             s_unmapped_detail },
+    { 0, "cluster_name",           S_NODE,    s_name_unset,           s_name_unset_detail },
+    { 0, "cluster_name",           S_NODE,    s_name_not_fqdn,        s_name_not_fqdn_detail },
+    { 0, "h323_mode",              S_NODE,    s_h323_off,             s_h323_check_detail },
+    { 0, "cluster_settings",       S_CLUSTER, s_settings_invalid,     s_settings_invalid_detail },
+    { 0, "cluster_settings",       S_CLUSTER, s_not_listed,           s_not_listed_check_detail },
+};
+
+//  Add the problem of RULE about ON (its index, 0 = null) to the JSON array OUT.
+static void
+s_problem (const s_rule_t *rule, const s_subject_t *on, const s_text_t *text, void *out)
+{
+    json_t *item = json_object ();
+    if (!item)
+        return;
+    json_object_set_new (item, "requirement", json_string (rule->requirement));
+    json_object_set_new (item, "peer", on->index > 0? json_integer (on->index): json_null ());
+    json_object_set_new (item, "detail", json_string (text->detail));
+    //  json_string returns NULL on invalid UTF-8: keep the field anyway
+    if (!json_object_get (item, "detail"))
+        json_object_set_new (item, "detail", json_string ("(detail not valid UTF-8)"));
+    json_object_set_new (item, "fix", json_string (text->fix));
+    json_array_append_new ((json_t *) out, item);
 }
 
 json_t *
@@ -972,92 +1570,10 @@ cw_cluster_check (const cw_cluster_view_t *view)
         json_decref (checked);
         return NULL;
     }
-    const cw_cluster_settings_t *eff = &view->effective;
-    int count = s_peer_count (eff);
-    bool clustered = count > 0;
-    int me = view->this_peer >= 1 && view->this_peer <= CW_CLUSTER_MAX_PEERS? view->this_peer: 0;
-    char fix [768];
-
-    if (clustered)
-        s_check_peers (view, problems);
-
-    //  This peer's clock
-    if (!view->clock_synced)
-        s_problem (problems, "clock_synchronised", me,
-                   view->ntp_configured
-                   ? "make the NTP servers in ntp.servers reachable from this peer, or set "
-                     "others: `causeway config set ntp.servers HOST`"
-                   : "configure an NTP server on this peer: `causeway config set ntp.servers HOST`",
-                   view->ntp_configured
-                   ? "this peer's clock is not synchronised: its NTP servers do not answer"
-                   : "this peer's clock is not synchronised and no NTP server is configured");
-
-    //  A DNS server, or an address mapping entry for every peer
-    if (view->dns_server_count <= 0) {
-        const cw_cluster_settings_t *s = clustered? eff: &view->stored;
-        int n = s_peer_count (s);
-        if (!view->address_mapping_enabled || n == 0)
-            s_problem (problems, "dns_or_address_mapping", me,
-                       "configure a DNS server (`causeway config set dns.servers IP`), or map "
-                       "every peer: `causeway cluster suggest-mappings` and `causeway config set "
-                       "cluster.address_mapping.enabled on` on the primary",
-                       "no DNS server is configured on this peer (dns.servers is empty) and "
-                       "address mapping is %s", view->address_mapping_enabled? "empty": "off");
-        else
-            for (int i = 0; i < n; i++) {
-                const char *address = s->peers [i];
-                if (!address [0] || s_mapped (view, address))
-                    continue;
-                s_format (fix, sizeof fix, "add a mapping for peer %d (%s) to "
-                          "cluster.address_mapping (`causeway cluster suggest-mappings` on the "
-                          "primary), or configure a DNS server (`causeway config set dns.servers "
-                          "IP`)", i + 1, address);
-                s_problem (problems, "dns_or_address_mapping", i + 1, fix,
-                           "no DNS server is configured on this peer and the address mapping "
-                           "has no entry for peer %d (%s)", i + 1, address);
-            }
-    }
-
-    //  Cluster name: configured, an FQDN
-    const char *name = clustered? eff->name: view->stored.name;
-    if (!name [0])
-        s_problem (problems, "cluster_name", 0,
-                   "set the same cluster name, a routable FQDN used in the cluster's DNS SRV "
-                   "records, on every peer: `causeway config set cluster.name "
-                   "cluster1.example.com`, then `causeway restart`",
-                   "cluster.name is not configured");
-    else
-    if (!s_is_fqdn (name)) {
-        s_format (fix, sizeof fix, "set a fully qualified domain name on every peer, e.g. "
-                  "`causeway config set cluster.name %s.example.com`, then `causeway restart`",
-                  strchr (name, '.')? "cluster1": name);
-        s_problem (problems, "cluster_name", 0, fix,
-                   "cluster.name '%s' is not a fully qualified domain name", name);
-    }
-
-    //  H.323 mode
-    if (!view->h323_mode)
-        s_problem (problems, "h323_mode", 0,
-                   "turn H.323 mode on, on the primary: `causeway config set h323.mode on`",
-                   "h323.mode is off; clustering uses H.323 between peers");
-
-    //  This peer's clustering settings
-    if (clustered) {
-        char err [1024];
-        if (cw_cluster_settings_check (eff, err, sizeof err) != 0)
-            s_problem (problems, "cluster_settings", 0,
-                       "correct the clustering settings on the primary (`causeway config list "
-                       "cluster`), copy them to every peer, then `causeway restart`",
-                       "the clustering settings in effect are invalid: %s", err);
-        if (view->this_peer == 0)
-            s_problem (problems, "cluster_settings", 0,
-                       "add this peer's peering.address to the peer list on the primary "
-                       "(`causeway cluster add ADDRESS`) and copy the list to every peer",
-                       "this peer's peering address %s is not in the peer list",
-                       view->peering_address [0]? view->peering_address: "(not set)");
-    }
-
-    for (size_t i = 0; i < sizeof s_requirements / sizeof s_requirements [0]; i++)
+    s_ctx_t ctx;
+    s_ctx_init (&ctx, view);
+    s_apply (&ctx, s_check_rules, S_NRULES (s_check_rules), s_problem, problems);
+    for (size_t i = 0; i < S_NRULES (s_requirements); i++)
         json_array_append_new (checked, json_string (s_requirements [i]));
     json_object_set_new (report, "ok", json_boolean (json_array_size (problems) == 0));
     json_object_set_new (report, "problems", problems);

@@ -118,6 +118,12 @@ typedef struct {
 //  CW_CLUSTER_ALARMS_MAX always suffices), or -1 when VIEW or OUT is NULL.
 int cw_cluster_alarms_evaluate (const cw_cluster_view_t *view, cw_alarm_want_t *out, int max);
 
+//  The alarm ids of the evaluation's rule table, one per row in table
+//  order (an id with a node-wide and a per-peer rule, 20020 and 20030,
+//  comes twice). Writes at most MAX ids to IDS (may be NULL) and returns
+//  the number of rows.
+int cw_cluster_alarms_rules (int *ids, int max);
+
 //  Compare two evaluations. TO_RAISE (room for NAFTER entries) gets what
 //  is in AFTER but not in BEFORE, or in both with a different detail;
 //  TO_CLEAR (room for NBEFORE entries) gets what is in BEFORE but not in
