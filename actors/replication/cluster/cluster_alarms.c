@@ -363,6 +363,9 @@ typedef struct {
 
 //  Whom one application of a rule is about.
 typedef struct {
+    const s_ctx_t *ctx;
+    const cw_cluster_view_t *view;
+    const cw_cluster_settings_t *eff;   //  the settings in effect
     int index;                  //  the peer's index 1..6; for the node its
                                 //  own index (S_SELF) or 0
     const char *address;        //  the peer's address, "" for the node
@@ -375,8 +378,8 @@ typedef struct {
     char fix [768];             //  `cluster check` only
 } s_text_t;
 
-typedef bool (s_test_fn) (const s_ctx_t *ctx, const s_subject_t *on);
-typedef void (s_detail_fn) (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text);
+typedef bool (s_test_fn) (const s_subject_t *on);
+typedef void (s_detail_fn) (const s_subject_t *on, s_text_t *text);
 
 typedef struct {
     int id;                     //  the alarm id (alarm rules)
@@ -454,7 +457,7 @@ static bool
 s_subject (const s_ctx_t *ctx, s_scope_t scope, int k, s_subject_t *on)
 {
     const cw_cluster_view_t *view = ctx->view;
-    *on = (s_subject_t) { 0, "", NULL };
+    *on = (s_subject_t) { ctx, view, ctx->eff, 0, "", NULL };
     if (scope == S_NODE)
         return true;
     if (scope == S_CLUSTER)
@@ -492,10 +495,10 @@ s_apply (const s_ctx_t *ctx, const s_rule_t *rules, size_t nrules, s_emit_fn *em
         for (int k = 0; k < s_places (ctx, walk); k++)
             for (size_t r = run; r < end; r++) {
                 s_subject_t on;
-                if (!s_subject (ctx, rules [r].scope, k, &on) || !rules [r].test (ctx, &on))
+                if (!s_subject (ctx, rules [r].scope, k, &on) || !rules [r].test (&on))
                     continue;
                 s_text_t text = { "", "" };
-                rules [r].detail (ctx, &on, &text);
+                rules [r].detail (&on, &text);
                 emit (&rules [r], &on, &text, out);
             }
     }
@@ -505,73 +508,66 @@ s_apply (const s_ctx_t *ctx, const s_rule_t *rules, size_t nrules, s_emit_fn *em
 //  Tests and details that the alarms and the check share
 
 static bool
-s_settings_invalid (const s_ctx_t *ctx, const s_subject_t *on)
+s_settings_invalid (const s_subject_t *on)
 {
-    (void) on;
-    return cw_cluster_settings_check (ctx->eff, NULL, 0) != 0;
+    return cw_cluster_settings_check (on->eff, NULL, 0) != 0;
 }
 
 static void
-s_settings_invalid_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_settings_invalid_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) on;
     char problems [1024];
-    cw_cluster_settings_check (ctx->eff, problems, sizeof problems);
+    cw_cluster_settings_check (on->eff, problems, sizeof problems);
     s_say (text, "the clustering settings in effect are invalid: %s", problems);
     s_fix (text, "correct the clustering settings on the primary (`causeway config list "
            "cluster`), copy them to every peer, then `causeway restart`");
 }
 
 static bool
-s_not_listed (const s_ctx_t *ctx, const s_subject_t *on)
+s_not_listed (const s_subject_t *on)
 {
-    (void) on;
-    return ctx->view->this_peer == 0;
+    return on->view->this_peer == 0;
 }
 
 static bool
-s_h323_off (const s_ctx_t *ctx, const s_subject_t *on)
+s_h323_off (const s_subject_t *on)
 {
-    (void) on;
-    return !ctx->view->h323_mode;
+    return !on->view->h323_mode;
 }
 
 static bool
-s_clock_unsynced (const s_ctx_t *ctx, const s_subject_t *on)
+s_clock_unsynced (const s_subject_t *on)
 {
-    (void) on;
-    return !ctx->view->clock_synced;
+    return !on->view->clock_synced;
 }
 
 static bool
-s_type_differs (const s_ctx_t *ctx, const s_subject_t *on)
+s_type_differs (const s_subject_t *on)
 {
-    return strcmp (on->peer->type, ctx->view->node_type) != 0;
+    return strcmp (on->peer->type, on->view->node_type) != 0;
 }
 
 static bool
-s_version_differs (const s_ctx_t *ctx, const s_subject_t *on)
+s_version_differs (const s_subject_t *on)
 {
-    return strcmp (on->peer->version, ctx->view->version) != 0;
+    return strcmp (on->peer->version, on->view->version) != 0;
 }
 
 static bool
-s_domain_differs (const s_ctx_t *ctx, const s_subject_t *on)
+s_domain_differs (const s_subject_t *on)
 {
-    return ctx->me && !s_same_domain (on->peer->dns_domain, ctx->me->dns_domain);
+    return on->ctx->me && !s_same_domain (on->peer->dns_domain, on->ctx->me->dns_domain);
 }
 
 static bool
-s_rtt_high (const s_ctx_t *ctx, const s_subject_t *on)
+s_rtt_high (const s_subject_t *on)
 {
-    (void) ctx;
     return on->peer->rtt_ms > CW_RTT_ALARM_MS;
 }
 
 static void
-s_rtt_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_rtt_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) ctx;
     s_say (text, "round-trip time to peer %d (%s) is %.1f ms (limit %.0f ms)",
            on->index, on->address, on->peer->rtt_ms, CW_RTT_ALARM_MS);
     s_fix (text, "peers must be within 80 ms round trip (40 ms one way) of each other: "
@@ -579,17 +575,15 @@ s_rtt_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
 }
 
 static bool
-s_clock_skewed (const s_ctx_t *ctx, const s_subject_t *on)
+s_clock_skewed (const s_subject_t *on)
 {
-    (void) ctx;
     int64_t offset = on->peer->clock_offset_ms;
     return (offset < 0? -offset: offset) > CW_CLOCK_SKEW_ALARM_MS;
 }
 
 static void
-s_clock_skewed_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_clock_skewed_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) ctx;
     s_say (text, "peer %d (%s) clock differs from this peer's by %+.1f s (limit %d s)",
            on->index, on->address, (double) on->peer->clock_offset_ms / 1000.0,
            CW_CLOCK_SKEW_ALARM_MS / 1000);
@@ -601,16 +595,14 @@ s_clock_skewed_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text
 //  Alarm rules, in id order (the table in cluster_alarms.h)
 
 static bool
-s_silent_or_joining (const s_ctx_t *ctx, const s_subject_t *on)
+s_silent_or_joining (const s_subject_t *on)
 {
-    (void) ctx;
     return !on->peer->alive || on->peer->joining;
 }
 
 static void
-s_silent_or_joining_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_silent_or_joining_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) ctx;
     const cw_peer_view_t *peer = on->peer;
     if (peer->alive) {
         s_say (text, "peer %d (%s) is joining the cluster and has no configuration yet "
@@ -634,31 +626,27 @@ s_silent_or_joining_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t 
 }
 
 static bool
-s_unresolved (const s_ctx_t *ctx, const s_subject_t *on)
+s_unresolved (const s_subject_t *on)
 {
-    (void) ctx;
     return on->peer->resolve_error [0] != 0;
 }
 
 static void
-s_unresolved_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_unresolved_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) ctx;
     s_say (text, "peer %d address %s does not resolve: %s", on->index, on->address,
            on->peer->resolve_error);
 }
 
 static bool
-s_tls_failing (const s_ctx_t *ctx, const s_subject_t *on)
+s_tls_failing (const s_subject_t *on)
 {
-    (void) ctx;
     return on->peer->tls_failing;
 }
 
 static void
-s_tls_failing_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_tls_failing_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) ctx;
     s_say (text, "TLS with peer %d (%s) fails: %s", on->index, on->address,
            on->peer->tls_error [0]? on->peer->tls_error: "handshake failed");
 }
@@ -666,288 +654,265 @@ s_tls_failing_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
 //  Stored settings differ from those in effect (no reset pending): in
 //  more than tls_verify (RESTART), or in tls_verify only.
 static bool
-s_settings_changed (const s_ctx_t *ctx, bool beyond_tls)
+s_settings_changed (const s_subject_t *on, bool beyond_tls)
 {
-    const cw_cluster_view_t *view = ctx->view;
+    const cw_cluster_view_t *view = on->view;
     return !view->factory_reset_pending
-        && !cw_cluster_settings_equal (ctx->eff, &view->stored, false)
-        && cw_cluster_settings_equal (ctx->eff, &view->stored, true) != beyond_tls;
+        && !cw_cluster_settings_equal (on->eff, &view->stored, false)
+        && cw_cluster_settings_equal (on->eff, &view->stored, true) != beyond_tls;
 }
 
 static bool
-s_restart_required (const s_ctx_t *ctx, const s_subject_t *on)
+s_restart_required (const s_subject_t *on)
 {
-    (void) on;
-    return s_settings_changed (ctx, true);
+    return s_settings_changed (on, true);
 }
 
 static void
-s_restart_required_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_restart_required_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) on;
     char changes [1024];
-    s_settings_changes (ctx->eff, &ctx->view->stored, changes, sizeof changes);
+    s_settings_changes (on->eff, &on->view->stored, changes, sizeof changes);
     s_say (text, "clustering settings changed (%s): they take effect at `causeway restart`",
            changes);
 }
 
 //  Why replication is paused: our own pause and the peers' upgrades.
 static void
-s_upgrade_why (const s_ctx_t *ctx, char *why, size_t len)
+s_upgrade_why (const s_subject_t *on, char *why, size_t len)
 {
-    const cw_cluster_view_t *view = ctx->view;
+    const cw_cluster_view_t *view = on->view;
     why [0] = 0;
     if (view->replication_paused)
         s_append (why, len, "automatic replication is paused while peers run "
                   "different software versions (this peer: %s)", view->version);
-    for (int k = 0; k < ctx->count; k++) {
-        s_subject_t on;
-        if (s_subject (ctx, S_ALIVE, k, &on) && on.peer->upgrading)
+    for (int k = 0; k < on->ctx->count; k++) {
+        s_subject_t peer;
+        if (s_subject (on->ctx, S_ALIVE, k, &peer) && peer.peer->upgrading)
             s_append (why, len, "peer %d (%s) announced an upgrade in progress",
-                      on.index, on.address);
+                      peer.index, peer.address);
     }
 }
 
 static bool
-s_upgrade_paused (const s_ctx_t *ctx, const s_subject_t *on)
+s_upgrade_paused (const s_subject_t *on)
 {
-    (void) on;
     char why [512];
-    s_upgrade_why (ctx, why, sizeof why);
+    s_upgrade_why (on, why, sizeof why);
     return why [0] != 0;
 }
 
 static void
-s_upgrade_paused_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_upgrade_paused_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) on;
     char why [512];
-    s_upgrade_why (ctx, why, sizeof why);
+    s_upgrade_why (on, why, sizeof why);
     s_say (text, "%s", why);
 }
 
 static bool
-s_replication_failed (const s_ctx_t *ctx, const s_subject_t *on)
+s_replication_failed (const s_subject_t *on)
 {
-    (void) on;
-    return ctx->view->replication_error [0] != 0;
+    return on->view->replication_error [0] != 0;
 }
 
 static void
-s_replication_failed_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_replication_failed_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) on;
-    s_say (text, "automatic replication failed: %s", ctx->view->replication_error);
+    s_say (text, "automatic replication failed: %s", on->view->replication_error);
 }
 
 static bool
-s_conflict (const s_ctx_t *ctx, const s_subject_t *on)
+s_conflict (const s_subject_t *on)
 {
-    (void) on;
-    return ctx->view->replication_conflict;
+    return on->view->replication_conflict;
 }
 
 static void
-s_conflict_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_conflict_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) on;
-    int primary = ctx->eff->primary;
-    if (primary >= 1 && primary <= ctx->count)
+    int primary = on->eff->primary;
+    if (primary >= 1 && primary <= on->ctx->count)
         s_say (text, "this peer's configuration conflicts with the primary's, peer %d (%s): "
                "it must be synchronised manually", primary,
-               s_address (ctx->view, primary - 1));
+               s_address (on->view, primary - 1));
     else
         s_say (text, "this peer's configuration conflicts with the primary's: "
                "it must be synchronised manually");
 }
 
 static bool
-s_name_or_ip_version_differs (const s_ctx_t *ctx, const s_subject_t *on)
+s_name_or_ip_version_differs (const s_subject_t *on)
 {
-    return strcasecmp (on->peer->cluster_name, ctx->eff->name) != 0
-        || on->peer->ip_version != ctx->eff->ip_version;
+    return strcasecmp (on->peer->cluster_name, on->eff->name) != 0
+        || on->peer->ip_version != on->eff->ip_version;
 }
 
 static void
-s_name_or_ip_version_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_name_or_ip_version_detail (const s_subject_t *on, s_text_t *text)
 {
     const cw_peer_view_t *peer = on->peer;
     char diff [512] = "";
-    if (strcasecmp (peer->cluster_name, ctx->eff->name) != 0)
+    if (strcasecmp (peer->cluster_name, on->eff->name) != 0)
         s_append (diff, sizeof diff, "cluster name '%s', this peer '%s'",
-                  peer->cluster_name, ctx->eff->name);
-    if (peer->ip_version != ctx->eff->ip_version)
+                  peer->cluster_name, on->eff->name);
+    if (peer->ip_version != on->eff->ip_version)
         s_append (diff, sizeof diff, "IP version %d, this peer %d",
-                  peer->ip_version, ctx->eff->ip_version);
+                  peer->ip_version, on->eff->ip_version);
     s_say (text, "peer %d (%s) has %s", on->index, on->address, diff);
 }
 
 static bool
-s_database_missing (const s_ctx_t *ctx, const s_subject_t *on)
+s_database_missing (const s_subject_t *on)
 {
-    (void) on;
-    return ctx->view->database_missing;
+    return on->view->database_missing;
 }
 
 static void
-s_database_missing_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_database_missing_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) on;
-    const char *error = ctx->view->database_error;
+    const char *error = on->view->database_error;
     s_say (text, "the cluster database of this peer is missing or unreadable%s%s",
            error [0]? ": ": "", error);
 }
 
 static void
-s_not_listed_alarm_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_not_listed_alarm_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) on;
-    const cw_cluster_view_t *view = ctx->view;
+    const cw_cluster_view_t *view = on->view;
     char list [1600];
-    s_peer_list (ctx->eff, ", ", list, sizeof list);
+    s_peer_list (on->eff, ", ", list, sizeof list);
     s_say (text, "this peer's peering address %s is not in the peer list (%s)",
            view->peering_address [0]? view->peering_address: "(not set)", list);
 }
 
 static bool
-s_primary_unreachable (const s_ctx_t *ctx, const s_subject_t *on)
+s_primary_unreachable (const s_subject_t *on)
 {
-    (void) on;
-    int primary = ctx->eff->primary;
+    int primary = on->eff->primary;
     s_subject_t peer;
-    return !ctx->view->is_primary && primary >= 1 && primary <= ctx->count
-        && s_subject (ctx, S_OTHER, primary - 1, &peer) && !peer.peer->alive;
+    return !on->view->is_primary && primary >= 1 && primary <= on->ctx->count
+        && s_subject (on->ctx, S_OTHER, primary - 1, &peer) && !peer.peer->alive;
 }
 
 static void
-s_primary_unreachable_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_primary_unreachable_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) on;
-    int primary = ctx->eff->primary;
+    int primary = on->eff->primary;
     s_say (text, "the configuration primary, peer %d (%s), is not reachable; "
            "this peer serves on its last configuration", primary,
-           s_address (ctx->view, primary - 1));
+           s_address (on->view, primary - 1));
 }
 
 static bool
-s_primary_differs (const s_ctx_t *ctx, const s_subject_t *on)
+s_primary_differs (const s_subject_t *on)
 {
-    return on->peer->primary != ctx->eff->primary;
+    return on->peer->primary != on->eff->primary;
 }
 
 static void
-s_primary_differs_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_primary_differs_detail (const s_subject_t *on, s_text_t *text)
 {
     s_say (text, "peer %d (%s) has configuration primary %d; this peer has %d",
-           on->index, on->address, on->peer->primary, ctx->eff->primary);
+           on->index, on->address, on->peer->primary, on->eff->primary);
 }
 
 static void
-s_h323_off_alarm_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_h323_off_alarm_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) ctx;
     (void) on;
     s_say (text, "h323.mode is off; clustering needs H.323 mode on");
 }
 
 static bool
-s_no_name (const s_ctx_t *ctx, const s_subject_t *on)
+s_no_name (const s_subject_t *on)
 {
-    (void) on;
-    return !ctx->eff->name [0];
+    return !on->eff->name [0];
 }
 
 static void
-s_no_name_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_no_name_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) on;
-    s_say (text, "cluster.name is not set on this peer (clustered with %d peers)", ctx->count);
+    s_say (text, "cluster.name is not set on this peer (clustered with %d peers)", on->ctx->count);
 }
 
 static bool
-s_tls_change_pending (const s_ctx_t *ctx, const s_subject_t *on)
+s_tls_change_pending (const s_subject_t *on)
 {
-    (void) on;
-    return s_settings_changed (ctx, false);
+    return s_settings_changed (on, false);
 }
 
 static void
-s_tls_change_pending_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_tls_change_pending_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) on;
     char changes [1024];
-    s_settings_changes (ctx->eff, &ctx->view->stored, changes, sizeof changes);
+    s_settings_changes (on->eff, &on->view->stored, changes, sizeof changes);
     s_say (text, "TLS verification mode changed (%s): takes effect at `causeway restart`",
            changes);
 }
 
 static bool
-s_tls_mode_differs (const s_ctx_t *ctx, const s_subject_t *on)
+s_tls_mode_differs (const s_subject_t *on)
 {
-    return strcmp (on->peer->tls_verify, ctx->eff->tls_verify) != 0;
+    return strcmp (on->peer->tls_verify, on->eff->tls_verify) != 0;
 }
 
 static void
-s_tls_mode_differs_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_tls_mode_differs_detail (const s_subject_t *on, s_text_t *text)
 {
-    const char *theirs = on->peer->tls_verify, *ours = ctx->eff->tls_verify;
+    const char *theirs = on->peer->tls_verify, *ours = on->eff->tls_verify;
     s_say (text, "peer %d (%s) has TLS verification mode %s; this peer has %s",
            on->index, on->address, theirs [0]? theirs: "(none)", ours [0]? ours: "(none)");
 }
 
 static bool
-s_tcp_failing (const s_ctx_t *ctx, const s_subject_t *on)
+s_tcp_failing (const s_subject_t *on)
 {
-    (void) ctx;
     return on->peer->tcp_failing;
 }
 
 static void
-s_tcp_failing_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_tcp_failing_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) ctx;
     s_say (text, "TCP to peer %d (%s) on its clustering port fails: %s", on->index,
            on->address, on->peer->tcp_error [0]? on->peer->tcp_error: "connect failed");
 }
 
 static bool
-s_peer_list_differs (const s_ctx_t *ctx, const s_subject_t *on)
+s_peer_list_differs (const s_subject_t *on)
 {
-    return strcasecmp (on->peer->peers_digest, ctx->digest) != 0;
+    return strcasecmp (on->peer->peers_digest, on->ctx->digest) != 0;
 }
 
 static void
-s_peer_list_differs_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_peer_list_differs_detail (const s_subject_t *on, s_text_t *text)
 {
     const char *theirs = on->peer->peers_digest;
     char list [1600];
-    s_peer_list (ctx->eff, ",", list, sizeof list);
+    s_peer_list (on->eff, ",", list, sizeof list);
     s_say (text, "peer %d (%s) has a different peer list (digest %.12s) from this "
            "peer's '%s' (digest %.12s)", on->index, on->address,
-           theirs [0]? theirs: "none", list, ctx->digest);
+           theirs [0]? theirs: "none", list, on->ctx->digest);
 }
 
 static bool
-s_sync_failed (const s_ctx_t *ctx, const s_subject_t *on)
+s_sync_failed (const s_subject_t *on)
 {
-    (void) on;
-    return ctx->view->sync_failed;
+    return on->view->sync_failed;
 }
 
 static void
-s_sync_failed_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_sync_failed_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) on;
-    const char *error = ctx->view->sync_error;
+    const char *error = on->view->sync_error;
     s_say (text, "full synchronisation of the cluster database failed%s%s",
            error [0]? ": ": "", error);
 }
 
 static void
-s_clock_unsynced_alarm_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_clock_unsynced_alarm_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) on;
-    if (ctx->view->ntp_configured)
+    if (on->view->ntp_configured)
         s_say (text, "this peer's clock is not synchronised: the NTP servers in ntp.servers "
                "are unreachable or not answering");
     else
@@ -956,55 +921,53 @@ s_clock_unsynced_alarm_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text
 }
 
 static void
-s_type_alarm_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_type_alarm_detail (const s_subject_t *on, s_text_t *text)
 {
     const char *type = on->peer->type;
     s_say (text, "peer %d (%s) reports node type %s; this peer is %s", on->index,
-           on->address, type [0]? type: "(none)", ctx->view->node_type);
+           on->address, type [0]? type: "(none)", on->view->node_type);
 }
 
 static void
-s_version_alarm_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_version_alarm_detail (const s_subject_t *on, s_text_t *text)
 {
     const char *version = on->peer->version;
     s_say (text, "peer %d (%s) runs version %s; this peer runs %s", on->index,
-           on->address, version [0]? version: "(none)", ctx->view->version);
+           on->address, version [0]? version: "(none)", on->view->version);
 }
 
 static bool
-s_same_system_name (const s_ctx_t *ctx, const s_subject_t *on)
+s_same_system_name (const s_subject_t *on)
 {
-    return ctx->me && ctx->me->system_name [0]
-        && strcasecmp (on->peer->system_name, ctx->me->system_name) == 0;
+    return on->ctx->me && on->ctx->me->system_name [0]
+        && strcasecmp (on->peer->system_name, on->ctx->me->system_name) == 0;
 }
 
 static void
-s_same_system_name_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_same_system_name_detail (const s_subject_t *on, s_text_t *text)
 {
     s_say (text, "peer %d (%s) has the same system name '%s' as this peer (peer %d)",
-           on->index, on->address, on->peer->system_name, ctx->self_slot + 1);
+           on->index, on->address, on->peer->system_name, on->ctx->self_slot + 1);
 }
 
 static void
-s_domain_alarm_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_domain_alarm_detail (const s_subject_t *on, s_text_t *text)
 {
     s_say (text, "peer %d (%s) has DNS domain '%s'; this peer has '%s'", on->index,
-           on->address, on->peer->dns_domain, ctx->me->dns_domain);
+           on->address, on->peer->dns_domain, on->ctx->me->dns_domain);
 }
 
 static bool
-s_reset_pending (const s_ctx_t *ctx, const s_subject_t *on)
+s_reset_pending (const s_subject_t *on)
 {
-    (void) on;
-    return ctx->view->factory_reset_pending;
+    return on->view->factory_reset_pending;
 }
 
 static void
-s_reset_pending_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_reset_pending_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) on;
     char list [1600];
-    s_peer_list (ctx->eff, ",", list, sizeof list);
+    s_peer_list (on->eff, ",", list, sizeof list);
     s_say (text, "all peer addresses were cleared: the next restart resets this peer to "
            "factory defaults; restore '%s' (same order) to cancel", list);
 }
@@ -1186,16 +1149,14 @@ s_mapped (const cw_cluster_view_t *view, const char *address)
 }
 
 static bool
-s_unreachable (const s_ctx_t *ctx, const s_subject_t *on)
+s_unreachable (const s_subject_t *on)
 {
-    (void) ctx;
     return !on->peer->alive;
 }
 
 static void
-s_unreachable_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_unreachable_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) ctx;
     const cw_peer_view_t *peer = on->peer;
     s_say (text, "peer %d (%s) is not reachable%s%s; its node type, version, system "
            "name, domain, RTT and clock could not be checked", on->index, on->address,
@@ -1206,9 +1167,9 @@ s_unreachable_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
 }
 
 static void
-s_type_check_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_type_check_detail (const s_subject_t *on, s_text_t *text)
 {
-    const char *type = on->peer->type, *ours = ctx->view->node_type;
+    const char *type = on->peer->type, *ours = on->view->node_type;
     s_say (text, "peer %d (%s) is %s; this peer is %s", on->index, on->address,
            type [0]? type: "(unknown)", ours);
     s_fix (text, "a cluster never mixes core and edge nodes: remove peer %d (`causeway "
@@ -1217,54 +1178,50 @@ s_type_check_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
 }
 
 static void
-s_version_check_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_version_check_detail (const s_subject_t *on, s_text_t *text)
 {
     const char *version = on->peer->version;
-    bool upgrading = ctx->view->replication_paused || on->peer->upgrading;
+    bool upgrading = on->view->replication_paused || on->peer->upgrading;
     s_say (text, "peer %d (%s) runs %s; this peer runs %s", on->index, on->address,
-           version [0]? version: "(unknown)", ctx->view->version);
+           version [0]? version: "(unknown)", on->view->version);
     s_fix (text, "upgrade every peer to the same version, the primary first, then the "
            "others one at a time%s",
            upgrading? " (an upgrade is in progress: replication resumes when it ends)": "");
 }
 
 static void
-s_domain_check_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_domain_check_detail (const s_subject_t *on, s_text_t *text)
 {
-    const char *ours = ctx->me->dns_domain;
+    const char *ours = on->ctx->me->dns_domain;
     s_say (text, "peer %d (%s) has DNS domain '%s'; this peer (peer %d) has '%s'",
-           on->index, on->address, on->peer->dns_domain, ctx->self_slot + 1, ours);
+           on->index, on->address, on->peer->dns_domain, on->ctx->self_slot + 1, ours);
     s_fix (text, "set the same DNS domain on every peer: `causeway config set dns.domain "
            "%s` on peer %d", ours [0]? ours: "DOMAIN", on->index);
 }
 
 static bool
-s_peer_clock_unsynced (const s_ctx_t *ctx, const s_subject_t *on)
+s_peer_clock_unsynced (const s_subject_t *on)
 {
-    (void) ctx;
     return !on->peer->clock_synced;
 }
 
 static void
-s_peer_clock_unsynced_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_peer_clock_unsynced_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) ctx;
     s_say (text, "peer %d (%s) reports its clock is not synchronised", on->index, on->address);
     s_fix (text, "on peer %d configure a reachable NTP server: "
            "`causeway config set ntp.servers HOST`", on->index);
 }
 
 static bool
-s_peer_h323_off (const s_ctx_t *ctx, const s_subject_t *on)
+s_peer_h323_off (const s_subject_t *on)
 {
-    (void) ctx;
     return !on->peer->h323_mode;
 }
 
 static void
-s_peer_h323_off_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_peer_h323_off_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) ctx;
     s_say (text, "peer %d (%s) has H.323 mode off", on->index, on->address);
     s_fix (text, "turn H.323 mode on, on the primary: `causeway config set h323.mode on` "
            "(it replicates to every peer)");
@@ -1272,13 +1229,14 @@ s_peer_h323_off_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *tex
 
 //  What a peer's clustering settings differ in from ours, "" for nothing.
 static void
-s_settings_diff (const s_ctx_t *ctx, const cw_peer_view_t *peer, char *diff, size_t len)
+s_settings_diff (const s_subject_t *on, char *diff, size_t len)
 {
-    const cw_cluster_settings_t *eff = ctx->eff;
+    const cw_peer_view_t *peer = on->peer;
+    const cw_cluster_settings_t *eff = on->eff;
     diff [0] = 0;
     if (peer->primary != eff->primary)
         s_append (diff, len, "primary %d (this peer %d)", peer->primary, eff->primary);
-    if (strcasecmp (peer->peers_digest, ctx->digest) != 0)
+    if (strcasecmp (peer->peers_digest, on->ctx->digest) != 0)
         s_append (diff, len, "a different peer list");
     if (strcasecmp (peer->cluster_name, eff->name) != 0)
         s_append (diff, len, "cluster name '%s' (this peer '%s')", peer->cluster_name, eff->name);
@@ -1290,18 +1248,18 @@ s_settings_diff (const s_ctx_t *ctx, const cw_peer_view_t *peer, char *diff, siz
 }
 
 static bool
-s_peer_settings_differ (const s_ctx_t *ctx, const s_subject_t *on)
+s_peer_settings_differ (const s_subject_t *on)
 {
     char diff [768];
-    s_settings_diff (ctx, on->peer, diff, sizeof diff);
+    s_settings_diff (on, diff, sizeof diff);
     return diff [0] != 0;
 }
 
 static void
-s_peer_settings_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_peer_settings_detail (const s_subject_t *on, s_text_t *text)
 {
     char diff [768];
-    s_settings_diff (ctx, on->peer, diff, sizeof diff);
+    s_settings_diff (on, diff, sizeof diff);
     s_say (text, "peer %d (%s) has %s", on->index, on->address, diff);
     s_fix (text, "copy the primary's clustering settings (cluster.name, cluster.primary, "
            "cluster.ip_version, cluster.tls_verify, cluster.peers in the same order) to "
@@ -1310,9 +1268,9 @@ s_peer_settings_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *tex
 
 //  The first slot before ON's with the same address or IP address, or -1.
 static int
-s_same_address_before (const s_ctx_t *ctx, const s_subject_t *on)
+s_same_address_before (const s_subject_t *on)
 {
-    const cw_cluster_view_t *view = ctx->view;
+    const cw_cluster_view_t *view = on->view;
     const char *ip = on->peer->ip [0]? on->peer->ip: on->address;
     for (int j = 0; j < on->index - 1; j++) {
         const char *other = s_address (view, j);
@@ -1324,16 +1282,16 @@ s_same_address_before (const s_ctx_t *ctx, const s_subject_t *on)
 }
 
 static bool
-s_address_taken (const s_ctx_t *ctx, const s_subject_t *on)
+s_address_taken (const s_subject_t *on)
 {
-    return s_same_address_before (ctx, on) >= 0;
+    return s_same_address_before (on) >= 0;
 }
 
 static void
-s_address_taken_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_address_taken_detail (const s_subject_t *on, s_text_t *text)
 {
-    int j = s_same_address_before (ctx, on);
-    const char *other = s_address (ctx->view, j);
+    int j = s_same_address_before (on);
+    const char *other = s_address (on->view, j);
     const char *same = strcasecmp (on->address, other) == 0? on->address
                      : on->peer->ip [0]? on->peer->ip: on->address;
     s_say (text, "peer %d (%s) and peer %d (%s) have the same address %s",
@@ -1344,11 +1302,11 @@ s_address_taken_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *tex
 
 //  The first slot before ON's, ours or alive, with the same system name, or -1.
 static int
-s_same_name_before (const s_ctx_t *ctx, const s_subject_t *on)
+s_same_name_before (const s_subject_t *on)
 {
     for (int j = 0; on->peer->system_name [0] && j < on->index - 1; j++) {
         s_subject_t other;
-        if (s_subject (ctx, S_KNOWN, j, &other)
+        if (s_subject (on->ctx, S_KNOWN, j, &other)
         &&  strcasecmp (on->peer->system_name, other.peer->system_name) == 0)
             return j;
     }
@@ -1356,27 +1314,27 @@ s_same_name_before (const s_ctx_t *ctx, const s_subject_t *on)
 }
 
 static bool
-s_name_taken (const s_ctx_t *ctx, const s_subject_t *on)
+s_name_taken (const s_subject_t *on)
 {
-    return s_same_name_before (ctx, on) >= 0;
+    return s_same_name_before (on) >= 0;
 }
 
 static void
-s_name_taken_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_name_taken_detail (const s_subject_t *on, s_text_t *text)
 {
-    int j = s_same_name_before (ctx, on);
+    int j = s_same_name_before (on);
     s_say (text, "peer %d (%s) and peer %d (%s) are both named '%s'", j + 1,
-           s_address (ctx->view, j), on->index, on->address, on->peer->system_name);
+           s_address (on->view, j), on->index, on->address, on->peer->system_name);
     s_fix (text, "give every peer its own system name: "
            "`causeway config set system.name NAME` on peer %d", on->index);
 }
 
 //  Why ON's certificate does not identify it, or NULL.
 static const char *
-s_certificate_trouble (const s_ctx_t *ctx, const s_subject_t *on)
+s_certificate_trouble (const s_subject_t *on)
 {
     const cw_peer_view_t *peer = on->peer;
-    if (!s_is_self (ctx->view, on->index - 1) && peer->tls_failing)
+    if (!s_is_self (on->view, on->index - 1) && peer->tls_failing)
         return peer->tls_error [0]? peer->tls_error: "TLS handshake fails";
     if (peer->certificate [0] && strcmp (peer->certificate, "ok") != 0
     &&  strncmp (peer->certificate, "not verified", 12) != 0)
@@ -1385,16 +1343,16 @@ s_certificate_trouble (const s_ctx_t *ctx, const s_subject_t *on)
 }
 
 static bool
-s_certificate_bad (const s_ctx_t *ctx, const s_subject_t *on)
+s_certificate_bad (const s_subject_t *on)
 {
-    return s_certificate_trouble (ctx, on) != NULL;
+    return s_certificate_trouble (on) != NULL;
 }
 
 static void
-s_certificate_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_certificate_detail (const s_subject_t *on, s_text_t *text)
 {
     s_say (text, "the certificate of peer %d (%s) does not identify it: %s",
-           on->index, on->address, s_certificate_trouble (ctx, on));
+           on->index, on->address, s_certificate_trouble (on));
     s_fix (text, "install on peer %d a certificate whose SAN (or CN) contains its peer "
            "address %s and that chains to a CA every peer trusts (peering.certificate, "
            "peering.private_key, peering.ca_file), then `causeway restart` it",
@@ -1402,10 +1360,9 @@ s_certificate_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
 }
 
 static void
-s_clock_check_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_clock_check_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) on;
-    if (ctx->view->ntp_configured) {
+    if (on->view->ntp_configured) {
         s_say (text, "this peer's clock is not synchronised: its NTP servers do not answer");
         s_fix (text, "make the NTP servers in ntp.servers reachable from this peer, or set "
                "others: `causeway config set ntp.servers HOST`");
@@ -1418,37 +1375,34 @@ s_clock_check_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
 }
 
 static bool
-s_nothing_to_map (const s_ctx_t *ctx, const s_subject_t *on)
+s_nothing_to_map (const s_subject_t *on)
 {
-    (void) on;
-    const cw_cluster_view_t *view = ctx->view;
+    const cw_cluster_view_t *view = on->view;
     return view->dns_server_count <= 0
-        && (!view->address_mapping_enabled || s_peer_count (ctx->in_use) == 0);
+        && (!view->address_mapping_enabled || s_peer_count (on->ctx->in_use) == 0);
 }
 
 static void
-s_nothing_to_map_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_nothing_to_map_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) on;
     s_say (text, "no DNS server is configured on this peer (dns.servers is empty) and "
-           "address mapping is %s", ctx->view->address_mapping_enabled? "empty": "off");
+           "address mapping is %s", on->view->address_mapping_enabled? "empty": "off");
     s_fix (text, "configure a DNS server (`causeway config set dns.servers IP`), or map "
            "every peer: `causeway cluster suggest-mappings` and `causeway config set "
            "cluster.address_mapping.enabled on` on the primary");
 }
 
 static bool
-s_unmapped (const s_ctx_t *ctx, const s_subject_t *on)
+s_unmapped (const s_subject_t *on)
 {
-    const cw_cluster_view_t *view = ctx->view;
+    const cw_cluster_view_t *view = on->view;
     return view->dns_server_count <= 0 && view->address_mapping_enabled
         && !s_mapped (view, on->address);
 }
 
 static void
-s_unmapped_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_unmapped_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) ctx;
     s_say (text, "no DNS server is configured on this peer and the address mapping "
            "has no entry for peer %d (%s)", on->index, on->address);
     s_fix (text, "add a mapping for peer %d (%s) to cluster.address_mapping (`causeway "
@@ -1457,16 +1411,14 @@ s_unmapped_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
 }
 
 static bool
-s_name_unset (const s_ctx_t *ctx, const s_subject_t *on)
+s_name_unset (const s_subject_t *on)
 {
-    (void) on;
-    return !ctx->in_use->name [0];
+    return !on->ctx->in_use->name [0];
 }
 
 static void
-s_name_unset_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_name_unset_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) ctx;
     (void) on;
     s_say (text, "cluster.name is not configured");
     s_fix (text, "set the same cluster name, a routable FQDN used in the cluster's DNS SRV "
@@ -1475,18 +1427,16 @@ s_name_unset_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
 }
 
 static bool
-s_name_not_fqdn (const s_ctx_t *ctx, const s_subject_t *on)
+s_name_not_fqdn (const s_subject_t *on)
 {
-    (void) on;
-    const char *name = ctx->in_use->name;
+    const char *name = on->ctx->in_use->name;
     return name [0] && !s_is_fqdn (name);
 }
 
 static void
-s_name_not_fqdn_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_name_not_fqdn_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) on;
-    const char *name = ctx->in_use->name;
+    const char *name = on->ctx->in_use->name;
     s_say (text, "cluster.name '%s' is not a fully qualified domain name", name);
     s_fix (text, "set a fully qualified domain name on every peer, e.g. `causeway config "
            "set cluster.name %s.example.com`, then `causeway restart`",
@@ -1494,19 +1444,17 @@ s_name_not_fqdn_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *tex
 }
 
 static void
-s_h323_check_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_h323_check_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) ctx;
     (void) on;
     s_say (text, "h323.mode is off; clustering uses H.323 between peers");
     s_fix (text, "turn H.323 mode on, on the primary: `causeway config set h323.mode on`");
 }
 
 static void
-s_not_listed_check_detail (const s_ctx_t *ctx, const s_subject_t *on, s_text_t *text)
+s_not_listed_check_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) on;
-    const char *address = ctx->view->peering_address;
+    const char *address = on->view->peering_address;
     s_say (text, "this peer's peering address %s is not in the peer list",
            address [0]? address: "(not set)");
     s_fix (text, "add this peer's peering.address to the peer list on the primary "
