@@ -372,10 +372,11 @@ typedef struct {
     const cw_peer_view_t *peer; //  the slot's view (S_SLOT .. S_ALIVE), else NULL
 } s_subject_t;
 
-//  What a rule says when it holds.
+//  What a rule says when it holds: lines of S_LINE bytes at most.
+#define S_LINE 1024
 typedef struct {
-    char detail [1024];
-    char fix [768];             //  `cluster check` only
+    char detail [S_LINE];
+    char fix [S_LINE];          //  `cluster check` only
 } s_text_t;
 
 typedef bool (s_test_fn) (const s_subject_t *on);
@@ -385,35 +386,23 @@ typedef struct {
     int id;                     //  the alarm id (alarm rules)
     const char *requirement;    //  the requirement name (check rules)
     s_scope_t scope;
-    s_test_fn *test;
+    s_test_fn *test;            //  NULL: the rule holds when its detail says something
     s_detail_fn *detail;
 } s_rule_t;
 
 typedef void (s_emit_fn) (const s_rule_t *rule, const s_subject_t *on,
                           const s_text_t *text, void *out);
 
-static void s_say (s_text_t *text, const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
-static void s_fix (s_text_t *text, const char *fmt, ...)
+static void s_say (char *line, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
 
-//  TEXT's detail, formatted.
+//  Format LINE (a detail or a fix of an s_text_t, S_LINE bytes).
 static void
-s_say (s_text_t *text, const char *fmt, ...)
+s_say (char *line, const char *fmt, ...)
 {
     va_list args;
     va_start (args, fmt);
-    s_vformat (text->detail, sizeof text->detail, fmt, args);
-    va_end (args);
-}
-
-//  TEXT's fix, formatted.
-static void
-s_fix (s_text_t *text, const char *fmt, ...)
-{
-    va_list args;
-    va_start (args, fmt);
-    s_vformat (text->fix, sizeof text->fix, fmt, args);
+    s_vformat (line, S_LINE, fmt, args);
     va_end (args);
 }
 
@@ -495,11 +484,13 @@ s_apply (const s_ctx_t *ctx, const s_rule_t *rules, size_t nrules, s_emit_fn *em
         for (int k = 0; k < s_places (ctx, walk); k++)
             for (size_t r = run; r < end; r++) {
                 s_subject_t on;
-                if (!s_subject (ctx, rules [r].scope, k, &on) || !rules [r].test (&on))
+                if (!s_subject (ctx, rules [r].scope, k, &on)
+                ||  (rules [r].test && !rules [r].test (&on)))
                     continue;
                 s_text_t text = { "", "" };
                 rules [r].detail (&on, &text);
-                emit (&rules [r], &on, &text, out);
+                if (rules [r].test || text.detail [0])
+                    emit (&rules [r], &on, &text, out);
             }
     }
 }
@@ -518,8 +509,8 @@ s_settings_invalid_detail (const s_subject_t *on, s_text_t *text)
 {
     char problems [1024];
     cw_cluster_settings_check (on->eff, problems, sizeof problems);
-    s_say (text, "the clustering settings in effect are invalid: %s", problems);
-    s_fix (text, "correct the clustering settings on the primary (`causeway config list "
+    s_say (text->detail, "the clustering settings in effect are invalid: %s", problems);
+    s_say (text->fix, "correct the clustering settings on the primary (`causeway config list "
            "cluster`), copy them to every peer, then `causeway restart`");
 }
 
@@ -568,9 +559,9 @@ s_rtt_high (const s_subject_t *on)
 static void
 s_rtt_detail (const s_subject_t *on, s_text_t *text)
 {
-    s_say (text, "round-trip time to peer %d (%s) is %.1f ms (limit %.0f ms)",
+    s_say (text->detail, "round-trip time to peer %d (%s) is %.1f ms (limit %.0f ms)",
            on->index, on->address, on->peer->rtt_ms, CW_RTT_ALARM_MS);
-    s_fix (text, "peers must be within 80 ms round trip (40 ms one way) of each other: "
+    s_say (text->fix, "peers must be within 80 ms round trip (40 ms one way) of each other: "
            "fix the network path to peer %d or remove it from the cluster", on->index);
 }
 
@@ -584,10 +575,10 @@ s_clock_skewed (const s_subject_t *on)
 static void
 s_clock_skewed_detail (const s_subject_t *on, s_text_t *text)
 {
-    s_say (text, "peer %d (%s) clock differs from this peer's by %+.1f s (limit %d s)",
+    s_say (text->detail, "peer %d (%s) clock differs from this peer's by %+.1f s (limit %d s)",
            on->index, on->address, (double) on->peer->clock_offset_ms / 1000.0,
            CW_CLOCK_SKEW_ALARM_MS / 1000);
-    s_fix (text, "synchronise every peer with the same NTP servers "
+    s_say (text->fix, "synchronise every peer with the same NTP servers "
            "(`causeway config set ntp.servers HOST`)");
 }
 
@@ -605,7 +596,7 @@ s_silent_or_joining_detail (const s_subject_t *on, s_text_t *text)
 {
     const cw_peer_view_t *peer = on->peer;
     if (peer->alive) {
-        s_say (text, "peer %d (%s) is joining the cluster and has no configuration yet "
+        s_say (text->detail, "peer %d (%s) is joining the cluster and has no configuration yet "
                "(expected; clears when it has joined)", on->index, on->address);
         return;
     }
@@ -622,7 +613,7 @@ s_silent_or_joining_detail (const s_subject_t *on, s_text_t *text)
     else
     if (peer->tls_failing && peer->tls_error [0])
         s_append (why, sizeof why, "TLS: %s", peer->tls_error);
-    s_say (text, "peer %d (%s) %s", on->index, on->address, why);
+    s_say (text->detail, "peer %d (%s) %s", on->index, on->address, why);
 }
 
 static bool
@@ -634,7 +625,7 @@ s_unresolved (const s_subject_t *on)
 static void
 s_unresolved_detail (const s_subject_t *on, s_text_t *text)
 {
-    s_say (text, "peer %d address %s does not resolve: %s", on->index, on->address,
+    s_say (text->detail, "peer %d address %s does not resolve: %s", on->index, on->address,
            on->peer->resolve_error);
 }
 
@@ -647,7 +638,7 @@ s_tls_failing (const s_subject_t *on)
 static void
 s_tls_failing_detail (const s_subject_t *on, s_text_t *text)
 {
-    s_say (text, "TLS with peer %d (%s) fails: %s", on->index, on->address,
+    s_say (text->detail, "TLS with peer %d (%s) fails: %s", on->index, on->address,
            on->peer->tls_error [0]? on->peer->tls_error: "handshake failed");
 }
 
@@ -668,46 +659,36 @@ s_restart_required (const s_subject_t *on)
     return s_settings_changed (on, true);
 }
 
+//  The detail of 20007 and of the node-wide 20020.
 static void
-s_restart_required_detail (const s_subject_t *on, s_text_t *text)
+s_settings_pending_detail (const s_subject_t *on, s_text_t *text)
 {
     char changes [1024];
     s_settings_changes (on->eff, &on->view->stored, changes, sizeof changes);
-    s_say (text, "clustering settings changed (%s): they take effect at `causeway restart`",
-           changes);
+    if (cw_cluster_settings_equal (on->eff, &on->view->stored, true))
+        s_say (text->detail, "TLS verification mode changed (%s): takes effect at `causeway restart`",
+               changes);
+    else
+        s_say (text->detail, "clustering settings changed (%s): they take effect at `causeway restart`",
+               changes);
 }
 
 //  Why replication is paused: our own pause and the peers' upgrades.
 static void
-s_upgrade_why (const s_subject_t *on, char *why, size_t len)
+s_upgrade_paused_detail (const s_subject_t *on, s_text_t *text)
 {
     const cw_cluster_view_t *view = on->view;
-    why [0] = 0;
+    char why [512] = "";
     if (view->replication_paused)
-        s_append (why, len, "automatic replication is paused while peers run "
+        s_append (why, sizeof why, "automatic replication is paused while peers run "
                   "different software versions (this peer: %s)", view->version);
     for (int k = 0; k < on->ctx->count; k++) {
         s_subject_t peer;
         if (s_subject (on->ctx, S_ALIVE, k, &peer) && peer.peer->upgrading)
-            s_append (why, len, "peer %d (%s) announced an upgrade in progress",
+            s_append (why, sizeof why, "peer %d (%s) announced an upgrade in progress",
                       peer.index, peer.address);
     }
-}
-
-static bool
-s_upgrade_paused (const s_subject_t *on)
-{
-    char why [512];
-    s_upgrade_why (on, why, sizeof why);
-    return why [0] != 0;
-}
-
-static void
-s_upgrade_paused_detail (const s_subject_t *on, s_text_t *text)
-{
-    char why [512];
-    s_upgrade_why (on, why, sizeof why);
-    s_say (text, "%s", why);
+    s_say (text->detail, "%s", why);
 }
 
 static bool
@@ -719,7 +700,7 @@ s_replication_failed (const s_subject_t *on)
 static void
 s_replication_failed_detail (const s_subject_t *on, s_text_t *text)
 {
-    s_say (text, "automatic replication failed: %s", on->view->replication_error);
+    s_say (text->detail, "automatic replication failed: %s", on->view->replication_error);
 }
 
 static bool
@@ -733,11 +714,11 @@ s_conflict_detail (const s_subject_t *on, s_text_t *text)
 {
     int primary = on->eff->primary;
     if (primary >= 1 && primary <= on->ctx->count)
-        s_say (text, "this peer's configuration conflicts with the primary's, peer %d (%s): "
+        s_say (text->detail, "this peer's configuration conflicts with the primary's, peer %d (%s): "
                "it must be synchronised manually", primary,
                s_address (on->view, primary - 1));
     else
-        s_say (text, "this peer's configuration conflicts with the primary's: "
+        s_say (text->detail, "this peer's configuration conflicts with the primary's: "
                "it must be synchronised manually");
 }
 
@@ -759,7 +740,7 @@ s_name_or_ip_version_detail (const s_subject_t *on, s_text_t *text)
     if (peer->ip_version != on->eff->ip_version)
         s_append (diff, sizeof diff, "IP version %d, this peer %d",
                   peer->ip_version, on->eff->ip_version);
-    s_say (text, "peer %d (%s) has %s", on->index, on->address, diff);
+    s_say (text->detail, "peer %d (%s) has %s", on->index, on->address, diff);
 }
 
 static bool
@@ -772,7 +753,7 @@ static void
 s_database_missing_detail (const s_subject_t *on, s_text_t *text)
 {
     const char *error = on->view->database_error;
-    s_say (text, "the cluster database of this peer is missing or unreadable%s%s",
+    s_say (text->detail, "the cluster database of this peer is missing or unreadable%s%s",
            error [0]? ": ": "", error);
 }
 
@@ -782,7 +763,7 @@ s_not_listed_alarm_detail (const s_subject_t *on, s_text_t *text)
     const cw_cluster_view_t *view = on->view;
     char list [1600];
     s_peer_list (on->eff, ", ", list, sizeof list);
-    s_say (text, "this peer's peering address %s is not in the peer list (%s)",
+    s_say (text->detail, "this peer's peering address %s is not in the peer list (%s)",
            view->peering_address [0]? view->peering_address: "(not set)", list);
 }
 
@@ -799,7 +780,7 @@ static void
 s_primary_unreachable_detail (const s_subject_t *on, s_text_t *text)
 {
     int primary = on->eff->primary;
-    s_say (text, "the configuration primary, peer %d (%s), is not reachable; "
+    s_say (text->detail, "the configuration primary, peer %d (%s), is not reachable; "
            "this peer serves on its last configuration", primary,
            s_address (on->view, primary - 1));
 }
@@ -813,7 +794,7 @@ s_primary_differs (const s_subject_t *on)
 static void
 s_primary_differs_detail (const s_subject_t *on, s_text_t *text)
 {
-    s_say (text, "peer %d (%s) has configuration primary %d; this peer has %d",
+    s_say (text->detail, "peer %d (%s) has configuration primary %d; this peer has %d",
            on->index, on->address, on->peer->primary, on->eff->primary);
 }
 
@@ -821,7 +802,7 @@ static void
 s_h323_off_alarm_detail (const s_subject_t *on, s_text_t *text)
 {
     (void) on;
-    s_say (text, "h323.mode is off; clustering needs H.323 mode on");
+    s_say (text->detail, "h323.mode is off; clustering needs H.323 mode on");
 }
 
 static bool
@@ -833,22 +814,13 @@ s_no_name (const s_subject_t *on)
 static void
 s_no_name_detail (const s_subject_t *on, s_text_t *text)
 {
-    s_say (text, "cluster.name is not set on this peer (clustered with %d peers)", on->ctx->count);
+    s_say (text->detail, "cluster.name is not set on this peer (clustered with %d peers)", on->ctx->count);
 }
 
 static bool
 s_tls_change_pending (const s_subject_t *on)
 {
     return s_settings_changed (on, false);
-}
-
-static void
-s_tls_change_pending_detail (const s_subject_t *on, s_text_t *text)
-{
-    char changes [1024];
-    s_settings_changes (on->eff, &on->view->stored, changes, sizeof changes);
-    s_say (text, "TLS verification mode changed (%s): takes effect at `causeway restart`",
-           changes);
 }
 
 static bool
@@ -861,7 +833,7 @@ static void
 s_tls_mode_differs_detail (const s_subject_t *on, s_text_t *text)
 {
     const char *theirs = on->peer->tls_verify, *ours = on->eff->tls_verify;
-    s_say (text, "peer %d (%s) has TLS verification mode %s; this peer has %s",
+    s_say (text->detail, "peer %d (%s) has TLS verification mode %s; this peer has %s",
            on->index, on->address, theirs [0]? theirs: "(none)", ours [0]? ours: "(none)");
 }
 
@@ -874,7 +846,7 @@ s_tcp_failing (const s_subject_t *on)
 static void
 s_tcp_failing_detail (const s_subject_t *on, s_text_t *text)
 {
-    s_say (text, "TCP to peer %d (%s) on its clustering port fails: %s", on->index,
+    s_say (text->detail, "TCP to peer %d (%s) on its clustering port fails: %s", on->index,
            on->address, on->peer->tcp_error [0]? on->peer->tcp_error: "connect failed");
 }
 
@@ -890,7 +862,7 @@ s_peer_list_differs_detail (const s_subject_t *on, s_text_t *text)
     const char *theirs = on->peer->peers_digest;
     char list [1600];
     s_peer_list (on->eff, ",", list, sizeof list);
-    s_say (text, "peer %d (%s) has a different peer list (digest %.12s) from this "
+    s_say (text->detail, "peer %d (%s) has a different peer list (digest %.12s) from this "
            "peer's '%s' (digest %.12s)", on->index, on->address,
            theirs [0]? theirs: "none", list, on->ctx->digest);
 }
@@ -905,7 +877,7 @@ static void
 s_sync_failed_detail (const s_subject_t *on, s_text_t *text)
 {
     const char *error = on->view->sync_error;
-    s_say (text, "full synchronisation of the cluster database failed%s%s",
+    s_say (text->detail, "full synchronisation of the cluster database failed%s%s",
            error [0]? ": ": "", error);
 }
 
@@ -913,10 +885,10 @@ static void
 s_clock_unsynced_alarm_detail (const s_subject_t *on, s_text_t *text)
 {
     if (on->view->ntp_configured)
-        s_say (text, "this peer's clock is not synchronised: the NTP servers in ntp.servers "
+        s_say (text->detail, "this peer's clock is not synchronised: the NTP servers in ntp.servers "
                "are unreachable or not answering");
     else
-        s_say (text, "this peer's clock is not synchronised and no NTP server is configured "
+        s_say (text->detail, "this peer's clock is not synchronised and no NTP server is configured "
                "(ntp.servers is empty)");
 }
 
@@ -924,7 +896,7 @@ static void
 s_type_alarm_detail (const s_subject_t *on, s_text_t *text)
 {
     const char *type = on->peer->type;
-    s_say (text, "peer %d (%s) reports node type %s; this peer is %s", on->index,
+    s_say (text->detail, "peer %d (%s) reports node type %s; this peer is %s", on->index,
            on->address, type [0]? type: "(none)", on->view->node_type);
 }
 
@@ -932,7 +904,7 @@ static void
 s_version_alarm_detail (const s_subject_t *on, s_text_t *text)
 {
     const char *version = on->peer->version;
-    s_say (text, "peer %d (%s) runs version %s; this peer runs %s", on->index,
+    s_say (text->detail, "peer %d (%s) runs version %s; this peer runs %s", on->index,
            on->address, version [0]? version: "(none)", on->view->version);
 }
 
@@ -946,14 +918,14 @@ s_same_system_name (const s_subject_t *on)
 static void
 s_same_system_name_detail (const s_subject_t *on, s_text_t *text)
 {
-    s_say (text, "peer %d (%s) has the same system name '%s' as this peer (peer %d)",
+    s_say (text->detail, "peer %d (%s) has the same system name '%s' as this peer (peer %d)",
            on->index, on->address, on->peer->system_name, on->ctx->self_slot + 1);
 }
 
 static void
 s_domain_alarm_detail (const s_subject_t *on, s_text_t *text)
 {
-    s_say (text, "peer %d (%s) has DNS domain '%s'; this peer has '%s'", on->index,
+    s_say (text->detail, "peer %d (%s) has DNS domain '%s'; this peer has '%s'", on->index,
            on->address, on->peer->dns_domain, on->ctx->me->dns_domain);
 }
 
@@ -968,7 +940,7 @@ s_reset_pending_detail (const s_subject_t *on, s_text_t *text)
 {
     char list [1600];
     s_peer_list (on->eff, ",", list, sizeof list);
-    s_say (text, "all peer addresses were cleared: the next restart resets this peer to "
+    s_say (text->detail, "all peer addresses were cleared: the next restart resets this peer to "
            "factory defaults; restore '%s' (same order) to cancel", list);
 }
 
@@ -979,8 +951,8 @@ static const s_rule_t s_alarm_rules [] = {
     { CW_ALARM_CLUSTER_COMMS_FAILURE,       NULL, S_OTHER,   s_silent_or_joining,    s_silent_or_joining_detail },
     { CW_ALARM_CLUSTER_INVALID_ADDRESS,     NULL, S_SLOT,    s_unresolved,           s_unresolved_detail },
     { CW_ALARM_CLUSTER_DB_COMMS_FAILURE,    NULL, S_OTHER,   s_tls_failing,          s_tls_failing_detail },
-    { CW_ALARM_CLUSTER_RESTART_REQUIRED,    NULL, S_NODE,    s_restart_required,     s_restart_required_detail },
-    { CW_ALARM_CLUSTER_UPGRADE_PAUSED,      NULL, S_CLUSTER, s_upgrade_paused,       s_upgrade_paused_detail },
+    { CW_ALARM_CLUSTER_RESTART_REQUIRED,    NULL, S_NODE,    s_restart_required,     s_settings_pending_detail },
+    { CW_ALARM_CLUSTER_UPGRADE_PAUSED,      NULL, S_CLUSTER, NULL,                   s_upgrade_paused_detail },
     { CW_ALARM_CLUSTER_REPLICATION_ERROR,   NULL, S_CLUSTER, s_replication_failed,   s_replication_failed_detail },
     { CW_ALARM_CLUSTER_CONFLICT,            NULL, S_CLUSTER, s_conflict,             s_conflict_detail },
     { CW_ALARM_CLUSTER_SETTINGS_MISMATCH,   NULL, S_ALIVE,   s_name_or_ip_version_differs, s_name_or_ip_version_detail },
@@ -990,7 +962,7 @@ static const s_rule_t s_alarm_rules [] = {
     { CW_ALARM_CLUSTER_PRIMARY_MISMATCH,    NULL, S_ALIVE,   s_primary_differs,      s_primary_differs_detail },
     { CW_ALARM_CLUSTER_H323_OFF,            NULL, S_CLUSTER, s_h323_off,             s_h323_off_alarm_detail },
     { CW_ALARM_CLUSTER_NO_NAME,             NULL, S_CLUSTER, s_no_name,              s_no_name_detail },
-    { CW_ALARM_CLUSTER_TLS_MISMATCH,        NULL, S_NODE,    s_tls_change_pending,   s_tls_change_pending_detail },
+    { CW_ALARM_CLUSTER_TLS_MISMATCH,        NULL, S_NODE,    s_tls_change_pending,   s_settings_pending_detail },
     { CW_ALARM_CLUSTER_TLS_MISMATCH,        NULL, S_ALIVE,   s_tls_mode_differs,     s_tls_mode_differs_detail },
     { CW_ALARM_CLUSTER_TCP_FAILURE,         NULL, S_OTHER,   s_tcp_failing,          s_tcp_failing_detail },
     { CW_ALARM_CLUSTER_PEERS_INCONSISTENT,  NULL, S_ALIVE,   s_peer_list_differs,    s_peer_list_differs_detail },
@@ -1158,10 +1130,10 @@ static void
 s_unreachable_detail (const s_subject_t *on, s_text_t *text)
 {
     const cw_peer_view_t *peer = on->peer;
-    s_say (text, "peer %d (%s) is not reachable%s%s; its node type, version, system "
+    s_say (text->detail, "peer %d (%s) is not reachable%s%s; its node type, version, system "
            "name, domain, RTT and clock could not be checked", on->index, on->address,
            peer->tcp_failing? ": ": "", peer->tcp_failing? peer->tcp_error: "");
-    s_fix (text, "start Causeway on peer %d (%s) and let TCP through on the clustering "
+    s_say (text->fix, "start Causeway on peer %d (%s) and let TCP through on the clustering "
            "ports (`causeway firewall rules`); check with `causeway cluster status`",
            on->index, on->address);
 }
@@ -1170,9 +1142,9 @@ static void
 s_type_check_detail (const s_subject_t *on, s_text_t *text)
 {
     const char *type = on->peer->type, *ours = on->view->node_type;
-    s_say (text, "peer %d (%s) is %s; this peer is %s", on->index, on->address,
+    s_say (text->detail, "peer %d (%s) is %s; this peer is %s", on->index, on->address,
            type [0]? type: "(unknown)", ours);
-    s_fix (text, "a cluster never mixes core and edge nodes: remove peer %d (`causeway "
+    s_say (text->fix, "a cluster never mixes core and edge nodes: remove peer %d (`causeway "
            "cluster remove %s` on the primary) and add a %s node instead",
            on->index, on->address, ours);
 }
@@ -1182,9 +1154,9 @@ s_version_check_detail (const s_subject_t *on, s_text_t *text)
 {
     const char *version = on->peer->version;
     bool upgrading = on->view->replication_paused || on->peer->upgrading;
-    s_say (text, "peer %d (%s) runs %s; this peer runs %s", on->index, on->address,
+    s_say (text->detail, "peer %d (%s) runs %s; this peer runs %s", on->index, on->address,
            version [0]? version: "(unknown)", on->view->version);
-    s_fix (text, "upgrade every peer to the same version, the primary first, then the "
+    s_say (text->fix, "upgrade every peer to the same version, the primary first, then the "
            "others one at a time%s",
            upgrading? " (an upgrade is in progress: replication resumes when it ends)": "");
 }
@@ -1193,9 +1165,9 @@ static void
 s_domain_check_detail (const s_subject_t *on, s_text_t *text)
 {
     const char *ours = on->ctx->me->dns_domain;
-    s_say (text, "peer %d (%s) has DNS domain '%s'; this peer (peer %d) has '%s'",
+    s_say (text->detail, "peer %d (%s) has DNS domain '%s'; this peer (peer %d) has '%s'",
            on->index, on->address, on->peer->dns_domain, on->ctx->self_slot + 1, ours);
-    s_fix (text, "set the same DNS domain on every peer: `causeway config set dns.domain "
+    s_say (text->fix, "set the same DNS domain on every peer: `causeway config set dns.domain "
            "%s` on peer %d", ours [0]? ours: "DOMAIN", on->index);
 }
 
@@ -1208,8 +1180,8 @@ s_peer_clock_unsynced (const s_subject_t *on)
 static void
 s_peer_clock_unsynced_detail (const s_subject_t *on, s_text_t *text)
 {
-    s_say (text, "peer %d (%s) reports its clock is not synchronised", on->index, on->address);
-    s_fix (text, "on peer %d configure a reachable NTP server: "
+    s_say (text->detail, "peer %d (%s) reports its clock is not synchronised", on->index, on->address);
+    s_say (text->fix, "on peer %d configure a reachable NTP server: "
            "`causeway config set ntp.servers HOST`", on->index);
 }
 
@@ -1222,46 +1194,35 @@ s_peer_h323_off (const s_subject_t *on)
 static void
 s_peer_h323_off_detail (const s_subject_t *on, s_text_t *text)
 {
-    s_say (text, "peer %d (%s) has H.323 mode off", on->index, on->address);
-    s_fix (text, "turn H.323 mode on, on the primary: `causeway config set h323.mode on` "
+    s_say (text->detail, "peer %d (%s) has H.323 mode off", on->index, on->address);
+    s_say (text->fix, "turn H.323 mode on, on the primary: `causeway config set h323.mode on` "
            "(it replicates to every peer)");
 }
 
-//  What a peer's clustering settings differ in from ours, "" for nothing.
-static void
-s_settings_diff (const s_subject_t *on, char *diff, size_t len)
-{
-    const cw_peer_view_t *peer = on->peer;
-    const cw_cluster_settings_t *eff = on->eff;
-    diff [0] = 0;
-    if (peer->primary != eff->primary)
-        s_append (diff, len, "primary %d (this peer %d)", peer->primary, eff->primary);
-    if (strcasecmp (peer->peers_digest, on->ctx->digest) != 0)
-        s_append (diff, len, "a different peer list");
-    if (strcasecmp (peer->cluster_name, eff->name) != 0)
-        s_append (diff, len, "cluster name '%s' (this peer '%s')", peer->cluster_name, eff->name);
-    if (peer->ip_version != eff->ip_version)
-        s_append (diff, len, "IP version %d (this peer %d)", peer->ip_version, eff->ip_version);
-    if (strcmp (peer->tls_verify, eff->tls_verify) != 0)
-        s_append (diff, len, "TLS verification %s (this peer %s)",
-                  peer->tls_verify, eff->tls_verify);
-}
-
-static bool
-s_peer_settings_differ (const s_subject_t *on)
-{
-    char diff [768];
-    s_settings_diff (on, diff, sizeof diff);
-    return diff [0] != 0;
-}
-
+//  What a peer's clustering settings differ in from ours, if anything.
 static void
 s_peer_settings_detail (const s_subject_t *on, s_text_t *text)
 {
-    char diff [768];
-    s_settings_diff (on, diff, sizeof diff);
-    s_say (text, "peer %d (%s) has %s", on->index, on->address, diff);
-    s_fix (text, "copy the primary's clustering settings (cluster.name, cluster.primary, "
+    const cw_peer_view_t *peer = on->peer;
+    const cw_cluster_settings_t *eff = on->eff;
+    char diff [768] = "";
+    if (peer->primary != eff->primary)
+        s_append (diff, sizeof diff, "primary %d (this peer %d)", peer->primary, eff->primary);
+    if (strcasecmp (peer->peers_digest, on->ctx->digest) != 0)
+        s_append (diff, sizeof diff, "a different peer list");
+    if (strcasecmp (peer->cluster_name, eff->name) != 0)
+        s_append (diff, sizeof diff, "cluster name '%s' (this peer '%s')",
+                  peer->cluster_name, eff->name);
+    if (peer->ip_version != eff->ip_version)
+        s_append (diff, sizeof diff, "IP version %d (this peer %d)",
+                  peer->ip_version, eff->ip_version);
+    if (strcmp (peer->tls_verify, eff->tls_verify) != 0)
+        s_append (diff, sizeof diff, "TLS verification %s (this peer %s)",
+                  peer->tls_verify, eff->tls_verify);
+    if (!diff [0])
+        return;
+    s_say (text->detail, "peer %d (%s) has %s", on->index, on->address, diff);
+    s_say (text->fix, "copy the primary's clustering settings (cluster.name, cluster.primary, "
            "cluster.ip_version, cluster.tls_verify, cluster.peers in the same order) to "
            "peer %d, then `causeway restart` it", on->index);
 }
@@ -1281,22 +1242,18 @@ s_same_address_before (const s_subject_t *on)
     return -1;
 }
 
-static bool
-s_address_taken (const s_subject_t *on)
-{
-    return s_same_address_before (on) >= 0;
-}
-
 static void
 s_address_taken_detail (const s_subject_t *on, s_text_t *text)
 {
     int j = s_same_address_before (on);
+    if (j < 0)
+        return;
     const char *other = s_address (on->view, j);
     const char *same = strcasecmp (on->address, other) == 0? on->address
                      : on->peer->ip [0]? on->peer->ip: on->address;
-    s_say (text, "peer %d (%s) and peer %d (%s) have the same address %s",
+    s_say (text->detail, "peer %d (%s) and peer %d (%s) have the same address %s",
            j + 1, other, on->index, on->address, same);
-    s_fix (text, "give every peer its own IP address: correct peer %d in the peer list on "
+    s_say (text->fix, "give every peer its own IP address: correct peer %d in the peer list on "
            "the primary (`causeway cluster replace %s NEW`)", on->index, on->address);
 }
 
@@ -1313,19 +1270,15 @@ s_same_name_before (const s_subject_t *on)
     return -1;
 }
 
-static bool
-s_name_taken (const s_subject_t *on)
-{
-    return s_same_name_before (on) >= 0;
-}
-
 static void
 s_name_taken_detail (const s_subject_t *on, s_text_t *text)
 {
     int j = s_same_name_before (on);
-    s_say (text, "peer %d (%s) and peer %d (%s) are both named '%s'", j + 1,
+    if (j < 0)
+        return;
+    s_say (text->detail, "peer %d (%s) and peer %d (%s) are both named '%s'", j + 1,
            s_address (on->view, j), on->index, on->address, on->peer->system_name);
-    s_fix (text, "give every peer its own system name: "
+    s_say (text->fix, "give every peer its own system name: "
            "`causeway config set system.name NAME` on peer %d", on->index);
 }
 
@@ -1342,18 +1295,15 @@ s_certificate_trouble (const s_subject_t *on)
     return NULL;
 }
 
-static bool
-s_certificate_bad (const s_subject_t *on)
-{
-    return s_certificate_trouble (on) != NULL;
-}
-
 static void
 s_certificate_detail (const s_subject_t *on, s_text_t *text)
 {
-    s_say (text, "the certificate of peer %d (%s) does not identify it: %s",
-           on->index, on->address, s_certificate_trouble (on));
-    s_fix (text, "install on peer %d a certificate whose SAN (or CN) contains its peer "
+    const char *reason = s_certificate_trouble (on);
+    if (!reason)
+        return;
+    s_say (text->detail, "the certificate of peer %d (%s) does not identify it: %s",
+           on->index, on->address, reason);
+    s_say (text->fix, "install on peer %d a certificate whose SAN (or CN) contains its peer "
            "address %s and that chains to a CA every peer trusts (peering.certificate, "
            "peering.private_key, peering.ca_file), then `causeway restart` it",
            on->index, on->address);
@@ -1363,13 +1313,13 @@ static void
 s_clock_check_detail (const s_subject_t *on, s_text_t *text)
 {
     if (on->view->ntp_configured) {
-        s_say (text, "this peer's clock is not synchronised: its NTP servers do not answer");
-        s_fix (text, "make the NTP servers in ntp.servers reachable from this peer, or set "
+        s_say (text->detail, "this peer's clock is not synchronised: its NTP servers do not answer");
+        s_say (text->fix, "make the NTP servers in ntp.servers reachable from this peer, or set "
                "others: `causeway config set ntp.servers HOST`");
     }
     else {
-        s_say (text, "this peer's clock is not synchronised and no NTP server is configured");
-        s_fix (text, "configure an NTP server on this peer: "
+        s_say (text->detail, "this peer's clock is not synchronised and no NTP server is configured");
+        s_say (text->fix, "configure an NTP server on this peer: "
                "`causeway config set ntp.servers HOST`");
     }
 }
@@ -1385,9 +1335,9 @@ s_nothing_to_map (const s_subject_t *on)
 static void
 s_nothing_to_map_detail (const s_subject_t *on, s_text_t *text)
 {
-    s_say (text, "no DNS server is configured on this peer (dns.servers is empty) and "
+    s_say (text->detail, "no DNS server is configured on this peer (dns.servers is empty) and "
            "address mapping is %s", on->view->address_mapping_enabled? "empty": "off");
-    s_fix (text, "configure a DNS server (`causeway config set dns.servers IP`), or map "
+    s_say (text->fix, "configure a DNS server (`causeway config set dns.servers IP`), or map "
            "every peer: `causeway cluster suggest-mappings` and `causeway config set "
            "cluster.address_mapping.enabled on` on the primary");
 }
@@ -1403,9 +1353,9 @@ s_unmapped (const s_subject_t *on)
 static void
 s_unmapped_detail (const s_subject_t *on, s_text_t *text)
 {
-    s_say (text, "no DNS server is configured on this peer and the address mapping "
+    s_say (text->detail, "no DNS server is configured on this peer and the address mapping "
            "has no entry for peer %d (%s)", on->index, on->address);
-    s_fix (text, "add a mapping for peer %d (%s) to cluster.address_mapping (`causeway "
+    s_say (text->fix, "add a mapping for peer %d (%s) to cluster.address_mapping (`causeway "
            "cluster suggest-mappings` on the primary), or configure a DNS server "
            "(`causeway config set dns.servers IP`)", on->index, on->address);
 }
@@ -1420,8 +1370,8 @@ static void
 s_name_unset_detail (const s_subject_t *on, s_text_t *text)
 {
     (void) on;
-    s_say (text, "cluster.name is not configured");
-    s_fix (text, "set the same cluster name, a routable FQDN used in the cluster's DNS SRV "
+    s_say (text->detail, "cluster.name is not configured");
+    s_say (text->fix, "set the same cluster name, a routable FQDN used in the cluster's DNS SRV "
            "records, on every peer: `causeway config set cluster.name "
            "cluster1.example.com`, then `causeway restart`");
 }
@@ -1437,8 +1387,8 @@ static void
 s_name_not_fqdn_detail (const s_subject_t *on, s_text_t *text)
 {
     const char *name = on->ctx->in_use->name;
-    s_say (text, "cluster.name '%s' is not a fully qualified domain name", name);
-    s_fix (text, "set a fully qualified domain name on every peer, e.g. `causeway config "
+    s_say (text->detail, "cluster.name '%s' is not a fully qualified domain name", name);
+    s_say (text->fix, "set a fully qualified domain name on every peer, e.g. `causeway config "
            "set cluster.name %s.example.com`, then `causeway restart`",
            strchr (name, '.')? "cluster1": name);
 }
@@ -1447,17 +1397,17 @@ static void
 s_h323_check_detail (const s_subject_t *on, s_text_t *text)
 {
     (void) on;
-    s_say (text, "h323.mode is off; clustering uses H.323 between peers");
-    s_fix (text, "turn H.323 mode on, on the primary: `causeway config set h323.mode on`");
+    s_say (text->detail, "h323.mode is off; clustering uses H.323 between peers");
+    s_say (text->fix, "turn H.323 mode on, on the primary: `causeway config set h323.mode on`");
 }
 
 static void
 s_not_listed_check_detail (const s_subject_t *on, s_text_t *text)
 {
     const char *address = on->view->peering_address;
-    s_say (text, "this peer's peering address %s is not in the peer list",
+    s_say (text->detail, "this peer's peering address %s is not in the peer list",
            address [0]? address: "(not set)");
-    s_fix (text, "add this peer's peering.address to the peer list on the primary "
+    s_say (text->fix, "add this peer's peering.address to the peer list on the primary "
            "(`causeway cluster add ADDRESS`) and copy the list to every peer");
 }
 
@@ -1473,10 +1423,10 @@ static const s_rule_t s_check_rules [] = {
     { 0, "clock_synchronised",     S_ALIVE,   s_peer_clock_unsynced,  s_peer_clock_unsynced_detail },
     { 0, "clock_synchronised",     S_ALIVE,   s_clock_skewed,         s_clock_skewed_detail },
     { 0, "h323_mode",              S_ALIVE,   s_peer_h323_off,        s_peer_h323_off_detail },
-    { 0, "cluster_settings",       S_ALIVE,   s_peer_settings_differ, s_peer_settings_detail },
-    { 0, "distinct_ip_address",    S_SLOT,    s_address_taken,        s_address_taken_detail },
-    { 0, "distinct_system_name",   S_KNOWN,   s_name_taken,           s_name_taken_detail },
-    { 0, "certificate",            S_SLOT,    s_certificate_bad,      s_certificate_detail },
+    { 0, "cluster_settings",       S_ALIVE,   NULL,                   s_peer_settings_detail },
+    { 0, "distinct_ip_address",    S_SLOT,    NULL,                   s_address_taken_detail },
+    { 0, "distinct_system_name",   S_KNOWN,   NULL,                   s_name_taken_detail },
+    { 0, "certificate",            S_SLOT,    NULL,                   s_certificate_detail },
     { 0, "clock_synchronised",     S_SELF,    s_clock_unsynced,       s_clock_check_detail },
     { 0, "dns_or_address_mapping", S_SELF,    s_nothing_to_map,       s_nothing_to_map_detail },
     { 0, "dns_or_address_mapping", S_LISTED,  s_unmapped,             s_unmapped_detail },
