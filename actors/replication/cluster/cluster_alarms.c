@@ -520,16 +520,18 @@ s_not_listed (const s_subject_t *on)
     return on->view->this_peer == 0;
 }
 
+//  H.323 mode is off: on this node, or on the peer ON names.
 static bool
 s_h323_off (const s_subject_t *on)
 {
-    return !on->view->h323_mode;
+    return on->peer? !on->peer->h323_mode: !on->view->h323_mode;
 }
 
+//  The clock is not synchronised: this node's, or the peer's ON names.
 static bool
 s_clock_unsynced (const s_subject_t *on)
 {
-    return !on->view->clock_synced;
+    return on->peer? !on->peer->clock_synced: !on->view->clock_synced;
 }
 
 static bool
@@ -691,16 +693,20 @@ s_upgrade_paused_detail (const s_subject_t *on, s_text_t *text)
     s_say (text->detail, "%s", why);
 }
 
-static bool
-s_replication_failed (const s_subject_t *on)
+//  LINE = WHAT, and ": REASON" when there is one, when FAULT is set.
+static void
+s_say_fault (char *line, bool fault, const char *what, const char *reason)
 {
-    return on->view->replication_error [0] != 0;
+    if (fault)
+        s_say (line, "%s%s%s", what, reason [0]? ": ": "", reason);
 }
 
 static void
 s_replication_failed_detail (const s_subject_t *on, s_text_t *text)
 {
-    s_say (text->detail, "automatic replication failed: %s", on->view->replication_error);
+    const cw_cluster_view_t *view = on->view;
+    s_say_fault (text->detail, view->replication_error [0], "automatic replication failed",
+                 view->replication_error);
 }
 
 static bool
@@ -743,18 +749,13 @@ s_name_or_ip_version_detail (const s_subject_t *on, s_text_t *text)
     s_say (text->detail, "peer %d (%s) has %s", on->index, on->address, diff);
 }
 
-static bool
-s_database_missing (const s_subject_t *on)
-{
-    return on->view->database_missing;
-}
-
 static void
 s_database_missing_detail (const s_subject_t *on, s_text_t *text)
 {
-    const char *error = on->view->database_error;
-    s_say (text->detail, "the cluster database of this peer is missing or unreadable%s%s",
-           error [0]? ": ": "", error);
+    const cw_cluster_view_t *view = on->view;
+    s_say_fault (text->detail, view->database_missing,
+                 "the cluster database of this peer is missing or unreadable",
+                 view->database_error);
 }
 
 static void
@@ -867,18 +868,12 @@ s_peer_list_differs_detail (const s_subject_t *on, s_text_t *text)
            theirs [0]? theirs: "none", list, on->ctx->digest);
 }
 
-static bool
-s_sync_failed (const s_subject_t *on)
-{
-    return on->view->sync_failed;
-}
-
 static void
 s_sync_failed_detail (const s_subject_t *on, s_text_t *text)
 {
-    const char *error = on->view->sync_error;
-    s_say (text->detail, "full synchronisation of the cluster database failed%s%s",
-           error [0]? ": ": "", error);
+    const cw_cluster_view_t *view = on->view;
+    s_say_fault (text->detail, view->sync_failed,
+                 "full synchronisation of the cluster database failed", view->sync_error);
 }
 
 static void
@@ -953,10 +948,10 @@ static const s_rule_t s_alarm_rules [] = {
     { CW_ALARM_CLUSTER_DB_COMMS_FAILURE,    NULL, S_OTHER,   s_tls_failing,          s_tls_failing_detail },
     { CW_ALARM_CLUSTER_RESTART_REQUIRED,    NULL, S_NODE,    s_restart_required,     s_settings_pending_detail },
     { CW_ALARM_CLUSTER_UPGRADE_PAUSED,      NULL, S_CLUSTER, NULL,                   s_upgrade_paused_detail },
-    { CW_ALARM_CLUSTER_REPLICATION_ERROR,   NULL, S_CLUSTER, s_replication_failed,   s_replication_failed_detail },
+    { CW_ALARM_CLUSTER_REPLICATION_ERROR,   NULL, S_CLUSTER, NULL,                   s_replication_failed_detail },
     { CW_ALARM_CLUSTER_CONFLICT,            NULL, S_CLUSTER, s_conflict,             s_conflict_detail },
     { CW_ALARM_CLUSTER_SETTINGS_MISMATCH,   NULL, S_ALIVE,   s_name_or_ip_version_differs, s_name_or_ip_version_detail },
-    { CW_ALARM_CLUSTER_DB_MISSING,          NULL, S_CLUSTER, s_database_missing,     s_database_missing_detail },
+    { CW_ALARM_CLUSTER_DB_MISSING,          NULL, S_CLUSTER, NULL,                   s_database_missing_detail },
     { CW_ALARM_CLUSTER_NOT_IN_PEER_LIST,    NULL, S_CLUSTER, s_not_listed,           s_not_listed_alarm_detail },
     { CW_ALARM_CLUSTER_PRIMARY_UNREACHABLE, NULL, S_CLUSTER, s_primary_unreachable,  s_primary_unreachable_detail },
     { CW_ALARM_CLUSTER_PRIMARY_MISMATCH,    NULL, S_ALIVE,   s_primary_differs,      s_primary_differs_detail },
@@ -966,7 +961,7 @@ static const s_rule_t s_alarm_rules [] = {
     { CW_ALARM_CLUSTER_TLS_MISMATCH,        NULL, S_ALIVE,   s_tls_mode_differs,     s_tls_mode_differs_detail },
     { CW_ALARM_CLUSTER_TCP_FAILURE,         NULL, S_OTHER,   s_tcp_failing,          s_tcp_failing_detail },
     { CW_ALARM_CLUSTER_PEERS_INCONSISTENT,  NULL, S_ALIVE,   s_peer_list_differs,    s_peer_list_differs_detail },
-    { CW_ALARM_CLUSTER_SYNC_FAILED,         NULL, S_CLUSTER, s_sync_failed,          s_sync_failed_detail },
+    { CW_ALARM_CLUSTER_SYNC_FAILED,         NULL, S_CLUSTER, NULL,                   s_sync_failed_detail },
     { CW_ALARM_CLUSTER_CLOCK,               NULL, S_CLUSTER, s_clock_unsynced,       s_clock_unsynced_alarm_detail },
     { CW_ALARM_CLUSTER_CLOCK,               NULL, S_ALIVE,   s_clock_skewed,         s_clock_skewed_detail },
     { CW_ALARM_CLUSTER_RTT,                 NULL, S_ALIVE,   s_rtt_high,             s_rtt_detail },
@@ -1171,34 +1166,6 @@ s_domain_check_detail (const s_subject_t *on, s_text_t *text)
            "%s` on peer %d", ours [0]? ours: "DOMAIN", on->index);
 }
 
-static bool
-s_peer_clock_unsynced (const s_subject_t *on)
-{
-    return !on->peer->clock_synced;
-}
-
-static void
-s_peer_clock_unsynced_detail (const s_subject_t *on, s_text_t *text)
-{
-    s_say (text->detail, "peer %d (%s) reports its clock is not synchronised", on->index, on->address);
-    s_say (text->fix, "on peer %d configure a reachable NTP server: "
-           "`causeway config set ntp.servers HOST`", on->index);
-}
-
-static bool
-s_peer_h323_off (const s_subject_t *on)
-{
-    return !on->peer->h323_mode;
-}
-
-static void
-s_peer_h323_off_detail (const s_subject_t *on, s_text_t *text)
-{
-    s_say (text->detail, "peer %d (%s) has H.323 mode off", on->index, on->address);
-    s_say (text->fix, "turn H.323 mode on, on the primary: `causeway config set h323.mode on` "
-           "(it replicates to every peer)");
-}
-
 //  What a peer's clustering settings differ in from ours, if anything.
 static void
 s_peer_settings_detail (const s_subject_t *on, s_text_t *text)
@@ -1227,59 +1194,62 @@ s_peer_settings_detail (const s_subject_t *on, s_text_t *text)
            "peer %d, then `causeway restart` it", on->index);
 }
 
-//  The first slot before ON's with the same address or IP address, or -1.
-static int
-s_same_address_before (const s_subject_t *on)
+//  A slot's IP address as resolved, else its address as configured.
+static const char *
+s_ip (const s_subject_t *on)
 {
-    const cw_cluster_view_t *view = on->view;
-    const char *ip = on->peer->ip [0]? on->peer->ip: on->address;
-    for (int j = 0; j < on->index - 1; j++) {
-        const char *other = s_address (view, j);
-        const char *other_ip = view->peers [j].ip [0]? view->peers [j].ip: other;
-        if (other [0] && (strcasecmp (on->address, other) == 0 || strcasecmp (ip, other_ip) == 0))
-            return j;
-    }
-    return -1;
+    return on->peer->ip [0]? on->peer->ip: on->address;
+}
+
+static bool
+s_same_address (const s_subject_t *a, const s_subject_t *b)
+{
+    return strcasecmp (a->address, b->address) == 0 || strcasecmp (s_ip (a), s_ip (b)) == 0;
+}
+
+static bool
+s_named_alike (const s_subject_t *a, const s_subject_t *b)
+{
+    return a->peer->system_name [0]
+        && strcasecmp (a->peer->system_name, b->peer->system_name) == 0;
+}
+
+//  The first slot before ON's, in SCOPE, that SAME pairs with ON, into
+//  OTHER; false when there is none.
+static bool
+s_first_before (const s_subject_t *on, s_scope_t scope,
+                bool (*same) (const s_subject_t *a, const s_subject_t *b), s_subject_t *other)
+{
+    for (int j = 0; j < on->index - 1; j++)
+        if (s_subject (on->ctx, scope, j, other) && same (on, other))
+            return true;
+    return false;
 }
 
 static void
 s_address_taken_detail (const s_subject_t *on, s_text_t *text)
 {
-    int j = s_same_address_before (on);
-    if (j < 0)
+    s_subject_t other;
+    if (!s_first_before (on, S_SLOT, s_same_address, &other))
         return;
-    const char *other = s_address (on->view, j);
-    const char *same = strcasecmp (on->address, other) == 0? on->address
-                     : on->peer->ip [0]? on->peer->ip: on->address;
+    bool same_name = strcasecmp (on->address, other.address) == 0;
     s_say (text->detail, "peer %d (%s) and peer %d (%s) have the same address %s",
-           j + 1, other, on->index, on->address, same);
+           other.index, other.address, on->index, on->address,
+           same_name? on->address: s_ip (on));
     s_say (text->fix, "give every peer its own IP address: correct peer %d in the peer list on "
            "the primary (`causeway cluster replace %s NEW`)", on->index, on->address);
-}
-
-//  The first slot before ON's, ours or alive, with the same system name, or -1.
-static int
-s_same_name_before (const s_subject_t *on)
-{
-    for (int j = 0; on->peer->system_name [0] && j < on->index - 1; j++) {
-        s_subject_t other;
-        if (s_subject (on->ctx, S_KNOWN, j, &other)
-        &&  strcasecmp (on->peer->system_name, other.peer->system_name) == 0)
-            return j;
-    }
-    return -1;
 }
 
 static void
 s_name_taken_detail (const s_subject_t *on, s_text_t *text)
 {
-    int j = s_same_name_before (on);
-    if (j < 0)
-        return;
-    s_say (text->detail, "peer %d (%s) and peer %d (%s) are both named '%s'", j + 1,
-           s_address (on->view, j), on->index, on->address, on->peer->system_name);
-    s_say (text->fix, "give every peer its own system name: "
-           "`causeway config set system.name NAME` on peer %d", on->index);
+    s_subject_t other;
+    if (s_first_before (on, S_KNOWN, s_named_alike, &other)) {
+        s_say (text->detail, "peer %d (%s) and peer %d (%s) are both named '%s'", other.index,
+               other.address, on->index, on->address, on->peer->system_name);
+        s_say (text->fix, "give every peer its own system name: "
+               "`causeway config set system.name NAME` on peer %d", on->index);
+    }
 }
 
 //  Why ON's certificate does not identify it, or NULL.
@@ -1312,6 +1282,13 @@ s_certificate_detail (const s_subject_t *on, s_text_t *text)
 static void
 s_clock_check_detail (const s_subject_t *on, s_text_t *text)
 {
+    if (on->peer) {
+        s_say (text->detail, "peer %d (%s) reports its clock is not synchronised",
+               on->index, on->address);
+        s_say (text->fix, "on peer %d configure a reachable NTP server: "
+               "`causeway config set ntp.servers HOST`", on->index);
+    }
+    else
     if (on->view->ntp_configured) {
         s_say (text->detail, "this peer's clock is not synchronised: its NTP servers do not answer");
         s_say (text->fix, "make the NTP servers in ntp.servers reachable from this peer, or set "
@@ -1396,9 +1373,15 @@ s_name_not_fqdn_detail (const s_subject_t *on, s_text_t *text)
 static void
 s_h323_check_detail (const s_subject_t *on, s_text_t *text)
 {
-    (void) on;
-    s_say (text->detail, "h323.mode is off; clustering uses H.323 between peers");
-    s_say (text->fix, "turn H.323 mode on, on the primary: `causeway config set h323.mode on`");
+    const char *fix = "turn H.323 mode on, on the primary: `causeway config set h323.mode on`";
+    if (on->peer) {
+        s_say (text->detail, "peer %d (%s) has H.323 mode off", on->index, on->address);
+        s_say (text->fix, "%s (it replicates to every peer)", fix);
+    }
+    else {
+        s_say (text->detail, "h323.mode is off; clustering uses H.323 between peers");
+        s_say (text->fix, "%s", fix);
+    }
 }
 
 static void
@@ -1420,9 +1403,9 @@ static const s_rule_t s_check_rules [] = {
     { 0, "software_version",       S_ALIVE,   s_version_differs,      s_version_check_detail },
     { 0, "dns_domain",             S_ALIVE,   s_domain_differs,       s_domain_check_detail },
     { 0, "rtt",                    S_ALIVE,   s_rtt_high,             s_rtt_detail },
-    { 0, "clock_synchronised",     S_ALIVE,   s_peer_clock_unsynced,  s_peer_clock_unsynced_detail },
+    { 0, "clock_synchronised",     S_ALIVE,   s_clock_unsynced,       s_clock_check_detail },
     { 0, "clock_synchronised",     S_ALIVE,   s_clock_skewed,         s_clock_skewed_detail },
-    { 0, "h323_mode",              S_ALIVE,   s_peer_h323_off,        s_peer_h323_off_detail },
+    { 0, "h323_mode",              S_ALIVE,   s_h323_off,             s_h323_check_detail },
     { 0, "cluster_settings",       S_ALIVE,   NULL,                   s_peer_settings_detail },
     { 0, "distinct_ip_address",    S_SLOT,    NULL,                   s_address_taken_detail },
     { 0, "distinct_system_name",   S_KNOWN,   NULL,                   s_name_taken_detail },
