@@ -140,14 +140,6 @@ s_self_slot (const cw_cluster_view_t *view)
     return -1;
 }
 
-//  ---------------------------------------------------------------------
-//  Rule tables: one row a rule, one loop applies a table
-//
-//  A row says whom the rule is about (its scope), when it holds (test)
-//  and what it says (detail: the text, and for `cluster check` the fix).
-//  cw_rules_apply walks a table in order and hands every (row, subject) whose
-//  test holds to an emitter: the alarm list or the check's problems.
-//  Format LINE (a detail or a fix of an cw_rule_text_t, CW_RULE_LINE bytes).
 void
 cw_rules_say (char *line, const char *fmt, ...)
 {
@@ -156,6 +148,9 @@ cw_rules_say (char *line, const char *fmt, ...)
     s_vformat (line, CW_RULE_LINE, fmt, args);
     va_end (args);
 }
+
+//  ---------------------------------------------------------------------
+//  The engine
 
 static void
 s_ctx_init (cw_rule_ctx_t *self, const cw_cluster_view_t *view)
@@ -171,8 +166,8 @@ s_ctx_init (cw_rule_ctx_t *self, const cw_cluster_view_t *view)
 
 //  Which subjects SCOPE walks: rows of scopes that walk the same ones and
 //  stand next to each other in a table are applied subject by subject, so
-//  that one peer's entries stand together (CW_RULE_OTHER and CW_RULE_ALIVE walk the
-//  other peers; every other scope walks its own).
+//  that one peer's entries stand together (CW_RULE_OTHER and CW_RULE_ALIVE
+//  walk the other peers; every other scope walks its own).
 static cw_rule_scope_t
 s_walk (cw_rule_scope_t scope)
 {
@@ -190,11 +185,9 @@ s_places (const cw_rule_ctx_t *ctx, cw_rule_scope_t scope)
     return ctx->count;
 }
 
-//  The subject at place K of SCOPE's walk into ON; false when there is
-//  none (an empty slot, one the scope does not cover, a node rule that
-//  does not apply).
 bool
-cw_rules_subject (const cw_rule_ctx_t *ctx, cw_rule_scope_t scope, int k, cw_rule_subject_t *on)
+cw_rules_subject (const cw_rule_ctx_t *ctx, cw_rule_scope_t scope, int k,
+                  cw_rule_subject_t *on)
 {
     const cw_cluster_view_t *view = ctx->view;
     *on = (cw_rule_subject_t) { ctx, view, ctx->eff, 0, "", NULL };

@@ -17,16 +17,17 @@
 #include "cluster_alarms.h"
 #include "cluster_view.h"
 
+//  Whom a rule is about (its subjects).
 typedef enum {
-    CW_RULE_NODE,         //  this node, clustered or not
-    CW_RULE_CLUSTER,      //  this node, only when it is clustered
-    CW_RULE_SELF,         //  this node, named by its index (0 when not in the list)
-    CW_RULE_SLOT,         //  every slot of the peer list with an address, ours included
-    CW_RULE_KNOWN,        //  every slot with an address whose values are current:
-                          //  our own and the alive peers'
-    CW_RULE_OTHER,        //  every other peer: a slot with an address that is not ours
-    CW_RULE_ALIVE,        //  every other peer that is alive (its heartbeat values current)
-    CW_RULE_LISTED        //  every address of the peer list in use (see cw_rule_ctx_t)
+    CW_RULE_NODE,       //  this node, clustered or not
+    CW_RULE_CLUSTER,    //  this node, only when it is clustered
+    CW_RULE_SELF,       //  this node, named by its index (0 when not in the list)
+    CW_RULE_SLOT,       //  every slot of the peer list with an address, ours included
+    CW_RULE_KNOWN,      //  every slot with an address whose values are current:
+                        //  our own and the alive peers'
+    CW_RULE_OTHER,      //  every other peer: a slot with an address that is not ours
+    CW_RULE_ALIVE,      //  every other peer that is alive (heartbeat values current)
+    CW_RULE_LISTED      //  every address of the peer list in use (see cw_rule_ctx_t)
 } cw_rule_scope_t;
 
 //  What every rule may read, computed once per evaluation.
@@ -48,7 +49,8 @@ typedef struct {
     int index;                  //  the peer's index 1..6; for the node its
                                 //  own index (CW_RULE_SELF) or 0
     const char *address;        //  the peer's address, "" for the node
-    const cw_peer_view_t *peer; //  the slot's view (CW_RULE_SLOT .. CW_RULE_ALIVE), else NULL
+    const cw_peer_view_t *peer; //  the slot's view (CW_RULE_SLOT .. CW_RULE_ALIVE),
+                                //  NULL for the node and CW_RULE_LISTED
 } cw_rule_subject_t;
 
 //  What a rule says when it holds: lines of CW_RULE_LINE bytes at most.
