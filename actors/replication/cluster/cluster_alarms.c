@@ -131,8 +131,8 @@ cw_cluster_settings_check (const cw_cluster_settings_t *s, char *err, size_t err
             last = i;
     for (int i = 0; i < last; i++)
         if (!s->peers [i][0])
-            cw_rules_append (buf, sizeof buf, "peer %d address is empty but peer %d is set "
-                             "(no gaps allowed)", i + 1, last + 1);
+            cw_rules_append (buf, sizeof buf, "peer %d address is empty but peer %d is set (no "
+                             "gaps allowed)", i + 1, last + 1);
     for (int i = 0; i < count; i++) {
         if (!s->peers [i][0])
             continue;
@@ -142,8 +142,8 @@ cw_cluster_settings_check (const cw_cluster_settings_t *s, char *err, size_t err
                                  j + 1, i + 1, s->peers [i]);
         int family = s_ip_family (s->peers [i]);
         if (family && (s->ip_version == 4 || s->ip_version == 6) && family != s->ip_version)
-            cw_rules_append (buf, sizeof buf, "peer %d address %s is IPv%d but "
-                             "cluster.ip_version is %d",
+            cw_rules_append (buf, sizeof buf, "peer %d address %s is IPv%d but cluster.ip_version "
+                             "is %d",
                              i + 1, s->peers [i], family, s->ip_version);
     }
     if (s->primary < 1 || s->primary > count)
@@ -224,9 +224,9 @@ s_silent_or_joining_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     const cw_peer_view_t *peer = on->peer;
     if (peer->alive) {
-        cw_rules_say (text->detail, "peer %d (%s) is joining the cluster and has no "
-                      "configuration yet "
-                      "(expected; clears when it has joined)", on->index, on->address);
+        cw_rules_say (text->detail, "peer %d (%s) is joining the cluster and has no configuration "
+                      "yet (expected; clears when it has joined)",
+                      on->index, on->address);
         return;
     }
     char why [512] = "";
@@ -349,13 +349,12 @@ s_conflict_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     int primary = on->eff->primary;
     if (primary >= 1 && primary <= on->ctx->count)
-        cw_rules_say (text->detail, "this peer's configuration conflicts with the primary's, "
-                      "peer %d (%s): "
-                      "it must be synchronised manually", primary,
+        cw_rules_say (text->detail, "this peer's configuration conflicts with the primary's, peer "
+                      "%d (%s): it must be synchronised manually", primary,
                       cw_rules_address (on->view, primary - 1));
     else
-        cw_rules_say (text->detail, "this peer's configuration conflicts with the primary's: "
-                      "it must be synchronised manually");
+        cw_rules_say (text->detail, "this peer's configuration conflicts with the primary's: it "
+                      "must be synchronised manually");
 }
 
 static bool
@@ -411,8 +410,8 @@ static void
 s_primary_unreachable_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     int primary = on->eff->primary;
-    cw_rules_say (text->detail, "the configuration primary, peer %d (%s), is not reachable; "
-                  "this peer serves on its last configuration", primary,
+    cw_rules_say (text->detail, "the configuration primary, peer %d (%s), is not reachable; this "
+                  "peer serves on its last configuration", primary,
                   cw_rules_address (on->view, primary - 1));
 }
 
@@ -512,12 +511,10 @@ s_clock_unsynced_alarm_detail (const cw_rule_subject_t *on, cw_rule_text_t *text
 {
     if (on->view->ntp_configured)
         cw_rules_say (text->detail, "this peer's clock is not synchronised: the NTP servers in "
-                      "ntp.servers "
-                      "are unreachable or not answering");
+                      "ntp.servers are unreachable or not answering");
     else
         cw_rules_say (text->detail, "this peer's clock is not synchronised and no NTP server is "
-                      "configured "
-                      "(ntp.servers is empty)");
+                      "configured (ntp.servers is empty)");
 }
 
 static void
@@ -569,8 +566,7 @@ s_reset_pending_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
     char list [1600];
     cw_rules_peer_list (on->eff, ",", list, sizeof list);
     cw_rules_say (text->detail, "all peer addresses were cleared: the next restart resets this "
-                  "peer to "
-                  "factory defaults; restore '%s' (same order) to cancel", list);
+                  "peer to factory defaults; restore '%s' (same order) to cancel", list);
 }
 
 //  One row an alarm rule, in id order; a node-wide row before the per-peer
@@ -785,11 +781,12 @@ static void
 s_unreachable_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     const cw_peer_view_t *peer = on->peer;
-    cw_rules_say (text->detail, "peer %d (%s) is not reachable%s%s; its node type, version, system "
-                  "name, domain, RTT and clock could not be checked", on->index, on->address,
+    cw_rules_say (text->detail, "peer %d (%s) is not reachable%s%s; its node type, version, "
+                  "system name, domain, RTT and clock could not be checked", on->index, on->address,
                   peer->tcp_failing? ": ": "", peer->tcp_failing? peer->tcp_error: "");
-    cw_rules_say (text->fix, "start Causeway on peer %d (%s) and let TCP through on the clustering "
-                  "ports (`causeway firewall rules`); check with `causeway cluster status`",
+    cw_rules_say (text->fix, "start Causeway on peer %d (%s) and let TCP through on the "
+                  "clustering ports (`causeway firewall rules`); check with `causeway cluster "
+                  "status`",
                   on->index, on->address);
 }
 
@@ -799,8 +796,8 @@ s_type_check_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
     const char *type = on->peer->type, *ours = on->view->node_type;
     cw_rules_say (text->detail, "peer %d (%s) is %s; this peer is %s", on->index, on->address,
                   type [0]? type: "(unknown)", ours);
-    cw_rules_say (text->fix, "a cluster never mixes core and edge nodes: remove peer %d (`causeway "
-                  "cluster remove %s` on the primary) and add a %s node instead",
+    cw_rules_say (text->fix, "a cluster never mixes core and edge nodes: remove peer %d "
+                  "(`causeway cluster remove %s` on the primary) and add a %s node instead",
                   on->index, on->address, ours);
 }
 
@@ -823,8 +820,7 @@ s_domain_check_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
     cw_rules_say (text->detail, "peer %d (%s) has DNS domain '%s'; this peer (peer %d) has '%s'",
                   on->index, on->address, on->peer->dns_domain, on->ctx->self_slot + 1, ours);
     cw_rules_say (text->fix, "set the same DNS domain on every peer: `causeway config set "
-                  "dns.domain "
-                  "%s` on peer %d", ours [0]? ours: "DOMAIN", on->index);
+                  "dns.domain %s` on peer %d", ours [0]? ours: "DOMAIN", on->index);
 }
 
 //  What a peer's clustering settings differ in from ours, if anything.
@@ -852,9 +848,8 @@ s_peer_settings_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
         return;
     cw_rules_say (text->detail, "peer %d (%s) has %s", on->index, on->address, diff);
     cw_rules_say (text->fix, "copy the primary's clustering settings (cluster.name, "
-                  "cluster.primary, "
-                  "cluster.ip_version, cluster.tls_verify, cluster.peers in the same order) to "
-                  "peer %d, then `causeway restart` it", on->index);
+                  "cluster.primary, cluster.ip_version, cluster.tls_verify, cluster.peers in the "
+                  "same order) to peer %d, then `causeway restart` it", on->index);
 }
 
 //  A slot's IP address as resolved, else its address as configured.
@@ -901,8 +896,8 @@ s_address_taken_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
                   other.index, other.address, on->index, on->address,
                   same_name? on->address: s_ip (on));
     cw_rules_say (text->fix, "give every peer its own IP address: correct peer %d in the peer "
-                  "list on "
-                  "the primary (`causeway cluster replace %s NEW`)", on->index, on->address);
+                  "list on the primary (`causeway cluster replace %s NEW`)",
+                  on->index, on->address);
 }
 
 static void
@@ -913,8 +908,8 @@ s_name_taken_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
         cw_rules_say (text->detail, "peer %d (%s) and peer %d (%s) are both named '%s'",
                       other.index, other.address, on->index, on->address,
                       on->peer->system_name);
-        cw_rules_say (text->fix, "give every peer its own system name: "
-                      "`causeway config set system.name NAME` on peer %d", on->index);
+        cw_rules_say (text->fix, "give every peer its own system name: `causeway config set "
+                      "system.name NAME` on peer %d", on->index);
     }
 }
 
@@ -939,9 +934,10 @@ s_certificate_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
         return;
     cw_rules_say (text->detail, "the certificate of peer %d (%s) does not identify it: %s",
                   on->index, on->address, reason);
-    cw_rules_say (text->fix, "install on peer %d a certificate whose SAN (or CN) contains its peer "
-                  "address %s and that chains to a CA every peer trusts (peering.certificate, "
-                  "peering.private_key, peering.ca_file), then `causeway restart` it",
+    cw_rules_say (text->fix, "install on peer %d a certificate whose SAN (or CN) contains its "
+                  "peer address %s and that chains to a CA every peer trusts "
+                  "(peering.certificate, peering.private_key, peering.ca_file), then `causeway "
+                  "restart` it",
                   on->index, on->address);
 }
 
@@ -951,22 +947,21 @@ s_clock_check_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
     if (on->peer) {
         cw_rules_say (text->detail, "peer %d (%s) reports its clock is not synchronised",
                       on->index, on->address);
-        cw_rules_say (text->fix, "on peer %d configure a reachable NTP server: "
-                      "`causeway config set ntp.servers HOST`", on->index);
+        cw_rules_say (text->fix, "on peer %d configure a reachable NTP server: `causeway config "
+                      "set ntp.servers HOST`", on->index);
     }
     else
     if (on->view->ntp_configured) {
         cw_rules_say (text->detail, "this peer's clock is not synchronised: its NTP servers do "
                       "not answer");
         cw_rules_say (text->fix, "make the NTP servers in ntp.servers reachable from this peer, "
-                      "or set "
-                      "others: `causeway config set ntp.servers HOST`");
+                      "or set others: `causeway config set ntp.servers HOST`");
     }
     else {
         cw_rules_say (text->detail, "this peer's clock is not synchronised and no NTP server is "
                       "configured");
-        cw_rules_say (text->fix, "configure an NTP server on this peer: "
-                      "`causeway config set ntp.servers HOST`");
+        cw_rules_say (text->fix, "configure an NTP server on this peer: `causeway config set "
+                      "ntp.servers HOST`");
     }
 }
 
@@ -982,11 +977,9 @@ static void
 s_nothing_to_map_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     cw_rules_say (text->detail, "no DNS server is configured on this peer (dns.servers is empty) "
-                  "and "
-                  "address mapping is %s", on->view->address_mapping_enabled? "empty": "off");
+                  "and address mapping is %s", on->view->address_mapping_enabled? "empty": "off");
     cw_rules_say (text->fix, "configure a DNS server (`causeway config set dns.servers IP`), or "
-                  "map "
-                  "every peer: `causeway cluster suggest-mappings` and `causeway config set "
+                  "map every peer: `causeway cluster suggest-mappings` and `causeway config set "
                   "cluster.address_mapping.enabled on` on the primary");
 }
 
@@ -1003,9 +996,9 @@ s_unmapped_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     cw_rules_say (text->detail, "no DNS server is configured on this peer and the address mapping "
                   "has no entry for peer %d (%s)", on->index, on->address);
-    cw_rules_say (text->fix, "add a mapping for peer %d (%s) to cluster.address_mapping (`causeway "
-                  "cluster suggest-mappings` on the primary), or configure a DNS server "
-                  "(`causeway config set dns.servers IP`)", on->index, on->address);
+    cw_rules_say (text->fix, "add a mapping for peer %d (%s) to cluster.address_mapping "
+                  "(`causeway cluster suggest-mappings` on the primary), or configure a DNS "
+                  "server (`causeway config set dns.servers IP`)", on->index, on->address);
 }
 
 static bool
@@ -1020,8 +1013,7 @@ s_name_unset_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
     (void) on;
     cw_rules_say (text->detail, "cluster.name is not configured");
     cw_rules_say (text->fix, "set the same cluster name, a routable FQDN used in the cluster's "
-                  "DNS SRV "
-                  "records, on every peer: `causeway config set cluster.name "
+                  "DNS SRV records, on every peer: `causeway config set cluster.name "
                   "cluster1.example.com`, then `causeway restart`");
 }
 
@@ -1038,8 +1030,7 @@ s_name_not_fqdn_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
     const char *name = on->ctx->in_use->name;
     cw_rules_say (text->detail, "cluster.name '%s' is not a fully qualified domain name", name);
     cw_rules_say (text->fix, "set a fully qualified domain name on every peer, e.g. `causeway "
-                  "config "
-                  "set cluster.name %s.example.com`, then `causeway restart`",
+                  "config set cluster.name %s.example.com`, then `causeway restart`",
                   strchr (name, '.')? "cluster1": name);
 }
 

@@ -259,8 +259,7 @@ cw_rules_settings_invalid_detail (const cw_rule_subject_t *on, cw_rule_text_t *t
     cw_cluster_settings_check (on->eff, problems, sizeof problems);
     cw_rules_say (text->detail, "the clustering settings in effect are invalid: %s", problems);
     cw_rules_say (text->fix, "correct the clustering settings on the primary (`causeway config "
-                  "list "
-                  "cluster`), copy them to every peer, then `causeway restart`");
+                  "list cluster`), copy them to every peer, then `causeway restart`");
 }
 
 bool
@@ -312,8 +311,9 @@ cw_rules_rtt_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     cw_rules_say (text->detail, "round-trip time to peer %d (%s) is %.1f ms (limit %.0f ms)",
                   on->index, on->address, on->peer->rtt_ms, CW_RTT_ALARM_MS);
-    cw_rules_say (text->fix, "peers must be within 80 ms round trip (40 ms one way) of each other: "
-                  "fix the network path to peer %d or remove it from the cluster", on->index);
+    cw_rules_say (text->fix, "peers must be within 80 ms round trip (40 ms one way) of each "
+                  "other: fix the network path to peer %d or remove it from the cluster",
+                  on->index);
 }
 
 bool
@@ -326,10 +326,10 @@ cw_rules_clock_skewed (const cw_rule_subject_t *on)
 void
 cw_rules_clock_skewed_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
-    cw_rules_say (text->detail, "peer %d (%s) clock differs from this peer's by %+.1f s (limit "
-                  "%d s)",
+    cw_rules_say (text->detail, "peer %d (%s) clock differs from this peer's by %+.1f s (limit %d "
+                  "s)",
                   on->index, on->address, (double) on->peer->clock_offset_ms / 1000.0,
                   CW_CLOCK_SKEW_ALARM_MS / 1000);
-    cw_rules_say (text->fix, "synchronise every peer with the same NTP servers "
-                  "(`causeway config set ntp.servers HOST`)");
+    cw_rules_say (text->fix, "synchronise every peer with the same NTP servers (`causeway config "
+                  "set ntp.servers HOST`)");
 }
