@@ -1,12 +1,14 @@
 /*  test_cluster_alarms.c - unit tests of the cluster alarm evaluation and
-    the SPEC §3 requirement check (actors/replication/cluster_alarms.c).
+    the requirement check of `cluster check` (the rule tables of
+    actors/replication/cluster/cluster_alarms.c).
 
     Each test builds a view by hand: a healthy three-peer cluster (this peer
     is peer 1, the primary), then adds one cause and checks that exactly the
     expected alarm (id, subject, detail) appears, and that it goes when the
     cause goes. Also: the peer-list digest against independently computed
-    SHA-256 values, the diff of two evaluations, `cluster check`, and that
-    every id the evaluation can return has a catalogue row.
+    SHA-256 values, the diff of two evaluations, `cluster check`, that
+    every id the evaluation can return has a catalogue row, and, row by
+    row of the alarm table, a view that raises it and one that clears it.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -952,6 +954,221 @@ test_check_node (void **state)
 }
 
 //  ---------------------------------------------------------------------
+//  Every row of the alarm table: a view that raises it, one that clears it
+
+//  One cause a row: the healthy three-peer cluster (this peer is peer 1,
+//  the primary) with one thing wrong; per-peer causes are about peer 3.
+typedef struct {
+    int id;
+    const char *subject;
+    const char *detail_part;
+} s_cause_t;
+
+static const s_cause_t s_causes [] = {
+    { 20003, "",          "cluster.primary is 4, outside 1..3" },
+    { 20004, "127.0.1.3", "peer 3 (127.0.1.3) not heard from since this peer started" },
+    { 20005, "127.0.1.3", "peer 3 address 127.0.1.3 does not resolve: no such host" },
+    { 20006, "127.0.1.3", "TLS with peer 3 (127.0.1.3) fails: bad certificate" },
+    { 20007, "",          "cluster.primary 1 -> 2" },
+    { 20008, "",          "automatic replication is paused" },
+    { 20009, "",          "automatic replication failed: changeset 7" },
+    { 20011, "",          "conflicts with the primary's, peer 1 (127.0.1.1)" },
+    { 20012, "127.0.1.3", "cluster name 'other.example.com', this peer 'cluster1.example.com'" },
+    { 20014, "",          "missing or unreadable: gone" },
+    { 20015, "",          "127.0.1.9 is not in the peer list (127.0.1.1, 127.0.1.2, 127.0.1.3)" },
+    { 20016, "",          "the configuration primary, peer 1 (127.0.1.1), is not reachable" },
+    { 20017, "127.0.1.3", "has configuration primary 2; this peer has 1" },
+    { 20018, "",          "h323.mode is off" },
+    { 20019, "",          "cluster.name is not set on this peer (clustered with 3 peers)" },
+    { 20020, "",          "TLS verification mode changed (cluster.tls_verify permissive -> enforce)" },
+    { 20020, "127.0.1.3", "has TLS verification mode enforce; this peer has permissive" },
+    { 20021, "127.0.1.3", "TCP to peer 3 (127.0.1.3) on its clustering port fails: refused" },
+    { 20024, "127.0.1.3", "has a different peer list (digest 00)" },
+    { 20025, "",          "full synchronisation of the cluster database failed: truncated" },
+    { 20030, "",          "this peer's clock is not synchronised" },
+    { 20030, "127.0.1.3", "clock differs from this peer's by +9.0 s (limit 5 s)" },
+    { 20031, "127.0.1.3", "round-trip time to peer 3 (127.0.1.3) is 100.0 ms (limit 80 ms)" },
+    { 20032, "127.0.1.3", "reports node type edge; this peer is core" },
+    { 20033, "127.0.1.3", "runs version 1.3.0; this peer runs 1.2.0" },
+    { 20034, "127.0.1.3", "has the same system name 'PEER1' as this peer (peer 1)" },
+    { 20035, "127.0.1.3", "has DNS domain 'example.org'; this peer has 'example.com'" },
+    { 20036, "",          "restore '127.0.1.1,127.0.1.2,127.0.1.3' (same order) to cancel" },
+};
+
+//  The alarm ID about SUBJECT in LIST (COUNT entries), or NULL.
+static const cw_alarm_want_t *
+s_find_in (const cw_alarm_want_t *list, int count, int id, const char *subject)
+{
+    for (int i = 0; i < count; i++)
+        if (list [i].id == id && strcmp (list [i].subject, subject) == 0)
+            return &list [i];
+    return NULL;
+}
+
+//  Make the healthy view wrong in CAUSE's way.
+static void
+s_cause (const s_cause_t *cause)
+{
+    cw_cluster_view_t *v = &s_view;
+    cw_peer_view_t *peer3 = &v->peers [2];
+    bool node = cause->subject [0] == 0;
+    switch (cause->id) {
+        case 20003:
+            v->effective.primary = v->stored.primary = 4;
+            for (int i = 0; i < 3; i++)
+                v->peers [i].primary = 4;
+            v->is_primary = false;
+            break;
+        case 20004: peer3->alive = false; peer3->ever_seen = false; break;
+        case 20005: strcpy (peer3->resolve_error, "no such host"); break;
+        case 20006: peer3->tls_failing = true; strcpy (peer3->tls_error, "bad certificate"); break;
+        case 20007: v->stored.primary = 2; break;
+        case 20008: v->replication_paused = true; break;
+        case 20009: strcpy (v->replication_error, "changeset 7"); break;
+        case 20011: v->replication_conflict = true; break;
+        case 20012: strcpy (peer3->cluster_name, "other.example.com"); break;
+        case 20014: v->database_missing = true; strcpy (v->database_error, "gone"); break;
+        case 20015:
+            v->this_peer = 0;
+            v->peers [0].is_self = false;
+            v->peers [0].alive = true;
+            strcpy (v->peering_address, "127.0.1.9");
+            break;
+        case 20016:
+            v->this_peer = 2;
+            v->is_primary = false;
+            v->peers [0].is_self = false;
+            v->peers [1].is_self = true;
+            v->peers [1].alive = false;
+            break;
+        case 20017: peer3->primary = 2; break;
+        case 20018: v->h323_mode = false; break;
+        case 20019:
+            v->effective.name [0] = v->stored.name [0] = 0;
+            for (int i = 0; i < 3; i++)
+                v->peers [i].cluster_name [0] = 0;
+            break;
+        case 20020:
+            strcpy (node? v->stored.tls_verify: peer3->tls_verify, "enforce");
+            break;
+        case 20021: peer3->tcp_failing = true; strcpy (peer3->tcp_error, "refused"); break;
+        case 20024: strcpy (peer3->peers_digest, "00"); break;
+        case 20025: v->sync_failed = true; strcpy (v->sync_error, "truncated"); break;
+        case 20030:
+            if (node)
+                v->clock_synced = false;
+            else
+                peer3->clock_offset_ms = 9000;
+            break;
+        case 20031: peer3->rtt_ms = 100; break;
+        case 20032: strcpy (peer3->type, "edge"); break;
+        case 20033: strcpy (peer3->version, "1.3.0"); break;
+        case 20034: strcpy (peer3->system_name, "PEER1"); break;
+        case 20035: strcpy (peer3->dns_domain, "example.org"); break;
+        case 20036:
+            v->stored.peer_count = 0;
+            memset (v->stored.peers, 0, sizeof v->stored.peers);
+            v->factory_reset_pending = true;
+            break;
+        default:
+            fail_msg ("no cause for %d", cause->id);
+    }
+}
+
+static void
+test_every_rule (void **state)
+{
+    (void) state;
+    size_t ncauses = sizeof s_causes / sizeof s_causes [0];
+    //  The table: in id order, every id in the catalogue, and as many
+    //  causes for an id as it has rows (20020, 20030: node-wide and per peer)
+    int ids [64];
+    int rows = cw_cluster_alarms_rules (ids, 64);
+    assert_true (rows > 0 && rows <= 64);
+    assert_int_equal (cw_cluster_alarms_rules (NULL, 0), rows);
+    assert_int_equal ((size_t) rows, ncauses);
+    for (int r = 0; r < rows; r++) {
+        assert_non_null (cw_alarm_lookup (ids [r]));
+        if (r > 0)
+            assert_true (ids [r - 1] <= ids [r]);
+        assert_int_equal (ids [r], s_causes [r].id);
+    }
+    //  Each cause raises its alarm about its subject, with its detail; the
+    //  healthy view clears it again
+    for (size_t c = 0; c < ncauses; c++) {
+        const s_cause_t *cause = &s_causes [c];
+        s_healthy (3);
+        s_cause (cause);
+        s_eval ();
+        const cw_alarm_want_t *want = s_find (cause->id, cause->subject);
+        if (!want || !strstr (want->detail, cause->detail_part)) {
+            s_dump ();
+            fail_msg ("%d [%s] not raised with '%s'", cause->id, cause->subject,
+                      cause->detail_part);
+        }
+        cw_alarm_want_t before [CW_CLUSTER_ALARMS_MAX];
+        int nbefore = s_count;
+        memcpy (before, s_out, sizeof before);
+        s_healthy (3);
+        s_expect_none ();
+        cw_alarm_want_t raise [CW_CLUSTER_ALARMS_MAX], clear [CW_CLUSTER_ALARMS_MAX];
+        int nraise, nclear;
+        assert_int_equal (cw_cluster_alarms_diff (before, nbefore, s_out, s_count,
+                                                  raise, &nraise, clear, &nclear), 0);
+        assert_int_equal (nclear, nbefore);
+        assert_non_null (s_find_in (clear, nclear, cause->id, cause->subject));
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  The order of the check's problems
+
+static void
+test_check_order (void **state)
+{
+    (void) state;
+    //  peer 2 alive with another type and version, peer 3 unreachable and
+    //  on peer 2's IP address, peer 2's certificate refused, this peer's
+    //  clock not synchronised, H.323 mode off
+    s_healthy (3);
+    strcpy (s_view.peers [1].type, "edge");
+    strcpy (s_view.peers [1].version, "9.9");
+    strcpy (s_view.peers [1].certificate, "expired");
+    s_view.peers [2].alive = false;
+    strcpy (s_view.peers [2].ip, "127.0.1.2");
+    s_view.clock_synced = false;
+    s_view.h323_mode = false;
+    static const struct {
+        const char *requirement;
+        int peer;
+    } expected [] = {
+        { "node_type", 2 }, { "software_version", 2 }, { "peer_reachable", 3 },
+        { "distinct_ip_address", 3 }, { "certificate", 2 }, { "clock_synchronised", 1 },
+        { "h323_mode", 0 },
+    };
+    size_t count = sizeof expected / sizeof expected [0];
+    assert_int_equal (s_check (), count);
+    json_t *problems = json_object_get (s_report, "problems");
+    json_t *checked = json_object_get (s_report, "checked");
+    for (size_t k = 0; k < count; k++) {
+        json_t *problem = json_array_get (problems, k);
+        const char *requirement = json_string_value (json_object_get (problem, "requirement"));
+        json_t *peer = json_object_get (problem, "peer");
+        assert_string_equal (requirement, expected [k].requirement);
+        assert_int_equal (json_is_null (peer)? 0: json_integer_value (peer), expected [k].peer);
+        //  every requirement reported is one of "checked"
+        bool listed = false;
+        size_t i;
+        json_t *name;
+        json_array_foreach (checked, i, name)
+            listed = listed || strcmp (json_string_value (name), requirement) == 0;
+        assert_true (listed);
+    }
+    json_decref (s_report);
+    s_report = NULL;
+}
+
+//  ---------------------------------------------------------------------
 //  The catalogue rows of the cluster
 
 static void
@@ -999,6 +1216,8 @@ main (void)
         cmocka_unit_test (test_check_healthy),
         cmocka_unit_test (test_check_peers),
         cmocka_unit_test (test_check_node),
+        cmocka_unit_test (test_every_rule),
+        cmocka_unit_test (test_check_order),
         cmocka_unit_test (test_catalogue),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

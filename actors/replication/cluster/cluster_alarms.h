@@ -1,5 +1,5 @@
 /*  cluster_alarms.h - which cluster alarms should be active on this peer,
-    and the SPEC §3 requirement check (`causeway cluster check`).
+    and the requirement check behind `causeway cluster check`.
 
     Both are PURE functions of a cw_cluster_view_t (cluster_view.h): no I/O,
     no clock, no allocation except the JSON that cw_cluster_check returns.
@@ -8,6 +8,11 @@
     (cw_cluster_alarms_diff) and calls cw_alarm_raise / cw_alarm_clear for
     the differences. An alarm is keyed by (id, subject): SUBJECT is the
     peer's configured address for per-peer alarms, "" for node-wide ones.
+
+    Both are tables of rules in cluster_alarms.c, one row a rule {id or
+    requirement, scope, test, detail}, applied by one loop (cw_rules_apply,
+    cluster_rules.c). The rows of the alarm table are the rows below, in
+    id order; cw_cluster_alarms_rules lists their ids.
 
     Evaluation rules (N = a peer's index, "other peer" = a slot of
     effective.peers that is not this peer and whose address is not empty;
@@ -118,6 +123,12 @@ typedef struct {
 //  CW_CLUSTER_ALARMS_MAX always suffices), or -1 when VIEW or OUT is NULL.
 int cw_cluster_alarms_evaluate (const cw_cluster_view_t *view, cw_alarm_want_t *out, int max);
 
+//  The alarm ids of the evaluation's rule table, one per row in table
+//  order (an id with a node-wide and a per-peer rule, 20020 and 20030,
+//  comes twice). Writes at most MAX ids to IDS (may be NULL) and returns
+//  the number of rows.
+int cw_cluster_alarms_rules (int *ids, int max);
+
 //  Compare two evaluations. TO_RAISE (room for NAFTER entries) gets what
 //  is in AFTER but not in BEFORE, or in both with a different detail;
 //  TO_CLEAR (room for NBEFORE entries) gets what is in BEFORE but not in
@@ -144,13 +155,17 @@ int cw_cluster_settings_check (const cw_cluster_settings_t *s, char *err, size_t
 bool cw_cluster_settings_equal (const cw_cluster_settings_t *a,
                                 const cw_cluster_settings_t *b, bool ignore_tls);
 
-//  The requirement check of SPEC §3 (`causeway cluster check`, control
-//  command cluster.check). Returns a new JSON object (caller owns):
+//  The requirement check (`causeway cluster check`, control command
+//  cluster.check): what the peers of a cluster must meet, as far as this
+//  peer's view can tell. Returns a new JSON object (caller owns):
 //    {"ok": bool, "problems": [{"requirement", "peer": N|null, "detail",
 //     "fix"}], "checked": [requirement names]}
 //  "peer" is the index of the peer the problem is about (this peer's index
 //  for local problems; null for cluster-wide ones or when this peer is not
-//  in the list). Requirement names (in this order in "checked"):
+//  in the list). Problems come in the order of the check's table: each
+//  other peer's together, then those over every slot (addresses, system
+//  names, certificates), then this peer's. Requirement names (in this
+//  order in "checked"):
 //    node_type            same node type (core|edge) on every peer
 //    software_version     same software version
 //    distinct_ip_address  each peer its own address / IP address
@@ -164,10 +179,10 @@ bool cw_cluster_settings_equal (const cw_cluster_settings_t *a,
 //    certificate          a certificate identifying each peer (TLS not failing)
 //    cluster_name         configured, and an FQDN
 //    h323_mode            H.323 mode on
-//    cluster_settings     (beyond §3) valid settings, this peer in the list,
+//    cluster_settings     (beyond the guide) valid settings, this peer in the list,
 //                         same primary / peer list / name / IP version /
 //                         TLS mode on the alive peers
-//    peer_reachable       (beyond §3) every other peer alive: the per-peer
+//    peer_reachable       (beyond the guide) every other peer alive: the per-peer
 //                         requirements above can only be checked for them
 //  Not decidable from the view, so not checked: capacity class, direct
 //  routing (no NAT), option keys, neighbour/traversal zones between peers.

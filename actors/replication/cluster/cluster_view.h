@@ -1,9 +1,9 @@
 /*  cluster_view.h - a plain snapshot of what this peer knows about its
     cluster, taken by the cluster core (core.c) on every heartbeat tick.
 
-    The alarm evaluation (cluster_alarms.c) and `cluster check` read only
-    this struct, so they are pure functions that unit tests can drive with
-    hand-made views. Strings are NUL-terminated, "" when unknown.
+    The alarm evaluation and `cluster check` (the rule tables of
+    cluster_alarms.c, applied by cluster_rules.c) read only this struct, so
+    they are pure functions that unit tests can drive with hand-made views. Strings are NUL-terminated, "" when unknown.
 */
 #ifndef CW_CLUSTER_VIEW_H
 #define CW_CLUSTER_VIEW_H
@@ -89,8 +89,8 @@ typedef struct {
     char sync_error[256];
     bool replication_paused;            //  paused: versions differ (20008)
     cw_peer_view_t peers[CW_CLUSTER_MAX_PEERS];  //  [i] is index i+1; valid for i < effective.peer_count
-    //  For `cluster check` (SPEC §3: a DNS server or an address mapping
-    //  for every peer); added by cluster_alarms.c
+    //  For `cluster check` (a DNS server, or an address mapping entry for
+    //  every peer)
     int dns_server_count;               //  entries in dns.servers
     bool address_mapping_enabled;       //  cluster.address_mapping.enabled
     int mapping_count;                  //  entries used in mappings (0..6)
