@@ -8,6 +8,13 @@
     sees: bodies, error messages, timeouts that name the endpoint, a client
     that still works after a timeout, the quick failure on a missing or dead
     ipc socket, and CURVE with an authorized and an unknown client key.
+
+    The second part tests the server side's routes (supervisor/control.c)
+    with a real ROUTER and a DEALER client: requests held until an actor
+    declares the command, "unknown command" once every actor has declared,
+    names matched without regard to case, the last declaration winning,
+    malformed declarations skipped, and the second delivery after a crash
+    given to exactly the commands declared idempotent.
 */
 
 #include <stdarg.h>
@@ -21,6 +28,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "cw_control.h"
 
 //  ---------------------------------------------------------------------
@@ -410,6 +418,265 @@ test_curve_authorized_and_unknown_clients (void **state)
     zcert_destroy (&stranger);
 }
 
+//  ---------------------------------------------------------------------
+//  The control server's routes, learned from the actors
+
+typedef struct {
+    zloop_t *loop;
+    cw_ctl_t *ctl;
+    cw_bootstrap_t boot;
+    char endpoint [128];
+    zsock_t *client;
+    int relays;
+    char relay_actor [64];
+    char relay_command [128];
+    char relay_body [256];
+    uint64_t relay_corr;
+} s_routes_t;
+
+static bool
+s_routes_local (void *arg, const char *command, json_t *args, bool *ok, json_t **reply)
+{
+    (void) arg;
+    (void) args;
+    if (strcmp (command, "status") != 0)
+        return false;
+    *ok = true;
+    *reply = json_pack ("{s:s}", "node", "test");
+    return true;
+}
+
+static bool
+s_routes_relay (void *arg, const char *actor, uint64_t corr, const char *command, const char *body)
+{
+    s_routes_t *self = (s_routes_t *) arg;
+    self->relays++;
+    snprintf (self->relay_actor, sizeof self->relay_actor, "%s", actor);
+    snprintf (self->relay_command, sizeof self->relay_command, "%s", command);
+    snprintf (self->relay_body, sizeof self->relay_body, "%s", body);
+    self->relay_corr = corr;
+    return true;
+}
+
+static int
+s_routes_stop (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    (void) arg;
+    return -1;
+}
+
+static void
+s_routes_pump (s_routes_t *self)
+{
+    zloop_timer (self->loop, 30, 1, s_routes_stop, NULL);
+    zloop_start (self->loop);
+}
+
+static s_routes_t *
+s_routes_new (void)
+{
+    static int seq;
+    s_routes_t *self = (s_routes_t *) calloc (1, sizeof *self);
+    assert_non_null (self);
+    snprintf (self->endpoint, sizeof self->endpoint, "ipc:///tmp/cw-test-ctl-%d-%d", (int) getpid (), ++seq);
+    self->boot.file = (char *) "test.conf";
+    self->boot.control.endpoint = self->endpoint;
+    self->boot.supervisor.request_timeout_ms = 1000;
+    self->loop = zloop_new ();
+    cw_ctl_hooks_t hooks = { s_routes_local, NULL, s_routes_relay, self };
+    char err [256];
+    self->ctl = cw_ctl_new (&self->boot, self->loop, &hooks, err, sizeof err);
+    assert_non_null (self->ctl);
+    self->client = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (self->client, 0);
+    zsock_set_rcvtimeo (self->client, 1000);
+    assert_int_equal (zsock_connect (self->client, "%s", self->endpoint), 0);
+    return self;
+}
+
+static void
+s_routes_destroy (s_routes_t **self_p)
+{
+    s_routes_t *self = *self_p;
+    zsock_destroy (&self->client);
+    cw_ctl_destroy (&self->ctl);
+    zloop_destroy (&self->loop);
+    free (self);
+    *self_p = NULL;
+}
+
+static void
+s_routes_send (s_routes_t *self, const char *command)
+{
+    zstr_sendx (self->client, "", CW_CONTROL_SIGNATURE, command, "{\"k\":1}", NULL);
+    s_routes_pump (self);
+}
+
+//  The next reply: STATUS ("ok" / "error") and BODY must match.
+static void
+s_routes_expect (s_routes_t *self, const char *status, const char *body)
+{
+    zmsg_t *msg = zmsg_recv (self->client);
+    assert_non_null (msg);
+    assert_int_equal (zmsg_size (msg), 4);
+    char *empty = zmsg_popstr (msg);
+    char *sig = zmsg_popstr (msg);
+    char *verdict = zmsg_popstr (msg);
+    char *text = zmsg_popstr (msg);
+    assert_string_equal (empty, "");
+    assert_string_equal (sig, CW_CONTROL_SIGNATURE);
+    assert_string_equal (verdict, status);
+    assert_string_equal (text, body);
+    zstr_free (&empty);
+    zstr_free (&sig);
+    zstr_free (&verdict);
+    zstr_free (&text);
+    zmsg_destroy (&msg);
+}
+
+static void
+s_routes_expect_nothing (s_routes_t *self)
+{
+    zsock_set_rcvtimeo (self->client, 100);
+    zmsg_t *msg = zmsg_recv (self->client);
+    zsock_set_rcvtimeo (self->client, 1000);
+    if (msg) {
+        zmsg_destroy (&msg);
+        fail_msg ("a reply arrived where none was expected");
+    }
+}
+
+//  The actor's REPLY for the last relayed request.
+static void
+s_routes_answer (s_routes_t *self, uint64_t corr, const char *body)
+{
+    cw_envelope_t env = { CW_MSG_REPLY, corr, (char *) self->relay_actor, (char *) "@control",
+                          (char *) "ok", (char *) body };
+    cw_ctl_on_reply (self->ctl, &env);
+}
+
+static void
+s_routes_declare (s_routes_t *self, const char *actor, const char *json)
+{
+    json_t *commands = json_loads (json, 0, NULL);
+    assert_non_null (commands);
+    assert_int_equal (cw_ctl_declare (self->ctl, actor, commands), 0);
+    json_decref (commands);
+}
+
+static void
+test_routes_held_until_declared (void **state)
+{
+    (void) state;
+    s_routes_t *self = s_routes_new ();
+    s_routes_declare (self, "alarms", "[{\"name\": \"alarms.list\", \"idempotent\": true}]");
+    assert_true (cw_ctl_declared (self->ctl, "alarms"));
+    assert_false (cw_ctl_declared (self->ctl, "replication"));
+
+    //  Local commands are answered at once
+    s_routes_send (self, "status");
+    s_routes_expect (self, "ok", "{\"node\":\"test\"}");
+    //  Not declared yet, and not every actor has declared: held
+    s_routes_send (self, "config.get");
+    s_routes_send (self, "frobnicate");
+    assert_int_equal (self->relays, 0);
+    s_routes_expect_nothing (self);
+    //  The replication actor declares it: relayed, with the arguments
+    s_routes_declare (self, "replication", "[{\"name\": \"config.get\", \"idempotent\": true},"
+                                            " {\"name\": \"cluster.check\", \"idempotent\": false}]");
+    assert_int_equal (self->relays, 1);
+    assert_string_equal (self->relay_actor, "replication");
+    assert_string_equal (self->relay_command, "config.get");
+    assert_string_equal (self->relay_body, "{\"k\":1}");
+    s_routes_answer (self, self->relay_corr, "{\"value\":\"x\"}");
+    s_routes_expect (self, "ok", "{\"value\":\"x\"}");
+    //  Every actor has declared: what nobody declared is unknown
+    cw_ctl_set_complete (self->ctl, true);
+    s_routes_expect (self, "error", "{\"error\":\"unknown command 'frobnicate'\"}");
+    s_routes_send (self, "tms.reprovision");
+    s_routes_expect (self, "error", "{\"error\":\"unknown command 'tms.reprovision'\"}");
+    //  A declared name in another case goes to its actor
+    s_routes_send (self, "Cluster.CHECK");
+    assert_int_equal (self->relays, 2);
+    assert_string_equal (self->relay_actor, "replication");
+    assert_string_equal (self->relay_command, "Cluster.CHECK");
+    bool idempotent = true;
+    assert_string_equal (cw_ctl_route (self->ctl, "CLUSTER.check", &idempotent), "replication");
+    assert_false (idempotent);
+    //  An actor added later: its names are held again until it declares
+    cw_ctl_set_complete (self->ctl, false);
+    s_routes_send (self, "licensing.status");
+    assert_int_equal (self->relays, 2);
+    s_routes_declare (self, "licensing", "[{\"name\": \"licensing.status\", \"idempotent\": true}]");
+    assert_int_equal (self->relays, 3);
+    assert_string_equal (self->relay_actor, "licensing");
+    //  Removed from the bootstrap file: its routes go
+    cw_ctl_forget (self->ctl, "licensing");
+    assert_null (cw_ctl_route (self->ctl, "licensing.status", NULL));
+    assert_false (cw_ctl_declared (self->ctl, "licensing"));
+    assert_string_equal (cw_ctl_route (self->ctl, "config.get", NULL), "replication");
+    s_routes_destroy (&self);
+}
+
+static void
+test_routes_retry_only_what_is_declared_idempotent (void **state)
+{
+    (void) state;
+    s_routes_t *self = s_routes_new ();
+    s_routes_declare (self, "tms", "[{\"name\": \"tms.status\", \"idempotent\": true},"
+                                   " {\"name\": \"tms.other\", \"idempotent\": false}]");
+    cw_ctl_set_complete (self->ctl, true);
+    s_routes_send (self, "tms.status");
+    uint64_t status_corr = self->relay_corr;
+    s_routes_send (self, "tms.other");
+    assert_int_equal (self->relays, 2);
+    //  tms dies with both in hand and is restarted
+    cw_ctl_actor_exited (self->ctl, "tms", true);
+    s_routes_pump (self);
+    s_routes_expect (self, "error", "{\"error\":\"actor 'tms' exited before it answered 'tms.other'\"}");
+    assert_int_equal (self->relays, 3);
+    assert_string_equal (self->relay_command, "tms.status");
+    assert_int_equal (self->relay_corr, status_corr);       //  the same request again
+    s_routes_answer (self, status_corr, "{\"actor\":\"tms\"}");
+    s_routes_expect (self, "ok", "{\"actor\":\"tms\"}");
+
+    //  The restarted tms declares tms.status not idempotent: the last
+    //  declaration wins, so no second delivery any more
+    s_routes_declare (self, "tms", "[{\"name\": \"tms.status\", \"idempotent\": false}]");
+    assert_null (cw_ctl_route (self->ctl, "tms.other", NULL));
+    s_routes_send (self, "tms.status");
+    cw_ctl_actor_exited (self->ctl, "tms", true);
+    s_routes_pump (self);
+    s_routes_expect (self, "error", "{\"error\":\"actor 'tms' exited before it answered 'tms.status'\"}");
+    assert_int_equal (self->relays, 4);
+    s_routes_destroy (&self);
+}
+
+static void
+test_routes_malformed_declarations_are_skipped (void **state)
+{
+    (void) state;
+    s_routes_t *self = s_routes_new ();
+    s_routes_declare (self, "odd", "[{\"name\": 5}, {\"name\": \"bad name\"}, \"text\","
+                                   " {\"name\": \"odd.flag\", \"idempotent\": \"yes\"},"
+                                   " {\"name\": \"odd.good\"}]");
+    bool idempotent = true;
+    assert_string_equal (cw_ctl_route (self->ctl, "odd.good", &idempotent), "odd");
+    assert_false (idempotent);
+    assert_null (cw_ctl_route (self->ctl, "odd.flag", NULL));
+    assert_null (cw_ctl_route (self->ctl, "bad name", NULL));
+    //  No list at all: the actor serves nothing, but it has declared
+    json_t *none = json_object ();
+    assert_int_equal (cw_ctl_declare (self->ctl, "bare", none), 0);
+    json_decref (none);
+    assert_true (cw_ctl_declared (self->ctl, "bare"));
+    assert_int_equal (cw_ctl_declare (self->ctl, "odd", NULL), 0);
+    assert_null (cw_ctl_route (self->ctl, "odd.good", NULL));
+    s_routes_destroy (&self);
+}
+
 int
 main (void)
 {
@@ -425,6 +692,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_dead_ipc_socket_fails_fast, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_new_refuses_bad_parameters, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_curve_authorized_and_unknown_clients, s_setup, s_teardown),
+        cmocka_unit_test (test_routes_held_until_declared),
+        cmocka_unit_test (test_routes_retry_only_what_is_declared_idempotent),
+        cmocka_unit_test (test_routes_malformed_declarations_are_skipped),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
