@@ -16,6 +16,11 @@
     s_progress moves the startup sequence, the shutdown sequence, the warm
     standbys and the systemd status forward.
 
+    Commands: causewayd's own are one table (s_local_commands); every
+    other one is routed to the actor that declared it in its READY (the
+    list goes to control.c with cw_ctl_declare), and s_progress tells the
+    control server when every actor has declared (s_routes_complete).
+
     Warm standbys (child.h): exec and dynamic linking of an actor take
     longer than the whole restart budget, so every permanent or transient
     child that is running gets a second process of its executable, parked
