@@ -192,8 +192,12 @@ s_handle_request (cw_actor_t *self, const cw_envelope_t *req)
             if ((command->flags & ~CW_CMD_IDEMPOTENT) && self->on_guard
             &&  !self->on_guard (self, command, &reply, self->guard_arg))
                 status = CW_REPLY_ERROR;
-            else
-                status = command->handler (self, req, args, &reply, arg);
+            else {
+                //  The handler sees the table's spelling of the name
+                cw_envelope_t named = *req;
+                named.command = (char *) command->name;
+                status = command->handler (self, &named, args, &reply, arg);
+            }
         }
         else
         if (self->on_request)

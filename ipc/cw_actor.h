@@ -65,7 +65,8 @@ const cw_bootstrap_t *cw_actor_bootstrap (cw_actor_t *self);
 zloop_t *cw_actor_loop (cw_actor_t *self);
 
 //  A command this actor serves, declared once as data. NAME is the exact
-//  wire name ("cluster.status"), matched without regard to case. FLAGS:
+//  wire name ("cluster.status"), matched without regard to case; the
+//  handler's request carries NAME as spelled in the table. FLAGS:
 //    CW_CMD_IDEMPOTENT     safe to deliver twice; causewayd relays it again
 //                          to a restarted instance when the first died with
 //                          it in hand

@@ -4,7 +4,8 @@
     Such an actor is still a real, supervised process: it connects, signals
     READY, heartbeats, counts the config.changed.* STATE messages it receives
     and answers each command in STATUS_COMMANDS (NULL-terminated, e.g.
-    "tms.status") with {"actor", "pid", "uptime_s", "config_seen"}; any other
+    "tms.status"; declared idempotent in its command table, so announced
+    in READY) with {"actor", "pid", "uptime_s", "config_seen"}; any other
     request gets "unknown command".
 */
 #ifndef CW_PLACEHOLDER_H

@@ -5,18 +5,32 @@
     envelope, then "CW1", "ok"|"error", JSON body. Pending relayed requests
     are a small array scanned linearly (bounded by CW_CTL_PENDING_MAX).
 
+    Routes are learned, not listed here: every actor's READY carries the
+    commands it serves with their idempotent flag (its command tables,
+    cw_actor.h), the supervisor hands them to cw_ctl_declare, and a request
+    goes to the actor that declared its exact name (without regard to
+    case). An actor's declaration replaces its previous one (the last READY
+    wins) and stays while the actor restarts, so requests for a restarting
+    actor are relayed and wait in the broker as before. Until every actor
+    has declared once (cw_ctl_set_complete), a request for a name nobody
+    declared yet is held in the pending table (so `config get` works while
+    the node starts) and relayed when its actor declares it; once all have
+    declared, held and new requests for undeclared names get "unknown
+    command 'NAME'".
+
     At-least-once relay: when the actor that had a request in hand exits
-    and is being restarted, an idempotent request (cw_ctl_idempotent) is
-    relayed once more under the same correlation id, to the restarted
-    instance (the broker queues it until READY, at most request_timeout_ms;
-    whichever answer comes first goes to the client). Any other request
-    fails with "actor 'X' exited before it answered 'cmd'", as does an
-    idempotent one whose second delivery dies too or whose actor is not
-    coming back.
+    and is being restarted, a request for a command its actor declared
+    idempotent is relayed once more under the same correlation id, to the
+    restarted instance (the broker queues it until READY, at most
+    request_timeout_ms; whichever answer comes first goes to the client).
+    Any other request fails with "actor 'X' exited before it answered
+    'cmd'", as does an idempotent one whose second delivery dies too or
+    whose actor is not coming back.
 */
 #include "control.h"
 
 #include <stdarg.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +42,8 @@
 #define CW_CTL_COMMAND_MAX 128
 #define CW_CTL_PENDING_MAX 4096
 #define CW_CTL_BURST 256
+#define CW_CTL_ACTOR_MAX 64
+#define CW_CTL_DECLARED_MAX 1024    //  commands one actor may declare
 
 typedef struct {
     uint64_t corr;
@@ -36,11 +52,24 @@ typedef struct {
     bool delimiter;             //  REQ client: add the empty frame
     bool direct;                //  delivered to a ready actor (it is in hand)
     bool retried;               //  relayed a second time already
-    char *body;                 //  arguments, kept for a retry (idempotent only)
+    bool held;                  //  no actor declared the command yet
+    char *body;                 //  arguments, kept for a retry (idempotent) or while held
     int64_t deadline;
-    char actor[64];
+    char actor[CW_CTL_ACTOR_MAX];
     char command[CW_CTL_COMMAND_MAX];
 } s_pending_t;
+
+//  The commands one actor declared in its last READY.
+typedef struct {
+    char name[CW_CTL_COMMAND_MAX];
+    bool idempotent;
+} s_route_t;
+
+typedef struct {
+    char actor[CW_CTL_ACTOR_MAX];
+    s_route_t *routes;
+    size_t count;
+} s_declared_t;
 
 struct _cw_ctl_t {
     zloop_t *loop;
@@ -57,33 +86,10 @@ struct _cw_ctl_t {
     uint64_t malformed;
     int64_t malformed_logged_at;
     uint64_t malformed_suppressed;
+    s_declared_t *declared;     //  one per actor that sent READY, in order
+    size_t declared_count;
+    bool complete;              //  every actor has declared once
 };
-
-//  Command prefix -> actor. Everything else is local or unknown.
-static const struct {
-    const char *prefix;
-    const char *actor;
-} s_routes[] = {
-    { "alarms.", "alarms" },
-    { "config.", "replication" },
-    { "cluster.", "replication" },
-    { "backup.", "replication" },
-    { "xcommand.", "replication" },
-    { "replication.", "replication" },
-    { "license.", "licensing" },
-    { "tms.", "tms" },
-    { "routing.", "routing" },
-    { "webadmin.", "webadmin" },
-};
-
-const char *
-cw_ctl_route (const char *command)
-{
-    for (size_t i = 0; i < sizeof s_routes / sizeof s_routes[0]; i++)
-        if (strncmp (command, s_routes[i].prefix, strlen (s_routes[i].prefix)) == 0)
-            return s_routes[i].actor;
-    return NULL;
-}
 
 // ---------------------------------------------------------------------------
 //  Replies
@@ -174,9 +180,23 @@ s_pending_add (cw_ctl_t *self)
     return entry;
 }
 
+//  Hand entry CORR to the relay hook. The hook may answer at once (broker
+//  error) and so remove entries: the entry is looked up again after.
+static void
+s_relay_entry (cw_ctl_t *self, uint64_t corr, const char *actor, const char *command,
+               const char *body)
+{
+    bool direct = self->hooks.relay (self->hooks.arg, actor, corr, command, body);
+    for (size_t i = 0; i < self->pending_count; i++)
+        if (self->pending[i].corr == corr)
+            self->pending[i].direct = direct;
+}
+
+//  Relay COMMAND to ACTOR, or hold it when ACTOR is NULL (no actor has
+//  declared it yet).
 static void
 s_relay (cw_ctl_t *self, zsock_t *sock, zframe_t *identity, bool delimiter, const char *actor,
-         const char *command, const char *body)
+         bool idempotent, const char *command, const char *body)
 {
     if (self->pending_count >= CW_CTL_PENDING_MAX) {
         s_send_error (sock, identity, delimiter, "too many requests in flight; try again");
@@ -194,16 +214,20 @@ s_relay (cw_ctl_t *self, zsock_t *sock, zframe_t *identity, bool delimiter, cons
     entry->delimiter = delimiter;
     //  Time to wait for a restarting actor plus time to answer
     entry->deadline = zclock_mono () + 2 * (int64_t) self->request_timeout_ms;
-    snprintf (entry->actor, sizeof entry->actor, "%s", actor);
+    snprintf (entry->actor, sizeof entry->actor, "%s", actor ? actor : "");
     snprintf (entry->command, sizeof entry->command, "%s", command);
-    if (cw_ctl_idempotent (command))
+    if (!actor) {
+        entry->held = true;
+        entry->body = strdup (body);
+        if (!entry->body) {
+            s_pending_remove (self, self->pending_count - 1);
+            s_send_error (sock, identity, delimiter, "out of memory");
+        }
+        return;
+    }
+    if (idempotent)
         entry->body = strdup (body);    //  NULL (no memory): no retry
-    //  The hook may answer at once (broker error): the entry must exist
-    //  before, and may be gone after.
-    bool direct = self->hooks.relay (self->hooks.arg, actor, corr, command, body);
-    for (size_t i = 0; i < self->pending_count; i++)
-        if (self->pending[i].corr == corr)
-            self->pending[i].direct = direct;
+    s_relay_entry (self, corr, actor, command, body);
 }
 
 void
@@ -222,20 +246,168 @@ cw_ctl_on_reply (cw_ctl_t *self, const cw_envelope_t *env)
               (unsigned long long) env->corr, env->from);
 }
 
-bool
-cw_ctl_idempotent (const char *command)
+// ---------------------------------------------------------------------------
+//  Routes learned from the actors
+
+static s_declared_t *
+s_declared (cw_ctl_t *self, const char *actor)
 {
-    static const char *const exact[] = {
-        "config.get", "config.list", "config.set", "config.unset", "cluster.status",
-        "cluster.alarms", "replication.status", NULL
-    };
-    if (strncmp (command, "alarms.", 7) == 0)
-        return true;
-    for (int i = 0; exact[i]; i++)
-        if (strcmp (command, exact[i]) == 0)
-            return true;
-    size_t length = strlen (command);
-    return length > 7 && strcmp (command + length - 7, ".status") == 0;
+    for (size_t i = 0; i < self->declared_count; i++)
+        if (strcmp (self->declared[i].actor, actor) == 0)
+            return &self->declared[i];
+    return NULL;
+}
+
+const char *
+cw_ctl_route (cw_ctl_t *self, const char *command, bool *idempotent)
+{
+    for (size_t i = 0; i < self->declared_count; i++) {
+        const s_declared_t *declared = &self->declared[i];
+        for (size_t k = 0; k < declared->count; k++)
+            if (strcasecmp (declared->routes[k].name, command) == 0) {
+                if (idempotent)
+                    *idempotent = declared->routes[k].idempotent;
+                return declared->actor;
+            }
+    }
+    return NULL;
+}
+
+bool
+cw_ctl_declared (cw_ctl_t *self, const char *actor)
+{
+    return s_declared (self, actor) != NULL;
+}
+
+//  Relay the held requests that have a route now, one by one: the hook may
+//  answer at once (and so change the table), so start over after each.
+static void
+s_release_held (cw_ctl_t *self)
+{
+    bool again = true;
+    while (again) {
+        again = false;
+        for (size_t i = 0; i < self->pending_count; i++) {
+            s_pending_t *entry = &self->pending[i];
+            bool idempotent = false;
+            const char *actor = entry->held ? cw_ctl_route (self, entry->command, &idempotent) : NULL;
+            if (!actor)
+                continue;
+            entry->held = false;
+            snprintf (entry->actor, sizeof entry->actor, "%s", actor);
+            uint64_t corr = entry->corr;
+            char *body = entry->body;
+            entry->body = idempotent ? strdup (body) : NULL;
+            char command[CW_CTL_COMMAND_MAX];
+            snprintf (command, sizeof command, "%s", entry->command);
+            cw_debug ("control: held request relayed actor=%s command=%s", actor, command);
+            s_relay_entry (self, corr, actor, command, body);
+            free (body);
+            again = true;
+            break;
+        }
+    }
+}
+
+//  Is NAME usable as a command name (what a client may send)?
+static bool
+s_valid_name (const char *name, size_t size)
+{
+    if (size == 0 || size >= CW_CTL_COMMAND_MAX)
+        return false;
+    for (size_t i = 0; i < size; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+int
+cw_ctl_declare (cw_ctl_t *self, const char *actor, json_t *commands)
+{
+    if (strlen (actor) >= CW_CTL_ACTOR_MAX)
+        return -1;
+    size_t size = json_is_array (commands) ? json_array_size (commands) : 0;
+    if (commands && !json_is_array (commands))
+        cw_warn ("READY of an actor has no list of commands; it serves none actor=%s", actor);
+    if (size > CW_CTL_DECLARED_MAX) {
+        cw_warn ("actor declared too many commands; the first %d kept actor=%s count=%zu",
+                 CW_CTL_DECLARED_MAX, actor, size);
+        size = CW_CTL_DECLARED_MAX;
+    }
+    s_route_t *routes = calloc (size ? size : 1, sizeof *routes);
+    if (!routes)
+        return -1;
+    size_t count = 0;
+    for (size_t i = 0; i < size; i++) {
+        json_t *item = json_array_get (commands, i);
+        const char *name = json_string_value (json_object_get (item, "name"));
+        json_t *idempotent = json_object_get (item, "idempotent");
+        if (!name || !s_valid_name (name, strlen (name)) || (idempotent && !json_is_boolean (idempotent))) {
+            cw_warn ("malformed command declaration skipped actor=%s index=%zu", actor, i);
+            continue;
+        }
+        const char *owner = cw_ctl_route (self, name, NULL);
+        if (owner && strcmp (owner, actor) != 0)
+            cw_warn ("command declared by two actors; the first keeps it command=%s actor=%s "
+                     "owner=%s", name, actor, owner);
+        snprintf (routes[count].name, sizeof routes[count].name, "%s", name);
+        routes[count].idempotent = json_is_true (idempotent);
+        count++;
+    }
+    s_declared_t *declared = s_declared (self, actor);
+    if (!declared) {
+        s_declared_t *grown = realloc (self->declared, (self->declared_count + 1) * sizeof *grown);
+        if (!grown) {
+            free (routes);
+            return -1;
+        }
+        self->declared = grown;
+        declared = &self->declared[self->declared_count++];
+        memset (declared, 0, sizeof *declared);
+        snprintf (declared->actor, sizeof declared->actor, "%s", actor);
+    }
+    free (declared->routes);
+    declared->routes = routes;
+    declared->count = count;
+    cw_debug ("control: routes learned actor=%s commands=%zu", actor, count);
+    s_release_held (self);
+    return 0;
+}
+
+void
+cw_ctl_forget (cw_ctl_t *self, const char *actor)
+{
+    s_declared_t *declared = s_declared (self, actor);
+    if (!declared)
+        return;
+    free (declared->routes);
+    size_t index = (size_t) (declared - self->declared);
+    memmove (declared, declared + 1, (self->declared_count - index - 1) * sizeof *declared);
+    self->declared_count--;
+}
+
+void
+cw_ctl_set_complete (cw_ctl_t *self, bool complete)
+{
+    if (complete == self->complete)
+        return;
+    self->complete = complete;
+    if (!complete)
+        return;
+    size_t i = 0;
+    while (i < self->pending_count) {
+        s_pending_t *entry = &self->pending[i];
+        if (!entry->held) {
+            i++;
+            continue;
+        }
+        s_send_error (entry->sock, entry->identity, entry->delimiter, "unknown command '%s'",
+                      entry->command);
+        s_pending_remove (self, i);
+    }
 }
 
 void
@@ -283,11 +455,8 @@ cw_ctl_actor_exited (cw_ctl_t *self, const char *name, bool restarting)
             entry->body = NULL;
             char command[CW_CTL_COMMAND_MAX];
             snprintf (command, sizeof command, "%s", entry->command);
-            bool direct = self->hooks.relay (self->hooks.arg, name, corr, command, body);
+            s_relay_entry (self, corr, name, command, body);
             free (body);
-            for (size_t k = 0; k < self->pending_count; k++)
-                if (self->pending[k].corr == corr)
-                    self->pending[k].direct = direct;
             again = true;
             break;
         }
@@ -300,6 +469,14 @@ cw_ctl_tick (cw_ctl_t *self, int64_t now)
     size_t i = 0;
     while (i < self->pending_count) {
         s_pending_t *entry = &self->pending[i];
+        if (entry->deadline <= now && entry->held) {
+            s_send_error (entry->sock, entry->identity, entry->delimiter,
+                          "unknown command '%s' (no actor declared it within %d ms; "
+                          "some actors are still starting)", entry->command,
+                          2 * self->request_timeout_ms);
+            s_pending_remove (self, i);
+        }
+        else
         if (entry->deadline <= now) {
             s_send_error (entry->sock, entry->identity, entry->delimiter,
                           "actor '%s' did not answer '%s' within %d ms", entry->actor,
@@ -317,17 +494,7 @@ cw_ctl_tick (cw_ctl_t *self, int64_t now)
 static bool
 s_valid_command (zframe_t *frame)
 {
-    size_t size = zframe_size (frame);
-    const byte *data = zframe_data (frame);
-    if (size == 0 || size >= CW_CTL_COMMAND_MAX)
-        return false;
-    for (size_t i = 0; i < size; i++) {
-        byte c = data[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-              || c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
+    return s_valid_name ((const char *) zframe_data (frame), zframe_size (frame));
 }
 
 static void
@@ -415,12 +582,14 @@ s_handle (cw_ctl_t *self, zsock_t *sock, zmsg_t *msg)
             self->hooks.after_reply (self->hooks.arg);
     }
     else {
-        const char *actor = cw_ctl_route (command);
-        if (!actor)
+        bool idempotent = false;
+        const char *actor = cw_ctl_route (self, command, &idempotent);
+        if (!actor && self->complete)
             s_send_error (sock, identity, delimiter, "unknown command '%s'", command);
         else {
+            //  Relayed, or held until an actor declares it
             char *body = json_dumps (args, JSON_COMPACT);
-            s_relay (self, sock, identity, delimiter, actor, command, body ? body : "{}");
+            s_relay (self, sock, identity, delimiter, actor, idempotent, command, body ? body : "{}");
             free (body);
         }
     }
@@ -595,6 +764,9 @@ cw_ctl_destroy (cw_ctl_t **self_p)
     while (self->pending_count)
         s_pending_remove (self, self->pending_count - 1);
     free (self->pending);
+    for (size_t i = 0; i < self->declared_count; i++)
+        free (self->declared[i].routes);
+    free (self->declared);
     free (self);
     *self_p = NULL;
 }

@@ -3,13 +3,17 @@
     3-frame CW1 protocol (see cw_control.h).
 
     A request is answered by the supervisor itself (the LOCAL hook) or
-    relayed by command prefix to an actor as a REQUEST from "@control"
-    (alarms.* -> alarms; config.*, cluster.*, backup.*, xcommand.* ->
-    replication; license.* -> licensing; tms.*, routing.*, webadmin.* to the
-    actor of that name). A relayed request is remembered in the pending
-    table under a fresh correlation id (-> the client's routing id, its
-    deadline); the actor's REPLY, handed back by the broker, becomes the
-    client's 3-frame reply. Malformed input gets an error reply, is counted
+    relayed to the actor that declared the command, as a REQUEST from
+    "@control". The routes are learned from the actors: each READY lists
+    the commands the actor serves and whether each is idempotent (its
+    command tables, cw_actor.h); the supervisor passes that list to
+    cw_ctl_declare. No command name is listed in supervisor/. Until every
+    actor has declared once (cw_ctl_set_complete), requests for names not
+    declared yet are held and relayed when their actor declares them; after
+    that they get "unknown command 'NAME'". A relayed request is remembered
+    in the pending table under a fresh correlation id (-> the client's
+    routing id, its deadline); the actor's REPLY, handed back by the broker,
+    becomes the client's 3-frame reply. Malformed input gets an error reply, is counted
     and logged (at most one line a second), and never crashes anything.
 
     The CURVE endpoint uses CZMQ's zauth: the server certificate lives in
@@ -53,18 +57,32 @@ void cw_ctl_set_request_timeout (cw_ctl_t *self, int timeout_ms);
 //  A REPLY addressed to "@control".
 void cw_ctl_on_reply (cw_ctl_t *self, const cw_envelope_t *env);
 //  The process of actor NAME exited. Requests it had in hand fail now,
-//  except idempotent ones (cw_ctl_idempotent) when RESTARTING: those are
+//  except those its actor declared idempotent when RESTARTING: those are
 //  relayed once more, to the next instance.
 void cw_ctl_actor_exited (cw_ctl_t *self, const char *name, bool restarting);
 //  Actor NAME is ready and was handed what waited for it.
 void cw_ctl_actor_ready (cw_ctl_t *self, const char *name);
-//  Is COMMAND safe to deliver twice (alarms.*, config.get/list/set/unset,
-//  cluster.status, cluster.alarms, replication.status, *.status)?
-bool cw_ctl_idempotent (const char *command);
+
+//  Actor ACTOR serves COMMANDS (borrowed; the "commands" array of its
+//  READY: [{"name": "alarms.raise", "idempotent": true}, ...]), replacing
+//  what it declared before; NULL declares none. Entries that are not a
+//  valid name with a boolean flag are skipped and logged. Held requests
+//  for names declared now are relayed. 0, or -1 (no memory).
+int cw_ctl_declare (cw_ctl_t *self, const char *actor, json_t *commands);
+//  Has ACTOR declared its commands at least once?
+bool cw_ctl_declared (cw_ctl_t *self, const char *actor);
+//  Drop ACTOR's routes (it is no longer in the bootstrap file).
+void cw_ctl_forget (cw_ctl_t *self, const char *actor);
+//  COMPLETE: every actor that will come up has declared. Requests held for
+//  an undeclared name fail now with "unknown command 'NAME'", and so do
+//  new ones; false (an actor was added) holds them again.
+void cw_ctl_set_complete (cw_ctl_t *self, bool complete);
+//  The actor that declared COMMAND (matched without regard to case) and,
+//  in *IDEMPOTENT (may be NULL), its flag; NULL when no actor declared it.
+const char *cw_ctl_route (cw_ctl_t *self, const char *command, bool *idempotent);
+
 //  Expire pending requests. Call periodically.
 void cw_ctl_tick (cw_ctl_t *self, int64_t now);
 uint64_t cw_ctl_malformed (cw_ctl_t *self);
-//  The actor a command is relayed to, or NULL.
-const char *cw_ctl_route (const char *command);
 
 #endif

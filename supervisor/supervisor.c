@@ -16,6 +16,11 @@
     s_progress moves the startup sequence, the shutdown sequence, the warm
     standbys and the systemd status forward.
 
+    Commands: causewayd's own are one table (s_local_commands); every
+    other one is routed to the actor that declared it in its READY (the
+    list goes to control.c with cw_ctl_declare), and s_progress tells the
+    control server when every actor has declared (s_routes_complete).
+
     Warm standbys (child.h): exec and dynamic linking of an actor take
     longer than the whole restart budget, so every permanent or transient
     child that is running gets a second process of its executable, parked
@@ -42,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -53,6 +59,7 @@
 #include "broker.h"
 #include "child.h"
 #include "control.h"
+#include "cw_actor.h"
 #include "cw_alarm.h"
 #include "cw_bootstrap.h"
 #include "cw_envelope.h"
@@ -554,6 +561,22 @@ s_shutdown_continue (cw_supervisor_t *self)
     zloop_timer (self->loop, 1, 1, s_on_finish, self);
 }
 
+//  Has every actor that will come up declared its commands? An actor
+//  that failed, or stopped after it was started, is not waited for.
+static bool
+s_routes_complete (cw_supervisor_t *self)
+{
+    for (int i = 0; i < self->child_count; i++) {
+        cw_child_t *child = self->children[i];
+        if (child->removed || cw_ctl_declared (self->ctl, child->name))
+            continue;
+        if (child->state == CW_CHILD_FAILED || (child->state == CW_CHILD_STOPPED && child->launched))
+            continue;
+        return false;
+    }
+    return true;
+}
+
 static void
 s_progress (cw_supervisor_t *self)
 {
@@ -569,6 +592,7 @@ s_progress (cw_supervisor_t *self)
         s_shutdown_continue (self);
     } while (self->progress_again);
     self->in_progress = false;
+    cw_ctl_set_complete (self->ctl, s_routes_complete (self));
     s_systemd_status (self);
 }
 
@@ -700,6 +724,7 @@ s_sweep_removed (cw_supervisor_t *self)
         if (child->removed && (child->state == CW_CHILD_STOPPED || child->state == CW_CHILD_FAILED)
         &&  !self->stopping) {
             cw_info ("actor removed from the table name=%s", child->name);
+            cw_ctl_forget (self->ctl, child->name);
             cw_child_destroy (&child);
             self->startup_cursor = 0;
         }
@@ -907,42 +932,72 @@ s_actor_command (cw_supervisor_t *self, const char *verb, json_t *args, json_t *
 }
 
 static bool
+s_cmd_status (cw_supervisor_t *self, const char *command, json_t *args, json_t **reply)
+{
+    (void) command;
+    (void) args;
+    *reply = s_status (self);
+    return true;
+}
+
+static bool
+s_cmd_actors_list (cw_supervisor_t *self, const char *command, json_t *args, json_t **reply)
+{
+    (void) command;
+    (void) args;
+    *reply = json_pack ("{s:o}", "actors", s_actors_json (self));
+    return true;
+}
+
+static bool
+s_cmd_actors_verb (cw_supervisor_t *self, const char *command, json_t *args, json_t **reply)
+{
+    return s_actor_command (self, command + strlen ("actors."), args, reply);
+}
+
+//  shutdown / restart: answered first, acted on after the reply went out.
+static bool
+s_cmd_shutdown (cw_supervisor_t *self, const char *command, json_t *args, json_t **reply)
+{
+    (void) args;
+    bool restart = strcmp (command, "restart") == 0;
+    cw_info ("control: %s", command);
+    *reply = json_pack ("{s:s}", "result", restart ? "restarting" : "shutting down");
+    self->after_reply = restart ? 2 : 1;
+    return true;
+}
+
+//  causewayd's own commands, declared once as data like an actor's
+//  (cw_actor.h). A handler gets the table's spelling of the name, sets
+//  *REPLY and returns whether it succeeded. Any other name is an actor's.
+typedef bool (s_local_fn) (cw_supervisor_t *self, const char *command, json_t *args, json_t **reply);
+static const struct {
+    const char *name;
+    s_local_fn *handler;
+    unsigned flags;
+    const char *summary;
+} s_local_commands[] = {
+    { "status", s_cmd_status, CW_CMD_IDEMPOTENT,
+      "the node, causewayd's version and uptime, and every actor" },
+    { "actors.list", s_cmd_actors_list, CW_CMD_IDEMPOTENT,
+      "every actor: pid, state, restarts, since, standby" },
+    { "actors.start", s_cmd_actors_verb, 0, "start actor {name} (a stopped or failed one)" },
+    { "actors.stop", s_cmd_actors_verb, 0, "stop actor {name} and keep it stopped" },
+    { "actors.restart", s_cmd_actors_verb, 0, "stop actor {name} and start it again" },
+    { "shutdown", s_cmd_shutdown, 0, "stop every actor and exit" },
+    { "restart", s_cmd_shutdown, 0, "stop every actor and exec causewayd again" },
+    { NULL, NULL, 0, NULL }
+};
+
+static bool
 s_local (cw_supervisor_t *self, const char *command, json_t *args, bool *ok, json_t **reply)
 {
-    if (strcmp (command, "status") == 0) {
-        *reply = s_status (self);
-        *ok = true;
-    }
-    else
-    if (strcmp (command, "actors.list") == 0) {
-        *reply = json_pack ("{s:o}", "actors", s_actors_json (self));
-        *ok = true;
-    }
-    else
-    if (strcmp (command, "actors.start") == 0)
-        *ok = s_actor_command (self, "start", args, reply);
-    else
-    if (strcmp (command, "actors.stop") == 0)
-        *ok = s_actor_command (self, "stop", args, reply);
-    else
-    if (strcmp (command, "actors.restart") == 0)
-        *ok = s_actor_command (self, "restart", args, reply);
-    else
-    if (strcmp (command, "shutdown") == 0 || strcmp (command, "restart") == 0) {
-        bool restart = command[0] == 'r';
-        cw_info ("control: %s", command);
-        *reply = json_pack ("{s:s}", "result", restart ? "restarting" : "shutting down");
-        *ok = true;
-        self->after_reply = restart ? 2 : 1;
-    }
-    else
-    if (strncmp (command, "actors.", 7) == 0) {
-        *reply = s_error ("unknown command '%s'", command);
-        *ok = false;
-    }
-    else
-        return false;
-    return true;
+    for (int i = 0; s_local_commands[i].name; i++)
+        if (strcasecmp (s_local_commands[i].name, command) == 0) {
+            *ok = s_local_commands[i].handler (self, s_local_commands[i].name, args, reply);
+            return true;
+        }
+    return false;
 }
 
 // ---------------------------------------------------------------------------
@@ -1020,6 +1075,10 @@ s_br_on_ready (void *arg, const char *name, const char *body)
         json_decref (json);
         return;
     }
+    //  The commands it serves: the routes of control requests (the last
+    //  READY wins; kept while the actor restarts)
+    if (cw_ctl_declare (self->ctl, name, json ? json_object_get (json, "commands") : NULL))
+        cw_warn ("cannot record the commands of an actor name=%s", name);
     json_decref (json);
     s_event (self, child, CW_EV_READY);
 }

@@ -2,7 +2,9 @@
 
     Thin: connect through the actor runtime, open the alarm table at
     <state_dir>/alarms.db, bind an XPUB socket at every alarms.publish
-    endpoint, hand requests to alarms.c and run the loop. Requests that
+    endpoint, declare the alarms.* commands (s_commands: every one is
+    idempotent, as a raise, clear or ack applied twice leaves the table as
+    once) with alarms.c as their handler, and run the loop. Requests that
     change the table are answered after their batch is committed (see
     alarms.h); the retained STATE config.changed.system.name gives the
     system name used as the "peer" of alarms.
@@ -27,6 +29,17 @@ s_on_request (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t 
          : status == ALARMS_OK       ? CW_REPLY_OK
          :                             CW_REPLY_ERROR;
 }
+
+//  The commands this actor serves (announced in READY; causewayd routes
+//  them here). All idempotent: delivered twice after a crash they leave
+//  the table as delivered once.
+static const cw_command_t s_commands[] = {
+    { "alarms.raise", s_on_request, CW_CMD_IDEMPOTENT, "raise alarm {id, detail} (or update it)" },
+    { "alarms.clear", s_on_request, CW_CMD_IDEMPOTENT, "clear alarm {id}" },
+    { "alarms.ack", s_on_request, CW_CMD_IDEMPOTENT, "acknowledge alarm {uuid}" },
+    { "alarms.list", s_on_request, CW_CMD_IDEMPOTENT, "the active alarms ({all: true}: cleared too)" },
+    { NULL, NULL, 0, NULL }
+};
 
 static void
 s_on_event (cw_actor_t *actor, const cw_envelope_t *ev, json_t *body, void *arg)
@@ -78,7 +91,12 @@ main (int argc, char **argv)
         cw_actor_destroy (&actor);
         return 1;
     }
-    cw_actor_on_request (actor, s_on_request, alarms);
+    if (cw_actor_commands (actor, s_commands, alarms) != 0) {
+        cw_error ("cannot start: out of memory");
+        alarms_destroy (&alarms);
+        cw_actor_destroy (&actor);
+        return 1;
+    }
     cw_actor_on_event (actor, s_on_event, alarms);
     cw_actor_on_stop (actor, s_on_stop, alarms);
     cw_info ("alarm table open path=%s active=%d", path, alarms_active_count (alarms));

@@ -51,6 +51,7 @@ s_legacy_request (cw_actor_t *self, const cw_envelope_t *req, json_t *args, json
     return CW_REPLY_ERROR;
 }
 
+
 static void
 s_legacy_peer_command (cw_cluster_t *cluster, json_t *args, const cw_reply_target_t *target, void *arg)
 {

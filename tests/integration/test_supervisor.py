@@ -13,6 +13,7 @@ import re
 import signal
 import stat
 import subprocess
+import threading
 import time
 
 import pytest
@@ -609,34 +610,86 @@ def raises_while_killed(node):
 
 
 def test_request_in_hand_of_a_dying_actor(node):
-    """tms is frozen (SIGSTOP) with two relayed requests in hand, then
-    killed: the idempotent tms.status is answered by the restarted
-    instance; any other command fails with a clear error."""
-    node.wait_for(lambda: ready_standby(node, "tms"), 20)
-    victim = node.actors()["tms"]["pid"]
+    """replication is frozen (SIGSTOP) with two relayed requests in hand,
+    then killed: replication.status, which the actor declares idempotent,
+    is answered by the restarted instance; cluster.check, which it does
+    not, fails with a clear error."""
+    node.wait_for(lambda: ready_standby(node, "replication"), 20)
+    victim = node.actors()["replication"]["pid"]
     dealer = node.ctx.socket(zmq.DEALER)
     dealer.setsockopt(zmq.LINGER, 0)
     dealer.setsockopt(zmq.RCVTIMEO, 10000)
     dealer.connect(node.endpoint)
     try:
         os.kill(victim, signal.SIGSTOP)
-        dealer.send_multipart([b"", b"CW1", b"tms.status", b"{}"])
-        dealer.send_multipart([b"", b"CW1", b"tms.reprovision", b"{}"])
-        time.sleep(0.1)             # relayed to tms, which cannot answer
+        dealer.send_multipart([b"", b"CW1", b"replication.status", b"{}"])
+        dealer.send_multipart([b"", b"CW1", b"cluster.check", b"{}"])
+        time.sleep(0.1)             # relayed to replication, which cannot answer
         os.kill(victim, signal.SIGKILL)
         replies = {}
         for _ in range(2):
             frames = dealer.recv_multipart()
             body = json.loads(frames[-1])
-            replies["status" if "actor" in body else "other"] = (frames[-2].decode(), body)
+            replies["status" if "mode" in body else "other"] = (frames[-2].decode(), body)
     finally:
         dealer.close()
-    actor = node.wait_for(lambda: running_with_new_pid(node, "tms", victim), 10)
-    assert replies["other"] == ("error", {"error": "actor 'tms' exited before it answered "
-                                                   "'tms.reprovision'"}), replies
+    node.wait_for(lambda: running_with_new_pid(node, "replication", victim), 10)
+    assert replies["other"] == ("error", {"error": "actor 'replication' exited before it "
+                                                   "answered 'cluster.check'"}), replies
     status, body = replies["status"]
     assert status == "ok", body
-    assert body["pid"] == actor["pid"] != victim
+    assert body["mode"] == "single-node"
+
+
+def test_commands_are_routed_as_the_actors_declare(node):
+    """Routes come from the actors' READY: a declared name is routed
+    whatever its case; a name no actor declares is unknown even when it
+    starts with an actor's name."""
+    status, body = node.call("TMS.Status")
+    assert status == "ok" and body["actor"] == "tms", body
+    status, body = node.call("Config.Get", {"key": "system.name"})
+    assert status == "ok" and "value" in body, body
+    for command in ("tms.reprovision", "config.frobnicate", "actors.dance"):
+        assert node.call(command) == ("error", {"error": "unknown command '%s'" % command})
+
+
+def test_requests_during_startup_wait_for_the_routes(tmp_path):
+    """While the replication actor is still starting (a wrapper delays its
+    exec by a second), config.get is held until the actor declares it,
+    then answered; an undeclared name is answered "unknown command" once
+    every actor has declared."""
+    script = tmp_path / "slow-replication"
+    script.write_text("#!/bin/sh\nsleep 1\nexec '%s' \"$@\"\n"
+                      % os.path.join(BIN, "causeway-replication"))
+    script.chmod(0o755)
+    specs = [{"name": a, "restart": "permanent", "shutdown_timeout_ms": 2000} for a in ACTORS]
+    specs[ACTORS.index("replication")]["path"] = str(script)
+    node = Node(tmp_path, actors=specs).start(wait=False)
+    try:
+        def replication_starting():
+            try:
+                return node.actors(timeout_ms=500)["replication"]["state"] == "starting"
+            except Exception:       # causewayd not listening yet
+                return False
+
+        node.wait_for(replication_starting, 5)
+        results = {}
+
+        def ask(command, args):
+            results[command] = node.call(command, args, timeout_ms=15000)
+
+        threads = [threading.Thread(target=ask, args=("config.get", {"key": "system.name"})),
+                   threading.Thread(target=ask, args=("frobnicate", {}))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        status, body = results["config.get"]
+        assert status == "ok" and "value" in body, body
+        assert results["frobnicate"] == ("error", {"error": "unknown command 'frobnicate'"})
+        assert node.actors()["replication"]["state"] == "running"
+    finally:
+        node.cleanup()
 
 
 def test_sighup_renews_the_standby_of_a_changed_spec(node):

@@ -8,6 +8,13 @@
     sees: bodies, error messages, timeouts that name the endpoint, a client
     that still works after a timeout, the quick failure on a missing or dead
     ipc socket, and CURVE with an authorized and an unknown client key.
+
+    The second part tests the server side's routes (supervisor/control.c)
+    with a real ROUTER and a DEALER client: requests held until an actor
+    declares the command, "unknown command" once every actor has declared,
+    names matched without regard to case, the last declaration winning,
+    malformed declarations skipped, and the second delivery after a crash
+    given to exactly the commands declared idempotent.
 */
 
 #include <stdarg.h>
@@ -21,6 +28,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "cw_control.h"
 
 //  ---------------------------------------------------------------------
@@ -57,6 +65,10 @@ s_server (zsock_t *pipe, void *arg)
         zsock_set_curve_server (router, 1);
     }
     int rc = zsock_bind (router, "%s", args->endpoint);
+    //  "tcp://127.0.0.1:*": tell the test the port the system chose
+    size_t length = strlen (args->endpoint);
+    if (rc > 0 && length > 2 && strcmp (args->endpoint + length - 2, ":*") == 0)
+        snprintf (args->endpoint + length - 1, sizeof args->endpoint - length + 1, "%d", rc);
     zsock_signal (pipe, rc == -1 ? 1 : 0);
     zpoller_t *poller = zpoller_new (pipe, router, NULL);
     while (true) {
@@ -340,15 +352,6 @@ test_new_refuses_bad_parameters (void **state)
     zcert_destroy (&cert);
 }
 
-static int
-s_free_tcp_port (void)
-{
-    zsock_t *probe = zsock_new (ZMQ_ROUTER);
-    int port = zsock_bind (probe, "tcp://127.0.0.1:*");
-    zsock_destroy (&probe);
-    return port;
-}
-
 static void
 test_curve_authorized_and_unknown_clients (void **state)
 {
@@ -375,7 +378,9 @@ test_curve_authorized_and_unknown_clients (void **state)
     zsock_wait (auth);
 
     s_server_args_t args = { .cert = zcert_new () };
-    snprintf (args.endpoint, sizeof args.endpoint, "tcp://127.0.0.1:%d", s_free_tcp_port ());
+    //  A port the server binds itself: probing for a free one and binding
+    //  it afterwards races with the probe's asynchronous close
+    snprintf (args.endpoint, sizeof args.endpoint, "tcp://127.0.0.1:*");
     zactor_t *server = zactor_new (s_server, &args);
     assert_non_null (server);
     char server_key [41];
@@ -410,6 +415,310 @@ test_curve_authorized_and_unknown_clients (void **state)
     zcert_destroy (&stranger);
 }
 
+//  ---------------------------------------------------------------------
+//  The control server's routes, learned from the actors
+
+typedef struct {
+    zloop_t *loop;
+    cw_ctl_t *ctl;
+    cw_bootstrap_t boot;
+    char endpoint [128];
+    zsock_t *client;
+    int relays;
+    char relay_actor [64];
+    char relay_command [128];
+    char relay_body [256];
+    uint64_t relay_corr;
+    struct {
+        char verdict [16];
+        char body [256];
+    } replies [8];              //  received before they were expected
+    int reply_count;
+} s_routes_t;
+
+static bool
+s_routes_local (void *arg, const char *command, json_t *args, bool *ok, json_t **reply)
+{
+    (void) arg;
+    (void) args;
+    if (strcmp (command, "status") == 0)
+        *reply = json_pack ("{s:s}", "node", "test");
+    else
+    if (strcmp (command, "ping") == 0)
+        *reply = json_pack ("{s:b}", "pong", true);
+    else
+        return false;
+    *ok = true;
+    return true;
+}
+
+static bool
+s_routes_relay (void *arg, const char *actor, uint64_t corr, const char *command, const char *body)
+{
+    s_routes_t *self = (s_routes_t *) arg;
+    self->relays++;
+    snprintf (self->relay_actor, sizeof self->relay_actor, "%s", actor);
+    snprintf (self->relay_command, sizeof self->relay_command, "%s", command);
+    snprintf (self->relay_body, sizeof self->relay_body, "%s", body);
+    self->relay_corr = corr;
+    return true;
+}
+
+static int
+s_routes_stop (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    (void) arg;
+    return -1;
+}
+
+static void
+s_routes_pump (s_routes_t *self)
+{
+    zloop_timer (self->loop, 10, 1, s_routes_stop, NULL);
+    zloop_start (self->loop);
+}
+
+static s_routes_t *
+s_routes_new (void)
+{
+    static int seq;
+    s_routes_t *self = (s_routes_t *) calloc (1, sizeof *self);
+    assert_non_null (self);
+    snprintf (self->endpoint, sizeof self->endpoint, "ipc:///tmp/cw-test-ctl-%d-%d", (int) getpid (), ++seq);
+    self->boot.file = (char *) "test.conf";
+    self->boot.control.endpoint = self->endpoint;
+    self->boot.supervisor.request_timeout_ms = 1000;
+    self->loop = zloop_new ();
+    cw_ctl_hooks_t hooks = { s_routes_local, NULL, s_routes_relay, self };
+    char err [256];
+    self->ctl = cw_ctl_new (&self->boot, self->loop, &hooks, err, sizeof err);
+    assert_non_null (self->ctl);
+    self->client = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (self->client, 0);
+    zsock_set_rcvtimeo (self->client, 1000);
+    assert_int_equal (zsock_connect (self->client, "%s", self->endpoint), 0);
+    return self;
+}
+
+static void
+s_routes_destroy (s_routes_t **self_p)
+{
+    s_routes_t *self = *self_p;
+    zsock_destroy (&self->client);
+    cw_ctl_destroy (&self->ctl);
+    zloop_destroy (&self->loop);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Read one reply from the client socket into VERDICT and BODY.
+static void
+s_routes_read (s_routes_t *self, char *verdict, size_t verdict_size, char *body, size_t body_size)
+{
+    zmsg_t *msg = zmsg_recv (self->client);
+    assert_non_null (msg);
+    assert_int_equal (zmsg_size (msg), 4);
+    char *empty = zmsg_popstr (msg);
+    char *sig = zmsg_popstr (msg);
+    char *status = zmsg_popstr (msg);
+    char *text = zmsg_popstr (msg);
+    assert_string_equal (empty, "");
+    assert_string_equal (sig, CW_CONTROL_SIGNATURE);
+    snprintf (verdict, verdict_size, "%s", status);
+    snprintf (body, body_size, "%s", text);
+    zstr_free (&empty);
+    zstr_free (&sig);
+    zstr_free (&status);
+    zstr_free (&text);
+    zmsg_destroy (&msg);
+}
+
+//  Send COMMAND, then a "ping" behind it on the same connection, and
+//  run the server until the ping's reply is back: COMMAND has then been
+//  handled (answered, relayed or held), however slow the machine is.
+//  Replies that came first are kept for s_routes_expect.
+static void
+s_routes_send (s_routes_t *self, const char *command)
+{
+    zstr_sendx (self->client, "", CW_CONTROL_SIGNATURE, command, "{\"k\":1}", NULL);
+    zstr_sendx (self->client, "", CW_CONTROL_SIGNATURE, "ping", "{}", NULL);
+    for (int i = 0; i < 500; i++) {
+        s_routes_pump (self);
+        while (zsock_events (self->client) & ZMQ_POLLIN) {
+            char verdict [16], body [256];
+            s_routes_read (self, verdict, sizeof verdict, body, sizeof body);
+            if (strcmp (body, "{\"pong\":true}") == 0)
+                return;
+            assert_true (self->reply_count < 8);
+            snprintf (self->replies [self->reply_count].verdict, sizeof self->replies [0].verdict, "%s", verdict);
+            snprintf (self->replies [self->reply_count].body, sizeof self->replies [0].body, "%s", body);
+            self->reply_count++;
+        }
+    }
+    fail_msg ("the control server did not answer 'ping' behind '%s'", command);
+}
+
+//  The next reply: STATUS ("ok" / "error") and BODY must match.
+static void
+s_routes_expect (s_routes_t *self, const char *status, const char *body)
+{
+    char verdict [16], text [256];
+    if (self->reply_count) {
+        snprintf (verdict, sizeof verdict, "%s", self->replies [0].verdict);
+        snprintf (text, sizeof text, "%s", self->replies [0].body);
+        memmove (&self->replies [0], &self->replies [1], (size_t) (self->reply_count - 1) * sizeof self->replies [0]);
+        self->reply_count--;
+    }
+    else
+        s_routes_read (self, verdict, sizeof verdict, text, sizeof text);
+    assert_string_equal (verdict, status);
+    assert_string_equal (text, body);
+}
+
+static void
+s_routes_expect_nothing (s_routes_t *self)
+{
+    assert_int_equal (self->reply_count, 0);
+    zsock_set_rcvtimeo (self->client, 100);
+    zmsg_t *msg = zmsg_recv (self->client);
+    zsock_set_rcvtimeo (self->client, 1000);
+    if (msg) {
+        zmsg_destroy (&msg);
+        fail_msg ("a reply arrived where none was expected");
+    }
+}
+
+//  The actor's REPLY for the last relayed request.
+static void
+s_routes_answer (s_routes_t *self, uint64_t corr, const char *body)
+{
+    cw_envelope_t env = { CW_MSG_REPLY, corr, (char *) self->relay_actor, (char *) "@control",
+                          (char *) "ok", (char *) body };
+    cw_ctl_on_reply (self->ctl, &env);
+}
+
+static void
+s_routes_declare (s_routes_t *self, const char *actor, const char *json)
+{
+    json_t *commands = json_loads (json, 0, NULL);
+    assert_non_null (commands);
+    assert_int_equal (cw_ctl_declare (self->ctl, actor, commands), 0);
+    json_decref (commands);
+}
+
+static void
+test_routes_held_until_declared (void **state)
+{
+    (void) state;
+    s_routes_t *self = s_routes_new ();
+    s_routes_declare (self, "alarms", "[{\"name\": \"alarms.list\", \"idempotent\": true}]");
+    assert_true (cw_ctl_declared (self->ctl, "alarms"));
+    assert_false (cw_ctl_declared (self->ctl, "replication"));
+
+    //  Local commands are answered at once
+    s_routes_send (self, "status");
+    s_routes_expect (self, "ok", "{\"node\":\"test\"}");
+    //  Not declared yet, and not every actor has declared: held
+    s_routes_send (self, "config.get");
+    s_routes_send (self, "frobnicate");
+    assert_int_equal (self->relays, 0);
+    s_routes_expect_nothing (self);
+    //  The replication actor declares it: relayed, with the arguments
+    s_routes_declare (self, "replication", "[{\"name\": \"config.get\", \"idempotent\": true},"
+                                            " {\"name\": \"cluster.check\", \"idempotent\": false}]");
+    assert_int_equal (self->relays, 1);
+    assert_string_equal (self->relay_actor, "replication");
+    assert_string_equal (self->relay_command, "config.get");
+    assert_string_equal (self->relay_body, "{\"k\":1}");
+    s_routes_answer (self, self->relay_corr, "{\"value\":\"x\"}");
+    s_routes_expect (self, "ok", "{\"value\":\"x\"}");
+    //  Every actor has declared: what nobody declared is unknown
+    cw_ctl_set_complete (self->ctl, true);
+    s_routes_expect (self, "error", "{\"error\":\"unknown command 'frobnicate'\"}");
+    s_routes_send (self, "tms.reprovision");
+    s_routes_expect (self, "error", "{\"error\":\"unknown command 'tms.reprovision'\"}");
+    //  A declared name in another case goes to its actor
+    s_routes_send (self, "Cluster.CHECK");
+    assert_int_equal (self->relays, 2);
+    assert_string_equal (self->relay_actor, "replication");
+    assert_string_equal (self->relay_command, "Cluster.CHECK");
+    bool idempotent = true;
+    assert_string_equal (cw_ctl_route (self->ctl, "CLUSTER.check", &idempotent), "replication");
+    assert_false (idempotent);
+    //  An actor added later: its names are held again until it declares
+    cw_ctl_set_complete (self->ctl, false);
+    s_routes_send (self, "licensing.status");
+    assert_int_equal (self->relays, 2);
+    s_routes_declare (self, "licensing", "[{\"name\": \"licensing.status\", \"idempotent\": true}]");
+    assert_int_equal (self->relays, 3);
+    assert_string_equal (self->relay_actor, "licensing");
+    //  Removed from the bootstrap file: its routes go
+    cw_ctl_forget (self->ctl, "licensing");
+    assert_null (cw_ctl_route (self->ctl, "licensing.status", NULL));
+    assert_false (cw_ctl_declared (self->ctl, "licensing"));
+    assert_string_equal (cw_ctl_route (self->ctl, "config.get", NULL), "replication");
+    s_routes_destroy (&self);
+}
+
+static void
+test_routes_retry_only_what_is_declared_idempotent (void **state)
+{
+    (void) state;
+    s_routes_t *self = s_routes_new ();
+    s_routes_declare (self, "tms", "[{\"name\": \"tms.status\", \"idempotent\": true},"
+                                   " {\"name\": \"tms.other\", \"idempotent\": false}]");
+    cw_ctl_set_complete (self->ctl, true);
+    s_routes_send (self, "tms.status");
+    uint64_t status_corr = self->relay_corr;
+    s_routes_send (self, "tms.other");
+    assert_int_equal (self->relays, 2);
+    //  tms dies with both in hand and is restarted
+    cw_ctl_actor_exited (self->ctl, "tms", true);
+    s_routes_pump (self);
+    s_routes_expect (self, "error", "{\"error\":\"actor 'tms' exited before it answered 'tms.other'\"}");
+    assert_int_equal (self->relays, 3);
+    assert_string_equal (self->relay_command, "tms.status");
+    assert_int_equal (self->relay_corr, status_corr);       //  the same request again
+    s_routes_answer (self, status_corr, "{\"actor\":\"tms\"}");
+    s_routes_expect (self, "ok", "{\"actor\":\"tms\"}");
+
+    //  The restarted tms declares tms.status not idempotent: the last
+    //  declaration wins, so no second delivery any more
+    s_routes_declare (self, "tms", "[{\"name\": \"tms.status\", \"idempotent\": false}]");
+    assert_null (cw_ctl_route (self->ctl, "tms.other", NULL));
+    s_routes_send (self, "tms.status");
+    cw_ctl_actor_exited (self->ctl, "tms", true);
+    s_routes_pump (self);
+    s_routes_expect (self, "error", "{\"error\":\"actor 'tms' exited before it answered 'tms.status'\"}");
+    assert_int_equal (self->relays, 4);
+    s_routes_destroy (&self);
+}
+
+static void
+test_routes_malformed_declarations_are_skipped (void **state)
+{
+    (void) state;
+    s_routes_t *self = s_routes_new ();
+    s_routes_declare (self, "odd", "[{\"name\": 5}, {\"name\": \"bad name\"}, \"text\","
+                                   " {\"name\": \"odd.flag\", \"idempotent\": \"yes\"},"
+                                   " {\"name\": \"odd.good\"}]");
+    bool idempotent = true;
+    assert_string_equal (cw_ctl_route (self->ctl, "odd.good", &idempotent), "odd");
+    assert_false (idempotent);
+    assert_null (cw_ctl_route (self->ctl, "odd.flag", NULL));
+    assert_null (cw_ctl_route (self->ctl, "bad name", NULL));
+    //  No list at all: the actor serves nothing, but it has declared
+    json_t *none = json_object ();
+    assert_int_equal (cw_ctl_declare (self->ctl, "bare", none), 0);
+    json_decref (none);
+    assert_true (cw_ctl_declared (self->ctl, "bare"));
+    assert_int_equal (cw_ctl_declare (self->ctl, "odd", NULL), 0);
+    assert_null (cw_ctl_route (self->ctl, "odd.good", NULL));
+    s_routes_destroy (&self);
+}
+
 int
 main (void)
 {
@@ -425,6 +734,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_dead_ipc_socket_fails_fast, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_new_refuses_bad_parameters, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_curve_authorized_and_unknown_clients, s_setup, s_teardown),
+        cmocka_unit_test (test_routes_held_until_declared),
+        cmocka_unit_test (test_routes_retry_only_what_is_declared_idempotent),
+        cmocka_unit_test (test_routes_malformed_declarations_are_skipped),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -2,9 +2,8 @@
     functions: the sliding intensity window, the back-off sequence and the
     decision after an exit for each restart type.
 
-    The policy lives in supervisor/restart_policy.c, which is part of the
-    causewayd executable rather than a library, so it is compiled into this
-    test directly (it has no dependencies but libc and cw_bootstrap.h).
+    The policy lives in supervisor/restart_policy.c, part of the
+    supervisor library (cw_supervisor_lib) that this test links.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +12,7 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
-#include "../../supervisor/restart_policy.c"
+#include "restart_policy.h"
 
 #define EXITED(code) ((code) << 8)          //  a waitpid status: exited with CODE
 #define KILLED(sig) (sig)                   //  a waitpid status: killed by SIG
