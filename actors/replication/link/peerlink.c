@@ -17,9 +17,14 @@
     redials peers that are down, times out slow handshakes and refreshes
     DNS answers.
 */
-#include "cw_text.h"
 #include "peerlink.h"
+#include "cert.h"
+#include "frame.h"
+#include "netaddr.h"
+#include "resolve.h"
+#include "tls.h"
 #include "cw_log.h"
+#include "cw_text.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,11 +43,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define S_MAX_IPS 8
-#define S_IP_MAX 64
 #define S_TICK_MS 100
-#define S_HEADER 18                 //  u32 length + u8 version + u8 type + u64 corr + u32 json_len
-#define S_FIXED 14                  //  the part of the header counted in "length of the rest"
 #define S_READ_CHUNK 65536
 #define S_WRITE_CHUNK (256 * 1024)
 #define S_MAX_PENDING_INBOUND 16    //  accepted connections that have not said HELLO yet
@@ -71,7 +72,7 @@ struct _s_link_t {
     int peer;                   //  remote peer index; inbound: 0 until HELLO
     int candidate;              //  inbound: the peer its source IP belongs to
     s_state_t state;
-    char ip [S_IP_MAX];         //  remote IP
+    char ip [CW_RESOLVE_IP_MAX];         //  remote IP
     uint16_t port;              //  remote port
     zmq_pollitem_t item;
     bool polling;
@@ -90,10 +91,7 @@ struct _s_link_t {
 typedef struct {
     char address [CW_PEERLINK_TEXT_MAX];    //  "" = empty slot
     uint16_t port;                          //  0 = the listener's port
-    char ips [S_MAX_IPS][S_IP_MAX];
-    int ip_count;
-    char via [S_REASON_MAX];                //  how it resolved, or why not
-    bool dns;                               //  resolved through DNS (refresh it)
+    cw_resolution_t res;                    //  its IPs, how it resolved, or why not
     int64_t resolved_at;
     s_link_t *link [2];                     //  [CW_PEERLINK_OUTBOUND], [CW_PEERLINK_INBOUND]
     int64_t next_dial;
@@ -105,16 +103,11 @@ typedef struct {
     bool reported_up [2];
 } s_peer_t;
 
-typedef struct {
-    char fqdn [CW_PEERLINK_TEXT_MAX];
-    char ip [S_IP_MAX];
-} s_mapping_t;
-
 struct _cw_peerlink_t {
     zloop_t *loop;
     SSL_CTX *ctx;
     cw_peerlink_verify_t verify;
-    char listen_address [S_IP_MAX];
+    char listen_address [CW_RESOLVE_IP_MAX];
     int family;
     uint16_t port;
     int listen_fd;
@@ -123,7 +116,7 @@ struct _cw_peerlink_t {
     int self_index;
     int ip_version;
     s_peer_t peers [CW_PEERLINK_MAX_PEERS];
-    s_mapping_t *mapping;
+    cw_address_mapping_t *mapping;
     size_t mapping_count;
     s_link_t *links;            //  every link not yet closed
     s_link_t *graveyard;        //  closed links, freed at the next tick
@@ -145,197 +138,19 @@ static int s_link_handler (zloop_t *loop, zmq_pollitem_t *item, void *arg);
 //  ---------------------------------------------------------------------
 //  Small helpers
 
-static void
-s_put_u32 (uint8_t *p, uint32_t v)
-{
-    p [0] = (uint8_t) (v >> 24); p [1] = (uint8_t) (v >> 16);
-    p [2] = (uint8_t) (v >> 8); p [3] = (uint8_t) v;
-}
-
-static uint32_t
-s_get_u32 (const uint8_t *p)
-{
-    return ((uint32_t) p [0] << 24) | ((uint32_t) p [1] << 16)
-         | ((uint32_t) p [2] << 8) | (uint32_t) p [3];
-}
-
-static void
-s_put_u64 (uint8_t *p, uint64_t v)
-{
-    s_put_u32 (p, (uint32_t) (v >> 32));
-    s_put_u32 (p + 4, (uint32_t) v);
-}
-
-static uint64_t
-s_get_u64 (const uint8_t *p)
-{
-    return ((uint64_t) s_get_u32 (p) << 32) | s_get_u32 (p + 4);
-}
-
-//  strerror in lower case at the start ("connection refused").
-static void
-s_errno_text (int err, char *buf, size_t size)
-{
-    cw_copy (buf, size, strerror (err));
-    if (buf [0] >= 'A' && buf [0] <= 'Z')
-        buf [0] = (char) (buf [0] - 'A' + 'a');
-}
-
-//  Normalise an IP literal into text (IPv4-mapped IPv6 becomes IPv4);
-//  returns the family, or 0 if TEXT is not an IP literal.
-static int
-s_ip_normalize (const char *text, char *out, size_t size)
-{
-    unsigned char buf [sizeof (struct in6_addr)];
-    if (!text || !*text)
-        return 0;
-    if (inet_pton (AF_INET, text, buf) == 1) {
-        if (out)
-            inet_ntop (AF_INET, buf, out, (socklen_t) size);
-        return AF_INET;
-    }
-    if (inet_pton (AF_INET6, text, buf) == 1) {
-        struct in6_addr *a6 = (struct in6_addr *) buf;
-        if (IN6_IS_ADDR_V4MAPPED (a6)) {
-            if (out)
-                inet_ntop (AF_INET, buf + 12, out, (socklen_t) size);
-            return AF_INET;
-        }
-        if (out)
-            inet_ntop (AF_INET6, buf, out, (socklen_t) size);
-        return AF_INET6;
-    }
-    return 0;
-}
-
-static void
-s_sockaddr_ip (const struct sockaddr_storage *ss, char *ip, size_t size, uint16_t *port)
-{
-    char raw [S_IP_MAX] = "";
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *) ss;
-        inet_ntop (AF_INET, &sin->sin_addr, raw, sizeof (raw));
-        if (port)
-            *port = ntohs (sin->sin_port);
-    }
-    else
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) ss;
-        inet_ntop (AF_INET6, &sin6->sin6_addr, raw, sizeof (raw));
-        if (port)
-            *port = ntohs (sin6->sin6_port);
-    }
-    if (!s_ip_normalize (raw, ip, size))
-        cw_copy (ip, size, raw);
-}
-
-//  Fill a sockaddr for IP:PORT; returns its length, 0 if IP is invalid.
-static socklen_t
-s_sockaddr_make (const char *ip, uint16_t port, struct sockaddr_storage *ss)
-{
-    memset (ss, 0, sizeof (*ss));
-    struct sockaddr_in *sin = (struct sockaddr_in *) ss;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) ss;
-    if (inet_pton (AF_INET, ip, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons (port);
-        return sizeof (*sin);
-    }
-    if (inet_pton (AF_INET6, ip, &sin6->sin6_addr) == 1) {
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons (port);
-        return sizeof (*sin6);
-    }
-    return 0;
-}
-
-//  Compare two host names case-insensitively, ignoring a trailing dot.
-static bool
-s_name_equal (const char *a, const char *b)
-{
-    size_t la = strlen (a), lb = strlen (b);
-    if (la && a [la - 1] == '.')
-        la--;
-    if (lb && b [lb - 1] == '.')
-        lb--;
-    return la == lb && strncasecmp (a, b, la) == 0;
-}
-
 //  ---------------------------------------------------------------------
-//  Resolution: IP literal, else the address mapping, else DNS
-
-static int
-s_resolve (const char *address, const s_mapping_t *mapping, size_t mapping_count,
-           int ip_version, char ips [][S_IP_MAX], int *count, bool *dns, char *via, size_t vialen)
-{
-    *count = 0;
-    *dns = false;
-    if (s_ip_normalize (address, ips [0], S_IP_MAX)) {
-        *count = 1;
-        cw_copy (via, vialen, "IP literal");
-        return 0;
-    }
-    for (size_t i = 0; i < mapping_count; i++) {
-        if (s_name_equal (mapping [i].fqdn, address)) {
-            if (!s_ip_normalize (mapping [i].ip, ips [0], S_IP_MAX)) {
-                snprintf (via, vialen, "address mapping of %s has an invalid IP '%s'",
-                          address, mapping [i].ip);
-                return -1;
-            }
-            *count = 1;
-            cw_copy (via, vialen, "address mapping");
-            return 0;
-        }
-    }
-    *dns = true;
-    struct addrinfo hints, *res = NULL;
-    memset (&hints, 0, sizeof (hints));
-    hints.ai_family = ip_version == 4? AF_INET: ip_version == 6? AF_INET6: AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    int rc = getaddrinfo (address, NULL, &hints, &res);
-    if (rc != 0) {
-        snprintf (via, vialen, "%s does not resolve (no address mapping, DNS: %s)",
-                  address, gai_strerror (rc));
-        return -1;
-    }
-    for (struct addrinfo *ai = res; ai && *count < S_MAX_IPS; ai = ai->ai_next) {
-        char ip [S_IP_MAX];
-        s_sockaddr_ip ((struct sockaddr_storage *) ai->ai_addr, ip, sizeof (ip), NULL);
-        bool seen = false;
-        for (int i = 0; i < *count; i++)
-            seen = seen || strcmp (ips [i], ip) == 0;
-        if (!seen && *ip)
-            cw_copy (ips [(*count)++], S_IP_MAX, ip);
-    }
-    freeaddrinfo (res);
-    if (*count == 0) {
-        snprintf (via, vialen, "%s does not resolve (no address mapping, DNS: no address)", address);
-        return -1;
-    }
-    cw_copy (via, vialen, "DNS");
-    return 0;
-}
+//  Resolution (resolve.h)
 
 int
 cw_peerlink_resolve (const char *address, const cw_peerlink_mapping_t *mapping,
                      size_t mapping_count, int ip_version, char *ip, size_t iplen,
                      char *via, size_t vialen)
 {
-    s_mapping_t *table = mapping_count? calloc (mapping_count, sizeof (s_mapping_t)): NULL;
-    if (mapping_count && !table)
-        return -1;
-    for (size_t i = 0; i < mapping_count; i++) {
-        cw_copy (table [i].fqdn, sizeof (table [i].fqdn), mapping [i].fqdn);
-        cw_copy (table [i].ip, sizeof (table [i].ip), mapping [i].ip);
-    }
-    char ips [S_MAX_IPS][S_IP_MAX];
-    int count;
-    bool dns;
-    int rc = s_resolve (address? address: "", table, mapping_count, ip_version, ips, &count,
-                        &dns, via, vialen);
-    free (table);
+    cw_resolution_t res;
+    int rc = cw_resolve (address, mapping, mapping_count, ip_version, &res);
+    cw_copy (via, vialen, res.via);
     if (rc == 0)
-        cw_copy (ip, iplen, ips [0]);
+        cw_copy (ip, iplen, res.ips [0]);
     return rc;
 }
 
@@ -344,22 +159,11 @@ s_peer_resolve (cw_peerlink_t *self, int n)
 {
     s_peer_t *peer = &self->peers [n - 1];
     if (!*peer->address) {
-        peer->ip_count = 0;
-        peer->via [0] = 0;
+        memset (&peer->res, 0, sizeof (peer->res));
         return;
     }
-    s_resolve (peer->address, self->mapping, self->mapping_count, self->ip_version,
-               peer->ips, &peer->ip_count, &peer->dns, peer->via, sizeof (peer->via));
+    cw_resolve (peer->address, self->mapping, self->mapping_count, self->ip_version, &peer->res);
     peer->resolved_at = zclock_mono ();
-}
-
-static bool
-s_peer_has_ip (s_peer_t *peer, const char *ip)
-{
-    for (int i = 0; i < peer->ip_count; i++)
-        if (strcmp (peer->ips [i], ip) == 0)
-            return true;
-    return false;
 }
 
 //  The configured peer (not this one) that IP belongs to, or 0.
@@ -368,7 +172,7 @@ s_peer_of_ip (cw_peerlink_t *self, const char *ip)
 {
     for (int n = 1; n <= CW_PEERLINK_MAX_PEERS; n++)
         if (n != self->self_index && *self->peers [n - 1].address
-        &&  s_peer_has_ip (&self->peers [n - 1], ip))
+        &&  cw_resolution_has (&self->peers [n - 1].res, ip))
             return n;
     return 0;
 }
@@ -379,130 +183,25 @@ s_check_resolution (cw_peerlink_t *self, int n, const char *ip, bool outbound,
                     char *reason, size_t size)
 {
     s_peer_t *peer = &self->peers [n - 1];
-    if (peer->ip_count == 0) {
-        cw_copy (reason, size, peer->via);
+    if (peer->res.count == 0) {
+        cw_copy (reason, size, peer->res.via);
         return -1;
     }
-    if (s_peer_has_ip (peer, ip))
+    if (cw_resolution_has (&peer->res, ip))
         return 0;
-    char list [S_MAX_IPS * (S_IP_MAX + 2)] = "";
-    for (int i = 0; i < peer->ip_count; i++) {
+    char list [CW_RESOLVE_MAX_IPS * (CW_RESOLVE_IP_MAX + 2)] = "";
+    for (int i = 0; i < peer->res.count; i++) {
         if (i)
             strcat (list, ", ");
-        strcat (list, peer->ips [i]);
+        strcat (list, peer->res.ips [i]);
     }
     snprintf (reason, size, "%s resolves to %s via %s, connection %s %s", peer->address, list,
-              peer->via, outbound? "went to": "came from", ip);
+              peer->res.via, outbound? "went to": "came from", ip);
     return -1;
 }
 
 //  ---------------------------------------------------------------------
 //  TLS context and certificate checks
-
-static int
-s_verify_any (int preverify_ok, X509_STORE_CTX *store)
-{
-    (void) preverify_ok;
-    (void) store;
-    return 1;                   //  permissive: present, never verify
-}
-
-//  Text of the last OpenSSL error, or fallback.
-static void
-s_openssl_error (char *buf, size_t size, const char *fallback)
-{
-    unsigned long e = ERR_peek_last_error ();
-    const char *text = e? ERR_reason_error_string (e): NULL;
-    cw_copy (buf, size, text? text: fallback);
-    ERR_clear_error ();
-}
-
-static int
-s_file_check (const char *what, const char *path, char *err, size_t errlen)
-{
-    if (!path || !*path) {
-        snprintf (err, errlen, "peering %s is not configured", what);
-        return -1;
-    }
-    if (access (path, R_OK) != 0) {
-        char text [128];
-        s_errno_text (errno, text, sizeof (text));
-        snprintf (err, errlen, "peering %s file '%s' cannot be read: %s", what, path, text);
-        return -1;
-    }
-    return 0;
-}
-
-static SSL_CTX *
-s_tls_context (const cw_peerlink_config_t *cfg, char *err, size_t errlen)
-{
-    char text [256];
-    if (s_file_check ("certificate", cfg->certificate, err, errlen)
-    ||  s_file_check ("private_key", cfg->private_key, err, errlen))
-        return NULL;
-    bool have_ca = cfg->ca_file && *cfg->ca_file;
-    if ((have_ca || cfg->verify == CW_PEERLINK_ENFORCE)
-    &&  s_file_check ("ca_file", cfg->ca_file, err, errlen))
-        return NULL;
-
-    ERR_clear_error ();
-    SSL_CTX *ctx = SSL_CTX_new (TLS_method ());
-    if (!ctx) {
-        s_openssl_error (text, sizeof (text), "out of memory");
-        snprintf (err, errlen, "cannot create the TLS context: %s", text);
-        return NULL;
-    }
-    SSL_CTX_set_min_proto_version (ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options (ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION
-                            | SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF
-                            | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    SSL_CTX_set_session_cache_mode (ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_num_tickets (ctx, 0);
-    SSL_CTX_set_mode (ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    //  TLS 1.2: forward secrecy and AEAD only; TLS 1.3 keeps its defaults
-    SSL_CTX_set_cipher_list (ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL");
-
-    if (SSL_CTX_use_certificate_chain_file (ctx, cfg->certificate) != 1) {
-        s_openssl_error (text, sizeof (text), "invalid PEM");
-        snprintf (err, errlen, "cannot load peering certificate '%s': %s", cfg->certificate, text);
-        goto fail;
-    }
-    if (SSL_CTX_use_PrivateKey_file (ctx, cfg->private_key, SSL_FILETYPE_PEM) != 1) {
-        s_openssl_error (text, sizeof (text), "invalid PEM");
-        if (strstr (text, "mismatch"))
-            snprintf (err, errlen, "peering private key '%s' does not match certificate '%s'",
-                      cfg->private_key, cfg->certificate);
-        else
-            snprintf (err, errlen, "cannot load peering private key '%s': %s", cfg->private_key, text);
-        goto fail;
-    }
-    if (SSL_CTX_check_private_key (ctx) != 1) {
-        ERR_clear_error ();
-        snprintf (err, errlen, "peering private key '%s' does not match certificate '%s'",
-                  cfg->private_key, cfg->certificate);
-        goto fail;
-    }
-    if (have_ca) {
-        if (SSL_CTX_load_verify_locations (ctx, cfg->ca_file, NULL) != 1) {
-            s_openssl_error (text, sizeof (text), "invalid PEM");
-            snprintf (err, errlen, "cannot load peering ca_file '%s': %s", cfg->ca_file, text);
-            goto fail;
-        }
-        STACK_OF (X509_NAME) *names = SSL_load_client_CA_file (cfg->ca_file);
-        if (names)
-            SSL_CTX_set_client_CA_list (ctx, names);
-        ERR_clear_error ();
-    }
-    if (cfg->verify == CW_PEERLINK_ENFORCE)
-        SSL_CTX_set_verify (ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-    else
-        SSL_CTX_set_verify (ctx, SSL_VERIFY_PEER, s_verify_any);
-    SSL_CTX_set_verify_depth (ctx, 8);
-    return ctx;
-fail:
-    SSL_CTX_free (ctx);
-    return NULL;
-}
 
 //  ENFORCE: the certificate of the connection must name peer N's address
 //  and that address must resolve to the connection's IP. Returns 0, or -1
@@ -524,17 +223,8 @@ s_check_identity (s_link_t *link, int n, char *reason, size_t size)
         snprintf (reason, size, "certificate not trusted: %s", X509_verify_cert_error_string (vr));
         return -1;
     }
-    if (s_ip_normalize (peer->address, NULL, 0)) {
-        if (X509_check_ip_asc (cert, peer->address, 0) != 1) {
-            snprintf (reason, size, "certificate SAN does not contain IP %s", peer->address);
-            return -1;
-        }
-    }
-    else
-    if (X509_check_host (cert, peer->address, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) != 1) {
-        snprintf (reason, size, "certificate SAN/CN does not contain %s", peer->address);
+    if (cw_cert_peer_check (cert, peer->address, reason, size))
         return -1;
-    }
     return s_check_resolution (self, n, link->ip, link->dir == CW_PEERLINK_OUTBOUND, reason, size);
 }
 
@@ -771,22 +461,18 @@ s_link_queue (s_link_t *link, uint8_t type, uint64_t corr, const char *json,
               const void *blob, size_t blob_len)
 {
     size_t json_len = json? strlen (json): 0;
-    if (json_len > CW_PEERLINK_MAX_FRAME || blob_len > CW_PEERLINK_MAX_FRAME
-    ||  S_FIXED + json_len + blob_len > CW_PEERLINK_MAX_FRAME)
+    uint8_t header [CW_FRAME_HEADER];
+    if (cw_frame_header (header, type, corr, json_len, blob_len))
         return -1;
-    size_t total = S_HEADER + json_len + blob_len;
+    size_t total = CW_FRAME_HEADER + json_len + blob_len;
     if (s_out_reserve (link, total))
         return -1;
     uint8_t *p = link->out + link->out_len;
-    s_put_u32 (p, (uint32_t) (S_FIXED + json_len + blob_len));
-    p [4] = CW_PEERLINK_VERSION;
-    p [5] = type;
-    s_put_u64 (p + 6, corr);
-    s_put_u32 (p + 14, (uint32_t) json_len);
+    memcpy (p, header, CW_FRAME_HEADER);
     if (json_len)
-        memcpy (p + S_HEADER, json, json_len);
+        memcpy (p + CW_FRAME_HEADER, json, json_len);
     if (blob_len)
-        memcpy (p + S_HEADER + json_len, blob, blob_len);
+        memcpy (p + CW_FRAME_HEADER + json_len, blob, blob_len);
     link->out_len += total;
     int n = s_link_peer (link);
     if (n) {
@@ -834,9 +520,9 @@ s_link_flush (s_link_t *link)
         }
         char reason [S_REASON_MAX], text [256];
         if (err == SSL_ERROR_SYSCALL && errno)
-            s_errno_text (errno, text, sizeof (text));
+            cw_errno_text (errno, text, sizeof (text));
         else
-            s_openssl_error (text, sizeof (text), "connection lost");
+            cw_tls_error (text, sizeof (text), "connection lost");
         snprintf (reason, sizeof (reason), "write failed: %s", text);
         s_link_close (link, reason);
         return -1;
@@ -949,7 +635,7 @@ s_handle_hello (s_link_t *link, json_t *json)
         return;
     }
     const char *address = json_string_value (json_object_get (json, "address"));
-    if (address && !s_name_equal (address, peer->address))
+    if (address && !cw_name_equal (address, peer->address))
         cw_warn ("peerlink: peer %lld calls itself %s, configured here as %s",
                  (long long) n, address, peer->address);
     s_link_t *old = peer->link [CW_PEERLINK_INBOUND];
@@ -1007,46 +693,31 @@ s_malformed (s_link_t *link, const char *what)
 
 //  Handle one complete frame. Returns -1 if the link was closed.
 static int
-s_dispatch (s_link_t *link, const uint8_t *frame, uint32_t length)
+s_dispatch (s_link_t *link, const cw_frame_t *frame)
 {
     cw_peerlink_t *self = link->owner;
-    uint8_t type = frame [1];
-    uint64_t corr = s_get_u64 (frame + 2);
-    uint32_t json_len = s_get_u32 (frame + 10);
-    if (json_len > length - S_FIXED) {
-        s_malformed (link, "json_len exceeds the frame");
-        return -1;
-    }
-    const uint8_t *json_bytes = frame + S_FIXED;
-    const uint8_t *blob = json_bytes + json_len;
-    size_t blob_len = length - S_FIXED - json_len;
     json_t *json = NULL;
     char *text = NULL;
-    if (json_len) {
-        json_error_t jerr;
-        json = json_loadb ((const char *) json_bytes, json_len, JSON_DECODE_ANY, &jerr);
-        if (!json) {
-            char what [300];
-            snprintf (what, sizeof (what), "invalid JSON: %s", jerr.text);
-            s_malformed (link, what);
-            return -1;
-        }
-        text = malloc ((size_t) json_len + 1);
+    char what [300];
+    if (cw_frame_json (frame, &json, what, sizeof (what))) {
+        s_malformed (link, what);
+        return -1;
+    }
+    if (json) {
+        text = strndup (frame->json, frame->json_len);
         if (!text) {
             json_decref (json);
             s_link_close (link, "out of memory");
             return -1;
         }
-        memcpy (text, json_bytes, json_len);
-        text [json_len] = 0;
     }
     int n = s_link_peer (link);
     if (n) {
         self->peers [n - 1].st [link->dir].frames_in++;
-        self->peers [n - 1].st [link->dir].bytes_in += 4 + (uint64_t) length;
+        self->peers [n - 1].st [link->dir].bytes_in += frame->size;
     }
     if (link->state == S_HELLO) {
-        if (type != CW_PEERLINK_TYPE_HELLO)
+        if (frame->type != CW_FRAME_TYPE_HELLO)
             s_malformed (link, "expected HELLO");
         else
         if (link->dir == CW_PEERLINK_INBOUND)
@@ -1056,12 +727,12 @@ s_dispatch (s_link_t *link, const uint8_t *frame, uint32_t length)
     }
     else
     if (link->state == S_UP) {
-        if (type == CW_PEERLINK_TYPE_HELLO)
+        if (frame->type == CW_FRAME_TYPE_HELLO)
             s_malformed (link, "HELLO on a link that is up");
         else
         if (self->on_message)
-            self->on_message (self, link->peer, link->id, link->dir, type, corr,
-                              text? text: "", json, blob_len? blob: NULL, blob_len, self->arg);
+            self->on_message (self, link->peer, link->id, link->dir, frame->type, frame->corr,
+                              text? text: "", json, frame->blob, frame->blob_len, self->arg);
     }
     json_decref (json);
     free (text);
@@ -1074,34 +745,24 @@ s_link_frames (s_link_t *link)
 {
     size_t off = 0;
     int rc = 0;
-    while (link->in_len - off >= 4) {
-        const uint8_t *p = link->in + off;
-        uint32_t length = s_get_u32 (p);
-        if (length < S_FIXED) {
-            s_malformed (link, "length shorter than the header");
-            return -1;
-        }
-        if (length > CW_PEERLINK_MAX_FRAME) {
-            char what [80];
-            snprintf (what, sizeof (what), "length %u above the maximum", length);
+    for (;;) {
+        cw_frame_t frame;
+        char what [80];
+        cw_frame_result_t result = cw_frame_decode (link->in + off, link->in_len - off,
+                                                    CW_PEERLINK_MAX_FRAME, &frame, what, sizeof (what));
+        if (result == CW_FRAME_MALFORMED) {
             s_malformed (link, what);
             return -1;
         }
-        if (link->in_len - off >= 5 && p [4] != CW_PEERLINK_VERSION) {
-            char what [80];
-            snprintf (what, sizeof (what), "unsupported version %u", (unsigned) p [4]);
-            s_malformed (link, what);
-            return -1;
-        }
-        if (link->in_len - off < 4 + (size_t) length)
+        if (result == CW_FRAME_INCOMPLETE)
             break;
-        if (s_dispatch (link, p + 4, length))
+        if (s_dispatch (link, &frame))
             return -1;
         if (link->state != S_UP && link->state != S_HELLO) {
             rc = -1;                //  closing: ignore what follows
             break;
         }
-        off += 4 + (size_t) length;
+        off += frame.size;
     }
     if (off) {
         memmove (link->in, link->in + off, link->in_len - off);
@@ -1120,7 +781,7 @@ s_link_read (s_link_t *link)
             //  A large frame in progress (it starts at offset 0): grow to
             //  what it needs rather than to the next power of two
             if (link->in_len >= 4) {
-                size_t need = 4 + (size_t) s_get_u32 (link->in) + S_READ_CHUNK;
+                size_t need = cw_frame_wanted (link->in, link->in_len) + S_READ_CHUNK;
                 if (cap > need && need >= link->in_len + S_READ_CHUNK / 4)
                     cap = need;
             }
@@ -1161,9 +822,9 @@ s_link_read (s_link_t *link)
             cw_copy (text, sizeof (text), "connection closed by peer");
         else
         if (err == SSL_ERROR_SYSCALL)
-            s_errno_text (errno, text, sizeof (text));
+            cw_errno_text (errno, text, sizeof (text));
         else
-            s_openssl_error (text, sizeof (text), "TLS error");
+            cw_tls_error (text, sizeof (text), "TLS error");
         if (err == SSL_ERROR_SSL && link->state == S_HELLO) {
             //  TLS 1.3: the server checks our certificate after our side
             //  of the handshake is done; its alert arrives here
@@ -1198,7 +859,7 @@ s_link_start_tls (s_link_t *link)
     }
     if (link->dir == CW_PEERLINK_OUTBOUND) {
         const char *address = self->peers [link->peer - 1].address;
-        if (!s_ip_normalize (address, NULL, 0))
+        if (!cw_ip_normalize (address, NULL, 0))
             SSL_set_tlsext_host_name (link->ssl, address);
         SSL_set_connect_state (link->ssl);
     }
@@ -1259,7 +920,7 @@ s_link_handshake (s_link_t *link)
         if (err == SSL_ERROR_SYSCALL && ERR_peek_error () == 0)
             cw_copy (text, sizeof (text), errno? strerror (errno): "connection closed by peer");
         else
-            s_openssl_error (text, sizeof (text), "protocol error");
+            cw_tls_error (text, sizeof (text), "protocol error");
         snprintf (reason, sizeof (reason), "TLS handshake failed: %s", text);
     }
     cw_debug ("peerlink: handshake failed remote=%s:%u peer=%d dir=%s reason=\"%s\"",
@@ -1276,7 +937,7 @@ s_link_connected (s_link_t *link)
         soerr = errno;
     if (soerr) {
         char reason [S_REASON_MAX], text [128];
-        s_errno_text (soerr, text, sizeof (text));
+        cw_errno_text (soerr, text, sizeof (text));
         snprintf (reason, sizeof (reason), "connect to %s:%u: %s",
                   link->ip, (unsigned) link->port, text);
         s_link_close (link, reason);
@@ -1339,19 +1000,19 @@ s_peer_dial (cw_peerlink_t *self, int n)
 {
     s_peer_t *peer = &self->peers [n - 1];
     int64_t now = zclock_mono ();
-    if (peer->dns || peer->ip_count == 0)
-        if (peer->ip_count == 0 || now - peer->resolved_at > S_DNS_REFRESH_MS)
+    if (peer->res.dns || peer->res.count == 0)
+        if (peer->res.count == 0 || now - peer->resolved_at > S_DNS_REFRESH_MS)
             s_peer_resolve (self, n);
     char reason [S_REASON_MAX];
-    if (peer->ip_count == 0) {
-        cw_copy (reason, sizeof (reason), peer->via);
+    if (peer->res.count == 0) {
+        cw_copy (reason, sizeof (reason), peer->res.via);
         goto fail;
     }
-    const char *ip = peer->ips [0];
+    const char *ip = peer->res.ips [0];
     uint16_t port = peer->port? peer->port: self->port;
     struct sockaddr_storage to, from;
-    socklen_t tolen = s_sockaddr_make (ip, port, &to);
-    socklen_t fromlen = s_sockaddr_make (self->listen_address, 0, &from);
+    socklen_t tolen = cw_sockaddr_make (ip, port, &to);
+    socklen_t fromlen = cw_sockaddr_make (self->listen_address, 0, &from);
     if (!tolen || to.ss_family != from.ss_family) {
         snprintf (reason, sizeof (reason), "%s (%s) is not reachable from %s: address family differs",
                   peer->address, ip, self->listen_address);
@@ -1360,7 +1021,7 @@ s_peer_dial (cw_peerlink_t *self, int n)
     int fd = socket (to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         char text [128];
-        s_errno_text (errno, text, sizeof (text));
+        cw_errno_text (errno, text, sizeof (text));
         snprintf (reason, sizeof (reason), "socket: %s", text);
         goto fail;
     }
@@ -1370,7 +1031,7 @@ s_peer_dial (cw_peerlink_t *self, int n)
     //  filter sees it (it matters on 127.0.1.x and on multi-homed hosts)
     if (bind (fd, (struct sockaddr *) &from, fromlen) != 0) {
         char text [128];
-        s_errno_text (errno, text, sizeof (text));
+        cw_errno_text (errno, text, sizeof (text));
         snprintf (reason, sizeof (reason), "bind to %s: %s", self->listen_address, text);
         close (fd);
         goto fail;
@@ -1387,7 +1048,7 @@ s_peer_dial (cw_peerlink_t *self, int n)
     cw_debug ("peerlink: dialing peer=%d address=%s ip=%s port=%u", n, peer->address, ip, (unsigned) port);
     if (connect (fd, (struct sockaddr *) &to, tolen) != 0 && errno != EINPROGRESS) {
         char text [128];
-        s_errno_text (errno, text, sizeof (text));
+        cw_errno_text (errno, text, sizeof (text));
         snprintf (reason, sizeof (reason), "connect to %s:%u: %s", ip, (unsigned) port, text);
         s_link_close (link, reason);
         return;
@@ -1426,9 +1087,9 @@ s_accept_handler (zloop_t *loop, zmq_pollitem_t *item, void *arg)
                 cw_warn ("peerlink: accept failed error=\"%s\"", strerror (errno));
             return 0;
         }
-        char ip [S_IP_MAX];
+        char ip [CW_RESOLVE_IP_MAX];
         uint16_t port = 0;
-        s_sockaddr_ip (&ss, ip, sizeof (ip), &port);
+        cw_sockaddr_ip (&ss, ip, sizeof (ip), &port);
         int candidate = s_peer_of_ip (self, ip);
         if (!candidate) {
             close (fd);
@@ -1496,8 +1157,8 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
         s_peer_t *peer = &self->peers [n - 1];
         if (n == self->self_index || !*peer->address)
             continue;
-        if (peer->dns && now - peer->resolved_at
-            > (peer->ip_count? S_DNS_REFRESH_MS: S_DNS_RETRY_MS))
+        if (peer->res.dns && now - peer->resolved_at
+            > (peer->res.count? S_DNS_REFRESH_MS: S_DNS_RETRY_MS))
             s_peer_resolve (self, n);
         if (!peer->link [CW_PEERLINK_OUTBOUND] && now >= peer->next_dial)
             s_peer_dial (self, n);
@@ -1523,15 +1184,10 @@ s_set_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers, bool initial
             snprintf (err, errlen, "address mapping entry %zu is incomplete", i + 1);
             return -1;
         }
-    s_mapping_t *mapping = peers->mapping_count?
-        calloc (peers->mapping_count, sizeof (s_mapping_t)): NULL;
+    cw_address_mapping_t *mapping = cw_mapping_copy (peers->mapping, peers->mapping_count);
     if (peers->mapping_count && !mapping) {
         snprintf (err, errlen, "out of memory");
         return -1;
-    }
-    for (size_t i = 0; i < peers->mapping_count; i++) {
-        cw_copy (mapping [i].fqdn, sizeof (mapping [i].fqdn), peers->mapping [i].fqdn);
-        cw_copy (mapping [i].ip, sizeof (mapping [i].ip), peers->mapping [i].ip);
     }
     free (self->mapping);
     self->mapping = mapping;
@@ -1576,7 +1232,7 @@ s_set_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers, bool initial
     for (s_link_t *l = self->links, *next; l; l = next) {
         next = l->next;
         int n = l->peer;
-        if (n && !s_peer_has_ip (&self->peers [n - 1], l->ip)) {
+        if (n && !cw_resolution_has (&self->peers [n - 1].res, l->ip)) {
             char reason [S_REASON_MAX];
             s_check_resolution (self, n, l->ip, l->dir == CW_PEERLINK_OUTBOUND,
                                 reason, sizeof (reason));
@@ -1593,8 +1249,8 @@ cw_peerlink_new (zloop_t *loop, const cw_peerlink_config_t *cfg, char *err, size
         snprintf (err, errlen, "no loop or configuration");
         return NULL;
     }
-    char listen_ip [S_IP_MAX];
-    if (!s_ip_normalize (cfg->listen_address, listen_ip, sizeof (listen_ip))) {
+    char listen_ip [CW_RESOLVE_IP_MAX];
+    if (!cw_ip_normalize (cfg->listen_address, listen_ip, sizeof (listen_ip))) {
         snprintf (err, errlen, "peering address '%s' is not an IP address",
                   cfg->listen_address? cfg->listen_address: "");
         return NULL;
@@ -1624,12 +1280,16 @@ cw_peerlink_new (zloop_t *loop, const cw_peerlink_config_t *cfg, char *err, size
 
     if (s_set_peers (self, &cfg->peers, true, err, errlen))
         goto fail;
-    self->ctx = s_tls_context (cfg, err, errlen);
+    cw_tls_config_t tls = {
+        .certificate = cfg->certificate, .private_key = cfg->private_key, .ca_file = cfg->ca_file,
+        .verify = cfg->verify == CW_PEERLINK_ENFORCE? CW_TLS_VERIFY_ENFORCE: CW_TLS_VERIFY_PERMISSIVE
+    };
+    self->ctx = cw_tls_context_new (&tls, err, errlen);
     if (!self->ctx)
         goto fail;
 
     struct sockaddr_storage ss;
-    socklen_t sslen = s_sockaddr_make (listen_ip, cfg->port, &ss);
+    socklen_t sslen = cw_sockaddr_make (listen_ip, cfg->port, &ss);
     self->family = ss.ss_family;
     self->listen_fd = socket (ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -1638,13 +1298,13 @@ cw_peerlink_new (zloop_t *loop, const cw_peerlink_config_t *cfg, char *err, size
     ||  bind (self->listen_fd, (struct sockaddr *) &ss, sslen) != 0
     ||  listen (self->listen_fd, 64) != 0) {
         char text [128];
-        s_errno_text (errno, text, sizeof (text));
+        cw_errno_text (errno, text, sizeof (text));
         snprintf (err, errlen, "cannot listen on %s:%u: %s", listen_ip, (unsigned) cfg->port, text);
         goto fail;
     }
     socklen_t len = sizeof (ss);
     getsockname (self->listen_fd, (struct sockaddr *) &ss, &len);
-    s_sockaddr_ip (&ss, listen_ip, sizeof (listen_ip), &self->port);
+    cw_sockaddr_ip (&ss, listen_ip, sizeof (listen_ip), &self->port);
     self->listen_item.socket = NULL;
     self->listen_item.fd = self->listen_fd;
     self->listen_item.events = ZMQ_POLLIN;
@@ -1759,9 +1419,9 @@ cw_peerlink_peer_status (cw_peerlink_t *self, int index, cw_peerlink_peer_status
     status->configured = *peer->address != 0;
     status->self = index == self->self_index;
     cw_copy (status->address, sizeof (status->address), peer->address);
-    if (peer->ip_count)
-        cw_copy (status->ip, sizeof (status->ip), peer->ips [0]);
-    cw_copy (status->resolution, sizeof (status->resolution), peer->via);
+    if (peer->res.count)
+        cw_copy (status->ip, sizeof (status->ip), peer->res.ips [0]);
+    cw_copy (status->resolution, sizeof (status->resolution), peer->res.via);
     status->outbound = peer->st [CW_PEERLINK_OUTBOUND];
     status->inbound = peer->st [CW_PEERLINK_INBOUND];
     status->up = status->outbound.up;

@@ -17,7 +17,7 @@
     convention that keeps ordering simple: everything one peer initiates
     flows, in order, over one connection.
 
-    Wire format (both directions, inside TLS):
+    Wire format (both directions, inside TLS; frame.h is its codec):
         [u32 big-endian length of the rest][u8 version = 1][u8 type]
         [u64 big-endian corr][u32 big-endian json_len][json bytes][blob bytes]
     "length of the rest" covers version..blob, at most CW_PEERLINK_MAX_FRAME.
@@ -74,6 +74,9 @@
 #ifndef CW_PEERLINK_H
 #define CW_PEERLINK_H
 
+#include "frame.h"
+#include "resolve.h"
+
 #include <czmq.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -81,9 +84,9 @@
 #include <stdint.h>
 
 #define CW_PEERLINK_MAX_PEERS 6
-#define CW_PEERLINK_MAX_FRAME (256u * 1024u * 1024u)
-#define CW_PEERLINK_VERSION 1
-#define CW_PEERLINK_TYPE_HELLO 0
+#define CW_PEERLINK_MAX_FRAME CW_FRAME_MAX
+#define CW_PEERLINK_VERSION CW_FRAME_VERSION
+#define CW_PEERLINK_TYPE_HELLO CW_FRAME_TYPE_HELLO
 #define CW_PEERLINK_TEXT_MAX 256
 
 typedef struct _cw_peerlink_t cw_peerlink_t;
@@ -99,12 +102,9 @@ typedef enum {
 } cw_peerlink_dir_t;
 
 //  One FQDN -> IP pair of the cluster address mapping (pass none when the
-//  mapping is disabled). FQDNs compare case-insensitively, trailing dot
-//  ignored.
-typedef struct {
-    const char *fqdn;
-    const char *ip;
-} cw_peerlink_mapping_t;
+//  mapping is disabled): {const char *fqdn; const char *ip;}. FQDNs
+//  compare case-insensitively, trailing dot ignored (resolve.h).
+typedef cw_address_mapping_t cw_peerlink_mapping_t;
 
 //  The peer table. address [i] is peer i+1's configured address (IP
 //  literal or FQDN); NULL or "" = empty slot. port [i] = 0 means the

@@ -1,0 +1,31 @@
+/*  netaddr.h - IP literals and socket addresses as the peer connections
+    use them (the managed links and the one-shot dial).
+
+    IP text is normalised one way: IPv4 dotted quads, IPv6 in inet_ntop's
+    form, and an IPv4-mapped IPv6 address as its IPv4 form, so that the
+    address a connection came from compares equal to a configured one.
+*/
+#ifndef CW_NETADDR_H
+#define CW_NETADDR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+//  Normalise the IP literal TEXT into OUT (may be NULL to only test).
+//  Returns the family (AF_INET, AF_INET6), or 0 when TEXT is not an IP
+//  literal (NULL and "" are not).
+int cw_ip_normalize (const char *text, char *out, size_t size);
+
+//  Fill *SS for IP:PORT. Returns its length, 0 when IP is not an IP
+//  literal.
+socklen_t cw_sockaddr_make (const char *ip, uint16_t port, struct sockaddr_storage *ss);
+
+//  The normalised IP (and *PORT, may be NULL) of the address in *SS.
+void cw_sockaddr_ip (const struct sockaddr_storage *ss, char *ip, size_t size, uint16_t *port);
+
+//  strerror (ERR) starting with a lower-case letter ("connection refused"),
+//  as it reads inside a sentence.
+void cw_errno_text (int err, char *buf, size_t size);
+
+#endif
