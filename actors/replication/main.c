@@ -2,7 +2,8 @@
 
     Opens the configuration store (<state_dir>/config.db, with cluster.db
     attached), finishes a backup restore a crash interrupted, starts the
-    cluster core (peer links, heartbeats, replication; cluster.h),
+    cluster core (peer links, heartbeats, replication; cluster.h) and the
+    orchestrated cluster procedures on it (procedures.h),
     publishes the current value of every key as the retained STATE
     config.changed.<key>, then signals READY. Requests: config.*, cluster.*,
     xcommand.*, backup.*, replication.* (cw_cluster_handle).
@@ -12,6 +13,7 @@
 #include "cluster.h"
 #include "config_store.h"
 #include "cw_actor.h"
+#include "procedures.h"
 #include "registry.h"
 
 static void
@@ -65,12 +67,21 @@ main (int argc, char **argv)
         cw_actor_destroy (&actor);
         return 1;
     }
+    cw_procedures_t *procedures = cw_procedures_new (cluster);
+    if (!procedures) {
+        cw_error ("cannot register the cluster procedures");
+        cw_cluster_destroy (&cluster);
+        cw_config_store_destroy (&store);
+        cw_actor_destroy (&actor);
+        return 1;
+    }
     cw_config_store_announce (store);
     cw_actor_on_request (actor, s_on_request, cluster);
     cw_actor_on_stop (actor, s_on_stop, cluster);
     int status = 1;
     if (cw_actor_ready (actor) == 0)
         status = cw_actor_run (actor);
+    cw_procedures_destroy (&procedures);
     cw_cluster_destroy (&cluster);
     cw_config_store_destroy (&store);
     cw_actor_destroy (&actor);

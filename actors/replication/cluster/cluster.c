@@ -1096,8 +1096,6 @@ s_handle_control (cw_cluster_t *self, const char *command, json_t *args, const c
     }
     if (s_peer_command (self, command, args, target))
         return;
-    if (cw_cluster_procedure_control (self, command, args, target))
-        return;
     cw_cluster_answer (self, target, false, cw_error_body ("unknown peer command '%s'", command));
 }
 
@@ -2086,9 +2084,6 @@ cw_cluster_handle (cw_cluster_t *self, const cw_envelope_t *req, json_t *args, j
         }
         return CW_REPLY_DEFERRED;
     }
-    cw_reply_status_t status = CW_REPLY_ERROR;
-    if (cw_cluster_procedure (self, req, command, args, reply, &status))
-        return status;
     *reply = cw_error_body ("unknown command '%.100s'", command);
     return CW_REPLY_ERROR;
 }
@@ -2104,6 +2099,12 @@ const char *cw_cluster_boot_id (cw_cluster_t *self) { return self->boot_id; }
 const cw_cluster_settings_t *cw_cluster_effective (cw_cluster_t *self) { return &self->effective; }
 int cw_cluster_this_peer (cw_cluster_t *self) { return self->this_peer; }
 bool cw_cluster_is_primary (cw_cluster_t *self) { return self->is_primary; }
+
+bool
+cw_cluster_peer_heard (cw_cluster_t *self, int index)
+{
+    return index >= 1 && index <= CW_CLUSTER_MAX_PEERS && self->peers[index - 1].last_heard != 0;
+}
 
 bool
 cw_cluster_peer_link_up (cw_cluster_t *self, int index)
@@ -2254,7 +2255,6 @@ cw_cluster_destroy (cw_cluster_t **self_p)
             free (t);
         zlistx_destroy (&self->peer_commands);
     }
-    free (self->join_token_hash);
     free (self);
     *self_p = NULL;
 }

@@ -1,5 +1,5 @@
-/*  cluster_internal.h - what cluster.c shares with cluster_procedures.c
-    (the orchestrated `causeway cluster ...` commands) and nothing else.
+/*  cluster_internal.h - the cluster core's own struct, for the files of
+    the core only (the procedures see the core through core.h).
 */
 #ifndef CW_CLUSTER_INTERNAL_H
 #define CW_CLUSTER_INTERNAL_H
@@ -8,11 +8,6 @@
 #include "cluster_alarms.h"
 #include "peerlink.h"
 #include "replog.h"
-
-//  Peer frame types (peerlink type byte)
-#define CW_FRAME_HEARTBEAT 1
-#define CW_FRAME_REQUEST 2
-#define CW_FRAME_REPLY 3
 
 typedef struct {
     cw_peer_view_t view;        //  what we know (heartbeat contents, link state)
@@ -60,9 +55,6 @@ struct _cw_cluster_t {
     char mapping_text[2048];
     char summary_text[512];         //  last cluster.summary published        //  last address mapping given to the links
     zlistx_t *peer_commands;        //  s_peer_table_t: cw_cluster_peer_commands
-    char *join_token_hash;          //  hex hash of the outstanding join token, NULL none
-    char join_token_address[256];
-    int64_t join_token_expires;     //  wall clock ms
 };
 
 //  Transitional: settings.h has these as functions of the store.
@@ -75,22 +67,5 @@ int cw_cluster_mapping (cw_cluster_t *self, cw_peerlink_mapping_t *out, char tex
 //  Set a key through the config store as an administrator would (no
 //  forwarding); VALUE borrowed. 0, or -1 with ERR.
 int cw_cluster_set_key (cw_cluster_t *self, const char *name, json_t *value, char *err, size_t errlen);
-
-//  cluster_procedures.c: the orchestrated commands. Returns true when it
-//  handled COMMAND (then *STATUS and *REPLY are set).
-bool cw_cluster_procedure (cw_cluster_t *self, const cw_envelope_t *req, const char *command,
-                           json_t *args, json_t **reply, cw_reply_status_t *status);
-//  A peer control command for the procedures (cluster.apply_settings ...);
-//  true when handled (the answer is sent to TARGET, now or later).
-bool cw_cluster_procedure_control (cw_cluster_t *self, const char *command, json_t *args,
-                                   const cw_reply_target_t *target);
-
-//  cluster_fqdn.c: the FQDN and TLS procedures (suggest-mappings, use-fqdns,
-//  enforce-tls, diff). cw_cluster_procedure and cw_cluster_procedure_control
-//  call these first; same contracts as the two above.
-bool cw_cluster_fqdn_procedure (cw_cluster_t *self, const cw_envelope_t *req, const char *command,
-                                json_t *args, json_t **reply, cw_reply_status_t *status);
-bool cw_cluster_fqdn_control (cw_cluster_t *self, const char *command, json_t *args,
-                              const cw_reply_target_t *target);
 
 #endif
