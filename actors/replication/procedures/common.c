@@ -60,6 +60,15 @@ cw_proc_start (cw_engine_t *engine, const cw_procedure_t *def, void *ctx, json_t
     return CW_REPLY_DEFERRED;
 }
 
+void
+cw_proc_end_answer (cw_engine_t *engine, void *ctx, bool ok, const char *error)
+{
+    (void) engine;
+    cw_proc_request_t *request = ctx;
+    if (!ok)
+        cw_cluster_answer (request->env->core, &request->target, false, cw_error_body ("%s", error));
+}
+
 json_t *
 cw_proc_control (const char *command, json_t *args)
 {

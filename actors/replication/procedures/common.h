@@ -30,6 +30,17 @@ typedef struct {
     cw_join_token_t token;
 } cw_proc_env_t;
 
+//  The head of the context of a procedure that answers a requester: its
+//  first member, so cw_proc_end_answer can read it.
+typedef struct {
+    cw_proc_env_t *env;
+    cw_reply_target_t target;
+} cw_proc_request_t;
+
+//  on_end of a procedure whose context starts with a cw_proc_request_t:
+//  when it failed, answer the requester with the reason.
+void cw_proc_end_answer (cw_engine_t *engine, void *ctx, bool ok, const char *error);
+
 //  Hex SHA-256 of LEN bytes at DATA into OUT.
 void cw_proc_sha256_hex (const void *data, size_t len, char out[65]);
 

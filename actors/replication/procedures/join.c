@@ -48,6 +48,7 @@
 #define S_JOIN_TIMEOUT_MS 4000
 
 typedef struct {
+    cw_proc_request_t request;      //  first: see cw_proc_end_answer
     //  inputs of the worker thread
     char primary[256];              //  address to connect to (IP or FQDN)
     int port;
@@ -70,8 +71,6 @@ typedef struct {
     bool thread_started;
     pthread_t thread;
     void *token;                    //  the engine's, for the thread's answer
-    cw_proc_env_t *env;
-    cw_reply_target_t target;
     cw_cluster_settings_t settings;
     json_t *mapping_list;           //  the token's address_mapping ([] none)
 } s_join_t;
@@ -191,7 +190,7 @@ s_join_stop_polling (s_join_t *job)
     if (!job->polling)
         return;
     zmq_pollitem_t item = { NULL, job->pipe_fd[0], ZMQ_POLLIN, 0 };
-    zloop_poller_end (cw_cluster_loop (job->env->core), &item);
+    zloop_poller_end (cw_cluster_loop (job->request.env->core), &item);
     job->polling = false;
 }
 
@@ -233,7 +232,7 @@ static cw_step_result_t
 s_check_primary (cw_engine_t *engine, void *ctx)
 {
     s_join_t *job = ctx;
-    zloop_t *loop = cw_cluster_loop (job->env->core);
+    zloop_t *loop = cw_cluster_loop (job->request.env->core);
     job->token = cw_engine_expect (engine, 0, 0);
     if (pipe2 (job->pipe_fd, O_CLOEXEC | O_NONBLOCK) != 0) {
         cw_engine_fail (engine, "cluster.join: pipe: %s", strerror (errno));
@@ -271,7 +270,7 @@ static cw_step_result_t
 s_take_settings (cw_engine_t *engine, void *ctx)
 {
     s_join_t *job = ctx;
-    cw_cluster_t *core = job->env->core;
+    cw_cluster_t *core = job->request.env->core;
     cw_info ("cluster: join: the primary's certificate matches the token (sha256 %s); token redeemed", job->got);
     char err[512];
     json_t *on = json_string ("on");
@@ -286,21 +285,12 @@ s_take_settings (cw_engine_t *engine, void *ctx)
     }
     cw_info ("cluster: joined the cluster %s as peer %d (primary %d); restarting", job->settings.name,
              job->my_index, job->settings.primary);
-    cw_proc_answer_and_restart (core, &job->target,
+    cw_proc_answer_and_restart (core, &job->request.target,
                                 json_pack ("{s:b, s:i, s:b, s:o, s:s}", "joined", true, "index", job->my_index,
                                            "restarting", true, "peers", cw_settings_peers_json (&job->settings),
                                            "message", "joined: this node restarts now and takes the primary's "
                                            "configuration"));
     return CW_STEP_DONE;
-}
-
-static void
-s_join_end (cw_engine_t *engine, void *ctx, bool ok, const char *error)
-{
-    (void) engine;
-    s_join_t *job = ctx;
-    if (!ok)
-        cw_cluster_answer (job->env->core, &job->target, false, cw_error_body ("%s", error));
 }
 
 static const cw_step_t s_join_steps[] = {
@@ -310,7 +300,7 @@ static const cw_step_t s_join_steps[] = {
 };
 static const cw_procedure_t s_join_procedure = {
     .name = "cluster.join", .steps = s_join_steps, .busy = "a join is already in progress",
-    .on_end = s_join_end, .free_ctx = s_join_free
+    .on_end = cw_proc_end_answer, .free_ctx = s_join_free
 };
 
 // ---------------------------------------------------------------------------
@@ -449,8 +439,8 @@ s_join (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **repl
     }
     s_join_t *job = calloc (1, sizeof *job);
     job->pipe_fd[0] = job->pipe_fd[1] = -1;
-    job->env = env;
-    job->target = cw_proc_target (req);
+    job->request.env = env;
+    job->request.target = cw_proc_target (req);
     s_token_take (job, token);
     json_decref (token);
     if ((error = s_token_for_us (core, job, own))) {

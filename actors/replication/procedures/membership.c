@@ -177,8 +177,7 @@ s_reachable (cw_cluster_t *core, const char *address)
 //  The context of a membership procedure, and the steps they share
 
 typedef struct {
-    cw_proc_env_t *env;
-    cw_reply_target_t target;
+    cw_proc_request_t request;      //  first: see cw_proc_end_answer
     char command[40];
     cw_cluster_settings_t after;    //  the clustering settings the procedure makes
     char subject[256];              //  the peer the procedure is about (removed, ...)
@@ -201,8 +200,8 @@ static s_op_t *
 s_op_new (cw_proc_env_t *env, const cw_envelope_t *req, const char *command, const cw_cluster_settings_t *s)
 {
     s_op_t *op = calloc (1, sizeof *op);
-    op->env = env;
-    op->target = cw_proc_target (req);
+    op->request.env = env;
+    op->request.target = cw_proc_target (req);
     cw_copy (op->command, sizeof op->command, command);
     op->after = *s;
     op->reached = json_array ();
@@ -223,16 +222,6 @@ s_op_free (void *ctx)
     json_decref (op->not_reset);
     json_decref (op->dropped);
     free (op);
-}
-
-//  A failed procedure answers its requester with the reason.
-static void
-s_op_end (cw_engine_t *engine, void *ctx, bool ok, const char *error)
-{
-    (void) engine;
-    s_op_t *op = ctx;
-    if (!ok)
-        cw_cluster_answer (op->env->core, &op->target, false, cw_error_body ("%s", error));
 }
 
 static cw_step_result_t
@@ -263,7 +252,7 @@ s_op_on_reply (cw_engine_t *engine, void *ctx, int peer, int tag, bool ok, json_
 static int
 s_op_call (s_op_t *op, const char *address, json_t *args, int tag)
 {
-    cw_cluster_t *core = op->env->core;
+    cw_cluster_t *core = op->request.env->core;
     int index = cw_settings_index_of (cw_cluster_effective (core), address);
     if (tag == S_TAG_SUBJECT) {
         op->subject_failed = true;      //  until it answers
@@ -274,7 +263,7 @@ s_op_call (s_op_t *op, const char *address, json_t *args, int tag)
         return -1;
     }
     cw_copy (op->called[index], sizeof op->called[index], address);
-    if (cw_engine_call (op->env->engine, index, tag, cw_proc_control ("cluster.apply_settings", args),
+    if (cw_engine_call (op->request.env->engine, index, tag, cw_proc_control ("cluster.apply_settings", args),
                         S_CALL_MS) != 0)
         return -1;
     cw_info ("cluster: %s: asked peer %d (%s) to apply new clustering settings", op->command, index, address);
@@ -294,7 +283,7 @@ static cw_step_result_t
 s_op_push_all (cw_engine_t *engine, void *ctx)
 {
     s_op_t *op = ctx;
-    cw_cluster_t *core = op->env->core;
+    cw_cluster_t *core = op->request.env->core;
     const char *own = cw_cluster_this_peer (core) ? cw_proc_address (core, cw_cluster_this_peer (core)) : "";
     for (int i = 0; i < op->after.peer_count; i++) {
         const char *address = op->after.peers[i];
@@ -314,8 +303,8 @@ static int
 s_op_store_local (cw_engine_t *engine, s_op_t *op, bool *restart)
 {
     char err[512];
-    *restart = cw_proc_needs_restart (op->env->core, &op->after);
-    if (cw_settings_store (cw_cluster_store (op->env->core), &op->after, err, sizeof err)) {
+    *restart = cw_proc_needs_restart (op->request.env->core, &op->after);
+    if (cw_settings_store (cw_cluster_store (op->request.env->core), &op->after, err, sizeof err)) {
         cw_engine_fail (engine, "%s: the new settings could not be stored on this node: %s", op->command, err);
         return -1;
     }
@@ -340,9 +329,9 @@ static void
 s_op_answer (s_op_t *op, json_t *body, bool restart)
 {
     if (restart)
-        cw_proc_answer_and_restart (op->env->core, &op->target, body);
+        cw_proc_answer_and_restart (op->request.env->core, &op->request.target, body);
     else
-        cw_cluster_answer (op->env->core, &op->target, true, body);
+        cw_cluster_answer (op->request.env->core, &op->request.target, true, body);
 }
 
 //  The last step: store locally, answer with BODY (stolen), restart when
@@ -479,7 +468,7 @@ static const cw_step_t s_add_steps[] = {
     { .name = NULL }
 };
 static const cw_procedure_t s_add_procedure = {
-    .name = "cluster.add", .steps = s_add_steps, .on_end = s_op_end, .free_ctx = s_op_free
+    .name = "cluster.add", .steps = s_add_steps, .on_end = cw_proc_end_answer, .free_ctx = s_op_free
 };
 
 //  The checks add and token share, after the address: the stored
@@ -566,7 +555,7 @@ s_mapping_json (cw_cluster_t *core)
 static char *
 s_token_text (s_op_t *op, const char *fingerprint, const char *nonce, int64_t expires)
 {
-    cw_cluster_t *core = op->env->core;
+    cw_cluster_t *core = op->request.env->core;
     const cw_cluster_settings_t *after = &op->after;
     json_t *token = json_pack ("{s:i, s:s, s:i, s:i, s:s, s:o, s:s, s:i, s:s, s:I, s:s, s:s, s:o}",
                                "v", CW_JOIN_TOKEN_VERSION, "name", after->name, "primary", after->primary,
@@ -598,7 +587,7 @@ static cw_step_result_t
 s_token_finish (cw_engine_t *engine, void *ctx)
 {
     s_op_t *op = ctx;
-    cw_cluster_t *core = op->env->core;
+    cw_cluster_t *core = op->request.env->core;
     bool restart = false;
     if (*op->added && s_op_store_local (engine, op, &restart))
         return CW_STEP_FAIL;
@@ -613,7 +602,7 @@ s_token_finish (cw_engine_t *engine, void *ctx)
     sodium_bin2hex (nonce, sizeof nonce, random, sizeof random);
     int64_t expires = (int64_t) time (NULL) + op->ttl_s;
     char *b64 = s_token_text (op, fingerprint, nonce, expires);
-    cw_join_token_t *kept = &op->env->token;
+    cw_join_token_t *kept = &op->request.env->token;
     cw_proc_sha256_hex (nonce, strlen (nonce), kept->nonce_hash);
     cw_copy (kept->address, sizeof kept->address, op->subject);
     kept->expires_ms = expires * 1000;
@@ -640,7 +629,7 @@ static const cw_step_t s_token_steps[] = {
     { .name = NULL }
 };
 static const cw_procedure_t s_token_procedure = {
-    .name = "cluster.token", .steps = s_token_steps, .on_end = s_op_end, .free_ctx = s_op_free
+    .name = "cluster.token", .steps = s_token_steps, .on_end = cw_proc_end_answer, .free_ctx = s_op_free
 };
 
 static cw_reply_status_t
@@ -693,7 +682,7 @@ s_remove_others (cw_engine_t *engine, void *ctx)
 {
     s_op_t *op = ctx;
     if (!op->dead && op->subject_failed) {
-        int index = cw_settings_index_of (cw_cluster_effective (op->env->core), op->subject);
+        int index = cw_settings_index_of (cw_cluster_effective (op->request.env->core), op->subject);
         cw_engine_fail (engine, "%s: peer %d (%s) did not take the reset (%s); nothing was changed. "
                         "If it is dead, use --dead", op->command, index, op->subject, op->subject_error);
         return CW_STEP_FAIL;
@@ -727,10 +716,10 @@ static const cw_step_t s_remove_steps[] = {
     { .name = NULL }
 };
 static const cw_procedure_t s_remove_procedure = {
-    .name = "cluster.remove", .steps = s_remove_steps, .on_end = s_op_end, .free_ctx = s_op_free
+    .name = "cluster.remove", .steps = s_remove_steps, .on_end = cw_proc_end_answer, .free_ctx = s_op_free
 };
 static const cw_procedure_t s_replace_procedure = {
-    .name = "cluster.replace", .steps = s_remove_steps, .on_end = s_op_end, .free_ctx = s_op_free
+    .name = "cluster.replace", .steps = s_remove_steps, .on_end = cw_proc_end_answer, .free_ctx = s_op_free
 };
 
 //  The peer OLD that remove/replace is about, checked in the stored
@@ -825,7 +814,7 @@ static cw_step_result_t
 s_set_primary_subject (cw_engine_t *engine, void *ctx)
 {
     s_op_t *op = ctx;
-    if (op->new_primary != cw_proc_own_index (op->env->core, &op->after))
+    if (op->new_primary != cw_proc_own_index (op->request.env->core, &op->after))
         s_op_call (op, op->subject, json_pack ("{s:i}", "primary", op->new_primary), S_TAG_SUBJECT);
     return s_op_sent (engine);
 }
@@ -834,7 +823,7 @@ static cw_step_result_t
 s_set_primary_others (cw_engine_t *engine, void *ctx)
 {
     s_op_t *op = ctx;
-    cw_cluster_t *core = op->env->core;
+    cw_cluster_t *core = op->request.env->core;
     if (op->subject_failed) {
         cw_engine_fail (engine, "cluster.set_primary: the new primary, peer %d (%s), did not take the change "
                         "(%s); nothing was changed", op->new_primary, op->subject, op->subject_error);
@@ -871,7 +860,7 @@ static const cw_step_t s_set_primary_steps[] = {
     { .name = NULL }
 };
 static const cw_procedure_t s_set_primary_procedure = {
-    .name = "cluster.set_primary", .steps = s_set_primary_steps, .on_end = s_op_end, .free_ctx = s_op_free
+    .name = "cluster.set_primary", .steps = s_set_primary_steps, .on_end = cw_proc_end_answer, .free_ctx = s_op_free
 };
 
 static cw_reply_status_t
@@ -921,8 +910,8 @@ s_disband_reset (cw_engine_t *engine, void *ctx)
 {
     s_op_t *op = ctx;
     cw_cluster_settings_t s;
-    cw_proc_stored (op->env->core, &s);
-    int own = cw_proc_own_index (op->env->core, &s);
+    cw_proc_stored (op->request.env->core, &s);
+    int own = cw_proc_own_index (op->request.env->core, &s);
     cw_info ("cluster: disband: removing %d subordinates reset_primary=%s", s.peer_count - 1,
              op->reset_primary ? "yes" : "no");
     for (int i = 0; i < s.peer_count; i++) {
@@ -972,7 +961,7 @@ static const cw_step_t s_disband_steps[] = {
     { .name = NULL }
 };
 static const cw_procedure_t s_disband_procedure = {
-    .name = "cluster.disband", .steps = s_disband_steps, .on_end = s_op_end, .free_ctx = s_op_free
+    .name = "cluster.disband", .steps = s_disband_steps, .on_end = cw_proc_end_answer, .free_ctx = s_op_free
 };
 
 static cw_reply_status_t

@@ -44,6 +44,7 @@
 #include "cert.h"
 #include "cw_text.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -788,23 +789,19 @@ s_enforce_tls (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t
 // ---------------------------------------------------------------------------
 //  Status and peer commands
 
+//  cluster.use_fqdns_status and cluster.enforce_tls_status: the status of
+//  the procedure the command names.
 static cw_reply_status_t
-s_use_fqdns_status (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **reply, void *arg)
+s_status (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **reply, void *arg)
 {
     (void) actor;
-    (void) req;
     (void) args;
-    *reply = cw_engine_status (((cw_proc_env_t *) arg)->engine, "use_fqdns");
-    return CW_REPLY_OK;
-}
-
-static cw_reply_status_t
-s_enforce_tls_status (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **reply, void *arg)
-{
-    (void) actor;
-    (void) req;
-    (void) args;
-    *reply = cw_engine_status (((cw_proc_env_t *) arg)->engine, "enforce_tls");
+    char procedure[64];
+    const char *name = req->command + strlen ("cluster.");
+    snprintf (procedure, sizeof procedure, "%.*s", (int) (strlen (name) - strlen ("_status")), name);
+    for (char *p = procedure; *p; p++)
+        *p = (char) tolower ((unsigned char) *p);
+    *reply = cw_engine_status (((cw_proc_env_t *) arg)->engine, procedure);
     return CW_REPLY_OK;
 }
 
@@ -844,8 +841,8 @@ cw_rolling_primary_check (cw_cluster_t *core, const char *command)
 const cw_command_t cw_rolling_commands[] = {
     { "cluster.use_fqdns", s_use_fqdns, CW_CMD_PRIMARY_ONLY, "move the peer list to FQDNs, one peer at a time" },
     { "cluster.enforce_tls", s_enforce_tls, CW_CMD_PRIMARY_ONLY, "switch TLS verification to enforce, one peer at a time" },
-    { "cluster.use_fqdns_status", s_use_fqdns_status, 0, "progress of cluster.use_fqdns" },
-    { "cluster.enforce_tls_status", s_enforce_tls_status, 0, "progress of cluster.enforce_tls" },
+    { "cluster.use_fqdns_status", s_status, 0, "progress of cluster.use_fqdns" },
+    { "cluster.enforce_tls_status", s_status, 0, "progress of cluster.enforce_tls" },
     { NULL, NULL, 0, NULL }
 };
 
