@@ -496,6 +496,52 @@ test_goto_repeats_steps (void **state)
     s_engine_done (&engine);
 }
 
+//  A step that calls peer 2, and on a tick gives up on that call and
+//  begins again (a new visit of the same step).
+static cw_step_result_t
+s_ask_one (cw_engine_t *engine, void *arg)
+{
+    s_trace (arg, "ask");
+    return cw_engine_call (engine, 2, 0, json_object (), 0) == 0 ? CW_STEP_WAIT : CW_STEP_FAIL;
+}
+
+static cw_step_result_t
+s_ask_again (cw_engine_t *engine, void *arg)
+{
+    (void) arg;
+    cw_engine_goto (engine, "ask");
+    return CW_STEP_NEXT;
+}
+
+static void
+test_answer_of_an_earlier_visit_dropped (void **state)
+{
+    (void) state;
+    static const cw_step_t steps[] = {
+        { .name = "ask", .enter = s_ask_one, .on_reply = s_check_reply, .on_tick = s_ask_again },
+        { .name = "third", .enter = s_third },
+        { .name = NULL }
+    };
+    static const cw_procedure_t again = { .name = "again", .steps = steps, .on_end = s_on_end };
+    cw_engine_t *engine = s_engine (NULL);
+    s_ctx_t ctx;
+    memset (&ctx, 0, sizeof ctx);
+    char err[256];
+    assert_int_equal (cw_engine_start (engine, &again, &ctx, NULL, err, sizeof err), 0);
+    cw_engine_tick (engine);
+    assert_string_equal (ctx.trace, "ask ask");
+    assert_int_equal (s_call_count, 2);
+    json_t *answer = json_object ();
+    cw_engine_deliver (s_calls[0].token, true, answer);       //  the first visit's: dropped
+    assert_string_equal (ctx.trace, "ask ask");
+    assert_int_equal (cw_engine_state (engine), CW_ENGINE_RUNNING);
+    cw_engine_deliver (s_calls[1].token, true, answer);
+    assert_string_equal (ctx.trace, "ask ask reply:2:0:ok third");
+    assert_int_equal (cw_engine_state (engine), CW_ENGINE_DONE);
+    json_decref (answer);
+    s_engine_done (&engine);
+}
+
 int
 main (void)
 {
@@ -508,6 +554,7 @@ main (void)
         cmocka_unit_test (test_second_procedure_refused),
         cmocka_unit_test (test_ticks_and_status),
         cmocka_unit_test (test_goto_repeats_steps),
+        cmocka_unit_test (test_answer_of_an_earlier_visit_dropped),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

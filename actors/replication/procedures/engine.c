@@ -11,8 +11,9 @@
     Calls are tracked in a fixed table of slots; the token handed to the
     io is the slot. A slot stays taken until its answer arrives (every
     call is answered, at worst by a timeout), so a late answer never lands
-    in a slot reused by a newer call; it carries the run and step it
-    belongs to, and answers of an older run or step are dropped.
+    in a slot reused by a newer call; it carries the step it belongs to
+    (counted per visit: a step run again is a new one), and answers of a
+    step that has ended are dropped.
 */
 #include "engine.h"
 #include "cw_log.h"
@@ -29,8 +30,7 @@
 typedef struct {
     cw_engine_t *engine;
     bool in_use;
-    uint64_t run;               //  the run and step the call belongs to
-    int step;
+    uint64_t visit;             //  the step (visit) the call belongs to
     int peer;
     int tag;
 } s_slot_t;
@@ -49,7 +49,7 @@ struct _cw_engine_t {
     int step;                   //  index in def->steps
     const char *jump;           //  cw_engine_goto's target for the next NEXT
     int64_t deadline;           //  0 none
-    uint64_t run;               //  counts starts
+    uint64_t visit;             //  counts the steps begun (a step run again counts again)
     int calls_out;
     bool hold;                  //  the node restarts to finish a procedure
     s_slot_t slots[S_SLOTS];
@@ -188,6 +188,7 @@ s_end (cw_engine_t *self, bool ok)
         cw_engine_log (self, "failed: %s", self->error);
     }
     self->state = ok ? CW_ENGINE_DONE : CW_ENGINE_FAILED;
+    self->visit++;              //  answers still out are dropped
     self->calls_out = 0;
     self->deadline = 0;
     if (self->def->keep_status)
@@ -213,6 +214,7 @@ s_enter (cw_engine_t *self, int index)
     if (!self->def->steps[index].name)
         return CW_STEP_DONE;
     self->step = index;
+    self->visit++;
     self->calls_out = 0;
     const cw_step_t *step = &self->def->steps[index];
     self->deadline = step->deadline_ms > 0 ? self->io.now_ms (self->io.env) + step->deadline_ms : 0;
@@ -269,7 +271,7 @@ s_event (cw_engine_t *self, s_event_t event, s_slot_t *slot, bool ok, json_t *js
         case CW_ENGINE_RUNNING: {
             const cw_step_t *step = s_current (self);
             if (event == S_EV_REPLY) {
-                if (slot->run != self->run || slot->step != self->step)
+                if (slot->visit != self->visit)
                     return;     //  an answer to an ended step
                 self->calls_out--;
                 s_follow (self, step->on_reply ? step->on_reply (self, self->ctx, slot->peer, slot->tag, ok, json)
@@ -331,7 +333,6 @@ cw_engine_start (cw_engine_t *self, const cw_procedure_t *def, void *ctx, json_t
     }
     self->def = def;
     self->ctx = ctx;
-    self->run++;
     snprintf (self->procedure, sizeof self->procedure, "%s", def->name);
     self->error[0] = 0;
     json_decref (self->plan);
@@ -370,8 +371,7 @@ cw_engine_expect (cw_engine_t *self, int peer, int tag)
         if (slot->in_use)
             continue;
         slot->in_use = true;
-        slot->run = self->run;
-        slot->step = self->step;
+        slot->visit = self->visit;
         slot->peer = peer;
         slot->tag = tag;
         self->calls_out++;
