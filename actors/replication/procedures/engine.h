@@ -84,9 +84,13 @@ typedef struct {
 typedef struct {
     const char *name;           //  e.g. "use_fqdns", "cluster.add"
     const cw_step_t *steps;
-    bool keep_status;           //  saved in the database at the end
-    const char *busy;           //  refusal of another procedure while this
-                                //  one runs (NULL: "NAME is in progress")
+    //  The status is saved in the database at the end, and another
+    //  procedure is refused with "NAME is running (step N of M); follow it
+    //  with `cluster.NAME_status`".
+    bool keep_status;
+    //  Otherwise the refusal is "COMMAND: BUSY", or without BUSY (NULL)
+    //  "COMMAND: NAME is in progress; retry when it has finished".
+    const char *busy;
     //  Called once when the procedure ends (after the last step, or on a
     //  failure with ERROR), before CTX is freed. May be NULL.
     void (*on_end) (cw_engine_t *engine, void *ctx, bool ok, const char *error);
