@@ -18,8 +18,8 @@
 
     Peer protocol (frames of peerlink.c; JSON + optional blob):
       HEARTBEAT  every 250 ms on the outbound link: what every peer must
-                 know of the others (see s_heartbeat_json); no reply. A
-                 peer silent for 1.5 s is dead.
+                 know of the others; no reply. A peer silent for 1.5 s is
+                 dead.
       REQUEST    {"op": ..., ...} with a correlation id, answered by REPLY:
         changeset {seq, hash, cluster_id} + changeset   primary -> subordinate
         snapshot  {seq, cluster_id} + cluster.db image   primary -> subordinate
@@ -30,13 +30,19 @@
         broadcast {topic, body}    another actor's message to every peer
       REPLY      {"ok": bool, "body": {...}} or op-specific JSON.
 
-    Other actors use the cluster through the replication actor's commands
-    (the small call of issue #3 §1):
-      replication.broadcast {topic, body}
-          -> every live peer publishes EVENT "cluster.<topic>" locally with
-             body {"peer": N, "system_name": ..., "body": body}
-      replication.peer_request {peer, actor, command, args}
-          -> peer N's actor answers; the reply comes back as the reply.
+    The layer's files, each owning its state:
+      core.c         peers, liveness, heartbeats, peer calls, deadlines,
+                     the view, cluster.status (core.h, layer.h)
+      transport.c    the TLS peer links as the core's transport
+      effective.c    the settings in effect and the factory reset
+      settings.c     the clustering settings as stored (settings.h)
+      replication.c  catch-up, apply, snapshots, forwarded writes, waiters,
+                     ForceConfigUpdate
+      data.c         replicated data of other actors
+      service.c      config.*, replication.data.* / broadcast /
+                     peer_request, backup.*
+      alarm_glue.c   raising and clearing the cluster alarms,
+                     cluster.alarms, cluster.check
 */
 #ifndef CW_CLUSTER_H
 #define CW_CLUSTER_H
@@ -56,11 +62,8 @@ typedef struct _cw_cluster_t cw_cluster_t;
 cw_cluster_t *cw_cluster_new (cw_actor_t *actor, cw_config_store_t *store, char *err, size_t errlen);
 void cw_cluster_destroy (cw_cluster_t **self_p);
 
-//  Handle a request for the replication actor: config.* (cluster-scope
-//  writes are routed here), cluster.*, xcommand.*, backup.*,
-//  replication.*. Same contract as cw_request_fn.
-cw_reply_status_t cw_cluster_handle (cw_cluster_t *self, const cw_envelope_t *req, json_t *args,
-                                     json_t **reply);
+//  The core's actor commands (cluster.status); handlers' argument: the core.
+extern const cw_command_t cw_cluster_commands[];
 
 //  Announce to the peers that this node is going down for a restart
 //  (called on $TERM), so they do not push changes at it meanwhile.
@@ -69,7 +72,7 @@ void cw_cluster_announce_stop (cw_cluster_t *self);
 //  The view of the cluster as of now (for alarms, check, status).
 void cw_cluster_view (cw_cluster_t *self, cw_cluster_view_t *view);
 
-//  cluster.status body (the contract of issue #3).
+//  cluster.status body (README: `causeway cluster status --json`).
 json_t *cw_cluster_status (cw_cluster_t *self);
 
 #endif

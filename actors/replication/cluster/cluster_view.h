@@ -1,5 +1,5 @@
 /*  cluster_view.h - a plain snapshot of what this peer knows about its
-    cluster, taken by the cluster core (cluster.c) on every heartbeat tick.
+    cluster, taken by the cluster core (core.c) on every heartbeat tick.
 
     The alarm evaluation (cluster_alarms.c) and `cluster check` read only
     this struct, so they are pure functions that unit tests can drive with
@@ -82,6 +82,7 @@ typedef struct {
     //  Replication state of this peer
     int64_t applied_seq;
     char cluster_id[40];
+    bool in_sync;                       //  holds the primary's configuration (the primary: always)
     bool replication_conflict;          //  our data conflicts with the primary's (20011)
     char replication_error[256];        //  last automatic replication error (20009), "" none
     bool sync_failed;                   //  snapshot / full sync failed (20025)

@@ -28,7 +28,8 @@
 
 //  The address mapping in effect: the "fqdn=ip" entries of
 //  cluster.address_mapping when cluster.address_mapping.enabled is on.
-//  ITEMS point into TEXTS (the struct is self-contained; copy it whole).
+//  ITEMS point into TEXTS of the same struct: use it where it was filled
+//  (a copy's ITEMS still point into the original).
 typedef struct {
     cw_peerlink_mapping_t items[CW_MAPPING_MAX];
     char texts[CW_MAPPING_MAX][2][256];

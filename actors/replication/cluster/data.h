@@ -1,0 +1,30 @@
+/*  data.h - replicated data of other actors: the table cluster.cluster_data
+    (ns, key, value) in cluster.db, written in one replicated transaction
+    per request and read locally.
+
+      replication.data.put {ns, rows: [[key, value|null], ...]}
+          one transaction, one changeset; value null deletes the row
+      replication.data.get {ns, key} -> {"ns","key","value"|null}
+      replication.data.count {ns} -> {"ns","rows"}
+
+    Functions of the configuration store; where a write is committed (here
+    or on the primary) is replication.c's business.
+*/
+#ifndef CW_DATA_H
+#define CW_DATA_H
+
+#include <jansson.h>
+#include "config_store.h"
+
+//  Create the table when missing. 0 or -1.
+int cw_data_init (cw_config_store_t *store);
+//  Commit the rows of ARGS (borrowed) as one change. OK with *REPLY
+//  {"ns","rows"}, *SEQ the change's number (0 when nothing changed) and
+//  *CHANGESET / *LEN what to ship (sqlite3_free it); ERROR with *REPLY an
+//  error body.
+cw_reply_status_t cw_data_put (cw_config_store_t *store, json_t *args, json_t **reply, int64_t *seq,
+                               void **changeset, int *len);
+//  replication.data.get (COUNT false) or replication.data.count (true).
+cw_reply_status_t cw_data_read (cw_config_store_t *store, bool count, json_t *args, json_t **reply);
+
+#endif
