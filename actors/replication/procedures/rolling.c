@@ -729,7 +729,8 @@ s_enforce_tls_check (cw_proc_env_t *env, json_t **reply)
         return error;
     cw_cluster_settings_t stored;
     cw_proc_stored (core, &stored);
-    if (strcmp (cw_cluster_effective (core)->tls_verify, "enforce") == 0 && strcmp (stored.tls_verify, "enforce") == 0) {
+    if (strcmp (cw_cluster_effective (core)->tls_verify, "enforce") == 0
+    &&  strcmp (stored.tls_verify, "enforce") == 0) {
         *reply = json_pack ("{s:b, s:s}", "started", false, "message", "TLS verification is already enforce");
         return NULL;
     }
@@ -737,7 +738,8 @@ s_enforce_tls_check (cw_proc_env_t *env, json_t **reply)
     for (int i = 1; i <= cw_cluster_effective (core)->peer_count; i++)
         if (s_is_ip (cw_proc_address (core, i))) {
             size_t used = strlen (ips);
-            snprintf (ips + used, sizeof ips - used, "%speer %d (%s)", used ? ", " : "", i, cw_proc_address (core, i));
+            snprintf (ips + used, sizeof ips - used, "%speer %d (%s)", used ? ", " : "", i,
+                      cw_proc_address (core, i));
         }
     if (*ips)
         return cw_error_body ("TLS verification not changed: enforce needs every peer address to be the FQDN "
@@ -840,7 +842,8 @@ cw_rolling_primary_check (cw_cluster_t *core, const char *command)
 
 const cw_command_t cw_rolling_commands[] = {
     { "cluster.use_fqdns", s_use_fqdns, CW_CMD_PRIMARY_ONLY, "move the peer list to FQDNs, one peer at a time" },
-    { "cluster.enforce_tls", s_enforce_tls, CW_CMD_PRIMARY_ONLY, "switch TLS verification to enforce, one peer at a time" },
+    { "cluster.enforce_tls", s_enforce_tls, CW_CMD_PRIMARY_ONLY,
+      "switch TLS verification to enforce, one peer at a time" },
     { "cluster.use_fqdns_status", s_status, 0, "progress of cluster.use_fqdns" },
     { "cluster.enforce_tls_status", s_status, 0, "progress of cluster.enforce_tls" },
     { NULL, NULL, 0, NULL }
