@@ -1,9 +1,10 @@
 /*  test_peerlink.c - tests of the TLS peer links (actors/replication/
     peerlink.c): two or three cw_peerlink_t instances in this process, on
     127.0.1.1..3, driven by one zloop; test certificates made by
-    tests/integration/make_certs.sh. A raw OpenSSL client (in a thread, so
-    the zloop keeps running) plays a peer that sends garbage, and a raw TCP
-    socket from 127.0.1.9 plays a stranger.
+    tests/integration/make_certs.sh, plus one named by a partial wildcard.
+    A raw OpenSSL client (in a thread, so the zloop keeps running) plays a
+    peer that sends garbage, and a raw TCP socket from 127.0.1.9 plays a
+    stranger.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,8 +27,12 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "cert.h"
 #include "cw_log.h"
 #include "peerlink.h"
+
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #define S_PORT 14371
 #define S_BLOB_SIZE (5 * 1024 * 1024 + 123)
@@ -372,6 +377,18 @@ s_group_setup (void **state)
     char command [1024];
     snprintf (command, sizeof (command), "sh '%s/tests/integration/make_certs.sh' '%s' 3",
               CW_SOURCE_DIR, s_certs);
+    if (system (command) != 0)
+        return -1;
+    //  partial.crt: signed by the test CA, its only name the partial
+    //  wildcard DNS:*2.example.com (OpenSSL's default matching would take
+    //  it for peer2.example.com)
+    snprintf (command, sizeof (command),
+              "cd '%s' && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+              "-keyout partial.key -out partial.csr -subj '/O=Causeway tests/CN=partial' 2>/dev/null "
+              "&& printf 'basicConstraints=CA:FALSE\\nkeyUsage=critical,digitalSignature\\n"
+              "extendedKeyUsage=serverAuth,clientAuth\\nsubjectAltName=DNS:*2.example.com\\n' > partial.ext "
+              "&& openssl x509 -req -in partial.csr -CA ca.crt -CAkey ca.key -CAserial ca.srl -days 30 "
+              "-sha256 -extfile partial.ext -out partial.crt 2>/dev/null", s_certs);
     return system (command) == 0? 0: -1;
 }
 
@@ -641,6 +658,44 @@ test_enforce_wrong_san (void **state)
     assert_non_null (strstr (st.certificate, "SAN/CN does not contain"));
     assert_false (s_status (&b, 1).up);
     assert_true (s_stats (&a).handshake_failures >= 2);
+    s_node_stop (&a);
+    s_node_stop (&b);
+    zloop_destroy (&loop);
+    s_loop = NULL;
+}
+
+//  Enforce, peer 2's certificate names it only by a partial wildcard: the
+//  link refuses it, by the same rule as the enforce-tls pre-check.
+static void
+test_enforce_partial_wildcard (void **state)
+{
+    (void) state;
+    char crt [512], ca [512];
+    snprintf (crt, sizeof (crt), "%s/partial.crt", s_certs);
+    snprintf (ca, sizeof (ca), "%s/ca.crt", s_certs);
+    FILE *in = fopen (crt, "r");
+    assert_non_null (in);
+    X509 *cert = PEM_read_X509 (in, NULL, NULL, NULL);
+    fclose (in);
+    assert_non_null (cert);
+    assert_int_equal (X509_check_host (cert, "peer2.example.com", 0, 0, NULL), 1);
+    X509_free (cert);
+    json_t *check = cw_cert_check (crt, NULL, ca, "peer2.example.com", false);
+    assert_false (json_is_true (json_object_get (check, "ok")));
+    json_decref (check);
+
+    zloop_t *loop = s_loop_new ();
+    table_t table;
+    s_fqdn_table (&table, 2);
+    static node_t a, b;
+    s_node_start (&a, loop, 1, CW_PEERLINK_ENFORCE, "peer1", &table);
+    s_node_start (&b, loop, 2, CW_PEERLINK_ENFORCE, "partial", &table);
+    s_expect_text (loop, &a, 2, "out.certificate",
+                   "certificate SAN/CN does not contain peer2.example.com");
+    s_expect_text (loop, &a, 2, "in.certificate",
+                   "certificate SAN/CN does not contain peer2.example.com");
+    assert_false (s_status (&a, 2).up);
+    assert_false (s_status (&b, 1).up);
     s_node_stop (&a);
     s_node_stop (&b);
     zloop_destroy (&loop);
@@ -1024,6 +1079,7 @@ main (void)
         cmocka_unit_test_teardown (test_permissive_exchange, s_teardown),
         cmocka_unit_test_teardown (test_enforce_good, s_teardown),
         cmocka_unit_test_teardown (test_enforce_wrong_san, s_teardown),
+        cmocka_unit_test_teardown (test_enforce_partial_wildcard, s_teardown),
         cmocka_unit_test_teardown (test_enforce_untrusted_ca, s_teardown),
         cmocka_unit_test_teardown (test_enforce_mapping_mismatch, s_teardown),
         cmocka_unit_test_teardown (test_accept_filter, s_teardown),

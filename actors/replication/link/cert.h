@@ -53,8 +53,9 @@ int cw_cert_verify_chain (X509 *cert, STACK_OF (X509) *chain, const char *ca_fil
 //  Reasons: "no certificate in what the peer sent", "peering.certificate
 //  is not set in the bootstrap file", "cannot read a PEM certificate from
 //  <file>", those of cw_cert_verify_chain, "no FQDN to check the
-//  certificate against", "certificate SAN does not contain <name> (it
-//  names: <names>)".
+//  certificate against" (no NAME), "certificate SAN does not contain
+//  <name> (it names: <names>)" ("... contain IP <ip> ..." for an IP
+//  literal).
 json_t *cw_cert_check (const char *cert_file, const char *pem, const char *ca_file,
     const char *name, bool with_pem);
 

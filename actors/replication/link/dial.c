@@ -64,22 +64,6 @@ s_wait (int fd, bool for_write, int64_t deadline)
     }
 }
 
-//  What went wrong in an SSL call that returned RC, into BUF.
-static void
-s_ssl_failure (SSL *ssl, int rc, char *buf, size_t size)
-{
-    int err = SSL_get_error (ssl, rc);
-    if (err == SSL_ERROR_ZERO_RETURN
-    || (err == SSL_ERROR_SYSCALL && ERR_peek_error () == 0 && errno == 0))
-        cw_copy (buf, size, "connection closed by peer");
-    else
-    if (err == SSL_ERROR_SYSCALL && ERR_peek_error () == 0)
-        cw_errno_text (errno, buf, size);
-    else
-        cw_tls_error (buf, size, "TLS error");
-    ERR_clear_error ();
-}
-
 //  Run one SSL operation (OP 'h'andshake, 'r'ead, 'w'rite) to completion
 //  or failure, waiting as OpenSSL asks. Returns what the call returned
 //  (> 0 done), or 0 with the reason in BUF ("timed out" at the deadline).
@@ -101,7 +85,7 @@ s_ssl_call (cw_dial_t *self, char op, void *data, size_t len, char *buf, size_t 
             cw_copy (buf, size, "timed out");
             return 0;
         }
-        s_ssl_failure (self->ssl, rc, buf, size);
+        cw_tls_failure (err, "TLS error", buf, size);
         return 0;
     }
 }
@@ -112,47 +96,21 @@ static int
 s_connect (cw_dial_t *self, const char *ip, int port, const char *bind_ip, bool *final,
            char *err, size_t errlen)
 {
-    struct sockaddr_storage to, from;
-    socklen_t to_len = port > 0 && port < 65536?
-                       cw_sockaddr_make (ip, (uint16_t) port, &to): 0;
-    socklen_t from_len = cw_sockaddr_make (bind_ip, 0, &from);
-    if (!to_len || !from_len || to.ss_family != from.ss_family) {
-        snprintf (err, errlen, "bad address %s:%d or %s (IP versions differ?)",
-                  ip? ip: "", port, bind_ip? bind_ip: "");
+    if (port <= 0 || port > 65535 || !cw_ip_normalize (ip, NULL, 0)
+    ||  cw_ip_normalize (ip, NULL, 0) != cw_ip_normalize (bind_ip, NULL, 0)) {
+        snprintf (err, errlen, "cannot dial %s from %s: not IP addresses of one family",
+                  self->remote, bind_ip? bind_ip: "");
         *final = true;
         return -1;
     }
-    char text [128];
-    self->fd = socket (to.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (self->fd < 0) {
-        cw_errno_text (errno, text, sizeof (text));
-        snprintf (err, errlen, "socket: %s", text);
+    self->fd = cw_tcp_dial (ip, (uint16_t) port, bind_ip, err, errlen);
+    if (self->fd < 0)
         return -1;
-    }
-    if (bind (self->fd, (struct sockaddr *) &from, from_len) != 0) {
-        cw_errno_text (errno, text, sizeof (text));
-        snprintf (err, errlen, "cannot bind to this node's peering.address %s: %s", bind_ip, text);
-        return -1;
-    }
-    if (connect (self->fd, (struct sockaddr *) &to, to_len) != 0 && errno != EINPROGRESS) {
-        cw_errno_text (errno, text, sizeof (text));
-        snprintf (err, errlen, "connect to %s: %s", self->remote, text);
-        return -1;
-    }
     if (s_wait (self->fd, true, self->deadline)) {
         snprintf (err, errlen, "connect to %s timed out", self->remote);
         return -1;
     }
-    int so_error = 0;
-    socklen_t len = sizeof (so_error);
-    if (getsockopt (self->fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0)
-        so_error = errno;
-    if (so_error) {
-        cw_errno_text (so_error, text, sizeof (text));
-        snprintf (err, errlen, "connect to %s: %s", self->remote, text);
-        return -1;
-    }
-    return 0;
+    return cw_tcp_connected (self->fd, self->remote, err, errlen);
 }
 
 cw_dial_t *

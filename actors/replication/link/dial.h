@@ -34,10 +34,14 @@ int64_t cw_mono_ms (void);
 //  SERVER_NAME when it is set and not an IP literal. Returns a new
 //  conversation (destroy with cw_dial_close), or NULL with ERR, e.g.
 //  "connect to 10.0.0.1:4371: connection refused", "connect to
-//  10.0.0.1:4371 timed out", "TLS handshake with 10.0.0.1:4371 failed:
-//  <why>", or a tls.h message. *FINAL (may be NULL) is set true when
-//  retrying cannot help (this node's certificate or key unreadable or not
-//  matching, addresses invalid), false otherwise.
+//  10.0.0.1:4371 timed out", "bind to 10.0.0.2: <why>", "TLS handshake
+//  with 10.0.0.1:4371 failed: <why>", "TLS handshake with 10.0.0.1:4371
+//  timed out", "cannot dial 10.0.0.1:4371 from x: not IP addresses of one
+//  family", or a tls.h message about CERT/KEY. *FINAL (may be NULL) is
+//  set true when retrying cannot help (this node's certificate or key
+//  unreadable or not matching, addresses invalid), false otherwise.
+//  Sets SIGPIPE to SIG_IGN if it is SIG_DFL (a write on a connection the
+//  peer closed must not kill the process).
 cw_dial_t *cw_dial_open (const char *ip, int port, const char *bind_ip, const char *server_name,
     const char *cert, const char *key, int64_t deadline, bool *final, char *err, size_t errlen);
 

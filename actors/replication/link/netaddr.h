@@ -1,5 +1,6 @@
-/*  netaddr.h - IP literals and socket addresses as the peer connections
-    use them (the managed links and the one-shot dial).
+/*  netaddr.h - IP literals, socket addresses and outgoing TCP connections
+    as the peer connections use them (the managed links and the one-shot
+    dial).
 
     IP text is normalised one way: IPv4 dotted quads, IPv6 in inet_ntop's
     form, and an IPv4-mapped IPv6 address as its IPv4 form, so that the
@@ -23,6 +24,20 @@ socklen_t cw_sockaddr_make (const char *ip, uint16_t port, struct sockaddr_stora
 
 //  The normalised IP (and *PORT, may be NULL) of the address in *SS.
 void cw_sockaddr_ip (const struct sockaddr_storage *ss, char *ip, size_t size, uint16_t *port);
+
+//  Start a non-blocking TCP connection (TCP_NODELAY, close-on-exec) from
+//  BIND_IP (any port) to IP:PORT, both IP literals of one family: dialing
+//  from the peering address lets the other side's accept filter see it
+//  (it matters on 127.0.1.x and on multi-homed hosts). Returns the socket,
+//  connecting: poll it for POLLOUT, then call cw_tcp_connected. Returns -1
+//  with ERR: "<ip> is not reachable from <bind_ip>: address family
+//  differs" (or either is not an IP literal), "socket: <why>", "bind to
+//  <bind_ip>: <why>", "connect to <ip>:<port>: <why>".
+int cw_tcp_dial (const char *ip, uint16_t port, const char *bind_ip, char *err, size_t errlen);
+
+//  Whether the connection cw_tcp_dial started on FD (now writable)
+//  succeeded: 0, or -1 with ERR "connect to <remote>: <why>".
+int cw_tcp_connected (int fd, const char *remote, char *err, size_t errlen);
 
 //  strerror (ERR) starting with a lower-case letter ("connection refused"),
 //  as it reads inside a sentence.

@@ -1,9 +1,11 @@
 /*  peerlink.c - the TLS links between the peers of a cluster (see
     peerlink.h for the protocol and the contract).
 
-    Every connection is an s_link_t: a non-blocking socket, an SSL object
-    and two byte buffers (input: bytes read and not yet framed; output:
-    framed bytes not yet accepted by SSL_write). A link moves through
+    Every connection is an s_link_t: a non-blocking socket and its TLS
+    stream (tlsio.h: the SSL object, bytes read and not yet framed, framed
+    bytes not yet accepted by SSL_write). Frames are coded by frame.h, the
+    TLS context comes from tls.h and certificates are judged by cert.h's
+    rule; peer addresses resolve by resolve.h. A link moves through
     CONNECTING (outbound TCP connect) -> HANDSHAKE (TLS) -> HELLO (waiting
     for HELLO, or for its answer) -> UP, and CLOSING (flush a rejection,
     then close) -> CLOSED. Each link has one zloop poller on its fd: always
@@ -23,29 +25,21 @@
 #include "netaddr.h"
 #include "resolve.h"
 #include "tls.h"
+#include "tlsio.h"
 #include "cw_log.h"
 #include "cw_text.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define S_TICK_MS 100
-#define S_READ_CHUNK 65536
-#define S_WRITE_CHUNK (256 * 1024)
 #define S_MAX_PENDING_INBOUND 16    //  accepted connections that have not said HELLO yet
 #define S_DNS_REFRESH_MS 30000
 #define S_DNS_RETRY_MS 2000
@@ -67,7 +61,7 @@ struct _s_link_t {
     cw_peerlink_t *owner;
     uint64_t id;
     int fd;
-    SSL *ssl;
+    cw_tlsio_t io;              //  the SSL object and the byte buffers
     cw_peerlink_dir_t dir;
     int peer;                   //  remote peer index; inbound: 0 until HELLO
     int candidate;              //  inbound: the peer its source IP belongs to
@@ -77,14 +71,8 @@ struct _s_link_t {
     zmq_pollitem_t item;
     bool polling;
     short events;
-    bool want_write;            //  OpenSSL asked for POLLOUT
-    bool write_wants_read;      //  SSL_write returned WANT_READ
     int64_t started;            //  zclock_mono () at creation
     int64_t closing_since;
-    uint8_t *in;
-    size_t in_len, in_cap;
-    uint8_t *out;
-    size_t out_off, out_len, out_cap;
     s_link_t *next;
 };
 
@@ -213,12 +201,12 @@ s_check_identity (s_link_t *link, int n, char *reason, size_t size)
     s_peer_t *peer = &self->peers [n - 1];
     if (self->verify != CW_PEERLINK_ENFORCE)
         return 0;
-    X509 *cert = SSL_get0_peer_certificate (link->ssl);
+    X509 *cert = SSL_get0_peer_certificate (link->io.ssl);
     if (!cert) {
         cw_copy (reason, size, "peer presented no certificate");
         return -1;
     }
-    long vr = SSL_get_verify_result (link->ssl);
+    long vr = SSL_get_verify_result (link->io.ssl);
     if (vr != X509_V_OK) {
         snprintf (reason, size, "certificate not trusted: %s", X509_verify_cert_error_string (vr));
         return -1;
@@ -258,8 +246,8 @@ s_link_set_events (s_link_t *link)
         events = ZMQ_POLLOUT;
     else {
         events = ZMQ_POLLIN;
-        bool pending = link->out_len > link->out_off && link->state != S_HANDSHAKE;
-        if (link->want_write || (pending && !link->write_wants_read))
+        bool pending = cw_tlsio_pending (&link->io) && link->state != S_HANDSHAKE;
+        if (link->io.want_write || (pending && !link->io.write_wants_read))
             events |= ZMQ_POLLOUT;
     }
     if (link->polling && events == link->events)
@@ -292,15 +280,38 @@ s_peer_note_error (cw_peerlink_t *self, int n, cw_peerlink_dir_t dir, const char
     }
 }
 
+//  Report peer N's DIR link down to on_link, unless that reason is what
+//  was last reported for it (FORCE: report anyway, a link that was up
+//  went down). Returns true when reported.
+static bool
+s_report_down (cw_peerlink_t *self, int n, cw_peerlink_dir_t dir, const char *reason, bool force)
+{
+    s_peer_t *peer = &self->peers [n - 1];
+    if (!force && !peer->reported_up [dir] && strcmp (peer->reported [dir], reason) == 0)
+        return false;
+    cw_copy (peer->reported [dir], sizeof (peer->reported [dir]), reason);
+    peer->reported_up [dir] = false;
+    if (self->on_link)
+        self->on_link (self, n, dir, false, reason, self->arg);
+    return true;
+}
+
+//  The next dial of PEER after a failure, doubling the delay up to the
+//  maximum.
+static void
+s_peer_backoff (cw_peerlink_t *self, s_peer_t *peer)
+{
+    peer->next_dial = zclock_mono () + peer->backoff_ms;
+    peer->backoff_ms = peer->backoff_ms * 2 > self->reconnect_max_ms?
+                       self->reconnect_max_ms: peer->backoff_ms * 2;
+}
+
 static void
 s_link_free (s_link_t *link)
 {
-    if (link->ssl)
-        SSL_free (link->ssl);
+    cw_tlsio_free (&link->io);
     if (link->fd >= 0)
         close (link->fd);
-    free (link->in);
-    free (link->out);
     free (link);
 }
 
@@ -327,9 +338,9 @@ s_link_close (s_link_t *link, const char *reason)
     if (link->polling)
         zloop_poller_end (self->loop, &link->item);
     link->polling = false;
-    if (link->ssl && (link->state == S_UP || link->state == S_HELLO || link->state == S_CLOSING)) {
+    if (link->io.ssl && (link->state == S_UP || link->state == S_HELLO || link->state == S_CLOSING)) {
         ERR_clear_error ();
-        SSL_shutdown (link->ssl);       //  best effort: a close_notify if it fits
+        SSL_shutdown (link->io.ssl);       //  best effort: a close_notify if it fits
         ERR_clear_error ();
     }
     if (link->fd >= 0)
@@ -351,9 +362,7 @@ s_link_close (s_link_t *link, const char *reason)
     if (dir == CW_PEERLINK_OUTBOUND && current) {
         if (was_up)
             peer->backoff_ms = self->reconnect_ms;
-        peer->next_dial = zclock_mono () + peer->backoff_ms;
-        peer->backoff_ms = peer->backoff_ms * 2 > self->reconnect_max_ms?
-                           self->reconnect_max_ms: peer->backoff_ms * 2;
+        s_peer_backoff (self, peer);
     }
     //  An extra connection from a peer whose link is up says nothing
     //  about that link: log it, do not report it
@@ -373,18 +382,9 @@ s_link_close (s_link_t *link, const char *reason)
     const char *text = reason? reason: "";
     if (self->destroying)
         return;
-    if (was_up || peer->reported_up [dir] || strcmp (peer->reported [dir], text) != 0) {
-        if (was_up)
-            cw_warn ("peerlink: link down peer=%d dir=%s remote=%s reason=\"%s\"",
-                     n, s_dir_name (dir), link->ip, text);
-        else
-            cw_warn ("peerlink: link failed peer=%d dir=%s remote=%s reason=\"%s\"",
-                     n, s_dir_name (dir), link->ip, text);
-        cw_copy (peer->reported [dir], sizeof (peer->reported [dir]), text);
-        peer->reported_up [dir] = false;
-        if (self->on_link)
-            self->on_link (self, n, dir, false, text, self->arg);
-    }
+    if (s_report_down (self, n, dir, text, was_up))
+        cw_warn ("peerlink: link %s peer=%d dir=%s remote=%s reason=\"%s\"",
+                 was_up? "down": "failed", n, s_dir_name (dir), link->ip, text);
 }
 
 //  Close with a failure that also counts in the stats.
@@ -430,50 +430,12 @@ s_link_by_id (cw_peerlink_t *self, uint64_t id)
 //  Output
 
 static int
-s_out_reserve (s_link_t *link, size_t more)
-{
-    if (link->out_off && link->out_off == link->out_len)
-        link->out_off = link->out_len = 0;
-    if (link->out_len + more <= link->out_cap)
-        return 0;
-    //  Compact only when nothing is in flight inside OpenSSL's retry
-    //  (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER allows moving the same bytes)
-    if (link->out_off > link->out_cap / 2) {
-        memmove (link->out, link->out + link->out_off, link->out_len - link->out_off);
-        link->out_len -= link->out_off;
-        link->out_off = 0;
-        if (link->out_len + more <= link->out_cap)
-            return 0;
-    }
-    size_t cap = link->out_cap? link->out_cap: 65536;
-    while (cap < link->out_len + more)
-        cap *= 2;
-    uint8_t *out = realloc (link->out, cap);
-    if (!out)
-        return -1;
-    link->out = out;
-    link->out_cap = cap;
-    return 0;
-}
-
-static int
 s_link_queue (s_link_t *link, uint8_t type, uint64_t corr, const char *json,
               const void *blob, size_t blob_len)
 {
-    size_t json_len = json? strlen (json): 0;
-    uint8_t header [CW_FRAME_HEADER];
-    if (cw_frame_header (header, type, corr, json_len, blob_len))
+    size_t total = cw_tlsio_queue (&link->io, type, corr, json, blob, blob_len);
+    if (!total)
         return -1;
-    size_t total = CW_FRAME_HEADER + json_len + blob_len;
-    if (s_out_reserve (link, total))
-        return -1;
-    uint8_t *p = link->out + link->out_len;
-    memcpy (p, header, CW_FRAME_HEADER);
-    if (json_len)
-        memcpy (p + CW_FRAME_HEADER, json, json_len);
-    if (blob_len)
-        memcpy (p + CW_FRAME_HEADER + json_len, blob, blob_len);
-    link->out_len += total;
     int n = s_link_peer (link);
     if (n) {
         link->owner->peers [n - 1].st [link->dir].frames_out++;
@@ -498,43 +460,11 @@ s_link_queue_json (s_link_t *link, json_t *body)
 static int
 s_link_flush (s_link_t *link)
 {
-    link->write_wants_read = false;
-    while (link->out_len > link->out_off) {
-        size_t chunk = link->out_len - link->out_off;
-        if (chunk > S_WRITE_CHUNK)
-            chunk = S_WRITE_CHUNK;
-        ERR_clear_error ();
-        int rc = SSL_write (link->ssl, link->out + link->out_off, (int) chunk);
-        if (rc > 0) {
-            link->out_off += (size_t) rc;
-            continue;
-        }
-        int err = SSL_get_error (link->ssl, rc);
-        if (err == SSL_ERROR_WANT_WRITE) {
-            link->want_write = true;
-            return 0;
-        }
-        if (err == SSL_ERROR_WANT_READ) {
-            link->write_wants_read = true;
-            return 0;
-        }
-        char reason [S_REASON_MAX], text [256];
-        if (err == SSL_ERROR_SYSCALL && errno)
-            cw_errno_text (errno, text, sizeof (text));
-        else
-            cw_tls_error (text, sizeof (text), "connection lost");
-        snprintf (reason, sizeof (reason), "write failed: %s", text);
-        s_link_close (link, reason);
-        return -1;
-    }
-    link->out_off = link->out_len = 0;
-    link->want_write = false;
-    if (link->out_cap > 4 * S_WRITE_CHUNK) {
-        free (link->out);           //  do not keep a big blob's buffer
-        link->out = NULL;
-        link->out_cap = 0;
-    }
-    return 0;
+    char reason [S_REASON_MAX];
+    if (cw_tlsio_flush (&link->io, reason, sizeof (reason)) == 0)
+        return 0;
+    s_link_close (link, reason);
+    return -1;
 }
 
 //  ---------------------------------------------------------------------
@@ -584,16 +514,11 @@ s_link_refuse (s_link_t *link, const char *reason, bool certificate)
         //  Report now, flush the answer, close when it is out
         link->state = S_CLOSING;
         link->closing_since = zclock_mono ();
-        s_peer_t *peer = n? &self->peers [n - 1]: NULL;
-        if (peer && !(peer->link [link->dir] && peer->link [link->dir]->state == S_UP)
-        &&  (peer->reported_up [link->dir] || strcmp (peer->reported [link->dir], reason) != 0)) {
-            cw_copy (peer->reported [link->dir], sizeof (peer->reported [link->dir]), reason);
-            peer->reported_up [link->dir] = false;
-            if (self->on_link)
-                self->on_link (self, n, link->dir, false, reason, self->arg);
-        }
+        s_link_t *current = n? self->peers [n - 1].link [link->dir]: NULL;
+        if (n && !(current && current->state == S_UP))
+            s_report_down (self, n, link->dir, reason, false);
         if (link->state == S_CLOSING && s_link_flush (link) == 0) {
-            if (link->out_len == link->out_off)
+            if (cw_tlsio_pending (&link->io) == 0)
                 s_link_close (link, reason);
             else
                 s_link_set_events (link);
@@ -748,7 +673,7 @@ s_link_frames (s_link_t *link)
     for (;;) {
         cw_frame_t frame;
         char what [80];
-        cw_frame_result_t result = cw_frame_decode (link->in + off, link->in_len - off,
+        cw_frame_result_t result = cw_frame_decode (link->io.in + off, link->io.in_len - off,
                                                     CW_PEERLINK_MAX_FRAME, &frame, what, sizeof (what));
         if (result == CW_FRAME_MALFORMED) {
             s_malformed (link, what);
@@ -764,10 +689,7 @@ s_link_frames (s_link_t *link)
         }
         off += frame.size;
     }
-    if (off) {
-        memmove (link->in, link->in + off, link->in_len - off);
-        link->in_len -= off;
-    }
+    cw_tlsio_consume (&link->io, off);
     return rc;
 }
 
@@ -775,74 +697,30 @@ s_link_frames (s_link_t *link)
 static int
 s_link_read (s_link_t *link)
 {
-    for (;;) {
-        if (link->in_cap - link->in_len < S_READ_CHUNK / 4) {
-            size_t cap = link->in_cap? link->in_cap * 2: S_READ_CHUNK;
-            //  A large frame in progress (it starts at offset 0): grow to
-            //  what it needs rather than to the next power of two
-            if (link->in_len >= 4) {
-                size_t need = cw_frame_wanted (link->in, link->in_len) + S_READ_CHUNK;
-                if (cap > need && need >= link->in_len + S_READ_CHUNK / 4)
-                    cap = need;
-            }
-            uint8_t *in = realloc (link->in, cap);
-            if (!in) {
-                s_link_close (link, "out of memory");
-                return -1;
-            }
-            link->in = in;
-            link->in_cap = cap;
-        }
-        size_t room = link->in_cap - link->in_len;
-        if (room > INT32_MAX)
-            room = INT32_MAX;
-        ERR_clear_error ();
-        int rc = SSL_read (link->ssl, link->in + link->in_len, (int) room);
-        if (rc > 0) {
-            link->in_len += (size_t) rc;
-            if (s_link_frames (link))
-                return -1;
-            //  Keep the buffer small when idle
-            if (link->in_len == 0 && link->in_cap > 4 * S_READ_CHUNK) {
-                free (link->in);
-                link->in = NULL;
-                link->in_cap = 0;
-            }
-            continue;
-        }
-        int err = SSL_get_error (link->ssl, rc);
-        if (err == SSL_ERROR_WANT_READ)
-            return 0;
-        if (err == SSL_ERROR_WANT_WRITE) {
-            link->want_write = true;
-            return 0;
-        }
-        char reason [S_REASON_MAX], text [256];
-        if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && errno == 0))
-            cw_copy (text, sizeof (text), "connection closed by peer");
-        else
-        if (err == SSL_ERROR_SYSCALL)
-            cw_errno_text (errno, text, sizeof (text));
-        else
-            cw_tls_error (text, sizeof (text), "TLS error");
-        if (err == SSL_ERROR_SSL && link->state == S_HELLO) {
-            //  TLS 1.3: the server checks our certificate after our side
-            //  of the handshake is done; its alert arrives here
-            link->owner->stats.handshake_failures++;
-            snprintf (reason, sizeof (reason), "TLS handshake failed: %s", text);
-        }
-        else
-        if (link->in_len > 0) {
-            link->owner->stats.malformed_frames++;
-            snprintf (reason, sizeof (reason), "truncated frame at close (%s)", text);
-            cw_warn ("peerlink: truncated frame remote=%s:%u peer=%d bytes=%zu",
-                     link->ip, (unsigned) link->port, s_link_peer (link), link->in_len);
-        }
-        else
-            cw_copy (reason, sizeof (reason), text);
-        s_link_close (link, reason);
-        return -1;
+    char reason [S_REASON_MAX], text [256];
+    int err, rc;
+    while ((rc = cw_tlsio_read (&link->io, &err, text, sizeof (text))) > 0)
+        if (s_link_frames (link))
+            return -1;
+    if (rc == 0)
+        return 0;
+    if (err == SSL_ERROR_SSL && link->state == S_HELLO) {
+        //  TLS 1.3: the server checks our certificate after our side of
+        //  the handshake is done; its alert arrives here
+        link->owner->stats.handshake_failures++;
+        snprintf (reason, sizeof (reason), "TLS handshake failed: %s", text);
     }
+    else
+    if (link->io.in_len > 0) {
+        link->owner->stats.malformed_frames++;
+        snprintf (reason, sizeof (reason), "truncated frame at close (%s)", text);
+        cw_warn ("peerlink: truncated frame remote=%s:%u peer=%d bytes=%zu",
+                 link->ip, (unsigned) link->port, s_link_peer (link), link->io.in_len);
+    }
+    else
+        cw_copy (reason, sizeof (reason), text);
+    s_link_close (link, reason);
+    return -1;
 }
 
 //  ---------------------------------------------------------------------
@@ -852,19 +730,19 @@ static int
 s_link_start_tls (s_link_t *link)
 {
     cw_peerlink_t *self = link->owner;
-    link->ssl = SSL_new (self->ctx);
-    if (!link->ssl || SSL_set_fd (link->ssl, link->fd) != 1) {
+    link->io.ssl = SSL_new (self->ctx);
+    if (!link->io.ssl || SSL_set_fd (link->io.ssl, link->fd) != 1) {
         s_link_close (link, "cannot create the TLS session");
         return -1;
     }
     if (link->dir == CW_PEERLINK_OUTBOUND) {
         const char *address = self->peers [link->peer - 1].address;
         if (!cw_ip_normalize (address, NULL, 0))
-            SSL_set_tlsext_host_name (link->ssl, address);
-        SSL_set_connect_state (link->ssl);
+            SSL_set_tlsext_host_name (link->io.ssl, address);
+        SSL_set_connect_state (link->io.ssl);
     }
     else
-        SSL_set_accept_state (link->ssl);
+        SSL_set_accept_state (link->io.ssl);
     link->state = S_HANDSHAKE;
     return 0;
 }
@@ -873,7 +751,7 @@ static void
 s_handshake_done (s_link_t *link)
 {
     cw_peerlink_t *self = link->owner;
-    link->want_write = false;
+    link->io.want_write = false;
     link->state = S_HELLO;
     if (link->dir == CW_PEERLINK_INBOUND)
         return;                 //  the certificate is checked against HELLO's index
@@ -893,23 +771,24 @@ s_link_handshake (s_link_t *link)
 {
     cw_peerlink_t *self = link->owner;
     ERR_clear_error ();
-    int rc = SSL_do_handshake (link->ssl);
+    errno = 0;
+    int rc = SSL_do_handshake (link->io.ssl);
     if (rc == 1) {
         s_handshake_done (link);
         return;
     }
-    int err = SSL_get_error (link->ssl, rc);
+    int err = SSL_get_error (link->io.ssl, rc);
     if (err == SSL_ERROR_WANT_READ) {
-        link->want_write = false;
+        link->io.want_write = false;
         return;
     }
     if (err == SSL_ERROR_WANT_WRITE) {
-        link->want_write = true;
+        link->io.want_write = true;
         return;
     }
     char reason [S_REASON_MAX], text [256];
     bool certificate = false;
-    long vr = SSL_get_verify_result (link->ssl);
+    long vr = SSL_get_verify_result (link->io.ssl);
     if (self->verify == CW_PEERLINK_ENFORCE && vr != X509_V_OK) {
         snprintf (reason, sizeof (reason), "certificate not trusted: %s",
                   X509_verify_cert_error_string (vr));
@@ -917,10 +796,7 @@ s_link_handshake (s_link_t *link)
         ERR_clear_error ();
     }
     else {
-        if (err == SSL_ERROR_SYSCALL && ERR_peek_error () == 0)
-            cw_copy (text, sizeof (text), errno? strerror (errno): "connection closed by peer");
-        else
-            cw_tls_error (text, sizeof (text), "protocol error");
+        cw_tls_failure (err, "protocol error", text, sizeof (text));
         snprintf (reason, sizeof (reason), "TLS handshake failed: %s", text);
     }
     cw_debug ("peerlink: handshake failed remote=%s:%u peer=%d dir=%s reason=\"%s\"",
@@ -931,19 +807,12 @@ s_link_handshake (s_link_t *link)
 static void
 s_link_connected (s_link_t *link)
 {
-    int soerr = 0;
-    socklen_t len = sizeof (soerr);
-    if (getsockopt (link->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
-        soerr = errno;
-    if (soerr) {
-        char reason [S_REASON_MAX], text [128];
-        cw_errno_text (soerr, text, sizeof (text));
-        snprintf (reason, sizeof (reason), "connect to %s:%u: %s",
-                  link->ip, (unsigned) link->port, text);
+    char remote [96], reason [S_REASON_MAX];
+    snprintf (remote, sizeof (remote), "%s:%u", link->ip, (unsigned) link->port);
+    if (cw_tcp_connected (link->fd, remote, reason, sizeof (reason)))
         s_link_close (link, reason);
-        return;
-    }
-    s_link_start_tls (link);
+    else
+        s_link_start_tls (link);
 }
 
 //  Advance the link as far as it goes without blocking.
@@ -967,7 +836,7 @@ s_link_pump (s_link_t *link, short revents)
             return;
     }
     if (link->state == S_CLOSING) {
-        if (s_link_flush (link) == 0 && link->out_len == link->out_off)
+        if (s_link_flush (link) == 0 && cw_tlsio_pending (&link->io) == 0)
             s_link_close (link, NULL);
         else
             s_link_set_events (link);
@@ -978,7 +847,7 @@ s_link_pump (s_link_t *link, short revents)
     if (s_link_read (link))
         return;
     //  Reading may have queued answers (HELLO) or a callback may have sent
-    if (link->state != S_CLOSED && link->out_len > link->out_off && !link->want_write
+    if (link->state != S_CLOSED && cw_tlsio_pending (&link->io) && !link->io.want_write
     &&  s_link_flush (link))
         return;
     s_link_set_events (link);
@@ -1010,32 +879,14 @@ s_peer_dial (cw_peerlink_t *self, int n)
     }
     const char *ip = peer->res.ips [0];
     uint16_t port = peer->port? peer->port: self->port;
-    struct sockaddr_storage to, from;
-    socklen_t tolen = cw_sockaddr_make (ip, port, &to);
-    socklen_t fromlen = cw_sockaddr_make (self->listen_address, 0, &from);
-    if (!tolen || to.ss_family != from.ss_family) {
+    if (cw_ip_normalize (ip, NULL, 0) != self->family) {
         snprintf (reason, sizeof (reason), "%s (%s) is not reachable from %s: address family differs",
                   peer->address, ip, self->listen_address);
         goto fail;
     }
-    int fd = socket (to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        char text [128];
-        cw_errno_text (errno, text, sizeof (text));
-        snprintf (reason, sizeof (reason), "socket: %s", text);
+    int fd = cw_tcp_dial (ip, port, self->listen_address, reason, sizeof (reason));
+    if (fd < 0)
         goto fail;
-    }
-    int one = 1;
-    setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
-    //  Dial from this peer's peering address, so the other side's accept
-    //  filter sees it (it matters on 127.0.1.x and on multi-homed hosts)
-    if (bind (fd, (struct sockaddr *) &from, fromlen) != 0) {
-        char text [128];
-        cw_errno_text (errno, text, sizeof (text));
-        snprintf (reason, sizeof (reason), "bind to %s: %s", self->listen_address, text);
-        close (fd);
-        goto fail;
-    }
     s_link_t *link = s_link_new (self, fd, CW_PEERLINK_OUTBOUND, ip, port);
     if (!link) {
         close (fd);
@@ -1046,27 +897,13 @@ s_peer_dial (cw_peerlink_t *self, int n)
     link->state = S_CONNECTING;
     peer->link [CW_PEERLINK_OUTBOUND] = link;
     cw_debug ("peerlink: dialing peer=%d address=%s ip=%s port=%u", n, peer->address, ip, (unsigned) port);
-    if (connect (fd, (struct sockaddr *) &to, tolen) != 0 && errno != EINPROGRESS) {
-        char text [128];
-        cw_errno_text (errno, text, sizeof (text));
-        snprintf (reason, sizeof (reason), "connect to %s:%u: %s", ip, (unsigned) port, text);
-        s_link_close (link, reason);
-        return;
-    }
     s_link_set_events (link);
     return;
 fail:
-    peer->next_dial = now + peer->backoff_ms;
-    peer->backoff_ms = peer->backoff_ms * 2 > self->reconnect_max_ms?
-                       self->reconnect_max_ms: peer->backoff_ms * 2;
+    s_peer_backoff (self, peer);
     s_peer_note_error (self, n, CW_PEERLINK_OUTBOUND, reason, false);
-    if (strcmp (peer->reported [CW_PEERLINK_OUTBOUND], reason) != 0) {
+    if (s_report_down (self, n, CW_PEERLINK_OUTBOUND, reason, false))
         cw_warn ("peerlink: cannot dial peer=%d reason=\"%s\"", n, reason);
-        cw_copy (peer->reported [CW_PEERLINK_OUTBOUND], sizeof (peer->reported [0]), reason);
-        peer->reported_up [CW_PEERLINK_OUTBOUND] = false;
-        if (self->on_link)
-            self->on_link (self, n, CW_PEERLINK_OUTBOUND, false, reason, self->arg);
-    }
 }
 
 static int
@@ -1374,7 +1211,7 @@ s_send_on (s_link_t *link, uint8_t type, uint64_t corr, const char *json,
         return -1;
     if (s_link_queue (link, type, corr, json, blob, blob_len))
         return -1;
-    if (!link->want_write && !link->write_wants_read && s_link_flush (link))
+    if (!link->io.want_write && !link->io.write_wants_read && s_link_flush (link))
         return 0;                   //  queued, but the link just died
     s_link_set_events (link);
     return 0;
@@ -1405,7 +1242,7 @@ cw_peerlink_pending (cw_peerlink_t *self, int peer_index)
     if (!self || peer_index < 1 || peer_index > CW_PEERLINK_MAX_PEERS)
         return 0;
     s_link_t *link = self->peers [peer_index - 1].link [CW_PEERLINK_OUTBOUND];
-    return link? link->out_len - link->out_off: 0;
+    return link? cw_tlsio_pending (&link->io): 0;
 }
 
 int

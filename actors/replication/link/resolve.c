@@ -75,10 +75,10 @@ cw_resolve (const char *address, const cw_address_mapping_t *mapping, size_t cou
         return 0;
     }
     for (size_t i = 0; i < count; i++) {
-        if (cw_name_equal (mapping [i].fqdn, address)) {
+        if (mapping [i].fqdn && cw_name_equal (mapping [i].fqdn, address)) {
             if (!cw_ip_normalize (mapping [i].ip, out->ips [0], CW_RESOLVE_IP_MAX)) {
-                snprintf (out->via, sizeof (out->via),
-                          "address mapping of %s has an invalid IP '%s'", address, mapping [i].ip);
+                snprintf (out->via, sizeof (out->via), "address mapping of %s has an invalid IP '%s'",
+                          address, mapping [i].ip? mapping [i].ip: "");
                 return -1;
             }
             out->count = 1;

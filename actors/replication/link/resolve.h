@@ -29,8 +29,9 @@ typedef struct {
     char via [512];             //  "IP literal" | "address mapping" | "DNS" | why not
 } cw_resolution_t;
 
-//  Resolve ADDRESS with MAPPING (COUNT entries, may be NULL when 0) and,
-//  failing that, DNS for IP_VERSION (4, 6, or 0 = either). Returns 0 with
+//  Resolve ADDRESS with MAPPING (COUNT entries, may be NULL when 0; an
+//  entry without an FQDN is skipped) and, failing that, DNS for
+//  IP_VERSION (4, 6, or 0 = either). Returns 0 with
 //  *OUT filled, or -1 with OUT->count 0 and the reason in OUT->via, e.g.
 //  "peer1.example.com does not resolve (no address mapping, DNS: Name or
 //  service not known)" or "address mapping of x has an invalid IP 'y'".

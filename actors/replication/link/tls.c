@@ -25,6 +25,21 @@ cw_tls_error (char *buf, size_t size, const char *fallback)
     ERR_clear_error ();
 }
 
+void
+cw_tls_failure (int ssl_error, const char *fallback, char *buf, size_t size)
+{
+    int error = errno;
+    if (ssl_error == SSL_ERROR_ZERO_RETURN
+    || (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error () == 0 && error == 0))
+        cw_copy (buf, size, "connection closed by peer");
+    else
+    if (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error () == 0)
+        cw_errno_text (error, buf, size);
+    else
+        cw_tls_error (buf, size, fallback);
+    ERR_clear_error ();
+}
+
 static int
 s_verify_any (int preverify_ok, X509_STORE_CTX *store)
 {

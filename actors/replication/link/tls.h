@@ -45,6 +45,13 @@ typedef struct {
 //  is in the files, so retrying cannot help.
 SSL_CTX *cw_tls_context_new (const cw_tls_config_t *cfg, char *err, size_t errlen);
 
+//  Why an SSL call failed, into BUF, from SSL_ERROR (SSL_get_error's code
+//  for it), errno and the thread's OpenSSL error queue (then cleared):
+//  "connection closed by peer" for a clean close or an end of file, the
+//  system's reason in lower case ("connection reset by peer") for a socket
+//  error, else OpenSSL's reason, FALLBACK when it gives none.
+void cw_tls_failure (int ssl_error, const char *fallback, char *buf, size_t size);
+
 //  The text of the last OpenSSL error into BUF (FALLBACK when there is
 //  none); clears the thread's OpenSSL error queue.
 void cw_tls_error (char *buf, size_t size, const char *fallback);
