@@ -2,8 +2,9 @@
 
     Opens the configuration store (<state_dir>/config.db, with cluster.db
     attached), finishes a backup restore a crash interrupted, starts the
-    cluster core (peer links, heartbeats, replication; cluster.h),
-    publishes the current value of every key as the retained STATE
+    cluster core (peer links, heartbeats, replication; cluster.h) and the
+    orchestrated cluster procedures on it (procedures.h), publishes the
+    current value of every key as the retained STATE
     config.changed.<key>, then signals READY. Requests: the command
     tables of the cluster layer's modules (config.*, cluster.*, xcommand.*,
     backup.*, replication.*).
@@ -15,6 +16,7 @@
 #include "core.h"
 #include "config_store.h"
 #include "cw_actor.h"
+#include "procedures.h"
 #include "registry.h"
 #include "replication.h"
 #include "service.h"
@@ -30,55 +32,6 @@ s_publish_change (cw_config_store_t *store, const cw_config_key_t *key, json_t *
     if (cw_actor_publish (actor, topic, json_incref (entry), true) != 0)
         cw_warn ("config publish failed topic=%s", topic);
 }
-
-// ---------------------------------------------------------------------------
-//  Transitional: the old orchestrated procedures (cluster_internal.h),
-//  reached only from here until they are replaced by procedures that
-//  register their own command tables. Their two entry points:
-bool cw_cluster_procedure (cw_cluster_t *self, const cw_envelope_t *req, const char *command,
-                           json_t *args, json_t **reply, cw_reply_status_t *status);
-bool cw_cluster_procedure_control (cw_cluster_t *self, const char *command, json_t *args,
-                                   const cw_reply_target_t *target);
-
-static cw_reply_status_t
-s_legacy_request (cw_actor_t *self, const cw_envelope_t *req, json_t *args, json_t **reply, void *arg)
-{
-    (void) self;
-    cw_reply_status_t status = CW_REPLY_ERROR;
-    if (cw_cluster_procedure ((cw_cluster_t *) arg, req, req->command, args, reply, &status))
-        return status;
-    *reply = cw_error_body ("unknown command '%.100s'", req->command);
-    return CW_REPLY_ERROR;
-}
-
-
-static void
-s_legacy_peer_command (cw_cluster_t *cluster, json_t *args, const cw_reply_target_t *target, void *arg)
-{
-    const char *command = arg;
-    if (!cw_cluster_procedure_control (cluster, command, args, target))
-        cw_cluster_answer (cluster, target, false, cw_error_body ("unknown peer command '%s'", command));
-}
-
-//  One table per name: the handler learns the name from its argument.
-#define S_LEGACY(name) { name, s_legacy_peer_command }
-static const cw_peer_command_t s_legacy_peer_commands[][2] = {
-    { S_LEGACY ("cluster.apply_settings"), { NULL, NULL } },
-    { S_LEGACY ("cluster.redeem_token"), { NULL, NULL } },
-    { S_LEGACY ("cluster.cert_check"), { NULL, NULL } },
-    { S_LEGACY ("cluster.fqdn_probe"), { NULL, NULL } },
-};
-
-static void
-s_legacy_procedures (cw_actor_t *actor, cw_cluster_t *cluster)
-{
-    cw_actor_on_request (actor, s_legacy_request, cluster);
-    for (size_t i = 0; i < sizeof s_legacy_peer_commands / sizeof s_legacy_peer_commands[0]; i++)
-        cw_cluster_peer_commands (cluster, s_legacy_peer_commands[i],
-                                  (void *) s_legacy_peer_commands[i][0].name);
-}
-
-// ---------------------------------------------------------------------------
 
 static void
 s_on_stop (cw_actor_t *self, void *arg)
@@ -115,13 +68,13 @@ main (int argc, char **argv)
     cw_replication_t *replication = cw_replication_new (cluster);
     cw_service_t *service = replication ? cw_service_new (cluster, replication) : NULL;
     cw_alarm_glue_t *alarm_glue = cw_alarm_glue_new (cluster);
+    cw_procedures_t *procedures = cw_procedures_new (cluster);
     int status = 1;
-    if (replication && service && alarm_glue) {
+    if (replication && service && alarm_glue && procedures) {
         cw_actor_commands (actor, cw_cluster_commands, cluster);
         cw_actor_commands (actor, cw_replication_commands, replication);
         cw_actor_commands (actor, cw_service_commands, service);
         cw_actor_commands (actor, cw_alarm_glue_commands, alarm_glue);
-        s_legacy_procedures (actor, cluster);
         cw_config_store_announce (store);
         cw_actor_on_stop (actor, s_on_stop, cluster);
         if (cw_actor_ready (actor) == 0)
@@ -129,6 +82,7 @@ main (int argc, char **argv)
     }
     else
         cw_error ("cannot start the cluster layer");
+    cw_procedures_destroy (&procedures);
     cw_alarm_glue_destroy (&alarm_glue);
     cw_service_destroy (&service);
     cw_replication_destroy (&replication);

@@ -38,8 +38,6 @@ typedef struct {
     bool link_up;               //  our outbound link to it is up
 } cw_peer_state_t;
 
-//  The old procedures/ files read the first members of this struct through
-//  a copy of it in cluster_internal.h: keep the two the same.
 struct _cw_cluster_t {
     cw_actor_t *actor;
     cw_config_store_t *store;
@@ -54,10 +52,6 @@ struct _cw_cluster_t {
     char links_error[512];          //  why the peer links could not start ("" = fine)
     cw_peerlink_t *links;           //  the peerlink behind the transport (NULL in tests)
     cw_peer_state_t peers[CW_CLUSTER_MAX_PEERS];
-    char *join_token_hash;          //  state of the old procedures
-    char join_token_address[256];
-    int64_t join_token_expires;
-    //  The core's own state
     const cw_transport_t *transport;
     void *link;                     //  the transport's instance, NULL when not started
     bool stopping;
@@ -962,6 +956,12 @@ int cw_cluster_this_peer (cw_cluster_t *self) { return self->this_peer; }
 bool cw_cluster_is_primary (cw_cluster_t *self) { return self->is_primary; }
 
 bool
+cw_cluster_peer_heard (cw_cluster_t *self, int index)
+{
+    return index >= 1 && index <= CW_CLUSTER_MAX_PEERS && self->peers[index - 1].last_heard != 0;
+}
+
+bool
 cw_cluster_peer_link_up (cw_cluster_t *self, int index)
 {
     return index >= 1 && index <= CW_CLUSTER_MAX_PEERS && self->peers[index - 1].link_up;
@@ -1109,7 +1109,6 @@ cw_cluster_destroy (cw_cluster_t **self_p)
             free (entry);
         zlistx_destroy (&lists[l]);
     }
-    free (self->join_token_hash);
     free (self);
     *self_p = NULL;
 }

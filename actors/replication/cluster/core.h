@@ -29,6 +29,12 @@
 #define CW_PEER_CALL_TIMEOUT_MS 5000
 #define CW_SYNC_TIMEOUT_MS 30000
 
+//  Frame types of the core's peer protocol (after the links' HELLO, type
+//  0): heartbeats, and requests answered by replies with the same corr.
+#define CW_FRAME_HEARTBEAT 1
+#define CW_FRAME_REQUEST 2
+#define CW_FRAME_REPLY 3
+
 //  Where the answer to a request goes.
 typedef struct {
     bool remote;                //  a peer's request (else a local requester)
@@ -69,6 +75,8 @@ bool cw_cluster_is_primary (cw_cluster_t *self);
 
 //  True when peer INDEX (1..6) is alive (or is this peer).
 bool cw_cluster_peer_alive (cw_cluster_t *self, int index);
+//  True when a heartbeat from peer INDEX arrived since this start.
+bool cw_cluster_peer_heard (cw_cluster_t *self, int index);
 //  True when our outbound link to peer INDEX is up.
 bool cw_cluster_peer_link_up (cw_cluster_t *self, int index);
 //  True when peer INDEX announced a restart less than the grace ago.
