@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -223,7 +224,9 @@ def check_clean_exit(name, status, log_path):
     except OSError:
         report = None
     if report:
-        raise AssertionError("node %s: sanitizer report in %s:\n%s" % (name, log_path, report))
+        sys.stderr.write("node %s: sanitizer report in %s:\n%s\n" % (name, log_path, report))
+        raise AssertionError("node %s: sanitizer report (%s) in %s" % (
+            name, report.split("\n", 1)[0].strip(), log_path))
     if status is not None and status != 0:
         raise AssertionError("node %s: causewayd did not exit 0 on SIGTERM (%s); log %s" % (
             name, status, log_path))
@@ -233,7 +236,9 @@ def check_cli(r):
     """Fail when a CLI run (a CompletedProcess) wrote a sanitizer report."""
     report = sanitizer_report(r.stderr or "")
     if report:
-        raise AssertionError("causeway %s: sanitizer report:\n%s" % (" ".join(map(str, r.args[1:])), report))
+        sys.stderr.write("causeway %s: sanitizer report:\n%s\n" % (" ".join(map(str, r.args[1:])), report))
+        raise AssertionError("causeway %s: sanitizer report (%s)" % (
+            " ".join(map(str, r.args[1:])), report.split("\n", 1)[0].strip()))
     return r
 
 
