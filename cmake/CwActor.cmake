@@ -28,7 +28,7 @@ function(cw_add_actor name)
     file(GLOB_RECURSE found CONFIGURE_DEPENDS ${dir}/${sub}/*.c)
     list(APPEND sources ${found})
   endforeach()
-  list(FILTER sources EXCLUDE REGEX "^${dir}/main\\.c$")
+  list(REMOVE_ITEM sources ${dir}/main.c)
 
   set(includes ${dir})
   foreach(sub ${CW_INCLUDE_DIRS})
