@@ -1,6 +1,8 @@
 #!/bin/sh
 # test.sh - install dependencies, then build and run the whole test suite
-# twice: a normal build (build/) and an ASan+UBSan build (build-asan/).
+# twice: a normal build (build/) and an ASan+UBSan build (build-asan/), the
+# latter with leak detection on (suppressions for third-party libraries in
+# tests/lsan.supp).
 set -eu
 cd "$(dirname "$0")/.."
 tools/setup-deps.sh
@@ -11,7 +13,9 @@ for variant in build build-asan; do
   cmake -S . -B "$variant" $opts >/dev/null
   cmake --build "$variant" -j"$jobs"
   echo "== $variant: tests"
-  ASAN_OPTIONS="detect_leaks=0:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+  ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" \
+  LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
+  UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     ctest --test-dir "$variant" --output-on-failure
 done
 echo "== all tests passed (build, build-asan)"

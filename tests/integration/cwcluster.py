@@ -43,7 +43,7 @@ import fcntl
 
 import pytest
 
-from cwtest import BIN, HERE, Node, pid_alive
+from cwtest import BIN, HERE, Node, check_clean_exit, pid_alive
 
 MAKE_CERTS = os.path.join(HERE, "make_certs.sh")
 CERT_PEERS = 6
@@ -336,17 +336,20 @@ class Peer(Node):
 
     def stop(self, timeout=15):
         """SIGTERM causewayd and wait (SIGKILL after TIMEOUT); then SIGKILL
-        whatever of its children is left."""
+        whatever of its children is left. Fails unless causewayd exited 0
+        and no process of the node wrote a sanitizer report (a leak)."""
         if self.proc is None:
             return
         pids = self._all_pids()
+        status = None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout)
+                status = self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                status = "killed after %ss" % timeout
         for pid in pids:
             if pid_alive(pid) and self._ours(pid):
                 try:
@@ -357,6 +360,7 @@ class Peer(Node):
         if self.log:
             self.log.close()
             self.log = None
+        check_clean_exit(self.name, status, self.log_path)
 
 
 class Cluster:

@@ -10,7 +10,9 @@ state under tmp_path), and gives:
   wait_for(fn)       poll fn() until truthy or fail
   subscriber()       a zmq SUB socket on the first alarm publish endpoint
   kill9()            SIGKILL causewayd and every actor (a node crash)
-  stop()             SIGTERM causewayd and wait; kill whatever is left
+  stop()             SIGTERM causewayd and wait; kill whatever is left; fail
+                     unless causewayd exited 0 and no process of the node
+                     wrote a sanitizer report (a leak, in the ASan build)
 The binaries come from $CAUSEWAY_BIN (set by ctest), else ../../build/bin.
 """
 import json
@@ -18,6 +20,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -114,18 +117,21 @@ class Node:
                     self.known_pids.add(a["pid"])
         except Exception:
             pass
+        status = None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout)
+                status = self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                status = "killed after %ss" % timeout
         for pid in self.known_pids:
             if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
         self.proc = None
         self.log.close()
+        check_clean_exit(self.name, status, self.log_path)
 
     def kill9(self):
         """SIGKILL causewayd and every actor at once: a crash of the node."""
@@ -153,8 +159,9 @@ class Node:
         e.pop("CAUSEWAY_ENDPOINT", None)
         if env:
             e.update(env)
-        return subprocess.run([os.path.join(BIN, "causeway"), "--config", self.conf] + [str(a) for a in args],
-                              capture_output=True, text=True, timeout=timeout, env=e)
+        return check_cli(subprocess.run([os.path.join(BIN, "causeway"), "--config", self.conf]
+                                        + [str(a) for a in args],
+                                        capture_output=True, text=True, timeout=timeout, env=e))
 
     def call(self, command, args=None, timeout_ms=5000):
         s = self.ctx.socket(zmq.REQ)
@@ -190,6 +197,49 @@ class Node:
                 return value
             time.sleep(0.02)
         raise AssertionError(message() if callable(message) else message)
+
+
+SANITIZER_REPORTS = ("ERROR: LeakSanitizer", "ERROR: AddressSanitizer", ": runtime error: ")
+
+
+def sanitizer_report(text):
+    """The first sanitizer report in TEXT (from its first line on), or None.
+    Leak detection runs when a process of the ASan build exits; a leak makes
+    it print a report and exit non-zero."""
+    at = [text.find(r) for r in SANITIZER_REPORTS if r in text]
+    if not at:
+        return None
+    start = text.rfind("\n", 0, min(at)) + 1
+    return text[start:start + 6000]
+
+
+def check_clean_exit(name, status, log_path):
+    """After a clean stop: causewayd answered SIGTERM with exit 0 (STATUS is
+    its exit status, None when it had exited before the stop: then the test
+    owns that status), and no process of the node (causewayd, its actors and
+    standbys share the log) wrote a sanitizer report."""
+    try:
+        with open(log_path, "rb") as f:
+            report = sanitizer_report(f.read().decode(errors="replace"))
+    except OSError:
+        report = None
+    if report:
+        sys.stderr.write("node %s: sanitizer report in %s:\n%s\n" % (name, log_path, report))
+        raise AssertionError("node %s: sanitizer report (%s) in %s" % (
+            name, report.split("\n", 1)[0].strip(), log_path))
+    if status is not None and status != 0:
+        raise AssertionError("node %s: causewayd did not exit 0 on SIGTERM (%s); log %s" % (
+            name, status, log_path))
+
+
+def check_cli(r):
+    """Fail when a CLI run (a CompletedProcess) wrote a sanitizer report."""
+    report = sanitizer_report(r.stderr or "")
+    if report:
+        sys.stderr.write("causeway %s: sanitizer report:\n%s\n" % (" ".join(map(str, r.args[1:])), report))
+        raise AssertionError("causeway %s: sanitizer report (%s)" % (
+            " ".join(map(str, r.args[1:])), report.split("\n", 1)[0].strip()))
+    return r
 
 
 def pid_alive(pid):
