@@ -161,10 +161,12 @@ s_cmd_alarms (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t 
     for (int i = 0; i < eff->peer_count; i++) {
         if (i + 1 == cw_cluster_this_peer (self->core))
             continue;
-        json_t *call = json_pack ("{s:s, s:s, s:O}", "op", "control", "command", "alarms.list",
-                                  "args", list_args);
+        //  cw_cluster_peer_call takes the call: build it only for a live peer
         if (cw_cluster_peer_alive (self->core, i + 1)
-        &&  cw_cluster_peer_call (self->core, i + 1, call, NULL, 0, s_on_gather_peer, gather, 3000) == 0)
+        &&  cw_cluster_peer_call (self->core, i + 1,
+                                  json_pack ("{s:s, s:s, s:O}", "op", "control", "command", "alarms.list",
+                                             "args", list_args),
+                                  NULL, 0, s_on_gather_peer, gather, 3000) == 0)
             gather->waiting++;
         else
             json_array_append_new (gather->unreachable, json_string (eff->peers[i]));
