@@ -91,13 +91,6 @@ typedef struct {
 // ---------------------------------------------------------------------------
 //  Small helpers
 
-const char *
-cw_jtext (json_t *object, const char *name)
-{
-    const char *text = json_string_value (json_object_get (object, name));
-    return text ? text : "";
-}
-
 static int64_t
 s_wall_ms (void)
 {

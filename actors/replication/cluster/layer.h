@@ -18,6 +18,7 @@
 #define CW_CLUSTER_LAYER_H
 
 #include "core.h"
+#include "cw_text.h"
 #include "replog.h"
 #include "transport.h"
 
@@ -26,8 +27,6 @@
 #define CW_FRAME_REQUEST 2
 #define CW_FRAME_REPLY 3
 
-//  The text of member NAME of OBJECT, "" when absent or not a string.
-const char *cw_jtext (json_t *object, const char *name);
 
 //  Create the core as cw_cluster_new does, on TRANSPORT (borrowed, static)
 //  instead of the TLS peer links.

@@ -9,13 +9,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-const char *
-cw_jstr (json_t *object, const char *name)
-{
-    const char *text = json_string_value (json_object_get (object, name));
-    return text ? text : "";
-}
-
 void
 cw_proc_sha256_hex (const void *data, size_t len, char out[65])
 {
@@ -45,7 +38,7 @@ cw_proc_answer_and_restart (cw_cluster_t *core, const cw_reply_target_t *target,
 cw_reply_status_t
 cw_proc_refuse (json_t **reply, json_t *body)
 {
-    cw_warn ("cluster: refused: %s", cw_jstr (body, "error"));
+    cw_warn ("cluster: refused: %s", cw_jtext (body, "error"));
     *reply = body;
     return CW_REPLY_ERROR;
 }

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include "core.h"
+#include "cw_text.h"
 #include "engine.h"
 
 //  The outstanding join token, as the primary keeps it: only SHA-256 of
@@ -44,8 +45,6 @@ void cw_proc_end_answer (cw_engine_t *engine, void *ctx, bool ok, const char *er
 //  Hex SHA-256 of LEN bytes at DATA into OUT.
 void cw_proc_sha256_hex (const void *data, size_t len, char out[65]);
 
-//  The string member NAME of OBJECT, "" when absent or not a string.
-const char *cw_jstr (json_t *object, const char *name);
 //  The reply target of a local request REQ.
 cw_reply_target_t cw_proc_target (const cw_envelope_t *req);
 //  Answer TARGET (BODY stolen), then restart the node (the reply goes out

@@ -95,7 +95,7 @@ s_join_redeem (s_join_t *job, cw_dial_t *dial)
     }
     bool welcome = json_is_true (json_object_get (json, "ok"));
     if (!welcome)               //  it may not have applied the new peer list yet: retry
-        snprintf (job->error, sizeof job->error, "the primary refused this node: %s", cw_jstr (json, "error"));
+        snprintf (job->error, sizeof job->error, "the primary refused this node: %s", cw_jtext (json, "error"));
     json_decref (json);
     if (!welcome)
         return -1;
@@ -117,7 +117,7 @@ s_join_redeem (s_join_t *job, cw_dial_t *dial)
     int rc = 0;
     if (!json_is_true (json_object_get (json, "ok"))) {
         snprintf (job->error, sizeof job->error, "the primary refused the token: %s",
-                  cw_jstr (json_object_get (json, "body"), "error"));
+                  cw_jtext (json_object_get (json, "body"), "error"));
         rc = -2;
     }
     json_decref (json);
@@ -262,7 +262,7 @@ s_on_checked (cw_engine_t *engine, void *ctx, int peer, int tag, bool ok, json_t
     (void) tag;
     if (ok)
         return CW_STEP_NEXT;
-    cw_engine_fail (engine, "cluster.join: %s", cw_jstr (json, "error"));
+    cw_engine_fail (engine, "cluster.join: %s", cw_jtext (json, "error"));
     return CW_STEP_FAIL;
 }
 
@@ -342,8 +342,8 @@ s_token_problem (json_t *token)
         return "the token is of an unknown version";
     if (!json_is_array (peers) || json_array_size (peers) < 1 || json_array_size (peers) > CW_CLUSTER_MAX_PEERS
     ||  !json_is_integer (expires) || !json_is_integer (port) || json_integer_value (port) < 1
-    ||  json_integer_value (port) > 65535 || strlen (cw_jstr (token, "fingerprint")) != 64
-    ||  !*cw_jstr (token, "nonce") || strlen (cw_jstr (token, "nonce")) >= sizeof ((s_join_t *) 0)->nonce)
+    ||  json_integer_value (port) > 65535 || strlen (cw_jtext (token, "fingerprint")) != 64
+    ||  !*cw_jtext (token, "nonce") || strlen (cw_jtext (token, "nonce")) >= sizeof ((s_join_t *) 0)->nonce)
         return "the token is malformed";
     if (json_integer_value (expires) < (json_int_t) time (NULL))
         return "the token has expired; make a new one on the primary with `causeway cluster token ADDRESS`";
@@ -372,8 +372,8 @@ s_token_take (s_join_t *job, json_t *token)
         mapping->items[mapping->count] = (cw_peerlink_mapping_t) { .fqdn = pair[0], .ip = pair[1] };
         mapping->count++;
     }
-    cw_copy (job->fingerprint, sizeof job->fingerprint, cw_jstr (token, "fingerprint"));
-    cw_copy (job->nonce, sizeof job->nonce, cw_jstr (token, "nonce"));
+    cw_copy (job->fingerprint, sizeof job->fingerprint, cw_jtext (token, "fingerprint"));
+    cw_copy (job->nonce, sizeof job->nonce, cw_jtext (token, "nonce"));
     job->port = (int) json_integer_value (json_object_get (token, "port"));
 }
 
@@ -429,7 +429,7 @@ s_join (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **repl
     if (error)
         return cw_proc_refuse (reply, error);
     char err[512];
-    json_t *token = s_token_decode (cw_jstr (args, "token"), err, sizeof err);
+    json_t *token = s_token_decode (cw_jtext (args, "token"), err, sizeof err);
     if (!token)
         return cw_proc_refuse (reply, cw_error_body ("%s: %s", command, err));
     const char *problem = s_token_problem (token);
@@ -447,7 +447,7 @@ s_join (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **repl
         s_join_free (job);
         return cw_proc_refuse (reply, error);
     }
-    const char *primary = cw_jstr (args, "primary");
+    const char *primary = cw_jtext (args, "primary");
     cw_copy (job->primary, sizeof job->primary, *primary ? primary : job->settings.peers[job->settings.primary - 1]);
     return cw_proc_start (env->engine, &s_join_procedure, job, NULL, reply);
 }
@@ -460,7 +460,7 @@ s_redeem_token (cw_cluster_t *core, json_t *args, const cw_reply_target_t *targe
 {
     cw_join_token_t *kept = &((cw_proc_env_t *) arg)->token;
     int sender = cw_cluster_sender (core, target);
-    const char *nonce = cw_jstr (args, "nonce");
+    const char *nonce = cw_jtext (args, "nonce");
     const char *error = NULL;
     char hash[65];
     cw_proc_sha256_hex (nonce, strlen (nonce), hash);

@@ -229,7 +229,7 @@ s_op_on_reply (cw_engine_t *engine, void *ctx, int peer, int tag, bool ok, json_
 {
     s_op_t *op = ctx;
     const char *address = op->called[peer];
-    const char *error = ok ? "" : *cw_jstr (json, "error") ? cw_jstr (json, "error") : "no answer";
+    const char *error = ok ? "" : *cw_jtext (json, "error") ? cw_jtext (json, "error") : "no answer";
     if (ok)
         cw_info ("cluster: %s: peer %d (%s) applied restarting=%s", op->command, peer, address,
                  json_is_true (json_object_get (json, "restarting")) ? "yes" : "no");
@@ -350,7 +350,7 @@ s_op_finish (cw_engine_t *engine, s_op_t *op, json_t *body)
         json_t *item;
         json_array_foreach (op->unreached, i, item) {
             size_t used = strlen (list);
-            snprintf (list + used, sizeof list - used, "%s%s", used ? ", " : "", cw_jstr (item, "address"));
+            snprintf (list + used, sizeof list - used, "%s%s", used ? ", " : "", cw_jtext (item, "address"));
         }
         char text[1400];
         snprintf (text, sizeof text, "not updated (unreachable): %s; set the same clustering settings "
@@ -384,7 +384,7 @@ s_form_settings (cw_cluster_t *core, json_t *args, const char *address, cw_clust
     cw_cluster_settings_t stored;
     cw_proc_stored (core, &stored);
     memset (s, 0, sizeof *s);
-    const char *name = cw_jstr (args, "name");
+    const char *name = cw_jtext (args, "name");
     cw_copy (s->name, sizeof s->name, *name ? name : stored.name);
     if (!*s->name)
         return cw_error_body ("cluster.form: a cluster name is needed: give --name (the FQDN of the "
@@ -397,7 +397,7 @@ s_form_settings (cw_cluster_t *core, json_t *args, const char *address, cw_clust
         s->ip_version = atoi (json_string_value (version));
     else
         s->ip_version = stored.ip_version ? stored.ip_version : 4;
-    const char *tls = cw_jstr (args, "tls_verify");
+    const char *tls = cw_jtext (args, "tls_verify");
     cw_copy (s->tls_verify, sizeof s->tls_verify,
              *tls ? tls : *stored.tls_verify ? stored.tls_verify : "permissive");
     if (s->ip_version != 4 && s->ip_version != 6)
@@ -517,7 +517,7 @@ s_add (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **reply
     char address[256];
     cw_cluster_settings_t s;
     int index = 0;
-    json_t *error = s_check_address (env->core, command, cw_jstr (args, "address"), address, sizeof address);
+    json_t *error = s_check_address (env->core, command, cw_jtext (args, "address"), address, sizeof address);
     if (!error)
         error = s_add_check (env->core, command, args, address, &s, &index);
     if (error)
@@ -639,7 +639,7 @@ s_token (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **rep
     cw_proc_env_t *env = arg;
     const char *command = "cluster.token";
     char address[256];
-    json_t *error = s_check_address (env->core, command, cw_jstr (args, "address"), address, sizeof address);
+    json_t *error = s_check_address (env->core, command, cw_jtext (args, "address"), address, sizeof address);
     if (error)
         return cw_proc_refuse (reply, error);
     int ttl = S_TOKEN_TTL_DEFAULT;
@@ -748,7 +748,7 @@ s_remove_or_replace (cw_proc_env_t *env, const cw_envelope_t *req, const char *c
 {
     cw_cluster_t *core = env->core;
     bool replace = strcmp (command, "cluster.replace") == 0;
-    const char *old_arg = cw_jstr (args, replace ? "old" : "address");
+    const char *old_arg = cw_jtext (args, replace ? "old" : "address");
     char old[256], added[256] = "";
     json_t *error = NULL;
     if (!*old_arg)
@@ -759,7 +759,7 @@ s_remove_or_replace (cw_proc_env_t *env, const cw_envelope_t *req, const char *c
     int index = s_removable (core, command, &s, old, sizeof old, &error);
     if (!index)
         return cw_proc_refuse (reply, error);
-    if (replace && (error = s_check_address (core, command, cw_jstr (args, "new"), added, sizeof added)))
+    if (replace && (error = s_check_address (core, command, cw_jtext (args, "new"), added, sizeof added)))
         return cw_proc_refuse (reply, error);
     if (replace && cw_settings_index_of (&s, added))
         return cw_proc_refuse (reply, cw_error_body ("cluster.replace: %s is already peer %d", added,

@@ -80,7 +80,7 @@ s_guard (cw_actor_t *actor, const cw_command_t *command, json_t **reply, void *a
             if (c == command && s_families[f].primary_check) {
                 *reply = s_families[f].primary_check (self->env.core, command->name);
                 if (*reply)
-                    cw_warn ("cluster: refused: %s", cw_jstr (*reply, "error"));
+                    cw_warn ("cluster: refused: %s", cw_jtext (*reply, "error"));
                 return *reply == NULL;
             }
     return true;

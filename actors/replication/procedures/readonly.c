@@ -94,7 +94,7 @@ s_suggest_mappings (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, j
     json_array_foreach (missing, i, item) {
         size_t used = strlen (message);
         snprintf (message + used, sizeof message - used, "%sno mapping: %s; fix: %s", used ? "\n" : "",
-                  cw_jstr (item, "reason"), cw_jstr (item, "fix"));
+                  cw_jtext (item, "reason"), cw_jtext (item, "fix"));
     }
     char err[512];
     if (apply && json_array_size (missing) > 0) {
@@ -163,7 +163,7 @@ s_diff_only_b (json_t *by_key, json_t *seen, json_t *differences)
             continue;
         json_t *vb = json_object_get (other, "value");
         json_array_append_new (differences, json_pack ("{s:s, s:s, s:n, s:O, s:b}", "key", key, "scope",
-                                                       cw_jstr (other, "scope"), "a", "b", vb ? vb : json_null (),
+                                                       cw_jtext (other, "scope"), "a", "b", vb ? vb : json_null (),
                                                        "expected", false));
     }
 }
@@ -176,13 +176,13 @@ s_diff_compare (json_t *list_a, json_t *list_b, int *same)
     size_t i;
     json_t *entry;
     json_array_foreach (json_object_get (list_b, "config"), i, entry)
-        if (*cw_jstr (entry, "key"))
-            json_object_set (by_key, cw_jstr (entry, "key"), entry);
+        if (*cw_jtext (entry, "key"))
+            json_object_set (by_key, cw_jtext (entry, "key"), entry);
     json_t *differences = json_array ();
     json_t *seen = json_object ();
     *same = 0;
     json_array_foreach (json_object_get (list_a, "config"), i, entry) {
-        const char *key = cw_jstr (entry, "key");
+        const char *key = cw_jtext (entry, "key");
         if (!*key)
             continue;
         json_object_set_new (seen, key, json_true ());
@@ -193,7 +193,7 @@ s_diff_compare (json_t *list_a, json_t *list_b, int *same)
             (*same)++;
             continue;
         }
-        const char *scope = cw_jstr (entry, "scope");
+        const char *scope = cw_jtext (entry, "scope");
         bool expected = strcmp (scope, "peer") == 0 && !s_must_match (key);
         json_array_append_new (differences, json_pack ("{s:s, s:s, s:O, s:O, s:b}", "key", key, "scope", scope,
                                                        "a", va ? va : json_null (), "b", vb ? vb : json_null (),
@@ -243,7 +243,7 @@ s_on_diff_list (cw_cluster_t *core, int peer, bool ok, json_t *json, const uint8
     if (!ok || !json_is_array (json_object_get (json, "config"))) {
         if (!*diff->error)
             snprintf (diff->error, sizeof diff->error, "cannot read the configuration of peer %d (%s): %.300s",
-                      peer, cw_proc_address (core, peer), ok ? "no list in its answer" : cw_jstr (json, "error"));
+                      peer, cw_proc_address (core, peer), ok ? "no list in its answer" : cw_jtext (json, "error"));
     }
     else
     if (peer == diff->a && !diff->list_a)
@@ -315,7 +315,7 @@ s_diff_ask (s_diff_t *diff, int k, int p)
             *(k == 0 ? &diff->list_a : &diff->list_b) = list;
         else {
             snprintf (diff->error, sizeof diff->error, "cannot list this peer's configuration: %.300s",
-                      cw_jstr (list, "error"));
+                      cw_jtext (list, "error"));
             json_decref (list);
         }
         return;

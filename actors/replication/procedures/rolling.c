@@ -203,7 +203,7 @@ s_probe_reply (cw_engine_t *engine, void *ctx, int peer, int tag, bool ok, json_
     roll->probe_out = false;
     if (!ok)
         return CW_STEP_WAIT;        //  asked again on a later tick
-    cw_copy (roll->old_boot, sizeof roll->old_boot, cw_jstr (json, "boot_id"));
+    cw_copy (roll->old_boot, sizeof roll->old_boot, cw_jtext (json, "boot_id"));
     return CW_STEP_NEXT;
 }
 
@@ -271,11 +271,11 @@ s_push_reply (cw_engine_t *engine, void *ctx, int peer, int tag, bool ok, json_t
     if (peer == roll->peer)
         //  It may have gone down before its answer: its restart tells
         cw_engine_log (engine, "peer %d (%s) did not confirm (%s); waiting for its restart", peer, address,
-                       cw_jstr (json, "error"));
+                       cw_jtext (json, "error"));
     else
     if (!*roll->push_error)
         snprintf (roll->push_error, sizeof roll->push_error, "peer %d (%s) did not take the settings: %.300s",
-                  peer, address, cw_jstr (json, "error"));
+                  peer, address, cw_jtext (json, "error"));
     return s_push_done (engine, roll);
 }
 
@@ -328,7 +328,7 @@ s_restart_reply (cw_engine_t *engine, void *ctx, int peer, int tag, bool ok, jso
     (void) tag;
     s_roll_t *roll = ctx;
     roll->probe_out = false;
-    const char *boot = cw_jstr (json, "boot_id");
+    const char *boot = cw_jtext (json, "boot_id");
     if (!ok || !*boot || strcmp (boot, roll->old_boot) == 0)
         return CW_STEP_WAIT;
     bool taken;
@@ -338,12 +338,12 @@ s_restart_reply (cw_engine_t *engine, void *ctx, int peer, int tag, bool ok, jso
         taken = address && strcasecmp (address, roll->fqdn[peer - 1]) == 0;
     }
     else
-        taken = strcmp (cw_jstr (json, "tls_verify"), "enforce") == 0;
+        taken = strcmp (cw_jtext (json, "tls_verify"), "enforce") == 0;
     const char *address = cw_proc_address (roll->env->core, peer);
     if (!taken) {
         cw_engine_fail (engine, "peer %d (%s) restarted without taking the change (its settings in effect: %s); "
                         "check `causeway config get cluster.peers` and `cluster.tls_verify` on it", peer, address,
-                        roll->use_fqdns ? "an unchanged peer list" : cw_jstr (json, "tls_verify"));
+                        roll->use_fqdns ? "an unchanged peer list" : cw_jtext (json, "tls_verify"));
         return CW_STEP_FAIL;
     }
     cw_engine_log (engine, "peer %d (%s) restarted with the change", peer, address);
@@ -636,8 +636,8 @@ s_tls_failures (s_tls_t *tls, char *failures, size_t size)
             continue;
         size_t used = strlen (failures);
         snprintf (failures + used, size - used, "%speer %d (%s): %s", used ? "; " : "",
-                  (int) json_integer_value (json_object_get (check, "peer")), cw_jstr (check, "address"),
-                  cw_jstr (check, "reason"));
+                  (int) json_integer_value (json_object_get (check, "peer")), cw_jtext (check, "address"),
+                  cw_jtext (check, "reason"));
     }
 }
 
@@ -698,17 +698,17 @@ s_on_cert_checked (cw_cluster_t *core, int peer, bool ok, json_t *json, const ui
     const char *ca_file = cw_cluster_boot (core)->peering.ca_file;
     if (!ok)
         s_tls_add (tls, peer, address, false, json_object_get (json, "error")
-                   ? cw_jstr (json, "error") : "the certificate check failed on that peer");
+                   ? cw_jtext (json, "error") : "the certificate check failed on that peer");
     else
     if (!json_is_true (json_object_get (json, "ok")))
-        s_tls_add (tls, peer, address, false, cw_jstr (json, "reason"));
+        s_tls_add (tls, peer, address, false, cw_jtext (json, "reason"));
     else {
         //  Its certificate must also chain to the CAs this peer trusts
-        const char *pem = cw_jstr (json, "certificate");
+        const char *pem = cw_jtext (json, "certificate");
         json_t *here = *pem ? cw_cert_check (NULL, pem, ca_file, address, false) : NULL;
         if (here && !json_is_true (json_object_get (here, "ok"))) {
             char reason[600];
-            snprintf (reason, sizeof reason, "not trusted by the primary: %s", cw_jstr (here, "reason"));
+            snprintf (reason, sizeof reason, "not trusted by the primary: %s", cw_jtext (here, "reason"));
             s_tls_add (tls, peer, address, false, reason);
         }
         else
@@ -774,7 +774,7 @@ s_enforce_tls (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t
         const char *address = cw_proc_address (core, i);
         if (i == cw_cluster_this_peer (core)) {
             json_t *mine = cw_cert_check (boot->peering.certificate, NULL, boot->peering.ca_file, address, false);
-            s_tls_add (tls, i, address, json_is_true (json_object_get (mine, "ok")), cw_jstr (mine, "reason"));
+            s_tls_add (tls, i, address, json_is_true (json_object_get (mine, "ok")), cw_jtext (mine, "reason"));
             json_decref (mine);
             continue;
         }
@@ -812,9 +812,9 @@ s_cert_check (cw_cluster_t *core, json_t *args, const cw_reply_target_t *target,
 {
     (void) arg;
     const cw_bootstrap_t *boot = cw_cluster_boot (core);
-    const char *fqdn = cw_jstr (args, "fqdn");
+    const char *fqdn = cw_jtext (args, "fqdn");
     json_t *result = cw_cert_check (boot->peering.certificate, NULL, boot->peering.ca_file, fqdn, true);
-    cw_info ("cluster: certificate check for %s: %s", fqdn, cw_jstr (result, "reason"));
+    cw_info ("cluster: certificate check for %s: %s", fqdn, cw_jtext (result, "reason"));
     cw_cluster_answer (core, target, true, result);
 }
 

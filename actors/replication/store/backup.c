@@ -11,6 +11,7 @@
     journal.
 */
 #include "backup.h"
+#include "cw_text.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -35,17 +36,6 @@
 #define S_KDF_ARGON2ID13 1
 #define S_PENDING_MAGIC  "CWRESTORE1"
 #define S_MAX_FILE       ((uint64_t) 8 << 30)
-
-static void
-s_err (char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (err, errlen, fmt, args);
-    va_end (args);
-}
 
 static void
 s_put_le (unsigned char *p, uint64_t v, int bytes)
@@ -101,12 +91,12 @@ s_read_file (const char *path, size_t *len, char *err, size_t errlen)
 {
     int fd = open (path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        s_err (err, errlen, "cannot open %s: %s", path, strerror (errno));
+        cw_errorf (err, errlen, "cannot open %s: %s", path, strerror (errno));
         return NULL;
     }
     struct stat st;
     if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || (uint64_t) st.st_size > S_MAX_FILE) {
-        s_err (err, errlen, "%s is not a regular file of a possible size", path);
+        cw_errorf (err, errlen, "%s is not a regular file of a possible size", path);
         close (fd);
         return NULL;
     }
@@ -123,7 +113,7 @@ s_read_file (const char *path, size_t *len, char *err, size_t errlen)
     }
     close (fd);
     if (!data || got != size) {
-        s_err (err, errlen, "cannot read %s", path);
+        cw_errorf (err, errlen, "cannot read %s", path);
         free (data);
         return NULL;
     }
@@ -140,7 +130,7 @@ s_write_file_atomic (const char *path, const unsigned char *const *parts, const 
     size_t tlen = strlen (path) + 5;
     char *tmp = malloc (tlen);
     if (!tmp) {
-        s_err (err, errlen, "out of memory");
+        cw_errorf (err, errlen, "out of memory");
         return -1;
     }
     snprintf (tmp, tlen, "%s.tmp", path);
@@ -157,7 +147,7 @@ s_write_file_atomic (const char *path, const unsigned char *const *parts, const 
     if (rc == 0)
         s_fsync_dir (path);
     if (rc != 0) {
-        s_err (err, errlen, "cannot write %s: %s", path, strerror (errno));
+        cw_errorf (err, errlen, "cannot write %s: %s", path, strerror (errno));
         unlink (tmp);
     }
     free (tmp);
@@ -172,7 +162,7 @@ cw_secret_key_load (const char *state_dir, unsigned char key [CW_SECRET_KEY_BYTE
                     char *err, size_t errlen)
 {
     if (sodium_init () < 0) {
-        s_err (err, errlen, "libsodium initialisation failed");
+        cw_errorf (err, errlen, "libsodium initialisation failed");
         return -1;
     }
     char path [4096], tmp [4200];
@@ -185,7 +175,7 @@ cw_secret_key_load (const char *state_dir, unsigned char key [CW_SECRET_KEY_BYTE
             if (fstat (fd, &st) == 0) {
                 if (st.st_mode & 077) {
                     close (fd);
-                    s_err (err, errlen, "%s is readable by others (mode %03o): it protects every "
+                    cw_errorf (err, errlen, "%s is readable by others (mode %03o): it protects every "
                            "secret of this node; chmod 600 it", path, st.st_mode & 0777);
                     return -1;
                 }
@@ -196,13 +186,13 @@ cw_secret_key_load (const char *state_dir, unsigned char key [CW_SECRET_KEY_BYTE
             close (fd);
             if (n != CW_SECRET_KEY_BYTES) {
                 sodium_memzero (key, CW_SECRET_KEY_BYTES);
-                s_err (err, errlen, "%s is not a %d-byte key file", path, CW_SECRET_KEY_BYTES);
+                cw_errorf (err, errlen, "%s is not a %d-byte key file", path, CW_SECRET_KEY_BYTES);
                 return -1;
             }
             return 0;
         }
         if (errno != ENOENT) {
-            s_err (err, errlen, "cannot open %s: %s", path, strerror (errno));
+            cw_errorf (err, errlen, "cannot open %s: %s", path, strerror (errno));
             return -1;
         }
         //  First use: write a new key aside, then link it in place (fails
@@ -224,13 +214,13 @@ cw_secret_key_load (const char *state_dir, unsigned char key [CW_SECRET_KEY_BYTE
         int saved = errno;
         unlink (tmp);
         if (rc != 0) {
-            s_err (err, errlen, "cannot create %s: %s", path, strerror (saved));
+            cw_errorf (err, errlen, "cannot create %s: %s", path, strerror (saved));
             return -1;
         }
         s_fsync_dir (path);
         cw_info ("secrets: created the node key path=%s", path);
     }
-    s_err (err, errlen, "cannot load %s", path);
+    cw_errorf (err, errlen, "cannot load %s", path);
     return -1;
 }
 
@@ -264,7 +254,7 @@ cw_secret_open (const unsigned char key [CW_SECRET_KEY_BYTES], const char *seale
 {
     if (sodium_init () < 0 || !sealed || strncmp (sealed, CW_SECRET_PREFIX,
                                                   strlen (CW_SECRET_PREFIX)) != 0) {
-        s_err (err, errlen, "not a sealed secret");
+        cw_errorf (err, errlen, "not a sealed secret");
         return NULL;
     }
     const char *b64 = sealed + strlen (CW_SECRET_PREFIX);
@@ -276,7 +266,7 @@ cw_secret_open (const unsigned char key [CW_SECRET_KEY_BYTES], const char *seale
                                    sodium_base64_VARIANT_ORIGINAL) != 0
     ||  blen < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) {
         free (box);
-        s_err (err, errlen, "damaged sealed secret");
+        cw_errorf (err, errlen, "damaged sealed secret");
         return NULL;
     }
     size_t plen = blen - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES;
@@ -286,7 +276,7 @@ cw_secret_open (const unsigned char key [CW_SECRET_KEY_BYTES], const char *seale
                                               blen - crypto_secretbox_NONCEBYTES, box, key) != 0) {
         free (plain);
         free (box);
-        s_err (err, errlen, "the sealed secret does not open with this key (another node's, "
+        cw_errorf (err, errlen, "the sealed secret does not open with this key (another node's, "
                "or damaged)");
         return NULL;
     }
@@ -295,7 +285,7 @@ cw_secret_open (const unsigned char key [CW_SECRET_KEY_BYTES], const char *seale
     if (strlen (plain) != plen) {
         sodium_memzero (plain, plen);
         free (plain);
-        s_err (err, errlen, "damaged sealed secret");
+        cw_errorf (err, errlen, "damaged sealed secret");
         return NULL;
     }
     return plain;
@@ -320,7 +310,7 @@ s_mem_copy (sqlite3 *db, const char *schema, char *err, size_t errlen)
 {
     sqlite3 *mem = NULL;
     if (sqlite3_open_v2 (":memory:", &mem, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-        s_err (err, errlen, "out of memory");
+        cw_errorf (err, errlen, "out of memory");
         sqlite3_close_v2 (mem);
         return NULL;
     }
@@ -328,7 +318,7 @@ s_mem_copy (sqlite3 *db, const char *schema, char *err, size_t errlen)
     int rc = backup? sqlite3_backup_step (backup, -1): SQLITE_ERROR;
     int frc = backup? sqlite3_backup_finish (backup): SQLITE_ERROR;
     if (rc != SQLITE_DONE || frc != SQLITE_OK) {
-        s_err (err, errlen, "cannot copy database %s: %s", schema, sqlite3_errmsg (mem));
+        cw_errorf (err, errlen, "cannot copy database %s: %s", schema, sqlite3_errmsg (mem));
         sqlite3_close_v2 (mem);
         return NULL;
     }
@@ -340,7 +330,7 @@ static sqlite3 *
 s_image_open (const unsigned char *image, uint64_t len, char *err, size_t errlen)
 {
     if (len < 512 || memcmp (image, "SQLite format 3", 16) != 0) {
-        s_err (err, errlen, "not an SQLite database image");
+        cw_errorf (err, errlen, "not an SQLite database image");
         return NULL;
     }
     unsigned char *copy = sqlite3_malloc64 (len);
@@ -348,7 +338,7 @@ s_image_open (const unsigned char *image, uint64_t len, char *err, size_t errlen
     if (!copy || sqlite3_open_v2 (":memory:", &mem, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
         sqlite3_free (copy);
         sqlite3_close_v2 (mem);
-        s_err (err, errlen, "out of memory");
+        cw_errorf (err, errlen, "out of memory");
         return NULL;
     }
     memcpy (copy, image, len);
@@ -358,7 +348,7 @@ s_image_open (const unsigned char *image, uint64_t len, char *err, size_t errlen
     if (sqlite3_deserialize (mem, "main", copy, (sqlite3_int64) len, (sqlite3_int64) len,
                              SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE)
         != SQLITE_OK) {
-        s_err (err, errlen, "cannot open a database image: %s", sqlite3_errmsg (mem));
+        cw_errorf (err, errlen, "cannot open a database image: %s", sqlite3_errmsg (mem));
         sqlite3_close_v2 (mem);
         return NULL;
     }
@@ -369,7 +359,7 @@ s_image_open (const unsigned char *image, uint64_t len, char *err, size_t errlen
            && strcmp ((const char *) sqlite3_column_text (stmt, 0), "ok") == 0;
     sqlite3_finalize (stmt);
     if (!ok) {
-        s_err (err, errlen, "a database image is damaged");
+        cw_errorf (err, errlen, "a database image is damaged");
         sqlite3_close_v2 (mem);
         return NULL;
     }
@@ -384,7 +374,7 @@ s_mem_image (sqlite3 *mem, uint64_t *len, char *err, size_t errlen)
     unsigned char *image = sqlite3_serialize (mem, "main", &size, 0);
     if (!image || size <= 0) {
         sqlite3_free (image);
-        s_err (err, errlen, "cannot serialize a database: %s", sqlite3_errmsg (mem));
+        cw_errorf (err, errlen, "cannot serialize a database: %s", sqlite3_errmsg (mem));
         return NULL;
     }
     *len = (uint64_t) size;
@@ -408,19 +398,19 @@ s_mem_restore (sqlite3 *db, const char *schema, sqlite3 *mem, char *err, size_t 
         src_page = sqlite3_column_int64 (stmt, 0);
     sqlite3_finalize (stmt);
     if (!dest_page || dest_page != src_page) {
-        s_err (err, errlen, "database %s: page size %lld, the backup's is %lld", schema,
+        cw_errorf (err, errlen, "database %s: page size %lld, the backup's is %lld", schema,
                (long long) dest_page, (long long) src_page);
         return -1;
     }
     sqlite3_backup *backup = sqlite3_backup_init (db, schema, mem, "main");
     if (!backup) {
-        s_err (err, errlen, "cannot restore database %s: %s", schema, sqlite3_errmsg (db));
+        cw_errorf (err, errlen, "cannot restore database %s: %s", schema, sqlite3_errmsg (db));
         return -1;
     }
     int rc = sqlite3_backup_step (backup, -1);
     int frc = sqlite3_backup_finish (backup);
     if (rc != SQLITE_DONE || frc != SQLITE_OK) {
-        s_err (err, errlen, "cannot restore database %s: %s", schema,
+        cw_errorf (err, errlen, "cannot restore database %s: %s", schema,
                sqlite3_errstr (rc != SQLITE_DONE? rc: frc));
         return -1;
     }
@@ -444,7 +434,7 @@ s_reseal (sqlite3 *mem, const unsigned char *from, const unsigned char *to, int 
                                  "SELECT 1 FROM pragma_table_info (s.name) AS c "
                                  "WHERE c.name = 'value')",
                             -1, &tables, NULL) != SQLITE_OK) {
-        s_err (err, errlen, "cannot list tables: %s", sqlite3_errmsg (mem));
+        cw_errorf (err, errlen, "cannot list tables: %s", sqlite3_errmsg (mem));
         return -1;
     }
     int result = 0;
@@ -505,11 +495,30 @@ s_reseal (sqlite3 *mem, const unsigned char *from, const unsigned char *to, int 
     }
     sqlite3_finalize (tables);
     if (result)
-        s_err (err, errlen, "cannot re-seal the secrets: %s", sqlite3_errmsg (mem));
+        cw_errorf (err, errlen, "cannot re-seal the secrets: %s", sqlite3_errmsg (mem));
     if (*failed)
         cw_warn ("backup: sealed values left as they were count=%d (they do not open with the "
                  "key at hand)", *failed);
     return result;
+}
+
+//  Re-seal the secrets of both databases (open with FROM, seal with TO)
+//  and serialize them: *CONFIG_IMAGE and *CLUSTER_IMAGE (caller frees both
+//  with sqlite3_free, also on failure), their lengths, and the number of
+//  values re-sealed in *RESEALED. 0, or -1 with ERR.
+static int
+s_reseal_images (sqlite3 *config, sqlite3 *cluster, const unsigned char *from, const unsigned char *to,
+                 unsigned char **config_image, uint64_t *config_len, unsigned char **cluster_image,
+                 uint64_t *cluster_len, int *resealed, char *err, size_t errlen)
+{
+    int count [2] = { 0, 0 }, failed [2] = { 0, 0 };
+    if (s_reseal (config, from, to, &count [0], &failed [0], err, errlen)
+    ||  s_reseal (cluster, from, to, &count [1], &failed [1], err, errlen))
+        return -1;
+    *resealed = count [0] + count [1];
+    *config_image = s_mem_image (config, config_len, err, errlen);
+    *cluster_image = *config_image? s_mem_image (cluster, cluster_len, err, errlen): NULL;
+    return *cluster_image? 0: -1;
 }
 
 static void
@@ -611,15 +620,15 @@ cw_backup_create (sqlite3 *db, const char *cluster_schema, const char *file,
 {
     cluster_schema = cluster_schema? cluster_schema: "cluster";
     if (!passphrase || !*passphrase) {
-        s_err (err, errlen, "a backup needs a passphrase");
+        cw_errorf (err, errlen, "a backup needs a passphrase");
         return -1;
     }
     if (sodium_init () < 0) {
-        s_err (err, errlen, "libsodium initialisation failed");
+        cw_errorf (err, errlen, "libsodium initialisation failed");
         return -1;
     }
     if (!sqlite3_get_autocommit (db)) {
-        s_err (err, errlen, "backup: the database is in a transaction");
+        cw_errorf (err, errlen, "backup: the database is in a transaction");
         return -1;
     }
     //  One read transaction over both files: a consistent pair.
@@ -628,7 +637,7 @@ cw_backup_create (sqlite3 *db, const char *cluster_schema, const char *file,
     snprintf (sql, sizeof (sql), "BEGIN; SELECT count (*) FROM main.sqlite_schema; "
               "SELECT count (*) FROM \"%s\".sqlite_schema;", cluster_schema);
     if (sqlite3_exec (db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-        s_err (err, errlen, "backup: cannot read the databases: %s", sqlite3_errmsg (db));
+        cw_errorf (err, errlen, "backup: cannot read the databases: %s", sqlite3_errmsg (db));
         sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
@@ -647,7 +656,7 @@ cw_backup_create (sqlite3 *db, const char *cluster_schema, const char *file,
     char *manifest_text = NULL;
     int result = -1;
     if (!w) {
-        s_err (err, errlen, "out of memory");
+        cw_errorf (err, errlen, "out of memory");
         goto done;
     }
     uint64_t opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
@@ -660,21 +669,16 @@ cw_backup_create (sqlite3 *db, const char *cluster_schema, const char *file,
     unsigned char *salt = h + 26;
     randombytes_buf (salt, crypto_pwhash_SALTBYTES);
     if (s_derive (passphrase, salt, opslimit, memlimit, &keys)) {
-        s_err (err, errlen, "backup: key derivation failed (out of memory?)");
+        cw_errorf (err, errlen, "backup: key derivation failed (out of memory?)");
         goto done;
     }
     crypto_secretstream_xchacha20poly1305_init_push (&w->state,
                                                      h + 26 + crypto_pwhash_SALTBYTES,
                                                      keys.stream);
-    int resealed_config = 0, resealed_cluster = 0, failed_config = 0, failed_cluster = 0;
-    if (s_reseal (config, node_key, keys.secrets, &resealed_config, &failed_config, err, errlen)
-    ||  s_reseal (cluster, node_key, keys.secrets, &resealed_cluster, &failed_cluster, err,
-                  errlen))
-        goto done;
     uint64_t config_len = 0, cluster_len = 0;
-    config_image = s_mem_image (config, &config_len, err, errlen);
-    cluster_image = config_image? s_mem_image (cluster, &cluster_len, err, errlen): NULL;
-    if (!cluster_image)
+    int resealed = 0;
+    if (s_reseal_images (config, cluster, node_key, keys.secrets, &config_image, &config_len,
+                         &cluster_image, &cluster_len, &resealed, err, errlen))
         goto done;
 
     int64_t applied_seq = 0;
@@ -690,11 +694,11 @@ cw_backup_create (sqlite3 *db, const char *cluster_schema, const char *file,
         "created_at", created_at, "applied_seq", (json_int_t) applied_seq,
         "cluster_id", cluster_id, "software_version", CW_VERSION,
         "config_db_bytes", (json_int_t) config_len, "cluster_db_bytes", (json_int_t) cluster_len,
-        "secrets_resealed", resealed_config + resealed_cluster);
+        "secrets_resealed", resealed);
     manifest_text = manifest? json_dumps (manifest, JSON_COMPACT | JSON_SORT_KEYS): NULL;
     json_decref (manifest);
     if (!manifest_text) {
-        s_err (err, errlen, "out of memory");
+        cw_errorf (err, errlen, "out of memory");
         goto done;
     }
     unsigned char len_bytes [8];
@@ -709,7 +713,7 @@ cw_backup_create (sqlite3 *db, const char *cluster_schema, const char *file,
     s_writer_put (w, cluster_image, cluster_len);
     s_writer_emit (w, crypto_secretstream_xchacha20poly1305_TAG_FINAL);
     if (w->failed) {
-        s_err (err, errlen, "out of memory");
+        cw_errorf (err, errlen, "out of memory");
         goto done;
     }
     const unsigned char *parts [2] = { w->header, w->out };
@@ -718,7 +722,7 @@ cw_backup_create (sqlite3 *db, const char *cluster_schema, const char *file,
         goto done;
     cw_info ("backup: created file=%s bytes=%zu applied_seq=%lld secrets_resealed=%d", file,
              sizeof (w->header) + w->out_len, (long long) applied_seq,
-             resealed_config + resealed_cluster);
+             resealed);
     result = 0;
 done:
     sodium_memzero (&keys, sizeof (keys));
@@ -768,7 +772,7 @@ s_decrypt (const char *file, const char *passphrase, s_contents_t *c, char *err,
 {
     memset (c, 0, sizeof (*c));
     if (sodium_init () < 0) {
-        s_err (err, errlen, "libsodium initialisation failed");
+        cw_errorf (err, errlen, "libsodium initialisation failed");
         return -1;
     }
     size_t len = 0;
@@ -777,50 +781,50 @@ s_decrypt (const char *file, const char *passphrase, s_contents_t *c, char *err,
         return -1;
     int result = -1;
     if (len < S_HEADER_BYTES || memcmp (data, CW_BACKUP_MAGIC, 9) != 0) {
-        s_err (err, errlen, "%s is not a Causeway backup", file);
+        cw_errorf (err, errlen, "%s is not a Causeway backup", file);
         goto done;
     }
     uint64_t opslimit = s_get_le (data + 10, 8), memlimit = s_get_le (data + 18, 8);
     if (data [9] != S_KDF_ARGON2ID13
     ||  opslimit < crypto_pwhash_OPSLIMIT_MIN || opslimit > crypto_pwhash_OPSLIMIT_SENSITIVE
     ||  memlimit < crypto_pwhash_MEMLIMIT_MIN || memlimit > crypto_pwhash_MEMLIMIT_SENSITIVE) {
-        s_err (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
+        cw_errorf (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
         goto done;
     }
     if (s_derive (passphrase? passphrase: "", data + 26, opslimit, memlimit, &c->keys)) {
-        s_err (err, errlen, "backup: key derivation failed (out of memory?)");
+        cw_errorf (err, errlen, "backup: key derivation failed (out of memory?)");
         goto done;
     }
     crypto_secretstream_xchacha20poly1305_state state;
     if (crypto_secretstream_xchacha20poly1305_init_pull (&state,
             data + 26 + crypto_pwhash_SALTBYTES, c->keys.stream) != 0) {
-        s_err (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
+        cw_errorf (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
         goto done;
     }
     c->plain = malloc (len);
     if (!c->plain) {
-        s_err (err, errlen, "out of memory");
+        cw_errorf (err, errlen, "out of memory");
         goto done;
     }
     size_t pos = S_HEADER_BYTES;
     bool final = false;
     while (pos < len && !final) {
         if (len - pos < 4) {
-            s_err (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
+            cw_errorf (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
             goto done;
         }
         uint64_t clen = s_get_le (data + pos, 4);
         pos += 4;
         if (clen < crypto_secretstream_xchacha20poly1305_ABYTES
         ||  clen > S_CHUNK + crypto_secretstream_xchacha20poly1305_ABYTES || clen > len - pos) {
-            s_err (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
+            cw_errorf (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
             goto done;
         }
         unsigned long long mlen = 0;
         unsigned char tag = 0;
         if (crypto_secretstream_xchacha20poly1305_pull (&state, c->plain + c->plain_len, &mlen,
                 &tag, data + pos, clen, data, S_HEADER_BYTES) != 0) {
-            s_err (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
+            cw_errorf (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
             goto done;
         }
         c->plain_len += mlen;
@@ -828,7 +832,7 @@ s_decrypt (const char *file, const char *passphrase, s_contents_t *c, char *err,
         final = tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
     }
     if (!final || pos != len) {
-        s_err (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
+        cw_errorf (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
         goto done;
     }
     //  u32 manifest length | manifest | u64 config | config | u64 cluster | cluster
@@ -836,7 +840,7 @@ s_decrypt (const char *file, const char *passphrase, s_contents_t *c, char *err,
     size_t left = c->plain_len;
     uint64_t mlen = left >= 4? s_get_le (p, 4): UINT64_MAX;
     if (mlen > left - 4) {
-        s_err (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
+        cw_errorf (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
         goto done;
     }
     json_error_t jerr;
@@ -845,7 +849,7 @@ s_decrypt (const char *file, const char *passphrase, s_contents_t *c, char *err,
     left -= 4 + mlen;
     c->config_len = left >= 8? s_get_le (p, 8): UINT64_MAX;
     if (!json_is_object (c->manifest) || c->config_len > left - 8) {
-        s_err (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
+        cw_errorf (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
         goto done;
     }
     c->config = p + 8;
@@ -853,13 +857,13 @@ s_decrypt (const char *file, const char *passphrase, s_contents_t *c, char *err,
     left -= 8 + c->config_len;
     c->cluster_len = left >= 8? s_get_le (p, 8): UINT64_MAX;
     if (c->cluster_len != left - 8) {
-        s_err (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
+        cw_errorf (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
         goto done;
     }
     c->cluster = p + 8;
     json_t *version = json_object_get (c->manifest, "version");
     if (!json_is_integer (version) || json_integer_value (version) != 1) {
-        s_err (err, errlen, "the backup is of format version %s, this release reads 1",
+        cw_errorf (err, errlen, "the backup is of format version %s, this release reads 1",
                json_is_integer (version)? "another": "unknown");
         goto done;
     }
@@ -903,7 +907,7 @@ s_restore_pair (sqlite3 *db, const char *cluster_schema, sqlite3 *config, sqlite
     ||  s_mem_restore (db, cluster_schema, cluster, err, errlen))
         return -1;
     if (unlink (pending) != 0 && errno != ENOENT) {
-        s_err (err, errlen, "cannot remove %s: %s", pending, strerror (errno));
+        cw_errorf (err, errlen, "cannot remove %s: %s", pending, strerror (errno));
         return -1;
     }
     s_fsync_dir (pending);
@@ -919,7 +923,7 @@ cw_backup_restore (sqlite3 *db, const char *cluster_schema, const char *file,
     if (manifest)
         *manifest = NULL;
     if (!sqlite3_get_autocommit (db)) {
-        s_err (err, errlen, "restore: the database is in a transaction");
+        cw_errorf (err, errlen, "restore: the database is in a transaction");
         return -1;
     }
     s_contents_t c;
@@ -930,18 +934,14 @@ cw_backup_restore (sqlite3 *db, const char *cluster_schema, const char *file,
     sqlite3 *config = s_image_open (c.config, c.config_len, err, errlen);
     sqlite3 *cluster = config? s_image_open (c.cluster, c.cluster_len, err, errlen): NULL;
     if (!cluster) {
-        s_err (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
+        cw_errorf (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
         goto done;
     }
-    int count = 0, failed = 0, count2 = 0, failed2 = 0;
-    if (s_reseal (config, c.keys.secrets, node_key, &count, &failed, err, errlen)
-    ||  s_reseal (cluster, c.keys.secrets, node_key, &count2, &failed2, err, errlen))
-        goto done;
     //  Journal both images, then copy them in (see cw_backup_recover).
     uint64_t config_len = 0, cluster_len = 0;
-    config_image = s_mem_image (config, &config_len, err, errlen);
-    cluster_image = config_image? s_mem_image (cluster, &cluster_len, err, errlen): NULL;
-    if (!cluster_image)
+    int resealed = 0;
+    if (s_reseal_images (config, cluster, c.keys.secrets, node_key, &config_image, &config_len,
+                         &cluster_image, &cluster_len, &resealed, err, errlen))
         goto done;
     unsigned char config_len_le [8], cluster_len_le [8], hash [32];
     s_put_le (config_len_le, config_len, 8);
@@ -962,7 +962,7 @@ cw_backup_restore (sqlite3 *db, const char *cluster_schema, const char *file,
     if (s_write_file_atomic (pending, parts, lens, 6, err, errlen)
     ||  s_restore_pair (db, cluster_schema, config, cluster, pending, err, errlen))
         goto done;
-    cw_info ("backup: restored file=%s secrets_resealed=%d", file, count + count2);
+    cw_info ("backup: restored file=%s secrets_resealed=%d", file, resealed);
     if (manifest)
         *manifest = json_incref (c.manifest);
     result = 0;
@@ -993,14 +993,14 @@ cw_backup_recover (sqlite3 *db, const char *cluster_schema, char *err, size_t er
     uint64_t config_len = len >= 18? s_get_le (data + 10, 8): UINT64_MAX;
     if (len < 10 + 8 + 8 + 32 || memcmp (data, S_PENDING_MAGIC, 10) != 0
     ||  config_len > len - 10 - 8 - 8 - 32) {
-        s_err (err, errlen, "%s is damaged: restore the backup again", pending);
+        cw_errorf (err, errlen, "%s is damaged: restore the backup again", pending);
         goto done;
     }
     uint64_t cluster_len = s_get_le (data + 18 + config_len, 8);
     crypto_generichash (hash, sizeof (hash), data, len - 32, NULL, 0);
     if (cluster_len != len - 10 - 8 - config_len - 8 - 32
     ||  sodium_memcmp (hash, data + len - 32, 32) != 0) {
-        s_err (err, errlen, "%s is damaged: restore the backup again", pending);
+        cw_errorf (err, errlen, "%s is damaged: restore the backup again", pending);
         goto done;
     }
     config = s_image_open (data + 18, config_len, err, errlen);

@@ -13,6 +13,7 @@
 #define SQLITE_ENABLE_SESSION 1
 #define SQLITE_ENABLE_PREUPDATE_HOOK 1
 #include "replog.h"
+#include "cw_text.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -42,17 +43,6 @@ struct _cw_replog_t {
 // ---------------------------------------------------------------------------
 //  Small helpers
 
-static void
-s_err (char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (err, errlen, fmt, args);
-    va_end (args);
-}
-
 const char *
 cw_replog_rc_name (int rc)
 {
@@ -81,7 +71,7 @@ s_exec (sqlite3 *db, const char *sql, const char *what, char *err, size_t errlen
 {
     char *msg = NULL;
     if (sqlite3_exec (db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        s_err (err, errlen, "replog: %s: %s", what, msg? msg: sqlite3_errmsg (db));
+        cw_errorf (err, errlen, "replog: %s: %s", what, msg? msg: sqlite3_errmsg (db));
         sqlite3_free (msg);
         return -1;
     }
@@ -119,7 +109,7 @@ s_meta_read (cw_replog_t *self, sqlite3 *db, s_meta_t *meta, char *err, size_t e
     int rc = sql? sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL): SQLITE_NOMEM;
     sqlite3_free (sql);
     if (rc != SQLITE_OK) {
-        s_err (err, errlen, "replog: read replog_meta: %s", sqlite3_errmsg (db));
+        cw_errorf (err, errlen, "replog: read replog_meta: %s", sqlite3_errmsg (db));
         return -1;
     }
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
@@ -141,11 +131,11 @@ s_meta_read (cw_replog_t *self, sqlite3 *db, s_meta_t *meta, char *err, size_t e
     }
     sqlite3_finalize (stmt);
     if (rc != SQLITE_DONE) {
-        s_err (err, errlen, "replog: read replog_meta: %s", sqlite3_errmsg (db));
+        cw_errorf (err, errlen, "replog: read replog_meta: %s", sqlite3_errmsg (db));
         return -1;
     }
     if (meta->applied_seq < 0) {
-        s_err (err, errlen, "replog: replog_meta.applied_seq is negative");
+        cw_errorf (err, errlen, "replog: replog_meta.applied_seq is negative");
         return -1;
     }
     return 0;
@@ -159,7 +149,7 @@ s_meta_write (cw_replog_t *self, sqlite3 *db, const s_meta_t *meta, char *err, s
         "('applied_seq', %lld), ('cluster_id', %Q), ('head_hash', %Q)",
         s_prefix (self, db), (long long) meta->applied_seq, meta->cluster_id, meta->head_hash);
     if (!sql) {
-        s_err (err, errlen, "replog: out of memory");
+        cw_errorf (err, errlen, "replog: out of memory");
         return -1;
     }
     int rc = s_exec (db, sql, "write replog_meta", err, errlen);
@@ -223,14 +213,14 @@ s_history_add (cw_replog_t *self, sqlite3 *db, int64_t seq, const void *changese
     }
     sqlite3_finalize (stmt);
     if (rc != SQLITE_OK) {
-        s_err (err, errlen, "replog: store changeset %lld in the history: %s",
+        cw_errorf (err, errlen, "replog: store changeset %lld in the history: %s",
                (long long) seq, sqlite3_errmsg (db));
         return -1;
     }
     sql = sqlite3_mprintf ("DELETE FROM \"%w\".replog_history WHERE seq <= %lld",
                            s_prefix (self, db), (long long) (seq - self->history_limit));
     if (!sql) {
-        s_err (err, errlen, "replog: out of memory");
+        cw_errorf (err, errlen, "replog: out of memory");
         return -1;
     }
     rc = s_exec (db, sql, "trim the history", err, errlen);
@@ -246,7 +236,7 @@ s_history_add (cw_replog_t *self, sqlite3 *db, int64_t seq, const void *changese
                            s_prefix (self, db), s_prefix (self, db), (long long) CW_REPLOG_HISTORY_MAX_BYTES,
                            (long long) seq);
     if (!sql) {
-        s_err (err, errlen, "replog: out of memory");
+        cw_errorf (err, errlen, "replog: out of memory");
         return -1;
     }
     rc = s_exec (db, sql, "trim the history", err, errlen);
@@ -287,7 +277,7 @@ cw_replog_db_open (const char *dir, char *err, size_t errlen)
     sqlite3 *db = NULL;
     if (sqlite3_open_v2 (config_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
         != SQLITE_OK) {
-        s_err (err, errlen, "replog: open %s: %s", config_path,
+        cw_errorf (err, errlen, "replog: open %s: %s", config_path,
                db? sqlite3_errmsg (db): "out of memory");
         sqlite3_close_v2 (db);
         return NULL;
@@ -297,7 +287,7 @@ cw_replog_db_open (const char *dir, char *err, size_t errlen)
     if (fd >= 0)
         close (fd);
     if (chmod (config_path, 0600) != 0 || chmod (cluster_path, 0600) != 0) {
-        s_err (err, errlen, "replog: chmod %s: %s", dir, strerror (errno));
+        cw_errorf (err, errlen, "replog: chmod %s: %s", dir, strerror (errno));
         sqlite3_close_v2 (db);
         return NULL;
     }
@@ -309,7 +299,7 @@ cw_replog_db_open (const char *dir, char *err, size_t errlen)
     }
     sqlite3_finalize (stmt);
     if (rc != SQLITE_OK) {
-        s_err (err, errlen, "replog: attach %s: %s", cluster_path, sqlite3_errmsg (db));
+        cw_errorf (err, errlen, "replog: attach %s: %s", cluster_path, sqlite3_errmsg (db));
         sqlite3_close_v2 (db);
         return NULL;
     }
@@ -325,22 +315,22 @@ cw_replog_t *
 cw_replog_new (sqlite3 *db, const char *schema, char *err, size_t errlen)
 {
     if (!db) {
-        s_err (err, errlen, "replog: no database connection");
+        cw_errorf (err, errlen, "replog: no database connection");
         return NULL;
     }
     if (sodium_init () < 0) {
-        s_err (err, errlen, "replog: libsodium initialisation failed");
+        cw_errorf (err, errlen, "replog: libsodium initialisation failed");
         return NULL;
     }
     schema = schema? schema: CW_REPLOG_SCHEMA;
     const char *path = sqlite3_db_filename (db, schema);
     if (!path || !*path) {
-        s_err (err, errlen, "replog: schema '%s' is not attached to a file", schema);
+        cw_errorf (err, errlen, "replog: schema '%s' is not attached to a file", schema);
         return NULL;
     }
     cw_replog_t *self = calloc (1, sizeof (*self));
     if (!self) {
-        s_err (err, errlen, "replog: out of memory");
+        cw_errorf (err, errlen, "replog: out of memory");
         return NULL;
     }
     self->db = db;
@@ -348,7 +338,7 @@ cw_replog_new (sqlite3 *db, const char *schema, char *err, size_t errlen)
     self->path = strdup (path);
     self->history_limit = CW_REPLOG_HISTORY_DEFAULT;
     if (!self->schema || !self->path) {
-        s_err (err, errlen, "replog: out of memory");
+        cw_errorf (err, errlen, "replog: out of memory");
         cw_replog_destroy (&self);
         return NULL;
     }
@@ -369,7 +359,7 @@ cw_replog_new (sqlite3 *db, const char *schema, char *err, size_t errlen)
         return NULL;
     }
     if (sqlite3_open_v2 (self->path, &self->ldb, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-        s_err (err, errlen, "replog: open %s: %s", self->path,
+        cw_errorf (err, errlen, "replog: open %s: %s", self->path,
                self->ldb? sqlite3_errmsg (self->ldb): "out of memory");
         cw_replog_destroy (&self);
         return NULL;
@@ -528,25 +518,25 @@ cw_replog_plan (cw_replog_t *self, const char *cluster_id, int64_t seq,
         goto done;
     bool check_hash = head_hash && *head_hash;
     if (!cluster_id || !*cluster_id) {
-        s_err (err, errlen, "the peer has no replication history: it needs a snapshot");
+        cw_errorf (err, errlen, "the peer has no replication history: it needs a snapshot");
         result = CW_REPLOG_TOO_OLD;
     }
     else
     if (!streq_ (cluster_id, meta.cluster_id)) {
-        s_err (err, errlen, "the peer's history %s is not this cluster's (%s): it needs a snapshot",
+        cw_errorf (err, errlen, "the peer's history %s is not this cluster's (%s): it needs a snapshot",
                cluster_id, *meta.cluster_id? meta.cluster_id: "none");
         result = CW_REPLOG_CONFLICT;
     }
     else
     if (seq < 0 || seq > meta.applied_seq) {
-        s_err (err, errlen, "the peer reports seq %lld, ahead of this history (%lld): "
+        cw_errorf (err, errlen, "the peer reports seq %lld, ahead of this history (%lld): "
                "it needs a snapshot", (long long) seq, (long long) meta.applied_seq);
         result = CW_REPLOG_CONFLICT;
     }
     else
     if (seq == meta.applied_seq) {
         if (check_hash && strcasecmp (head_hash, meta.head_hash) != 0) {
-            s_err (err, errlen, "the peer's change %lld differs from this history's: "
+            cw_errorf (err, errlen, "the peer's change %lld differs from this history's: "
                    "it needs a snapshot", (long long) seq);
             result = CW_REPLOG_CONFLICT;
         }
@@ -556,11 +546,11 @@ cw_replog_plan (cw_replog_t *self, const char *cluster_id, int64_t seq,
     else {
         int64_t oldest = s_oldest_seq (self->ldb);
         if (oldest < 0) {
-            s_err (err, errlen, "replog: read the history: %s", sqlite3_errmsg (self->ldb));
+            cw_errorf (err, errlen, "replog: read the history: %s", sqlite3_errmsg (self->ldb));
             goto done;
         }
         if (oldest == 0 || seq + 1 < oldest) {
-            s_err (err, errlen, "the peer is at seq %lld, older than the retained history "
+            cw_errorf (err, errlen, "the peer is at seq %lld, older than the retained history "
                    "(from %lld): it needs a snapshot", (long long) seq, (long long) oldest);
             result = CW_REPLOG_TOO_OLD;
             goto done;
@@ -570,18 +560,18 @@ cw_replog_plan (cw_replog_t *self, const char *cluster_id, int64_t seq,
             char hash [CW_REPLOG_HASH_HEX_LEN + 1];
             int found = s_history_hash (self->ldb, seq, hash);
             if (found < 0) {
-                s_err (err, errlen, "replog: read the history: %s", sqlite3_errmsg (self->ldb));
+                cw_errorf (err, errlen, "replog: read the history: %s", sqlite3_errmsg (self->ldb));
                 result = CW_REPLOG_ERROR;
             }
             else
             if (found && strcasecmp (hash, head_hash) != 0) {
-                s_err (err, errlen, "the peer's change %lld differs from this history's: "
+                cw_errorf (err, errlen, "the peer's change %lld differs from this history's: "
                        "it needs a snapshot", (long long) seq);
                 result = CW_REPLOG_CONFLICT;
             }
         }
         if (result == CW_REPLOG_GAP)
-            s_err (err, errlen, "the peer is at seq %lld of %lld: catch-up",
+            cw_errorf (err, errlen, "the peer is at seq %lld of %lld: catch-up",
                    (long long) seq, (long long) meta.applied_seq);
     }
 done:
@@ -616,7 +606,7 @@ int
 cw_replog_write_begin (cw_replog_t *self, char *err, size_t errlen)
 {
     if (self->in_write) {
-        s_err (err, errlen, "replog: a write transaction is already open");
+        cw_errorf (err, errlen, "replog: a write transaction is already open");
         return -1;
     }
     if (s_exec (self->db, "BEGIN IMMEDIATE", "begin the write", err, errlen))
@@ -627,7 +617,7 @@ cw_replog_write_begin (cw_replog_t *self, char *err, size_t errlen)
         rc = sqlite3session_attach (self->session, NULL);
     }
     if (rc != SQLITE_OK) {
-        s_err (err, errlen, "replog: start the session: %s", sqlite3_errstr (rc));
+        cw_errorf (err, errlen, "replog: start the session: %s", sqlite3_errstr (rc));
         if (self->session)
             sqlite3session_delete (self->session);
         self->session = NULL;
@@ -659,7 +649,7 @@ cw_replog_write_commit (cw_replog_t *self, int64_t *seq, void **changeset, int *
     if (len)
         *len = 0;
     if (!self->in_write) {
-        s_err (err, errlen, "replog: no write transaction is open");
+        cw_errorf (err, errlen, "replog: no write transaction is open");
         return -1;
     }
     int size = 0;
@@ -668,7 +658,7 @@ cw_replog_write_commit (cw_replog_t *self, int64_t *seq, void **changeset, int *
     sqlite3session_delete (self->session);
     self->session = NULL;
     if (rc != SQLITE_OK) {
-        s_err (err, errlen, "replog: build the changeset: %s", sqlite3_errstr (rc));
+        cw_errorf (err, errlen, "replog: build the changeset: %s", sqlite3_errstr (rc));
         sqlite3_free (bytes);
         cw_replog_write_rollback (self);
         return -1;
@@ -685,7 +675,7 @@ cw_replog_write_commit (cw_replog_t *self, int64_t *seq, void **changeset, int *
         }
         new_seq = meta.applied_seq + 1;
         if (s_hash_next (meta.head_hash, new_seq, bytes, size, hash, meta.head_hash)) {
-            s_err (err, errlen, "replog: replog_meta.head_hash is not a hash");
+            cw_errorf (err, errlen, "replog: replog_meta.head_hash is not a hash");
             goto failed;
         }
         meta.applied_seq = new_seq;
@@ -758,19 +748,19 @@ s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_tabl
     size_t pos = 0;
     *changes = 0;
     if (len == 0) {
-        s_err (err, errlen, "invalid changeset: empty");
+        cw_errorf (err, errlen, "invalid changeset: empty");
         return CW_REPLOG_INVALID;
     }
     while (pos < len) {
         if (p [pos] != 'T') {
-            s_err (err, errlen, "invalid changeset: no table header at byte %zu", pos);
+            cw_errorf (err, errlen, "invalid changeset: no table header at byte %zu", pos);
             return CW_REPLOG_INVALID;
         }
         pos++;
         uint64_t ncol = 0;
         size_t used = s_varint (p + pos, len - pos, &ncol);
         if (!used || ncol < 1 || ncol > 2000 || ncol > len - pos - used) {
-            s_err (err, errlen, "invalid changeset: bad column count at byte %zu", pos);
+            cw_errorf (err, errlen, "invalid changeset: bad column count at byte %zu", pos);
             return CW_REPLOG_INVALID;
         }
         pos += used;
@@ -779,7 +769,7 @@ s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_tabl
         for (uint64_t c = 0; c < ncol; c++) {
             //  0 = not in the key; 1..N = its position in a composite key
             if ((uint64_t) pk [c] > ncol) {
-                s_err (err, errlen, "invalid changeset: bad primary-key flag at byte %zu",
+                cw_errorf (err, errlen, "invalid changeset: bad primary-key flag at byte %zu",
                        pos + c);
                 return CW_REPLOG_INVALID;
             }
@@ -788,13 +778,13 @@ s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_tabl
         pos += ncol;
         const unsigned char *nul = pos < len? memchr (p + pos, 0, len - pos): NULL;
         if (!has_pk || !nul || nul == p + pos || nul - (p + pos) > 255) {
-            s_err (err, errlen, "invalid changeset: bad table header at byte %zu", pos);
+            cw_errorf (err, errlen, "invalid changeset: bad table header at byte %zu", pos);
             return CW_REPLOG_INVALID;
         }
         const char *table = (const char *) p + pos;
         for (const unsigned char *c = p + pos; c < nul; c++)
             if (*c < 0x20 || *c == 0x7f) {
-                s_err (err, errlen, "invalid changeset: bad table name at byte %zu", pos);
+                cw_errorf (err, errlen, "invalid changeset: bad table name at byte %zu", pos);
                 return CW_REPLOG_INVALID;
             }
         pos = (size_t) (nul - p) + 1;
@@ -805,7 +795,7 @@ s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_tabl
             int op = p [pos];
             if ((op != SQLITE_INSERT && op != SQLITE_UPDATE && op != SQLITE_DELETE)
             ||  pos + 1 >= len || p [pos + 1] > 1) {
-                s_err (err, errlen, "invalid changeset: bad change header at byte %zu", pos);
+                cw_errorf (err, errlen, "invalid changeset: bad change header at byte %zu", pos);
                 return CW_REPLOG_INVALID;
             }
             pos += 2;
@@ -813,7 +803,7 @@ s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_tabl
             for (int r = 0; r < records; r++) {
                 for (uint64_t c = 0; c < ncol; c++) {
                     if (pos >= len) {
-                        s_err (err, errlen, "invalid changeset: truncated record");
+                        cw_errorf (err, errlen, "invalid changeset: truncated record");
                         return CW_REPLOG_INVALID;
                     }
                     int type = p [pos++];
@@ -821,7 +811,7 @@ s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_tabl
                         continue;
                     if (type == SQLITE_INTEGER || type == SQLITE_FLOAT) {
                         if (len - pos < 8) {
-                            s_err (err, errlen, "invalid changeset: truncated value");
+                            cw_errorf (err, errlen, "invalid changeset: truncated value");
                             return CW_REPLOG_INVALID;
                         }
                         pos += 8;
@@ -831,14 +821,14 @@ s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_tabl
                         uint64_t n = 0;
                         used = s_varint (p + pos, len - pos, &n);
                         if (!used || n > len - pos - used) {
-                            s_err (err, errlen, "invalid changeset: truncated value");
+                            cw_errorf (err, errlen, "invalid changeset: truncated value");
                             return CW_REPLOG_INVALID;
                         }
                         pos += used + n;
                     }
                     else
                     if (type != SQLITE_NULL) {
-                        s_err (err, errlen, "invalid changeset: bad value type %d at byte %zu",
+                        cw_errorf (err, errlen, "invalid changeset: bad value type %d at byte %zu",
                                type, pos - 1);
                         return CW_REPLOG_INVALID;
                     }
@@ -848,7 +838,7 @@ s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_tabl
         }
     }
     if (*changes == 0) {
-        s_err (err, errlen, "invalid changeset: it holds no change");
+        cw_errorf (err, errlen, "invalid changeset: it holds no change");
         return CW_REPLOG_INVALID;
     }
     return CW_REPLOG_OK;
@@ -861,7 +851,7 @@ s_table_check (cw_replog_t *self, const char *table, int ncol, const unsigned ch
                char *err, size_t errlen)
 {
     if (strncmp (table, "replog_", 7) == 0 || strncmp (table, "sqlite_", 7) == 0) {
-        s_err (err, errlen, "invalid changeset: it changes the internal table %s", table);
+        cw_errorf (err, errlen, "invalid changeset: it changes the internal table %s", table);
         return CW_REPLOG_INVALID;
     }
     char *sql = sqlite3_mprintf ("SELECT pk FROM pragma_table_info (%Q, 'main') ORDER BY cid",
@@ -870,7 +860,7 @@ s_table_check (cw_replog_t *self, const char *table, int ncol, const unsigned ch
     int rc = sql? sqlite3_prepare_v2 (self->ldb, sql, -1, &stmt, NULL): SQLITE_NOMEM;
     sqlite3_free (sql);
     if (rc != SQLITE_OK) {
-        s_err (err, errlen, "replog: read table %s: %s", table, sqlite3_errmsg (self->ldb));
+        cw_errorf (err, errlen, "replog: read table %s: %s", table, sqlite3_errmsg (self->ldb));
         return CW_REPLOG_ERROR;
     }
     int cols = 0;
@@ -883,11 +873,11 @@ s_table_check (cw_replog_t *self, const char *table, int ncol, const unsigned ch
     }
     sqlite3_finalize (stmt);
     if (cols == 0) {
-        s_err (err, errlen, "conflict: table %s does not exist on this peer", table);
+        cw_errorf (err, errlen, "conflict: table %s does not exist on this peer", table);
         return CW_REPLOG_CONFLICT;
     }
     if (cols != ncol || !pk_same) {
-        s_err (err, errlen, "conflict: table %s has %d columns here, %d in the changeset%s",
+        cw_errorf (err, errlen, "conflict: table %s has %d columns here, %d in the changeset%s",
                table, cols, ncol, pk_same? "": " (or another primary key)");
         return CW_REPLOG_CONFLICT;
     }
@@ -943,11 +933,11 @@ cw_replog_apply (cw_replog_t *self, int64_t seq, const void *changeset, int len,
     if (need_from)
         *need_from = 0;
     if (self->in_write) {
-        s_err (err, errlen, "replog: a write transaction is open on this peer");
+        cw_errorf (err, errlen, "replog: a write transaction is open on this peer");
         return CW_REPLOG_ERROR;
     }
     if (!changeset || len <= 0 || seq <= 0) {
-        s_err (err, errlen, "invalid changeset: seq %lld, %d bytes", (long long) seq, len);
+        cw_errorf (err, errlen, "invalid changeset: seq %lld, %d bytes", (long long) seq, len);
         return CW_REPLOG_INVALID;
     }
     if (s_exec (self->ldb, "BEGIN IMMEDIATE", "begin the apply", err, errlen))
@@ -959,30 +949,30 @@ cw_replog_apply (cw_replog_t *self, int64_t seq, const void *changeset, int len,
     if (need_from)
         *need_from = meta.applied_seq;
     if (!*meta.cluster_id) {
-        s_err (err, errlen, "this peer has no replication history yet: a snapshot is needed");
+        cw_errorf (err, errlen, "this peer has no replication history yet: a snapshot is needed");
         result = CW_REPLOG_TOO_OLD;
         goto failed;
     }
     if (seq <= meta.applied_seq) {
-        s_err (err, errlen, "change %lld is already applied (at %lld)", (long long) seq,
+        cw_errorf (err, errlen, "change %lld is already applied (at %lld)", (long long) seq,
                (long long) meta.applied_seq);
         result = CW_REPLOG_DUPLICATE;
         goto failed;
     }
     if (seq > meta.applied_seq + 1) {
-        s_err (err, errlen, "change %lld arrived after %lld: catch-up from %lld needed",
+        cw_errorf (err, errlen, "change %lld arrived after %lld: catch-up from %lld needed",
                (long long) seq, (long long) meta.applied_seq, (long long) meta.applied_seq);
         result = CW_REPLOG_GAP;
         goto failed;
     }
     unsigned char hash [HASH_BYTES];
     if (s_hash_next (meta.head_hash, seq, changeset, len, hash, meta.head_hash)) {
-        s_err (err, errlen, "replog: replog_meta.head_hash is not a hash");
+        cw_errorf (err, errlen, "replog: replog_meta.head_hash is not a hash");
         result = CW_REPLOG_ERROR;
         goto failed;
     }
     if (hash_hex && *hash_hex && strcasecmp (hash_hex, meta.head_hash) != 0) {
-        s_err (err, errlen, "invalid changeset %lld: it does not match the primary's hash "
+        cw_errorf (err, errlen, "invalid changeset %lld: it does not match the primary's hash "
                "(truncated or corrupt)", (long long) seq);
         result = CW_REPLOG_INVALID;
         goto failed;
@@ -997,14 +987,14 @@ cw_replog_apply (cw_replog_t *self, int64_t seq, const void *changeset, int len,
                                         s_conflict_handler, &conflict, NULL, NULL,
                                         SQLITE_CHANGESETAPPLY_NOSAVEPOINT);
     if (conflict.type) {
-        s_err (err, errlen, "conflict applying change %lld: %s in table %s", (long long) seq,
+        cw_errorf (err, errlen, "conflict applying change %lld: %s in table %s", (long long) seq,
                s_conflict_name (conflict.type), conflict.table);
         result = CW_REPLOG_CONFLICT;
         goto failed;
     }
     if (rc != SQLITE_OK) {
         result = rc == SQLITE_CORRUPT || rc == SQLITE_MISUSE? CW_REPLOG_INVALID: CW_REPLOG_ERROR;
-        s_err (err, errlen, "%s change %lld: %s",
+        cw_errorf (err, errlen, "%s change %lld: %s",
                result == CW_REPLOG_INVALID? "invalid": "replog: apply", (long long) seq,
                sqlite3_errmsg (self->ldb));
         goto failed;
@@ -1042,7 +1032,7 @@ cw_replog_changesets_since (cw_replog_t *self, int64_t from_seq, cw_replog_chang
     if (s_meta_read (self, self->ldb, &meta, err, errlen))
         goto done;
     if (from_seq < 0 || from_seq > meta.applied_seq) {
-        s_err (err, errlen, "seq %lld is ahead of this history (%lld)", (long long) from_seq,
+        cw_errorf (err, errlen, "seq %lld is ahead of this history (%lld)", (long long) from_seq,
                (long long) meta.applied_seq);
         result = CW_REPLOG_CONFLICT;
         goto done;
@@ -1053,7 +1043,7 @@ cw_replog_changesets_since (cw_replog_t *self, int64_t from_seq, cw_replog_chang
     if (sqlite3_prepare_v2 (self->ldb,
             "SELECT seq, changeset, hash FROM main.replog_history WHERE seq > ?1 ORDER BY seq",
             -1, &stmt, NULL) != SQLITE_OK) {
-        s_err (err, errlen, "replog: read the history: %s", sqlite3_errmsg (self->ldb));
+        cw_errorf (err, errlen, "replog: read the history: %s", sqlite3_errmsg (self->ldb));
         result = CW_REPLOG_ERROR;
         goto done;
     }
@@ -1063,7 +1053,7 @@ cw_replog_changesets_since (cw_replog_t *self, int64_t from_seq, cw_replog_chang
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64 (stmt, 0);
         if (seq != expected) {
-            s_err (err, errlen, "change %lld is no longer in the history (oldest %lld): "
+            cw_errorf (err, errlen, "change %lld is no longer in the history (oldest %lld): "
                    "a snapshot is needed", (long long) expected, (long long) seq);
             result = CW_REPLOG_TOO_OLD;
             goto done;
@@ -1079,12 +1069,12 @@ cw_replog_changesets_since (cw_replog_t *self, int64_t from_seq, cw_replog_chang
         expected++;
     }
     if (rc != SQLITE_DONE) {
-        s_err (err, errlen, "replog: read the history: %s", sqlite3_errmsg (self->ldb));
+        cw_errorf (err, errlen, "replog: read the history: %s", sqlite3_errmsg (self->ldb));
         result = CW_REPLOG_ERROR;
     }
     else
     if (expected == from_seq + 1) {
-        s_err (err, errlen, "change %lld is no longer in the history: a snapshot is needed",
+        cw_errorf (err, errlen, "change %lld is no longer in the history: a snapshot is needed",
                (long long) expected);
         result = CW_REPLOG_TOO_OLD;
     }
@@ -1105,7 +1095,7 @@ cw_replog_snapshot_create (cw_replog_t *self, void **blob, int64_t *len, int64_t
     *len = 0;
     *seq = 0;
     if (self->in_write) {
-        s_err (err, errlen, "replog: a write transaction is open");
+        cw_errorf (err, errlen, "replog: a write transaction is open");
         return -1;
     }
     //  A snapshot always names its history: a primary that never wrote
@@ -1136,7 +1126,7 @@ cw_replog_snapshot_create (cw_replog_t *self, void **blob, int64_t *len, int64_t
     sqlite3_int64 size = 0;
     unsigned char *image = sqlite3_serialize (self->ldb, "main", &size, 0);
     if (!image || size <= 0) {
-        s_err (err, errlen, "replog: serialize %s: %s", self->path, sqlite3_errmsg (self->ldb));
+        cw_errorf (err, errlen, "replog: serialize %s: %s", self->path, sqlite3_errmsg (self->ldb));
         sqlite3_free (image);
         goto failed;
     }
@@ -1181,14 +1171,14 @@ s_snapshot_open (const void *blob, int64_t len, int64_t seq, int *result,
     *result = CW_REPLOG_INVALID;
     const unsigned char *bytes = (const unsigned char *) blob;
     if (!blob || len < 512 || memcmp (bytes, "SQLite format 3", 16) != 0) {
-        s_err (err, errlen, "invalid snapshot: not an SQLite database image");
+        cw_errorf (err, errlen, "invalid snapshot: not an SQLite database image");
         return NULL;
     }
     unsigned page_size = (unsigned) bytes [16] << 8 | bytes [17];
     if (page_size == 1)
         page_size = 65536;
     if (page_size < 512 || (page_size & (page_size - 1)) || len % page_size) {
-        s_err (err, errlen, "invalid snapshot: bad page size %u for %lld bytes", page_size,
+        cw_errorf (err, errlen, "invalid snapshot: bad page size %u for %lld bytes", page_size,
                (long long) len);
         return NULL;
     }
@@ -1197,7 +1187,7 @@ s_snapshot_open (const void *blob, int64_t len, int64_t seq, int *result,
     if (!copy || sqlite3_open_v2 (":memory:", &mem, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
         sqlite3_free (copy);
         sqlite3_close_v2 (mem);
-        s_err (err, errlen, "replog: out of memory for a %lld-byte snapshot", (long long) len);
+        cw_errorf (err, errlen, "replog: out of memory for a %lld-byte snapshot", (long long) len);
         *result = CW_REPLOG_ERROR;
         return NULL;
     }
@@ -1209,7 +1199,7 @@ s_snapshot_open (const void *blob, int64_t len, int64_t seq, int *result,
     int rc = sqlite3_deserialize (mem, "main", copy, len, len,
                                   SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE);
     if (rc != SQLITE_OK) {
-        s_err (err, errlen, "invalid snapshot: %s", sqlite3_errstr (rc));
+        cw_errorf (err, errlen, "invalid snapshot: %s", sqlite3_errstr (rc));
         sqlite3_close_v2 (mem);
         return NULL;
     }
@@ -1220,7 +1210,7 @@ s_snapshot_open (const void *blob, int64_t len, int64_t seq, int *result,
     if (rc == SQLITE_OK && sqlite3_step (stmt) == SQLITE_ROW)
         check = (const char *) sqlite3_column_text (stmt, 0);
     if (!check || !streq_ (check, "ok")) {
-        s_err (err, errlen, "invalid snapshot: %s", check? check: sqlite3_errmsg (mem));
+        cw_errorf (err, errlen, "invalid snapshot: %s", check? check: sqlite3_errmsg (mem));
         for (char *c = err; c && *c; c++)
             if (*c == '\n')
                 *c = ' ';       //  one log line
@@ -1234,12 +1224,12 @@ s_snapshot_open (const void *blob, int64_t len, int64_t seq, int *result,
                      &triggers)
     ||  s_query_int (mem, "SELECT count (*) FROM sqlite_schema WHERE type = 'table' AND name IN "
                           "('replog_meta', 'replog_history', 'cluster_config')", &tables)) {
-        s_err (err, errlen, "invalid snapshot: %s", sqlite3_errmsg (mem));
+        cw_errorf (err, errlen, "invalid snapshot: %s", sqlite3_errmsg (mem));
         sqlite3_close_v2 (mem);
         return NULL;
     }
     if (triggers != 0 || tables != 3) {
-        s_err (err, errlen, "invalid snapshot: %s", triggers? "it holds triggers or views"
+        cw_errorf (err, errlen, "invalid snapshot: %s", triggers? "it holds triggers or views"
                : "replog_meta, replog_history or cluster_config is missing");
         sqlite3_close_v2 (mem);
         return NULL;
@@ -1249,7 +1239,7 @@ s_snapshot_open (const void *blob, int64_t len, int64_t seq, int *result,
     ||  s_query_int (mem, "SELECT length (value) > 0 FROM replog_meta WHERE name = 'cluster_id'",
                      &has_id)
     ||  image_seq != seq || !has_id) {
-        s_err (err, errlen, "invalid snapshot: its applied_seq (%lld) is not %lld or it names "
+        cw_errorf (err, errlen, "invalid snapshot: its applied_seq (%lld) is not %lld or it names "
                "no history", (long long) image_seq, (long long) seq);
         sqlite3_close_v2 (mem);
         return NULL;
@@ -1263,7 +1253,7 @@ cw_replog_snapshot_apply (cw_replog_t *self, const void *blob, int64_t len, int6
                           char *err, size_t errlen)
 {
     if (self->in_write) {
-        s_err (err, errlen, "replog: a write transaction is open");
+        cw_errorf (err, errlen, "replog: a write transaction is open");
         return CW_REPLOG_ERROR;
     }
     int result;
@@ -1278,12 +1268,12 @@ cw_replog_snapshot_apply (cw_replog_t *self, const void *blob, int64_t len, int6
     int64_t image_page = 0, local_page = 0;
     if (s_query_int (mem, "PRAGMA page_size", &image_page)
     ||  s_query_int (self->ldb, "PRAGMA main.page_size", &local_page)) {
-        s_err (err, errlen, "replog: read the page size: %s", sqlite3_errmsg (self->ldb));
+        cw_errorf (err, errlen, "replog: read the page size: %s", sqlite3_errmsg (self->ldb));
         sqlite3_close_v2 (mem);
         return CW_REPLOG_ERROR;
     }
     if (image_page != local_page) {
-        s_err (err, errlen, "invalid snapshot: page size %lld, this peer uses %lld",
+        cw_errorf (err, errlen, "invalid snapshot: page size %lld, this peer uses %lld",
                (long long) image_page, (long long) local_page);
         sqlite3_close_v2 (mem);
         return CW_REPLOG_INVALID;
@@ -1292,7 +1282,7 @@ cw_replog_snapshot_apply (cw_replog_t *self, const void *blob, int64_t len, int6
     //  a crash the file is the old or the new image, never a mix.
     sqlite3_backup *backup = sqlite3_backup_init (self->ldb, "main", mem, "main");
     if (!backup) {
-        s_err (err, errlen, "replog: restore the snapshot: %s", sqlite3_errmsg (self->ldb));
+        cw_errorf (err, errlen, "replog: restore the snapshot: %s", sqlite3_errmsg (self->ldb));
         sqlite3_close_v2 (mem);
         return CW_REPLOG_ERROR;
     }
@@ -1300,7 +1290,7 @@ cw_replog_snapshot_apply (cw_replog_t *self, const void *blob, int64_t len, int6
     int frc = sqlite3_backup_finish (backup);
     sqlite3_close_v2 (mem);
     if (rc != SQLITE_DONE || frc != SQLITE_OK) {
-        s_err (err, errlen, "replog: restore the snapshot: %s",
+        cw_errorf (err, errlen, "replog: restore the snapshot: %s",
                sqlite3_errstr (rc != SQLITE_DONE? rc: frc));
         return CW_REPLOG_ERROR;
     }
@@ -1314,7 +1304,7 @@ int
 cw_replog_reset (cw_replog_t *self, char *err, size_t errlen)
 {
     if (self->in_write) {
-        s_err (err, errlen, "replog: a write transaction is open");
+        cw_errorf (err, errlen, "replog: a write transaction is open");
         return -1;
     }
     if (s_exec (self->ldb, "BEGIN IMMEDIATE", "begin the reset", err, errlen))
@@ -1343,7 +1333,7 @@ cw_replog_reset (cw_replog_t *self, char *err, size_t errlen)
     sqlite3_finalize (stmt);
     int result = rc == SQLITE_OK? 0: -1;
     if (result)
-        s_err (err, errlen, "replog: list the cluster tables: %s", sqlite3_errstr (rc));
+        cw_errorf (err, errlen, "replog: list the cluster tables: %s", sqlite3_errstr (rc));
     for (size_t i = 0; i < count && result == 0; i++) {
         char *sql = sqlite3_mprintf ("DELETE FROM main.\"%w\"", names [i]);
         result = sql? s_exec (self->ldb, sql, "empty a cluster table", err, errlen): -1;
