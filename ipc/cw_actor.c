@@ -70,11 +70,11 @@ struct _cw_actor_t {
     bool stopping;
     bool ready;
     uint64_t next_corr;
-    zlistx_t *pending;          //  s_pending_t
-    zlistx_t *outbox;           //  s_outbox_entry_t, in send order
+    zlistx_t *pending;    //  s_pending_t
+    zlistx_t *outbox;     //  s_outbox_entry_t, in send order
     cw_request_fn *on_request;
     void *request_arg;
-    s_table_t *tables;          //  command tables, in the order added
+    s_table_t *tables;    //  command tables, in the order added
     size_t table_count;
     cw_guard_fn *on_guard;
     void *guard_arg;
@@ -90,7 +90,7 @@ struct _cw_actor_t {
 json_t *
 cw_error_body (const char *fmt, ...)
 {
-    char message[1024];
+    char message [1024];
     va_list args;
     va_start (args, fmt);
     vsnprintf (message, sizeof message, fmt, args);
@@ -122,8 +122,7 @@ static void
 s_outbox_send (cw_actor_t *self, s_outbox_entry_t *entry)
 {
     entry->sent_at = zclock_mono ();
-    cw_envelope_send (self->broker, CW_MSG_REQUEST, entry->corr, self->name, entry->to,
-                      entry->command, entry->body);
+    cw_envelope_send (self->broker, CW_MSG_REQUEST, entry->corr, self->name, entry->to, entry->command, entry->body);
 }
 
 //  Re-send outbox entries for TO (NULL = all) sent at least AGE_MS ago.
@@ -147,8 +146,7 @@ s_outbox_reply (cw_actor_t *self, const cw_envelope_t *reply)
         bool from_destination = strcmp (reply->from, entry->to) == 0;
         if (ok || from_destination) {
             if (!ok)
-                cw_warn ("reliable request refused to=%s command=%s reply=%s", entry->to,
-                         entry->command, reply->body);
+                cw_warn ("reliable request refused to=%s command=%s reply=%s", entry->to, entry->command, reply->body);
             void *handle = zlistx_cursor (self->outbox);
             zlistx_delete (self->outbox, handle);
             s_outbox_entry_destroy (&entry);
@@ -165,10 +163,10 @@ static const cw_command_t *
 s_command_find (cw_actor_t *self, const char *name, void **arg)
 {
     for (size_t t = 0; t < self->table_count; t++)
-        for (const cw_command_t *command = self->tables[t].commands; command->name; command++)
+        for (const cw_command_t *command = self->tables [t].commands; command->name; command++)
             if (strcasecmp (command->name, name) == 0) {
                 if (arg)
-                    *arg = self->tables[t].arg;
+                    *arg = self->tables [t].arg;
                 return command;
             }
     return NULL;
@@ -190,7 +188,7 @@ s_handle_request (cw_actor_t *self, const cw_envelope_t *req)
         const cw_command_t *command = s_command_find (self, req->command, &arg);
         if (command) {
             if ((command->flags & ~CW_CMD_IDEMPOTENT) && self->on_guard
-            &&  !self->on_guard (self, command, &reply, self->guard_arg))
+                && !self->on_guard (self, command, &reply, self->guard_arg))
                 status = CW_REPLY_ERROR;
             else {
                 //  The handler sees the table's spelling of the name
@@ -199,8 +197,7 @@ s_handle_request (cw_actor_t *self, const cw_envelope_t *req)
                 status = command->handler (self, &named, args, &reply, arg);
             }
         }
-        else
-        if (self->on_request)
+        else if (self->on_request)
             status = self->on_request (self, req, args, &reply, self->request_arg);
         else {
             reply = cw_error_body ("unknown command '%.100s'", req->command);
@@ -268,7 +265,7 @@ s_on_broker (zloop_t *loop, zsock_t *reader, void *arg)
         if (!msg)
             break;
         cw_envelope_t env;
-        char err[128];
+        char err [128];
         if (cw_envelope_decode (msg, &env, err, sizeof err)) {
             cw_warn ("malformed message dropped reason=\"%s\" total=%llu", err,
                      (unsigned long long) cw_envelope_malformed ());
@@ -277,11 +274,19 @@ s_on_broker (zloop_t *loop, zsock_t *reader, void *arg)
         }
         zmsg_destroy (&msg);
         switch (env.type) {
-            case CW_MSG_REQUEST: s_handle_request (self, &env); break;
-            case CW_MSG_REPLY:   s_handle_reply (self, &env); break;
+            case CW_MSG_REQUEST:
+                s_handle_request (self, &env);
+                break;
+            case CW_MSG_REPLY:
+                s_handle_reply (self, &env);
+                break;
             case CW_MSG_EVENT:
-            case CW_MSG_STATE:   s_handle_event (self, &env); break;
-            case CW_MSG_TERM:    self->stopping = true; break;
+            case CW_MSG_STATE:
+                s_handle_event (self, &env);
+                break;
+            case CW_MSG_TERM:
+                self->stopping = true;
+                break;
             default:
                 cw_debug ("ignored message type=%s", cw_msg_type_name (env.type));
         }
@@ -366,9 +371,9 @@ s_standby_wait (int signal_fd)
     const char *text = getenv ("CAUSEWAY_STANDBY_FD");
     if (!text)
         return 0;
-    char copy[32];
+    char copy [32];
     snprintf (copy, sizeof copy, "%s", text);
-    unsetenv ("CAUSEWAY_STANDBY_FD");       //  not for our own children
+    unsetenv ("CAUSEWAY_STANDBY_FD");    //  not for our own children
     char *end = NULL;
     errno = 0;
     long fd = strtol (copy, &end, 10);
@@ -379,14 +384,14 @@ s_standby_wait (int signal_fd)
     char byte = 'w';
     if (send ((int) fd, &byte, 1, MSG_NOSIGNAL) != 1)
         cw_debug ("standby: cannot say it is waiting error=\"%s\"", strerror (errno));
-    struct pollfd items[2] = { { (int) fd, POLLIN, 0 }, { signal_fd, POLLIN, 0 } };
+    struct pollfd items [2] = { { (int) fd, POLLIN, 0 }, { signal_fd, POLLIN, 0 } };
     while (true) {
         int rc = poll (items, signal_fd >= 0 ? 2 : 1, -1);
         if (rc < 0 && errno == EINTR)
             continue;
-        if (rc < 0 || (signal_fd >= 0 && items[1].revents))
-            _exit (0);                      //  told to end (or cannot wait)
-        if (items[0].revents)
+        if (rc < 0 || (signal_fd >= 0 && items [1].revents))
+            _exit (0);    //  told to end (or cannot wait)
+        if (items [0].revents)
             break;
     }
     ssize_t rc;
@@ -395,7 +400,7 @@ s_standby_wait (int signal_fd)
     while (rc < 0 && errno == EINTR);
     close ((int) fd);
     if (rc != 1)
-        _exit (0);                          //  not needed (or causewayd is gone)
+        _exit (0);    //  not needed (or causewayd is gone)
     return 1;
 }
 
@@ -409,8 +414,9 @@ s_same_file (const struct stat *a, const struct stat *b)
 static void
 s_usage (const char *program, const char *name)
 {
-    fprintf (stderr, "usage: %s --config FILE [--name NAME]\n"
-                     "Runs the Causeway '%s' actor; normally started by causewayd.\n",
+    fprintf (stderr,
+             "usage: %s --config FILE [--name NAME]\n"
+             "Runs the Causeway '%s' actor; normally started by causewayd.\n",
              program, name);
 }
 
@@ -419,32 +425,29 @@ cw_actor_new (const char *default_name, int argc, char **argv)
 {
     const char *config_file = CW_DEFAULT_CONFIG;
     const char *name = default_name;
-    static const struct option options[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "name", required_argument, NULL, 'n' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
+    static const struct option options [] = { { "config", required_argument, NULL, 'c' },
+                                              { "name", required_argument, NULL, 'n' },
+                                              { "help", no_argument, NULL, 'h' },
+                                              { NULL, 0, NULL, 0 } };
     optind = 1;
     int opt;
     while ((opt = getopt_long (argc, argv, "c:n:h", options, NULL)) != -1) {
         if (opt == 'c')
             config_file = optarg;
-        else
-        if (opt == 'n')
+        else if (opt == 'n')
             name = optarg;
         else {
-            s_usage (argv[0], default_name);
+            s_usage (argv [0], default_name);
             return NULL;
         }
     }
     if (optind < argc) {
-        fprintf (stderr, "%s: unexpected argument '%s'\n", argv[0], argv[optind]);
-        s_usage (argv[0], default_name);
+        fprintf (stderr, "%s: unexpected argument '%s'\n", argv [0], argv [optind]);
+        s_usage (argv [0], default_name);
         return NULL;
     }
     cw_log_init (name, CW_LOG_INFO);
-    char err[1024];
+    char err [1024];
     cw_bootstrap_t *bootstrap = cw_bootstrap_load (config_file, err, sizeof err, NULL, NULL);
     if (!bootstrap) {
         fprintf (stderr, "%s: %s\n", name, err);
@@ -473,7 +476,7 @@ cw_actor_new (const char *default_name, int argc, char **argv)
     //  for actors started some other way, then check we did not miss it.
     prctl (PR_SET_PDEATHSIG, SIGTERM);
     self->signal_fd = signalfd (-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
-    self->broker = zsock_new (ZMQ_DEALER);      //  starts ZeroMQ (zsys_init)
+    self->broker = zsock_new (ZMQ_DEALER);    //  starts ZeroMQ (zsys_init)
     if (self->broker) {
         zsock_set_identity (self->broker, self->name);
         zsock_set_sndhwm (self->broker, 100000);
@@ -553,10 +556,26 @@ cw_actor_destroy (cw_actor_t **self_p)
 // ---------------------------------------------------------------------------
 //  Accessors and handlers
 
-const char *cw_actor_name (cw_actor_t *self) { return self->name; }
-const cw_bootstrap_t *cw_actor_bootstrap (cw_actor_t *self) { return self->bootstrap; }
-zloop_t *cw_actor_loop (cw_actor_t *self) { return self->loop; }
-size_t cw_actor_outbox_size (cw_actor_t *self) { return zlistx_size (self->outbox); }
+const char *
+cw_actor_name (cw_actor_t *self)
+{
+    return self->name;
+}
+const cw_bootstrap_t *
+cw_actor_bootstrap (cw_actor_t *self)
+{
+    return self->bootstrap;
+}
+zloop_t *
+cw_actor_loop (cw_actor_t *self)
+{
+    return self->loop;
+}
+size_t
+cw_actor_outbox_size (cw_actor_t *self)
+{
+    return zlistx_size (self->outbox);
+}
 
 int
 cw_actor_commands (cw_actor_t *self, const cw_command_t *table, void *arg)
@@ -568,7 +587,7 @@ cw_actor_commands (cw_actor_t *self, const cw_command_t *table, void *arg)
     if (!tables)
         return -1;
     self->tables = tables;
-    self->tables[self->table_count++] = (s_table_t) { table, arg };
+    self->tables [self->table_count++] = (s_table_t){ table, arg };
     return 0;
 }
 
@@ -618,7 +637,7 @@ cw_actor_ready (cw_actor_t *self)
     //  them here and knows which it may deliver twice
     json_t *commands = json_array ();
     for (size_t t = 0; t < self->table_count; t++)
-        for (const cw_command_t *command = self->tables[t].commands; command->name; command++)
+        for (const cw_command_t *command = self->tables [t].commands; command->name; command++)
             json_array_append_new (commands, json_pack ("{s:s, s:b}", "name", command->name, "idempotent",
                                                         (command->flags & CW_CMD_IDEMPOTENT) != 0));
     json_t *ready = json_pack ("{s:i, s:o}", "pid", (int) getpid (), "commands", commands);
@@ -637,12 +656,12 @@ int
 cw_actor_run (cw_actor_t *self)
 {
     if (self->parent > 1 && getppid () != self->parent)
-        return 0;               //  the supervisor died before we got here
+        return 0;    //  the supervisor died before we got here
     while (!self->stopping) {
         if (zloop_start (self->loop) != 0 || zsys_interrupted)
             break;
         if (!self->stopping)
-            break;              //  loop ended with nothing left to poll
+            break;    //  loop ended with nothing left to poll
     }
     if (self->on_stop)
         self->on_stop (self, self->stop_arg);
@@ -672,15 +691,14 @@ cw_actor_reply (cw_actor_t *self, const char *to, uint64_t corr, bool ok, json_t
 {
     char *text = s_dump (body);
     json_decref (body);
-    int rc = cw_envelope_send (self->broker, CW_MSG_REPLY, corr, self->name, to,
-                               ok ? "ok" : "error", text);
+    int rc = cw_envelope_send (self->broker, CW_MSG_REPLY, corr, self->name, to, ok ? "ok" : "error", text);
     free (text);
     return rc;
 }
 
 int
-cw_actor_request (cw_actor_t *self, const char *to, const char *command,
-                  json_t *args, cw_reply_fn *cb, void *arg, int timeout_ms)
+cw_actor_request (cw_actor_t *self, const char *to, const char *command, json_t *args, cw_reply_fn *cb, void *arg,
+                  int timeout_ms)
 {
     uint64_t corr = self->next_corr++;
     char *text = s_dump (args);
@@ -692,16 +710,14 @@ cw_actor_request (cw_actor_t *self, const char *to, const char *command,
         pending->corr = corr;
         pending->cb = cb;
         pending->arg = arg;
-        pending->deadline = zclock_mono ()
-                          + (timeout_ms > 0 ? timeout_ms : CW_DEFAULT_REQUEST_TIMEOUT_MS);
+        pending->deadline = zclock_mono () + (timeout_ms > 0 ? timeout_ms : CW_DEFAULT_REQUEST_TIMEOUT_MS);
         zlistx_add_end (self->pending, pending);
     }
     return rc;
 }
 
 int
-cw_actor_request_reliable (cw_actor_t *self, const char *to, const char *command,
-                           json_t *args, const char *key)
+cw_actor_request_reliable (cw_actor_t *self, const char *to, const char *command, json_t *args, const char *key)
 {
     //  A newer request with the same key replaces an unacknowledged one
     if (key) {
@@ -733,8 +749,7 @@ cw_actor_publish (cw_actor_t *self, const char *topic, json_t *body, bool retain
 {
     char *text = s_dump (body);
     json_decref (body);
-    int rc = cw_envelope_send (self->broker, retained ? CW_MSG_STATE : CW_MSG_EVENT, 0,
-                               self->name, "*", topic, text);
+    int rc = cw_envelope_send (self->broker, retained ? CW_MSG_STATE : CW_MSG_EVENT, 0, self->name, "*", topic, text);
     free (text);
     return rc;
 }

@@ -46,8 +46,8 @@ typedef enum {
 //  by the runtime afterwards) and return OK or ERROR; for ERROR use
 //  cw_error_body. Return DEFERRED to answer later with cw_actor_reply
 //  (keep req->corr and req->from).
-typedef cw_reply_status_t (cw_request_fn) (cw_actor_t *self, const cw_envelope_t *req,
-                                           json_t *args, json_t **reply, void *arg);
+typedef cw_reply_status_t (cw_request_fn) (cw_actor_t *self, const cw_envelope_t *req, json_t *args, json_t **reply,
+                                           void *arg);
 //  Handle an EVENT or STATE from another process (topic in ev->command).
 typedef void (cw_event_fn) (cw_actor_t *self, const cw_envelope_t *ev, json_t *body, void *arg);
 //  The answer to one of our requests. OK is false for an error reply or a
@@ -73,13 +73,13 @@ zloop_t *cw_actor_loop (cw_actor_t *self);
 //    CW_CMD_PRIMARY_ONLY   refused by the guard (cw_actor_on_guard) unless
 //                          it allows it, e.g. only on the cluster primary
 //  A table ends with an entry whose NAME is NULL.
-#define CW_CMD_IDEMPOTENT   0x01u
+#define CW_CMD_IDEMPOTENT 0x01u
 #define CW_CMD_PRIMARY_ONLY 0x02u
 typedef struct {
     const char *name;
     cw_request_fn *handler;
     unsigned flags;
-    const char *summary;        //  one line for `help` and the REST API
+    const char *summary;    //  one line for `help` and the REST API
 } cw_command_t;
 
 //  Serve the commands of TABLE (borrowed, static) with ARG passed to each
@@ -117,12 +117,11 @@ int cw_actor_reply (cw_actor_t *self, const char *to, uint64_t corr, bool ok, js
 //  Send a request to actor TO ("" = the supervisor). Takes ownership of
 //  ARGS (NULL = {}). CB may be NULL (fire and forget). TIMEOUT_MS <= 0
 //  means 5000.
-int cw_actor_request (cw_actor_t *self, const char *to, const char *command,
-                      json_t *args, cw_reply_fn *cb, void *arg, int timeout_ms);
+int cw_actor_request (cw_actor_t *self, const char *to, const char *command, json_t *args, cw_reply_fn *cb, void *arg,
+                      int timeout_ms);
 //  As above, re-sent until acknowledged; KEY groups requests of which only
 //  the latest matters (e.g. "10001/alarms").
-int cw_actor_request_reliable (cw_actor_t *self, const char *to, const char *command,
-                               json_t *args, const char *key);
+int cw_actor_request_reliable (cw_actor_t *self, const char *to, const char *command, json_t *args, const char *key);
 //  Number of reliable requests not yet acknowledged.
 size_t cw_actor_outbox_size (cw_actor_t *self);
 //  Publish an event to every other actor. RETAINED: the broker keeps the

@@ -24,46 +24,38 @@
 //  The catalogue: sorted by id
 
 static const cw_alarm_def_t s_catalogue [] = {
-    { CW_ALARM_ACTOR_FAILED, "error",
-      "Actor failed: restart limit reached",
+    { CW_ALARM_ACTOR_FAILED, "error", "Actor failed: restart limit reached",
       "Check the actor's log (journalctl -u causeway), fix the cause, "
       "then run `causeway actors start NAME`" },
 
     //  Cluster alarms: raised and cleared by the replication
     //  actor from its view of the cluster (actors/replication/cluster_alarms.c).
     //  SUBJECT is the peer address for per-peer alarms, "" for node-wide ones.
-    { 20003, "error",
-      "Invalid cluster configuration",
+    { 20003, "error", "Invalid cluster configuration",
       "Correct the clustering settings on the primary (`causeway config list cluster`): "
       "primary index within the peer list, no empty slots between peers, no duplicate "
       "addresses; copy the same settings to every peer, then `causeway restart` each "
       "changed peer" },
-    { 20004, "error",
-      "Cluster communication failure",
+    { 20004, "error", "Cluster communication failure",
       "Check that the peer named in the alarm is running and reachable on the clustering "
       "ports (`causeway cluster status`, `causeway firewall rules`); expected while a "
       "peer joins or restarts, and clears by itself when it has joined" },
-    { 20005, "error",
-      "Invalid peer address",
+    { 20005, "error", "Invalid peer address",
       "Correct the peer address (an IP address, or an FQDN that resolves through the "
       "address mapping or DNS): `causeway cluster replace OLD NEW` on the primary, or add "
       "a mapping with `causeway cluster suggest-mappings`" },
-    { 20006, "error",
-      "Cluster database communication failure",
+    { 20006, "error", "Cluster database communication failure",
       "Fix the TLS connection to the peer named in the alarm: its certificate must chain "
       "to a CA every peer trusts and, in enforce mode, its SAN must contain the peer's "
       "FQDN resolving to its address (peering.certificate, peering.ca_file); "
       "`causeway cluster status` shows the reason, `causeway cluster check` the fix" },
-    { 20007, "warning",
-      "Restart required: clustering settings changed",
+    { 20007, "warning", "Restart required: clustering settings changed",
       "Run `causeway restart` on this peer so the new clustering settings take effect "
       "(the primary first, then the other peers one at a time)" },
-    { 20008, "warning",
-      "Cluster replication paused: upgrade in progress",
+    { 20008, "warning", "Cluster replication paused: upgrade in progress",
       "Wait until the upgrade is complete on every peer (the primary first); automatic "
       "replication resumes by itself when all peers run the same version" },
-    { 20009, "error",
-      "Cluster replication error: automatic replication failed",
+    { 20009, "error", "Cluster replication error: automatic replication failed",
       "Check `causeway cluster status` on this peer and on the primary; if the error "
       "persists, take a backup (`causeway backup create FILE`) and run "
       "`causeway xcommand ForceConfigUpdate` on this subordinate" },
@@ -73,100 +65,79 @@ static const cw_alarm_def_t s_catalogue [] = {
       "On this subordinate, take a backup (`causeway backup create FILE`), then run "
       "`causeway xcommand ForceConfigUpdate` to discard its cluster-wide configuration "
       "and take the primary's; only when the primary's configuration is good" },
-    { 20012, "error",
-      "Cluster settings mismatch",
+    { 20012, "error", "Cluster settings mismatch",
       "Set the same cluster name and IP version as on the primary on the peer named in "
       "the alarm (`causeway config set cluster.name ...`, `causeway config set "
       "cluster.ip_version ...`), then `causeway restart` that peer" },
-    { 20014, "error",
-      "Cluster replication error: configuration file not found; restart the node",
+    { 20014, "error", "Cluster replication error: configuration file not found; restart the node",
       "Restart the node: `causeway restart` on this peer (on the primary too if the "
       "alarm names it); if it persists, run `causeway xcommand ForceConfigUpdate` "
       "on this subordinate" },
-    { 20015, "error",
-      "Cluster replication error: this peer is not in the peer list",
+    { 20015, "error", "Cluster replication error: this peer is not in the peer list",
       "On the primary, check and correct the peer list (`causeway config get "
       "cluster.peers`) so that it holds this peer's peering.address, copy the same list "
       "to every peer, then `causeway restart` this peer" },
-    { 20016, "error",
-      "Configuration primary unreachable",
+    { 20016, "error", "Configuration primary unreachable",
       "Check that the primary is running and reachable (`causeway cluster status`); this "
       "peer keeps serving on its last configuration. If the primary is gone for good, "
       "make another peer the primary: `causeway cluster set-primary N`" },
-    { 20017, "error",
-      "Cluster replication error: configuration primary ID inconsistent",
+    { 20017, "error", "Cluster replication error: configuration primary ID inconsistent",
       "Set the same `cluster.primary` on every peer (the new primary first, then the "
       "others) and `causeway restart` each changed peer; expected for a few seconds "
       "during `causeway cluster set-primary N`. If it persists, run "
       "`causeway xcommand ForceConfigUpdate` on this subordinate" },
-    { 20018, "error",
-      "Invalid clustering configuration: H.323 mode must be on",
+    { 20018, "error", "Invalid clustering configuration: H.323 mode must be on",
       "Turn H.323 mode on, on the primary: `causeway config set h323.mode on` "
       "(clustering uses H.323 between peers)" },
-    { 20019, "warning",
-      "Cluster name not configured",
+    { 20019, "warning", "Cluster name not configured",
       "Set the same cluster name, a routable FQDN used in the cluster's DNS SRV records "
       "(e.g. cluster1.example.com), on every peer: `causeway config set cluster.name "
       "cluster1.example.com`, then `causeway restart`" },
-    { 20020, "warning",
-      "Restart required: TLS verification mode mismatch",
+    { 20020, "warning", "Restart required: TLS verification mode mismatch",
       "Set the same TLS verification mode on every peer (`causeway config set "
       "cluster.tls_verify permissive|enforce`, or `causeway cluster enforce-tls` on the "
       "primary), then `causeway restart` each changed peer" },
-    { 20021, "error",
-      "TCP connections to peers on the clustering ports failing",
+    { 20021, "error", "TCP connections to peers on the clustering ports failing",
       "Allow TCP between the peers on the clustering ports 4371 and 4372 (`causeway "
       "firewall rules` prints the nftables rules); check that the peer named in the "
       "alarm is running and its address is right" },
-    { 20024, "error",
-      "Cluster configuration inconsistent: peer lists differ",
+    { 20024, "error", "Cluster configuration inconsistent: peer lists differ",
       "Make the peer list identical, in the same order, on every peer (copy the "
       "primary's `cluster.peers` with `causeway config set cluster.peers A,B,...`), "
       "then `causeway restart` each changed peer" },
-    { 20025, "critical",
-      "Failed to synchronise the cluster database",
+    { 20025, "critical", "Failed to synchronise the cluster database",
       "Run `causeway xcommand ForceConfigUpdate` on this peer; if it fails again, remove "
       "the peer from the cluster (`causeway cluster remove ADDRESS` on the primary), "
       "restore its last backup (`causeway backup restore FILE`) and add it back "
       "(`causeway cluster add ADDRESS`)" },
-    { 20030, "error",
-      "Cluster replication error: clock not synchronised / NTP server unreachable",
+    { 20030, "error", "Cluster replication error: clock not synchronised / NTP server unreachable",
       "Configure an NTP server this peer can reach: `causeway config set ntp.servers "
       "HOST` (every peer the same); peers' clocks must agree within 5 s" },
-    { 20031, "warning",
-      "Round-trip time to a peer above 80 ms",
+    { 20031, "warning", "Round-trip time to a peer above 80 ms",
       "Peers of a cluster must be within 80 ms round trip (40 ms one way) of each other: "
       "fix the network path to the peer named in the alarm, or remove it from the "
       "cluster (`causeway cluster remove ADDRESS` on the primary)" },
-    { 20032, "error",
-      "Node type mismatch: core and edge nodes in one cluster",
+    { 20032, "error", "Node type mismatch: core and edge nodes in one cluster",
       "A cluster never mixes core and edge nodes: remove the peer of the other type "
       "(`causeway cluster remove ADDRESS` on the primary) and add a node of the same "
       "type (bootstrap node.type)" },
-    { 20033, "warning",
-      "Software version mismatch between peers",
+    { 20033, "warning", "Software version mismatch between peers",
       "Upgrade every peer to the same software version, the primary first, then the "
       "others one at a time (`causeway version` shows it)" },
-    { 20034, "error",
-      "Duplicate system name in the cluster",
+    { 20034, "error", "Duplicate system name in the cluster",
       "Give every peer its own system name: `causeway config set system.name NAME` on "
       "one of the two peers" },
-    { 20035, "warning",
-      "DNS domain mismatch between peers",
+    { 20035, "warning", "DNS domain mismatch between peers",
       "Set the same DNS domain on every peer: `causeway config set dns.domain DOMAIN`" },
-    { 20036, "warning",
-      "Factory reset pending: all peer addresses cleared",
+    { 20036, "warning", "Factory reset pending: all peer addresses cleared",
       "Run `causeway restart` to leave the cluster and reset this peer to factory "
       "defaults; to cancel, restore the same peer list in the same order "
       "(`causeway config set cluster.peers A,B,...`) before restarting" },
 };
 
 //  The generic entry for the operator range.
-static const cw_alarm_def_t s_operator = {
-    CW_ALARM_OPERATOR_MIN, "warning",
-    "Operator alarm",
-    "Fixed by the check that raised it"
-};
+static const cw_alarm_def_t s_operator = { CW_ALARM_OPERATOR_MIN, "warning", "Operator alarm",
+                                           "Fixed by the check that raised it" };
 
 #define CATALOGUE_SIZE (sizeof s_catalogue / sizeof s_catalogue [0])
 
@@ -208,26 +179,24 @@ cw_alarm_severity_valid (const char *severity)
 {
     if (!severity)
         return false;
-    return streq (severity, "info") || streq (severity, "warning")
-        || streq (severity, "error") || streq (severity, "critical");
+    return streq (severity, "info") || streq (severity, "warning") || streq (severity, "error")
+        || streq (severity, "critical");
 }
 
 //  ---------------------------------------------------------------------
 //  Raise and clear through the alarms actor
 
 static int
-s_send (cw_actor_t *self, const char *command, int id, const char *subject,
-        const char *detail)
+s_send (cw_actor_t *self, const char *command, int id, const char *subject, const char *detail)
 {
     if (!self)
         return -1;
     if (!subject)
         subject = "";
-    json_t *args = detail
-        ? json_pack ("{s:i, s:s, s:s}", "id", id, "subject", subject, "detail", detail)
-        : json_pack ("{s:i, s:s}", "id", id, "subject", subject);
+    json_t *args = detail ? json_pack ("{s:i, s:s, s:s}", "id", id, "subject", subject, "detail", detail)
+                          : json_pack ("{s:i, s:s}", "id", id, "subject", subject);
     if (!args)
-        return -1;              //  e.g. SUBJECT or DETAIL not UTF-8
+        return -1;    //  e.g. SUBJECT or DETAIL not UTF-8
     char key [256];
     snprintf (key, sizeof key, "%d/%s", id, subject);
     return cw_actor_request_reliable (self, "alarms", command, args, key);

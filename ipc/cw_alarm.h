@@ -32,9 +32,9 @@ typedef struct _cw_actor_t cw_actor_t;
 
 typedef struct {
     int id;
-    const char *severity;   //  info | warning | error | critical
-    const char *title;      //  one line
-    const char *action;     //  what fixes it
+    const char *severity;    //  info | warning | error | critical
+    const char *title;       //  one line
+    const char *action;      //  what fixes it
 } cw_alarm_def_t;
 
 //  The definition of ID: a catalogue entry, the generic operator entry for

@@ -19,35 +19,35 @@
 #define CW_MAX_PUBLISH 8
 
 typedef enum {
-    CW_RESTART_PERMANENT = 0,   //  always restarted
-    CW_RESTART_TRANSIENT,       //  restarted only after an abnormal exit
-    CW_RESTART_TEMPORARY        //  never restarted
+    CW_RESTART_PERMANENT = 0,    //  always restarted
+    CW_RESTART_TRANSIENT,        //  restarted only after an abnormal exit
+    CW_RESTART_TEMPORARY         //  never restarted
 } cw_restart_t;
 
 typedef struct {
-    char *name;                 //  actor name: "alarms"
+    char *name;    //  actor name: "alarms"
     cw_restart_t restart;
     int shutdown_timeout_ms;
-    char *path;                 //  executable; NULL = causeway-<name> beside causewayd
+    char *path;    //  executable; NULL = causeway-<name> beside causewayd
 } cw_child_spec_t;
 
 typedef struct {
-    char *file;                 //  absolute path of the file loaded
+    char *file;    //  absolute path of the file loaded
     struct {
-        char *name;             //  node.name, the default system name
-        char *type;             //  "core" | "edge"
-        char *runtime_dir;      //  absolute
-        char *state_dir;        //  absolute
-        char *log_level;        //  "error|warn|info|debug"
+        char *name;           //  node.name, the default system name
+        char *type;           //  "core" | "edge"
+        char *runtime_dir;    //  absolute
+        char *state_dir;      //  absolute
+        char *log_level;      //  "error|warn|info|debug"
     } node;
     struct {
-        char *endpoint;         //  ipc://.../control
-        char *curve_endpoint;   //  "" = off; tcp://IP:PORT
+        char *endpoint;          //  ipc://.../control
+        char *curve_endpoint;    //  "" = off; tcp://IP:PORT
         char *authorized_keys_dir;
-        char *broker_endpoint;  //  internal: ipc://<runtime_dir>/broker
+        char *broker_endpoint;    //  internal: ipc://<runtime_dir>/broker
     } control;
     struct {
-        char *publish[CW_MAX_PUBLISH];
+        char *publish [CW_MAX_PUBLISH];
         int publish_count;
         int heartbeat_ms;
     } alarms;
@@ -57,17 +57,17 @@ typedef struct {
         int heartbeat_ms;
         int heartbeat_misses;
         int shutdown_timeout_ms;
-        int request_timeout_ms; //  how long a relayed request waits for a restarting actor
+        int request_timeout_ms;    //  how long a relayed request waits for a restarting actor
     } supervisor;
     struct {
-        char *address;          //  "" = not clustered on this node
-        int port;               //  4371
-        int port2;              //  4372
+        char *address;    //  "" = not clustered on this node
+        int port;         //  4371
+        int port2;        //  4372
         char *certificate;
         char *private_key;
         char *ca_file;
     } peering;
-    cw_child_spec_t actors[CW_MAX_ACTORS];
+    cw_child_spec_t actors [CW_MAX_ACTORS];
     int actor_count;
 } cw_bootstrap_t;
 
@@ -75,8 +75,8 @@ typedef void (cw_bootstrap_warn_fn) (const char *message, void *arg);
 
 //  Load and validate FILE. Returns a new bootstrap or NULL with the reason
 //  in ERR. WARN (may be NULL = log at warn level) gets unknown-key warnings.
-cw_bootstrap_t *cw_bootstrap_load (const char *file, char *err, size_t errlen,
-                                   cw_bootstrap_warn_fn *warn, void *warn_arg);
+cw_bootstrap_t *cw_bootstrap_load (const char *file, char *err, size_t errlen, cw_bootstrap_warn_fn *warn,
+                                   void *warn_arg);
 void cw_bootstrap_destroy (cw_bootstrap_t **self_p);
 //  The spec of actor NAME, or NULL.
 const cw_child_spec_t *cw_bootstrap_actor (const cw_bootstrap_t *self, const char *name);

@@ -29,11 +29,11 @@
 
 struct _cw_control_t {
     char *endpoint;
-    char *server_key;           //  Z85, NULL = plain
-    zcert_t *cert;              //  client certificate, NULL = plain
+    char *server_key;    //  Z85, NULL = plain
+    zcert_t *cert;       //  client certificate, NULL = plain
     int timeout_ms;
     zsock_t *sock;
-    bool probed;                //  ipc endpoint checked for this socket
+    bool probed;    //  ipc endpoint checked for this socket
 };
 
 //  ---------------------------------------------------------------------
@@ -53,8 +53,7 @@ s_socket_new (cw_control_t *self, char *err, size_t errlen)
         zsock_set_curve_serverkey (sock, self->server_key);
     }
     if (zsock_connect (sock, "%s", self->endpoint) != 0) {
-        snprintf (err, errlen, "invalid endpoint '%s': %s", self->endpoint,
-                  zmq_strerror (zmq_errno ()));
+        snprintf (err, errlen, "invalid endpoint '%s': %s", self->endpoint, zmq_strerror (zmq_errno ()));
         zsock_destroy (&sock);
         return NULL;
     }
@@ -89,7 +88,7 @@ s_ipc_probe (const char *endpoint, char *why, size_t whylen)
     }
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
     if (strlen (path) >= sizeof addr.sun_path)
-        return 0;               //  libzmq will say what it thinks of it
+        return 0;    //  libzmq will say what it thinks of it
     strcpy (addr.sun_path, path);
     int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -110,8 +109,7 @@ s_ipc_probe (const char *endpoint, char *why, size_t whylen)
 //  Public API
 
 cw_control_t *
-cw_control_new (const char *endpoint, const char *server_public_key,
-                const char *client_cert_file, int timeout_ms,
+cw_control_new (const char *endpoint, const char *server_public_key, const char *client_cert_file, int timeout_ms,
                 char *err, size_t errlen)
 {
     if (!endpoint || !*endpoint) {
@@ -131,24 +129,22 @@ cw_control_new (const char *endpoint, const char *server_public_key,
     self->timeout_ms = timeout_ms;
     if (server_public_key) {
         if (strlen (server_public_key) != 40
-        ||  strspn (server_public_key,
-                    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                    ".-:+=^!/*?&<>()[]{}@%$#") != 40) {
+            || strspn (server_public_key, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                          ".-:+=^!/*?&<>()[]{}@%$#")
+                   != 40) {
             snprintf (err, errlen, "the server's public key must be 40 characters of Z85");
             cw_control_destroy (&self);
             return NULL;
         }
         self->cert = zcert_load (client_cert_file);
         if (!self->cert) {
-            snprintf (err, errlen, "cannot load the client certificate %s (nor %s_secret)",
-                      client_cert_file, client_cert_file);
+            snprintf (err, errlen, "cannot load the client certificate %s (nor %s_secret)", client_cert_file,
+                      client_cert_file);
             cw_control_destroy (&self);
             return NULL;
         }
-        if (strcmp (zcert_secret_txt (self->cert),
-                    "0000000000000000000000000000000000000000") == 0) {
-            snprintf (err, errlen, "%s holds no secret key: give the secret certificate file",
-                      client_cert_file);
+        if (strcmp (zcert_secret_txt (self->cert), "0000000000000000000000000000000000000000") == 0) {
+            snprintf (err, errlen, "%s holds no secret key: give the secret certificate file", client_cert_file);
             cw_control_destroy (&self);
             return NULL;
         }
@@ -185,8 +181,7 @@ cw_control_endpoint (cw_control_t *self)
 static cw_call_status_t
 s_unreachable (cw_control_t *self, const char *why, char *err, size_t errlen)
 {
-    snprintf (err, errlen, "cannot reach causewayd at %s (%s); is it running?",
-              self->endpoint, why);
+    snprintf (err, errlen, "cannot reach causewayd at %s (%s); is it running?", self->endpoint, why);
     s_socket_rebuild (self);
     return CW_CALL_UNREACHABLE;
 }
@@ -211,8 +206,7 @@ s_bad_reply (cw_control_t *self, const char *why, char *err, size_t errlen)
 }
 
 cw_call_status_t
-cw_control_call (cw_control_t *self, const char *command, json_t *args,
-                 json_t **reply, char *err, size_t errlen)
+cw_control_call (cw_control_t *self, const char *command, json_t *args, json_t **reply, char *err, size_t errlen)
 {
     assert (self);
     assert (command);
@@ -232,8 +226,7 @@ cw_control_call (cw_control_t *self, const char *command, json_t *args,
     char *text = NULL;
     if (args && !json_is_object (args))
         snprintf (err, errlen, "the arguments of '%s' must be a JSON object", command);
-    else
-    if (!(text = args ? json_dumps (args, JSON_COMPACT) : strdup ("{}")))
+    else if (!(text = args ? json_dumps (args, JSON_COMPACT) : strdup ("{}")))
         snprintf (err, errlen, "cannot encode the arguments of '%s'", command);
     if (!text) {
         *reply = json_pack ("{s:s}", "error", err);
@@ -273,16 +266,14 @@ cw_control_call (cw_control_t *self, const char *command, json_t *args,
     }
     if (zframe_streq (verdict, "ok"))
         status = CW_CALL_OK;
-    else
-    if (zframe_streq (verdict, "error"))
+    else if (zframe_streq (verdict, "error"))
         status = CW_CALL_ERROR;
     else {
         zmsg_destroy (&answer);
         return s_bad_reply (self, "the status frame is neither 'ok' nor 'error'", err, errlen);
     }
     json_error_t jerr;
-    json_t *json = json_loadb ((const char *) zframe_data (body), zframe_size (body),
-                               JSON_REJECT_DUPLICATES, &jerr);
+    json_t *json = json_loadb ((const char *) zframe_data (body), zframe_size (body), JSON_REJECT_DUPLICATES, &jerr);
     zmsg_destroy (&answer);
     if (!json || !json_is_object (json)) {
         json_decref (json);

@@ -22,19 +22,18 @@
 typedef struct _cw_control_t cw_control_t;
 
 typedef enum {
-    CW_CALL_OK = 0,          //  reply "ok"; *reply is the body
-    CW_CALL_ERROR = 1,       //  reply "error"; *reply is {"error": ...}
-    CW_CALL_UNREACHABLE = 3  //  no reply within the timeout, or bad reply; see ERR
+    CW_CALL_OK = 0,            //  reply "ok"; *reply is the body
+    CW_CALL_ERROR = 1,         //  reply "error"; *reply is {"error": ...}
+    CW_CALL_UNREACHABLE = 3    //  no reply within the timeout, or bad reply; see ERR
 } cw_call_status_t;
 
-cw_control_t *cw_control_new (const char *endpoint, const char *server_public_key,
-                              const char *client_cert_file, int timeout_ms,
-                              char *err, size_t errlen);
+cw_control_t *cw_control_new (const char *endpoint, const char *server_public_key, const char *client_cert_file,
+                              int timeout_ms, char *err, size_t errlen);
 void cw_control_destroy (cw_control_t **self_p);
 //  Send COMMAND with ARGS (borrowed; NULL = {}). On OK/ERROR *REPLY is a
 //  new JSON object owned by the caller.
-cw_call_status_t cw_control_call (cw_control_t *self, const char *command, json_t *args,
-                                  json_t **reply, char *err, size_t errlen);
+cw_call_status_t cw_control_call (cw_control_t *self, const char *command, json_t *args, json_t **reply, char *err,
+                                  size_t errlen);
 const char *cw_control_endpoint (cw_control_t *self);
 
 #endif

@@ -15,35 +15,33 @@
 
 static uint64_t s_malformed = 0;
 
-static const char *s_type_names[] = {
-    "INVALID", "READY", "HEARTBEAT", "REQUEST", "REPLY", "EVENT", "STATE", "TERM"
-};
+static const char *s_type_names [] = { "INVALID", "READY", "HEARTBEAT", "REQUEST", "REPLY", "EVENT", "STATE", "TERM" };
 
 const char *
 cw_msg_type_name (cw_msg_type_t type)
 {
     if ((int) type < 0 || type > CW_MSG_TERM)
         return "INVALID";
-    return s_type_names[type];
+    return s_type_names [type];
 }
 
 cw_msg_type_t
 cw_msg_type_parse (const char *name)
 {
     for (int i = CW_MSG_READY; name && i <= CW_MSG_TERM; i++)
-        if (strcmp (name, s_type_names[i]) == 0)
+        if (strcmp (name, s_type_names [i]) == 0)
             return (cw_msg_type_t) i;
     return CW_MSG_INVALID;
 }
 
 zmsg_t *
-cw_envelope_encode (cw_msg_type_t type, uint64_t corr, const char *from,
-                    const char *to, const char *command, const char *body)
+cw_envelope_encode (cw_msg_type_t type, uint64_t corr, const char *from, const char *to, const char *command,
+                    const char *body)
 {
     zmsg_t *msg = zmsg_new ();
     if (!msg)
         return NULL;
-    char corr_text[24];
+    char corr_text [24];
     snprintf (corr_text, sizeof corr_text, "%llu", (unsigned long long) corr);
     zmsg_addstr (msg, CW_ENVELOPE_SIGNATURE);
     zmsg_addstr (msg, cw_msg_type_name (type));
@@ -70,7 +68,7 @@ s_frame_text (zframe_t *frame)
         return NULL;
     if (size)
         memcpy (text, data, size);
-    text[size] = 0;
+    text [size] = 0;
     return text;
 }
 
@@ -91,41 +89,41 @@ cw_envelope_decode (zmsg_t *msg, cw_envelope_t *self, char *err, size_t errlen)
         return s_malformed_reason (err, errlen, "wrong number of frames");
     zframe_t *frame = zmsg_first (msg);
     if (zframe_size (frame) != strlen (CW_ENVELOPE_SIGNATURE)
-    ||  memcmp (zframe_data (frame), CW_ENVELOPE_SIGNATURE, zframe_size (frame)) != 0)
+        || memcmp (zframe_data (frame), CW_ENVELOPE_SIGNATURE, zframe_size (frame)) != 0)
         return s_malformed_reason (err, errlen, "bad signature (expected CWE1)");
 
-    char *texts[6] = { 0 };
+    char *texts [6] = { 0 };
     for (int i = 0; i < 6; i++) {
         frame = zmsg_next (msg);
-        texts[i] = s_frame_text (frame);
-        if (!texts[i]) {
+        texts [i] = s_frame_text (frame);
+        if (!texts [i]) {
             for (int j = 0; j < i; j++)
-                free (texts[j]);
+                free (texts [j]);
             return s_malformed_reason (err, errlen, "frame holds NUL or is too large");
         }
     }
     const char *reason = NULL;
-    cw_msg_type_t type = cw_msg_type_parse (texts[0]);
+    cw_msg_type_t type = cw_msg_type_parse (texts [0]);
     if (type == CW_MSG_INVALID)
         reason = "unknown message type";
     char *end = NULL;
     errno = 0;
-    unsigned long long corr = strtoull (texts[1], &end, 10);
-    if (!reason && (!*texts[1] || *end || errno || texts[1][0] == '-'))
+    unsigned long long corr = strtoull (texts [1], &end, 10);
+    if (!reason && (!*texts [1] || *end || errno || texts [1][0] == '-'))
         reason = "correlation id is not a decimal number";
     if (reason) {
         for (int i = 0; i < 6; i++)
-            free (texts[i]);
+            free (texts [i]);
         return s_malformed_reason (err, errlen, reason);
     }
-    free (texts[0]);
-    free (texts[1]);
+    free (texts [0]);
+    free (texts [1]);
     self->type = type;
     self->corr = corr;
-    self->from = texts[2];
-    self->to = texts[3];
-    self->command = texts[4];
-    self->body = texts[5];
+    self->from = texts [2];
+    self->to = texts [3];
+    self->command = texts [4];
+    self->body = texts [5];
     return 0;
 }
 
@@ -142,8 +140,8 @@ cw_envelope_clear (cw_envelope_t *self)
 }
 
 int
-cw_envelope_send (zsock_t *sock, cw_msg_type_t type, uint64_t corr, const char *from,
-                  const char *to, const char *command, const char *body)
+cw_envelope_send (zsock_t *sock, cw_msg_type_t type, uint64_t corr, const char *from, const char *to,
+                  const char *command, const char *body)
 {
     zmsg_t *msg = cw_envelope_encode (type, corr, from, to, command, body);
     if (!msg)

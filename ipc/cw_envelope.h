@@ -42,26 +42,26 @@ typedef enum {
 typedef struct {
     cw_msg_type_t type;
     uint64_t corr;
-    char *from;      //  owned
-    char *to;        //  owned
-    char *command;   //  owned
-    char *body;      //  owned, NUL-terminated JSON text ("" allowed)
+    char *from;       //  owned
+    char *to;         //  owned
+    char *command;    //  owned
+    char *body;       //  owned, NUL-terminated JSON text ("" allowed)
 } cw_envelope_t;
 
 const char *cw_msg_type_name (cw_msg_type_t type);
 cw_msg_type_t cw_msg_type_parse (const char *name);
 
 //  Build a new message; strings may be NULL (sent as ""). Caller owns it.
-zmsg_t *cw_envelope_encode (cw_msg_type_t type, uint64_t corr, const char *from,
-                            const char *to, const char *command, const char *body);
+zmsg_t *cw_envelope_encode (cw_msg_type_t type, uint64_t corr, const char *from, const char *to, const char *command,
+                            const char *body);
 //  Decode MSG (not consumed, not modified) into SELF. Returns 0, or -1
 //  and a reason in ERR; on -1 the malformed counter is incremented.
 int cw_envelope_decode (zmsg_t *msg, cw_envelope_t *self, char *err, size_t errlen);
 //  Free the strings inside SELF (not SELF itself) and zero it.
 void cw_envelope_clear (cw_envelope_t *self);
 //  Send an envelope on SOCK; returns 0 or -1.
-int cw_envelope_send (zsock_t *sock, cw_msg_type_t type, uint64_t corr, const char *from,
-                      const char *to, const char *command, const char *body);
+int cw_envelope_send (zsock_t *sock, cw_msg_type_t type, uint64_t corr, const char *from, const char *to,
+                      const char *command, const char *body);
 //  Receive one whole multipart message without waiting; NULL when none is
 //  queued. Cheaper than polling zsock_events before every zmsg_recv.
 zmsg_t *cw_recv_nowait (zsock_t *sock);

@@ -16,10 +16,10 @@
 #include <unistd.h>
 
 int cw_log_threshold = CW_LOG_INFO;
-static char s_process[64] = "causeway";
+static char s_process [64] = "causeway";
 static bool s_syslog = false;
 
-static const char *s_level_names[] = { "error", "warn", "info", "debug" };
+static const char *s_level_names [] = { "error", "warn", "info", "debug" };
 
 void
 cw_log_init (const char *process_name, cw_log_level_t level)
@@ -33,7 +33,7 @@ int
 cw_log_level_parse (const char *text)
 {
     for (int i = 0; text && i < 4; i++)
-        if (strcmp (text, s_level_names[i]) == 0)
+        if (strcmp (text, s_level_names [i]) == 0)
             return i;
     return -1;
 }
@@ -57,7 +57,7 @@ cw_log_write (cw_log_level_t level, const char *fmt, ...)
 {
     if ((int) level < 0 || level > CW_LOG_DEBUG)
         level = CW_LOG_ERROR;
-    char message[2048];
+    char message [2048];
     va_list args;
     va_start (args, fmt);
     vsnprintf (message, sizeof message, fmt, args);
@@ -67,12 +67,12 @@ cw_log_write (cw_log_level_t level, const char *fmt, ...)
     gettimeofday (&now, NULL);
     struct tm tm;
     gmtime_r (&now.tv_sec, &tm);
-    char stamp[32];
+    char stamp [32];
     strftime (stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf (stderr, "%s.%03ldZ %s[%d] %s: %s\n", stamp, (long) (now.tv_usec / 1000),
-             s_process, (int) getpid (), s_level_names[level], message);
+    fprintf (stderr, "%s.%03ldZ %s[%d] %s: %s\n", stamp, (long) (now.tv_usec / 1000), s_process, (int) getpid (),
+             s_level_names [level], message);
     if (s_syslog) {
-        static const int priorities[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
-        syslog (priorities[level], "%s", message);
+        static const int priorities [] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+        syslog (priorities [level], "%s", message);
     }
 }

@@ -27,14 +27,16 @@ int cw_log_level_parse (const char *text);
 void cw_log_set_level (cw_log_level_t level);
 //  Also send every line to syslog(3) (LOG_DAEMON).
 void cw_log_syslog (bool enabled);
-void cw_log_write (cw_log_level_t level, const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
+void cw_log_write (cw_log_level_t level, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
-#define CW_LOG(level, ...) \
-    do { if ((int) (level) <= cw_log_threshold) cw_log_write ((level), __VA_ARGS__); } while (0)
+#define CW_LOG(level, ...)                                                                                             \
+    do {                                                                                                               \
+        if ((int) (level) <= cw_log_threshold)                                                                         \
+            cw_log_write ((level), __VA_ARGS__);                                                                       \
+    } while (0)
 #define cw_error(...) CW_LOG (CW_LOG_ERROR, __VA_ARGS__)
-#define cw_warn(...)  CW_LOG (CW_LOG_WARN, __VA_ARGS__)
-#define cw_info(...)  CW_LOG (CW_LOG_INFO, __VA_ARGS__)
+#define cw_warn(...) CW_LOG (CW_LOG_WARN, __VA_ARGS__)
+#define cw_info(...) CW_LOG (CW_LOG_INFO, __VA_ARGS__)
 #define cw_debug(...) CW_LOG (CW_LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -13,8 +13,8 @@
 #include "cw_actor.h"
 
 typedef struct {
-    int64_t started;                    //  zclock_mono at start
-    int config_seen;                    //  config.changed.* STATE messages received
+    int64_t started;    //  zclock_mono at start
+    int config_seen;    //  config.changed.* STATE messages received
 } s_state_t;
 
 static void
@@ -33,10 +33,8 @@ s_status (cw_actor_t *self, const cw_envelope_t *req, json_t *args, json_t **rep
     (void) req;
     (void) args;
     s_state_t *state = arg;
-    *reply = json_pack ("{s:s, s:i, s:I, s:i}", "actor", cw_actor_name (self),
-                        "pid", (int) getpid (),
-                        "uptime_s", (json_int_t) ((zclock_mono () - state->started) / 1000),
-                        "config_seen", state->config_seen);
+    *reply = json_pack ("{s:s, s:i, s:I, s:i}", "actor", cw_actor_name (self), "pid", (int) getpid (), "uptime_s",
+                        (json_int_t) ((zclock_mono () - state->started) / 1000), "config_seen", state->config_seen);
     return CW_REPLY_OK;
 }
 
@@ -45,13 +43,13 @@ cw_placeholder_main (const char *name, const char *const *status_commands, int a
 {
     s_state_t state = { zclock_mono (), 0 };
     size_t count = 0;
-    while (status_commands[count])
+    while (status_commands [count])
         count++;
     cw_command_t *commands = calloc (count + 1, sizeof *commands);
     if (!commands)
         return 1;
     for (size_t i = 0; i < count; i++)
-        commands[i] = (cw_command_t) { status_commands[i], s_status, CW_CMD_IDEMPOTENT,
+        commands [i] = (cw_command_t){ status_commands [i], s_status, CW_CMD_IDEMPOTENT,
                                        "this actor's pid, uptime and config changes seen" };
     cw_actor_t *actor = cw_actor_new (name, argc, argv);
     if (!actor) {

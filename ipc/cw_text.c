@@ -15,7 +15,7 @@ cw_copy (char *dest, size_t size, const char *src)
         len = size - 1;
     if (len)
         memmove (dest, src, len);
-    dest[len] = 0;
+    dest [len] = 0;
 }
 
 const char *

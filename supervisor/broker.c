@@ -28,10 +28,10 @@
 
 typedef struct s_queued {
     struct s_queued *next;
-    char to[CW_BROKER_NAME_MAX];
+    char to [CW_BROKER_NAME_MAX];
     int64_t deadline;
     int timeout_ms;
-    cw_envelope_t env;          //  strings owned
+    cw_envelope_t env;    //  strings owned
 } s_queued_t;
 
 typedef struct s_retained {
@@ -43,11 +43,11 @@ typedef struct s_retained {
 
 struct _cw_broker_t {
     zsock_t *router;
-    char *ipc_path;             //  socket file to remove on close
+    char *ipc_path;    //  socket file to remove on close
     zloop_t *loop;
     cw_broker_hooks_t hooks;
     int request_timeout_ms;
-    char ready[CW_BROKER_READY_MAX][CW_BROKER_NAME_MAX];
+    char ready [CW_BROKER_READY_MAX][CW_BROKER_NAME_MAX];
     int ready_count;
     s_queued_t *queue_head;
     s_queued_t *queue_tail;
@@ -70,9 +70,9 @@ s_valid_name (const byte *data, size_t size)
     if (size == 0 || size >= CW_BROKER_NAME_MAX)
         return false;
     for (size_t i = 0; i < size; i++) {
-        byte c = data[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-              || c == '.' || c == '_' || c == '-'))
+        byte c = data [i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_'
+              || c == '-'))
             return false;
     }
     return true;
@@ -84,8 +84,8 @@ s_malformed (cw_broker_t *self, const char *reason, const char *identity)
     //  At most one line a second, so garbage cannot flood the log
     int64_t now = zclock_mono ();
     if (now - self->malformed_logged_at >= 1000) {
-        cw_warn ("malformed broker message dropped reason=\"%s\" identity=%s total=%llu suppressed=%llu",
-                 reason, identity ? identity : "?", (unsigned long long) cw_envelope_malformed (),
+        cw_warn ("malformed broker message dropped reason=\"%s\" identity=%s total=%llu suppressed=%llu", reason,
+                 identity ? identity : "?", (unsigned long long) cw_envelope_malformed (),
                  (unsigned long long) self->malformed_suppressed);
         self->malformed_logged_at = now;
         self->malformed_suppressed = 0;
@@ -96,8 +96,8 @@ s_malformed (cw_broker_t *self, const char *reason, const char *identity)
 
 //  Send one envelope to routing identity NAME.
 static void
-s_send_to (cw_broker_t *self, const char *name, cw_msg_type_t type, uint64_t corr,
-           const char *from, const char *to, const char *command, const char *body)
+s_send_to (cw_broker_t *self, const char *name, cw_msg_type_t type, uint64_t corr, const char *from, const char *to,
+           const char *command, const char *body)
 {
     zmsg_t *msg = cw_envelope_encode (type, corr, from, to, command, body);
     if (!msg)
@@ -116,8 +116,7 @@ s_send_env (cw_broker_t *self, const char *name, const cw_envelope_t *env)
 }
 
 //  Answer REQUEST ENV with an error REPLY from "@supervisor".
-static void
-s_error_reply (cw_broker_t *self, const cw_envelope_t *env, const char *fmt, ...)
+static void s_error_reply (cw_broker_t *self, const cw_envelope_t *env, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
 static void
@@ -125,7 +124,7 @@ s_error_reply (cw_broker_t *self, const cw_envelope_t *env, const char *fmt, ...
 {
     if (env->type != CW_MSG_REQUEST)
         return;
-    char message[512];
+    char message [512];
     va_list args;
     va_start (args, fmt);
     vsnprintf (message, sizeof message, fmt, args);
@@ -133,12 +132,14 @@ s_error_reply (cw_broker_t *self, const cw_envelope_t *env, const char *fmt, ...
     json_t *body = json_pack ("{s:s}", "error", message);
     char *text = body ? json_dumps (body, JSON_COMPACT) : NULL;
     json_decref (body);
-    cw_envelope_t reply = {
-        .type = CW_MSG_REPLY, .corr = env->corr, .from = "@supervisor",
-        .to = env->from, .command = "error", .body = text ? text : "{}"
-    };
-    cw_debug ("request not delivered to=%s command=%s from=%s reason=\"%s\"", env->to,
-              env->command, env->from, message);
+    cw_envelope_t reply = { .type = CW_MSG_REPLY,
+                            .corr = env->corr,
+                            .from = "@supervisor",
+                            .to = env->from,
+                            .command = "error",
+                            .body = text ? text : "{}" };
+    cw_debug ("request not delivered to=%s command=%s from=%s reason=\"%s\"", env->to, env->command, env->from,
+              message);
     s_route (self, &reply);
     free (text);
 }
@@ -147,7 +148,7 @@ static int
 s_ready_index (cw_broker_t *self, const char *name)
 {
     for (int i = 0; i < self->ready_count; i++)
-        if (strcmp (self->ready[i], name) == 0)
+        if (strcmp (self->ready [i], name) == 0)
             return i;
     return -1;
 }
@@ -264,8 +265,8 @@ static void
 s_broadcast (cw_broker_t *self, const cw_envelope_t *env)
 {
     for (int i = 0; i < self->ready_count; i++)
-        if (strcmp (self->ready[i], env->from) != 0)
-            s_send_env (self, self->ready[i], env);
+        if (strcmp (self->ready [i], env->from) != 0)
+            s_send_env (self, self->ready [i], env);
 }
 
 static void
@@ -301,11 +302,9 @@ s_route (cw_broker_t *self, const cw_envelope_t *env)
     if (*to == 0 || *to == '@') {
         if (env->type == CW_MSG_REQUEST && *to == 0)
             self->hooks.on_request (self->hooks.arg, env);
-        else
-        if (env->type == CW_MSG_REPLY)
+        else if (env->type == CW_MSG_REPLY)
             self->hooks.on_reply (self->hooks.arg, env);
-        else
-        if (env->type == CW_MSG_REQUEST)
+        else if (env->type == CW_MSG_REQUEST)
             s_error_reply (self, env, "no destination '%s'", to);
         return;
     }
@@ -320,14 +319,15 @@ s_route (cw_broker_t *self, const cw_envelope_t *env)
 }
 
 void
-cw_broker_deliver (cw_broker_t *self, cw_msg_type_t type, uint64_t corr, const char *from,
-                   const char *to, const char *command, const char *body)
+cw_broker_deliver (cw_broker_t *self, cw_msg_type_t type, uint64_t corr, const char *from, const char *to,
+                   const char *command, const char *body)
 {
-    cw_envelope_t env = {
-        .type = type, .corr = corr, .from = (char *) (from ? from : ""),
-        .to = (char *) (to ? to : ""), .command = (char *) (command ? command : ""),
-        .body = (char *) (body ? body : "")
-    };
+    cw_envelope_t env = { .type = type,
+                          .corr = corr,
+                          .from = (char *) (from ? from : ""),
+                          .to = (char *) (to ? to : ""),
+                          .command = (char *) (command ? command : ""),
+                          .body = (char *) (body ? body : "") };
     s_route (self, &env);
 }
 
@@ -344,13 +344,13 @@ s_handle_message (cw_broker_t *self, zmsg_t *msg)
         zframe_destroy (&identity);
         return;
     }
-    char name[CW_BROKER_NAME_MAX];
+    char name [CW_BROKER_NAME_MAX];
     memcpy (name, zframe_data (identity), zframe_size (identity));
-    name[zframe_size (identity)] = 0;
+    name [zframe_size (identity)] = 0;
     zframe_destroy (&identity);
 
     cw_envelope_t env;
-    char err[128];
+    char err [128];
     if (cw_envelope_decode (msg, &env, err, sizeof err)) {
         s_malformed (self, err, name);
         return;
@@ -398,8 +398,7 @@ s_on_router (zloop_t *loop, zsock_t *reader, void *arg)
 //  Public
 
 cw_broker_t *
-cw_broker_new (const char *endpoint, zloop_t *loop, const cw_broker_hooks_t *hooks,
-               char *err, size_t errlen)
+cw_broker_new (const char *endpoint, zloop_t *loop, const cw_broker_hooks_t *hooks, char *err, size_t errlen)
 {
     cw_broker_t *self = calloc (1, sizeof *self);
     if (!self) {
@@ -421,8 +420,7 @@ cw_broker_new (const char *endpoint, zloop_t *loop, const cw_broker_hooks_t *hoo
     zsock_set_rcvhwm (self->router, 10000);
     zsock_set_linger (self->router, 0);
     if (zsock_bind (self->router, "%s", endpoint) < 0) {
-        snprintf (err, errlen, "cannot bind the broker socket %s: %s", endpoint,
-                  zmq_strerror (zmq_errno ()));
+        snprintf (err, errlen, "cannot bind the broker socket %s: %s", endpoint, zmq_strerror (zmq_errno ()));
         zsock_destroy (&self->router);
         free (self);
         return NULL;
@@ -476,7 +474,7 @@ void
 cw_broker_actor_ready (cw_broker_t *self, const char *name)
 {
     if (s_ready_index (self, name) < 0 && self->ready_count < CW_BROKER_READY_MAX)
-        snprintf (self->ready[self->ready_count++], CW_BROKER_NAME_MAX, "%s", name);
+        snprintf (self->ready [self->ready_count++], CW_BROKER_NAME_MAX, "%s", name);
     //  1. the present (retained STATE), 2. what waited, 3. tell the others
     for (s_retained_t *entry = self->retained; entry; entry = entry->next)
         if (strcmp (entry->from, name) != 0)
@@ -488,15 +486,14 @@ cw_broker_actor_ready (cw_broker_t *self, const char *name)
         s_queued_free (item);
         item = next;
     }
-    char body[128];
+    char body [128];
     snprintf (body, sizeof body, "{\"name\":\"%s\"}", name);
     cw_envelope_t event = {
-        .type = CW_MSG_EVENT, .corr = 0, .from = "@supervisor", .to = "*",
-        .command = "actor.ready", .body = body
+        .type = CW_MSG_EVENT, .corr = 0, .from = "@supervisor", .to = "*", .command = "actor.ready", .body = body
     };
     for (int i = 0; i < self->ready_count; i++)
-        if (strcmp (self->ready[i], name) != 0)
-            s_send_env (self, self->ready[i], &event);
+        if (strcmp (self->ready [i], name) != 0)
+            s_send_env (self, self->ready [i], &event);
 }
 
 void
@@ -506,7 +503,7 @@ cw_broker_actor_down (cw_broker_t *self, const char *name, bool final)
     if (index >= 0) {
         self->ready_count--;
         if (index != self->ready_count)
-            memcpy (self->ready[index], self->ready[self->ready_count], CW_BROKER_NAME_MAX);
+            memcpy (self->ready [index], self->ready [self->ready_count], CW_BROKER_NAME_MAX);
     }
     if (!final)
         return;
@@ -514,8 +511,7 @@ cw_broker_actor_down (cw_broker_t *self, const char *name, bool final)
     s_queued_t *item = s_dequeue (self, name, 0);
     while (item) {
         s_queued_t *next = item->next;
-        s_error_reply (self, &item->env, "actor '%s' is not running (state %s)", name,
-                       state ? state : "removed");
+        s_error_reply (self, &item->env, "actor '%s' is not running (state %s)", name, state ? state : "removed");
         s_queued_free (item);
         item = next;
     }
@@ -536,8 +532,7 @@ cw_broker_tick (cw_broker_t *self, int64_t now)
     while (item) {
         s_queued_t *next = item->next;
         const char *state = self->hooks.actor_state (self->hooks.arg, item->to);
-        s_error_reply (self, &item->env,
-                       "actor '%s' is not running (state %s); request timed out after %d ms",
+        s_error_reply (self, &item->env, "actor '%s' is not running (state %s); request timed out after %d ms",
                        item->to, state ? state : "removed", item->timeout_ms);
         s_queued_free (item);
         item = next;

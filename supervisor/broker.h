@@ -48,16 +48,16 @@ typedef struct {
 } cw_broker_hooks_t;
 
 //  Bind ENDPOINT (ipc socket file made 0600) and add the socket to LOOP.
-cw_broker_t *cw_broker_new (const char *endpoint, zloop_t *loop, const cw_broker_hooks_t *hooks,
-                            char *err, size_t errlen);
+cw_broker_t *cw_broker_new (const char *endpoint, zloop_t *loop, const cw_broker_hooks_t *hooks, char *err,
+                            size_t errlen);
 void cw_broker_destroy (cw_broker_t **self_p);
 
 void cw_broker_set_request_timeout (cw_broker_t *self, int timeout_ms);
 
 //  Route a message that did not come from the socket (from "@control",
 //  "@supervisor"). FROM is trusted.
-void cw_broker_deliver (cw_broker_t *self, cw_msg_type_t type, uint64_t corr, const char *from,
-                        const char *to, const char *command, const char *body);
+void cw_broker_deliver (cw_broker_t *self, cw_msg_type_t type, uint64_t corr, const char *from, const char *to,
+                        const char *command, const char *body);
 
 //  Actor NAME is ready: replay retained STATE, deliver what waited for it,
 //  broadcast EVENT actor.ready {"name": NAME}.

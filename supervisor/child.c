@@ -36,23 +36,21 @@
 // ---------------------------------------------------------------------------
 //  Names
 
-static const char *s_state_names[CW_CHILD_STATES] = {
+static const char *s_state_names [CW_CHILD_STATES] = {
     "starting", "running", "backoff", "stopping", "stopped", "failed"
 };
-static const char *s_event_names[CW_EV_COUNT] = {
-    "START", "READY", "EXIT", "HANG", "TIMEOUT", "STOP", "RESTART"
-};
+static const char *s_event_names [CW_EV_COUNT] = { "START", "READY", "EXIT", "HANG", "TIMEOUT", "STOP", "RESTART" };
 
 const char *
 cw_child_state_name (cw_child_state_t state)
 {
-    return (int) state >= 0 && state < CW_CHILD_STATES ? s_state_names[state] : "?";
+    return (int) state >= 0 && state < CW_CHILD_STATES ? s_state_names [state] : "?";
 }
 
 const char *
 cw_child_event_name (cw_child_event_t event)
 {
-    return (int) event >= 0 && event < CW_EV_COUNT ? s_event_names[event] : "?";
+    return (int) event >= 0 && event < CW_EV_COUNT ? s_event_names [event] : "?";
 }
 
 bool
@@ -103,7 +101,7 @@ cw_child_destroy (cw_child_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    s_standby_release (*self_p);        //  the standby reads EOF and exits
+    s_standby_release (*self_p);    //  the standby reads EOF and exits
     free ((*self_p)->path);
     free (*self_p);
     *self_p = NULL;
@@ -141,8 +139,7 @@ cw_child_update (cw_child_t *self, const cw_child_spec_t *spec, const char *exe_
 static pid_t
 s_fork_exec (cw_child_t *self, cw_child_ctx_t *ctx, char *const *envp, int keep_fd)
 {
-    char *argv[] = { self->path, "--config", (char *) ctx->config_file,
-                     "--name", self->name, NULL };
+    char *argv [] = { self->path, "--config", (char *) ctx->config_file, "--name", self->name, NULL };
     const char *path = self->path;
     pid_t parent = getpid ();
     sigset_t none;
@@ -164,15 +161,14 @@ s_fork_exec (cw_child_t *self, cw_child_ctx_t *ctx, char *const *envp, int keep_
             if (fcntl (keep_fd, F_SETFD, 0))
                 _exit (126);
         }
-        else
-        if (dup2 (keep_fd, CW_CHILD_STANDBY_FD) != CW_CHILD_STANDBY_FD)
+        else if (dup2 (keep_fd, CW_CHILD_STANDBY_FD) != CW_CHILD_STANDBY_FD)
             _exit (126);
         close_range (CW_CHILD_STANDBY_FD + 1, ~0U, 0);
     }
     else
         close_range (3, ~0U, 0);
     execve (path, argv, envp);
-    static const char message[] = "causewayd: exec of actor failed\n";
+    static const char message [] = "causewayd: exec of actor failed\n";
     ssize_t rc = write (2, message, sizeof message - 1);
     (void) rc;
     _exit (127);
@@ -210,42 +206,42 @@ cw_child_standby_spawn (cw_child_t *self, cw_child_ctx_t *ctx)
     struct stat exe;
     if (stat (self->path, &exe) || access (self->path, X_OK))
         return -1;
-    int fds[2];
+    int fds [2];
     if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds))
         return -1;
     //  fds[1] becomes CW_CHILD_STANDBY_FD in the standby; it must not be
     //  one of stdin..stderr, which the standby keeps as they are.
-    if (fds[1] < CW_CHILD_STANDBY_FD) {
-        close (fds[0]);
-        close (fds[1]);
+    if (fds [1] < CW_CHILD_STANDBY_FD) {
+        close (fds [0]);
+        close (fds [1]);
         errno = EBADF;
         return -1;
     }
     //  Our environment plus CAUSEWAY_STANDBY_FD (built before vfork)
     size_t count = 0;
-    while (ctx->envp && ctx->envp[count])
+    while (ctx->envp && ctx->envp [count])
         count++;
     char **envp = calloc (count + 2, sizeof *envp);
     if (!envp) {
-        close (fds[0]);
-        close (fds[1]);
+        close (fds [0]);
+        close (fds [1]);
         return -1;
     }
-    static char standby_var[] = "CAUSEWAY_STANDBY_FD=3";
+    static char standby_var [] = "CAUSEWAY_STANDBY_FD=3";
     for (size_t i = 0; i < count; i++)
-        envp[i] = ctx->envp[i];
-    envp[count] = standby_var;
-    pid_t pid = s_fork_exec (self, ctx, envp, fds[1]);
+        envp [i] = ctx->envp [i];
+    envp [count] = standby_var;
+    pid_t pid = s_fork_exec (self, ctx, envp, fds [1]);
     int saved = errno;
     free (envp);
-    close (fds[1]);
+    close (fds [1]);
     if (pid < 0) {
-        close (fds[0]);
+        close (fds [0]);
         errno = saved;
         return -1;
     }
     self->standby_pid = pid;
-    self->standby_fd = fds[0];
+    self->standby_fd = fds [0];
     self->standby_warm = false;
     self->standby_spawned_mono = zclock_mono ();
     self->standby_exe = exe;
@@ -258,8 +254,7 @@ cw_child_standby_dismiss (cw_child_t *self, cw_child_ctx_t *ctx, const char *rea
 {
     if (self->standby_pid <= 0)
         return;
-    cw_debug ("standby dismissed name=%s pid=%d reason=\"%s\"", self->name,
-              (int) self->standby_pid, reason);
+    cw_debug ("standby dismissed name=%s pid=%d reason=\"%s\"", self->name, (int) self->standby_pid, reason);
     pid_t pid = s_standby_release (self);
     if (ctx->standby_retired)
         ctx->standby_retired (self, pid, ctx->arg);
@@ -269,12 +264,11 @@ bool
 cw_child_standby_poll (cw_child_t *self)
 {
     if (self->standby_fd >= 0 && !self->standby_warm) {
-        char bytes[16];
+        char bytes [16];
         if (recv (self->standby_fd, bytes, sizeof bytes, MSG_DONTWAIT) > 0) {
             self->standby_warm = true;
             self->standby_backoff_ms = 0;
-            cw_debug ("standby waiting name=%s pid=%d warm_ms=%lld", self->name,
-                      (int) self->standby_pid,
+            cw_debug ("standby waiting name=%s pid=%d warm_ms=%lld", self->name, (int) self->standby_pid,
                       (long long) (zclock_mono () - self->standby_spawned_mono));
         }
     }
@@ -293,8 +287,8 @@ s_promote (cw_child_t *self, cw_child_ctx_t *ctx)
         cw_child_standby_dismiss (self, ctx, "the executable was replaced");
         return 0;
     }
-    cw_child_standby_poll (self);       //  read its byte, so closing our end
-                                        //  does not reset the connection
+    cw_child_standby_poll (self);    //  read its byte, so closing our end
+                                     //  does not reset the connection
     static const char go = 'g';
     if (send (self->standby_fd, &go, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1) {
         cw_child_standby_dismiss (self, ctx, "it is gone");
@@ -303,8 +297,7 @@ s_promote (cw_child_t *self, cw_child_ctx_t *ctx)
     bool warm = self->standby_warm;
     pid_t pid = s_standby_release (self);
     self->promotions++;
-    cw_debug ("standby promoted name=%s pid=%d warm=%s", self->name, (int) pid,
-              warm ? "yes" : "no");
+    cw_debug ("standby promoted name=%s pid=%d warm=%s", self->name, (int) pid, warm ? "yes" : "no");
     return pid;
 }
 
@@ -312,8 +305,8 @@ static void
 s_kill (cw_child_t *self, int sig)
 {
     if (self->pid > 0 && kill (self->pid, sig) && errno != ESRCH)
-        cw_warn ("kill failed actor=%s pid=%d signal=%d error=\"%s\"", self->name,
-                 (int) self->pid, sig, strerror (errno));
+        cw_warn ("kill failed actor=%s pid=%d signal=%d error=\"%s\"", self->name, (int) self->pid, sig,
+                 strerror (errno));
 }
 
 // ---------------------------------------------------------------------------
@@ -337,18 +330,16 @@ s_spawn (cw_child_t *self, cw_child_ctx_t *ctx)
     if (!promoted)
         pid = access (self->path, X_OK) == 0 ? s_fork_exec (self, ctx, ctx->envp, -1) : -1;
     if (pid < 0) {
-        cw_error ("cannot start actor name=%s path=%s error=\"%s\"", self->name, self->path,
-                  strerror (errno));
+        cw_error ("cannot start actor name=%s path=%s error=\"%s\"", self->name, self->path, strerror (errno));
         self->pid = 0;
-        self->status = 127 << 8;        //  as if exec had failed
+        self->status = 127 << 8;    //  as if exec had failed
         return s_after_exit (self, ctx);
     }
     self->pid = pid;
     self->started_mono = now;
     self->last_seen_mono = now;
     self->deadline_mono = now + CW_CHILD_START_TIMEOUT_MS;
-    cw_info ("actor started name=%s pid=%d%s", self->name, (int) pid,
-             promoted ? " standby=promoted" : "");
+    cw_info ("actor started name=%s pid=%d%s", self->name, (int) pid, promoted ? " standby=promoted" : "");
     return CW_CHILD_STARTING;
 }
 
@@ -395,25 +386,22 @@ s_after_exit (cw_child_t *self, cw_child_ctx_t *ctx)
     if (ctx->no_restart || self->removed)
         return CW_CHILD_STOPPED;
     int64_t delay = 0;
-    cw_decision_t decision = cw_restart_decide (&self->window, self->restart,
-                                                cw_exit_abnormal (self->status),
-                                                self->was_ready, self->early_failures,
-                                                ctx->intensity, ctx->period_s, zclock_mono (),
-                                                &self->in_window, &delay);
+    cw_decision_t decision = cw_restart_decide (&self->window, self->restart, cw_exit_abnormal (self->status),
+                                                self->was_ready, self->early_failures, ctx->intensity, ctx->period_s,
+                                                zclock_mono (), &self->in_window, &delay);
     switch (decision) {
         case CW_DECIDE_STOP:
-            cw_info ("actor not restarted name=%s restart=%s", self->name,
-                     cw_restart_name (self->restart));
+            cw_info ("actor not restarted name=%s restart=%s", self->name, cw_restart_name (self->restart));
             return CW_CHILD_STOPPED;
         case CW_DECIDE_FAIL:
-            cw_error ("actor failed name=%s restarts_in_window=%d period_s=%d", self->name,
-                      self->in_window, ctx->period_s);
+            cw_error ("actor failed name=%s restarts_in_window=%d period_s=%d", self->name, self->in_window,
+                      ctx->period_s);
             return CW_CHILD_FAILED;
         case CW_DECIDE_BACKOFF:
             self->restarts++;
             self->deadline_mono = zclock_mono () + delay;
-            cw_warn ("actor died before ready name=%s backoff_ms=%lld attempt=%d", self->name,
-                     (long long) delay, self->early_failures);
+            cw_warn ("actor died before ready name=%s backoff_ms=%lld attempt=%d", self->name, (long long) delay,
+                     self->early_failures);
             return CW_CHILD_BACKOFF;
         case CW_DECIDE_RESTART_NOW:
             break;
@@ -427,11 +415,10 @@ s_exited (cw_child_t *self, cw_child_ctx_t *ctx)
 {
     int status = self->status;
     if (WIFSIGNALED (status))
-        cw_warn ("actor exited name=%s pid=%d signal=%d%s", self->name, (int) self->pid,
-                 WTERMSIG (status), self->killed ? " killed_by=causewayd" : "");
+        cw_warn ("actor exited name=%s pid=%d signal=%d%s", self->name, (int) self->pid, WTERMSIG (status),
+                 self->killed ? " killed_by=causewayd" : "");
     else
-        cw_warn ("actor exited name=%s pid=%d status=%d", self->name, (int) self->pid,
-                 WEXITSTATUS (status));
+        cw_warn ("actor exited name=%s pid=%d status=%d", self->name, (int) self->pid, WEXITSTATUS (status));
     self->pid = 0;
     return s_after_exit (self, ctx);
 }
@@ -459,8 +446,9 @@ s_kill_hard (cw_child_t *self, cw_child_ctx_t *ctx)
     (void) ctx;
     cw_warn ("killing actor name=%s pid=%d state=%s reason=%s", self->name, (int) self->pid,
              cw_child_state_name (self->state),
-             self->state == CW_CHILD_RUNNING ? "heartbeat missed"
-             : self->state == CW_CHILD_STARTING ? "no READY in time" : "shutdown timeout");
+             self->state == CW_CHILD_RUNNING    ? "heartbeat missed"
+             : self->state == CW_CHILD_STARTING ? "no READY in time"
+                                                : "shutdown timeout");
     s_kill (self, SIGKILL);
     self->killed = true;
     self->deadline_mono = 0;
@@ -521,6 +509,7 @@ s_stay (cw_child_t *self, cw_child_ctx_t *ctx)
 // ---------------------------------------------------------------------------
 //  The lifecycle: states x events. NULL = not applicable (ignored, logged).
 
+// clang-format off
 static s_handler_fn *const s_table[CW_CHILD_STATES][CW_EV_COUNT] = {
     //                    START             READY    EXIT               HANG         TIMEOUT      STOP             RESTART
     [CW_CHILD_STARTING] = { s_stay,           s_ready, s_exited,          NULL,        s_kill_hard, s_stop,          s_restart_up },
@@ -530,16 +519,17 @@ static s_handler_fn *const s_table[CW_CHILD_STATES][CW_EV_COUNT] = {
     [CW_CHILD_STOPPED]  = { s_start_fresh,    NULL,    NULL,              NULL,        NULL,        s_stay,          s_restart_idle },
     [CW_CHILD_FAILED]   = { s_start_fresh,    NULL,    NULL,              NULL,        NULL,        s_stop_idle,     s_restart_idle },
 };
+// clang-format on
 
 cw_child_state_t
 cw_child_event (cw_child_t *self, cw_child_ctx_t *ctx, cw_child_event_t event)
 {
     if ((int) event < 0 || event >= CW_EV_COUNT)
         return self->state;
-    s_handler_fn *handler = s_table[self->state][event];
+    s_handler_fn *handler = s_table [self->state][event];
     if (!handler) {
-        cw_debug ("event ignored actor=%s state=%s event=%s", self->name,
-                  cw_child_state_name (self->state), cw_child_event_name (event));
+        cw_debug ("event ignored actor=%s state=%s event=%s", self->name, cw_child_state_name (self->state),
+                  cw_child_event_name (event));
         return self->state;
     }
     cw_child_state_t old = self->state;
@@ -547,8 +537,8 @@ cw_child_event (cw_child_t *self, cw_child_ctx_t *ctx, cw_child_event_t event)
     if (next != old) {
         self->state = next;
         self->since_ms = zclock_time ();
-        cw_debug ("actor state name=%s from=%s to=%s event=%s", self->name,
-                  cw_child_state_name (old), cw_child_state_name (next), cw_child_event_name (event));
+        cw_debug ("actor state name=%s from=%s to=%s event=%s", self->name, cw_child_state_name (old),
+                  cw_child_state_name (next), cw_child_event_name (event));
         if (ctx->on_change)
             ctx->on_change (self, old, ctx->arg);
     }

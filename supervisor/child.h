@@ -40,8 +40,8 @@
 #include "restart_policy.h"
 
 #define CW_CHILD_NAME_MAX 64
-#define CW_CHILD_START_TIMEOUT_MS 10000     //  READY must come within this
-#define CW_CHILD_STANDBY_FD 3               //  the standby's end of the socketpair
+#define CW_CHILD_START_TIMEOUT_MS 10000    //  READY must come within this
+#define CW_CHILD_STANDBY_FD 3              //  the standby's end of the socketpair
 
 typedef enum {
     CW_CHILD_STARTING = 0,
@@ -68,12 +68,12 @@ typedef struct _cw_child_t cw_child_t;
 
 //  What the children share: set by the supervisor, read by child.c.
 typedef struct {
-    const char *config_file;        //  absolute bootstrap file
-    const char *exe_dir;            //  folder of causewayd
-    char *const *envp;              //  environment for actors
+    const char *config_file;    //  absolute bootstrap file
+    const char *exe_dir;        //  folder of causewayd
+    char *const *envp;          //  environment for actors
     int intensity;
     int period_s;
-    bool no_restart;                //  shutting down: never restart
+    bool no_restart;    //  shutting down: never restart
     //  Called after every state change (OLD -> child->state).
     void (*on_change) (cw_child_t *child, cw_child_state_t old, void *arg);
     //  Called to send the TERM envelope to a running actor.
@@ -85,35 +85,35 @@ typedef struct {
 } cw_child_ctx_t;
 
 struct _cw_child_t {
-    char name[CW_CHILD_NAME_MAX];
-    char *path;                     //  executable, resolved
+    char name [CW_CHILD_NAME_MAX];
+    char *path;    //  executable, resolved
     cw_restart_t restart;
     int shutdown_timeout_ms;
     cw_child_state_t state;
-    pid_t pid;                      //  0 when no process
-    int status;                     //  last waitpid status
-    int64_t since_ms;               //  wall clock of the last state change
-    int64_t started_mono;           //  when the process was forked
-    int64_t last_seen_mono;         //  last message from the actor
-    int64_t deadline_mono;          //  0 = none
-    int restarts;                   //  total restarts since causewayd started
-    int early_failures;             //  consecutive deaths before READY
-    int in_window;                  //  restarts in the window at the last exit
-    bool was_ready;                 //  this incarnation sent READY
-    bool launched;                  //  started at least once
-    bool restart_after_stop;        //  STOPPING on behalf of RESTART
-    bool removed;                   //  no longer in the bootstrap file
-    bool killed;                    //  we sent SIGKILL to this incarnation
+    pid_t pid;                  //  0 when no process
+    int status;                 //  last waitpid status
+    int64_t since_ms;           //  wall clock of the last state change
+    int64_t started_mono;       //  when the process was forked
+    int64_t last_seen_mono;     //  last message from the actor
+    int64_t deadline_mono;      //  0 = none
+    int restarts;               //  total restarts since causewayd started
+    int early_failures;         //  consecutive deaths before READY
+    int in_window;              //  restarts in the window at the last exit
+    bool was_ready;             //  this incarnation sent READY
+    bool launched;              //  started at least once
+    bool restart_after_stop;    //  STOPPING on behalf of RESTART
+    bool removed;               //  no longer in the bootstrap file
+    bool killed;                //  we sent SIGKILL to this incarnation
     cw_restart_window_t window;
     //  Warm standby (see the top of this file)
-    pid_t standby_pid;              //  0 when none
-    int standby_fd;                 //  our end of the socketpair, -1 when none
-    bool standby_warm;              //  it said it is waiting in cw_actor_new
+    pid_t standby_pid;    //  0 when none
+    int standby_fd;       //  our end of the socketpair, -1 when none
+    bool standby_warm;    //  it said it is waiting in cw_actor_new
     int64_t standby_spawned_mono;
-    int64_t standby_retry_mono;     //  no new standby before this (back-off)
-    int standby_backoff_ms;         //  after a standby died by itself
-    struct stat standby_exe;        //  the executable file it was started from
-    int promotions;                 //  restarts served by a standby
+    int64_t standby_retry_mono;    //  no new standby before this (back-off)
+    int standby_backoff_ms;        //  after a standby died by itself
+    struct stat standby_exe;       //  the executable file it was started from
+    int promotions;                //  restarts served by a standby
 };
 
 //  Make a child for SPEC (resolving its executable). NULL on no memory.

@@ -38,7 +38,7 @@
 #include "cw_log.h"
 
 #define CW_CTL_MAX_ARGS (1024 * 1024)
-#define CW_CTL_MAX_MSG (32 * 1024 * 1024)   //  larger is dropped by libzmq, unanswered
+#define CW_CTL_MAX_MSG (32 * 1024 * 1024)    //  larger is dropped by libzmq, unanswered
 #define CW_CTL_COMMAND_MAX 128
 #define CW_CTL_PENDING_MAX 4096
 #define CW_CTL_BURST 256
@@ -47,26 +47,26 @@
 
 typedef struct {
     uint64_t corr;
-    zsock_t *sock;              //  where the client is (plain or CURVE)
-    zframe_t *identity;         //  owned
-    bool delimiter;             //  REQ client: add the empty frame
-    bool direct;                //  delivered to a ready actor (it is in hand)
-    bool retried;               //  relayed a second time already
-    bool held;                  //  no actor declared the command yet
-    char *body;                 //  arguments, kept for a retry (idempotent) or while held
+    zsock_t *sock;         //  where the client is (plain or CURVE)
+    zframe_t *identity;    //  owned
+    bool delimiter;        //  REQ client: add the empty frame
+    bool direct;           //  delivered to a ready actor (it is in hand)
+    bool retried;          //  relayed a second time already
+    bool held;             //  no actor declared the command yet
+    char *body;            //  arguments, kept for a retry (idempotent) or while held
     int64_t deadline;
-    char actor[CW_CTL_ACTOR_MAX];
-    char command[CW_CTL_COMMAND_MAX];
+    char actor [CW_CTL_ACTOR_MAX];
+    char command [CW_CTL_COMMAND_MAX];
 } s_pending_t;
 
 //  The commands one actor declared in its last READY.
 typedef struct {
-    char name[CW_CTL_COMMAND_MAX];
+    char name [CW_CTL_COMMAND_MAX];
     bool idempotent;
 } s_route_t;
 
 typedef struct {
-    char actor[CW_CTL_ACTOR_MAX];
+    char actor [CW_CTL_ACTOR_MAX];
     s_route_t *routes;
     size_t count;
 } s_declared_t;
@@ -75,7 +75,7 @@ struct _cw_ctl_t {
     zloop_t *loop;
     cw_ctl_hooks_t hooks;
     zsock_t *plain;
-    char *ipc_path;             //  socket file to remove on close
+    char *ipc_path;    //  socket file to remove on close
     zsock_t *curve;
     zactor_t *auth;
     int request_timeout_ms;
@@ -86,9 +86,9 @@ struct _cw_ctl_t {
     uint64_t malformed;
     int64_t malformed_logged_at;
     uint64_t malformed_suppressed;
-    s_declared_t *declared;     //  one per actor that sent READY, in order
+    s_declared_t *declared;    //  one per actor that sent READY, in order
     size_t declared_count;
-    bool complete;              //  every actor has declared once
+    bool complete;    //  every actor has declared once
 };
 
 // ---------------------------------------------------------------------------
@@ -119,14 +119,13 @@ s_send_json (zsock_t *sock, zframe_t *identity, bool delimiter, bool ok, json_t 
     free (text);
 }
 
-static void
-s_send_error (zsock_t *sock, zframe_t *identity, bool delimiter, const char *fmt, ...)
+static void s_send_error (zsock_t *sock, zframe_t *identity, bool delimiter, const char *fmt, ...)
     __attribute__ ((format (printf, 4, 5)));
 
 static void
 s_send_error (zsock_t *sock, zframe_t *identity, bool delimiter, const char *fmt, ...)
 {
-    char message[512];
+    char message [512];
     va_list args;
     va_start (args, fmt);
     vsnprintf (message, sizeof message, fmt, args);
@@ -157,11 +156,11 @@ s_malformed (cw_ctl_t *self, const char *reason)
 static void
 s_pending_remove (cw_ctl_t *self, size_t index)
 {
-    zframe_destroy (&self->pending[index].identity);
-    free (self->pending[index].body);
+    zframe_destroy (&self->pending [index].identity);
+    free (self->pending [index].body);
     self->pending_count--;
     if (index != self->pending_count)
-        self->pending[index] = self->pending[self->pending_count];
+        self->pending [index] = self->pending [self->pending_count];
 }
 
 static s_pending_t *
@@ -175,7 +174,7 @@ s_pending_add (cw_ctl_t *self)
         self->pending = grown;
         self->pending_capacity = capacity;
     }
-    s_pending_t *entry = &self->pending[self->pending_count++];
+    s_pending_t *entry = &self->pending [self->pending_count++];
     memset (entry, 0, sizeof *entry);
     return entry;
 }
@@ -183,20 +182,19 @@ s_pending_add (cw_ctl_t *self)
 //  Hand entry CORR to the relay hook. The hook may answer at once (broker
 //  error) and so remove entries: the entry is looked up again after.
 static void
-s_relay_entry (cw_ctl_t *self, uint64_t corr, const char *actor, const char *command,
-               const char *body)
+s_relay_entry (cw_ctl_t *self, uint64_t corr, const char *actor, const char *command, const char *body)
 {
     bool direct = self->hooks.relay (self->hooks.arg, actor, corr, command, body);
     for (size_t i = 0; i < self->pending_count; i++)
-        if (self->pending[i].corr == corr)
-            self->pending[i].direct = direct;
+        if (self->pending [i].corr == corr)
+            self->pending [i].direct = direct;
 }
 
 //  Relay COMMAND to ACTOR, or hold it when ACTOR is NULL (no actor has
 //  declared it yet).
 static void
-s_relay (cw_ctl_t *self, zsock_t *sock, zframe_t *identity, bool delimiter, const char *actor,
-         bool idempotent, const char *command, const char *body)
+s_relay (cw_ctl_t *self, zsock_t *sock, zframe_t *identity, bool delimiter, const char *actor, bool idempotent,
+         const char *command, const char *body)
 {
     if (self->pending_count >= CW_CTL_PENDING_MAX) {
         s_send_error (sock, identity, delimiter, "too many requests in flight; try again");
@@ -234,7 +232,7 @@ void
 cw_ctl_on_reply (cw_ctl_t *self, const cw_envelope_t *env)
 {
     for (size_t i = 0; i < self->pending_count; i++) {
-        s_pending_t *entry = &self->pending[i];
+        s_pending_t *entry = &self->pending [i];
         if (entry->corr != env->corr)
             continue;
         bool ok = strcmp (env->command, "ok") == 0;
@@ -242,8 +240,7 @@ cw_ctl_on_reply (cw_ctl_t *self, const cw_envelope_t *env)
         s_pending_remove (self, i);
         return;
     }
-    cw_debug ("late or unknown control reply dropped corr=%llu from=%s",
-              (unsigned long long) env->corr, env->from);
+    cw_debug ("late or unknown control reply dropped corr=%llu from=%s", (unsigned long long) env->corr, env->from);
 }
 
 // ---------------------------------------------------------------------------
@@ -253,8 +250,8 @@ static s_declared_t *
 s_declared (cw_ctl_t *self, const char *actor)
 {
     for (size_t i = 0; i < self->declared_count; i++)
-        if (strcmp (self->declared[i].actor, actor) == 0)
-            return &self->declared[i];
+        if (strcmp (self->declared [i].actor, actor) == 0)
+            return &self->declared [i];
     return NULL;
 }
 
@@ -262,11 +259,11 @@ const char *
 cw_ctl_route (cw_ctl_t *self, const char *command, bool *idempotent)
 {
     for (size_t i = 0; i < self->declared_count; i++) {
-        const s_declared_t *declared = &self->declared[i];
+        const s_declared_t *declared = &self->declared [i];
         for (size_t k = 0; k < declared->count; k++)
-            if (strcasecmp (declared->routes[k].name, command) == 0) {
+            if (strcasecmp (declared->routes [k].name, command) == 0) {
                 if (idempotent)
-                    *idempotent = declared->routes[k].idempotent;
+                    *idempotent = declared->routes [k].idempotent;
                 return declared->actor;
             }
     }
@@ -288,7 +285,7 @@ s_release_held (cw_ctl_t *self)
     while (again) {
         again = false;
         for (size_t i = 0; i < self->pending_count; i++) {
-            s_pending_t *entry = &self->pending[i];
+            s_pending_t *entry = &self->pending [i];
             bool idempotent = false;
             const char *actor = entry->held ? cw_ctl_route (self, entry->command, &idempotent) : NULL;
             if (!actor)
@@ -298,7 +295,7 @@ s_release_held (cw_ctl_t *self)
             uint64_t corr = entry->corr;
             char *body = entry->body;
             entry->body = idempotent ? strdup (body) : NULL;
-            char command[CW_CTL_COMMAND_MAX];
+            char command [CW_CTL_COMMAND_MAX];
             snprintf (command, sizeof command, "%s", entry->command);
             cw_debug ("control: held request relayed actor=%s command=%s", actor, command);
             s_relay_entry (self, corr, actor, command, body);
@@ -316,9 +313,9 @@ s_valid_name (const char *name, size_t size)
     if (size == 0 || size >= CW_CTL_COMMAND_MAX)
         return false;
     for (size_t i = 0; i < size; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-              || c == '.' || c == '_' || c == '-'))
+        char c = name [i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_'
+              || c == '-'))
             return false;
     }
     return true;
@@ -333,8 +330,8 @@ cw_ctl_declare (cw_ctl_t *self, const char *actor, json_t *commands)
     if (commands && !json_is_array (commands))
         cw_warn ("READY of an actor has no list of commands; it serves none actor=%s", actor);
     if (size > CW_CTL_DECLARED_MAX) {
-        cw_warn ("actor declared too many commands; the first %d kept actor=%s count=%zu",
-                 CW_CTL_DECLARED_MAX, actor, size);
+        cw_warn ("actor declared too many commands; the first %d kept actor=%s count=%zu", CW_CTL_DECLARED_MAX, actor,
+                 size);
         size = CW_CTL_DECLARED_MAX;
     }
     s_route_t *routes = calloc (size ? size : 1, sizeof *routes);
@@ -352,9 +349,10 @@ cw_ctl_declare (cw_ctl_t *self, const char *actor, json_t *commands)
         const char *owner = cw_ctl_route (self, name, NULL);
         if (owner && strcmp (owner, actor) != 0)
             cw_warn ("command declared by two actors; the first keeps it command=%s actor=%s "
-                     "owner=%s", name, actor, owner);
-        snprintf (routes[count].name, sizeof routes[count].name, "%s", name);
-        routes[count].idempotent = json_is_true (idempotent);
+                     "owner=%s",
+                     name, actor, owner);
+        snprintf (routes [count].name, sizeof routes [count].name, "%s", name);
+        routes [count].idempotent = json_is_true (idempotent);
         count++;
     }
     s_declared_t *declared = s_declared (self, actor);
@@ -365,7 +363,7 @@ cw_ctl_declare (cw_ctl_t *self, const char *actor, json_t *commands)
             return -1;
         }
         self->declared = grown;
-        declared = &self->declared[self->declared_count++];
+        declared = &self->declared [self->declared_count++];
         memset (declared, 0, sizeof *declared);
         snprintf (declared->actor, sizeof declared->actor, "%s", actor);
     }
@@ -399,13 +397,12 @@ cw_ctl_set_complete (cw_ctl_t *self, bool complete)
         return;
     size_t i = 0;
     while (i < self->pending_count) {
-        s_pending_t *entry = &self->pending[i];
+        s_pending_t *entry = &self->pending [i];
         if (!entry->held) {
             i++;
             continue;
         }
-        s_send_error (entry->sock, entry->identity, entry->delimiter, "unknown command '%s'",
-                      entry->command);
+        s_send_error (entry->sock, entry->identity, entry->delimiter, "unknown command '%s'", entry->command);
         s_pending_remove (self, i);
     }
 }
@@ -415,8 +412,8 @@ cw_ctl_actor_ready (cw_ctl_t *self, const char *name)
 {
     //  The broker has just delivered what was queued for NAME
     for (size_t i = 0; i < self->pending_count; i++)
-        if (strcmp (self->pending[i].actor, name) == 0)
-            self->pending[i].direct = true;
+        if (strcmp (self->pending [i].actor, name) == 0)
+            self->pending [i].direct = true;
 }
 
 void
@@ -424,19 +421,19 @@ cw_ctl_actor_exited (cw_ctl_t *self, const char *name, bool restarting)
 {
     size_t i = 0;
     while (i < self->pending_count) {
-        s_pending_t *entry = &self->pending[i];
+        s_pending_t *entry = &self->pending [i];
         if (!entry->direct || strcmp (entry->actor, name) != 0) {
             i++;
             continue;
         }
         if (restarting && entry->body && !entry->retried) {
-            entry->retried = true;      //  relayed below
+            entry->retried = true;    //  relayed below
             entry->direct = false;
             i++;
             continue;
         }
-        s_send_error (entry->sock, entry->identity, entry->delimiter,
-                      "actor '%s' exited before it answered '%s'", name, entry->command);
+        s_send_error (entry->sock, entry->identity, entry->delimiter, "actor '%s' exited before it answered '%s'", name,
+                      entry->command);
         s_pending_remove (self, i);
     }
     //  Relay the retries one by one: the hook may answer at once (and so
@@ -445,15 +442,14 @@ cw_ctl_actor_exited (cw_ctl_t *self, const char *name, bool restarting)
     while (again) {
         again = false;
         for (i = 0; i < self->pending_count; i++) {
-            s_pending_t *entry = &self->pending[i];
+            s_pending_t *entry = &self->pending [i];
             if (!entry->retried || !entry->body || strcmp (entry->actor, name) != 0)
                 continue;
-            cw_info ("control: request relayed again to the restarted actor actor=%s command=%s",
-                     name, entry->command);
+            cw_info ("control: request relayed again to the restarted actor actor=%s command=%s", name, entry->command);
             uint64_t corr = entry->corr;
             char *body = entry->body;
             entry->body = NULL;
-            char command[CW_CTL_COMMAND_MAX];
+            char command [CW_CTL_COMMAND_MAX];
             snprintf (command, sizeof command, "%s", entry->command);
             s_relay_entry (self, corr, name, command, body);
             free (body);
@@ -468,19 +464,17 @@ cw_ctl_tick (cw_ctl_t *self, int64_t now)
 {
     size_t i = 0;
     while (i < self->pending_count) {
-        s_pending_t *entry = &self->pending[i];
+        s_pending_t *entry = &self->pending [i];
         if (entry->deadline <= now && entry->held) {
             s_send_error (entry->sock, entry->identity, entry->delimiter,
                           "unknown command '%s' (no actor declared it within %d ms; "
-                          "some actors are still starting)", entry->command,
-                          2 * self->request_timeout_ms);
+                          "some actors are still starting)",
+                          entry->command, 2 * self->request_timeout_ms);
             s_pending_remove (self, i);
         }
-        else
-        if (entry->deadline <= now) {
-            s_send_error (entry->sock, entry->identity, entry->delimiter,
-                          "actor '%s' did not answer '%s' within %d ms", entry->actor,
-                          entry->command, 2 * self->request_timeout_ms);
+        else if (entry->deadline <= now) {
+            s_send_error (entry->sock, entry->identity, entry->delimiter, "actor '%s' did not answer '%s' within %d ms",
+                          entry->actor, entry->command, 2 * self->request_timeout_ms);
             s_pending_remove (self, i);
         }
         else
@@ -514,8 +508,7 @@ s_handle (cw_ctl_t *self, zsock_t *sock, zmsg_t *msg)
     if (frames != 3) {
         s_malformed (self, "wrong number of frames");
         s_send_error (sock, identity, delimiter,
-                      "malformed request: expected 3 frames (CW1, command, JSON arguments), got %zu",
-                      frames);
+                      "malformed request: expected 3 frames (CW1, command, JSON arguments), got %zu", frames);
         zframe_destroy (&identity);
         return;
     }
@@ -524,8 +517,8 @@ s_handle (cw_ctl_t *self, zsock_t *sock, zmsg_t *msg)
     zframe_t *args_frame = zmsg_next (msg);
     if (!zframe_streq (signature, CW_CONTROL_SIGNATURE)) {
         s_malformed (self, "bad signature");
-        s_send_error (sock, identity, delimiter,
-                      "malformed request: the first frame must be '%s'", CW_CONTROL_SIGNATURE);
+        s_send_error (sock, identity, delimiter, "malformed request: the first frame must be '%s'",
+                      CW_CONTROL_SIGNATURE);
         zframe_destroy (&identity);
         return;
     }
@@ -537,16 +530,15 @@ s_handle (cw_ctl_t *self, zsock_t *sock, zmsg_t *msg)
         zframe_destroy (&identity);
         return;
     }
-    char command[CW_CTL_COMMAND_MAX];
+    char command [CW_CTL_COMMAND_MAX];
     memcpy (command, zframe_data (command_frame), zframe_size (command_frame));
-    command[zframe_size (command_frame)] = 0;
+    command [zframe_size (command_frame)] = 0;
 
     size_t args_size = zframe_size (args_frame);
     json_t *args = NULL;
     if (args_size > CW_CTL_MAX_ARGS) {
         s_malformed (self, "arguments too large");
-        s_send_error (sock, identity, delimiter,
-                      "malformed request: arguments larger than %d bytes", CW_CTL_MAX_ARGS);
+        s_send_error (sock, identity, delimiter, "malformed request: arguments larger than %d bytes", CW_CTL_MAX_ARGS);
         zframe_destroy (&identity);
         return;
     }
@@ -558,16 +550,15 @@ s_handle (cw_ctl_t *self, zsock_t *sock, zmsg_t *msg)
         if (!args) {
             s_malformed (self, "arguments are not JSON");
             s_send_error (sock, identity, delimiter,
-                          "malformed request: arguments are not valid JSON: %s (line %d, column %d)",
-                          error.text, error.line, error.column);
+                          "malformed request: arguments are not valid JSON: %s (line %d, column %d)", error.text,
+                          error.line, error.column);
             zframe_destroy (&identity);
             return;
         }
     }
     if (!json_is_object (args)) {
         s_malformed (self, "arguments are not an object");
-        s_send_error (sock, identity, delimiter,
-                      "malformed request: arguments must be a JSON object");
+        s_send_error (sock, identity, delimiter, "malformed request: arguments must be a JSON object");
         json_decref (args);
         zframe_destroy (&identity);
         return;
@@ -632,7 +623,7 @@ s_router (void)
 static zcert_t *
 s_server_cert (const char *state_dir, char *err, size_t errlen)
 {
-    char path[PATH_MAX], secret[PATH_MAX + 8];
+    char path [PATH_MAX], secret [PATH_MAX + 8];
     snprintf (path, sizeof path, "%s/control-curve.cert", state_dir);
     snprintf (secret, sizeof secret, "%s_secret", path);
     zcert_t *cert = NULL;
@@ -662,8 +653,10 @@ s_curve_setup (cw_ctl_t *self, const cw_bootstrap_t *boot, char *err, size_t err
 {
     const char *dir = boot->control.authorized_keys_dir;
     if (!dir || !*dir) {
-        snprintf (err, errlen, "%s: key 'control.curve_endpoint' needs "
-                  "'control.authorized_keys_dir' (a folder of allowed client certificates)", boot->file);
+        snprintf (err, errlen,
+                  "%s: key 'control.curve_endpoint' needs "
+                  "'control.authorized_keys_dir' (a folder of allowed client certificates)",
+                  boot->file);
         return -1;
     }
     zcert_t *cert = s_server_cert (boot->node.state_dir, err, errlen);
@@ -688,19 +681,17 @@ s_curve_setup (cw_ctl_t *self, const cw_bootstrap_t *boot, char *err, size_t err
     zsock_set_curve_server (self->curve, 1);
     zsock_set_zap_domain (self->curve, "causeway");
     if (zsock_bind (self->curve, "%s", boot->control.curve_endpoint) < 0) {
-        snprintf (err, errlen, "cannot bind control.curve_endpoint %s: %s",
-                  boot->control.curve_endpoint, zmq_strerror (zmq_errno ()));
+        snprintf (err, errlen, "cannot bind control.curve_endpoint %s: %s", boot->control.curve_endpoint,
+                  zmq_strerror (zmq_errno ()));
         return -1;
     }
     zloop_reader (self->loop, self->curve, s_on_socket, self);
-    cw_info ("control listening endpoint=%s curve=yes authorized_keys_dir=%s",
-             boot->control.curve_endpoint, dir);
+    cw_info ("control listening endpoint=%s curve=yes authorized_keys_dir=%s", boot->control.curve_endpoint, dir);
     return 0;
 }
 
 cw_ctl_t *
-cw_ctl_new (const cw_bootstrap_t *boot, zloop_t *loop, const cw_ctl_hooks_t *hooks,
-            char *err, size_t errlen)
+cw_ctl_new (const cw_bootstrap_t *boot, zloop_t *loop, const cw_ctl_hooks_t *hooks, char *err, size_t errlen)
 {
     cw_ctl_t *self = calloc (1, sizeof *self);
     if (!self) {
@@ -709,8 +700,7 @@ cw_ctl_new (const cw_bootstrap_t *boot, zloop_t *loop, const cw_ctl_hooks_t *hoo
     }
     self->loop = loop;
     self->hooks = *hooks;
-    self->request_timeout_ms = boot->supervisor.request_timeout_ms > 0
-                             ? boot->supervisor.request_timeout_ms : 5000;
+    self->request_timeout_ms = boot->supervisor.request_timeout_ms > 0 ? boot->supervisor.request_timeout_ms : 5000;
     const char *endpoint = boot->control.endpoint;
     self->plain = s_router ();
     if (!self->plain) {
@@ -719,15 +709,13 @@ cw_ctl_new (const cw_bootstrap_t *boot, zloop_t *loop, const cw_ctl_hooks_t *hoo
         return NULL;
     }
     if (zsock_bind (self->plain, "%s", endpoint) < 0) {
-        snprintf (err, errlen, "cannot bind control.endpoint %s: %s", endpoint,
-                  zmq_strerror (zmq_errno ()));
+        snprintf (err, errlen, "cannot bind control.endpoint %s: %s", endpoint, zmq_strerror (zmq_errno ()));
         cw_ctl_destroy (&self);
         return NULL;
     }
     //  Owner only, right after bind (umask 077 already makes it so)
     if (strncmp (endpoint, "ipc://", 6) == 0 && chmod (endpoint + 6, 0600)) {
-        snprintf (err, errlen, "cannot chmod the control socket %s: %s", endpoint + 6,
-                  strerror (errno));
+        snprintf (err, errlen, "cannot chmod the control socket %s: %s", endpoint + 6, strerror (errno));
         cw_ctl_destroy (&self);
         return NULL;
     }
@@ -735,8 +723,7 @@ cw_ctl_new (const cw_bootstrap_t *boot, zloop_t *loop, const cw_ctl_hooks_t *hoo
         self->ipc_path = strdup (endpoint + 6);
     zloop_reader (loop, self->plain, s_on_socket, self);
     cw_info ("control listening endpoint=%s", endpoint);
-    if (boot->control.curve_endpoint && *boot->control.curve_endpoint
-    &&  s_curve_setup (self, boot, err, errlen)) {
+    if (boot->control.curve_endpoint && *boot->control.curve_endpoint && s_curve_setup (self, boot, err, errlen)) {
         cw_ctl_destroy (&self);
         return NULL;
     }
@@ -765,7 +752,7 @@ cw_ctl_destroy (cw_ctl_t **self_p)
         s_pending_remove (self, self->pending_count - 1);
     free (self->pending);
     for (size_t i = 0; i < self->declared_count; i++)
-        free (self->declared[i].routes);
+        free (self->declared [i].routes);
     free (self->declared);
     free (self);
     *self_p = NULL;

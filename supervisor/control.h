@@ -42,15 +42,13 @@ typedef struct {
     void (*after_reply) (void *arg);
     //  Send REQUEST COMMAND with BODY to ACTOR from "@control" under CORR.
     //  Returns true if the actor was ready (delivered at once).
-    bool (*relay) (void *arg, const char *actor, uint64_t corr, const char *command,
-                   const char *body);
+    bool (*relay) (void *arg, const char *actor, uint64_t corr, const char *command, const char *body);
     void *arg;
 } cw_ctl_hooks_t;
 
 //  Bind the control endpoint(s) of BOOT and add them to LOOP. NULL with a
 //  message in ERR when an endpoint cannot be served.
-cw_ctl_t *cw_ctl_new (const cw_bootstrap_t *boot, zloop_t *loop, const cw_ctl_hooks_t *hooks,
-                      char *err, size_t errlen);
+cw_ctl_t *cw_ctl_new (const cw_bootstrap_t *boot, zloop_t *loop, const cw_ctl_hooks_t *hooks, char *err, size_t errlen);
 void cw_ctl_destroy (cw_ctl_t **self_p);
 
 void cw_ctl_set_request_timeout (cw_ctl_t *self, int timeout_ms);

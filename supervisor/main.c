@@ -50,7 +50,7 @@ s_check_warning (const char *message, void *arg)
 static int
 s_check_config (const char *file)
 {
-    char err[1024];
+    char err [1024];
     cw_bootstrap_t *boot = cw_bootstrap_load (file, err, sizeof err, s_check_warning, NULL);
     if (!boot) {
         fprintf (stderr, "%s\n", err);
@@ -64,27 +64,35 @@ s_check_config (const char *file)
 int
 main (int argc, char **argv)
 {
-    static const struct option options[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "check-config", required_argument, NULL, 'k' },
-        { "version", no_argument, NULL, 'V' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
+    static const struct option options [] = { { "config", required_argument, NULL, 'c' },
+                                              { "check-config", required_argument, NULL, 'k' },
+                                              { "version", no_argument, NULL, 'V' },
+                                              { "help", no_argument, NULL, 'h' },
+                                              { NULL, 0, NULL, 0 } };
     const char *config = CW_DEFAULT_CONFIG;
     const char *check = NULL;
     int option;
     while ((option = getopt_long (argc, argv, "c:h", options, NULL)) != -1) {
         switch (option) {
-            case 'c': config = optarg; break;
-            case 'k': check = optarg; break;
-            case 'V': printf ("causewayd %s\n", CW_VERSION); return 0;
-            case 'h': s_usage (stdout); return 0;
-            default:  s_usage (stderr); return 2;
+            case 'c':
+                config = optarg;
+                break;
+            case 'k':
+                check = optarg;
+                break;
+            case 'V':
+                printf ("causewayd %s\n", CW_VERSION);
+                return 0;
+            case 'h':
+                s_usage (stdout);
+                return 0;
+            default:
+                s_usage (stderr);
+                return 2;
         }
     }
     if (optind < argc) {
-        fprintf (stderr, "causewayd: unexpected argument '%s'\n", argv[optind]);
+        fprintf (stderr, "causewayd: unexpected argument '%s'\n", argv [optind]);
         s_usage (stderr);
         return 2;
     }
@@ -107,20 +115,20 @@ main (int argc, char **argv)
 
     //  A new id for every start (also the re-exec of `causeway restart`):
     //  actors inherit it and so tell a node restart from their own restart
-    unsigned char random_id[8] = { 0 };
+    unsigned char random_id [8] = { 0 };
     FILE *urandom = fopen ("/dev/urandom", "rb");
     if (urandom) {
         if (fread (random_id, 1, sizeof random_id, urandom) != sizeof random_id)
             memset (random_id, 0, sizeof random_id);
         fclose (urandom);
     }
-    char boot_id[64];
+    char boot_id [64];
     int used = snprintf (boot_id, sizeof boot_id, "%lx-", (unsigned long) time (NULL));
     for (size_t i = 0; i < sizeof random_id; i++)
-        used += snprintf (boot_id + used, sizeof boot_id - (size_t) used, "%02x", random_id[i]);
+        used += snprintf (boot_id + used, sizeof boot_id - (size_t) used, "%02x", random_id [i]);
     setenv ("CAUSEWAY_BOOT_ID", boot_id, 1);
 
-    char err[1024];
+    char err [1024];
     cw_supervisor_t *supervisor = cw_supervisor_new (config, err, sizeof err);
     if (!supervisor) {
         fprintf (stderr, "causewayd: %s\n", err);

@@ -13,17 +13,17 @@
 typedef struct {
     bool used;
     int id;
-    char subject[64];
-    char command[16];
+    char subject [64];
+    char command [16];
     char *body;
     uint64_t corr;
-    int64_t sent_at;            //  0 = never sent
+    int64_t sent_at;    //  0 = never sent
     int64_t created;
 } s_entry_t;
 
 struct _cw_outbox_t {
     cw_broker_t *broker;
-    s_entry_t entries[CW_OUTBOX_MAX];
+    s_entry_t entries [CW_OUTBOX_MAX];
     uint64_t next_corr;
 };
 
@@ -45,7 +45,7 @@ cw_outbox_destroy (cw_outbox_t **self_p)
     if (!self_p || !*self_p)
         return;
     for (int i = 0; i < CW_OUTBOX_MAX; i++)
-        free ((*self_p)->entries[i].body);
+        free ((*self_p)->entries [i].body);
     free (*self_p);
     *self_p = NULL;
 }
@@ -55,8 +55,8 @@ s_send (cw_outbox_t *self, s_entry_t *entry)
 {
     entry->corr = ++self->next_corr;
     entry->sent_at = zclock_mono ();
-    cw_broker_deliver (self->broker, CW_MSG_REQUEST, entry->corr, CW_OUTBOX_FROM,
-                       CW_OUTBOX_ACTOR, entry->command, entry->body);
+    cw_broker_deliver (self->broker, CW_MSG_REQUEST, entry->corr, CW_OUTBOX_FROM, CW_OUTBOX_ACTOR, entry->command,
+                       entry->body);
 }
 
 static void
@@ -68,7 +68,7 @@ s_put (cw_outbox_t *self, const char *command, int id, const char *subject, json
         return;
     s_entry_t *slot = NULL, *oldest = NULL, *empty = NULL;
     for (int i = 0; i < CW_OUTBOX_MAX; i++) {
-        s_entry_t *entry = &self->entries[i];
+        s_entry_t *entry = &self->entries [i];
         if (!entry->used) {
             if (!empty)
                 empty = entry;
@@ -114,24 +114,24 @@ void
 cw_outbox_flush (cw_outbox_t *self)
 {
     for (int i = 0; i < CW_OUTBOX_MAX; i++)
-        if (self->entries[i].used)
-            s_send (self, &self->entries[i]);
+        if (self->entries [i].used)
+            s_send (self, &self->entries [i]);
 }
 
 bool
 cw_outbox_on_reply (cw_outbox_t *self, uint64_t corr, bool ok, const char *from, const char *body)
 {
     for (int i = 0; i < CW_OUTBOX_MAX; i++) {
-        s_entry_t *entry = &self->entries[i];
+        s_entry_t *entry = &self->entries [i];
         if (!entry->used || entry->corr != corr)
             continue;
         if (ok || strcmp (from, CW_OUTBOX_ACTOR) == 0) {
             if (ok)
-                cw_info ("alarm request acknowledged command=%s id=%d subject=%s", entry->command,
-                         entry->id, entry->subject);
+                cw_info ("alarm request acknowledged command=%s id=%d subject=%s", entry->command, entry->id,
+                         entry->subject);
             else
-                cw_warn ("alarm request refused command=%s id=%d subject=%s reply=%s",
-                         entry->command, entry->id, entry->subject, body);
+                cw_warn ("alarm request refused command=%s id=%d subject=%s reply=%s", entry->command, entry->id,
+                         entry->subject, body);
             free (entry->body);
             memset (entry, 0, sizeof *entry);
         }
@@ -147,7 +147,7 @@ cw_outbox_tick (cw_outbox_t *self, int64_t now)
     if (!cw_broker_is_ready (self->broker, CW_OUTBOX_ACTOR))
         return;
     for (int i = 0; i < CW_OUTBOX_MAX; i++) {
-        s_entry_t *entry = &self->entries[i];
+        s_entry_t *entry = &self->entries [i];
         if (entry->used && now - entry->sent_at >= CW_OUTBOX_RESEND_MS)
             s_send (self, entry);
     }
@@ -158,6 +158,6 @@ cw_outbox_size (cw_outbox_t *self)
 {
     int count = 0;
     for (int i = 0; i < CW_OUTBOX_MAX; i++)
-        count += self->entries[i].used;
+        count += self->entries [i].used;
     return count;
 }

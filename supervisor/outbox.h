@@ -33,8 +33,7 @@ void cw_outbox_clear (cw_outbox_t *self, int id, const char *subject);
 //  The alarms actor became ready: send everything now.
 void cw_outbox_flush (cw_outbox_t *self);
 //  A REPLY for "@supervisor". Returns true if it was ours.
-bool cw_outbox_on_reply (cw_outbox_t *self, uint64_t corr, bool ok, const char *from,
-                         const char *body);
+bool cw_outbox_on_reply (cw_outbox_t *self, uint64_t corr, bool ok, const char *from, const char *body);
 //  Re-send what waited too long.
 void cw_outbox_tick (cw_outbox_t *self, int64_t now);
 int cw_outbox_size (cw_outbox_t *self);

@@ -17,10 +17,10 @@ int
 cw_restart_window_prune (cw_restart_window_t *self, int64_t now, int64_t period_ms)
 {
     int drop = 0;
-    while (drop < self->count && self->times[drop] <= now - period_ms)
+    while (drop < self->count && self->times [drop] <= now - period_ms)
         drop++;
     if (drop) {
-        memmove (self->times, self->times + drop, (size_t) (self->count - drop) * sizeof self->times[0]);
+        memmove (self->times, self->times + drop, (size_t) (self->count - drop) * sizeof self->times [0]);
         self->count -= drop;
     }
     return self->count;
@@ -32,10 +32,10 @@ cw_restart_window_record (cw_restart_window_t *self, int64_t now, int64_t period
     cw_restart_window_prune (self, now, period_ms);
     if (self->count == CW_RESTART_WINDOW_MAX) {
         //  Full: the oldest entry cannot change any decision any more
-        memmove (self->times, self->times + 1, (size_t) (self->count - 1) * sizeof self->times[0]);
+        memmove (self->times, self->times + 1, (size_t) (self->count - 1) * sizeof self->times [0]);
         self->count--;
     }
-    self->times[self->count++] = now;
+    self->times [self->count++] = now;
     return self->count;
 }
 
@@ -59,10 +59,8 @@ cw_exit_abnormal (int status)
 }
 
 cw_decision_t
-cw_restart_decide (cw_restart_window_t *window, cw_restart_t restart,
-                   bool abnormal, bool was_ready, int early_failures,
-                   int intensity, int period_s, int64_t now,
-                   int *in_window, int64_t *delay_ms)
+cw_restart_decide (cw_restart_window_t *window, cw_restart_t restart, bool abnormal, bool was_ready, int early_failures,
+                   int intensity, int period_s, int64_t now, int *in_window, int64_t *delay_ms)
 {
     *delay_ms = 0;
     *in_window = window->count;
@@ -82,10 +80,14 @@ const char *
 cw_decision_name (cw_decision_t decision)
 {
     switch (decision) {
-        case CW_DECIDE_STOP:        return "stop";
-        case CW_DECIDE_RESTART_NOW: return "restart";
-        case CW_DECIDE_BACKOFF:     return "backoff";
-        case CW_DECIDE_FAIL:        return "fail";
+        case CW_DECIDE_STOP:
+            return "stop";
+        case CW_DECIDE_RESTART_NOW:
+            return "restart";
+        case CW_DECIDE_BACKOFF:
+            return "backoff";
+        case CW_DECIDE_FAIL:
+            return "fail";
     }
     return "?";
 }

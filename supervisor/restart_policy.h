@@ -22,18 +22,18 @@
 
 #define CW_BACKOFF_BASE_MS 100
 #define CW_BACKOFF_MAX_MS 5000
-#define CW_RESTART_WINDOW_MAX 1001      //  intensity is at most 1000
+#define CW_RESTART_WINDOW_MAX 1001    //  intensity is at most 1000
 
 typedef struct {
-    int64_t times[CW_RESTART_WINDOW_MAX];   //  restart times, oldest first
+    int64_t times [CW_RESTART_WINDOW_MAX];    //  restart times, oldest first
     int count;
 } cw_restart_window_t;
 
 typedef enum {
-    CW_DECIDE_STOP = 0,         //  do not restart: the child stays stopped
-    CW_DECIDE_RESTART_NOW,      //  restart at once (it had been running)
-    CW_DECIDE_BACKOFF,          //  restart after *delay_ms (died before READY)
-    CW_DECIDE_FAIL              //  past the intensity: mark failed, raise 10001
+    CW_DECIDE_STOP = 0,       //  do not restart: the child stays stopped
+    CW_DECIDE_RESTART_NOW,    //  restart at once (it had been running)
+    CW_DECIDE_BACKOFF,        //  restart after *delay_ms (died before READY)
+    CW_DECIDE_FAIL            //  past the intensity: mark failed, raise 10001
 } cw_decision_t;
 
 //  Forget every recorded restart.
@@ -57,10 +57,9 @@ bool cw_exit_abnormal (int status);
 //  EARLY_FAILURES the consecutive deaths before READY (this one included).
 //  Records the restart in WINDOW unless the answer is STOP; *IN_WINDOW gets
 //  the restarts in the window, *DELAY_MS the back-off (0 unless BACKOFF).
-cw_decision_t cw_restart_decide (cw_restart_window_t *window, cw_restart_t restart,
-                                 bool abnormal, bool was_ready, int early_failures,
-                                 int intensity, int period_s, int64_t now,
-                                 int *in_window, int64_t *delay_ms);
+cw_decision_t cw_restart_decide (cw_restart_window_t *window, cw_restart_t restart, bool abnormal, bool was_ready,
+                                 int early_failures, int intensity, int period_s, int64_t now, int *in_window,
+                                 int64_t *delay_ms);
 
 const char *cw_decision_name (cw_decision_t decision);
 

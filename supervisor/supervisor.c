@@ -76,15 +76,15 @@ extern char **environ;
 
 struct _cw_supervisor_t {
     cw_bootstrap_t *boot;
-    char config_file[PATH_MAX];
-    char exe_dir[PATH_MAX];
-    char **envp;                    //  for actors
-    cw_child_t *children[CW_CHILDREN_MAX];
+    char config_file [PATH_MAX];
+    char exe_dir [PATH_MAX];
+    char **envp;    //  for actors
+    cw_child_t *children [CW_CHILDREN_MAX];
     int child_count;
     struct {
         pid_t pid;
-        int64_t deadline;           //  SIGKILL after this
-    } retired[CW_RETIRED_MAX];
+        int64_t deadline;    //  SIGKILL after this
+    } retired [CW_RETIRED_MAX];
     int retired_count;
     cw_child_ctx_t ctx;
     zloop_t *loop;
@@ -100,15 +100,15 @@ struct _cw_supervisor_t {
     int64_t last_tick;
     int startup_cursor;
     bool startup_done;
-    bool stopping;                  //  shutdown (or restart) in progress
-    bool wants_exec;                //  restart: exec ourselves when stopped
+    bool stopping;      //  shutdown (or restart) in progress
+    bool wants_exec;    //  restart: exec ourselves when stopped
     bool finished;
-    int after_reply;                //  0, or 1 shutdown / 2 restart after the reply
+    int after_reply;    //  0, or 1 shutdown / 2 restart after the reply
     bool in_progress;
     bool progress_again;
     bool sd_ready_sent;
-    char sd_status[160];
-    char system_name[256];
+    char sd_status [160];
+    char system_name [256];
     json_t *cluster_summary;    //  retained STATE cluster.summary of the replication actor
 };
 
@@ -123,8 +123,8 @@ static cw_child_t *
 s_child (cw_supervisor_t *self, const char *name)
 {
     for (int i = 0; i < self->child_count; i++)
-        if (strcmp (self->children[i]->name, name) == 0)
-            return self->children[i];
+        if (strcmp (self->children [i]->name, name) == 0)
+            return self->children [i];
     return NULL;
 }
 
@@ -132,8 +132,8 @@ static cw_child_t *
 s_child_by_pid (cw_supervisor_t *self, pid_t pid)
 {
     for (int i = 0; i < self->child_count; i++)
-        if (self->children[i]->pid == pid)
-            return self->children[i];
+        if (self->children [i]->pid == pid)
+            return self->children [i];
     return NULL;
 }
 
@@ -141,8 +141,8 @@ static cw_child_t *
 s_child_by_standby_pid (cw_supervisor_t *self, pid_t pid)
 {
     for (int i = 0; i < self->child_count; i++)
-        if (self->children[i]->standby_pid == pid)
-            return self->children[i];
+        if (self->children [i]->standby_pid == pid)
+            return self->children [i];
     return NULL;
 }
 
@@ -159,9 +159,9 @@ s_rfc3339 (int64_t wall_ms, char *out, size_t size)
 static int
 s_make_dirs (const char *path, char *err, size_t errlen)
 {
-    char buffer[PATH_MAX];
+    char buffer [PATH_MAX];
     snprintf (buffer, sizeof buffer, "%s", path);
-    for (char *slash = buffer + 1; ; slash++) {
+    for (char *slash = buffer + 1;; slash++) {
         if (*slash == '/' || *slash == 0) {
             char saved = *slash;
             *slash = 0;
@@ -186,15 +186,15 @@ s_make_dirs (const char *path, char *err, size_t errlen)
 static void
 s_exe_dir (char *out, size_t size)
 {
-    char path[PATH_MAX];
+    char path [PATH_MAX];
     ssize_t length = readlink ("/proc/self/exe", path, sizeof path - 1);
     if (length <= 0) {
         snprintf (out, size, ".");
         return;
     }
-    path[length] = 0;
+    path [length] = 0;
     char *deleted = strstr (path, " (deleted)");
-    if (deleted && deleted[10] == 0)
+    if (deleted && deleted [10] == 0)
         *deleted = 0;
     char *slash = strrchr (path, '/');
     if (slash && slash != path)
@@ -217,10 +217,9 @@ s_free_envp (char **envp)
 static char **
 s_build_envp (const cw_bootstrap_t *boot)
 {
-    static const char *const dropped[] = {
-        "CAUSEWAY_BROKER=", "CAUSEWAY_HEARTBEAT_MS=", "NOTIFY_SOCKET=", "WATCHDOG_PID=",
-        "WATCHDOG_USEC=", "LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES=", NULL
-    };
+    static const char *const dropped [] = { "CAUSEWAY_BROKER=", "CAUSEWAY_HEARTBEAT_MS=", "NOTIFY_SOCKET=",
+                                            "WATCHDOG_PID=",    "WATCHDOG_USEC=",         "LISTEN_PID=",
+                                            "LISTEN_FDS=",      "LISTEN_FDNAMES=",        NULL };
     size_t count = 0;
     for (char **entry = environ; entry && *entry; entry++)
         count++;
@@ -230,19 +229,19 @@ s_build_envp (const cw_bootstrap_t *boot)
     size_t used = 0;
     for (char **entry = environ; entry && *entry; entry++) {
         bool drop = false;
-        for (int i = 0; dropped[i]; i++)
-            if (strncmp (*entry, dropped[i], strlen (dropped[i])) == 0)
+        for (int i = 0; dropped [i]; i++)
+            if (strncmp (*entry, dropped [i], strlen (dropped [i])) == 0)
                 drop = true;
         if (!drop)
-            envp[used++] = strdup (*entry);
+            envp [used++] = strdup (*entry);
     }
     size_t size = strlen (boot->control.broker_endpoint) + 32;
-    envp[used] = malloc (size);
-    if (envp[used])
-        snprintf (envp[used++], size, "CAUSEWAY_BROKER=%s", boot->control.broker_endpoint);
-    envp[used] = malloc (48);
-    if (envp[used])
-        snprintf (envp[used++], 48, "CAUSEWAY_HEARTBEAT_MS=%d", boot->supervisor.heartbeat_ms);
+    envp [used] = malloc (size);
+    if (envp [used])
+        snprintf (envp [used++], size, "CAUSEWAY_BROKER=%s", boot->control.broker_endpoint);
+    envp [used] = malloc (48);
+    if (envp [used])
+        snprintf (envp [used++], 48, "CAUSEWAY_HEARTBEAT_MS=%d", boot->supervisor.heartbeat_ms);
     return envp;
 }
 
@@ -260,9 +259,9 @@ static const char *
 s_actor_names (cw_supervisor_t *self, char *out, size_t size)
 {
     size_t used = 0;
-    out[0] = 0;
+    out [0] = 0;
     for (int i = 0; i < self->child_count && used < size; i++)
-        used += snprintf (out + used, size - used, "%s%s", i ? ", " : "", self->children[i]->name);
+        used += snprintf (out + used, size - used, "%s%s", i ? ", " : "", self->children [i]->name);
     return out;
 }
 
@@ -291,7 +290,7 @@ s_systemd_status (cw_supervisor_t *self)
     int running = 0, total = 0;
     const char *failed = NULL;
     for (int i = 0; i < self->child_count; i++) {
-        cw_child_t *child = self->children[i];
+        cw_child_t *child = self->children [i];
         if (child->removed)
             continue;
         total++;
@@ -299,11 +298,10 @@ s_systemd_status (cw_supervisor_t *self)
         if (child->state == CW_CHILD_FAILED && !failed)
             failed = child->name;
     }
-    char status[sizeof self->sd_status];
+    char status [sizeof self->sd_status];
     if (self->stopping)
         snprintf (status, sizeof status, "stopping: %d/%d actors running", running, total);
-    else
-    if (failed)
+    else if (failed)
         snprintf (status, sizeof status, "actor %s failed; %d/%d actors running", failed, running, total);
     else
         snprintf (status, sizeof status, "%d/%d actors running", running, total);
@@ -314,15 +312,13 @@ s_systemd_status (cw_supervisor_t *self)
 
     if (!self->sd_ready_sent && self->startup_done && !self->stopping) {
         for (int i = 0; i < self->child_count; i++) {
-            cw_child_t *child = self->children[i];
-            if (!child->removed && child->restart == CW_RESTART_PERMANENT
-            &&  child->state != CW_CHILD_RUNNING)
+            cw_child_t *child = self->children [i];
+            if (!child->removed && child->restart == CW_RESTART_PERMANENT && child->state != CW_CHILD_RUNNING)
                 return;
         }
         self->sd_ready_sent = true;
         sd_notify (0, "READY=1");
-        cw_info ("all permanent actors ready startup_ms=%lld",
-                 (long long) (zclock_mono () - self->started_mono));
+        cw_info ("all permanent actors ready startup_ms=%lld", (long long) (zclock_mono () - self->started_mono));
     }
 }
 
@@ -358,8 +354,7 @@ s_on_change (cw_child_t *child, cw_child_state_t old, void *arg)
     bool exited = (old == CW_CHILD_RUNNING || old == CW_CHILD_STOPPING || old == CW_CHILD_STARTING)
                && now != CW_CHILD_RUNNING && now != CW_CHILD_STOPPING;
     if (exited)
-        cw_ctl_actor_exited (self->ctl, child->name,
-                             now == CW_CHILD_STARTING || now == CW_CHILD_BACKOFF);
+        cw_ctl_actor_exited (self->ctl, child->name, now == CW_CHILD_STARTING || now == CW_CHILD_BACKOFF);
     if (now == CW_CHILD_RUNNING) {
         cw_broker_actor_ready (self->broker, child->name);
         cw_ctl_actor_ready (self->ctl, child->name);
@@ -367,9 +362,9 @@ s_on_change (cw_child_t *child, cw_child_state_t old, void *arg)
             cw_outbox_flush (self->outbox);
     }
     if (now == CW_CHILD_FAILED) {
-        char detail[256];
-        snprintf (detail, sizeof detail, "actor %s restarted %d times in %d s; marked failed",
-                  child->name, child->in_window, self->ctx.period_s);
+        char detail [256];
+        snprintf (detail, sizeof detail, "actor %s restarted %d times in %d s; marked failed", child->name,
+                  child->in_window, self->ctx.period_s);
         cw_outbox_raise (self->outbox, CW_ALARM_ACTOR_FAILED, child->name, detail);
     }
     if (old == CW_CHILD_FAILED && now != CW_CHILD_STOPPED)
@@ -393,8 +388,8 @@ s_standby_retired (cw_child_t *child, pid_t pid, void *arg)
     if (pid <= 0)
         return;
     if (self->retired_count < CW_RETIRED_MAX) {
-        self->retired[self->retired_count].pid = pid;
-        self->retired[self->retired_count].deadline = zclock_mono () + CW_RETIRED_GRACE_MS;
+        self->retired [self->retired_count].pid = pid;
+        self->retired [self->retired_count].deadline = zclock_mono () + CW_RETIRED_GRACE_MS;
         self->retired_count++;
         return;
     }
@@ -409,8 +404,8 @@ static bool
 s_retired_reaped (cw_supervisor_t *self, pid_t pid)
 {
     for (int i = 0; i < self->retired_count; i++)
-        if (self->retired[i].pid == pid) {
-            self->retired[i] = self->retired[--self->retired_count];
+        if (self->retired [i].pid == pid) {
+            self->retired [i] = self->retired [--self->retired_count];
             return true;
         }
     return false;
@@ -420,10 +415,10 @@ static void
 s_retired_tick (cw_supervisor_t *self, int64_t now)
 {
     for (int i = 0; i < self->retired_count; i++)
-        if (self->retired[i].deadline && now >= self->retired[i].deadline) {
-            cw_warn ("dismissed standby did not exit; killing pid=%d", (int) self->retired[i].pid);
-            kill (self->retired[i].pid, SIGKILL);
-            self->retired[i].deadline = 0;
+        if (self->retired [i].deadline && now >= self->retired [i].deadline) {
+            cw_warn ("dismissed standby did not exit; killing pid=%d", (int) self->retired [i].pid);
+            kill (self->retired [i].pid, SIGKILL);
+            self->retired [i].deadline = 0;
         }
 }
 
@@ -431,18 +426,16 @@ s_retired_tick (cw_supervisor_t *self, int64_t now)
 static bool
 s_standby_wanted (cw_supervisor_t *self, cw_child_t *child)
 {
-    if (self->stopping || self->ctx.no_restart || child->removed
-    ||  child->restart == CW_RESTART_TEMPORARY)
+    if (self->stopping || self->ctx.no_restart || child->removed || child->restart == CW_RESTART_TEMPORARY)
         return false;
-    return child->state == CW_CHILD_RUNNING
-        || (child->state == CW_CHILD_STOPPING && child->restart_after_stop);
+    return child->state == CW_CHILD_RUNNING || (child->state == CW_CHILD_STOPPING && child->restart_after_stop);
 }
 
 static void
 s_standby_dismiss_all (cw_supervisor_t *self, const char *reason)
 {
     for (int i = 0; i < self->child_count; i++)
-        cw_child_standby_dismiss (self->children[i], &self->ctx, reason);
+        cw_child_standby_dismiss (self->children [i], &self->ctx, reason);
 }
 
 //  Make the standbys match the children's states (see the top of the file).
@@ -452,18 +445,16 @@ static void
 s_standbys (cw_supervisor_t *self, bool may_spawn)
 {
     int64_t now = zclock_mono ();
-    bool starting = false;              //  a standby is on its way up
+    bool starting = false;    //  a standby is on its way up
     for (int i = 0; i < self->child_count; i++) {
-        cw_child_t *child = self->children[i];
+        cw_child_t *child = self->children [i];
         if (child->standby_pid <= 0)
             continue;
         if (!s_standby_wanted (self, child))
             cw_child_standby_dismiss (child, &self->ctx, "not needed in this state");
-        else
-        if (!cw_child_standby_poll (child)) {
+        else if (!cw_child_standby_poll (child)) {
             if (now - child->standby_spawned_mono > CW_CHILD_START_TIMEOUT_MS) {
-                cw_warn ("standby did not get ready in time name=%s pid=%d", child->name,
-                         (int) child->standby_pid);
+                cw_warn ("standby did not get ready in time name=%s pid=%d", child->name, (int) child->standby_pid);
                 cw_child_standby_dismiss (child, &self->ctx, "too slow");
                 child->standby_retry_mono = now + CW_STANDBY_BACKOFF_MAX_MS;
             }
@@ -474,17 +465,16 @@ s_standbys (cw_supervisor_t *self, bool may_spawn)
     if (starting || !may_spawn || !self->startup_done)
         return;
     for (int i = 0; i < self->child_count; i++) {
-        cw_child_t *child = self->children[i];
-        if (child->standby_pid > 0 || child->state != CW_CHILD_RUNNING
-        ||  !s_standby_wanted (self, child) || now < child->standby_retry_mono)
+        cw_child_t *child = self->children [i];
+        if (child->standby_pid > 0 || child->state != CW_CHILD_RUNNING || !s_standby_wanted (self, child)
+            || now < child->standby_retry_mono)
             continue;
         if (cw_child_standby_spawn (child, &self->ctx)) {
-            cw_warn ("cannot start a standby name=%s path=%s error=\"%s\"", child->name,
-                     child->path, strerror (errno));
+            cw_warn ("cannot start a standby name=%s path=%s error=\"%s\"", child->name, child->path, strerror (errno));
             child->standby_retry_mono = now + CW_STANDBY_BACKOFF_MAX_MS;
             continue;
         }
-        return;                         //  one at a time
+        return;    //  one at a time
     }
 }
 
@@ -493,12 +483,11 @@ static void
 s_standby_exited (cw_child_t *child, int status)
 {
     if (WIFSIGNALED (status))
-        cw_warn ("standby exited name=%s pid=%d signal=%d", child->name, (int) child->standby_pid,
-                 WTERMSIG (status));
+        cw_warn ("standby exited name=%s pid=%d signal=%d", child->name, (int) child->standby_pid, WTERMSIG (status));
     else
         cw_warn ("standby exited name=%s pid=%d status=%d", child->name, (int) child->standby_pid,
                  WEXITSTATUS (status));
-    child->standby_pid = 0;                     //  already reaped: not retired
+    child->standby_pid = 0;    //  already reaped: not retired
     if (child->standby_fd >= 0) {
         close (child->standby_fd);
         child->standby_fd = -1;
@@ -526,11 +515,11 @@ s_startup_continue (cw_supervisor_t *self)
     if (self->startup_done || self->stopping)
         return;
     while (self->startup_cursor < self->child_count) {
-        cw_child_t *child = self->children[self->startup_cursor];
+        cw_child_t *child = self->children [self->startup_cursor];
         if (!child->removed && !child->launched && child->state == CW_CHILD_STOPPED)
             cw_child_event (child, &self->ctx, CW_EV_START);
         if (child->state == CW_CHILD_STARTING && child->early_failures == 0)
-            return;                 //  wait for its READY
+            return;    //  wait for its READY
         self->startup_cursor++;
     }
     self->startup_done = true;
@@ -544,7 +533,7 @@ s_shutdown_continue (cw_supervisor_t *self)
     if (!self->stopping || self->finished)
         return;
     for (int i = self->child_count - 1; i >= 0; i--) {
-        cw_child_t *child = self->children[i];
+        cw_child_t *child = self->children [i];
         if (child->state == CW_CHILD_STOPPED || child->state == CW_CHILD_FAILED)
             continue;
         if (child->state == CW_CHILD_STOPPING)
@@ -555,7 +544,7 @@ s_shutdown_continue (cw_supervisor_t *self)
     }
     s_standby_dismiss_all (self, "shutting down");
     if (self->retired_count)
-        return;                         //  wait until the standbys are reaped
+        return;    //  wait until the standbys are reaped
     self->finished = true;
     cw_info ("all actors stopped");
     zloop_timer (self->loop, 1, 1, s_on_finish, self);
@@ -567,7 +556,7 @@ static bool
 s_routes_complete (cw_supervisor_t *self)
 {
     for (int i = 0; i < self->child_count; i++) {
-        cw_child_t *child = self->children[i];
+        cw_child_t *child = self->children [i];
         if (child->removed || cw_ctl_declared (self->ctl, child->name))
             continue;
         if (child->state == CW_CHILD_FAILED || (child->state == CW_CHILD_STOPPED && child->launched))
@@ -619,7 +608,7 @@ s_reload (cw_supervisor_t *self)
 {
     if (self->stopping)
         return;
-    char err[1024];
+    char err [1024];
     cw_bootstrap_t *fresh = cw_bootstrap_load (self->config_file, err, sizeof err, NULL, NULL);
     if (!fresh) {
         cw_error ("reload failed; keeping the running configuration error=\"%s\"", err);
@@ -627,26 +616,25 @@ s_reload (cw_supervisor_t *self)
     }
     cw_bootstrap_t *old = self->boot;
     if (strcmp (fresh->control.endpoint, old->control.endpoint) != 0
-    ||  strcmp (fresh->control.curve_endpoint ? fresh->control.curve_endpoint : "",
-                old->control.curve_endpoint ? old->control.curve_endpoint : "") != 0
-    ||  strcmp (fresh->node.runtime_dir, old->node.runtime_dir) != 0
-    ||  strcmp (fresh->node.state_dir, old->node.state_dir) != 0
-    ||  strcmp (fresh->node.name, old->node.name) != 0
-    ||  strcmp (fresh->node.type, old->node.type) != 0)
+        || strcmp (fresh->control.curve_endpoint ? fresh->control.curve_endpoint : "",
+                   old->control.curve_endpoint ? old->control.curve_endpoint : "")
+               != 0
+        || strcmp (fresh->node.runtime_dir, old->node.runtime_dir) != 0
+        || strcmp (fresh->node.state_dir, old->node.state_dir) != 0 || strcmp (fresh->node.name, old->node.name) != 0
+        || strcmp (fresh->node.type, old->node.type) != 0)
         cw_warn ("reload: node and control settings take effect at the next restart");
 
     //  Match the new actor list with the children we have
-    cw_child_t *next[CW_CHILDREN_MAX];
+    cw_child_t *next [CW_CHILDREN_MAX];
     int count = 0;
-    bool used[CW_CHILDREN_MAX] = { false };
+    bool used [CW_CHILDREN_MAX] = { false };
     for (int i = 0; i < fresh->actor_count && count < CW_CHILDREN_MAX; i++) {
-        const cw_child_spec_t *spec = &fresh->actors[i];
+        const cw_child_spec_t *spec = &fresh->actors [i];
         cw_child_t *child = NULL;
         for (int j = 0; j < self->child_count; j++)
-            if (!used[j] && !self->children[j]->removed
-            &&  strcmp (self->children[j]->name, spec->name) == 0) {
-                child = self->children[j];
-                used[j] = true;
+            if (!used [j] && !self->children [j]->removed && strcmp (self->children [j]->name, spec->name) == 0) {
+                child = self->children [j];
+                used [j] = true;
                 if (cw_child_update (child, spec, self->exe_dir))
                     cw_child_standby_dismiss (child, &self->ctx, "its spec changed");
             }
@@ -656,24 +644,24 @@ s_reload (cw_supervisor_t *self)
                 continue;
             cw_info ("reload: actor added name=%s", child->name);
         }
-        next[count++] = child;
+        next [count++] = child;
     }
-    cw_child_t *removed[CW_CHILDREN_MAX];
+    cw_child_t *removed [CW_CHILDREN_MAX];
     int removed_count = 0;
     for (int j = 0; j < self->child_count; j++)
-        if (!used[j]) {
+        if (!used [j]) {
             if (count < CW_CHILDREN_MAX) {
-                if (!self->children[j]->removed) {
-                    cw_info ("reload: actor removed name=%s", self->children[j]->name);
-                    self->children[j]->removed = true;
-                    removed[removed_count++] = self->children[j];
+                if (!self->children [j]->removed) {
+                    cw_info ("reload: actor removed name=%s", self->children [j]->name);
+                    self->children [j]->removed = true;
+                    removed [removed_count++] = self->children [j];
                 }
-                next[count++] = self->children[j];
+                next [count++] = self->children [j];
             }
             else
-                cw_error ("reload: too many actors; keeping name=%s", self->children[j]->name);
+                cw_error ("reload: too many actors; keeping name=%s", self->children [j]->name);
         }
-    memcpy (self->children, next, (size_t) count * sizeof next[0]);
+    memcpy (self->children, next, (size_t) count * sizeof next [0]);
     self->child_count = count;
 
     char **envp = s_build_envp (fresh);
@@ -692,23 +680,22 @@ s_reload (cw_supervisor_t *self)
     self->tick_timer = zloop_timer (self->loop, (size_t) self->tick_ms, 0, s_on_tick, self);
 
     for (int i = 0; i < removed_count; i++)
-        cw_child_event (removed[i], &self->ctx, CW_EV_STOP);
+        cw_child_event (removed [i], &self->ctx, CW_EV_STOP);
     //  New actors start now (or when the startup sequence reaches them)
     self->startup_cursor = 0;
     if (self->startup_done)
         for (int i = 0; i < self->child_count; i++)
-            if (!self->children[i]->launched && !self->children[i]->removed)
-                cw_child_event (self->children[i], &self->ctx, CW_EV_START);
-    char body[PATH_MAX + 32];
+            if (!self->children [i]->launched && !self->children [i]->removed)
+                cw_child_event (self->children [i], &self->ctx, CW_EV_START);
+    char body [PATH_MAX + 32];
     json_t *json = json_pack ("{s:s}", "file", fresh->file);
     char *text = json ? json_dumps (json, JSON_COMPACT) : NULL;
     json_decref (json);
     snprintf (body, sizeof body, "%s", text ? text : "{}");
     free (text);
     cw_broker_deliver (self->broker, CW_MSG_STATE, 0, "@supervisor", "*", "bootstrap.reloaded", body);
-    cw_info ("reloaded file=%s actors=%d intensity=%d period_s=%d heartbeat_ms=%d",
-             fresh->file, fresh->actor_count, fresh->supervisor.intensity,
-             fresh->supervisor.period_s, fresh->supervisor.heartbeat_ms);
+    cw_info ("reloaded file=%s actors=%d intensity=%d period_s=%d heartbeat_ms=%d", fresh->file, fresh->actor_count,
+             fresh->supervisor.intensity, fresh->supervisor.period_s, fresh->supervisor.heartbeat_ms);
     s_progress (self);
 }
 
@@ -720,16 +707,16 @@ s_sweep_removed (cw_supervisor_t *self)
 {
     int kept = 0;
     for (int i = 0; i < self->child_count; i++) {
-        cw_child_t *child = self->children[i];
+        cw_child_t *child = self->children [i];
         if (child->removed && (child->state == CW_CHILD_STOPPED || child->state == CW_CHILD_FAILED)
-        &&  !self->stopping) {
+            && !self->stopping) {
             cw_info ("actor removed from the table name=%s", child->name);
             cw_ctl_forget (self->ctl, child->name);
             cw_child_destroy (&child);
             self->startup_cursor = 0;
         }
         else
-            self->children[kept++] = child;
+            self->children [kept++] = child;
     }
     self->child_count = kept;
 }
@@ -747,16 +734,14 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     bool we_stalled = self->last_tick && now - self->last_tick > self->tick_ms + silence / 2;
     self->last_tick = now;
     for (int i = 0; i < self->child_count; i++) {
-        cw_child_t *child = self->children[i];
+        cw_child_t *child = self->children [i];
         if (child->state == CW_CHILD_RUNNING) {
             if (we_stalled)
                 child->last_seen_mono = now;
-            else
-            if (now - child->last_seen_mono > silence && !child->killed)
+            else if (now - child->last_seen_mono > silence && !child->killed)
                 s_event (self, child, CW_EV_HANG);
         }
-        else
-        if (child->deadline_mono && now >= child->deadline_mono)
+        else if (child->deadline_mono && now >= child->deadline_mono)
             s_event (self, child, CW_EV_TIMEOUT);
     }
     s_retired_tick (self, now);
@@ -805,11 +790,20 @@ s_on_signal (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     bool child = false, hup = false;
     while (read (item->fd, &info, sizeof info) == (ssize_t) sizeof info) {
         switch (info.ssi_signo) {
-            case SIGCHLD: child = true; break;
-            case SIGHUP:  hup = true; break;
-            case SIGTERM: s_begin_shutdown (self, "SIGTERM", false); break;
-            case SIGINT:  s_begin_shutdown (self, "SIGINT", false); break;
-            default: break;
+            case SIGCHLD:
+                child = true;
+                break;
+            case SIGHUP:
+                hup = true;
+                break;
+            case SIGTERM:
+                s_begin_shutdown (self, "SIGTERM", false);
+                break;
+            case SIGINT:
+                s_begin_shutdown (self, "SIGINT", false);
+                break;
+            default:
+                break;
         }
     }
     if (child)
@@ -831,8 +825,7 @@ s_on_after_reply (zloop_t *loop, int timer_id, void *arg)
     self->after_reply = 0;
     if (action == 1)
         s_begin_shutdown (self, "control shutdown", false);
-    else
-    if (action == 2)
+    else if (action == 2)
         s_begin_shutdown (self, "control restart", true);
     return 0;
 }
@@ -843,13 +836,12 @@ s_on_after_reply (zloop_t *loop, int timer_id, void *arg)
 static json_t *
 s_actor_json (cw_child_t *child)
 {
-    char since[40];
+    char since [40];
     s_rfc3339 (child->since_ms, since, sizeof since);
     bool standby_ready = cw_child_standby_poll (child);
-    return json_pack ("{s:s, s:i, s:s, s:i, s:s, s:i, s:b}", "name", child->name,
-                      "pid", (int) child->pid, "state", cw_child_state_name (child->state),
-                      "restarts", child->restarts, "since", since,
-                      "standby_pid", (int) child->standby_pid, "standby_ready", standby_ready);
+    return json_pack ("{s:s, s:i, s:s, s:i, s:s, s:i, s:b}", "name", child->name, "pid", (int) child->pid, "state",
+                      cw_child_state_name (child->state), "restarts", child->restarts, "since", since, "standby_pid",
+                      (int) child->standby_pid, "standby_ready", standby_ready);
 }
 
 static json_t *
@@ -857,7 +849,7 @@ s_actors_json (cw_supervisor_t *self)
 {
     json_t *list = json_array ();
     for (int i = 0; i < self->child_count; i++)
-        json_array_append_new (list, s_actor_json (self->children[i]));
+        json_array_append_new (list, s_actor_json (self->children [i]));
     return list;
 }
 
@@ -865,17 +857,12 @@ static json_t *
 s_status (cw_supervisor_t *self)
 {
     const cw_bootstrap_t *boot = self->boot;
-    json_t *status = json_pack ("{s:s, s:s, s:s, s:s, s:i, s:I, s:o, s:{s:I, s:I}}",
-                      "node", boot->node.name,
-                      "system_name", *self->system_name ? self->system_name : boot->node.name,
-                      "type", boot->node.type,
-                      "version", CW_VERSION,
-                      "pid", (int) getpid (),
-                      "uptime_s", (json_int_t) ((zclock_mono () - self->started_mono) / 1000),
-                      "actors", s_actors_json (self),
-                      "malformed",
-                        "control", (json_int_t) cw_ctl_malformed (self->ctl),
-                        "broker", (json_int_t) cw_envelope_malformed ());
+    json_t *status = json_pack ("{s:s, s:s, s:s, s:s, s:i, s:I, s:o, s:{s:I, s:I}}", "node", boot->node.name,
+                                "system_name", *self->system_name ? self->system_name : boot->node.name, "type",
+                                boot->node.type, "version", CW_VERSION, "pid", (int) getpid (), "uptime_s",
+                                (json_int_t) ((zclock_mono () - self->started_mono) / 1000), "actors",
+                                s_actors_json (self), "malformed", "control", (json_int_t) cw_ctl_malformed (self->ctl),
+                                "broker", (json_int_t) cw_envelope_malformed ());
     //  The clustering banner comes from the replication actor (cluster.summary)
     json_t *pending = json_object_get (self->cluster_summary, "factory_reset_pending");
     json_object_set_new (status, "factory_reset_pending", json_boolean (json_is_true (pending)));
@@ -884,13 +871,12 @@ s_status (cw_supervisor_t *self)
     return status;
 }
 
-static json_t *
-s_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+static json_t *s_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
 static json_t *
 s_error (const char *fmt, ...)
 {
-    char message[1024];
+    char message [1024];
     va_list args;
     va_start (args, fmt);
     vsnprintf (message, sizeof message, fmt, args);
@@ -914,9 +900,8 @@ s_actor_command (cw_supervisor_t *self, const char *verb, json_t *args, json_t *
     const char *name = json_string_value (name_json);
     cw_child_t *child = s_child (self, name);
     if (!child || child->removed) {
-        char names[512];
-        *reply = s_error ("no actor named '%s'; actors are: %s", name,
-                          s_actor_names (self, names, sizeof names));
+        char names [512];
+        *reply = s_error ("no actor named '%s'; actors are: %s", name, s_actor_names (self, names, sizeof names));
         return false;
     }
     if (self->stopping) {
@@ -925,7 +910,8 @@ s_actor_command (cw_supervisor_t *self, const char *verb, json_t *args, json_t *
     }
     cw_info ("control: actors.%s name=%s state=%s", verb, name, cw_child_state_name (child->state));
     cw_child_event_t event = strcmp (verb, "start") == 0 ? CW_EV_START
-                           : strcmp (verb, "stop") == 0 ? CW_EV_STOP : CW_EV_RESTART;
+                           : strcmp (verb, "stop") == 0  ? CW_EV_STOP
+                                                         : CW_EV_RESTART;
     s_event (self, child, event);
     *reply = s_actor_json (child);
     return true;
@@ -976,11 +962,9 @@ static const struct {
     s_local_fn *handler;
     unsigned flags;
     const char *summary;
-} s_local_commands[] = {
-    { "status", s_cmd_status, CW_CMD_IDEMPOTENT,
-      "the node, causewayd's version and uptime, and every actor" },
-    { "actors.list", s_cmd_actors_list, CW_CMD_IDEMPOTENT,
-      "every actor: pid, state, restarts, since, standby" },
+} s_local_commands [] = {
+    { "status", s_cmd_status, CW_CMD_IDEMPOTENT, "the node, causewayd's version and uptime, and every actor" },
+    { "actors.list", s_cmd_actors_list, CW_CMD_IDEMPOTENT, "every actor: pid, state, restarts, since, standby" },
     { "actors.start", s_cmd_actors_verb, 0, "start actor {name} (a stopped or failed one)" },
     { "actors.stop", s_cmd_actors_verb, 0, "stop actor {name} and keep it stopped" },
     { "actors.restart", s_cmd_actors_verb, 0, "stop actor {name} and start it again" },
@@ -992,9 +976,9 @@ static const struct {
 static bool
 s_local (cw_supervisor_t *self, const char *command, json_t *args, bool *ok, json_t **reply)
 {
-    for (int i = 0; s_local_commands[i].name; i++)
-        if (strcasecmp (s_local_commands[i].name, command) == 0) {
-            *ok = s_local_commands[i].handler (self, s_local_commands[i].name, args, reply);
+    for (int i = 0; s_local_commands [i].name; i++)
+        if (strcasecmp (s_local_commands [i].name, command) == 0) {
+            *ok = s_local_commands [i].handler (self, s_local_commands [i].name, args, reply);
             return true;
         }
     return false;
@@ -1051,7 +1035,7 @@ s_br_actor_pending (void *arg, const char *name)
         case CW_CHILD_STOPPING:
             return child->restart_after_stop;
         case CW_CHILD_STOPPED:
-            return !child->launched;        //  the startup sequence will start it
+            return !child->launched;    //  the startup sequence will start it
         default:
             return false;
     }
@@ -1070,8 +1054,8 @@ s_br_on_ready (void *arg, const char *name, const char *body)
     json_t *json = body && *body ? json_loads (body, 0, NULL) : NULL;
     json_t *pid = json ? json_object_get (json, "pid") : NULL;
     if (pid && json_is_integer (pid) && json_integer_value (pid) != child->pid) {
-        cw_warn ("stale READY ignored name=%s pid=%lld current_pid=%d", name,
-                 (long long) json_integer_value (pid), (int) child->pid);
+        cw_warn ("stale READY ignored name=%s pid=%lld current_pid=%d", name, (long long) json_integer_value (pid),
+                 (int) child->pid);
         json_decref (json);
         return;
     }
@@ -1102,14 +1086,12 @@ s_br_on_request (void *arg, const cw_envelope_t *env)
     json_t *reply = NULL;
     if (!args || !json_is_object (args))
         reply = s_error ("arguments must be a JSON object");
-    else
-    if (!s_local (self, env->command, args, &ok, &reply))
+    else if (!s_local (self, env->command, args, &ok, &reply))
         reply = s_error ("unknown command '%s'", env->command);
     json_decref (args);
     char *text = reply ? json_dumps (reply, JSON_COMPACT) : NULL;
     json_decref (reply);
-    cw_broker_deliver (self->broker, CW_MSG_REPLY, env->corr, "", env->from, ok ? "ok" : "error",
-                       text ? text : "{}");
+    cw_broker_deliver (self->broker, CW_MSG_REPLY, env->corr, "", env->from, ok ? "ok" : "error", text ? text : "{}");
     free (text);
     if (self->after_reply)
         zloop_timer (self->loop, 1, 1, s_on_after_reply, self);
@@ -1121,11 +1103,8 @@ s_br_on_reply (void *arg, const cw_envelope_t *env)
     cw_supervisor_t *self = arg;
     if (strcmp (env->to, "@control") == 0)
         cw_ctl_on_reply (self->ctl, env);
-    else
-    if (!cw_outbox_on_reply (self->outbox, env->corr, strcmp (env->command, "ok") == 0,
-                             env->from, env->body))
-        cw_debug ("reply for nobody dropped to=%s corr=%llu", env->to,
-                  (unsigned long long) env->corr);
+    else if (!cw_outbox_on_reply (self->outbox, env->corr, strcmp (env->command, "ok") == 0, env->from, env->body))
+        cw_debug ("reply for nobody dropped to=%s corr=%llu", env->to, (unsigned long long) env->corr);
 }
 
 static void
@@ -1158,7 +1137,7 @@ s_br_on_state (void *arg, const char *topic, const char *body)
 static int
 s_lock (cw_supervisor_t *self, char *err, size_t errlen)
 {
-    char path[PATH_MAX];
+    char path [PATH_MAX];
     snprintf (path, sizeof path, "%s/causewayd.lock", self->boot->node.runtime_dir);
     self->lock_fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (self->lock_fd < 0) {
@@ -1166,17 +1145,17 @@ s_lock (cw_supervisor_t *self, char *err, size_t errlen)
         return -1;
     }
     if (flock (self->lock_fd, LOCK_EX | LOCK_NB)) {
-        char text[32] = "";
+        char text [32] = "";
         ssize_t size = pread (self->lock_fd, text, sizeof text - 1, 0);
-        text[size > 0 ? size : 0] = 0;
-        text[strcspn (text, "\n")] = 0;
-        snprintf (err, errlen, "another causewayd (pid %s) already serves %s (lock %s held)",
-                  *text ? text : "?", self->boot->control.endpoint, path);
+        text [size > 0 ? size : 0] = 0;
+        text [strcspn (text, "\n")] = 0;
+        snprintf (err, errlen, "another causewayd (pid %s) already serves %s (lock %s held)", *text ? text : "?",
+                  self->boot->control.endpoint, path);
         close (self->lock_fd);
         self->lock_fd = -1;
         return -1;
     }
-    char text[32];
+    char text [32];
     int length = snprintf (text, sizeof text, "%d\n", (int) getpid ());
     if (ftruncate (self->lock_fd, 0) || pwrite (self->lock_fd, text, (size_t) length, 0) != length)
         cw_warn ("cannot write lock file path=%s", path);
@@ -1203,9 +1182,8 @@ cw_supervisor_new (const char *config_file, char *err, size_t errlen)
     cw_log_init ("causewayd", level >= 0 ? (cw_log_level_t) level : CW_LOG_INFO);
     s_exe_dir (self->exe_dir, sizeof self->exe_dir);
 
-    if (s_make_dirs (self->boot->node.runtime_dir, err, errlen)
-    ||  s_make_dirs (self->boot->node.state_dir, err, errlen)
-    ||  s_lock (self, err, errlen))
+    if (s_make_dirs (self->boot->node.runtime_dir, err, errlen) || s_make_dirs (self->boot->node.state_dir, err, errlen)
+        || s_lock (self, err, errlen))
         goto failed;
 
     self->envp = s_build_envp (self->boot);
@@ -1226,13 +1204,15 @@ cw_supervisor_new (const char *config_file, char *err, size_t errlen)
     }
     zloop_set_nonstop (self->loop, true);
 
-    cw_broker_hooks_t broker_hooks = {
-        .actor_state = s_br_actor_state, .actor_pending = s_br_actor_pending,
-        .on_ready = s_br_on_ready, .on_alive = s_br_on_alive, .on_request = s_br_on_request,
-        .on_reply = s_br_on_reply, .on_state = s_br_on_state, .arg = self
-    };
-    self->broker = cw_broker_new (self->boot->control.broker_endpoint, self->loop, &broker_hooks,
-                                  err, errlen);
+    cw_broker_hooks_t broker_hooks = { .actor_state = s_br_actor_state,
+                                       .actor_pending = s_br_actor_pending,
+                                       .on_ready = s_br_on_ready,
+                                       .on_alive = s_br_on_alive,
+                                       .on_request = s_br_on_request,
+                                       .on_reply = s_br_on_reply,
+                                       .on_state = s_br_on_state,
+                                       .arg = self };
+    self->broker = cw_broker_new (self->boot->control.broker_endpoint, self->loop, &broker_hooks, err, errlen);
     if (!self->broker)
         goto failed;
     cw_broker_set_request_timeout (self->broker, self->boot->supervisor.request_timeout_ms);
@@ -1245,12 +1225,12 @@ cw_supervisor_new (const char *config_file, char *err, size_t errlen)
         goto failed;
 
     for (int i = 0; i < self->boot->actor_count; i++) {
-        cw_child_t *child = cw_child_new (&self->boot->actors[i], self->exe_dir);
+        cw_child_t *child = cw_child_new (&self->boot->actors [i], self->exe_dir);
         if (!child) {
             snprintf (err, errlen, "out of memory");
             goto failed;
         }
-        self->children[self->child_count++] = child;
+        self->children [self->child_count++] = child;
     }
 
     //  Signals were blocked by main before any thread existed
@@ -1270,8 +1250,7 @@ cw_supervisor_new (const char *config_file, char *err, size_t errlen)
     self->tick_timer = zloop_timer (self->loop, (size_t) self->tick_ms, 0, s_on_tick, self);
     uint64_t watchdog_usec = 0;
     if (sd_watchdog_enabled (0, &watchdog_usec) > 0 && watchdog_usec >= 2000) {
-        self->watchdog_timer = zloop_timer (self->loop, (size_t) (watchdog_usec / 2000), 0,
-                                            s_on_watchdog, self);
+        self->watchdog_timer = zloop_timer (self->loop, (size_t) (watchdog_usec / 2000), 0, s_on_watchdog, self);
         cw_info ("systemd watchdog interval_ms=%llu", (unsigned long long) (watchdog_usec / 1000));
     }
     return self;
@@ -1289,7 +1268,7 @@ cw_supervisor_destroy (cw_supervisor_t **self_p)
     cw_supervisor_t *self = *self_p;
     //  Never leave a process behind, whatever path led here
     for (int i = 0; i < self->child_count; i++) {
-        cw_child_t *child = self->children[i];
+        cw_child_t *child = self->children [i];
         if (child->pid > 0) {
             kill (child->pid, SIGKILL);
             waitpid (child->pid, NULL, 0);
@@ -1301,8 +1280,8 @@ cw_supervisor_destroy (cw_supervisor_t **self_p)
         cw_child_destroy (&child);
     }
     for (int i = 0; i < self->retired_count; i++) {
-        kill (self->retired[i].pid, SIGKILL);
-        waitpid (self->retired[i].pid, NULL, 0);
+        kill (self->retired [i].pid, SIGKILL);
+        waitpid (self->retired [i].pid, NULL, 0);
     }
     json_decref (self->cluster_summary);
     cw_ctl_destroy (&self->ctl);
@@ -1322,8 +1301,8 @@ cw_supervisor_destroy (cw_supervisor_t **self_p)
 int
 cw_supervisor_run (cw_supervisor_t *self)
 {
-    cw_info ("causewayd starting version=%s pid=%d node=%s config=%s actors=%d", CW_VERSION,
-             (int) getpid (), self->boot->node.name, self->boot->file, self->child_count);
+    cw_info ("causewayd starting version=%s pid=%d node=%s config=%s actors=%d", CW_VERSION, (int) getpid (),
+             self->boot->node.name, self->boot->file, self->child_count);
     s_progress (self);
     zloop_start (self->loop);
     if (!self->finished) {

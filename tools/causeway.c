@@ -43,6 +43,7 @@ static const char *s_check_diff (json_t *args);
 //  ---------------------------------------------------------------------
 //  The command table
 
+// clang-format off
 static const cli_command_t s_commands [] = {
     { .words = "status", .wire = "status",
       .render = cli_render_status,
@@ -237,6 +238,7 @@ static const cli_command_t s_commands [] = {
       .args = { { "COMMAND", "command", CLI_ARG_OPTIONAL } },
       .summary = "this help; `causeway help COMMAND` or `causeway COMMAND --help` for one command" },
 };
+// clang-format on
 #define S_COMMAND_COUNT (sizeof s_commands / sizeof s_commands [0])
 
 //  cluster diff [A B]: both or neither
@@ -270,15 +272,15 @@ cli_usage (const cli_command_t *cmd, char *buf, size_t len)
     for (int i = 0; i < CLI_MAX_ARGS && cmd->args [i].metavar && used < len; i++) {
         bool optional = cmd->args [i].type == CLI_ARG_OPTIONAL;
         bool opens = optional && (i == 0 || cmd->args [i - 1].type != CLI_ARG_OPTIONAL);
-        bool closes = optional && (i + 1 == CLI_MAX_ARGS || !cmd->args [i + 1].metavar
-                                   || cmd->args [i + 1].type != CLI_ARG_OPTIONAL);
-        used += snprintf (buf + used, len - used, " %s%s%s", opens ? "[" : "",
-                          cmd->args [i].metavar, closes ? "]" : "");
+        bool closes = optional
+                   && (i + 1 == CLI_MAX_ARGS || !cmd->args [i + 1].metavar
+                       || cmd->args [i + 1].type != CLI_ARG_OPTIONAL);
+        used += snprintf (buf + used, len - used, " %s%s%s", opens ? "[" : "", cmd->args [i].metavar,
+                          closes ? "]" : "");
     }
     for (int i = 0; i < CLI_MAX_OPTS && cmd->opts [i].option && used < len; i++) {
         if (cmd->opts [i].metavar)
-            used += snprintf (buf + used, len - used, " [%s %s]",
-                              cmd->opts [i].option, cmd->opts [i].metavar);
+            used += snprintf (buf + used, len - used, " [%s %s]", cmd->opts [i].option, cmd->opts [i].metavar);
         else
             used += snprintf (buf + used, len - used, " [%s]", cmd->opts [i].option);
     }
@@ -309,8 +311,7 @@ s_print_command_help (FILE *out, const cli_command_t *cmd)
         fprintf (out, "\nOptions:\n");
     for (int i = 0; i < CLI_MAX_OPTS && cmd->opts [i].option; i++) {
         char left [64];
-        snprintf (left, sizeof left, "%s%s%s", cmd->opts [i].option,
-                  cmd->opts [i].metavar ? " " : "",
+        snprintf (left, sizeof left, "%s%s%s", cmd->opts [i].option, cmd->opts [i].metavar ? " " : "",
                   cmd->opts [i].metavar ? cmd->opts [i].metavar : "");
         fprintf (out, "  %-20s %s\n", left, cmd->opts [i].help);
     }
@@ -442,15 +443,14 @@ s_run_help (cli_t *cli, const cli_command_t *cmd, json_t *args)
     const cli_command_t *row = s_lookup (words, n, &prefix);
     if (row)
         s_print_command_help (stdout, row);
-    else
-    if (prefix) {
+    else if (prefix) {
         printf ("Commands under '%s':\n", topic);
         for (size_t i = 0; i < S_COMMAND_COUNT; i++)
             if (strncmp (s_commands [i].words, topic, strlen (topic)) == 0
-            &&  s_commands [i].words [strlen (topic)] == ' ') {
+                && s_commands [i].words [strlen (topic)] == ' ') {
                 char usage [256];
-                printf ("  %-34s %s\n", cli_usage (&s_commands [i], usage, sizeof usage)
-                        + strlen ("causeway "), s_commands [i].summary);
+                printf ("  %-34s %s\n", cli_usage (&s_commands [i], usage, sizeof usage) + strlen ("causeway "),
+                        s_commands [i].summary);
             }
     }
     free (copy);
@@ -485,8 +485,7 @@ cli_bootstrap (cli_t *cli, int *exit_code)
             *exit_code = CLI_EXIT_USAGE;
         }
         else {
-            cli_error ("cannot find causewayd: %s; give --endpoint, $CAUSEWAY_ENDPOINT or --config FILE",
-                       err);
+            cli_error ("cannot find causewayd: %s; give --endpoint, $CAUSEWAY_ENDPOINT or --config FILE", err);
             *exit_code = CLI_EXIT_UNREACHABLE;
         }
     }
@@ -510,8 +509,8 @@ cli_control_endpoint (cli_t *cli, int *exit_code)
 }
 
 int
-cli_request (cli_t *cli, const char *command, json_t *args, json_t **body,
-             bool quiet_unreachable, char *err, size_t errlen)
+cli_request (cli_t *cli, const char *command, json_t *args, json_t **body, bool quiet_unreachable, char *err,
+             size_t errlen)
 {
     *body = NULL;
     int exit_code = CLI_EXIT_UNREACHABLE;
@@ -520,8 +519,7 @@ cli_request (cli_t *cli, const char *command, json_t *args, json_t **body,
         snprintf (err, errlen, "no control endpoint");
         return exit_code;
     }
-    cw_control_t *client = cw_control_new (endpoint, cli->server_key, cli->cert_file,
-                                           cli->timeout_ms, err, errlen);
+    cw_control_t *client = cw_control_new (endpoint, cli->server_key, cli->cert_file, cli->timeout_ms, err, errlen);
     if (!client) {
         cli_error ("%s", err);
         return CLI_EXIT_USAGE;
@@ -548,11 +546,14 @@ cli_request (cli_t *cli, const char *command, json_t *args, json_t **body,
 
 typedef struct {
     const char *name;
-    size_t offset;          //  of the const char * (or bool) in cli_t
+    size_t offset;    //  of the const char * (or bool) in cli_t
     bool takes_value;
 } s_global_opt_t;
 
-#define S_OPT(name, field, value) { name, offsetof (cli_t, field), value }
+#define S_OPT(name, field, value)                                                                                      \
+    {                                                                                                                  \
+        name, offsetof (cli_t, field), value                                                                           \
+    }
 static const s_global_opt_t s_globals [] = {
     S_OPT ("--config", config_file, true),
     S_OPT ("--endpoint", endpoint, true),
@@ -575,13 +576,14 @@ cli_usage_error (const cli_command_t *cmd, const char *fmt, ...)
     va_end (args);
     if (cmd) {
         char usage [256];
-        fprintf (stderr, "causeway: %s: %s\nusage: %s\n", cmd->words, message,
-                 cli_usage (cmd, usage, sizeof usage));
+        fprintf (stderr, "causeway: %s: %s\nusage: %s\n", cmd->words, message, cli_usage (cmd, usage, sizeof usage));
     }
     else
-        fprintf (stderr, "causeway: %s\n"
+        fprintf (stderr,
+                 "causeway: %s\n"
                  "usage: causeway [--config FILE] [--endpoint EP] [--json] [--timeout MS] COMMAND ...\n"
-                 "`causeway help` lists the commands.\n", message);
+                 "`causeway help` lists the commands.\n",
+                 message);
     return CLI_EXIT_USAGE;
 }
 
@@ -602,7 +604,7 @@ static bool
 s_is_choice (const char *choices, const char *value)
 {
     size_t len = strlen (value);
-    for (const char *p = choices; *p; ) {
+    for (const char *p = choices; *p;) {
         size_t n = strcspn (p, "|");
         if (n == len && strncmp (p, value, n) == 0)
             return true;
@@ -649,16 +651,14 @@ s_add_arg (const cli_command_t *cmd, const cli_arg_t *arg, const char *word, jso
         //  to refuse (it names the operator range in its message)
         long long id;
         if (s_parse_integer (word, &id) != 0)
-            return cli_usage_error (cmd, "%s must be a number %d-%d (the operator range), not '%s'",
-                                    arg->metavar, CW_ALARM_OPERATOR_MIN, CW_ALARM_OPERATOR_MAX, word);
+            return cli_usage_error (cmd, "%s must be a number %d-%d (the operator range), not '%s'", arg->metavar,
+                                    CW_ALARM_OPERATOR_MIN, CW_ALARM_OPERATOR_MAX, word);
         json_object_set_new (args, arg->key, json_integer (id));
     }
-    else
-    if (arg->type == CLI_ARG_PEER_INDEX) {
+    else if (arg->type == CLI_ARG_PEER_INDEX) {
         long long index;
         if (s_parse_integer (word, &index) != 0 || index < 1 || index > CLI_MAX_PEERS)
-            return cli_usage_error (cmd, "%s must be a peer index 1-%d, not '%s'",
-                                    arg->metavar, CLI_MAX_PEERS, word);
+            return cli_usage_error (cmd, "%s must be a peer index 1-%d, not '%s'", arg->metavar, CLI_MAX_PEERS, word);
         json_object_set_new (args, arg->key, json_integer (index));
     }
     else
@@ -676,11 +676,9 @@ cli_render_reply (cli_t *cli, const cli_command_t *cmd, json_t *body, json_t *ar
     const char *message = json_string_value (json_object_get (body, "message"));
     if (message && !(cmd->render && cmd->shows_message))
         printf ("%s\n", message);
-    else
-    if (cmd->done && json_object_size (body) == 0)
+    else if (cmd->done && json_object_size (body) == 0)
         cli_print_done (cmd, args);
-    else
-    if (cmd->render)
+    else if (cmd->render)
         cmd->render (cli, cmd, args, body);
     else
         cli_render_generic (cli, cmd, args, body);
@@ -715,10 +713,14 @@ main (int argc, char *argv [])
         .timeout_ms = CLI_DEFAULT_TIMEOUT_MS,
     };
     //  Empty environment variables count as unset
-    if (cli.endpoint && !*cli.endpoint)            cli.endpoint = NULL;
-    if (cli.alarm_endpoint && !*cli.alarm_endpoint) cli.alarm_endpoint = NULL;
-    if (cli.server_key && !*cli.server_key)        cli.server_key = NULL;
-    if (cli.cert_file && !*cli.cert_file)          cli.cert_file = NULL;
+    if (cli.endpoint && !*cli.endpoint)
+        cli.endpoint = NULL;
+    if (cli.alarm_endpoint && !*cli.alarm_endpoint)
+        cli.alarm_endpoint = NULL;
+    if (cli.server_key && !*cli.server_key)
+        cli.server_key = NULL;
+    if (cli.cert_file && !*cli.cert_file)
+        cli.cert_file = NULL;
     //  The CLI logs nothing unless something is really wrong
     cw_log_init ("causeway", CW_LOG_ERROR);
 
@@ -726,7 +728,7 @@ main (int argc, char *argv [])
     int word_count = 0;
     const cli_command_t *cmd = NULL;
     json_t *args = json_object ();
-    int arg_index = 0;          //  next positional argument of CMD
+    int arg_index = 0;    //  next positional argument of CMD
     bool want_help = false;
     bool end_of_options = false;
     const char *timeout_text = NULL;
@@ -778,17 +780,14 @@ main (int argc, char *argv [])
             }
             if (own && own->wire)
                 wire = own->wire;
-            else
-            if (own) {
+            else if (own) {
                 rc = s_add_opt (cmd, own, value, args);
                 if (rc != CLI_EXIT_OK)
                     break;
             }
-            else
-            if (strcmp (global->name, "--timeout") == 0)
+            else if (strcmp (global->name, "--timeout") == 0)
                 timeout_text = value;
-            else
-            if (takes_value)
+            else if (takes_value)
                 *(const char **) ((char *) &cli + global->offset) = value;
             else
                 *(bool *) ((char *) &cli + global->offset) = true;
@@ -806,8 +805,8 @@ main (int argc, char *argv [])
             if (!cmd && !prefix) {
                 char joined [256] = "";
                 for (int w = 0; w < word_count; w++)
-                    snprintf (joined + strlen (joined), sizeof joined - strlen (joined),
-                              "%s%s", w ? " " : "", words [w]);
+                    snprintf (joined + strlen (joined), sizeof joined - strlen (joined), "%s%s", w ? " " : "",
+                              words [w]);
                 rc = cli_usage_error (NULL, "unknown command '%s'", joined);
             }
             continue;
@@ -816,8 +815,8 @@ main (int argc, char *argv [])
             //  help takes the rest of the line as one command name
             json_t *so_far = json_object_get (args, "command");
             char joined [256];
-            snprintf (joined, sizeof joined, "%s%s%s", so_far ? json_string_value (so_far) : "",
-                      so_far ? " " : "", token);
+            snprintf (joined, sizeof joined, "%s%s%s", so_far ? json_string_value (so_far) : "", so_far ? " " : "",
+                      token);
             json_object_set_new (args, "command", json_string (joined));
             continue;
         }
@@ -829,8 +828,7 @@ main (int argc, char *argv [])
         arg_index++;
     }
     if (rc == CLI_EXIT_OK && timeout_text && s_parse_timeout (timeout_text, &cli.timeout_ms) != 0)
-        rc = cli_usage_error (NULL, "--timeout must be a positive number of milliseconds, not '%s'",
-                            timeout_text);
+        rc = cli_usage_error (NULL, "--timeout must be a positive number of milliseconds, not '%s'", timeout_text);
     if (rc == CLI_EXIT_OK && !cmd && word_count > 0) {
         char group [64];
         s_subcommands (words, word_count, group, sizeof group);
@@ -842,8 +840,7 @@ main (int argc, char *argv [])
         else
             rc = cli_usage_error (NULL, "%s: expected one of: %s", words [0], group);
     }
-    else
-    if (rc == CLI_EXIT_OK && !cmd) {
+    else if (rc == CLI_EXIT_OK && !cmd) {
         if (want_help)
             s_print_help (stdout);
         else {
@@ -851,11 +848,9 @@ main (int argc, char *argv [])
             rc = CLI_EXIT_USAGE;
         }
     }
-    else
-    if (rc == CLI_EXIT_OK && want_help)
+    else if (rc == CLI_EXIT_OK && want_help)
         s_print_command_help (stdout, cmd);
-    else
-    if (rc == CLI_EXIT_OK) {
+    else if (rc == CLI_EXIT_OK) {
         //  Every required positional argument given?
         for (int a = arg_index; a < CLI_MAX_ARGS && cmd->args [a].metavar && rc == 0; a++)
             if (cmd->args [a].type != CLI_ARG_OPTIONAL)
@@ -866,15 +861,14 @@ main (int argc, char *argv [])
         //  Flags sent as false when not given
         for (int o = 0; rc == CLI_EXIT_OK && o < CLI_MAX_OPTS && cmd->opts [o].option; o++)
             if ((cmd->opts [o].flags & CLI_OPT_ALWAYS) && cmd->opts [o].key
-            &&  !json_object_get (args, cmd->opts [o].key))
+                && !json_object_get (args, cmd->opts [o].key))
                 json_object_set_new (args, cmd->opts [o].key, json_false ());
         if (rc == CLI_EXIT_OK && (cli.server_key == NULL) != (cli.cert_file == NULL))
             rc = cli_usage_error (NULL, "CURVE needs both --server-key (or $CAUSEWAY_SERVER_KEY) "
-                                      "and --cert (or $CAUSEWAY_CERT)");
+                                        "and --cert (or $CAUSEWAY_CERT)");
         if (rc == CLI_EXIT_OK && cmd->run)
             rc = cmd->run (&cli, cmd, args);
-        else
-        if (rc == CLI_EXIT_OK) {
+        else if (rc == CLI_EXIT_OK) {
             json_t *body;
             char err [512];
             rc = cli_request (&cli, wire ? wire : cmd->wire, args, &body, false, err, sizeof err);

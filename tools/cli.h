@@ -23,29 +23,29 @@
 #include "cw_bootstrap.h"
 
 //  Exit status of the causeway command
-#define CLI_EXIT_OK           0     //  success
-#define CLI_EXIT_FAILED       1     //  the request failed (message on stderr)
-#define CLI_EXIT_USAGE        2     //  usage error
-#define CLI_EXIT_UNREACHABLE  3     //  causewayd could not be reached
+#define CLI_EXIT_OK 0             //  success
+#define CLI_EXIT_FAILED 1         //  the request failed (message on stderr)
+#define CLI_EXIT_USAGE 2          //  usage error
+#define CLI_EXIT_UNREACHABLE 3    //  causewayd could not be reached
 
 #define CLI_DEFAULT_TIMEOUT_MS 10000
 #define CLI_MAX_ARGS 4
 #define CLI_MAX_OPTS 4
 
 typedef enum {
-    CLI_ARG_STRING = 0,     //  required word, sent as a JSON string
-    CLI_ARG_OPTIONAL,       //  optional word, sent as a JSON string when given
-    CLI_ARG_ALARM_ID,       //  required alarm id: a number, sent as a JSON integer
-                            //  (the daemon refuses ids outside 90000-99999)
-    CLI_ARG_PEER_INDEX,     //  required peer index 1..CLI_MAX_PEERS, sent as a JSON integer
-    CLI_ARG_LOCAL           //  required word used by a local command, not sent
+    CLI_ARG_STRING = 0,    //  required word, sent as a JSON string
+    CLI_ARG_OPTIONAL,      //  optional word, sent as a JSON string when given
+    CLI_ARG_ALARM_ID,      //  required alarm id: a number, sent as a JSON integer
+                           //  (the daemon refuses ids outside 90000-99999)
+    CLI_ARG_PEER_INDEX,    //  required peer index 1..CLI_MAX_PEERS, sent as a JSON integer
+    CLI_ARG_LOCAL          //  required word used by a local command, not sent
 } cli_arg_type_t;
 
 #define CLI_MAX_PEERS 6
 
 //  cli_opt_t flags
-#define CLI_OPT_INT     1   //  the value is a positive number, sent as a JSON integer
-#define CLI_OPT_ALWAYS  2   //  a flag sent as false when not given (else only true when given)
+#define CLI_OPT_INT 1       //  the value is a positive number, sent as a JSON integer
+#define CLI_OPT_ALWAYS 2    //  a flag sent as false when not given (else only true when given)
 
 typedef struct {
     const char *metavar;    //  "NAME", shown in the usage line
@@ -77,31 +77,31 @@ typedef int (cli_run_fn) (cli_t *cli, const cli_command_t *cmd, json_t *args);
 typedef const char *(cli_check_fn) (json_t *args);
 
 struct _cli_command_t {
-    const char *words;      //  "alarms raise": what the user types
-    const char *wire;       //  control command ("alarms.raise"); NULL for local commands
+    const char *words;    //  "alarms raise": what the user types
+    const char *wire;     //  control command ("alarms.raise"); NULL for local commands
     cli_arg_t args [CLI_MAX_ARGS];
     cli_opt_t opts [CLI_MAX_OPTS];
-    cli_render_fn *render;  //  NULL = cli_render_generic
-    bool shows_message;     //  render prints the body's "message" itself (else a
-                            //  body with a "message" prints only that)
-    cli_run_fn *run;        //  local commands: run instead of one request
-    cli_check_fn *check;    //  NULL = every combination of arguments is valid
-    const char *done;       //  printed after an ok reply without a message ("%s" = first arg)
-    const char *summary;    //  one line for `causeway help`
-    const char *help;       //  more text for `causeway COMMAND --help` (may be NULL)
+    cli_render_fn *render;    //  NULL = cli_render_generic
+    bool shows_message;       //  render prints the body's "message" itself (else a
+                              //  body with a "message" prints only that)
+    cli_run_fn *run;          //  local commands: run instead of one request
+    cli_check_fn *check;      //  NULL = every combination of arguments is valid
+    const char *done;         //  printed after an ok reply without a message ("%s" = first arg)
+    const char *summary;      //  one line for `causeway help`
+    const char *help;         //  more text for `causeway COMMAND --help` (may be NULL)
 };
 
 struct _cli_t {
     //  global options
-    const char *config_file;    //  --config, NULL = default file
-    const char *endpoint;       //  --endpoint or $CAUSEWAY_ENDPOINT
-    const char *alarm_endpoint; //  --alarm-endpoint or $CAUSEWAY_ALARM_ENDPOINT
-    const char *server_key;     //  --server-key or $CAUSEWAY_SERVER_KEY
-    const char *cert_file;      //  --cert or $CAUSEWAY_CERT
-    bool json;                  //  --json
-    bool compact;               //  --compact: one-line JSON
-    int timeout_ms;             //  --timeout
-    cw_bootstrap_t *boot;       //  loaded on demand
+    const char *config_file;       //  --config, NULL = default file
+    const char *endpoint;          //  --endpoint or $CAUSEWAY_ENDPOINT
+    const char *alarm_endpoint;    //  --alarm-endpoint or $CAUSEWAY_ALARM_ENDPOINT
+    const char *server_key;        //  --server-key or $CAUSEWAY_SERVER_KEY
+    const char *cert_file;         //  --cert or $CAUSEWAY_CERT
+    bool json;                     //  --json
+    bool compact;                  //  --compact: one-line JSON
+    int timeout_ms;                //  --timeout
+    cw_bootstrap_t *boot;          //  loaded on demand
 };
 
 //  ---------------------------------------------------------------------
@@ -117,14 +117,13 @@ const char *cli_control_endpoint (cli_t *cli, int *exit_code);
 //  Sends one request. On "ok" *BODY is the reply (owned by the caller) and
 //  0 is returned; otherwise the error is printed and the exit status
 //  returned. QUIET_UNREACHABLE: return 3 without printing.
-int cli_request (cli_t *cli, const char *command, json_t *args, json_t **body,
-                 bool quiet_unreachable, char *err, size_t errlen);
+int cli_request (cli_t *cli, const char *command, json_t *args, json_t **body, bool quiet_unreachable, char *err,
+                 size_t errlen);
 //  Usage line of CMD ("causeway alarms raise ID DETAIL") into BUF.
 const char *cli_usage (const cli_command_t *cmd, char *buf, size_t len);
 //  A usage error about CMD: "causeway: WORDS: MESSAGE" and its usage line
 //  on stderr. Returns CLI_EXIT_USAGE.
-int cli_usage_error (const cli_command_t *cmd, const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
+int cli_usage_error (const cli_command_t *cmd, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 //  Prints the "ok" BODY of CMD: JSON with --json, else its "message",
 //  else its done text (empty body), else its renderer.
 void cli_render_reply (cli_t *cli, const cli_command_t *cmd, json_t *body, json_t *args);

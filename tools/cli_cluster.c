@@ -50,8 +50,7 @@ cli_run_cluster_check (cli_t *cli, const cli_command_t *cmd, json_t *args)
         cli_render_cluster_check (cli, cmd, args, body);
     json_t *problems = json_object_get (body, "problems");
     bool ok = json_is_true (json_object_get (body, "ok"))
-           || (!json_object_get (body, "ok") && json_is_array (problems)
-               && json_array_size (problems) == 0);
+           || (!json_object_get (body, "ok") && json_is_array (problems) && json_array_size (problems) == 0);
     json_decref (body);
     return ok ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 }
@@ -112,7 +111,7 @@ s_read_hidden (const char *prompt, char *buf, size_t len)
         buf [used++] = c;
     }
     if (used == len)
-        rc = -1;            //  too long: refused rather than cut
+        rc = -1;    //  too long: refused rather than cut
     buf [used < len ? used : len - 1] = 0;
     if (have_tty) {
         tcsetattr (STDIN_FILENO, TCSAFLUSH, &s_saved_tty);
@@ -143,8 +142,7 @@ s_read_passphrase_file (const cli_command_t *cmd, const char *file, char *buf, s
     size_t n = strlen (buf);
     if (n == len - 1 && buf [n - 1] != '\n') {
         explicit_bzero (buf, len);
-        return cli_usage_error (cmd, "the passphrase in %s is longer than %d characters",
-                                file, S_PASSPHRASE_MAX - 2);
+        return cli_usage_error (cmd, "the passphrase in %s is longer than %d characters", file, S_PASSPHRASE_MAX - 2);
     }
     if (n && buf [n - 1] == '\n')
         buf [--n] = 0;
@@ -167,16 +165,14 @@ s_passphrase (const cli_command_t *cmd, json_t *args, bool confirm, char *buf, s
             return rc;
         source = file;
     }
-    else
-    if (env) {
+    else if (env) {
         if (strlen (env) >= len)
             return cli_usage_error (cmd, "$CAUSEWAY_BACKUP_PASSPHRASE is longer than %d characters",
                                     S_PASSPHRASE_MAX - 1);
         snprintf (buf, len, "%s", env);
         source = "$CAUSEWAY_BACKUP_PASSPHRASE";
     }
-    else
-    if (isatty (STDIN_FILENO)) {
+    else if (isatty (STDIN_FILENO)) {
         if (s_read_hidden ("backup passphrase: ", buf, len) != 0) {
             explicit_bzero (buf, len);
             return cli_usage_error (cmd, "no passphrase read from the terminal");
@@ -197,8 +193,10 @@ s_passphrase (const cli_command_t *cmd, json_t *args, bool confirm, char *buf, s
         return cli_usage_error (cmd, "no passphrase: give --passphrase-file F, set "
                                      "$CAUSEWAY_BACKUP_PASSPHRASE, or run it on a terminal");
     if (!*buf)
-        return cli_usage_error (cmd, "the passphrase (from %s) is empty; an empty passphrase "
-                                     "is refused", source);
+        return cli_usage_error (cmd,
+                                "the passphrase (from %s) is empty; an empty passphrase "
+                                "is refused",
+                                source);
     return 0;
 }
 
@@ -219,21 +217,18 @@ cli_run_backup (cli_t *cli, const cli_command_t *cmd, json_t *args)
             return CLI_EXIT_FAILED;
         }
         const char *rest = strncmp (file, "./", 2) == 0 ? file + 2 : file;
-        if (snprintf (path, sizeof path, "%s/%s", strcmp (cwd, "/") ? cwd : "", rest)
-            >= (int) sizeof path)
+        if (snprintf (path, sizeof path, "%s/%s", strcmp (cwd, "/") ? cwd : "", rest) >= (int) sizeof path)
             return cli_usage_error (cmd, "FILE: the path is too long");
     }
     char passphrase [S_PASSPHRASE_MAX];
-    int rc = s_passphrase (cmd, args, strcmp (cmd->wire, "backup.create") == 0,
-                           passphrase, sizeof passphrase);
+    int rc = s_passphrase (cmd, args, strcmp (cmd->wire, "backup.create") == 0, passphrase, sizeof passphrase);
     if (rc != 0)
         return rc;
     json_t *request = json_pack ("{s:s, s:s}", "file", path, "passphrase", passphrase);
     explicit_bzero (passphrase, sizeof passphrase);
     json_t *body = NULL;
     char err [512];
-    rc = request ? cli_request (cli, cmd->wire, request, &body, false, err, sizeof err)
-                 : CLI_EXIT_FAILED;
+    rc = request ? cli_request (cli, cmd->wire, request, &body, false, err, sizeof err) : CLI_EXIT_FAILED;
     //  Wipe jansson's copy too before it is freed
     json_t *sent = json_object_get (request, "passphrase");
     if (json_is_string (sent))
@@ -328,8 +323,7 @@ s_valid_domain (const char *text)
                 return false;
             label = 0;
         }
-        else
-        if ((isalnum (c) || c == '-' || c == '_') && ++label <= 63)
+        else if ((isalnum (c) || c == '-' || c == '_') && ++label <= 63)
             continue;
         else
             return false;
@@ -355,7 +349,7 @@ s_valid_server (const char *text)
     }
     else {
         if (inet_pton (AF_INET6, text, probe) == 1)
-            return true;            //  a bare IPv6 address
+            return true;    //  a bare IPv6 address
         const char *colon = strchr (text, ':');
         size_t n = colon ? (size_t) (colon - text) : strlen (text);
         if (n >= sizeof host)

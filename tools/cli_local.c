@@ -54,8 +54,8 @@ cli_run_watch (cli_t *cli, const cli_command_t *cmd, json_t *args)
     if (strncmp (endpoint, "ipc://", 6) == 0 && endpoint [6] != '@') {
         struct stat st;
         if (stat (endpoint + 6, &st) != 0) {
-            cli_error ("cannot reach the alarm socket at %s (no socket file %s); is causewayd running?",
-                       endpoint, endpoint + 6);
+            cli_error ("cannot reach the alarm socket at %s (no socket file %s); is causewayd running?", endpoint,
+                       endpoint + 6);
             return CLI_EXIT_UNREACHABLE;
         }
     }
@@ -89,23 +89,21 @@ cli_run_watch (cli_t *cli, const cli_command_t *cmd, json_t *args)
     while (!zsys_interrupted) {
         zmsg_t *msg = zmsg_recv (sub);
         if (!msg)
-            break;              //  interrupted
+            break;    //  interrupted
         char *topic = zmsg_popstr (msg);
         zframe_t *frame = zmsg_pop (msg);
         if (topic && frame) {
             if (cli->json) {
                 //  the topic, a space, the raw JSON object: one line
-                printf ("%s %.*s\n", topic, (int) zframe_size (frame),
-                        (const char *) zframe_data (frame));
+                printf ("%s %.*s\n", topic, (int) zframe_size (frame), (const char *) zframe_data (frame));
             }
             else {
-                json_t *body = json_loadb ((const char *) zframe_data (frame),
-                                           zframe_size (frame), 0, NULL);
+                json_t *body = json_loadb ((const char *) zframe_data (frame), zframe_size (frame), 0, NULL);
                 cli_print_alarm_event (topic, body);
                 json_decref (body);
             }
             if (fflush (stdout) != 0) {
-                rc = CLI_EXIT_FAILED;   //  the reader went away
+                rc = CLI_EXIT_FAILED;    //  the reader went away
                 free (topic);
                 zframe_destroy (&frame);
                 zmsg_destroy (&msg);
@@ -159,16 +157,18 @@ cli_run_keygen (cli_t *cli, const cli_command_t *cmd, json_t *args)
     chmod (secret, 0600);
     chmod (file, 0644);
     if (cli->json) {
-        json_t *body = json_pack ("{s:s, s:s, s:s}", "public_key", zcert_public_txt (cert),
-                                  "public_file", file, "secret_file", secret);
+        json_t *body = json_pack ("{s:s, s:s, s:s}", "public_key", zcert_public_txt (cert), "public_file", file,
+                                  "secret_file", secret);
         cli_print_json (cli, body);
         json_decref (body);
     }
     else {
         printf ("%s\n", zcert_public_txt (cert));
         if (isatty (STDERR_FILENO))
-            fprintf (stderr, "wrote %s (public: copy it into control.authorized_keys_dir) "
-                             "and %s (secret, for --cert)\n", file, secret);
+            fprintf (stderr,
+                     "wrote %s (public: copy it into control.authorized_keys_dir) "
+                     "and %s (secret, for --cert)\n",
+                     file, secret);
     }
     zcert_destroy (&cert);
     return CLI_EXIT_OK;
@@ -191,8 +191,8 @@ cli_run_version (cli_t *cli, const cli_command_t *cmd, json_t *args)
         cli_request (cli, "status", NULL, &status, true, err, sizeof err);
     const char *daemon = status ? json_string_value (json_object_get (status, "version")) : NULL;
     if (cli->json) {
-        json_t *body = json_pack ("{s:s, s:o}", "cli", CW_VERSION,
-                                  "daemon", daemon ? json_string (daemon) : json_null ());
+        json_t *body = json_pack ("{s:s, s:o}", "cli", CW_VERSION, "daemon",
+                                  daemon ? json_string (daemon) : json_null ());
         cli_print_json (cli, body);
         json_decref (body);
     }
@@ -200,8 +200,7 @@ cli_run_version (cli_t *cli, const cli_command_t *cmd, json_t *args)
         printf ("causeway %s\n", CW_VERSION);
         if (daemon)
             printf ("causewayd %s\n", daemon);
-        else
-        if (*err)
+        else if (*err)
             fprintf (stderr, "causeway: causewayd: %s\n", err);
     }
     json_decref (status);

@@ -84,11 +84,9 @@ s_duration (long long seconds, char *buf, size_t len)
     long long d = seconds / 86400, h = seconds / 3600 % 24, m = seconds / 60 % 60, s = seconds % 60;
     if (d)
         snprintf (buf, len, "%lldd %02lldh %02lldm", d, h, m);
-    else
-    if (h)
+    else if (h)
         snprintf (buf, len, "%lldh %02lldm %02llds", h, m, s);
-    else
-    if (m)
+    else if (m)
         snprintf (buf, len, "%lldm %02llds", m, s);
     else
         snprintf (buf, len, "%llds", s);
@@ -101,7 +99,7 @@ s_duration (long long seconds, char *buf, size_t len)
 
 typedef struct {
     int columns;
-    zlist_t *rows;          //  of char ** (COLUMNS owned strings)
+    zlist_t *rows;    //  of char ** (COLUMNS owned strings)
 } s_table_t;
 
 static s_table_t *
@@ -201,9 +199,11 @@ cli_render_generic (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *
     const char *key;
     json_t *value;
     json_object_foreach (body, key, value) {
-        char *text = json_is_object (value) || (json_is_array (value) && json_array_size (value)
-                                                && json_is_object (json_array_get (value, 0)))
-                   ? json_dumps (value, JSON_COMPACT) : cli_value_text (value);
+        char *text = json_is_object (value)
+                          || (json_is_array (value) && json_array_size (value)
+                              && json_is_object (json_array_get (value, 0)))
+                       ? json_dumps (value, JSON_COMPACT)
+                       : cli_value_text (value);
         printf ("%s: %s\n", key, text ? text : "");
         free (text);
     }
@@ -217,10 +217,8 @@ s_actor_table (json_t *actors)
     size_t index;
     json_t *actor;
     json_array_foreach (actors, index, actor) {
-        char *cells [5] = {
-            s_field (actor, "name"), s_field (actor, "pid"), s_field (actor, "state"),
-            s_field (actor, "restarts"), s_field (actor, "since")
-        };
+        char *cells [5] = { s_field (actor, "name"), s_field (actor, "pid"), s_field (actor, "state"),
+                            s_field (actor, "restarts"), s_field (actor, "since") };
         json_t *pid = json_object_get (actor, "pid");
         if (json_is_integer (pid) && json_integer_value (pid) <= 0) {
             free (cells [1]);
@@ -275,10 +273,9 @@ cli_render_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *b
     const char *key;
     json_t *value;
     json_object_foreach (body, key, value) {
-        if (strcmp (key, "node") == 0 || strcmp (key, "version") == 0
-        ||  strcmp (key, "uptime_s") == 0 || strcmp (key, "uptime") == 0
-        ||  strcmp (key, "actors") == 0 || strcmp (key, "factory_reset_pending") == 0
-        ||  json_is_object (value))
+        if (strcmp (key, "node") == 0 || strcmp (key, "version") == 0 || strcmp (key, "uptime_s") == 0
+            || strcmp (key, "uptime") == 0 || strcmp (key, "actors") == 0 || strcmp (key, "factory_reset_pending") == 0
+            || json_is_object (value))
             continue;
         char *text = cli_value_text (value);
         char label [64];
@@ -293,8 +290,7 @@ cli_render_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *b
         char *primary = s_field (cluster, "primary");
         char *this_peer = s_field (cluster, "this_peer");
         char *database = s_field (cluster, "database");
-        printf ("%-13sprimary %s, this peer %s, database %s\n", "cluster:", primary, this_peer,
-                database);
+        printf ("%-13sprimary %s, this peer %s, database %s\n", "cluster:", primary, this_peer, database);
         free (primary);
         free (this_peer);
         free (database);
@@ -356,18 +352,14 @@ s_title_detail (json_t *alarm)
 static void
 s_alarm_table (json_t *alarms)
 {
-    static const char *const header [] = {
-        "ID", "SEVERITY", "STATE", "PEER", "RAISED", "UUID", "TITLE/DETAIL"
-    };
+    static const char *const header [] = { "ID", "SEVERITY", "STATE", "PEER", "RAISED", "UUID", "TITLE/DETAIL" };
     s_table_t *table = s_table_new (7, header);
     size_t index;
     json_t *alarm;
     json_array_foreach (alarms, index, alarm) {
-        char *cells [7] = {
-            s_field (alarm, "id"), s_field (alarm, "severity"), s_field (alarm, "state"),
-            s_field (alarm, "peer"), s_field (alarm, "raised_at"), s_field (alarm, "uuid"),
-            s_title_detail (alarm)
-        };
+        char *cells [7] = { s_field (alarm, "id"),   s_field (alarm, "severity"),  s_field (alarm, "state"),
+                            s_field (alarm, "peer"), s_field (alarm, "raised_at"), s_field (alarm, "uuid"),
+                            s_title_detail (alarm) };
         s_table_add (table, cells);
     }
     s_table_print_destroy (&table);
@@ -448,8 +440,7 @@ cli_render_config_set (cli_t *cli, const cli_command_t *cmd, json_t *args, json_
     char *value = cli_value_text (json_object_get (body, "value"));
     const char *scope = json_string_value (json_object_get (body, "scope"));
     bool is_default = json_is_true (json_object_get (body, "default"));
-    printf ("%s = %s%s (%s%s)\n", key, *value ? "" : "\"\"", value, scope ? scope : "-",
-            is_default ? ", default" : "");
+    printf ("%s = %s%s (%s%s)\n", key, *value ? "" : "\"\"", value, scope ? scope : "-", is_default ? ", default" : "");
     free (value);
 }
 
@@ -475,23 +466,19 @@ cli_render_config_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json
         size_t index;
         json_t *item;
         json_array_foreach (list, index, item) {
-            char *cells [3] = {
-                s_field (item, "key"), s_field (item, "value"), s_field (item, "scope")
-            };
+            char *cells [3] = { s_field (item, "key"), s_field (item, "value"), s_field (item, "scope") };
             s_table_add (table, cells);
         }
         s_table_print_destroy (&table);
     }
-    else
-    if (map) {
+    else if (map) {
         s_table_t *table = s_table_new (3, header);
         const char *key;
         json_t *value;
         json_object_foreach (map, key, value) {
-            char *cells [3] = {
-                strdup (key), json_is_object (value) ? s_field (value, "value") : cli_value_text (value),
-                json_is_object (value) ? s_field (value, "scope") : strdup ("-")
-            };
+            char *cells [3] = { strdup (key),
+                                json_is_object (value) ? s_field (value, "value") : cli_value_text (value),
+                                json_is_object (value) ? s_field (value, "scope") : strdup ("-") };
             s_table_add (table, cells);
         }
         s_table_print_destroy (&table);
@@ -608,14 +595,14 @@ cli_render_cluster_status (cli_t *cli, const cli_command_t *cmd, json_t *args, j
         const char *label;
         const char *key;
     } lines [] = {
-        { "cluster name:", "name" }, { "primary:", "primary" }, { "this peer:", "this_peer" },
-        { "IP version:", "ip_version" }, { "TLS mode:", "tls_verify" },
-        { "address mapping:", "address_mapping" }, { "database:", "database" },
+        { "cluster name:", "name" },     { "primary:", "primary" },     { "this peer:", "this_peer" },
+        { "IP version:", "ip_version" }, { "TLS mode:", "tls_verify" }, { "address mapping:", "address_mapping" },
+        { "database:", "database" },
     };
     for (size_t i = 0; i < sizeof lines / sizeof lines [0]; i++) {
         json_t *value = json_object_get (body, lines [i].key);
-        char *text = strcmp (lines [i].key, "address_mapping") == 0
-                   ? s_mapping_text (value) : s_field (body, lines [i].key);
+        char *text = strcmp (lines [i].key, "address_mapping") == 0 ? s_mapping_text (value)
+                                                                    : s_field (body, lines [i].key);
         //  0 = not in the list / unset
         if (json_is_integer (value) && json_integer_value (value) == 0) {
             free (text);
@@ -629,21 +616,23 @@ cli_render_cluster_status (cli_t *cli, const cli_command_t *cmd, json_t *args, j
     if (!json_is_array (peers) || json_array_size (peers) == 0)
         printf ("no peers: this node is not clustered\n");
     else {
-        static const char *const header [] = {
-            "INDEX", "ADDRESS", "SYSTEM-NAME", "STATE", "CERTIFICATE", "RTT(ms)",
-            "APPLIED", "LAG", "VERSION", "TYPE", "MAINT"
-        };
+        static const char *const header [] = { "INDEX",   "ADDRESS", "SYSTEM-NAME", "STATE", "CERTIFICATE", "RTT(ms)",
+                                               "APPLIED", "LAG",     "VERSION",     "TYPE",  "MAINT" };
         s_table_t *table = s_table_new (11, header);
         size_t index;
         json_t *peer;
         json_array_foreach (peers, index, peer) {
-            char *cells [11] = {
-                s_field (peer, "index"), s_field (peer, "address"), s_field (peer, "system_name"),
-                s_field (peer, "state"), s_field (peer, "certificate"),
-                s_rtt_text (json_object_get (peer, "rtt_ms")), s_field (peer, "applied_seq"),
-                s_field (peer, "lag"), s_field (peer, "version"), s_field (peer, "type"),
-                s_on_off (json_object_get (peer, "maintenance"))
-            };
+            char *cells [11] = { s_field (peer, "index"),
+                                 s_field (peer, "address"),
+                                 s_field (peer, "system_name"),
+                                 s_field (peer, "state"),
+                                 s_field (peer, "certificate"),
+                                 s_rtt_text (json_object_get (peer, "rtt_ms")),
+                                 s_field (peer, "applied_seq"),
+                                 s_field (peer, "lag"),
+                                 s_field (peer, "version"),
+                                 s_field (peer, "type"),
+                                 s_on_off (json_object_get (peer, "maintenance")) };
             s_table_add (table, cells);
         }
         s_table_print_destroy (&table);
@@ -743,9 +732,11 @@ cli_render_cluster_diff (cli_t *cli, const cli_command_t *cmd, json_t *args, jso
     if (json_is_object (b))
         b = json_object_get (b, "address");
     char *a_name = json_is_string (a) || json_is_integer (a) ? cli_value_text (a)
-                 : json_object_get (args, "a") ? cli_value_text (json_object_get (args, "a")) : strdup ("A");
+                 : json_object_get (args, "a")               ? cli_value_text (json_object_get (args, "a"))
+                                                             : strdup ("A");
     char *b_name = json_is_string (b) || json_is_integer (b) ? cli_value_text (b)
-                 : json_object_get (args, "b") ? cli_value_text (json_object_get (args, "b")) : strdup ("B");
+                 : json_object_get (args, "b")               ? cli_value_text (json_object_get (args, "b"))
+                                                             : strdup ("B");
     if (json_array_size (list) == 0)
         printf ("no differences between %s and %s\n", a_name, b_name);
     else {
@@ -838,8 +829,8 @@ cli_print_alarm_event (const char *topic, json_t *body)
         for (char *p = text; p && *p; p++)
             if ((unsigned char) *p < 0x20)
                 *p = ' ';
-        printf ("%s  %s %s %s on %s at %s: %s (uuid %s)\n", topic, id, state, severity, peer,
-                changed, text ? text : "-", uuid);
+        printf ("%s  %s %s %s on %s at %s: %s (uuid %s)\n", topic, id, state, severity, peer, changed,
+                text ? text : "-", uuid);
         free (id);
         free (state);
         free (severity);

@@ -41,13 +41,9 @@
 //  Names, addresses, peers
 
 static const cw_dnstool_service_t s_services [] = {
-    { "_sips._tcp",        5061, false },
-    { "_sip._tcp",         5060, false },
-    { "_sip._udp",         5060, false },
-    { "_h323ls._udp",      1719, false },
-    { "_h323cs._tcp",      1720, false },
-    { "_h323rs._udp",      1719, false },
-    { "_collab-edge._tls", 8443, true  },
+    { "_sips._tcp", 5061, false },       { "_sip._tcp", 5060, false },    { "_sip._udp", 5060, false },
+    { "_h323ls._udp", 1719, false },     { "_h323cs._tcp", 1720, false }, { "_h323rs._udp", 1719, false },
+    { "_collab-edge._tls", 8443, true },
 };
 #define S_SERVICE_COUNT (sizeof (s_services) / sizeof (s_services [0]))
 
@@ -56,13 +52,13 @@ typedef struct {
     int order;
     int preference;
     const char *service;
-    const char *srv;            //  the SRV name (without the domain) it points at
+    const char *srv;    //  the SRV name (without the domain) it points at
 } s_naptr_t;
 
 static const s_naptr_t s_naptrs [] = {
     { 10, 100, "SIPS+D2T", "_sips._tcp" },
-    { 12, 100, "SIP+D2T",  "_sip._tcp"  },
-    { 14, 100, "SIP+D2U",  "_sip._udp"  },
+    { 12, 100, "SIP+D2T", "_sip._tcp" },
+    { 14, 100, "SIP+D2U", "_sip._udp" },
 };
 #define S_NAPTR_COUNT (sizeof (s_naptrs) / sizeof (s_naptrs [0]))
 
@@ -79,7 +75,7 @@ s_copy (char *dest, size_t len, const char *src)
 {
     if (!len)
         return;
-    size_t n = src? strlen (src): 0;
+    size_t n = src ? strlen (src) : 0;
     if (n > len - 1)
         n = len - 1;
     if (n)
@@ -128,8 +124,7 @@ s_valid_name (const char *text)
                 return false;
             label = 0;
         }
-        else
-        if (isalnum (c) || c == '-' || c == '_') {
+        else if (isalnum (c) || c == '-' || c == '_') {
             if (++label > 63)
                 return false;
         }
@@ -166,8 +161,7 @@ static bool
 s_ip_eq (const char *a, const char *b)
 {
     char x [CW_DNSTOOL_IP_MAX], y [CW_DNSTOOL_IP_MAX];
-    return s_ip_family (a, x, sizeof (x)) && s_ip_family (b, y, sizeof (y))
-        && strcmp (x, y) == 0;
+    return s_ip_family (a, x, sizeof (x)) && s_ip_family (b, y, sizeof (y)) && strcmp (x, y) == 0;
 }
 
 void
@@ -186,9 +180,9 @@ cw_dnstool_domain (const cw_dnstool_cluster_t *self, char *buf, size_t len)
     s_name_copy (name, sizeof (name), self->name);
     const char *dot = strchr (name, '.');
     if (dot && strchr (dot + 1, '.'))
-        s_copy (buf, len, dot + 1);         //  cluster1.example.com -> example.com
+        s_copy (buf, len, dot + 1);    //  cluster1.example.com -> example.com
     else
-        s_copy (buf, len, name);            //  example.com stays
+        s_copy (buf, len, name);    //  example.com stays
 }
 
 //  What the tools know of one peer
@@ -224,20 +218,17 @@ s_peer_resolve (const cw_dnstool_cluster_t *self, int i, const char *domain, s_p
 {
     const cw_dnstool_peer_t *source = &self->peers [i];
     memset (peer, 0, sizeof (*peer));
-    peer->index = source->index > 0? source->index: i + 1;
+    peer->index = source->index > 0 ? source->index : i + 1;
 
     //  IP: explicit, the address itself, the mapping of fqdn or address
     const char *ip = NULL;
     if (s_ip_family (source->ip, NULL, 0))
         ip = source->ip;
-    else
-    if (s_ip_family (source->address, NULL, 0))
+    else if (s_ip_family (source->address, NULL, 0))
         ip = source->address;
-    else
-    if (*source->fqdn && s_mapping_ip (self, source->fqdn))
+    else if (*source->fqdn && s_mapping_ip (self, source->fqdn))
         ip = s_mapping_ip (self, source->fqdn);
-    else
-    if (s_mapping_ip (self, source->address))
+    else if (s_mapping_ip (self, source->address))
         ip = s_mapping_ip (self, source->address);
     if (ip)
         peer->family = s_ip_family (ip, peer->ip, sizeof (peer->ip));
@@ -246,11 +237,9 @@ s_peer_resolve (const cw_dnstool_cluster_t *self, int i, const char *domain, s_p
     const char *name = NULL;
     if (s_valid_name (source->fqdn))
         name = source->fqdn;
-    else
-    if (s_valid_name (source->address))
+    else if (s_valid_name (source->address))
         name = source->address;
-    else
-    if (*peer->ip && s_mapping_name (self, peer->ip))
+    else if (*peer->ip && s_mapping_name (self, peer->ip))
         name = s_mapping_name (self, peer->ip);
     if (name)
         s_name_copy (peer->name, sizeof (peer->name), name);
@@ -275,14 +264,18 @@ s_check_cluster (const cw_dnstool_cluster_t *self, const char *tool, bool need_n
     for (int i = 0; i < self->peer_count; i++) {
         const cw_dnstool_peer_t *peer = &self->peers [i];
         if (!s_ip_family (peer->address, NULL, 0) && !s_valid_name (peer->address)) {
-            fprintf (stderr, "%s: the address of peer %d is neither an IP address nor an FQDN"
-                     " (check cluster.peers)\n", tool, peer->index > 0? peer->index: i + 1);
+            fprintf (stderr,
+                     "%s: the address of peer %d is neither an IP address nor an FQDN"
+                     " (check cluster.peers)\n",
+                     tool, peer->index > 0 ? peer->index : i + 1);
             return -1;
         }
     }
     if (need_name && !s_valid_name (self->name)) {
-        fprintf (stderr, "%s: the cluster name is not configured or not an FQDN"
-                 " (set cluster.name, e.g. cluster1.example.com)\n", tool);
+        fprintf (stderr,
+                 "%s: the cluster name is not configured or not an FQDN"
+                 " (set cluster.name, e.g. cluster1.example.com)\n",
+                 tool);
         return -1;
     }
     return 0;
@@ -291,7 +284,7 @@ s_check_cluster (const cw_dnstool_cluster_t *self, const char *tool, bool need_n
 static int
 s_ttl (const cw_dnstool_cluster_t *self)
 {
-    return self->ttl > 0? self->ttl: CW_DNSTOOL_DEFAULT_TTL;
+    return self->ttl > 0 ? self->ttl : CW_DNSTOOL_DEFAULT_TTL;
 }
 
 //  ---------------------------------------------------------------------
@@ -325,7 +318,7 @@ s_err (char *err, size_t errlen, const char *format, ...)
 static json_t *
 s_config_value (json_t *config, const char *key)
 {
-    json_t *list = json_is_object (config)? json_object_get (config, "config"): NULL;
+    json_t *list = json_is_object (config) ? json_object_get (config, "config") : NULL;
     size_t i;
     json_t *entry;
     json_array_foreach (list, i, entry) {
@@ -354,8 +347,9 @@ s_json_on (json_t *value)
     if (json_is_boolean (value))
         return json_is_true (value);
     const char *text = json_string_value (value);
-    return text && (strcasecmp (text, "on") == 0 || strcasecmp (text, "true") == 0
-                ||  strcasecmp (text, "yes") == 0 || strcmp (text, "1") == 0);
+    return text
+        && (strcasecmp (text, "on") == 0 || strcasecmp (text, "true") == 0 || strcasecmp (text, "yes") == 0
+            || strcmp (text, "1") == 0);
 }
 
 static void
@@ -393,8 +387,7 @@ s_add_mappings (cw_dnstool_cluster_t *self, json_t *list)
                 s_add_mapping (self, text, equals + 1);
             }
         }
-        else
-        if (json_is_object (item)) {
+        else if (json_is_object (item)) {
             json_t *fqdn = json_object_get (item, "fqdn");
             if (!fqdn)
                 fqdn = json_object_get (item, "name");
@@ -410,8 +403,8 @@ static void
 s_add_address_mapping (cw_dnstool_cluster_t *self, json_t *mapping, json_t *enabled)
 {
     if (json_is_object (mapping)
-    &&  (json_object_get (mapping, "enabled") || json_object_get (mapping, "mappings")
-    ||   json_object_get (mapping, "entries"))) {
+        && (json_object_get (mapping, "enabled") || json_object_get (mapping, "mappings")
+            || json_object_get (mapping, "entries"))) {
         json_t *flag = json_object_get (mapping, "enabled");
         if (flag && !s_json_on (flag))
             return;
@@ -427,8 +420,7 @@ s_add_address_mapping (cw_dnstool_cluster_t *self, json_t *mapping, json_t *enab
 }
 
 int
-cw_dnstool_cluster_from_json (cw_dnstool_cluster_t *self, json_t *status,
-                              json_t *config, char *err, size_t errlen)
+cw_dnstool_cluster_from_json (cw_dnstool_cluster_t *self, json_t *status, json_t *config, char *err, size_t errlen)
 {
     if (!self) {
         s_err (err, errlen, "no cluster description");
@@ -455,7 +447,7 @@ cw_dnstool_cluster_from_json (cw_dnstool_cluster_t *self, json_t *status,
     if (version == 4 || version == 6)
         self->ip_version = version;
     int this_peer = s_json_int (json_object_get (status, "this_peer"));
-    self->this_peer = this_peer > 0 && this_peer <= CW_DNSTOOL_MAX_PEERS? this_peer: 0;
+    self->this_peer = this_peer > 0 && this_peer <= CW_DNSTOOL_MAX_PEERS ? this_peer : 0;
 
     //  Peers: cluster.status peers[], else the cluster.peers list
     self->peer_count = 0;
@@ -470,11 +462,11 @@ cw_dnstool_cluster_from_json (cw_dnstool_cluster_t *self, json_t *status,
             cw_dnstool_peer_t *peer = &self->peers [self->peer_count++];
             memset (peer, 0, sizeof (*peer));
             int index = s_json_int (json_object_get (item, "index"));
-            peer->index = index > 0? index: self->peer_count;
+            peer->index = index > 0 ? index : self->peer_count;
             s_copy (peer->address, sizeof (peer->address), address);
             const char *type = json_string_value (json_object_get (item, "type"));
             if (type && peer->index == self->this_peer)
-                self->type = strcasecmp (type, "edge") == 0? CW_DNSTOOL_EDGE: CW_DNSTOOL_CORE;
+                self->type = strcasecmp (type, "edge") == 0 ? CW_DNSTOOL_EDGE : CW_DNSTOOL_CORE;
         }
     }
     else {
@@ -535,9 +527,8 @@ cw_dnstool_records (const cw_dnstool_cluster_t *self, FILE *out)
     int ttl = s_ttl (self);
     bool edge = self->type == CW_DNSTOOL_EDGE;
 
-    fprintf (out, "; DNS records for the Causeway cluster %s (%s, %d peer%s), domain %s.\n",
-             self->name, edge? "edge": "core", self->peer_count,
-             self->peer_count == 1? "": "s", domain);
+    fprintf (out, "; DNS records for the Causeway cluster %s (%s, %d peer%s), domain %s.\n", self->name,
+             edge ? "edge" : "core", self->peer_count, self->peer_count == 1 ? "" : "s", domain);
     fprintf (out, "; Every peer has the same priority (%d) and weight (%d), so each is used equally.\n",
              CW_DNSTOOL_PRIORITY, CW_DNSTOOL_WEIGHT);
 
@@ -556,30 +547,31 @@ cw_dnstool_records (const cw_dnstool_cluster_t *self, FILE *out)
         char owner [CW_DNSTOOL_NAME_MAX + 32];
         snprintf (owner, sizeof (owner), "%s.%s.", s_services [s].service, domain);
         for (int i = 0; i < self->peer_count; i++)
-            fprintf (out, "%-*s %d IN SRV %d %d %d %s.\n", width, owner, ttl,
-                     CW_DNSTOOL_PRIORITY, CW_DNSTOOL_WEIGHT, s_services [s].port, peers [i].name);
+            fprintf (out, "%-*s %d IN SRV %d %d %d %s.\n", width, owner, ttl, CW_DNSTOOL_PRIORITY, CW_DNSTOOL_WEIGHT,
+                     s_services [s].port, peers [i].name);
     }
     fprintf (out, "\n; NAPTR records (SIP over TLS first, then TCP, then UDP)\n");
     for (size_t n = 0; n < S_NAPTR_COUNT; n++)
-        fprintf (out, "%s. %d IN NAPTR %d %d \"s\" \"%s\" \"\" %s.%s.\n", domain, ttl,
-                 s_naptrs [n].order, s_naptrs [n].preference, s_naptrs [n].service,
-                 s_naptrs [n].srv, domain);
+        fprintf (out, "%s. %d IN NAPTR %d %d \"s\" \"%s\" \"\" %s.%s.\n", domain, ttl, s_naptrs [n].order,
+                 s_naptrs [n].preference, s_naptrs [n].service, s_naptrs [n].srv, domain);
 
     fprintf (out, "\n; Address records of the peers (an A or AAAA record per peer, as the guide recommends)\n");
     for (int i = 0; i < self->peer_count; i++) {
         const s_peer_t *peer = &peers [i];
-        const char *rtype = peer->family == AF_INET6? "AAAA": "A";
+        const char *rtype = peer->family == AF_INET6 ? "AAAA" : "A";
         if (peer->suggested)
-            fprintf (out, "; peer %d is known only by its IP address %s: the SRV records above use the"
+            fprintf (out,
+                     "; peer %d is known only by its IP address %s: the SRV records above use the"
                      " suggested name %s; publish this %s record, or give the peer an FQDN"
                      " (dns.hostname/dns.domain and the address mapping)\n",
                      peer->index, peer->ip, peer->name, rtype);
         if (*peer->ip)
             fprintf (out, "%s. %d IN %s %s\n", peer->name, ttl, rtype, peer->ip);
         else
-            fprintf (out, "; peer %d %s: its address is not known here (not in the address"
-                     " mapping): publish its %s record\n", peer->index, peer->name,
-                     self->ip_version == 6? "AAAA": "A");
+            fprintf (out,
+                     "; peer %d %s: its address is not known here (not in the address"
+                     " mapping): publish its %s record\n",
+                     peer->index, peer->name, self->ip_version == 6 ? "AAAA" : "A");
     }
     return CW_DNSTOOL_OK;
 }
@@ -594,8 +586,7 @@ cw_dnstool_firewall (const cw_dnstool_cluster_t *self, FILE *out)
         return CW_DNSTOOL_PROBLEMS;
     int ports [2], port_count = 0;
     for (int p = 0; p < 2; p++)
-        if (self->ports [p] > 0 && self->ports [p] < 65536
-        &&  (port_count == 0 || ports [0] != self->ports [p]))
+        if (self->ports [p] > 0 && self->ports [p] < 65536 && (port_count == 0 || ports [0] != self->ports [p]))
             ports [port_count++] = self->ports [p];
     if (port_count == 0) {
         fprintf (stderr, "firewall rules: no clustering ports (peering.port)\n");
@@ -606,7 +597,7 @@ cw_dnstool_firewall (const cw_dnstool_cluster_t *self, FILE *out)
         snprintf (portset, sizeof (portset), "%d", ports [0]);
     else
         snprintf (portset, sizeof (portset), "{ %d, %d }", ports [0], ports [1]);
-    int family = self->ip_version == 6? AF_INET6: AF_INET;
+    int family = self->ip_version == 6 ? AF_INET6 : AF_INET;
     char domain [CW_DNSTOOL_NAME_MAX];
     cw_dnstool_domain (self, domain, sizeof (domain));
     if (!s_valid_name (domain))
@@ -626,12 +617,12 @@ cw_dnstool_firewall (const cw_dnstool_cluster_t *self, FILE *out)
         snprintf (portlist, sizeof (portlist), "ports %d and %d", ports [0], ports [1]);
     fprintf (out, "#!/usr/sbin/nft -f\n");
     fprintf (out, "# Causeway cluster %s: TCP to the clustering %s is accepted only\n",
-             s_valid_name (self->name)? self->name: "(no name)", portlist);
+             s_valid_name (self->name) ? self->name : "(no name)", portlist);
     fprintf (out, "# from the other peers; all other TCP to %s is dropped.\n",
-             port_count > 1? "those ports": "that port");
+             port_count > 1 ? "those ports" : "that port");
     if (this_peer)
         fprintf (out, "# For peer %d (%s). Load with: nft -f FILE\n", this_peer->index,
-                 *this_peer->ip? this_peer->ip: this_peer->name);
+                 *this_peer->ip ? this_peer->ip : this_peer->name);
     else
         fprintf (out, "# This peer's index is unknown: every peer is allowed. Load with: nft -f FILE\n");
 
@@ -644,14 +635,15 @@ cw_dnstool_firewall (const cw_dnstool_cluster_t *self, FILE *out)
             continue;
         bool literal = s_ip_family (source->address, NULL, 0) != 0;
         if (!*peer->ip) {
-            fprintf (out, "# peer %d %s: not in the address mapping: resolve it and add its address:\n"
+            fprintf (out,
+                     "# peer %d %s: not in the address mapping: resolve it and add its address:\n"
                      "#   nft add element inet causeway_cluster peers { ADDRESS }\n",
                      peer->index, peer->name);
             continue;
         }
         if (peer->family != family) {
-            fprintf (out, "# peer %d%s%s: %s is not an IPv%d address (cluster.ip_version): left out\n",
-                     peer->index, literal? "": " ", literal? "": peer->name, peer->ip, self->ip_version);
+            fprintf (out, "# peer %d%s%s: %s is not an IPv%d address (cluster.ip_version): left out\n", peer->index,
+                     literal ? "" : " ", literal ? "" : peer->name, peer->ip, self->ip_version);
             continue;
         }
         if (!literal)
@@ -664,13 +656,13 @@ cw_dnstool_firewall (const cw_dnstool_cluster_t *self, FILE *out)
     fprintf (out, "delete table inet causeway_cluster\n");
     fprintf (out, "table inet causeway_cluster {\n");
     fprintf (out, "    set peers {\n");
-    fprintf (out, "        type %s\n", family == AF_INET6? "ipv6_addr": "ipv4_addr");
+    fprintf (out, "        type %s\n", family == AF_INET6 ? "ipv6_addr" : "ipv4_addr");
     if (*elements)
         fprintf (out, "        elements = { %s }\n", elements);
     fprintf (out, "    }\n");
     fprintf (out, "    chain input {\n");
     fprintf (out, "        type filter hook input priority 0; policy accept;\n");
-    fprintf (out, "        tcp dport %s %s saddr @peers accept\n", portset, family == AF_INET6? "ip6": "ip");
+    fprintf (out, "        tcp dport %s %s saddr @peers accept\n", portset, family == AF_INET6 ? "ip6" : "ip");
     fprintf (out, "        tcp dport %s counter drop\n", portset);
     fprintf (out, "    }\n");
     fprintf (out, "}\n");
@@ -680,17 +672,17 @@ cw_dnstool_firewall (const cw_dnstool_cluster_t *self, FILE *out)
 //  ---------------------------------------------------------------------
 //  dns check: queries
 
-#define S_TYPE_A      1
-#define S_TYPE_AAAA   28
-#define S_TYPE_SRV    33
-#define S_TYPE_NAPTR  35
-#define S_CLASS_IN    1
+#define S_TYPE_A 1
+#define S_TYPE_AAAA 28
+#define S_TYPE_SRV 33
+#define S_TYPE_NAPTR 35
+#define S_CLASS_IN 1
 
 typedef struct {
     char name [CW_DNSTOOL_NAME_MAX + 32];
     int type;
-    int status;                 //  ARES_SUCCESS, ARES_ENOTFOUND, ...
-    unsigned char *abuf;        //  the answer, owned
+    int status;             //  ARES_SUCCESS, ARES_ENOTFOUND, ...
+    unsigned char *abuf;    //  the answer, owned
     int alen;
 } s_query_t;
 
@@ -761,13 +753,13 @@ s_absent (int status)
 //  another reason than absence.
 #define S_MAX_ADDRS 16
 static int
-s_addresses (s_query_t *queries, size_t count, const char *name,
-             char addrs [S_MAX_ADDRS][CW_DNSTOOL_IP_MAX], int *failed_status)
+s_addresses (s_query_t *queries, size_t count, const char *name, char addrs [S_MAX_ADDRS][CW_DNSTOOL_IP_MAX],
+             int *failed_status)
 {
     int found = 0;
     *failed_status = ARES_SUCCESS;
     for (int t = 0; t < 2; t++) {
-        s_query_t *query = s_query_find (queries, count, name, t == 0? S_TYPE_A: S_TYPE_AAAA);
+        s_query_t *query = s_query_find (queries, count, name, t == 0 ? S_TYPE_A : S_TYPE_AAAA);
         if (!query)
             continue;
         if (query->status != ARES_SUCCESS) {
@@ -808,7 +800,7 @@ s_addresses_join (char addrs [S_MAX_ADDRS][CW_DNSTOOL_IP_MAX], int count, char *
     *buf = 0;
     for (int i = 0; i < count; i++) {
         size_t used = strlen (buf);
-        snprintf (buf + used, len - used, "%s%s", i? ", ": "", addrs [i]);
+        snprintf (buf + used, len - used, "%s%s", i ? ", " : "", addrs [i]);
     }
 }
 
@@ -817,9 +809,9 @@ s_addresses_join (char addrs [S_MAX_ADDRS][CW_DNSTOOL_IP_MAX], int count, char *
 
 typedef struct {
     char name [CW_DNSTOOL_NAME_MAX + 32];
-    const char *type;           //  "SRV", "NAPTR", "A/AAAA"
-    const char *status;         //  see s_is_problem
-    int peer;                   //  0 = not about one peer
+    const char *type;      //  "SRV", "NAPTR", "A/AAAA"
+    const char *status;    //  see s_is_problem
+    int peer;              //  0 = not about one peer
     char detail [600];
 } s_finding_t;
 
@@ -829,11 +821,10 @@ typedef struct {
 } s_findings_t;
 
 static void
-s_add (s_findings_t *self, const char *name, const char *type, const char *status,
-       int peer, const char *format, ...)
+s_add (s_findings_t *self, const char *name, const char *type, const char *status, int peer, const char *format, ...)
 {
     if (self->count == self->cap) {
-        size_t cap = self->cap? self->cap * 2: 32;
+        size_t cap = self->cap ? self->cap * 2 : 32;
         s_finding_t *items = (s_finding_t *) realloc (self->items, cap * sizeof (s_finding_t));
         if (!items)
             return;
@@ -878,7 +869,7 @@ s_peer_label (const s_peer_t *peer, char *buf, size_t len)
 typedef struct {
     char target [CW_DNSTOOL_NAME_MAX];
     int port, priority, weight;
-    int peer;                   //  position in the peers array + 1, 0 = not a peer
+    int peer;    //  position in the peers array + 1, 0 = not a peer
 } s_srv_t;
 
 #define S_MAX_SRV 64
@@ -888,7 +879,7 @@ s_srv_parse (s_query_t *query, s_srv_t *records)
 {
     struct ares_srv_reply *reply = NULL;
     if (!query || query->status != ARES_SUCCESS
-    ||  ares_parse_srv_reply (query->abuf, query->alen, &reply) != ARES_SUCCESS)
+        || ares_parse_srv_reply (query->abuf, query->alen, &reply) != ARES_SUCCESS)
         return 0;
     int count = 0;
     for (struct ares_srv_reply *srv = reply; srv && count < S_MAX_SRV; srv = srv->next) {
@@ -905,12 +896,12 @@ s_srv_parse (s_query_t *query, s_srv_t *records)
 
 //  Checks one SRV name against the peers
 static void
-s_check_srv (s_findings_t *findings, const char *owner, int want_port, s_query_t *query,
-             const s_peer_t *peers, int peer_count, s_query_t *targets, size_t target_count)
+s_check_srv (s_findings_t *findings, const char *owner, int want_port, s_query_t *query, const s_peer_t *peers,
+             int peer_count, s_query_t *targets, size_t target_count)
 {
     if (!query || s_absent (query->status)) {
-        s_add (findings, owner, "SRV", "missing", 0, "no record; want %d peer%s on port %d",
-               peer_count, peer_count == 1? "": "s", want_port);
+        s_add (findings, owner, "SRV", "missing", 0, "no record; want %d peer%s on port %d", peer_count,
+               peer_count == 1 ? "" : "s", want_port);
         return;
     }
     if (query->status != ARES_SUCCESS) {
@@ -956,10 +947,9 @@ s_check_srv (s_findings_t *findings, const char *owner, int want_port, s_query_t
         s_peer_label (&peers [p], label, sizeof (label));
         if (!matched)
             missing [missing_count++] = p;
-        else
-        if (!right)
-            s_add (findings, owner, "SRV", "wrong-port", peers [p].index,
-                   "%s is on port %d, want %d", label, wrong_port, want_port);
+        else if (!right)
+            s_add (findings, owner, "SRV", "wrong-port", peers [p].index, "%s is on port %d, want %d", label,
+                   wrong_port, want_port);
     }
     //  Records that are not peers: wrong target in place of a missing
     //  peer, else an extra target
@@ -972,19 +962,17 @@ s_check_srv (s_findings_t *findings, const char *owner, int want_port, s_query_t
             char label [CW_DNSTOOL_NAME_MAX + 64];
             s_peer_label (peer, label, sizeof (label));
             s_add (findings, owner, "SRV", "wrong-target", peer->index,
-                   "target %s (port %d) is not a peer; %s has no record", records [r].target,
-                   records [r].port, label);
+                   "target %s (port %d) is not a peer; %s has no record", records [r].target, records [r].port, label);
         }
         else
-            s_add (findings, owner, "SRV", "extra-target", 0,
-                   "target %s (port %d) is not a peer of the cluster", records [r].target, records [r].port);
+            s_add (findings, owner, "SRV", "extra-target", 0, "target %s (port %d) is not a peer of the cluster",
+                   records [r].target, records [r].port);
     }
     for (; next_missing < missing_count; next_missing++) {
         const s_peer_t *peer = &peers [missing [next_missing]];
         char label [CW_DNSTOOL_NAME_MAX + 64];
         s_peer_label (peer, label, sizeof (label));
-        s_add (findings, owner, "SRV", "missing", peer->index, "%s has no record (want port %d)",
-               label, want_port);
+        s_add (findings, owner, "SRV", "missing", peer->index, "%s has no record (want port %d)", label, want_port);
     }
     //  The same priority and weight for every peer
     int priority = -1, weight = -1;
@@ -997,20 +985,18 @@ s_check_srv (s_findings_t *findings, const char *owner, int want_port, s_query_t
             priority = records [r].priority;
             weight = records [r].weight;
         }
-        else
-        if (records [r].priority != priority || records [r].weight != weight)
+        else if (records [r].priority != priority || records [r].weight != weight)
             differ = true;
         size_t used = strlen (pairs);
-        snprintf (pairs + used, sizeof (pairs) - used, "%speer %d %d/%d", used? ", ": "",
+        snprintf (pairs + used, sizeof (pairs) - used, "%speer %d %d/%d", used ? ", " : "",
                   peers [records [r].peer - 1].index, records [r].priority, records [r].weight);
     }
     if (differ)
         s_add (findings, owner, "SRV", "priority-weight", 0,
-               "priority/weight differ across peers (%s): give every peer the same priority and weight",
-               pairs);
+               "priority/weight differ across peers (%s): give every peer the same priority and weight", pairs);
     if (findings->count == first)
-        s_add (findings, owner, "SRV", "ok", 0, "%d peer%s on port %d, priority %d weight %d",
-               peer_count, peer_count == 1? "": "s", want_port, priority, weight);
+        s_add (findings, owner, "SRV", "ok", 0, "%d peer%s on port %d, priority %d weight %d", peer_count,
+               peer_count == 1 ? "" : "s", want_port, priority, weight);
 }
 
 static void
@@ -1022,7 +1008,7 @@ s_check_naptr (s_findings_t *findings, const char *domain, s_query_t *query)
         return;
     }
     if (query && query->status == ARES_SUCCESS
-    &&  ares_parse_naptr_reply (query->abuf, query->alen, &reply) != ARES_SUCCESS) {
+        && ares_parse_naptr_reply (query->abuf, query->alen, &reply) != ARES_SUCCESS) {
         s_add (findings, domain, "NAPTR", "error", 0, "unreadable answer");
         return;
     }
@@ -1034,27 +1020,25 @@ s_check_naptr (s_findings_t *findings, const char *domain, s_query_t *query)
             if (naptr->service && strcasecmp ((const char *) naptr->service, s_naptrs [n].service) == 0)
                 found = naptr;
         if (!found)
-            s_add (findings, domain, "NAPTR", "missing", 0, "no %s record; want \"s\" -> %s",
-                   s_naptrs [n].service, want);
-        else
-        if (!found->flags || strcasecmp ((const char *) found->flags, "s") != 0)
+            s_add (findings, domain, "NAPTR", "missing", 0, "no %s record; want \"s\" -> %s", s_naptrs [n].service,
+                   want);
+        else if (!found->flags || strcasecmp ((const char *) found->flags, "s") != 0)
             s_add (findings, domain, "NAPTR", "wrong-target", 0, "%s has flags \"%s\", want \"s\" -> %s",
-                   s_naptrs [n].service, found->flags? (const char *) found->flags: "", want);
+                   s_naptrs [n].service, found->flags ? (const char *) found->flags : "", want);
+        else if (!s_name_eq (found->replacement, want))
+            s_add (findings, domain, "NAPTR", "wrong-target", 0, "%s points at %s, want %s", s_naptrs [n].service,
+                   found->replacement ? found->replacement : "", want);
         else
-        if (!s_name_eq (found->replacement, want))
-            s_add (findings, domain, "NAPTR", "wrong-target", 0, "%s points at %s, want %s",
-                   s_naptrs [n].service, found->replacement? found->replacement: "", want);
-        else
-            s_add (findings, domain, "NAPTR", "ok", 0, "%s -> %s (order %d, preference %d)",
-                   s_naptrs [n].service, want, found->order, found->preference);
+            s_add (findings, domain, "NAPTR", "ok", 0, "%s -> %s (order %d, preference %d)", s_naptrs [n].service, want,
+                   found->order, found->preference);
     }
     if (reply)
         ares_free_data (reply);
 }
 
 static void
-s_check_addresses (s_findings_t *findings, const s_peer_t *peers, int peer_count,
-                   s_query_t *queries, size_t query_count, s_query_t *targets, size_t target_count)
+s_check_addresses (s_findings_t *findings, const s_peer_t *peers, int peer_count, s_query_t *queries,
+                   size_t query_count, s_query_t *targets, size_t target_count)
 {
     for (int p = 0; p < peer_count; p++) {
         const s_peer_t *peer = &peers [p];
@@ -1070,30 +1054,27 @@ s_check_addresses (s_findings_t *findings, const s_peer_t *peers, int peer_count
                     by = targets [t].name;
             }
             if (by)
-                s_add (findings, by, "A/AAAA", "ok", peer->index, "resolves to %s, peer %d's address",
-                       peer->ip, peer->index);
+                s_add (findings, by, "A/AAAA", "ok", peer->index, "resolves to %s, peer %d's address", peer->ip,
+                       peer->index);
             else
                 s_add (findings, peer->ip, "A/AAAA", "missing", peer->index,
                        "no SRV target resolves to %s (peer %d has no FQDN: publish an A/AAAA record"
-                       " for it, see `causeway dns records`)", peer->ip, peer->index);
+                       " for it, see `causeway dns records`)",
+                       peer->ip, peer->index);
             continue;
         }
         int n = s_addresses (queries, query_count, peer->name, addrs, &failed);
         s_addresses_join (addrs, n, list, sizeof (list));
         if (n == 0 && failed != ARES_SUCCESS)
-            s_add (findings, peer->name, "A/AAAA", "error", peer->index, "query failed: %s",
-                   ares_strerror (failed));
-        else
-        if (n == 0)
-            s_add (findings, peer->name, "A/AAAA", "missing", peer->index,
-                   "no A/AAAA record%s%s", *peer->ip? "; want ": "", peer->ip);
-        else
-        if (!*peer->ip)
+            s_add (findings, peer->name, "A/AAAA", "error", peer->index, "query failed: %s", ares_strerror (failed));
+        else if (n == 0)
+            s_add (findings, peer->name, "A/AAAA", "missing", peer->index, "no A/AAAA record%s%s",
+                   *peer->ip ? "; want " : "", peer->ip);
+        else if (!*peer->ip)
             s_add (findings, peer->name, "A/AAAA", "unverified", peer->index,
-                   "resolves to %s (peer %d's address is not known here: not in the address mapping)",
-                   list, peer->index);
-        else
-        if (s_addresses_have (addrs, n, peer->ip))
+                   "resolves to %s (peer %d's address is not known here: not in the address mapping)", list,
+                   peer->index);
+        else if (s_addresses_have (addrs, n, peer->ip))
             s_add (findings, peer->name, "A/AAAA", "ok", peer->index, "resolves to %s", list);
         else
             s_add (findings, peer->name, "A/AAAA", "wrong-address", peer->index,
@@ -1105,8 +1086,8 @@ s_check_addresses (s_findings_t *findings, const s_peer_t *peers, int peer_count
 //  dns check: output
 
 static int
-s_render (const cw_dnstool_cluster_t *self, const char *domain, const char *server,
-          s_findings_t *findings, bool json, FILE *out)
+s_render (const cw_dnstool_cluster_t *self, const char *domain, const char *server, s_findings_t *findings, bool json,
+          FILE *out)
 {
     size_t problems = 0;
     for (size_t i = 0; i < findings->count; i++)
@@ -1116,20 +1097,17 @@ s_render (const cw_dnstool_cluster_t *self, const char *domain, const char *serv
         json_t *checks = json_array ();
         for (size_t i = 0; i < findings->count; i++) {
             const s_finding_t *finding = &findings->items [i];
-            json_t *item = json_pack ("{s:s, s:s, s:s, s:s}", "name", finding->name,
-                                      "type", finding->type, "status", finding->status,
-                                      "detail", finding->detail);
+            json_t *item = json_pack ("{s:s, s:s, s:s, s:s}", "name", finding->name, "type", finding->type, "status",
+                                      finding->status, "detail", finding->detail);
             if (!item)
                 continue;
-            json_object_set_new (item, "peer", finding->peer? json_integer (finding->peer): json_null ());
+            json_object_set_new (item, "peer", finding->peer ? json_integer (finding->peer) : json_null ());
             json_array_append_new (checks, item);
         }
-        json_t *body = json_pack ("{s:s, s:s?, s:s, s:s, s:b, s:I, s:o}",
-                                  "domain", domain, "server", server,
-                                  "cluster", s_valid_name (self->name)? self->name: "",
-                                  "type", self->type == CW_DNSTOOL_EDGE? "edge": "core",
-                                  "ok", problems == 0, "problems", (json_int_t) problems,
-                                  "checks", checks);
+        json_t *body = json_pack ("{s:s, s:s?, s:s, s:s, s:b, s:I, s:o}", "domain", domain, "server", server, "cluster",
+                                  s_valid_name (self->name) ? self->name : "", "type",
+                                  self->type == CW_DNSTOOL_EDGE ? "edge" : "core", "ok", problems == 0, "problems",
+                                  (json_int_t) problems, "checks", checks);
         if (body) {
             char *text = json_dumps (body, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
             if (text)
@@ -1140,9 +1118,8 @@ s_render (const cw_dnstool_cluster_t *self, const char *domain, const char *serv
     }
     else {
         fprintf (out, "dns check %s (server %s): cluster %s, %s, %d peer%s\n", domain,
-                 server? server: "system resolver", s_valid_name (self->name)? self->name: "(no name)",
-                 self->type == CW_DNSTOOL_EDGE? "edge": "core", self->peer_count,
-                 self->peer_count == 1? "": "s");
+                 server ? server : "system resolver", s_valid_name (self->name) ? self->name : "(no name)",
+                 self->type == CW_DNSTOOL_EDGE ? "edge" : "core", self->peer_count, self->peer_count == 1 ? "" : "s");
         for (size_t i = 0; i < findings->count; i++) {
             const s_finding_t *finding = &findings->items [i];
             char status [32];
@@ -1153,24 +1130,23 @@ s_render (const cw_dnstool_cluster_t *self, const char *domain, const char *serv
             fprintf (out, "%-15s %-6s %s: %s\n", status, finding->type, finding->name, finding->detail);
         }
         if (problems)
-            fprintf (out, "%zu problem%s found\n", problems, problems == 1? "": "s");
+            fprintf (out, "%zu problem%s found\n", problems, problems == 1 ? "" : "s");
         else
             fprintf (out, "all records present and correct\n");
     }
-    return problems? CW_DNSTOOL_PROBLEMS: CW_DNSTOOL_OK;
+    return problems ? CW_DNSTOOL_PROBLEMS : CW_DNSTOOL_OK;
 }
 
 //  ---------------------------------------------------------------------
 //  dns check
 
 int
-cw_dnstool_check (const cw_dnstool_cluster_t *self, const char *domain_arg,
-                  const char *server, bool json, FILE *out)
+cw_dnstool_check (const cw_dnstool_cluster_t *self, const char *domain_arg, const char *server, bool json, FILE *out)
 {
     if (s_check_cluster (self, "dns check", false))
         return CW_DNSTOOL_PROBLEMS;
     if (!domain_arg || !s_valid_name (domain_arg)) {
-        fprintf (stderr, "dns check: '%s' is not a DNS domain\n", domain_arg? domain_arg: "");
+        fprintf (stderr, "dns check: '%s' is not a DNS domain\n", domain_arg ? domain_arg : "");
         return CW_DNSTOOL_USAGE;
     }
     char domain [CW_DNSTOOL_NAME_MAX];
@@ -1198,8 +1174,7 @@ cw_dnstool_check (const cw_dnstool_cluster_t *self, const char *domain_arg,
     options.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
     options.timeout = 2000;
     options.tries = 2;
-    int status = ares_init_options (&channel, &options,
-                                    ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+    int status = ares_init_options (&channel, &options, ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
     if (status != ARES_SUCCESS) {
         fprintf (stderr, "dns check: cannot initialise the resolver: %s\n", ares_strerror (status));
         ares_library_cleanup ();
@@ -1216,8 +1191,7 @@ cw_dnstool_check (const cw_dnstool_cluster_t *self, const char *domain_arg,
     }
     //  Round 1: SRV, NAPTR, A/AAAA of every named peer
     size_t count = 0;
-    s_query_t *queries = (s_query_t *) calloc (S_SERVICE_COUNT + 1 + 2 * CW_DNSTOOL_MAX_PEERS,
-                                               sizeof (s_query_t));
+    s_query_t *queries = (s_query_t *) calloc (S_SERVICE_COUNT + 1 + 2 * CW_DNSTOOL_MAX_PEERS, sizeof (s_query_t));
     s_findings_t findings = { NULL, 0, 0 };
     s_query_t *targets = NULL;
     size_t target_count = 0;
@@ -1225,8 +1199,7 @@ cw_dnstool_check (const cw_dnstool_cluster_t *self, const char *domain_arg,
         goto fail;
     for (size_t s = 0; s < S_SERVICE_COUNT; s++)
         if (edge || !s_services [s].edge_only) {
-            snprintf (queries [count].name, sizeof (queries [count].name), "%s.%s",
-                      s_services [s].service, domain);
+            snprintf (queries [count].name, sizeof (queries [count].name), "%s.%s", s_services [s].service, domain);
             queries [count++].type = S_TYPE_SRV;
         }
     s_copy (queries [count].name, sizeof (queries [count].name), domain);
@@ -1235,7 +1208,7 @@ cw_dnstool_check (const cw_dnstool_cluster_t *self, const char *domain_arg,
         if (!peers [p].suggested)
             for (int t = 0; t < 2; t++) {
                 s_copy (queries [count].name, sizeof (queries [count].name), peers [p].name);
-                queries [count++].type = t == 0? S_TYPE_A: S_TYPE_AAAA;
+                queries [count++].type = t == 0 ? S_TYPE_A : S_TYPE_AAAA;
             }
     s_run (channel, queries, count);
 
@@ -1259,7 +1232,7 @@ cw_dnstool_check (const cw_dnstool_cluster_t *self, const char *domain_arg,
                     continue;
                 for (int t = 0; t < 2; t++) {
                     s_copy (targets [target_count].name, sizeof (targets [0].name), records [r].target);
-                    targets [target_count++].type = t == 0? S_TYPE_A: S_TYPE_AAAA;
+                    targets [target_count++].type = t == 0 ? S_TYPE_A : S_TYPE_AAAA;
                 }
             }
         }
@@ -1271,8 +1244,8 @@ cw_dnstool_check (const cw_dnstool_cluster_t *self, const char *domain_arg,
             continue;
         char owner [CW_DNSTOOL_NAME_MAX + 32];
         snprintf (owner, sizeof (owner), "%s.%s", s_services [s].service, domain);
-        s_check_srv (&findings, owner, s_services [s].port, s_query_find (queries, count, owner, S_TYPE_SRV),
-                     peers, self->peer_count, targets, target_count);
+        s_check_srv (&findings, owner, s_services [s].port, s_query_find (queries, count, owner, S_TYPE_SRV), peers,
+                     self->peer_count, targets, target_count);
     }
     s_check_naptr (&findings, domain, s_query_find (queries, count, domain, S_TYPE_NAPTR));
     s_check_addresses (&findings, peers, self->peer_count, queries, count, targets, target_count);

@@ -30,17 +30,17 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#define CW_DNSTOOL_OK           0
-#define CW_DNSTOOL_PROBLEMS     1
-#define CW_DNSTOOL_USAGE        2
+#define CW_DNSTOOL_OK 0
+#define CW_DNSTOOL_PROBLEMS 1
+#define CW_DNSTOOL_USAGE 2
 
-#define CW_DNSTOOL_MAX_PEERS    6
+#define CW_DNSTOOL_MAX_PEERS 6
 #define CW_DNSTOOL_MAX_MAPPINGS 32
-#define CW_DNSTOOL_NAME_MAX     256     //  an FQDN (253) and its NUL
-#define CW_DNSTOOL_IP_MAX       64      //  an IPv4/IPv6 literal and its NUL
-#define CW_DNSTOOL_DEFAULT_TTL  3600
-#define CW_DNSTOOL_PRIORITY     10      //  the same for every peer (the guide)
-#define CW_DNSTOOL_WEIGHT       10      //  the same for every peer (the guide)
+#define CW_DNSTOOL_NAME_MAX 256    //  an FQDN (253) and its NUL
+#define CW_DNSTOOL_IP_MAX 64       //  an IPv4/IPv6 literal and its NUL
+#define CW_DNSTOOL_DEFAULT_TTL 3600
+#define CW_DNSTOOL_PRIORITY 10    //  the same for every peer (the guide)
+#define CW_DNSTOOL_WEIGHT 10      //  the same for every peer (the guide)
 
 typedef enum {
     CW_DNSTOOL_CORE = 0,
@@ -48,10 +48,10 @@ typedef enum {
 } cw_dnstool_node_type_t;
 
 typedef struct {
-    int index;                          //  1..6, position in cluster.peers
-    char address [CW_DNSTOOL_NAME_MAX]; //  as in cluster.peers: IP or FQDN
-    char fqdn [CW_DNSTOOL_NAME_MAX];    //  hostname.domain, "" = unknown
-    char ip [CW_DNSTOOL_IP_MAX];        //  clustering IP, "" = unknown
+    int index;                             //  1..6, position in cluster.peers
+    char address [CW_DNSTOOL_NAME_MAX];    //  as in cluster.peers: IP or FQDN
+    char fqdn [CW_DNSTOOL_NAME_MAX];       //  hostname.domain, "" = unknown
+    char ip [CW_DNSTOOL_IP_MAX];           //  clustering IP, "" = unknown
 } cw_dnstool_peer_t;
 
 typedef struct {
@@ -60,15 +60,15 @@ typedef struct {
 } cw_dnstool_mapping_t;
 
 typedef struct {
-    char name [CW_DNSTOOL_NAME_MAX];    //  cluster.name (FQDN)
-    char domain [CW_DNSTOOL_NAME_MAX];  //  SRV/NAPTR domain, "" = from name
-    cw_dnstool_node_type_t type;        //  core | edge
-    int ip_version;                     //  4 | 6
-    int ports [2];                      //  clustering ports (peering.port,
-                                        //  peering.port2); 0 = none
-    int ttl;                            //  records TTL, 0 = 3600
-    int this_peer;                      //  index of this peer, 0 = unknown
-                                        //  (firewall: then every peer)
+    char name [CW_DNSTOOL_NAME_MAX];      //  cluster.name (FQDN)
+    char domain [CW_DNSTOOL_NAME_MAX];    //  SRV/NAPTR domain, "" = from name
+    cw_dnstool_node_type_t type;          //  core | edge
+    int ip_version;                       //  4 | 6
+    int ports [2];                        //  clustering ports (peering.port,
+                                          //  peering.port2); 0 = none
+    int ttl;                              //  records TTL, 0 = 3600
+    int this_peer;                        //  index of this peer, 0 = unknown
+                                          //  (firewall: then every peer)
     cw_dnstool_peer_t peers [CW_DNSTOOL_MAX_PEERS];
     int peer_count;
     //  The address mapping; fill it only when it is enabled
@@ -100,8 +100,7 @@ void cw_dnstool_cluster_init (cw_dnstool_cluster_t *self);
 //  address_mapping may be a list of "FQDN=IP" strings or of {"fqdn","ip"}
 //  objects, or an object {"enabled": bool, "mappings"|"entries": list};
 //  a disabled mapping is ignored. Returns 0, or -1 with the reason in ERR.
-int cw_dnstool_cluster_from_json (cw_dnstool_cluster_t *self, json_t *status,
-                                  json_t *config, char *err, size_t errlen);
+int cw_dnstool_cluster_from_json (cw_dnstool_cluster_t *self, json_t *status, json_t *config, char *err, size_t errlen);
 
 //  The SRV/NAPTR domain of SELF into BUF (see above).
 void cw_dnstool_domain (const cw_dnstool_cluster_t *self, char *buf, size_t len);
@@ -122,8 +121,7 @@ int cw_dnstool_records (const cw_dnstool_cluster_t *self, FILE *out);
 //  address. Blocks until every answer is in or timed out. Returns 0 when
 //  everything is present and correct, 1 otherwise, 2 on a bad DOMAIN or
 //  SERVER.
-int cw_dnstool_check (const cw_dnstool_cluster_t *self, const char *domain,
-                      const char *server, bool json, FILE *out);
+int cw_dnstool_check (const cw_dnstool_cluster_t *self, const char *domain, const char *server, bool json, FILE *out);
 
 //  `causeway firewall rules`: prints an nftables ruleset (table inet
 //  causeway_cluster) that accepts TCP to the clustering ports only from

@@ -29,12 +29,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ALARMS_MAX_XPUB     8
-#define ALARMS_DETAIL_MAX   4000
-#define ALARMS_SUBJECT_MAX  256
-#define ALARMS_LIST_CAP     1000        //  alarms.list {all: true} returns at most this many
-#define ALARMS_KEEP_CLEARED 1000        //  cleared history kept in the table
-#define ALARMS_SNDHWM       100000      //  messages queued per subscriber before drops
+#define ALARMS_MAX_XPUB 8
+#define ALARMS_DETAIL_MAX 4000
+#define ALARMS_SUBJECT_MAX 256
+#define ALARMS_LIST_CAP 1000        //  alarms.list {all: true} returns at most this many
+#define ALARMS_KEEP_CLEARED 1000    //  cleared history kept in the table
+#define ALARMS_SNDHWM 100000        //  messages queued per subscriber before drops
 
 //  An answer to send after the commit
 typedef struct {
@@ -46,19 +46,19 @@ typedef struct {
 
 //  A change to publish (and log) after the commit
 typedef struct {
-    json_t *alarm;              //  the alarm object after the change
-    const char *event;          //  syslog Event, NULL = publish only
+    json_t *alarm;        //  the alarm object after the change
+    const char *event;    //  syslog Event, NULL = publish only
 } s_change_t;
 
 struct _alarms_t {
     sqlite3 *db;
-    sqlite3_stmt *find_active;  //  id, subject -> the active alarm
+    sqlite3_stmt *find_active;    //  id, subject -> the active alarm
     sqlite3_stmt *insert;
     sqlite3_stmt *update_raise;
     sqlite3_stmt *set_state;
     sqlite3_stmt *by_uuid;
-    sqlite3_stmt *active_of_id; //  id -> its active alarms
-    sqlite3_stmt *active_of_key;//  id, subject -> its active alarm
+    sqlite3_stmt *active_of_id;     //  id -> its active alarms
+    sqlite3_stmt *active_of_key;    //  id, subject -> its active alarm
     sqlite3_stmt *list_active;
     sqlite3_stmt *list_all;
     sqlite3_stmt *count_active;
@@ -67,7 +67,7 @@ struct _alarms_t {
     zsock_t *xpub [ALARMS_MAX_XPUB];
     size_t xpub_count;
     zloop_t *loop;
-    int flush_timer;            //  -1 = none armed
+    int flush_timer;    //  -1 = none armed
     int heartbeat_timer;
 
     bool in_batch;
@@ -78,28 +78,26 @@ struct _alarms_t {
 
     alarms_reply_fn *reply_fn;
     void *reply_arg;
-    uint64_t batches;           //  commits so far
-    uint64_t batched;           //  requests answered after those commits
+    uint64_t batches;    //  commits so far
+    uint64_t batched;    //  requests answered after those commits
 };
 
-#define ALARM_COLUMNS \
-    "id, uuid, state, severity, title, detail, action, peer, raised_at, changed_at, subject"
+#define ALARM_COLUMNS "id, uuid, state, severity, title, detail, action, peer, raised_at, changed_at, subject"
 
-static const char *s_schema =
-    "CREATE TABLE IF NOT EXISTS alarms ("
-    "  uuid TEXT PRIMARY KEY,"
-    "  id INTEGER NOT NULL,"
-    "  subject TEXT NOT NULL DEFAULT '',"
-    "  state TEXT NOT NULL CHECK (state IN ('raised', 'acknowledged', 'cleared')),"
-    "  severity TEXT NOT NULL,"
-    "  title TEXT NOT NULL,"
-    "  detail TEXT NOT NULL,"
-    "  action TEXT NOT NULL,"
-    "  peer TEXT NOT NULL,"
-    "  raised_at TEXT NOT NULL,"
-    "  changed_at TEXT NOT NULL);"
-    "CREATE UNIQUE INDEX IF NOT EXISTS alarms_active ON alarms (id, subject)"
-    "  WHERE state != 'cleared';";
+static const char *s_schema = "CREATE TABLE IF NOT EXISTS alarms ("
+                              "  uuid TEXT PRIMARY KEY,"
+                              "  id INTEGER NOT NULL,"
+                              "  subject TEXT NOT NULL DEFAULT '',"
+                              "  state TEXT NOT NULL CHECK (state IN ('raised', 'acknowledged', 'cleared')),"
+                              "  severity TEXT NOT NULL,"
+                              "  title TEXT NOT NULL,"
+                              "  detail TEXT NOT NULL,"
+                              "  action TEXT NOT NULL,"
+                              "  peer TEXT NOT NULL,"
+                              "  raised_at TEXT NOT NULL,"
+                              "  changed_at TEXT NOT NULL);"
+                              "CREATE UNIQUE INDEX IF NOT EXISTS alarms_active ON alarms (id, subject)"
+                              "  WHERE state != 'cleared';";
 
 static void s_syslog_probe (void);
 
@@ -135,10 +133,8 @@ s_uuid_new (char *buf, size_t len)
     pool_used += sizeof b;
     b [6] = (b [6] & 0x0F) | 0x40;
     b [8] = (b [8] & 0x3F) | 0x80;
-    snprintf (buf, len,
-              "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-              b [0], b [1], b [2], b [3], b [4], b [5], b [6], b [7],
-              b [8], b [9], b [10], b [11], b [12], b [13], b [14], b [15]);
+    snprintf (buf, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b [0], b [1], b [2],
+              b [3], b [4], b [5], b [6], b [7], b [8], b [9], b [10], b [11], b [12], b [13], b [14], b [15]);
 }
 
 static const char *
@@ -162,10 +158,8 @@ s_row_alarm (sqlite3_stmt *stmt)
 {
     json_t *alarm = json_object ();
     json_object_set_new (alarm, "id", json_integer (sqlite3_column_int (stmt, 0)));
-    static const char *names [] = {
-        NULL, "uuid", "state", "severity", "title", "detail", "action",
-        "peer", "raised_at", "changed_at", "subject"
-    };
+    static const char *names [] = { NULL,     "uuid", "state",     "severity",   "title",  "detail",
+                                    "action", "peer", "raised_at", "changed_at", "subject" };
     for (int col = 1; col <= 10; col++)
         json_object_set_new (alarm, names [col], s_string (s_col (stmt, col)));
     return alarm;
@@ -212,24 +206,24 @@ alarms_new (const char *db_path, const char *peer, char *err, size_t errlen)
     self->heartbeat_timer = -1;
     self->peer = strdup (peer && *peer ? peer : "");
 
-    if (sqlite3_open_v2 (db_path, &self->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                         NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2 (db_path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
+        != SQLITE_OK) {
         snprintf (err, errlen, "cannot open the alarm table %s: %s", db_path,
                   self->db ? sqlite3_errmsg (self->db) : "out of memory");
         alarms_destroy (&self);
         return NULL;
     }
     sqlite3_busy_timeout (self->db, 2000);
-    if (s_exec (self, "PRAGMA journal_mode=WAL") != 0
-    ||  s_exec (self, "PRAGMA synchronous=NORMAL") != 0
-    ||  s_exec (self, s_schema) != 0) {
-        snprintf (err, errlen, "cannot set up the alarm table %s: %s", db_path,
-                  sqlite3_errmsg (self->db));
+    if (s_exec (self, "PRAGMA journal_mode=WAL") != 0 || s_exec (self, "PRAGMA synchronous=NORMAL") != 0
+        || s_exec (self, s_schema) != 0) {
+        snprintf (err, errlen, "cannot set up the alarm table %s: %s", db_path, sqlite3_errmsg (self->db));
         alarms_destroy (&self);
         return NULL;
     }
-    struct { sqlite3_stmt **stmt; const char *sql; } stmts [] = {
+    struct {
+        sqlite3_stmt **stmt;
+        const char *sql;
+    } stmts [] = {
         { &self->find_active, "SELECT " ALARM_COLUMNS " FROM alarms"
                               " WHERE id = ?1 AND subject = ?2 AND state != 'cleared'" },
         { &self->insert, "INSERT INTO alarms (uuid, id, subject, state, severity, title,"
@@ -250,10 +244,9 @@ alarms_new (const char *db_path, const char *peer, char *err, size_t errlen)
         { &self->count_active, "SELECT count(*) FROM alarms WHERE state != 'cleared'" },
     };
     for (size_t i = 0; i < sizeof stmts / sizeof stmts [0]; i++)
-        if (sqlite3_prepare_v3 (self->db, stmts [i].sql, -1, SQLITE_PREPARE_PERSISTENT,
-                                stmts [i].stmt, NULL) != SQLITE_OK) {
-            snprintf (err, errlen, "cannot prepare the alarm queries: %s",
-                      sqlite3_errmsg (self->db));
+        if (sqlite3_prepare_v3 (self->db, stmts [i].sql, -1, SQLITE_PREPARE_PERSISTENT, stmts [i].stmt, NULL)
+            != SQLITE_OK) {
+            snprintf (err, errlen, "cannot prepare the alarm queries: %s", sqlite3_errmsg (self->db));
             alarms_destroy (&self);
             return NULL;
         }
@@ -279,8 +272,8 @@ alarms_destroy (alarms_t **self_p)
     if (self->in_batch)
         s_exec (self, "ROLLBACK");
     if (self->batches)
-        cw_info ("alarm table closed batches=%llu requests=%llu",
-                 (unsigned long long) self->batches, (unsigned long long) self->batched);
+        cw_info ("alarm table closed batches=%llu requests=%llu", (unsigned long long) self->batches,
+                 (unsigned long long) self->batched);
     for (size_t i = 0; i < self->deferred_count; i++) {
         free (self->deferred [i].to);
         json_decref (self->deferred [i].body);
@@ -289,11 +282,9 @@ alarms_destroy (alarms_t **self_p)
     for (size_t i = 0; i < self->change_count; i++)
         json_decref (self->changes [i].alarm);
     free (self->changes);
-    sqlite3_stmt **stmts [] = {
-        &self->find_active, &self->insert, &self->update_raise, &self->set_state,
-        &self->by_uuid, &self->active_of_id, &self->active_of_key, &self->list_active,
-        &self->list_all, &self->count_active
-    };
+    sqlite3_stmt **stmts [] = { &self->find_active, &self->insert,       &self->update_raise,  &self->set_state,
+                                &self->by_uuid,     &self->active_of_id, &self->active_of_key, &self->list_active,
+                                &self->list_all,    &self->count_active };
     for (size_t i = 0; i < sizeof stmts / sizeof stmts [0]; i++)
         sqlite3_finalize (*stmts [i]);
     if (self->db)
@@ -360,8 +351,7 @@ alarms_bind (alarms_t *self, const char *endpoint, char *err, size_t errlen)
     zsock_set_rcvhwm (xpub, ALARMS_SNDHWM);
     zsock_set_linger (xpub, 200);
     if (zsock_bind (xpub, "%s", endpoint) < 0) {
-        snprintf (err, errlen, "cannot bind alarms.publish endpoint '%s': %s", endpoint,
-                  zmq_strerror (zmq_errno ()));
+        snprintf (err, errlen, "cannot bind alarms.publish endpoint '%s': %s", endpoint, zmq_strerror (zmq_errno ()));
         zsock_destroy (&xpub);
         return -1;
     }
@@ -384,8 +374,7 @@ static void
 s_publish (alarms_t *self, zsock_t *only, json_t *alarm)
 {
     char topic [96];
-    snprintf (topic, sizeof topic, "alarm.%s.%d",
-              json_string_value (json_object_get (alarm, "state")),
+    snprintf (topic, sizeof topic, "alarm.%s.%d", json_string_value (json_object_get (alarm, "state")),
               (int) json_integer_value (json_object_get (alarm, "id")));
     char *text = json_dumps (alarm, JSON_COMPACT);
     if (!text)
@@ -452,8 +441,8 @@ alarms_heartbeat (alarms_t *self)
 {
     char at [40];
     alarms_now (at, sizeof at);
-    json_t *body = json_pack ("{s:o, s:i, s:s}", "peer", s_string (self->peer),
-                              "active", alarms_active_count (self), "at", at);
+    json_t *body = json_pack ("{s:o, s:i, s:s}", "peer", s_string (self->peer), "active", alarms_active_count (self),
+                              "at", at);
     char *text = json_dumps (body, JSON_COMPACT);
     json_decref (body);
     if (!text)
@@ -472,7 +461,8 @@ alarms_prune (alarms_t *self, int keep)
     snprintf (sql, sizeof sql,
               "DELETE FROM alarms WHERE state = 'cleared' AND rowid NOT IN"
               " (SELECT rowid FROM alarms WHERE state = 'cleared'"
-              "  ORDER BY changed_at DESC, rowid DESC LIMIT %d)", keep < 0 ? 0 : keep);
+              "  ORDER BY changed_at DESC, rowid DESC LIMIT %d)",
+              keep < 0 ? 0 : keep);
     if (s_exec (self, sql) != 0)
         return -1;
     return sqlite3_changes (self->db);
@@ -491,13 +481,11 @@ alarms_format_syslog (json_t *alarm, const char *event, char *buf, size_t len)
         level = "WARN";
         priority = LOG_WARNING;
     }
-    else
-    if (severity && streq (severity, "error")) {
+    else if (severity && streq (severity, "error")) {
         level = "ERROR";
         priority = LOG_ERR;
     }
-    else
-    if (severity && streq (severity, "critical")) {
+    else if (severity && streq (severity, "critical")) {
         level = "CRIT";
         priority = LOG_CRIT;
     }
@@ -511,11 +499,9 @@ alarms_format_syslog (json_t *alarm, const char *event, char *buf, size_t len)
         escaped [out++] = ((unsigned char) *c < 0x20 || *c == 0x7f) ? ' ' : *c;
     }
     escaped [out] = 0;
-    snprintf (buf, len,
-              "alarm: Level=\"%s\" Event=\"%s\" Id=\"%d\" UUID=\"%s\" Severity=\"%s\" Detail=\"%s\"",
-              level, event, (int) json_integer_value (json_object_get (alarm, "id")),
-              json_string_value (json_object_get (alarm, "uuid")),
-              severity ? severity : "", escaped);
+    snprintf (buf, len, "alarm: Level=\"%s\" Event=\"%s\" Id=\"%d\" UUID=\"%s\" Severity=\"%s\" Detail=\"%s\"", level,
+              event, (int) json_integer_value (json_object_get (alarm, "id")),
+              json_string_value (json_object_get (alarm, "uuid")), severity ? severity : "", escaped);
     return priority;
 }
 
@@ -536,8 +522,7 @@ s_syslog_probe (void)
     if (fd >= 0)
         close (fd);
     if (!up && !s_syslog_warned) {
-        cw_warn ("no syslog daemon on %s: alarm changes are not sent to syslog until one runs",
-                 _PATH_LOG);
+        cw_warn ("no syslog daemon on %s: alarm changes are not sent to syslog until one runs", _PATH_LOG);
         s_syslog_warned = true;
     }
     if (up && !s_syslog_up)
@@ -563,13 +548,10 @@ s_defer (alarms_t *self, const char *to, uint64_t corr, bool ok, json_t *body)
 {
     if (self->deferred_count == self->deferred_size) {
         self->deferred_size = self->deferred_size ? self->deferred_size * 2 : 64;
-        self->deferred = (s_deferred_t *) realloc (self->deferred,
-                                                   self->deferred_size * sizeof (s_deferred_t));
+        self->deferred = (s_deferred_t *) realloc (self->deferred, self->deferred_size * sizeof (s_deferred_t));
         assert (self->deferred);
     }
-    self->deferred [self->deferred_count++] = (s_deferred_t) {
-        strdup (to ? to : ""), corr, ok, body
-    };
+    self->deferred [self->deferred_count++] = (s_deferred_t){ strdup (to ? to : ""), corr, ok, body };
 }
 
 static void
@@ -577,11 +559,10 @@ s_change (alarms_t *self, json_t *alarm, const char *event)
 {
     if (self->change_count == self->change_size) {
         self->change_size = self->change_size ? self->change_size * 2 : 64;
-        self->changes = (s_change_t *) realloc (self->changes,
-                                                self->change_size * sizeof (s_change_t));
+        self->changes = (s_change_t *) realloc (self->changes, self->change_size * sizeof (s_change_t));
         assert (self->changes);
     }
-    self->changes [self->change_count++] = (s_change_t) { alarm, event };
+    self->changes [self->change_count++] = (s_change_t){ alarm, event };
 }
 
 static int
@@ -590,7 +571,7 @@ s_flush_timer (zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     alarms_t *self = (alarms_t *) arg;
-    self->flush_timer = -1;     //  a one-shot timer: zloop drops it itself
+    self->flush_timer = -1;    //  a one-shot timer: zloop drops it itself
     alarms_flush (self);
     return 0;
 }
@@ -692,14 +673,12 @@ s_arg_id (json_t *args, int *id)
     long long number;
     if (json_is_integer (value))
         number = json_integer_value (value);
-    else
-    if (json_is_string (value) && *json_string_value (value)) {
+    else if (json_is_string (value) && *json_string_value (value)) {
         char *end;
         errno = 0;
         number = strtoll (json_string_value (value), &end, 10);
         if (*end || errno)
-            return s_error ("argument 'id' must be an integer alarm id, not '%s'",
-                            json_string_value (value));
+            return s_error ("argument 'id' must be an integer alarm id, not '%s'", json_string_value (value));
     }
     else
         return s_error ("argument 'id' must be an integer alarm id");
@@ -735,8 +714,8 @@ static const cw_alarm_def_t *
 s_allowed (const char *from, int id, json_t **error)
 {
     if (from && streq (from, "@control") && !cw_alarm_is_operator (id)) {
-        *error = s_error ("alarm id %d is outside the operator range %d-%d", id,
-                          CW_ALARM_OPERATOR_MIN, CW_ALARM_OPERATOR_MAX);
+        *error = s_error ("alarm id %d is outside the operator range %d-%d", id, CW_ALARM_OPERATOR_MIN,
+                          CW_ALARM_OPERATOR_MAX);
         return NULL;
     }
     const cw_alarm_def_t *def = cw_alarm_lookup (id);
@@ -751,10 +730,9 @@ s_raise (alarms_t *self, const char *from, uint64_t corr, json_t *args, json_t *
     int id = 0;
     const char *detail, *subject;
     const cw_alarm_def_t *def;
-    if ((*reply = s_arg_id (args, &id))
-    ||  (*reply = s_arg_string (args, "detail", true, ALARMS_DETAIL_MAX, &detail))
-    ||  (*reply = s_arg_string (args, "subject", false, ALARMS_SUBJECT_MAX, &subject))
-    ||  !(def = s_allowed (from, id, reply)))
+    if ((*reply = s_arg_id (args, &id)) || (*reply = s_arg_string (args, "detail", true, ALARMS_DETAIL_MAX, &detail))
+        || (*reply = s_arg_string (args, "subject", false, ALARMS_SUBJECT_MAX, &subject))
+        || !(def = s_allowed (from, id, reply)))
         return ALARMS_ERROR;
     if (s_begin (self) != 0) {
         *reply = s_error ("the alarm table could not be written; try again");
@@ -776,7 +754,7 @@ s_raise (alarms_t *self, const char *from, uint64_t corr, json_t *args, json_t *
         alarm = s_row_alarm (stmt);
         snprintf (uuid, sizeof uuid, "%s", json_string_value (json_object_get (alarm, "uuid")));
         if (streq (json_string_value (json_object_get (alarm, "detail")), detail))
-            event = NULL;       //  nothing a person would call a change
+            event = NULL;    //  nothing a person would call a change
         sqlite3_reset (stmt);
         stmt = self->update_raise;
         sqlite3_reset (stmt);
@@ -795,11 +773,10 @@ s_raise (alarms_t *self, const char *from, uint64_t corr, json_t *args, json_t *
             return ALARMS_ERROR;
         }
         s_uuid_new (uuid, sizeof uuid);
-        alarm = json_pack ("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s}",
-                           "id", id, "uuid", uuid, "state", "raised", "severity", def->severity,
-                           "title", def->title, "detail", detail, "action", def->action,
-                           "peer", s_string (self->peer), "raised_at", now, "changed_at", now,
-                           "subject", subject);
+        alarm = json_pack ("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s}", "id", id, "uuid", uuid, "state",
+                           "raised", "severity", def->severity, "title", def->title, "detail", detail, "action",
+                           def->action, "peer", s_string (self->peer), "raised_at", now, "changed_at", now, "subject",
+                           subject);
         stmt = self->insert;
         sqlite3_reset (stmt);
         sqlite3_bind_text (stmt, 1, uuid, -1, SQLITE_STATIC);
@@ -827,8 +804,7 @@ s_raise (alarms_t *self, const char *from, uint64_t corr, json_t *args, json_t *
     json_object_set_new (alarm, "action", json_string (def->action));
     json_object_set_new (alarm, "peer", s_string (self->peer));
     json_object_set_new (alarm, "changed_at", json_string (now));
-    cw_debug ("alarm raised id=%d subject=\"%s\" uuid=%s from=%s", id, subject, uuid,
-              from ? from : "");
+    cw_debug ("alarm raised id=%d subject=\"%s\" uuid=%s from=%s", id, subject, uuid, from ? from : "");
     s_change (self, json_incref (alarm), event);
     s_defer (self, from, corr, true, json_pack ("{s:o}", "alarm", alarm));
     return ALARMS_DEFERRED;
@@ -842,8 +818,7 @@ s_set_state (alarms_t *self, json_t *alarm, const char *state, const char *event
     alarms_now (now, sizeof now);
     sqlite3_stmt *stmt = self->set_state;
     sqlite3_reset (stmt);
-    sqlite3_bind_text (stmt, 1, json_string_value (json_object_get (alarm, "uuid")), -1,
-                       SQLITE_TRANSIENT);
+    sqlite3_bind_text (stmt, 1, json_string_value (json_object_get (alarm, "uuid")), -1, SQLITE_TRANSIENT);
     sqlite3_bind_text (stmt, 2, state, -1, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 3, now, -1, SQLITE_STATIC);
     int rc = sqlite3_step (stmt);
@@ -864,11 +839,10 @@ s_clear (alarms_t *self, const char *from, uint64_t corr, json_t *args, json_t *
 {
     int id = 0;
     const char *subject = NULL;
-    bool by_subject = json_object_get (args, "subject") != NULL
-                   && !json_is_null (json_object_get (args, "subject"));
+    bool by_subject = json_object_get (args, "subject") != NULL && !json_is_null (json_object_get (args, "subject"));
     if ((*reply = s_arg_id (args, &id))
-    ||  (*reply = s_arg_string (args, "subject", false, ALARMS_SUBJECT_MAX, &subject))
-    ||  !s_allowed (from, id, reply))
+        || (*reply = s_arg_string (args, "subject", false, ALARMS_SUBJECT_MAX, &subject))
+        || !s_allowed (from, id, reply))
         return ALARMS_ERROR;
     if (s_begin (self) != 0) {
         *reply = s_error ("the alarm table could not be written; try again");
@@ -891,8 +865,8 @@ s_clear (alarms_t *self, const char *from, uint64_t corr, json_t *args, json_t *
         if (s_set_state (self, json_incref (alarm), "cleared", "Alarm Lowered") == 0)
             cleared++;
     json_decref (active);
-    cw_debug ("alarm cleared id=%d subject=\"%s\" count=%d from=%s", id,
-              by_subject ? subject : "*", cleared, from ? from : "");
+    cw_debug ("alarm cleared id=%d subject=\"%s\" count=%d from=%s", id, by_subject ? subject : "*", cleared,
+              from ? from : "");
     s_defer (self, from, corr, true, json_pack ("{s:i}", "cleared", cleared));
     return ALARMS_DEFERRED;
 }
@@ -918,8 +892,7 @@ s_ack (alarms_t *self, const char *from, uint64_t corr, json_t *args, json_t **r
         *reply = json_pack ("{s:o}", "alarm", alarm);
         return ALARMS_OK;
     }
-    if (s_begin (self) != 0
-    ||  s_set_state (self, json_incref (alarm), "acknowledged", "Alarm Acknowledged") != 0) {
+    if (s_begin (self) != 0 || s_set_state (self, json_incref (alarm), "acknowledged", "Alarm Acknowledged") != 0) {
         json_decref (alarm);
         *reply = s_error ("the alarm table could not be written; try again");
         return ALARMS_ERROR;
@@ -936,7 +909,7 @@ s_list (alarms_t *self, json_t *args, json_t **reply)
         *reply = s_error ("argument 'all' must be true or false");
         return ALARMS_ERROR;
     }
-    alarms_flush (self);        //  list what is committed
+    alarms_flush (self);    //  list what is committed
     sqlite3_stmt *stmt = self->list_active;
     if (json_is_true (all)) {
         stmt = self->list_all;
@@ -959,8 +932,7 @@ s_list (alarms_t *self, json_t *args, json_t **reply)
 }
 
 alarms_status_t
-alarms_request (alarms_t *self, const char *from, uint64_t corr,
-                const char *command, json_t *args, json_t **reply)
+alarms_request (alarms_t *self, const char *from, uint64_t corr, const char *command, json_t *args, json_t **reply)
 {
     *reply = NULL;
     json_t *empty = NULL;
@@ -971,24 +943,20 @@ alarms_request (alarms_t *self, const char *from, uint64_t corr,
         *reply = s_error ("the arguments of %s must be a JSON object", command ? command : "?");
         status = ALARMS_ERROR;
     }
-    else
-    if (!command)
+    else if (!command)
         status = (*reply = s_error ("no command given"), ALARMS_ERROR);
-    else
-    if (streq (command, "alarms.raise"))
+    else if (streq (command, "alarms.raise"))
         status = s_raise (self, from, corr, args, reply);
-    else
-    if (streq (command, "alarms.clear"))
+    else if (streq (command, "alarms.clear"))
         status = s_clear (self, from, corr, args, reply);
-    else
-    if (streq (command, "alarms.ack"))
+    else if (streq (command, "alarms.ack"))
         status = s_ack (self, from, corr, args, reply);
-    else
-    if (streq (command, "alarms.list"))
+    else if (streq (command, "alarms.list"))
         status = s_list (self, args, reply);
     else {
         *reply = s_error ("unknown command '%s' (alarms.raise, alarms.clear, alarms.ack,"
-                          " alarms.list)", command);
+                          " alarms.list)",
+                          command);
         status = ALARMS_ERROR;
     }
     json_decref (empty);

@@ -54,8 +54,8 @@ const char *alarms_peer (alarms_t *self);
 //  with ARGS (borrowed, may be NULL) from FROM ("@control" = an operator).
 //  OK / ERROR: *REPLY is a new object for the caller. DEFERRED: the answer
 //  goes to the reply callback after the commit (CORR and FROM are kept).
-alarms_status_t alarms_request (alarms_t *self, const char *from, uint64_t corr,
-                                const char *command, json_t *args, json_t **reply);
+alarms_status_t alarms_request (alarms_t *self, const char *from, uint64_t corr, const char *command, json_t *args,
+                                json_t **reply);
 //  Commit the open batch, publish its changes, log them to syslog and send
 //  the deferred replies. Returns the number of requests answered, or -1
 //  when the commit failed (then every one of them got an error reply).

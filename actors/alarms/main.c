@@ -23,17 +23,14 @@ static cw_reply_status_t
 s_on_request (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **reply, void *arg)
 {
     (void) actor;
-    alarms_status_t status = alarms_request ((alarms_t *) arg, req->from, req->corr,
-                                             req->command, args, reply);
-    return status == ALARMS_DEFERRED ? CW_REPLY_DEFERRED
-         : status == ALARMS_OK       ? CW_REPLY_OK
-         :                             CW_REPLY_ERROR;
+    alarms_status_t status = alarms_request ((alarms_t *) arg, req->from, req->corr, req->command, args, reply);
+    return status == ALARMS_DEFERRED ? CW_REPLY_DEFERRED : status == ALARMS_OK ? CW_REPLY_OK : CW_REPLY_ERROR;
 }
 
 //  The commands this actor serves (announced in READY; causewayd routes
 //  them here). All idempotent: delivered twice after a crash they leave
 //  the table as delivered once.
-static const cw_command_t s_commands[] = {
+static const cw_command_t s_commands [] = {
     { "alarms.raise", s_on_request, CW_CMD_IDEMPOTENT, "raise alarm {id, detail} (or update it)" },
     { "alarms.clear", s_on_request, CW_CMD_IDEMPOTENT, "clear alarm {id}" },
     { "alarms.ack", s_on_request, CW_CMD_IDEMPOTENT, "acknowledge alarm {uuid}" },
@@ -58,7 +55,7 @@ static void
 s_on_stop (cw_actor_t *actor, void *arg)
 {
     (void) actor;
-    alarms_flush ((alarms_t *) arg);   //  commit and answer what is in hand
+    alarms_flush ((alarms_t *) arg);    //  commit and answer what is in hand
 }
 
 int

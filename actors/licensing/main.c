@@ -10,6 +10,6 @@
 int
 main (int argc, char **argv)
 {
-    static const char *const status_commands[] = { "licensing.status", "license.status", NULL };
+    static const char *const status_commands [] = { "licensing.status", "license.status", NULL };
     return cw_placeholder_main ("licensing", status_commands, argc, argv);
 }

@@ -48,8 +48,7 @@ main (int argc, char **argv)
         return 1;
     const cw_bootstrap_t *boot = cw_actor_bootstrap (actor);
     char err [512];
-    cw_config_store_t *store = cw_config_store_new (boot->node.state_dir, boot->node.name,
-                                                    err, sizeof (err));
+    cw_config_store_t *store = cw_config_store_new (boot->node.state_dir, boot->node.name, err, sizeof (err));
     if (!store) {
         cw_error ("cannot open the configuration store: %s", err);
         cw_actor_destroy (&actor);

@@ -10,6 +10,6 @@
 int
 main (int argc, char **argv)
 {
-    static const char *const status_commands[] = { "routing.status", NULL };
+    static const char *const status_commands [] = { "routing.status", NULL };
     return cw_placeholder_main ("routing", status_commands, argc, argv);
 }

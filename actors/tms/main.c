@@ -10,6 +10,6 @@
 int
 main (int argc, char **argv)
 {
-    static const char *const status_commands[] = { "tms.status", NULL };
+    static const char *const status_commands [] = { "tms.status", NULL };
     return cw_placeholder_main ("tms", status_commands, argc, argv);
 }

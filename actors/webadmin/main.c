@@ -10,6 +10,6 @@
 int
 main (int argc, char **argv)
 {
-    static const char *const status_commands[] = { "webadmin.status", NULL };
+    static const char *const status_commands [] = { "webadmin.status", NULL };
     return cw_placeholder_main ("webadmin", status_commands, argc, argv);
 }

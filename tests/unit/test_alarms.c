@@ -106,7 +106,7 @@ s_call (fixture_t *fx, const char *from, const char *command, const char *args_t
     json_decref (args);
     if (status == ALARMS_DEFERRED) {
         assert_null (reply);
-        assert_int_equal (fx->reply_count, before);      //  nothing before the commit
+        assert_int_equal (fx->reply_count, before);    //  nothing before the commit
         assert_true (alarms_pending (fx->alarms));
         assert_int_equal (alarms_flush (fx->alarms), 1);
         assert_int_equal (fx->reply_count, before + 1);
@@ -128,8 +128,7 @@ s_ok (fixture_t *fx, const char *from, const char *command, const char *args_tex
     bool ok;
     json_t *reply = s_call (fx, from, command, args_text, &ok);
     if (!ok)
-        fail_msg ("%s %s failed: %s", command, args_text,
-                  json_string_value (json_object_get (reply, "error")));
+        fail_msg ("%s %s failed: %s", command, args_text, json_string_value (json_object_get (reply, "error")));
     return reply;
 }
 
@@ -235,8 +234,8 @@ test_raise_fields (void **state)
     json_t *alarm = json_object_get (reply, "alarm");
     assert_true (json_is_object (alarm));
     //  Exactly the documented fields
-    const char *names [] = { "id", "uuid", "state", "severity", "title", "detail", "action",
-                             "peer", "raised_at", "changed_at", "subject" };
+    const char *names [] = { "id",     "uuid", "state",     "severity",   "title",  "detail",
+                             "action", "peer", "raised_at", "changed_at", "subject" };
     assert_int_equal (json_object_size (alarm), 11);
     for (size_t i = 0; i < 11; i++)
         assert_non_null (json_object_get (alarm, names [i]));
@@ -266,8 +265,8 @@ test_raise_permissions (void **state)
                          "alarm id 10001 is outside the operator range 90000-99999");
     assert_string_equal (s_fails (fx, "@control", "alarms.clear", "{\"id\": 10001}"),
                          "alarm id 10001 is outside the operator range 90000-99999");
-    assert_non_null (strstr (s_fails (fx, "routing", "alarms.raise", "{\"id\": 12, \"detail\": \"x\"}"),
-                             "unknown alarm id 12"));
+    assert_non_null (
+        strstr (s_fails (fx, "routing", "alarms.raise", "{\"id\": 12, \"detail\": \"x\"}"), "unknown alarm id 12"));
     //  An actor or the supervisor may raise catalogue ids
     json_t *reply = s_ok (fx, "@supervisor", "alarms.raise",
                           "{\"id\": 10001, \"subject\": \"routing\", \"detail\": \"restarted 5 times in 30 s\"}");
@@ -300,8 +299,7 @@ test_duplicate_and_new_occurrence (void **state)
     json_decref (list);
 
     //  Another subject is another alarm
-    json_decref (s_ok (fx, "@control", "alarms.raise",
-                       "{\"id\": 90001, \"subject\": \"/var\", \"detail\": \"full\"}"));
+    json_decref (s_ok (fx, "@control", "alarms.raise", "{\"id\": 90001, \"subject\": \"/var\", \"detail\": \"full\"}"));
     assert_int_equal (alarms_active_count (fx->alarms), 2);
 
     //  Clear without subject clears both
@@ -354,9 +352,9 @@ test_ack (void **state)
 
     json_decref (s_ok (fx, "@control", "alarms.clear", "{\"id\": 95000}"));
     assert_non_null (strstr (s_fails (fx, "@control", "alarms.ack", args), "already cleared"));
-    assert_non_null (strstr (s_fails (fx, "@control", "alarms.ack",
-                                      "{\"uuid\": \"00000000-0000-4000-8000-000000000000\"}"),
-                             "no alarm with uuid"));
+    assert_non_null (
+        strstr (s_fails (fx, "@control", "alarms.ack", "{\"uuid\": \"00000000-0000-4000-8000-000000000000\"}"),
+                "no alarm with uuid"));
     json_decref (raised);
 }
 
@@ -371,8 +369,9 @@ test_bad_requests (void **state)
     assert_non_null (strstr (s_fails (fx, "@control", "alarms.raise", "{\"id\": 1e30, \"detail\": \"x\"}"), "'id'"));
     assert_non_null (strstr (s_fails (fx, "@control", "alarms.raise", "{\"id\": 90001}"), "'detail'"));
     assert_non_null (strstr (s_fails (fx, "@control", "alarms.raise", "{\"id\": 90001, \"detail\": 7}"), "'detail'"));
-    assert_non_null (strstr (s_fails (fx, "@control", "alarms.raise",
-                                      "{\"id\": 90001, \"detail\": \"x\", \"subject\": []}"), "'subject'"));
+    assert_non_null (
+        strstr (s_fails (fx, "@control", "alarms.raise", "{\"id\": 90001, \"detail\": \"x\", \"subject\": []}"),
+                "'subject'"));
     assert_non_null (strstr (s_fails (fx, "@control", "alarms.clear", "{}"), "'id'"));
     assert_non_null (strstr (s_fails (fx, "@control", "alarms.ack", "{}"), "'uuid'"));
     assert_non_null (strstr (s_fails (fx, "@control", "alarms.ack", "{\"uuid\": 5}"), "'uuid'"));
@@ -410,8 +409,7 @@ test_survives_reopen (void **state)
     //  A change whose batch was never committed is not kept (and never acked)
     json_t *reply = NULL;
     json_t *args = json_pack ("{s:i, s:s}", "id", 90004, "detail", "lost");
-    assert_int_equal (alarms_request (fx->alarms, "@control", 7, "alarms.raise", args, &reply),
-                      ALARMS_DEFERRED);
+    assert_int_equal (alarms_request (fx->alarms, "@control", 7, "alarms.raise", args, &reply), ALARMS_DEFERRED);
     json_decref (args);
     size_t replies = fx->reply_count;
     alarms_destroy (&fx->alarms);
@@ -435,18 +433,17 @@ test_batch (void **state)
 {
     fixture_t *fx = (fixture_t *) *state;
     for (int i = 0; i < 100; i++) {
-        json_t *args = json_pack ("{s:i, s:s, s:s}", "id", 90000 + i, "detail", "batch",
-                                  "subject", i % 2 ? "odd" : "even");
+        json_t *args = json_pack ("{s:i, s:s, s:s}", "id", 90000 + i, "detail", "batch", "subject",
+                                  i % 2 ? "odd" : "even");
         json_t *reply = NULL;
-        assert_int_equal (alarms_request (fx->alarms, "replication", (uint64_t) i, "alarms.raise",
-                                          args, &reply), ALARMS_DEFERRED);
+        assert_int_equal (alarms_request (fx->alarms, "replication", (uint64_t) i, "alarms.raise", args, &reply),
+                          ALARMS_DEFERRED);
         json_decref (args);
     }
     //  A clear in the same batch sees the raises before it
     json_t *args = json_pack ("{s:i}", "id", 90000);
     json_t *reply = NULL;
-    assert_int_equal (alarms_request (fx->alarms, "replication", 100, "alarms.clear", args, &reply),
-                      ALARMS_DEFERRED);
+    assert_int_equal (alarms_request (fx->alarms, "replication", 100, "alarms.clear", args, &reply), ALARMS_DEFERRED);
     json_decref (args);
     assert_int_equal (fx->reply_count, 0);
     assert_int_equal (alarms_flush (fx->alarms), 101);
@@ -544,8 +541,7 @@ test_publish (void **state)
     //  Changes are published after the commit, not before
     json_t *args = json_pack ("{s:i, s:s}", "id", 90005, "detail", "new");
     json_t *reply = NULL;
-    assert_int_equal (alarms_request (fx->alarms, "@control", 1, "alarms.raise", args, &reply),
-                      ALARMS_DEFERRED);
+    assert_int_equal (alarms_request (fx->alarms, "@control", 1, "alarms.raise", args, &reply), ALARMS_DEFERRED);
     json_decref (args);
     assert_null (s_recv (sub, &topic));
     alarms_flush (fx->alarms);
@@ -578,7 +574,7 @@ test_publish (void **state)
     alarms_set_peer (fx->alarms, "expressway-a");
     zsock_set_subscribe (sub, "heartbeat");
     usleep (50000);
-    alarms_subscriptions (fx->alarms, 0);       //  replays the present again
+    alarms_subscriptions (fx->alarms, 0);    //  replays the present again
     alarm = s_recv (sub, &topic);
     assert_string_equal (topic, "alarm.raised.90001");
     zstr_free (&topic);
@@ -605,8 +601,8 @@ static void
 test_syslog_format (void **state)
 {
     (void) state;
-    json_t *alarm = json_pack ("{s:i, s:s, s:s, s:s}", "id", 20004, "uuid", "u-1",
-                               "severity", "warning", "detail", "say \"hi\" \\ now\n");
+    json_t *alarm = json_pack ("{s:i, s:s, s:s, s:s}", "id", 20004, "uuid", "u-1", "severity", "warning", "detail",
+                               "say \"hi\" \\ now\n");
     char line [512];
     assert_int_equal (alarms_format_syslog (alarm, "Alarm Raised", line, sizeof line), LOG_WARNING);
     assert_string_equal (line, "alarm: Level=\"WARN\" Event=\"Alarm Raised\" Id=\"20004\" UUID=\"u-1\""

@@ -23,7 +23,7 @@
 
 typedef struct {
     char base [128];
-    char a [256], b [256];          //  state dirs of node A and node B
+    char a [256], b [256];    //  state dirs of node A and node B
     sqlite3 *db_a, *db_b;
     unsigned char key_a [CW_SECRET_KEY_BYTES], key_b [CW_SECRET_KEY_BYTES];
     char file [256];
@@ -68,13 +68,12 @@ s_open (const char *dir)
 
 //  Put a secret (JSON string of the sealed text) in TABLE of DB.
 static void
-s_put_secret (sqlite3 *db, const char *table, const char *key_name,
-              const unsigned char *key, const char *plaintext)
+s_put_secret (sqlite3 *db, const char *table, const char *key_name, const unsigned char *key, const char *plaintext)
 {
     char *sealed = cw_secret_seal (key, plaintext);
     assert_non_null (sealed);
-    char *sql = sqlite3_mprintf ("INSERT OR REPLACE INTO %s (key, value) VALUES (%Q, '\"%q\"')",
-                                 table, key_name, sealed);
+    char *sql = sqlite3_mprintf ("INSERT OR REPLACE INTO %s (key, value) VALUES (%Q, '\"%q\"')", table, key_name,
+                                 sealed);
     s_sql (db, sql);
     sqlite3_free (sql);
     free (sealed);
@@ -166,7 +165,7 @@ test_seal_open (void **state)
     assert_non_null (s1);
     assert_true (strncmp (s1, "sealed:", 7) == 0);
     assert_null (strstr (s1, "hunter2"));
-    assert_string_not_equal (s1, s2);       //  fresh nonce each time
+    assert_string_not_equal (s1, s2);    //  fresh nonce each time
     assert_true (cw_secret_is_sealed (s1));
     assert_false (cw_secret_is_sealed ("hunter2"));
     char *p1 = cw_secret_open (fx->key_a, s1, err, sizeof (err));
@@ -175,7 +174,7 @@ test_seal_open (void **state)
     //  another node's key, damage, not sealed at all
     assert_null (cw_secret_open (fx->key_b, s1, err, sizeof (err)));
     assert_non_null (strstr (err, "another node"));
-    s1 [20] = s1 [20] == 'A'? 'B': 'A';
+    s1 [20] = s1 [20] == 'A' ? 'B' : 'A';
     assert_null (cw_secret_open (fx->key_a, s1, err, sizeof (err)));
     assert_null (cw_secret_open (fx->key_a, "sealed:", err, sizeof (err)));
     assert_null (cw_secret_open (fx->key_a, "sealed:!!!!", err, sizeof (err)));
@@ -184,7 +183,11 @@ test_seal_open (void **state)
     char *s3 = cw_secret_seal (fx->key_a, "");
     char *p3 = cw_secret_open (fx->key_a, s3, err, sizeof (err));
     assert_string_equal (p3, "");
-    free (s1); free (s2); free (s3); free (p1); free (p3);
+    free (s1);
+    free (s2);
+    free (s3);
+    free (p1);
+    free (p3);
 }
 
 //  Fill node A: peer and cluster rows, a secret in each, a replog history.
@@ -214,8 +217,9 @@ test_backup_restore_on_new_node (void **state)
     s_fill_a (fx);
     char err [512] = "";
     s_sql (fx->db_b, "INSERT INTO main.peer_config (key, value) VALUES ('system.name', '\"b\"')");
-    assert_int_equal (cw_backup_create (fx->db_a, "cluster", fx->file, "correct horse",
-                                        "peer-a", fx->key_a, err, sizeof (err)), 0);
+    assert_int_equal (cw_backup_create (fx->db_a, "cluster", fx->file, "correct horse", "peer-a", fx->key_a, err,
+                                        sizeof (err)),
+                      0);
     //  the file: owner-only, magic header, no plaintext anywhere
     struct stat st;
     assert_int_equal (stat (fx->file, &st), 0);
@@ -232,8 +236,9 @@ test_backup_restore_on_new_node (void **state)
 
     //  restore on node B (another node key)
     json_t *manifest = NULL;
-    assert_int_equal (cw_backup_restore (fx->db_b, "cluster", fx->file, "correct horse",
-                                         fx->key_b, &manifest, err, sizeof (err)), 0);
+    assert_int_equal (cw_backup_restore (fx->db_b, "cluster", fx->file, "correct horse", fx->key_b, &manifest, err,
+                                         sizeof (err)),
+                      0);
     assert_string_equal (json_string_value (json_object_get (manifest, "node_name")), "peer-a");
     assert_int_equal (json_integer_value (json_object_get (manifest, "version")), 1);
     assert_int_equal (json_integer_value (json_object_get (manifest, "applied_seq")), 1);
@@ -241,11 +246,14 @@ test_backup_restore_on_new_node (void **state)
     assert_non_null (json_object_get (manifest, "created_at"));
     json_decref (manifest);
     assert_string_equal (s_text (fx->db_b, "SELECT value FROM main.peer_config WHERE key = "
-                                           "'system.name'"), "\"peer-a\"");
+                                           "'system.name'"),
+                         "\"peer-a\"");
     assert_string_equal (s_text (fx->db_b, "SELECT value FROM cluster.cluster_config WHERE key = "
-                                           "'system.banner'"), "\"welcome\"");
+                                           "'system.banner'"),
+                         "\"welcome\"");
     assert_string_equal (s_text (fx->db_b, "SELECT value FROM cluster.replog_meta WHERE name = "
-                                           "'applied_seq'"), "1");
+                                           "'applied_seq'"),
+                         "1");
     //  the secrets now open with B's key, not A's
     char *p1 = s_get_secret (fx->db_b, "main.peer_config", "ldap.password", fx->key_b);
     char *p2 = s_get_secret (fx->db_b, "cluster.cluster_config", "tms.password", fx->key_b);
@@ -276,14 +284,14 @@ s_expect_refused (fixture_t *fx, const char *file, const char *passphrase, const
 {
     char err [512] = "";
     json_t *manifest = NULL;
-    int rc = cw_backup_restore (fx->db_b, "cluster", file, passphrase, fx->key_b, &manifest,
-                                err, sizeof (err));
+    int rc = cw_backup_restore (fx->db_b, "cluster", file, passphrase, fx->key_b, &manifest, err, sizeof (err));
     assert_int_equal (rc, -1);
     assert_null (manifest);
     if (!strstr (err, message))
         fail_msg ("message '%s' lacks '%s'", err, message);
     assert_string_equal (s_text (fx->db_b, "SELECT value FROM main.peer_config WHERE key = "
-                                           "'system.name'"), "\"b\"");
+                                           "'system.name'"),
+                         "\"b\"");
     assert_string_equal (s_text (fx->db_b, "SELECT count (*) FROM cluster.cluster_config"), "0");
 }
 
@@ -294,10 +302,10 @@ test_restore_refused (void **state)
     s_fill_a (fx);
     char err [512] = "";
     s_sql (fx->db_b, "INSERT INTO main.peer_config (key, value) VALUES ('system.name', '\"b\"')");
-    assert_int_equal (cw_backup_create (fx->db_a, "cluster", fx->file, "correct horse",
-                                        "peer-a", fx->key_a, err, sizeof (err)), 0);
-    assert_int_equal (cw_backup_create (fx->db_a, "cluster", fx->file, "", "peer-a", fx->key_a,
-                                        err, sizeof (err)), -1);
+    assert_int_equal (cw_backup_create (fx->db_a, "cluster", fx->file, "correct horse", "peer-a", fx->key_a, err,
+                                        sizeof (err)),
+                      0);
+    assert_int_equal (cw_backup_create (fx->db_a, "cluster", fx->file, "", "peer-a", fx->key_a, err, sizeof (err)), -1);
     s_expect_refused (fx, fx->file, "wrong horse", "wrong passphrase or corrupted backup");
     s_expect_refused (fx, fx->file, "", "wrong passphrase or corrupted backup");
     s_expect_refused (fx, "/nonexistent/file", "correct horse", "cannot open");
@@ -317,8 +325,8 @@ test_restore_refused (void **state)
         f = fopen (bad, "wb");
         fwrite (data, 1, cuts [i], f);
         fclose (f);
-        s_expect_refused (fx, bad, "correct horse", cuts [i] < 66? "not a Causeway backup"
-                                                                 : "wrong passphrase or corrupted");
+        s_expect_refused (fx, bad, "correct horse",
+                          cuts [i] < 66 ? "not a Causeway backup" : "wrong passphrase or corrupted");
     }
     //  a flipped byte in the salt, the stream header, the middle, the end
     size_t flips [] = { 30, 50, len / 2, len - 3 };
@@ -338,8 +346,9 @@ test_restore_refused (void **state)
     s_expect_refused (fx, bad, "correct horse", "wrong passphrase or corrupted backup");
     free (data);
     //  the intact file still restores
-    assert_int_equal (cw_backup_restore (fx->db_b, "cluster", fx->file, "correct horse",
-                                         fx->key_b, NULL, err, sizeof (err)), 0);
+    assert_int_equal (cw_backup_restore (fx->db_b, "cluster", fx->file, "correct horse", fx->key_b, NULL, err,
+                                         sizeof (err)),
+                      0);
 }
 
 //  kill -9 during restores: afterwards (and after cw_backup_recover) the
@@ -357,8 +366,8 @@ test_kill_during_restore (void **state)
                      "WHERE i < 20000) INSERT INTO main.peer_config (key, value) "
                      "SELECT 'fill.' || i, hex (randomblob (200)) FROM n;");
     char err [512] = "";
-    assert_int_equal (cw_backup_create (fx->db_a, "cluster", fx->file, "pw", "peer-a",
-                                        fx->key_a, err, sizeof (err)), 0);
+    assert_int_equal (cw_backup_create (fx->db_a, "cluster", fx->file, "pw", "peer-a", fx->key_a, err, sizeof (err)),
+                      0);
     sqlite3_close_v2 (fx->db_b);
     fx->db_b = NULL;
     int saw_old = 0, saw_new = 0, recovered = 0;
@@ -379,10 +388,9 @@ test_kill_during_restore (void **state)
         if (pid == 0) {
             cw_log_set_level (CW_LOG_ERROR);
             sqlite3 *child = s_open (fx->b);
-            int rc = cw_backup_restore (child, "cluster", fx->file, "pw", fx->key_b, NULL,
-                                        err, sizeof (err));
+            int rc = cw_backup_restore (child, "cluster", fx->file, "pw", fx->key_b, NULL, err, sizeof (err));
             sqlite3_close_v2 (child);
-            _exit (rc == 0? 0: 1);
+            _exit (rc == 0 ? 0 : 1);
         }
         int status;
         if (round < 2)
@@ -407,10 +415,12 @@ test_kill_during_restore (void **state)
         assert_string_equal (s_text (db, "PRAGMA main.integrity_check"), "ok");
         assert_string_equal (s_text (db, "PRAGMA cluster.integrity_check"), "ok");
         char name [64], old [16];
-        snprintf (name, sizeof (name), "%s", s_text (db, "SELECT value FROM main.peer_config "
-                                                         "WHERE key = 'system.name'"));
-        snprintf (old, sizeof (old), "%s", s_text (db, "SELECT count (*) FROM "
-                                                       "cluster.cluster_config WHERE key = 'old'"));
+        snprintf (name, sizeof (name), "%s",
+                  s_text (db, "SELECT value FROM main.peer_config "
+                              "WHERE key = 'system.name'"));
+        snprintf (old, sizeof (old), "%s",
+                  s_text (db, "SELECT count (*) FROM "
+                              "cluster.cluster_config WHERE key = 'old'"));
         if (strcmp (name, "\"b\"") == 0) {
             assert_string_equal (old, "1");
             saw_old++;
@@ -418,14 +428,12 @@ test_kill_during_restore (void **state)
         else {
             assert_string_equal (name, "\"peer-a\"");
             assert_string_equal (old, "0");
-            assert_string_equal (s_text (db, "SELECT count (*) FROM cluster.cluster_config"),
-                                 "20002");
+            assert_string_equal (s_text (db, "SELECT count (*) FROM cluster.cluster_config"), "20002");
             saw_new++;
         }
         sqlite3_close_v2 (db);
     }
-    fprintf (stderr, "kill -9 rounds: old %d, new %d (of which finished by recover %d)\n",
-             saw_old, saw_new, recovered);
+    fprintf (stderr, "kill -9 rounds: old %d, new %d (of which finished by recover %d)\n", saw_old, saw_new, recovered);
     assert_true (saw_old > 0);
     assert_true (saw_new > 0);
     fx->db_b = s_open (fx->b);
@@ -469,7 +477,8 @@ test_recover_pending (void **state)
     assert_int_equal (cw_backup_recover (fx->db_b, "cluster", err, sizeof (err)), -1);
     assert_non_null (strstr (err, "damaged"));
     assert_string_equal (s_text (fx->db_b, "SELECT value FROM main.peer_config WHERE key = "
-                                           "'system.name'"), "\"b\"");
+                                           "'system.name'"),
+                         "\"b\"");
     assert_int_equal (access (pending, F_OK), 0);
     //  intact: finished, the journal removed
     data [len / 2] ^= 1;
@@ -479,9 +488,11 @@ test_recover_pending (void **state)
     assert_int_equal (cw_backup_recover (fx->db_b, "cluster", err, sizeof (err)), 1);
     assert_int_equal (access (pending, F_OK), -1);
     assert_string_equal (s_text (fx->db_b, "SELECT value FROM main.peer_config WHERE key = "
-                                           "'system.name'"), "\"peer-a\"");
+                                           "'system.name'"),
+                         "\"peer-a\"");
     assert_string_equal (s_text (fx->db_b, "SELECT value FROM cluster.cluster_config WHERE key = "
-                                           "'system.banner'"), "\"welcome\"");
+                                           "'system.banner'"),
+                         "\"welcome\"");
     assert_int_equal (cw_backup_recover (fx->db_b, "cluster", err, sizeof (err)), 0);
     free (data);
     sqlite3_free (config);

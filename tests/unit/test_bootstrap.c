@@ -11,8 +11,8 @@
 #include <unistd.h>
 #include "cw_bootstrap.h"
 
-static char s_dir[64];
-static char s_warnings[2048];
+static char s_dir [64];
+static char s_warnings [2048];
 
 static void
 s_warn (const char *message, void *arg)
@@ -26,7 +26,7 @@ s_warn (const char *message, void *arg)
 static const char *
 s_write (const char *text)
 {
-    static char path[128];
+    static char path [128];
     snprintf (path, sizeof path, "%s/test.conf", s_dir);
     FILE *file = fopen (path, "w");
     fputs (text, file);
@@ -37,7 +37,7 @@ s_write (const char *text)
 static cw_bootstrap_t *
 s_load (const char *text, char *err, size_t errlen)
 {
-    s_warnings[0] = 0;
+    s_warnings [0] = 0;
     return cw_bootstrap_load (s_write (text), err, errlen, s_warn, NULL);
 }
 
@@ -45,25 +45,25 @@ static void
 test_defaults_and_relative_paths (void **state)
 {
     (void) state;
-    char err[512];
-    cw_bootstrap_t *b = s_load ("node: { name = \"edge7\"; runtime_dir = \"run\"; state_dir = \"st\"; };\n",
-                                err, sizeof err);
+    char err [512];
+    cw_bootstrap_t *b = s_load ("node: { name = \"edge7\"; runtime_dir = \"run\"; state_dir = \"st\"; };\n", err,
+                                sizeof err);
     assert_non_null (b);
     assert_string_equal (b->node.name, "edge7");
     assert_string_equal (b->node.type, "core");
-    char expected[256];
+    char expected [256];
     snprintf (expected, sizeof expected, "%s/run", s_dir);
     assert_string_equal (b->node.runtime_dir, expected);
     snprintf (expected, sizeof expected, "ipc://%s/run/control", s_dir);
     assert_string_equal (b->control.endpoint, expected);
     snprintf (expected, sizeof expected, "ipc://%s/run/alarms", s_dir);
     assert_int_equal (b->alarms.publish_count, 1);
-    assert_string_equal (b->alarms.publish[0], expected);
+    assert_string_equal (b->alarms.publish [0], expected);
     assert_int_equal (b->supervisor.intensity, 5);
     assert_int_equal (b->supervisor.period_s, 30);
     assert_int_equal (b->actor_count, 6);
-    assert_string_equal (b->actors[0].name, "alarms");
-    assert_string_equal (b->actors[5].name, "webadmin");
+    assert_string_equal (b->actors [0].name, "alarms");
+    assert_string_equal (b->actors [5].name, "webadmin");
     assert_int_equal (b->peering.port, 4371);
     assert_string_equal (s_warnings, "");
     cw_bootstrap_destroy (&b);
@@ -74,10 +74,10 @@ static void
 test_syntax_error_names_file_and_line (void **state)
 {
     (void) state;
-    char err[512];
+    char err [512];
     cw_bootstrap_t *b = s_load ("node: {\n  name = \"x\";\n  type = ;\n};\n", err, sizeof err);
     assert_null (b);
-    char expected[128];
+    char expected [128];
     snprintf (expected, sizeof expected, "%s/test.conf:3: ", s_dir);
     assert_non_null (strstr (err, expected));
 }
@@ -86,7 +86,7 @@ static void
 test_bad_values_name_key_and_allowed (void **state)
 {
     (void) state;
-    char err[512];
+    char err [512];
     assert_null (s_load ("supervisor: {\n intensity = 0;\n};\n", err, sizeof err));
     assert_non_null (strstr (err, ":2: key 'supervisor.intensity': must be an integer 1..1000"));
     assert_null (s_load ("node: { type = \"middle\"; };\n", err, sizeof err));
@@ -107,7 +107,7 @@ static void
 test_unknown_keys_warned (void **state)
 {
     (void) state;
-    char err[512];
+    char err [512];
     cw_bootstrap_t *b = s_load ("node: { name = \"a\"; colour = \"blue\"; };\nfoo = 1;\n"
                                 "actors = ( { name = \"alarms\"; restrat = \"permanent\"; } );\n",
                                 err, sizeof err);
@@ -123,11 +123,11 @@ static void
 test_example_files_are_valid (void **state)
 {
     (void) state;
-    char err[512];
-    const char *files[] = { CW_SOURCE_DIR "/etc/causeway.conf", CW_SOURCE_DIR "/etc/causeway-dev.conf" };
+    char err [512];
+    const char *files [] = { CW_SOURCE_DIR "/etc/causeway.conf", CW_SOURCE_DIR "/etc/causeway-dev.conf" };
     for (int i = 0; i < 2; i++) {
-        s_warnings[0] = 0;
-        cw_bootstrap_t *b = cw_bootstrap_load (files[i], err, sizeof err, s_warn, NULL);
+        s_warnings [0] = 0;
+        cw_bootstrap_t *b = cw_bootstrap_load (files [i], err, sizeof err, s_warn, NULL);
         if (!b)
             fail_msg ("%s", err);
         assert_string_equal (s_warnings, "");
@@ -148,7 +148,7 @@ static int
 s_teardown (void **state)
 {
     (void) state;
-    char path[128];
+    char path [128];
     snprintf (path, sizeof path, "%s/test.conf", s_dir);
     unlink (path);
     rmdir (s_dir);
@@ -158,7 +158,7 @@ s_teardown (void **state)
 int
 main (void)
 {
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_defaults_and_relative_paths),
         cmocka_unit_test (test_syntax_error_names_file_and_line),
         cmocka_unit_test (test_bad_values_name_key_and_allowed),

@@ -29,26 +29,26 @@
 
 typedef struct {
     const char *name;
-    const char *state;          //  what actor_state answers
-    bool pending;               //  what actor_pending answers
+    const char *state;    //  what actor_state answers
+    bool pending;         //  what actor_pending answers
 } fake_actor_t;
 
 typedef struct {
     zloop_t *loop;
     cw_broker_t *broker;
-    char endpoint[64];
-    fake_actor_t actors[FAKE_MAX];
+    char endpoint [64];
+    fake_actor_t actors [FAKE_MAX];
     int readies;
-    char ready_name[64];
-    char ready_body[256];
+    char ready_name [64];
+    char ready_body [256];
     int alive;
-    int requests;               //  REQUESTs for the supervisor
-    char request_command[64];
-    char request_from[64];
-    int replies;                //  REPLYs for "@control" / "@supervisor"
+    int requests;    //  REQUESTs for the supervisor
+    char request_command [64];
+    char request_from [64];
+    int replies;    //  REPLYs for "@control" / "@supervisor"
     uint64_t reply_corr;
     int states;
-    char state_topic[64];
+    char state_topic [64];
 } fixture_t;
 
 static int s_endpoint_seq;
@@ -56,9 +56,9 @@ static int s_endpoint_seq;
 static fake_actor_t *
 s_fake (fixture_t *self, const char *name)
 {
-    for (int i = 0; i < FAKE_MAX && self->actors[i].name; i++)
-        if (strcmp (self->actors[i].name, name) == 0)
-            return &self->actors[i];
+    for (int i = 0; i < FAKE_MAX && self->actors [i].name; i++)
+        if (strcmp (self->actors [i].name, name) == 0)
+            return &self->actors [i];
     return NULL;
 }
 
@@ -126,15 +126,18 @@ s_setup (void **state)
         return -1;
     self->loop = zloop_new ();
     snprintf (self->endpoint, sizeof self->endpoint, "inproc://cw-test-broker-%d", ++s_endpoint_seq);
-    self->actors[0] = (fake_actor_t) { "alpha", "running", true };
-    self->actors[1] = (fake_actor_t) { "beta", "running", true };
-    self->actors[2] = (fake_actor_t) { "gamma", "running", true };
-    cw_broker_hooks_t hooks = {
-        .actor_state = s_actor_state, .actor_pending = s_actor_pending, .on_ready = s_on_ready,
-        .on_alive = s_on_alive, .on_request = s_on_request, .on_reply = s_on_reply,
-        .on_state = s_on_state, .arg = self
-    };
-    char err[256];
+    self->actors [0] = (fake_actor_t){ "alpha", "running", true };
+    self->actors [1] = (fake_actor_t){ "beta", "running", true };
+    self->actors [2] = (fake_actor_t){ "gamma", "running", true };
+    cw_broker_hooks_t hooks = { .actor_state = s_actor_state,
+                                .actor_pending = s_actor_pending,
+                                .on_ready = s_on_ready,
+                                .on_alive = s_on_alive,
+                                .on_request = s_on_request,
+                                .on_reply = s_on_reply,
+                                .on_state = s_on_state,
+                                .arg = self };
+    char err [256];
     self->broker = cw_broker_new (self->endpoint, self->loop, &hooks, err, sizeof err);
     if (!self->broker)
         return -1;
@@ -170,8 +173,8 @@ s_pump (fixture_t *self)
 }
 
 static void
-s_send (zsock_t *sock, cw_msg_type_t type, uint64_t corr, const char *from, const char *to,
-        const char *command, const char *body)
+s_send (zsock_t *sock, cw_msg_type_t type, uint64_t corr, const char *from, const char *to, const char *command,
+        const char *body)
 {
     assert_int_equal (cw_envelope_send (sock, type, corr, from, to, command, body), 0);
 }
@@ -201,7 +204,7 @@ s_recv (zsock_t *sock, cw_envelope_t *env)
 {
     zmsg_t *msg = zmsg_recv (sock);
     assert_non_null (msg);
-    char err[128];
+    char err [128];
     assert_int_equal (cw_envelope_decode (msg, env, err, sizeof err), 0);
     zmsg_destroy (&msg);
 }
@@ -419,7 +422,7 @@ test_malformed_frames_are_counted_and_dropped (void **state)
         s_pump (self);
 
     assert_int_equal (cw_envelope_malformed (), before + 5);
-    assert_int_equal (self->alive, alive);          //  garbage is no sign of life
+    assert_int_equal (self->alive, alive);    //  garbage is no sign of life
     assert_int_equal (self->requests, 0);
     s_recv_nothing (beta);
     s_recv_nothing (alpha);
@@ -436,13 +439,11 @@ test_malformed_frames_are_counted_and_dropped (void **state)
 int
 main (void)
 {
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_routes_between_actors, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_queues_for_a_restarting_actor, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_retained_state_is_replayed_to_a_late_actor, s_setup,
-                                         s_teardown),
-        cmocka_unit_test_setup_teardown (test_malformed_frames_are_counted_and_dropped, s_setup,
-                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_retained_state_is_replayed_to_a_late_actor, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_malformed_frames_are_counted_and_dropped, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -33,11 +33,11 @@ extern char **environ;
 
 #define HOOK_MAX 64
 
-static char s_dir[64];
-static char s_sleeper[128];         //  exec sleep 30
-static char s_stubborn[128];        //  ignores SIGTERM, then exec sleep 30
-static char s_quitter[128];         //  exit 0 at once
-static char s_missing[128];         //  does not exist
+static char s_dir [64];
+static char s_sleeper [128];     //  exec sleep 30
+static char s_stubborn [128];    //  ignores SIGTERM, then exec sleep 30
+static char s_quitter [128];     //  exit 0 at once
+static char s_missing [128];     //  does not exist
 
 typedef struct {
     cw_child_ctx_t ctx;
@@ -45,9 +45,9 @@ typedef struct {
     struct {
         cw_child_state_t old;
         cw_child_state_t now;
-    } changes[HOOK_MAX];
+    } changes [HOOK_MAX];
     int change_count;
-    int terms;                      //  send_term calls
+    int terms;    //  send_term calls
 } fixture_t;
 
 static void
@@ -55,8 +55,8 @@ s_on_change (cw_child_t *child, cw_child_state_t old, void *arg)
 {
     fixture_t *self = arg;
     assert_true (self->change_count < HOOK_MAX);
-    self->changes[self->change_count].old = old;
-    self->changes[self->change_count].now = child->state;
+    self->changes [self->change_count].old = old;
+    self->changes [self->change_count].now = child->state;
     self->change_count++;
 }
 
@@ -108,9 +108,7 @@ s_fixture (const char *path, cw_restart_t restart, int intensity)
 {
     fixture_t *self = calloc (1, sizeof *self);
     assert_non_null (self);
-    cw_child_spec_t spec = {
-        .name = "tester", .restart = restart, .shutdown_timeout_ms = 3000, .path = (char *) path
-    };
+    cw_child_spec_t spec = { .name = "tester", .restart = restart, .shutdown_timeout_ms = 3000, .path = (char *) path };
     self->child = cw_child_new (&spec, s_dir);
     assert_non_null (self->child);
     self->ctx.config_file = "/dev/null";
@@ -165,8 +163,8 @@ static void
 s_assert_change (fixture_t *self, int index, cw_child_state_t old, cw_child_state_t now)
 {
     assert_true (index < self->change_count);
-    assert_int_equal (self->changes[index].old, old);
-    assert_int_equal (self->changes[index].now, now);
+    assert_int_equal (self->changes [index].old, old);
+    assert_int_equal (self->changes [index].now, now);
 }
 
 //  Is PID alive (and not a zombie)?
@@ -282,7 +280,7 @@ test_exec_failure_backs_off_without_a_process (void **state)
     //  RESTART in back-off tries at once (and fails again), counting it
     int restarts = child->restarts;
     assert_int_equal (s_event (self, CW_EV_RESTART), CW_CHILD_BACKOFF);
-    assert_int_equal (child->restarts, restarts + 2);       //  the operator's and the policy's
+    assert_int_equal (child->restarts, restarts + 2);    //  the operator's and the policy's
     assert_int_equal (child->early_failures, 2);
     //  STOP in back-off: stopped, no deadline left
     assert_int_equal (s_event (self, CW_EV_STOP), CW_CHILD_STOPPED);
@@ -327,7 +325,7 @@ test_failed_child_stop_and_restart (void **state)
     (void) state;
     fixture_t *self = s_fixture (s_sleeper, CW_RESTART_PERMANENT, 0);
     s_to_running (self);
-    assert_int_equal (s_crash (self), CW_CHILD_FAILED);          //  intensity 0
+    assert_int_equal (s_crash (self), CW_CHILD_FAILED);    //  intensity 0
     assert_int_equal (s_event (self, CW_EV_STOP), CW_CHILD_STOPPED);
     s_assert_change (self, self->change_count - 1, CW_CHILD_FAILED, CW_CHILD_STOPPED);
 
@@ -410,8 +408,8 @@ test_start_and_stop_while_stopping_change_the_plan (void **state)
     assert_false (child->restart_after_stop);
     assert_int_equal (s_event (self, CW_EV_RESTART), CW_CHILD_STOPPING);
     assert_true (child->restart_after_stop);
-    assert_int_equal (self->change_count, changes);      //  no state change
-    assert_int_equal (self->terms, 1);                   //  one TERM only
+    assert_int_equal (self->change_count, changes);    //  no state change
+    assert_int_equal (self->terms, 1);                 //  one TERM only
     //  Exit with a restart planned: a new process
     assert_int_equal (s_reap_exit (self), CW_CHILD_STARTING);
     s_fixture_destroy (&self);
@@ -428,7 +426,7 @@ test_shutdown_timeout_kills (void **state)
     zclock_sleep (200);
     assert_int_equal (s_event (self, CW_EV_STOP), CW_CHILD_STOPPING);
     zclock_sleep (100);
-    assert_true (s_alive (child->pid));             //  it ignored SIGTERM
+    assert_true (s_alive (child->pid));    //  it ignored SIGTERM
     assert_int_equal (s_event (self, CW_EV_TIMEOUT), CW_CHILD_STOPPING);
     assert_true (child->killed);
     assert_int_equal (child->deadline_mono, 0);
@@ -459,7 +457,7 @@ test_hang_and_ready_timeout_kill (void **state)
     assert_true (WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL);
     child->status = status;
     assert_int_equal (s_event (self, CW_EV_EXIT), CW_CHILD_STARTING);
-    assert_false (child->killed);                   //  a new incarnation
+    assert_false (child->killed);    //  a new incarnation
 
     //  No READY in time: TIMEOUT kills it; that exit backs off
     assert_int_equal (s_event (self, CW_EV_TIMEOUT), CW_CHILD_STARTING);
@@ -528,7 +526,7 @@ test_events_that_do_not_apply_are_ignored (void **state)
     s_assert_ignored (self, CW_EV_EXIT);
     s_assert_ignored (self, CW_EV_HANG);
     s_assert_ignored (self, CW_EV_TIMEOUT);
-    s_assert_ignored (self, CW_EV_COUNT);           //  not an event at all
+    s_assert_ignored (self, CW_EV_COUNT);    //  not an event at all
     //  starting
     assert_int_equal (s_event (self, CW_EV_START), CW_CHILD_STARTING);
     s_assert_ignored (self, CW_EV_HANG);
@@ -573,7 +571,7 @@ test_names (void **state)
 int
 main (void)
 {
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_start_then_ready),
         cmocka_unit_test (test_crash_of_a_running_actor_restarts_it_at_once),
         cmocka_unit_test (test_death_before_ready_backs_off),

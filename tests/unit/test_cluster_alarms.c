@@ -34,7 +34,7 @@ s_settings (cw_cluster_settings_t *s, int peers)
 {
     memset (s, 0, sizeof *s);
     strcpy (s->name, "cluster1.example.com");
-    s->primary = peers? 1: 0;
+    s->primary = peers ? 1 : 0;
     s->ip_version = 4;
     strcpy (s->tls_verify, "permissive");
     for (int i = 0; i < peers; i++)
@@ -51,7 +51,7 @@ s_healthy (int peers)
     s_settings (&v->effective, peers);
     v->stored = v->effective;
     strcpy (v->peering_address, "127.0.1.1");
-    v->this_peer = peers? 1: 0;
+    v->this_peer = peers ? 1 : 0;
     v->clustered = peers > 0;
     v->is_primary = peers > 0;
     strcpy (v->node_type, "core");
@@ -71,7 +71,7 @@ s_healthy (int peers)
         p->alive = i != 0;
         p->ever_seen = i != 0;
         strcpy (p->certificate, "ok");
-        p->rtt_ms = i == 0? -1: 1.5;
+        p->rtt_ms = i == 0 ? -1 : 1.5;
         strcpy (p->version, "1.2.0");
         strcpy (p->type, "core");
         snprintf (p->system_name, sizeof p->system_name, "peer%d", i + 1);
@@ -98,8 +98,7 @@ s_eval (void)
         if (i > 0)
             assert_true (s_out [i - 1].id <= s_out [i].id);
         for (int j = 0; j < i; j++)
-            assert_false (s_out [j].id == s_out [i].id
-                          && strcmp (s_out [j].subject, s_out [i].subject) == 0);
+            assert_false (s_out [j].id == s_out [i].id && strcmp (s_out [j].subject, s_out [i].subject) == 0);
         json_t *text = json_string (s_out [i].detail);
         assert_non_null (text);
         json_decref (text);
@@ -176,8 +175,8 @@ test_not_clustered (void **state)
 
     //  New clustering settings stored, not yet in effect: restart required
     s_settings (&s_view.stored, 2);
-    s_expect_only (20007, "", "cluster.peers '' -> '127.0.1.1,127.0.1.2'",
-                   "cluster.primary 0 -> 1", "causeway restart", NULL);
+    s_expect_only (20007, "", "cluster.peers '' -> '127.0.1.1,127.0.1.2'", "cluster.primary 0 -> 1", "causeway restart",
+                   NULL);
     s_view.stored = s_view.effective;
     s_expect_none ();
 
@@ -186,8 +185,7 @@ test_not_clustered (void **state)
     s_expect_only (20020, "", "cluster.tls_verify permissive -> enforce", NULL);
     //  TLS and something else: 20007, naming both
     s_view.stored.ip_version = 6;
-    s_expect_only (20007, "", "cluster.tls_verify permissive -> enforce",
-                   "cluster.ip_version 4 -> 6", NULL);
+    s_expect_only (20007, "", "cluster.tls_verify permissive -> enforce", "cluster.ip_version 4 -> 6", NULL);
     s_view.stored = s_view.effective;
 
     s_view.factory_reset_pending = true;
@@ -346,8 +344,7 @@ test_peer_links (void **state)
     //  20006: TLS failing, detail = its reason
     s_view.peers [1].tls_failing = true;
     strcpy (s_view.peers [1].tls_error, "certificate SAN does not contain peer2.example.com");
-    s_expect_only (20006, "127.0.1.2", "peer 2 (127.0.1.2)",
-                   "SAN does not contain peer2.example.com", NULL);
+    s_expect_only (20006, "127.0.1.2", "peer 2 (127.0.1.2)", "SAN does not contain peer2.example.com", NULL);
     s_healthy (3);
 
     //  20005: the address does not resolve
@@ -561,14 +558,13 @@ test_everything_wrong (void **state)
         //  a long multibyte name: the 20012 detail is cut, still UTF-8
         p->cluster_name [0] = 0;
         for (int k = 0; k < 80; k++)
-            strcat (p->cluster_name, "\xe6\x97\xa5");     //  日
+            strcat (p->cluster_name, "\xe6\x97\xa5");    //  日
     }
     s_eval ();
     assert_true (s_count > 60);
     assert_true (s_count <= CW_CLUSTER_ALARMS_MAX);
-    static const int ids [] = { 20004, 20005, 20006, 20007, 20008, 20009,
-        20011, 20012, 20014, 20017, 20018, 20019, 20020, 20021, 20024, 20025,
-        20030, 20031, 20032, 20033, 20034, 20035 };
+    static const int ids [] = { 20004, 20005, 20006, 20007, 20008, 20009, 20011, 20012, 20014, 20017, 20018,
+                                20019, 20020, 20021, 20024, 20025, 20030, 20031, 20032, 20033, 20034, 20035 };
     for (size_t k = 0; k < sizeof ids / sizeof ids [0]; k++) {
         bool found = false;
         for (int i = 0; i < s_count; i++)
@@ -598,10 +594,10 @@ test_detail_utf8_cut (void **state)
             strcat (s_view.stored.name, "b");
         }
         for (int k = 0; k < 80; k++) {
-            strcat (s_view.effective.name, "\xe6\x97\xa5");     //  日
-            strcat (s_view.stored.name, "\xe6\x9c\xac");        //  本
+            strcat (s_view.effective.name, "\xe6\x97\xa5");    //  日
+            strcat (s_view.stored.name, "\xe6\x9c\xac");       //  本
         }
-        s_eval ();      //  checks every detail is valid UTF-8
+        s_eval ();    //  checks every detail is valid UTF-8
         assert_int_equal (s_count, 1);
         assert_int_equal (s_out [0].id, 20007);
         size_t len = strlen (s_out [0].detail);
@@ -667,7 +663,7 @@ test_diff (void **state)
         s_want (20030, "", "clock"),
     };
     cw_alarm_want_t after [3] = {
-        s_want (20004, "127.0.1.3", "peer 3 dead; TCP: refused"),   //  detail changed
+        s_want (20004, "127.0.1.3", "peer 3 dead; TCP: refused"),    //  detail changed
         s_want (20030, "", "clock"),                                 //  same
         s_want (20031, "127.0.1.2", "rtt 90 ms"),                    //  new
     };
@@ -735,8 +731,7 @@ s_check (void)
     json_t *problems = json_object_get (s_report, "problems");
     assert_true (json_is_array (problems));
     assert_true (json_is_boolean (json_object_get (s_report, "ok")));
-    assert_int_equal (json_is_true (json_object_get (s_report, "ok")),
-                      json_array_size (problems) == 0);
+    assert_int_equal (json_is_true (json_object_get (s_report, "ok")), json_array_size (problems) == 0);
     size_t i;
     json_t *problem;
     json_array_foreach (problems, i, problem) {
@@ -759,8 +754,7 @@ s_problem (const char *requirement, int peer)
         if (strcmp (json_string_value (json_object_get (problem, "requirement")), requirement) != 0)
             continue;
         json_t *p = json_object_get (problem, "peer");
-        if (peer < 0 || (peer == 0 && json_is_null (p))
-        ||  (peer > 0 && json_integer_value (p) == peer))
+        if (peer < 0 || (peer == 0 && json_is_null (p)) || (peer > 0 && json_integer_value (p) == peer))
             return problem;
     }
     char *text = json_dumps (s_report, JSON_INDENT (2));
@@ -797,9 +791,11 @@ test_check_healthy (void **state)
     assert_int_equal (s_check (), 0);
     assert_true (json_is_true (json_object_get (s_report, "ok")));
     json_t *checked = json_object_get (s_report, "checked");
-    static const char *names [] = { "node_type", "software_version", "distinct_ip_address",
-        "distinct_system_name", "dns_domain", "rtt", "clock_synchronised",
-        "dns_or_address_mapping", "certificate", "cluster_name", "h323_mode" };
+    static const char *names [] = {
+        "node_type", "software_version",   "distinct_ip_address",    "distinct_system_name", "dns_domain",
+        "rtt",       "clock_synchronised", "dns_or_address_mapping", "certificate",          "cluster_name",
+        "h323_mode"
+    };
     for (size_t k = 0; k < sizeof names / sizeof names [0]; k++) {
         bool found = false;
         size_t i;
@@ -877,8 +873,7 @@ test_check_node (void **state)
     s_view.clock_synced = false;
     s_expect_problem ("clock_synchronised", 1, "NTP servers do not answer", "ntp.servers");
     s_view.ntp_configured = false;
-    s_expect_problem ("clock_synchronised", 1, "no NTP server is configured",
-                      "causeway config set ntp.servers");
+    s_expect_problem ("clock_synchronised", 1, "no NTP server is configured", "causeway config set ntp.servers");
     s_healthy (3);
     s_view.h323_mode = false;
     s_expect_problem ("h323_mode", 0, "h323.mode is off", "causeway config set h323.mode on");
@@ -965,34 +960,34 @@ typedef struct {
 } s_cause_t;
 
 static const s_cause_t s_causes [] = {
-    { 20003, "",          "cluster.primary is 4, outside 1..3" },
+    { 20003, "", "cluster.primary is 4, outside 1..3" },
     { 20004, "127.0.1.3", "peer 3 (127.0.1.3) not heard from since this peer started" },
     { 20005, "127.0.1.3", "peer 3 address 127.0.1.3 does not resolve: no such host" },
     { 20006, "127.0.1.3", "TLS with peer 3 (127.0.1.3) fails: bad certificate" },
-    { 20007, "",          "cluster.primary 1 -> 2" },
-    { 20008, "",          "automatic replication is paused" },
-    { 20009, "",          "automatic replication failed: changeset 7" },
-    { 20011, "",          "conflicts with the primary's, peer 1 (127.0.1.1)" },
+    { 20007, "", "cluster.primary 1 -> 2" },
+    { 20008, "", "automatic replication is paused" },
+    { 20009, "", "automatic replication failed: changeset 7" },
+    { 20011, "", "conflicts with the primary's, peer 1 (127.0.1.1)" },
     { 20012, "127.0.1.3", "cluster name 'other.example.com', this peer 'cluster1.example.com'" },
-    { 20014, "",          "missing or unreadable: gone" },
-    { 20015, "",          "127.0.1.9 is not in the peer list (127.0.1.1, 127.0.1.2, 127.0.1.3)" },
-    { 20016, "",          "the configuration primary, peer 1 (127.0.1.1), is not reachable" },
+    { 20014, "", "missing or unreadable: gone" },
+    { 20015, "", "127.0.1.9 is not in the peer list (127.0.1.1, 127.0.1.2, 127.0.1.3)" },
+    { 20016, "", "the configuration primary, peer 1 (127.0.1.1), is not reachable" },
     { 20017, "127.0.1.3", "has configuration primary 2; this peer has 1" },
-    { 20018, "",          "h323.mode is off" },
-    { 20019, "",          "cluster.name is not set on this peer (clustered with 3 peers)" },
-    { 20020, "",          "TLS verification mode changed (cluster.tls_verify permissive -> enforce)" },
+    { 20018, "", "h323.mode is off" },
+    { 20019, "", "cluster.name is not set on this peer (clustered with 3 peers)" },
+    { 20020, "", "TLS verification mode changed (cluster.tls_verify permissive -> enforce)" },
     { 20020, "127.0.1.3", "has TLS verification mode enforce; this peer has permissive" },
     { 20021, "127.0.1.3", "TCP to peer 3 (127.0.1.3) on its clustering port fails: refused" },
     { 20024, "127.0.1.3", "has a different peer list (digest 00)" },
-    { 20025, "",          "full synchronisation of the cluster database failed: truncated" },
-    { 20030, "",          "this peer's clock is not synchronised" },
+    { 20025, "", "full synchronisation of the cluster database failed: truncated" },
+    { 20030, "", "this peer's clock is not synchronised" },
     { 20030, "127.0.1.3", "clock differs from this peer's by +9.0 s (limit 5 s)" },
     { 20031, "127.0.1.3", "round-trip time to peer 3 (127.0.1.3) is 100.0 ms (limit 80 ms)" },
     { 20032, "127.0.1.3", "reports node type edge; this peer is core" },
     { 20033, "127.0.1.3", "runs version 1.3.0; this peer runs 1.2.0" },
     { 20034, "127.0.1.3", "has the same system name 'PEER1' as this peer (peer 1)" },
     { 20035, "127.0.1.3", "has DNS domain 'example.org'; this peer has 'example.com'" },
-    { 20036, "",          "restore '127.0.1.1,127.0.1.2,127.0.1.3' (same order) to cancel" },
+    { 20036, "", "restore '127.0.1.1,127.0.1.2,127.0.1.3' (same order) to cancel" },
 };
 
 //  The alarm ID about SUBJECT in LIST (COUNT entries), or NULL.
@@ -1019,15 +1014,36 @@ s_cause (const s_cause_t *cause)
                 v->peers [i].primary = 4;
             v->is_primary = false;
             break;
-        case 20004: peer3->alive = false; peer3->ever_seen = false; break;
-        case 20005: strcpy (peer3->resolve_error, "no such host"); break;
-        case 20006: peer3->tls_failing = true; strcpy (peer3->tls_error, "bad certificate"); break;
-        case 20007: v->stored.primary = 2; break;
-        case 20008: v->replication_paused = true; break;
-        case 20009: strcpy (v->replication_error, "changeset 7"); break;
-        case 20011: v->replication_conflict = true; break;
-        case 20012: strcpy (peer3->cluster_name, "other.example.com"); break;
-        case 20014: v->database_missing = true; strcpy (v->database_error, "gone"); break;
+        case 20004:
+            peer3->alive = false;
+            peer3->ever_seen = false;
+            break;
+        case 20005:
+            strcpy (peer3->resolve_error, "no such host");
+            break;
+        case 20006:
+            peer3->tls_failing = true;
+            strcpy (peer3->tls_error, "bad certificate");
+            break;
+        case 20007:
+            v->stored.primary = 2;
+            break;
+        case 20008:
+            v->replication_paused = true;
+            break;
+        case 20009:
+            strcpy (v->replication_error, "changeset 7");
+            break;
+        case 20011:
+            v->replication_conflict = true;
+            break;
+        case 20012:
+            strcpy (peer3->cluster_name, "other.example.com");
+            break;
+        case 20014:
+            v->database_missing = true;
+            strcpy (v->database_error, "gone");
+            break;
         case 20015:
             v->this_peer = 0;
             v->peers [0].is_self = false;
@@ -1041,30 +1057,52 @@ s_cause (const s_cause_t *cause)
             v->peers [1].is_self = true;
             v->peers [1].alive = false;
             break;
-        case 20017: peer3->primary = 2; break;
-        case 20018: v->h323_mode = false; break;
+        case 20017:
+            peer3->primary = 2;
+            break;
+        case 20018:
+            v->h323_mode = false;
+            break;
         case 20019:
             v->effective.name [0] = v->stored.name [0] = 0;
             for (int i = 0; i < 3; i++)
                 v->peers [i].cluster_name [0] = 0;
             break;
         case 20020:
-            strcpy (node? v->stored.tls_verify: peer3->tls_verify, "enforce");
+            strcpy (node ? v->stored.tls_verify : peer3->tls_verify, "enforce");
             break;
-        case 20021: peer3->tcp_failing = true; strcpy (peer3->tcp_error, "refused"); break;
-        case 20024: strcpy (peer3->peers_digest, "00"); break;
-        case 20025: v->sync_failed = true; strcpy (v->sync_error, "truncated"); break;
+        case 20021:
+            peer3->tcp_failing = true;
+            strcpy (peer3->tcp_error, "refused");
+            break;
+        case 20024:
+            strcpy (peer3->peers_digest, "00");
+            break;
+        case 20025:
+            v->sync_failed = true;
+            strcpy (v->sync_error, "truncated");
+            break;
         case 20030:
             if (node)
                 v->clock_synced = false;
             else
                 peer3->clock_offset_ms = 9000;
             break;
-        case 20031: peer3->rtt_ms = 100; break;
-        case 20032: strcpy (peer3->type, "edge"); break;
-        case 20033: strcpy (peer3->version, "1.3.0"); break;
-        case 20034: strcpy (peer3->system_name, "PEER1"); break;
-        case 20035: strcpy (peer3->dns_domain, "example.org"); break;
+        case 20031:
+            peer3->rtt_ms = 100;
+            break;
+        case 20032:
+            strcpy (peer3->type, "edge");
+            break;
+        case 20033:
+            strcpy (peer3->version, "1.3.0");
+            break;
+        case 20034:
+            strcpy (peer3->system_name, "PEER1");
+            break;
+        case 20035:
+            strcpy (peer3->dns_domain, "example.org");
+            break;
         case 20036:
             v->stored.peer_count = 0;
             memset (v->stored.peers, 0, sizeof v->stored.peers);
@@ -1103,8 +1141,7 @@ test_every_rule (void **state)
         const cw_alarm_want_t *want = s_find (cause->id, cause->subject);
         if (!want || !strstr (want->detail, cause->detail_part)) {
             s_dump ();
-            fail_msg ("%d [%s] not raised with '%s'", cause->id, cause->subject,
-                      cause->detail_part);
+            fail_msg ("%d [%s] not raised with '%s'", cause->id, cause->subject, cause->detail_part);
         }
         cw_alarm_want_t before [CW_CLUSTER_ALARMS_MAX];
         int nbefore = s_count;
@@ -1113,8 +1150,7 @@ test_every_rule (void **state)
         s_expect_none ();
         cw_alarm_want_t raise [CW_CLUSTER_ALARMS_MAX], clear [CW_CLUSTER_ALARMS_MAX];
         int nraise, nclear;
-        assert_int_equal (cw_cluster_alarms_diff (before, nbefore, s_out, s_count,
-                                                  raise, &nraise, clear, &nclear), 0);
+        assert_int_equal (cw_cluster_alarms_diff (before, nbefore, s_out, s_count, raise, &nraise, clear, &nclear), 0);
         assert_int_equal (nclear, nbefore);
         assert_non_null (s_find_in (clear, nclear, cause->id, cause->subject));
     }
@@ -1142,9 +1178,8 @@ test_check_order (void **state)
         const char *requirement;
         int peer;
     } expected [] = {
-        { "node_type", 2 }, { "software_version", 2 }, { "peer_reachable", 3 },
-        { "distinct_ip_address", 3 }, { "certificate", 2 }, { "clock_synchronised", 1 },
-        { "h323_mode", 0 },
+        { "node_type", 2 },   { "software_version", 2 },   { "peer_reachable", 3 }, { "distinct_ip_address", 3 },
+        { "certificate", 2 }, { "clock_synchronised", 1 }, { "h323_mode", 0 },
     };
     size_t count = sizeof expected / sizeof expected [0];
     assert_int_equal (s_check (), count);
@@ -1155,7 +1190,7 @@ test_check_order (void **state)
         const char *requirement = json_string_value (json_object_get (problem, "requirement"));
         json_t *peer = json_object_get (problem, "peer");
         assert_string_equal (requirement, expected [k].requirement);
-        assert_int_equal (json_is_null (peer)? 0: json_integer_value (peer), expected [k].peer);
+        assert_int_equal (json_is_null (peer) ? 0 : json_integer_value (peer), expected [k].peer);
         //  every requirement reported is one of "checked"
         bool listed = false;
         size_t i;
@@ -1175,9 +1210,9 @@ static void
 test_catalogue (void **state)
 {
     (void) state;
-    static const int ids [] = { 20003, 20004, 20005, 20006, 20007, 20008, 20009, 20011,
-        20012, 20014, 20015, 20016, 20017, 20018, 20019, 20020, 20021, 20024, 20025,
-        20030, 20031, 20032, 20033, 20034, 20035, 20036 };
+    static const int ids [] = { 20003, 20004, 20005, 20006, 20007, 20008, 20009, 20011, 20012,
+                                20014, 20015, 20016, 20017, 20018, 20019, 20020, 20021, 20024,
+                                20025, 20030, 20031, 20032, 20033, 20034, 20035, 20036 };
     for (size_t k = 0; k < sizeof ids / sizeof ids [0]; k++) {
         const cw_alarm_def_t *def = cw_alarm_lookup (ids [k]);
         if (!def)

@@ -36,8 +36,8 @@
 //  The in-memory transport
 
 typedef struct {
-    int index;                      //  the node's slot
-    cw_peerlink_config_t cfg;       //  its callbacks
+    int index;                   //  the node's slot
+    cw_peerlink_config_t cfg;    //  its callbacks
 } s_link_t;
 
 typedef struct {
@@ -50,9 +50,9 @@ typedef struct {
     size_t blob_len;
 } s_frame_t;
 
-static s_link_t *s_links[S_NODES + 1];
-static bool s_up[S_NODES + 1][S_NODES + 1];    //  outbound link [a] -> [b] up
-static bool s_silent[S_NODES + 1];             //  frames from this node are lost
+static s_link_t *s_links [S_NODES + 1];
+static bool s_up [S_NODES + 1][S_NODES + 1];    //  outbound link [a] -> [b] up
+static bool s_silent [S_NODES + 1];             //  frames from this node are lost
 static zlistx_t *s_queue;
 
 //  Link ids: the outbound link from A to B is A * 10 + B.
@@ -65,7 +65,7 @@ s_start (zloop_t *loop, const cw_peerlink_config_t *cfg, char *err, size_t errle
     s_link_t *link = calloc (1, sizeof *link);
     link->index = cfg->peers.self_index;
     link->cfg = *cfg;
-    s_links[link->index] = link;
+    s_links [link->index] = link;
     return link;
 }
 
@@ -73,19 +73,19 @@ static void
 s_stop (void **impl_p)
 {
     s_link_t *link = *impl_p;
-    s_links[link->index] = NULL;
+    s_links [link->index] = NULL;
     free (link);
     *impl_p = NULL;
 }
 
 static int
-s_enqueue (int from, int to, uint8_t type, uint64_t corr, uint64_t link_id, const char *json,
-           const void *blob, size_t blob_len)
+s_enqueue (int from, int to, uint8_t type, uint64_t corr, uint64_t link_id, const char *json, const void *blob,
+           size_t blob_len)
 {
-    if (to < 1 || to > S_NODES || !s_links[to])
+    if (to < 1 || to > S_NODES || !s_links [to])
         return -1;
     s_frame_t *frame = calloc (1, sizeof *frame);
-    *frame = (s_frame_t) { from, to, type, corr, link_id, strdup (json ? json : ""), NULL, blob_len };
+    *frame = (s_frame_t){ from, to, type, corr, link_id, strdup (json ? json : ""), NULL, blob_len };
     if (blob_len) {
         frame->blob = malloc (blob_len);
         memcpy (frame->blob, blob, blob_len);
@@ -95,22 +95,20 @@ s_enqueue (int from, int to, uint8_t type, uint64_t corr, uint64_t link_id, cons
 }
 
 static int
-s_send (void *impl, int peer, uint8_t type, uint64_t corr, const char *json, const void *blob,
-        size_t blob_len)
+s_send (void *impl, int peer, uint8_t type, uint64_t corr, const char *json, const void *blob, size_t blob_len)
 {
     s_link_t *link = impl;
-    if (peer < 1 || peer > S_NODES || !s_up[link->index][peer])
+    if (peer < 1 || peer > S_NODES || !s_up [link->index][peer])
         return -1;
     return s_enqueue (link->index, peer, type, corr, (uint64_t) (link->index * 10 + peer), json, blob, blob_len);
 }
 
 static int
-s_reply (void *impl, uint64_t link_id, uint8_t type, uint64_t corr, const char *json, const void *blob,
-         size_t blob_len)
+s_reply (void *impl, uint64_t link_id, uint8_t type, uint64_t corr, const char *json, const void *blob, size_t blob_len)
 {
     s_link_t *link = impl;
     int requester = (int) (link_id / 10);
-    if (requester < 1 || requester > S_NODES || !s_up[requester][link->index])
+    if (requester < 1 || requester > S_NODES || !s_up [requester][link->index])
         return -1;
     return s_enqueue (link->index, requester, type, corr, link_id, json, blob, blob_len);
 }
@@ -133,7 +131,7 @@ s_peer_status (void *impl, int peer, cw_peerlink_peer_status_t *status)
         return -1;
     memset (status, 0, sizeof *status);
     status->index = peer;
-    status->up = s_up[link->index][peer];
+    status->up = s_up [link->index][peer];
     strcpy (status->certificate, "ok");
     status->outbound.up = status->up;
     status->outbound.link_id = (uint64_t) (link->index * 10 + peer);
@@ -156,8 +154,13 @@ s_peerlink (void *impl)
 }
 
 static const cw_transport_t s_fake = {
-    .start = s_start, .stop = s_stop, .send = s_send, .reply = s_reply,
-    .update_peers = s_update_peers, .peer_status = s_peer_status, .stats = s_stats,
+    .start = s_start,
+    .stop = s_stop,
+    .send = s_send,
+    .reply = s_reply,
+    .update_peers = s_update_peers,
+    .peer_status = s_peer_status,
+    .stats = s_stats,
     .peerlink = s_peerlink,
 };
 
@@ -176,12 +179,12 @@ s_pump (void)
     s_frame_t *frame;
     while ((frame = zlistx_first (s_queue))) {
         zlistx_delete (s_queue, zlistx_cursor (s_queue));
-        s_link_t *to = s_links[frame->to];
-        if (to && !s_silent[frame->from]) {
+        s_link_t *to = s_links [frame->to];
+        if (to && !s_silent [frame->from]) {
             json_t *json = json_loads (frame->json, 0, NULL);
             cw_peerlink_dir_t dir = frame->type == CW_FRAME_REPLY ? CW_PEERLINK_OUTBOUND : CW_PEERLINK_INBOUND;
-            to->cfg.on_message (NULL, frame->from, frame->link_id, dir, frame->type, frame->corr, frame->json,
-                                json, frame->blob, frame->blob_len, to->cfg.arg);
+            to->cfg.on_message (NULL, frame->from, frame->link_id, dir, frame->type, frame->corr, frame->json, json,
+                                frame->blob, frame->blob_len, to->cfg.arg);
             json_decref (json);
         }
         s_frame_destroy (frame);
@@ -191,14 +194,14 @@ s_pump (void)
 static void
 s_link_event (int a, int b, bool up)
 {
-    s_up[a][b] = s_up[b][a] = up;
-    int ends[2][2] = { { a, b }, { b, a } };
+    s_up [a][b] = s_up [b][a] = up;
+    int ends [2][2] = { { a, b }, { b, a } };
     for (int e = 0; e < 2; e++) {
-        s_link_t *link = s_links[ends[e][0]];
+        s_link_t *link = s_links [ends [e][0]];
         if (link) {
-            link->cfg.on_link (NULL, ends[e][1], CW_PEERLINK_OUTBOUND, up, up ? "" : "connection closed",
+            link->cfg.on_link (NULL, ends [e][1], CW_PEERLINK_OUTBOUND, up, up ? "" : "connection closed",
                                link->cfg.arg);
-            link->cfg.on_link (NULL, ends[e][1], CW_PEERLINK_INBOUND, up, up ? "" : "connection closed",
+            link->cfg.on_link (NULL, ends [e][1], CW_PEERLINK_INBOUND, up, up ? "" : "connection closed",
                                link->cfg.arg);
         }
     }
@@ -209,7 +212,7 @@ s_link_event (int a, int b, bool up)
 //  The nodes
 
 typedef struct {
-    char dir[64];
+    char dir [64];
     cw_actor_t *actor;
     cw_config_store_t *store;
     cw_cluster_t *core;
@@ -217,7 +220,7 @@ typedef struct {
     cw_service_t *service;
 } s_node_t;
 
-static s_node_t s_nodes[S_NODES + 1];
+static s_node_t s_nodes [S_NODES + 1];
 static zsock_t *s_broker;
 static uint64_t s_next_corr = 1000;
 
@@ -227,8 +230,8 @@ s_step (int count)
 {
     for (int c = 0; c < count; c++) {
         for (int i = 1; i <= S_NODES; i++)
-            if (s_nodes[i].core)
-                cw_cluster_tick (s_nodes[i].core);
+            if (s_nodes [i].core)
+                cw_cluster_tick (s_nodes [i].core);
         s_pump ();
     }
 }
@@ -236,22 +239,23 @@ s_step (int count)
 static void
 s_node_start (int i)
 {
-    s_node_t *node = &s_nodes[i];
+    s_node_t *node = &s_nodes [i];
     snprintf (node->dir, sizeof node->dir, "/tmp/cw-test-core-XXXXXX");
     assert_non_null (mkdtemp (node->dir));
-    char path[128], name[32], state_dir[128], err[512];
+    char path [128], name [32], state_dir [128], err [512];
     snprintf (path, sizeof path, "%s/causeway.conf", node->dir);
     snprintf (name, sizeof name, "replication%d", i);
     snprintf (state_dir, sizeof state_dir, "%s/state", node->dir);
     FILE *file = fopen (path, "w");
     assert_non_null (file);
-    fprintf (file, "node: { name = \"peer%d\"; type = \"core\"; runtime_dir = \"%s/run\";"
-                   " state_dir = \"%s\"; log_level = \"error\"; };\n"
-                   "peering: { address = \"127.0.0.%d\"; port = 4371; };\n",
+    fprintf (file,
+             "node: { name = \"peer%d\"; type = \"core\"; runtime_dir = \"%s/run\";"
+             " state_dir = \"%s\"; log_level = \"error\"; };\n"
+             "peering: { address = \"127.0.0.%d\"; port = 4371; };\n",
              i, node->dir, state_dir, i);
     fclose (file);
     setenv ("CAUSEWAY_BROKER", S_BROKER, 1);
-    char *argv[] = { "test_cluster_core", "--config", path, "--name", name, NULL };
+    char *argv [] = { "test_cluster_core", "--config", path, "--name", name, NULL };
     node->actor = cw_actor_new ("replication", 5, argv);
     assert_non_null (node->actor);
     node->store = cw_config_store_new (state_dir, name, err, sizeof err);
@@ -263,7 +267,7 @@ s_node_start (int i)
     settings.ip_version = 4;
     strcpy (settings.tls_verify, "permissive");
     for (int p = 0; p < S_NODES; p++)
-        snprintf (settings.peers[p], sizeof settings.peers[p], "127.0.0.%d", p + 1);
+        snprintf (settings.peers [p], sizeof settings.peers [p], "127.0.0.%d", p + 1);
     settings.peer_count = S_NODES;
     assert_int_equal (cw_settings_store (node->store, &settings, err, sizeof err), 0);
     node->core = cw_cluster_new_on (node->actor, node->store, &s_fake, err, sizeof err);
@@ -277,13 +281,13 @@ s_node_start (int i)
 static void
 s_node_stop (int i)
 {
-    s_node_t *node = &s_nodes[i];
+    s_node_t *node = &s_nodes [i];
     cw_service_destroy (&node->service);
     cw_replication_destroy (&node->replication);
     cw_cluster_destroy (&node->core);
     cw_config_store_destroy (&node->store);
     cw_actor_destroy (&node->actor);
-    char command[128];
+    char command [128];
     snprintf (command, sizeof command, "rm -rf %s", node->dir);
     assert_int_equal (system (command), 0);
 }
@@ -296,18 +300,22 @@ s_node_stop (int i)
 static cw_reply_status_t
 s_request (int i, const char *command, const char *args_text, json_t **reply, uint64_t *corr)
 {
-    const cw_command_t *tables[] = { cw_service_commands, cw_replication_commands };
-    void *args_of[] = { s_nodes[i].service, s_nodes[i].replication };
+    const cw_command_t *tables [] = { cw_service_commands, cw_replication_commands };
+    void *args_of [] = { s_nodes [i].service, s_nodes [i].replication };
     json_t *args = json_loads (args_text, 0, NULL);
     assert_non_null (args);
-    cw_envelope_t req = { .type = CW_MSG_REQUEST, .corr = s_next_corr++, .from = "test", .to = "replication",
-                          .command = (char *) command, .body = (char *) args_text };
+    cw_envelope_t req = { .type = CW_MSG_REQUEST,
+                          .corr = s_next_corr++,
+                          .from = "test",
+                          .to = "replication",
+                          .command = (char *) command,
+                          .body = (char *) args_text };
     *corr = req.corr;
     *reply = NULL;
     for (size_t t = 0; t < 2; t++)
-        for (const cw_command_t *c = tables[t]; c->name; c++)
+        for (const cw_command_t *c = tables [t]; c->name; c++)
             if (strcmp (c->name, command) == 0) {
-                cw_reply_status_t status = c->handler (s_nodes[i].actor, &req, args, reply, args_of[t]);
+                cw_reply_status_t status = c->handler (s_nodes [i].actor, &req, args, reply, args_of [t]);
                 json_decref (args);
                 return status;
             }
@@ -327,7 +335,7 @@ s_await (uint64_t corr, bool *ok)
             zframe_t *identity = zmsg_pop (msg);
             zframe_destroy (&identity);
             cw_envelope_t env;
-            char err[128];
+            char err [128];
             if (cw_envelope_decode (msg, &env, err, sizeof err) == 0) {
                 bool match = env.type == CW_MSG_REPLY && env.corr == corr;
                 json_t *body = match ? json_loads (env.body, 0, NULL) : NULL;
@@ -369,16 +377,16 @@ s_call_ok (int i, const char *command, const char *args_text)
 static const char *
 s_value (int i, const char *name)
 {
-    static char buf[256];
-    return cw_config_store_text (s_nodes[i].store, name, buf, sizeof buf);
+    static char buf [256];
+    return cw_config_store_text (s_nodes [i].store, name, buf, sizeof buf);
 }
 
 //  Field PEER's STATE in node I's cluster status.
 static const char *
 s_peer_state (int i, int peer)
 {
-    static char buf[32];
-    json_t *status = cw_cluster_status (s_nodes[i].core);
+    static char buf [32];
+    json_t *status = cw_cluster_status (s_nodes [i].core);
     json_t *entry = json_array_get (json_object_get (status, "peers"), (size_t) peer - 1);
     snprintf (buf, sizeof buf, "%s", cw_jtext (entry, "state"));
     json_decref (status);
@@ -388,8 +396,8 @@ s_peer_state (int i, int peer)
 static const char *
 s_database (int i)
 {
-    static char buf[32];
-    json_t *status = cw_cluster_status (s_nodes[i].core);
+    static char buf [32];
+    json_t *status = cw_cluster_status (s_nodes [i].core);
     snprintf (buf, sizeof buf, "%s", cw_jtext (status, "database"));
     json_decref (status);
     return buf;
@@ -398,7 +406,7 @@ s_database (int i)
 static void
 s_set_on_primary (const char *key, const char *value_json)
 {
-    char args[256];
+    char args [256];
     snprintf (args, sizeof args, "{\"key\": \"%s\", \"value\": %s}", key, value_json);
     json_decref (s_call_ok (1, "config.set", args));
 }
@@ -514,13 +522,13 @@ test_catch_up_after_missed_changes (void **state)
     s_set_on_primary ("h323.ttl_s", "800");
     s_step (2);
     assert_string_equal (s_value (2, "h323.ttl_s"), "800");
-    assert_string_equal (s_value (3, "h323.ttl_s"), "600");      //  missed them
+    assert_string_equal (s_value (3, "h323.ttl_s"), "600");    //  missed them
     s_link_event (1, 3, true);
     s_step (4);
     assert_string_equal (s_value (3, "h323.ttl_s"), "800");
     assert_string_equal (s_value (3, "sip.mode"), "off");
     //  The primary sees peer 3 at its own sequence number, no lag
-    json_t *status = cw_cluster_status (s_nodes[1].core);
+    json_t *status = cw_cluster_status (s_nodes [1].core);
     json_t *peer3 = json_array_get (json_object_get (status, "peers"), 2);
     assert_int_equal (json_integer_value (json_object_get (peer3, "applied_seq")),
                       json_integer_value (json_object_get (status, "applied_seq")));
@@ -532,20 +540,20 @@ static void
 test_snapshot_when_history_is_gone (void **state)
 {
     (void) state;
-    cw_replog_set_history_limit (cw_cluster_replog (s_nodes[1].core), 1);
+    cw_replog_set_history_limit (cw_cluster_replog (s_nodes [1].core), 1);
     s_link_event (1, 3, false);
     s_set_on_primary ("h323.ttl_s", "700");
     s_set_on_primary ("sip.mode", "\"off\"");
     s_set_on_primary ("h323.ttl_s", "900");
     //  Only the last change is retained: peer 3 cannot catch up from it
-    assert_true (cw_replog_oldest_seq (cw_cluster_replog (s_nodes[1].core))
-                 > cw_replog_applied_seq (cw_cluster_replog (s_nodes[3].core)) + 1);
+    assert_true (cw_replog_oldest_seq (cw_cluster_replog (s_nodes [1].core))
+                 > cw_replog_applied_seq (cw_cluster_replog (s_nodes [3].core)) + 1);
     s_link_event (1, 3, true);
     s_step (4);
     assert_string_equal (s_value (3, "h323.ttl_s"), "900");
     assert_string_equal (s_value (3, "sip.mode"), "off");
-    assert_int_equal (cw_replog_applied_seq (cw_cluster_replog (s_nodes[3].core)),
-                      cw_replog_applied_seq (cw_cluster_replog (s_nodes[1].core)));
+    assert_int_equal (cw_replog_applied_seq (cw_cluster_replog (s_nodes [3].core)),
+                      cw_replog_applied_seq (cw_cluster_replog (s_nodes [1].core)));
     assert_string_equal (s_database (3), "active");
 }
 
@@ -553,16 +561,16 @@ static void
 test_primary_change (void **state)
 {
     (void) state;
-    char err[256];
+    char err [256];
     json_t *two = json_integer (2);
     for (int i = 1; i <= S_NODES; i++)
-        assert_int_equal (cw_config_store_set_named (s_nodes[i].store, "cluster.primary", two, err, sizeof err), 0);
+        assert_int_equal (cw_config_store_set_named (s_nodes [i].store, "cluster.primary", two, err, sizeof err), 0);
     json_decref (two);
     s_step (3);
-    assert_true (cw_cluster_is_primary (s_nodes[2].core));
-    assert_false (cw_cluster_is_primary (s_nodes[1].core));
+    assert_true (cw_cluster_is_primary (s_nodes [2].core));
+    assert_false (cw_cluster_is_primary (s_nodes [1].core));
     for (int i = 1; i <= S_NODES; i++) {
-        json_t *status = cw_cluster_status (s_nodes[i].core);
+        json_t *status = cw_cluster_status (s_nodes [i].core);
         assert_int_equal (json_integer_value (json_object_get (status, "primary")), 2);
         assert_false (json_is_true (json_object_get (status, "restart_required")));
         json_decref (status);
@@ -580,21 +588,21 @@ static void
 test_silent_peer_becomes_dead (void **state)
 {
     (void) state;
-    assert_true (cw_cluster_peer_alive (s_nodes[1].core, 3));
-    s_silent[3] = true;
+    assert_true (cw_cluster_peer_alive (s_nodes [1].core, 3));
+    s_silent [3] = true;
     //  Still alive within the interval
     s_step (1);
-    assert_true (cw_cluster_peer_alive (s_nodes[1].core, 3));
+    assert_true (cw_cluster_peer_alive (s_nodes [1].core, 3));
     zclock_sleep (CW_DEAD_AFTER_MS + 200);
     s_step (1);
-    assert_false (cw_cluster_peer_alive (s_nodes[1].core, 3));
+    assert_false (cw_cluster_peer_alive (s_nodes [1].core, 3));
     assert_string_equal (s_peer_state (1, 3), "failed");
     assert_string_equal (s_peer_state (2, 3), "failed");
     assert_string_equal (s_peer_state (1, 2), "active");
     //  Writes go on without it
     json_decref (s_call_ok (2, "config.set", "{\"key\": \"sip.mode\", \"value\": \"off\", \"wait\": true}"));
     //  It speaks again: alive, and it catches up
-    s_silent[3] = false;
+    s_silent [3] = false;
     s_step (3);
     assert_string_equal (s_peer_state (1, 3), "active");
     assert_string_equal (s_value (3, "sip.mode"), "off");
@@ -612,7 +620,7 @@ main (void)
     zsock_set_router_handover (s_broker, 1);
     if (zsock_bind (s_broker, S_BROKER) != 0)
         return 1;
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_join_takes_the_primarys_configuration, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_forwarded_write, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_data_put_on_subordinate, s_setup, s_teardown),

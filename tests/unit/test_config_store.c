@@ -21,7 +21,7 @@
 typedef struct {
     char dir [64];
     cw_config_store_t *store;
-    json_t *changes;            //  entries seen by the change callback
+    json_t *changes;    //  entries seen by the change callback
 } s_fixture_t;
 
 static void
@@ -73,7 +73,7 @@ s_teardown (void **state)
 static json_t *
 s_call (s_fixture_t *fx, const char *command, const char *args_json, bool *ok)
 {
-    json_t *args = args_json? json_loads (args_json, JSON_DECODE_ANY, NULL): NULL;
+    json_t *args = args_json ? json_loads (args_json, JSON_DECODE_ANY, NULL) : NULL;
     if (args_json)
         assert_non_null (args);
     json_t *reply = NULL;
@@ -91,15 +91,14 @@ s_dump (json_t *value)
 }
 
 static void
-s_expect_reply (s_fixture_t *fx, const char *command, const char *args, bool want_ok,
-                const char *want_json)
+s_expect_reply (s_fixture_t *fx, const char *command, const char *args, bool want_ok, const char *want_json)
 {
     bool ok;
     json_t *reply = s_call (fx, command, args, &ok);
     char *text = s_dump (reply);
     if (ok != want_ok || (want_json && strcmp (text, want_json) != 0))
-        fail_msg ("%s %s -> %s %s; want %s %s", command, args, ok? "ok": "error", text,
-                  want_ok? "ok": "error", want_json? want_json: "");
+        fail_msg ("%s %s -> %s %s; want %s %s", command, args, ok ? "ok" : "error", text, want_ok ? "ok" : "error",
+                  want_json ? want_json : "");
     free (text);
     json_decref (reply);
 }
@@ -122,7 +121,7 @@ s_row (s_fixture_t *fx, const char *table, const char *key)
     char path [128], sql [128];
     //  cluster-scope rows live in cluster.db (replicated), the others in config.db
     snprintf (path, sizeof (path), "%s/state/%s", fx->dir,
-              strcmp (table, "cluster_config") == 0? "cluster.db": "config.db");
+              strcmp (table, "cluster_config") == 0 ? "cluster.db" : "config.db");
     snprintf (sql, sizeof (sql), "SELECT value FROM %s WHERE key = ?1", table);
     sqlite3 *db;
     assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
@@ -171,7 +170,7 @@ test_set_get_unset (void **state)
     row = s_row (fx, "peer_config", "dns.servers");
     assert_string_equal (row, "[\"127.0.1.1\",\"127.0.1.2\"]");
     free (row);
-    assert_int_equal (cw_config_store_cluster_seq (fx->store), 1);   //  peer keys do not count
+    assert_int_equal (cw_config_store_cluster_seq (fx->store), 1);    //  peer keys do not count
 
     s_expect_reply (fx, "config.set", "{\"key\": \"maintenance.mode\", \"value\": true}", true,
                     "{\"default\":false,\"key\":\"maintenance.mode\",\"scope\":\"peer\",\"value\":\"on\"}");
@@ -208,7 +207,8 @@ test_bad_input_changes_nothing (void **state)
     s_expect_error (fx, "config.get", "{\"key\": \"nope\"}", "unknown key 'nope'");
     s_expect_error (fx, "config.get", "{}", "config.get: 'key' is required (a key name such as system.name)");
     s_expect_error (fx, "config.get", "{\"key\": 5}", "config.get: 'key' is required (a key name such as system.name)");
-    s_expect_error (fx, "config.unset", "{\"key\": \"\"}", "config.unset: 'key' is required (a key name such as system.name)");
+    s_expect_error (fx, "config.unset", "{\"key\": \"\"}",
+                    "config.unset: 'key' is required (a key name such as system.name)");
     s_expect_error (fx, "config.set", "[1, 2]", "config.set: arguments must be a JSON object");
     s_expect_error (fx, "config.list", "{\"prefix\": 7}", "config.list: 'prefix' must be a string");
     s_expect_error (fx, "config.frobnicate", "{}", "unknown command 'config.frobnicate'");
@@ -287,13 +287,14 @@ test_reopen_and_bad_rows (void **state)
     snprintf (path, sizeof (path), "%s/state/config.db", fx->dir);
     sqlite3 *db;
     assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
-    assert_int_equal (sqlite3_exec (db, "INSERT INTO peer_config VALUES ('old.key', '1', NULL);",
-                                    NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, "INSERT INTO peer_config VALUES ('old.key', '1', NULL);", NULL, NULL, NULL),
+                      SQLITE_OK);
     sqlite3_close (db);
     snprintf (path, sizeof (path), "%s/state/cluster.db", fx->dir);
     assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
     assert_int_equal (sqlite3_exec (db, "UPDATE cluster_config SET value = '\"sideways\"' WHERE key = 'sip.mode';",
-                                    NULL, NULL, NULL), SQLITE_OK);
+                                    NULL, NULL, NULL),
+                      SQLITE_OK);
     sqlite3_close (db);
 
     char state_dir [128], err [256];
@@ -319,8 +320,8 @@ test_newer_schema_refused (void **state)
     snprintf (path, sizeof (path), "%s/state/config.db", fx->dir);
     sqlite3 *db;
     assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
-    assert_int_equal (sqlite3_exec (db, "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
-                                    NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, "UPDATE meta SET value = '99' WHERE key = 'schema_version'", NULL, NULL, NULL),
+                      SQLITE_OK);
     sqlite3_close (db);
     char state_dir [128], err [256];
     snprintf (state_dir, sizeof (state_dir), "%s/state", fx->dir);
@@ -345,7 +346,7 @@ test_wal_and_durable_across_sigkill (void **state)
         json_t *value = json_integer (4321);
         char err [256];
         int rc = cw_config_store_set (fx->store, cw_registry_lookup ("h323.ttl_s"), value, err, sizeof (err));
-        char byte = rc == 0? 'y': 'n';
+        char byte = rc == 0 ? 'y' : 'n';
         if (write (pipefd [1], &byte, 1) != 1)
             _exit (2);
         for (;;)

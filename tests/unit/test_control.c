@@ -36,12 +36,11 @@
 
 typedef struct {
     char endpoint [256];
-    zcert_t *cert;          //  CURVE server certificate, NULL = plain
+    zcert_t *cert;    //  CURVE server certificate, NULL = plain
 } s_server_args_t;
 
 static void
-s_reply (zsock_t *router, zframe_t *identity, const char *sig, const char *verdict,
-         const char *body)
+s_reply (zsock_t *router, zframe_t *identity, const char *sig, const char *verdict, const char *body)
 {
     zmsg_t *reply = zmsg_new ();
     zmsg_append (reply, &identity);
@@ -74,7 +73,7 @@ s_server (zsock_t *pipe, void *arg)
     while (true) {
         void *which = zpoller_wait (poller, -1);
         if (which != router)
-            break;          //  $TERM or interrupted
+            break;    //  $TERM or interrupted
         zmsg_t *msg = zmsg_recv (router);
         if (!msg)
             break;
@@ -86,30 +85,24 @@ s_server (zsock_t *pipe, void *arg)
         char *json = zmsg_popstr (msg);
         if (command && streq (command, "echo")) {
             char body [1024];
-            snprintf (body, sizeof body, "{\"command\": \"%s\", \"signature\": \"%s\", \"args\": %s}",
-                      command, sig ? sig : "", json ? json : "null");
+            snprintf (body, sizeof body, "{\"command\": \"%s\", \"signature\": \"%s\", \"args\": %s}", command,
+                      sig ? sig : "", json ? json : "null");
             s_reply (router, identity, "CW1", "ok", body);
         }
-        else
-        if (command && streq (command, "fail"))
+        else if (command && streq (command, "fail"))
             s_reply (router, identity, "CW1", "error", "{\"error\": \"no such actor 'x'\"}");
-        else
-        if (command && streq (command, "badsig"))
+        else if (command && streq (command, "badsig"))
             s_reply (router, identity, "XX9", "ok", "{}");
-        else
-        if (command && streq (command, "twoframes"))
+        else if (command && streq (command, "twoframes"))
             s_reply (router, identity, "CW1", "ok", NULL);
-        else
-        if (command && streq (command, "notjson"))
+        else if (command && streq (command, "notjson"))
             s_reply (router, identity, "CW1", "ok", "this is not json");
-        else
-        if (command && streq (command, "array"))
+        else if (command && streq (command, "array"))
             s_reply (router, identity, "CW1", "ok", "[1, 2]");
-        else
-        if (command && streq (command, "badverdict"))
+        else if (command && streq (command, "badverdict"))
             s_reply (router, identity, "CW1", "maybe", "{}");
         else
-            zframe_destroy (&identity);     //  "drop": no reply
+            zframe_destroy (&identity);    //  "drop": no reply
         free (sig);
         free (command);
         free (json);
@@ -184,7 +177,7 @@ test_ok_reply_carries_command_and_args (void **state)
     json_decref (reply);
     cw_control_destroy (&client);
     assert_null (client);
-    cw_control_destroy (&client);       //  NULL is fine
+    cw_control_destroy (&client);    //  NULL is fine
 }
 
 static void
@@ -208,12 +201,10 @@ test_timeout_names_endpoint_and_client_recovers (void **state)
     char err [512] = "";
     cw_control_t *client = cw_control_new (self->args.endpoint, NULL, NULL, 200, err, sizeof err);
     json_t *reply = NULL;
-    assert_int_equal (cw_control_call (client, "drop", NULL, &reply, err, sizeof err),
-                      CW_CALL_UNREACHABLE);
+    assert_int_equal (cw_control_call (client, "drop", NULL, &reply, err, sizeof err), CW_CALL_UNREACHABLE);
     assert_null (reply);
     char expected [512];
-    snprintf (expected, sizeof expected,
-              "cannot reach causewayd at %s (timed out after 200 ms); is it running?",
+    snprintf (expected, sizeof expected, "cannot reach causewayd at %s (timed out after 200 ms); is it running?",
               self->args.endpoint);
     assert_string_equal (err, expected);
     //  A REQ socket would now be stuck; the rebuilt one works
@@ -234,8 +225,7 @@ test_malformed_replies_are_unreachable (void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
         json_t *reply = NULL;
         err [0] = 0;
-        assert_int_equal (cw_control_call (client, bad [i], NULL, &reply, err, sizeof err),
-                          CW_CALL_UNREACHABLE);
+        assert_int_equal (cw_control_call (client, bad [i], NULL, &reply, err, sizeof err), CW_CALL_UNREACHABLE);
         assert_null (reply);
         assert_non_null (strstr (err, "bad reply"));
         assert_non_null (strstr (err, self->args.endpoint));
@@ -271,11 +261,9 @@ test_missing_ipc_socket_fails_fast (void **state)
     cw_control_t *client = cw_control_new (endpoint, NULL, NULL, 3000, err, sizeof err);
     assert_non_null (client);
     json_t *reply = NULL;
-    assert_int_equal (cw_control_call (client, "echo", NULL, &reply, err, sizeof err),
-                      CW_CALL_UNREACHABLE);
+    assert_int_equal (cw_control_call (client, "echo", NULL, &reply, err, sizeof err), CW_CALL_UNREACHABLE);
     char expected [512];
-    snprintf (expected, sizeof expected,
-              "cannot reach causewayd at %s (no socket file %s/nobody-here); is it running?",
+    snprintf (expected, sizeof expected, "cannot reach causewayd at %s (no socket file %s/nobody-here); is it running?",
               endpoint, self->dir);
     assert_string_equal (err, expected);
     cw_control_destroy (&client);
@@ -295,8 +283,7 @@ test_dead_ipc_socket_fails_fast (void **state)
     snprintf (endpoint, sizeof endpoint, "ipc://%s", addr.sun_path);
     cw_control_t *client = cw_control_new (endpoint, NULL, NULL, 3000, err, sizeof err);
     json_t *reply = NULL;
-    assert_int_equal (cw_control_call (client, "echo", NULL, &reply, err, sizeof err),
-                      CW_CALL_UNREACHABLE);
+    assert_int_equal (cw_control_call (client, "echo", NULL, &reply, err, sizeof err), CW_CALL_UNREACHABLE);
     assert_non_null (strstr (err, "nothing listens on"));
     assert_non_null (strstr (err, endpoint));
     cw_control_destroy (&client);
@@ -328,22 +315,20 @@ test_new_refuses_bad_parameters (void **state)
     assert_null (cw_control_new ("tcp://127.0.0.1:1", "short", file, 1000, err, sizeof err));
     assert_non_null (strstr (err, "Z85"));
     err [0] = 0;
-    assert_null (cw_control_new ("tcp://127.0.0.1:1", zcert_public_txt (cert), "/nonexistent/cert",
-                                 1000, err, sizeof err));
+    assert_null (
+        cw_control_new ("tcp://127.0.0.1:1", zcert_public_txt (cert), "/nonexistent/cert", 1000, err, sizeof err));
     assert_non_null (strstr (err, "/nonexistent/cert"));
     //  a public-only certificate has no secret key
     char public_only [256];
     snprintf (public_only, sizeof public_only, "%s/public-only.cert", self->dir);
     assert_int_equal (zcert_save_public (cert, public_only), 0);
     err [0] = 0;
-    assert_null (cw_control_new ("tcp://127.0.0.1:1", zcert_public_txt (cert), public_only,
-                                 1000, err, sizeof err));
+    assert_null (cw_control_new ("tcp://127.0.0.1:1", zcert_public_txt (cert), public_only, 1000, err, sizeof err));
     assert_non_null (strstr (err, "no secret key"));
     //  the secret file works under its own name and under the base name
     char secret [300];
     snprintf (secret, sizeof secret, "%s_secret", file);
-    cw_control_t *client = cw_control_new ("tcp://127.0.0.1:1", zcert_public_txt (cert), secret,
-                                           1000, err, sizeof err);
+    cw_control_t *client = cw_control_new ("tcp://127.0.0.1:1", zcert_public_txt (cert), secret, 1000, err, sizeof err);
     assert_non_null (client);
     cw_control_destroy (&client);
     client = cw_control_new ("tcp://127.0.0.1:1", zcert_public_txt (cert), file, 1000, err, sizeof err);
@@ -387,8 +372,7 @@ test_curve_authorized_and_unknown_clients (void **state)
     snprintf (server_key, sizeof server_key, "%s", zcert_public_txt (args.cert));
 
     char err [512] = "";
-    cw_control_t *client = cw_control_new (args.endpoint, server_key, allowed_file, 5000,
-                                           err, sizeof err);
+    cw_control_t *client = cw_control_new (args.endpoint, server_key, allowed_file, 5000, err, sizeof err);
     assert_non_null (client);
     json_t *reply = NULL;
     assert_int_equal (cw_control_call (client, "echo", NULL, &reply, err, sizeof err), CW_CALL_OK);
@@ -397,15 +381,13 @@ test_curve_authorized_and_unknown_clients (void **state)
 
     client = cw_control_new (args.endpoint, server_key, stranger_file, 500, err, sizeof err);
     assert_non_null (client);
-    assert_int_equal (cw_control_call (client, "echo", NULL, &reply, err, sizeof err),
-                      CW_CALL_UNREACHABLE);
+    assert_int_equal (cw_control_call (client, "echo", NULL, &reply, err, sizeof err), CW_CALL_UNREACHABLE);
     assert_non_null (strstr (err, args.endpoint));
     cw_control_destroy (&client);
 
     //  a plain client gets nothing from a CURVE server either
     client = cw_control_new (args.endpoint, NULL, NULL, 500, err, sizeof err);
-    assert_int_equal (cw_control_call (client, "echo", NULL, &reply, err, sizeof err),
-                      CW_CALL_UNREACHABLE);
+    assert_int_equal (cw_control_call (client, "echo", NULL, &reply, err, sizeof err), CW_CALL_UNREACHABLE);
     cw_control_destroy (&client);
 
     zactor_destroy (&server);
@@ -432,7 +414,7 @@ typedef struct {
     struct {
         char verdict [16];
         char body [256];
-    } replies [8];              //  received before they were expected
+    } replies [8];    //  received before they were expected
     int reply_count;
 } s_routes_t;
 
@@ -443,8 +425,7 @@ s_routes_local (void *arg, const char *command, json_t *args, bool *ok, json_t *
     (void) args;
     if (strcmp (command, "status") == 0)
         *reply = json_pack ("{s:s}", "node", "test");
-    else
-    if (strcmp (command, "ping") == 0)
+    else if (strcmp (command, "ping") == 0)
         *reply = json_pack ("{s:b}", "pong", true);
     else
         return false;
@@ -594,8 +575,8 @@ s_routes_expect_nothing (s_routes_t *self)
 static void
 s_routes_answer (s_routes_t *self, uint64_t corr, const char *body)
 {
-    cw_envelope_t env = { CW_MSG_REPLY, corr, (char *) self->relay_actor, (char *) "@control",
-                          (char *) "ok", (char *) body };
+    cw_envelope_t env = { CW_MSG_REPLY,        corr,          (char *) self->relay_actor,
+                          (char *) "@control", (char *) "ok", (char *) body };
     cw_ctl_on_reply (self->ctl, &env);
 }
 
@@ -626,8 +607,9 @@ test_routes_held_until_declared (void **state)
     assert_int_equal (self->relays, 0);
     s_routes_expect_nothing (self);
     //  The replication actor declares it: relayed, with the arguments
-    s_routes_declare (self, "replication", "[{\"name\": \"config.get\", \"idempotent\": true},"
-                                            " {\"name\": \"cluster.check\", \"idempotent\": false}]");
+    s_routes_declare (self, "replication",
+                      "[{\"name\": \"config.get\", \"idempotent\": true},"
+                      " {\"name\": \"cluster.check\", \"idempotent\": false}]");
     assert_int_equal (self->relays, 1);
     assert_string_equal (self->relay_actor, "replication");
     assert_string_equal (self->relay_command, "config.get");
@@ -667,8 +649,9 @@ test_routes_retry_only_what_is_declared_idempotent (void **state)
 {
     (void) state;
     s_routes_t *self = s_routes_new ();
-    s_routes_declare (self, "tms", "[{\"name\": \"tms.status\", \"idempotent\": true},"
-                                   " {\"name\": \"tms.other\", \"idempotent\": false}]");
+    s_routes_declare (self, "tms",
+                      "[{\"name\": \"tms.status\", \"idempotent\": true},"
+                      " {\"name\": \"tms.other\", \"idempotent\": false}]");
     cw_ctl_set_complete (self->ctl, true);
     s_routes_send (self, "tms.status");
     uint64_t status_corr = self->relay_corr;
@@ -680,7 +663,7 @@ test_routes_retry_only_what_is_declared_idempotent (void **state)
     s_routes_expect (self, "error", "{\"error\":\"actor 'tms' exited before it answered 'tms.other'\"}");
     assert_int_equal (self->relays, 3);
     assert_string_equal (self->relay_command, "tms.status");
-    assert_int_equal (self->relay_corr, status_corr);       //  the same request again
+    assert_int_equal (self->relay_corr, status_corr);    //  the same request again
     s_routes_answer (self, status_corr, "{\"actor\":\"tms\"}");
     s_routes_expect (self, "ok", "{\"actor\":\"tms\"}");
 
@@ -701,9 +684,10 @@ test_routes_malformed_declarations_are_skipped (void **state)
 {
     (void) state;
     s_routes_t *self = s_routes_new ();
-    s_routes_declare (self, "odd", "[{\"name\": 5}, {\"name\": \"bad name\"}, \"text\","
-                                   " {\"name\": \"odd.flag\", \"idempotent\": \"yes\"},"
-                                   " {\"name\": \"odd.good\"}]");
+    s_routes_declare (self, "odd",
+                      "[{\"name\": 5}, {\"name\": \"bad name\"}, \"text\","
+                      " {\"name\": \"odd.flag\", \"idempotent\": \"yes\"},"
+                      " {\"name\": \"odd.good\"}]");
     bool idempotent = true;
     assert_string_equal (cw_ctl_route (self->ctl, "odd.good", &idempotent), "odd");
     assert_false (idempotent);

@@ -55,8 +55,8 @@ s_add_peer (cw_dnstool_cluster_t *self, const char *address, const char *fqdn, c
     memset (peer, 0, sizeof (*peer));
     peer->index = self->peer_count;
     snprintf (peer->address, sizeof (peer->address), "%s", address);
-    snprintf (peer->fqdn, sizeof (peer->fqdn), "%s", fqdn? fqdn: "");
-    snprintf (peer->ip, sizeof (peer->ip), "%s", ip? ip: "");
+    snprintf (peer->fqdn, sizeof (peer->fqdn), "%s", fqdn ? fqdn : "");
+    snprintf (peer->ip, sizeof (peer->ip), "%s", ip ? ip : "");
 }
 
 static void
@@ -97,8 +97,9 @@ s_srv_lines (const char *text, s_srv_line_t *lines, int max)
     while (line && *line && count < max) {
         s_srv_line_t srv;
         if (*line != ';'
-        &&  sscanf (line, "%299s %d IN SRV %d %d %d %299s", srv.owner, &srv.ttl,
-                    &srv.priority, &srv.weight, &srv.port, srv.target) == 6)
+            && sscanf (line, "%299s %d IN SRV %d %d %d %299s", srv.owner, &srv.ttl, &srv.priority, &srv.weight,
+                       &srv.port, srv.target)
+                   == 6)
             lines [count++] = srv;
         line = strchr (line, '\n');
         if (line)
@@ -111,8 +112,7 @@ static bool
 s_has_srv (s_srv_line_t *lines, int count, const char *owner, int port, const char *target)
 {
     for (int i = 0; i < count; i++)
-        if (strcmp (lines [i].owner, owner) == 0 && lines [i].port == port
-        &&  strcmp (lines [i].target, target) == 0)
+        if (strcmp (lines [i].owner, owner) == 0 && lines [i].port == port && strcmp (lines [i].target, target) == 0)
             return true;
     return false;
 }
@@ -127,7 +127,7 @@ test_services_table (void **state)
     size_t count;
     const cw_dnstool_service_t *services = cw_dnstool_services (&count);
     assert_int_equal (count, 7);
-    const char *names [] = { "_sips._tcp", "_sip._tcp", "_sip._udp", "_h323ls._udp",
+    const char *names [] = { "_sips._tcp",   "_sip._tcp",    "_sip._udp",        "_h323ls._udp",
                              "_h323cs._tcp", "_h323rs._udp", "_collab-edge._tls" };
     const int ports [] = { 5061, 5060, 5060, 1719, 1720, 1719, 8443 };
     for (size_t i = 0; i < count; i++) {
@@ -149,7 +149,7 @@ test_records_core (void **state)
 
     s_srv_line_t lines [64];
     int count = s_srv_lines (text, lines, 64);
-    assert_int_equal (count, 6 * 3);        //  six services x three peers
+    assert_int_equal (count, 6 * 3);    //  six services x three peers
     const char *targets [] = { "expe1.example.com.", "expe2.example.com.", "peer3.example.com." };
     size_t services;
     const cw_dnstool_service_t *service = cw_dnstool_services (&services);
@@ -157,8 +157,7 @@ test_records_core (void **state)
         char owner [64];
         snprintf (owner, sizeof (owner), "%s.example.com.", service [s].service);
         for (int p = 0; p < 3; p++)
-            assert_int_equal (s_has_srv (lines, count, owner, service [s].port, targets [p]),
-                              !service [s].edge_only);
+            assert_int_equal (s_has_srv (lines, count, owner, service [s].port, targets [p]), !service [s].edge_only);
     }
     //  The same priority and weight for every record, the default TTL
     for (int i = 0; i < count; i++) {
@@ -168,9 +167,12 @@ test_records_core (void **state)
     }
     assert_null (strstr (text, "collab-edge"));
     //  NAPTR: TLS, then TCP, then UDP, pointing at the SRV names
-    assert_non_null (strstr (text, "example.com. 3600 IN NAPTR 10 100 \"s\" \"SIPS+D2T\" \"\" _sips._tcp.example.com.\n"));
-    assert_non_null (strstr (text, "example.com. 3600 IN NAPTR 12 100 \"s\" \"SIP+D2T\" \"\" _sip._tcp.example.com.\n"));
-    assert_non_null (strstr (text, "example.com. 3600 IN NAPTR 14 100 \"s\" \"SIP+D2U\" \"\" _sip._udp.example.com.\n"));
+    assert_non_null (
+        strstr (text, "example.com. 3600 IN NAPTR 10 100 \"s\" \"SIPS+D2T\" \"\" _sips._tcp.example.com.\n"));
+    assert_non_null (
+        strstr (text, "example.com. 3600 IN NAPTR 12 100 \"s\" \"SIP+D2T\" \"\" _sip._tcp.example.com.\n"));
+    assert_non_null (
+        strstr (text, "example.com. 3600 IN NAPTR 14 100 \"s\" \"SIP+D2U\" \"\" _sip._udp.example.com.\n"));
     //  A records: explicit, through the mapping, and the hint for the
     //  peer known only by IP
     assert_non_null (strstr (text, "\nexpe1.example.com. 3600 IN A 127.0.1.1\n"));
@@ -225,7 +227,7 @@ test_records_domain_and_ipv6 (void **state)
 
     cluster.ip_version = 6;
     s_add_peer (&cluster, "2001:db8::1", "a.example.net", NULL);
-    s_add_peer (&cluster, "b.example.net", NULL, NULL);     //  not in any mapping
+    s_add_peer (&cluster, "b.example.net", NULL, NULL);    //  not in any mapping
     int rc;
     char *text = s_run (cw_dnstool_records, &cluster, &rc);
     assert_int_equal (rc, 0);
@@ -243,17 +245,17 @@ test_records_refused (void **state)
     cw_dnstool_cluster_t cluster;
     cw_dnstool_cluster_init (&cluster);
     int rc;
-    char *text = s_run (cw_dnstool_records, &cluster, &rc);     //  no peers
+    char *text = s_run (cw_dnstool_records, &cluster, &rc);    //  no peers
     assert_int_equal (rc, 1);
     assert_string_equal (text, "");
     free (text);
     s_add_peer (&cluster, "127.0.1.1", NULL, NULL);
-    text = s_run (cw_dnstool_records, &cluster, &rc);           //  no name
+    text = s_run (cw_dnstool_records, &cluster, &rc);    //  no name
     assert_int_equal (rc, 1);
     free (text);
     snprintf (cluster.name, sizeof (cluster.name), "cluster1.example.com");
     snprintf (cluster.peers [0].address, sizeof (cluster.peers [0].address), "bad name\n$ORIGIN evil.");
-    text = s_run (cw_dnstool_records, &cluster, &rc);           //  garbage address
+    text = s_run (cw_dnstool_records, &cluster, &rc);    //  garbage address
     assert_int_equal (rc, 1);
     assert_string_equal (text, "");
     free (text);
@@ -289,7 +291,7 @@ s_nft_check (const char *text)
     snprintf (command, sizeof (command), "nft -c -f %s", path);
     int rc = system (command);
     unlink (path);
-    return rc == 0? 0: 1;
+    return rc == 0 ? 0 : 1;
 }
 
 static void
@@ -391,16 +393,17 @@ test_from_json (void **state)
 {
     (void) state;
     json_error_t jerr;
-    json_t *status = json_loads (
-        "{\"name\": \"cluster1.example.com\", \"primary\": 1, \"this_peer\": 2, \"ip_version\": 4,"
-        " \"address_mapping\": {\"enabled\": true, \"mappings\": [\"expe3.example.com=127.0.1.3\"]},"
-        " \"peers\": [{\"index\": 1, \"address\": \"127.0.1.1\", \"type\": \"edge\"},"
-        "             {\"index\": 2, \"address\": \"127.0.1.2\", \"type\": \"edge\"},"
-        "             {\"index\": 3, \"address\": \"expe3.example.com\", \"type\": \"edge\"}]}", 0, &jerr);
+    json_t *status =
+        json_loads ("{\"name\": \"cluster1.example.com\", \"primary\": 1, \"this_peer\": 2, \"ip_version\": 4,"
+                    " \"address_mapping\": {\"enabled\": true, \"mappings\": [\"expe3.example.com=127.0.1.3\"]},"
+                    " \"peers\": [{\"index\": 1, \"address\": \"127.0.1.1\", \"type\": \"edge\"},"
+                    "             {\"index\": 2, \"address\": \"127.0.1.2\", \"type\": \"edge\"},"
+                    "             {\"index\": 3, \"address\": \"expe3.example.com\", \"type\": \"edge\"}]}",
+                    0, &jerr);
     assert_non_null (status);
-    json_t *config = json_loads (
-        "{\"config\": [{\"key\": \"dns.domain\", \"value\": \"example.com\"},"
-        "             {\"key\": \"dns.hostname\", \"value\": \"expe2\"}]}", 0, &jerr);
+    json_t *config = json_loads ("{\"config\": [{\"key\": \"dns.domain\", \"value\": \"example.com\"},"
+                                 "             {\"key\": \"dns.hostname\", \"value\": \"expe2\"}]}",
+                                 0, &jerr);
     assert_non_null (config);
     cw_dnstool_cluster_t cluster;
     cw_dnstool_cluster_init (&cluster);
@@ -431,11 +434,11 @@ test_from_json (void **state)
     //  status has none
     json_decref (status);
     json_decref (config);
-    config = json_loads (
-        "{\"config\": [{\"key\": \"cluster.name\", \"value\": \"c.example.org\"},"
-        "  {\"key\": \"cluster.peers\", \"value\": [\"127.0.1.1\", \"p2.example.org\"]},"
-        "  {\"key\": \"cluster.address_mapping.enabled\", \"value\": \"off\"},"
-        "  {\"key\": \"cluster.address_mapping\", \"value\": [\"p2.example.org=127.0.1.2\"]}]}", 0, &jerr);
+    config = json_loads ("{\"config\": [{\"key\": \"cluster.name\", \"value\": \"c.example.org\"},"
+                         "  {\"key\": \"cluster.peers\", \"value\": [\"127.0.1.1\", \"p2.example.org\"]},"
+                         "  {\"key\": \"cluster.address_mapping.enabled\", \"value\": \"off\"},"
+                         "  {\"key\": \"cluster.address_mapping\", \"value\": [\"p2.example.org=127.0.1.2\"]}]}",
+                         0, &jerr);
     assert_non_null (config);
     cw_dnstool_cluster_init (&cluster);
     assert_int_equal (cw_dnstool_cluster_from_json (&cluster, NULL, config, err, sizeof (err)), 0);
@@ -483,7 +486,7 @@ s_test_cluster (cw_dnstool_cluster_t *self, cw_dnstool_node_type_t type)
     self->this_peer = 1;
     s_add_peer (self, "127.0.1.1", "peer1.example.test", NULL);
     s_add_peer (self, "peer2.example.test", NULL, NULL);
-    s_add_peer (self, "127.0.1.3", NULL, NULL);                //  known only by IP
+    s_add_peer (self, "127.0.1.3", NULL, NULL);    //  known only by IP
     s_add_mapping (self, "peer2.example.test", "127.0.1.2");
 }
 
@@ -498,19 +501,20 @@ s_check (const cw_dnstool_cluster_t *cluster, const char *domain, bool json, int
     assert_non_null (out);
     *rc = cw_dnstool_check (cluster, domain, server, json, out);
     fclose (out);
-    printf ("--- dns check %s%s (exit %d)\n%s", domain, json? " --json": "", *rc, text);
+    printf ("--- dns check %s%s (exit %d)\n%s", domain, json ? " --json" : "", *rc, text);
     fflush (stdout);
     return text;
 }
 
 //  The check_* tests need the DNS server of test_dns_tools.py
-#define S_NEED_SERVER() do { \
-    const char *server_ = getenv ("CW_DNS_SERVER"); \
-    if (!server_ || !*server_) { \
-        print_message ("CW_DNS_SERVER not set: run tests/integration/test_dns_tools.py\n"); \
-        skip (); \
-    } \
-} while (0)
+#define S_NEED_SERVER()                                                                                                \
+    do {                                                                                                               \
+        const char *server_ = getenv ("CW_DNS_SERVER");                                                                \
+        if (!server_ || !*server_) {                                                                                   \
+            print_message ("CW_DNS_SERVER not set: run tests/integration/test_dns_tools.py\n");                        \
+            skip ();                                                                                                   \
+        }                                                                                                              \
+    } while (0)
 
 static void
 check_good_zone (void **state)
@@ -520,7 +524,7 @@ check_good_zone (void **state)
     cw_dnstool_cluster_t cluster;
     int rc;
     for (int type = 0; type < 2; type++) {
-        s_test_cluster (&cluster, type? CW_DNSTOOL_EDGE: CW_DNSTOOL_CORE);
+        s_test_cluster (&cluster, type ? CW_DNSTOOL_EDGE : CW_DNSTOOL_CORE);
         char *text = s_check (&cluster, "good.test", false, &rc);
         assert_int_equal (rc, 0);
         assert_non_null (strstr (text, "OK              SRV    _sips._tcp.good.test: 3 peers on port 5061"));
@@ -544,8 +548,11 @@ check_bad_zone (void **state)
     int rc;
     char *text = s_check (&cluster, "bad.test", false, &rc);
     assert_int_equal (rc, 1);
-    assert_non_null (strstr (text, "MISSING         SRV    _h323rs._udp.bad.test: no record; want 3 peers on port 1719"));
-    assert_non_null (strstr (text, "WRONG-PORT      SRV    _sip._tcp.bad.test: peer 2 (peer2.example.test) is on port 5070, want 5060"));
+    assert_non_null (
+        strstr (text, "MISSING         SRV    _h323rs._udp.bad.test: no record; want 3 peers on port 1719"));
+    assert_non_null (
+        strstr (text,
+                "WRONG-PORT      SRV    _sip._tcp.bad.test: peer 2 (peer2.example.test) is on port 5070, want 5060"));
     assert_non_null (strstr (text, "MISSING         SRV    _collab-edge._tls.bad.test: no record"));
     assert_non_null (strstr (text, "MISSING         NAPTR  bad.test: no SIP+D2U record"));
     assert_non_null (strstr (text, "OK              SRV    _sips._tcp.bad.test"));
@@ -589,18 +596,25 @@ check_odd_zone (void **state)
     int rc;
     char *text = s_check (&cluster, "odd.test", false, &rc);
     assert_int_equal (rc, 1);
-    assert_non_null (strstr (text, "EXTRA-TARGET    SRV    _sips._tcp.odd.test: target rogue.example.test (port 5061) is not a peer"));
+    assert_non_null (
+        strstr (text,
+                "EXTRA-TARGET    SRV    _sips._tcp.odd.test: target rogue.example.test (port 5061) is not a peer"));
     assert_non_null (strstr (text, "PRIORITY-WEIGHT SRV    _sip._tcp.odd.test: priority/weight differ across peers"));
-    assert_non_null (strstr (text, "WRONG-TARGET    SRV    _h323cs._tcp.odd.test: target rogue.example.test (port 1720) is not a peer;"
-                                   " peer 3 (127.0.1.3, known only by IP) has no record"));
-    assert_non_null (strstr (text, "WRONG-TARGET    NAPTR  odd.test: SIP+D2T points at _sip._tcp.elsewhere.test, want _sip._tcp.odd.test"));
+    assert_non_null (
+        strstr (text,
+                "WRONG-TARGET    SRV    _h323cs._tcp.odd.test: target rogue.example.test (port 1720) is not a peer;"
+                " peer 3 (127.0.1.3, known only by IP) has no record"));
+    assert_non_null (strstr (
+        text, "WRONG-TARGET    NAPTR  odd.test: SIP+D2T points at _sip._tcp.elsewhere.test, want _sip._tcp.odd.test"));
     free (text);
 
     //  The DNS says peer 2 is 127.0.1.2; the mapping says otherwise
     snprintf (cluster.mappings [0].ip, sizeof (cluster.mappings [0].ip), "127.0.1.22");
     text = s_check (&cluster, "good.test", false, &rc);
     assert_int_equal (rc, 1);
-    assert_non_null (strstr (text, "WRONG-ADDRESS   A/AAAA peer2.example.test: resolves to 127.0.1.2; peer 2's address is 127.0.1.22"));
+    assert_non_null (
+        strstr (text,
+                "WRONG-ADDRESS   A/AAAA peer2.example.test: resolves to 127.0.1.2; peer 2's address is 127.0.1.22"));
     assert_non_null (strstr (text, "1 problem found"));
     free (text);
 }

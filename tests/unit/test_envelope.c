@@ -10,8 +10,8 @@ static void
 test_round_trip (void **state)
 {
     (void) state;
-    zmsg_t *msg = cw_envelope_encode (CW_MSG_REQUEST, 42, "alarms", "replication",
-                                      "config.get", "{\"key\":\"system.name\"}");
+    zmsg_t *msg = cw_envelope_encode (CW_MSG_REQUEST, 42, "alarms", "replication", "config.get",
+                                      "{\"key\":\"system.name\"}");
     assert_int_equal (zmsg_size (msg), CW_ENVELOPE_FRAMES);
     cw_envelope_t env;
     assert_int_equal (cw_envelope_decode (msg, &env, NULL, 0), 0);
@@ -52,7 +52,7 @@ s_expect_malformed (int index, const void *data, size_t size, const char *reason
             zmsg_addmem (msg, zframe_data (f), zframe_size (f));
     uint64_t before = cw_envelope_malformed ();
     cw_envelope_t env;
-    char err[128];
+    char err [128];
     assert_int_equal (cw_envelope_decode (msg, &env, err, sizeof err), -1);
     assert_non_null (strstr (err, reason_part));
     assert_int_equal (cw_envelope_malformed (), before + 1);
@@ -100,7 +100,7 @@ test_type_names (void **state)
 int
 main (void)
 {
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_round_trip),
         cmocka_unit_test (test_null_strings_become_empty),
         cmocka_unit_test (test_malformed_is_refused_and_counted),

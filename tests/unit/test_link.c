@@ -38,7 +38,7 @@
 #include "frame.h"
 #include "tls.h"
 
-static char s_certs [256];          //  directory of the test certificates
+static char s_certs [256];    //  directory of the test certificates
 
 static void
 s_path (char *buf, size_t size, const char *name)
@@ -49,7 +49,7 @@ s_path (char *buf, size_t size, const char *name)
 //  ---------------------------------------------------------------------
 //  Certificates made here
 
-static X509 *s_ca;                  //  make_certs.sh's CA
+static X509 *s_ca;    //  make_certs.sh's CA
 static EVP_PKEY *s_ca_key;
 
 static X509 *
@@ -95,14 +95,14 @@ s_make_cert (const char *cn, const char *san, const char *eku, bool self_signed)
     X509_NAME *name = X509_get_subject_name (cert);
     X509_NAME_add_entry_by_txt (name, "O", MBSTRING_ASC, (const unsigned char *) "Causeway tests", -1, -1, 0);
     X509_NAME_add_entry_by_txt (name, "CN", MBSTRING_ASC, (const unsigned char *) cn, -1, -1, 0);
-    X509 *issuer = self_signed? cert: s_ca;
+    X509 *issuer = self_signed ? cert : s_ca;
     X509_set_issuer_name (cert, X509_get_subject_name (issuer));
     s_add_ext (cert, issuer, NID_basic_constraints, "CA:FALSE");
     s_add_ext (cert, issuer, NID_key_usage, "critical,digitalSignature");
-    s_add_ext (cert, issuer, NID_ext_key_usage, eku? eku: "serverAuth,clientAuth");
+    s_add_ext (cert, issuer, NID_ext_key_usage, eku ? eku : "serverAuth,clientAuth");
     if (san)
         s_add_ext (cert, issuer, NID_subject_alt_name, san);
-    assert_true (X509_sign (cert, self_signed? key: s_ca_key, EVP_sha256 ()) > 0);
+    assert_true (X509_sign (cert, self_signed ? key : s_ca_key, EVP_sha256 ()) > 0);
     EVP_PKEY_free (key);
     return cert;
 }
@@ -148,8 +148,7 @@ test_frame_round_trip (void **state)
     char what [128];
     //  Every prefix is incomplete; the whole is one frame
     for (size_t n = 0; n < size; n++)
-        assert_int_equal (cw_frame_decode (bytes, n, 0, &frame, what, sizeof (what)),
-                          CW_FRAME_INCOMPLETE);
+        assert_int_equal (cw_frame_decode (bytes, n, 0, &frame, what, sizeof (what)), CW_FRAME_INCOMPLETE);
     assert_int_equal (cw_frame_decode (bytes, size, 0, &frame, what, sizeof (what)), CW_FRAME_COMPLETE);
     assert_int_equal (frame.type, 7);
     assert_true (frame.corr == corr);
@@ -218,12 +217,16 @@ static void
 s_raw_header (uint8_t *p, uint32_t length, uint8_t version, uint32_t json_len)
 {
     memset (p, 0, CW_FRAME_HEADER);
-    p [0] = (uint8_t) (length >> 24); p [1] = (uint8_t) (length >> 16);
-    p [2] = (uint8_t) (length >> 8); p [3] = (uint8_t) length;
+    p [0] = (uint8_t) (length >> 24);
+    p [1] = (uint8_t) (length >> 16);
+    p [2] = (uint8_t) (length >> 8);
+    p [3] = (uint8_t) length;
     p [4] = version;
     p [5] = 3;
-    p [14] = (uint8_t) (json_len >> 24); p [15] = (uint8_t) (json_len >> 16);
-    p [16] = (uint8_t) (json_len >> 8); p [17] = (uint8_t) json_len;
+    p [14] = (uint8_t) (json_len >> 24);
+    p [15] = (uint8_t) (json_len >> 16);
+    p [16] = (uint8_t) (json_len >> 8);
+    p [17] = (uint8_t) json_len;
 }
 
 static void
@@ -468,10 +471,10 @@ test_cert_check (void **state)
                     "certificate SAN does not contain IP 127.0.1.2 (it names: peer1.example.com)", false);
     s_expect_check (cw_cert_check (wrong, NULL, ca, "peer1.example.com", false), false,
                     "certificate SAN does not contain peer1.example.com (it names: wrong.example.com)", false);
-    s_expect_check (cw_cert_check (peer1, NULL, ca, "", false), false,
-                    "no FQDN to check the certificate against", false);
-    s_expect_check (cw_cert_check (peer1, NULL, ca, NULL, false), false,
-                    "no FQDN to check the certificate against", false);
+    s_expect_check (cw_cert_check (peer1, NULL, ca, "", false), false, "no FQDN to check the certificate against",
+                    false);
+    s_expect_check (cw_cert_check (peer1, NULL, ca, NULL, false), false, "no FQDN to check the certificate against",
+                    false);
     char expected [700];
     snprintf (expected, sizeof (expected), "certificate does not chain to the trusted CAs (%s): ", ca);
     s_expect_check (cw_cert_check (untrusted, NULL, ca, "peer1.example.com", false), false, expected, true);
@@ -598,8 +601,7 @@ test_tls_context (void **state)
     cfg.verify = CW_TLS_VERIFY_PERMISSIVE;
     assert_null (cw_tls_context_new (&cfg, err, sizeof (err)));
     char expected [1200];
-    snprintf (expected, sizeof (expected), "peering private key '%s' does not match certificate '%s'",
-              key2, crt);
+    snprintf (expected, sizeof (expected), "peering private key '%s' does not match certificate '%s'", key2, crt);
     assert_string_equal (err, expected);
     cfg.private_key = key;
     cfg.certificate = "/nonexistent/x.crt";
@@ -612,10 +614,10 @@ test_tls_context (void **state)
 //  The one-shot dial against a TLS server thread
 
 typedef enum {
-    S_SERVE_ECHO,           //  answer each frame: first a type-99 notice, then type+1 echoing the JSON
-    S_SERVE_SILENT_TCP,     //  accept, never speak TLS
-    S_SERVE_SILENT_TLS,     //  complete TLS, never send a frame
-    S_SERVE_GARBAGE         //  complete TLS, send a frame of version 9
+    S_SERVE_ECHO,          //  answer each frame: first a type-99 notice, then type+1 echoing the JSON
+    S_SERVE_SILENT_TCP,    //  accept, never speak TLS
+    S_SERVE_SILENT_TLS,    //  complete TLS, never send a frame
+    S_SERVE_GARBAGE        //  complete TLS, send a frame of version 9
 } s_serve_t;
 
 typedef struct {
@@ -624,9 +626,9 @@ typedef struct {
     uint16_t port;
     SSL_CTX *ctx;
     pthread_t thread;
-    int stop_fd [2];            //  the test writes here to end a silent server
-    char sni [256];             //  the server name the client sent, "" none
-    int frames;                 //  frames received
+    int stop_fd [2];    //  the test writes here to end a silent server
+    char sni [256];     //  the server name the client sent, "" none
+    int frames;         //  frames received
     bool failed;
 } s_server_t;
 
@@ -719,11 +721,10 @@ s_server_run (void *arg)
         return NULL;
     }
     const char *sni = SSL_get_servername (ssl, TLSEXT_NAMETYPE_host_name);
-    snprintf (server->sni, sizeof (server->sni), "%s", sni? sni: "");
+    snprintf (server->sni, sizeof (server->sni), "%s", sni ? sni : "");
     if (server->mode == S_SERVE_ECHO)
         s_serve_echo (server, ssl);
-    else
-    if (server->mode == S_SERVE_SILENT_TLS)
+    else if (server->mode == S_SERVE_SILENT_TLS)
         poll (&stop, 1, 10000);
     else {
         uint8_t *bytes;
@@ -784,14 +785,13 @@ s_server_free (s_server_t *server)
 }
 
 static cw_dial_t *
-s_dial (s_server_t *server, const char *server_name, int64_t timeout_ms, bool *final,
-        char *err, size_t errlen)
+s_dial (s_server_t *server, const char *server_name, int64_t timeout_ms, bool *final, char *err, size_t errlen)
 {
     char crt [512], key [512];
     s_path (crt, sizeof (crt), "peer2.crt");
     s_path (key, sizeof (key), "peer2.key");
-    return cw_dial_open ("127.0.0.1", server->port, "127.0.0.1", server_name, crt, key,
-                         cw_mono_ms () + timeout_ms, final, err, errlen);
+    return cw_dial_open ("127.0.0.1", server->port, "127.0.0.1", server_name, crt, key, cw_mono_ms () + timeout_ms,
+                         final, err, errlen);
 }
 
 static void
@@ -881,8 +881,7 @@ test_dial_timeouts (void **state)
     assert_true (cw_mono_ms () - started >= 300);
     assert_true (cw_mono_ms () - started < 5000);
     assert_false (final);
-    snprintf (expected, sizeof (expected), "TLS handshake with 127.0.0.1:%u timed out",
-              (unsigned) server->port);
+    snprintf (expected, sizeof (expected), "TLS handshake with 127.0.0.1:%u timed out", (unsigned) server->port);
     assert_string_equal (err, expected);
     s_server_join (server);
     s_server_free (server);
@@ -928,16 +927,16 @@ test_dial_failures (void **state)
     close (probe);
     uint16_t port = ntohs (sin.sin_port);
     final = true;
-    cw_dial_t *dial = cw_dial_open ("127.0.0.1", port, "127.0.0.1", NULL, crt, key,
-                                    cw_mono_ms () + 2000, &final, err, sizeof (err));
+    cw_dial_t *dial = cw_dial_open ("127.0.0.1", port, "127.0.0.1", NULL, crt, key, cw_mono_ms () + 2000, &final, err,
+                                    sizeof (err));
     assert_null (dial);
     assert_false (final);
     snprintf (expected, sizeof (expected), "connect to 127.0.0.1:%u: connection refused", (unsigned) port);
     assert_string_equal (err, expected);
 
     //  This node's certificate or key unusable: final
-    dial = cw_dial_open ("127.0.0.1", port, "127.0.0.1", NULL, "/nonexistent/x.crt", key,
-                         cw_mono_ms () + 2000, &final, err, sizeof (err));
+    dial = cw_dial_open ("127.0.0.1", port, "127.0.0.1", NULL, "/nonexistent/x.crt", key, cw_mono_ms () + 2000, &final,
+                         err, sizeof (err));
     assert_null (dial);
     assert_true (final);
     assert_string_equal (err, "peering certificate file '/nonexistent/x.crt' cannot be read: "
@@ -945,15 +944,14 @@ test_dial_failures (void **state)
     char key1 [512];
     s_path (key1, sizeof (key1), "peer1.key");
     final = false;
-    dial = cw_dial_open ("127.0.0.1", port, "127.0.0.1", NULL, crt, key1,
-                         cw_mono_ms () + 2000, &final, err, sizeof (err));
+    dial = cw_dial_open ("127.0.0.1", port, "127.0.0.1", NULL, crt, key1, cw_mono_ms () + 2000, &final, err,
+                         sizeof (err));
     assert_null (dial);
     assert_true (final);
     assert_non_null (strstr (err, "does not match certificate"));
     //  Addresses of different families: final
     final = false;
-    dial = cw_dial_open ("::1", port, "127.0.0.1", NULL, crt, key, cw_mono_ms () + 2000, &final,
-                         err, sizeof (err));
+    dial = cw_dial_open ("::1", port, "127.0.0.1", NULL, crt, key, cw_mono_ms () + 2000, &final, err, sizeof (err));
     assert_null (dial);
     assert_true (final);
 
@@ -985,22 +983,21 @@ s_group_setup (void **state)
     if (!mkdtemp (s_certs))
         return -1;
     char command [768];
-    snprintf (command, sizeof (command), "sh '%s/tests/integration/make_certs.sh' '%s' 2",
-              CW_SOURCE_DIR, s_certs);
+    snprintf (command, sizeof (command), "sh '%s/tests/integration/make_certs.sh' '%s' 2", CW_SOURCE_DIR, s_certs);
     if (system (command) != 0)
         return -1;
     char path [512];
     s_path (path, sizeof (path), "ca.crt");
     FILE *in = fopen (path, "r");
-    s_ca = in? PEM_read_X509 (in, NULL, NULL, NULL): NULL;
+    s_ca = in ? PEM_read_X509 (in, NULL, NULL, NULL) : NULL;
     if (in)
         fclose (in);
     s_path (path, sizeof (path), "ca.key");
     in = fopen (path, "r");
-    s_ca_key = in? PEM_read_PrivateKey (in, NULL, NULL, NULL): NULL;
+    s_ca_key = in ? PEM_read_PrivateKey (in, NULL, NULL, NULL) : NULL;
     if (in)
         fclose (in);
-    return s_ca && s_ca_key? 0: -1;
+    return s_ca && s_ca_key ? 0 : -1;
 }
 
 static int
@@ -1011,25 +1008,19 @@ s_group_teardown (void **state)
     EVP_PKEY_free (s_ca_key);
     char command [300];
     snprintf (command, sizeof (command), "rm -rf '%s'", s_certs);
-    return system (command) == 0? 0: -1;
+    return system (command) == 0 ? 0 : -1;
 }
 
 int
 main (void)
 {
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test (test_frame_round_trip),
-        cmocka_unit_test (test_frame_malformed),
-        cmocka_unit_test (test_cert_names_peer),
-        cmocka_unit_test (test_cert_wildcards),
-        cmocka_unit_test (test_cert_names),
-        cmocka_unit_test (test_cert_check),
-        cmocka_unit_test (test_cert_fingerprint),
-        cmocka_unit_test (test_tls_context),
-        cmocka_unit_test (test_dial_exchange),
-        cmocka_unit_test (test_dial_no_sni_for_ip),
-        cmocka_unit_test (test_dial_timeouts),
-        cmocka_unit_test (test_dial_failures),
+        cmocka_unit_test (test_frame_round_trip), cmocka_unit_test (test_frame_malformed),
+        cmocka_unit_test (test_cert_names_peer),  cmocka_unit_test (test_cert_wildcards),
+        cmocka_unit_test (test_cert_names),       cmocka_unit_test (test_cert_check),
+        cmocka_unit_test (test_cert_fingerprint), cmocka_unit_test (test_tls_context),
+        cmocka_unit_test (test_dial_exchange),    cmocka_unit_test (test_dial_no_sni_for_ip),
+        cmocka_unit_test (test_dial_timeouts),    cmocka_unit_test (test_dial_failures),
     };
     return cmocka_run_group_tests (tests, s_group_setup, s_group_teardown);
 }

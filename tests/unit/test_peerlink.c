@@ -37,7 +37,7 @@
 #define S_PORT 14371
 #define S_BLOB_SIZE (5 * 1024 * 1024 + 123)
 
-static char s_certs [256];          //  directory of the test certificates
+static char s_certs [256];    //  directory of the test certificates
 
 //  ---------------------------------------------------------------------
 //  A test node: one cw_peerlink_t plus what its callbacks saw
@@ -54,14 +54,13 @@ typedef struct {
     char last_json [256];
     uint8_t *last_blob;
     size_t last_blob_len;
-    bool echo;                      //  answer every inbound message with type+1
+    bool echo;    //  answer every inbound message with type+1
     int link_events;
 } node_t;
 
 static void
-s_on_message (cw_peerlink_t *pl, int peer, uint64_t link_id, cw_peerlink_dir_t dir, uint8_t type,
-              uint64_t corr, const char *json_text, json_t *json, const uint8_t *blob,
-              size_t blob_len, void *arg)
+s_on_message (cw_peerlink_t *pl, int peer, uint64_t link_id, cw_peerlink_dir_t dir, uint8_t type, uint64_t corr,
+              const char *json_text, json_t *json, const uint8_t *blob, size_t blob_len, void *arg)
 {
     node_t *node = (node_t *) arg;
     node->messages++;
@@ -81,13 +80,11 @@ s_on_message (cw_peerlink_t *pl, int peer, uint64_t link_id, cw_peerlink_dir_t d
         memcpy (node->last_blob, blob, blob_len);
     }
     if (node->echo && dir == CW_PEERLINK_INBOUND)
-        assert_int_equal (cw_peerlink_reply (pl, link_id, (uint8_t) (type + 1), corr,
-                                             json_text, blob, blob_len), 0);
+        assert_int_equal (cw_peerlink_reply (pl, link_id, (uint8_t) (type + 1), corr, json_text, blob, blob_len), 0);
 }
 
 static void
-s_on_link (cw_peerlink_t *pl, int peer, cw_peerlink_dir_t dir, bool up, const char *reason,
-           void *arg)
+s_on_link (cw_peerlink_t *pl, int peer, cw_peerlink_dir_t dir, bool up, const char *reason, void *arg)
 {
     (void) pl;
     node_t *node = (node_t *) arg;
@@ -145,8 +142,8 @@ static node_t *s_running [8];
 
 //  Start node INDEX on 127.0.1.INDEX with certificate CERT (file stem).
 static void
-s_node_start (node_t *node, zloop_t *loop, int index, cw_peerlink_verify_t verify,
-              const char *cert, const table_t *table)
+s_node_start (node_t *node, zloop_t *loop, int index, cw_peerlink_verify_t verify, const char *cert,
+              const table_t *table)
 {
     memset (node, 0, sizeof (*node));
     node->index = index;
@@ -238,7 +235,7 @@ s_wait_timer (zloop_t *loop, int timer_id, void *arg)
         wait->met = true;
         return -1;
     }
-    return zclock_mono () > wait->deadline? -1: 0;
+    return zclock_mono () > wait->deadline ? -1 : 0;
 }
 
 static bool
@@ -305,7 +302,7 @@ s_wait_messages (zloop_t *loop, node_t *node, int messages)
 typedef struct {
     node_t *node;
     int peer;
-    const char *field;              //  "out.last_error" | "in.last_error" | "out.certificate" | "in.certificate"
+    const char *field;    //  "out.last_error" | "in.last_error" | "out.certificate" | "in.certificate"
     const char *needle;
 } s_text_wait_t;
 
@@ -338,8 +335,8 @@ s_expect_text (zloop_t *loop, node_t *node, int peer, const char *field, const c
     s_text_wait_t wait = { node, peer, field, needle };
     if (!s_run_until (loop, s_has_text, &wait, 10000)) {
         cw_peerlink_peer_status_t st = s_status (node, peer);
-        fail_msg ("node %d peer %d %s: expected '%s', got '%s'", node->index, peer, field,
-                  needle, s_field (&st, field));
+        fail_msg ("node %d peer %d %s: expected '%s', got '%s'", node->index, peer, field, needle,
+                  s_field (&st, field));
     }
 }
 
@@ -375,8 +372,7 @@ s_group_setup (void **state)
     if (!mkdtemp (s_certs))
         return -1;
     char command [1024];
-    snprintf (command, sizeof (command), "sh '%s/tests/integration/make_certs.sh' '%s' 3",
-              CW_SOURCE_DIR, s_certs);
+    snprintf (command, sizeof (command), "sh '%s/tests/integration/make_certs.sh' '%s' 3", CW_SOURCE_DIR, s_certs);
     if (system (command) != 0)
         return -1;
     //  partial.crt: signed by the test CA, its only name the partial
@@ -388,8 +384,9 @@ s_group_setup (void **state)
               "&& printf 'basicConstraints=CA:FALSE\\nkeyUsage=critical,digitalSignature\\n"
               "extendedKeyUsage=serverAuth,clientAuth\\nsubjectAltName=DNS:*2.example.com\\n' > partial.ext "
               "&& openssl x509 -req -in partial.csr -CA ca.crt -CAkey ca.key -CAserial ca.srl -days 30 "
-              "-sha256 -extfile partial.ext -out partial.crt 2>/dev/null", s_certs);
-    return system (command) == 0? 0: -1;
+              "-sha256 -extfile partial.ext -out partial.crt 2>/dev/null",
+              s_certs);
+    return system (command) == 0 ? 0 : -1;
 }
 
 static int
@@ -398,7 +395,7 @@ s_group_teardown (void **state)
     (void) state;
     char command [512];
     snprintf (command, sizeof (command), "rm -rf '%s'", s_certs);
-    return system (command) == 0? 0: -1;
+    return system (command) == 0 ? 0 : -1;
 }
 
 //  ---------------------------------------------------------------------
@@ -477,7 +474,8 @@ test_resolve (void **state)
     assert_int_equal (cw_peerlink_resolve ("localhost", NULL, 0, 4, ip, sizeof (ip), via, sizeof (via)), 0);
     assert_string_equal (ip, "127.0.0.1");
     assert_string_equal (via, "DNS");
-    assert_int_equal (cw_peerlink_resolve ("nonexistent.invalid", mapping, 1, 4, ip, sizeof (ip), via, sizeof (via)), -1);
+    assert_int_equal (cw_peerlink_resolve ("nonexistent.invalid", mapping, 1, 4, ip, sizeof (ip), via, sizeof (via)),
+                      -1);
     assert_non_null (strstr (via, "nonexistent.invalid"));
 }
 
@@ -645,11 +643,9 @@ test_enforce_wrong_san (void **state)
     s_node_start (&a, loop, 1, CW_PEERLINK_ENFORCE, "peer1", &table);
     s_node_start (&b, loop, 2, CW_PEERLINK_ENFORCE, "wrong-san", &table);
     //  a dialing b checks b's server certificate
-    s_expect_text (loop, &a, 2, "out.certificate",
-                   "certificate SAN/CN does not contain peer2.example.com");
+    s_expect_text (loop, &a, 2, "out.certificate", "certificate SAN/CN does not contain peer2.example.com");
     //  b dialing a: a checks b's client certificate after HELLO and says why
-    s_expect_text (loop, &a, 2, "in.certificate",
-                   "certificate SAN/CN does not contain peer2.example.com");
+    s_expect_text (loop, &a, 2, "in.certificate", "certificate SAN/CN does not contain peer2.example.com");
     s_expect_text (loop, &b, 1, "out.last_error",
                    "rejected by peer 1: certificate SAN/CN does not contain peer2.example.com");
     cw_peerlink_peer_status_t st = s_status (&a, 2);
@@ -690,10 +686,8 @@ test_enforce_partial_wildcard (void **state)
     static node_t a, b;
     s_node_start (&a, loop, 1, CW_PEERLINK_ENFORCE, "peer1", &table);
     s_node_start (&b, loop, 2, CW_PEERLINK_ENFORCE, "partial", &table);
-    s_expect_text (loop, &a, 2, "out.certificate",
-                   "certificate SAN/CN does not contain peer2.example.com");
-    s_expect_text (loop, &a, 2, "in.certificate",
-                   "certificate SAN/CN does not contain peer2.example.com");
+    s_expect_text (loop, &a, 2, "out.certificate", "certificate SAN/CN does not contain peer2.example.com");
+    s_expect_text (loop, &a, 2, "in.certificate", "certificate SAN/CN does not contain peer2.example.com");
     assert_false (s_status (&a, 2).up);
     assert_false (s_status (&b, 1).up);
     s_node_stop (&a);
@@ -713,10 +707,8 @@ test_enforce_untrusted_ca (void **state)
     static node_t a, b;
     s_node_start (&a, loop, 1, CW_PEERLINK_ENFORCE, "peer1", &table);
     s_node_start (&b, loop, 2, CW_PEERLINK_ENFORCE, "peer2-untrusted", &table);
-    s_expect_text (loop, &a, 2, "out.certificate",
-                   "certificate not trusted: unable to get local issuer certificate");
-    s_expect_text (loop, &a, 2, "in.certificate",
-                   "certificate not trusted: unable to get local issuer certificate");
+    s_expect_text (loop, &a, 2, "out.certificate", "certificate not trusted: unable to get local issuer certificate");
+    s_expect_text (loop, &a, 2, "in.certificate", "certificate not trusted: unable to get local issuer certificate");
     s_expect_text (loop, &b, 1, "out.last_error", "TLS handshake failed");
     assert_false (s_status (&a, 2).up);
     assert_false (s_status (&a, 2).inbound.up);
@@ -808,13 +800,13 @@ test_accept_filter (void **state)
 //  A raw TLS client from a peer's address that sends what it is told
 
 typedef struct {
-    const char *cert;               //  file stem
-    int hello_index;                //  0 = send no HELLO
-    const uint8_t *valid;           //  a valid frame to send first (after HELLO)
+    const char *cert;        //  file stem
+    int hello_index;         //  0 = send no HELLO
+    const uint8_t *valid;    //  a valid frame to send first (after HELLO)
     size_t valid_len;
-    const uint8_t *payload;         //  then these bytes
+    const uint8_t *payload;    //  then these bytes
     size_t payload_len;
-    bool close_after;               //  close right after the payload (truncation)
+    bool close_after;    //  close right after the payload (truncation)
     //  results
     bool hello_ok;
     char hello_answer [256];
@@ -823,20 +815,24 @@ typedef struct {
 } raw_client_t;
 
 static void
-s_frame (uint8_t *buf, size_t *len, uint8_t version, uint8_t type, uint64_t corr,
-         const char *json, uint32_t declared_json_len, uint32_t declared_length)
+s_frame (uint8_t *buf, size_t *len, uint8_t version, uint8_t type, uint64_t corr, const char *json,
+         uint32_t declared_json_len, uint32_t declared_length)
 {
     size_t json_len = strlen (json);
-    uint32_t length = declared_length? declared_length: (uint32_t) (14 + json_len);
-    buf [0] = (uint8_t) (length >> 24); buf [1] = (uint8_t) (length >> 16);
-    buf [2] = (uint8_t) (length >> 8); buf [3] = (uint8_t) length;
+    uint32_t length = declared_length ? declared_length : (uint32_t) (14 + json_len);
+    buf [0] = (uint8_t) (length >> 24);
+    buf [1] = (uint8_t) (length >> 16);
+    buf [2] = (uint8_t) (length >> 8);
+    buf [3] = (uint8_t) length;
     buf [4] = version;
     buf [5] = type;
     for (int i = 0; i < 8; i++)
         buf [6 + i] = (uint8_t) (corr >> (56 - 8 * i));
-    uint32_t jl = declared_json_len? declared_json_len: (uint32_t) json_len;
-    buf [14] = (uint8_t) (jl >> 24); buf [15] = (uint8_t) (jl >> 16);
-    buf [16] = (uint8_t) (jl >> 8); buf [17] = (uint8_t) jl;
+    uint32_t jl = declared_json_len ? declared_json_len : (uint32_t) json_len;
+    buf [14] = (uint8_t) (jl >> 24);
+    buf [15] = (uint8_t) (jl >> 16);
+    buf [16] = (uint8_t) (jl >> 8);
+    buf [17] = (uint8_t) jl;
     memcpy (buf + 18, json, json_len);
     *len = 18 + json_len;
 }
@@ -874,7 +870,7 @@ s_raw_client (void *arg)
     to.sin_port = htons (S_PORT);
     SSL *ssl = NULL;
     if (bind (fd, (struct sockaddr *) &from, sizeof (from)) != 0
-    ||  connect (fd, (struct sockaddr *) &to, sizeof (to)) != 0)
+        || connect (fd, (struct sockaddr *) &to, sizeof (to)) != 0)
         goto done;
     ssl = SSL_new (ctx);
     SSL_set_fd (ssl, fd);
@@ -884,16 +880,16 @@ s_raw_client (void *arg)
         uint8_t buf [512];
         size_t len;
         char json [128];
-        snprintf (json, sizeof (json), "{\"index\":%d,\"address\":\"peer%d.example.com\"}",
-                  self->hello_index, self->hello_index);
+        snprintf (json, sizeof (json), "{\"index\":%d,\"address\":\"peer%d.example.com\"}", self->hello_index,
+                  self->hello_index);
         s_frame (buf, &len, 1, 0, 0, json, 0, 0);
         if (SSL_write (ssl, buf, (int) len) <= 0)
             goto done;
         uint8_t header [18];
         if (!s_ssl_read_all (ssl, header, 18))
             goto done;
-        uint32_t length = ((uint32_t) header [0] << 24) | ((uint32_t) header [1] << 16)
-                        | ((uint32_t) header [2] << 8) | header [3];
+        uint32_t length = ((uint32_t) header [0] << 24) | ((uint32_t) header [1] << 16) | ((uint32_t) header [2] << 8)
+                        | header [3];
         size_t rest = length - 14;
         if (rest >= sizeof (self->hello_answer) || !s_ssl_read_all (ssl, (uint8_t *) self->hello_answer, rest))
             goto done;
@@ -914,10 +910,9 @@ s_raw_client (void *arg)
         int rc = SSL_read (ssl, sink, sizeof (sink));
         if (rc <= 0) {
             int err = SSL_get_error (ssl, rc);
-            self->closed_by_server = err == SSL_ERROR_ZERO_RETURN || err == SSL_ERROR_SYSCALL
-                                  || err == SSL_ERROR_SSL;
+            self->closed_by_server = err == SSL_ERROR_ZERO_RETURN || err == SSL_ERROR_SYSCALL || err == SSL_ERROR_SSL;
             if (err == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK))
-                self->closed_by_server = false;     //  timed out: not closed
+                self->closed_by_server = false;    //  timed out: not closed
             break;
         }
     }

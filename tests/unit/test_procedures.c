@@ -32,9 +32,9 @@ static struct {
     int peer;
     json_t *request;
     void *token;
-} s_calls[S_CALLS_MAX];
+} s_calls [S_CALLS_MAX];
 static int s_call_count;
-static bool s_unreachable;          //  calls fail (peer cannot be reached)
+static bool s_unreachable;    //  calls fail (peer cannot be reached)
 
 static int64_t
 s_now (void *env)
@@ -52,19 +52,19 @@ s_call (void *env, int peer, json_t *request, int timeout_ms, void *token)
         json_decref (request);
         return -1;
     }
-    s_calls[s_call_count].peer = peer;
-    s_calls[s_call_count].request = request;
-    s_calls[s_call_count].token = token;
+    s_calls [s_call_count].peer = peer;
+    s_calls [s_call_count].request = request;
+    s_calls [s_call_count].token = token;
     s_call_count++;
     return 0;
 }
 
 //  The context of a test procedure: what ran, in order.
 typedef struct {
-    char trace[512];
+    char trace [512];
     int ended;
     bool ended_ok;
-    char end_error[768];
+    char end_error [768];
     int ticks;
 } s_ctx_t;
 
@@ -100,7 +100,7 @@ s_engine (sqlite3 *db)
 {
     s_now_ms = 1000000;
     for (int i = 0; i < s_call_count; i++)
-        json_decref (s_calls[i].request);
+        json_decref (s_calls [i].request);
     s_call_count = 0;
     s_unreachable = false;
     s_freed = 0;
@@ -115,7 +115,7 @@ s_engine_done (cw_engine_t **engine)
 {
     cw_engine_destroy (engine);
     for (int i = 0; i < s_call_count; i++)
-        json_decref (s_calls[i].request);
+        json_decref (s_calls [i].request);
     s_call_count = 0;
 }
 
@@ -152,7 +152,7 @@ s_ask (cw_engine_t *engine, void *arg)
 {
     s_trace (arg, "ask");
     if (cw_engine_call (engine, 2, 7, json_pack ("{s:s}", "op", "a"), 0) != 0
-    ||  cw_engine_call (engine, 3, 7, json_pack ("{s:s}", "op", "b"), 0) != 0) {
+        || cw_engine_call (engine, 3, 7, json_pack ("{s:s}", "op", "b"), 0) != 0) {
         cw_engine_fail (engine, "a peer is unreachable");
         return CW_STEP_FAIL;
     }
@@ -179,7 +179,7 @@ s_count_tick (cw_engine_t *engine, void *arg)
 static cw_step_result_t
 s_check_reply (cw_engine_t *engine, void *arg, int peer, int tag, bool ok, json_t *json)
 {
-    char text[64];
+    char text [64];
     snprintf (text, sizeof text, "reply:%d:%d:%s", peer, tag, ok ? "ok" : "no");
     s_trace (arg, text);
     if (!ok) {
@@ -189,53 +189,44 @@ s_check_reply (cw_engine_t *engine, void *arg, int peer, int tag, bool ok, json_
     return cw_engine_calls_out (engine) ? CW_STEP_WAIT : CW_STEP_NEXT;
 }
 
-static const cw_step_t s_three_steps[] = {
-    { .name = "first", .enter = s_first },
-    { .name = "second", .enter = s_second },
-    { .name = "third", .enter = s_third },
-    { .name = NULL }
-};
+static const cw_step_t s_three_steps [] = { { .name = "first", .enter = s_first },
+                                            { .name = "second", .enter = s_second },
+                                            { .name = "third", .enter = s_third },
+                                            { .name = NULL } };
 static const cw_procedure_t s_three = {
     .name = "three", .steps = s_three_steps, .on_end = s_on_end, .free_ctx = s_free
 };
 
-static const cw_step_t s_ask_steps[] = {
-    { .name = "ask the peers", .enter = s_ask },
-    { .name = "third", .enter = s_third },
-    { .name = NULL }
-};
+static const cw_step_t s_ask_steps [] = { { .name = "ask the peers", .enter = s_ask },
+                                          { .name = "third", .enter = s_third },
+                                          { .name = NULL } };
 static const cw_procedure_t s_asking = {
     .name = "asking", .steps = s_ask_steps, .on_end = s_on_end, .free_ctx = s_free
 };
 
-static const cw_step_t s_checked_steps[] = {
-    { .name = "ask the peers", .enter = s_ask, .on_reply = s_check_reply },
-    { .name = "third", .enter = s_third },
-    { .name = NULL }
-};
+static const cw_step_t s_checked_steps [] = { { .name = "ask the peers", .enter = s_ask, .on_reply = s_check_reply },
+                                              { .name = "third", .enter = s_third },
+                                              { .name = NULL } };
 static const cw_procedure_t s_checked = {
     .name = "checked", .steps = s_checked_steps, .on_end = s_on_end, .free_ctx = s_free
 };
 
-static const cw_step_t s_slow_steps[] = {
-    { .name = "first", .enter = s_first },
-    { .name = "wait for the peer", .enter = s_wait, .deadline_ms = 5000 },
-    { .name = "third", .enter = s_third },
-    { .name = NULL }
-};
+static const cw_step_t s_slow_steps [] = { { .name = "first", .enter = s_first },
+                                           { .name = "wait for the peer", .enter = s_wait, .deadline_ms = 5000 },
+                                           { .name = "third", .enter = s_third },
+                                           { .name = NULL } };
 static const cw_procedure_t s_slow = {
     .name = "rolling", .steps = s_slow_steps, .keep_status = true, .on_end = s_on_end, .free_ctx = s_free
 };
-static const cw_procedure_t s_slow_join = {
-    .name = "cluster.join", .steps = s_slow_steps, .busy = "a join is already in progress",
-    .on_end = s_on_end, .free_ctx = s_free
-};
+static const cw_procedure_t s_slow_join = { .name = "cluster.join",
+                                            .steps = s_slow_steps,
+                                            .busy = "a join is already in progress",
+                                            .on_end = s_on_end,
+                                            .free_ctx = s_free };
 
-static const cw_step_t s_tick_steps[] = {
-    { .name = "count ticks", .enter = s_wait, .on_tick = s_count_tick },
-    { .name = "third", .enter = s_third },
-    { .name = NULL }
-};
+static const cw_step_t s_tick_steps [] = { { .name = "count ticks", .enter = s_wait, .on_tick = s_count_tick },
+                                           { .name = "third", .enter = s_third },
+                                           { .name = NULL } };
 static const cw_procedure_t s_ticking = {
     .name = "ticking", .steps = s_tick_steps, .keep_status = true, .on_end = s_on_end, .free_ctx = s_free
 };
@@ -250,7 +241,7 @@ test_steps_run_in_order (void **state)
     cw_engine_t *engine = s_engine (NULL);
     s_ctx_t ctx;
     memset (&ctx, 0, sizeof ctx);
-    char err[256] = "";
+    char err [256] = "";
     assert_int_equal (cw_engine_start (engine, &s_three, &ctx, NULL, err, sizeof err), 0);
     assert_string_equal (ctx.trace, "first second third");
     assert_int_equal (cw_engine_state (engine), CW_ENGINE_DONE);
@@ -268,25 +259,25 @@ test_reply_advances (void **state)
     cw_engine_t *engine = s_engine (NULL);
     s_ctx_t ctx;
     memset (&ctx, 0, sizeof ctx);
-    char err[256];
+    char err [256];
     assert_int_equal (cw_engine_start (engine, &s_asking, &ctx, NULL, err, sizeof err), 0);
     assert_int_equal (cw_engine_state (engine), CW_ENGINE_RUNNING);
     assert_string_equal (cw_engine_step (engine), "ask the peers");
     assert_int_equal (s_call_count, 2);
-    assert_int_equal (s_calls[0].peer, 2);
+    assert_int_equal (s_calls [0].peer, 2);
     assert_int_equal (cw_engine_calls_out (engine), 2);
     //  A tick changes nothing: the step waits for its calls
     cw_engine_tick (engine);
     assert_string_equal (ctx.trace, "ask");
     json_t *answer = json_object ();
-    cw_engine_deliver (s_calls[0].token, true, answer);
+    cw_engine_deliver (s_calls [0].token, true, answer);
     assert_string_equal (cw_engine_step (engine), "ask the peers");
     assert_string_equal (ctx.trace, "ask");
-    cw_engine_deliver (s_calls[1].token, true, answer);
+    cw_engine_deliver (s_calls [1].token, true, answer);
     assert_string_equal (ctx.trace, "ask third");
     assert_int_equal (cw_engine_state (engine), CW_ENGINE_DONE);
     //  An answer delivered twice is dropped
-    cw_engine_deliver (s_calls[1].token, true, answer);
+    cw_engine_deliver (s_calls [1].token, true, answer);
     assert_int_equal (ctx.ended, 1);
     json_decref (answer);
     s_engine_done (&engine);
@@ -299,16 +290,16 @@ test_reply_handler_fails (void **state)
     cw_engine_t *engine = s_engine (NULL);
     s_ctx_t ctx;
     memset (&ctx, 0, sizeof ctx);
-    char err[256];
+    char err [256];
     assert_int_equal (cw_engine_start (engine, &s_checked, &ctx, NULL, err, sizeof err), 0);
     json_t *no = json_pack ("{s:s}", "error", "not today");
     json_t *yes = json_object ();
-    cw_engine_deliver (s_calls[1].token, false, no);
+    cw_engine_deliver (s_calls [1].token, false, no);
     assert_int_equal (cw_engine_state (engine), CW_ENGINE_FAILED);
     assert_string_equal (ctx.end_error, "peer 3 said: not today");
     assert_false (ctx.ended_ok);
     //  The other answer comes late: dropped, the procedure stays failed
-    cw_engine_deliver (s_calls[0].token, true, yes);
+    cw_engine_deliver (s_calls [0].token, true, yes);
     assert_string_equal (ctx.trace, "ask reply:3:7:no");
     assert_int_equal (ctx.ended, 1);
     json_decref (no);
@@ -324,7 +315,7 @@ test_unreachable_fails_at_start (void **state)
     s_unreachable = true;
     s_ctx_t ctx;
     memset (&ctx, 0, sizeof ctx);
-    char err[256];
+    char err [256];
     assert_int_equal (cw_engine_start (engine, &s_asking, &ctx, NULL, err, sizeof err), 0);
     assert_int_equal (cw_engine_state (engine), CW_ENGINE_FAILED);
     assert_string_equal (ctx.end_error, "a peer is unreachable");
@@ -339,13 +330,13 @@ test_deadline_fails_naming_the_step (void **state)
     cw_engine_t *engine = s_engine (NULL);
     s_ctx_t ctx;
     memset (&ctx, 0, sizeof ctx);
-    char err[256];
+    char err [256];
     json_t *plan = json_pack ("[{s:i}]", "peer", 2);
     assert_int_equal (cw_engine_start (engine, &s_slow, &ctx, plan, err, sizeof err), 0);
     assert_string_equal (cw_engine_step (engine), "wait for the peer");
     s_now_ms += 5000;
     cw_engine_tick (engine);
-    assert_int_equal (cw_engine_state (engine), CW_ENGINE_RUNNING);     //  not past it yet
+    assert_int_equal (cw_engine_state (engine), CW_ENGINE_RUNNING);    //  not past it yet
     s_now_ms += 1;
     cw_engine_tick (engine);
     assert_int_equal (cw_engine_state (engine), CW_ENGINE_FAILED);
@@ -369,13 +360,13 @@ test_second_procedure_refused (void **state)
     s_ctx_t first, second;
     memset (&first, 0, sizeof first);
     memset (&second, 0, sizeof second);
-    char err[256] = "";
+    char err [256] = "";
     json_t *plan = json_pack ("[{s:i}, {s:i}]", "peer", 2, "peer", 1);
     assert_int_equal (cw_engine_start (engine, &s_slow, &first, plan, err, sizeof err), 0);
     assert_int_equal (cw_engine_start (engine, &s_three, &second, NULL, err, sizeof err), -1);
     assert_string_equal (err, "rolling is running (step 1 of 2); follow it with `cluster.rolling_status`");
     assert_string_equal (second.trace, "");
-    assert_int_equal (s_freed, 1);          //  the refused context
+    assert_int_equal (s_freed, 1);    //  the refused context
     json_t *refusal = cw_engine_refusal (engine, "cluster.add");
     assert_non_null (refusal);
     json_decref (refusal);
@@ -397,8 +388,8 @@ test_second_procedure_refused (void **state)
     assert_string_equal (err, "three: asking is in progress; retry when it has finished");
     //  Once it has ended, another may start
     json_t *answer = json_object ();
-    cw_engine_deliver (s_calls[0].token, true, answer);
-    cw_engine_deliver (s_calls[1].token, true, answer);
+    cw_engine_deliver (s_calls [0].token, true, answer);
+    cw_engine_deliver (s_calls [1].token, true, answer);
     json_decref (answer);
     assert_null (cw_engine_refusal (engine, "three"));
     assert_int_equal (cw_engine_start (engine, &s_three, &second, NULL, err, sizeof err), 0);
@@ -422,9 +413,8 @@ test_ticks_and_status (void **state)
     json_decref (status);
     s_ctx_t ctx;
     memset (&ctx, 0, sizeof ctx);
-    char err[256];
-    json_t *plan = json_pack ("[{s:i, s:s}, {s:i, s:s}]", "peer", 2, "state", "pending", "peer", 1, "state",
-                              "pending");
+    char err [256];
+    json_t *plan = json_pack ("[{s:i, s:s}, {s:i, s:s}]", "peer", 2, "state", "pending", "peer", 1, "state", "pending");
     assert_int_equal (cw_engine_start (engine, &s_ticking, &ctx, plan, err, sizeof err), 0);
     cw_engine_plan_state (engine, "running", "");
     status = cw_engine_status (engine, "ticking");
@@ -479,16 +469,14 @@ static void
 test_goto_repeats_steps (void **state)
 {
     (void) state;
-    static const cw_step_t steps[] = {
-        { .name = "first", .enter = s_first },
-        { .name = "back", .enter = s_loop_back },
-        { .name = NULL }
-    };
+    static const cw_step_t steps [] = { { .name = "first", .enter = s_first },
+                                        { .name = "back", .enter = s_loop_back },
+                                        { .name = NULL } };
     static const cw_procedure_t looping = { .name = "looping", .steps = steps, .on_end = s_on_end };
     cw_engine_t *engine = s_engine (NULL);
     s_ctx_t ctx;
     memset (&ctx, 0, sizeof ctx);
-    char err[256];
+    char err [256];
     json_t *plan = json_pack ("[{}, {}, {}]");
     assert_int_equal (cw_engine_start (engine, &looping, &ctx, plan, err, sizeof err), 0);
     assert_string_equal (ctx.trace, "first back first back first back");
@@ -517,7 +505,7 @@ static void
 test_answer_of_an_earlier_visit_dropped (void **state)
 {
     (void) state;
-    static const cw_step_t steps[] = {
+    static const cw_step_t steps [] = {
         { .name = "ask", .enter = s_ask_one, .on_reply = s_check_reply, .on_tick = s_ask_again },
         { .name = "third", .enter = s_third },
         { .name = NULL }
@@ -526,16 +514,16 @@ test_answer_of_an_earlier_visit_dropped (void **state)
     cw_engine_t *engine = s_engine (NULL);
     s_ctx_t ctx;
     memset (&ctx, 0, sizeof ctx);
-    char err[256];
+    char err [256];
     assert_int_equal (cw_engine_start (engine, &again, &ctx, NULL, err, sizeof err), 0);
     cw_engine_tick (engine);
     assert_string_equal (ctx.trace, "ask ask");
     assert_int_equal (s_call_count, 2);
     json_t *answer = json_object ();
-    cw_engine_deliver (s_calls[0].token, true, answer);       //  the first visit's: dropped
+    cw_engine_deliver (s_calls [0].token, true, answer);    //  the first visit's: dropped
     assert_string_equal (ctx.trace, "ask ask");
     assert_int_equal (cw_engine_state (engine), CW_ENGINE_RUNNING);
-    cw_engine_deliver (s_calls[1].token, true, answer);
+    cw_engine_deliver (s_calls [1].token, true, answer);
     assert_string_equal (ctx.trace, "ask ask reply:2:0:ok third");
     assert_int_equal (cw_engine_state (engine), CW_ENGINE_DONE);
     json_decref (answer);
@@ -545,7 +533,7 @@ test_answer_of_an_earlier_visit_dropped (void **state)
 int
 main (void)
 {
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_steps_run_in_order),
         cmocka_unit_test (test_reply_advances),
         cmocka_unit_test (test_reply_handler_fails),

@@ -59,12 +59,15 @@ static void
 test_required_keys (void **state)
 {
     (void) state;
-    struct { const char *name; cw_scope_t scope; } want [] = {
-        { "system.name", CW_SCOPE_PEER }, { "dns.hostname", CW_SCOPE_PEER },
-        { "dns.domain", CW_SCOPE_PEER }, { "dns.servers", CW_SCOPE_PEER },
-        { "ntp.servers", CW_SCOPE_PEER }, { "maintenance.mode", CW_SCOPE_PEER },
+    struct {
+        const char *name;
+        cw_scope_t scope;
+    } want [] = {
+        { "system.name", CW_SCOPE_PEER },  { "dns.hostname", CW_SCOPE_PEER },
+        { "dns.domain", CW_SCOPE_PEER },   { "dns.servers", CW_SCOPE_PEER },
+        { "ntp.servers", CW_SCOPE_PEER },  { "maintenance.mode", CW_SCOPE_PEER },
         { "h323.mode", CW_SCOPE_CLUSTER }, { "h323.ttl_s", CW_SCOPE_CLUSTER },
-        { "sip.mode", CW_SCOPE_CLUSTER }, { "call_routing.signaling_optimization", CW_SCOPE_CLUSTER },
+        { "sip.mode", CW_SCOPE_CLUSTER },  { "call_routing.signaling_optimization", CW_SCOPE_CLUSTER },
     };
     for (size_t i = 0; i < sizeof (want) / sizeof (want [0]); i++) {
         const cw_config_key_t *key = cw_registry_lookup (want [i].name);
@@ -87,17 +90,24 @@ test_sorted_and_unique (void **state)
     const cw_config_key_t *const *sorted = cw_registry_sorted (&count);
     assert_true (count >= 10);
     for (size_t i = 1; i < count; i++)
-        assert_true (strcmp (sorted [i - 1]->name, sorted [i]->name) < 0);   //  also: no duplicates
+        assert_true (strcmp (sorted [i - 1]->name, sorted [i]->name) < 0);    //  also: no duplicates
 }
 
 static void
 test_defaults (void **state)
 {
     (void) state;
-    struct { const char *key, *json; } want [] = {
-        { "dns.hostname", "\"\"" }, { "dns.domain", "\"\"" }, { "dns.servers", "[]" },
-        { "ntp.servers", "[]" }, { "maintenance.mode", "\"off\"" }, { "h323.mode", "\"on\"" },
-        { "h323.ttl_s", "1800" }, { "sip.mode", "\"on\"" },
+    struct {
+        const char *key, *json;
+    } want [] = {
+        { "dns.hostname", "\"\"" },
+        { "dns.domain", "\"\"" },
+        { "dns.servers", "[]" },
+        { "ntp.servers", "[]" },
+        { "maintenance.mode", "\"off\"" },
+        { "h323.mode", "\"on\"" },
+        { "h323.ttl_s", "1800" },
+        { "sip.mode", "\"on\"" },
         { "call_routing.signaling_optimization", "\"off\"" },
     };
     for (size_t i = 0; i < sizeof (want) / sizeof (want [0]); i++) {
@@ -177,8 +187,10 @@ test_string (void **state)
     s_expect ("system.name", "\"Tokyo VCS 1\"", "\"Tokyo VCS 1\"");
     s_expect ("system.name", "\"caf\\u00e9\"", "\"caf\xc3\xa9\"");
     char name63 [64], name64 [65], json [80];
-    memset (name63, 'a', 63); name63 [63] = 0;
-    memset (name64, 'a', 64); name64 [64] = 0;
+    memset (name63, 'a', 63);
+    name63 [63] = 0;
+    memset (name64, 'a', 64);
+    name64 [64] = 0;
     snprintf (json, sizeof (json), "\"%s\"", name63);
     char *got = s_norm ("system.name", json, NULL, 0);
     assert_non_null (got);
@@ -217,10 +229,11 @@ test_hostname_and_fqdn (void **state)
     char long_name [300];
     memset (long_name, 0, sizeof (long_name));
     for (int i = 0; i < 5; i++)
-        strcat (long_name, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.");   //  51 x 5 = 255
+        strcat (long_name, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.");    //  51 x 5 = 255
     strcat (long_name, "com");
     assert_false (cw_valid_fqdn (long_name));
-    assert_false (cw_valid_hostname_label ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));  //  64
+    assert_false (
+        cw_valid_hostname_label ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));    //  64
 }
 
 static void
@@ -263,7 +276,7 @@ test_enum (void **state)
 {
     (void) state;
     //  The first enum key: cluster.tls_verify.
-    cw_config_key_t key = { "cluster.tls_verify", CW_SCOPE_PEER, CW_TYPE_ENUM, 0, 0, 0,
+    cw_config_key_t key = { "cluster.tls_verify", CW_SCOPE_PEER,      CW_TYPE_ENUM,     0,     0, 0,
                             "permissive|enforce", CW_DEFAULT_LITERAL, "\"permissive\"", "test" };
     json_t *value = json_string ("Enforce");
     char err [256];
@@ -276,8 +289,8 @@ test_enum (void **state)
     assert_null (cw_registry_normalize (&key, value, err, sizeof (err)));
     assert_string_equal (err, "cluster.tls_verify: 'strict' is not allowed; allowed: permissive, enforce");
     json_decref (value);
-    cw_config_key_t version = { "cluster.ip_version", CW_SCOPE_PEER, CW_TYPE_ENUM, 0, 0, 0,
-                                "4|6", CW_DEFAULT_LITERAL, "\"4\"", "test" };
+    cw_config_key_t version = { "cluster.ip_version", CW_SCOPE_PEER, CW_TYPE_ENUM, 0, 0, 0, "4|6",
+                                CW_DEFAULT_LITERAL,   "\"4\"",       "test" };
     value = json_integer (6);
     out = cw_registry_normalize (&version, value, err, sizeof (err));
     assert_non_null (out);
@@ -303,7 +316,7 @@ test_unknown_key_message (void **state)
     cw_registry_unknown_message (NULL, msg, sizeof (msg));
     assert_string_equal (msg, "unknown key ''");
     char tiny [8];
-    cw_registry_unknown_message ("h323.ttl", tiny, sizeof (tiny));   //  truncates, no overflow
+    cw_registry_unknown_message ("h323.ttl", tiny, sizeof (tiny));    //  truncates, no overflow
     assert_int_equal (strlen (tiny), 7);
 }
 
@@ -311,18 +324,12 @@ int
 main (void)
 {
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test (test_required_keys),
-        cmocka_unit_test (test_sorted_and_unique),
-        cmocka_unit_test (test_defaults),
-        cmocka_unit_test (test_every_default_is_valid),
-        cmocka_unit_test (test_boolean),
-        cmocka_unit_test (test_integer),
-        cmocka_unit_test (test_string),
-        cmocka_unit_test (test_hostname_and_fqdn),
-        cmocka_unit_test (test_ip_list),
-        cmocka_unit_test (test_host_list),
-        cmocka_unit_test (test_enum),
-        cmocka_unit_test (test_unknown_key_message),
+        cmocka_unit_test (test_required_keys), cmocka_unit_test (test_sorted_and_unique),
+        cmocka_unit_test (test_defaults),      cmocka_unit_test (test_every_default_is_valid),
+        cmocka_unit_test (test_boolean),       cmocka_unit_test (test_integer),
+        cmocka_unit_test (test_string),        cmocka_unit_test (test_hostname_and_fqdn),
+        cmocka_unit_test (test_ip_list),       cmocka_unit_test (test_host_list),
+        cmocka_unit_test (test_enum),          cmocka_unit_test (test_unknown_key_message),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

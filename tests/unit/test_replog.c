@@ -94,7 +94,7 @@ typedef struct {
     int64_t seq;
     void *bytes;
     int len;
-    char hash [CW_REPLOG_HASH_HEX_LEN + 1];     //  the primary's head hash after it
+    char hash [CW_REPLOG_HASH_HEX_LEN + 1];    //  the primary's head hash after it
 } change_t;
 
 //  Run SQL as one replicated write on NODE; returns the numbered changeset.
@@ -107,8 +107,7 @@ s_write (node_t *node, const char *sql)
         fail_msg ("write_begin: %s", err);
     assert_true (cw_replog_in_write (node->replog));
     s_sql (node->db, sql);
-    if (cw_replog_write_commit (node->replog, &change.seq, &change.bytes, &change.len,
-                                err, sizeof (err)))
+    if (cw_replog_write_commit (node->replog, &change.seq, &change.bytes, &change.len, err, sizeof (err)))
         fail_msg ("write_commit: %s", err);
     assert_false (cw_replog_in_write (node->replog));
     cw_replog_head_hash (node->replog, change.hash, sizeof (change.hash));
@@ -119,8 +118,8 @@ static int
 s_apply (node_t *node, change_t *change, int64_t *need_from)
 {
     char err [512] = "";
-    return cw_replog_apply (node->replog, change->seq, change->bytes, change->len, change->hash,
-                            need_from, err, sizeof (err));
+    return cw_replog_apply (node->replog, change->seq, change->bytes, change->len, change->hash, need_from, err,
+                            sizeof (err));
 }
 
 //  The subordinate joins: a snapshot of the primary.
@@ -172,8 +171,7 @@ s_teardown (void **state)
     return 0;
 }
 
-#define SET(k, v) \
-    "INSERT OR REPLACE INTO cluster.cluster_config (key, value) VALUES ('" k "', '" v "')"
+#define SET(k, v) "INSERT OR REPLACE INTO cluster.cluster_config (key, value) VALUES ('" k "', '" v "')"
 
 // ---------------------------------------------------------------------------
 
@@ -187,7 +185,8 @@ test_open_creates_schema (void **state)
     assert_int_equal (cw_replog_cluster_id (fx->primary.replog, id, sizeof (id)), 0);
     assert_string_equal (id, "");
     assert_int_equal (s_int (db, "SELECT count (*) FROM cluster.sqlite_schema WHERE name IN "
-                                 "('cluster_config', 'replog_meta', 'replog_history')"), 3);
+                                 "('cluster_config', 'replog_meta', 'replog_history')"),
+                      3);
     //  cluster.db is the attached file, owner-only, in WAL mode
     char path [512];
     snprintf (path, sizeof (path), "%s/cluster.db", fx->primary.dir);
@@ -225,7 +224,8 @@ test_write_numbers_changes (void **state)
     assert_int_equal (sqlite3changeset_start (&iter, c1.len, c1.bytes), SQLITE_OK);
     int rows = 0;
     while (sqlite3changeset_next (iter) == SQLITE_ROW) {
-        const char *table; int ncol, op, indirect;
+        const char *table;
+        int ncol, op, indirect;
         sqlite3changeset_op (iter, &table, &ncol, &op, &indirect);
         assert_string_equal (table, "cluster_config");
         assert_int_equal (op, SQLITE_INSERT);
@@ -240,7 +240,8 @@ test_write_numbers_changes (void **state)
     assert_int_equal (cw_replog_applied_seq (p->replog), 2);
     assert_int_equal (s_int (p->db, "SELECT count (*) FROM cluster.replog_history"), 2);
     assert_int_equal (s_int (p->db, "SELECT length (changeset) FROM cluster.replog_history "
-                                    "WHERE seq = 2"), c2.len);
+                                    "WHERE seq = 2"),
+                      c2.len);
     char hash2 [CW_REPLOG_HASH_HEX_LEN + 1];
     cw_replog_head_hash (p->replog, hash2, sizeof (hash2));
     assert_string_not_equal (hash1, hash2);
@@ -262,7 +263,8 @@ test_write_numbers_changes (void **state)
     cw_replog_write_rollback (p->replog);
     cw_replog_write_rollback (p->replog);
     assert_int_equal (s_int (p->db, "SELECT count (*) FROM cluster.cluster_config "
-                                    "WHERE key = 'system.c'"), 0);
+                                    "WHERE key = 'system.c'"),
+                      0);
     change_t c5 = s_write (p, SET ("system.c", "9"));
     assert_int_equal (c5.seq, 3);
     //  commit without begin is an error
@@ -289,7 +291,7 @@ test_apply_in_order (void **state)
 {
     fixture_t *fx = *state;
     node_t *p = &fx->primary, *s = &fx->sub;
-    change_t c1 = s_write (p, SET ("a", "1"));      //  before the join: in the snapshot
+    change_t c1 = s_write (p, SET ("a", "1"));    //  before the join: in the snapshot
     s_join (p, s);
     assert_int_equal (cw_replog_applied_seq (s->replog), 1);
     change_t c2 = s_write (p, SET ("b", "2"));
@@ -301,8 +303,7 @@ test_apply_in_order (void **state)
     assert_int_equal (s_apply (s, &c3, &need), CW_REPLOG_GAP);
     assert_int_equal (need, 1);
     assert_int_equal (s_apply (s, &c2, &need), CW_REPLOG_OK);
-    assert_string_equal (s_text (s->db, "SELECT value FROM cluster.cluster_config WHERE key = 'b'"),
-                         "2");
+    assert_string_equal (s_text (s->db, "SELECT value FROM cluster.cluster_config WHERE key = 'b'"), "2");
     //  again: duplicate, nothing changes
     assert_int_equal (s_apply (s, &c2, &need), CW_REPLOG_DUPLICATE);
     assert_int_equal (s_apply (s, &c1, &need), CW_REPLOG_DUPLICATE);
@@ -310,7 +311,8 @@ test_apply_in_order (void **state)
     assert_int_equal (s_apply (s, &c4, &need), CW_REPLOG_OK);
     assert_int_equal (cw_replog_applied_seq (s->replog), 4);
     assert_string_equal (s_text (s->db, "SELECT group_concat (key || '=' || value) FROM "
-                                        "cluster.cluster_config"), "b=22");
+                                        "cluster.cluster_config"),
+                         "b=22");
     //  same history: id and hash chain
     char id_p [80], id_s [80], h_p [80], h_s [80];
     cw_replog_cluster_id (p->replog, id_p, sizeof (id_p));
@@ -320,14 +322,12 @@ test_apply_in_order (void **state)
     cw_replog_head_hash (s->replog, h_s, sizeof (h_s));
     assert_string_equal (h_p, h_s);
     //  the subordinate kept copies: it can serve catch-up
-    assert_string_equal (s_text (s->db, "SELECT group_concat (seq) FROM cluster.replog_history"),
-                         "1,2,3,4");
+    assert_string_equal (s_text (s->db, "SELECT group_concat (seq) FROM cluster.replog_history"), "1,2,3,4");
     //  the subordinate becomes primary: numbering continues, the old primary follows
     change_t c5 = s_write (s, SET ("c", "3"));
     assert_int_equal (c5.seq, 5);
     assert_int_equal (s_apply (p, &c5, &need), CW_REPLOG_OK);
-    assert_string_equal (s_text (p->db, "SELECT value FROM cluster.cluster_config WHERE key = 'c'"),
-                         "3");
+    assert_string_equal (s_text (p->db, "SELECT value FROM cluster.cluster_config WHERE key = 'c'"), "3");
     change_t *all [] = { &c1, &c2, &c3, &c4, &c5 };
     for (size_t i = 0; i < 5; i++)
         sqlite3_free (all [i]->bytes);
@@ -351,20 +351,20 @@ s_expect_conflict (node_t *s, change_t *c, const char *reason_part)
 {
     int64_t before = cw_replog_applied_seq (s->replog);
     char dump [1024];
-    snprintf (dump, sizeof (dump), "%s", s_text (s->db,
-        "SELECT group_concat (key || '=' || value) FROM (SELECT * FROM cluster.cluster_config "
-        "ORDER BY key)"));
+    snprintf (dump, sizeof (dump), "%s",
+              s_text (s->db, "SELECT group_concat (key || '=' || value) FROM (SELECT * FROM cluster.cluster_config "
+                             "ORDER BY key)"));
     char err [512] = "";
-    int rc = cw_replog_apply (s->replog, c->seq, c->bytes, c->len, c->hash, NULL, err,
-                              sizeof (err));
+    int rc = cw_replog_apply (s->replog, c->seq, c->bytes, c->len, c->hash, NULL, err, sizeof (err));
     if (rc != CW_REPLOG_CONFLICT)
         fail_msg ("expected a conflict, got %s (%s)", cw_replog_rc_name (rc), err);
     if (!strstr (err, reason_part))
         fail_msg ("message '%s' lacks '%s'", err, reason_part);
     assert_int_equal (cw_replog_applied_seq (s->replog), before);
     assert_string_equal (s_text (s->db,
-        "SELECT group_concat (key || '=' || value) FROM (SELECT * FROM cluster.cluster_config "
-        "ORDER BY key)"), dump);
+                                 "SELECT group_concat (key || '=' || value) FROM (SELECT * FROM cluster.cluster_config "
+                                 "ORDER BY key)"),
+                         dump);
 }
 
 static void
@@ -377,11 +377,12 @@ test_apply_conflicts (void **state)
     //  DATA: the subordinate's row was changed behind replication's back
     s_sql (s->db, "UPDATE cluster.cluster_config SET value = 'local' WHERE key = 'b'");
     change_t c2 = s_write (p, SET ("new", "x") ";"
-                           "UPDATE cluster.cluster_config SET value = '3' WHERE key = 'b'");
+                                               "UPDATE cluster.cluster_config SET value = '3' WHERE key = 'b'");
     s_expect_conflict (s, &c2, "DATA");
     //  the whole changeset was refused: 'new' (first in it) is not there
     assert_int_equal (s_int (s->db, "SELECT count (*) FROM cluster.cluster_config "
-                                    "WHERE key = 'new'"), 0);
+                                    "WHERE key = 'new'"),
+                      0);
     s_sql (s->db, "UPDATE cluster.cluster_config SET value = '2' WHERE key = 'b'");
     assert_int_equal (s_apply (s, &c2, NULL), CW_REPLOG_OK);
 
@@ -423,10 +424,8 @@ test_apply_corrupt_bytes (void **state)
     char err [512];
     void *blob0 = NULL;
     int64_t len0 = 0, seq0 = -1;
-    assert_int_equal (cw_replog_snapshot_create (p->replog, &blob0, &len0, &seq0, err,
-                                                 sizeof (err)), 0);
-    assert_int_equal (cw_replog_snapshot_apply (s->replog, blob0, len0, seq0, err, sizeof (err)),
-                      CW_REPLOG_OK);
+    assert_int_equal (cw_replog_snapshot_create (p->replog, &blob0, &len0, &seq0, err, sizeof (err)), 0);
+    assert_int_equal (cw_replog_snapshot_apply (s->replog, blob0, len0, seq0, err, sizeof (err)), CW_REPLOG_OK);
     change_t c1 = s_write (p, SET ("a", "1") ";" SET ("b", "2") ";" SET ("c", "3"));
     unsigned char junk [4096];
     srand (42);
@@ -436,7 +435,7 @@ test_apply_corrupt_bytes (void **state)
             junk [i] = (unsigned char) rand ();
         //  sometimes start like a real changeset: 'T', column count, ...
         if (round % 2)
-            memcpy (junk, c1.bytes, len < 8? len: 8);
+            memcpy (junk, c1.bytes, len < 8 ? len : 8);
         err [0] = 0;
         int rc = cw_replog_apply (s->replog, 1, junk, len, NULL, NULL, err, sizeof (err));
         if (rc == CW_REPLOG_OK)
@@ -450,27 +449,23 @@ test_apply_corrupt_bytes (void **state)
     for (int len = 1; len < c1.len; len++) {
         int rc = cw_replog_apply (s->replog, 1, c1.bytes, len, c1.hash, NULL, err, sizeof (err));
         if (rc != CW_REPLOG_INVALID)
-            fail_msg ("changeset truncated to %d of %d bytes: %s", len, c1.len,
-                      cw_replog_rc_name (rc));
+            fail_msg ("changeset truncated to %d of %d bytes: %s", len, c1.len, cw_replog_rc_name (rc));
         //  without the hash only the cuts between two changes get through
         rc = cw_replog_apply (s->replog, 1, c1.bytes, len, NULL, NULL, err, sizeof (err));
         if (rc == CW_REPLOG_OK) {
             boundaries++;
-            assert_int_equal (cw_replog_snapshot_apply (s->replog, blob0, len0, seq0, err,
-                                                        sizeof (err)), CW_REPLOG_OK);
+            assert_int_equal (cw_replog_snapshot_apply (s->replog, blob0, len0, seq0, err, sizeof (err)), CW_REPLOG_OK);
         }
     }
     assert_int_equal (boundaries, 2);
     //  a flipped byte anywhere
     for (int i = 0; i < c1.len; i++) {
         ((unsigned char *) c1.bytes) [i] ^= 0x40;
-        int rc = cw_replog_apply (s->replog, 1, c1.bytes, c1.len, c1.hash, NULL, err,
-                                  sizeof (err));
+        int rc = cw_replog_apply (s->replog, 1, c1.bytes, c1.len, c1.hash, NULL, err, sizeof (err));
         ((unsigned char *) c1.bytes) [i] ^= 0x40;
         assert_int_equal (rc, CW_REPLOG_INVALID);
     }
-    assert_int_equal (cw_replog_apply (s->replog, 1, NULL, 0, NULL, NULL, err, sizeof (err)),
-                      CW_REPLOG_INVALID);
+    assert_int_equal (cw_replog_apply (s->replog, 1, NULL, 0, NULL, NULL, err, sizeof (err)), CW_REPLOG_INVALID);
     assert_int_equal (cw_replog_applied_seq (s->replog), 0);
     assert_int_equal (s_int (s->db, "SELECT count (*) FROM cluster.cluster_config"), 0);
     //  the real one still applies
@@ -494,8 +489,7 @@ s_catchup_fn (int64_t seq, const void *changeset, int len, const char *hash, voi
     if (cu->target) {
         char err [512] = "";
         assert_int_equal (strlen (hash), CW_REPLOG_HASH_HEX_LEN);
-        int rc = cw_replog_apply (cu->target->replog, seq, changeset, len, hash, NULL, err,
-                                  sizeof (err));
+        int rc = cw_replog_apply (cu->target->replog, seq, changeset, len, hash, NULL, err, sizeof (err));
         if (rc != CW_REPLOG_OK)
             fail_msg ("catch-up apply %lld: %s", (long long) seq, err);
     }
@@ -505,7 +499,11 @@ s_catchup_fn (int64_t seq, const void *changeset, int len, const char *hash, voi
 static int
 s_stop_fn (int64_t seq, const void *changeset, int len, const char *hash, void *arg)
 {
-    (void) seq; (void) changeset; (void) len; (void) hash; (void) arg;
+    (void) seq;
+    (void) changeset;
+    (void) len;
+    (void) hash;
+    (void) arg;
     return 77;
 }
 
@@ -529,27 +527,24 @@ test_catch_up_and_history (void **state)
     char err [512] = "";
     catchup_t cu = { 0 };
     //  the subordinate at 0 is too old
-    assert_int_equal (cw_replog_changesets_since (p->replog, 0, s_catchup_fn, &cu, err,
-                                                  sizeof (err)), CW_REPLOG_TOO_OLD);
+    assert_int_equal (cw_replog_changesets_since (p->replog, 0, s_catchup_fn, &cu, err, sizeof (err)),
+                      CW_REPLOG_TOO_OLD);
     assert_int_equal (cu.count, 0);
-    assert_int_equal (cw_replog_changesets_since (p->replog, 1, s_catchup_fn, &cu, err,
-                                                  sizeof (err)), CW_REPLOG_TOO_OLD);
+    assert_int_equal (cw_replog_changesets_since (p->replog, 1, s_catchup_fn, &cu, err, sizeof (err)),
+                      CW_REPLOG_TOO_OLD);
     //  ahead of the primary: conflict
-    assert_int_equal (cw_replog_changesets_since (p->replog, 7, s_catchup_fn, &cu, err,
-                                                  sizeof (err)), CW_REPLOG_CONFLICT);
+    assert_int_equal (cw_replog_changesets_since (p->replog, 7, s_catchup_fn, &cu, err, sizeof (err)),
+                      CW_REPLOG_CONFLICT);
     //  in sync: nothing to send
-    assert_int_equal (cw_replog_changesets_since (p->replog, 6, s_catchup_fn, &cu, err,
-                                                  sizeof (err)), CW_REPLOG_OK);
+    assert_int_equal (cw_replog_changesets_since (p->replog, 6, s_catchup_fn, &cu, err, sizeof (err)), CW_REPLOG_OK);
     assert_int_equal (cu.count, 0);
     //  from 2: 3..6 in order
-    assert_int_equal (cw_replog_changesets_since (p->replog, 2, s_catchup_fn, &cu, err,
-                                                  sizeof (err)), CW_REPLOG_OK);
+    assert_int_equal (cw_replog_changesets_since (p->replog, 2, s_catchup_fn, &cu, err, sizeof (err)), CW_REPLOG_OK);
     assert_int_equal (cu.count, 4);
     for (int i = 0; i < 4; i++)
         assert_int_equal (cu.seqs [i], 3 + i);
     //  the callback can stop the walk
-    assert_int_equal (cw_replog_changesets_since (p->replog, 2, s_stop_fn, NULL, err,
-                                                  sizeof (err)), 77);
+    assert_int_equal (cw_replog_changesets_since (p->replog, 2, s_stop_fn, NULL, err, sizeof (err)), 77);
 
     //  the subordinate (at 0 after the join) gets a snapshot, then catches up
     s_join (p, s);
@@ -560,8 +555,7 @@ test_catch_up_and_history (void **state)
         sqlite3_free (c.bytes);
     }
     catchup_t cu2 = { .target = s };
-    assert_int_equal (cw_replog_changesets_since (p->replog, 6, s_catchup_fn, &cu2, err,
-                                                  sizeof (err)), CW_REPLOG_OK);
+    assert_int_equal (cw_replog_changesets_since (p->replog, 6, s_catchup_fn, &cu2, err, sizeof (err)), CW_REPLOG_OK);
     assert_int_equal (cu2.count, 3);
     assert_int_equal (cw_replog_applied_seq (s->replog), 9);
     assert_int_equal (s_int (s->db, "SELECT count (*) FROM cluster.cluster_config"), 9);
@@ -582,31 +576,27 @@ test_plan (void **state)
     //  in sync
     assert_int_equal (cw_replog_plan (p->replog, id, 1, sub_hash, err, sizeof (err)), CW_REPLOG_OK);
     //  new peer / other history / ahead
-    assert_int_equal (cw_replog_plan (p->replog, "", 0, NULL, err, sizeof (err)),
-                      CW_REPLOG_TOO_OLD);
-    assert_int_equal (cw_replog_plan (p->replog, "0123456789abcdef0123456789abcdef", 1, NULL,
-                                      err, sizeof (err)), CW_REPLOG_CONFLICT);
-    assert_int_equal (cw_replog_plan (p->replog, id, 2, NULL, err, sizeof (err)),
+    assert_int_equal (cw_replog_plan (p->replog, "", 0, NULL, err, sizeof (err)), CW_REPLOG_TOO_OLD);
+    assert_int_equal (cw_replog_plan (p->replog, "0123456789abcdef0123456789abcdef", 1, NULL, err, sizeof (err)),
                       CW_REPLOG_CONFLICT);
+    assert_int_equal (cw_replog_plan (p->replog, id, 2, NULL, err, sizeof (err)), CW_REPLOG_CONFLICT);
     //  behind within the history: catch-up; with the right hash too
     change_t c2 = s_write (p, SET ("b", "2"));
     change_t c3 = s_write (p, SET ("c", "3"));
-    assert_int_equal (cw_replog_plan (p->replog, id, 1, sub_hash, err, sizeof (err)),
-                      CW_REPLOG_GAP);
+    assert_int_equal (cw_replog_plan (p->replog, id, 1, sub_hash, err, sizeof (err)), CW_REPLOG_GAP);
     //  a different change at the same seq: conflict
     assert_int_equal (cw_replog_plan (p->replog, id, 1,
-        "00000000000000000000000000000000000000000000000000000000000000ff", err, sizeof (err)),
-        CW_REPLOG_CONFLICT);
+                                      "00000000000000000000000000000000000000000000000000000000000000ff", err,
+                                      sizeof (err)),
+                      CW_REPLOG_CONFLICT);
     //  the same number, other content, at the head too
     cw_replog_head_hash (p->replog, hash, sizeof (hash));
     assert_int_equal (cw_replog_plan (p->replog, id, 3, hash, err, sizeof (err)), CW_REPLOG_OK);
-    assert_int_equal (cw_replog_plan (p->replog, id, 3, sub_hash, err, sizeof (err)),
-                      CW_REPLOG_CONFLICT);
+    assert_int_equal (cw_replog_plan (p->replog, id, 3, sub_hash, err, sizeof (err)), CW_REPLOG_CONFLICT);
     //  behind the history
     change_t c4 = s_write (p, SET ("d", "4"));
     change_t c5 = s_write (p, SET ("e", "5"));
-    assert_int_equal (cw_replog_plan (p->replog, id, 1, NULL, err, sizeof (err)),
-                      CW_REPLOG_TOO_OLD);
+    assert_int_equal (cw_replog_plan (p->replog, id, 1, NULL, err, sizeof (err)), CW_REPLOG_TOO_OLD);
     change_t *all [] = { &c1, &c2, &c3, &c4, &c5 };
     for (size_t i = 0; i < 5; i++)
         sqlite3_free (all [i]->bytes);
@@ -618,23 +608,21 @@ test_snapshot (void **state)
     fixture_t *fx = *state;
     node_t *p = &fx->primary, *s = &fx->sub;
     s_sql (p->db, "CREATE TABLE cluster.tms_users (id INTEGER PRIMARY KEY, name TEXT)");
-    change_t c1 = s_write (p, SET ("a", "1") ";" "INSERT INTO cluster.tms_users VALUES (1, 'al')");
+    change_t c1 = s_write (p, SET ("a", "1") ";"
+                                             "INSERT INTO cluster.tms_users VALUES (1, 'al')");
     change_t c2 = s_write (p, SET ("b", "2"));
     //  the subordinate had other data: all replaced
     s_sql (s->db, SET ("stale", "x"));
     char err [512] = "";
     void *blob = NULL;
     int64_t len = 0, seq = 0;
-    assert_int_equal (cw_replog_snapshot_create (p->replog, &blob, &len, &seq, err,
-                                                 sizeof (err)), 0);
+    assert_int_equal (cw_replog_snapshot_create (p->replog, &blob, &len, &seq, err, sizeof (err)), 0);
     assert_int_equal (seq, 2);
     assert_true (len >= 4096);
     //  wrong seq: refused
-    assert_int_equal (cw_replog_snapshot_apply (s->replog, blob, len, 3, err, sizeof (err)),
-                      CW_REPLOG_INVALID);
+    assert_int_equal (cw_replog_snapshot_apply (s->replog, blob, len, 3, err, sizeof (err)), CW_REPLOG_INVALID);
     assert_non_null (strstr (err, "applied_seq"));
-    assert_int_equal (cw_replog_snapshot_apply (s->replog, blob, len, seq, err, sizeof (err)),
-                      CW_REPLOG_OK);
+    assert_int_equal (cw_replog_snapshot_apply (s->replog, blob, len, seq, err, sizeof (err)), CW_REPLOG_OK);
     const char *dump_sql = "SELECT group_concat (key || '=' || value) FROM "
                            "(SELECT * FROM cluster.cluster_config ORDER BY key)";
     assert_string_equal (s_text (s->db, dump_sql), "a=1,b=2");
@@ -675,28 +663,23 @@ test_snapshot_corrupt (void **state)
     char err [512] = "";
     void *blob = NULL;
     int64_t len = 0, seq = 0;
-    assert_int_equal (cw_replog_snapshot_create (p->replog, &blob, &len, &seq, err,
-                                                 sizeof (err)), 0);
+    assert_int_equal (cw_replog_snapshot_create (p->replog, &blob, &len, &seq, err, sizeof (err)), 0);
     unsigned char *bad = malloc (len);
     //  random bytes
     srand (7);
     for (int64_t i = 0; i < len; i++)
         bad [i] = (unsigned char) rand ();
-    assert_int_equal (cw_replog_snapshot_apply (s->replog, bad, len, seq, err, sizeof (err)),
-                      CW_REPLOG_INVALID);
+    assert_int_equal (cw_replog_snapshot_apply (s->replog, bad, len, seq, err, sizeof (err)), CW_REPLOG_INVALID);
     //  random bytes behind a valid header
     memcpy (bad, blob, 100);
-    assert_int_equal (cw_replog_snapshot_apply (s->replog, bad, len, seq, err, sizeof (err)),
-                      CW_REPLOG_INVALID);
+    assert_int_equal (cw_replog_snapshot_apply (s->replog, bad, len, seq, err, sizeof (err)), CW_REPLOG_INVALID);
     //  truncated (whole pages and not)
-    assert_int_equal (cw_replog_snapshot_apply (s->replog, blob, len - 4096, seq, err,
-                                                sizeof (err)), CW_REPLOG_INVALID);
-    assert_int_equal (cw_replog_snapshot_apply (s->replog, blob, len / 2 + 1, seq, err,
-                                                sizeof (err)), CW_REPLOG_INVALID);
-    assert_int_equal (cw_replog_snapshot_apply (s->replog, blob, 100, seq, err, sizeof (err)),
+    assert_int_equal (cw_replog_snapshot_apply (s->replog, blob, len - 4096, seq, err, sizeof (err)),
                       CW_REPLOG_INVALID);
-    assert_int_equal (cw_replog_snapshot_apply (s->replog, NULL, 0, seq, err, sizeof (err)),
+    assert_int_equal (cw_replog_snapshot_apply (s->replog, blob, len / 2 + 1, seq, err, sizeof (err)),
                       CW_REPLOG_INVALID);
+    assert_int_equal (cw_replog_snapshot_apply (s->replog, blob, 100, seq, err, sizeof (err)), CW_REPLOG_INVALID);
+    assert_int_equal (cw_replog_snapshot_apply (s->replog, NULL, 0, seq, err, sizeof (err)), CW_REPLOG_INVALID);
     //  one damaged page in the middle
     memcpy (bad, blob, len);
     memset (bad + len / 2, 0x5a, 2048);
@@ -706,18 +689,14 @@ test_snapshot_corrupt (void **state)
     s_sql (p->db, "CREATE TRIGGER cluster.t AFTER INSERT ON cluster_config BEGIN SELECT 1; END");
     void *blob2 = NULL;
     int64_t len2 = 0, seq2 = 0;
-    assert_int_equal (cw_replog_snapshot_create (p->replog, &blob2, &len2, &seq2, err,
-                                                 sizeof (err)), 0);
-    assert_int_equal (cw_replog_snapshot_apply (s->replog, blob2, len2, seq2, err, sizeof (err)),
-                      CW_REPLOG_INVALID);
+    assert_int_equal (cw_replog_snapshot_create (p->replog, &blob2, &len2, &seq2, err, sizeof (err)), 0);
+    assert_int_equal (cw_replog_snapshot_apply (s->replog, blob2, len2, seq2, err, sizeof (err)), CW_REPLOG_INVALID);
     assert_non_null (strstr (err, "trigger"));
     //  nothing of it reached the subordinate
-    assert_string_equal (s_text (s->db, "SELECT group_concat (key) FROM cluster.cluster_config"),
-                         "mine");
+    assert_string_equal (s_text (s->db, "SELECT group_concat (key) FROM cluster.cluster_config"), "mine");
     assert_int_equal (cw_replog_applied_seq (s->replog), 0);
     //  the good one still works
-    assert_int_equal (cw_replog_snapshot_apply (s->replog, blob, len, seq, err, sizeof (err)),
-                      CW_REPLOG_OK);
+    assert_int_equal (cw_replog_snapshot_apply (s->replog, blob, len, seq, err, sizeof (err)), CW_REPLOG_OK);
     assert_int_equal (s_int (s->db, "SELECT count (*) FROM cluster.cluster_config"), 301);
     free (bad);
     sqlite3_free (blob);
@@ -731,7 +710,8 @@ test_reset (void **state)
     fixture_t *fx = *state;
     node_t *p = &fx->primary, *s = &fx->sub;
     s_sql (p->db, "CREATE TABLE cluster.tms_users (id INTEGER PRIMARY KEY, name TEXT)");
-    change_t c1 = s_write (p, SET ("a", "1") ";" "INSERT INTO cluster.tms_users VALUES (1, 'al')");
+    change_t c1 = s_write (p, SET ("a", "1") ";"
+                                             "INSERT INTO cluster.tms_users VALUES (1, 'al')");
     s_join (p, s);
     char err [512] = "";
     assert_int_equal (cw_replog_reset (s->replog, err, sizeof (err)), 0);
@@ -766,21 +746,19 @@ test_kill_during_restore (void **state)
     char err [512] = "";
     void *old_blob = NULL, *new_blob = NULL;
     int64_t old_len = 0, old_seq = 0, new_len = 0, new_seq = 0;
-    assert_int_equal (cw_replog_snapshot_create (p->replog, &old_blob, &old_len, &old_seq, err,
-                                                 sizeof (err)), 0);
+    assert_int_equal (cw_replog_snapshot_create (p->replog, &old_blob, &old_len, &old_seq, err, sizeof (err)), 0);
     change_t c2 = s_write (p, "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
                               "WHERE i < 20000) INSERT INTO cluster.cluster_config (key, value) "
                               "SELECT 'new.' || i, hex (randomblob (200)) FROM n");
-    assert_int_equal (cw_replog_snapshot_create (p->replog, &new_blob, &new_len, &new_seq, err,
-                                                 sizeof (err)), 0);
+    assert_int_equal (cw_replog_snapshot_create (p->replog, &new_blob, &new_len, &new_seq, err, sizeof (err)), 0);
     assert_int_equal (old_seq, 1);
     assert_int_equal (new_seq, 2);
     int saw_old = 0, saw_new = 0;
     double run_us = 0;
     for (int round = 0; round < 24; round++) {
         //  the subordinate at the old state
-        assert_int_equal (cw_replog_snapshot_apply (s->replog, old_blob, old_len, old_seq,
-                                                    err, sizeof (err)), CW_REPLOG_OK);
+        assert_int_equal (cw_replog_snapshot_apply (s->replog, old_blob, old_len, old_seq, err, sizeof (err)),
+                          CW_REPLOG_OK);
         s_node_close (s);
         pid_t pid = fork ();
         assert_true (pid >= 0);
@@ -789,12 +767,10 @@ test_kill_during_restore (void **state)
             node_t child;
             s_node_open (&child, fx->base, "sub");
             int rc = (round % 2)
-                ? cw_replog_apply (child.replog, c2.seq, c2.bytes, c2.len, c2.hash, NULL,
-                                   err, sizeof (err))
-                : cw_replog_snapshot_apply (child.replog, new_blob, new_len, new_seq,
-                                            err, sizeof (err));
+                       ? cw_replog_apply (child.replog, c2.seq, c2.bytes, c2.len, c2.hash, NULL, err, sizeof (err))
+                       : cw_replog_snapshot_apply (child.replog, new_blob, new_len, new_seq, err, sizeof (err));
             s_node_close (&child);
-            _exit (rc == CW_REPLOG_OK? 0: 1);
+            _exit (rc == CW_REPLOG_OK ? 0 : 1);
         }
         //  kill at a moment spread over the child's run time (measured by
         //  the first rounds, which let it finish; they must succeed)

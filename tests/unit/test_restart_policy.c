@@ -14,8 +14,8 @@
 
 #include "restart_policy.h"
 
-#define EXITED(code) ((code) << 8)          //  a waitpid status: exited with CODE
-#define KILLED(sig) (sig)                   //  a waitpid status: killed by SIG
+#define EXITED(code) ((code) << 8)    //  a waitpid status: exited with CODE
+#define KILLED(sig) (sig)             //  a waitpid status: killed by SIG
 
 static void
 test_window_counts_only_the_period (void **state)
@@ -52,8 +52,8 @@ test_window_full_keeps_newest (void **state)
     for (int i = 0; i < CW_RESTART_WINDOW_MAX + 10; i++)
         cw_restart_window_record (&window, i, 1000000);
     assert_int_equal (window.count, CW_RESTART_WINDOW_MAX);
-    assert_int_equal (window.times[window.count - 1], CW_RESTART_WINDOW_MAX + 9);
-    assert_int_equal (window.times[0], 10);
+    assert_int_equal (window.times [window.count - 1], CW_RESTART_WINDOW_MAX + 9);
+    assert_int_equal (window.times [0], 10);
     cw_restart_window_reset (&window);
     assert_int_equal (window.count, 0);
 }
@@ -91,14 +91,13 @@ test_permanent_running_fails_past_intensity (void **state)
     int in_window;
     int64_t delay;
     for (int i = 1; i <= 5; i++) {
-        cw_decision_t decision = cw_restart_decide (&window, CW_RESTART_PERMANENT, true, true, 0,
-                                                    5, 30, i * 1000, &in_window, &delay);
+        cw_decision_t decision = cw_restart_decide (&window, CW_RESTART_PERMANENT, true, true, 0, 5, 30, i * 1000,
+                                                    &in_window, &delay);
         assert_int_equal (decision, CW_DECIDE_RESTART_NOW);
         assert_int_equal (in_window, i);
         assert_int_equal (delay, 0);
     }
-    assert_int_equal (cw_restart_decide (&window, CW_RESTART_PERMANENT, true, true, 0,
-                                         5, 30, 6000, &in_window, &delay),
+    assert_int_equal (cw_restart_decide (&window, CW_RESTART_PERMANENT, true, true, 0, 5, 30, 6000, &in_window, &delay),
                       CW_DECIDE_FAIL);
     assert_int_equal (in_window, 6);
 }
@@ -112,8 +111,8 @@ test_slow_crashes_never_fail (void **state)
     int in_window;
     int64_t delay;
     for (int i = 0; i < 50; i++)
-        assert_int_equal (cw_restart_decide (&window, CW_RESTART_PERMANENT, true, true, 0,
-                                             5, 30, (int64_t) i * 7000, &in_window, &delay),
+        assert_int_equal (cw_restart_decide (&window, CW_RESTART_PERMANENT, true, true, 0, 5, 30, (int64_t) i * 7000,
+                                             &in_window, &delay),
                           CW_DECIDE_RESTART_NOW);
     assert_true (in_window <= 5);
 }
@@ -125,17 +124,14 @@ test_early_death_backs_off (void **state)
     cw_restart_window_t window = { .count = 0 };
     int in_window;
     int64_t delay;
-    assert_int_equal (cw_restart_decide (&window, CW_RESTART_PERMANENT, true, false, 1,
-                                         5, 30, 0, &in_window, &delay),
+    assert_int_equal (cw_restart_decide (&window, CW_RESTART_PERMANENT, true, false, 1, 5, 30, 0, &in_window, &delay),
                       CW_DECIDE_BACKOFF);
     assert_int_equal (delay, 100);
-    assert_int_equal (cw_restart_decide (&window, CW_RESTART_PERMANENT, true, false, 3,
-                                         5, 30, 500, &in_window, &delay),
+    assert_int_equal (cw_restart_decide (&window, CW_RESTART_PERMANENT, true, false, 3, 5, 30, 500, &in_window, &delay),
                       CW_DECIDE_BACKOFF);
     assert_int_equal (delay, 400);
     //  a child that had been ready is restarted at once
-    assert_int_equal (cw_restart_decide (&window, CW_RESTART_PERMANENT, true, true, 0,
-                                         5, 30, 900, &in_window, &delay),
+    assert_int_equal (cw_restart_decide (&window, CW_RESTART_PERMANENT, true, true, 0, 5, 30, 900, &in_window, &delay),
                       CW_DECIDE_RESTART_NOW);
     assert_int_equal (delay, 0);
 }
@@ -148,20 +144,16 @@ test_transient_and_temporary (void **state)
     int in_window;
     int64_t delay;
     //  transient: a clean exit stays stopped and is not counted
-    assert_int_equal (cw_restart_decide (&window, CW_RESTART_TRANSIENT, false, true, 0,
-                                         5, 30, 0, &in_window, &delay),
+    assert_int_equal (cw_restart_decide (&window, CW_RESTART_TRANSIENT, false, true, 0, 5, 30, 0, &in_window, &delay),
                       CW_DECIDE_STOP);
     assert_int_equal (window.count, 0);
-    assert_int_equal (cw_restart_decide (&window, CW_RESTART_TRANSIENT, true, true, 0,
-                                         5, 30, 0, &in_window, &delay),
+    assert_int_equal (cw_restart_decide (&window, CW_RESTART_TRANSIENT, true, true, 0, 5, 30, 0, &in_window, &delay),
                       CW_DECIDE_RESTART_NOW);
     //  permanent: a clean exit is restarted too
-    assert_int_equal (cw_restart_decide (&window, CW_RESTART_PERMANENT, false, true, 0,
-                                         5, 30, 0, &in_window, &delay),
+    assert_int_equal (cw_restart_decide (&window, CW_RESTART_PERMANENT, false, true, 0, 5, 30, 0, &in_window, &delay),
                       CW_DECIDE_RESTART_NOW);
     //  temporary: never
-    assert_int_equal (cw_restart_decide (&window, CW_RESTART_TEMPORARY, true, true, 0,
-                                         5, 30, 0, &in_window, &delay),
+    assert_int_equal (cw_restart_decide (&window, CW_RESTART_TEMPORARY, true, true, 0, 5, 30, 0, &in_window, &delay),
                       CW_DECIDE_STOP);
     assert_int_equal (window.count, 2);
 }
@@ -173,11 +165,9 @@ test_intensity_zero_like_one (void **state)
     cw_restart_window_t window = { .count = 0 };
     int in_window;
     int64_t delay;
-    assert_int_equal (cw_restart_decide (&window, CW_RESTART_PERMANENT, true, true, 0,
-                                         1, 10, 0, &in_window, &delay),
+    assert_int_equal (cw_restart_decide (&window, CW_RESTART_PERMANENT, true, true, 0, 1, 10, 0, &in_window, &delay),
                       CW_DECIDE_RESTART_NOW);
-    assert_int_equal (cw_restart_decide (&window, CW_RESTART_PERMANENT, true, true, 0,
-                                         1, 10, 5000, &in_window, &delay),
+    assert_int_equal (cw_restart_decide (&window, CW_RESTART_PERMANENT, true, true, 0, 1, 10, 5000, &in_window, &delay),
                       CW_DECIDE_FAIL);
     assert_string_equal (cw_decision_name (CW_DECIDE_FAIL), "fail");
 }
@@ -185,7 +175,7 @@ test_intensity_zero_like_one (void **state)
 int
 main (void)
 {
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_window_counts_only_the_period),
         cmocka_unit_test (test_window_boundary_is_exclusive),
         cmocka_unit_test (test_window_full_keeps_newest),

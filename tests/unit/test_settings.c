@@ -25,9 +25,9 @@ s_three (void)
     s.primary = 3;
     s.ip_version = 4;
     strcpy (s.tls_verify, "enforce");
-    strcpy (s.peers[0], "10.0.0.1");
-    strcpy (s.peers[1], "peer2.example.com");
-    strcpy (s.peers[2], "10.0.0.3");
+    strcpy (s.peers [0], "10.0.0.1");
+    strcpy (s.peers [1], "peer2.example.com");
+    strcpy (s.peers [2], "10.0.0.3");
     s.peer_count = 3;
     return s;
 }
@@ -71,9 +71,9 @@ test_remove_slot (void **state)
     //  The primary (peer 3) moves up with its address
     cw_settings_remove_slot (&s, 2);
     assert_int_equal (s.peer_count, 2);
-    assert_string_equal (s.peers[0], "10.0.0.1");
-    assert_string_equal (s.peers[1], "10.0.0.3");
-    assert_string_equal (s.peers[2], "");
+    assert_string_equal (s.peers [0], "10.0.0.1");
+    assert_string_equal (s.peers [1], "10.0.0.3");
+    assert_string_equal (s.peers [2], "");
     assert_int_equal (s.primary, 2);
     //  Out of range: nothing changes
     cw_settings_remove_slot (&s, 3);
@@ -84,7 +84,7 @@ test_remove_slot (void **state)
     cw_settings_remove_slot (&s, 2);
     assert_int_equal (s.peer_count, 1);
     assert_int_equal (s.primary, 1);
-    assert_string_equal (s.peers[0], "10.0.0.1");
+    assert_string_equal (s.peers [0], "10.0.0.1");
 }
 
 static void
@@ -121,7 +121,7 @@ test_json_round_trip (void **state)
 //  On a real store
 
 typedef struct {
-    char dir[64];
+    char dir [64];
     cw_config_store_t *store;
 } s_fixture_t;
 
@@ -132,7 +132,7 @@ s_setup (void **state)
     snprintf (fx->dir, sizeof fx->dir, "/tmp/cw-test-settings-XXXXXX");
     if (!mkdtemp (fx->dir))
         return -1;
-    char err[256];
+    char err [256];
     fx->store = cw_config_store_new (fx->dir, "peer1", err, sizeof err);
     if (!fx->store) {
         fprintf (stderr, "store: %s\n", err);
@@ -147,7 +147,7 @@ s_teardown (void **state)
 {
     s_fixture_t *fx = *state;
     cw_config_store_destroy (&fx->store);
-    char command[128];
+    char command [128];
     snprintf (command, sizeof command, "rm -rf %s", fx->dir);
     if (system (command) != 0)
         return -1;
@@ -167,12 +167,12 @@ test_store_round_trip (void **state)
     assert_int_equal (back.ip_version, 4);
     assert_string_equal (back.tls_verify, "permissive");
 
-    char err[256];
+    char err [256];
     assert_int_equal (cw_settings_store (fx->store, &s, err, sizeof err), 0);
     cw_settings_stored (fx->store, &back);
     assert_memory_equal (&s, &back, sizeof s);
     //  As an administrator would read them
-    char text[64];
+    char text [64];
     assert_string_equal (cw_config_store_text (fx->store, "cluster.tls_verify", text, sizeof text), "enforce");
     assert_string_equal (cw_config_store_text (fx->store, "cluster.primary", text, sizeof text), "3");
 }
@@ -182,12 +182,12 @@ test_store_refuses_bad_settings (void **state)
 {
     s_fixture_t *fx = *state;
     cw_cluster_settings_t good = s_three (), bad = s_three (), back;
-    char err[256];
+    char err [256];
     assert_int_equal (cw_settings_store (fx->store, &good, err, sizeof err), 0);
     //  One bad key: nothing is written, the reason is given
     strcpy (bad.tls_verify, "sometimes");
     strcpy (bad.name, "other.example.com");
-    err[0] = 0;
+    err [0] = 0;
     assert_int_equal (cw_settings_check (&bad, err, sizeof err), -1);
     assert_true (strlen (err) > 0);
     assert_int_equal (cw_settings_store (fx->store, &bad, err, sizeof err), -1);
@@ -202,7 +202,7 @@ test_store_refuses_bad_settings (void **state)
 static void
 s_set (cw_config_store_t *store, const char *name, const char *json_text)
 {
-    char err[256];
+    char err [256];
     json_t *value = json_loads (json_text, JSON_DECODE_ANY, NULL);
     assert_non_null (value);
     if (cw_config_store_set_named (store, name, value, err, sizeof err))
@@ -222,11 +222,11 @@ test_mapping (void **state)
     s_set (fx->store, "cluster.address_mapping.enabled", "\"on\"");
     cw_settings_mapping (fx->store, &mapping);
     assert_int_equal (mapping.count, 2);
-    assert_string_equal (mapping.items[0].fqdn, "peer2.example.com");
-    assert_string_equal (mapping.items[0].ip, "10.0.0.2");
-    assert_string_equal (mapping.items[1].fqdn, "peer4.example.com");
+    assert_string_equal (mapping.items [0].fqdn, "peer2.example.com");
+    assert_string_equal (mapping.items [0].ip, "10.0.0.2");
+    assert_string_equal (mapping.items [1].fqdn, "peer4.example.com");
     //  The items point into the struct's own texts
-    assert_ptr_equal (mapping.items[1].ip, mapping.texts[1][1]);
+    assert_ptr_equal (mapping.items [1].ip, mapping.texts [1][1]);
     //  Off again: none in effect
     s_set (fx->store, "cluster.address_mapping.enabled", "\"off\"");
     cw_settings_mapping (fx->store, &mapping);
@@ -258,7 +258,7 @@ int
 main (void)
 {
     cw_log_init ("test_settings", CW_LOG_ERROR);
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_same_address),
         cmocka_unit_test (test_index_of_and_address),
         cmocka_unit_test (test_remove_slot),

@@ -30,15 +30,15 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define LAT_ID   99000
-#define TPUT_ID  99001
+#define LAT_ID 99000
+#define TPUT_ID 99001
 #define SUBJECTS 500
 
 typedef struct {
     int latency_count;
-    int64_t *recv_us;           //  [latency_count + 1]: receive time of raise N
-    atomic_long count;          //  alarm.* messages received
-    atomic_long last_seq;       //  highest latency sequence seen
+    int64_t *recv_us;        //  [latency_count + 1]: receive time of raise N
+    atomic_long count;       //  alarm.* messages received
+    atomic_long last_seq;    //  highest latency sequence seen
 } s_sub_t;
 
 typedef struct {
@@ -88,7 +88,7 @@ s_receiver (void *arg)
         zsock_set_subscribe (socks [i], "alarm.");
         if (zsock_connect (socks [i], "%s", self->endpoint) != 0)
             fprintf (stderr, "bench_alarms: cannot connect to %s\n", self->endpoint);
-        items [i] = (zmq_pollitem_t) { zsock_resolve (socks [i]), 0, ZMQ_POLLIN, 0 };
+        items [i] = (zmq_pollitem_t){ zsock_resolve (socks [i]), 0, ZMQ_POLLIN, 0 };
     }
     char topic [64];
     char body [8192];
@@ -125,8 +125,7 @@ s_send (zsock_t *dealer, const char *command, int id, const char *subject, long 
 {
     char args [160];
     if (strcmp (command, "alarms.raise") == 0)
-        snprintf (args, sizeof args, "{\"id\":%d,\"subject\":\"%s\",\"detail\":\"bench %ld\"}",
-                  id, subject, seq);
+        snprintf (args, sizeof args, "{\"id\":%d,\"subject\":\"%s\",\"detail\":\"bench %ld\"}", id, subject, seq);
     else
         snprintf (args, sizeof args, "{\"id\":%d,\"subject\":\"%s\"}", id, subject);
     return zstr_sendx (dealer, "CW1", command, args, NULL);
@@ -193,28 +192,38 @@ main (int argc, char **argv)
     const char *config = NULL, *endpoint = NULL, *alarm_endpoint = NULL;
     int nsubs = 10, latency = 2000, events = 50000, window = 500;
     static const struct option options [] = {
-        { "config", required_argument, NULL, 'c' },
-        { "endpoint", required_argument, NULL, 'e' },
-        { "alarm-endpoint", required_argument, NULL, 'a' },
-        { "subscribers", required_argument, NULL, 's' },
-        { "latency", required_argument, NULL, 'l' },
-        { "events", required_argument, NULL, 'n' },
-        { "window", required_argument, NULL, 'w' },
-        { NULL, 0, NULL, 0 }
+        { "config", required_argument, NULL, 'c' },         { "endpoint", required_argument, NULL, 'e' },
+        { "alarm-endpoint", required_argument, NULL, 'a' }, { "subscribers", required_argument, NULL, 's' },
+        { "latency", required_argument, NULL, 'l' },        { "events", required_argument, NULL, 'n' },
+        { "window", required_argument, NULL, 'w' },         { NULL, 0, NULL, 0 }
     };
     int opt;
     while ((opt = getopt_long (argc, argv, "c:e:a:s:l:n:w:", options, NULL)) != -1) {
         switch (opt) {
-            case 'c': config = optarg; break;
-            case 'e': endpoint = optarg; break;
-            case 'a': alarm_endpoint = optarg; break;
-            case 's': nsubs = atoi (optarg); break;
-            case 'l': latency = atoi (optarg); break;
-            case 'n': events = atoi (optarg); break;
-            case 'w': window = atoi (optarg); break;
+            case 'c':
+                config = optarg;
+                break;
+            case 'e':
+                endpoint = optarg;
+                break;
+            case 'a':
+                alarm_endpoint = optarg;
+                break;
+            case 's':
+                nsubs = atoi (optarg);
+                break;
+            case 'l':
+                latency = atoi (optarg);
+                break;
+            case 'n':
+                events = atoi (optarg);
+                break;
+            case 'w':
+                window = atoi (optarg);
+                break;
             default:
                 fprintf (stderr, "usage: bench_alarms --config FILE [--endpoint EP] [--alarm-endpoint EP]"
-                         " [--subscribers N] [--latency N] [--events N] [--window N]\n");
+                                 " [--subscribers N] [--latency N] [--events N] [--window N]\n");
                 return 2;
         }
     }
@@ -266,8 +275,7 @@ main (int argc, char **argv)
     int64_t deadline = s_now_us () + 10000000;
     while (s_min_count (subs, nsubs) == 0) {
         if (s_now_us () > deadline || s_call (dealer, "alarms.raise", LAT_ID, "sync", 0) != 0) {
-            fprintf (stderr, "bench_alarms: subscribers never saw an alarm (is %s right?)\n",
-                     alarm_endpoint);
+            fprintf (stderr, "bench_alarms: subscribers never saw an alarm (is %s right?)\n", alarm_endpoint);
             goto done;
         }
         zclock_sleep (100);
@@ -301,8 +309,7 @@ main (int argc, char **argv)
     qsort (samples, nsamples, sizeof (int64_t), s_cmp);
     printf ("(a) raise -> subscriber latency over %d raises x %d subscribers: "
             "p50 %.3f ms  p99 %.3f ms  max %.3f ms  missing %zu  [target p99 <= 2 ms]\n",
-            latency, nsubs, s_pct (samples, nsamples, 50) / 1000.0,
-            s_pct (samples, nsamples, 99) / 1000.0,
+            latency, nsubs, s_pct (samples, nsamples, 50) / 1000.0, s_pct (samples, nsamples, 99) / 1000.0,
             nsamples ? samples [nsamples - 1] / 1000.0 : 0.0, lost);
     free (samples);
     free (sent_us);
@@ -350,8 +357,8 @@ main (int argc, char **argv)
     printf ("(b) %d events (raise/clear, %d in flight) to %d subscribers in %.3f s: "
             "%.0f events/s (%.0f deliveries/s), replies at %.0f req/s, %ld of %ld delivered,"
             " %d failed  [target >= 20000 events/s]\n",
-            events, window, nsubs, secs, events / secs, delivered / secs,
-            events / ((double) (t_replies - t0) / 1e6), delivered, (long) events * nsubs, failed);
+            events, window, nsubs, secs, events / secs, delivered / secs, events / ((double) (t_replies - t0) / 1e6),
+            delivered, (long) events * nsubs, failed);
     rc = failed == 0 && delivered == (long) events * nsubs ? 0 : 1;
 
 done:

@@ -39,8 +39,8 @@ bench_report (const char *what, double *samples, int count)
     int p99 = (int) (count * 0.99);
     if (p99 >= count)
         p99 = count - 1;
-    printf ("%s: n=%d median=%.3f ms p99=%.3f ms max=%.3f ms min=%.3f ms\n", what, count,
-            samples[count / 2], samples[p99], samples[count - 1], samples[0]);
+    printf ("%s: n=%d median=%.3f ms p99=%.3f ms max=%.3f ms min=%.3f ms\n", what, count, samples [count / 2],
+            samples [p99], samples [count - 1], samples [0]);
 }
 
 //  The control endpoint from --endpoint or the --config file (or the
@@ -50,9 +50,8 @@ bench_endpoint (const char *endpoint, const char *config)
 {
     if (endpoint)
         return strdup (endpoint);
-    char err[1024];
-    cw_bootstrap_t *boot = cw_bootstrap_load (config ? config : CW_DEFAULT_CONFIG, err, sizeof err,
-                                              NULL, NULL);
+    char err [1024];
+    cw_bootstrap_t *boot = cw_bootstrap_load (config ? config : CW_DEFAULT_CONFIG, err, sizeof err, NULL, NULL);
     if (!boot) {
         fprintf (stderr, "%s\n", err);
         return NULL;

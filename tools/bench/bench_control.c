@@ -17,7 +17,7 @@
 static long
 s_vmrss_kib (int pid)
 {
-    char path[64], line[256];
+    char path [64], line [256];
     snprintf (path, sizeof path, "/proc/%d/status", pid);
     FILE *file = fopen (path, "r");
     if (!file)
@@ -33,19 +33,23 @@ s_vmrss_kib (int pid)
 int
 main (int argc, char **argv)
 {
-    static const struct option options[] = {
-        { "endpoint", required_argument, NULL, 'e' },
-        { "config", required_argument, NULL, 'c' },
-        { "count", required_argument, NULL, 'n' },
-        { NULL, 0, NULL, 0 }
-    };
+    static const struct option options [] = { { "endpoint", required_argument, NULL, 'e' },
+                                              { "config", required_argument, NULL, 'c' },
+                                              { "count", required_argument, NULL, 'n' },
+                                              { NULL, 0, NULL, 0 } };
     const char *endpoint = NULL, *config = NULL;
     int count = 10000, option;
     while ((option = getopt_long (argc, argv, "e:c:n:", options, NULL)) != -1) {
         switch (option) {
-            case 'e': endpoint = optarg; break;
-            case 'c': config = optarg; break;
-            case 'n': count = atoi (optarg); break;
+            case 'e':
+                endpoint = optarg;
+                break;
+            case 'c':
+                config = optarg;
+                break;
+            case 'n':
+                count = atoi (optarg);
+                break;
             default:
                 fprintf (stderr, "usage: bench_control [--endpoint EP | --config FILE] [-n N]\n");
                 return 2;
@@ -55,7 +59,7 @@ main (int argc, char **argv)
     char *ep = bench_endpoint (endpoint, config);
     if (!ep || count <= 0)
         return 2;
-    char err[512];
+    char err [512];
     cw_control_t *client = cw_control_new (ep, NULL, NULL, 5000, err, sizeof err);
     if (!client) {
         fprintf (stderr, "bench_control: %s\n", err);
@@ -77,7 +81,7 @@ main (int argc, char **argv)
         json_t *reply = NULL;
         double start = bench_now_ms ();
         cw_call_status_t status = cw_control_call (client, "status", NULL, &reply, err, sizeof err);
-        samples[done] = bench_now_ms () - start;
+        samples [done] = bench_now_ms () - start;
         json_decref (reply);
         if (status != CW_CALL_OK) {
             fprintf (stderr, "bench_control: call %d failed: %s\n", i, err);

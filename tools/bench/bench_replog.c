@@ -83,13 +83,12 @@ s_sql (sqlite3 *db, const char *sql)
 {
     char *msg = NULL;
     if (sqlite3_exec (db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        s_die (sql, msg? msg: "?");
+        s_die (sql, msg ? msg : "?");
 }
 
 //  Snapshot the primary into the subordinate; returns (create, apply) times.
 static void
-s_sync_snapshot (s_node_t *primary, s_node_t *sub, double *t_create, double *t_apply,
-                 int64_t *bytes)
+s_sync_snapshot (s_node_t *primary, s_node_t *sub, double *t_create, double *t_apply, int64_t *bytes)
 {
     char err [512] = "";
     void *blob = NULL;
@@ -114,8 +113,7 @@ s_sync_snapshot (s_node_t *primary, s_node_t *sub, double *t_create, double *t_a
 //  Run SQL (with ?1 = row number, for ROWS rows) in TXNS write transactions
 //  on the primary, ship each changeset to the subordinate.
 static void
-s_bench_changes (s_node_t *primary, s_node_t *sub, const char *label, const char *sql,
-                 int rows, int txns)
+s_bench_changes (s_node_t *primary, s_node_t *sub, const char *label, const char *sql, int rows, int txns)
 {
     char err [512] = "";
     sqlite3_stmt *stmt = NULL;
@@ -156,8 +154,8 @@ s_bench_changes (s_node_t *primary, s_node_t *sub, const char *label, const char
     double total = s_now () - start;
     sqlite3_finalize (stmt);
     printf ("%-44s rows=%d txns=%d changeset_bytes=%lld capture=%.3fs apply=%.3fs "
-            "total=%.3fs (%.0f rows/s)\n", label, rows, txns, (long long) bytes, capture, apply,
-            total, rows / total);
+            "total=%.3fs (%.0f rows/s)\n",
+            label, rows, txns, (long long) bytes, capture, apply, total, rows / total);
 }
 
 static int64_t
@@ -184,9 +182,9 @@ main (int argc, char *argv [])
         if (mkdir (dir, 0700) != 0 && errno != EEXIST)
             s_die (dir, strerror (errno));
     }
-    int rows = argc > 2? atoi (argv [2]): 100000;
-    int snapshot_mb = argc > 3? atoi (argv [3]): 100;
-    cw_log_init ("bench_replog", getenv ("BENCH_VERBOSE")? CW_LOG_INFO: CW_LOG_WARN);
+    int rows = argc > 2 ? atoi (argv [2]) : 100000;
+    int snapshot_mb = argc > 3 ? atoi (argv [3]) : 100;
+    cw_log_init ("bench_replog", getenv ("BENCH_VERBOSE") ? CW_LOG_INFO : CW_LOG_WARN);
 
     char path [4200];
     s_node_t primary, sub;
@@ -199,17 +197,20 @@ main (int argc, char *argv [])
 
     printf ("bench_replog: dir=%s (primary and subordinate on this disk, no network)\n", dir);
     if (rows > 0) {
-    s_bench_changes (&primary, &sub, "insert, 1 transaction",
-        "INSERT INTO cluster.cluster_config (key, value, updated_at) VALUES "
-        "('bench.key.' || ?1, '\"value ' || ?1 || '\"', '2026-01-01T00:00:00Z')", rows, 1);
-    s_bench_changes (&primary, &sub, "update, 1 transaction",
-        "UPDATE cluster.cluster_config SET value = '\"changed ' || ?1 || '\"' "
-        "WHERE key = 'bench.key.' || ?1", rows, 1);
-    s_bench_changes (&primary, &sub, "update, 100 transactions of rows/100",
-        "UPDATE cluster.cluster_config SET value = '\"again ' || ?1 || '\"' "
-        "WHERE key = 'bench.key.' || ?1", rows, 100);
-    s_bench_changes (&primary, &sub, "delete, 1 transaction",
-        "DELETE FROM cluster.cluster_config WHERE key = 'bench.key.' || ?1", rows, 1);
+        s_bench_changes (&primary, &sub, "insert, 1 transaction",
+                         "INSERT INTO cluster.cluster_config (key, value, updated_at) VALUES "
+                         "('bench.key.' || ?1, '\"value ' || ?1 || '\"', '2026-01-01T00:00:00Z')",
+                         rows, 1);
+        s_bench_changes (&primary, &sub, "update, 1 transaction",
+                         "UPDATE cluster.cluster_config SET value = '\"changed ' || ?1 || '\"' "
+                         "WHERE key = 'bench.key.' || ?1",
+                         rows, 1);
+        s_bench_changes (&primary, &sub, "update, 100 transactions of rows/100",
+                         "UPDATE cluster.cluster_config SET value = '\"again ' || ?1 || '\"' "
+                         "WHERE key = 'bench.key.' || ?1",
+                         rows, 100);
+        s_bench_changes (&primary, &sub, "delete, 1 transaction",
+                         "DELETE FROM cluster.cluster_config WHERE key = 'bench.key.' || ?1", rows, 1);
     }
     int64_t seq_p = cw_replog_applied_seq (primary.replog);
     int64_t seq_s = cw_replog_applied_seq (sub.replog);
@@ -228,10 +229,11 @@ main (int argc, char *argv [])
     char sql [512];
     double t0 = s_now ();
     snprintf (sql, sizeof (sql),
-        "BEGIN; WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %lld) "
-        "INSERT INTO cluster.cluster_config (key, value, updated_at) "
-        "SELECT 'fill.' || i, '\"' || hex (randomblob (480)) || '\"', '2026-01-01T00:00:00Z' "
-        "FROM n; COMMIT; PRAGMA cluster.wal_checkpoint(TRUNCATE)", (long long) fill_rows);
+              "BEGIN; WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %lld) "
+              "INSERT INTO cluster.cluster_config (key, value, updated_at) "
+              "SELECT 'fill.' || i, '\"' || hex (randomblob (480)) || '\"', '2026-01-01T00:00:00Z' "
+              "FROM n; COMMIT; PRAGMA cluster.wal_checkpoint(TRUNCATE)",
+              (long long) fill_rows);
     s_sql (primary.db, sql);
     double fill = s_now () - t0;
     int64_t seq = cw_replog_applied_seq (primary.replog);
@@ -250,8 +252,7 @@ main (int argc, char *argv [])
         s_die ("check", "the restored subordinate differs from the primary");
     printf ("snapshot of %.1f MB (%lld rows, fill %.1fs): create=%.3fs restore=%.3fs "
             "total=%.3fs (+ WAL checkpoint afterwards %.3fs)\n",
-            bytes / 1e6, (long long) rows_s, fill, t_create, t_apply, t_create + t_apply,
-            t_ckpt);
+            bytes / 1e6, (long long) rows_s, fill, t_create, t_apply, t_create + t_apply, t_ckpt);
 
     s_node_close (&primary);
     s_node_close (&sub);

@@ -31,9 +31,9 @@
 
 typedef struct {
     int pid;
-    int standby_pid;            //  0: none (or an older causewayd)
+    int standby_pid;    //  0: none (or an older causewayd)
     bool standby_ready;
-    char state[32];
+    char state [32];
 } s_actor_t;
 
 //  NAME's entry in actors.list; returns 0 or -1.
@@ -41,7 +41,7 @@ static int
 s_actor (cw_control_t *client, const char *name, s_actor_t *out)
 {
     json_t *reply = NULL;
-    char err[256];
+    char err [256];
     if (cw_control_call (client, "actors.list", NULL, &reply, err, sizeof err) != CW_CALL_OK) {
         json_decref (reply);
         return -1;
@@ -54,8 +54,7 @@ s_actor (cw_control_t *client, const char *name, s_actor_t *out)
             out->pid = (int) json_integer_value (json_object_get (actor, "pid"));
             out->standby_pid = (int) json_integer_value (json_object_get (actor, "standby_pid"));
             out->standby_ready = json_is_true (json_object_get (actor, "standby_ready"));
-            snprintf (out->state, sizeof out->state, "%s",
-                      json_string_value (json_object_get (actor, "state")) ?: "");
+            snprintf (out->state, sizeof out->state, "%s", json_string_value (json_object_get (actor, "state")) ?: "");
             rc = 0;
         }
     }
@@ -66,24 +65,31 @@ s_actor (cw_control_t *client, const char *name, s_actor_t *out)
 int
 main (int argc, char **argv)
 {
-    static const struct option options[] = {
-        { "endpoint", required_argument, NULL, 'e' },
-        { "config", required_argument, NULL, 'c' },
-        { "actor", required_argument, NULL, 'a' },
-        { "count", required_argument, NULL, 'n' },
-        { "no-standby-wait", no_argument, NULL, 'W' },
-        { NULL, 0, NULL, 0 }
+    static const struct option options [] = {
+        { "endpoint", required_argument, NULL, 'e' },  { "config", required_argument, NULL, 'c' },
+        { "actor", required_argument, NULL, 'a' },     { "count", required_argument, NULL, 'n' },
+        { "no-standby-wait", no_argument, NULL, 'W' }, { NULL, 0, NULL, 0 }
     };
     const char *endpoint = NULL, *config = NULL, *name = "tms";
     int count = 200, option;
     bool standby_wait = true;
     while ((option = getopt_long (argc, argv, "e:c:a:n:", options, NULL)) != -1) {
         switch (option) {
-            case 'e': endpoint = optarg; break;
-            case 'c': config = optarg; break;
-            case 'a': name = optarg; break;
-            case 'n': count = atoi (optarg); break;
-            case 'W': standby_wait = false; break;
+            case 'e':
+                endpoint = optarg;
+                break;
+            case 'c':
+                config = optarg;
+                break;
+            case 'a':
+                name = optarg;
+                break;
+            case 'n':
+                count = atoi (optarg);
+                break;
+            case 'W':
+                standby_wait = false;
+                break;
             default:
                 fprintf (stderr, "usage: bench_restart [--endpoint EP | --config FILE] [--actor NAME] "
                                  "[-n N] [--no-standby-wait]\n");
@@ -94,7 +100,7 @@ main (int argc, char **argv)
     char *ep = bench_endpoint (endpoint, config);
     if (!ep || count <= 0)
         return 2;
-    char err[512];
+    char err [512];
     cw_control_t *client = cw_control_new (ep, NULL, NULL, 5000, err, sizeof err);
     if (!client) {
         fprintf (stderr, "bench_restart: %s\n", err);
@@ -123,8 +129,7 @@ main (int argc, char **argv)
                 json_decref (reply);
             }
             if (bench_now_ms () > wait_until) {
-                fprintf (stderr, "bench_restart: actor %s is not running (state %s)\n", name,
-                         actor.state);
+                fprintf (stderr, "bench_restart: actor %s is not running (state %s)\n", name, actor.state);
                 return 1;
             }
             usleep (1000);
@@ -161,15 +166,13 @@ main (int argc, char **argv)
         if (failed)
             dropped++;
         else {
-            samples[done++] = bench_now_ms () - start;
+            samples [done++] = bench_now_ms () - start;
             promoted += standby_pid > 0 && actor.pid == standby_pid;
         }
     }
-    printf ("endpoint %s actor %s kills %d (dropped %d: restart intensity reached)\n", ep, name,
-            count, dropped);
+    printf ("endpoint %s actor %s kills %d (dropped %d: restart intensity reached)\n", ep, name, count, dropped);
     printf ("standby: %s; restarts served by the standby %d, kills without a ready standby %d\n",
-            standby_wait ? "waited for a ready one before each kill (up to 5 s)" : "not waited for",
-            promoted, cold);
+            standby_wait ? "waited for a ready one before each kill (up to 5 s)" : "not waited for", promoted, cold);
     bench_report ("SIGKILL -> running again", samples, done);
     free (samples);
     free (ep);

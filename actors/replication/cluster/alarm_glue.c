@@ -12,12 +12,11 @@
 
 struct _cw_alarm_glue_t {
     cw_cluster_t *core;
-    cw_alarm_want_t alarms[CW_CLUSTER_ALARMS_MAX];  //  the cluster alarms active now
+    cw_alarm_want_t alarms [CW_CLUSTER_ALARMS_MAX];    //  the cluster alarms active now
     int alarm_count;
-    bool alarms_known;              //  alarms[] reflects the alarm table (read at start)
-    int64_t asked;                  //  when the active alarms were last asked for
-    cw_alarm_want_t want[CW_CLUSTER_ALARMS_MAX], raise[CW_CLUSTER_ALARMS_MAX],
-                    clear[CW_CLUSTER_ALARMS_MAX];
+    bool alarms_known;    //  alarms[] reflects the alarm table (read at start)
+    int64_t asked;        //  when the active alarms were last asked for
+    cw_alarm_want_t want [CW_CLUSTER_ALARMS_MAX], raise [CW_CLUSTER_ALARMS_MAX], clear [CW_CLUSTER_ALARMS_MAX];
 };
 
 static void s_evaluate (cw_alarm_glue_t *self);
@@ -38,13 +37,13 @@ s_on_alarms_listed (cw_actor_t *actor, bool ok, json_t *body, void *arg)
         int id = (int) json_integer_value (json_object_get (alarm, "id"));
         if (id < 20000 || id > 20999 || self->alarm_count >= CW_CLUSTER_ALARMS_MAX)
             continue;
-        cw_alarm_want_t *want = &self->alarms[self->alarm_count++];
+        cw_alarm_want_t *want = &self->alarms [self->alarm_count++];
         want->id = id;
         cw_copy (want->subject, sizeof want->subject, cw_jtext (alarm, "subject"));
         cw_copy (want->detail, sizeof want->detail, cw_jtext (alarm, "detail"));
     }
     self->alarms_known = true;
-    s_evaluate (self);          //  clear what went away during the restart, now
+    s_evaluate (self);    //  clear what went away during the restart, now
 }
 
 static void
@@ -64,13 +63,13 @@ s_evaluate (cw_alarm_glue_t *self)
     if (count < 0)
         return;
     int nraise = 0, nclear = 0;
-    if (cw_cluster_alarms_diff (self->alarms, self->alarm_count, self->want, count, self->raise, &nraise,
-                                self->clear, &nclear))
+    if (cw_cluster_alarms_diff (self->alarms, self->alarm_count, self->want, count, self->raise, &nraise, self->clear,
+                                &nclear))
         return;
     for (int i = 0; i < nclear; i++)
-        cw_alarm_clear (actor, self->clear[i].id, self->clear[i].subject);
+        cw_alarm_clear (actor, self->clear [i].id, self->clear [i].subject);
     for (int i = 0; i < nraise; i++)
-        cw_alarm_raise (actor, self->raise[i].id, self->raise[i].subject, self->raise[i].detail);
+        cw_alarm_raise (actor, self->raise [i].id, self->raise [i].subject, self->raise [i].detail);
     memcpy (self->alarms, self->want, sizeof (cw_alarm_want_t) * (size_t) count);
     self->alarm_count = count;
 }
@@ -117,8 +116,7 @@ s_gather_add (s_gather_t *gather, json_t *body, int peer, const char *address)
 }
 
 static void
-s_on_gather_peer (cw_cluster_t *core, int peer, bool ok, json_t *json, const uint8_t *blob,
-                  size_t blob_len, void *arg)
+s_on_gather_peer (cw_cluster_t *core, int peer, bool ok, json_t *json, const uint8_t *blob, size_t blob_len, void *arg)
 {
     (void) blob;
     (void) blob_len;
@@ -139,8 +137,9 @@ s_on_gather_local (cw_actor_t *actor, bool ok, json_t *body, void *arg)
     cw_cluster_t *core = gather->core;
     int self_peer = cw_cluster_this_peer (core);
     if (ok)
-        s_gather_add (gather, body, self_peer, self_peer ? cw_settings_address (cw_cluster_effective (core), self_peer)
-                                                         : cw_cluster_boot (core)->peering.address);
+        s_gather_add (gather, body, self_peer,
+                      self_peer ? cw_settings_address (cw_cluster_effective (core), self_peer)
+                                : cw_cluster_boot (core)->peering.address);
     s_gather_done (gather);
 }
 
@@ -163,13 +162,14 @@ s_cmd_alarms (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t 
             continue;
         //  cw_cluster_peer_call takes the call: build it only for a live peer
         if (cw_cluster_peer_alive (self->core, i + 1)
-        &&  cw_cluster_peer_call (self->core, i + 1,
-                                  json_pack ("{s:s, s:s, s:O}", "op", "control", "command", "alarms.list",
-                                             "args", list_args),
-                                  NULL, 0, s_on_gather_peer, gather, 3000) == 0)
+            && cw_cluster_peer_call (self->core, i + 1,
+                                     json_pack ("{s:s, s:s, s:O}", "op", "control", "command", "alarms.list", "args",
+                                                list_args),
+                                     NULL, 0, s_on_gather_peer, gather, 3000)
+                   == 0)
             gather->waiting++;
         else
-            json_array_append_new (gather->unreachable, json_string (eff->peers[i]));
+            json_array_append_new (gather->unreachable, json_string (eff->peers [i]));
     }
     cw_actor_request (actor, "alarms", "alarms.list", list_args, s_on_gather_local, gather, 3000);
     return CW_REPLY_DEFERRED;
@@ -195,16 +195,13 @@ s_peer_alarms_list (cw_cluster_t *core, json_t *args, const cw_reply_target_t *t
     cw_cluster_relay (core, "alarms", "alarms.list", args, target);
 }
 
-const cw_command_t cw_alarm_glue_commands[] = {
+const cw_command_t cw_alarm_glue_commands [] = {
     { "cluster.alarms", s_cmd_alarms, CW_CMD_IDEMPOTENT, "the alarms of every reachable peer" },
     { "cluster.check", s_cmd_check, 0, "check the cluster's prerequisites" },
     { NULL, NULL, 0, NULL }
 };
 
-static const cw_peer_command_t s_peer_commands[] = {
-    { "alarms.list", s_peer_alarms_list },
-    { NULL, NULL }
-};
+static const cw_peer_command_t s_peer_commands [] = { { "alarms.list", s_peer_alarms_list }, { NULL, NULL } };
 
 // ---------------------------------------------------------------------------
 //  Life cycle
@@ -222,7 +219,7 @@ cw_alarm_glue_new (cw_cluster_t *core)
         cw_alarm_glue_destroy (&self);
         return NULL;
     }
-    s_evaluate (self);          //  asks the alarms actor what is active
+    s_evaluate (self);    //  asks the alarms actor what is active
     return self;
 }
 

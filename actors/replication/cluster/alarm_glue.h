@@ -28,6 +28,6 @@ cw_alarm_glue_t *cw_alarm_glue_new (cw_cluster_t *core);
 void cw_alarm_glue_destroy (cw_alarm_glue_t **self_p);
 
 //  The actor commands; the handlers' argument is the cw_alarm_glue_t.
-extern const cw_command_t cw_alarm_glue_commands[];
+extern const cw_command_t cw_alarm_glue_commands [];
 
 #endif

@@ -74,8 +74,7 @@ s_is_fqdn (const char *name)
                     last_all_digits = false;
             start = i + 1;
         }
-        else
-        if (!isalnum ((unsigned char) name [i]) && name [i] != '-')
+        else if (!isalnum ((unsigned char) name [i]) && name [i] != '-')
             return false;
     }
     return labels >= 2 && !last_all_digits;
@@ -89,7 +88,7 @@ cw_cluster_peers_digest (const cw_cluster_settings_t *s, char out [65])
 {
     crypto_hash_sha256_state state;
     crypto_hash_sha256_init (&state);
-    int count = s? cw_rules_peer_count (s): 0;
+    int count = s ? cw_rules_peer_count (s) : 0;
     bool first = true;
     for (int i = 0; i < count; i++) {
         const char *address = s->peers [i];
@@ -97,8 +96,7 @@ cw_cluster_peers_digest (const cw_cluster_settings_t *s, char out [65])
             continue;
         if (!first)
             crypto_hash_sha256_update (&state, (const unsigned char *) "\n", 1);
-        crypto_hash_sha256_update (&state, (const unsigned char *) address,
-                                   strnlen (address, sizeof s->peers [i]));
+        crypto_hash_sha256_update (&state, (const unsigned char *) address, strnlen (address, sizeof s->peers [i]));
         first = false;
     }
     unsigned char hash [crypto_hash_sha256_BYTES];
@@ -121,8 +119,8 @@ cw_cluster_settings_check (const cw_cluster_settings_t *s, char *err, size_t err
         return -1;
     }
     if (s->peer_count < 1 || s->peer_count > CW_CLUSTER_MAX_PEERS)
-        cw_rules_append (buf, sizeof buf, "cluster.peers has %d entries (allowed: 1..%d)",
-                         s->peer_count, CW_CLUSTER_MAX_PEERS);
+        cw_rules_append (buf, sizeof buf, "cluster.peers has %d entries (allowed: 1..%d)", s->peer_count,
+                         CW_CLUSTER_MAX_PEERS);
     int count = cw_rules_peer_count (s);
     //  the last non-empty slot; empty slots before it are gaps
     int last = -1;
@@ -131,48 +129,45 @@ cw_cluster_settings_check (const cw_cluster_settings_t *s, char *err, size_t err
             last = i;
     for (int i = 0; i < last; i++)
         if (!s->peers [i][0])
-            cw_rules_append (buf, sizeof buf, "peer %d address is empty but peer %d is set (no "
-                             "gaps allowed)", i + 1, last + 1);
+            cw_rules_append (buf, sizeof buf,
+                             "peer %d address is empty but peer %d is set (no "
+                             "gaps allowed)",
+                             i + 1, last + 1);
     for (int i = 0; i < count; i++) {
         if (!s->peers [i][0])
             continue;
         for (int j = 0; j < i; j++)
             if (strcasecmp (s->peers [i], s->peers [j]) == 0)
-                cw_rules_append (buf, sizeof buf, "peer %d and peer %d have the same address %s",
-                                 j + 1, i + 1, s->peers [i]);
+                cw_rules_append (buf, sizeof buf, "peer %d and peer %d have the same address %s", j + 1, i + 1,
+                                 s->peers [i]);
         int family = s_ip_family (s->peers [i]);
         if (family && (s->ip_version == 4 || s->ip_version == 6) && family != s->ip_version)
-            cw_rules_append (buf, sizeof buf, "peer %d address %s is IPv%d but cluster.ip_version "
+            cw_rules_append (buf, sizeof buf,
+                             "peer %d address %s is IPv%d but cluster.ip_version "
                              "is %d",
                              i + 1, s->peers [i], family, s->ip_version);
     }
     if (s->primary < 1 || s->primary > count)
-        cw_rules_append (buf, sizeof buf, "cluster.primary is %d, outside 1..%d (the peer list)",
-                         s->primary, count);
-    else
-    if (!s->peers [s->primary - 1][0])
-        cw_rules_append (buf, sizeof buf, "cluster.primary is %d but peer %d address is empty",
-                         s->primary, s->primary);
+        cw_rules_append (buf, sizeof buf, "cluster.primary is %d, outside 1..%d (the peer list)", s->primary, count);
+    else if (!s->peers [s->primary - 1][0])
+        cw_rules_append (buf, sizeof buf, "cluster.primary is %d but peer %d address is empty", s->primary, s->primary);
     if (s->ip_version != 4 && s->ip_version != 6)
-        cw_rules_append (buf, sizeof buf, "cluster.ip_version is %d (allowed: 4, 6)",
-                         s->ip_version);
+        cw_rules_append (buf, sizeof buf, "cluster.ip_version is %d (allowed: 4, 6)", s->ip_version);
     if (strcmp (s->tls_verify, "permissive") != 0 && strcmp (s->tls_verify, "enforce") != 0)
-        cw_rules_append (buf, sizeof buf, "cluster.tls_verify is '%s' (allowed: permissive, "
+        cw_rules_append (buf, sizeof buf,
+                         "cluster.tls_verify is '%s' (allowed: permissive, "
                          "enforce)",
                          s->tls_verify);
     if (err && errlen)
         cw_rules_format (err, errlen, "%s", buf);
-    return buf [0]? -1: 0;
+    return buf [0] ? -1 : 0;
 }
 
 bool
-cw_cluster_settings_equal (const cw_cluster_settings_t *a,
-                           const cw_cluster_settings_t *b, bool ignore_tls)
+cw_cluster_settings_equal (const cw_cluster_settings_t *a, const cw_cluster_settings_t *b, bool ignore_tls)
 {
-    if (strcmp (a->name, b->name) != 0
-    ||  a->primary != b->primary
-    ||  a->ip_version != b->ip_version
-    ||  a->peer_count != b->peer_count)
+    if (strcmp (a->name, b->name) != 0 || a->primary != b->primary || a->ip_version != b->ip_version
+        || a->peer_count != b->peer_count)
         return false;
     if (!ignore_tls && strcmp (a->tls_verify, b->tls_verify) != 0)
         return false;
@@ -185,8 +180,7 @@ cw_cluster_settings_equal (const cw_cluster_settings_t *a,
 
 //  What differs between EFFECTIVE and STORED, for the 20007 detail.
 static void
-s_settings_changes (const cw_cluster_settings_t *eff, const cw_cluster_settings_t *sto,
-                    char *buf, size_t len)
+s_settings_changes (const cw_cluster_settings_t *eff, const cw_cluster_settings_t *sto, char *buf, size_t len)
 {
     buf [0] = 0;
     if (strcmp (eff->name, sto->name) != 0)
@@ -224,7 +218,8 @@ s_silent_or_joining_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     const cw_peer_view_t *peer = on->peer;
     if (peer->alive) {
-        cw_rules_say (text->detail, "peer %d (%s) is joining the cluster and has no configuration "
+        cw_rules_say (text->detail,
+                      "peer %d (%s) is joining the cluster and has no configuration "
                       "yet (expected; clears when it has joined)",
                       on->index, on->address);
         return;
@@ -232,15 +227,13 @@ s_silent_or_joining_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
     char why [512] = "";
     if (peer->restarting)
         cw_rules_format (why, sizeof why, "announced a restart and is not heard from since");
-    else
-    if (peer->ever_seen)
+    else if (peer->ever_seen)
         cw_rules_format (why, sizeof why, "has stopped sending heartbeats");
     else
         cw_rules_format (why, sizeof why, "not heard from since this peer started");
     if (peer->tcp_failing && peer->tcp_error [0])
         cw_rules_append (why, sizeof why, "TCP: %s", peer->tcp_error);
-    else
-    if (peer->tls_failing && peer->tls_error [0])
+    else if (peer->tls_failing && peer->tls_error [0])
         cw_rules_append (why, sizeof why, "TLS: %s", peer->tls_error);
     cw_rules_say (text->detail, "peer %d (%s) %s", on->index, on->address, why);
 }
@@ -268,7 +261,7 @@ static void
 s_tls_failing_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     cw_rules_say (text->detail, "TLS with peer %d (%s) fails: %s", on->index, on->address,
-                  on->peer->tls_error [0]? on->peer->tls_error: "handshake failed");
+                  on->peer->tls_error [0] ? on->peer->tls_error : "handshake failed");
 }
 
 //  Stored settings differ from those in effect (no reset pending): in
@@ -277,8 +270,7 @@ static bool
 s_settings_changed (const cw_rule_subject_t *on, bool beyond_tls)
 {
     const cw_cluster_view_t *view = on->view;
-    return !view->factory_reset_pending
-        && !cw_cluster_settings_equal (on->eff, &view->stored, false)
+    return !view->factory_reset_pending && !cw_cluster_settings_equal (on->eff, &view->stored, false)
         && cw_cluster_settings_equal (on->eff, &view->stored, true) != beyond_tls;
 }
 
@@ -295,11 +287,13 @@ s_settings_pending_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
     char changes [1024];
     s_settings_changes (on->eff, &on->view->stored, changes, sizeof changes);
     if (cw_cluster_settings_equal (on->eff, &on->view->stored, true))
-        cw_rules_say (text->detail, "TLS verification mode changed (%s): takes effect at "
+        cw_rules_say (text->detail,
+                      "TLS verification mode changed (%s): takes effect at "
                       "`causeway restart`",
                       changes);
     else
-        cw_rules_say (text->detail, "clustering settings changed (%s): they take effect at "
+        cw_rules_say (text->detail,
+                      "clustering settings changed (%s): they take effect at "
                       "`causeway restart`",
                       changes);
 }
@@ -311,13 +305,15 @@ s_upgrade_paused_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
     const cw_cluster_view_t *view = on->view;
     char why [512] = "";
     if (view->replication_paused)
-        cw_rules_append (why, sizeof why, "automatic replication is paused while peers run "
-                         "different software versions (this peer: %s)", view->version);
+        cw_rules_append (why, sizeof why,
+                         "automatic replication is paused while peers run "
+                         "different software versions (this peer: %s)",
+                         view->version);
     for (int k = 0; k < on->ctx->count; k++) {
         cw_rule_subject_t peer;
         if (cw_rules_subject (on->ctx, CW_RULE_ALIVE, k, &peer) && peer.peer->upgrading)
-            cw_rules_append (why, sizeof why, "peer %d (%s) announced an upgrade in progress",
-                             peer.index, peer.address);
+            cw_rules_append (why, sizeof why, "peer %d (%s) announced an upgrade in progress", peer.index,
+                             peer.address);
     }
     cw_rules_say (text->detail, "%s", why);
 }
@@ -327,15 +323,14 @@ static void
 s_say_fault (char *line, bool fault, const char *what, const char *reason)
 {
     if (fault)
-        cw_rules_say (line, "%s%s%s", what, reason [0]? ": ": "", reason);
+        cw_rules_say (line, "%s%s%s", what, reason [0] ? ": " : "", reason);
 }
 
 static void
 s_replication_failed_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     const cw_cluster_view_t *view = on->view;
-    s_say_fault (text->detail, view->replication_error [0], "automatic replication failed",
-                 view->replication_error);
+    s_say_fault (text->detail, view->replication_error [0], "automatic replication failed", view->replication_error);
 }
 
 static bool
@@ -349,19 +344,19 @@ s_conflict_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     int primary = on->eff->primary;
     if (primary >= 1 && primary <= on->ctx->count)
-        cw_rules_say (text->detail, "this peer's configuration conflicts with the primary's, peer "
-                      "%d (%s): it must be synchronised manually", primary,
-                      cw_rules_address (on->view, primary - 1));
+        cw_rules_say (text->detail,
+                      "this peer's configuration conflicts with the primary's, peer "
+                      "%d (%s): it must be synchronised manually",
+                      primary, cw_rules_address (on->view, primary - 1));
     else
         cw_rules_say (text->detail, "this peer's configuration conflicts with the primary's: it "
-                      "must be synchronised manually");
+                                    "must be synchronised manually");
 }
 
 static bool
 s_name_or_ip_version_differs (const cw_rule_subject_t *on)
 {
-    return strcasecmp (on->peer->cluster_name, on->eff->name) != 0
-        || on->peer->ip_version != on->eff->ip_version;
+    return strcasecmp (on->peer->cluster_name, on->eff->name) != 0 || on->peer->ip_version != on->eff->ip_version;
 }
 
 static void
@@ -370,11 +365,9 @@ s_name_or_ip_version_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
     const cw_peer_view_t *peer = on->peer;
     char diff [512] = "";
     if (strcasecmp (peer->cluster_name, on->eff->name) != 0)
-        cw_rules_append (diff, sizeof diff, "cluster name '%s', this peer '%s'",
-                         peer->cluster_name, on->eff->name);
+        cw_rules_append (diff, sizeof diff, "cluster name '%s', this peer '%s'", peer->cluster_name, on->eff->name);
     if (peer->ip_version != on->eff->ip_version)
-        cw_rules_append (diff, sizeof diff, "IP version %d, this peer %d",
-                         peer->ip_version, on->eff->ip_version);
+        cw_rules_append (diff, sizeof diff, "IP version %d, this peer %d", peer->ip_version, on->eff->ip_version);
     cw_rules_say (text->detail, "peer %d (%s) has %s", on->index, on->address, diff);
 }
 
@@ -382,8 +375,7 @@ static void
 s_database_missing_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     const cw_cluster_view_t *view = on->view;
-    s_say_fault (text->detail, view->database_missing,
-                 "the cluster database of this peer is missing or unreadable",
+    s_say_fault (text->detail, view->database_missing, "the cluster database of this peer is missing or unreadable",
                  view->database_error);
 }
 
@@ -394,7 +386,7 @@ s_not_listed_alarm_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
     char list [1600];
     cw_rules_peer_list (on->eff, ", ", list, sizeof list);
     cw_rules_say (text->detail, "this peer's peering address %s is not in the peer list (%s)",
-                  view->peering_address [0]? view->peering_address: "(not set)", list);
+                  view->peering_address [0] ? view->peering_address : "(not set)", list);
 }
 
 static bool
@@ -410,9 +402,10 @@ static void
 s_primary_unreachable_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     int primary = on->eff->primary;
-    cw_rules_say (text->detail, "the configuration primary, peer %d (%s), is not reachable; this "
-                  "peer serves on its last configuration", primary,
-                  cw_rules_address (on->view, primary - 1));
+    cw_rules_say (text->detail,
+                  "the configuration primary, peer %d (%s), is not reachable; this "
+                  "peer serves on its last configuration",
+                  primary, cw_rules_address (on->view, primary - 1));
 }
 
 static bool
@@ -424,8 +417,8 @@ s_primary_differs (const cw_rule_subject_t *on)
 static void
 s_primary_differs_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
-    cw_rules_say (text->detail, "peer %d (%s) has configuration primary %d; this peer has %d",
-                  on->index, on->address, on->peer->primary, on->eff->primary);
+    cw_rules_say (text->detail, "peer %d (%s) has configuration primary %d; this peer has %d", on->index, on->address,
+                  on->peer->primary, on->eff->primary);
 }
 
 static void
@@ -444,8 +437,7 @@ s_no_name (const cw_rule_subject_t *on)
 static void
 s_no_name_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
-    cw_rules_say (text->detail, "cluster.name is not set on this peer (clustered with %d peers)",
-                  on->ctx->count);
+    cw_rules_say (text->detail, "cluster.name is not set on this peer (clustered with %d peers)", on->ctx->count);
 }
 
 static bool
@@ -464,8 +456,8 @@ static void
 s_tls_mode_differs_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     const char *theirs = on->peer->tls_verify, *ours = on->eff->tls_verify;
-    cw_rules_say (text->detail, "peer %d (%s) has TLS verification mode %s; this peer has %s",
-                  on->index, on->address, theirs [0]? theirs: "(none)", ours [0]? ours: "(none)");
+    cw_rules_say (text->detail, "peer %d (%s) has TLS verification mode %s; this peer has %s", on->index, on->address,
+                  theirs [0] ? theirs : "(none)", ours [0] ? ours : "(none)");
 }
 
 static bool
@@ -477,8 +469,8 @@ s_tcp_failing (const cw_rule_subject_t *on)
 static void
 s_tcp_failing_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
-    cw_rules_say (text->detail, "TCP to peer %d (%s) on its clustering port fails: %s", on->index,
-                  on->address, on->peer->tcp_error [0]? on->peer->tcp_error: "connect failed");
+    cw_rules_say (text->detail, "TCP to peer %d (%s) on its clustering port fails: %s", on->index, on->address,
+                  on->peer->tcp_error [0] ? on->peer->tcp_error : "connect failed");
 }
 
 static bool
@@ -493,17 +485,18 @@ s_peer_list_differs_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
     const char *theirs = on->peer->peers_digest;
     char list [1600];
     cw_rules_peer_list (on->eff, ",", list, sizeof list);
-    cw_rules_say (text->detail, "peer %d (%s) has a different peer list (digest %.12s) from this "
-                  "peer's '%s' (digest %.12s)", on->index, on->address,
-                  theirs [0]? theirs: "none", list, on->ctx->digest);
+    cw_rules_say (text->detail,
+                  "peer %d (%s) has a different peer list (digest %.12s) from this "
+                  "peer's '%s' (digest %.12s)",
+                  on->index, on->address, theirs [0] ? theirs : "none", list, on->ctx->digest);
 }
 
 static void
 s_sync_failed_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     const cw_cluster_view_t *view = on->view;
-    s_say_fault (text->detail, view->sync_failed,
-                 "full synchronisation of the cluster database failed", view->sync_error);
+    s_say_fault (text->detail, view->sync_failed, "full synchronisation of the cluster database failed",
+                 view->sync_error);
 }
 
 static void
@@ -511,26 +504,26 @@ s_clock_unsynced_alarm_detail (const cw_rule_subject_t *on, cw_rule_text_t *text
 {
     if (on->view->ntp_configured)
         cw_rules_say (text->detail, "this peer's clock is not synchronised: the NTP servers in "
-                      "ntp.servers are unreachable or not answering");
+                                    "ntp.servers are unreachable or not answering");
     else
         cw_rules_say (text->detail, "this peer's clock is not synchronised and no NTP server is "
-                      "configured (ntp.servers is empty)");
+                                    "configured (ntp.servers is empty)");
 }
 
 static void
 s_type_alarm_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     const char *type = on->peer->type;
-    cw_rules_say (text->detail, "peer %d (%s) reports node type %s; this peer is %s", on->index,
-                  on->address, type [0]? type: "(none)", on->view->node_type);
+    cw_rules_say (text->detail, "peer %d (%s) reports node type %s; this peer is %s", on->index, on->address,
+                  type [0] ? type : "(none)", on->view->node_type);
 }
 
 static void
 s_version_alarm_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     const char *version = on->peer->version;
-    cw_rules_say (text->detail, "peer %d (%s) runs version %s; this peer runs %s", on->index,
-                  on->address, version [0]? version: "(none)", on->view->version);
+    cw_rules_say (text->detail, "peer %d (%s) runs version %s; this peer runs %s", on->index, on->address,
+                  version [0] ? version : "(none)", on->view->version);
 }
 
 static bool
@@ -543,15 +536,15 @@ s_same_system_name (const cw_rule_subject_t *on)
 static void
 s_same_system_name_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
-    cw_rules_say (text->detail, "peer %d (%s) has the same system name '%s' as this peer (peer %d)",
-                  on->index, on->address, on->peer->system_name, on->ctx->self_slot + 1);
+    cw_rules_say (text->detail, "peer %d (%s) has the same system name '%s' as this peer (peer %d)", on->index,
+                  on->address, on->peer->system_name, on->ctx->self_slot + 1);
 }
 
 static void
 s_domain_alarm_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
-    cw_rules_say (text->detail, "peer %d (%s) has DNS domain '%s'; this peer has '%s'", on->index,
-                  on->address, on->peer->dns_domain, on->ctx->me->dns_domain);
+    cw_rules_say (text->detail, "peer %d (%s) has DNS domain '%s'; this peer has '%s'", on->index, on->address,
+                  on->peer->dns_domain, on->ctx->me->dns_domain);
 }
 
 static bool
@@ -565,69 +558,46 @@ s_reset_pending_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     char list [1600];
     cw_rules_peer_list (on->eff, ",", list, sizeof list);
-    cw_rules_say (text->detail, "all peer addresses were cleared: the next restart resets this "
-                  "peer to factory defaults; restore '%s' (same order) to cancel", list);
+    cw_rules_say (text->detail,
+                  "all peer addresses were cleared: the next restart resets this "
+                  "peer to factory defaults; restore '%s' (same order) to cancel",
+                  list);
 }
 
 //  One row an alarm rule, in id order; a node-wide row before the per-peer
 //  row of the same id.
 static const cw_rule_t s_alarm_rules [] = {
-    { CW_ALARM_CLUSTER_INVALID_CONFIG, NULL, CW_RULE_CLUSTER,
-      cw_rules_settings_invalid, cw_rules_settings_invalid_detail },
-    { CW_ALARM_CLUSTER_COMMS_FAILURE, NULL, CW_RULE_OTHER,
-      s_silent_or_joining, s_silent_or_joining_detail },
-    { CW_ALARM_CLUSTER_INVALID_ADDRESS, NULL, CW_RULE_SLOT,
-      s_unresolved, s_unresolved_detail },
-    { CW_ALARM_CLUSTER_DB_COMMS_FAILURE, NULL, CW_RULE_OTHER,
-      s_tls_failing, s_tls_failing_detail },
-    { CW_ALARM_CLUSTER_RESTART_REQUIRED, NULL, CW_RULE_NODE,
-      s_restart_required, s_settings_pending_detail },
-    { CW_ALARM_CLUSTER_UPGRADE_PAUSED, NULL, CW_RULE_CLUSTER,
-      NULL, s_upgrade_paused_detail },
-    { CW_ALARM_CLUSTER_REPLICATION_ERROR, NULL, CW_RULE_CLUSTER,
-      NULL, s_replication_failed_detail },
-    { CW_ALARM_CLUSTER_CONFLICT, NULL, CW_RULE_CLUSTER,
-      s_conflict, s_conflict_detail },
-    { CW_ALARM_CLUSTER_SETTINGS_MISMATCH, NULL, CW_RULE_ALIVE,
-      s_name_or_ip_version_differs, s_name_or_ip_version_detail },
-    { CW_ALARM_CLUSTER_DB_MISSING, NULL, CW_RULE_CLUSTER,
-      NULL, s_database_missing_detail },
-    { CW_ALARM_CLUSTER_NOT_IN_PEER_LIST, NULL, CW_RULE_CLUSTER,
-      cw_rules_not_listed, s_not_listed_alarm_detail },
-    { CW_ALARM_CLUSTER_PRIMARY_UNREACHABLE, NULL, CW_RULE_CLUSTER,
-      s_primary_unreachable, s_primary_unreachable_detail },
-    { CW_ALARM_CLUSTER_PRIMARY_MISMATCH, NULL, CW_RULE_ALIVE,
-      s_primary_differs, s_primary_differs_detail },
-    { CW_ALARM_CLUSTER_H323_OFF, NULL, CW_RULE_CLUSTER,
-      cw_rules_h323_off, s_h323_off_alarm_detail },
-    { CW_ALARM_CLUSTER_NO_NAME, NULL, CW_RULE_CLUSTER,
-      s_no_name, s_no_name_detail },
-    { CW_ALARM_CLUSTER_TLS_MISMATCH, NULL, CW_RULE_NODE,
-      s_tls_change_pending, s_settings_pending_detail },
-    { CW_ALARM_CLUSTER_TLS_MISMATCH, NULL, CW_RULE_ALIVE,
-      s_tls_mode_differs, s_tls_mode_differs_detail },
-    { CW_ALARM_CLUSTER_TCP_FAILURE, NULL, CW_RULE_OTHER,
-      s_tcp_failing, s_tcp_failing_detail },
-    { CW_ALARM_CLUSTER_PEERS_INCONSISTENT, NULL, CW_RULE_ALIVE,
-      s_peer_list_differs, s_peer_list_differs_detail },
-    { CW_ALARM_CLUSTER_SYNC_FAILED, NULL, CW_RULE_CLUSTER,
-      NULL, s_sync_failed_detail },
-    { CW_ALARM_CLUSTER_CLOCK, NULL, CW_RULE_CLUSTER,
-      cw_rules_clock_unsynced, s_clock_unsynced_alarm_detail },
-    { CW_ALARM_CLUSTER_CLOCK, NULL, CW_RULE_ALIVE,
-      cw_rules_clock_skewed, cw_rules_clock_skewed_detail },
-    { CW_ALARM_CLUSTER_RTT, NULL, CW_RULE_ALIVE,
-      cw_rules_rtt_high, cw_rules_rtt_detail },
-    { CW_ALARM_CLUSTER_TYPE_MISMATCH, NULL, CW_RULE_ALIVE,
-      cw_rules_type_differs, s_type_alarm_detail },
-    { CW_ALARM_CLUSTER_VERSION_MISMATCH, NULL, CW_RULE_ALIVE,
-      cw_rules_version_differs, s_version_alarm_detail },
-    { CW_ALARM_CLUSTER_DUPLICATE_NAME, NULL, CW_RULE_ALIVE,
-      s_same_system_name, s_same_system_name_detail },
-    { CW_ALARM_CLUSTER_DOMAIN_MISMATCH, NULL, CW_RULE_ALIVE,
-      cw_rules_domain_differs, s_domain_alarm_detail },
-    { CW_ALARM_CLUSTER_RESET_PENDING, NULL, CW_RULE_NODE,
-      s_reset_pending, s_reset_pending_detail },
+    { CW_ALARM_CLUSTER_INVALID_CONFIG, NULL, CW_RULE_CLUSTER, cw_rules_settings_invalid,
+      cw_rules_settings_invalid_detail },
+    { CW_ALARM_CLUSTER_COMMS_FAILURE, NULL, CW_RULE_OTHER, s_silent_or_joining, s_silent_or_joining_detail },
+    { CW_ALARM_CLUSTER_INVALID_ADDRESS, NULL, CW_RULE_SLOT, s_unresolved, s_unresolved_detail },
+    { CW_ALARM_CLUSTER_DB_COMMS_FAILURE, NULL, CW_RULE_OTHER, s_tls_failing, s_tls_failing_detail },
+    { CW_ALARM_CLUSTER_RESTART_REQUIRED, NULL, CW_RULE_NODE, s_restart_required, s_settings_pending_detail },
+    { CW_ALARM_CLUSTER_UPGRADE_PAUSED, NULL, CW_RULE_CLUSTER, NULL, s_upgrade_paused_detail },
+    { CW_ALARM_CLUSTER_REPLICATION_ERROR, NULL, CW_RULE_CLUSTER, NULL, s_replication_failed_detail },
+    { CW_ALARM_CLUSTER_CONFLICT, NULL, CW_RULE_CLUSTER, s_conflict, s_conflict_detail },
+    { CW_ALARM_CLUSTER_SETTINGS_MISMATCH, NULL, CW_RULE_ALIVE, s_name_or_ip_version_differs,
+      s_name_or_ip_version_detail },
+    { CW_ALARM_CLUSTER_DB_MISSING, NULL, CW_RULE_CLUSTER, NULL, s_database_missing_detail },
+    { CW_ALARM_CLUSTER_NOT_IN_PEER_LIST, NULL, CW_RULE_CLUSTER, cw_rules_not_listed, s_not_listed_alarm_detail },
+    { CW_ALARM_CLUSTER_PRIMARY_UNREACHABLE, NULL, CW_RULE_CLUSTER, s_primary_unreachable,
+      s_primary_unreachable_detail },
+    { CW_ALARM_CLUSTER_PRIMARY_MISMATCH, NULL, CW_RULE_ALIVE, s_primary_differs, s_primary_differs_detail },
+    { CW_ALARM_CLUSTER_H323_OFF, NULL, CW_RULE_CLUSTER, cw_rules_h323_off, s_h323_off_alarm_detail },
+    { CW_ALARM_CLUSTER_NO_NAME, NULL, CW_RULE_CLUSTER, s_no_name, s_no_name_detail },
+    { CW_ALARM_CLUSTER_TLS_MISMATCH, NULL, CW_RULE_NODE, s_tls_change_pending, s_settings_pending_detail },
+    { CW_ALARM_CLUSTER_TLS_MISMATCH, NULL, CW_RULE_ALIVE, s_tls_mode_differs, s_tls_mode_differs_detail },
+    { CW_ALARM_CLUSTER_TCP_FAILURE, NULL, CW_RULE_OTHER, s_tcp_failing, s_tcp_failing_detail },
+    { CW_ALARM_CLUSTER_PEERS_INCONSISTENT, NULL, CW_RULE_ALIVE, s_peer_list_differs, s_peer_list_differs_detail },
+    { CW_ALARM_CLUSTER_SYNC_FAILED, NULL, CW_RULE_CLUSTER, NULL, s_sync_failed_detail },
+    { CW_ALARM_CLUSTER_CLOCK, NULL, CW_RULE_CLUSTER, cw_rules_clock_unsynced, s_clock_unsynced_alarm_detail },
+    { CW_ALARM_CLUSTER_CLOCK, NULL, CW_RULE_ALIVE, cw_rules_clock_skewed, cw_rules_clock_skewed_detail },
+    { CW_ALARM_CLUSTER_RTT, NULL, CW_RULE_ALIVE, cw_rules_rtt_high, cw_rules_rtt_detail },
+    { CW_ALARM_CLUSTER_TYPE_MISMATCH, NULL, CW_RULE_ALIVE, cw_rules_type_differs, s_type_alarm_detail },
+    { CW_ALARM_CLUSTER_VERSION_MISMATCH, NULL, CW_RULE_ALIVE, cw_rules_version_differs, s_version_alarm_detail },
+    { CW_ALARM_CLUSTER_DUPLICATE_NAME, NULL, CW_RULE_ALIVE, s_same_system_name, s_same_system_name_detail },
+    { CW_ALARM_CLUSTER_DOMAIN_MISMATCH, NULL, CW_RULE_ALIVE, cw_rules_domain_differs, s_domain_alarm_detail },
+    { CW_ALARM_CLUSTER_RESET_PENDING, NULL, CW_RULE_NODE, s_reset_pending, s_reset_pending_detail },
 };
 
 #define S_NRULES(table) (sizeof (table) / sizeof (table) [0])
@@ -718,13 +688,11 @@ s_find (const cw_alarm_want_t *list, int count, const cw_alarm_want_t *key)
 }
 
 int
-cw_cluster_alarms_diff (const cw_alarm_want_t *before, int nbefore,
-                        const cw_alarm_want_t *after, int nafter,
-                        cw_alarm_want_t *to_raise, int *nraise,
-                        cw_alarm_want_t *to_clear, int *nclear)
+cw_cluster_alarms_diff (const cw_alarm_want_t *before, int nbefore, const cw_alarm_want_t *after, int nafter,
+                        cw_alarm_want_t *to_raise, int *nraise, cw_alarm_want_t *to_clear, int *nclear)
 {
-    if (nbefore < 0 || nafter < 0 || (nbefore > 0 && !before) || (nafter > 0 && !after)
-    ||  !to_raise || !nraise || !to_clear || !nclear)
+    if (nbefore < 0 || nafter < 0 || (nbefore > 0 && !before) || (nafter > 0 && !after) || !to_raise || !nraise
+        || !to_clear || !nclear)
         return -1;
     *nraise = 0;
     *nclear = 0;
@@ -739,14 +707,13 @@ cw_cluster_alarms_diff (const cw_alarm_want_t *before, int nbefore,
     return 0;
 }
 
-
 //  ---------------------------------------------------------------------
 //  Requirement check (`cluster check`)
 
 static const char *s_requirements [] = {
-    "node_type", "software_version", "distinct_ip_address", "distinct_system_name",
-    "dns_domain", "rtt", "clock_synchronised", "dns_or_address_mapping",
-    "certificate", "cluster_name", "h323_mode", "cluster_settings", "peer_reachable"
+    "node_type", "software_version",   "distinct_ip_address",    "distinct_system_name", "dns_domain",
+    "rtt",       "clock_synchronised", "dns_or_address_mapping", "certificate",          "cluster_name",
+    "h323_mode", "cluster_settings",   "peer_reachable"
 };
 
 //  Does the address mapping hold an entry for ADDRESS (an FQDN matched by
@@ -754,9 +721,9 @@ static const char *s_requirements [] = {
 static bool
 s_mapped (const cw_cluster_view_t *view, const char *address)
 {
-    int count = view->mapping_count < 0? 0:
-                view->mapping_count > CW_CLUSTER_MAX_PEERS? CW_CLUSTER_MAX_PEERS:
-                view->mapping_count;
+    int count = view->mapping_count < 0                    ? 0
+              : view->mapping_count > CW_CLUSTER_MAX_PEERS ? CW_CLUSTER_MAX_PEERS
+                                                           : view->mapping_count;
     bool is_ip = s_is_ip (address);
     for (int m = 0; m < count; m++) {
         const char *fqdn = view->mappings [m][0];
@@ -781,10 +748,12 @@ static void
 s_unreachable_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     const cw_peer_view_t *peer = on->peer;
-    cw_rules_say (text->detail, "peer %d (%s) is not reachable%s%s; its node type, version, "
-                  "system name, domain, RTT and clock could not be checked", on->index, on->address,
-                  peer->tcp_failing? ": ": "", peer->tcp_failing? peer->tcp_error: "");
-    cw_rules_say (text->fix, "start Causeway on peer %d (%s) and let TCP through on the "
+    cw_rules_say (text->detail,
+                  "peer %d (%s) is not reachable%s%s; its node type, version, "
+                  "system name, domain, RTT and clock could not be checked",
+                  on->index, on->address, peer->tcp_failing ? ": " : "", peer->tcp_failing ? peer->tcp_error : "");
+    cw_rules_say (text->fix,
+                  "start Causeway on peer %d (%s) and let TCP through on the "
                   "clustering ports (`causeway firewall rules`); check with `causeway cluster "
                   "status`",
                   on->index, on->address);
@@ -795,8 +764,9 @@ s_type_check_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     const char *type = on->peer->type, *ours = on->view->node_type;
     cw_rules_say (text->detail, "peer %d (%s) is %s; this peer is %s", on->index, on->address,
-                  type [0]? type: "(unknown)", ours);
-    cw_rules_say (text->fix, "a cluster never mixes core and edge nodes: remove peer %d "
+                  type [0] ? type : "(unknown)", ours);
+    cw_rules_say (text->fix,
+                  "a cluster never mixes core and edge nodes: remove peer %d "
                   "(`causeway cluster remove %s` on the primary) and add a %s node instead",
                   on->index, on->address, ours);
 }
@@ -807,20 +777,23 @@ s_version_check_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
     const char *version = on->peer->version;
     bool upgrading = on->view->replication_paused || on->peer->upgrading;
     cw_rules_say (text->detail, "peer %d (%s) runs %s; this peer runs %s", on->index, on->address,
-                  version [0]? version: "(unknown)", on->view->version);
-    cw_rules_say (text->fix, "upgrade every peer to the same version, the primary first, then the "
+                  version [0] ? version : "(unknown)", on->view->version);
+    cw_rules_say (text->fix,
+                  "upgrade every peer to the same version, the primary first, then the "
                   "others one at a time%s",
-                  upgrading? " (an upgrade is in progress: replication resumes when it ends)": "");
+                  upgrading ? " (an upgrade is in progress: replication resumes when it ends)" : "");
 }
 
 static void
 s_domain_check_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     const char *ours = on->ctx->me->dns_domain;
-    cw_rules_say (text->detail, "peer %d (%s) has DNS domain '%s'; this peer (peer %d) has '%s'",
-                  on->index, on->address, on->peer->dns_domain, on->ctx->self_slot + 1, ours);
-    cw_rules_say (text->fix, "set the same DNS domain on every peer: `causeway config set "
-                  "dns.domain %s` on peer %d", ours [0]? ours: "DOMAIN", on->index);
+    cw_rules_say (text->detail, "peer %d (%s) has DNS domain '%s'; this peer (peer %d) has '%s'", on->index,
+                  on->address, on->peer->dns_domain, on->ctx->self_slot + 1, ours);
+    cw_rules_say (text->fix,
+                  "set the same DNS domain on every peer: `causeway config set "
+                  "dns.domain %s` on peer %d",
+                  ours [0] ? ours : "DOMAIN", on->index);
 }
 
 //  What a peer's clustering settings differ in from ours, if anything.
@@ -831,32 +804,30 @@ s_peer_settings_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
     const cw_cluster_settings_t *eff = on->eff;
     char diff [768] = "";
     if (peer->primary != eff->primary)
-        cw_rules_append (diff, sizeof diff, "primary %d (this peer %d)",
-                         peer->primary, eff->primary);
+        cw_rules_append (diff, sizeof diff, "primary %d (this peer %d)", peer->primary, eff->primary);
     if (strcasecmp (peer->peers_digest, on->ctx->digest) != 0)
         cw_rules_append (diff, sizeof diff, "a different peer list");
     if (strcasecmp (peer->cluster_name, eff->name) != 0)
-        cw_rules_append (diff, sizeof diff, "cluster name '%s' (this peer '%s')",
-                         peer->cluster_name, eff->name);
+        cw_rules_append (diff, sizeof diff, "cluster name '%s' (this peer '%s')", peer->cluster_name, eff->name);
     if (peer->ip_version != eff->ip_version)
-        cw_rules_append (diff, sizeof diff, "IP version %d (this peer %d)",
-                         peer->ip_version, eff->ip_version);
+        cw_rules_append (diff, sizeof diff, "IP version %d (this peer %d)", peer->ip_version, eff->ip_version);
     if (strcmp (peer->tls_verify, eff->tls_verify) != 0)
-        cw_rules_append (diff, sizeof diff, "TLS verification %s (this peer %s)",
-                         peer->tls_verify, eff->tls_verify);
+        cw_rules_append (diff, sizeof diff, "TLS verification %s (this peer %s)", peer->tls_verify, eff->tls_verify);
     if (!diff [0])
         return;
     cw_rules_say (text->detail, "peer %d (%s) has %s", on->index, on->address, diff);
-    cw_rules_say (text->fix, "copy the primary's clustering settings (cluster.name, "
+    cw_rules_say (text->fix,
+                  "copy the primary's clustering settings (cluster.name, "
                   "cluster.primary, cluster.ip_version, cluster.tls_verify, cluster.peers in the "
-                  "same order) to peer %d, then `causeway restart` it", on->index);
+                  "same order) to peer %d, then `causeway restart` it",
+                  on->index);
 }
 
 //  A slot's IP address as resolved, else its address as configured.
 static const char *
 s_ip (const cw_rule_subject_t *on)
 {
-    return on->peer->ip [0]? on->peer->ip: on->address;
+    return on->peer->ip [0] ? on->peer->ip : on->address;
 }
 
 static bool
@@ -868,16 +839,14 @@ s_same_address (const cw_rule_subject_t *a, const cw_rule_subject_t *b)
 static bool
 s_named_alike (const cw_rule_subject_t *a, const cw_rule_subject_t *b)
 {
-    return a->peer->system_name [0]
-        && strcasecmp (a->peer->system_name, b->peer->system_name) == 0;
+    return a->peer->system_name [0] && strcasecmp (a->peer->system_name, b->peer->system_name) == 0;
 }
 
 //  The first slot before ON's, in SCOPE, that SAME pairs with ON, into
 //  OTHER; false when there is none.
 static bool
 s_first_before (const cw_rule_subject_t *on, cw_rule_scope_t scope,
-                bool (*same) (const cw_rule_subject_t *a, const cw_rule_subject_t *b),
-                cw_rule_subject_t *other)
+                bool (*same) (const cw_rule_subject_t *a, const cw_rule_subject_t *b), cw_rule_subject_t *other)
 {
     for (int j = 0; j < on->index - 1; j++)
         if (cw_rules_subject (on->ctx, scope, j, other) && same (on, other))
@@ -892,10 +861,10 @@ s_address_taken_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
     if (!s_first_before (on, CW_RULE_SLOT, s_same_address, &other))
         return;
     bool same_name = strcasecmp (on->address, other.address) == 0;
-    cw_rules_say (text->detail, "peer %d (%s) and peer %d (%s) have the same address %s",
-                  other.index, other.address, on->index, on->address,
-                  same_name? on->address: s_ip (on));
-    cw_rules_say (text->fix, "give every peer its own IP address: correct peer %d in the peer "
+    cw_rules_say (text->detail, "peer %d (%s) and peer %d (%s) have the same address %s", other.index, other.address,
+                  on->index, on->address, same_name ? on->address : s_ip (on));
+    cw_rules_say (text->fix,
+                  "give every peer its own IP address: correct peer %d in the peer "
                   "list on the primary (`causeway cluster replace %s NEW`)",
                   on->index, on->address);
 }
@@ -905,11 +874,12 @@ s_name_taken_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     cw_rule_subject_t other;
     if (s_first_before (on, CW_RULE_KNOWN, s_named_alike, &other)) {
-        cw_rules_say (text->detail, "peer %d (%s) and peer %d (%s) are both named '%s'",
-                      other.index, other.address, on->index, on->address,
-                      on->peer->system_name);
-        cw_rules_say (text->fix, "give every peer its own system name: `causeway config set "
-                      "system.name NAME` on peer %d", on->index);
+        cw_rules_say (text->detail, "peer %d (%s) and peer %d (%s) are both named '%s'", other.index, other.address,
+                      on->index, on->address, on->peer->system_name);
+        cw_rules_say (text->fix,
+                      "give every peer its own system name: `causeway config set "
+                      "system.name NAME` on peer %d",
+                      on->index);
     }
 }
 
@@ -919,9 +889,9 @@ s_certificate_trouble (const cw_rule_subject_t *on)
 {
     const cw_peer_view_t *peer = on->peer;
     if (!cw_rules_is_self (on->view, on->index - 1) && peer->tls_failing)
-        return peer->tls_error [0]? peer->tls_error: "TLS handshake fails";
+        return peer->tls_error [0] ? peer->tls_error : "TLS handshake fails";
     if (peer->certificate [0] && strcmp (peer->certificate, "ok") != 0
-    &&  strncmp (peer->certificate, "not verified", 12) != 0)
+        && strncmp (peer->certificate, "not verified", 12) != 0)
         return peer->certificate;
     return NULL;
 }
@@ -932,9 +902,10 @@ s_certificate_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
     const char *reason = s_certificate_trouble (on);
     if (!reason)
         return;
-    cw_rules_say (text->detail, "the certificate of peer %d (%s) does not identify it: %s",
-                  on->index, on->address, reason);
-    cw_rules_say (text->fix, "install on peer %d a certificate whose SAN (or CN) contains its "
+    cw_rules_say (text->detail, "the certificate of peer %d (%s) does not identify it: %s", on->index, on->address,
+                  reason);
+    cw_rules_say (text->fix,
+                  "install on peer %d a certificate whose SAN (or CN) contains its "
                   "peer address %s and that chains to a CA every peer trusts "
                   "(peering.certificate, peering.private_key, peering.ca_file), then `causeway "
                   "restart` it",
@@ -945,23 +916,23 @@ static void
 s_clock_check_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     if (on->peer) {
-        cw_rules_say (text->detail, "peer %d (%s) reports its clock is not synchronised",
-                      on->index, on->address);
-        cw_rules_say (text->fix, "on peer %d configure a reachable NTP server: `causeway config "
-                      "set ntp.servers HOST`", on->index);
+        cw_rules_say (text->detail, "peer %d (%s) reports its clock is not synchronised", on->index, on->address);
+        cw_rules_say (text->fix,
+                      "on peer %d configure a reachable NTP server: `causeway config "
+                      "set ntp.servers HOST`",
+                      on->index);
     }
-    else
-    if (on->view->ntp_configured) {
+    else if (on->view->ntp_configured) {
         cw_rules_say (text->detail, "this peer's clock is not synchronised: its NTP servers do "
-                      "not answer");
+                                    "not answer");
         cw_rules_say (text->fix, "make the NTP servers in ntp.servers reachable from this peer, "
-                      "or set others: `causeway config set ntp.servers HOST`");
+                                 "or set others: `causeway config set ntp.servers HOST`");
     }
     else {
         cw_rules_say (text->detail, "this peer's clock is not synchronised and no NTP server is "
-                      "configured");
+                                    "configured");
         cw_rules_say (text->fix, "configure an NTP server on this peer: `causeway config set "
-                      "ntp.servers HOST`");
+                                 "ntp.servers HOST`");
     }
 }
 
@@ -976,29 +947,34 @@ s_nothing_to_map (const cw_rule_subject_t *on)
 static void
 s_nothing_to_map_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
-    cw_rules_say (text->detail, "no DNS server is configured on this peer (dns.servers is empty) "
-                  "and address mapping is %s", on->view->address_mapping_enabled? "empty": "off");
+    cw_rules_say (text->detail,
+                  "no DNS server is configured on this peer (dns.servers is empty) "
+                  "and address mapping is %s",
+                  on->view->address_mapping_enabled ? "empty" : "off");
     cw_rules_say (text->fix, "configure a DNS server (`causeway config set dns.servers IP`), or "
-                  "map every peer: `causeway cluster suggest-mappings` and `causeway config set "
-                  "cluster.address_mapping.enabled on` on the primary");
+                             "map every peer: `causeway cluster suggest-mappings` and `causeway config set "
+                             "cluster.address_mapping.enabled on` on the primary");
 }
 
 static bool
 s_unmapped (const cw_rule_subject_t *on)
 {
     const cw_cluster_view_t *view = on->view;
-    return view->dns_server_count <= 0 && view->address_mapping_enabled
-        && !s_mapped (view, on->address);
+    return view->dns_server_count <= 0 && view->address_mapping_enabled && !s_mapped (view, on->address);
 }
 
 static void
 s_unmapped_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
-    cw_rules_say (text->detail, "no DNS server is configured on this peer and the address mapping "
-                  "has no entry for peer %d (%s)", on->index, on->address);
-    cw_rules_say (text->fix, "add a mapping for peer %d (%s) to cluster.address_mapping "
+    cw_rules_say (text->detail,
+                  "no DNS server is configured on this peer and the address mapping "
+                  "has no entry for peer %d (%s)",
+                  on->index, on->address);
+    cw_rules_say (text->fix,
+                  "add a mapping for peer %d (%s) to cluster.address_mapping "
                   "(`causeway cluster suggest-mappings` on the primary), or configure a DNS "
-                  "server (`causeway config set dns.servers IP`)", on->index, on->address);
+                  "server (`causeway config set dns.servers IP`)",
+                  on->index, on->address);
 }
 
 static bool
@@ -1013,8 +989,8 @@ s_name_unset_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
     (void) on;
     cw_rules_say (text->detail, "cluster.name is not configured");
     cw_rules_say (text->fix, "set the same cluster name, a routable FQDN used in the cluster's "
-                  "DNS SRV records, on every peer: `causeway config set cluster.name "
-                  "cluster1.example.com`, then `causeway restart`");
+                             "DNS SRV records, on every peer: `causeway config set cluster.name "
+                             "cluster1.example.com`, then `causeway restart`");
 }
 
 static bool
@@ -1029,9 +1005,10 @@ s_name_not_fqdn_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     const char *name = on->ctx->in_use->name;
     cw_rules_say (text->detail, "cluster.name '%s' is not a fully qualified domain name", name);
-    cw_rules_say (text->fix, "set a fully qualified domain name on every peer, e.g. `causeway "
+    cw_rules_say (text->fix,
+                  "set a fully qualified domain name on every peer, e.g. `causeway "
                   "config set cluster.name %s.example.com`, then `causeway restart`",
-                  strchr (name, '.')? "cluster1": name);
+                  strchr (name, '.') ? "cluster1" : name);
 }
 
 static void
@@ -1053,67 +1030,46 @@ s_not_listed_check_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
     const char *address = on->view->peering_address;
     cw_rules_say (text->detail, "this peer's peering address %s is not in the peer list",
-                  address [0]? address: "(not set)");
+                  address [0] ? address : "(not set)");
     cw_rules_say (text->fix, "add this peer's peering.address to the peer list on the primary "
-                  "(`causeway cluster add ADDRESS`) and copy the list to every peer");
+                             "(`causeway cluster add ADDRESS`) and copy the list to every peer");
 }
 
 //  One row a requirement rule, in the order the problems are listed: the
 //  other peers one by one (a peer that is not reachable only says so),
 //  then the rules over every slot, then this node's.
 static const cw_rule_t s_check_rules [] = {
-    { 0, "peer_reachable", CW_RULE_OTHER,
-      s_unreachable, s_unreachable_detail },
-    { 0, "node_type", CW_RULE_ALIVE,
-      cw_rules_type_differs, s_type_check_detail },
-    { 0, "software_version", CW_RULE_ALIVE,
-      cw_rules_version_differs, s_version_check_detail },
-    { 0, "dns_domain", CW_RULE_ALIVE,
-      cw_rules_domain_differs, s_domain_check_detail },
-    { 0, "rtt", CW_RULE_ALIVE,
-      cw_rules_rtt_high, cw_rules_rtt_detail },
-    { 0, "clock_synchronised", CW_RULE_ALIVE,
-      cw_rules_clock_unsynced, s_clock_check_detail },
-    { 0, "clock_synchronised", CW_RULE_ALIVE,
-      cw_rules_clock_skewed, cw_rules_clock_skewed_detail },
-    { 0, "h323_mode", CW_RULE_ALIVE,
-      cw_rules_h323_off, s_h323_check_detail },
-    { 0, "cluster_settings", CW_RULE_ALIVE,
-      NULL, s_peer_settings_detail },
-    { 0, "distinct_ip_address", CW_RULE_SLOT,
-      NULL, s_address_taken_detail },
-    { 0, "distinct_system_name", CW_RULE_KNOWN,
-      NULL, s_name_taken_detail },
-    { 0, "certificate", CW_RULE_SLOT,
-      NULL, s_certificate_detail },
-    { 0, "clock_synchronised", CW_RULE_SELF,
-      cw_rules_clock_unsynced, s_clock_check_detail },
-    { 0, "dns_or_address_mapping", CW_RULE_SELF,
-      s_nothing_to_map, s_nothing_to_map_detail },
-    { 0, "dns_or_address_mapping", CW_RULE_LISTED,
-      s_unmapped, s_unmapped_detail },
-    { 0, "cluster_name", CW_RULE_NODE,
-      s_name_unset, s_name_unset_detail },
-    { 0, "cluster_name", CW_RULE_NODE,
-      s_name_not_fqdn, s_name_not_fqdn_detail },
-    { 0, "h323_mode", CW_RULE_NODE,
-      cw_rules_h323_off, s_h323_check_detail },
-    { 0, "cluster_settings", CW_RULE_CLUSTER,
-      cw_rules_settings_invalid, cw_rules_settings_invalid_detail },
-    { 0, "cluster_settings", CW_RULE_CLUSTER,
-      cw_rules_not_listed, s_not_listed_check_detail },
+    { 0, "peer_reachable", CW_RULE_OTHER, s_unreachable, s_unreachable_detail },
+    { 0, "node_type", CW_RULE_ALIVE, cw_rules_type_differs, s_type_check_detail },
+    { 0, "software_version", CW_RULE_ALIVE, cw_rules_version_differs, s_version_check_detail },
+    { 0, "dns_domain", CW_RULE_ALIVE, cw_rules_domain_differs, s_domain_check_detail },
+    { 0, "rtt", CW_RULE_ALIVE, cw_rules_rtt_high, cw_rules_rtt_detail },
+    { 0, "clock_synchronised", CW_RULE_ALIVE, cw_rules_clock_unsynced, s_clock_check_detail },
+    { 0, "clock_synchronised", CW_RULE_ALIVE, cw_rules_clock_skewed, cw_rules_clock_skewed_detail },
+    { 0, "h323_mode", CW_RULE_ALIVE, cw_rules_h323_off, s_h323_check_detail },
+    { 0, "cluster_settings", CW_RULE_ALIVE, NULL, s_peer_settings_detail },
+    { 0, "distinct_ip_address", CW_RULE_SLOT, NULL, s_address_taken_detail },
+    { 0, "distinct_system_name", CW_RULE_KNOWN, NULL, s_name_taken_detail },
+    { 0, "certificate", CW_RULE_SLOT, NULL, s_certificate_detail },
+    { 0, "clock_synchronised", CW_RULE_SELF, cw_rules_clock_unsynced, s_clock_check_detail },
+    { 0, "dns_or_address_mapping", CW_RULE_SELF, s_nothing_to_map, s_nothing_to_map_detail },
+    { 0, "dns_or_address_mapping", CW_RULE_LISTED, s_unmapped, s_unmapped_detail },
+    { 0, "cluster_name", CW_RULE_NODE, s_name_unset, s_name_unset_detail },
+    { 0, "cluster_name", CW_RULE_NODE, s_name_not_fqdn, s_name_not_fqdn_detail },
+    { 0, "h323_mode", CW_RULE_NODE, cw_rules_h323_off, s_h323_check_detail },
+    { 0, "cluster_settings", CW_RULE_CLUSTER, cw_rules_settings_invalid, cw_rules_settings_invalid_detail },
+    { 0, "cluster_settings", CW_RULE_CLUSTER, cw_rules_not_listed, s_not_listed_check_detail },
 };
 
 //  Add the problem of RULE about ON (its index, 0 = null) to the JSON array OUT.
 static void
-s_problem (const cw_rule_t *rule, const cw_rule_subject_t *on, const cw_rule_text_t *text,
-           void *out)
+s_problem (const cw_rule_t *rule, const cw_rule_subject_t *on, const cw_rule_text_t *text, void *out)
 {
     json_t *item = json_object ();
     if (!item)
         return;
     json_object_set_new (item, "requirement", json_string (rule->requirement));
-    json_object_set_new (item, "peer", on->index > 0? json_integer (on->index): json_null ());
+    json_object_set_new (item, "peer", on->index > 0 ? json_integer (on->index) : json_null ());
     json_object_set_new (item, "detail", json_string (text->detail));
     //  json_string returns NULL on invalid UTF-8: keep the field anyway
     if (!json_object_get (item, "detail"))

@@ -77,32 +77,32 @@
 #include "cluster_view.h"
 
 //  Alarm ids of the cluster (the catalogue rows are in ipc/cw_alarm.c)
-#define CW_ALARM_CLUSTER_INVALID_CONFIG      20003
-#define CW_ALARM_CLUSTER_COMMS_FAILURE       20004
-#define CW_ALARM_CLUSTER_INVALID_ADDRESS     20005
-#define CW_ALARM_CLUSTER_DB_COMMS_FAILURE    20006
-#define CW_ALARM_CLUSTER_RESTART_REQUIRED    20007
-#define CW_ALARM_CLUSTER_UPGRADE_PAUSED      20008
-#define CW_ALARM_CLUSTER_REPLICATION_ERROR   20009
-#define CW_ALARM_CLUSTER_CONFLICT            20011
-#define CW_ALARM_CLUSTER_SETTINGS_MISMATCH   20012
-#define CW_ALARM_CLUSTER_DB_MISSING          20014
-#define CW_ALARM_CLUSTER_NOT_IN_PEER_LIST    20015
+#define CW_ALARM_CLUSTER_INVALID_CONFIG 20003
+#define CW_ALARM_CLUSTER_COMMS_FAILURE 20004
+#define CW_ALARM_CLUSTER_INVALID_ADDRESS 20005
+#define CW_ALARM_CLUSTER_DB_COMMS_FAILURE 20006
+#define CW_ALARM_CLUSTER_RESTART_REQUIRED 20007
+#define CW_ALARM_CLUSTER_UPGRADE_PAUSED 20008
+#define CW_ALARM_CLUSTER_REPLICATION_ERROR 20009
+#define CW_ALARM_CLUSTER_CONFLICT 20011
+#define CW_ALARM_CLUSTER_SETTINGS_MISMATCH 20012
+#define CW_ALARM_CLUSTER_DB_MISSING 20014
+#define CW_ALARM_CLUSTER_NOT_IN_PEER_LIST 20015
 #define CW_ALARM_CLUSTER_PRIMARY_UNREACHABLE 20016
-#define CW_ALARM_CLUSTER_PRIMARY_MISMATCH    20017
-#define CW_ALARM_CLUSTER_H323_OFF            20018
-#define CW_ALARM_CLUSTER_NO_NAME             20019
-#define CW_ALARM_CLUSTER_TLS_MISMATCH        20020
-#define CW_ALARM_CLUSTER_TCP_FAILURE         20021
-#define CW_ALARM_CLUSTER_PEERS_INCONSISTENT  20024
-#define CW_ALARM_CLUSTER_SYNC_FAILED         20025
-#define CW_ALARM_CLUSTER_CLOCK               20030
-#define CW_ALARM_CLUSTER_RTT                 20031
-#define CW_ALARM_CLUSTER_TYPE_MISMATCH       20032
-#define CW_ALARM_CLUSTER_VERSION_MISMATCH    20033
-#define CW_ALARM_CLUSTER_DUPLICATE_NAME      20034
-#define CW_ALARM_CLUSTER_DOMAIN_MISMATCH     20035
-#define CW_ALARM_CLUSTER_RESET_PENDING       20036
+#define CW_ALARM_CLUSTER_PRIMARY_MISMATCH 20017
+#define CW_ALARM_CLUSTER_H323_OFF 20018
+#define CW_ALARM_CLUSTER_NO_NAME 20019
+#define CW_ALARM_CLUSTER_TLS_MISMATCH 20020
+#define CW_ALARM_CLUSTER_TCP_FAILURE 20021
+#define CW_ALARM_CLUSTER_PEERS_INCONSISTENT 20024
+#define CW_ALARM_CLUSTER_SYNC_FAILED 20025
+#define CW_ALARM_CLUSTER_CLOCK 20030
+#define CW_ALARM_CLUSTER_RTT 20031
+#define CW_ALARM_CLUSTER_TYPE_MISMATCH 20032
+#define CW_ALARM_CLUSTER_VERSION_MISMATCH 20033
+#define CW_ALARM_CLUSTER_DUPLICATE_NAME 20034
+#define CW_ALARM_CLUSTER_DOMAIN_MISMATCH 20035
+#define CW_ALARM_CLUSTER_RESET_PENDING 20036
 
 //  A peer's clock may differ from ours by at most this much (heartbeat
 //  estimate) before 20030 is raised about it.
@@ -113,8 +113,8 @@
 
 typedef struct {
     int id;
-    char subject [128];     //  peer address, "" for node-wide alarms
-    char detail [512];      //  one line, valid UTF-8, names the peer and the values
+    char subject [128];    //  peer address, "" for node-wide alarms
+    char detail [512];     //  one line, valid UTF-8, names the peer and the values
 } cw_alarm_want_t;
 
 //  Fill OUT (room for MAX entries) with every cluster alarm that should be
@@ -135,10 +135,8 @@ int cw_cluster_alarms_rules (int *ids, int max);
 //  AFTER (key = (id, subject)). *NRAISE / *NCLEAR get the counts. BEFORE
 //  may be NULL when NBEFORE is 0 (first evaluation). Returns 0, or -1 on
 //  bad arguments.
-int cw_cluster_alarms_diff (const cw_alarm_want_t *before, int nbefore,
-                            const cw_alarm_want_t *after, int nafter,
-                            cw_alarm_want_t *to_raise, int *nraise,
-                            cw_alarm_want_t *to_clear, int *nclear);
+int cw_cluster_alarms_diff (const cw_alarm_want_t *before, int nbefore, const cw_alarm_want_t *after, int nafter,
+                            cw_alarm_want_t *to_raise, int *nraise, cw_alarm_want_t *to_clear, int *nclear);
 
 //  OUT = lowercase hex SHA-256 (libsodium) of the addresses of
 //  S->peers [0 .. peer_count-1] joined with "\n", in order, empty slots
@@ -152,8 +150,7 @@ int cw_cluster_settings_check (const cw_cluster_settings_t *s, char *err, size_t
 
 //  True when A and B are the same clustering settings; IGNORE_TLS skips
 //  tls_verify.
-bool cw_cluster_settings_equal (const cw_cluster_settings_t *a,
-                                const cw_cluster_settings_t *b, bool ignore_tls);
+bool cw_cluster_settings_equal (const cw_cluster_settings_t *a, const cw_cluster_settings_t *b, bool ignore_tls);
 
 //  The requirement check (`causeway cluster check`, control command
 //  cluster.check): what the peers of a cluster must meet, as far as this

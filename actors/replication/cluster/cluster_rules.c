@@ -28,15 +28,17 @@ s_utf8_trim (char *buf)
     size_t len = strlen (buf);
     size_t back = 0;
     //  find the start of the last sequence (at most 4 bytes back)
-    while (back < len && back < 4
-       && ((unsigned char) buf [len - 1 - back] & 0xC0) == 0x80)
+    while (back < len && back < 4 && ((unsigned char) buf [len - 1 - back] & 0xC0) == 0x80)
         back++;
     if (back == len)
         return;
     size_t lead_at = len - 1 - back;
     unsigned char lead = (unsigned char) buf [lead_at];
-    size_t need = lead < 0x80? 1: (lead & 0xE0) == 0xC0? 2: (lead & 0xF0) == 0xE0? 3:
-                  (lead & 0xF8) == 0xF0? 4: 1;
+    size_t need = lead < 0x80           ? 1
+                : (lead & 0xE0) == 0xC0 ? 2
+                : (lead & 0xF0) == 0xE0 ? 3
+                : (lead & 0xF8) == 0xF0 ? 4
+                                        : 1;
     if (back + 1 < need)
         buf [lead_at] = 0;
 }
@@ -49,11 +51,9 @@ s_vformat (char *buf, size_t len, const char *fmt, va_list args)
     int rc = vsnprintf (buf, len, fmt, args);
     if (rc < 0)
         buf [0] = 0;
-    else
-    if ((size_t) rc >= len)
+    else if ((size_t) rc >= len)
         s_utf8_trim (buf);
 }
-
 
 void
 cw_rules_format (char *buf, size_t len, const char *fmt, ...)
@@ -86,7 +86,7 @@ cw_rules_peer_count (const cw_cluster_settings_t *s)
 {
     if (s->peer_count < 0)
         return 0;
-    return s->peer_count > CW_CLUSTER_MAX_PEERS? CW_CLUSTER_MAX_PEERS: s->peer_count;
+    return s->peer_count > CW_CLUSTER_MAX_PEERS ? CW_CLUSTER_MAX_PEERS : s->peer_count;
 }
 
 //  "a, b, c" of the non-empty slots of S, or "(none)".
@@ -99,7 +99,7 @@ cw_rules_peer_list (const cw_cluster_settings_t *s, const char *sep, char *buf, 
         if (!s->peers [i][0])
             continue;
         size_t used = strlen (buf);
-        cw_rules_format (buf + used, len - used, "%s%s", used? sep: "", s->peers [i]);
+        cw_rules_format (buf + used, len - used, "%s%s", used ? sep : "", s->peers [i]);
     }
 }
 //  Case-insensitive compare of DNS names, a trailing dot ignored.
@@ -158,9 +158,9 @@ s_ctx_init (cw_rule_ctx_t *self, const cw_cluster_view_t *view)
     self->view = view;
     self->eff = &view->effective;
     self->count = cw_rules_peer_count (self->eff);
-    self->in_use = self->count > 0? self->eff: &view->stored;
+    self->in_use = self->count > 0 ? self->eff : &view->stored;
     self->self_slot = s_self_slot (view);
-    self->me = self->self_slot >= 0? &view->peers [self->self_slot]: NULL;
+    self->me = self->self_slot >= 0 ? &view->peers [self->self_slot] : NULL;
     cw_cluster_peers_digest (self->eff, self->digest);
 }
 
@@ -171,7 +171,7 @@ s_ctx_init (cw_rule_ctx_t *self, const cw_cluster_view_t *view)
 static cw_rule_scope_t
 s_walk (cw_rule_scope_t scope)
 {
-    return scope == CW_RULE_ALIVE? CW_RULE_OTHER: scope;
+    return scope == CW_RULE_ALIVE ? CW_RULE_OTHER : scope;
 }
 
 //  How many places SCOPE's walk has (slots, or 1 for the node).
@@ -186,18 +186,16 @@ s_places (const cw_rule_ctx_t *ctx, cw_rule_scope_t scope)
 }
 
 bool
-cw_rules_subject (const cw_rule_ctx_t *ctx, cw_rule_scope_t scope, int k,
-                  cw_rule_subject_t *on)
+cw_rules_subject (const cw_rule_ctx_t *ctx, cw_rule_scope_t scope, int k, cw_rule_subject_t *on)
 {
     const cw_cluster_view_t *view = ctx->view;
-    *on = (cw_rule_subject_t) { ctx, view, ctx->eff, 0, "", NULL };
+    *on = (cw_rule_subject_t){ ctx, view, ctx->eff, 0, "", NULL };
     if (scope == CW_RULE_NODE)
         return true;
     if (scope == CW_RULE_CLUSTER)
         return ctx->count > 0;
     if (scope == CW_RULE_SELF) {
-        on->index = view->this_peer >= 1 && view->this_peer <= CW_CLUSTER_MAX_PEERS
-                    ? view->this_peer: 0;
+        on->index = view->this_peer >= 1 && view->this_peer <= CW_CLUSTER_MAX_PEERS ? view->this_peer : 0;
         return true;
     }
     on->index = k + 1;
@@ -209,17 +207,17 @@ cw_rules_subject (const cw_rule_ctx_t *ctx, cw_rule_scope_t scope, int k,
     on->peer = &view->peers [k];
     bool own = cw_rules_is_self (view, k);
     bool alive = on->peer->alive;
-    bool covered = scope == CW_RULE_SLOT? true:
-                   scope == CW_RULE_KNOWN? own || alive:
-                   scope == CW_RULE_OTHER? !own: !own && alive;
+    bool covered = scope == CW_RULE_SLOT  ? true
+                 : scope == CW_RULE_KNOWN ? own || alive
+                 : scope == CW_RULE_OTHER ? !own
+                                          : !own && alive;
     return on->address [0] && covered;
 }
 
 //  Apply RULES in order: every subject a rule's test holds for is handed,
 //  with the rule's text, to EMIT.
 void
-cw_rules_apply (const cw_cluster_view_t *view, const cw_rule_t *rules, size_t nrules,
-                cw_rule_emit_fn *emit, void *out)
+cw_rules_apply (const cw_cluster_view_t *view, const cw_rule_t *rules, size_t nrules, cw_rule_emit_fn *emit, void *out)
 {
     cw_rule_ctx_t context;
     s_ctx_init (&context, view);
@@ -232,8 +230,7 @@ cw_rules_apply (const cw_cluster_view_t *view, const cw_rule_t *rules, size_t nr
         for (int k = 0; k < s_places (ctx, walk); k++)
             for (size_t r = run; r < end; r++) {
                 cw_rule_subject_t on;
-                if (!cw_rules_subject (ctx, rules [r].scope, k, &on)
-                ||  (rules [r].test && !rules [r].test (&on)))
+                if (!cw_rules_subject (ctx, rules [r].scope, k, &on) || (rules [r].test && !rules [r].test (&on)))
                     continue;
                 cw_rule_text_t text = { "", "" };
                 rules [r].detail (&on, &text);
@@ -259,7 +256,7 @@ cw_rules_settings_invalid_detail (const cw_rule_subject_t *on, cw_rule_text_t *t
     cw_cluster_settings_check (on->eff, problems, sizeof problems);
     cw_rules_say (text->detail, "the clustering settings in effect are invalid: %s", problems);
     cw_rules_say (text->fix, "correct the clustering settings on the primary (`causeway config "
-                  "list cluster`), copy them to every peer, then `causeway restart`");
+                             "list cluster`), copy them to every peer, then `causeway restart`");
 }
 
 bool
@@ -272,14 +269,14 @@ cw_rules_not_listed (const cw_rule_subject_t *on)
 bool
 cw_rules_h323_off (const cw_rule_subject_t *on)
 {
-    return on->peer? !on->peer->h323_mode: !on->view->h323_mode;
+    return on->peer ? !on->peer->h323_mode : !on->view->h323_mode;
 }
 
 //  The clock is not synchronised: this node's, or the peer's ON names.
 bool
 cw_rules_clock_unsynced (const cw_rule_subject_t *on)
 {
-    return on->peer? !on->peer->clock_synced: !on->view->clock_synced;
+    return on->peer ? !on->peer->clock_synced : !on->view->clock_synced;
 }
 
 bool
@@ -309,9 +306,10 @@ cw_rules_rtt_high (const cw_rule_subject_t *on)
 void
 cw_rules_rtt_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
-    cw_rules_say (text->detail, "round-trip time to peer %d (%s) is %.1f ms (limit %.0f ms)",
-                  on->index, on->address, on->peer->rtt_ms, CW_RTT_ALARM_MS);
-    cw_rules_say (text->fix, "peers must be within 80 ms round trip (40 ms one way) of each "
+    cw_rules_say (text->detail, "round-trip time to peer %d (%s) is %.1f ms (limit %.0f ms)", on->index, on->address,
+                  on->peer->rtt_ms, CW_RTT_ALARM_MS);
+    cw_rules_say (text->fix,
+                  "peers must be within 80 ms round trip (40 ms one way) of each "
                   "other: fix the network path to peer %d or remove it from the cluster",
                   on->index);
 }
@@ -320,16 +318,16 @@ bool
 cw_rules_clock_skewed (const cw_rule_subject_t *on)
 {
     int64_t offset = on->peer->clock_offset_ms;
-    return (offset < 0? -offset: offset) > CW_CLOCK_SKEW_ALARM_MS;
+    return (offset < 0 ? -offset : offset) > CW_CLOCK_SKEW_ALARM_MS;
 }
 
 void
 cw_rules_clock_skewed_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
 {
-    cw_rules_say (text->detail, "peer %d (%s) clock differs from this peer's by %+.1f s (limit %d "
+    cw_rules_say (text->detail,
+                  "peer %d (%s) clock differs from this peer's by %+.1f s (limit %d "
                   "s)",
-                  on->index, on->address, (double) on->peer->clock_offset_ms / 1000.0,
-                  CW_CLOCK_SKEW_ALARM_MS / 1000);
+                  on->index, on->address, (double) on->peer->clock_offset_ms / 1000.0, CW_CLOCK_SKEW_ALARM_MS / 1000);
     cw_rules_say (text->fix, "synchronise every peer with the same NTP servers (`causeway config "
-                  "set ntp.servers HOST`)");
+                             "set ntp.servers HOST`)");
 }

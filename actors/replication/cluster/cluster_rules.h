@@ -45,12 +45,12 @@ typedef struct {
 typedef struct {
     const cw_rule_ctx_t *ctx;
     const cw_cluster_view_t *view;
-    const cw_cluster_settings_t *eff;   //  the settings in effect
-    int index;                  //  the peer's index 1..6; for the node its
-                                //  own index (CW_RULE_SELF) or 0
-    const char *address;        //  the peer's address, "" for the node
-    const cw_peer_view_t *peer; //  the slot's view (CW_RULE_SLOT .. CW_RULE_ALIVE),
-                                //  NULL for the node and CW_RULE_LISTED
+    const cw_cluster_settings_t *eff;    //  the settings in effect
+    int index;                           //  the peer's index 1..6; for the node its
+                                         //  own index (CW_RULE_SELF) or 0
+    const char *address;                 //  the peer's address, "" for the node
+    const cw_peer_view_t *peer;          //  the slot's view (CW_RULE_SLOT .. CW_RULE_ALIVE),
+                                         //  NULL for the node and CW_RULE_LISTED
 } cw_rule_subject_t;
 
 //  What a rule says when it holds: lines of CW_RULE_LINE bytes at most.
@@ -67,12 +67,12 @@ typedef struct {
     int id;                     //  the alarm id (alarm rules)
     const char *requirement;    //  the requirement name (check rules)
     cw_rule_scope_t scope;
-    cw_rule_test_fn *test;      //  NULL: the rule holds when its detail says something
+    cw_rule_test_fn *test;    //  NULL: the rule holds when its detail says something
     cw_rule_detail_fn *detail;
 } cw_rule_t;
 
-typedef void (cw_rule_emit_fn) (const cw_rule_t *rule, const cw_rule_subject_t *on,
-                                const cw_rule_text_t *text, void *out);
+typedef void (cw_rule_emit_fn) (const cw_rule_t *rule, const cw_rule_subject_t *on, const cw_rule_text_t *text,
+                                void *out);
 
 //  ---------------------------------------------------------------------
 //  The engine
@@ -84,30 +84,26 @@ typedef void (cw_rule_emit_fn) (const cw_rule_t *rule, const cw_rule_subject_t *
 //  walk the same subjects (CW_RULE_OTHER and CW_RULE_ALIVE both walk the
 //  other peers) are applied subject by subject, so that one peer's entries
 //  stand together.
-void cw_rules_apply (const cw_cluster_view_t *view, const cw_rule_t *rules, size_t nrules,
-                     cw_rule_emit_fn *emit, void *out);
+void cw_rules_apply (const cw_cluster_view_t *view, const cw_rule_t *rules, size_t nrules, cw_rule_emit_fn *emit,
+                     void *out);
 
 //  The subject at place K (a slot, 0-based; 0 for the node) of SCOPE into
 //  ON; false when there is none there (an empty slot, one the scope does
 //  not cover, a node scope that does not apply).
-bool cw_rules_subject (const cw_rule_ctx_t *ctx, cw_rule_scope_t scope, int k,
-                       cw_rule_subject_t *on);
+bool cw_rules_subject (const cw_rule_ctx_t *ctx, cw_rule_scope_t scope, int k, cw_rule_subject_t *on);
 
 //  ---------------------------------------------------------------------
 //  Text: every line is cut on a UTF-8 boundary, so it makes a valid JSON
 //  string
 
 //  Format LINE, a detail or a fix of a cw_rule_text_t (CW_RULE_LINE bytes).
-void cw_rules_say (char *line, const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
+void cw_rules_say (char *line, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 //  Format BUF (LEN bytes).
-void cw_rules_format (char *buf, size_t len, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
+void cw_rules_format (char *buf, size_t len, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
 
 //  Append "; " (when BUF is not empty) and the formatted text to BUF.
-void cw_rules_append (char *buf, size_t len, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
+void cw_rules_append (char *buf, size_t len, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
 
 //  ---------------------------------------------------------------------
 //  The view

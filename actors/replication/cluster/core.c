@@ -30,12 +30,12 @@
 
 //  What the core knows of one peer.
 typedef struct {
-    cw_peer_view_t view;        //  what we know (heartbeat contents, link state)
-    int64_t last_heard;         //  zclock_mono of the last heartbeat, 0 never
-    int64_t echo_t;             //  its "t_us" in the last heartbeat it sent us
-    int64_t echo_received;      //  our zclock_usecs when that arrived
-    int64_t restarting_since;   //  it announced a restart (0 = no)
-    bool link_up;               //  our outbound link to it is up
+    cw_peer_view_t view;         //  what we know (heartbeat contents, link state)
+    int64_t last_heard;          //  zclock_mono of the last heartbeat, 0 never
+    int64_t echo_t;              //  its "t_us" in the last heartbeat it sent us
+    int64_t echo_received;       //  our zclock_usecs when that arrived
+    int64_t restarting_since;    //  it announced a restart (0 = no)
+    bool link_up;                //  our outbound link to it is up
 } cw_peer_state_t;
 
 struct _cw_cluster_t {
@@ -45,25 +45,25 @@ struct _cw_cluster_t {
     const cw_bootstrap_t *boot;
     zloop_t *loop;
     int timer_id;
-    char boot_id[64];
+    char boot_id [64];
     cw_cluster_settings_t effective;
-    int this_peer;                  //  1..6, 0 = not in the list
+    int this_peer;    //  1..6, 0 = not in the list
     bool is_primary;
-    char links_error[512];          //  why the peer links could not start ("" = fine)
-    cw_peerlink_t *links;           //  the peerlink behind the transport (NULL in tests)
-    cw_peer_state_t peers[CW_CLUSTER_MAX_PEERS];
+    char links_error [512];    //  why the peer links could not start ("" = fine)
+    cw_peerlink_t *links;      //  the peerlink behind the transport (NULL in tests)
+    cw_peer_state_t peers [CW_CLUSTER_MAX_PEERS];
     const cw_transport_t *transport;
-    void *link;                     //  the transport's instance, NULL when not started
+    void *link;    //  the transport's instance, NULL when not started
     bool stopping;
-    bool factory_reset_done;        //  performed at this start
-    uint64_t next_id;               //  correlation ids and deadline ids
-    zlistx_t *deadlines;            //  s_deadline_t
-    zlistx_t *peer_ops;             //  s_table_t of cw_peer_op_t
-    zlistx_t *peer_commands;        //  s_table_t of cw_peer_command_t
-    cw_cluster_hooks_t hooks[S_HOOKS_MAX];
+    bool factory_reset_done;    //  performed at this start
+    uint64_t next_id;           //  correlation ids and deadline ids
+    zlistx_t *deadlines;        //  s_deadline_t
+    zlistx_t *peer_ops;         //  s_table_t of cw_peer_op_t
+    zlistx_t *peer_commands;    //  s_table_t of cw_peer_command_t
+    cw_cluster_hooks_t hooks [S_HOOKS_MAX];
     int hook_count;
-    char mapping_text[2048];        //  last address mapping given to the links
-    char summary_text[512];         //  last cluster.summary published
+    char mapping_text [2048];    //  last address mapping given to the links
+    char summary_text [512];     //  last cluster.summary published
 };
 
 //  One entry of the deadline list: a peer call waiting for its answer
@@ -83,10 +83,10 @@ typedef struct {
     void *arg;
 } s_table_t;
 
-#define S_HOOK_CALL(self, member, ...) \
-    for (int h_ = 0; h_ < (self)->hook_count; h_++) \
-        if ((self)->hooks[h_].member) \
-            (self)->hooks[h_].member ((self), __VA_ARGS__, (self)->hooks[h_].arg)
+#define S_HOOK_CALL(self, member, ...)                                                                                 \
+    for (int h_ = 0; h_ < (self)->hook_count; h_++)                                                                    \
+        if ((self)->hooks [h_].member)                                                                                 \
+    (self)->hooks [h_].member ((self), __VA_ARGS__, (self)->hooks [h_].arg)
 
 // ---------------------------------------------------------------------------
 //  Small helpers
@@ -111,11 +111,11 @@ s_clock_synced (void)
 static double
 s_load (void)
 {
-    double load[1] = { 0 };
+    double load [1] = { 0 };
     long cpus = sysconf (_SC_NPROCESSORS_ONLN);
     if (getloadavg (load, 1) < 1 || cpus < 1)
         return 0;
-    double value = load[0] / (double) cpus;
+    double value = load [0] / (double) cpus;
     return value > 1 ? 1 : value;
 }
 
@@ -145,10 +145,10 @@ cw_cluster_run_blocking (cw_cluster_t *self, void *(*fn) (void *), void *arg)
 static void
 s_mapping_text (const cw_mapping_t *mapping, char *text, size_t size)
 {
-    text[0] = 0;
+    text [0] = 0;
     for (int i = 0; i < mapping->count; i++) {
         size_t used = strlen (text);
-        snprintf (text + used, size - used, "%s=%s;", mapping->items[i].fqdn, mapping->items[i].ip);
+        snprintf (text + used, size - used, "%s=%s;", mapping->items [i].fqdn, mapping->items [i].ip);
     }
 }
 
@@ -159,7 +159,7 @@ s_link_peers (cw_cluster_t *self, const cw_mapping_t *mapping, cw_peerlink_peers
     memset (peers, 0, sizeof *peers);
     peers->self_index = self->this_peer;
     for (int i = 0; i < self->effective.peer_count; i++)
-        peers->address[i] = self->effective.peers[i];
+        peers->address [i] = self->effective.peers [i];
     peers->mapping = mapping->items;
     peers->mapping_count = (size_t) mapping->count;
     peers->ip_version = self->effective.ip_version;
@@ -175,7 +175,7 @@ cw_cluster_peer_alive (cw_cluster_t *self, int index)
         return false;
     if (index == self->this_peer)
         return true;
-    cw_peer_state_t *peer = &self->peers[index - 1];
+    cw_peer_state_t *peer = &self->peers [index - 1];
     return peer->last_heard && zclock_mono () - peer->last_heard <= CW_DEAD_AFTER_MS;
 }
 
@@ -205,7 +205,7 @@ s_own_view (cw_cluster_t *self, cw_peer_view_t *v)
     v->restarting = self->stopping;
     v->upgrading = false;
     v->clock_synced = s_clock_synced ();
-    v->certificate[0] = 0;
+    v->certificate [0] = 0;
     S_HOOK_CALL (self, own_view, v);
 }
 
@@ -220,19 +220,18 @@ s_link_view (cw_cluster_t *self, cw_peer_view_t *v)
     const char *reason = status.outbound.last_error;
     if (!status.outbound.up && *reason && !v->alive) {
         if (strstr (reason, "certificate") || strstr (reason, "TLS") || strstr (reason, "SAN")
-        ||  strstr (reason, "resolves") || strstr (reason, "rejected")) {
+            || strstr (reason, "resolves") || strstr (reason, "rejected")) {
             v->tls_failing = true;
             cw_copy (v->tls_error, sizeof v->tls_error, reason);
         }
-        else
-        if (strstr (reason, "refused") || strstr (reason, "timed out") || strstr (reason, "unreachable")
-        ||  strstr (reason, "connect")) {
+        else if (strstr (reason, "refused") || strstr (reason, "timed out") || strstr (reason, "unreachable")
+                 || strstr (reason, "connect")) {
             v->tcp_failing = true;
             cw_copy (v->tcp_error, sizeof v->tcp_error, reason);
         }
     }
     if (*status.certificate && strcmp (status.certificate, "ok") != 0
-    &&  strcmp (status.certificate, "not verified (permissive)") != 0) {
+        && strcmp (status.certificate, "not verified (permissive)") != 0) {
         v->tls_failing = true;
         cw_copy (v->tls_error, sizeof v->tls_error, status.certificate);
     }
@@ -242,8 +241,8 @@ s_link_view (cw_cluster_t *self, cw_peer_view_t *v)
 static void
 s_peer_view (cw_cluster_t *self, cw_cluster_view_t *view, int i, const cw_mapping_t *mapping)
 {
-    cw_peer_state_t *peer = &self->peers[i];
-    cw_peer_view_t *v = &view->peers[i];
+    cw_peer_state_t *peer = &self->peers [i];
+    cw_peer_view_t *v = &view->peers [i];
     if (i + 1 == self->this_peer)
         s_own_view (self, v);
     else {
@@ -254,11 +253,12 @@ s_peer_view (cw_cluster_t *self, cw_cluster_view_t *view, int i, const cw_mappin
             v->restarting = false;
     }
     v->index = i + 1;
-    cw_copy (v->address, sizeof v->address, self->effective.peers[i]);
-    char via[256];
-    if (cw_peerlink_resolve (v->address, mapping->items, (size_t) mapping->count,
-                             self->effective.ip_version, v->ip, sizeof v->ip, via, sizeof via) != 0) {
-        v->ip[0] = 0;
+    cw_copy (v->address, sizeof v->address, self->effective.peers [i]);
+    char via [256];
+    if (cw_peerlink_resolve (v->address, mapping->items, (size_t) mapping->count, self->effective.ip_version, v->ip,
+                             sizeof v->ip, via, sizeof via)
+        != 0) {
+        v->ip [0] = 0;
         cw_copy (v->resolve_error, sizeof v->resolve_error, via);
     }
     s_link_view (self, v);
@@ -293,7 +293,7 @@ cw_cluster_view (cw_cluster_t *self, cw_cluster_view_t *view)
     json_decref (list);
     view->factory_reset_pending = self->effective.peer_count > 0 && view->stored.peer_count == 0;
     struct stat st;
-    char path[PATH_MAX];
+    char path [PATH_MAX];
     snprintf (path, sizeof path, "%s/%s", self->boot->node.state_dir, CW_REPLOG_CLUSTER_DB_FILE);
     if (stat (path, &st) != 0) {
         view->database_missing = true;
@@ -404,20 +404,18 @@ cw_cluster_answer (cw_cluster_t *self, const cw_reply_target_t *target, bool ok,
 }
 
 int
-cw_cluster_peer_call (cw_cluster_t *self, int peer, json_t *args, const void *blob,
-                      size_t blob_len, cw_peer_reply_fn *cb, void *arg, int timeout_ms)
+cw_cluster_peer_call (cw_cluster_t *self, int peer, json_t *args, const void *blob, size_t blob_len,
+                      cw_peer_reply_fn *cb, void *arg, int timeout_ms)
 {
     char *text = json_dumps (args, JSON_COMPACT);
     json_decref (args);
     uint64_t corr = self->next_id++;
-    int rc = self->link ? self->transport->send (self->link, peer, CW_FRAME_REQUEST, corr, text,
-                                                 blob, blob_len) : -1;
+    int rc = self->link ? self->transport->send (self->link, peer, CW_FRAME_REQUEST, corr, text, blob, blob_len) : -1;
     free (text);
     if (rc != 0)
         return -1;
     if (cb) {
-        s_deadline_t *entry = s_deadline_add (self, corr, timeout_ms > 0 ? timeout_ms
-                                                                         : CW_PEER_CALL_TIMEOUT_MS, arg);
+        s_deadline_t *entry = s_deadline_add (self, corr, timeout_ms > 0 ? timeout_ms : CW_PEER_CALL_TIMEOUT_MS, arg);
         entry->peer = peer;
         entry->reply = cb;
     }
@@ -425,8 +423,7 @@ cw_cluster_peer_call (cw_cluster_t *self, int peer, json_t *args, const void *bl
 }
 
 static void
-s_on_peer_reply (cw_cluster_t *self, int peer, uint64_t corr, json_t *json, const uint8_t *blob,
-                 size_t blob_len)
+s_on_peer_reply (cw_cluster_t *self, int peer, uint64_t corr, json_t *json, const uint8_t *blob, size_t blob_len)
 {
     s_deadline_t *call = s_deadline_take (self, corr, peer);
     if (!call || !call->reply) {
@@ -461,8 +458,8 @@ cw_cluster_relay (cw_cluster_t *self, const char *actor, const char *command, js
     cw_reply_target_t *copy = malloc (sizeof *copy + sizeof (cw_cluster_t *));
     *copy = *target;
     *(cw_cluster_t **) (copy + 1) = self;
-    cw_actor_request (self->actor, actor, command, json_incref (args ? args : json_object ()),
-                      s_on_relay_reply, copy, CW_PEER_CALL_TIMEOUT_MS);
+    cw_actor_request (self->actor, actor, command, json_incref (args ? args : json_object ()), s_on_relay_reply, copy,
+                      CW_PEER_CALL_TIMEOUT_MS);
 }
 
 // ---------------------------------------------------------------------------
@@ -474,22 +471,19 @@ s_heartbeat_json (cw_cluster_t *self, int to_peer)
     cw_peer_view_t v;
     memset (&v, 0, sizeof v);
     s_own_view (self, &v);
-    cw_peer_state_t *peer = &self->peers[to_peer - 1];
+    cw_peer_state_t *peer = &self->peers [to_peer - 1];
     int64_t now = zclock_usecs ();
     json_t *hb = json_pack ("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:b, s:b, s:f,"
                             " s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:b, s:b, s:b}",
-                            "index", self->this_peer, "version", v.version, "type", v.type,
-                            "system_name", v.system_name, "dns_domain", v.dns_domain,
-                            "dns_hostname", v.dns_hostname, "cluster_name", v.cluster_name,
-                            "primary", v.primary, "ip_version", v.ip_version, "tls_verify", v.tls_verify,
-                            "peers_digest", v.peers_digest, "maintenance", v.maintenance,
-                            "h323_mode", v.h323_mode, "load", v.load,
-                            "wall_ms", (json_int_t) s_wall_ms (), "t_us", (json_int_t) now,
-                            "echo_t_us", (json_int_t) peer->echo_t,
-                            "echo_hold_us", (json_int_t) (peer->echo_t ? now - peer->echo_received : 0),
-                            "applied_seq", (json_int_t) v.applied_seq, "cluster_id", v.cluster_id,
-                            "joining", v.joining, "restarting", v.restarting,
-                            "upgrading", v.upgrading, "clock_synced", v.clock_synced);
+                            "index", self->this_peer, "version", v.version, "type", v.type, "system_name",
+                            v.system_name, "dns_domain", v.dns_domain, "dns_hostname", v.dns_hostname, "cluster_name",
+                            v.cluster_name, "primary", v.primary, "ip_version", v.ip_version, "tls_verify",
+                            v.tls_verify, "peers_digest", v.peers_digest, "maintenance", v.maintenance, "h323_mode",
+                            v.h323_mode, "load", v.load, "wall_ms", (json_int_t) s_wall_ms (), "t_us", (json_int_t) now,
+                            "echo_t_us", (json_int_t) peer->echo_t, "echo_hold_us",
+                            (json_int_t) (peer->echo_t ? now - peer->echo_received : 0), "applied_seq",
+                            (json_int_t) v.applied_seq, "cluster_id", v.cluster_id, "joining", v.joining, "restarting",
+                            v.restarting, "upgrading", v.upgrading, "clock_synced", v.clock_synced);
     S_HOOK_CALL (self, heartbeat_out, to_peer, hb);
     return hb;
 }
@@ -498,7 +492,7 @@ void
 cw_cluster_send_heartbeats (cw_cluster_t *self)
 {
     for (int i = 0; i < self->effective.peer_count; i++) {
-        if (i + 1 == self->this_peer || !self->peers[i].link_up)
+        if (i + 1 == self->this_peer || !self->peers [i].link_up)
             continue;
         json_t *json = s_heartbeat_json (self, i + 1);
         char *text = json_dumps (json, JSON_COMPACT);
@@ -519,8 +513,7 @@ s_heartbeat_timing (cw_peer_state_t *peer, json_t *json)
     peer->echo_received = now_us;
     int64_t echo_t = json_integer_value (json_object_get (json, "echo_t_us"));
     if (echo_t > 0) {
-        double rtt = (double) (now_us - echo_t - json_integer_value (json_object_get (json, "echo_hold_us")))
-                   / 1000.0;
+        double rtt = (double) (now_us - echo_t - json_integer_value (json_object_get (json, "echo_hold_us"))) / 1000.0;
         v->rtt_ms = rtt < 0 ? 0 : rtt;
         v->clock_offset_ms = json_integer_value (json_object_get (json, "wall_ms"))
                            - (s_wall_ms () - (int64_t) (v->rtt_ms / 2));
@@ -530,7 +523,7 @@ s_heartbeat_timing (cw_peer_state_t *peer, json_t *json)
 static void
 s_on_heartbeat (cw_cluster_t *self, int index, json_t *json)
 {
-    cw_peer_state_t *peer = &self->peers[index - 1];
+    cw_peer_state_t *peer = &self->peers [index - 1];
     cw_peer_view_t *v = &peer->view;
     int64_t now = zclock_mono ();
     bool was_alive = cw_cluster_peer_alive (self, index);
@@ -561,7 +554,7 @@ s_on_heartbeat (cw_cluster_t *self, int index, json_t *json)
     v->upgrading = json_is_true (json_object_get (json, "upgrading"));
     v->clock_synced = json_is_true (json_object_get (json, "clock_synced"));
     if (!was_alive)
-        cw_info ("cluster: peer %d (%s) is alive system_name=%s", index, self->effective.peers[index - 1],
+        cw_info ("cluster: peer %d (%s) is alive system_name=%s", index, self->effective.peers [index - 1],
                  v->system_name);
     S_HOOK_CALL (self, heartbeat_in, index, json);
 }
@@ -609,8 +602,8 @@ s_on_control (cw_cluster_t *self, json_t *json, const cw_reply_target_t *target)
 }
 
 static void
-s_on_peer_request (cw_cluster_t *self, int peer, uint64_t link_id, uint64_t corr, json_t *json,
-                   const uint8_t *blob, size_t blob_len)
+s_on_peer_request (cw_cluster_t *self, int peer, uint64_t link_id, uint64_t corr, json_t *json, const uint8_t *blob,
+                   size_t blob_len)
 {
     cw_reply_target_t target = { .remote = true, .corr = corr, .link_id = link_id };
     const char *op = cw_jtext (json, "op");
@@ -624,17 +617,15 @@ s_on_peer_request (cw_cluster_t *self, int peer, uint64_t link_id, uint64_t corr
                 o->handler (self, peer, json, blob, blob_len, &target, t->arg);
                 return;
             }
-    cw_cluster_answer_bare (self, &target, json_pack ("{s:s, s:s}", "status", "error",
-                                                      "error", "unknown operation"));
+    cw_cluster_answer_bare (self, &target, json_pack ("{s:s, s:s}", "status", "error", "error", "unknown operation"));
 }
 
 // ---------------------------------------------------------------------------
 //  Transport callbacks and the links
 
 static void
-s_on_message (cw_peerlink_t *links, int peer, uint64_t link_id, cw_peerlink_dir_t dir, uint8_t type,
-              uint64_t corr, const char *json_text, json_t *json, const uint8_t *blob, size_t blob_len,
-              void *arg)
+s_on_message (cw_peerlink_t *links, int peer, uint64_t link_id, cw_peerlink_dir_t dir, uint8_t type, uint64_t corr,
+              const char *json_text, json_t *json, const uint8_t *blob, size_t blob_len, void *arg)
 {
     (void) links;
     (void) dir;
@@ -646,11 +637,9 @@ s_on_message (cw_peerlink_t *links, int peer, uint64_t link_id, cw_peerlink_dir_
     }
     if (type == CW_FRAME_HEARTBEAT)
         s_on_heartbeat (self, peer, json);
-    else
-    if (type == CW_FRAME_REQUEST)
+    else if (type == CW_FRAME_REQUEST)
         s_on_peer_request (self, peer, link_id, corr, json, blob, blob_len);
-    else
-    if (type == CW_FRAME_REPLY)
+    else if (type == CW_FRAME_REPLY)
         s_on_peer_reply (self, peer, corr, json, blob, blob_len);
     else
         cw_warn ("cluster: dropped a frame of unknown type=%d from peer %d", type, peer);
@@ -670,10 +659,10 @@ s_on_link (cw_peerlink_t *links, int peer, cw_peerlink_dir_t dir, bool up, const
         cw_info ("cluster: link %s peer=%d down reason=\"%s\"", way, peer, reason);
     if (dir != CW_PEERLINK_OUTBOUND)
         return;
-    self->peers[peer - 1].link_up = up;
+    self->peers [peer - 1].link_up = up;
     S_HOOK_CALL (self, link, peer, up);
     if (up)
-        cw_cluster_send_heartbeats (self);  //  liveness and sync start now
+        cw_cluster_send_heartbeats (self);    //  liveness and sync start now
 }
 
 static void
@@ -683,14 +672,14 @@ s_update_links (cw_cluster_t *self, bool force)
         return;
     cw_mapping_t mapping;
     cw_settings_mapping (self->store, &mapping);
-    char text[2048];
+    char text [2048];
     s_mapping_text (&mapping, text, sizeof text);
     if (!force && strcmp (text, self->mapping_text) == 0)
         return;
     cw_copy (self->mapping_text, sizeof self->mapping_text, text);
     cw_peerlink_peers_t peers;
     s_link_peers (self, &mapping, &peers);
-    char err[256];
+    char err [256];
     if (self->transport->update_peers (self->link, &peers, err, sizeof err))
         cw_warn ("cluster: cannot update the peer links: %s", err);
 }
@@ -698,16 +687,16 @@ s_update_links (cw_cluster_t *self, bool force)
 static void
 s_start_links (cw_cluster_t *self)
 {
-    self->links_error[0] = 0;
+    self->links_error [0] = 0;
     if (self->effective.peer_count == 0)
         return;
     if (!*self->boot->peering.address) {
-        snprintf (self->links_error, sizeof self->links_error,
-                  "peering.address is not set in the bootstrap file %s", self->boot->file);
+        snprintf (self->links_error, sizeof self->links_error, "peering.address is not set in the bootstrap file %s",
+                  self->boot->file);
         return;
     }
     if (self->this_peer == 0)
-        return;     //  not in the list (an alarm says so); no links
+        return;    //  not in the list (an alarm says so); no links
     cw_mapping_t mapping;
     cw_settings_mapping (self->store, &mapping);
     cw_peerlink_config_t cfg;
@@ -717,8 +706,7 @@ s_start_links (cw_cluster_t *self)
     cfg.certificate = self->boot->peering.certificate;
     cfg.private_key = self->boot->peering.private_key;
     cfg.ca_file = self->boot->peering.ca_file;
-    cfg.verify = strcmp (self->effective.tls_verify, "enforce") == 0 ? CW_PEERLINK_ENFORCE
-                                                                    : CW_PEERLINK_PERMISSIVE;
+    cfg.verify = strcmp (self->effective.tls_verify, "enforce") == 0 ? CW_PEERLINK_ENFORCE : CW_PEERLINK_PERMISSIVE;
     s_link_peers (self, &mapping, &cfg.peers);
     cfg.on_message = s_on_message;
     cfg.on_link = s_on_link;
@@ -730,9 +718,8 @@ s_start_links (cw_cluster_t *self)
     }
     self->links = self->transport->peerlink (self->link);
     s_mapping_text (&mapping, self->mapping_text, sizeof self->mapping_text);
-    cw_info ("cluster: peer links started address=%s port=%d this_peer=%d primary=%d tls=%s",
-             cfg.listen_address, cfg.port, self->this_peer, self->effective.primary,
-             self->effective.tls_verify);
+    cw_info ("cluster: peer links started address=%s port=%d this_peer=%d primary=%d tls=%s", cfg.listen_address,
+             cfg.port, self->this_peer, self->effective.primary, self->effective.tls_verify);
 }
 
 //  As in the guide, a peer that is already in the cluster applies a saved
@@ -746,10 +733,9 @@ s_apply_live_settings (cw_cluster_t *self)
         return;
     cw_cluster_settings_t stored;
     cw_settings_stored (self->store, &stored);
-    if (cw_cluster_settings_equal (&self->effective, &stored, false)
-    ||  stored.peer_count == 0 || stored.ip_version != self->effective.ip_version
-    ||  strcasecmp (stored.name, self->effective.name) != 0
-    ||  strcmp (stored.tls_verify, self->effective.tls_verify) != 0)
+    if (cw_cluster_settings_equal (&self->effective, &stored, false) || stored.peer_count == 0
+        || stored.ip_version != self->effective.ip_version || strcasecmp (stored.name, self->effective.name) != 0
+        || strcmp (stored.tls_verify, self->effective.tls_verify) != 0)
         return;
     cw_mapping_t mapping;
     cw_settings_mapping (self->store, &mapping);
@@ -758,17 +744,17 @@ s_apply_live_settings (cw_cluster_t *self)
     cw_cluster_settings_t old = self->effective;
     self->effective = stored;
     for (int i = 0; i < CW_CLUSTER_MAX_PEERS; i++)
-        if (strcmp (old.peers[i], stored.peers[i]) != 0) {
-            memset (&self->peers[i], 0, sizeof self->peers[i]);
-            self->peers[i].view.rtt_ms = -1;
+        if (strcmp (old.peers [i], stored.peers [i]) != 0) {
+            memset (&self->peers [i], 0, sizeof self->peers [i]);
+            self->peers [i].view.rtt_ms = -1;
         }
     bool was_primary = self->is_primary;
     self->is_primary = self->this_peer == stored.primary;
     S_HOOK_CALL (self, settings, &old, was_primary);
     cw_effective_save (self->store, self->boot_id, &self->effective);
     s_update_links (self, true);
-    cw_info ("cluster: clustering settings applied live peers=%d primary=%d this_peer=%d name=%s",
-             stored.peer_count, stored.primary, self->this_peer, stored.name);
+    cw_info ("cluster: clustering settings applied live peers=%d primary=%d this_peer=%d name=%s", stored.peer_count,
+             stored.primary, self->this_peer, stored.name);
 }
 
 // ---------------------------------------------------------------------------
@@ -795,11 +781,11 @@ cw_cluster_publish_summary (cw_cluster_t *self)
 {
     cw_cluster_view_t view;
     cw_cluster_view (self, &view);
-    json_t *summary = json_pack ("{s:b, s:b, s:i, s:i, s:i, s:b, s:s}",
-                                 "factory_reset_pending", view.factory_reset_pending,
-                                 "clustered", self->effective.peer_count > 0, "peers", self->effective.peer_count,
-                                 "primary", self->effective.primary, "this_peer", self->this_peer,
-                                 "is_primary", self->is_primary, "database", s_database_status (self, &view));
+    json_t *summary = json_pack ("{s:b, s:b, s:i, s:i, s:i, s:b, s:s}", "factory_reset_pending",
+                                 view.factory_reset_pending, "clustered", self->effective.peer_count > 0, "peers",
+                                 self->effective.peer_count, "primary", self->effective.primary, "this_peer",
+                                 self->this_peer, "is_primary", self->is_primary, "database",
+                                 s_database_status (self, &view));
     char *text = json_dumps (summary, JSON_COMPACT | JSON_SORT_KEYS);
     if (text && strcmp (text, self->summary_text) != 0) {
         cw_copy (self->summary_text, sizeof self->summary_text, text);
@@ -812,17 +798,18 @@ cw_cluster_publish_summary (cw_cluster_t *self)
 static json_t *
 s_status_peer (const cw_peer_view_t *v, int64_t primary_seq)
 {
-    const char *state = v->is_self ? "this-system"
-                      : v->alive ? "active"
-                      : (v->ever_seen || v->tcp_failing || v->tls_failing) ? "failed" : "unknown";
-    json_t *peer = json_pack ("{s:i, s:s, s:s, s:s, s:s}", "index", v->index, "address", v->address,
-                              "system_name", v->system_name, "state", state,
-                              "certificate", v->is_self ? "this system" : v->certificate);
+    const char *state = v->is_self                                         ? "this-system"
+                      : v->alive                                           ? "active"
+                      : (v->ever_seen || v->tcp_failing || v->tls_failing) ? "failed"
+                                                                           : "unknown";
+    json_t *peer = json_pack ("{s:i, s:s, s:s, s:s, s:s}", "index", v->index, "address", v->address, "system_name",
+                              v->system_name, "state", state, "certificate",
+                              v->is_self ? "this system" : v->certificate);
     json_object_set_new (peer, "rtt_ms", v->is_self || !v->alive ? json_null () : json_real (v->rtt_ms));
     json_object_set_new (peer, "applied_seq", v->alive ? json_integer (v->applied_seq) : json_null ());
-    json_object_set_new (peer, "lag", v->alive ? json_integer (primary_seq > v->applied_seq
-                                                               ? primary_seq - v->applied_seq : 0)
-                                               : json_null ());
+    json_object_set_new (peer, "lag",
+                         v->alive ? json_integer (primary_seq > v->applied_seq ? primary_seq - v->applied_seq : 0)
+                                  : json_null ());
     json_object_set_new (peer, "version", json_string (v->version));
     json_object_set_new (peer, "type", json_string (v->type));
     json_object_set_new (peer, "maintenance", json_boolean (v->maintenance));
@@ -840,23 +827,22 @@ cw_cluster_status (cw_cluster_t *self)
     cw_cluster_view (self, &view);
     json_t *mapping = json_array ();
     for (int i = 0; i < view.mapping_count; i++) {
-        char entry[520];
-        snprintf (entry, sizeof entry, "%s=%s", view.mappings[i][0], view.mappings[i][1]);
+        char entry [520];
+        snprintf (entry, sizeof entry, "%s=%s", view.mappings [i][0], view.mappings [i][1]);
         json_array_append_new (mapping, json_string (entry));
     }
     int64_t primary_seq = view.applied_seq;
     if (!self->is_primary && self->effective.primary >= 1 && self->effective.primary <= view.effective.peer_count
-    &&  cw_cluster_peer_alive (self, self->effective.primary))
-        primary_seq = view.peers[self->effective.primary - 1].applied_seq;
+        && cw_cluster_peer_alive (self, self->effective.primary))
+        primary_seq = view.peers [self->effective.primary - 1].applied_seq;
     json_t *peers = json_array ();
     for (int i = 0; i < view.effective.peer_count; i++)
-        json_array_append_new (peers, s_status_peer (&view.peers[i], primary_seq));
-    json_t *status = json_pack ("{s:s, s:i, s:i, s:i, s:s, s:o, s:s, s:b, s:o}",
-                                "name", view.effective.name, "primary", view.effective.primary,
-                                "this_peer", view.this_peer, "ip_version", view.effective.ip_version,
-                                "tls_verify", view.effective.tls_verify, "address_mapping", mapping,
-                                "database", s_database_status (self, &view),
-                                "factory_reset_pending", view.factory_reset_pending, "peers", peers);
+        json_array_append_new (peers, s_status_peer (&view.peers [i], primary_seq));
+    json_t *status = json_pack ("{s:s, s:i, s:i, s:i, s:s, s:o, s:s, s:b, s:o}", "name", view.effective.name, "primary",
+                                view.effective.primary, "this_peer", view.this_peer, "ip_version",
+                                view.effective.ip_version, "tls_verify", view.effective.tls_verify, "address_mapping",
+                                mapping, "database", s_database_status (self, &view), "factory_reset_pending",
+                                view.factory_reset_pending, "peers", peers);
     json_object_set_new (status, "address_mapping_enabled", json_boolean (view.address_mapping_enabled));
     json_object_set_new (status, "applied_seq", json_integer (view.applied_seq));
     json_object_set_new (status, "restart_required",
@@ -867,11 +853,12 @@ cw_cluster_status (cw_cluster_t *self)
     if (self->link) {
         cw_peerlink_stats_t stats;
         self->transport->stats (self->link, &stats);
-        json_object_set_new (status, "links", json_pack ("{s:I, s:I, s:I, s:I}",
-            "rejected_connections", (json_int_t) stats.rejected_connections,
-            "malformed_frames", (json_int_t) stats.malformed_frames,
-            "handshake_failures", (json_int_t) stats.handshake_failures,
-            "accepted_connections", (json_int_t) stats.accepted_connections));
+        json_object_set_new (status, "links",
+                             json_pack ("{s:I, s:I, s:I, s:I}", "rejected_connections",
+                                        (json_int_t) stats.rejected_connections, "malformed_frames",
+                                        (json_int_t) stats.malformed_frames, "handshake_failures",
+                                        (json_int_t) stats.handshake_failures, "accepted_connections",
+                                        (json_int_t) stats.accepted_connections));
     }
     return status;
 }
@@ -886,9 +873,8 @@ s_cmd_status (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t 
     return CW_REPLY_OK;
 }
 
-const cw_command_t cw_cluster_commands[] = {
-    { "cluster.status", s_cmd_status, CW_CMD_IDEMPOTENT, "the cluster as this peer sees it" },
-    { NULL, NULL, 0, NULL }
+const cw_command_t cw_cluster_commands [] = {
+    { "cluster.status", s_cmd_status, CW_CMD_IDEMPOTENT, "the cluster as this peer sees it" }, { NULL, NULL, 0, NULL }
 };
 
 // ---------------------------------------------------------------------------
@@ -902,8 +888,8 @@ cw_cluster_tick (cw_cluster_t *self)
     cw_cluster_send_heartbeats (self);
     s_expire (self);
     for (int h = 0; h < self->hook_count; h++)
-        if (self->hooks[h].tick)
-            self->hooks[h].tick (self, self->hooks[h].arg);
+        if (self->hooks [h].tick)
+            self->hooks [h].tick (self, self->hooks [h].arg);
     cw_cluster_publish_summary (self);
 }
 
@@ -921,7 +907,7 @@ cw_cluster_hooks (cw_cluster_t *self, const cw_cluster_hooks_t *hooks)
 {
     if (self->hook_count >= S_HOOKS_MAX)
         return -1;
-    self->hooks[self->hook_count++] = *hooks;
+    self->hooks [self->hook_count++] = *hooks;
     return 0;
 }
 
@@ -930,34 +916,70 @@ cw_cluster_hooks_remove (cw_cluster_t *self, void *arg)
 {
     int kept = 0;
     for (int h = 0; h < self->hook_count; h++)
-        if (self->hooks[h].arg != arg)
-            self->hooks[kept++] = self->hooks[h];
+        if (self->hooks [h].arg != arg)
+            self->hooks [kept++] = self->hooks [h];
     self->hook_count = kept;
 }
 
 // ---------------------------------------------------------------------------
 //  The core's API for the modules above it (core.h)
 
-cw_actor_t *cw_cluster_actor (cw_cluster_t *self) { return self->actor; }
-const cw_bootstrap_t *cw_cluster_boot (cw_cluster_t *self) { return self->boot; }
-cw_config_store_t *cw_cluster_store (cw_cluster_t *self) { return self->store; }
-cw_replog_t *cw_cluster_replog (cw_cluster_t *self) { return self->replog; }
-zloop_t *cw_cluster_loop (cw_cluster_t *self) { return self->loop; }
-const char *cw_cluster_boot_id (cw_cluster_t *self) { return self->boot_id; }
-const cw_cluster_settings_t *cw_cluster_effective (cw_cluster_t *self) { return &self->effective; }
-int cw_cluster_this_peer (cw_cluster_t *self) { return self->this_peer; }
-bool cw_cluster_is_primary (cw_cluster_t *self) { return self->is_primary; }
+cw_actor_t *
+cw_cluster_actor (cw_cluster_t *self)
+{
+    return self->actor;
+}
+const cw_bootstrap_t *
+cw_cluster_boot (cw_cluster_t *self)
+{
+    return self->boot;
+}
+cw_config_store_t *
+cw_cluster_store (cw_cluster_t *self)
+{
+    return self->store;
+}
+cw_replog_t *
+cw_cluster_replog (cw_cluster_t *self)
+{
+    return self->replog;
+}
+zloop_t *
+cw_cluster_loop (cw_cluster_t *self)
+{
+    return self->loop;
+}
+const char *
+cw_cluster_boot_id (cw_cluster_t *self)
+{
+    return self->boot_id;
+}
+const cw_cluster_settings_t *
+cw_cluster_effective (cw_cluster_t *self)
+{
+    return &self->effective;
+}
+int
+cw_cluster_this_peer (cw_cluster_t *self)
+{
+    return self->this_peer;
+}
+bool
+cw_cluster_is_primary (cw_cluster_t *self)
+{
+    return self->is_primary;
+}
 
 bool
 cw_cluster_peer_heard (cw_cluster_t *self, int index)
 {
-    return index >= 1 && index <= CW_CLUSTER_MAX_PEERS && self->peers[index - 1].last_heard != 0;
+    return index >= 1 && index <= CW_CLUSTER_MAX_PEERS && self->peers [index - 1].last_heard != 0;
 }
 
 bool
 cw_cluster_peer_link_up (cw_cluster_t *self, int index)
 {
-    return index >= 1 && index <= CW_CLUSTER_MAX_PEERS && self->peers[index - 1].link_up;
+    return index >= 1 && index <= CW_CLUSTER_MAX_PEERS && self->peers [index - 1].link_up;
 }
 
 bool
@@ -965,14 +987,14 @@ cw_cluster_peer_restarting (cw_cluster_t *self, int index)
 {
     if (index < 1 || index > CW_CLUSTER_MAX_PEERS)
         return false;
-    int64_t since = self->peers[index - 1].restarting_since;
+    int64_t since = self->peers [index - 1].restarting_since;
     return since && zclock_mono () - since < CW_RESTARTING_GRACE_MS;
 }
 
 const cw_peer_view_t *
 cw_cluster_peer_view (cw_cluster_t *self, int index)
 {
-    return index >= 1 && index <= CW_CLUSTER_MAX_PEERS ? &self->peers[index - 1].view : NULL;
+    return index >= 1 && index <= CW_CLUSTER_MAX_PEERS ? &self->peers [index - 1].view : NULL;
 }
 
 int
@@ -983,7 +1005,7 @@ cw_cluster_sender (cw_cluster_t *self, const cw_reply_target_t *target)
     for (int i = 1; i <= self->effective.peer_count; i++) {
         cw_peerlink_peer_status_t status;
         if (self->transport->peer_status (self->link, i, &status) == 0
-        &&  (status.inbound.link_id == target->link_id || status.outbound.link_id == target->link_id))
+            && (status.inbound.link_id == target->link_id || status.outbound.link_id == target->link_id))
             return i;
     }
     return 0;
@@ -998,7 +1020,7 @@ cw_cluster_request_restart (cw_cluster_t *self)
 typedef struct {
     cw_replog_t *replog;
     int rc;
-    char err[512];
+    char err [512];
 } s_reset_job_t;
 
 static void *
@@ -1028,8 +1050,8 @@ cw_cluster_force_config_update (cw_cluster_t *self, char *err, size_t errlen)
         return -1;
     }
     for (int h = 0; h < self->hook_count; h++)
-        if (self->hooks[h].discarded)
-            self->hooks[h].discarded (self, self->hooks[h].arg);
+        if (self->hooks [h].discarded)
+            self->hooks [h].discarded (self, self->hooks [h].arg);
     cw_config_store_announce_scope (self->store, CW_SCOPE_CLUSTER);
     cw_warn ("cluster: ForceConfigUpdate: cluster-wide configuration discarded; taking the primary's");
     return 0;
@@ -1046,8 +1068,8 @@ cw_cluster_announce_stop (cw_cluster_t *self)
 }
 
 cw_cluster_t *
-cw_cluster_new_on (cw_actor_t *actor, cw_config_store_t *store, const cw_transport_t *transport,
-                   char *err, size_t errlen)
+cw_cluster_new_on (cw_actor_t *actor, cw_config_store_t *store, const cw_transport_t *transport, char *err,
+                   size_t errlen)
 {
     if (sodium_init () < 0) {
         snprintf (err, errlen, "libsodium failed to initialise");
@@ -1064,8 +1086,8 @@ cw_cluster_new_on (cw_actor_t *actor, cw_config_store_t *store, const cw_transpo
     self->deadlines = zlistx_new ();
     self->peer_ops = zlistx_new ();
     self->peer_commands = zlistx_new ();
-    if (cw_effective_load (store, self->boot, self->boot_id, &self->effective, &self->factory_reset_done,
-                           err, errlen)) {
+    if (cw_effective_load (store, self->boot, self->boot_id, &self->effective, &self->factory_reset_done, err,
+                           errlen)) {
         cw_cluster_destroy (&self);
         return NULL;
     }
@@ -1074,7 +1096,7 @@ cw_cluster_new_on (cw_actor_t *actor, cw_config_store_t *store, const cw_transpo
     self->this_peer = cw_settings_own_index (&self->effective, self->boot->peering.address, &mapping);
     self->is_primary = self->this_peer > 0 && self->this_peer == self->effective.primary;
     for (int i = 0; i < CW_CLUSTER_MAX_PEERS; i++)
-        self->peers[i].view.rtt_ms = -1;
+        self->peers [i].view.rtt_ms = -1;
     s_start_links (self);
     self->timer_id = zloop_timer (self->loop, CW_HEARTBEAT_MS, 0, s_on_timer, self);
     return self;
@@ -1096,11 +1118,11 @@ cw_cluster_destroy (cw_cluster_t **self_p)
         zloop_timer_end (self->loop, self->timer_id);
     if (self->link)
         self->transport->stop (&self->link);
-    zlistx_t *lists[] = { self->deadlines, self->peer_ops, self->peer_commands };
-    for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
-        for (void *entry = zlistx_first (lists[l]); entry; entry = zlistx_next (lists[l]))
+    zlistx_t *lists [] = { self->deadlines, self->peer_ops, self->peer_commands };
+    for (size_t l = 0; l < sizeof lists / sizeof lists [0]; l++) {
+        for (void *entry = zlistx_first (lists [l]); entry; entry = zlistx_next (lists [l]))
             free (entry);
-        zlistx_destroy (&lists[l]);
+        zlistx_destroy (&lists [l]);
     }
     free (self);
     *self_p = NULL;

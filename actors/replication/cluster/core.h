@@ -37,16 +37,16 @@
 
 //  Where the answer to a request goes.
 typedef struct {
-    bool remote;                //  a peer's request (else a local requester)
-    char to[64];                //  local: the requester's name
+    bool remote;     //  a peer's request (else a local requester)
+    char to [64];    //  local: the requester's name
     uint64_t corr;
-    uint64_t link_id;           //  remote: the link it came in on
+    uint64_t link_id;    //  remote: the link it came in on
 } cw_reply_target_t;
 
 //  The answer to cw_cluster_peer_call: OK false on an error reply or a
 //  timeout (then JSON is {"error": ...}). JSON and BLOB are borrowed.
-typedef void (cw_peer_reply_fn) (cw_cluster_t *self, int peer, bool ok, json_t *json,
-                                 const uint8_t *blob, size_t blob_len, void *arg);
+typedef void (cw_peer_reply_fn) (cw_cluster_t *self, int peer, bool ok, json_t *json, const uint8_t *blob,
+                                 size_t blob_len, void *arg);
 
 // ---------------------------------------------------------------------------
 //  What the core runs on (all borrowed)
@@ -91,17 +91,16 @@ int cw_cluster_sender (cw_cluster_t *self, const cw_reply_target_t *target);
 //  PEER; CB (may be NULL) gets the REPLY, or a timeout after TIMEOUT_MS
 //  (<= 0: CW_PEER_CALL_TIMEOUT_MS). 0, or -1 when the peer is unreachable
 //  (CB not called).
-int cw_cluster_peer_call (cw_cluster_t *self, int peer, json_t *args, const void *blob,
-                          size_t blob_len, cw_peer_reply_fn *cb, void *arg, int timeout_ms);
+int cw_cluster_peer_call (cw_cluster_t *self, int peer, json_t *args, const void *blob, size_t blob_len,
+                          cw_peer_reply_fn *cb, void *arg, int timeout_ms);
 //  Answer a request (BODY stolen) to a local or remote requester.
 void cw_cluster_answer (cw_cluster_t *self, const cw_reply_target_t *target, bool ok, json_t *body);
 
 //  A peer administration command ("control" op): answer with
 //  cw_cluster_answer, now or later. ARGS borrowed.
-typedef void (cw_peer_command_fn) (cw_cluster_t *self, json_t *args, const cw_reply_target_t *target,
-                                   void *arg);
+typedef void (cw_peer_command_fn) (cw_cluster_t *self, json_t *args, const cw_reply_target_t *target, void *arg);
 typedef struct {
-    const char *name;           //  e.g. "cluster.apply_settings"
+    const char *name;    //  e.g. "cluster.apply_settings"
     cw_peer_command_fn *handler;
 } cw_peer_command_t;
 //  Serve the peer commands of TABLE (borrowed, static; ends with a NULL

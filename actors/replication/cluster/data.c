@@ -11,9 +11,11 @@ int
 cw_data_init (cw_config_store_t *store)
 {
     char *message = NULL;
-    int rc = sqlite3_exec (cw_config_store_db (store), "CREATE TABLE IF NOT EXISTS " S_TABLE " ("
+    int rc = sqlite3_exec (cw_config_store_db (store),
+                           "CREATE TABLE IF NOT EXISTS " S_TABLE " ("
                            " ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
-                           " PRIMARY KEY (ns, key));", NULL, NULL, &message);
+                           " PRIMARY KEY (ns, key));",
+                           NULL, NULL, &message);
     if (rc != SQLITE_OK) {
         cw_error ("cluster: cannot create the data table error=\"%s\"", message ? message : "?");
         sqlite3_free (message);
@@ -27,8 +29,9 @@ static const char *
 s_write_rows (sqlite3 *db, const char *ns, json_t *rows)
 {
     sqlite3_stmt *upsert = NULL, *remove = NULL;
-    int rc = sqlite3_prepare_v2 (db, "INSERT INTO " S_TABLE " (ns, key, value) VALUES (?1, ?2, ?3)"
-                                     " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value",
+    int rc = sqlite3_prepare_v2 (db,
+                                 "INSERT INTO " S_TABLE " (ns, key, value) VALUES (?1, ?2, ?3)"
+                                 " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value",
                                  -1, &upsert, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2 (db, "DELETE FROM " S_TABLE " WHERE ns = ?1 AND key = ?2", -1, &remove, NULL);
@@ -40,7 +43,7 @@ s_write_rows (sqlite3 *db, const char *ns, json_t *rows)
             break;
         json_t *key = json_array_get (row, 0), *value = json_array_get (row, 1);
         if (!json_is_array (row) || json_array_size (row) != 2 || !json_is_string (key)
-        ||  !(json_is_string (value) || json_is_null (value))) {
+            || !(json_is_string (value) || json_is_null (value))) {
             bad = "each row must be [key, value] with text key and text or null value";
             break;
         }
@@ -72,7 +75,7 @@ cw_data_put (cw_config_store_t *store, json_t *args, json_t **reply, int64_t *se
         return CW_REPLY_ERROR;
     }
     cw_replog_t *replog = cw_config_store_replog (store);
-    char err[512];
+    char err [512];
     if (cw_replog_write_begin (replog, err, sizeof err)) {
         *reply = cw_error_body ("%s", err);
         return CW_REPLY_ERROR;

@@ -22,8 +22,8 @@ int cw_data_init (cw_config_store_t *store);
 //  {"ns","rows"}, *SEQ the change's number (0 when nothing changed) and
 //  *CHANGESET / *LEN what to ship (sqlite3_free it); ERROR with *REPLY an
 //  error body.
-cw_reply_status_t cw_data_put (cw_config_store_t *store, json_t *args, json_t **reply, int64_t *seq,
-                               void **changeset, int *len);
+cw_reply_status_t cw_data_put (cw_config_store_t *store, json_t *args, json_t **reply, int64_t *seq, void **changeset,
+                               int *len);
 //  replication.data.get (COUNT false) or replication.data.count (true).
 cw_reply_status_t cw_data_read (cw_config_store_t *store, bool count, json_t *args, json_t **reply);
 

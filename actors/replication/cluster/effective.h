@@ -28,8 +28,8 @@
 //  Decide the settings in effect for this start into OUT, and this
 //  start's id into BOOT_ID (64 bytes). Performs a pending factory reset
 //  (*FACTORY_RESET_DONE true then). 0, or -1 with ERR.
-int cw_effective_load (cw_config_store_t *store, const cw_bootstrap_t *boot, char *boot_id,
-                       cw_cluster_settings_t *out, bool *factory_reset_done, char *err, size_t errlen);
+int cw_effective_load (cw_config_store_t *store, const cw_bootstrap_t *boot, char *boot_id, cw_cluster_settings_t *out,
+                       bool *factory_reset_done, char *err, size_t errlen);
 //  Save S as the settings in effect of start BOOT_ID (after a live change).
 void cw_effective_save (cw_config_store_t *store, const char *boot_id, const cw_cluster_settings_t *s);
 

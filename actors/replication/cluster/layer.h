@@ -27,11 +27,10 @@
 #define CW_FRAME_REQUEST 2
 #define CW_FRAME_REPLY 3
 
-
 //  Create the core as cw_cluster_new does, on TRANSPORT (borrowed, static)
 //  instead of the TLS peer links.
-cw_cluster_t *cw_cluster_new_on (cw_actor_t *actor, cw_config_store_t *store,
-                                 const cw_transport_t *transport, char *err, size_t errlen);
+cw_cluster_t *cw_cluster_new_on (cw_actor_t *actor, cw_config_store_t *store, const cw_transport_t *transport,
+                                 char *err, size_t errlen);
 //  One turn of the core's 250 ms timer: apply live settings, update the
 //  links, send heartbeats, expire deadlines, run the tick hooks, evaluate
 //  the summary. Called by the timer; tests may call it to step a core.
@@ -45,10 +44,10 @@ cw_replog_t *cw_cluster_replog (cw_cluster_t *self);
 //  Serve a REQUEST whose "op" is the handler's name. JSON and BLOB are
 //  borrowed; answer TARGET with cw_cluster_answer or cw_cluster_answer_bare,
 //  now or later, or not at all for a one-way operation.
-typedef void (cw_peer_op_fn) (cw_cluster_t *self, int peer, json_t *json, const uint8_t *blob,
-                              size_t blob_len, const cw_reply_target_t *target, void *arg);
+typedef void (cw_peer_op_fn) (cw_cluster_t *self, int peer, json_t *json, const uint8_t *blob, size_t blob_len,
+                              const cw_reply_target_t *target, void *arg);
 typedef struct {
-    const char *name;           //  e.g. "changeset"
+    const char *name;    //  e.g. "changeset"
     cw_peer_op_fn *handler;
 } cw_peer_op_t;
 //  Serve the operations of TABLE (borrowed, static; ends with a NULL name)

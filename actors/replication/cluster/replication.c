@@ -18,10 +18,10 @@
 
 //  What the primary knows of one subordinate's replication.
 typedef struct {
-    char head_hash[72];         //  its replog head hash (heartbeat)
-    int64_t sent_seq;           //  highest changeset sent to it
-    int64_t acked_seq;          //  highest changeset it confirmed
-    bool syncing;               //  catch-up / snapshot in flight
+    char head_hash [72];    //  its replog head hash (heartbeat)
+    int64_t sent_seq;       //  highest changeset sent to it
+    int64_t acked_seq;      //  highest changeset it confirmed
+    bool syncing;           //  catch-up / snapshot in flight
     int64_t sync_deadline;
 } s_sync_t;
 
@@ -29,13 +29,13 @@ struct _cw_replication_t {
     cw_cluster_t *core;
     cw_config_store_t *store;
     cw_replog_t *replog;
-    s_sync_t peers[CW_CLUSTER_MAX_PEERS];
-    bool in_sync;               //  subordinate: matched the primary since start
+    s_sync_t peers [CW_CLUSTER_MAX_PEERS];
+    bool in_sync;    //  subordinate: matched the primary since start
     bool conflict;
-    char replication_error[256];
+    char replication_error [256];
     bool sync_failed;
-    char sync_error[256];
-    zlistx_t *waiters;          //  s_waiter_t
+    char sync_error [256];
+    zlistx_t *waiters;    //  s_waiter_t
 };
 
 //  A requester waiting until every live subordinate applied SEQ, or (SEQ
@@ -45,26 +45,25 @@ typedef struct {
     cw_reply_target_t target;
     int64_t seq;
     uint64_t deadline;
-    json_t *body;               //  the reply to send when done
+    json_t *body;    //  the reply to send when done
 } s_waiter_t;
 
 //  A snapshot made or applied on a worker thread (cw_cluster_run_blocking)
 typedef struct {
     cw_replog_t *replog;
-    const void *blob;           //  apply: the image
-    void *created;              //  create: the new image (sqlite3_free)
+    const void *blob;    //  apply: the image
+    void *created;       //  create: the new image (sqlite3_free)
     int64_t len;
     int64_t seq;
     int rc;
-    char err[512];
+    char err [512];
 } s_snapshot_job_t;
 
 static void *
 s_snapshot_create_worker (void *arg)
 {
     s_snapshot_job_t *job = arg;
-    job->rc = cw_replog_snapshot_create (job->replog, &job->created, &job->len, &job->seq,
-                                         job->err, sizeof job->err);
+    job->rc = cw_replog_snapshot_create (job->replog, &job->created, &job->len, &job->seq, job->err, sizeof job->err);
     return NULL;
 }
 
@@ -90,13 +89,13 @@ s_eff (cw_replication_t *self)
 static bool
 s_all_applied (cw_replication_t *self, int64_t seq, char *missing, size_t size)
 {
-    missing[0] = 0;
+    missing [0] = 0;
     const cw_cluster_settings_t *eff = s_eff (self);
     for (int i = 0; i < eff->peer_count; i++)
         if (i + 1 != cw_cluster_this_peer (self->core) && cw_cluster_peer_alive (self->core, i + 1)
-        &&  self->peers[i].acked_seq < seq) {
+            && self->peers [i].acked_seq < seq) {
             size_t used = strlen (missing);
-            snprintf (missing + used, size - used, "%speer %d (%s)", used ? ", " : "", i + 1, eff->peers[i]);
+            snprintf (missing + used, size - used, "%speer %d (%s)", used ? ", " : "", i + 1, eff->peers [i]);
         }
     return *missing == 0;
 }
@@ -112,7 +111,7 @@ s_waiter_expired (cw_cluster_t *core, void *arg)
             zlistx_delete (self->waiters, zlistx_cursor (self->waiters));
             break;
         }
-    char missing[512];
+    char missing [512];
     bool done = waiter->seq < 0 ? self->in_sync : s_all_applied (self, waiter->seq, missing, sizeof missing);
     if (done) {
         cw_cluster_answer (self->core, &waiter->target, true, waiter->body);
@@ -150,7 +149,7 @@ s_check_waiters (cw_replication_t *self)
 {
     s_waiter_t *waiter = zlistx_first (self->waiters);
     while (waiter) {
-        char missing[512];
+        char missing [512];
         bool done = waiter->seq < 0 ? self->in_sync : s_all_applied (self, waiter->seq, missing, sizeof missing);
         if (!done) {
             waiter = zlistx_next (self->waiters);
@@ -168,14 +167,14 @@ s_check_waiters (cw_replication_t *self)
 //  The primary side
 
 static void
-s_on_changeset_reply (cw_cluster_t *core, int peer, bool ok, json_t *json, const uint8_t *blob,
-                      size_t blob_len, void *arg)
+s_on_changeset_reply (cw_cluster_t *core, int peer, bool ok, json_t *json, const uint8_t *blob, size_t blob_len,
+                      void *arg)
 {
     (void) core;
     (void) blob;
     (void) blob_len;
     cw_replication_t *self = arg;
-    s_sync_t *state = &self->peers[peer - 1];
+    s_sync_t *state = &self->peers [peer - 1];
     const char *status = cw_jtext (json, "status");
     int64_t applied = json_integer_value (json_object_get (json, "applied_seq"));
     if (ok && (strcmp (status, "ok") == 0 || strcmp (status, "duplicate") == 0)) {
@@ -185,23 +184,22 @@ s_on_changeset_reply (cw_cluster_t *core, int peer, bool ok, json_t *json, const
         return;
     }
     //  Anything else: let the heartbeat-driven sync decide (catch-up or snapshot)
-    cw_info ("cluster: peer %d did not apply a change status=%s error=\"%s\"", peer, status,
-             cw_jtext (json, "error"));
+    cw_info ("cluster: peer %d did not apply a change status=%s error=\"%s\"", peer, status, cw_jtext (json, "error"));
     state->sent_seq = state->acked_seq;
     state->syncing = false;
 }
 
 static void
-s_send_changeset (cw_replication_t *self, int peer, int64_t seq, const void *changeset, int len,
-                  const char *hash)
+s_send_changeset (cw_replication_t *self, int peer, int64_t seq, const void *changeset, int len, const char *hash)
 {
-    char cluster_id[40];
+    char cluster_id [40];
     cw_replog_cluster_id (self->replog, cluster_id, sizeof cluster_id);
-    json_t *args = json_pack ("{s:s, s:I, s:s, s:s}", "op", "changeset", "seq", (json_int_t) seq,
-                              "hash", hash ? hash : "", "cluster_id", cluster_id);
+    json_t *args = json_pack ("{s:s, s:I, s:s, s:s}", "op", "changeset", "seq", (json_int_t) seq, "hash",
+                              hash ? hash : "", "cluster_id", cluster_id);
     if (cw_cluster_peer_call (self->core, peer, args, changeset, (size_t) len, s_on_changeset_reply, self,
-                              CW_SYNC_TIMEOUT_MS) == 0)
-        self->peers[peer - 1].sent_seq = seq;
+                              CW_SYNC_TIMEOUT_MS)
+        == 0)
+        self->peers [peer - 1].sent_seq = seq;
 }
 
 //  A change committed on this node (the primary): ship it to every
@@ -213,12 +211,12 @@ s_on_replicate (cw_config_store_t *store, int64_t seq, const void *changeset, in
     cw_replication_t *self = arg;
     if (!cw_cluster_is_primary (self->core))
         return;
-    char hash[72];
+    char hash [72];
     cw_replog_head_hash (self->replog, hash, sizeof hash);
     for (int i = 0; i < s_eff (self)->peer_count; i++) {
-        s_sync_t *peer = &self->peers[i];
-        if (i + 1 == cw_cluster_this_peer (self->core) || !cw_cluster_peer_link_up (self->core, i + 1)
-        ||  peer->syncing || peer->sent_seq != seq - 1)
+        s_sync_t *peer = &self->peers [i];
+        if (i + 1 == cw_cluster_this_peer (self->core) || !cw_cluster_peer_link_up (self->core, i + 1) || peer->syncing
+            || peer->sent_seq != seq - 1)
             continue;
         s_send_changeset (self, i + 1, seq, changeset, len, hash);
     }
@@ -238,14 +236,14 @@ s_catch_up_one (int64_t seq, const void *changeset, int len, const char *hash, v
 }
 
 static void
-s_on_snapshot_reply (cw_cluster_t *core, int peer, bool ok, json_t *json, const uint8_t *blob,
-                     size_t blob_len, void *arg)
+s_on_snapshot_reply (cw_cluster_t *core, int peer, bool ok, json_t *json, const uint8_t *blob, size_t blob_len,
+                     void *arg)
 {
     (void) core;
     (void) blob;
     (void) blob_len;
     cw_replication_t *self = arg;
-    s_sync_t *state = &self->peers[peer - 1];
+    s_sync_t *state = &self->peers [peer - 1];
     state->syncing = false;
     if (ok && strcmp (cw_jtext (json, "status"), "ok") == 0) {
         state->acked_seq = state->sent_seq = json_integer_value (json_object_get (json, "applied_seq"));
@@ -260,21 +258,22 @@ s_on_snapshot_reply (cw_cluster_t *core, int peer, bool ok, json_t *json, const 
 static void
 s_send_snapshot (cw_replication_t *self, int peer, int reason)
 {
-    s_sync_t *state = &self->peers[peer - 1];
+    s_sync_t *state = &self->peers [peer - 1];
     s_snapshot_job_t job = { .replog = self->replog };
     cw_cluster_run_blocking (self->core, s_snapshot_create_worker, &job);
     if (job.rc) {
         cw_error ("cluster: cannot make a snapshot for peer %d: %s", peer, job.err);
         return;
     }
-    char cluster_id[40];
+    char cluster_id [40];
     cw_replog_cluster_id (self->replog, cluster_id, sizeof cluster_id);
-    json_t *args = json_pack ("{s:s, s:I, s:s}", "op", "snapshot", "seq", (json_int_t) job.seq,
-                              "cluster_id", cluster_id);
-    cw_info ("cluster: sending a snapshot to peer %d seq=%lld bytes=%lld reason=%s", peer,
-             (long long) job.seq, (long long) job.len, cw_replog_rc_name (reason));
-    if (cw_cluster_peer_call (self->core, peer, args, job.created, (size_t) job.len, s_on_snapshot_reply,
-                              self, CW_SYNC_TIMEOUT_MS) == 0) {
+    json_t *args = json_pack ("{s:s, s:I, s:s}", "op", "snapshot", "seq", (json_int_t) job.seq, "cluster_id",
+                              cluster_id);
+    cw_info ("cluster: sending a snapshot to peer %d seq=%lld bytes=%lld reason=%s", peer, (long long) job.seq,
+             (long long) job.len, cw_replog_rc_name (reason));
+    if (cw_cluster_peer_call (self->core, peer, args, job.created, (size_t) job.len, s_on_snapshot_reply, self,
+                              CW_SYNC_TIMEOUT_MS)
+        == 0) {
         state->syncing = true;
         state->sync_deadline = zclock_mono () + CW_SYNC_TIMEOUT_MS;
         state->sent_seq = job.seq;
@@ -286,14 +285,13 @@ s_send_snapshot (cw_replication_t *self, int peer, int reason)
 static void
 s_sync_peer (cw_replication_t *self, int peer)
 {
-    s_sync_t *state = &self->peers[peer - 1];
+    s_sync_t *state = &self->peers [peer - 1];
     const cw_peer_view_t *view = cw_cluster_peer_view (self->core, peer);
     if (!cw_cluster_peer_link_up (self->core, peer) || peer == cw_cluster_this_peer (self->core)
-    ||  (state->syncing && zclock_mono () < state->sync_deadline) || view->restarting)
+        || (state->syncing && zclock_mono () < state->sync_deadline) || view->restarting)
         return;
-    char err[256];
-    int plan = cw_replog_plan (self->replog, view->cluster_id, view->applied_seq, state->head_hash,
-                               err, sizeof err);
+    char err [256];
+    int plan = cw_replog_plan (self->replog, view->cluster_id, view->applied_seq, state->head_hash, err, sizeof err);
     if (plan == CW_REPLOG_OK) {
         if (view->applied_seq > state->acked_seq)
             state->acked_seq = view->applied_seq;
@@ -307,8 +305,7 @@ s_sync_peer (cw_replication_t *self, int peer)
         if (state->sent_seq > view->applied_seq && !state->syncing)
             return;
         s_catch_up_t catch_up = { self, peer };
-        plan = cw_replog_changesets_since (self->replog, view->applied_seq, s_catch_up_one, &catch_up,
-                                           err, sizeof err);
+        plan = cw_replog_changesets_since (self->replog, view->applied_seq, s_catch_up_one, &catch_up, err, sizeof err);
         state->syncing = false;
         if (plan == CW_REPLOG_OK) {
             cw_info ("cluster: catching up peer %d from seq %lld", peer, (long long) view->applied_seq);
@@ -332,7 +329,7 @@ s_refused (cw_replication_t *self, int peer, const char *what, const cw_reply_ta
 {
     if (peer == s_eff (self)->primary && !cw_cluster_is_primary (self->core))
         return false;
-    char error[160];
+    char error [160];
     snprintf (error, sizeof error, "this peer does not take %s from a peer that is not its primary", what);
     cw_cluster_answer_bare (self->core, target, json_pack ("{s:s, s:s}", "status", "refused", "error", error));
     return true;
@@ -345,34 +342,32 @@ s_op_changeset (cw_cluster_t *core, int peer, json_t *json, const uint8_t *blob,
     cw_replication_t *self = arg;
     if (s_refused (self, peer, "changes", target))
         return;
-    char mine[40];
+    char mine [40];
     cw_replog_cluster_id (self->replog, mine, sizeof mine);
     int64_t seq = json_integer_value (json_object_get (json, "seq"));
     int64_t need_from = 0;
-    char err[512] = "";
+    char err [512] = "";
     int rc;
     if (strcmp (mine, cw_jtext (json, "cluster_id")) != 0)
-        rc = CW_REPLOG_TOO_OLD;         //  another history: the primary sends a snapshot
+        rc = CW_REPLOG_TOO_OLD;    //  another history: the primary sends a snapshot
     else
-        rc = cw_replog_apply (self->replog, seq, blob, (int) len, cw_jtext (json, "hash"), &need_from,
-                              err, sizeof err);
+        rc = cw_replog_apply (self->replog, seq, blob, (int) len, cw_jtext (json, "hash"), &need_from, err, sizeof err);
     if (rc == CW_REPLOG_OK) {
         self->conflict = false;
-        self->replication_error[0] = 0;
+        self->replication_error [0] = 0;
         cw_config_store_announce_scope (self->store, CW_SCOPE_CLUSTER);
     }
-    else
-    if (rc == CW_REPLOG_CONFLICT) {
+    else if (rc == CW_REPLOG_CONFLICT) {
         self->conflict = true;
         cw_warn ("cluster: change %lld conflicts with this peer's configuration: %s", (long long) seq, err);
     }
-    else
-    if (rc == CW_REPLOG_INVALID || rc == CW_REPLOG_ERROR)
+    else if (rc == CW_REPLOG_INVALID || rc == CW_REPLOG_ERROR)
         snprintf (self->replication_error, sizeof self->replication_error,
                   "change %lld from the primary could not be applied: %.180s", (long long) seq, err);
-    cw_cluster_answer_bare (core, target, json_pack ("{s:s, s:I, s:I, s:s}", "status", cw_replog_rc_name (rc),
-                                                     "applied_seq", (json_int_t) cw_replog_applied_seq (self->replog),
-                                                     "need_from", (json_int_t) need_from, "error", err));
+    cw_cluster_answer_bare (core, target,
+                            json_pack ("{s:s, s:I, s:I, s:s}", "status", cw_replog_rc_name (rc), "applied_seq",
+                                       (json_int_t) cw_replog_applied_seq (self->replog), "need_from",
+                                       (json_int_t) need_from, "error", err));
 }
 
 static void
@@ -382,18 +377,19 @@ s_op_snapshot (cw_cluster_t *core, int peer, json_t *json, const uint8_t *blob, 
     cw_replication_t *self = arg;
     if (s_refused (self, peer, "a snapshot", target))
         return;
-    s_snapshot_job_t job = { .replog = self->replog, .blob = blob, .len = (int64_t) len,
+    s_snapshot_job_t job = { .replog = self->replog,
+                             .blob = blob,
+                             .len = (int64_t) len,
                              .seq = json_integer_value (json_object_get (json, "seq")) };
     cw_cluster_run_blocking (core, s_snapshot_apply_worker, &job);
     if (job.rc == CW_REPLOG_OK) {
         self->conflict = false;
         self->sync_failed = false;
-        self->sync_error[0] = 0;
-        self->replication_error[0] = 0;
-        cw_info ("cluster: took the primary's configuration (snapshot) seq=%lld bytes=%zu",
-                 (long long) job.seq, len);
+        self->sync_error [0] = 0;
+        self->replication_error [0] = 0;
+        cw_info ("cluster: took the primary's configuration (snapshot) seq=%lld bytes=%zu", (long long) job.seq, len);
         cw_config_store_announce_scope (self->store, CW_SCOPE_CLUSTER);
-        self->in_sync = true;           //  we hold what the primary held when it sent it
+        self->in_sync = true;    //  we hold what the primary held when it sent it
         s_check_waiters (self);
     }
     else {
@@ -401,10 +397,10 @@ s_op_snapshot (cw_cluster_t *core, int peer, json_t *json, const uint8_t *blob, 
         snprintf (self->sync_error, sizeof self->sync_error, "snapshot from the primary: %.220s", job.err);
         cw_error ("cluster: %s", self->sync_error);
     }
-    cw_cluster_answer_bare (core, target, json_pack ("{s:s, s:I, s:s}", "status", cw_replog_rc_name (job.rc),
-                                                     "applied_seq", (json_int_t) cw_replog_applied_seq (self->replog),
-                                                     "error", job.err));
-    cw_cluster_send_heartbeats (core);  //  the others learn at once that we joined
+    cw_cluster_answer_bare (core, target,
+                            json_pack ("{s:s, s:I, s:s}", "status", cw_replog_rc_name (job.rc), "applied_seq",
+                                       (json_int_t) cw_replog_applied_seq (self->replog), "error", job.err));
+    cw_cluster_send_heartbeats (core);    //  the others learn at once that we joined
 }
 
 // ---------------------------------------------------------------------------
@@ -415,23 +411,24 @@ s_op_snapshot (cw_cluster_t *core, int peer, json_t *json, const uint8_t *blob, 
 static void
 s_change_blocker (cw_replication_t *self, char *why, size_t size)
 {
-    why[0] = 0;
+    why [0] = 0;
     const cw_cluster_settings_t *eff = s_eff (self);
     for (int i = 0; i < eff->peer_count; i++) {
         if (i + 1 == cw_cluster_this_peer (self->core) || !cw_cluster_peer_alive (self->core, i + 1))
             continue;
         const cw_peer_view_t *v = cw_cluster_peer_view (self->core, i + 1);
-        const char *what = v->upgrading ? "upgrading"
+        const char *what = v->upgrading                         ? "upgrading"
                          : strcmp (v->version, CW_VERSION) != 0 ? "running another software version"
-                         : v->joining ? "joining the cluster" : NULL;
+                         : v->joining                           ? "joining the cluster"
+                                                                : NULL;
         if (what) {
-            snprintf (why, size, "peer %d (%s) is %s", i + 1, eff->peers[i], what);
+            snprintf (why, size, "peer %d (%s) is %s", i + 1, eff->peers [i], what);
             return;
         }
     }
     for (int i = 0; i < eff->peer_count; i++)
         if (i + 1 != cw_cluster_this_peer (self->core) && cw_cluster_peer_restarting (self->core, i + 1)) {
-            snprintf (why, size, "peer %d (%s) announced a restart", i + 1, eff->peers[i]);
+            snprintf (why, size, "peer %d (%s) announced a restart", i + 1, eff->peers [i]);
             return;
         }
 }
@@ -442,7 +439,7 @@ static void
 s_commit_write (cw_replication_t *self, const char *command, json_t *args, const cw_reply_target_t *target)
 {
     json_t *reply = NULL;
-    char missing[512];
+    char missing [512];
     int64_t before = cw_replog_applied_seq (self->replog);
     cw_reply_status_t status;
     if (strcmp (command, "replication.data.put") == 0) {
@@ -462,7 +459,7 @@ s_commit_write (cw_replication_t *self, const char *command, json_t *args, const
     if (status == CW_REPLY_OK && json_is_object (reply) && seq > before)
         json_object_set_new (reply, "seq", json_integer (seq));
     if (status == CW_REPLY_OK && json_is_true (json_object_get (args, "wait")) && seq > before
-    &&  !s_all_applied (self, seq, missing, sizeof missing)) {
+        && !s_all_applied (self, seq, missing, sizeof missing)) {
         s_wait (self, target, seq, reply);
         return;
     }
@@ -480,7 +477,7 @@ s_forwardable (const char *command)
 static void
 s_primary_write (cw_replication_t *self, const char *command, json_t *args, const cw_reply_target_t *target)
 {
-    char why[512];
+    char why [512];
     s_change_blocker (self, why, sizeof why);
     if (*why && !json_is_true (json_object_get (args, "force"))) {
         cw_cluster_answer (self->core, target, false,
@@ -505,24 +502,23 @@ s_op_forward (cw_cluster_t *core, int peer, json_t *json, const uint8_t *blob, s
         cw_cluster_answer (core, target, false,
                            cw_error_body ("peer %d is not the configuration primary (primary is peer %d)",
                                           cw_cluster_this_peer (core), s_eff (self)->primary));
-    else
-    if (!s_forwardable (command))
+    else if (!s_forwardable (command))
         cw_cluster_answer (core, target, false, cw_error_body ("cannot forward '%s'", command));
     else
         s_primary_write (self, command, json_object_get (json, "args"), target);
 }
 
 static void
-s_on_forward_reply (cw_cluster_t *core, int peer, bool ok, json_t *json, const uint8_t *blob,
-                    size_t blob_len, void *arg)
+s_on_forward_reply (cw_cluster_t *core, int peer, bool ok, json_t *json, const uint8_t *blob, size_t blob_len,
+                    void *arg)
 {
     (void) blob;
     (void) blob_len;
     cw_reply_target_t *target = arg;
     if (!ok && strstr (cw_jtext (json, "error"), "did not answer"))
         cw_cluster_answer (core, target, false,
-                           cw_error_body ("the configuration primary, peer %d (%s), did not answer in time",
-                                          peer, cw_settings_address (cw_cluster_effective (core), peer)));
+                           cw_error_body ("the configuration primary, peer %d (%s), did not answer in time", peer,
+                                          cw_settings_address (cw_cluster_effective (core), peer)));
     else
         cw_cluster_answer (core, target, ok, json_incref (json));
     free (target);
@@ -534,7 +530,7 @@ static cw_reply_status_t
 s_forward (cw_replication_t *self, const cw_envelope_t *req, const cw_config_key_t *key, json_t *args,
            const cw_reply_target_t *target, json_t **reply)
 {
-    char err[512];
+    char err [512];
     if (key && strcmp (req->command, "config.set") == 0) {
         json_t *normal = cw_registry_normalize (key, json_object_get (args, "value"), err, sizeof err);
         if (!normal) {
@@ -551,12 +547,15 @@ s_forward (cw_replication_t *self, const cw_envelope_t *req, const cw_config_key
         json_decref (call);
         call = NULL;
     }
-    if (!call || cw_cluster_peer_call (self->core, primary, call, NULL, 0, s_on_forward_reply, pending,
-                                       CW_PEER_CALL_TIMEOUT_MS + 1000) != 0) {
+    if (!call
+        || cw_cluster_peer_call (self->core, primary, call, NULL, 0, s_on_forward_reply, pending,
+                                 CW_PEER_CALL_TIMEOUT_MS + 1000)
+               != 0) {
         free (pending);
         *reply = cw_error_body ("%s is cluster-wide and is changed on the configuration primary, "
-                                "peer %d (%s), which is unreachable", key ? key->name : "replicated data",
-                                primary, cw_settings_address (s_eff (self), primary));
+                                "peer %d (%s), which is unreachable",
+                                key ? key->name : "replicated data", primary,
+                                cw_settings_address (s_eff (self), primary));
         return CW_REPLY_ERROR;
     }
     return CW_REPLY_DEFERRED;
@@ -572,8 +571,7 @@ cw_replication_write (cw_replication_t *self, const cw_envelope_t *req, json_t *
     bool clustered = s_eff (self)->peer_count > 0 && cw_cluster_this_peer (self->core) > 0;
     if ((!data && (!key || key->scope != CW_SCOPE_CLUSTER)) || !clustered)
         s_commit_write (self, req->command, args, &target);
-    else
-    if (cw_cluster_is_primary (self->core))
+    else if (cw_cluster_is_primary (self->core))
         s_primary_write (self, req->command, args, &target);
     else
         return s_forward (self, req, key, args, &target, reply);
@@ -584,17 +582,16 @@ cw_replication_write (cw_replication_t *self, const cw_envelope_t *req, json_t *
 //  ForceConfigUpdate and replication.status
 
 static cw_reply_status_t
-s_cmd_force_config_update (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **reply,
-                           void *arg)
+s_cmd_force_config_update (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **reply, void *arg)
 {
     (void) actor;
     (void) args;
     cw_replication_t *self = arg;
     //  Answered once the primary's whole configuration is in place
-    char err[512];
+    char err [512];
     int primary = s_eff (self)->primary;
     if (!cw_cluster_is_primary (self->core) && cw_cluster_this_peer (self->core)
-    &&  !cw_cluster_peer_alive (self->core, primary)) {
+        && !cw_cluster_peer_alive (self->core, primary)) {
         *reply = cw_error_body ("the configuration primary, peer %d (%s), is unreachable; "
                                 "ForceConfigUpdate takes its configuration, so it must be running",
                                 primary, cw_settings_address (s_eff (self), primary));
@@ -606,8 +603,9 @@ s_cmd_force_config_update (cw_actor_t *actor, const cw_envelope_t *req, json_t *
     }
     cw_reply_target_t target = { .remote = false, .corr = req->corr };
     cw_copy (target.to, sizeof target.to, req->from);
-    s_wait (self, &target, -1, json_pack ("{s:b, s:i, s:s}", "reset", true, "primary", primary,
-                                          "result", "the primary's configuration is in place"));
+    s_wait (self, &target, -1,
+            json_pack ("{s:b, s:i, s:s}", "reset", true, "primary", primary, "result",
+                       "the primary's configuration is in place"));
     cw_cluster_send_heartbeats (self->core);    //  the primary sees at once that we need a snapshot
     return CW_REPLY_DEFERRED;
 }
@@ -617,7 +615,7 @@ s_peer_force_config_update (cw_cluster_t *core, json_t *args, const cw_reply_tar
 {
     (void) args;
     (void) arg;
-    char err[512];
+    char err [512];
     if (cw_cluster_force_config_update (core, err, sizeof err))
         cw_cluster_answer (core, target, false, cw_error_body ("%s", err));
     else
@@ -633,12 +631,12 @@ s_cmd_status (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t 
     cw_replication_t *self = arg;
     bool primary = cw_cluster_is_primary (self->core);
     *reply = json_pack ("{s:s, s:I, s:b, s:b}", "mode", s_eff (self)->peer_count ? "cluster" : "single-node",
-                        "applied_seq", (json_int_t) cw_replog_applied_seq (self->replog),
-                        "primary", primary, "in_sync", primary || self->in_sync);
+                        "applied_seq", (json_int_t) cw_replog_applied_seq (self->replog), "primary", primary, "in_sync",
+                        primary || self->in_sync);
     return CW_REPLY_OK;
 }
 
-const cw_command_t cw_replication_commands[] = {
+const cw_command_t cw_replication_commands [] = {
     { "cluster.force_config_update", s_cmd_force_config_update, 0,
       "discard the cluster-wide configuration and take the primary's" },
     { "xcommand.ForceConfigUpdate", s_cmd_force_config_update, 0, "the same, by its xCommand name" },
@@ -655,7 +653,7 @@ s_heartbeat_out (cw_cluster_t *core, int to, json_t *hb, void *arg)
     (void) core;
     (void) to;
     cw_replication_t *self = arg;
-    char hash[72];
+    char hash [72];
     cw_replog_head_hash (self->replog, hash, sizeof hash);
     json_object_set_new (hb, "head_hash", json_string (hash));
 }
@@ -664,16 +662,15 @@ static void
 s_heartbeat_in (cw_cluster_t *core, int from, json_t *hb, void *arg)
 {
     cw_replication_t *self = arg;
-    cw_copy (self->peers[from - 1].head_hash, sizeof self->peers[from - 1].head_hash,
-             cw_jtext (hb, "head_hash"));
+    cw_copy (self->peers [from - 1].head_hash, sizeof self->peers [from - 1].head_hash, cw_jtext (hb, "head_hash"));
     const cw_peer_view_t *v = cw_cluster_peer_view (core, from);
     //  A subordinate is in sync once it holds what the primary holds
     if (!cw_cluster_is_primary (core) && from == s_eff (self)->primary && !self->in_sync) {
-        char mine[40];
+        char mine [40];
         cw_replog_cluster_id (self->replog, mine, sizeof mine);
         if (strcmp (mine, v->cluster_id) == 0 && cw_replog_applied_seq (self->replog) == v->applied_seq) {
             self->in_sync = true;
-            cw_cluster_send_heartbeats (core);  //  tell the others at once: no longer joining
+            cw_cluster_send_heartbeats (core);    //  tell the others at once: no longer joining
             s_check_waiters (self);
         }
     }
@@ -687,8 +684,8 @@ s_link (cw_cluster_t *core, int peer, bool up, void *arg)
     (void) core;
     cw_replication_t *self = arg;
     if (!up) {
-        self->peers[peer - 1].syncing = false;
-        self->peers[peer - 1].sent_seq = self->peers[peer - 1].acked_seq;
+        self->peers [peer - 1].syncing = false;
+        self->peers [peer - 1].sent_seq = self->peers [peer - 1].acked_seq;
     }
 }
 
@@ -699,9 +696,9 @@ s_reset_peers (cw_replication_t *self, const cw_cluster_settings_t *changed)
 {
     const cw_cluster_settings_t *eff = s_eff (self);
     for (int i = 0; i < CW_CLUSTER_MAX_PEERS; i++)
-        if (!changed || strcmp (changed->peers[i], eff->peers[i]) != 0) {
-            memset (&self->peers[i], 0, sizeof self->peers[i]);
-            self->peers[i].sent_seq = self->peers[i].acked_seq = -1;
+        if (!changed || strcmp (changed->peers [i], eff->peers [i]) != 0) {
+            memset (&self->peers [i], 0, sizeof self->peers [i]);
+            self->peers [i].sent_seq = self->peers [i].acked_seq = -1;
         }
 }
 
@@ -751,17 +748,12 @@ s_tick (cw_cluster_t *core, void *arg)
     s_check_waiters ((cw_replication_t *) arg);
 }
 
-static const cw_peer_op_t s_ops[] = {
-    { "changeset", s_op_changeset },
-    { "snapshot", s_op_snapshot },
-    { "forward", s_op_forward },
-    { NULL, NULL }
+static const cw_peer_op_t s_ops [] = {
+    { "changeset", s_op_changeset }, { "snapshot", s_op_snapshot }, { "forward", s_op_forward }, { NULL, NULL }
 };
 
-static const cw_peer_command_t s_peer_commands[] = {
-    { "cluster.force_config_update", s_peer_force_config_update },
-    { NULL, NULL }
-};
+static const cw_peer_command_t s_peer_commands [] = { { "cluster.force_config_update", s_peer_force_config_update },
+                                                      { NULL, NULL } };
 
 // ---------------------------------------------------------------------------
 //  Life cycle
@@ -780,17 +772,23 @@ cw_replication_new (cw_cluster_t *core)
     if (self->in_sync)
         s_reset_peers (self, NULL);
     cw_cluster_hooks_t hooks = {
-        .heartbeat_out = s_heartbeat_out, .heartbeat_in = s_heartbeat_in, .link = s_link,
-        .settings = s_settings, .own_view = s_own_view, .view = s_view, .discarded = s_discarded,
-        .tick = s_tick, .arg = self,
+        .heartbeat_out = s_heartbeat_out,
+        .heartbeat_in = s_heartbeat_in,
+        .link = s_link,
+        .settings = s_settings,
+        .own_view = s_own_view,
+        .view = s_view,
+        .discarded = s_discarded,
+        .tick = s_tick,
+        .arg = self,
     };
-    if (cw_data_init (self->store) || cw_cluster_hooks (core, &hooks)
-    ||  cw_cluster_peer_ops (core, s_ops, self) || cw_cluster_peer_commands (core, s_peer_commands, self)) {
+    if (cw_data_init (self->store) || cw_cluster_hooks (core, &hooks) || cw_cluster_peer_ops (core, s_ops, self)
+        || cw_cluster_peer_commands (core, s_peer_commands, self)) {
         cw_replication_destroy (&self);
         return NULL;
     }
     cw_config_store_on_replicate (self->store, s_on_replicate, self);
-    cw_cluster_publish_summary (core);  //  with the replication state, before READY
+    cw_cluster_publish_summary (core);    //  with the replication state, before READY
     return self;
 }
 

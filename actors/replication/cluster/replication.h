@@ -36,10 +36,9 @@ void cw_replication_destroy (cw_replication_t **self_p);
 //  {ns, rows, wait?}): committed here when this node is the primary, alone,
 //  or the key is not cluster-wide; else forwarded to the primary. Same
 //  contract as cw_request_fn (the answer may be DEFERRED).
-cw_reply_status_t cw_replication_write (cw_replication_t *self, const cw_envelope_t *req, json_t *args,
-                                        json_t **reply);
+cw_reply_status_t cw_replication_write (cw_replication_t *self, const cw_envelope_t *req, json_t *args, json_t **reply);
 
 //  The actor commands; the handlers' argument is the cw_replication_t.
-extern const cw_command_t cw_replication_commands[];
+extern const cw_command_t cw_replication_commands [];
 
 #endif

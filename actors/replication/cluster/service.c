@@ -105,8 +105,8 @@ s_cmd_broadcast (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json
 }
 
 static void
-s_on_peer_request_reply (cw_cluster_t *core, int peer, bool ok, json_t *json, const uint8_t *blob,
-                         size_t blob_len, void *arg)
+s_on_peer_request_reply (cw_cluster_t *core, int peer, bool ok, json_t *json, const uint8_t *blob, size_t blob_len,
+                         void *arg)
 {
     (void) peer;
     (void) blob;
@@ -128,9 +128,8 @@ s_cmd_peer_request (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, j
     }
     cw_reply_target_t *target = malloc (sizeof *target);
     *target = s_local_target (req);
-    json_t *call = json_pack ("{s:s, s:s, s:s, s:o}", "op", "actor", "actor", cw_jtext (args, "actor"),
-                              "command", cw_jtext (args, "command"), "args",
-                              s_member_or (args, "args", json_object ()));
+    json_t *call = json_pack ("{s:s, s:s, s:s, s:o}", "op", "actor", "actor", cw_jtext (args, "actor"), "command",
+                              cw_jtext (args, "command"), "args", s_member_or (args, "args", json_object ()));
     if (cw_cluster_peer_call (self->core, peer, call, NULL, 0, s_on_peer_request_reply, target, 0) != 0) {
         free (target);
         *reply = cw_error_body ("peer %d is unreachable", peer);
@@ -162,12 +161,12 @@ s_op_broadcast (cw_cluster_t *core, int peer, json_t *json, const uint8_t *blob,
     (void) blob_len;
     (void) target;
     (void) arg;
-    char topic[256];
+    char topic [256];
     snprintf (topic, sizeof topic, "cluster.%s", cw_jtext (json, "topic"));
-    json_t *body = json_pack ("{s:i, s:s, s:o}", "peer", peer,
-                              "system_name", cw_cluster_peer_view (core, peer)->system_name,
-                              "body", s_member_or (json, "body", json_null ()));
-    cw_actor_publish (cw_cluster_actor (core), topic, body, false);     //  no reply
+    json_t *body = json_pack ("{s:i, s:s, s:o}", "peer", peer, "system_name",
+                              cw_cluster_peer_view (core, peer)->system_name, "body",
+                              s_member_or (json, "body", json_null ()));
+    cw_actor_publish (cw_cluster_actor (core), topic, body, false);    //  no reply
 }
 
 // ---------------------------------------------------------------------------
@@ -179,10 +178,10 @@ typedef struct {
     const char *passphrase;
     const unsigned char *key;
     bool create;
-    char name[64];
+    char name [64];
     int rc;
     json_t *manifest;
-    char err[512];
+    char err [512];
 } s_backup_job_t;
 
 static void *
@@ -190,11 +189,11 @@ s_backup_worker (void *arg)
 {
     s_backup_job_t *job = arg;
     if (job->create)
-        job->rc = cw_backup_create (job->db, CW_REPLOG_SCHEMA, job->file, job->passphrase, job->name,
-                                    job->key, job->err, sizeof job->err);
+        job->rc = cw_backup_create (job->db, CW_REPLOG_SCHEMA, job->file, job->passphrase, job->name, job->key,
+                                    job->err, sizeof job->err);
     else
-        job->rc = cw_backup_restore (job->db, CW_REPLOG_SCHEMA, job->file, job->passphrase, job->key,
-                                     &job->manifest, job->err, sizeof job->err);
+        job->rc = cw_backup_restore (job->db, CW_REPLOG_SCHEMA, job->file, job->passphrase, job->key, &job->manifest,
+                                     job->err, sizeof job->err);
     return NULL;
 }
 
@@ -214,8 +213,8 @@ s_cmd_backup (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t 
         *reply = cw_error_body ("%s: a passphrase is required", command);
         return CW_REPLY_ERROR;
     }
-    unsigned char key[CW_SECRET_KEY_BYTES];
-    char err[512];
+    unsigned char key [CW_SECRET_KEY_BYTES];
+    char err [512];
     if (cw_secret_key_load (cw_cluster_boot (self->core)->node.state_dir, key, err, sizeof err)) {
         *reply = cw_error_body ("%s", err);
         return CW_REPLY_ERROR;
@@ -223,8 +222,11 @@ s_cmd_backup (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t 
     //  The passphrase key derivation (argon2id) takes about half a second:
     //  a worker thread does the backup while this thread keeps heartbeating.
     //  The connection is used by the worker alone meanwhile.
-    s_backup_job_t job = { .db = cw_config_store_db (self->store), .file = file, .passphrase = passphrase,
-                           .key = key, .create = strcasecmp (command, "backup.create") == 0 };
+    s_backup_job_t job = { .db = cw_config_store_db (self->store),
+                           .file = file,
+                           .passphrase = passphrase,
+                           .key = key,
+                           .create = strcasecmp (command, "backup.create") == 0 };
     cw_config_store_text (self->store, "system.name", job.name, sizeof job.name);
     cw_cluster_run_blocking (self->core, s_backup_worker, &job);
     sodium_memzero (key, sizeof key);
@@ -246,7 +248,7 @@ s_cmd_backup (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t 
 // ---------------------------------------------------------------------------
 //  Tables and life cycle
 
-const cw_command_t cw_service_commands[] = {
+const cw_command_t cw_service_commands [] = {
     { "config.get", s_cmd_config_read, CW_CMD_IDEMPOTENT, "a key's value" },
     { "config.list", s_cmd_config_read, CW_CMD_IDEMPOTENT, "every key's value" },
     { "config.set", s_cmd_write, CW_CMD_IDEMPOTENT, "set a key" },
@@ -261,16 +263,9 @@ const cw_command_t cw_service_commands[] = {
     { NULL, NULL, 0, NULL }
 };
 
-static const cw_peer_op_t s_ops[] = {
-    { "actor", s_op_actor },
-    { "broadcast", s_op_broadcast },
-    { NULL, NULL }
-};
+static const cw_peer_op_t s_ops [] = { { "actor", s_op_actor }, { "broadcast", s_op_broadcast }, { NULL, NULL } };
 
-static const cw_peer_command_t s_peer_commands[] = {
-    { "config.list", s_peer_config_list },
-    { NULL, NULL }
-};
+static const cw_peer_command_t s_peer_commands [] = { { "config.list", s_peer_config_list }, { NULL, NULL } };
 
 cw_service_t *
 cw_service_new (cw_cluster_t *core, cw_replication_t *replication)

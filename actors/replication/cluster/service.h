@@ -33,6 +33,6 @@ cw_service_t *cw_service_new (cw_cluster_t *core, cw_replication_t *replication)
 void cw_service_destroy (cw_service_t **self_p);
 
 //  The actor commands; the handlers' argument is the cw_service_t.
-extern const cw_command_t cw_service_commands[];
+extern const cw_command_t cw_service_commands [];
 
 #endif

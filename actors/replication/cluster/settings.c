@@ -12,14 +12,14 @@
 #include "registry.h"
 
 //  The keys of the clustering settings, in the order of s_values.
-static const char *const s_keys[5] = { "cluster.name", "cluster.primary", "cluster.ip_version",
-                                       "cluster.tls_verify", "cluster.peers" };
+static const char *const s_keys [5] = { "cluster.name", "cluster.primary", "cluster.ip_version", "cluster.tls_verify",
+                                        "cluster.peers" };
 
 void
 cw_settings_stored (cw_config_store_t *store, cw_cluster_settings_t *out)
 {
     memset (out, 0, sizeof *out);
-    char buf[64];
+    char buf [64];
     cw_config_store_text (store, "cluster.name", out->name, sizeof out->name);
     out->primary = atoi (cw_config_store_text (store, "cluster.primary", buf, sizeof buf));
     out->ip_version = atoi (cw_config_store_text (store, "cluster.ip_version", buf, sizeof buf));
@@ -30,7 +30,7 @@ cw_settings_stored (cw_config_store_t *store, cw_cluster_settings_t *out)
     json_array_foreach (peers, i, item) {
         if (i >= CW_CLUSTER_MAX_PEERS)
             break;
-        cw_copy (out->peers[i], sizeof out->peers[i], json_string_value (item));
+        cw_copy (out->peers [i], sizeof out->peers [i], json_string_value (item));
         out->peer_count = (int) i + 1;
     }
     json_decref (peers);
@@ -41,16 +41,15 @@ cw_settings_peers_json (const cw_cluster_settings_t *s)
 {
     json_t *peers = json_array ();
     for (int i = 0; i < s->peer_count; i++)
-        json_array_append_new (peers, json_string (s->peers[i]));
+        json_array_append_new (peers, json_string (s->peers [i]));
     return peers;
 }
 
 json_t *
 cw_settings_json (const cw_cluster_settings_t *s)
 {
-    return json_pack ("{s:s, s:i, s:i, s:s, s:o}", "name", s->name, "primary", s->primary,
-                      "ip_version", s->ip_version ? s->ip_version : 4,
-                      "tls_verify", *s->tls_verify ? s->tls_verify : "permissive",
+    return json_pack ("{s:s, s:i, s:i, s:s, s:o}", "name", s->name, "primary", s->primary, "ip_version",
+                      s->ip_version ? s->ip_version : 4, "tls_verify", *s->tls_verify ? s->tls_verify : "permissive",
                       "peers", cw_settings_peers_json (s));
 }
 
@@ -69,39 +68,39 @@ cw_settings_from_json (json_t *json, cw_cluster_settings_t *out)
     json_array_foreach (json_object_get (json, "peers"), i, item) {
         if (i >= CW_CLUSTER_MAX_PEERS)
             break;
-        cw_copy (out->peers[i], sizeof out->peers[i], json_string_value (item));
+        cw_copy (out->peers [i], sizeof out->peers [i], json_string_value (item));
         out->peer_count = (int) i + 1;
     }
 }
 
 //  The five keys of S as JSON values (VALUES[5], new), in s_keys order.
 static void
-s_values (const cw_cluster_settings_t *s, json_t *values[5])
+s_values (const cw_cluster_settings_t *s, json_t *values [5])
 {
-    char ip_version[8];
+    char ip_version [8];
     snprintf (ip_version, sizeof ip_version, "%d", s->ip_version ? s->ip_version : 4);
-    values[0] = json_string (s->name);
-    values[1] = json_integer (s->primary ? s->primary : 1);
-    values[2] = json_string (ip_version);
-    values[3] = json_string (*s->tls_verify ? s->tls_verify : "permissive");
-    values[4] = cw_settings_peers_json (s);
+    values [0] = json_string (s->name);
+    values [1] = json_integer (s->primary ? s->primary : 1);
+    values [2] = json_string (ip_version);
+    values [3] = json_string (*s->tls_verify ? s->tls_verify : "permissive");
+    values [4] = cw_settings_peers_json (s);
 }
 
 int
 cw_settings_check (const cw_cluster_settings_t *s, char *err, size_t errlen)
 {
-    json_t *values[5];
+    json_t *values [5];
     s_values (s, values);
     int rc = 0;
     for (int i = 0; i < 5; i++) {
         if (rc == 0) {
-            const cw_config_key_t *key = cw_registry_lookup (s_keys[i]);
-            json_t *normal = key ? cw_registry_normalize (key, values[i], err, errlen) : NULL;
+            const cw_config_key_t *key = cw_registry_lookup (s_keys [i]);
+            json_t *normal = key ? cw_registry_normalize (key, values [i], err, errlen) : NULL;
             if (!normal)
                 rc = -1;
             json_decref (normal);
         }
-        json_decref (values[i]);
+        json_decref (values [i]);
     }
     return rc;
 }
@@ -111,13 +110,13 @@ cw_settings_store (cw_config_store_t *store, const cw_cluster_settings_t *s, cha
 {
     if (cw_settings_check (s, err, errlen))
         return -1;
-    json_t *values[5];
+    json_t *values [5];
     s_values (s, values);
     int rc = 0;
     for (int i = 0; i < 5; i++) {
         if (rc == 0)
-            rc = cw_config_store_set_named (store, s_keys[i], values[i], err, errlen);
-        json_decref (values[i]);
+            rc = cw_config_store_set_named (store, s_keys [i], values [i], err, errlen);
+        json_decref (values [i]);
     }
     return rc;
 }
@@ -125,13 +124,13 @@ cw_settings_store (cw_config_store_t *store, const cw_cluster_settings_t *s, cha
 bool
 cw_settings_same_address (const char *a, const char *b)
 {
-    char ca[64], cb[64];
+    char ca [64], cb [64];
     if (cw_valid_ip (a, ca) && cw_valid_ip (b, cb))
         return strcmp (ca, cb) == 0;
     size_t la = strlen (a), lb = strlen (b);
-    if (la && a[la - 1] == '.')
+    if (la && a [la - 1] == '.')
         la--;
-    if (lb && b[lb - 1] == '.')
+    if (lb && b [lb - 1] == '.')
         lb--;
     return la == lb && strncasecmp (a, b, la) == 0;
 }
@@ -140,7 +139,7 @@ int
 cw_settings_index_of (const cw_cluster_settings_t *s, const char *address)
 {
     for (int i = 0; i < s->peer_count; i++)
-        if (cw_settings_same_address (s->peers[i], address))
+        if (cw_settings_same_address (s->peers [i], address))
             return i + 1;
     return 0;
 }
@@ -148,7 +147,7 @@ cw_settings_index_of (const cw_cluster_settings_t *s, const char *address)
 const char *
 cw_settings_address (const cw_cluster_settings_t *s, int index)
 {
-    return index >= 1 && index <= s->peer_count ? s->peers[index - 1] : "?";
+    return index >= 1 && index <= s->peer_count ? s->peers [index - 1] : "?";
 }
 
 void
@@ -157,8 +156,8 @@ cw_settings_remove_slot (cw_cluster_settings_t *s, int index)
     if (index < 1 || index > s->peer_count)
         return;
     for (int i = index - 1; i < s->peer_count - 1; i++)
-        cw_copy (s->peers[i], sizeof s->peers[i], s->peers[i + 1]);
-    s->peers[s->peer_count - 1][0] = 0;
+        cw_copy (s->peers [i], sizeof s->peers [i], s->peers [i + 1]);
+    s->peers [s->peer_count - 1][0] = 0;
     s->peer_count--;
     if (s->primary > index)
         s->primary--;
@@ -179,31 +178,31 @@ cw_settings_mapping (cw_config_store_t *store, cw_mapping_t *out)
         if (!equals || out->count >= CW_MAPPING_MAX)
             continue;
         int n = out->count++;
-        snprintf (out->texts[n][0], 256, "%.*s", (int) (equals - text), text);
-        cw_copy (out->texts[n][1], 256, equals + 1);
+        snprintf (out->texts [n][0], 256, "%.*s", (int) (equals - text), text);
+        cw_copy (out->texts [n][1], 256, equals + 1);
     }
     json_decref (list);
     for (int n = 0; n < out->count; n++) {
-        out->items[n].fqdn = out->texts[n][0];
-        out->items[n].ip = out->texts[n][1];
+        out->items [n].fqdn = out->texts [n][0];
+        out->items [n].ip = out->texts [n][1];
     }
 }
 
 int
-cw_settings_own_index (const cw_cluster_settings_t *s, const char *peering_address,
-                       const cw_mapping_t *mapping)
+cw_settings_own_index (const cw_cluster_settings_t *s, const char *peering_address, const cw_mapping_t *mapping)
 {
     if (!peering_address || !*peering_address)
         return 0;
     for (int i = 0; i < s->peer_count; i++) {
-        if (cw_settings_same_address (s->peers[i], peering_address))
+        if (cw_settings_same_address (s->peers [i], peering_address))
             return i + 1;
-        char ip[64], via[256];
-        if (cw_valid_ip (s->peers[i], NULL))
+        char ip [64], via [256];
+        if (cw_valid_ip (s->peers [i], NULL))
             continue;
-        if (cw_peerlink_resolve (s->peers[i], mapping->items, (size_t) mapping->count, s->ip_version, ip,
-                                 sizeof ip, via, sizeof via) == 0
-        &&  cw_settings_same_address (ip, peering_address))
+        if (cw_peerlink_resolve (s->peers [i], mapping->items, (size_t) mapping->count, s->ip_version, ip, sizeof ip,
+                                 via, sizeof via)
+                == 0
+            && cw_settings_same_address (ip, peering_address))
             return i + 1;
     }
     return 0;

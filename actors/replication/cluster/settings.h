@@ -31,8 +31,8 @@
 //  ITEMS point into TEXTS of the same struct: use it where it was filled
 //  (a copy's ITEMS still point into the original).
 typedef struct {
-    cw_peerlink_mapping_t items[CW_MAPPING_MAX];
-    char texts[CW_MAPPING_MAX][2][256];
+    cw_peerlink_mapping_t items [CW_MAPPING_MAX];
+    char texts [CW_MAPPING_MAX][2][256];
     int count;
 } cw_mapping_t;
 
@@ -65,7 +65,6 @@ void cw_settings_remove_slot (cw_cluster_settings_t *s, int index);
 void cw_settings_mapping (cw_config_store_t *store, cw_mapping_t *out);
 //  The slot of S whose address is, or resolves to, PEERING_ADDRESS;
 //  0 when none (or PEERING_ADDRESS is empty).
-int cw_settings_own_index (const cw_cluster_settings_t *s, const char *peering_address,
-                           const cw_mapping_t *mapping);
+int cw_settings_own_index (const cw_cluster_settings_t *s, const char *peering_address, const cw_mapping_t *mapping);
 
 #endif

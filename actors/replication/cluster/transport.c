@@ -18,15 +18,13 @@ s_stop (void **impl_p)
 }
 
 static int
-s_send (void *impl, int peer, uint8_t type, uint64_t corr, const char *json, const void *blob,
-        size_t blob_len)
+s_send (void *impl, int peer, uint8_t type, uint64_t corr, const char *json, const void *blob, size_t blob_len)
 {
     return cw_peerlink_send (impl, peer, type, corr, json, blob, blob_len);
 }
 
 static int
-s_reply (void *impl, uint64_t link_id, uint8_t type, uint64_t corr, const char *json,
-         const void *blob, size_t blob_len)
+s_reply (void *impl, uint64_t link_id, uint8_t type, uint64_t corr, const char *json, const void *blob, size_t blob_len)
 {
     return cw_peerlink_reply (impl, link_id, type, corr, json, blob, blob_len);
 }
@@ -56,7 +54,12 @@ s_peerlink (void *impl)
 }
 
 const cw_transport_t cw_transport_peerlink = {
-    .start = s_start, .stop = s_stop, .send = s_send, .reply = s_reply,
-    .update_peers = s_update_peers, .peer_status = s_peer_status, .stats = s_stats,
+    .start = s_start,
+    .stop = s_stop,
+    .send = s_send,
+    .reply = s_reply,
+    .update_peers = s_update_peers,
+    .peer_status = s_peer_status,
+    .stats = s_stats,
     .peerlink = s_peerlink,
 };

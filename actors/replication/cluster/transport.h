@@ -22,10 +22,10 @@ typedef struct {
     void (*stop) (void **impl_p);
     //  As cw_peerlink_send, cw_peerlink_reply, cw_peerlink_update_peers,
     //  cw_peerlink_peer_status and cw_peerlink_stats.
-    int (*send) (void *impl, int peer, uint8_t type, uint64_t corr, const char *json,
-                 const void *blob, size_t blob_len);
-    int (*reply) (void *impl, uint64_t link_id, uint8_t type, uint64_t corr, const char *json,
-                  const void *blob, size_t blob_len);
+    int (*send) (void *impl, int peer, uint8_t type, uint64_t corr, const char *json, const void *blob,
+                 size_t blob_len);
+    int (*reply) (void *impl, uint64_t link_id, uint8_t type, uint64_t corr, const char *json, const void *blob,
+                  size_t blob_len);
     int (*update_peers) (void *impl, const cw_peerlink_peers_t *peers, char *err, size_t errlen);
     int (*peer_status) (void *impl, int peer, cw_peerlink_peer_status_t *status);
     void (*stats) (void *impl, cw_peerlink_stats_t *stats);

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_VERIFY_DEPTH 8            //  as the links' TLS context
+#define S_VERIFY_DEPTH 8    //  as the links' TLS context
 
 bool
 cw_cert_names_peer (X509 *cert, const char *name)
@@ -41,7 +41,7 @@ cw_cert_peer_check (X509 *cert, const char *name, char *reason, size_t size)
     if (cw_ip_normalize (name, NULL, 0))
         snprintf (reason, size, "certificate SAN does not contain IP %s", name);
     else
-        snprintf (reason, size, "certificate SAN/CN does not contain %s", name? name: "");
+        snprintf (reason, size, "certificate SAN/CN does not contain %s", name ? name : "");
     return -1;
 }
 
@@ -50,7 +50,7 @@ cw_cert_names (X509 *cert, char *buf, size_t size, json_t *names)
 {
     buf [0] = 0;
     GENERAL_NAMES *sans = X509_get_ext_d2i (cert, NID_subject_alt_name, NULL, NULL);
-    int count = sans? sk_GENERAL_NAME_num (sans): 0;
+    int count = sans ? sk_GENERAL_NAME_num (sans) : 0;
     for (int i = 0; i < count; i++) {
         const GENERAL_NAME *name = sk_GENERAL_NAME_value (sans, i);
         if (name->type != GEN_DNS)
@@ -58,7 +58,7 @@ cw_cert_names (X509 *cert, char *buf, size_t size, json_t *names)
         const unsigned char *data = ASN1_STRING_get0_data (name->d.dNSName);
         int len = ASN1_STRING_length (name->d.dNSName);
         size_t used = strlen (buf);
-        snprintf (buf + used, size - used, "%s%.*s", used? ", ": "", len, (const char *) data);
+        snprintf (buf + used, size - used, "%s%.*s", used ? ", " : "", len, (const char *) data);
         if (names)
             json_array_append_new (names, json_stringn ((const char *) data, (size_t) len));
     }
@@ -78,16 +78,14 @@ cw_cert_names (X509 *cert, char *buf, size_t size, json_t *names)
 //  One X509_verify_cert as the TLS side USE ("ssl_client": a server
 //  checking its client; "ssl_server": a client checking its server).
 static int
-s_verify_as (X509_STORE *store, X509 *cert, STACK_OF (X509) *chain, const char *use,
-             const char *ca_file, char *reason, size_t size)
+s_verify_as (X509_STORE *store, X509 *cert, STACK_OF (X509) * chain, const char *use, const char *ca_file, char *reason,
+             size_t size)
 {
     X509_STORE_CTX *ctx = X509_STORE_CTX_new ();
     int rc = -1;
     if (!ctx)
         snprintf (reason, size, "out of memory");
-    else
-    if (X509_STORE_CTX_init (ctx, store, cert, chain) != 1
-    ||  X509_STORE_CTX_set_default (ctx, use) != 1)
+    else if (X509_STORE_CTX_init (ctx, store, cert, chain) != 1 || X509_STORE_CTX_set_default (ctx, use) != 1)
         snprintf (reason, size, "cannot set up the certificate check");
     else {
         X509_VERIFY_PARAM_set_depth (X509_STORE_CTX_get0_param (ctx), S_VERIFY_DEPTH);
@@ -96,12 +94,13 @@ s_verify_as (X509_STORE *store, X509 *cert, STACK_OF (X509) *chain, const char *
         else {
             int error = X509_STORE_CTX_get_error (ctx);
             if (error == X509_V_ERR_INVALID_PURPOSE)
-                snprintf (reason, size, "certificate is not valid for TLS %s authentication "
+                snprintf (reason, size,
+                          "certificate is not valid for TLS %s authentication "
                           "(its key usage does not allow it)",
-                          strcmp (use, "ssl_client") == 0? "client": "server");
+                          strcmp (use, "ssl_client") == 0 ? "client" : "server");
             else
-                snprintf (reason, size, "certificate does not chain to the trusted CAs (%s): %s",
-                          ca_file, X509_verify_cert_error_string (error));
+                snprintf (reason, size, "certificate does not chain to the trusted CAs (%s): %s", ca_file,
+                          X509_verify_cert_error_string (error));
         }
     }
     X509_STORE_CTX_free (ctx);
@@ -109,8 +108,7 @@ s_verify_as (X509_STORE *store, X509 *cert, STACK_OF (X509) *chain, const char *
 }
 
 int
-cw_cert_verify_chain (X509 *cert, STACK_OF (X509) *chain, const char *ca_file,
-                      char *reason, size_t size)
+cw_cert_verify_chain (X509 *cert, STACK_OF (X509) * chain, const char *ca_file, char *reason, size_t size)
 {
     if (!ca_file || !*ca_file) {
         snprintf (reason, size, "peering.ca_file is not set: no trusted CA to verify the certificate");
@@ -120,15 +118,13 @@ cw_cert_verify_chain (X509 *cert, STACK_OF (X509) *chain, const char *ca_file,
     int rc = -1;
     if (!store)
         snprintf (reason, size, "out of memory");
-    else
-    if (X509_STORE_load_file (store, ca_file) != 1) {
+    else if (X509_STORE_load_file (store, ca_file) != 1) {
         unsigned long e = ERR_get_error ();
         snprintf (reason, size, "cannot load the trusted CAs from %s: %s", ca_file,
-                  e? ERR_reason_error_string (e): "no certificate in it");
+                  e ? ERR_reason_error_string (e) : "no certificate in it");
     }
-    else
-    if (s_verify_as (store, cert, chain, "ssl_client", ca_file, reason, size) == 0
-    &&  s_verify_as (store, cert, chain, "ssl_server", ca_file, reason, size) == 0)
+    else if (s_verify_as (store, cert, chain, "ssl_client", ca_file, reason, size) == 0
+             && s_verify_as (store, cert, chain, "ssl_server", ca_file, reason, size) == 0)
         rc = 0;
     X509_STORE_free (store);
     ERR_clear_error ();
@@ -151,21 +147,18 @@ s_pem_of (X509 *cert)
 }
 
 json_t *
-cw_cert_check (const char *cert_file, const char *pem, const char *ca_file, const char *name,
-               bool with_pem)
+cw_cert_check (const char *cert_file, const char *pem, const char *ca_file, const char *name, bool with_pem)
 {
     char reason [512] = "";
     json_t *names = json_array ();
     char *leaf_pem = NULL;
-    BIO *bio = pem? BIO_new_mem_buf (pem, -1):
-               cert_file && *cert_file? BIO_new_file (cert_file, "r"): NULL;
-    X509 *cert = bio? PEM_read_bio_X509 (bio, NULL, NULL, NULL): NULL;
+    BIO *bio = pem ? BIO_new_mem_buf (pem, -1) : cert_file && *cert_file ? BIO_new_file (cert_file, "r") : NULL;
+    X509 *cert = bio ? PEM_read_bio_X509 (bio, NULL, NULL, NULL) : NULL;
     STACK_OF (X509) *chain = sk_X509_new_null ();
     if (!cert) {
         if (pem)
             snprintf (reason, sizeof (reason), "no certificate in what the peer sent");
-        else
-        if (!cert_file || !*cert_file)
+        else if (!cert_file || !*cert_file)
             snprintf (reason, sizeof (reason), "peering.certificate is not set in the bootstrap file");
         else
             snprintf (reason, sizeof (reason), "cannot read a PEM certificate from %s", cert_file);
@@ -177,13 +170,14 @@ cw_cert_check (const char *cert_file, const char *pem, const char *ca_file, cons
         char shown [512];
         cw_cert_names (cert, shown, sizeof (shown), names);
         if (cw_cert_verify_chain (cert, chain, ca_file, reason, sizeof (reason)) == 0
-        &&  !cw_cert_names_peer (cert, name)) {
+            && !cw_cert_names_peer (cert, name)) {
             if (!name || !*name)
                 snprintf (reason, sizeof (reason), "no FQDN to check the certificate against");
             else
-                snprintf (reason, sizeof (reason), "certificate SAN does not contain %s%.200s "
-                          "(it names: %.200s)", cw_ip_normalize (name, NULL, 0)? "IP ": "", name,
-                          *shown? shown: "nothing");
+                snprintf (reason, sizeof (reason),
+                          "certificate SAN does not contain %s%.200s "
+                          "(it names: %.200s)",
+                          cw_ip_normalize (name, NULL, 0) ? "IP " : "", name, *shown ? shown : "nothing");
         }
         if (with_pem)
             leaf_pem = s_pem_of (cert);
@@ -192,8 +186,8 @@ cw_cert_check (const char *cert_file, const char *pem, const char *ca_file, cons
     sk_X509_pop_free (chain, X509_free);
     X509_free (cert);
     BIO_free (bio);
-    json_t *result = json_pack ("{s:b, s:s, s:o}", "ok", *reason == 0,
-                                "reason", *reason? reason: "ok", "names", names);
+    json_t *result = json_pack ("{s:b, s:s, s:o}", "ok", *reason == 0, "reason", *reason ? reason : "ok", "names",
+                                names);
     if (leaf_pem)
         json_object_set_new (result, "certificate", json_string (leaf_pem));
     free (leaf_pem);
@@ -223,10 +217,10 @@ int
 cw_cert_fingerprint_file (const char *file, char out [65], char *err, size_t errlen)
 {
     out [0] = 0;
-    FILE *in = file? fopen (file, "r"): NULL;
+    FILE *in = file ? fopen (file, "r") : NULL;
     if (!in) {
-        snprintf (err, errlen, "cannot read the certificate %s: %s", file? file: "(none)",
-                  strerror (file? errno: EINVAL));
+        snprintf (err, errlen, "cannot read the certificate %s: %s", file ? file : "(none)",
+                  strerror (file ? errno : EINVAL));
         return -1;
     }
     X509 *cert = PEM_read_X509 (in, NULL, NULL, NULL);

@@ -41,8 +41,7 @@ void cw_cert_names (X509 *cert, char *buf, size_t size, json_t *names);
 //  against the CAs in CA_FILE, for TLS server and client use. Returns 0,
 //  or -1 with REASON (no CA file, CA file unreadable, does not chain,
 //  wrong purpose).
-int cw_cert_verify_chain (X509 *cert, STACK_OF (X509) *chain, const char *ca_file,
-    char *reason, size_t size);
+int cw_cert_verify_chain (X509 *cert, STACK_OF (X509) * chain, const char *ca_file, char *reason, size_t size);
 
 //  The enforce-tls pre-check: the certificate chain in PEM text (leaf
 //  first), or in the file CERT_FILE when PEM is NULL, against CA_FILE and
@@ -56,8 +55,7 @@ int cw_cert_verify_chain (X509 *cert, STACK_OF (X509) *chain, const char *ca_fil
 //  certificate against" (no NAME), "certificate SAN does not contain
 //  <name> (it names: <names>)" ("... contain IP <ip> ..." for an IP
 //  literal).
-json_t *cw_cert_check (const char *cert_file, const char *pem, const char *ca_file,
-    const char *name, bool with_pem);
+json_t *cw_cert_check (const char *cert_file, const char *pem, const char *ca_file, const char *name, bool with_pem);
 
 //  SHA-256 fingerprint of CERT (DER) as 64 lowercase hex characters and a
 //  NUL into OUT. Returns 0, or -1 (OUT "") when CERT is NULL or hashing

@@ -32,8 +32,8 @@ struct _cw_dial_t {
     SSL_CTX *ctx;
     SSL *ssl;
     int64_t deadline;
-    char remote [96];           //  "ip:port", for messages
-    uint8_t *in;                //  bytes read, not yet returned as frames
+    char remote [96];    //  "ip:port", for messages
+    uint8_t *in;         //  bytes read, not yet returned as frames
     size_t in_len, in_cap;
     char error [256];
 };
@@ -55,8 +55,8 @@ s_wait (int fd, bool for_write, int64_t deadline)
         int64_t left = deadline - cw_mono_ms ();
         if (left <= 0)
             return -1;
-        struct pollfd pfd = { .fd = fd, .events = for_write? POLLOUT: POLLIN };
-        int rc = poll (&pfd, 1, left > INT32_MAX? INT32_MAX: (int) left);
+        struct pollfd pfd = { .fd = fd, .events = for_write ? POLLOUT : POLLIN };
+        int rc = poll (&pfd, 1, left > INT32_MAX ? INT32_MAX : (int) left);
         if (rc > 0)
             return 0;
         if (rc < 0 && errno != EINTR)
@@ -73,9 +73,9 @@ s_ssl_call (cw_dial_t *self, char op, void *data, size_t len, char *buf, size_t 
     for (;;) {
         ERR_clear_error ();
         errno = 0;
-        int rc = op == 'h'? SSL_do_handshake (self->ssl):
-                 op == 'r'? SSL_read (self->ssl, data, (int) len):
-                            SSL_write (self->ssl, data, (int) len);
+        int rc = op == 'h' ? SSL_do_handshake (self->ssl)
+               : op == 'r' ? SSL_read (self->ssl, data, (int) len)
+                           : SSL_write (self->ssl, data, (int) len);
         if (rc > 0)
             return rc;
         int err = SSL_get_error (self->ssl, rc);
@@ -93,13 +93,12 @@ s_ssl_call (cw_dial_t *self, char op, void *data, size_t len, char *buf, size_t 
 //  TCP connect from BIND_IP to IP:PORT before the deadline. 0, or -1 with
 //  ERR (*FINAL when the addresses themselves are wrong).
 static int
-s_connect (cw_dial_t *self, const char *ip, int port, const char *bind_ip, bool *final,
-           char *err, size_t errlen)
+s_connect (cw_dial_t *self, const char *ip, int port, const char *bind_ip, bool *final, char *err, size_t errlen)
 {
     if (port <= 0 || port > 65535 || !cw_ip_normalize (ip, NULL, 0)
-    ||  cw_ip_normalize (ip, NULL, 0) != cw_ip_normalize (bind_ip, NULL, 0)) {
-        snprintf (err, errlen, "cannot dial %s from %s: not IP addresses of one family",
-                  self->remote, bind_ip? bind_ip: "");
+        || cw_ip_normalize (ip, NULL, 0) != cw_ip_normalize (bind_ip, NULL, 0)) {
+        snprintf (err, errlen, "cannot dial %s from %s: not IP addresses of one family", self->remote,
+                  bind_ip ? bind_ip : "");
         *final = true;
         return -1;
     }
@@ -114,9 +113,8 @@ s_connect (cw_dial_t *self, const char *ip, int port, const char *bind_ip, bool 
 }
 
 cw_dial_t *
-cw_dial_open (const char *ip, int port, const char *bind_ip, const char *server_name,
-              const char *cert, const char *key, int64_t deadline, bool *final,
-              char *err, size_t errlen)
+cw_dial_open (const char *ip, int port, const char *bind_ip, const char *server_name, const char *cert, const char *key,
+              int64_t deadline, bool *final, char *err, size_t errlen)
 {
     bool final_here = false;
     if (!final)
@@ -134,10 +132,8 @@ cw_dial_open (const char *ip, int port, const char *bind_ip, const char *server_
     }
     self->fd = -1;
     self->deadline = deadline;
-    snprintf (self->remote, sizeof (self->remote), "%s:%d", ip? ip: "", port);
-    cw_tls_config_t tls = {
-        .certificate = cert, .private_key = key, .ca_file = NULL, .verify = CW_TLS_VERIFY_NONE
-    };
+    snprintf (self->remote, sizeof (self->remote), "%s:%d", ip ? ip : "", port);
+    cw_tls_config_t tls = { .certificate = cert, .private_key = key, .ca_file = NULL, .verify = CW_TLS_VERIFY_NONE };
     self->ctx = cw_tls_context_new (&tls, err, errlen);
     if (!self->ctx) {
         *final = true;
@@ -177,7 +173,7 @@ cw_dial_close (cw_dial_t **self_p)
     if (self->ssl) {
         ERR_clear_error ();
         if (SSL_is_init_finished (self->ssl))
-            SSL_shutdown (self->ssl);       //  best effort, never waits
+            SSL_shutdown (self->ssl);    //  best effort, never waits
         SSL_free (self->ssl);
         ERR_clear_error ();
     }
@@ -193,8 +189,8 @@ int
 cw_dial_peer_fingerprint (cw_dial_t *self, char out [65])
 {
     out [0] = 0;
-    X509 *cert = self && self->ssl? SSL_get0_peer_certificate (self->ssl): NULL;
-    return cert? cw_cert_fingerprint (cert, out): -1;
+    X509 *cert = self && self->ssl ? SSL_get0_peer_certificate (self->ssl) : NULL;
+    return cert ? cw_cert_fingerprint (cert, out) : -1;
 }
 
 void
@@ -207,7 +203,7 @@ cw_dial_set_deadline (cw_dial_t *self, int64_t deadline)
 const char *
 cw_dial_error (cw_dial_t *self)
 {
-    return self? self->error: "";
+    return self ? self->error : "";
 }
 
 int
@@ -230,14 +226,14 @@ cw_dial_send (cw_dial_t *self, uint8_t type, uint64_t corr, json_t *json)
         done += (size_t) n;
     }
     free (frame);
-    return done == size? 0: -1;
+    return done == size ? 0 : -1;
 }
 
 //  Read more bytes into the input buffer, room for at least WANT in all.
 static int
 s_read_more (cw_dial_t *self, size_t want)
 {
-    size_t need = want > self->in_len + S_READ_CHUNK? want: self->in_len + S_READ_CHUNK;
+    size_t need = want > self->in_len + S_READ_CHUNK ? want : self->in_len + S_READ_CHUNK;
     if (need > self->in_cap) {
         uint8_t *in = realloc (self->in, need);
         if (!in) {
@@ -247,8 +243,8 @@ s_read_more (cw_dial_t *self, size_t want)
         self->in = in;
         self->in_cap = need;
     }
-    int n = s_ssl_call (self, 'r', self->in + self->in_len, self->in_cap - self->in_len,
-                        self->error, sizeof (self->error));
+    int n = s_ssl_call (self, 'r', self->in + self->in_len, self->in_cap - self->in_len, self->error,
+                        sizeof (self->error));
     if (n <= 0)
         return -1;
     self->in_len += (size_t) n;
@@ -265,8 +261,7 @@ cw_dial_recv (cw_dial_t *self, uint8_t *type, uint64_t *corr, json_t **json)
     for (;;) {
         cw_frame_t frame;
         char what [200];
-        cw_frame_result_t rc = cw_frame_decode (self->in, self->in_len, CW_DIAL_MAX_FRAME,
-                                                &frame, what, sizeof (what));
+        cw_frame_result_t rc = cw_frame_decode (self->in, self->in_len, CW_DIAL_MAX_FRAME, &frame, what, sizeof (what));
         if (rc == CW_FRAME_MALFORMED) {
             snprintf (self->error, sizeof (self->error), "malformed frame: %s", what);
             return -1;

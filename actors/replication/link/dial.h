@@ -42,8 +42,8 @@ int64_t cw_mono_ms (void);
 //  unreadable or not matching, addresses invalid), false otherwise.
 //  Sets SIGPIPE to SIG_IGN if it is SIG_DFL (a write on a connection the
 //  peer closed must not kill the process).
-cw_dial_t *cw_dial_open (const char *ip, int port, const char *bind_ip, const char *server_name,
-    const char *cert, const char *key, int64_t deadline, bool *final, char *err, size_t errlen);
+cw_dial_t *cw_dial_open (const char *ip, int port, const char *bind_ip, const char *server_name, const char *cert,
+                         const char *key, int64_t deadline, bool *final, char *err, size_t errlen);
 
 //  Close (a best-effort TLS close_notify, then the socket) and free.
 //  Accepts NULL; sets *self_p to NULL.

@@ -16,15 +16,16 @@
 static void
 s_put_u32 (uint8_t *p, uint32_t v)
 {
-    p [0] = (uint8_t) (v >> 24); p [1] = (uint8_t) (v >> 16);
-    p [2] = (uint8_t) (v >> 8); p [3] = (uint8_t) v;
+    p [0] = (uint8_t) (v >> 24);
+    p [1] = (uint8_t) (v >> 16);
+    p [2] = (uint8_t) (v >> 8);
+    p [3] = (uint8_t) v;
 }
 
 static uint32_t
 s_get_u32 (const uint8_t *p)
 {
-    return ((uint32_t) p [0] << 24) | ((uint32_t) p [1] << 16)
-         | ((uint32_t) p [2] << 8) | (uint32_t) p [3];
+    return ((uint32_t) p [0] << 24) | ((uint32_t) p [1] << 16) | ((uint32_t) p [2] << 8) | (uint32_t) p [3];
 }
 
 //  Say what is malformed: TEXT, with NUMBER after it when >= 0.
@@ -41,11 +42,9 @@ s_malformed (char *what, size_t whatlen, const char *text, long number, const ch
 }
 
 int
-cw_frame_header (uint8_t header [CW_FRAME_HEADER], uint8_t type, uint64_t corr,
-                 size_t json_len, size_t blob_len)
+cw_frame_header (uint8_t header [CW_FRAME_HEADER], uint8_t type, uint64_t corr, size_t json_len, size_t blob_len)
 {
-    if (json_len > CW_FRAME_MAX || blob_len > CW_FRAME_MAX
-    ||  CW_FRAME_FIXED + json_len + blob_len > CW_FRAME_MAX)
+    if (json_len > CW_FRAME_MAX || blob_len > CW_FRAME_MAX || CW_FRAME_FIXED + json_len + blob_len > CW_FRAME_MAX)
         return -1;
     s_put_u32 (header, (uint32_t) (CW_FRAME_FIXED + json_len + blob_len));
     header [4] = CW_FRAME_VERSION;
@@ -57,8 +56,8 @@ cw_frame_header (uint8_t header [CW_FRAME_HEADER], uint8_t type, uint64_t corr,
 }
 
 int
-cw_frame_encode (uint8_t type, uint64_t corr, json_t *json, const void *blob, size_t blob_len,
-                 uint8_t **out, size_t *out_len)
+cw_frame_encode (uint8_t type, uint64_t corr, json_t *json, const void *blob, size_t blob_len, uint8_t **out,
+                 size_t *out_len)
 {
     *out = NULL;
     *out_len = 0;
@@ -70,7 +69,7 @@ cw_frame_encode (uint8_t type, uint64_t corr, json_t *json, const void *blob, si
         if (!text)
             return -1;
     }
-    size_t json_len = text? strlen (text): 0;
+    size_t json_len = text ? strlen (text) : 0;
     uint8_t header [CW_FRAME_HEADER];
     if (cw_frame_header (header, type, corr, json_len, blob_len)) {
         free (text);
@@ -94,8 +93,7 @@ cw_frame_encode (uint8_t type, uint64_t corr, json_t *json, const void *blob, si
 }
 
 cw_frame_result_t
-cw_frame_decode (const uint8_t *data, size_t size, size_t max, cw_frame_t *frame,
-                 char *what, size_t whatlen)
+cw_frame_decode (const uint8_t *data, size_t size, size_t max, cw_frame_t *frame, char *what, size_t whatlen)
 {
     if (what && whatlen)
         what [0] = 0;
@@ -120,9 +118,9 @@ cw_frame_decode (const uint8_t *data, size_t size, size_t max, cw_frame_t *frame
     frame->type = data [5];
     frame->corr = ((uint64_t) s_get_u32 (data + 6) << 32) | s_get_u32 (data + 10);
     frame->json_len = json_len;
-    frame->json = json_len? (const char *) data + CW_FRAME_HEADER: NULL;
+    frame->json = json_len ? (const char *) data + CW_FRAME_HEADER : NULL;
     frame->blob_len = length - CW_FRAME_FIXED - json_len;
-    frame->blob = frame->blob_len? data + CW_FRAME_HEADER + json_len: NULL;
+    frame->blob = frame->blob_len ? data + CW_FRAME_HEADER + json_len : NULL;
     frame->size = 4 + (size_t) length;
     return CW_FRAME_COMPLETE;
 }

@@ -32,8 +32,8 @@
 #define CW_FRAME_VERSION 1
 #define CW_FRAME_TYPE_HELLO 0
 #define CW_FRAME_MAX (256u * 1024u * 1024u)    //  largest "length of the rest"
-#define CW_FRAME_HEADER 18                      //  bytes before the JSON
-#define CW_FRAME_FIXED 14                       //  header bytes counted in the length
+#define CW_FRAME_HEADER 18                     //  bytes before the JSON
+#define CW_FRAME_FIXED 14                      //  header bytes counted in the length
 
 //  What cw_frame_decode found at the start of the buffer.
 typedef enum {
@@ -47,26 +47,25 @@ typedef enum {
 typedef struct {
     uint8_t type;
     uint64_t corr;
-    const char *json;           //  JSON text, NOT NUL-terminated
+    const char *json;    //  JSON text, NOT NUL-terminated
     size_t json_len;
     const uint8_t *blob;
     size_t blob_len;
-    size_t size;                //  bytes the frame takes in the buffer (4 + length)
+    size_t size;    //  bytes the frame takes in the buffer (4 + length)
 } cw_frame_t;
 
 //  Write the CW_FRAME_HEADER bytes of a frame whose JSON text and blob
 //  have these lengths into HEADER. Returns 0, or -1 when the frame would
 //  be longer than CW_FRAME_MAX.
-int cw_frame_header (uint8_t header [CW_FRAME_HEADER], uint8_t type, uint64_t corr,
-    size_t json_len, size_t blob_len);
+int cw_frame_header (uint8_t header [CW_FRAME_HEADER], uint8_t type, uint64_t corr, size_t json_len, size_t blob_len);
 
 //  Encode a whole frame: TYPE, CORR, JSON (borrowed, may be NULL = empty;
 //  dumped compact) and BLOB (may be NULL when BLOB_LEN is 0). On success
 //  *out is a new malloc'd buffer of *out_len bytes, owned by the caller;
 //  returns 0. Returns -1 (*out NULL) when JSON cannot be dumped, the frame
 //  is too large, or memory runs out.
-int cw_frame_encode (uint8_t type, uint64_t corr, json_t *json, const void *blob,
-    size_t blob_len, uint8_t **out, size_t *out_len);
+int cw_frame_encode (uint8_t type, uint64_t corr, json_t *json, const void *blob, size_t blob_len, uint8_t **out,
+                     size_t *out_len);
 
 //  Decode the frame at the start of DATA (SIZE bytes available). MAX
 //  limits "length of the rest" (0 = CW_FRAME_MAX; a larger value is
@@ -78,8 +77,8 @@ int cw_frame_encode (uint8_t type, uint64_t corr, json_t *json, const void *blob
 //  consumed), CW_FRAME_INCOMPLETE when more bytes are needed, or
 //  CW_FRAME_MALFORMED with what is wrong in WHAT (e.g. "unsupported
 //  version 2"; WHAT may be NULL).
-cw_frame_result_t cw_frame_decode (const uint8_t *data, size_t size, size_t max,
-    cw_frame_t *frame, char *what, size_t whatlen);
+cw_frame_result_t cw_frame_decode (const uint8_t *data, size_t size, size_t max, cw_frame_t *frame, char *what,
+                                   size_t whatlen);
 
 //  How many bytes the frame that starts DATA needs in total: 4 while
 //  fewer than 4 bytes are there, else 4 + its length field (not checked:

@@ -70,8 +70,7 @@ cw_sockaddr_ip (const struct sockaddr_storage *ss, char *ip, size_t size, uint16
         if (port)
             *port = ntohs (sin->sin_port);
     }
-    else
-    if (ss->ss_family == AF_INET6) {
+    else if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) ss;
         inet_ntop (AF_INET6, &sin6->sin6_addr, raw, sizeof (raw));
         if (port)
@@ -96,8 +95,8 @@ cw_tcp_dial (const char *ip, uint16_t port, const char *bind_ip, char *err, size
     socklen_t tolen = cw_sockaddr_make (ip, port, &to);
     socklen_t fromlen = cw_sockaddr_make (bind_ip, 0, &from);
     if (!tolen || !fromlen || to.ss_family != from.ss_family) {
-        snprintf (err, errlen, "%s is not reachable from %s: address family differs",
-                  ip? ip: "", bind_ip? bind_ip: "");
+        snprintf (err, errlen, "%s is not reachable from %s: address family differs", ip ? ip : "",
+                  bind_ip ? bind_ip : "");
         return -1;
     }
     char text [128];

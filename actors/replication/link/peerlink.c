@@ -61,17 +61,17 @@ struct _s_link_t {
     cw_peerlink_t *owner;
     uint64_t id;
     int fd;
-    cw_tlsio_t io;              //  the SSL object and the byte buffers
+    cw_tlsio_t io;    //  the SSL object and the byte buffers
     cw_peerlink_dir_t dir;
-    int peer;                   //  remote peer index; inbound: 0 until HELLO
-    int candidate;              //  inbound: the peer its source IP belongs to
+    int peer;         //  remote peer index; inbound: 0 until HELLO
+    int candidate;    //  inbound: the peer its source IP belongs to
     s_state_t state;
-    char ip [CW_RESOLVE_IP_MAX];         //  remote IP
-    uint16_t port;              //  remote port
+    char ip [CW_RESOLVE_IP_MAX];    //  remote IP
+    uint16_t port;                  //  remote port
     zmq_pollitem_t item;
     bool polling;
     short events;
-    int64_t started;            //  zclock_mono () at creation
+    int64_t started;    //  zclock_mono () at creation
     int64_t closing_since;
     s_link_t *next;
 };
@@ -81,7 +81,7 @@ typedef struct {
     uint16_t port;                          //  0 = the listener's port
     cw_resolution_t res;                    //  its IPs, how it resolved, or why not
     int64_t resolved_at;
-    s_link_t *link [2];                     //  [CW_PEERLINK_OUTBOUND], [CW_PEERLINK_INBOUND]
+    s_link_t *link [2];    //  [CW_PEERLINK_OUTBOUND], [CW_PEERLINK_INBOUND]
     int64_t next_dial;
     int backoff_ms;
     cw_peerlink_link_status_t st [2];
@@ -106,8 +106,8 @@ struct _cw_peerlink_t {
     s_peer_t peers [CW_PEERLINK_MAX_PEERS];
     cw_address_mapping_t *mapping;
     size_t mapping_count;
-    s_link_t *links;            //  every link not yet closed
-    s_link_t *graveyard;        //  closed links, freed at the next tick
+    s_link_t *links;        //  every link not yet closed
+    s_link_t *graveyard;    //  closed links, freed at the next tick
     uint64_t next_link_id;
     cw_peerlink_stats_t stats;
     cw_peerlink_message_fn *on_message;
@@ -116,7 +116,7 @@ struct _cw_peerlink_t {
     int reconnect_ms;
     int reconnect_max_ms;
     int handshake_timeout_ms;
-    bool destroying;            //  quiet: no callbacks, no warnings
+    bool destroying;    //  quiet: no callbacks, no warnings
 };
 
 static void s_link_pump (s_link_t *link, short revents);
@@ -130,9 +130,8 @@ static int s_link_handler (zloop_t *loop, zmq_pollitem_t *item, void *arg);
 //  Resolution (resolve.h)
 
 int
-cw_peerlink_resolve (const char *address, const cw_peerlink_mapping_t *mapping,
-                     size_t mapping_count, int ip_version, char *ip, size_t iplen,
-                     char *via, size_t vialen)
+cw_peerlink_resolve (const char *address, const cw_peerlink_mapping_t *mapping, size_t mapping_count, int ip_version,
+                     char *ip, size_t iplen, char *via, size_t vialen)
 {
     cw_resolution_t res;
     int rc = cw_resolve (address, mapping, mapping_count, ip_version, &res);
@@ -159,16 +158,14 @@ static int
 s_peer_of_ip (cw_peerlink_t *self, const char *ip)
 {
     for (int n = 1; n <= CW_PEERLINK_MAX_PEERS; n++)
-        if (n != self->self_index && *self->peers [n - 1].address
-        &&  cw_resolution_has (&self->peers [n - 1].res, ip))
+        if (n != self->self_index && *self->peers [n - 1].address && cw_resolution_has (&self->peers [n - 1].res, ip))
             return n;
     return 0;
 }
 
 //  Check that peer N's address resolves to IP; fills reason if not.
 static int
-s_check_resolution (cw_peerlink_t *self, int n, const char *ip, bool outbound,
-                    char *reason, size_t size)
+s_check_resolution (cw_peerlink_t *self, int n, const char *ip, bool outbound, char *reason, size_t size)
 {
     s_peer_t *peer = &self->peers [n - 1];
     if (peer->res.count == 0) {
@@ -183,8 +180,8 @@ s_check_resolution (cw_peerlink_t *self, int n, const char *ip, bool outbound,
             strcat (list, ", ");
         strcat (list, peer->res.ips [i]);
     }
-    snprintf (reason, size, "%s resolves to %s via %s, connection %s %s", peer->address, list,
-              peer->res.via, outbound? "went to": "came from", ip);
+    snprintf (reason, size, "%s resolves to %s via %s, connection %s %s", peer->address, list, peer->res.via,
+              outbound ? "went to" : "came from", ip);
     return -1;
 }
 
@@ -222,14 +219,14 @@ s_check_identity (s_link_t *link, int n, char *reason, size_t size)
 static const char *
 s_dir_name (cw_peerlink_dir_t dir)
 {
-    return dir == CW_PEERLINK_OUTBOUND? "outbound": "inbound";
+    return dir == CW_PEERLINK_OUTBOUND ? "outbound" : "inbound";
 }
 
 //  The peer a link's events are reported for (0 = none yet).
 static int
 s_link_peer (s_link_t *link)
 {
-    return link->peer? link->peer: link->candidate;
+    return link->peer ? link->peer : link->candidate;
 }
 
 static void
@@ -241,8 +238,7 @@ s_link_set_events (s_link_t *link)
     short events;
     if (link->state == S_CONNECTING)
         events = ZMQ_POLLOUT;
-    else
-    if (link->state == S_CLOSING)
+    else if (link->state == S_CLOSING)
         events = ZMQ_POLLOUT;
     else {
         events = ZMQ_POLLIN;
@@ -266,8 +262,7 @@ s_link_set_events (s_link_t *link)
 
 //  Record a failure or a close reason in the status of the link's peer.
 static void
-s_peer_note_error (cw_peerlink_t *self, int n, cw_peerlink_dir_t dir, const char *reason,
-                   bool certificate)
+s_peer_note_error (cw_peerlink_t *self, int n, cw_peerlink_dir_t dir, const char *reason, bool certificate)
 {
     if (n < 1 || n > CW_PEERLINK_MAX_PEERS || !reason || !*reason)
         return;
@@ -302,8 +297,7 @@ static void
 s_peer_backoff (cw_peerlink_t *self, s_peer_t *peer)
 {
     peer->next_dial = zclock_mono () + peer->backoff_ms;
-    peer->backoff_ms = peer->backoff_ms * 2 > self->reconnect_max_ms?
-                       self->reconnect_max_ms: peer->backoff_ms * 2;
+    peer->backoff_ms = peer->backoff_ms * 2 > self->reconnect_max_ms ? self->reconnect_max_ms : peer->backoff_ms * 2;
 }
 
 static void
@@ -340,7 +334,7 @@ s_link_close (s_link_t *link, const char *reason)
     link->polling = false;
     if (link->io.ssl && (link->state == S_UP || link->state == S_HELLO || link->state == S_CLOSING)) {
         ERR_clear_error ();
-        SSL_shutdown (link->io.ssl);       //  best effort: a close_notify if it fits
+        SSL_shutdown (link->io.ssl);    //  best effort: a close_notify if it fits
         ERR_clear_error ();
     }
     if (link->fd >= 0)
@@ -367,8 +361,8 @@ s_link_close (s_link_t *link, const char *reason)
     //  An extra connection from a peer whose link is up says nothing
     //  about that link: log it, do not report it
     if (!current && peer->link [dir] && peer->link [dir]->state == S_UP) {
-        cw_debug ("peerlink: extra connection closed peer=%d dir=%s reason=\"%s\"",
-                  n, s_dir_name (dir), reason? reason: "");
+        cw_debug ("peerlink: extra connection closed peer=%d dir=%s reason=\"%s\"", n, s_dir_name (dir),
+                  reason ? reason : "");
         return;
     }
     if (current || !peer->link [dir]) {
@@ -379,12 +373,12 @@ s_link_close (s_link_t *link, const char *reason)
             peer->st [dir].since_ms = zclock_mono ();
     }
     s_peer_note_error (self, n, dir, reason, false);
-    const char *text = reason? reason: "";
+    const char *text = reason ? reason : "";
     if (self->destroying)
         return;
     if (s_report_down (self, n, dir, text, was_up))
-        cw_warn ("peerlink: link %s peer=%d dir=%s remote=%s reason=\"%s\"",
-                 was_up? "down": "failed", n, s_dir_name (dir), link->ip, text);
+        cw_warn ("peerlink: link %s peer=%d dir=%s remote=%s reason=\"%s\"", was_up ? "down" : "failed", n,
+                 s_dir_name (dir), link->ip, text);
 }
 
 //  Close with a failure that also counts in the stats.
@@ -430,8 +424,7 @@ s_link_by_id (cw_peerlink_t *self, uint64_t id)
 //  Output
 
 static int
-s_link_queue (s_link_t *link, uint8_t type, uint64_t corr, const char *json,
-              const void *blob, size_t blob_len)
+s_link_queue (s_link_t *link, uint8_t type, uint64_t corr, const char *json, const void *blob, size_t blob_len)
 {
     size_t total = cw_tlsio_queue (&link->io, type, corr, json, blob, blob_len);
     if (!total)
@@ -477,7 +470,7 @@ s_link_up (s_link_t *link, int n)
     s_peer_t *peer = &self->peers [n - 1];
     cw_peerlink_dir_t dir = link->dir;
     link->state = S_UP;
-    const char *verdict = self->verify == CW_PEERLINK_ENFORCE? "ok": "not verified (permissive)";
+    const char *verdict = self->verify == CW_PEERLINK_ENFORCE ? "ok" : "not verified (permissive)";
     cw_peerlink_link_status_t *st = &peer->st [dir];
     st->up = true;
     st->link_id = link->id;
@@ -490,8 +483,8 @@ s_link_up (s_link_t *link, int n)
         peer->backoff_ms = self->reconnect_ms;
     peer->reported [dir][0] = 0;
     peer->reported_up [dir] = true;
-    cw_info ("peerlink: link up peer=%d dir=%s remote=%s:%u certificate=\"%s\"",
-             n, s_dir_name (dir), link->ip, (unsigned) link->port, verdict);
+    cw_info ("peerlink: link up peer=%d dir=%s remote=%s:%u certificate=\"%s\"", n, s_dir_name (dir), link->ip,
+             (unsigned) link->port, verdict);
     if (self->on_link)
         self->on_link (self, n, dir, true, "", self->arg);
 }
@@ -505,8 +498,7 @@ s_link_refuse (s_link_t *link, const char *reason, bool certificate)
         self->stats.handshake_failures++;
     else
         self->stats.rejected_connections++;
-    cw_warn ("peerlink: HELLO refused remote=%s:%u reason=\"%s\"",
-             link->ip, (unsigned) link->port, reason);
+    cw_warn ("peerlink: HELLO refused remote=%s:%u reason=\"%s\"", link->ip, (unsigned) link->port, reason);
     int n = s_link_peer (link);
     if (n)
         s_peer_note_error (self, n, link->dir, reason, certificate);
@@ -514,7 +506,7 @@ s_link_refuse (s_link_t *link, const char *reason, bool certificate)
         //  Report now, flush the answer, close when it is out
         link->state = S_CLOSING;
         link->closing_since = zclock_mono ();
-        s_link_t *current = n? self->peers [n - 1].link [link->dir]: NULL;
+        s_link_t *current = n ? self->peers [n - 1].link [link->dir] : NULL;
         if (n && !(current && current->state == S_UP))
             s_report_down (self, n, link->dir, reason, false);
         if (link->state == S_CLOSING && s_link_flush (link) == 0) {
@@ -534,17 +526,16 @@ s_handle_hello (s_link_t *link, json_t *json)
 {
     cw_peerlink_t *self = link->owner;
     char reason [S_REASON_MAX];
-    json_t *jindex = json? json_object_get (json, "index"): NULL;
+    json_t *jindex = json ? json_object_get (json, "index") : NULL;
     if (!json_is_integer (jindex)) {
         self->stats.malformed_frames++;
         s_link_close (link, "malformed HELLO: no index");
         return;
     }
     json_int_t n = json_integer_value (jindex);
-    if (n < 1 || n > CW_PEERLINK_MAX_PEERS || n == self->self_index
-    ||  !*self->peers [n - 1].address) {
-        snprintf (reason, sizeof (reason), "HELLO from %s names index %lld, which is not a configured peer",
-                  link->ip, (long long) n);
+    if (n < 1 || n > CW_PEERLINK_MAX_PEERS || n == self->self_index || !*self->peers [n - 1].address) {
+        snprintf (reason, sizeof (reason), "HELLO from %s names index %lld, which is not a configured peer", link->ip,
+                  (long long) n);
         s_link_refuse (link, reason, false);
         return;
     }
@@ -561,8 +552,7 @@ s_handle_hello (s_link_t *link, json_t *json)
     }
     const char *address = json_string_value (json_object_get (json, "address"));
     if (address && !cw_name_equal (address, peer->address))
-        cw_warn ("peerlink: peer %lld calls itself %s, configured here as %s",
-                 (long long) n, address, peer->address);
+        cw_warn ("peerlink: peer %lld calls itself %s, configured here as %s", (long long) n, address, peer->address);
     s_link_t *old = peer->link [CW_PEERLINK_INBOUND];
     if (old && old != link)
         s_link_close (old, "replaced by a new connection from the peer");
@@ -579,7 +569,7 @@ static void
 s_handle_hello_answer (s_link_t *link, json_t *json)
 {
     char reason [S_REASON_MAX];
-    json_t *ok = json? json_object_get (json, "ok"): NULL;
+    json_t *ok = json ? json_object_get (json, "ok") : NULL;
     if (!json_is_boolean (ok)) {
         link->owner->stats.malformed_frames++;
         s_link_close (link, "malformed HELLO answer");
@@ -587,15 +577,14 @@ s_handle_hello_answer (s_link_t *link, json_t *json)
     }
     if (!json_is_true (ok)) {
         const char *error = json_string_value (json_object_get (json, "error"));
-        snprintf (reason, sizeof (reason), "rejected by peer %d: %s", link->peer,
-                  error? error: "no reason given");
+        snprintf (reason, sizeof (reason), "rejected by peer %d: %s", link->peer, error ? error : "no reason given");
         s_link_close (link, reason);
         return;
     }
     json_int_t index = json_integer_value (json_object_get (json, "index"));
     if (index != link->peer) {
-        snprintf (reason, sizeof (reason), "%s answered as peer %lld, expected peer %d",
-                  link->ip, (long long) index, link->peer);
+        snprintf (reason, sizeof (reason), "%s answered as peer %lld, expected peer %d", link->ip, (long long) index,
+                  link->peer);
         s_link_close (link, reason);
         return;
     }
@@ -611,8 +600,8 @@ s_malformed (s_link_t *link, const char *what)
     char reason [S_REASON_MAX];
     snprintf (reason, sizeof (reason), "malformed frame: %s", what);
     link->owner->stats.malformed_frames++;
-    cw_warn ("peerlink: malformed frame remote=%s:%u peer=%d what=\"%s\"",
-             link->ip, (unsigned) link->port, s_link_peer (link), what);
+    cw_warn ("peerlink: malformed frame remote=%s:%u peer=%d what=\"%s\"", link->ip, (unsigned) link->port,
+             s_link_peer (link), what);
     s_link_close (link, reason);
 }
 
@@ -644,24 +633,21 @@ s_dispatch (s_link_t *link, const cw_frame_t *frame)
     if (link->state == S_HELLO) {
         if (frame->type != CW_FRAME_TYPE_HELLO)
             s_malformed (link, "expected HELLO");
-        else
-        if (link->dir == CW_PEERLINK_INBOUND)
+        else if (link->dir == CW_PEERLINK_INBOUND)
             s_handle_hello (link, json);
         else
             s_handle_hello_answer (link, json);
     }
-    else
-    if (link->state == S_UP) {
+    else if (link->state == S_UP) {
         if (frame->type == CW_FRAME_TYPE_HELLO)
             s_malformed (link, "HELLO on a link that is up");
-        else
-        if (self->on_message)
-            self->on_message (self, link->peer, link->id, link->dir, frame->type, frame->corr,
-                              text? text: "", json, frame->blob, frame->blob_len, self->arg);
+        else if (self->on_message)
+            self->on_message (self, link->peer, link->id, link->dir, frame->type, frame->corr, text ? text : "", json,
+                              frame->blob, frame->blob_len, self->arg);
     }
     json_decref (json);
     free (text);
-    return link->state == S_CLOSED? -1: 0;
+    return link->state == S_CLOSED ? -1 : 0;
 }
 
 //  Frame what is in the input buffer. Returns -1 if the link was closed.
@@ -673,8 +659,8 @@ s_link_frames (s_link_t *link)
     for (;;) {
         cw_frame_t frame;
         char what [80];
-        cw_frame_result_t result = cw_frame_decode (link->io.in + off, link->io.in_len - off,
-                                                    CW_PEERLINK_MAX_FRAME, &frame, what, sizeof (what));
+        cw_frame_result_t result = cw_frame_decode (link->io.in + off, link->io.in_len - off, CW_PEERLINK_MAX_FRAME,
+                                                    &frame, what, sizeof (what));
         if (result == CW_FRAME_MALFORMED) {
             s_malformed (link, what);
             return -1;
@@ -684,7 +670,7 @@ s_link_frames (s_link_t *link)
         if (s_dispatch (link, &frame))
             return -1;
         if (link->state != S_UP && link->state != S_HELLO) {
-            rc = -1;                //  closing: ignore what follows
+            rc = -1;    //  closing: ignore what follows
             break;
         }
         off += frame.size;
@@ -710,12 +696,11 @@ s_link_read (s_link_t *link)
         link->owner->stats.handshake_failures++;
         snprintf (reason, sizeof (reason), "TLS handshake failed: %s", text);
     }
-    else
-    if (link->io.in_len > 0) {
+    else if (link->io.in_len > 0) {
         link->owner->stats.malformed_frames++;
         snprintf (reason, sizeof (reason), "truncated frame at close (%s)", text);
-        cw_warn ("peerlink: truncated frame remote=%s:%u peer=%d bytes=%zu",
-                 link->ip, (unsigned) link->port, s_link_peer (link), link->io.in_len);
+        cw_warn ("peerlink: truncated frame remote=%s:%u peer=%d bytes=%zu", link->ip, (unsigned) link->port,
+                 s_link_peer (link), link->io.in_len);
     }
     else
         cw_copy (reason, sizeof (reason), text);
@@ -754,14 +739,14 @@ s_handshake_done (s_link_t *link)
     link->io.want_write = false;
     link->state = S_HELLO;
     if (link->dir == CW_PEERLINK_INBOUND)
-        return;                 //  the certificate is checked against HELLO's index
+        return;    //  the certificate is checked against HELLO's index
     char reason [S_REASON_MAX];
     if (s_check_identity (link, link->peer, reason, sizeof (reason))) {
         s_link_fail (link, reason, &self->stats.handshake_failures, true);
         return;
     }
-    json_t *hello = json_pack ("{s:i, s:s}", "index", self->self_index,
-                               "address", self->peers [self->self_index - 1].address);
+    json_t *hello = json_pack ("{s:i, s:s}", "index", self->self_index, "address",
+                               self->peers [self->self_index - 1].address);
     if (s_link_queue_json (link, hello))
         s_link_close (link, "out of memory");
 }
@@ -790,8 +775,7 @@ s_link_handshake (s_link_t *link)
     bool certificate = false;
     long vr = SSL_get_verify_result (link->io.ssl);
     if (self->verify == CW_PEERLINK_ENFORCE && vr != X509_V_OK) {
-        snprintf (reason, sizeof (reason), "certificate not trusted: %s",
-                  X509_verify_cert_error_string (vr));
+        snprintf (reason, sizeof (reason), "certificate not trusted: %s", X509_verify_cert_error_string (vr));
         certificate = true;
         ERR_clear_error ();
     }
@@ -799,8 +783,8 @@ s_link_handshake (s_link_t *link)
         cw_tls_failure (err, "protocol error", text, sizeof (text));
         snprintf (reason, sizeof (reason), "TLS handshake failed: %s", text);
     }
-    cw_debug ("peerlink: handshake failed remote=%s:%u peer=%d dir=%s reason=\"%s\"",
-             link->ip, (unsigned) link->port, s_link_peer (link), s_dir_name (link->dir), reason);
+    cw_debug ("peerlink: handshake failed remote=%s:%u peer=%d dir=%s reason=\"%s\"", link->ip, (unsigned) link->port,
+              s_link_peer (link), s_dir_name (link->dir), reason);
     s_link_fail (link, reason, &self->stats.handshake_failures, certificate);
 }
 
@@ -847,8 +831,7 @@ s_link_pump (s_link_t *link, short revents)
     if (s_link_read (link))
         return;
     //  Reading may have queued answers (HELLO) or a callback may have sent
-    if (link->state != S_CLOSED && cw_tlsio_pending (&link->io) && !link->io.want_write
-    &&  s_link_flush (link))
+    if (link->state != S_CLOSED && cw_tlsio_pending (&link->io) && !link->io.want_write && s_link_flush (link))
         return;
     s_link_set_events (link);
 }
@@ -878,10 +861,10 @@ s_peer_dial (cw_peerlink_t *self, int n)
         goto fail;
     }
     const char *ip = peer->res.ips [0];
-    uint16_t port = peer->port? peer->port: self->port;
+    uint16_t port = peer->port ? peer->port : self->port;
     if (cw_ip_normalize (ip, NULL, 0) != self->family) {
-        snprintf (reason, sizeof (reason), "%s (%s) is not reachable from %s: address family differs",
-                  peer->address, ip, self->listen_address);
+        snprintf (reason, sizeof (reason), "%s (%s) is not reachable from %s: address family differs", peer->address,
+                  ip, self->listen_address);
         goto fail;
     }
     int fd = cw_tcp_dial (ip, port, self->listen_address, reason, sizeof (reason));
@@ -915,8 +898,7 @@ s_accept_handler (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     for (;;) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof (ss);
-        int fd = accept4 (self->listen_fd, (struct sockaddr *) &ss, &len,
-                          SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4 (self->listen_fd, (struct sockaddr *) &ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -931,8 +913,7 @@ s_accept_handler (zloop_t *loop, zmq_pollitem_t *item, void *arg)
         if (!candidate) {
             close (fd);
             self->stats.rejected_connections++;
-            cw_warn ("peerlink: connection from a non-peer address closed remote=%s:%u",
-                     ip, (unsigned) port);
+            cw_warn ("peerlink: connection from a non-peer address closed remote=%s:%u", ip, (unsigned) port);
             continue;
         }
         int pending = 0;
@@ -942,8 +923,7 @@ s_accept_handler (zloop_t *loop, zmq_pollitem_t *item, void *arg)
         if (pending >= S_MAX_PENDING_INBOUND) {
             close (fd);
             self->stats.rejected_connections++;
-            cw_warn ("peerlink: too many connections in setup, closed remote=%s:%u",
-                     ip, (unsigned) port);
+            cw_warn ("peerlink: too many connections in setup, closed remote=%s:%u", ip, (unsigned) port);
             continue;
         }
         self->stats.accepted_connections++;
@@ -981,12 +961,10 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
         s_link_t *next = link->next;
         if (link->state == S_CLOSING && now - link->closing_since > S_CLOSING_MS)
             s_link_close (link, NULL);
-        else
-        if (link->state != S_UP && link->state != S_CLOSING
-        &&  now - link->started > self->handshake_timeout_ms) {
+        else if (link->state != S_UP && link->state != S_CLOSING && now - link->started > self->handshake_timeout_ms) {
             if (link->state == S_HANDSHAKE)
                 self->stats.handshake_failures++;
-            s_link_close (link, link->state == S_CONNECTING? "connect timeout": "handshake timeout");
+            s_link_close (link, link->state == S_CONNECTING ? "connect timeout" : "handshake timeout");
         }
         link = next;
     }
@@ -994,8 +972,7 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
         s_peer_t *peer = &self->peers [n - 1];
         if (n == self->self_index || !*peer->address)
             continue;
-        if (peer->res.dns && now - peer->resolved_at
-            > (peer->res.count? S_DNS_REFRESH_MS: S_DNS_RETRY_MS))
+        if (peer->res.dns && now - peer->resolved_at > (peer->res.count ? S_DNS_REFRESH_MS : S_DNS_RETRY_MS))
             s_peer_resolve (self, n);
         if (!peer->link [CW_PEERLINK_OUTBOUND] && now >= peer->next_dial)
             s_peer_dial (self, n);
@@ -1007,13 +984,11 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
 //  Public API
 
 static int
-s_set_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers, bool initial,
-             char *err, size_t errlen)
+s_set_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers, bool initial, char *err, size_t errlen)
 {
-    if (peers->self_index < 1 || peers->self_index > CW_PEERLINK_MAX_PEERS
-    ||  !peers->address [peers->self_index - 1] || !*peers->address [peers->self_index - 1]) {
-        snprintf (err, errlen, "this peer's index %d is not a configured slot of the peer list",
-                  peers->self_index);
+    if (peers->self_index < 1 || peers->self_index > CW_PEERLINK_MAX_PEERS || !peers->address [peers->self_index - 1]
+        || !*peers->address [peers->self_index - 1]) {
+        snprintf (err, errlen, "this peer's index %d is not a configured slot of the peer list", peers->self_index);
         return -1;
     }
     for (size_t i = 0; i < peers->mapping_count; i++)
@@ -1036,11 +1011,12 @@ s_set_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers, bool initial
     int64_t now = zclock_mono ();
     for (int n = 1; n <= CW_PEERLINK_MAX_PEERS; n++) {
         s_peer_t *peer = &self->peers [n - 1];
-        const char *address = peers->address [n - 1]? peers->address [n - 1]: "";
+        const char *address = peers->address [n - 1] ? peers->address [n - 1] : "";
         bool changed = strcmp (peer->address, address) != 0 || peer->port != peers->port [n - 1];
         if ((changed || self_changed) && !initial) {
-            const char *why = !*address? "peer removed from the configuration":
-                              self_changed? "this peer's index changed": "peer address changed";
+            const char *why = !*address    ? "peer removed from the configuration"
+                            : self_changed ? "this peer's index changed"
+                                           : "peer address changed";
             for (int dir = 0; dir < 2; dir++)
                 if (peer->link [dir])
                     s_link_close (peer->link [dir], why);
@@ -1071,8 +1047,7 @@ s_set_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers, bool initial
         int n = l->peer;
         if (n && !cw_resolution_has (&self->peers [n - 1].res, l->ip)) {
             char reason [S_REASON_MAX];
-            s_check_resolution (self, n, l->ip, l->dir == CW_PEERLINK_OUTBOUND,
-                                reason, sizeof (reason));
+            s_check_resolution (self, n, l->ip, l->dir == CW_PEERLINK_OUTBOUND, reason, sizeof (reason));
             s_link_close (l, reason);
         }
     }
@@ -1089,7 +1064,7 @@ cw_peerlink_new (zloop_t *loop, const cw_peerlink_config_t *cfg, char *err, size
     char listen_ip [CW_RESOLVE_IP_MAX];
     if (!cw_ip_normalize (cfg->listen_address, listen_ip, sizeof (listen_ip))) {
         snprintf (err, errlen, "peering address '%s' is not an IP address",
-                  cfg->listen_address? cfg->listen_address: "");
+                  cfg->listen_address ? cfg->listen_address : "");
         return NULL;
     }
     struct sigaction old;
@@ -1108,19 +1083,20 @@ cw_peerlink_new (zloop_t *loop, const cw_peerlink_config_t *cfg, char *err, size
     self->on_message = cfg->on_message;
     self->on_link = cfg->on_link;
     self->arg = cfg->arg;
-    self->reconnect_ms = cfg->reconnect_ms > 0? cfg->reconnect_ms: 500;
-    self->reconnect_max_ms = cfg->reconnect_max_ms > 0? cfg->reconnect_max_ms: 2000;
+    self->reconnect_ms = cfg->reconnect_ms > 0 ? cfg->reconnect_ms : 500;
+    self->reconnect_max_ms = cfg->reconnect_max_ms > 0 ? cfg->reconnect_max_ms : 2000;
     if (self->reconnect_max_ms < self->reconnect_ms)
         self->reconnect_max_ms = self->reconnect_ms;
-    self->handshake_timeout_ms = cfg->handshake_timeout_ms > 0? cfg->handshake_timeout_ms: 5000;
+    self->handshake_timeout_ms = cfg->handshake_timeout_ms > 0 ? cfg->handshake_timeout_ms : 5000;
     cw_copy (self->listen_address, sizeof (self->listen_address), listen_ip);
 
     if (s_set_peers (self, &cfg->peers, true, err, errlen))
         goto fail;
-    cw_tls_config_t tls = {
-        .certificate = cfg->certificate, .private_key = cfg->private_key, .ca_file = cfg->ca_file,
-        .verify = cfg->verify == CW_PEERLINK_ENFORCE? CW_TLS_VERIFY_ENFORCE: CW_TLS_VERIFY_PERMISSIVE
-    };
+    cw_tls_config_t tls = { .certificate = cfg->certificate,
+                            .private_key = cfg->private_key,
+                            .ca_file = cfg->ca_file,
+                            .verify = cfg->verify == CW_PEERLINK_ENFORCE ? CW_TLS_VERIFY_ENFORCE
+                                                                         : CW_TLS_VERIFY_PERMISSIVE };
     self->ctx = cw_tls_context_new (&tls, err, errlen);
     if (!self->ctx)
         goto fail;
@@ -1130,10 +1106,8 @@ cw_peerlink_new (zloop_t *loop, const cw_peerlink_config_t *cfg, char *err, size
     self->family = ss.ss_family;
     self->listen_fd = socket (ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
-    if (self->listen_fd < 0
-    ||  setsockopt (self->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one)) != 0
-    ||  bind (self->listen_fd, (struct sockaddr *) &ss, sslen) != 0
-    ||  listen (self->listen_fd, 64) != 0) {
+    if (self->listen_fd < 0 || setsockopt (self->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one)) != 0
+        || bind (self->listen_fd, (struct sockaddr *) &ss, sslen) != 0 || listen (self->listen_fd, 64) != 0) {
         char text [128];
         cw_errno_text (errno, text, sizeof (text));
         snprintf (err, errlen, "cannot listen on %s:%u: %s", listen_ip, (unsigned) cfg->port, text);
@@ -1155,9 +1129,8 @@ cw_peerlink_new (zloop_t *loop, const cw_peerlink_config_t *cfg, char *err, size
         snprintf (err, errlen, "cannot start the peering timer");
         goto fail;
     }
-    cw_info ("peerlink: listening address=%s port=%u index=%d verify=%s",
-             self->listen_address, (unsigned) self->port, self->self_index,
-             self->verify == CW_PEERLINK_ENFORCE? "enforce": "permissive");
+    cw_info ("peerlink: listening address=%s port=%u index=%d verify=%s", self->listen_address, (unsigned) self->port,
+             self->self_index, self->verify == CW_PEERLINK_ENFORCE ? "enforce" : "permissive");
     return self;
 fail:
     cw_peerlink_destroy (&self);
@@ -1170,7 +1143,7 @@ cw_peerlink_destroy (cw_peerlink_t **self_p)
     if (!self_p || !*self_p)
         return;
     cw_peerlink_t *self = *self_p;
-    self->destroying = true;        //  no callbacks while tearing down
+    self->destroying = true;    //  no callbacks while tearing down
     while (self->links)
         s_link_close (self->links, "shutting down");
     while (self->graveyard) {
@@ -1192,8 +1165,7 @@ cw_peerlink_destroy (cw_peerlink_t **self_p)
 }
 
 int
-cw_peerlink_update_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers,
-                          char *err, size_t errlen)
+cw_peerlink_update_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers, char *err, size_t errlen)
 {
     if (!self || !peers) {
         snprintf (err, errlen, "no peer table");
@@ -1203,33 +1175,30 @@ cw_peerlink_update_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers,
 }
 
 static int
-s_send_on (s_link_t *link, uint8_t type, uint64_t corr, const char *json,
-           const void *blob, size_t blob_len)
+s_send_on (s_link_t *link, uint8_t type, uint64_t corr, const char *json, const void *blob, size_t blob_len)
 {
-    if (!link || link->state != S_UP || type == CW_PEERLINK_TYPE_HELLO
-    ||  (blob_len && !blob))
+    if (!link || link->state != S_UP || type == CW_PEERLINK_TYPE_HELLO || (blob_len && !blob))
         return -1;
     if (s_link_queue (link, type, corr, json, blob, blob_len))
         return -1;
     if (!link->io.want_write && !link->io.write_wants_read && s_link_flush (link))
-        return 0;                   //  queued, but the link just died
+        return 0;    //  queued, but the link just died
     s_link_set_events (link);
     return 0;
 }
 
 int
-cw_peerlink_send (cw_peerlink_t *self, int peer_index, uint8_t type, uint64_t corr,
-                  const char *json, const void *blob, size_t blob_len)
+cw_peerlink_send (cw_peerlink_t *self, int peer_index, uint8_t type, uint64_t corr, const char *json, const void *blob,
+                  size_t blob_len)
 {
     if (!self || peer_index < 1 || peer_index > CW_PEERLINK_MAX_PEERS)
         return -1;
-    return s_send_on (self->peers [peer_index - 1].link [CW_PEERLINK_OUTBOUND],
-                      type, corr, json, blob, blob_len);
+    return s_send_on (self->peers [peer_index - 1].link [CW_PEERLINK_OUTBOUND], type, corr, json, blob, blob_len);
 }
 
 int
-cw_peerlink_reply (cw_peerlink_t *self, uint64_t link_id, uint8_t type, uint64_t corr,
-                   const char *json, const void *blob, size_t blob_len)
+cw_peerlink_reply (cw_peerlink_t *self, uint64_t link_id, uint8_t type, uint64_t corr, const char *json,
+                   const void *blob, size_t blob_len)
 {
     if (!self)
         return -1;
@@ -1242,7 +1211,7 @@ cw_peerlink_pending (cw_peerlink_t *self, int peer_index)
     if (!self || peer_index < 1 || peer_index > CW_PEERLINK_MAX_PEERS)
         return 0;
     s_link_t *link = self->peers [peer_index - 1].link [CW_PEERLINK_OUTBOUND];
-    return link? cw_tlsio_pending (&link->io): 0;
+    return link ? cw_tlsio_pending (&link->io) : 0;
 }
 
 int
@@ -1277,5 +1246,5 @@ cw_peerlink_stats (cw_peerlink_t *self, cw_peerlink_stats_t *stats)
 uint16_t
 cw_peerlink_port (cw_peerlink_t *self)
 {
-    return self? self->port: 0;
+    return self ? self->port : 0;
 }

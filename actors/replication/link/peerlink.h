@@ -116,7 +116,7 @@ typedef struct {
     uint16_t port [CW_PEERLINK_MAX_PEERS];
     const cw_peerlink_mapping_t *mapping;
     size_t mapping_count;
-    int ip_version;                     //  4, 6, or 0 = either (DNS lookups)
+    int ip_version;    //  4, 6, or 0 = either (DNS lookups)
 } cw_peerlink_peers_t;
 
 //  A frame arrived on a link that is up. peer_index is the remote peer
@@ -125,25 +125,25 @@ typedef struct {
 //  NUL-terminated JSON text ("" when empty), json its parse (borrowed,
 //  NULL when empty), blob/blob_len the opaque tail (borrowed, valid only
 //  during the call; NULL when empty).
-typedef void (cw_peerlink_message_fn) (cw_peerlink_t *self, int peer_index, uint64_t link_id,
-    cw_peerlink_dir_t dir, uint8_t type, uint64_t corr, const char *json_text, json_t *json,
-    const uint8_t *blob, size_t blob_len, void *arg);
+typedef void (cw_peerlink_message_fn) (cw_peerlink_t *self, int peer_index, uint64_t link_id, cw_peerlink_dir_t dir,
+                                       uint8_t type, uint64_t corr, const char *json_text, json_t *json,
+                                       const uint8_t *blob, size_t blob_len, void *arg);
 
 //  A link changed state (see the header comment). reason is "" when up.
-typedef void (cw_peerlink_link_fn) (cw_peerlink_t *self, int peer_index, cw_peerlink_dir_t dir,
-    bool up, const char *reason, void *arg);
+typedef void (cw_peerlink_link_fn) (cw_peerlink_t *self, int peer_index, cw_peerlink_dir_t dir, bool up,
+                                    const char *reason, void *arg);
 
 typedef struct {
-    const char *listen_address;     //  IP literal this peer listens on and dials from
-    uint16_t port;                  //  listening port (4371)
-    const char *certificate;        //  PEM certificate (chain) file of this peer
-    const char *private_key;        //  PEM private key file
-    const char *ca_file;            //  PEM trusted CAs (required in ENFORCE)
+    const char *listen_address;    //  IP literal this peer listens on and dials from
+    uint16_t port;                 //  listening port (4371)
+    const char *certificate;       //  PEM certificate (chain) file of this peer
+    const char *private_key;       //  PEM private key file
+    const char *ca_file;           //  PEM trusted CAs (required in ENFORCE)
     cw_peerlink_verify_t verify;
     cw_peerlink_peers_t peers;
     cw_peerlink_message_fn *on_message;
     cw_peerlink_link_fn *on_link;
-    void *arg;                      //  passed to both callbacks
+    void *arg;    //  passed to both callbacks
     //  Timing; 0 = default (reconnect 500 ms backing off to 2000 ms,
     //  handshake timeout 5000 ms).
     int reconnect_ms;
@@ -152,35 +152,35 @@ typedef struct {
 } cw_peerlink_config_t;
 
 typedef struct {
-    uint64_t rejected_connections;  //  closed at accept, or HELLO refused
-    uint64_t malformed_frames;      //  bad frames, incl. truncated at close
-    uint64_t handshake_failures;    //  TLS handshake or certificate check failed
-    uint64_t accepted_connections;  //  passed the accept filter
+    uint64_t rejected_connections;    //  closed at accept, or HELLO refused
+    uint64_t malformed_frames;        //  bad frames, incl. truncated at close
+    uint64_t handshake_failures;      //  TLS handshake or certificate check failed
+    uint64_t accepted_connections;    //  passed the accept filter
 } cw_peerlink_stats_t;
 
 typedef struct {
     bool up;
-    uint64_t link_id;                       //  0 when there is no connection
-    char remote [80];                       //  "ip:port" of the connection, "" if none
-    char certificate [CW_PEERLINK_TEXT_MAX];//  verdict of the last handshake, "" if none yet
-    char last_error [CW_PEERLINK_TEXT_MAX]; //  "" if none
-    int64_t since_ms;                       //  zclock_mono () of the last up/down change
-    uint64_t bytes_in, bytes_out;           //  frame bytes, cumulative over connections
+    uint64_t link_id;                           //  0 when there is no connection
+    char remote [80];                           //  "ip:port" of the connection, "" if none
+    char certificate [CW_PEERLINK_TEXT_MAX];    //  verdict of the last handshake, "" if none yet
+    char last_error [CW_PEERLINK_TEXT_MAX];     //  "" if none
+    int64_t since_ms;                           //  zclock_mono () of the last up/down change
+    uint64_t bytes_in, bytes_out;               //  frame bytes, cumulative over connections
     uint64_t frames_in, frames_out;
 } cw_peerlink_link_status_t;
 
 typedef struct {
-    int index;                              //  1..6
-    bool configured;                        //  slot has an address
-    bool self;                              //  this peer's own slot
+    int index;          //  1..6
+    bool configured;    //  slot has an address
+    bool self;          //  this peer's own slot
     char address [CW_PEERLINK_TEXT_MAX];
-    char ip [64];                           //  first resolved IP, "" if unresolved
-    char resolution [CW_PEERLINK_TEXT_MAX]; //  "IP literal" | "address mapping" | "DNS" | error
-    bool up;                                //  outbound link up (cw_peerlink_send works)
+    char ip [64];                              //  first resolved IP, "" if unresolved
+    char resolution [CW_PEERLINK_TEXT_MAX];    //  "IP literal" | "address mapping" | "DNS" | error
+    bool up;                                   //  outbound link up (cw_peerlink_send works)
     //  "" (no verdict yet) | "ok" | "not verified (permissive)" | reason:
     //  the latest verdict of either direction
     char certificate [CW_PEERLINK_TEXT_MAX];
-    char last_error [CW_PEERLINK_TEXT_MAX]; //  latest error of either direction
+    char last_error [CW_PEERLINK_TEXT_MAX];    //  latest error of either direction
     cw_peerlink_link_status_t outbound;
     cw_peerlink_link_status_t inbound;
 } cw_peerlink_peer_status_t;
@@ -188,8 +188,7 @@ typedef struct {
 //  Create the links: load the TLS material, bind and listen, start dialing
 //  the other peers. On failure returns NULL with a message naming the
 //  cause (e.g. the missing file) in err.
-cw_peerlink_t *cw_peerlink_new (zloop_t *loop, const cw_peerlink_config_t *cfg,
-    char *err, size_t errlen);
+cw_peerlink_t *cw_peerlink_new (zloop_t *loop, const cw_peerlink_config_t *cfg, char *err, size_t errlen);
 
 //  Close every connection, end the pollers/timer, free. Accepts NULL.
 void cw_peerlink_destroy (cw_peerlink_t **self_p);
@@ -199,8 +198,7 @@ void cw_peerlink_destroy (cw_peerlink_t **self_p);
 //  longer matches their peer's resolution, are closed (and redialed when
 //  still configured). A change of self_index closes every link. Returns -1
 //  (err filled) if the table is invalid (self_index out of range or empty).
-int cw_peerlink_update_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers,
-    char *err, size_t errlen);
+int cw_peerlink_update_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers, char *err, size_t errlen);
 
 //  Queue a frame on the OUTBOUND link to peer_index (and write what the
 //  socket takes at once). json, NUL-terminated valid JSON text, may be
@@ -208,13 +206,13 @@ int cw_peerlink_update_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *pe
 //  receiver close the link. blob may be NULL when blob_len is 0; both are
 //  copied. Returns
 //  -1 when that link is not up, type is 0 or the frame is too large.
-int cw_peerlink_send (cw_peerlink_t *self, int peer_index, uint8_t type, uint64_t corr,
-    const char *json, const void *blob, size_t blob_len);
+int cw_peerlink_send (cw_peerlink_t *self, int peer_index, uint8_t type, uint64_t corr, const char *json,
+                      const void *blob, size_t blob_len);
 
 //  Queue a frame on the link with this id (normally the inbound link a
 //  request came on). Returns -1 when that link is gone or not up.
-int cw_peerlink_reply (cw_peerlink_t *self, uint64_t link_id, uint8_t type, uint64_t corr,
-    const char *json, const void *blob, size_t blob_len);
+int cw_peerlink_reply (cw_peerlink_t *self, uint64_t link_id, uint8_t type, uint64_t corr, const char *json,
+                       const void *blob, size_t blob_len);
 
 //  Bytes queued and not yet written to TLS on the outbound link to peer
 //  (0 when there is no link): lets callers apply back-pressure.
@@ -232,7 +230,7 @@ uint16_t cw_peerlink_port (cw_peerlink_t *self);
 //  else DNS (family 4, 6 or 0). Writes the first IP into ip and how it was
 //  found ("IP literal" | "address mapping" | "DNS") into via; -1 with the
 //  reason in via when it does not resolve.
-int cw_peerlink_resolve (const char *address, const cw_peerlink_mapping_t *mapping,
-    size_t mapping_count, int ip_version, char *ip, size_t iplen, char *via, size_t vialen);
+int cw_peerlink_resolve (const char *address, const cw_peerlink_mapping_t *mapping, size_t mapping_count,
+                         int ip_version, char *ip, size_t iplen, char *via, size_t vialen);
 
 #endif

@@ -38,12 +38,12 @@ s_resolve_dns (const char *address, int ip_version, cw_resolution_t *out)
     out->dns = true;
     struct addrinfo hints, *res = NULL;
     memset (&hints, 0, sizeof (hints));
-    hints.ai_family = ip_version == 4? AF_INET: ip_version == 6? AF_INET6: AF_UNSPEC;
+    hints.ai_family = ip_version == 4 ? AF_INET : ip_version == 6 ? AF_INET6 : AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     int rc = getaddrinfo (address, NULL, &hints, &res);
     if (rc != 0) {
-        snprintf (out->via, sizeof (out->via), "%s does not resolve (no address mapping, DNS: %s)",
-                  address, gai_strerror (rc));
+        snprintf (out->via, sizeof (out->via), "%s does not resolve (no address mapping, DNS: %s)", address,
+                  gai_strerror (rc));
         return -1;
     }
     for (struct addrinfo *ai = res; ai && out->count < CW_RESOLVE_MAX_IPS; ai = ai->ai_next) {
@@ -54,8 +54,7 @@ s_resolve_dns (const char *address, int ip_version, cw_resolution_t *out)
     }
     freeaddrinfo (res);
     if (out->count == 0) {
-        snprintf (out->via, sizeof (out->via),
-                  "%s does not resolve (no address mapping, DNS: no address)", address);
+        snprintf (out->via, sizeof (out->via), "%s does not resolve (no address mapping, DNS: no address)", address);
         return -1;
     }
     cw_copy (out->via, sizeof (out->via), "DNS");
@@ -63,8 +62,8 @@ s_resolve_dns (const char *address, int ip_version, cw_resolution_t *out)
 }
 
 int
-cw_resolve (const char *address, const cw_address_mapping_t *mapping, size_t count,
-            int ip_version, cw_resolution_t *out)
+cw_resolve (const char *address, const cw_address_mapping_t *mapping, size_t count, int ip_version,
+            cw_resolution_t *out)
 {
     memset (out, 0, sizeof (*out));
     if (!address)
@@ -77,8 +76,8 @@ cw_resolve (const char *address, const cw_address_mapping_t *mapping, size_t cou
     for (size_t i = 0; i < count; i++) {
         if (mapping [i].fqdn && cw_name_equal (mapping [i].fqdn, address)) {
             if (!cw_ip_normalize (mapping [i].ip, out->ips [0], CW_RESOLVE_IP_MAX)) {
-                snprintf (out->via, sizeof (out->via), "address mapping of %s has an invalid IP '%s'",
-                          address, mapping [i].ip? mapping [i].ip: "");
+                snprintf (out->via, sizeof (out->via), "address mapping of %s has an invalid IP '%s'", address,
+                          mapping [i].ip ? mapping [i].ip : "");
                 return -1;
             }
             out->count = 1;

@@ -23,10 +23,10 @@ typedef struct {
 
 //  The answer for one address.
 typedef struct {
-    char ips [CW_RESOLVE_MAX_IPS][CW_RESOLVE_IP_MAX];   //  normalised, no duplicates
-    int count;                                          //  0 = does not resolve
-    bool dns;                   //  asked DNS (the answer ages; refresh it)
-    char via [512];             //  "IP literal" | "address mapping" | "DNS" | why not
+    char ips [CW_RESOLVE_MAX_IPS][CW_RESOLVE_IP_MAX];    //  normalised, no duplicates
+    int count;                                           //  0 = does not resolve
+    bool dns;                                            //  asked DNS (the answer ages; refresh it)
+    char via [512];                                      //  "IP literal" | "address mapping" | "DNS" | why not
 } cw_resolution_t;
 
 //  Resolve ADDRESS with MAPPING (COUNT entries, may be NULL when 0; an
@@ -35,8 +35,8 @@ typedef struct {
 //  *OUT filled, or -1 with OUT->count 0 and the reason in OUT->via, e.g.
 //  "peer1.example.com does not resolve (no address mapping, DNS: Name or
 //  service not known)" or "address mapping of x has an invalid IP 'y'".
-int cw_resolve (const char *address, const cw_address_mapping_t *mapping, size_t count,
-    int ip_version, cw_resolution_t *out);
+int cw_resolve (const char *address, const cw_address_mapping_t *mapping, size_t count, int ip_version,
+                cw_resolution_t *out);
 
 //  True when IP (normalised) is one of RES's addresses.
 bool cw_resolution_has (const cw_resolution_t *res, const char *ip);

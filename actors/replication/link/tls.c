@@ -20,8 +20,8 @@ void
 cw_tls_error (char *buf, size_t size, const char *fallback)
 {
     unsigned long e = ERR_peek_last_error ();
-    const char *text = e? ERR_reason_error_string (e): NULL;
-    cw_copy (buf, size, text? text: fallback);
+    const char *text = e ? ERR_reason_error_string (e) : NULL;
+    cw_copy (buf, size, text ? text : fallback);
     ERR_clear_error ();
 }
 
@@ -29,11 +29,9 @@ void
 cw_tls_failure (int ssl_error, const char *fallback, char *buf, size_t size)
 {
     int error = errno;
-    if (ssl_error == SSL_ERROR_ZERO_RETURN
-    || (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error () == 0 && error == 0))
+    if (ssl_error == SSL_ERROR_ZERO_RETURN || (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error () == 0 && error == 0))
         cw_copy (buf, size, "connection closed by peer");
-    else
-    if (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error () == 0)
+    else if (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error () == 0)
         cw_errno_text (error, buf, size);
     else
         cw_tls_error (buf, size, fallback);
@@ -45,7 +43,7 @@ s_verify_any (int preverify_ok, X509_STORE_CTX *store)
 {
     (void) preverify_ok;
     (void) store;
-    return 1;                   //  permissive: present, never verify
+    return 1;    //  permissive: present, never verify
 }
 
 static int
@@ -77,16 +75,16 @@ s_load_own (SSL_CTX *ctx, const cw_tls_config_t *cfg, char *err, size_t errlen)
     if (SSL_CTX_use_PrivateKey_file (ctx, cfg->private_key, SSL_FILETYPE_PEM) != 1) {
         cw_tls_error (text, sizeof (text), "invalid PEM");
         if (strstr (text, "mismatch"))
-            snprintf (err, errlen, "peering private key '%s' does not match certificate '%s'",
-                      cfg->private_key, cfg->certificate);
+            snprintf (err, errlen, "peering private key '%s' does not match certificate '%s'", cfg->private_key,
+                      cfg->certificate);
         else
             snprintf (err, errlen, "cannot load peering private key '%s': %s", cfg->private_key, text);
         return -1;
     }
     if (SSL_CTX_check_private_key (ctx) != 1) {
         ERR_clear_error ();
-        snprintf (err, errlen, "peering private key '%s' does not match certificate '%s'",
-                  cfg->private_key, cfg->certificate);
+        snprintf (err, errlen, "peering private key '%s' does not match certificate '%s'", cfg->private_key,
+                  cfg->certificate);
         return -1;
     }
     return 0;
@@ -97,11 +95,10 @@ cw_tls_context_new (const cw_tls_config_t *cfg, char *err, size_t errlen)
 {
     char text [256];
     if (s_file_check ("certificate", cfg->certificate, err, errlen)
-    ||  s_file_check ("private_key", cfg->private_key, err, errlen))
+        || s_file_check ("private_key", cfg->private_key, err, errlen))
         return NULL;
     bool have_ca = cfg->ca_file && *cfg->ca_file;
-    if ((have_ca || cfg->verify == CW_TLS_VERIFY_ENFORCE)
-    &&  s_file_check ("ca_file", cfg->ca_file, err, errlen))
+    if ((have_ca || cfg->verify == CW_TLS_VERIFY_ENFORCE) && s_file_check ("ca_file", cfg->ca_file, err, errlen))
         return NULL;
 
     ERR_clear_error ();
@@ -112,9 +109,8 @@ cw_tls_context_new (const cw_tls_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     SSL_CTX_set_min_proto_version (ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options (ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION
-                            | SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF
-                            | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_options (ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET
+                                  | SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_session_cache_mode (ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets (ctx, 0);
     SSL_CTX_set_mode (ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -136,8 +132,7 @@ cw_tls_context_new (const cw_tls_config_t *cfg, char *err, size_t errlen)
     }
     if (cfg->verify == CW_TLS_VERIFY_ENFORCE)
         SSL_CTX_set_verify (ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-    else
-    if (cfg->verify == CW_TLS_VERIFY_PERMISSIVE)
+    else if (cfg->verify == CW_TLS_VERIFY_PERMISSIVE)
         SSL_CTX_set_verify (ctx, SSL_VERIFY_PEER, s_verify_any);
     else
         SSL_CTX_set_verify (ctx, SSL_VERIFY_NONE, NULL);

@@ -37,7 +37,7 @@ s_out_reserve (cw_tlsio_t *io, size_t more)
         if (io->out_len + more <= io->out_cap)
             return 0;
     }
-    size_t cap = io->out_cap? io->out_cap: 65536;
+    size_t cap = io->out_cap ? io->out_cap : 65536;
     while (cap < io->out_len + more)
         cap *= 2;
     uint8_t *out = realloc (io->out, cap);
@@ -49,10 +49,9 @@ s_out_reserve (cw_tlsio_t *io, size_t more)
 }
 
 size_t
-cw_tlsio_queue (cw_tlsio_t *io, uint8_t type, uint64_t corr, const char *json,
-                const void *blob, size_t blob_len)
+cw_tlsio_queue (cw_tlsio_t *io, uint8_t type, uint64_t corr, const char *json, const void *blob, size_t blob_len)
 {
-    size_t json_len = json? strlen (json): 0;
+    size_t json_len = json ? strlen (json) : 0;
     uint8_t header [CW_FRAME_HEADER];
     if ((blob_len && !blob) || cw_frame_header (header, type, corr, json_len, blob_len))
         return 0;
@@ -107,7 +106,7 @@ cw_tlsio_flush (cw_tlsio_t *io, char *reason, size_t size)
     io->out_off = io->out_len = 0;
     io->want_write = false;
     if (io->out_cap > 4 * S_WRITE_CHUNK) {
-        free (io->out);             //  do not keep a big blob's buffer
+        free (io->out);    //  do not keep a big blob's buffer
         io->out = NULL;
         io->out_cap = 0;
     }
@@ -120,7 +119,7 @@ s_in_reserve (cw_tlsio_t *io)
 {
     if (io->in_cap - io->in_len >= S_READ_CHUNK / 4)
         return 0;
-    size_t cap = io->in_cap? io->in_cap * 2: S_READ_CHUNK;
+    size_t cap = io->in_cap ? io->in_cap * 2 : S_READ_CHUNK;
     //  A large frame in progress (it starts at offset 0): grow to what it
     //  needs rather than to the next power of two
     if (io->in_len >= 4) {

@@ -23,10 +23,10 @@
 #include <stdint.h>
 
 typedef struct {
-    SSL *ssl;                   //  owned: freed by cw_tlsio_free
-    uint8_t *in;                //  bytes read, not yet consumed as frames
+    SSL *ssl;       //  owned: freed by cw_tlsio_free
+    uint8_t *in;    //  bytes read, not yet consumed as frames
     size_t in_len, in_cap;
-    uint8_t *out;               //  queued frame bytes; [out_off, out_len) not yet written
+    uint8_t *out;    //  queued frame bytes; [out_off, out_len) not yet written
     size_t out_off, out_len, out_cap;
     bool want_write;
     bool write_wants_read;
@@ -35,8 +35,8 @@ typedef struct {
 //  Queue one frame (JSON text, not re-parsed, may be NULL; BLOB may be
 //  NULL when BLOB_LEN is 0; both copied). Returns the bytes queued, or 0
 //  when the frame is too large or memory runs out.
-size_t cw_tlsio_queue (cw_tlsio_t *io, uint8_t type, uint64_t corr, const char *json,
-    const void *blob, size_t blob_len);
+size_t cw_tlsio_queue (cw_tlsio_t *io, uint8_t type, uint64_t corr, const char *json, const void *blob,
+                       size_t blob_len);
 
 //  Bytes queued and not yet taken by SSL_write.
 size_t cw_tlsio_pending (const cw_tlsio_t *io);

@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 void
-cw_proc_sha256_hex (const void *data, size_t len, char out[65])
+cw_proc_sha256_hex (const void *data, size_t len, char out [65])
 {
-    unsigned char hash[crypto_hash_sha256_BYTES];
+    unsigned char hash [crypto_hash_sha256_BYTES];
     crypto_hash_sha256 (hash, data, len);
     sodium_bin2hex (out, 65, hash, sizeof hash);
 }
@@ -46,7 +46,7 @@ cw_proc_refuse (json_t **reply, json_t *body)
 cw_reply_status_t
 cw_proc_start (cw_engine_t *engine, const cw_procedure_t *def, void *ctx, json_t *plan, json_t **reply)
 {
-    char err[768];
+    char err [768];
     if (cw_engine_start (engine, def, ctx, plan, err, sizeof err))
         return cw_proc_refuse (reply, cw_error_body ("%s", err));
     *reply = NULL;
@@ -87,9 +87,9 @@ cw_proc_needs_restart (cw_cluster_t *core, const cw_cluster_settings_t *s)
 {
     const cw_cluster_settings_t *effective = cw_cluster_effective (core);
     if (effective->peer_count == 0 || cw_cluster_this_peer (core) == 0)
-        return s->peer_count > 0;               //  joining
+        return s->peer_count > 0;    //  joining
     if (s->peer_count == 0)
-        return true;                            //  leaving: the factory reset
+        return true;    //  leaving: the factory reset
     if (s->ip_version != effective->ip_version || strcmp (s->tls_verify, effective->tls_verify) != 0)
         return true;
     return cw_proc_own_index (core, s) != cw_cluster_this_peer (core);
@@ -116,8 +116,8 @@ cw_proc_check_tls_files (cw_cluster_t *core, const char *command)
     if (!s_readable (cert) || !s_readable (key))
         return cw_error_body ("%s: this node has no certificate to cluster with: peering.certificate "
                               "(%s) and peering.private_key (%s) in %s must be readable files; install "
-                              "them (a factory reset removes them) and run it again", command,
-                              cert && *cert ? cert : "not set", key && *key ? key : "not set", boot->file);
+                              "them (a factory reset removes them) and run it again",
+                              command, cert && *cert ? cert : "not set", key && *key ? key : "not set", boot->file);
     return NULL;
 }
 
@@ -140,25 +140,25 @@ cw_proc_primary_only (cw_cluster_t *core, const char *command)
         return cw_error_body ("%s: this system is not in a cluster", command);
     if (!cw_cluster_is_primary (core)) {
         int primary = cw_cluster_effective (core)->primary;
-        return cw_error_body ("%s runs on the configuration primary, peer %d (%s); this is peer %d",
-                              command, primary, cw_proc_address (core, primary), cw_cluster_this_peer (core));
+        return cw_error_body ("%s runs on the configuration primary, peer %d (%s); this is peer %d", command, primary,
+                              cw_proc_address (core, primary), cw_cluster_this_peer (core));
     }
     return NULL;
 }
 
 int
-cw_proc_resolve (cw_cluster_t *core, const cw_mapping_t *mapping, const char *address, char *ip,
-                 size_t iplen, char *via, size_t vialen)
+cw_proc_resolve (cw_cluster_t *core, const cw_mapping_t *mapping, const char *address, char *ip, size_t iplen,
+                 char *via, size_t vialen)
 {
     return cw_peerlink_resolve (address, mapping->items, (size_t) mapping->count,
                                 cw_cluster_effective (core)->ip_version, ip, iplen, via, vialen);
 }
 
 int
-cw_proc_peer_ip (cw_cluster_t *core, const cw_mapping_t *mapping, int index, char *ip, size_t iplen,
-                 char *why, size_t whylen)
+cw_proc_peer_ip (cw_cluster_t *core, const cw_mapping_t *mapping, int index, char *ip, size_t iplen, char *why,
+                 size_t whylen)
 {
-    char via[256];
+    char via [256];
     if (cw_proc_resolve (core, mapping, cw_proc_address (core, index), ip, iplen, via, sizeof via) == 0)
         return 0;
     const char *own = cw_cluster_boot (core)->peering.address;
@@ -171,10 +171,10 @@ cw_proc_peer_ip (cw_cluster_t *core, const cw_mapping_t *mapping, int index, cha
 }
 
 int
-cw_proc_peer_fqdn (cw_cluster_t *core, int index, char *fqdn, size_t size, char *why, size_t whylen,
-                   char *fix, size_t fixlen)
+cw_proc_peer_fqdn (cw_cluster_t *core, int index, char *fqdn, size_t size, char *why, size_t whylen, char *fix,
+                   size_t fixlen)
 {
-    char hostname[256] = "", domain[256] = "";
+    char hostname [256] = "", domain [256] = "";
     const char *address = cw_proc_address (core, index);
     if (index == cw_cluster_this_peer (core)) {
         cw_config_store_text (cw_cluster_store (core), "dns.hostname", hostname, sizeof hostname);
@@ -207,14 +207,15 @@ cw_proc_peer_fqdn (cw_cluster_t *core, int index, char *fqdn, size_t size, char 
 void
 cw_proc_not_settled (cw_cluster_t *core, bool joining, char *why, size_t size)
 {
-    why[0] = 0;
+    why [0] = 0;
     for (int i = 1; i <= cw_cluster_effective (core)->peer_count; i++) {
         if (i == cw_cluster_this_peer (core))
             continue;
         const cw_peer_view_t *v = cw_cluster_peer_view (core, i);
         const char *what = !cw_cluster_peer_alive (core, i) ? "not alive"
-                         : v->restarting ? "restarting"
-                         : v->joining && joining ? "joining (not yet in sync with the primary)" : NULL;
+                         : v->restarting                    ? "restarting"
+                         : v->joining && joining            ? "joining (not yet in sync with the primary)"
+                                                            : NULL;
         if (what) {
             snprintf (why, size, "peer %d (%s) is %s", i, cw_proc_address (core, i), what);
             return;

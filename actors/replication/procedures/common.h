@@ -17,9 +17,9 @@
 //  at a time (a new token replaces it); a restart forgets it.
 typedef struct {
     bool outstanding;
-    char nonce_hash[65];        //  hex SHA-256 of the nonce
-    char address[256];
-    int64_t expires_ms;         //  wall clock
+    char nonce_hash [65];    //  hex SHA-256 of the nonce
+    char address [256];
+    int64_t expires_ms;    //  wall clock
 } cw_join_token_t;
 
 #define CW_JOIN_TOKEN_VERSION 1
@@ -43,7 +43,7 @@ typedef struct {
 void cw_proc_end_answer (cw_engine_t *engine, void *ctx, bool ok, const char *error);
 
 //  Hex SHA-256 of LEN bytes at DATA into OUT.
-void cw_proc_sha256_hex (const void *data, size_t len, char out[65]);
+void cw_proc_sha256_hex (const void *data, size_t len, char out [65]);
 
 //  The reply target of a local request REQ.
 cw_reply_target_t cw_proc_target (const cw_envelope_t *req);
@@ -84,16 +84,16 @@ bool cw_proc_clustered (cw_cluster_t *core);
 //  body "COMMAND runs on the configuration primary, ...", or NULL.
 json_t *cw_proc_primary_only (cw_cluster_t *core, const char *command);
 //  Resolve ADDRESS as the peer links do (MAPPING). 0, or -1 (why in VIA).
-int cw_proc_resolve (cw_cluster_t *core, const cw_mapping_t *mapping, const char *address, char *ip,
-                     size_t iplen, char *via, size_t vialen);
+int cw_proc_resolve (cw_cluster_t *core, const cw_mapping_t *mapping, const char *address, char *ip, size_t iplen,
+                     char *via, size_t vialen);
 //  The IP peer INDEX clusters on: what its slot resolves to (this peer:
 //  its peering address when its slot does not resolve). 0, or -1 with WHY.
-int cw_proc_peer_ip (cw_cluster_t *core, const cw_mapping_t *mapping, int index, char *ip, size_t iplen,
-                     char *why, size_t whylen);
+int cw_proc_peer_ip (cw_cluster_t *core, const cw_mapping_t *mapping, int index, char *ip, size_t iplen, char *why,
+                     size_t whylen);
 //  The FQDN peer INDEX reports (dns.hostname.dns.domain, lower case). 0,
 //  or -1 with the reason WHY and the FIX.
-int cw_proc_peer_fqdn (cw_cluster_t *core, int index, char *fqdn, size_t size, char *why, size_t whylen,
-                       char *fix, size_t fixlen);
+int cw_proc_peer_fqdn (cw_cluster_t *core, int index, char *fqdn, size_t size, char *why, size_t whylen, char *fix,
+                       size_t fixlen);
 //  Why every peer is not alive and settled (with JOINING: in sync with
 //  the primary too), or "" when they are.
 void cw_proc_not_settled (cw_cluster_t *core, bool joining, char *why, size_t size);

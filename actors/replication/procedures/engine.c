@@ -30,7 +30,7 @@
 typedef struct {
     cw_engine_t *engine;
     bool in_use;
-    uint64_t visit;             //  the step (visit) the call belongs to
+    uint64_t visit;    //  the step (visit) the call belongs to
     int peer;
     int tag;
 } s_slot_t;
@@ -41,21 +41,25 @@ struct _cw_engine_t {
     cw_engine_state_t state;
     const cw_procedure_t *def;
     void *ctx;
-    char procedure[64];
-    char error[768];
-    json_t *plan;               //  the visible steps
+    char procedure [64];
+    char error [768];
+    json_t *plan;    //  the visible steps
     int plan_at;
     json_t *log;
-    int step;                   //  index in def->steps
-    const char *jump;           //  cw_engine_goto's target for the next NEXT
-    int64_t deadline;           //  0 none
-    uint64_t visit;             //  counts the steps begun (a step run again counts again)
+    int step;            //  index in def->steps
+    const char *jump;    //  cw_engine_goto's target for the next NEXT
+    int64_t deadline;    //  0 none
+    uint64_t visit;      //  counts the steps begun (a step run again counts again)
     int calls_out;
-    bool hold;                  //  the node restarts to finish a procedure
-    s_slot_t slots[S_SLOTS];
+    bool hold;    //  the node restarts to finish a procedure
+    s_slot_t slots [S_SLOTS];
 };
 
-typedef enum { S_EV_START, S_EV_REPLY, S_EV_TICK } s_event_t;
+typedef enum {
+    S_EV_START,
+    S_EV_REPLY,
+    S_EV_TICK
+} s_event_t;
 
 // ---------------------------------------------------------------------------
 //  Status kept in the database
@@ -63,19 +67,22 @@ typedef enum { S_EV_START, S_EV_REPLY, S_EV_TICK } s_event_t;
 static int
 s_status_table (sqlite3 *db)
 {
-    return sqlite3_exec (db, "CREATE TABLE IF NOT EXISTS cluster_procedure_status ("
-                             " procedure TEXT PRIMARY KEY, status TEXT NOT NULL, updated_at TEXT)",
-                         NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    return sqlite3_exec (db,
+                         "CREATE TABLE IF NOT EXISTS cluster_procedure_status ("
+                         " procedure TEXT PRIMARY KEY, status TEXT NOT NULL, updated_at TEXT)",
+                         NULL, NULL, NULL)
+                == SQLITE_OK
+             ? 0
+             : -1;
 }
 
 static json_t *
 s_live_status (cw_engine_t *self)
 {
-    static const char *names[] = { "idle", "running", "done", "failed" };
-    json_t *status = json_pack ("{s:s, s:s, s:i, s:i, s:O, s:O}", "procedure", self->procedure,
-                                "state", names[self->state], "step", self->plan_at + 1,
-                                "steps_total", (int) json_array_size (self->plan),
-                                "steps", self->plan, "log", self->log);
+    static const char *names [] = { "idle", "running", "done", "failed" };
+    json_t *status = json_pack ("{s:s, s:s, s:i, s:i, s:O, s:O}", "procedure", self->procedure, "state",
+                                names [self->state], "step", self->plan_at + 1, "steps_total",
+                                (int) json_array_size (self->plan), "steps", self->plan, "log", self->log);
     if (*self->error)
         json_object_set_new (status, "error", json_string (self->error));
     return status;
@@ -91,9 +98,11 @@ s_save_status (cw_engine_t *self)
     json_decref (status);
     sqlite3_stmt *stmt = NULL;
     if (s_status_table (self->db) == 0
-    &&  sqlite3_prepare_v2 (self->db, "INSERT OR REPLACE INTO cluster_procedure_status (procedure, status, "
-                            "updated_at) VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", -1, &stmt,
-                            NULL) == SQLITE_OK) {
+        && sqlite3_prepare_v2 (self->db,
+                               "INSERT OR REPLACE INTO cluster_procedure_status (procedure, status, "
+                               "updated_at) VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                               -1, &stmt, NULL)
+               == SQLITE_OK) {
         sqlite3_bind_text (stmt, 1, self->procedure, -1, SQLITE_STATIC);
         sqlite3_bind_text (stmt, 2, text, -1, SQLITE_STATIC);
         if (sqlite3_step (stmt) != SQLITE_DONE)
@@ -109,14 +118,16 @@ s_saved_status (cw_engine_t *self, const char *procedure)
     sqlite3_stmt *stmt = NULL;
     json_t *status = NULL;
     if (self->db && s_status_table (self->db) == 0
-    &&  sqlite3_prepare_v2 (self->db, "SELECT status, updated_at FROM cluster_procedure_status "
-                            "WHERE procedure = ?1", -1, &stmt, NULL) == SQLITE_OK) {
+        && sqlite3_prepare_v2 (self->db,
+                               "SELECT status, updated_at FROM cluster_procedure_status "
+                               "WHERE procedure = ?1",
+                               -1, &stmt, NULL)
+               == SQLITE_OK) {
         sqlite3_bind_text (stmt, 1, procedure, -1, SQLITE_STATIC);
         if (sqlite3_step (stmt) == SQLITE_ROW) {
             status = json_loads ((const char *) sqlite3_column_text (stmt, 0), 0, NULL);
             if (json_is_object (status))
-                json_object_set_new (status, "finished_at",
-                                     json_string ((const char *) sqlite3_column_text (stmt, 1)));
+                json_object_set_new (status, "finished_at", json_string ((const char *) sqlite3_column_text (stmt, 1)));
             else {
                 json_decref (status);
                 status = NULL;
@@ -141,7 +152,7 @@ cw_engine_new (const cw_engine_io_t *io, sqlite3 *db)
     self->plan = json_array ();
     self->log = json_array ();
     for (int i = 0; i < S_SLOTS; i++)
-        self->slots[i].engine = self;
+        self->slots [i].engine = self;
     return self;
 }
 
@@ -172,7 +183,7 @@ cw_engine_destroy (cw_engine_t **self_p)
 static const cw_step_t *
 s_current (cw_engine_t *self)
 {
-    return self->state == CW_ENGINE_RUNNING ? &self->def->steps[self->step] : NULL;
+    return self->state == CW_ENGINE_RUNNING ? &self->def->steps [self->step] : NULL;
 }
 
 static void
@@ -182,13 +193,13 @@ s_end (cw_engine_t *self, bool ok)
         cw_engine_log (self, "done");
     else {
         if (!*self->error)
-            snprintf (self->error, sizeof self->error, "step '%s' failed", self->def->steps[self->step].name);
+            snprintf (self->error, sizeof self->error, "step '%s' failed", self->def->steps [self->step].name);
         cw_engine_plan_state (self, "failed", self->error);
         cw_warn ("cluster: %s failed: %s", self->procedure, self->error);
         cw_engine_log (self, "failed: %s", self->error);
     }
     self->state = ok ? CW_ENGINE_DONE : CW_ENGINE_FAILED;
-    self->visit++;              //  answers still out are dropped
+    self->visit++;    //  answers still out are dropped
     self->calls_out = 0;
     self->deadline = 0;
     if (self->def->keep_status)
@@ -201,8 +212,8 @@ s_end (cw_engine_t *self, bool ok)
 static int
 s_step_index (cw_engine_t *self, const char *name)
 {
-    for (int i = 0; self->def->steps[i].name; i++)
-        if (strcmp (self->def->steps[i].name, name) == 0)
+    for (int i = 0; self->def->steps [i].name; i++)
+        if (strcmp (self->def->steps [i].name, name) == 0)
             return i;
     return -1;
 }
@@ -211,12 +222,12 @@ s_step_index (cw_engine_t *self, const char *name)
 static cw_step_result_t
 s_enter (cw_engine_t *self, int index)
 {
-    if (!self->def->steps[index].name)
+    if (!self->def->steps [index].name)
         return CW_STEP_DONE;
     self->step = index;
     self->visit++;
     self->calls_out = 0;
-    const cw_step_t *step = &self->def->steps[index];
+    const cw_step_t *step = &self->def->steps [index];
     self->deadline = step->deadline_ms > 0 ? self->io.now_ms (self->io.env) + step->deadline_ms : 0;
     return step->enter (self, self->ctx);
 }
@@ -267,18 +278,18 @@ s_event (cw_engine_t *self, s_event_t event, s_slot_t *slot, bool ok, json_t *js
                 cw_engine_log (self, "started: %zu steps", json_array_size (self->plan));
                 s_follow (self, s_enter (self, 0));
             }
-            return;             //  replies and ticks of an ended run: dropped
+            return;    //  replies and ticks of an ended run: dropped
         case CW_ENGINE_RUNNING: {
             const cw_step_t *step = s_current (self);
             if (event == S_EV_REPLY) {
                 if (slot->visit != self->visit)
-                    return;     //  an answer to an ended step
+                    return;    //  an answer to an ended step
                 self->calls_out--;
                 s_follow (self, step->on_reply ? step->on_reply (self, self->ctx, slot->peer, slot->tag, ok, json)
-                                               : self->calls_out > 0 ? CW_STEP_WAIT : CW_STEP_NEXT);
+                                : self->calls_out > 0 ? CW_STEP_WAIT
+                                                      : CW_STEP_NEXT);
             }
-            else
-            if (event == S_EV_TICK) {
+            else if (event == S_EV_TICK) {
                 if (self->deadline && self->io.now_ms (self->io.env) > self->deadline) {
                     if (step->on_timeout)
                         s_follow (self, step->on_timeout (self, self->ctx));
@@ -287,8 +298,7 @@ s_event (cw_engine_t *self, s_event_t event, s_slot_t *slot, bool ok, json_t *js
                         s_follow (self, CW_STEP_FAIL);
                     }
                 }
-                else
-                if (step->on_tick)
+                else if (step->on_tick)
                     s_follow (self, step->on_tick (self, self->ctx));
             }
             return;
@@ -299,23 +309,18 @@ s_event (cw_engine_t *self, s_event_t event, s_slot_t *slot, bool ok, json_t *js
 json_t *
 cw_engine_refusal (cw_engine_t *self, const char *command)
 {
-    char text[768];
+    char text [768];
     if (self->hold)
-        snprintf (text, sizeof text, "this primary is restarting to finish %s; retry when it is back",
-                  self->procedure);
-    else
-    if (self->state != CW_ENGINE_RUNNING)
+        snprintf (text, sizeof text, "this primary is restarting to finish %s; retry when it is back", self->procedure);
+    else if (self->state != CW_ENGINE_RUNNING)
         return NULL;
-    else
-    if (self->def->keep_status)
+    else if (self->def->keep_status)
         snprintf (text, sizeof text, "%s is running (step %d of %zu); follow it with `cluster.%s_status`",
                   self->procedure, self->plan_at + 1, json_array_size (self->plan), self->procedure);
-    else
-    if (self->def->busy)
+    else if (self->def->busy)
         snprintf (text, sizeof text, "%s: %s", command, self->def->busy);
     else
-        snprintf (text, sizeof text, "%s: %s is in progress; retry when it has finished", command,
-                  self->procedure);
+        snprintf (text, sizeof text, "%s: %s is in progress; retry when it has finished", command, self->procedure);
     return json_pack ("{s:s}", "error", text);
 }
 
@@ -334,7 +339,7 @@ cw_engine_start (cw_engine_t *self, const cw_procedure_t *def, void *ctx, json_t
     self->def = def;
     self->ctx = ctx;
     snprintf (self->procedure, sizeof self->procedure, "%s", def->name);
-    self->error[0] = 0;
+    self->error [0] = 0;
     json_decref (self->plan);
     self->plan = plan ? plan : json_array ();
     self->plan_at = 0;
@@ -367,7 +372,7 @@ void *
 cw_engine_expect (cw_engine_t *self, int peer, int tag)
 {
     for (int i = 0; i < S_SLOTS; i++) {
-        s_slot_t *slot = &self->slots[i];
+        s_slot_t *slot = &self->slots [i];
         if (slot->in_use)
             continue;
         slot->in_use = true;
@@ -396,13 +401,41 @@ cw_engine_call (cw_engine_t *self, int peer, int tag, json_t *request, int timeo
     return 0;
 }
 
-int cw_engine_calls_out (cw_engine_t *self) { return self->calls_out; }
-int64_t cw_engine_now (cw_engine_t *self) { return self->io.now_ms (self->io.env); }
-void cw_engine_goto (cw_engine_t *self, const char *name) { self->jump = name; }
-void cw_engine_hold (cw_engine_t *self) { self->hold = true; }
-cw_engine_state_t cw_engine_state (cw_engine_t *self) { return self->state; }
-const char *cw_engine_procedure (cw_engine_t *self) { return self->procedure; }
-json_t *cw_engine_log_lines (cw_engine_t *self) { return self->log; }
+int
+cw_engine_calls_out (cw_engine_t *self)
+{
+    return self->calls_out;
+}
+int64_t
+cw_engine_now (cw_engine_t *self)
+{
+    return self->io.now_ms (self->io.env);
+}
+void
+cw_engine_goto (cw_engine_t *self, const char *name)
+{
+    self->jump = name;
+}
+void
+cw_engine_hold (cw_engine_t *self)
+{
+    self->hold = true;
+}
+cw_engine_state_t
+cw_engine_state (cw_engine_t *self)
+{
+    return self->state;
+}
+const char *
+cw_engine_procedure (cw_engine_t *self)
+{
+    return self->procedure;
+}
+json_t *
+cw_engine_log_lines (cw_engine_t *self)
+{
+    return self->log;
+}
 
 void
 cw_engine_deadline (cw_engine_t *self, int ms)
@@ -429,7 +462,7 @@ cw_engine_fail (cw_engine_t *self, const char *fmt, ...)
 void
 cw_engine_log (cw_engine_t *self, const char *fmt, ...)
 {
-    char text[768];
+    char text [768];
     va_list args;
     va_start (args, fmt);
     vsnprintf (text, sizeof text, fmt, args);
@@ -437,12 +470,12 @@ cw_engine_log (cw_engine_t *self, const char *fmt, ...)
     cw_info ("cluster: %s: %s", self->procedure, text);
     if (json_array_size (self->log) >= S_LOG_MAX)
         json_array_remove (self->log, 0);
-    char stamp[32];
+    char stamp [32];
     time_t now = time (NULL);
     struct tm tm;
     gmtime_r (&now, &tm);
     strftime (stamp, sizeof stamp, "%H:%M:%S", &tm);
-    char line[820];
+    char line [820];
     snprintf (line, sizeof line, "%s %s", stamp, text);
     json_array_append_new (self->log, json_string (line));
 }

@@ -51,17 +51,17 @@
 typedef struct _cw_engine_t cw_engine_t;
 
 typedef enum {
-    CW_ENGINE_IDLE = 0,         //  no procedure ran since the engine started
+    CW_ENGINE_IDLE = 0,    //  no procedure ran since the engine started
     CW_ENGINE_RUNNING,
-    CW_ENGINE_DONE,             //  the last procedure ended well
-    CW_ENGINE_FAILED            //  the last procedure failed
+    CW_ENGINE_DONE,     //  the last procedure ended well
+    CW_ENGINE_FAILED    //  the last procedure failed
 } cw_engine_state_t;
 
 typedef enum {
-    CW_STEP_WAIT = 0,           //  stay in this step
-    CW_STEP_NEXT,               //  go on with the next step (or cw_engine_goto's)
-    CW_STEP_DONE,               //  the procedure ended well
-    CW_STEP_FAIL                //  the procedure failed (reason: cw_engine_fail)
+    CW_STEP_WAIT = 0,    //  stay in this step
+    CW_STEP_NEXT,        //  go on with the next step (or cw_engine_goto's)
+    CW_STEP_DONE,        //  the procedure ended well
+    CW_STEP_FAIL         //  the procedure failed (reason: cw_engine_fail)
 } cw_step_result_t;
 
 //  A step's handlers get the procedure's context CTX (cw_engine_start).
@@ -69,20 +69,19 @@ typedef cw_step_result_t (cw_step_fn) (cw_engine_t *engine, void *ctx);
 //  An answer to a call the step made: the PEER and TAG given to
 //  cw_engine_call, OK false on an error answer or a timeout (then JSON is
 //  {"error": ...}). JSON borrowed.
-typedef cw_step_result_t (cw_step_reply_fn) (cw_engine_t *engine, void *ctx, int peer, int tag, bool ok,
-                                             json_t *json);
+typedef cw_step_result_t (cw_step_reply_fn) (cw_engine_t *engine, void *ctx, int peer, int tag, bool ok, json_t *json);
 
 typedef struct {
-    const char *name;           //  NULL ends the list
-    cw_step_fn *enter;          //  required
-    cw_step_reply_fn *on_reply; //  NULL: CW_STEP_NEXT when no call is out
-    cw_step_fn *on_tick;        //  NULL: ticks do nothing
-    int deadline_ms;            //  0: none
-    cw_step_fn *on_timeout;     //  NULL: fail naming the step
+    const char *name;              //  NULL ends the list
+    cw_step_fn *enter;             //  required
+    cw_step_reply_fn *on_reply;    //  NULL: CW_STEP_NEXT when no call is out
+    cw_step_fn *on_tick;           //  NULL: ticks do nothing
+    int deadline_ms;               //  0: none
+    cw_step_fn *on_timeout;        //  NULL: fail naming the step
 } cw_step_t;
 
 typedef struct {
-    const char *name;           //  e.g. "use_fqdns", "cluster.add"
+    const char *name;    //  e.g. "use_fqdns", "cluster.add"
     const cw_step_t *steps;
     //  The status is saved in the database at the end, and another
     //  procedure is refused with "NAME is running (step N of M); follow it
@@ -94,7 +93,7 @@ typedef struct {
     //  Called once when the procedure ends (after the last step, or on a
     //  failure with ERROR), before CTX is freed. May be NULL.
     void (*on_end) (cw_engine_t *engine, void *ctx, bool ok, const char *error);
-    void (*free_ctx) (void *ctx);   //  may be NULL
+    void (*free_ctx) (void *ctx);    //  may be NULL
 } cw_procedure_t;
 
 //  What the engine runs on. CALL sends REQUEST (stolen) to PEER and
@@ -102,7 +101,7 @@ typedef struct {
 //  cw_engine_deliver with TOKEN; or returns -1 when PEER cannot be reached
 //  (no answer will come). TIMEOUT_MS <= 0: the caller's default.
 typedef struct {
-    int64_t (*now_ms) (void *env);      //  monotonic milliseconds
+    int64_t (*now_ms) (void *env);    //  monotonic milliseconds
     int (*call) (void *env, int peer, json_t *request, int timeout_ms, void *token);
     void *env;
 } cw_engine_io_t;
@@ -118,8 +117,7 @@ void cw_engine_destroy (cw_engine_t **self_p);
 //  visible steps). Runs the first step's enter now: the procedure may have
 //  ended (and on_end run) when this returns. 0, or -1 with ERR when
 //  another procedure runs (see cw_engine_refusal).
-int cw_engine_start (cw_engine_t *self, const cw_procedure_t *def, void *ctx, json_t *plan,
-                     char *err, size_t errlen);
+int cw_engine_start (cw_engine_t *self, const cw_procedure_t *def, void *ctx, json_t *plan, char *err, size_t errlen);
 //  Why a procedure cannot start now, as an error body (new) naming
 //  COMMAND; NULL when it can.
 json_t *cw_engine_refusal (cw_engine_t *self, const char *command);

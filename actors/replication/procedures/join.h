@@ -7,8 +7,8 @@
 #include "common.h"
 
 //  Actor commands; ARG is a cw_proc_env_t.
-extern const cw_command_t cw_join_commands[];
+extern const cw_command_t cw_join_commands [];
 //  Peer commands; ARG is a cw_proc_env_t (its join token).
-extern const cw_peer_command_t cw_join_peer_commands[];
+extern const cw_peer_command_t cw_join_peer_commands [];
 
 #endif

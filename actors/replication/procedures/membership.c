@@ -76,7 +76,7 @@ static bool
 s_holds_ours (cw_cluster_t *core, const cw_peer_view_t *v)
 {
     cw_replog_t *replog = cw_config_store_replog (cw_cluster_store (core));
-    char mine[40];
+    char mine [40];
     cw_replog_cluster_id (replog, mine, sizeof mine);
     return *mine && strcmp (mine, v->cluster_id) == 0 && v->applied_seq == cw_replog_applied_seq (replog);
 }
@@ -88,24 +88,22 @@ s_holds_ours (cw_cluster_t *core, const cw_peer_view_t *v)
 static void
 s_blocker (cw_cluster_t *core, const char *except, char *why, size_t size)
 {
-    why[0] = 0;
+    why [0] = 0;
     const cw_cluster_settings_t *effective = cw_cluster_effective (core);
     for (int i = 1; i <= effective->peer_count; i++) {
-        if (i == cw_cluster_this_peer (core) || (except && cw_settings_same_address (effective->peers[i - 1], except)))
+        if (i == cw_cluster_this_peer (core) || (except && cw_settings_same_address (effective->peers [i - 1], except)))
             continue;
         const cw_peer_view_t *view = cw_cluster_peer_view (core, i);
         bool alive = cw_cluster_peer_alive (core, i);
         const char *what = NULL;
         if (alive && view->upgrading)
             what = "upgrading";
-        else
-        if (alive && view->joining && !s_holds_ours (core, view))
+        else if (alive && view->joining && !s_holds_ours (core, view))
             what = "joining the cluster (it has not taken the primary's configuration yet)";
-        else
-        if (cw_cluster_peer_restarting (core, i))
+        else if (cw_cluster_peer_restarting (core, i))
             what = "restarting";
         if (what) {
-            snprintf (why, size, "peer %d (%s) is %s", i, effective->peers[i - 1], what);
+            snprintf (why, size, "peer %d (%s) is %s", i, effective->peers [i - 1], what);
             return;
         }
     }
@@ -116,12 +114,13 @@ cw_membership_primary_check (cw_cluster_t *core, const char *command)
 {
     if (!cw_proc_clustered (core))
         return cw_error_body ("%s: this node is not in a cluster; form one with `causeway cluster form` "
-                              "or join one with `causeway cluster join`", command);
+                              "or join one with `causeway cluster join`",
+                              command);
     if (!cw_cluster_is_primary (core)) {
         int primary = cw_cluster_effective (core)->primary;
         return cw_error_body ("%s: this node is peer %d, not the configuration primary; run it on the "
-                              "primary, peer %d (%s)", command, cw_cluster_this_peer (core), primary,
-                              cw_proc_address (core, primary));
+                              "primary, peer %d (%s)",
+                              command, cw_cluster_this_peer (core), primary, cw_proc_address (core, primary));
     }
     return NULL;
 }
@@ -132,11 +131,10 @@ cw_membership_primary_check (cw_cluster_t *core, const char *command)
 static json_t *
 s_settled_check (cw_cluster_t *core, const char *command, json_t *args, const char *except)
 {
-    char why[512];
+    char why [512];
     s_blocker (core, except, why, sizeof why);
     if (*why && !json_is_true (json_object_get (args, "force")))
-        return cw_error_body ("%s refused: %s; retry when it is active, or force it (\"force\": true)",
-                              command, why);
+        return cw_error_body ("%s refused: %s; retry when it is active, or force it (\"force\": true)", command, why);
     return NULL;
 }
 
@@ -145,21 +143,21 @@ s_settled_check (cw_cluster_t *core, const char *command, json_t *args, const ch
 static json_t *
 s_check_address (cw_cluster_t *core, const char *command, const char *address, char *out, size_t size)
 {
-    char canon[64];
+    char canon [64];
     if (!address || !*address)
         return cw_error_body ("%s: an address (IP address or FQDN) is required", command);
     if (cw_valid_ip (address, canon)) {
         bool v6 = strchr (canon, ':') != NULL;
         int version = cw_cluster_effective (core)->ip_version ? cw_cluster_effective (core)->ip_version : 4;
         if ((version == 6) != v6)
-            return cw_error_body ("%s: %s is an IPv%d address, but the cluster's IP version is %d",
-                                  command, address, v6 ? 6 : 4, version);
+            return cw_error_body ("%s: %s is an IPv%d address, but the cluster's IP version is %d", command, address,
+                                  v6 ? 6 : 4, version);
         cw_copy (out, size, canon);
         return NULL;
     }
     if (!cw_valid_fqdn (address))
-        return cw_error_body ("%s: '%.200s' is neither an IP address nor a fully qualified domain name",
-                              command, address);
+        return cw_error_body ("%s: '%.200s' is neither an IP address nor a fully qualified domain name", command,
+                              address);
     cw_copy (out, size, address);
     return NULL;
 }
@@ -177,23 +175,23 @@ s_reachable (cw_cluster_t *core, const char *address)
 //  The context of a membership procedure, and the steps they share
 
 typedef struct {
-    cw_proc_request_t request;      //  first: see cw_proc_end_answer
-    char command[40];
-    cw_cluster_settings_t after;    //  the clustering settings the procedure makes
-    char subject[256];              //  the peer the procedure is about (removed, ...)
-    char added[256];                //  the peer added ("" none)
-    bool dead;                      //  remove: do not contact the removed peer
-    bool reset_primary;             //  disband
-    int new_primary;                //  set_primary
-    int ttl_s;                      //  token: its lifetime
-    char called[CW_CLUSTER_MAX_PEERS + 1][256];    //  address of each peer called
-    json_t *reached;                //  addresses that applied the step's push
-    json_t *unreached;              //  [{"address", "error"}]
-    json_t *reset;                  //  addresses told to reset
-    json_t *not_reset;              //  [{"address", "error"}]
-    json_t *dropped;                //  dead addresses dropped
+    cw_proc_request_t request;    //  first: see cw_proc_end_answer
+    char command [40];
+    cw_cluster_settings_t after;                    //  the clustering settings the procedure makes
+    char subject [256];                             //  the peer the procedure is about (removed, ...)
+    char added [256];                               //  the peer added ("" none)
+    bool dead;                                      //  remove: do not contact the removed peer
+    bool reset_primary;                             //  disband
+    int new_primary;                                //  set_primary
+    int ttl_s;                                      //  token: its lifetime
+    char called [CW_CLUSTER_MAX_PEERS + 1][256];    //  address of each peer called
+    json_t *reached;                                //  addresses that applied the step's push
+    json_t *unreached;                              //  [{"address", "error"}]
+    json_t *reset;                                  //  addresses told to reset
+    json_t *not_reset;                              //  [{"address", "error"}]
+    json_t *dropped;                                //  dead addresses dropped
     bool subject_failed;
-    char subject_error[256];
+    char subject_error [256];
 } s_op_t;
 
 static s_op_t *
@@ -228,7 +226,7 @@ static cw_step_result_t
 s_op_on_reply (cw_engine_t *engine, void *ctx, int peer, int tag, bool ok, json_t *json)
 {
     s_op_t *op = ctx;
-    const char *address = op->called[peer];
+    const char *address = op->called [peer];
     const char *error = ok ? "" : *cw_jtext (json, "error") ? cw_jtext (json, "error") : "no answer";
     if (ok)
         cw_info ("cluster: %s: peer %d (%s) applied restarting=%s", op->command, peer, address,
@@ -239,8 +237,7 @@ s_op_on_reply (cw_engine_t *engine, void *ctx, int peer, int tag, bool ok, json_
         op->subject_failed = !ok;
         cw_copy (op->subject_error, sizeof op->subject_error, error);
     }
-    else
-    if (ok)
+    else if (ok)
         json_array_append_new (op->reached, json_string (address));
     else
         json_array_append_new (op->unreached, json_pack ("{s:s, s:s}", "address", address, "error", error));
@@ -255,16 +252,17 @@ s_op_call (s_op_t *op, const char *address, json_t *args, int tag)
     cw_cluster_t *core = op->request.env->core;
     int index = cw_settings_index_of (cw_cluster_effective (core), address);
     if (tag == S_TAG_SUBJECT) {
-        op->subject_failed = true;      //  until it answers
+        op->subject_failed = true;    //  until it answers
         cw_copy (op->subject_error, sizeof op->subject_error, "unreachable");
     }
     if (!s_reachable (core, address)) {
         json_decref (args);
         return -1;
     }
-    cw_copy (op->called[index], sizeof op->called[index], address);
+    cw_copy (op->called [index], sizeof op->called [index], address);
     if (cw_engine_call (op->request.env->engine, index, tag, cw_proc_control ("cluster.apply_settings", args),
-                        S_CALL_MS) != 0)
+                        S_CALL_MS)
+        != 0)
         return -1;
     cw_info ("cluster: %s: asked peer %d (%s) to apply new clustering settings", op->command, index, address);
     return 0;
@@ -286,13 +284,14 @@ s_op_push_all (cw_engine_t *engine, void *ctx)
     cw_cluster_t *core = op->request.env->core;
     const char *own = cw_cluster_this_peer (core) ? cw_proc_address (core, cw_cluster_this_peer (core)) : "";
     for (int i = 0; i < op->after.peer_count; i++) {
-        const char *address = op->after.peers[i];
+        const char *address = op->after.peers [i];
         if (cw_settings_same_address (address, own) || (*op->added && cw_settings_same_address (address, op->added)))
             continue;
         if (s_op_call (op, address, cw_settings_json (&op->after), S_TAG_OTHER) != 0)
             json_array_append_new (op->unreached, json_pack ("{s:s, s:s}", "address", address, "error",
-                                   cw_settings_index_of (cw_cluster_effective (core), address)
-                                   ? "unreachable" : "not a peer yet"));
+                                                             cw_settings_index_of (cw_cluster_effective (core), address)
+                                                                 ? "unreachable"
+                                                                 : "not a peer yet"));
     }
     return s_op_sent (engine);
 }
@@ -302,14 +301,14 @@ s_op_push_all (cw_engine_t *engine, void *ctx)
 static int
 s_op_store_local (cw_engine_t *engine, s_op_t *op, bool *restart)
 {
-    char err[512];
+    char err [512];
     *restart = cw_proc_needs_restart (op->request.env->core, &op->after);
     if (cw_settings_store (cw_cluster_store (op->request.env->core), &op->after, err, sizeof err)) {
         cw_engine_fail (engine, "%s: the new settings could not be stored on this node: %s", op->command, err);
         return -1;
     }
-    cw_info ("cluster: %s: stored peers=%d primary=%d restart=%s", op->command, op->after.peer_count,
-             op->after.primary, *restart ? "yes" : "no");
+    cw_info ("cluster: %s: stored peers=%d primary=%d restart=%s", op->command, op->after.peer_count, op->after.primary,
+             *restart ? "yes" : "no");
     return 0;
 }
 
@@ -317,8 +316,7 @@ s_op_store_local (cw_engine_t *engine, s_op_t *op, bool *restart)
 static json_t *
 s_op_body (s_op_t *op)
 {
-    json_t *body = json_pack ("{s:o, s:i}", "peers", cw_settings_peers_json (&op->after), "primary",
-                              op->after.primary);
+    json_t *body = json_pack ("{s:o, s:i}", "peers", cw_settings_peers_json (&op->after), "primary", op->after.primary);
     if (json_array_size (op->unreached))
         json_object_set (body, "not_updated", op->unreached);
     return body;
@@ -345,16 +343,18 @@ s_op_finish (cw_engine_t *engine, s_op_t *op, json_t *body)
         return CW_STEP_FAIL;
     }
     if (json_array_size (op->unreached) && !json_object_get (body, "message")) {
-        char list[1024] = "";
+        char list [1024] = "";
         size_t i;
         json_t *item;
         json_array_foreach (op->unreached, i, item) {
             size_t used = strlen (list);
             snprintf (list + used, sizeof list - used, "%s%s", used ? ", " : "", cw_jtext (item, "address"));
         }
-        char text[1400];
-        snprintf (text, sizeof text, "not updated (unreachable): %s; set the same clustering settings "
-                  "on them when they are back", list);
+        char text [1400];
+        snprintf (text, sizeof text,
+                  "not updated (unreachable): %s; set the same clustering settings "
+                  "on them when they are back",
+                  list);
         json_object_set_new (body, "message", json_string (text));
     }
     json_object_set_new (body, "restarting", json_boolean (restart));
@@ -392,23 +392,21 @@ s_form_settings (cw_cluster_t *core, json_t *args, const char *address, cw_clust
     json_t *version = json_object_get (args, "ip_version");
     if (json_is_integer (version))
         s->ip_version = (int) json_integer_value (version);
-    else
-    if (json_is_string (version))
+    else if (json_is_string (version))
         s->ip_version = atoi (json_string_value (version));
     else
         s->ip_version = stored.ip_version ? stored.ip_version : 4;
     const char *tls = cw_jtext (args, "tls_verify");
-    cw_copy (s->tls_verify, sizeof s->tls_verify,
-             *tls ? tls : *stored.tls_verify ? stored.tls_verify : "permissive");
+    cw_copy (s->tls_verify, sizeof s->tls_verify, *tls ? tls : *stored.tls_verify ? stored.tls_verify : "permissive");
     if (s->ip_version != 4 && s->ip_version != 6)
         return cw_error_body ("cluster.form: ip_version must be 4 or 6");
-    char canon[64];
+    char canon [64];
     if (cw_valid_ip (address, canon) && (strchr (canon, ':') != NULL) != (s->ip_version == 6))
         return cw_error_body ("cluster.form: peering.address %s is not an IPv%d address; give "
-                              "--ip-version %d or change peering.address", address, s->ip_version,
-                              s->ip_version == 6 ? 4 : 6);
+                              "--ip-version %d or change peering.address",
+                              address, s->ip_version, s->ip_version == 6 ? 4 : 6);
     s->primary = 1;
-    cw_copy (s->peers[0], sizeof s->peers[0], address);
+    cw_copy (s->peers [0], sizeof s->peers [0], address);
     s->peer_count = 1;
     return NULL;
 }
@@ -422,29 +420,32 @@ s_form (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **repl
     const cw_cluster_settings_t *effective = cw_cluster_effective (core);
     const char *address = boot->peering.address;
     if (effective->peer_count > 0)
-        return cw_proc_refuse (reply, cw_error_body ("cluster.form: this node is already in a cluster (%s, "
-                                                     "peer %d of %d)", effective->name,
-                                                     cw_cluster_this_peer (core), effective->peer_count));
+        return cw_proc_refuse (reply,
+                               cw_error_body ("cluster.form: this node is already in a cluster (%s, "
+                                              "peer %d of %d)",
+                                              effective->name, cw_cluster_this_peer (core), effective->peer_count));
     if (!address || !*address)
         return cw_proc_refuse (reply, cw_error_body ("cluster.form: peering.address is not set in the "
                                                      "bootstrap file %s; set the address this node clusters "
                                                      "on (peering { address = \"...\"; }) and restart "
-                                                     "causewayd", boot->file));
+                                                     "causewayd",
+                                                     boot->file));
     json_t *error = cw_proc_check_tls_files (core, "cluster.form");
     cw_cluster_settings_t s;
     if (!error)
         error = s_form_settings (core, args, address, &s);
     if (error)
         return cw_proc_refuse (reply, error);
-    char err[512];
+    char err [512];
     if (cw_settings_store (cw_cluster_store (core), &s, err, sizeof err))
         return cw_proc_refuse (reply, cw_error_body ("cluster.form: %s", err));
-    cw_info ("cluster: cluster.form name=%s address=%s ip_version=%d tls=%s; restarting", s.name, address,
-             s.ip_version, s.tls_verify);
+    cw_info ("cluster: cluster.form name=%s address=%s ip_version=%d tls=%s; restarting", s.name, address, s.ip_version,
+             s.tls_verify);
     cw_reply_target_t target = cw_proc_target (req);
     cw_proc_answer_and_restart (core, &target,
-                                json_pack ("{s:b, s:o, s:s}", "restarting", true, "settings",
-                                           cw_settings_json (&s), "message", "cluster of one formed: this "
+                                json_pack ("{s:b, s:o, s:s}", "restarting", true, "settings", cw_settings_json (&s),
+                                           "message",
+                                           "cluster of one formed: this "
                                            "node is peer 1 and the primary; it restarts now"));
     *reply = NULL;
     return CW_REPLY_DEFERRED;
@@ -462,7 +463,7 @@ s_add_finish (cw_engine_t *engine, void *ctx)
     return s_op_finish (engine, op, body);
 }
 
-static const cw_step_t s_add_steps[] = {
+static const cw_step_t s_add_steps [] = {
     { .name = "push the new peer list", .enter = s_op_push_all, .on_reply = s_op_on_reply },
     { .name = "store and answer", .enter = s_add_finish },
     { .name = NULL }
@@ -475,8 +476,8 @@ static const cw_procedure_t s_add_procedure = {
 //  settings into S and ADDRESS's slot in them into *INDEX (0: a new
 //  peer). NULL, or an error body.
 static json_t *
-s_add_check (cw_cluster_t *core, const char *command, json_t *args, const char *address,
-             cw_cluster_settings_t *s, int *index)
+s_add_check (cw_cluster_t *core, const char *command, json_t *args, const char *address, cw_cluster_settings_t *s,
+             int *index)
 {
     bool token = strcmp (command, "cluster.token") == 0;
     cw_proc_stored (core, s);
@@ -486,8 +487,8 @@ s_add_check (cw_cluster_t *core, const char *command, json_t *args, const char *
     if (*index && !token)
         return cw_error_body ("cluster.add: %s is already peer %d", address, *index);
     if (!*index && s->peer_count >= CW_CLUSTER_MAX_PEERS)
-        return cw_error_body ("%s: the cluster already has %d peers, the most it can have; remove one first",
-                              command, CW_CLUSTER_MAX_PEERS);
+        return cw_error_body ("%s: the cluster already has %d peers, the most it can have; remove one first", command,
+                              CW_CLUSTER_MAX_PEERS);
     return s_settled_check (core, command, args, NULL);
 }
 
@@ -500,7 +501,7 @@ s_add_op (cw_proc_env_t *env, const cw_envelope_t *req, const char *command, con
     s_op_t *op = s_op_new (env, req, command, s);
     cw_copy (op->subject, sizeof op->subject, address);
     if (!index) {
-        cw_copy (op->after.peers[op->after.peer_count], sizeof op->after.peers[0], address);
+        cw_copy (op->after.peers [op->after.peer_count], sizeof op->after.peers [0], address);
         op->after.peer_count++;
         cw_copy (op->added, sizeof op->added, address);
         cw_info ("cluster: %s: adding %s as peer %d", command, address, op->after.peer_count);
@@ -514,7 +515,7 @@ s_add (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **reply
     (void) actor;
     cw_proc_env_t *env = arg;
     const char *command = "cluster.add";
-    char address[256];
+    char address [256];
     cw_cluster_settings_t s;
     int index = 0;
     json_t *error = s_check_address (env->core, command, cw_jtext (args, "address"), address, sizeof address);
@@ -544,8 +545,8 @@ s_mapping_json (cw_cluster_t *core)
     cw_settings_mapping (cw_cluster_store (core), &mapping);
     json_t *list = json_array ();
     for (int i = 0; i < mapping.count; i++) {
-        char entry[520];
-        snprintf (entry, sizeof entry, "%s=%s", mapping.items[i].fqdn, mapping.items[i].ip);
+        char entry [520];
+        snprintf (entry, sizeof entry, "%s=%s", mapping.items [i].fqdn, mapping.items [i].ip);
         json_array_append_new (list, json_string (entry));
     }
     return list;
@@ -557,15 +558,14 @@ s_token_text (s_op_t *op, const char *fingerprint, const char *nonce, int64_t ex
 {
     cw_cluster_t *core = op->request.env->core;
     const cw_cluster_settings_t *after = &op->after;
-    json_t *token = json_pack ("{s:i, s:s, s:i, s:i, s:s, s:o, s:s, s:i, s:s, s:I, s:s, s:s, s:o}",
-                               "v", CW_JOIN_TOKEN_VERSION, "name", after->name, "primary", after->primary,
-                               "ip_version", after->ip_version ? after->ip_version : 4,
-                               "tls_verify", *after->tls_verify ? after->tls_verify : "permissive",
-                               "peers", cw_settings_peers_json (after),
-                               "primary_address", after->peers[after->primary - 1],
-                               "port", cw_cluster_boot (core)->peering.port, "fingerprint", fingerprint,
-                               "expires", (json_int_t) expires, "nonce", nonce, "address", op->subject,
-                               "address_mapping", s_mapping_json (core));
+    json_t *token = json_pack ("{s:i, s:s, s:i, s:i, s:s, s:o, s:s, s:i, s:s, s:I, s:s, s:s, s:o}", "v",
+                               CW_JOIN_TOKEN_VERSION, "name", after->name, "primary", after->primary, "ip_version",
+                               after->ip_version ? after->ip_version : 4, "tls_verify",
+                               *after->tls_verify ? after->tls_verify : "permissive", "peers",
+                               cw_settings_peers_json (after), "primary_address", after->peers [after->primary - 1],
+                               "port", cw_cluster_boot (core)->peering.port, "fingerprint", fingerprint, "expires",
+                               (json_int_t) expires, "nonce", nonce, "address", op->subject, "address_mapping",
+                               s_mapping_json (core));
     char *text = json_dumps (token, JSON_COMPACT);
     json_decref (token);
     size_t len = strlen (text);
@@ -591,14 +591,14 @@ s_token_finish (cw_engine_t *engine, void *ctx)
     bool restart = false;
     if (*op->added && s_op_store_local (engine, op, &restart))
         return CW_STEP_FAIL;
-    char fingerprint[65], err[512];
+    char fingerprint [65], err [512];
     if (cw_cert_fingerprint_file (cw_cluster_boot (core)->peering.certificate, fingerprint, err, sizeof err)) {
         cw_engine_fail (engine, "cluster.token: %s", err);
         return CW_STEP_FAIL;
     }
-    unsigned char random[16];
+    unsigned char random [16];
     randombytes_buf (random, sizeof random);
-    char nonce[33];
+    char nonce [33];
     sodium_bin2hex (nonce, sizeof nonce, random, sizeof random);
     int64_t expires = (int64_t) time (NULL) + op->ttl_s;
     char *b64 = s_token_text (op, fingerprint, nonce, expires);
@@ -610,12 +610,13 @@ s_token_finish (cw_engine_t *engine, void *ctx)
     sodium_memzero (nonce, sizeof nonce);
     int index = cw_settings_index_of (&op->after, op->subject);
     cw_info ("cluster: join token made for %s index=%d expires_in_s=%d", op->subject, index, op->ttl_s);
-    char message[700];
-    snprintf (message, sizeof message, "on %.256s run: causeway cluster join %.256s TOKEN (it works once, "
-              "for %d s)", op->subject, op->after.peers[op->after.primary - 1], op->ttl_s);
-    json_t *body = json_pack ("{s:s, s:i, s:I, s:o, s:s}", "token", b64, "index", index,
-                              "expires_at", (json_int_t) expires, "peers", cw_settings_peers_json (&op->after),
-                              "message", message);
+    char message [700];
+    snprintf (message, sizeof message,
+              "on %.256s run: causeway cluster join %.256s TOKEN (it works once, "
+              "for %d s)",
+              op->subject, op->after.peers [op->after.primary - 1], op->ttl_s);
+    json_t *body = json_pack ("{s:s, s:i, s:I, s:o, s:s}", "token", b64, "index", index, "expires_at",
+                              (json_int_t) expires, "peers", cw_settings_peers_json (&op->after), "message", message);
     free (b64);
     if (json_array_size (op->unreached))
         json_object_set (body, "not_updated", op->unreached);
@@ -623,7 +624,7 @@ s_token_finish (cw_engine_t *engine, void *ctx)
     return CW_STEP_DONE;
 }
 
-static const cw_step_t s_token_steps[] = {
+static const cw_step_t s_token_steps [] = {
     { .name = "push the new peer list", .enter = s_token_push, .on_reply = s_op_on_reply },
     { .name = "make the token", .enter = s_token_finish },
     { .name = NULL }
@@ -638,7 +639,7 @@ s_token (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **rep
     (void) actor;
     cw_proc_env_t *env = arg;
     const char *command = "cluster.token";
-    char address[256];
+    char address [256];
     json_t *error = s_check_address (env->core, command, cw_jtext (args, "address"), address, sizeof address);
     if (error)
         return cw_proc_refuse (reply, error);
@@ -647,7 +648,8 @@ s_token (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **rep
     if (jttl && !json_is_null (jttl)) {
         if (!json_is_integer (jttl) || json_integer_value (jttl) < 10 || json_integer_value (jttl) > S_TOKEN_TTL_MAX)
             return cw_proc_refuse (reply, cw_error_body ("cluster.token: ttl_s must be an integer 10..%d "
-                                                         "(seconds)", S_TOKEN_TTL_MAX));
+                                                         "(seconds)",
+                                                         S_TOKEN_TTL_MAX));
         ttl = (int) json_integer_value (jttl);
     }
     cw_cluster_settings_t s;
@@ -683,8 +685,10 @@ s_remove_others (cw_engine_t *engine, void *ctx)
     s_op_t *op = ctx;
     if (!op->dead && op->subject_failed) {
         int index = cw_settings_index_of (cw_cluster_effective (op->request.env->core), op->subject);
-        cw_engine_fail (engine, "%s: peer %d (%s) did not take the reset (%s); nothing was changed. "
-                        "If it is dead, use --dead", op->command, index, op->subject, op->subject_error);
+        cw_engine_fail (engine,
+                        "%s: peer %d (%s) did not take the reset (%s); nothing was changed. "
+                        "If it is dead, use --dead",
+                        op->command, index, op->subject, op->subject_error);
         return CW_STEP_FAIL;
     }
     if (!op->dead && !json_array_size (op->dropped))
@@ -701,15 +705,15 @@ s_remove_finish (cw_engine_t *engine, void *ctx)
     json_object_set_new (body, "reset", json_boolean (json_array_size (op->reset) > 0));
     if (*op->added)
         s_op_added_hint (op, body);
-    else
-    if (op->dead && !json_array_size (op->unreached))
-        json_object_set_new (body, "message", json_string ("the removed peer was not reset: if it ever comes "
-                                                           "back, clear its peer list and restart it (factory "
-                                                           "reset) before it rejoins"));
+    else if (op->dead && !json_array_size (op->unreached))
+        json_object_set_new (body, "message",
+                             json_string ("the removed peer was not reset: if it ever comes "
+                                          "back, clear its peer list and restart it (factory "
+                                          "reset) before it rejoins"));
     return s_op_finish (engine, op, body);
 }
 
-static const cw_step_t s_remove_steps[] = {
+static const cw_step_t s_remove_steps [] = {
     { .name = "reset the removed peer", .enter = s_remove_subject, .on_reply = s_op_on_reply },
     { .name = "push the new peer list", .enter = s_remove_others, .on_reply = s_op_on_reply },
     { .name = "store and answer", .enter = s_remove_finish },
@@ -733,23 +737,23 @@ s_removable (cw_cluster_t *core, const char *command, const cw_cluster_settings_
         *error = cw_error_body ("%s: %s is not in the peer list (%d peers)", command, old, s->peer_count);
         return 0;
     }
-    cw_copy (old, size, s->peers[index - 1]);
+    cw_copy (old, size, s->peers [index - 1]);
     if (index == cw_proc_own_index (core, s) || index == s->primary) {
         *error = cw_error_body ("%s: %s is the configuration primary (peer %d); change the primary first "
-                                "(`causeway cluster set-primary N` to another peer)", command, old, index);
+                                "(`causeway cluster set-primary N` to another peer)",
+                                command, old, index);
         return 0;
     }
     return index;
 }
 
 static cw_reply_status_t
-s_remove_or_replace (cw_proc_env_t *env, const cw_envelope_t *req, const char *command, json_t *args,
-                     json_t **reply)
+s_remove_or_replace (cw_proc_env_t *env, const cw_envelope_t *req, const char *command, json_t *args, json_t **reply)
 {
     cw_cluster_t *core = env->core;
     bool replace = strcmp (command, "cluster.replace") == 0;
     const char *old_arg = cw_jtext (args, replace ? "old" : "address");
-    char old[256], added[256] = "";
+    char old [256], added [256] = "";
     json_t *error = NULL;
     if (!*old_arg)
         return cw_proc_refuse (reply, cw_error_body ("%s: the address of the peer to remove is required", command));
@@ -778,7 +782,7 @@ s_remove_or_replace (cw_proc_env_t *env, const cw_envelope_t *req, const char *c
     op->dead = dead || !live;
     cw_settings_remove_slot (&op->after, index);
     if (*added) {
-        cw_copy (op->after.peers[op->after.peer_count], sizeof op->after.peers[0], added);
+        cw_copy (op->after.peers [op->after.peer_count], sizeof op->after.peers [0], added);
         op->after.peer_count++;
         cw_copy (op->added, sizeof op->added, added);
     }
@@ -787,8 +791,8 @@ s_remove_or_replace (cw_proc_env_t *env, const cw_envelope_t *req, const char *c
     if (op->dead) {
         json_array_append_new (op->dropped, json_string (old));
         if (live)
-            cw_warn ("cluster: %s: peer %d (%s) is alive but removed as dead: it keeps its settings", command,
-                     index, old);
+            cw_warn ("cluster: %s: peer %d (%s) is alive but removed as dead: it keeps its settings", command, index,
+                     old);
     }
     return cw_proc_start (env->engine, replace ? &s_replace_procedure : &s_remove_procedure, op, NULL, reply);
 }
@@ -825,19 +829,20 @@ s_set_primary_others (cw_engine_t *engine, void *ctx)
     s_op_t *op = ctx;
     cw_cluster_t *core = op->request.env->core;
     if (op->subject_failed) {
-        cw_engine_fail (engine, "cluster.set_primary: the new primary, peer %d (%s), did not take the change "
-                        "(%s); nothing was changed", op->new_primary, op->subject, op->subject_error);
+        cw_engine_fail (engine,
+                        "cluster.set_primary: the new primary, peer %d (%s), did not take the change "
+                        "(%s); nothing was changed",
+                        op->new_primary, op->subject, op->subject_error);
         return CW_STEP_FAIL;
     }
     cw_info ("cluster: set_primary: peer %d took the role; telling the others", op->new_primary);
     const char *own = cw_cluster_this_peer (core) ? cw_proc_address (core, cw_cluster_this_peer (core)) : "";
     for (int i = 0; i < op->after.peer_count; i++) {
-        const char *address = op->after.peers[i];
+        const char *address = op->after.peers [i];
         if (cw_settings_same_address (address, own) || i + 1 == op->new_primary)
             continue;
         if (s_op_call (op, address, json_pack ("{s:i}", "primary", op->new_primary), S_TAG_OTHER) != 0)
-            json_array_append_new (op->unreached, json_pack ("{s:s, s:s}", "address", address, "error",
-                                                             "unreachable"));
+            json_array_append_new (op->unreached, json_pack ("{s:s, s:s}", "address", address, "error", "unreachable"));
     }
     return s_op_sent (engine);
 }
@@ -846,14 +851,13 @@ static cw_step_result_t
 s_set_primary_finish (cw_engine_t *engine, void *ctx)
 {
     s_op_t *op = ctx;
-    json_t *body = json_pack ("{s:i, s:o}", "primary", op->new_primary, "peers",
-                              cw_settings_peers_json (&op->after));
+    json_t *body = json_pack ("{s:i, s:o}", "primary", op->new_primary, "peers", cw_settings_peers_json (&op->after));
     if (json_array_size (op->unreached))
         json_object_set (body, "not_updated", op->unreached);
     return s_op_finish (engine, op, body);
 }
 
-static const cw_step_t s_set_primary_steps[] = {
+static const cw_step_t s_set_primary_steps [] = {
     { .name = "the new primary", .enter = s_set_primary_subject, .on_reply = s_op_on_reply },
     { .name = "the other peers", .enter = s_set_primary_others, .on_reply = s_op_on_reply },
     { .name = "store and answer", .enter = s_set_primary_finish },
@@ -876,21 +880,21 @@ s_set_primary (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t
     cw_proc_stored (core, &s);
     json_t *jindex = json_object_get (args, "index");
     int n = json_is_integer (jindex) ? (int) json_integer_value (jindex)
-          : json_is_string (jindex) ? atoi (json_string_value (jindex)) : 0;
+          : json_is_string (jindex)  ? atoi (json_string_value (jindex))
+                                     : 0;
     if (n < 1 || n > s.peer_count)
-        return cw_proc_refuse (reply, cw_error_body ("%s: index must be a peer's index, 1..%d", command,
-                                                     s.peer_count));
+        return cw_proc_refuse (reply, cw_error_body ("%s: index must be a peer's index, 1..%d", command, s.peer_count));
     int primary = cw_cluster_effective (core)->primary;
     bool primary_alive = cw_cluster_peer_alive (core, primary);
     if (!cw_cluster_is_primary (core) && primary_alive)
         return cw_proc_refuse (reply, cw_membership_primary_check (core, command));
     if (n == primary && n == s.primary)
-        return cw_proc_refuse (reply, cw_error_body ("%s: peer %d is already the configuration primary",
-                                                     command, n));
-    const char *address = s.peers[n - 1];
+        return cw_proc_refuse (reply, cw_error_body ("%s: peer %d is already the configuration primary", command, n));
+    const char *address = s.peers [n - 1];
     if (n != cw_proc_own_index (core, &s) && !s_reachable (core, address))
         return cw_proc_refuse (reply, cw_error_body ("%s: peer %d (%s) is not alive; only a live peer can "
-                                                     "become the primary", command, n, address));
+                                                     "become the primary",
+                                                     command, n, address));
     json_t *error = s_settled_check (core, command, args, primary_alive ? NULL : cw_proc_address (core, primary));
     if (error)
         return cw_proc_refuse (reply, error);
@@ -917,9 +921,9 @@ s_disband_reset (cw_engine_t *engine, void *ctx)
     for (int i = 0; i < s.peer_count; i++) {
         if (i + 1 == own)
             continue;
-        if (s_op_call (op, s.peers[i], json_pack ("{s:[], s:b}", "peers", "restart", true), S_TAG_OTHER) != 0) {
-            cw_info ("cluster: disband: peer %d (%s) is unreachable: dropped without a reset", i + 1, s.peers[i]);
-            json_array_append_new (op->dropped, json_string (s.peers[i]));
+        if (s_op_call (op, s.peers [i], json_pack ("{s:[], s:b}", "peers", "restart", true), S_TAG_OTHER) != 0) {
+            cw_info ("cluster: disband: peer %d (%s) is unreachable: dropped without a reset", i + 1, s.peers [i]);
+            json_array_append_new (op->dropped, json_string (s.peers [i]));
         }
     }
     return s_op_sent (engine);
@@ -944,18 +948,19 @@ s_disband_finish (cw_engine_t *engine, void *ctx)
     json_array_extend (removed, op->dropped);
     json_array_foreach (op->not_reset, i, item)
         json_array_append (removed, json_object_get (item, "address"));
-    json_t *body = json_pack ("{s:o, s:O, s:O, s:b}", "removed", removed, "reset", op->reset,
-                              "dropped", op->dropped, "reset_primary", op->reset_primary);
+    json_t *body = json_pack ("{s:o, s:O, s:O, s:b}", "removed", removed, "reset", op->reset, "dropped", op->dropped,
+                              "reset_primary", op->reset_primary);
     if (json_array_size (op->not_reset)) {
         json_object_set (body, "not_reset", op->not_reset);
-        json_object_set_new (body, "message", json_string ("some peers did not take the reset: clear their "
-                                                           "peer list and restart them by hand"));
+        json_object_set_new (body, "message",
+                             json_string ("some peers did not take the reset: clear their "
+                                          "peer list and restart them by hand"));
     }
     //  The primary: a cluster of one, or the factory reset too
     return s_op_finish (engine, op, body);
 }
 
-static const cw_step_t s_disband_steps[] = {
+static const cw_step_t s_disband_steps [] = {
     { .name = "reset the subordinates", .enter = s_disband_reset, .on_reply = s_op_on_reply },
     { .name = "store and answer", .enter = s_disband_finish },
     { .name = NULL }
@@ -984,7 +989,7 @@ s_disband (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **r
     op->after.peer_count = 0;
     op->after.primary = 1;
     if (!op->reset_primary) {
-        cw_copy (op->after.peers[0], sizeof op->after.peers[0], s.peers[own - 1]);
+        cw_copy (op->after.peers [0], sizeof op->after.peers [0], s.peers [own - 1]);
         op->after.peer_count = 1;
     }
     return cw_proc_start (env->engine, &s_disband_procedure, op, NULL, reply);
@@ -996,29 +1001,29 @@ s_disband (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **r
 //  The clustering keys present in ARGS, normalised into NORMAL[5] (new).
 //  Returns how many, or -1 with ERR.
 static int
-s_apply_values (json_t *args, json_t *normal[5], char *err, size_t errlen)
+s_apply_values (json_t *args, json_t *normal [5], char *err, size_t errlen)
 {
-    static const char *names[] = { "name", "primary", "ip_version", "tls_verify", "peers" };
-    static const char *keys[] = { "cluster.name", "cluster.primary", "cluster.ip_version",
-                                  "cluster.tls_verify", "cluster.peers" };
+    static const char *names [] = { "name", "primary", "ip_version", "tls_verify", "peers" };
+    static const char *keys [] = { "cluster.name", "cluster.primary", "cluster.ip_version", "cluster.tls_verify",
+                                   "cluster.peers" };
     int count = 0;
     for (int i = 0; i < 5; i++) {
-        json_t *value = json_object_get (args, names[i]);
-        normal[i] = NULL;
+        json_t *value = json_object_get (args, names [i]);
+        normal [i] = NULL;
         if (!value)
             continue;
         if (json_is_integer (value) && i == 2) {
-            char text[8];
+            char text [8];
             snprintf (text, sizeof text, "%d", (int) json_integer_value (value));
-            normal[i] = json_string (text);
+            normal [i] = json_string (text);
         }
         else {
-            const cw_config_key_t *key = cw_registry_lookup (keys[i]);
-            normal[i] = key ? cw_registry_normalize (key, value, err, errlen) : NULL;
+            const cw_config_key_t *key = cw_registry_lookup (keys [i]);
+            normal [i] = key ? cw_registry_normalize (key, value, err, errlen) : NULL;
         }
-        if (!normal[i]) {
+        if (!normal [i]) {
             for (int j = 0; j < i; j++)
-                json_decref (normal[j]);
+                json_decref (normal [j]);
             return -1;
         }
         count++;
@@ -1033,17 +1038,17 @@ s_apply_settings (cw_cluster_t *core, json_t *args, const cw_reply_target_t *tar
     int sender = cw_cluster_sender (core, target);
     int primary = cw_cluster_effective (core)->primary;
     if (target->remote && sender != primary && cw_cluster_peer_alive (core, primary)) {
-        cw_warn ("cluster: refused clustering settings from peer %d: it is not the primary (peer %d)", sender,
-                 primary);
+        cw_warn ("cluster: refused clustering settings from peer %d: it is not the primary (peer %d)", sender, primary);
         cw_cluster_answer (core, target, false,
                            cw_error_body ("peer %d takes clustering settings only from its configuration "
-                                          "primary, peer %d", cw_cluster_this_peer (core), primary));
+                                          "primary, peer %d",
+                                          cw_cluster_this_peer (core), primary));
         return;
     }
-    static const char *keys[] = { "cluster.name", "cluster.primary", "cluster.ip_version",
-                                  "cluster.tls_verify", "cluster.peers" };
-    json_t *normal[5];
-    char err[512];
+    static const char *keys [] = { "cluster.name", "cluster.primary", "cluster.ip_version", "cluster.tls_verify",
+                                   "cluster.peers" };
+    json_t *normal [5];
+    char err [512];
     int count = s_apply_values (args, normal, err, sizeof err);
     if (count < 0) {
         cw_cluster_answer (core, target, false, cw_error_body ("%s", err));
@@ -1051,9 +1056,9 @@ s_apply_settings (cw_cluster_t *core, json_t *args, const cw_reply_target_t *tar
     }
     int rc = 0;
     for (int i = 0; i < 5; i++) {
-        if (normal[i] && rc == 0)
-            rc = cw_proc_set_key (core, keys[i], normal[i], err, sizeof err);
-        json_decref (normal[i]);
+        if (normal [i] && rc == 0)
+            rc = cw_proc_set_key (core, keys [i], normal [i], err, sizeof err);
+        json_decref (normal [i]);
     }
     if (rc) {
         cw_cluster_answer (core, target, false, cw_error_body ("%s", err));
@@ -1076,7 +1081,7 @@ s_apply_settings (cw_cluster_t *core, json_t *args, const cw_reply_target_t *tar
 // ---------------------------------------------------------------------------
 //  Tables
 
-const cw_command_t cw_membership_commands[] = {
+const cw_command_t cw_membership_commands [] = {
     { "cluster.form", s_form, 0, "make this node a cluster of one and restart" },
     { "cluster.token", s_token, CW_CMD_PRIMARY_ONLY, "add a peer and make a one-time join token for it" },
     { "cluster.add", s_add, CW_CMD_PRIMARY_ONLY, "add a peer to the cluster's peer list" },
@@ -1087,7 +1092,5 @@ const cw_command_t cw_membership_commands[] = {
     { NULL, NULL, 0, NULL }
 };
 
-const cw_peer_command_t cw_membership_peer_commands[] = {
-    { "cluster.apply_settings", s_apply_settings },
-    { NULL, NULL }
-};
+const cw_peer_command_t cw_membership_peer_commands [] = { { "cluster.apply_settings", s_apply_settings },
+                                                           { NULL, NULL } };

@@ -30,13 +30,13 @@ static const struct {
     const cw_command_t *commands;
     const cw_peer_command_t *peer_commands;
     json_t *(*primary_check) (cw_cluster_t *core, const char *command);
-} s_families[] = {
+} s_families [] = {
     { cw_membership_commands, cw_membership_peer_commands, cw_membership_primary_check },
     { cw_join_commands, cw_join_peer_commands, NULL },
     { cw_rolling_commands, cw_rolling_peer_commands, cw_rolling_primary_check },
     { cw_readonly_commands, NULL, NULL },
 };
-#define S_FAMILIES (sizeof s_families / sizeof s_families[0])
+#define S_FAMILIES (sizeof s_families / sizeof s_families [0])
 
 static int64_t
 s_now (void *env)
@@ -76,9 +76,9 @@ s_guard (cw_actor_t *actor, const cw_command_t *command, json_t **reply, void *a
     (void) actor;
     cw_procedures_t *self = arg;
     for (size_t f = 0; f < S_FAMILIES; f++)
-        for (const cw_command_t *c = s_families[f].commands; c->name; c++)
-            if (c == command && s_families[f].primary_check) {
-                *reply = s_families[f].primary_check (self->env.core, command->name);
+        for (const cw_command_t *c = s_families [f].commands; c->name; c++)
+            if (c == command && s_families [f].primary_check) {
+                *reply = s_families [f].primary_check (self->env.core, command->name);
                 if (*reply)
                     cw_warn ("cluster: refused: %s", cw_jtext (*reply, "error"));
                 return *reply == NULL;
@@ -99,9 +99,9 @@ cw_procedures_new (cw_cluster_t *core)
     cw_actor_t *actor = cw_cluster_actor (core);
     int rc = self->env.engine ? 0 : -1;
     for (size_t f = 0; f < S_FAMILIES && rc == 0; f++) {
-        rc = cw_actor_commands (actor, s_families[f].commands, &self->env);
-        if (rc == 0 && s_families[f].peer_commands)
-            rc = cw_cluster_peer_commands (core, s_families[f].peer_commands, &self->env);
+        rc = cw_actor_commands (actor, s_families [f].commands, &self->env);
+        if (rc == 0 && s_families [f].peer_commands)
+            rc = cw_cluster_peer_commands (core, s_families [f].peer_commands, &self->env);
     }
     if (rc == 0)
         self->timer_id = zloop_timer (cw_cluster_loop (core), S_TICK_MS, 0, s_tick, self);

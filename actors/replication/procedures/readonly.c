@@ -41,10 +41,10 @@ s_suggest (cw_cluster_t *core, json_t **missing_p)
     json_t *mappings = json_array ();
     json_t *missing = json_array ();
     for (int i = 1; i <= cw_cluster_effective (core)->peer_count; i++) {
-        char fqdn[520], ip[64], why[512] = "", fix[512] = "";
+        char fqdn [520], ip [64], why [512] = "", fix [512] = "";
         if (cw_proc_peer_fqdn (core, i, fqdn, sizeof fqdn, why, sizeof why, fix, sizeof fix) == 0
-        &&  cw_proc_peer_ip (core, &mapping, i, ip, sizeof ip, why, sizeof why) == 0) {
-            char entry[600];
+            && cw_proc_peer_ip (core, &mapping, i, ip, sizeof ip, why, sizeof why) == 0) {
+            char entry [600];
             snprintf (entry, sizeof entry, "%s=%s", fqdn, ip);
             json_array_append_new (mappings, json_string (entry));
             continue;
@@ -88,7 +88,7 @@ s_suggest_mappings (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, j
         return CW_REPLY_ERROR;
     json_t *missing = NULL;
     json_t *mappings = s_suggest (core, &missing);
-    char message[2048] = "";
+    char message [2048] = "";
     size_t i;
     json_t *item;
     json_array_foreach (missing, i, item) {
@@ -96,7 +96,7 @@ s_suggest_mappings (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, j
         snprintf (message + used, sizeof message - used, "%sno mapping: %s; fix: %s", used ? "\n" : "",
                   cw_jtext (item, "reason"), cw_jtext (item, "fix"));
     }
-    char err[512];
+    char err [512];
     if (apply && json_array_size (missing) > 0) {
         *reply = cw_error_body ("not applied: %s", message);
         json_object_set_new (*reply, "mappings", mappings);
@@ -125,7 +125,7 @@ typedef struct {
     cw_reply_target_t target;
     int a, b;
     json_t *list_a, *list_b;
-    char error[512];
+    char error [512];
     int waiting;
 } s_diff_t;
 
@@ -133,10 +133,15 @@ typedef struct {
 static bool
 s_must_match (const char *key)
 {
-    static const char *const keys[] = { "cluster.name", "cluster.primary", "cluster.ip_version",
-                                        "cluster.tls_verify", "cluster.peers", "dns.domain", NULL };
-    for (int i = 0; keys[i]; i++)
-        if (strcmp (keys[i], key) == 0)
+    static const char *const keys [] = { "cluster.name",
+                                         "cluster.primary",
+                                         "cluster.ip_version",
+                                         "cluster.tls_verify",
+                                         "cluster.peers",
+                                         "dns.domain",
+                                         NULL };
+    for (int i = 0; keys [i]; i++)
+        if (strcmp (keys [i], key) == 0)
             return true;
     return false;
 }
@@ -144,12 +149,11 @@ s_must_match (const char *key)
 static json_t *
 s_diff_side (cw_cluster_t *core, int index)
 {
-    char own[64] = "";
+    char own [64] = "";
     const char *name = index == cw_cluster_this_peer (core)
-                     ? cw_config_store_text (cw_cluster_store (core), "system.name", own, sizeof own)
-                     : cw_cluster_peer_view (core, index)->system_name;
-    return json_pack ("{s:i, s:s, s:s}", "index", index, "address", cw_proc_address (core, index),
-                      "system_name", name);
+                         ? cw_config_store_text (cw_cluster_store (core), "system.name", own, sizeof own)
+                         : cw_cluster_peer_view (core, index)->system_name;
+    return json_pack ("{s:i, s:s, s:s}", "index", index, "address", cw_proc_address (core, index), "system_name", name);
 }
 
 //  The entries of LIST_B missing from LIST_A's keys SEEN into DIFFERENCES.
@@ -162,9 +166,9 @@ s_diff_only_b (json_t *by_key, json_t *seen, json_t *differences)
         if (json_object_get (seen, key))
             continue;
         json_t *vb = json_object_get (other, "value");
-        json_array_append_new (differences, json_pack ("{s:s, s:s, s:n, s:O, s:b}", "key", key, "scope",
-                                                       cw_jtext (other, "scope"), "a", "b", vb ? vb : json_null (),
-                                                       "expected", false));
+        json_array_append_new (differences,
+                               json_pack ("{s:s, s:s, s:n, s:O, s:b}", "key", key, "scope", cw_jtext (other, "scope"),
+                                          "a", "b", vb ? vb : json_null (), "expected", false));
     }
 }
 
@@ -195,9 +199,9 @@ s_diff_compare (json_t *list_a, json_t *list_b, int *same)
         }
         const char *scope = cw_jtext (entry, "scope");
         bool expected = strcmp (scope, "peer") == 0 && !s_must_match (key);
-        json_array_append_new (differences, json_pack ("{s:s, s:s, s:O, s:O, s:b}", "key", key, "scope", scope,
-                                                       "a", va ? va : json_null (), "b", vb ? vb : json_null (),
-                                                       "expected", expected));
+        json_array_append_new (differences,
+                               json_pack ("{s:s, s:s, s:O, s:O, s:b}", "key", key, "scope", scope, "a",
+                                          va ? va : json_null (), "b", vb ? vb : json_null (), "expected", expected));
     }
     s_diff_only_b (by_key, seen, differences);
     json_decref (seen);
@@ -219,13 +223,15 @@ s_diff_finish (s_diff_t *diff)
         json_array_foreach (differences, i, entry)
             if (!json_is_true (json_object_get (entry, "expected")))
                 unexpected++;
-        char message[512];
-        snprintf (message, sizeof message, "peer %d (%s) and peer %d (%s): %zu keys differ (%d not expected to), "
-                  "%d the same", diff->a, cw_proc_address (core, diff->a), diff->b, cw_proc_address (core, diff->b),
+        char message [512];
+        snprintf (message, sizeof message,
+                  "peer %d (%s) and peer %d (%s): %zu keys differ (%d not expected to), "
+                  "%d the same",
+                  diff->a, cw_proc_address (core, diff->a), diff->b, cw_proc_address (core, diff->b),
                   json_array_size (differences), unexpected, same);
         cw_cluster_answer (core, &diff->target, true,
-                           json_pack ("{s:o, s:o, s:o, s:i, s:i, s:s}", "a", s_diff_side (core, diff->a),
-                                      "b", s_diff_side (core, diff->b), "differences", differences, "same", same,
+                           json_pack ("{s:o, s:o, s:o, s:i, s:i, s:s}", "a", s_diff_side (core, diff->a), "b",
+                                      s_diff_side (core, diff->b), "differences", differences, "same", same,
                                       "unexpected", unexpected, "message", message));
     }
     json_decref (diff->list_a);
@@ -234,19 +240,17 @@ s_diff_finish (s_diff_t *diff)
 }
 
 static void
-s_on_diff_list (cw_cluster_t *core, int peer, bool ok, json_t *json, const uint8_t *blob, size_t blob_len,
-                void *arg)
+s_on_diff_list (cw_cluster_t *core, int peer, bool ok, json_t *json, const uint8_t *blob, size_t blob_len, void *arg)
 {
     (void) blob;
     (void) blob_len;
     s_diff_t *diff = arg;
     if (!ok || !json_is_array (json_object_get (json, "config"))) {
         if (!*diff->error)
-            snprintf (diff->error, sizeof diff->error, "cannot read the configuration of peer %d (%s): %.300s",
-                      peer, cw_proc_address (core, peer), ok ? "no list in its answer" : cw_jtext (json, "error"));
+            snprintf (diff->error, sizeof diff->error, "cannot read the configuration of peer %d (%s): %.300s", peer,
+                      cw_proc_address (core, peer), ok ? "no list in its answer" : cw_jtext (json, "error"));
     }
-    else
-    if (peer == diff->a && !diff->list_a)
+    else if (peer == diff->a && !diff->list_a)
         diff->list_a = json_incref (json);
     else
         diff->list_b = json_incref (json);
@@ -264,12 +268,12 @@ s_peer_named (cw_cluster_t *core, const char *text)
             return i;
     cw_mapping_t mapping;
     cw_settings_mapping (cw_cluster_store (core), &mapping);
-    char ip[64], via[256];
+    char ip [64], via [256];
     if (cw_proc_resolve (core, &mapping, text, ip, sizeof ip, via, sizeof via) == 0)
         for (int i = 1; i <= count; i++) {
-            char other[64];
+            char other [64];
             if (cw_proc_resolve (core, &mapping, cw_proc_address (core, i), other, sizeof other, via, sizeof via) == 0
-            &&  strcmp (ip, other) == 0)
+                && strcmp (ip, other) == 0)
                 return i;
         }
     return 0;
@@ -295,8 +299,8 @@ s_peer_arg (cw_cluster_t *core, json_t *arg, char *err, size_t errlen)
         snprintf (err, errlen, "a peer is named by its index or its address");
         return -1;
     }
-    if (strlen (text) == 1 && text[0] >= '1' && text[0] <= '6' && text[0] - '0' <= count)
-        return text[0] - '0';
+    if (strlen (text) == 1 && text [0] >= '1' && text [0] <= '6' && text [0] - '0' <= count)
+        return text [0] - '0';
     int index = s_peer_named (core, text);
     if (index)
         return index;
@@ -343,7 +347,7 @@ s_diff (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **repl
         *reply = cw_error_body ("cluster diff: this system is not in a cluster");
         return CW_REPLY_ERROR;
     }
-    char err[512];
+    char err [512];
     int a = s_peer_arg (core, json_object_get (args, "a"), err, sizeof err);
     int b = a < 0 ? 0 : s_peer_arg (core, json_object_get (args, "b"), err, sizeof err);
     if (a < 0 || b < 0) {
@@ -379,8 +383,7 @@ s_diff (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **repl
 // ---------------------------------------------------------------------------
 //  Table
 
-const cw_command_t cw_readonly_commands[] = {
-    { "cluster.suggest_mappings", s_suggest_mappings, 0, "address mapping entries from the peers' host names" },
-    { "cluster.diff", s_diff, 0, "compare the configuration of two peers" },
-    { NULL, NULL, 0, NULL }
-};
+const cw_command_t cw_readonly_commands [] = { { "cluster.suggest_mappings", s_suggest_mappings, 0,
+                                                 "address mapping entries from the peers' host names" },
+                                               { "cluster.diff", s_diff, 0, "compare the configuration of two peers" },
+                                               { NULL, NULL, 0, NULL } };

@@ -7,6 +7,6 @@
 #include "common.h"
 
 //  Actor commands; ARG is a cw_proc_env_t.
-extern const cw_command_t cw_readonly_commands[];
+extern const cw_command_t cw_readonly_commands [];
 
 #endif

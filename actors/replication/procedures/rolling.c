@@ -50,29 +50,29 @@
 #include <strings.h>
 
 #define S_PROBE_EVERY_MS 500
-#define S_CALL_MS 2500              //  a peer call (the control relay waits 2x request_timeout)
-#define S_RESTART_MS 90000          //  a peer restarts and takes its change
-#define S_ALIVE_MS 60000            //  ... and is alive and in sync again
-#define S_SETTLE_MS 30000           //  every peer alive before a step starts
+#define S_CALL_MS 2500        //  a peer call (the control relay waits 2x request_timeout)
+#define S_RESTART_MS 90000    //  a peer restarts and takes its change
+#define S_ALIVE_MS 60000      //  ... and is alive and in sync again
+#define S_SETTLE_MS 30000     //  every peer alive before a step starts
 
 typedef struct {
     cw_proc_env_t *env;
-    bool use_fqdns;                 //  else enforce_tls
-    int peer;                       //  the peer of the current plan item
-    char old_boot[64];
+    bool use_fqdns;    //  else enforce_tls
+    int peer;          //  the peer of the current plan item
+    char old_boot [64];
     bool probe_out;
     int64_t next_probe;
-    char push_error[512];
-    bool restart_self;              //  the primary's own step is done
-    char list[CW_CLUSTER_MAX_PEERS][256];   //  use_fqdns: the peer list so far
+    char push_error [512];
+    bool restart_self;                        //  the primary's own step is done
+    char list [CW_CLUSTER_MAX_PEERS][256];    //  use_fqdns: the peer list so far
     int count;
-    char fqdn[CW_CLUSTER_MAX_PEERS][256];   //  use_fqdns: each peer's FQDN
+    char fqdn [CW_CLUSTER_MAX_PEERS][256];    //  use_fqdns: each peer's FQDN
 } s_roll_t;
 
 static bool
 s_is_ip (const char *address)
 {
-    char canon[64];
+    char canon [64];
     return cw_valid_ip (address, canon);
 }
 
@@ -81,7 +81,7 @@ s_list_json (s_roll_t *roll)
 {
     json_t *list = json_array ();
     for (int i = 0; i < roll->count; i++)
-        json_array_append_new (list, json_string (roll->list[i]));
+        json_array_append_new (list, json_string (roll->list [i]));
     return list;
 }
 
@@ -106,7 +106,8 @@ static void
 s_probe (cw_engine_t *engine, s_roll_t *roll)
 {
     if (!roll->probe_out
-    &&  cw_engine_call (engine, roll->peer, 0, cw_proc_control ("cluster.fqdn_probe", json_object ()), S_CALL_MS) == 0)
+        && cw_engine_call (engine, roll->peer, 0, cw_proc_control ("cluster.fqdn_probe", json_object ()), S_CALL_MS)
+               == 0)
         roll->probe_out = true;
 }
 
@@ -126,7 +127,7 @@ static cw_step_result_t
 s_own_step (cw_engine_t *engine, s_roll_t *roll)
 {
     cw_cluster_t *core = roll->env->core;
-    char err[512];
+    char err [512];
     json_t *value = roll->use_fqdns ? s_list_json (roll) : json_string ("enforce");
     int rc = cw_proc_set_key (core, roll->use_fqdns ? "cluster.peers" : "cluster.tls_verify", value, err, sizeof err);
     json_decref (value);
@@ -147,14 +148,14 @@ s_settle_tick (cw_engine_t *engine, void *ctx)
     cw_cluster_t *core = roll->env->core;
     if (!s_still_primary (engine, roll))
         return CW_STEP_FAIL;
-    char why[512];
+    char why [512];
     cw_proc_not_settled (core, true, why, sizeof why);
     if (*why)
         return CW_STEP_WAIT;
     int p = roll->peer;
     cw_engine_plan_state (engine, "running", "");
     if (roll->use_fqdns && p >= 1 && p <= roll->count)
-        cw_copy (roll->list[p - 1], sizeof roll->list[0], roll->fqdn[p - 1]);
+        cw_copy (roll->list [p - 1], sizeof roll->list [0], roll->fqdn [p - 1]);
     if (p == cw_cluster_this_peer (core) && !roll->use_fqdns)
         return s_own_step (engine, roll);
     if (p == cw_cluster_this_peer (core))
@@ -166,7 +167,7 @@ static cw_step_result_t
 s_settle_timeout (cw_engine_t *engine, void *ctx)
 {
     s_roll_t *roll = ctx;
-    char why[512];
+    char why [512];
     cw_proc_not_settled (roll->env->core, true, why, sizeof why);
     if (!*why)
         return s_settle_tick (engine, ctx);
@@ -202,7 +203,7 @@ s_probe_reply (cw_engine_t *engine, void *ctx, int peer, int tag, bool ok, json_
     s_roll_t *roll = ctx;
     roll->probe_out = false;
     if (!ok)
-        return CW_STEP_WAIT;        //  asked again on a later tick
+        return CW_STEP_WAIT;    //  asked again on a later tick
     cw_copy (roll->old_boot, sizeof roll->old_boot, cw_jtext (json, "boot_id"));
     return CW_STEP_NEXT;
 }
@@ -236,7 +237,7 @@ s_push_enter (cw_engine_t *engine, void *ctx)
     s_roll_t *roll = ctx;
     cw_cluster_t *core = roll->env->core;
     int p = roll->peer;
-    roll->push_error[0] = 0;
+    roll->push_error [0] = 0;
     for (int j = 1; j <= cw_cluster_effective (core)->peer_count; j++) {
         if (j == cw_cluster_this_peer (core) || (!roll->use_fqdns && j != p))
             continue;
@@ -244,14 +245,15 @@ s_push_enter (cw_engine_t *engine, void *ctx)
         json_t *args = roll->use_fqdns ? json_pack ("{s:o, s:b}", "peers", s_list_json (roll), "restart", restart)
                                        : json_pack ("{s:s, s:b}", "tls_verify", "enforce", "restart", restart);
         if (cw_engine_call (engine, j, 0, cw_proc_control ("cluster.apply_settings", args), S_CALL_MS) != 0) {
-            cw_engine_fail (engine, "cannot reach peer %d (%s) to push the settings; the peers pushed so far already "
-                            "saved them: run `causeway cluster use-fqdns` again when it is back", j,
-                            cw_proc_address (core, j));
+            cw_engine_fail (engine,
+                            "cannot reach peer %d (%s) to push the settings; the peers pushed so far already "
+                            "saved them: run `causeway cluster use-fqdns` again when it is back",
+                            j, cw_proc_address (core, j));
             return CW_STEP_FAIL;
         }
     }
     if (roll->use_fqdns)
-        cw_engine_log (engine, "peer list %s pushed to the other peers (peer %d restarts)", roll->list[p - 1], p);
+        cw_engine_log (engine, "peer list %s pushed to the other peers (peer %d restarts)", roll->list [p - 1], p);
     else
         cw_engine_log (engine, "cluster.tls_verify=enforce pushed to peer %d (%s), which restarts", p,
                        cw_proc_address (core, p));
@@ -267,15 +269,13 @@ s_push_reply (cw_engine_t *engine, void *ctx, int peer, int tag, bool ok, json_t
     if (ok)
         cw_engine_log (engine, "peer %d (%s) saved the settings%s", peer, address,
                        peer == roll->peer ? " and restarts" : "");
-    else
-    if (peer == roll->peer)
+    else if (peer == roll->peer)
         //  It may have gone down before its answer: its restart tells
         cw_engine_log (engine, "peer %d (%s) did not confirm (%s); waiting for its restart", peer, address,
                        cw_jtext (json, "error"));
-    else
-    if (!*roll->push_error)
-        snprintf (roll->push_error, sizeof roll->push_error, "peer %d (%s) did not take the settings: %.300s",
-                  peer, address, cw_jtext (json, "error"));
+    else if (!*roll->push_error)
+        snprintf (roll->push_error, sizeof roll->push_error, "peer %d (%s) did not take the settings: %.300s", peer,
+                  address, cw_jtext (json, "error"));
     return s_push_done (engine, roll);
 }
 
@@ -284,7 +284,7 @@ s_local_enter (cw_engine_t *engine, void *ctx)
 {
     s_roll_t *roll = ctx;
     if (roll->use_fqdns) {
-        char err[512];
+        char err [512];
         json_t *list = s_list_json (roll);
         int rc = cw_proc_set_key (roll->env->core, "cluster.peers", list, err, sizeof err);
         json_decref (list);
@@ -335,15 +335,16 @@ s_restart_reply (cw_engine_t *engine, void *ctx, int peer, int tag, bool ok, jso
     if (roll->use_fqdns) {
         json_t *peers = json_object_get (json, "peers");
         const char *address = json_string_value (json_array_get (peers, (size_t) peer - 1));
-        taken = address && strcasecmp (address, roll->fqdn[peer - 1]) == 0;
+        taken = address && strcasecmp (address, roll->fqdn [peer - 1]) == 0;
     }
     else
         taken = strcmp (cw_jtext (json, "tls_verify"), "enforce") == 0;
     const char *address = cw_proc_address (roll->env->core, peer);
     if (!taken) {
-        cw_engine_fail (engine, "peer %d (%s) restarted without taking the change (its settings in effect: %s); "
-                        "check `causeway config get cluster.peers` and `cluster.tls_verify` on it", peer, address,
-                        roll->use_fqdns ? "an unchanged peer list" : cw_jtext (json, "tls_verify"));
+        cw_engine_fail (engine,
+                        "peer %d (%s) restarted without taking the change (its settings in effect: %s); "
+                        "check `causeway config get cluster.peers` and `cluster.tls_verify` on it",
+                        peer, address, roll->use_fqdns ? "an unchanged peer list" : cw_jtext (json, "tls_verify"));
         return CW_STEP_FAIL;
     }
     cw_engine_log (engine, "peer %d (%s) restarted with the change", peer, address);
@@ -355,9 +356,10 @@ s_restart_timeout (cw_engine_t *engine, void *ctx)
 {
     s_roll_t *roll = ctx;
     int p = roll->peer;
-    cw_engine_fail (engine, "peer %d (%s) did not come back with the change within %d s; check it "
+    cw_engine_fail (engine,
+                    "peer %d (%s) did not come back with the change within %d s; check it "
                     "(`causeway cluster status` there) and run the command again",
-                    p, roll->use_fqdns ? roll->fqdn[p - 1] : cw_proc_address (roll->env->core, p),
+                    p, roll->use_fqdns ? roll->fqdn [p - 1] : cw_proc_address (roll->env->core, p),
                     S_RESTART_MS / 1000);
     return CW_STEP_FAIL;
 }
@@ -369,7 +371,7 @@ s_not_back (s_roll_t *roll, char *why, size_t size)
     cw_cluster_t *core = roll->env->core;
     int p = roll->peer;
     cw_proc_not_settled (core, true, why, size);
-    if (!*why && roll->use_fqdns && strcasecmp (cw_proc_address (core, p), roll->fqdn[p - 1]) != 0)
+    if (!*why && roll->use_fqdns && strcasecmp (cw_proc_address (core, p), roll->fqdn [p - 1]) != 0)
         snprintf (why, size, "the new list is not in effect here");
 }
 
@@ -379,7 +381,7 @@ s_alive_tick (cw_engine_t *engine, void *ctx)
     s_roll_t *roll = ctx;
     if (!s_still_primary (engine, roll))
         return CW_STEP_FAIL;
-    char why[512];
+    char why [512];
     s_not_back (roll, why, sizeof why);
     if (*why)
         return CW_STEP_WAIT;
@@ -396,7 +398,7 @@ static cw_step_result_t
 s_alive_timeout (cw_engine_t *engine, void *ctx)
 {
     s_roll_t *roll = ctx;
-    char why[512];
+    char why [512];
     s_not_back (roll, why, sizeof why);
     if (!*why)
         return s_alive_tick (engine, ctx);
@@ -415,7 +417,7 @@ s_roll_end (cw_engine_t *engine, void *ctx, bool ok, const char *error)
     }
 }
 
-static const cw_step_t s_roll_steps[] = {
+static const cw_step_t s_roll_steps [] = {
     { "settle", s_wait, NULL, s_settle_tick, S_SETTLE_MS, s_settle_timeout },
     { "probe", s_probe_enter, s_probe_reply, s_probe_tick, S_SETTLE_MS, s_probe_timeout },
     { "push", s_push_enter, s_push_reply, NULL, 0, NULL },
@@ -438,8 +440,8 @@ s_roll_start (cw_proc_env_t *env, s_roll_t *roll, json_t *plan, char *err, size_
 {
     roll->env = env;
     roll->peer = (int) json_integer_value (json_object_get (json_array_get (plan, 0), "peer"));
-    return cw_engine_start (env->engine, roll->use_fqdns ? &s_use_fqdns_procedure : &s_enforce_tls_procedure,
-                            roll, plan, err, errlen);
+    return cw_engine_start (env->engine, roll->use_fqdns ? &s_use_fqdns_procedure : &s_enforce_tls_procedure, roll,
+                            plan, err, errlen);
 }
 
 //  A visible step of the plan: PEER from its address to TO.
@@ -457,8 +459,8 @@ s_order (cw_cluster_t *core, int *order)
     int n = 0;
     for (int i = 1; i <= cw_cluster_effective (core)->peer_count; i++)
         if (i != cw_cluster_this_peer (core))
-            order[n++] = i;
-    order[n++] = cw_cluster_this_peer (core);
+            order [n++] = i;
+    order [n++] = cw_cluster_this_peer (core);
     return n;
 }
 
@@ -469,29 +471,27 @@ s_order (cw_cluster_t *core, int *order)
 static void
 s_fqdn_of (cw_cluster_t *core, const cw_mapping_t *mapping, int i, s_roll_t *roll, char *problems, size_t size)
 {
-    char fqdn[520], ip[64], want[64], via[256], reason[512] = "", fix[512] = "";
+    char fqdn [520], ip [64], want [64], via [256], reason [512] = "", fix [512] = "";
     if (cw_proc_peer_fqdn (core, i, fqdn, sizeof fqdn, reason, sizeof reason, fix, sizeof fix) != 0)
         ;
-    else
-    if (strlen (fqdn) >= sizeof roll->fqdn[0])
+    else if (strlen (fqdn) >= sizeof roll->fqdn [0])
         snprintf (reason, sizeof reason, "peer %d's FQDN %.80s... is too long", i, fqdn);
-    else
-    if (cw_proc_peer_ip (core, mapping, i, want, sizeof want, reason, sizeof reason) != 0)
+    else if (cw_proc_peer_ip (core, mapping, i, want, sizeof want, reason, sizeof reason) != 0)
         snprintf (fix, sizeof fix, "check cluster.peers");
-    else
-    if (cw_proc_resolve (core, mapping, fqdn, ip, sizeof ip, via, sizeof via) != 0) {
+    else if (cw_proc_resolve (core, mapping, fqdn, ip, sizeof ip, via, sizeof via) != 0) {
         snprintf (reason, sizeof reason, "peer %d's FQDN: %.300s", i, via);
-        snprintf (fix, sizeof fix, "add %.250s=%s to the address mapping (`causeway cluster suggest-mappings "
-                  "--apply`) or to DNS", fqdn, want);
+        snprintf (fix, sizeof fix,
+                  "add %.250s=%s to the address mapping (`causeway cluster suggest-mappings "
+                  "--apply`) or to DNS",
+                  fqdn, want);
     }
-    else
-    if (strcmp (ip, want) != 0) {
-        snprintf (reason, sizeof reason, "peer %d's FQDN %.250s resolves (%.60s) to %s, not to its address %s",
-                  i, fqdn, via, ip, want);
+    else if (strcmp (ip, want) != 0) {
+        snprintf (reason, sizeof reason, "peer %d's FQDN %.250s resolves (%.60s) to %s, not to its address %s", i, fqdn,
+                  via, ip, want);
         snprintf (fix, sizeof fix, "correct the address mapping or DNS for %.250s", fqdn);
     }
     for (int j = 1; j < i && !*reason; j++)
-        if (strcasecmp (roll->fqdn[j - 1], fqdn) == 0) {
+        if (strcasecmp (roll->fqdn [j - 1], fqdn) == 0) {
             snprintf (reason, sizeof reason, "peers %d and %d have the same FQDN %.250s", j, i, fqdn);
             snprintf (fix, sizeof fix, "give each peer its own dns.hostname");
         }
@@ -500,7 +500,7 @@ s_fqdn_of (cw_cluster_t *core, const cw_mapping_t *mapping, int i, s_roll_t *rol
         snprintf (problems + used, size - used, "%s%s (fix: %s)", used ? "; " : "", reason, fix);
     }
     else
-        cw_copy (roll->fqdn[i - 1], sizeof roll->fqdn[i - 1], fqdn);
+        cw_copy (roll->fqdn [i - 1], sizeof roll->fqdn [i - 1], fqdn);
 }
 
 //  Refusals of use_fqdns before the FQDNs are looked at: an error body,
@@ -516,15 +516,16 @@ s_use_fqdns_check (cw_proc_env_t *env, json_t **reply)
     for (int i = 1; i <= cw_cluster_effective (core)->peer_count; i++)
         ips += s_is_ip (cw_proc_address (core, i));
     if (ips == 0) {
-        *reply = json_pack ("{s:[], s:b, s:s}", "plan", "started", false,
-                            "message", "every peer address is already an FQDN");
+        *reply = json_pack ("{s:[], s:b, s:s}", "plan", "started", false, "message",
+                            "every peer address is already an FQDN");
         return NULL;
     }
-    char why[512];
+    char why [512];
     cw_proc_not_settled (core, false, why, sizeof why);
     if (*why)
         return cw_error_body ("cluster use-fqdns needs every peer active: %s; retry when `causeway "
-                              "cluster status` shows every peer active", why);
+                              "cluster status` shows every peer active",
+                              why);
     cw_cluster_settings_t stored;
     cw_proc_stored (core, &stored);
     json_t *saved = cw_settings_json (&stored);
@@ -555,7 +556,7 @@ s_use_fqdns (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t *
     cw_settings_mapping (cw_cluster_store (core), &mapping);
     s_roll_t *roll = calloc (1, sizeof *roll);
     roll->use_fqdns = true;
-    char problems[3072] = "";
+    char problems [3072] = "";
     for (int i = 1; i <= effective->peer_count; i++)
         s_fqdn_of (core, &mapping, i, roll, problems, sizeof problems);
     if (*problems) {
@@ -563,44 +564,44 @@ s_use_fqdns (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t *
         return cw_proc_refuse (reply, cw_error_body ("cluster use-fqdns refused: %s", problems));
     }
     //  The plan: one step per peer whose address is not yet its FQDN
-    int order[CW_CLUSTER_MAX_PEERS];
+    int order [CW_CLUSTER_MAX_PEERS];
     int n = s_order (core, order);
     json_t *steps = json_array ();
     json_t *plan = json_array ();
-    char text[1536] = "";
+    char text [1536] = "";
     for (int k = 0; k < n; k++) {
-        int i = order[k];
+        int i = order [k];
         const char *from = cw_proc_address (core, i);
-        if (strcasecmp (from, roll->fqdn[i - 1]) == 0)
+        if (strcasecmp (from, roll->fqdn [i - 1]) == 0)
             continue;
-        json_array_append_new (steps, s_plan_item (core, i, roll->fqdn[i - 1]));
-        json_array_append_new (plan, json_pack ("{s:i, s:s, s:s, s:b}", "peer", i, "from", from,
-                                                "to", roll->fqdn[i - 1], "restart", true));
+        json_array_append_new (steps, s_plan_item (core, i, roll->fqdn [i - 1]));
+        json_array_append_new (plan, json_pack ("{s:i, s:s, s:s, s:b}", "peer", i, "from", from, "to",
+                                                roll->fqdn [i - 1], "restart", true));
         size_t used = strlen (text);
-        snprintf (text + used, sizeof text - used, "%speer %d %s -> %s", used ? ", " : "", i, from,
-                  roll->fqdn[i - 1]);
+        snprintf (text + used, sizeof text - used, "%speer %d %s -> %s", used ? ", " : "", i, from, roll->fqdn [i - 1]);
     }
     if (json_array_size (steps) == 0) {
         json_decref (steps);
         free (roll);
-        *reply = json_pack ("{s:o, s:b, s:s}", "plan", plan, "started", false,
-                            "message", "every peer address is already its FQDN");
+        *reply = json_pack ("{s:o, s:b, s:s}", "plan", plan, "started", false, "message",
+                            "every peer address is already its FQDN");
         return CW_REPLY_OK;
     }
     //  Each step replaces one slot: the list grows step by step
     for (int i = 0; i < effective->peer_count; i++)
-        cw_copy (roll->list[i], sizeof roll->list[i], effective->peers[i]);
+        cw_copy (roll->list [i], sizeof roll->list [i], effective->peers [i]);
     roll->count = effective->peer_count;
-    char err[768];
+    char err [768];
     if (s_roll_start (env, roll, steps, err, sizeof err)) {
         json_decref (plan);
         return cw_proc_refuse (reply, cw_error_body ("%s", err));
     }
-    char message[2048];
+    char message [2048];
     snprintf (message, sizeof message,
               "moving the peer list to FQDNs, one peer at a time (%s): each peer restarts after its change, "
               "this primary last. Follow it with `causeway cluster status` (and the control command "
-              "cluster.use_fqdns_status)", text);
+              "cluster.use_fqdns_status)",
+              text);
     *reply = json_pack ("{s:o, s:b, s:s}", "plan", plan, "started", true, "message", message);
     return CW_REPLY_OK;
 }
@@ -613,22 +614,22 @@ s_use_fqdns (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t *
 typedef struct {
     cw_proc_env_t *env;
     cw_reply_target_t target;
-    json_t *checks;             //  [{peer, address, ok, reason}]
+    json_t *checks;    //  [{peer, address, ok, reason}]
     int waiting;
 } s_tls_t;
 
 static void
 s_tls_add (s_tls_t *tls, int peer, const char *address, bool ok, const char *reason)
 {
-    json_array_append_new (tls->checks, json_pack ("{s:i, s:s, s:b, s:s}", "peer", peer, "address", address,
-                                                   "ok", ok, "reason", reason));
+    json_array_append_new (tls->checks, json_pack ("{s:i, s:s, s:b, s:s}", "peer", peer, "address", address, "ok", ok,
+                                                   "reason", reason));
 }
 
 //  The checks that failed, as one text into FAILURES ("" none).
 static void
 s_tls_failures (s_tls_t *tls, char *failures, size_t size)
 {
-    failures[0] = 0;
+    failures [0] = 0;
     size_t i;
     json_t *check;
     json_array_foreach (tls->checks, i, check) {
@@ -648,7 +649,7 @@ s_tls_done (s_tls_t *tls)
     if (--tls->waiting > 0)
         return;
     cw_cluster_t *core = tls->env->core;
-    char failures[3072];
+    char failures [3072];
     s_tls_failures (tls, failures, sizeof failures);
     json_t *body = cw_proc_primary_only (core, "cluster enforce-tls");
     if (!body)
@@ -656,21 +657,21 @@ s_tls_done (s_tls_t *tls)
     if (!body && *failures)
         body = cw_error_body ("TLS verification not changed: with enforce these peers would be refused: "
                               "%s. Give each peer a certificate whose SAN names its address in the "
-                              "peer list, signed by a CA every peer trusts", failures);
-    int order[CW_CLUSTER_MAX_PEERS];
+                              "peer list, signed by a CA every peer trusts",
+                              failures);
+    int order [CW_CLUSTER_MAX_PEERS];
     int n = body ? 0 : s_order (core, order);
     json_t *steps = json_array ();
     json_t *plan = json_array ();
     for (int k = 0; k < n; k++) {
-        json_array_append_new (steps, s_plan_item (core, order[k], "enforce"));
-        json_array_append_new (plan, json_pack ("{s:i, s:s, s:b}", "peer", order[k], "address",
-                                                cw_proc_address (core, order[k]), "restart", true));
+        json_array_append_new (steps, s_plan_item (core, order [k], "enforce"));
+        json_array_append_new (plan, json_pack ("{s:i, s:s, s:b}", "peer", order [k], "address",
+                                                cw_proc_address (core, order [k]), "restart", true));
     }
-    char err[768];
+    char err [768];
     if (!body && s_roll_start (tls->env, calloc (1, sizeof (s_roll_t)), steps, err, sizeof err))
         body = cw_error_body ("%s", err);
-    else
-    if (body)
+    else if (body)
         json_decref (steps);
     if (body) {
         json_decref (plan);
@@ -680,7 +681,8 @@ s_tls_done (s_tls_t *tls)
     else
         cw_cluster_answer (core, &tls->target, true,
                            json_pack ("{s:o, s:b, s:o, s:s}", "plan", plan, "started", true, "checks", tls->checks,
-                                      "message", "every certificate passed; switching TLS verification to enforce "
+                                      "message",
+                                      "every certificate passed; switching TLS verification to enforce "
                                       "one peer at a time (each restarts, this primary last). Follow it with "
                                       "`causeway cluster status` (and the control command "
                                       "cluster.enforce_tls_status)"));
@@ -688,8 +690,7 @@ s_tls_done (s_tls_t *tls)
 }
 
 static void
-s_on_cert_checked (cw_cluster_t *core, int peer, bool ok, json_t *json, const uint8_t *blob, size_t blob_len,
-                   void *arg)
+s_on_cert_checked (cw_cluster_t *core, int peer, bool ok, json_t *json, const uint8_t *blob, size_t blob_len, void *arg)
 {
     (void) blob;
     (void) blob_len;
@@ -697,17 +698,17 @@ s_on_cert_checked (cw_cluster_t *core, int peer, bool ok, json_t *json, const ui
     const char *address = cw_proc_address (core, peer);
     const char *ca_file = cw_cluster_boot (core)->peering.ca_file;
     if (!ok)
-        s_tls_add (tls, peer, address, false, json_object_get (json, "error")
-                   ? cw_jtext (json, "error") : "the certificate check failed on that peer");
-    else
-    if (!json_is_true (json_object_get (json, "ok")))
+        s_tls_add (tls, peer, address, false,
+                   json_object_get (json, "error") ? cw_jtext (json, "error")
+                                                   : "the certificate check failed on that peer");
+    else if (!json_is_true (json_object_get (json, "ok")))
         s_tls_add (tls, peer, address, false, cw_jtext (json, "reason"));
     else {
         //  Its certificate must also chain to the CAs this peer trusts
         const char *pem = cw_jtext (json, "certificate");
         json_t *here = *pem ? cw_cert_check (NULL, pem, ca_file, address, false) : NULL;
         if (here && !json_is_true (json_object_get (here, "ok"))) {
-            char reason[600];
+            char reason [600];
             snprintf (reason, sizeof reason, "not trusted by the primary: %s", cw_jtext (here, "reason"));
             s_tls_add (tls, peer, address, false, reason);
         }
@@ -730,26 +731,27 @@ s_enforce_tls_check (cw_proc_env_t *env, json_t **reply)
     cw_cluster_settings_t stored;
     cw_proc_stored (core, &stored);
     if (strcmp (cw_cluster_effective (core)->tls_verify, "enforce") == 0
-    &&  strcmp (stored.tls_verify, "enforce") == 0) {
+        && strcmp (stored.tls_verify, "enforce") == 0) {
         *reply = json_pack ("{s:b, s:s}", "started", false, "message", "TLS verification is already enforce");
         return NULL;
     }
-    char ips[1024] = "";
+    char ips [1024] = "";
     for (int i = 1; i <= cw_cluster_effective (core)->peer_count; i++)
         if (s_is_ip (cw_proc_address (core, i))) {
             size_t used = strlen (ips);
-            snprintf (ips + used, sizeof ips - used, "%speer %d (%s)", used ? ", " : "", i,
-                      cw_proc_address (core, i));
+            snprintf (ips + used, sizeof ips - used, "%speer %d (%s)", used ? ", " : "", i, cw_proc_address (core, i));
         }
     if (*ips)
         return cw_error_body ("TLS verification not changed: enforce needs every peer address to be the FQDN "
                               "in its certificate, and these are IP addresses: %s; run `causeway cluster "
-                              "use-fqdns` first", ips);
-    char why[512];
+                              "use-fqdns` first",
+                              ips);
+    char why [512];
     cw_proc_not_settled (core, false, why, sizeof why);
     if (*why)
         return cw_error_body ("TLS verification not changed: every peer must be active to check its "
-                              "certificate, and %s", why);
+                              "certificate, and %s",
+                              why);
     return NULL;
 }
 
@@ -798,7 +800,7 @@ s_status (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **re
 {
     (void) actor;
     (void) args;
-    char procedure[64];
+    char procedure [64];
     const char *name = req->command + strlen ("cluster.");
     snprintf (procedure, sizeof procedure, "%.*s", (int) (strlen (name) - strlen ("_status")), name);
     for (char *p = procedure; *p; p++)
@@ -825,9 +827,9 @@ s_fqdn_probe (cw_cluster_t *core, json_t *args, const cw_reply_target_t *target,
     (void) arg;
     const cw_cluster_settings_t *effective = cw_cluster_effective (core);
     cw_cluster_answer (core, target, true,
-                       json_pack ("{s:s, s:o, s:s, s:i, s:i}", "boot_id", cw_cluster_boot_id (core),
-                                  "peers", cw_settings_peers_json (effective), "tls_verify", effective->tls_verify,
-                                  "this_peer", cw_cluster_this_peer (core), "primary", effective->primary));
+                       json_pack ("{s:s, s:o, s:s, s:i, s:i}", "boot_id", cw_cluster_boot_id (core), "peers",
+                                  cw_settings_peers_json (effective), "tls_verify", effective->tls_verify, "this_peer",
+                                  cw_cluster_this_peer (core), "primary", effective->primary));
 }
 
 json_t *
@@ -840,7 +842,7 @@ cw_rolling_primary_check (cw_cluster_t *core, const char *command)
 // ---------------------------------------------------------------------------
 //  Tables
 
-const cw_command_t cw_rolling_commands[] = {
+const cw_command_t cw_rolling_commands [] = {
     { "cluster.use_fqdns", s_use_fqdns, CW_CMD_PRIMARY_ONLY, "move the peer list to FQDNs, one peer at a time" },
     { "cluster.enforce_tls", s_enforce_tls, CW_CMD_PRIMARY_ONLY,
       "switch TLS verification to enforce, one peer at a time" },
@@ -849,8 +851,6 @@ const cw_command_t cw_rolling_commands[] = {
     { NULL, NULL, 0, NULL }
 };
 
-const cw_peer_command_t cw_rolling_peer_commands[] = {
-    { "cluster.cert_check", s_cert_check },
-    { "cluster.fqdn_probe", s_fqdn_probe },
-    { NULL, NULL }
-};
+const cw_peer_command_t cw_rolling_peer_commands [] = { { "cluster.cert_check", s_cert_check },
+                                                        { "cluster.fqdn_probe", s_fqdn_probe },
+                                                        { NULL, NULL } };

@@ -27,15 +27,14 @@
 #include "cw_log.h"
 
 #ifndef CW_VERSION
-#   define CW_VERSION "unknown"
+#define CW_VERSION "unknown"
 #endif
 
-#define S_CHUNK          65536
-#define S_HEADER_BYTES   (9 + 1 + 8 + 8 + crypto_pwhash_SALTBYTES \
-                          + crypto_secretstream_xchacha20poly1305_HEADERBYTES)
+#define S_CHUNK 65536
+#define S_HEADER_BYTES (9 + 1 + 8 + 8 + crypto_pwhash_SALTBYTES + crypto_secretstream_xchacha20poly1305_HEADERBYTES)
 #define S_KDF_ARGON2ID13 1
-#define S_PENDING_MAGIC  "CWRESTORE1"
-#define S_MAX_FILE       ((uint64_t) 8 << 30)
+#define S_PENDING_MAGIC "CWRESTORE1"
+#define S_MAX_FILE ((uint64_t) 8 << 30)
 
 static void
 s_put_le (unsigned char *p, uint64_t v, int bytes)
@@ -101,7 +100,7 @@ s_read_file (const char *path, size_t *len, char *err, size_t errlen)
         return NULL;
     }
     size_t size = (size_t) st.st_size;
-    unsigned char *data = malloc (size? size: 1);
+    unsigned char *data = malloc (size ? size : 1);
     size_t got = 0;
     while (data && got < size) {
         ssize_t n = read (fd, data + got, size - got);
@@ -124,8 +123,8 @@ s_read_file (const char *path, size_t *len, char *err, size_t errlen)
 //  Write DATA to PATH atomically and durably: PATH.tmp (0600), fsync,
 //  rename, fsync the directory.
 static int
-s_write_file_atomic (const char *path, const unsigned char *const *parts, const size_t *lens,
-                     int count, char *err, size_t errlen)
+s_write_file_atomic (const char *path, const unsigned char *const *parts, const size_t *lens, int count, char *err,
+                     size_t errlen)
 {
     size_t tlen = strlen (path) + 5;
     char *tmp = malloc (tlen);
@@ -135,7 +134,7 @@ s_write_file_atomic (const char *path, const unsigned char *const *parts, const 
     }
     snprintf (tmp, tlen, "%s.tmp", path);
     int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int rc = fd < 0? -1: fchmod (fd, 0600);
+    int rc = fd < 0 ? -1 : fchmod (fd, 0600);
     for (int i = 0; i < count && rc == 0; i++)
         rc = s_write_all (fd, parts [i], lens [i]);
     if (rc == 0)
@@ -158,8 +157,7 @@ s_write_file_atomic (const char *path, const unsigned char *const *parts, const 
 //  Secrets at rest
 
 int
-cw_secret_key_load (const char *state_dir, unsigned char key [CW_SECRET_KEY_BYTES],
-                    char *err, size_t errlen)
+cw_secret_key_load (const char *state_dir, unsigned char key [CW_SECRET_KEY_BYTES], char *err, size_t errlen)
 {
     if (sodium_init () < 0) {
         cw_errorf (err, errlen, "libsodium initialisation failed");
@@ -175,8 +173,10 @@ cw_secret_key_load (const char *state_dir, unsigned char key [CW_SECRET_KEY_BYTE
             if (fstat (fd, &st) == 0) {
                 if (st.st_mode & 077) {
                     close (fd);
-                    cw_errorf (err, errlen, "%s is readable by others (mode %03o): it protects every "
-                           "secret of this node; chmod 600 it", path, st.st_mode & 0777);
+                    cw_errorf (err, errlen,
+                               "%s is readable by others (mode %03o): it protects every "
+                               "secret of this node; chmod 600 it",
+                               path, st.st_mode & 0777);
                     return -1;
                 }
                 n = read (fd, key, CW_SECRET_KEY_BYTES);
@@ -201,7 +201,7 @@ cw_secret_key_load (const char *state_dir, unsigned char key [CW_SECRET_KEY_BYTE
         randombytes_buf (fresh, sizeof (fresh));
         snprintf (tmp, sizeof (tmp), "%s.%d.tmp", path, (int) getpid ());
         fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        int rc = fd < 0? -1: fchmod (fd, 0600);
+        int rc = fd < 0 ? -1 : fchmod (fd, 0600);
         if (rc == 0)
             rc = s_write_all (fd, fresh, sizeof (fresh));
         if (rc == 0)
@@ -235,8 +235,7 @@ cw_secret_seal (const unsigned char key [CW_SECRET_KEY_BYTES], const char *plain
     if (!box)
         return NULL;
     randombytes_buf (box, crypto_secretbox_NONCEBYTES);
-    crypto_secretbox_easy (box + crypto_secretbox_NONCEBYTES, (const unsigned char *) plaintext,
-                           plen, box, key);
+    crypto_secretbox_easy (box + crypto_secretbox_NONCEBYTES, (const unsigned char *) plaintext, plen, box, key);
     size_t b64len = sodium_base64_ENCODED_LEN (blen, sodium_base64_VARIANT_ORIGINAL);
     size_t prefix = strlen (CW_SECRET_PREFIX);
     char *out = malloc (prefix + b64len);
@@ -249,11 +248,9 @@ cw_secret_seal (const unsigned char key [CW_SECRET_KEY_BYTES], const char *plain
 }
 
 char *
-cw_secret_open (const unsigned char key [CW_SECRET_KEY_BYTES], const char *sealed,
-                char *err, size_t errlen)
+cw_secret_open (const unsigned char key [CW_SECRET_KEY_BYTES], const char *sealed, char *err, size_t errlen)
 {
-    if (sodium_init () < 0 || !sealed || strncmp (sealed, CW_SECRET_PREFIX,
-                                                  strlen (CW_SECRET_PREFIX)) != 0) {
+    if (sodium_init () < 0 || !sealed || strncmp (sealed, CW_SECRET_PREFIX, strlen (CW_SECRET_PREFIX)) != 0) {
         cw_errorf (err, errlen, "not a sealed secret");
         return NULL;
     }
@@ -262,22 +259,23 @@ cw_secret_open (const unsigned char key [CW_SECRET_KEY_BYTES], const char *seale
     size_t cap = b64len / 4 * 3 + 3;
     unsigned char *box = malloc (cap);
     size_t blen = 0;
-    if (!box || sodium_base642bin (box, cap, b64, b64len, NULL, &blen, NULL,
-                                   sodium_base64_VARIANT_ORIGINAL) != 0
-    ||  blen < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) {
+    if (!box || sodium_base642bin (box, cap, b64, b64len, NULL, &blen, NULL, sodium_base64_VARIANT_ORIGINAL) != 0
+        || blen < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) {
         free (box);
         cw_errorf (err, errlen, "damaged sealed secret");
         return NULL;
     }
     size_t plen = blen - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES;
     char *plain = malloc (plen + 1);
-    if (!plain || crypto_secretbox_open_easy ((unsigned char *) plain,
-                                              box + crypto_secretbox_NONCEBYTES,
-                                              blen - crypto_secretbox_NONCEBYTES, box, key) != 0) {
+    if (!plain
+        || crypto_secretbox_open_easy ((unsigned char *) plain, box + crypto_secretbox_NONCEBYTES,
+                                       blen - crypto_secretbox_NONCEBYTES, box, key)
+               != 0) {
         free (plain);
         free (box);
-        cw_errorf (err, errlen, "the sealed secret does not open with this key (another node's, "
-               "or damaged)");
+        cw_errorf (err, errlen,
+                   "the sealed secret does not open with this key (another node's, "
+                   "or damaged)");
         return NULL;
     }
     plain [plen] = 0;
@@ -315,8 +313,8 @@ s_mem_copy (sqlite3 *db, const char *schema, char *err, size_t errlen)
         return NULL;
     }
     sqlite3_backup *backup = sqlite3_backup_init (mem, "main", db, schema);
-    int rc = backup? sqlite3_backup_step (backup, -1): SQLITE_ERROR;
-    int frc = backup? sqlite3_backup_finish (backup): SQLITE_ERROR;
+    int rc = backup ? sqlite3_backup_step (backup, -1) : SQLITE_ERROR;
+    int frc = backup ? sqlite3_backup_finish (backup) : SQLITE_ERROR;
     if (rc != SQLITE_DONE || frc != SQLITE_OK) {
         cw_errorf (err, errlen, "cannot copy database %s: %s", schema, sqlite3_errmsg (mem));
         sqlite3_close_v2 (mem);
@@ -342,7 +340,7 @@ s_image_open (const unsigned char *image, uint64_t len, char *err, size_t errlen
         return NULL;
     }
     memcpy (copy, image, len);
-    copy [18] = copy [19] = 1;      //  WAL images open in memory as rollback-mode
+    copy [18] = copy [19] = 1;    //  WAL images open in memory as rollback-mode
     sqlite3_db_config (mem, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_db_config (mem, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
     if (sqlite3_deserialize (mem, "main", copy, (sqlite3_int64) len, (sqlite3_int64) len,
@@ -354,8 +352,7 @@ s_image_open (const unsigned char *image, uint64_t len, char *err, size_t errlen
     }
     sqlite3_stmt *stmt = NULL;
     bool ok = sqlite3_prepare_v2 (mem, "PRAGMA quick_check(1)", -1, &stmt, NULL) == SQLITE_OK
-           && sqlite3_step (stmt) == SQLITE_ROW
-           && sqlite3_column_text (stmt, 0)
+           && sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_text (stmt, 0)
            && strcmp ((const char *) sqlite3_column_text (stmt, 0), "ok") == 0;
     sqlite3_finalize (stmt);
     if (!ok) {
@@ -389,17 +386,15 @@ s_mem_restore (sqlite3 *db, const char *schema, sqlite3 *mem, char *err, size_t 
     int64_t dest_page = 0, src_page = 0;
     char sql [160];
     snprintf (sql, sizeof (sql), "PRAGMA \"%s\".page_size", schema);
-    if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) == SQLITE_OK
-    &&  sqlite3_step (stmt) == SQLITE_ROW)
+    if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) == SQLITE_OK && sqlite3_step (stmt) == SQLITE_ROW)
         dest_page = sqlite3_column_int64 (stmt, 0);
     sqlite3_finalize (stmt);
-    if (sqlite3_prepare_v2 (mem, "PRAGMA page_size", -1, &stmt, NULL) == SQLITE_OK
-    &&  sqlite3_step (stmt) == SQLITE_ROW)
+    if (sqlite3_prepare_v2 (mem, "PRAGMA page_size", -1, &stmt, NULL) == SQLITE_OK && sqlite3_step (stmt) == SQLITE_ROW)
         src_page = sqlite3_column_int64 (stmt, 0);
     sqlite3_finalize (stmt);
     if (!dest_page || dest_page != src_page) {
-        cw_errorf (err, errlen, "database %s: page size %lld, the backup's is %lld", schema,
-               (long long) dest_page, (long long) src_page);
+        cw_errorf (err, errlen, "database %s: page size %lld, the backup's is %lld", schema, (long long) dest_page,
+                   (long long) src_page);
         return -1;
     }
     sqlite3_backup *backup = sqlite3_backup_init (db, schema, mem, "main");
@@ -411,7 +406,7 @@ s_mem_restore (sqlite3 *db, const char *schema, sqlite3 *mem, char *err, size_t 
     int frc = sqlite3_backup_finish (backup);
     if (rc != SQLITE_DONE || frc != SQLITE_OK) {
         cw_errorf (err, errlen, "cannot restore database %s: %s", schema,
-               sqlite3_errstr (rc != SQLITE_DONE? rc: frc));
+                   sqlite3_errstr (rc != SQLITE_DONE ? rc : frc));
         return -1;
     }
     return 0;
@@ -421,19 +416,21 @@ s_mem_restore (sqlite3 *db, const char *schema, sqlite3 *mem, char *err, size_t 
 //  open with FROM, seal with TO. Values that do not open are left as they
 //  are (counted in *FAILED). *COUNT = values re-sealed.
 static int
-s_reseal (sqlite3 *mem, const unsigned char *from, const unsigned char *to, int *count,
-          int *failed, char *err, size_t errlen)
+s_reseal (sqlite3 *mem, const unsigned char *from, const unsigned char *to, int *count, int *failed, char *err,
+          size_t errlen)
 {
     *count = 0;
     *failed = 0;
     if (!from || !to)
         return 0;
     sqlite3_stmt *tables = NULL;
-    if (sqlite3_prepare_v2 (mem, "SELECT s.name FROM sqlite_schema AS s WHERE s.type = 'table' "
-                                 "AND s.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND EXISTS ("
-                                 "SELECT 1 FROM pragma_table_info (s.name) AS c "
-                                 "WHERE c.name = 'value')",
-                            -1, &tables, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2 (mem,
+                            "SELECT s.name FROM sqlite_schema AS s WHERE s.type = 'table' "
+                            "AND s.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND EXISTS ("
+                            "SELECT 1 FROM pragma_table_info (s.name) AS c "
+                            "WHERE c.name = 'value')",
+                            -1, &tables, NULL)
+        != SQLITE_OK) {
         cw_errorf (err, errlen, "cannot list tables: %s", sqlite3_errmsg (mem));
         return -1;
     }
@@ -445,9 +442,8 @@ s_reseal (sqlite3 *mem, const unsigned char *from, const unsigned char *to, int 
         char *update = sqlite3_mprintf ("UPDATE \"%w\" SET value = ?1 WHERE rowid = ?2",
                                         (const char *) sqlite3_column_text (tables, 0));
         sqlite3_stmt *rows = NULL, *write = NULL;
-        if (!select || !update
-        ||  sqlite3_prepare_v2 (mem, select, -1, &rows, NULL) != SQLITE_OK
-        ||  sqlite3_prepare_v2 (mem, update, -1, &write, NULL) != SQLITE_OK) {
+        if (!select || !update || sqlite3_prepare_v2 (mem, select, -1, &rows, NULL) != SQLITE_OK
+            || sqlite3_prepare_v2 (mem, update, -1, &write, NULL) != SQLITE_OK) {
             //  e.g. a WITHOUT ROWID table: not a configuration table
             sqlite3_finalize (rows);
             rows = NULL;
@@ -458,7 +454,7 @@ s_reseal (sqlite3 *mem, const unsigned char *from, const unsigned char *to, int 
                 continue;
             //  JSON text "\"sealed:...\"" or bare sealed:...
             bool quoted = value [0] == '"';
-            char *sealed = strdup (value + (quoted? 1: 0));
+            char *sealed = strdup (value + (quoted ? 1 : 0));
             if (!sealed) {
                 result = -1;
                 break;
@@ -479,7 +475,7 @@ s_reseal (sqlite3 *mem, const unsigned char *from, const unsigned char *to, int 
                 result = -1;
                 break;
             }
-            char *text = sqlite3_mprintf (quoted? "\"%s\"": "%s", resealed);
+            char *text = sqlite3_mprintf (quoted ? "\"%s\"" : "%s", resealed);
             free (resealed);
             sqlite3_bind_text (write, 1, text, -1, sqlite3_free);
             sqlite3_bind_int64 (write, 2, sqlite3_column_int64 (rows, 0));
@@ -498,7 +494,8 @@ s_reseal (sqlite3 *mem, const unsigned char *from, const unsigned char *to, int 
         cw_errorf (err, errlen, "cannot re-seal the secrets: %s", sqlite3_errmsg (mem));
     if (*failed)
         cw_warn ("backup: sealed values left as they were count=%d (they do not open with the "
-                 "key at hand)", *failed);
+                 "key at hand)",
+                 *failed);
     return result;
 }
 
@@ -513,12 +510,12 @@ s_reseal_images (sqlite3 *config, sqlite3 *cluster, const unsigned char *from, c
 {
     int count [2] = { 0, 0 }, failed [2] = { 0, 0 };
     if (s_reseal (config, from, to, &count [0], &failed [0], err, errlen)
-    ||  s_reseal (cluster, from, to, &count [1], &failed [1], err, errlen))
+        || s_reseal (cluster, from, to, &count [1], &failed [1], err, errlen))
         return -1;
     *resealed = count [0] + count [1];
     *config_image = s_mem_image (config, config_len, err, errlen);
-    *cluster_image = *config_image? s_mem_image (cluster, cluster_len, err, errlen): NULL;
-    return *cluster_image? 0: -1;
+    *cluster_image = *config_image ? s_mem_image (cluster, cluster_len, err, errlen) : NULL;
+    return *cluster_image ? 0 : -1;
 }
 
 static void
@@ -527,15 +524,17 @@ s_meta_of (sqlite3 *cluster, int64_t *applied_seq, char *cluster_id, size_t idle
     *applied_seq = 0;
     snprintf (cluster_id, idlen, "%s", "");
     sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2 (cluster, "SELECT name, value FROM replog_meta WHERE name IN "
-                                     "('applied_seq', 'cluster_id')", -1, &stmt, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2 (cluster,
+                            "SELECT name, value FROM replog_meta WHERE name IN "
+                            "('applied_seq', 'cluster_id')",
+                            -1, &stmt, NULL)
+        != SQLITE_OK)
         return;
     while (sqlite3_step (stmt) == SQLITE_ROW) {
         const char *name = (const char *) sqlite3_column_text (stmt, 0);
         if (name && strcmp (name, "applied_seq") == 0)
             *applied_seq = sqlite3_column_int64 (stmt, 1);
-        else
-        if (name && sqlite3_column_text (stmt, 1))
+        else if (name && sqlite3_column_text (stmt, 1))
             snprintf (cluster_id, idlen, "%s", (const char *) sqlite3_column_text (stmt, 1));
     }
     sqlite3_finalize (stmt);
@@ -550,12 +549,12 @@ typedef struct {
 } s_keys_t;
 
 static int
-s_derive (const char *passphrase, const unsigned char *salt, uint64_t opslimit,
-          uint64_t memlimit, s_keys_t *keys)
+s_derive (const char *passphrase, const unsigned char *salt, uint64_t opslimit, uint64_t memlimit, s_keys_t *keys)
 {
     unsigned char master [crypto_kdf_KEYBYTES];
-    if (crypto_pwhash (master, sizeof (master), passphrase, strlen (passphrase), salt,
-                       opslimit, (size_t) memlimit, crypto_pwhash_ALG_ARGON2ID13) != 0)
+    if (crypto_pwhash (master, sizeof (master), passphrase, strlen (passphrase), salt, opslimit, (size_t) memlimit,
+                       crypto_pwhash_ALG_ARGON2ID13)
+        != 0)
         return -1;
     crypto_kdf_derive_from_key (keys->stream, sizeof (keys->stream), 1, "CWBACKUP", master);
     crypto_kdf_derive_from_key (keys->secrets, sizeof (keys->secrets), 2, "CWBACKUP", master);
@@ -571,7 +570,7 @@ typedef struct {
     unsigned char header [S_HEADER_BYTES];
     unsigned char plain [S_CHUNK];
     size_t fill;
-    unsigned char *out;         //  the whole encrypted file, grown as needed
+    unsigned char *out;    //  the whole encrypted file, grown as needed
     size_t out_len, out_cap;
     int failed;
 } s_writer_t;
@@ -591,9 +590,8 @@ s_writer_emit (s_writer_t *w, unsigned char tag)
         w->out_cap = cap;
     }
     s_put_le (w->out + w->out_len, clen, 4);
-    crypto_secretstream_xchacha20poly1305_push (&w->state, w->out + w->out_len + 4, NULL,
-                                                w->plain, w->fill, w->header, sizeof (w->header),
-                                                tag);
+    crypto_secretstream_xchacha20poly1305_push (&w->state, w->out + w->out_len + 4, NULL, w->plain, w->fill, w->header,
+                                                sizeof (w->header), tag);
     w->out_len += 4 + clen;
     w->fill = 0;
 }
@@ -603,7 +601,7 @@ s_writer_put (s_writer_t *w, const void *data, size_t len)
 {
     const unsigned char *p = data;
     while (len > 0 && !w->failed) {
-        size_t n = S_CHUNK - w->fill < len? S_CHUNK - w->fill: len;
+        size_t n = S_CHUNK - w->fill < len ? S_CHUNK - w->fill : len;
         memcpy (w->plain + w->fill, p, n);
         w->fill += n;
         p += n;
@@ -614,11 +612,10 @@ s_writer_put (s_writer_t *w, const void *data, size_t len)
 }
 
 int
-cw_backup_create (sqlite3 *db, const char *cluster_schema, const char *file,
-                  const char *passphrase, const char *node_name,
-                  const unsigned char *node_key, char *err, size_t errlen)
+cw_backup_create (sqlite3 *db, const char *cluster_schema, const char *file, const char *passphrase,
+                  const char *node_name, const unsigned char *node_key, char *err, size_t errlen)
 {
-    cluster_schema = cluster_schema? cluster_schema: "cluster";
+    cluster_schema = cluster_schema ? cluster_schema : "cluster";
     if (!passphrase || !*passphrase) {
         cw_errorf (err, errlen, "a backup needs a passphrase");
         return -1;
@@ -634,15 +631,17 @@ cw_backup_create (sqlite3 *db, const char *cluster_schema, const char *file,
     //  One read transaction over both files: a consistent pair.
     sqlite3 *config = NULL, *cluster = NULL;
     char sql [200];
-    snprintf (sql, sizeof (sql), "BEGIN; SELECT count (*) FROM main.sqlite_schema; "
-              "SELECT count (*) FROM \"%s\".sqlite_schema;", cluster_schema);
+    snprintf (sql, sizeof (sql),
+              "BEGIN; SELECT count (*) FROM main.sqlite_schema; "
+              "SELECT count (*) FROM \"%s\".sqlite_schema;",
+              cluster_schema);
     if (sqlite3_exec (db, sql, NULL, NULL, NULL) != SQLITE_OK) {
         cw_errorf (err, errlen, "backup: cannot read the databases: %s", sqlite3_errmsg (db));
         sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
     config = s_mem_copy (db, "main", err, errlen);
-    cluster = config? s_mem_copy (db, cluster_schema, err, errlen): NULL;
+    cluster = config ? s_mem_copy (db, cluster_schema, err, errlen) : NULL;
     sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL);
     if (!config || !cluster) {
         sqlite3_close_v2 (config);
@@ -672,13 +671,11 @@ cw_backup_create (sqlite3 *db, const char *cluster_schema, const char *file,
         cw_errorf (err, errlen, "backup: key derivation failed (out of memory?)");
         goto done;
     }
-    crypto_secretstream_xchacha20poly1305_init_push (&w->state,
-                                                     h + 26 + crypto_pwhash_SALTBYTES,
-                                                     keys.stream);
+    crypto_secretstream_xchacha20poly1305_init_push (&w->state, h + 26 + crypto_pwhash_SALTBYTES, keys.stream);
     uint64_t config_len = 0, cluster_len = 0;
     int resealed = 0;
-    if (s_reseal_images (config, cluster, node_key, keys.secrets, &config_image, &config_len,
-                         &cluster_image, &cluster_len, &resealed, err, errlen))
+    if (s_reseal_images (config, cluster, node_key, keys.secrets, &config_image, &config_len, &cluster_image,
+                         &cluster_len, &resealed, err, errlen))
         goto done;
 
     int64_t applied_seq = 0;
@@ -689,13 +686,12 @@ cw_backup_create (sqlite3 *db, const char *cluster_schema, const char *file,
     struct tm tm;
     gmtime_r (&now, &tm);
     strftime (created_at, sizeof (created_at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_t *manifest = json_pack ("{s:s, s:i, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:i}",
-        "format", "causeway-backup", "version", 1, "node_name", node_name? node_name: "",
-        "created_at", created_at, "applied_seq", (json_int_t) applied_seq,
-        "cluster_id", cluster_id, "software_version", CW_VERSION,
-        "config_db_bytes", (json_int_t) config_len, "cluster_db_bytes", (json_int_t) cluster_len,
-        "secrets_resealed", resealed);
-    manifest_text = manifest? json_dumps (manifest, JSON_COMPACT | JSON_SORT_KEYS): NULL;
+    json_t *manifest = json_pack ("{s:s, s:i, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:i}", "format", "causeway-backup",
+                                  "version", 1, "node_name", node_name ? node_name : "", "created_at", created_at,
+                                  "applied_seq", (json_int_t) applied_seq, "cluster_id", cluster_id, "software_version",
+                                  CW_VERSION, "config_db_bytes", (json_int_t) config_len, "cluster_db_bytes",
+                                  (json_int_t) cluster_len, "secrets_resealed", resealed);
+    manifest_text = manifest ? json_dumps (manifest, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref (manifest);
     if (!manifest_text) {
         cw_errorf (err, errlen, "out of memory");
@@ -721,8 +717,7 @@ cw_backup_create (sqlite3 *db, const char *cluster_schema, const char *file,
     if (s_write_file_atomic (file, parts, lens, 2, err, errlen))
         goto done;
     cw_info ("backup: created file=%s bytes=%zu applied_seq=%lld secrets_resealed=%d", file,
-             sizeof (w->header) + w->out_len, (long long) applied_seq,
-             resealed);
+             sizeof (w->header) + w->out_len, (long long) applied_seq, resealed);
     result = 0;
 done:
     sodium_memzero (&keys, sizeof (keys));
@@ -744,7 +739,7 @@ done:
 
 typedef struct {
     json_t *manifest;
-    unsigned char *plain;       //  the whole plaintext
+    unsigned char *plain;    //  the whole plaintext
     size_t plain_len;
     const unsigned char *config;
     uint64_t config_len;
@@ -785,19 +780,19 @@ s_decrypt (const char *file, const char *passphrase, s_contents_t *c, char *err,
         goto done;
     }
     uint64_t opslimit = s_get_le (data + 10, 8), memlimit = s_get_le (data + 18, 8);
-    if (data [9] != S_KDF_ARGON2ID13
-    ||  opslimit < crypto_pwhash_OPSLIMIT_MIN || opslimit > crypto_pwhash_OPSLIMIT_SENSITIVE
-    ||  memlimit < crypto_pwhash_MEMLIMIT_MIN || memlimit > crypto_pwhash_MEMLIMIT_SENSITIVE) {
+    if (data [9] != S_KDF_ARGON2ID13 || opslimit < crypto_pwhash_OPSLIMIT_MIN
+        || opslimit > crypto_pwhash_OPSLIMIT_SENSITIVE || memlimit < crypto_pwhash_MEMLIMIT_MIN
+        || memlimit > crypto_pwhash_MEMLIMIT_SENSITIVE) {
         cw_errorf (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
         goto done;
     }
-    if (s_derive (passphrase? passphrase: "", data + 26, opslimit, memlimit, &c->keys)) {
+    if (s_derive (passphrase ? passphrase : "", data + 26, opslimit, memlimit, &c->keys)) {
         cw_errorf (err, errlen, "backup: key derivation failed (out of memory?)");
         goto done;
     }
     crypto_secretstream_xchacha20poly1305_state state;
-    if (crypto_secretstream_xchacha20poly1305_init_pull (&state,
-            data + 26 + crypto_pwhash_SALTBYTES, c->keys.stream) != 0) {
+    if (crypto_secretstream_xchacha20poly1305_init_pull (&state, data + 26 + crypto_pwhash_SALTBYTES, c->keys.stream)
+        != 0) {
         cw_errorf (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
         goto done;
     }
@@ -816,14 +811,15 @@ s_decrypt (const char *file, const char *passphrase, s_contents_t *c, char *err,
         uint64_t clen = s_get_le (data + pos, 4);
         pos += 4;
         if (clen < crypto_secretstream_xchacha20poly1305_ABYTES
-        ||  clen > S_CHUNK + crypto_secretstream_xchacha20poly1305_ABYTES || clen > len - pos) {
+            || clen > S_CHUNK + crypto_secretstream_xchacha20poly1305_ABYTES || clen > len - pos) {
             cw_errorf (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
             goto done;
         }
         unsigned long long mlen = 0;
         unsigned char tag = 0;
-        if (crypto_secretstream_xchacha20poly1305_pull (&state, c->plain + c->plain_len, &mlen,
-                &tag, data + pos, clen, data, S_HEADER_BYTES) != 0) {
+        if (crypto_secretstream_xchacha20poly1305_pull (&state, c->plain + c->plain_len, &mlen, &tag, data + pos, clen,
+                                                        data, S_HEADER_BYTES)
+            != 0) {
             cw_errorf (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
             goto done;
         }
@@ -838,7 +834,7 @@ s_decrypt (const char *file, const char *passphrase, s_contents_t *c, char *err,
     //  u32 manifest length | manifest | u64 config | config | u64 cluster | cluster
     const unsigned char *p = c->plain;
     size_t left = c->plain_len;
-    uint64_t mlen = left >= 4? s_get_le (p, 4): UINT64_MAX;
+    uint64_t mlen = left >= 4 ? s_get_le (p, 4) : UINT64_MAX;
     if (mlen > left - 4) {
         cw_errorf (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
         goto done;
@@ -847,7 +843,7 @@ s_decrypt (const char *file, const char *passphrase, s_contents_t *c, char *err,
     c->manifest = json_loadb ((const char *) p + 4, mlen, 0, &jerr);
     p += 4 + mlen;
     left -= 4 + mlen;
-    c->config_len = left >= 8? s_get_le (p, 8): UINT64_MAX;
+    c->config_len = left >= 8 ? s_get_le (p, 8) : UINT64_MAX;
     if (!json_is_object (c->manifest) || c->config_len > left - 8) {
         cw_errorf (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
         goto done;
@@ -855,7 +851,7 @@ s_decrypt (const char *file, const char *passphrase, s_contents_t *c, char *err,
     c->config = p + 8;
     p += 8 + c->config_len;
     left -= 8 + c->config_len;
-    c->cluster_len = left >= 8? s_get_le (p, 8): UINT64_MAX;
+    c->cluster_len = left >= 8 ? s_get_le (p, 8) : UINT64_MAX;
     if (c->cluster_len != left - 8) {
         cw_errorf (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
         goto done;
@@ -864,7 +860,7 @@ s_decrypt (const char *file, const char *passphrase, s_contents_t *c, char *err,
     json_t *version = json_object_get (c->manifest, "version");
     if (!json_is_integer (version) || json_integer_value (version) != 1) {
         cw_errorf (err, errlen, "the backup is of format version %s, this release reads 1",
-               json_is_integer (version)? "another": "unknown");
+                   json_is_integer (version) ? "another" : "unknown");
         goto done;
     }
     result = 0;
@@ -893,18 +889,17 @@ static void
 s_pending_path (sqlite3 *db, char *buf, size_t buflen)
 {
     const char *config_path = sqlite3_db_filename (db, "main");
-    char *copy = strdup (config_path? config_path: ".");
-    snprintf (buf, buflen, "%s/%s", copy? dirname (copy): ".", CW_BACKUP_PENDING_FILE);
+    char *copy = strdup (config_path ? config_path : ".");
+    snprintf (buf, buflen, "%s/%s", copy ? dirname (copy) : ".", CW_BACKUP_PENDING_FILE);
     free (copy);
 }
 
 //  Copy both (checked) images into DB, then drop the journal PENDING.
 static int
-s_restore_pair (sqlite3 *db, const char *cluster_schema, sqlite3 *config, sqlite3 *cluster,
-                const char *pending, char *err, size_t errlen)
+s_restore_pair (sqlite3 *db, const char *cluster_schema, sqlite3 *config, sqlite3 *cluster, const char *pending,
+                char *err, size_t errlen)
 {
-    if (s_mem_restore (db, "main", config, err, errlen)
-    ||  s_mem_restore (db, cluster_schema, cluster, err, errlen))
+    if (s_mem_restore (db, "main", config, err, errlen) || s_mem_restore (db, cluster_schema, cluster, err, errlen))
         return -1;
     if (unlink (pending) != 0 && errno != ENOENT) {
         cw_errorf (err, errlen, "cannot remove %s: %s", pending, strerror (errno));
@@ -915,11 +910,10 @@ s_restore_pair (sqlite3 *db, const char *cluster_schema, sqlite3 *config, sqlite
 }
 
 int
-cw_backup_restore (sqlite3 *db, const char *cluster_schema, const char *file,
-                   const char *passphrase, const unsigned char *node_key,
-                   json_t **manifest, char *err, size_t errlen)
+cw_backup_restore (sqlite3 *db, const char *cluster_schema, const char *file, const char *passphrase,
+                   const unsigned char *node_key, json_t **manifest, char *err, size_t errlen)
 {
-    cluster_schema = cluster_schema? cluster_schema: "cluster";
+    cluster_schema = cluster_schema ? cluster_schema : "cluster";
     if (manifest)
         *manifest = NULL;
     if (!sqlite3_get_autocommit (db)) {
@@ -932,7 +926,7 @@ cw_backup_restore (sqlite3 *db, const char *cluster_schema, const char *file,
     int result = -1;
     unsigned char *config_image = NULL, *cluster_image = NULL;
     sqlite3 *config = s_image_open (c.config, c.config_len, err, errlen);
-    sqlite3 *cluster = config? s_image_open (c.cluster, c.cluster_len, err, errlen): NULL;
+    sqlite3 *cluster = config ? s_image_open (c.cluster, c.cluster_len, err, errlen) : NULL;
     if (!cluster) {
         cw_errorf (err, errlen, CW_BACKUP_BAD_PASSPHRASE);
         goto done;
@@ -940,8 +934,8 @@ cw_backup_restore (sqlite3 *db, const char *cluster_schema, const char *file,
     //  Journal both images, then copy them in (see cw_backup_recover).
     uint64_t config_len = 0, cluster_len = 0;
     int resealed = 0;
-    if (s_reseal_images (config, cluster, c.keys.secrets, node_key, &config_image, &config_len,
-                         &cluster_image, &cluster_len, &resealed, err, errlen))
+    if (s_reseal_images (config, cluster, c.keys.secrets, node_key, &config_image, &config_len, &cluster_image,
+                         &cluster_len, &resealed, err, errlen))
         goto done;
     unsigned char config_len_le [8], cluster_len_le [8], hash [32];
     s_put_le (config_len_le, config_len, 8);
@@ -954,13 +948,14 @@ cw_backup_restore (sqlite3 *db, const char *cluster_schema, const char *file,
     crypto_generichash_update (&hs, cluster_len_le, 8);
     crypto_generichash_update (&hs, cluster_image, cluster_len);
     crypto_generichash_final (&hs, hash, sizeof (hash));
-    const unsigned char *parts [6] = { (const unsigned char *) S_PENDING_MAGIC, config_len_le,
-                                       config_image, cluster_len_le, cluster_image, hash };
+    const unsigned char *parts [6] = {
+        (const unsigned char *) S_PENDING_MAGIC, config_len_le, config_image, cluster_len_le, cluster_image, hash
+    };
     size_t lens [6] = { 10, 8, config_len, 8, cluster_len, sizeof (hash) };
     char pending [4200];
     s_pending_path (db, pending, sizeof (pending));
     if (s_write_file_atomic (pending, parts, lens, 6, err, errlen)
-    ||  s_restore_pair (db, cluster_schema, config, cluster, pending, err, errlen))
+        || s_restore_pair (db, cluster_schema, config, cluster, pending, err, errlen))
         goto done;
     cw_info ("backup: restored file=%s secrets_resealed=%d", file, resealed);
     if (manifest)
@@ -978,7 +973,7 @@ done:
 int
 cw_backup_recover (sqlite3 *db, const char *cluster_schema, char *err, size_t errlen)
 {
-    cluster_schema = cluster_schema? cluster_schema: "cluster";
+    cluster_schema = cluster_schema ? cluster_schema : "cluster";
     char pending [4200];
     s_pending_path (db, pending, sizeof (pending));
     if (access (pending, F_OK) != 0)
@@ -990,21 +985,19 @@ cw_backup_recover (sqlite3 *db, const char *cluster_schema, char *err, size_t er
     int result = -1;
     sqlite3 *config = NULL, *cluster = NULL;
     unsigned char hash [32];
-    uint64_t config_len = len >= 18? s_get_le (data + 10, 8): UINT64_MAX;
-    if (len < 10 + 8 + 8 + 32 || memcmp (data, S_PENDING_MAGIC, 10) != 0
-    ||  config_len > len - 10 - 8 - 8 - 32) {
+    uint64_t config_len = len >= 18 ? s_get_le (data + 10, 8) : UINT64_MAX;
+    if (len < 10 + 8 + 8 + 32 || memcmp (data, S_PENDING_MAGIC, 10) != 0 || config_len > len - 10 - 8 - 8 - 32) {
         cw_errorf (err, errlen, "%s is damaged: restore the backup again", pending);
         goto done;
     }
     uint64_t cluster_len = s_get_le (data + 18 + config_len, 8);
     crypto_generichash (hash, sizeof (hash), data, len - 32, NULL, 0);
-    if (cluster_len != len - 10 - 8 - config_len - 8 - 32
-    ||  sodium_memcmp (hash, data + len - 32, 32) != 0) {
+    if (cluster_len != len - 10 - 8 - config_len - 8 - 32 || sodium_memcmp (hash, data + len - 32, 32) != 0) {
         cw_errorf (err, errlen, "%s is damaged: restore the backup again", pending);
         goto done;
     }
     config = s_image_open (data + 18, config_len, err, errlen);
-    cluster = config? s_image_open (data + 18 + config_len + 8, cluster_len, err, errlen): NULL;
+    cluster = config ? s_image_open (data + 18 + config_len + 8, cluster_len, err, errlen) : NULL;
     if (!cluster || s_restore_pair (db, cluster_schema, config, cluster, pending, err, errlen))
         goto done;
     cw_info ("backup: finished an interrupted restore path=%s", pending);

@@ -55,10 +55,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define CW_SECRET_KEY_FILE     "secret.key"
-#define CW_SECRET_KEY_BYTES    32
-#define CW_SECRET_PREFIX       "sealed:"
-#define CW_BACKUP_MAGIC        "CWBACKUP1"
+#define CW_SECRET_KEY_FILE "secret.key"
+#define CW_SECRET_KEY_BYTES 32
+#define CW_SECRET_PREFIX "sealed:"
+#define CW_BACKUP_MAGIC "CWBACKUP1"
 #define CW_BACKUP_PENDING_FILE "restore.pending"
 #define CW_BACKUP_BAD_PASSPHRASE "wrong passphrase or corrupted backup"
 
@@ -68,8 +68,7 @@
 //  Load STATE_DIR/secret.key into KEY, creating it (0600, random) when
 //  missing. 0 or -1 with ERR (also for a key file of the wrong size or
 //  readable by group/others).
-int cw_secret_key_load (const char *state_dir, unsigned char key [CW_SECRET_KEY_BYTES],
-                        char *err, size_t errlen);
+int cw_secret_key_load (const char *state_dir, unsigned char key [CW_SECRET_KEY_BYTES], char *err, size_t errlen);
 
 //  "sealed:<base64>" of PLAINTEXT under KEY (fresh random nonce each
 //  time). Caller frees. NULL only when out of memory.
@@ -78,8 +77,7 @@ char *cw_secret_seal (const unsigned char key [CW_SECRET_KEY_BYTES], const char 
 //  The plaintext of SEALED (caller frees; wipe with sodium_memzero before
 //  free if it matters), or NULL with ERR when it is not sealed, damaged,
 //  or sealed with another key.
-char *cw_secret_open (const unsigned char key [CW_SECRET_KEY_BYTES], const char *sealed,
-                      char *err, size_t errlen);
+char *cw_secret_open (const unsigned char key [CW_SECRET_KEY_BYTES], const char *sealed, char *err, size_t errlen);
 
 //  True when VALUE starts with "sealed:" (also inside a JSON string).
 bool cw_secret_is_sealed (const char *value);
@@ -92,9 +90,8 @@ bool cw_secret_is_sealed (const char *value);
 //  manifest. NODE_KEY (may be NULL: secrets are then copied as they are)
 //  opens the sealed values, which are re-sealed with the passphrase.
 //  DB must not be in a transaction. 0 or -1 with ERR.
-int cw_backup_create (sqlite3 *db, const char *cluster_schema, const char *file,
-                      const char *passphrase, const char *node_name,
-                      const unsigned char *node_key, char *err, size_t errlen);
+int cw_backup_create (sqlite3 *db, const char *cluster_schema, const char *file, const char *passphrase,
+                      const char *node_name, const unsigned char *node_key, char *err, size_t errlen);
 
 //  Decrypt and check FILE, then replace DB's main and CLUSTER_SCHEMA
 //  databases with its images, both or neither (see above). Secrets are
@@ -102,9 +99,8 @@ int cw_backup_create (sqlite3 *db, const char *cluster_schema, const char *file,
 //  key). *MANIFEST (may be NULL) gets the manifest (new reference). DB
 //  must not be in a transaction. 0 or -1 with ERR; a wrong passphrase or
 //  any damage gives CW_BACKUP_BAD_PASSPHRASE and changes nothing.
-int cw_backup_restore (sqlite3 *db, const char *cluster_schema, const char *file,
-                       const char *passphrase, const unsigned char *node_key,
-                       json_t **manifest, char *err, size_t errlen);
+int cw_backup_restore (sqlite3 *db, const char *cluster_schema, const char *file, const char *passphrase,
+                       const unsigned char *node_key, json_t **manifest, char *err, size_t errlen);
 
 //  Read only the manifest of FILE (decrypting it). NULL with ERR.
 json_t *cw_backup_manifest (const char *file, const char *passphrase, char *err, size_t errlen);

@@ -28,7 +28,7 @@ struct _cw_config_store_t {
     sqlite3 *db;
     char *path;
     char *node_name;
-    cw_replog_t *replog;        //  cluster.db attached as "cluster"
+    cw_replog_t *replog;    //  cluster.db attached as "cluster"
     cw_config_change_fn *on_change;
     void *on_change_arg;
     cw_config_replicate_fn *on_replicate;
@@ -38,12 +38,11 @@ struct _cw_config_store_t {
 //  ---------------------------------------------------------------------
 //  SQLite helpers
 
-static const char *s_schema =
-    "CREATE TABLE IF NOT EXISTS meta ("
-    "  key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS peer_config ("
-    "  key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT);"
-    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');";
+static const char *s_schema = "CREATE TABLE IF NOT EXISTS meta ("
+                              "  key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                              "CREATE TABLE IF NOT EXISTS peer_config ("
+                              "  key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT);"
+                              "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');";
 
 static int
 s_exec (cw_config_store_t *self, const char *sql, char *err, size_t errlen)
@@ -51,8 +50,8 @@ s_exec (cw_config_store_t *self, const char *sql, char *err, size_t errlen)
     char *msg = NULL;
     if (sqlite3_exec (self->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         if (err && errlen)
-            snprintf (err, errlen, "config store %s: %s", self->path, msg? msg: "error");
-        cw_error ("config store: sql failed path=%s error=\"%s\"", self->path, msg? msg: "?");
+            snprintf (err, errlen, "config store %s: %s", self->path, msg ? msg : "error");
+        cw_error ("config store: sql failed path=%s error=\"%s\"", self->path, msg ? msg : "?");
         sqlite3_free (msg);
         return -1;
     }
@@ -62,7 +61,7 @@ s_exec (cw_config_store_t *self, const char *sql, char *err, size_t errlen)
 static const char *
 s_table (const cw_config_key_t *key)
 {
-    return key->scope == CW_SCOPE_CLUSTER? CW_REPLOG_SCHEMA ".cluster_config": "peer_config";
+    return key->scope == CW_SCOPE_CLUSTER ? CW_REPLOG_SCHEMA ".cluster_config" : "peer_config";
 }
 
 static int
@@ -107,19 +106,19 @@ cw_config_store_new (const char *state_dir, const char *node_name, char *err, si
         return NULL;
     size_t len = strlen (state_dir) + strlen (CW_CONFIG_DB_FILE) + 2;
     self->path = malloc (len);
-    self->node_name = strdup (node_name? node_name: "");
+    self->node_name = strdup (node_name ? node_name : "");
     if (!self->path || !self->node_name) {
         cw_config_store_destroy (&self);
         return NULL;
     }
     snprintf (self->path, len, "%s/%s", state_dir, CW_CONFIG_DB_FILE);
 
-    int rc = sqlite3_open_v2 (self->path, &self->db,
-                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2 (self->path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                              NULL);
     if (rc != SQLITE_OK) {
         if (err && errlen)
             snprintf (err, errlen, "config store %s: %s", self->path,
-                      self->db? sqlite3_errmsg (self->db): sqlite3_errstr (rc));
+                      self->db ? sqlite3_errmsg (self->db) : sqlite3_errstr (rc));
         cw_config_store_destroy (&self);
         return NULL;
     }
@@ -127,9 +126,8 @@ cw_config_store_new (const char *state_dir, const char *node_name, char *err, si
     if (chmod (self->path, 0600) != 0)
         cw_warn ("config store: chmod failed path=%s error=\"%s\"", self->path, strerror (errno));
     sqlite3_busy_timeout (self->db, CW_CONFIG_BUSY_TIMEOUT_MS);
-    if (s_exec (self, "PRAGMA journal_mode=WAL;", err, errlen)
-    ||  s_exec (self, "PRAGMA synchronous=FULL;", err, errlen)
-    ||  s_exec (self, "BEGIN IMMEDIATE;", err, errlen)) {
+    if (s_exec (self, "PRAGMA journal_mode=WAL;", err, errlen) || s_exec (self, "PRAGMA synchronous=FULL;", err, errlen)
+        || s_exec (self, "BEGIN IMMEDIATE;", err, errlen)) {
         cw_config_store_destroy (&self);
         return NULL;
     }
@@ -141,15 +139,15 @@ cw_config_store_new (const char *state_dir, const char *node_name, char *err, si
     //  A database written by a newer release is not ours to touch.
     int version = 0;
     sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2 (self->db, "SELECT value FROM meta WHERE key = 'schema_version'",
-                            -1, &stmt, NULL) == SQLITE_OK
-    &&  sqlite3_step (stmt) == SQLITE_ROW)
+    if (sqlite3_prepare_v2 (self->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &stmt, NULL)
+            == SQLITE_OK
+        && sqlite3_step (stmt) == SQLITE_ROW)
         version = atoi ((const char *) sqlite3_column_text (stmt, 0));
     sqlite3_finalize (stmt);
     if (version < 1 || version > CW_CONFIG_SCHEMA_VERSION) {
         if (err && errlen)
-            snprintf (err, errlen, "config store %s: schema version %d, this release knows 1..%d",
-                      self->path, version, CW_CONFIG_SCHEMA_VERSION);
+            snprintf (err, errlen, "config store %s: schema version %d, this release knows 1..%d", self->path, version,
+                      CW_CONFIG_SCHEMA_VERSION);
         sqlite3_exec (self->db, "ROLLBACK;", NULL, NULL, NULL);
         cw_config_store_destroy (&self);
         return NULL;
@@ -162,8 +160,8 @@ cw_config_store_new (const char *state_dir, const char *node_name, char *err, si
     //  Cluster-scope data: its own file, so it can be replicated, snapshot
     //  and reset as a whole (see replog.h)
     char attach [PATH_MAX + 64];
-    snprintf (attach, sizeof (attach), "ATTACH DATABASE '%s/%s' AS " CW_REPLOG_SCHEMA ";",
-              state_dir, CW_REPLOG_CLUSTER_DB_FILE);
+    snprintf (attach, sizeof (attach), "ATTACH DATABASE '%s/%s' AS " CW_REPLOG_SCHEMA ";", state_dir,
+              CW_REPLOG_CLUSTER_DB_FILE);
     if (strchr (state_dir, '\'') || s_exec (self, attach, err, errlen)) {
         if (err && errlen && strchr (state_dir, '\''))
             snprintf (err, errlen, "config store: state_dir must not contain a quote");
@@ -175,8 +173,8 @@ cw_config_store_new (const char *state_dir, const char *node_name, char *err, si
         cw_config_store_destroy (&self);
         return NULL;
     }
-    cw_info ("config store: opened path=%s schema_version=%d cluster_seq=%lld",
-             self->path, version, (long long) cw_config_store_cluster_seq (self));
+    cw_info ("config store: opened path=%s schema_version=%d cluster_seq=%lld", self->path, version,
+             (long long) cw_config_store_cluster_seq (self));
     return self;
 }
 
@@ -198,7 +196,7 @@ cw_config_store_destroy (cw_config_store_t **self_p)
 const char *
 cw_config_store_path (cw_config_store_t *self)
 {
-    return self? self->path: NULL;
+    return self ? self->path : NULL;
 }
 
 void
@@ -227,11 +225,9 @@ cw_config_store_text (cw_config_store_t *self, const char *name, char *buf, size
     json_t *value = cw_config_store_get (self, name);
     if (json_is_string (value))
         snprintf (buf, size, "%s", json_string_value (value));
-    else
-    if (json_is_integer (value))
+    else if (json_is_integer (value))
         snprintf (buf, size, "%lld", (long long) json_integer_value (value));
-    else
-    if (size)
+    else if (size)
         buf [0] = 0;
     json_decref (value);
     return buf;
@@ -245,19 +241,18 @@ cw_config_store_on (cw_config_store_t *self, const char *name)
 }
 
 int
-cw_config_store_set_named (cw_config_store_t *self, const char *name, json_t *value,
-                           char *err, size_t errlen)
+cw_config_store_set_named (cw_config_store_t *self, const char *name, json_t *value, char *err, size_t errlen)
 {
     const cw_config_key_t *key = cw_registry_lookup (name);
     if (!key) {
         snprintf (err, errlen, "unknown key '%s'", name);
         return -1;
     }
-    json_t *normal = value? cw_registry_normalize (key, value, err, errlen): NULL;
+    json_t *normal = value ? cw_registry_normalize (key, value, err, errlen) : NULL;
     if (value && !normal)
         return -1;
-    int rc = normal? cw_config_store_set (self, key, normal, err, errlen)
-                   : cw_config_store_unset (self, key, err, errlen);
+    int rc = normal ? cw_config_store_set (self, key, normal, err, errlen)
+                    : cw_config_store_unset (self, key, err, errlen);
     json_decref (normal);
     return rc;
 }
@@ -274,20 +269,19 @@ cw_config_store_value (cw_config_store_t *self, const cw_config_key_t *key, bool
     sqlite3_stmt *stmt = NULL;
     json_t *value = NULL;
     if (sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL) == SQLITE_OK
-    &&  sqlite3_bind_text (stmt, 1, key->name, -1, SQLITE_STATIC) == SQLITE_OK) {
+        && sqlite3_bind_text (stmt, 1, key->name, -1, SQLITE_STATIC) == SQLITE_OK) {
         int rc = sqlite3_step (stmt);
         if (rc == SQLITE_ROW) {
             const char *text = (const char *) sqlite3_column_text (stmt, 0);
-            json_t *stored = text? json_loads (text, JSON_DECODE_ANY, NULL): NULL;
+            json_t *stored = text ? json_loads (text, JSON_DECODE_ANY, NULL) : NULL;
             char err [512];
-            value = stored? cw_registry_normalize (key, stored, err, sizeof (err)): NULL;
+            value = stored ? cw_registry_normalize (key, stored, err, sizeof (err)) : NULL;
             if (!value)
-                cw_warn ("config store: stored value ignored key=%s value=%.100s reason=\"%s\"",
-                         key->name, text? text: "(null)", stored? err: "not JSON");
+                cw_warn ("config store: stored value ignored key=%s value=%.100s reason=\"%s\"", key->name,
+                         text ? text : "(null)", stored ? err : "not JSON");
             json_decref (stored);
         }
-        else
-        if (rc != SQLITE_DONE)
+        else if (rc != SQLITE_DONE)
             cw_error ("config store: read failed key=%s error=\"%s\"", key->name, sqlite3_errmsg (self->db));
     }
     else
@@ -310,7 +304,7 @@ cw_config_store_entry (cw_config_store_t *self, const cw_config_key_t *key, bool
     json_t *value = cw_config_store_value (self, key, &is_default);
     json_t *entry = json_object ();
     json_object_set_new (entry, "key", json_string (key->name));
-    json_object_set_new (entry, "value", value? value: json_null ());
+    json_object_set_new (entry, "value", value ? value : json_null ());
     json_object_set_new (entry, "scope", json_string (cw_scope_name (key->scope)));
     if (with_default)
         json_object_set_new (entry, "default", json_boolean (is_default));
@@ -320,11 +314,19 @@ cw_config_store_entry (cw_config_store_t *self, const cw_config_key_t *key, bool
 int64_t
 cw_config_store_cluster_seq (cw_config_store_t *self)
 {
-    return self && self->replog? cw_replog_applied_seq (self->replog): -1;
+    return self && self->replog ? cw_replog_applied_seq (self->replog) : -1;
 }
 
-sqlite3 *cw_config_store_db (cw_config_store_t *self) { return self? self->db: NULL; }
-cw_replog_t *cw_config_store_replog (cw_config_store_t *self) { return self? self->replog: NULL; }
+sqlite3 *
+cw_config_store_db (cw_config_store_t *self)
+{
+    return self ? self->db : NULL;
+}
+cw_replog_t *
+cw_config_store_replog (cw_config_store_t *self)
+{
+    return self ? self->replog : NULL;
+}
 
 void
 cw_config_store_on_replicate (cw_config_store_t *self, cw_config_replicate_fn *fn, void *arg)
@@ -351,11 +353,10 @@ s_notify (cw_config_store_t *self, const cw_config_key_t *key)
 
 //  One durable transaction: VALUE_TEXT NULL deletes the row.
 static int
-s_commit (cw_config_store_t *self, const cw_config_key_t *key, const char *value_text,
-          char *err, size_t errlen)
+s_commit (cw_config_store_t *self, const cw_config_key_t *key, const char *value_text, char *err, size_t errlen)
 {
     bool cluster = key->scope == CW_SCOPE_CLUSTER;
-    if (cluster? cw_replog_write_begin (self->replog, err, errlen): s_exec (self, "BEGIN IMMEDIATE;", err, errlen))
+    if (cluster ? cw_replog_write_begin (self->replog, err, errlen) : s_exec (self, "BEGIN IMMEDIATE;", err, errlen))
         return -1;
     char sql [256];
     if (value_text)
@@ -373,7 +374,7 @@ s_commit (cw_config_store_t *self, const cw_config_key_t *key, const char *value
     if (rc == SQLITE_OK && value_text)
         rc = sqlite3_bind_text (stmt, 2, value_text, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
-        rc = sqlite3_step (stmt) == SQLITE_DONE? SQLITE_OK: SQLITE_ERROR;
+        rc = sqlite3_step (stmt) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
     sqlite3_finalize (stmt);
     if (rc != SQLITE_OK) {
         if (err && errlen)
@@ -405,8 +406,7 @@ s_commit (cw_config_store_t *self, const cw_config_key_t *key, const char *value
 }
 
 int
-cw_config_store_set (cw_config_store_t *self, const cw_config_key_t *key, json_t *value,
-                     char *err, size_t errlen)
+cw_config_store_set (cw_config_store_t *self, const cw_config_key_t *key, json_t *value, char *err, size_t errlen)
 {
     if (!self || !key || !value) {
         if (err && errlen)
@@ -503,12 +503,11 @@ s_handle_write (cw_config_store_t *self, const cw_config_key_t *key, json_t *val
     char err [512];
     if (cw_config_store_route (self, key) != CW_WRITE_LOCAL) {
         //  Not reachable in this issue (see cw_config_store_route).
-        *reply = cw_error_body ("%s: cluster-scope changes must be made on the configuration primary",
-                                key->name);
+        *reply = cw_error_body ("%s: cluster-scope changes must be made on the configuration primary", key->name);
         return CW_REPLY_ERROR;
     }
-    int rc = value? cw_config_store_set (self, key, value, err, sizeof (err))
-                  : cw_config_store_unset (self, key, err, sizeof (err));
+    int rc = value ? cw_config_store_set (self, key, value, err, sizeof (err))
+                   : cw_config_store_unset (self, key, err, sizeof (err));
     if (rc != 0) {
         *reply = cw_error_body ("%s", err);
         return CW_REPLY_ERROR;
@@ -566,7 +565,7 @@ cw_config_store_handle (cw_config_store_t *self, const char *command, json_t *ar
             *reply = cw_error_body ("config.list: 'prefix' must be a string");
             return CW_REPLY_ERROR;
         }
-        const char *text = json_is_string (prefix)? json_string_value (prefix): "";
+        const char *text = json_is_string (prefix) ? json_string_value (prefix) : "";
         size_t count;
         const cw_config_key_t *const *sorted = cw_registry_sorted (&count);
         json_t *list = json_array ();

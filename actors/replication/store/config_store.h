@@ -45,25 +45,22 @@ typedef struct _cw_config_store_t cw_config_store_t;
 
 //  Called after each committed change, and for every key by
 //  cw_config_store_announce. ENTRY {"key","value","scope"} is borrowed.
-typedef void (cw_config_change_fn) (cw_config_store_t *self, const cw_config_key_t *key,
-                                    json_t *entry, void *arg);
+typedef void (cw_config_change_fn) (cw_config_store_t *self, const cw_config_key_t *key, json_t *entry, void *arg);
 
 //  Where a validated write goes (see cw_config_store_route).
 typedef enum {
-    CW_WRITE_LOCAL = 0,         //  commit in this node's database
-    CW_WRITE_FORWARD            //  send to the configuration primary (clustering)
+    CW_WRITE_LOCAL = 0,    //  commit in this node's database
+    CW_WRITE_FORWARD       //  send to the configuration primary (clustering)
 } cw_write_route_t;
 
 //  Called after a cluster-scope change committed on this node (the
 //  primary): SEQ, CHANGESET (LEN bytes, borrowed) are what to ship to the
 //  subordinates (see replog.h).
-typedef void (cw_config_replicate_fn) (cw_config_store_t *self, int64_t seq, const void *changeset,
-                                       int len, void *arg);
+typedef void (cw_config_replicate_fn) (cw_config_store_t *self, int64_t seq, const void *changeset, int len, void *arg);
 
 //  Open (create) STATE_DIR/config.db. NODE_NAME is the bootstrap node.name,
 //  the default of system.name. NULL with a reason in ERR on failure.
-cw_config_store_t *cw_config_store_new (const char *state_dir, const char *node_name,
-                                        char *err, size_t errlen);
+cw_config_store_t *cw_config_store_new (const char *state_dir, const char *node_name, char *err, size_t errlen);
 void cw_config_store_destroy (cw_config_store_t **self_p);
 
 const char *cw_config_store_path (cw_config_store_t *self);
@@ -71,8 +68,7 @@ void cw_config_store_on_change (cw_config_store_t *self, cw_config_change_fn *fn
 
 //  The current value of KEY (new reference; the default when not set);
 //  IS_DEFAULT (may be NULL) tells which.
-json_t *cw_config_store_value (cw_config_store_t *self, const cw_config_key_t *key,
-                               bool *is_default);
+json_t *cw_config_store_value (cw_config_store_t *self, const cw_config_key_t *key, bool *is_default);
 //  The current value of the key called NAME (new reference; JSON null for
 //  an unknown name).
 json_t *cw_config_store_get (cw_config_store_t *self, const char *name);
@@ -84,19 +80,15 @@ bool cw_config_store_on (cw_config_store_t *self, const char *name);
 //  Set NAME as an administrator would (normalised first; VALUE borrowed,
 //  NULL unsets). Not forwarded: the caller decides where writes go.
 //  0, or -1 with ERR.
-int cw_config_store_set_named (cw_config_store_t *self, const char *name, json_t *value,
-                               char *err, size_t errlen);
+int cw_config_store_set_named (cw_config_store_t *self, const char *name, json_t *value, char *err, size_t errlen);
 //  {"key","value","scope"} plus "default" when WITH_DEFAULT. New object.
-json_t *cw_config_store_entry (cw_config_store_t *self, const cw_config_key_t *key,
-                               bool with_default);
+json_t *cw_config_store_entry (cw_config_store_t *self, const cw_config_key_t *key, bool with_default);
 
 //  Commit VALUE (already normalised by cw_registry_normalize; borrowed)
 //  for KEY, durably, then call the change callback. 0 or -1 with ERR.
-int cw_config_store_set (cw_config_store_t *self, const cw_config_key_t *key, json_t *value,
-                         char *err, size_t errlen);
+int cw_config_store_set (cw_config_store_t *self, const cw_config_key_t *key, json_t *value, char *err, size_t errlen);
 //  Remove KEY's row (back to its default), durably, then the callback.
-int cw_config_store_unset (cw_config_store_t *self, const cw_config_key_t *key,
-                           char *err, size_t errlen);
+int cw_config_store_unset (cw_config_store_t *self, const cw_config_key_t *key, char *err, size_t errlen);
 
 //  Call the change callback for every key (at startup).
 void cw_config_store_announce (cw_config_store_t *self);
@@ -121,7 +113,6 @@ cw_write_route_t cw_config_store_route (cw_config_store_t *self, const cw_config
 //  Handle a config.* COMMAND with ARGS (borrowed; NULL = {}). Sets *REPLY
 //  to a new JSON object (the answer, or {"error": ...}). Never crashes on
 //  bad input.
-cw_reply_status_t cw_config_store_handle (cw_config_store_t *self, const char *command,
-                                          json_t *args, json_t **reply);
+cw_reply_status_t cw_config_store_handle (cw_config_store_t *self, const char *command, json_t *args, json_t **reply);
 
 #endif

@@ -25,44 +25,53 @@
 //  ---------------------------------------------------------------------
 //  The registry. One line per key.
 
-#define CW_K_BOOL(name, scope, dflt, desc) \
-    { name, CW_SCOPE_##scope, CW_TYPE_BOOL, 0, 0, 0, NULL, CW_DEFAULT_LITERAL, "\"" dflt "\"", desc }
-#define CW_K_INT(name, scope, lo, hi, dflt, desc) \
-    { name, CW_SCOPE_##scope, CW_TYPE_INT, 0, lo, hi, NULL, CW_DEFAULT_LITERAL, #dflt, desc }
-#define CW_K_ENUM(name, scope, choices, dflt, desc) \
-    { name, CW_SCOPE_##scope, CW_TYPE_ENUM, 0, 0, 0, choices, CW_DEFAULT_LITERAL, "\"" dflt "\"", desc }
-#define CW_K_TEXT(name, scope, type, lo, hi, dflt, desc) \
-    { name, CW_SCOPE_##scope, CW_TYPE_##type, 0, lo, hi, NULL, CW_DEFAULT_LITERAL, "\"" dflt "\"", desc }
-#define CW_K_LIST(name, scope, type, items, desc) \
-    { name, CW_SCOPE_##scope, CW_TYPE_##type, items, 0, 0, NULL, CW_DEFAULT_LITERAL, "[]", desc }
+#define CW_K_BOOL(name, scope, dflt, desc)                                                                             \
+    {                                                                                                                  \
+        name, CW_SCOPE_##scope, CW_TYPE_BOOL, 0, 0, 0, NULL, CW_DEFAULT_LITERAL, "\"" dflt "\"", desc                  \
+    }
+#define CW_K_INT(name, scope, lo, hi, dflt, desc)                                                                      \
+    {                                                                                                                  \
+        name, CW_SCOPE_##scope, CW_TYPE_INT, 0, lo, hi, NULL, CW_DEFAULT_LITERAL, #dflt, desc                          \
+    }
+#define CW_K_ENUM(name, scope, choices, dflt, desc)                                                                    \
+    {                                                                                                                  \
+        name, CW_SCOPE_##scope, CW_TYPE_ENUM, 0, 0, 0, choices, CW_DEFAULT_LITERAL, "\"" dflt "\"", desc               \
+    }
+#define CW_K_TEXT(name, scope, type, lo, hi, dflt, desc)                                                               \
+    {                                                                                                                  \
+        name, CW_SCOPE_##scope, CW_TYPE_##type, 0, lo, hi, NULL, CW_DEFAULT_LITERAL, "\"" dflt "\"", desc              \
+    }
+#define CW_K_LIST(name, scope, type, items, desc)                                                                      \
+    {                                                                                                                  \
+        name, CW_SCOPE_##scope, CW_TYPE_##type, items, 0, 0, NULL, CW_DEFAULT_LITERAL, "[]", desc                      \
+    }
 
 static const cw_config_key_t s_keys [] = {
     //  peer scope: set on each peer, never replicated
     { "system.name", CW_SCOPE_PEER, CW_TYPE_STRING, 0, 1, 63, NULL, CW_DEFAULT_NODE_NAME, NULL,
       "the name of this system; the peer of its alarms (default: the bootstrap node.name)" },
-    CW_K_TEXT ("dns.hostname",     PEER, HOSTNAME, 0, 63,  "", "host name of this peer (one DNS label)"),
-    CW_K_TEXT ("dns.domain",       PEER, FQDN,     0, 253, "", "DNS domain of this peer"),
-    CW_K_LIST ("dns.servers",      PEER, IP,       5,          "DNS servers this peer asks"),
-    CW_K_LIST ("ntp.servers",      PEER, HOST,     5,          "NTP servers this peer synchronises with"),
-    CW_K_BOOL ("maintenance.mode", PEER, "off",                "take no new calls or registrations; let existing ones drain"),
+    CW_K_TEXT ("dns.hostname", PEER, HOSTNAME, 0, 63, "", "host name of this peer (one DNS label)"),
+    CW_K_TEXT ("dns.domain", PEER, FQDN, 0, 253, "", "DNS domain of this peer"),
+    CW_K_LIST ("dns.servers", PEER, IP, 5, "DNS servers this peer asks"),
+    CW_K_LIST ("ntp.servers", PEER, HOST, 5, "NTP servers this peer synchronises with"),
+    CW_K_BOOL ("maintenance.mode", PEER, "off", "take no new calls or registrations; let existing ones drain"),
     //  cluster scope: written on the primary, the same on every peer
-    CW_K_BOOL ("h323.mode",        CLUSTER, "on",              "H.323 signalling (must be on in a cluster)"),
-    CW_K_INT  ("h323.ttl_s",       CLUSTER, 60, 65534, 1800,   "H.323 registration time to live, seconds"),
-    CW_K_BOOL ("sip.mode",         CLUSTER, "on",              "SIP signalling"),
+    CW_K_BOOL ("h323.mode", CLUSTER, "on", "H.323 signalling (must be on in a cluster)"),
+    CW_K_INT ("h323.ttl_s", CLUSTER, 60, 65534, 1800, "H.323 registration time to live, seconds"),
+    CW_K_BOOL ("sip.mode", CLUSTER, "on", "SIP signalling"),
     CW_K_BOOL ("call_routing.signaling_optimization", CLUSTER, "off",
                "drop out of the signalling path of calls that need no interworking"),
-    CW_K_BOOL ("cluster.address_mapping.enabled", CLUSTER, "off",
-               "consult the cluster address mapping before DNS"),
+    CW_K_BOOL ("cluster.address_mapping.enabled", CLUSTER, "off", "consult the cluster address mapping before DNS"),
     CW_K_LIST ("cluster.address_mapping", CLUSTER, MAPPING, 12,
                "FQDN=IP pairs, one per peer, consulted before DNS when enabled"),
     //  clustering settings: peer scope (set on each peer, the same on all),
     //  taking effect at `causeway restart`
-    CW_K_TEXT ("cluster.name",     PEER, FQDN,     0, 253, "", "cluster name: the FQDN of the cluster's SRV records"),
-    CW_K_INT  ("cluster.primary",  PEER, 1, 6, 1,              "index (1..6) of the configuration primary in cluster.peers"),
-    CW_K_ENUM ("cluster.ip_version", PEER, "4|6", "4",         "IP version the peers cluster over"),
+    CW_K_TEXT ("cluster.name", PEER, FQDN, 0, 253, "", "cluster name: the FQDN of the cluster's SRV records"),
+    CW_K_INT ("cluster.primary", PEER, 1, 6, 1, "index (1..6) of the configuration primary in cluster.peers"),
+    CW_K_ENUM ("cluster.ip_version", PEER, "4|6", "4", "IP version the peers cluster over"),
     CW_K_ENUM ("cluster.tls_verify", PEER, "permissive|enforce", "permissive",
                "peer certificates: permissive (encrypt only) or enforce (verify CA, SAN, address)"),
-    CW_K_LIST ("cluster.peers",    PEER, HOST,     6,          "Peer 1..6 addresses, in order, the same on every peer"),
+    CW_K_LIST ("cluster.peers", PEER, HOST, 6, "Peer 1..6 addresses, in order, the same on every peer"),
 };
 
 #define S_KEY_COUNT (sizeof (s_keys) / sizeof (s_keys [0]))
@@ -121,15 +130,24 @@ const char *
 cw_vtype_name (cw_vtype_t type)
 {
     switch (type) {
-        case CW_TYPE_BOOL:     return "boolean";
-        case CW_TYPE_ENUM:     return "enum";
-        case CW_TYPE_INT:      return "integer";
-        case CW_TYPE_STRING:   return "string";
-        case CW_TYPE_HOSTNAME: return "hostname";
-        case CW_TYPE_FQDN:     return "fqdn";
-        case CW_TYPE_IP:       return "ip";
-        case CW_TYPE_HOST:     return "host";
-        case CW_TYPE_MAPPING:  return "mapping";
+        case CW_TYPE_BOOL:
+            return "boolean";
+        case CW_TYPE_ENUM:
+            return "enum";
+        case CW_TYPE_INT:
+            return "integer";
+        case CW_TYPE_STRING:
+            return "string";
+        case CW_TYPE_HOSTNAME:
+            return "hostname";
+        case CW_TYPE_FQDN:
+            return "fqdn";
+        case CW_TYPE_IP:
+            return "ip";
+        case CW_TYPE_HOST:
+            return "host";
+        case CW_TYPE_MAPPING:
+            return "mapping";
     }
     return "?";
 }
@@ -150,7 +168,7 @@ s_distance (const char *a, const char *b)
     for (size_t i = 1; i <= la; i++) {
         cur [0] = i;
         for (size_t j = 1; j <= lb; j++) {
-            size_t cost = tolower ((unsigned char) a [i - 1]) == tolower ((unsigned char) b [j - 1])? 0: 1;
+            size_t cost = tolower ((unsigned char) a [i - 1]) == tolower ((unsigned char) b [j - 1]) ? 0 : 1;
             size_t best = prev [j] + 1;
             if (cur [j - 1] + 1 < best)
                 best = cur [j - 1] + 1;
@@ -176,7 +194,7 @@ s_is_close (const char *name, const char *key)
     const char *last = strrchr (key, '.');
     if (last && strcmp (last + 1, name) == 0)
         return true;
-    size_t limit = nlen / 4 < 2? 2: nlen / 4;
+    size_t limit = nlen / 4 < 2 ? 2 : nlen / 4;
     return s_distance (name, key) <= limit;
 }
 
@@ -197,7 +215,7 @@ cw_registry_unknown_message (const char *name, char *buf, size_t len)
     for (size_t i = 0; i < count && found < 5; i++) {
         if (!s_is_close (name, sorted [i]->name))
             continue;
-        n = snprintf (buf + used, len - used, "%s'%s'", found? ", ": "; did you mean ", sorted [i]->name);
+        n = snprintf (buf + used, len - used, "%s'%s'", found ? ", " : "; did you mean ", sorted [i]->name);
         if (n < 0 || (size_t) n >= len - used)
             return;
         used += (size_t) n;
@@ -214,13 +232,20 @@ static const char *
 s_noun (cw_vtype_t type, bool plural)
 {
     switch (type) {
-        case CW_TYPE_HOSTNAME: return plural? "host names": "a host name (one DNS label: letters, digits, '-')";
-        case CW_TYPE_FQDN:     return plural? "domain names": "a fully qualified domain name (e.g. example.com)";
-        case CW_TYPE_IP:       return plural? "IP addresses (v4 or v6)": "an IP address (v4 or v6)";
-        case CW_TYPE_HOST:     return plural? "IP addresses or domain names": "an IP address or a fully qualified domain name";
-        case CW_TYPE_STRING:   return plural? "texts": "printable text";
-        case CW_TYPE_MAPPING:  return plural? "FQDN=IP pairs": "an FQDN=IP pair (e.g. peer1.example.com=10.0.0.1)";
-        default:               return plural? "values": "a value";
+        case CW_TYPE_HOSTNAME:
+            return plural ? "host names" : "a host name (one DNS label: letters, digits, '-')";
+        case CW_TYPE_FQDN:
+            return plural ? "domain names" : "a fully qualified domain name (e.g. example.com)";
+        case CW_TYPE_IP:
+            return plural ? "IP addresses (v4 or v6)" : "an IP address (v4 or v6)";
+        case CW_TYPE_HOST:
+            return plural ? "IP addresses or domain names" : "an IP address or a fully qualified domain name";
+        case CW_TYPE_STRING:
+            return plural ? "texts" : "printable text";
+        case CW_TYPE_MAPPING:
+            return plural ? "FQDN=IP pairs" : "an FQDN=IP pair (e.g. peer1.example.com=10.0.0.1)";
+        default:
+            return plural ? "values" : "a value";
     }
 }
 
@@ -235,7 +260,7 @@ s_allowed_item (const cw_config_key_t *key, char *buf, size_t len)
             //  "a|b|c" -> "a, b, c"
             size_t used = 0;
             buf [0] = 0;
-            for (const char *p = key->choices? key->choices: ""; *p && used + 3 < len; p++) {
+            for (const char *p = key->choices ? key->choices : ""; *p && used + 3 < len; p++) {
                 if (*p == '|') {
                     buf [used++] = ',';
                     buf [used++] = ' ';
@@ -254,7 +279,8 @@ s_allowed_item (const cw_config_key_t *key, char *buf, size_t len)
             break;
         default:
             snprintf (buf, len, "%s%s", s_noun (key->type, false),
-                      key->min == 0 && key->type != CW_TYPE_IP && key->type != CW_TYPE_HOST? ", or \"\" for none": "");
+                      key->min == 0 && key->type != CW_TYPE_IP && key->type != CW_TYPE_HOST ? ", or \"\" for none"
+                                                                                            : "");
             break;
     }
 }
@@ -269,8 +295,8 @@ cw_registry_allowed (const cw_config_key_t *key, char *buf, size_t len)
         return;
     }
     if (key->max_items > 0)
-        snprintf (buf, len, "list of at most %d %s, comma-separated (\"\" for none)",
-                  key->max_items, s_noun (key->type, true));
+        snprintf (buf, len, "list of at most %d %s, comma-separated (\"\" for none)", key->max_items,
+                  s_noun (key->type, true));
     else
         s_allowed_item (key, buf, len);
 }
@@ -299,7 +325,7 @@ cw_valid_fqdn (const char *text)
         return false;
     size_t len = strlen (text);
     if (len > 0 && text [len - 1] == '.')
-        len--;                      //  a trailing root dot is allowed
+        len--;    //  a trailing root dot is allowed
     if (len < 3 || len > 253)
         return false;
     char copy [256];
@@ -356,18 +382,16 @@ static void
 s_repr (json_t *value, char *buf, size_t len)
 {
     if (json_is_string (value))
-        snprintf (buf, len, "'%.80s%s'", json_string_value (value),
-                  json_string_length (value) > 80? "...": "");
+        snprintf (buf, len, "'%.80s%s'", json_string_value (value), json_string_length (value) > 80 ? "..." : "");
     else {
-        char *text = value? json_dumps (value, JSON_ENCODE_ANY | JSON_COMPACT): NULL;
-        snprintf (buf, len, "%.80s%s", text? text: "null", text && strlen (text) > 80? "...": "");
+        char *text = value ? json_dumps (value, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+        snprintf (buf, len, "%.80s%s", text ? text : "null", text && strlen (text) > 80 ? "..." : "");
         free (text);
     }
 }
 
 static void
-s_reject (const cw_config_key_t *key, json_t *value, const char *why,
-          char *err, size_t errlen)
+s_reject (const cw_config_key_t *key, json_t *value, const char *why, char *err, size_t errlen)
 {
     char repr [128], allowed [256];
     s_repr (value, repr, sizeof (repr));
@@ -410,8 +434,7 @@ s_printable_length (const char *text)
 //  Check one scalar ITEM; returns a new JSON value or NULL with ERR.
 //  LISTED is true inside a list ("" is never a list item).
 static json_t *
-s_normalize_item (const cw_config_key_t *key, json_t *item, bool listed,
-                  char *err, size_t errlen)
+s_normalize_item (const cw_config_key_t *key, json_t *item, bool listed, char *err, size_t errlen)
 {
     char text [512];
     const char *raw = json_string_value (item);
@@ -435,14 +458,13 @@ s_normalize_item (const cw_config_key_t *key, json_t *item, bool listed,
         case CW_TYPE_ENUM: {
             if (json_is_integer (item))
                 snprintf (text, sizeof (text), "%" JSON_INTEGER_FORMAT, json_integer_value (item));
-            else
-            if (!raw || !s_trim (raw, text, sizeof (text)))
+            else if (!raw || !s_trim (raw, text, sizeof (text)))
                 break;
-            const char *p = key->choices? key->choices: "";
+            const char *p = key->choices ? key->choices : "";
             size_t tlen = strlen (text);
             while (*p && tlen > 0) {
                 const char *bar = strchr (p, '|');
-                size_t clen = bar? (size_t) (bar - p): strlen (p);
+                size_t clen = bar ? (size_t) (bar - p) : strlen (p);
                 if (clen == tlen && strncasecmp (p, text, clen) == 0)
                     return json_stringn (p, clen);
                 if (!bar)
@@ -455,8 +477,7 @@ s_normalize_item (const cw_config_key_t *key, json_t *item, bool listed,
             long long number;
             if (json_is_integer (item))
                 number = json_integer_value (item);
-            else
-            if (raw && s_trim (raw, text, sizeof (text)) && text [0]) {
+            else if (raw && s_trim (raw, text, sizeof (text)) && text [0]) {
                 char *end = NULL;
                 errno = 0;
                 number = strtoll (text, &end, 10);
@@ -482,7 +503,7 @@ s_normalize_item (const cw_config_key_t *key, json_t *item, bool listed,
                 return NULL;
             }
             if (chars < key->min || chars > key->max) {
-                s_reject (key, item, chars < key->min? "is too short": "is too long", err, errlen);
+                s_reject (key, item, chars < key->min ? "is too short" : "is too long", err, errlen);
                 return NULL;
             }
             return json_string (raw);
@@ -494,8 +515,7 @@ s_normalize_item (const cw_config_key_t *key, json_t *item, bool listed,
             if (!raw || !s_trim (raw, text, sizeof (text)))
                 break;
             if (text [0] == 0) {
-                if (!listed && key->min == 0
-                &&  (key->type == CW_TYPE_HOSTNAME || key->type == CW_TYPE_FQDN))
+                if (!listed && key->min == 0 && (key->type == CW_TYPE_HOSTNAME || key->type == CW_TYPE_FQDN))
                     return json_string ("");
                 break;
             }
@@ -507,7 +527,7 @@ s_normalize_item (const cw_config_key_t *key, json_t *item, bool listed,
             if ((key->type == CW_TYPE_FQDN || key->type == CW_TYPE_HOST) && cw_valid_fqdn (text)) {
                 size_t n = strlen (text);
                 if (text [n - 1] == '.')
-                    text [n - 1] = 0;   //  stored without the root dot
+                    text [n - 1] = 0;    //  stored without the root dot
                 return json_string (text);
             }
             break;
@@ -544,8 +564,7 @@ s_normalize_list (const cw_config_key_t *key, json_t *value, char *err, size_t e
     json_t *items = NULL;
     if (json_is_array (value))
         items = json_incref (value);
-    else
-    if (json_is_string (value)) {
+    else if (json_is_string (value)) {
         //  "a, b,c" -> ["a","b","c"]; "" (or blanks) -> []
         const char *text = json_string_value (value);
         if (json_string_length (value) != strlen (text)) {
@@ -555,12 +574,12 @@ s_normalize_list (const cw_config_key_t *key, json_t *value, char *err, size_t e
         items = json_array ();
         char trimmed [2];
         if (s_trim (text, trimmed, sizeof (trimmed)) && trimmed [0] == 0)
-            ;   //  empty list
+            ;    //  empty list
         else {
             const char *p = text;
             for (;;) {
                 const char *comma = strchr (p, ',');
-                size_t n = comma? (size_t) (comma - p): strlen (p);
+                size_t n = comma ? (size_t) (comma - p) : strlen (p);
                 json_array_append_new (items, json_stringn (p, n));
                 if (!comma)
                     break;
@@ -628,7 +647,7 @@ cw_registry_default (const cw_config_key_t *key, const char *node_name)
     if (!key)
         return NULL;
     if (key->default_from == CW_DEFAULT_NODE_NAME)
-        return json_string (node_name? node_name: "");
-    json_t *value = json_loads (key->default_json? key->default_json: "null", JSON_DECODE_ANY, NULL);
-    return value? value: json_null ();
+        return json_string (node_name ? node_name : "");
+    json_t *value = json_loads (key->default_json ? key->default_json : "null", JSON_DECODE_ANY, NULL);
+    return value ? value : json_null ();
 }

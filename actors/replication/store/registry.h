@@ -28,37 +28,37 @@
 #include <stddef.h>
 
 typedef enum {
-    CW_SCOPE_PEER = 0,      //  this node only, never replicated
-    CW_SCOPE_CLUSTER        //  written on the primary, replicated
+    CW_SCOPE_PEER = 0,    //  this node only, never replicated
+    CW_SCOPE_CLUSTER      //  written on the primary, replicated
 } cw_scope_t;
 
 typedef enum {
-    CW_TYPE_BOOL = 0,       //  "on" | "off"
-    CW_TYPE_ENUM,           //  one of choices ("a|b|c")
-    CW_TYPE_INT,            //  integer min..max
-    CW_TYPE_STRING,         //  printable text, min..max characters
-    CW_TYPE_HOSTNAME,       //  one RFC 1123 label (or "" when min == 0)
-    CW_TYPE_FQDN,           //  fully qualified domain name (or "" when min == 0)
-    CW_TYPE_IP,             //  IPv4 or IPv6 address
-    CW_TYPE_HOST,           //  IP address or FQDN
-    CW_TYPE_MAPPING         //  "FQDN=IP" (cluster address mapping entry)
+    CW_TYPE_BOOL = 0,    //  "on" | "off"
+    CW_TYPE_ENUM,        //  one of choices ("a|b|c")
+    CW_TYPE_INT,         //  integer min..max
+    CW_TYPE_STRING,      //  printable text, min..max characters
+    CW_TYPE_HOSTNAME,    //  one RFC 1123 label (or "" when min == 0)
+    CW_TYPE_FQDN,        //  fully qualified domain name (or "" when min == 0)
+    CW_TYPE_IP,          //  IPv4 or IPv6 address
+    CW_TYPE_HOST,        //  IP address or FQDN
+    CW_TYPE_MAPPING      //  "FQDN=IP" (cluster address mapping entry)
 } cw_vtype_t;
 
 typedef enum {
-    CW_DEFAULT_LITERAL = 0, //  default_json below
-    CW_DEFAULT_NODE_NAME    //  the bootstrap file's node.name (system.name)
+    CW_DEFAULT_LITERAL = 0,    //  default_json below
+    CW_DEFAULT_NODE_NAME       //  the bootstrap file's node.name (system.name)
 } cw_default_from_t;
 
 typedef struct {
-    const char *name;           //  "h323.ttl_s"
+    const char *name;    //  "h323.ttl_s"
     cw_scope_t scope;
-    cw_vtype_t type;            //  the type of the value, or of each list item
-    int max_items;              //  0 = a single value; N > 0 = list of at most N items
-    long long min, max;         //  INT: range; STRING/HOSTNAME/FQDN: min 0 allows ""
-    const char *choices;        //  ENUM: "permissive|enforce"
+    cw_vtype_t type;        //  the type of the value, or of each list item
+    int max_items;          //  0 = a single value; N > 0 = list of at most N items
+    long long min, max;     //  INT: range; STRING/HOSTNAME/FQDN: min 0 allows ""
+    const char *choices;    //  ENUM: "permissive|enforce"
     cw_default_from_t default_from;
-    const char *default_json;   //  JSON text of the default ("\"off\"", "1800", "[]")
-    const char *description;    //  one line, for the README and help
+    const char *default_json;    //  JSON text of the default ("\"off\"", "1800", "[]")
+    const char *description;     //  one line, for the README and help
 } cw_config_key_t;
 
 //  The whole registry, in declaration order; COUNT gets the number of keys.
@@ -81,8 +81,7 @@ void cw_registry_allowed (const cw_config_key_t *key, char *buf, size_t len);
 
 //  Check VALUE (borrowed) for KEY. Returns a new JSON value in stored form,
 //  or NULL with "KEY: ... ; allowed: ..." in ERR.
-json_t *cw_registry_normalize (const cw_config_key_t *key, json_t *value,
-                               char *err, size_t errlen);
+json_t *cw_registry_normalize (const cw_config_key_t *key, json_t *value, char *err, size_t errlen);
 
 //  The default of KEY as a new JSON value. NODE_NAME is the bootstrap
 //  node.name (used by CW_DEFAULT_NODE_NAME keys; NULL = "").

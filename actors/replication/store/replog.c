@@ -30,14 +30,14 @@
 #define streq_(a, b) (strcmp ((a), (b)) == 0)
 
 struct _cw_replog_t {
-    sqlite3 *db;                //  the caller's connection (borrowed)
-    char *schema;               //  where cluster.db is attached on DB
-    char *path;                 //  cluster.db
-    sqlite3 *ldb;               //  private connection, cluster.db as main
-    sqlite3_session *session;   //  between write_begin and commit/rollback
+    sqlite3 *db;                 //  the caller's connection (borrowed)
+    char *schema;                //  where cluster.db is attached on DB
+    char *path;                  //  cluster.db
+    sqlite3 *ldb;                //  private connection, cluster.db as main
+    sqlite3_session *session;    //  between write_begin and commit/rollback
     bool in_write;
     int64_t history_limit;
-    char **tables;              //  NULL = every table but replog_*
+    char **tables;    //  NULL = every table but replog_*
 };
 
 // ---------------------------------------------------------------------------
@@ -47,14 +47,22 @@ const char *
 cw_replog_rc_name (int rc)
 {
     switch (rc) {
-        case CW_REPLOG_OK:        return "ok";
-        case CW_REPLOG_ERROR:     return "error";
-        case CW_REPLOG_INVALID:   return "invalid";
-        case CW_REPLOG_DUPLICATE: return "duplicate";
-        case CW_REPLOG_GAP:       return "gap";
-        case CW_REPLOG_CONFLICT:  return "conflict";
-        case CW_REPLOG_TOO_OLD:   return "too-old";
-        default:                  return "?";
+        case CW_REPLOG_OK:
+            return "ok";
+        case CW_REPLOG_ERROR:
+            return "error";
+        case CW_REPLOG_INVALID:
+            return "invalid";
+        case CW_REPLOG_DUPLICATE:
+            return "duplicate";
+        case CW_REPLOG_GAP:
+            return "gap";
+        case CW_REPLOG_CONFLICT:
+            return "conflict";
+        case CW_REPLOG_TOO_OLD:
+            return "too-old";
+        default:
+            return "?";
     }
 }
 
@@ -71,7 +79,7 @@ s_exec (sqlite3 *db, const char *sql, const char *what, char *err, size_t errlen
 {
     char *msg = NULL;
     if (sqlite3_exec (db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        cw_errorf (err, errlen, "replog: %s: %s", what, msg? msg: sqlite3_errmsg (db));
+        cw_errorf (err, errlen, "replog: %s: %s", what, msg ? msg : sqlite3_errmsg (db));
         sqlite3_free (msg);
         return -1;
     }
@@ -90,7 +98,7 @@ s_rollback (sqlite3 *db)
 static const char *
 s_prefix (cw_replog_t *self, sqlite3 *db)
 {
-    return db == self->ldb? "main": self->schema;
+    return db == self->ldb ? "main" : self->schema;
 }
 
 typedef struct {
@@ -106,7 +114,7 @@ s_meta_read (cw_replog_t *self, sqlite3 *db, s_meta_t *meta, char *err, size_t e
     memset (meta, 0, sizeof (*meta));
     char *sql = sqlite3_mprintf ("SELECT name, value FROM \"%w\".replog_meta", s_prefix (self, db));
     sqlite3_stmt *stmt = NULL;
-    int rc = sql? sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL): SQLITE_NOMEM;
+    int rc = sql ? sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) : SQLITE_NOMEM;
     sqlite3_free (sql);
     if (rc != SQLITE_OK) {
         cw_errorf (err, errlen, "replog: read replog_meta: %s", sqlite3_errmsg (db));
@@ -118,15 +126,13 @@ s_meta_read (cw_replog_t *self, sqlite3 *db, s_meta_t *meta, char *err, size_t e
             continue;
         if (streq_ (name, "applied_seq"))
             meta->applied_seq = sqlite3_column_int64 (stmt, 1);
-        else
-        if (streq_ (name, "cluster_id")) {
+        else if (streq_ (name, "cluster_id")) {
             const char *v = (const char *) sqlite3_column_text (stmt, 1);
-            snprintf (meta->cluster_id, sizeof (meta->cluster_id), "%s", v? v: "");
+            snprintf (meta->cluster_id, sizeof (meta->cluster_id), "%s", v ? v : "");
         }
-        else
-        if (streq_ (name, "head_hash")) {
+        else if (streq_ (name, "head_hash")) {
             const char *v = (const char *) sqlite3_column_text (stmt, 1);
-            snprintf (meta->head_hash, sizeof (meta->head_hash), "%s", v? v: "");
+            snprintf (meta->head_hash, sizeof (meta->head_hash), "%s", v ? v : "");
         }
     }
     sqlite3_finalize (stmt);
@@ -144,10 +150,9 @@ s_meta_read (cw_replog_t *self, sqlite3 *db, s_meta_t *meta, char *err, size_t e
 static int
 s_meta_write (cw_replog_t *self, sqlite3 *db, const s_meta_t *meta, char *err, size_t errlen)
 {
-    char *sql = sqlite3_mprintf (
-        "INSERT OR REPLACE INTO \"%w\".replog_meta (name, value) VALUES "
-        "('applied_seq', %lld), ('cluster_id', %Q), ('head_hash', %Q)",
-        s_prefix (self, db), (long long) meta->applied_seq, meta->cluster_id, meta->head_hash);
+    char *sql = sqlite3_mprintf ("INSERT OR REPLACE INTO \"%w\".replog_meta (name, value) VALUES "
+                                 "('applied_seq', %lld), ('cluster_id', %Q), ('head_hash', %Q)",
+                                 s_prefix (self, db), (long long) meta->applied_seq, meta->cluster_id, meta->head_hash);
     if (!sql) {
         cw_errorf (err, errlen, "replog: out of memory");
         return -1;
@@ -160,15 +165,14 @@ s_meta_write (cw_replog_t *self, sqlite3 *db, const s_meta_t *meta, char *err, s
 //  hash(n) = BLAKE2b-256 (hash(n-1) | le64 (seq) | changeset); the hash
 //  before the first changeset is 32 zero bytes.
 static int
-s_hash_next (const char *prev_hex, int64_t seq, const void *data, int len,
-             unsigned char out [HASH_BYTES], char out_hex [CW_REPLOG_HASH_HEX_LEN + 1])
+s_hash_next (const char *prev_hex, int64_t seq, const void *data, int len, unsigned char out [HASH_BYTES],
+             char out_hex [CW_REPLOG_HASH_HEX_LEN + 1])
 {
     unsigned char prev [HASH_BYTES] = { 0 };
     if (prev_hex && *prev_hex) {
         size_t bin_len = 0;
-        if (sodium_hex2bin (prev, sizeof (prev), prev_hex, strlen (prev_hex), NULL, &bin_len,
-                            NULL) != 0
-        ||  bin_len != HASH_BYTES)
+        if (sodium_hex2bin (prev, sizeof (prev), prev_hex, strlen (prev_hex), NULL, &bin_len, NULL) != 0
+            || bin_len != HASH_BYTES)
             return -1;
     }
     unsigned char seq_le [8];
@@ -197,28 +201,27 @@ static int
 s_history_add (cw_replog_t *self, sqlite3 *db, int64_t seq, const void *changeset, int len,
                const unsigned char hash [HASH_BYTES], char *err, size_t errlen)
 {
-    char *sql = sqlite3_mprintf (
-        "INSERT OR REPLACE INTO \"%w\".replog_history (seq, changeset, hash, committed_at) "
-        "VALUES (?1, ?2, ?3, strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now'))",
-        s_prefix (self, db));
+    char *sql = sqlite3_mprintf ("INSERT OR REPLACE INTO \"%w\".replog_history (seq, changeset, hash, committed_at) "
+                                 "VALUES (?1, ?2, ?3, strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now'))",
+                                 s_prefix (self, db));
     sqlite3_stmt *stmt = NULL;
-    int rc = sql? sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL): SQLITE_NOMEM;
+    int rc = sql ? sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) : SQLITE_NOMEM;
     sqlite3_free (sql);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64 (stmt, 1, seq);
         sqlite3_bind_blob (stmt, 2, changeset, len, SQLITE_STATIC);
         sqlite3_bind_blob (stmt, 3, hash, HASH_BYTES, SQLITE_STATIC);
         rc = sqlite3_step (stmt);
-        rc = rc == SQLITE_DONE? SQLITE_OK: rc;
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
     }
     sqlite3_finalize (stmt);
     if (rc != SQLITE_OK) {
-        cw_errorf (err, errlen, "replog: store changeset %lld in the history: %s",
-               (long long) seq, sqlite3_errmsg (db));
+        cw_errorf (err, errlen, "replog: store changeset %lld in the history: %s", (long long) seq,
+                   sqlite3_errmsg (db));
         return -1;
     }
-    sql = sqlite3_mprintf ("DELETE FROM \"%w\".replog_history WHERE seq <= %lld",
-                           s_prefix (self, db), (long long) (seq - self->history_limit));
+    sql = sqlite3_mprintf ("DELETE FROM \"%w\".replog_history WHERE seq <= %lld", s_prefix (self, db),
+                           (long long) (seq - self->history_limit));
     if (!sql) {
         cw_errorf (err, errlen, "replog: out of memory");
         return -1;
@@ -247,23 +250,21 @@ s_history_add (cw_replog_t *self, sqlite3 *db, int64_t seq, const void *changese
 // ---------------------------------------------------------------------------
 //  Opening
 
-static const char *s_schema_sql =
-    "CREATE TABLE IF NOT EXISTS \"%w\".cluster_config ("
-    "  key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT);"
-    "CREATE TABLE IF NOT EXISTS \"%w\".replog_meta (name TEXT PRIMARY KEY, value);"
-    "CREATE TABLE IF NOT EXISTS \"%w\".replog_history ("
-    "  seq INTEGER PRIMARY KEY, changeset BLOB NOT NULL, hash BLOB NOT NULL,"
-    "  committed_at TEXT NOT NULL);"
-    "INSERT OR IGNORE INTO \"%w\".replog_meta (name, value) VALUES"
-    "  ('applied_seq', 0), ('cluster_id', ''), ('head_hash', '');";
+static const char *s_schema_sql = "CREATE TABLE IF NOT EXISTS \"%w\".cluster_config ("
+                                  "  key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT);"
+                                  "CREATE TABLE IF NOT EXISTS \"%w\".replog_meta (name TEXT PRIMARY KEY, value);"
+                                  "CREATE TABLE IF NOT EXISTS \"%w\".replog_history ("
+                                  "  seq INTEGER PRIMARY KEY, changeset BLOB NOT NULL, hash BLOB NOT NULL,"
+                                  "  committed_at TEXT NOT NULL);"
+                                  "INSERT OR IGNORE INTO \"%w\".replog_meta (name, value) VALUES"
+                                  "  ('applied_seq', 0), ('cluster_id', ''), ('head_hash', '');";
 
 static int
 s_setup_connection (sqlite3 *db, const char *schema, char *err, size_t errlen)
 {
     sqlite3_busy_timeout (db, 5000);
-    char *sql = sqlite3_mprintf ("PRAGMA \"%w\".journal_mode=WAL; PRAGMA \"%w\".synchronous=FULL;",
-                                 schema, schema);
-    int rc = sql? s_exec (db, sql, "set WAL and synchronous=FULL", err, errlen): -1;
+    char *sql = sqlite3_mprintf ("PRAGMA \"%w\".journal_mode=WAL; PRAGMA \"%w\".synchronous=FULL;", schema, schema);
+    int rc = sql ? s_exec (db, sql, "set WAL and synchronous=FULL", err, errlen) : -1;
     sqlite3_free (sql);
     return rc;
 }
@@ -275,10 +276,8 @@ cw_replog_db_open (const char *dir, char *err, size_t errlen)
     snprintf (config_path, sizeof (config_path), "%s/config.db", dir);
     snprintf (cluster_path, sizeof (cluster_path), "%s/%s", dir, CW_REPLOG_CLUSTER_DB_FILE);
     sqlite3 *db = NULL;
-    if (sqlite3_open_v2 (config_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
-        != SQLITE_OK) {
-        cw_errorf (err, errlen, "replog: open %s: %s", config_path,
-               db? sqlite3_errmsg (db): "out of memory");
+    if (sqlite3_open_v2 (config_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        cw_errorf (err, errlen, "replog: open %s: %s", config_path, db ? sqlite3_errmsg (db) : "out of memory");
         sqlite3_close_v2 (db);
         return NULL;
     }
@@ -295,7 +294,7 @@ cw_replog_db_open (const char *dir, char *err, size_t errlen)
     int rc = sqlite3_prepare_v2 (db, "ATTACH DATABASE ?1 AS " CW_REPLOG_SCHEMA, -1, &stmt, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text (stmt, 1, cluster_path, -1, SQLITE_TRANSIENT);
-        rc = sqlite3_step (stmt) == SQLITE_DONE? SQLITE_OK: SQLITE_ERROR;
+        rc = sqlite3_step (stmt) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
     }
     sqlite3_finalize (stmt);
     if (rc != SQLITE_OK) {
@@ -303,8 +302,7 @@ cw_replog_db_open (const char *dir, char *err, size_t errlen)
         sqlite3_close_v2 (db);
         return NULL;
     }
-    if (s_setup_connection (db, "main", err, errlen)
-    ||  s_setup_connection (db, CW_REPLOG_SCHEMA, err, errlen)) {
+    if (s_setup_connection (db, "main", err, errlen) || s_setup_connection (db, CW_REPLOG_SCHEMA, err, errlen)) {
         sqlite3_close_v2 (db);
         return NULL;
     }
@@ -322,7 +320,7 @@ cw_replog_new (sqlite3 *db, const char *schema, char *err, size_t errlen)
         cw_errorf (err, errlen, "replog: libsodium initialisation failed");
         return NULL;
     }
-    schema = schema? schema: CW_REPLOG_SCHEMA;
+    schema = schema ? schema : CW_REPLOG_SCHEMA;
     const char *path = sqlite3_db_filename (db, schema);
     if (!path || !*path) {
         cw_errorf (err, errlen, "replog: schema '%s' is not attached to a file", schema);
@@ -347,7 +345,7 @@ cw_replog_new (sqlite3 *db, const char *schema, char *err, size_t errlen)
         return NULL;
     }
     char *sql = sqlite3_mprintf (s_schema_sql, schema, schema, schema, schema);
-    int rc = sql? s_exec (db, "BEGIN IMMEDIATE", "begin", err, errlen): -1;
+    int rc = sql ? s_exec (db, "BEGIN IMMEDIATE", "begin", err, errlen) : -1;
     if (rc == 0)
         rc = s_exec (db, sql, "create the replication tables", err, errlen);
     if (rc == 0)
@@ -360,7 +358,7 @@ cw_replog_new (sqlite3 *db, const char *schema, char *err, size_t errlen)
     }
     if (sqlite3_open_v2 (self->path, &self->ldb, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
         cw_errorf (err, errlen, "replog: open %s: %s", self->path,
-               self->ldb? sqlite3_errmsg (self->ldb): "out of memory");
+                   self->ldb ? sqlite3_errmsg (self->ldb) : "out of memory");
         cw_replog_destroy (&self);
         return NULL;
     }
@@ -369,7 +367,7 @@ cw_replog_new (sqlite3 *db, const char *schema, char *err, size_t errlen)
     //  Snapshots read every page: let them come from the OS page cache
     //  through mmap rather than one read(2) each.
     if (s_setup_connection (self->ldb, "main", err, errlen)
-    ||  s_exec (self->ldb, "PRAGMA mmap_size=1073741824", "set mmap_size", err, errlen)) {
+        || s_exec (self->ldb, "PRAGMA mmap_size=1073741824", "set mmap_size", err, errlen)) {
         cw_replog_destroy (&self);
         return NULL;
     }
@@ -378,8 +376,8 @@ cw_replog_new (sqlite3 *db, const char *schema, char *err, size_t errlen)
         cw_replog_destroy (&self);
         return NULL;
     }
-    cw_info ("replog: opened path=%s applied_seq=%lld cluster_id=%s", self->path,
-             (long long) meta.applied_seq, *meta.cluster_id? meta.cluster_id: "none");
+    cw_info ("replog: opened path=%s applied_seq=%lld cluster_id=%s", self->path, (long long) meta.applied_seq,
+             *meta.cluster_id ? meta.cluster_id : "none");
     return self;
 }
 
@@ -407,7 +405,7 @@ cw_replog_destroy (cw_replog_t **self_p)
 void
 cw_replog_set_history_limit (cw_replog_t *self, int64_t limit)
 {
-    self->history_limit = limit < 1? 1: limit;
+    self->history_limit = limit < 1 ? 1 : limit;
 }
 
 int
@@ -440,7 +438,7 @@ int64_t
 cw_replog_applied_seq (cw_replog_t *self)
 {
     s_meta_t meta;
-    return s_meta_read (self, self->ldb, &meta, NULL, 0)? -1: meta.applied_seq;
+    return s_meta_read (self, self->ldb, &meta, NULL, 0) ? -1 : meta.applied_seq;
 }
 
 int
@@ -468,9 +466,8 @@ s_oldest_seq (sqlite3 *db)
 {
     sqlite3_stmt *stmt = NULL;
     int64_t seq = -1;
-    if (sqlite3_prepare_v2 (db, "SELECT coalesce (min (seq), 0) FROM main.replog_history",
-                            -1, &stmt, NULL) == SQLITE_OK
-    &&  sqlite3_step (stmt) == SQLITE_ROW)
+    if (sqlite3_prepare_v2 (db, "SELECT coalesce (min (seq), 0) FROM main.replog_history", -1, &stmt, NULL) == SQLITE_OK
+        && sqlite3_step (stmt) == SQLITE_ROW)
         seq = sqlite3_column_int64 (stmt, 0);
     sqlite3_finalize (stmt);
     return seq;
@@ -489,17 +486,14 @@ s_history_hash (sqlite3 *db, int64_t seq, char out [CW_REPLOG_HASH_HEX_LEN + 1])
 {
     sqlite3_stmt *stmt = NULL;
     int found = -1;
-    if (sqlite3_prepare_v2 (db, "SELECT hash FROM main.replog_history WHERE seq = ?1",
-                            -1, &stmt, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2 (db, "SELECT hash FROM main.replog_history WHERE seq = ?1", -1, &stmt, NULL) == SQLITE_OK) {
         sqlite3_bind_int64 (stmt, 1, seq);
         int rc = sqlite3_step (stmt);
         if (rc == SQLITE_ROW && sqlite3_column_bytes (stmt, 0) == HASH_BYTES) {
-            sodium_bin2hex (out, CW_REPLOG_HASH_HEX_LEN + 1, sqlite3_column_blob (stmt, 0),
-                            HASH_BYTES);
+            sodium_bin2hex (out, CW_REPLOG_HASH_HEX_LEN + 1, sqlite3_column_blob (stmt, 0), HASH_BYTES);
             found = 1;
         }
-        else
-        if (rc == SQLITE_DONE)
+        else if (rc == SQLITE_DONE)
             found = 0;
     }
     sqlite3_finalize (stmt);
@@ -507,8 +501,7 @@ s_history_hash (sqlite3 *db, int64_t seq, char out [CW_REPLOG_HASH_HEX_LEN + 1])
 }
 
 int
-cw_replog_plan (cw_replog_t *self, const char *cluster_id, int64_t seq,
-                const char *head_hash, char *err, size_t errlen)
+cw_replog_plan (cw_replog_t *self, const char *cluster_id, int64_t seq, const char *head_hash, char *err, size_t errlen)
 {
     if (s_exec (self->ldb, "BEGIN", "begin", err, errlen))
         return CW_REPLOG_ERROR;
@@ -521,23 +514,24 @@ cw_replog_plan (cw_replog_t *self, const char *cluster_id, int64_t seq,
         cw_errorf (err, errlen, "the peer has no replication history: it needs a snapshot");
         result = CW_REPLOG_TOO_OLD;
     }
-    else
-    if (!streq_ (cluster_id, meta.cluster_id)) {
-        cw_errorf (err, errlen, "the peer's history %s is not this cluster's (%s): it needs a snapshot",
-               cluster_id, *meta.cluster_id? meta.cluster_id: "none");
+    else if (!streq_ (cluster_id, meta.cluster_id)) {
+        cw_errorf (err, errlen, "the peer's history %s is not this cluster's (%s): it needs a snapshot", cluster_id,
+                   *meta.cluster_id ? meta.cluster_id : "none");
         result = CW_REPLOG_CONFLICT;
     }
-    else
-    if (seq < 0 || seq > meta.applied_seq) {
-        cw_errorf (err, errlen, "the peer reports seq %lld, ahead of this history (%lld): "
-               "it needs a snapshot", (long long) seq, (long long) meta.applied_seq);
+    else if (seq < 0 || seq > meta.applied_seq) {
+        cw_errorf (err, errlen,
+                   "the peer reports seq %lld, ahead of this history (%lld): "
+                   "it needs a snapshot",
+                   (long long) seq, (long long) meta.applied_seq);
         result = CW_REPLOG_CONFLICT;
     }
-    else
-    if (seq == meta.applied_seq) {
+    else if (seq == meta.applied_seq) {
         if (check_hash && strcasecmp (head_hash, meta.head_hash) != 0) {
-            cw_errorf (err, errlen, "the peer's change %lld differs from this history's: "
-                   "it needs a snapshot", (long long) seq);
+            cw_errorf (err, errlen,
+                       "the peer's change %lld differs from this history's: "
+                       "it needs a snapshot",
+                       (long long) seq);
             result = CW_REPLOG_CONFLICT;
         }
         else
@@ -550,8 +544,10 @@ cw_replog_plan (cw_replog_t *self, const char *cluster_id, int64_t seq,
             goto done;
         }
         if (oldest == 0 || seq + 1 < oldest) {
-            cw_errorf (err, errlen, "the peer is at seq %lld, older than the retained history "
-                   "(from %lld): it needs a snapshot", (long long) seq, (long long) oldest);
+            cw_errorf (err, errlen,
+                       "the peer is at seq %lld, older than the retained history "
+                       "(from %lld): it needs a snapshot",
+                       (long long) seq, (long long) oldest);
             result = CW_REPLOG_TOO_OLD;
             goto done;
         }
@@ -563,16 +559,17 @@ cw_replog_plan (cw_replog_t *self, const char *cluster_id, int64_t seq,
                 cw_errorf (err, errlen, "replog: read the history: %s", sqlite3_errmsg (self->ldb));
                 result = CW_REPLOG_ERROR;
             }
-            else
-            if (found && strcasecmp (hash, head_hash) != 0) {
-                cw_errorf (err, errlen, "the peer's change %lld differs from this history's: "
-                       "it needs a snapshot", (long long) seq);
+            else if (found && strcasecmp (hash, head_hash) != 0) {
+                cw_errorf (err, errlen,
+                           "the peer's change %lld differs from this history's: "
+                           "it needs a snapshot",
+                           (long long) seq);
                 result = CW_REPLOG_CONFLICT;
             }
         }
         if (result == CW_REPLOG_GAP)
-            cw_errorf (err, errlen, "the peer is at seq %lld of %lld: catch-up",
-                   (long long) seq, (long long) meta.applied_seq);
+            cw_errorf (err, errlen, "the peer is at seq %lld of %lld: catch-up", (long long) seq,
+                       (long long) meta.applied_seq);
     }
 done:
     s_rollback (self->ldb);
@@ -639,8 +636,7 @@ cw_replog_write_rollback (cw_replog_t *self)
 }
 
 int
-cw_replog_write_commit (cw_replog_t *self, int64_t *seq, void **changeset, int *len,
-                        char *err, size_t errlen)
+cw_replog_write_commit (cw_replog_t *self, int64_t *seq, void **changeset, int *len, char *err, size_t errlen)
 {
     if (seq)
         *seq = 0;
@@ -680,7 +676,7 @@ cw_replog_write_commit (cw_replog_t *self, int64_t *seq, void **changeset, int *
         }
         meta.applied_seq = new_seq;
         if (s_history_add (self, self->db, new_seq, bytes, size, hash, err, errlen)
-        ||  s_meta_write (self, self->db, &meta, err, errlen))
+            || s_meta_write (self, self->db, &meta, err, errlen))
             goto failed;
     }
     if (s_exec (self->db, "COMMIT", "commit", err, errlen))
@@ -729,8 +725,8 @@ s_varint (const unsigned char *p, size_t avail, uint64_t *value)
 }
 
 //  Called for each table section of a changeset being checked.
-typedef int (s_table_fn) (cw_replog_t *self, const char *table, int ncol,
-                          const unsigned char *pk, char *err, size_t errlen);
+typedef int (s_table_fn) (cw_replog_t *self, const char *table, int ncol, const unsigned char *pk, char *err,
+                          size_t errlen);
 
 //  Parse CHANGESET strictly (SQLite's own iterator loops forever on some
 //  truncated input, e.g. a lone 'T', so it must never see bytes that are
@@ -742,8 +738,8 @@ typedef int (s_table_fn) (cw_replog_t *self, const char *table, int ncol,
 //  3 text / 4 blob (varint length, bytes), 5 NULL. Returns OK, INVALID, or
 //  what TABLE_FN returned. *CHANGES = number of changes.
 static int
-s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_table_fn *table_fn,
-                   int64_t *changes, char *err, size_t errlen)
+s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_table_fn *table_fn, int64_t *changes,
+                   char *err, size_t errlen)
 {
     size_t pos = 0;
     *changes = 0;
@@ -769,14 +765,13 @@ s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_tabl
         for (uint64_t c = 0; c < ncol; c++) {
             //  0 = not in the key; 1..N = its position in a composite key
             if ((uint64_t) pk [c] > ncol) {
-                cw_errorf (err, errlen, "invalid changeset: bad primary-key flag at byte %zu",
-                       pos + c);
+                cw_errorf (err, errlen, "invalid changeset: bad primary-key flag at byte %zu", pos + c);
                 return CW_REPLOG_INVALID;
             }
             has_pk |= pk [c] != 0;
         }
         pos += ncol;
-        const unsigned char *nul = pos < len? memchr (p + pos, 0, len - pos): NULL;
+        const unsigned char *nul = pos < len ? memchr (p + pos, 0, len - pos) : NULL;
         if (!has_pk || !nul || nul == p + pos || nul - (p + pos) > 255) {
             cw_errorf (err, errlen, "invalid changeset: bad table header at byte %zu", pos);
             return CW_REPLOG_INVALID;
@@ -793,13 +788,13 @@ s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_tabl
             return rc;
         while (pos < len && p [pos] != 'T') {
             int op = p [pos];
-            if ((op != SQLITE_INSERT && op != SQLITE_UPDATE && op != SQLITE_DELETE)
-            ||  pos + 1 >= len || p [pos + 1] > 1) {
+            if ((op != SQLITE_INSERT && op != SQLITE_UPDATE && op != SQLITE_DELETE) || pos + 1 >= len
+                || p [pos + 1] > 1) {
                 cw_errorf (err, errlen, "invalid changeset: bad change header at byte %zu", pos);
                 return CW_REPLOG_INVALID;
             }
             pos += 2;
-            int records = op == SQLITE_UPDATE? 2: 1;
+            int records = op == SQLITE_UPDATE ? 2 : 1;
             for (int r = 0; r < records; r++) {
                 for (uint64_t c = 0; c < ncol; c++) {
                     if (pos >= len) {
@@ -816,8 +811,7 @@ s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_tabl
                         }
                         pos += 8;
                     }
-                    else
-                    if (type == SQLITE_TEXT || type == SQLITE_BLOB) {
+                    else if (type == SQLITE_TEXT || type == SQLITE_BLOB) {
                         uint64_t n = 0;
                         used = s_varint (p + pos, len - pos, &n);
                         if (!used || n > len - pos - used) {
@@ -826,10 +820,8 @@ s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_tabl
                         }
                         pos += used + n;
                     }
-                    else
-                    if (type != SQLITE_NULL) {
-                        cw_errorf (err, errlen, "invalid changeset: bad value type %d at byte %zu",
-                               type, pos - 1);
+                    else if (type != SQLITE_NULL) {
+                        cw_errorf (err, errlen, "invalid changeset: bad value type %d at byte %zu", type, pos - 1);
                         return CW_REPLOG_INVALID;
                     }
                 }
@@ -847,17 +839,15 @@ s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_tabl
 //  A table of the changeset must exist here with the same number of
 //  columns and the same primary key, and not be replog_*.
 static int
-s_table_check (cw_replog_t *self, const char *table, int ncol, const unsigned char *pk,
-               char *err, size_t errlen)
+s_table_check (cw_replog_t *self, const char *table, int ncol, const unsigned char *pk, char *err, size_t errlen)
 {
     if (strncmp (table, "replog_", 7) == 0 || strncmp (table, "sqlite_", 7) == 0) {
         cw_errorf (err, errlen, "invalid changeset: it changes the internal table %s", table);
         return CW_REPLOG_INVALID;
     }
-    char *sql = sqlite3_mprintf ("SELECT pk FROM pragma_table_info (%Q, 'main') ORDER BY cid",
-                                 table);
+    char *sql = sqlite3_mprintf ("SELECT pk FROM pragma_table_info (%Q, 'main') ORDER BY cid", table);
     sqlite3_stmt *stmt = NULL;
-    int rc = sql? sqlite3_prepare_v2 (self->ldb, sql, -1, &stmt, NULL): SQLITE_NOMEM;
+    int rc = sql ? sqlite3_prepare_v2 (self->ldb, sql, -1, &stmt, NULL) : SQLITE_NOMEM;
     sqlite3_free (sql);
     if (rc != SQLITE_OK) {
         cw_errorf (err, errlen, "replog: read table %s: %s", table, sqlite3_errmsg (self->ldb));
@@ -877,8 +867,8 @@ s_table_check (cw_replog_t *self, const char *table, int ncol, const unsigned ch
         return CW_REPLOG_CONFLICT;
     }
     if (cols != ncol || !pk_same) {
-        cw_errorf (err, errlen, "conflict: table %s has %d columns here, %d in the changeset%s",
-               table, cols, ncol, pk_same? "": " (or another primary key)");
+        cw_errorf (err, errlen, "conflict: table %s has %d columns here, %d in the changeset%s", table, cols, ncol,
+                   pk_same ? "" : " (or another primary key)");
         return CW_REPLOG_CONFLICT;
     }
     return CW_REPLOG_OK;
@@ -887,15 +877,14 @@ s_table_check (cw_replog_t *self, const char *table, int ncol, const unsigned ch
 //  Check CHANGESET before it is applied: well-formed, and every table fits
 //  this schema. Returns OK, INVALID, CONFLICT or ERROR.
 static int
-s_changeset_check (cw_replog_t *self, const void *changeset, int len, int64_t *changes,
-                   char *err, size_t errlen)
+s_changeset_check (cw_replog_t *self, const void *changeset, int len, int64_t *changes, char *err, size_t errlen)
 {
-    return s_changeset_parse (self, (const unsigned char *) changeset, (size_t) len,
-                              s_table_check, changes, err, errlen);
+    return s_changeset_parse (self, (const unsigned char *) changeset, (size_t) len, s_table_check, changes, err,
+                              errlen);
 }
 
 typedef struct {
-    int type;                   //  first conflict type, 0 = none
+    int type;    //  first conflict type, 0 = none
     char table [128];
 } s_conflict_t;
 
@@ -917,18 +906,24 @@ static const char *
 s_conflict_name (int type)
 {
     switch (type) {
-        case SQLITE_CHANGESET_DATA:        return "DATA (the row differs from the primary's)";
-        case SQLITE_CHANGESET_NOTFOUND:    return "NOTFOUND (the row is missing here)";
-        case SQLITE_CHANGESET_CONFLICT:    return "CONFLICT (the row already exists here)";
-        case SQLITE_CHANGESET_CONSTRAINT:  return "CONSTRAINT";
-        case SQLITE_CHANGESET_FOREIGN_KEY: return "FOREIGN_KEY";
-        default:                           return "unknown";
+        case SQLITE_CHANGESET_DATA:
+            return "DATA (the row differs from the primary's)";
+        case SQLITE_CHANGESET_NOTFOUND:
+            return "NOTFOUND (the row is missing here)";
+        case SQLITE_CHANGESET_CONFLICT:
+            return "CONFLICT (the row already exists here)";
+        case SQLITE_CHANGESET_CONSTRAINT:
+            return "CONSTRAINT";
+        case SQLITE_CHANGESET_FOREIGN_KEY:
+            return "FOREIGN_KEY";
+        default:
+            return "unknown";
     }
 }
 
 int
-cw_replog_apply (cw_replog_t *self, int64_t seq, const void *changeset, int len,
-                 const char *hash_hex, int64_t *need_from, char *err, size_t errlen)
+cw_replog_apply (cw_replog_t *self, int64_t seq, const void *changeset, int len, const char *hash_hex,
+                 int64_t *need_from, char *err, size_t errlen)
 {
     if (need_from)
         *need_from = 0;
@@ -955,13 +950,13 @@ cw_replog_apply (cw_replog_t *self, int64_t seq, const void *changeset, int len,
     }
     if (seq <= meta.applied_seq) {
         cw_errorf (err, errlen, "change %lld is already applied (at %lld)", (long long) seq,
-               (long long) meta.applied_seq);
+                   (long long) meta.applied_seq);
         result = CW_REPLOG_DUPLICATE;
         goto failed;
     }
     if (seq > meta.applied_seq + 1) {
-        cw_errorf (err, errlen, "change %lld arrived after %lld: catch-up from %lld needed",
-               (long long) seq, (long long) meta.applied_seq, (long long) meta.applied_seq);
+        cw_errorf (err, errlen, "change %lld arrived after %lld: catch-up from %lld needed", (long long) seq,
+                   (long long) meta.applied_seq, (long long) meta.applied_seq);
         result = CW_REPLOG_GAP;
         goto failed;
     }
@@ -972,8 +967,10 @@ cw_replog_apply (cw_replog_t *self, int64_t seq, const void *changeset, int len,
         goto failed;
     }
     if (hash_hex && *hash_hex && strcasecmp (hash_hex, meta.head_hash) != 0) {
-        cw_errorf (err, errlen, "invalid changeset %lld: it does not match the primary's hash "
-               "(truncated or corrupt)", (long long) seq);
+        cw_errorf (err, errlen,
+                   "invalid changeset %lld: it does not match the primary's hash "
+                   "(truncated or corrupt)",
+                   (long long) seq);
         result = CW_REPLOG_INVALID;
         goto failed;
     }
@@ -983,37 +980,34 @@ cw_replog_apply (cw_replog_t *self, int64_t seq, const void *changeset, int len,
         goto failed;
 
     s_conflict_t conflict = { 0 };
-    int rc = sqlite3changeset_apply_v2 (self->ldb, len, (void *) changeset, NULL,
-                                        s_conflict_handler, &conflict, NULL, NULL,
-                                        SQLITE_CHANGESETAPPLY_NOSAVEPOINT);
+    int rc = sqlite3changeset_apply_v2 (self->ldb, len, (void *) changeset, NULL, s_conflict_handler, &conflict, NULL,
+                                        NULL, SQLITE_CHANGESETAPPLY_NOSAVEPOINT);
     if (conflict.type) {
         cw_errorf (err, errlen, "conflict applying change %lld: %s in table %s", (long long) seq,
-               s_conflict_name (conflict.type), conflict.table);
+                   s_conflict_name (conflict.type), conflict.table);
         result = CW_REPLOG_CONFLICT;
         goto failed;
     }
     if (rc != SQLITE_OK) {
-        result = rc == SQLITE_CORRUPT || rc == SQLITE_MISUSE? CW_REPLOG_INVALID: CW_REPLOG_ERROR;
-        cw_errorf (err, errlen, "%s change %lld: %s",
-               result == CW_REPLOG_INVALID? "invalid": "replog: apply", (long long) seq,
-               sqlite3_errmsg (self->ldb));
+        result = rc == SQLITE_CORRUPT || rc == SQLITE_MISUSE ? CW_REPLOG_INVALID : CW_REPLOG_ERROR;
+        cw_errorf (err, errlen, "%s change %lld: %s", result == CW_REPLOG_INVALID ? "invalid" : "replog: apply",
+                   (long long) seq, sqlite3_errmsg (self->ldb));
         goto failed;
     }
     meta.applied_seq = seq;
     result = CW_REPLOG_ERROR;
     if (s_history_add (self, self->ldb, seq, changeset, len, hash, err, errlen)
-    ||  s_meta_write (self, self->ldb, &meta, err, errlen)
-    ||  s_exec (self->ldb, "COMMIT", "commit the apply", err, errlen))
+        || s_meta_write (self, self->ldb, &meta, err, errlen)
+        || s_exec (self->ldb, "COMMIT", "commit the apply", err, errlen))
         goto failed;
-    cw_debug ("replog: applied seq=%lld changes=%lld bytes=%d", (long long) seq,
-              (long long) changes, len);
+    cw_debug ("replog: applied seq=%lld changes=%lld bytes=%d", (long long) seq, (long long) changes, len);
     return CW_REPLOG_OK;
 
 failed:
     s_rollback (self->ldb);
     if (result == CW_REPLOG_CONFLICT || result == CW_REPLOG_INVALID || result == CW_REPLOG_ERROR)
         cw_warn ("replog: change not applied seq=%lld result=%s reason=\"%s\"", (long long) seq,
-                 cw_replog_rc_name (result), err? err: "");
+                 cw_replog_rc_name (result), err ? err : "");
     return result;
 }
 
@@ -1021,8 +1015,8 @@ failed:
 //  Catch-up
 
 int
-cw_replog_changesets_since (cw_replog_t *self, int64_t from_seq, cw_replog_changeset_fn *fn,
-                            void *arg, char *err, size_t errlen)
+cw_replog_changesets_since (cw_replog_t *self, int64_t from_seq, cw_replog_changeset_fn *fn, void *arg, char *err,
+                            size_t errlen)
 {
     if (s_exec (self->ldb, "BEGIN", "begin", err, errlen))
         return CW_REPLOG_ERROR;
@@ -1033,7 +1027,7 @@ cw_replog_changesets_since (cw_replog_t *self, int64_t from_seq, cw_replog_chang
         goto done;
     if (from_seq < 0 || from_seq > meta.applied_seq) {
         cw_errorf (err, errlen, "seq %lld is ahead of this history (%lld)", (long long) from_seq,
-               (long long) meta.applied_seq);
+                   (long long) meta.applied_seq);
         result = CW_REPLOG_CONFLICT;
         goto done;
     }
@@ -1041,8 +1035,9 @@ cw_replog_changesets_since (cw_replog_t *self, int64_t from_seq, cw_replog_chang
     if (from_seq == meta.applied_seq)
         goto done;
     if (sqlite3_prepare_v2 (self->ldb,
-            "SELECT seq, changeset, hash FROM main.replog_history WHERE seq > ?1 ORDER BY seq",
-            -1, &stmt, NULL) != SQLITE_OK) {
+                            "SELECT seq, changeset, hash FROM main.replog_history WHERE seq > ?1 ORDER BY seq", -1,
+                            &stmt, NULL)
+        != SQLITE_OK) {
         cw_errorf (err, errlen, "replog: read the history: %s", sqlite3_errmsg (self->ldb));
         result = CW_REPLOG_ERROR;
         goto done;
@@ -1053,8 +1048,10 @@ cw_replog_changesets_since (cw_replog_t *self, int64_t from_seq, cw_replog_chang
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64 (stmt, 0);
         if (seq != expected) {
-            cw_errorf (err, errlen, "change %lld is no longer in the history (oldest %lld): "
-                   "a snapshot is needed", (long long) expected, (long long) seq);
+            cw_errorf (err, errlen,
+                       "change %lld is no longer in the history (oldest %lld): "
+                       "a snapshot is needed",
+                       (long long) expected, (long long) seq);
             result = CW_REPLOG_TOO_OLD;
             goto done;
         }
@@ -1072,10 +1069,8 @@ cw_replog_changesets_since (cw_replog_t *self, int64_t from_seq, cw_replog_chang
         cw_errorf (err, errlen, "replog: read the history: %s", sqlite3_errmsg (self->ldb));
         result = CW_REPLOG_ERROR;
     }
-    else
-    if (expected == from_seq + 1) {
-        cw_errorf (err, errlen, "change %lld is no longer in the history: a snapshot is needed",
-               (long long) expected);
+    else if (expected == from_seq + 1) {
+        cw_errorf (err, errlen, "change %lld is no longer in the history: a snapshot is needed", (long long) expected);
         result = CW_REPLOG_TOO_OLD;
     }
 done:
@@ -1088,8 +1083,7 @@ done:
 //  Snapshots
 
 int
-cw_replog_snapshot_create (cw_replog_t *self, void **blob, int64_t *len, int64_t *seq,
-                           char *err, size_t errlen)
+cw_replog_snapshot_create (cw_replog_t *self, void **blob, int64_t *len, int64_t *seq, char *err, size_t errlen)
 {
     *blob = NULL;
     *len = 0;
@@ -1159,14 +1153,13 @@ s_query_int (sqlite3 *db, const char *sql, int64_t *value)
             rc = SQLITE_ERROR;
     }
     sqlite3_finalize (stmt);
-    return rc == SQLITE_OK? 0: -1;
+    return rc == SQLITE_OK ? 0 : -1;
 }
 
 //  Open the image BLOB in a private in-memory database and check it.
 //  Returns the database or NULL with *RESULT = INVALID/ERROR and ERR.
 static sqlite3 *
-s_snapshot_open (const void *blob, int64_t len, int64_t seq, int *result,
-                 char *err, size_t errlen)
+s_snapshot_open (const void *blob, int64_t len, int64_t seq, int *result, char *err, size_t errlen)
 {
     *result = CW_REPLOG_INVALID;
     const unsigned char *bytes = (const unsigned char *) blob;
@@ -1178,8 +1171,7 @@ s_snapshot_open (const void *blob, int64_t len, int64_t seq, int *result,
     if (page_size == 1)
         page_size = 65536;
     if (page_size < 512 || (page_size & (page_size - 1)) || len % page_size) {
-        cw_errorf (err, errlen, "invalid snapshot: bad page size %u for %lld bytes", page_size,
-               (long long) len);
+        cw_errorf (err, errlen, "invalid snapshot: bad page size %u for %lld bytes", page_size, (long long) len);
         return NULL;
     }
     unsigned char *copy = sqlite3_malloc64 ((sqlite3_uint64) len);
@@ -1210,37 +1202,40 @@ s_snapshot_open (const void *blob, int64_t len, int64_t seq, int *result,
     if (rc == SQLITE_OK && sqlite3_step (stmt) == SQLITE_ROW)
         check = (const char *) sqlite3_column_text (stmt, 0);
     if (!check || !streq_ (check, "ok")) {
-        cw_errorf (err, errlen, "invalid snapshot: %s", check? check: sqlite3_errmsg (mem));
+        cw_errorf (err, errlen, "invalid snapshot: %s", check ? check : sqlite3_errmsg (mem));
         for (char *c = err; c && *c; c++)
             if (*c == '\n')
-                *c = ' ';       //  one log line
+                *c = ' ';    //  one log line
         sqlite3_finalize (stmt);
         sqlite3_close_v2 (mem);
         return NULL;
     }
     sqlite3_finalize (stmt);
     int64_t triggers = -1, tables = -1;
-    if (s_query_int (mem, "SELECT count (*) FROM sqlite_schema WHERE type IN ('trigger', 'view')",
-                     &triggers)
-    ||  s_query_int (mem, "SELECT count (*) FROM sqlite_schema WHERE type = 'table' AND name IN "
-                          "('replog_meta', 'replog_history', 'cluster_config')", &tables)) {
+    if (s_query_int (mem, "SELECT count (*) FROM sqlite_schema WHERE type IN ('trigger', 'view')", &triggers)
+        || s_query_int (mem,
+                        "SELECT count (*) FROM sqlite_schema WHERE type = 'table' AND name IN "
+                        "('replog_meta', 'replog_history', 'cluster_config')",
+                        &tables)) {
         cw_errorf (err, errlen, "invalid snapshot: %s", sqlite3_errmsg (mem));
         sqlite3_close_v2 (mem);
         return NULL;
     }
     if (triggers != 0 || tables != 3) {
-        cw_errorf (err, errlen, "invalid snapshot: %s", triggers? "it holds triggers or views"
-               : "replog_meta, replog_history or cluster_config is missing");
+        cw_errorf (err, errlen, "invalid snapshot: %s",
+                   triggers ? "it holds triggers or views"
+                            : "replog_meta, replog_history or cluster_config is missing");
         sqlite3_close_v2 (mem);
         return NULL;
     }
     int64_t image_seq = -1, has_id = 0;
     if (s_query_int (mem, "SELECT value FROM replog_meta WHERE name = 'applied_seq'", &image_seq)
-    ||  s_query_int (mem, "SELECT length (value) > 0 FROM replog_meta WHERE name = 'cluster_id'",
-                     &has_id)
-    ||  image_seq != seq || !has_id) {
-        cw_errorf (err, errlen, "invalid snapshot: its applied_seq (%lld) is not %lld or it names "
-               "no history", (long long) image_seq, (long long) seq);
+        || s_query_int (mem, "SELECT length (value) > 0 FROM replog_meta WHERE name = 'cluster_id'", &has_id)
+        || image_seq != seq || !has_id) {
+        cw_errorf (err, errlen,
+                   "invalid snapshot: its applied_seq (%lld) is not %lld or it names "
+                   "no history",
+                   (long long) image_seq, (long long) seq);
         sqlite3_close_v2 (mem);
         return NULL;
     }
@@ -1249,8 +1244,7 @@ s_snapshot_open (const void *blob, int64_t len, int64_t seq, int *result,
 }
 
 int
-cw_replog_snapshot_apply (cw_replog_t *self, const void *blob, int64_t len, int64_t seq,
-                          char *err, size_t errlen)
+cw_replog_snapshot_apply (cw_replog_t *self, const void *blob, int64_t len, int64_t seq, char *err, size_t errlen)
 {
     if (self->in_write) {
         cw_errorf (err, errlen, "replog: a write transaction is open");
@@ -1261,20 +1255,20 @@ cw_replog_snapshot_apply (cw_replog_t *self, const void *blob, int64_t len, int6
     sqlite3 *mem = s_snapshot_open (blob, len, seq, &result, err, errlen);
     double checked = s_clock ();
     if (!mem) {
-        cw_warn ("replog: snapshot refused seq=%lld bytes=%lld reason=\"%s\"", (long long) seq,
-                 (long long) len, err? err: "");
+        cw_warn ("replog: snapshot refused seq=%lld bytes=%lld reason=\"%s\"", (long long) seq, (long long) len,
+                 err ? err : "");
         return result;
     }
     int64_t image_page = 0, local_page = 0;
     if (s_query_int (mem, "PRAGMA page_size", &image_page)
-    ||  s_query_int (self->ldb, "PRAGMA main.page_size", &local_page)) {
+        || s_query_int (self->ldb, "PRAGMA main.page_size", &local_page)) {
         cw_errorf (err, errlen, "replog: read the page size: %s", sqlite3_errmsg (self->ldb));
         sqlite3_close_v2 (mem);
         return CW_REPLOG_ERROR;
     }
     if (image_page != local_page) {
-        cw_errorf (err, errlen, "invalid snapshot: page size %lld, this peer uses %lld",
-               (long long) image_page, (long long) local_page);
+        cw_errorf (err, errlen, "invalid snapshot: page size %lld, this peer uses %lld", (long long) image_page,
+                   (long long) local_page);
         sqlite3_close_v2 (mem);
         return CW_REPLOG_INVALID;
     }
@@ -1290,13 +1284,11 @@ cw_replog_snapshot_apply (cw_replog_t *self, const void *blob, int64_t len, int6
     int frc = sqlite3_backup_finish (backup);
     sqlite3_close_v2 (mem);
     if (rc != SQLITE_DONE || frc != SQLITE_OK) {
-        cw_errorf (err, errlen, "replog: restore the snapshot: %s",
-               sqlite3_errstr (rc != SQLITE_DONE? rc: frc));
+        cw_errorf (err, errlen, "replog: restore the snapshot: %s", sqlite3_errstr (rc != SQLITE_DONE ? rc : frc));
         return CW_REPLOG_ERROR;
     }
-    cw_info ("replog: snapshot restored seq=%lld bytes=%lld check_ms=%.0f copy_ms=%.0f",
-             (long long) seq, (long long) len, (checked - started) * 1000,
-             (s_clock () - checked) * 1000);
+    cw_info ("replog: snapshot restored seq=%lld bytes=%lld check_ms=%.0f copy_ms=%.0f", (long long) seq,
+             (long long) len, (checked - started) * 1000, (s_clock () - checked) * 1000);
     return CW_REPLOG_OK;
 }
 
@@ -1314,8 +1306,9 @@ cw_replog_reset (cw_replog_t *self, char *err, size_t errlen)
     size_t count = 0;
     sqlite3_stmt *stmt = NULL;
     int rc = sqlite3_prepare_v2 (self->ldb,
-        "SELECT name FROM main.sqlite_schema WHERE type = 'table' "
-        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> 'replog_meta'", -1, &stmt, NULL);
+                                 "SELECT name FROM main.sqlite_schema WHERE type = 'table' "
+                                 "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> 'replog_meta'",
+                                 -1, &stmt, NULL);
     while (rc == SQLITE_OK && sqlite3_step (stmt) == SQLITE_ROW) {
         char **grown = realloc (names, (count + 1) * sizeof (char *));
         if (!grown) {
@@ -1331,12 +1324,12 @@ cw_replog_reset (cw_replog_t *self, char *err, size_t errlen)
         count++;
     }
     sqlite3_finalize (stmt);
-    int result = rc == SQLITE_OK? 0: -1;
+    int result = rc == SQLITE_OK ? 0 : -1;
     if (result)
         cw_errorf (err, errlen, "replog: list the cluster tables: %s", sqlite3_errstr (rc));
     for (size_t i = 0; i < count && result == 0; i++) {
         char *sql = sqlite3_mprintf ("DELETE FROM main.\"%w\"", names [i]);
-        result = sql? s_exec (self->ldb, sql, "empty a cluster table", err, errlen): -1;
+        result = sql ? s_exec (self->ldb, sql, "empty a cluster table", err, errlen) : -1;
         sqlite3_free (sql);
     }
     for (size_t i = 0; i < count; i++)

@@ -63,25 +63,25 @@
 #include <stdint.h>
 
 #define CW_REPLOG_CLUSTER_DB_FILE "cluster.db"
-#define CW_REPLOG_SCHEMA          "cluster"
+#define CW_REPLOG_SCHEMA "cluster"
 #define CW_REPLOG_HISTORY_DEFAULT 10000
-#define CW_REPLOG_HISTORY_MAX_BYTES (16 * 1024 * 1024)   //  history also kept under this size
-#define CW_REPLOG_HASH_HEX_LEN    64    //  hex of a BLAKE2b-256 digest
+#define CW_REPLOG_HISTORY_MAX_BYTES (16 * 1024 * 1024)    //  history also kept under this size
+#define CW_REPLOG_HASH_HEX_LEN 64                         //  hex of a BLAKE2b-256 digest
 
 typedef struct _cw_replog_t cw_replog_t;
 
 //  Results. Negative = failure; positive = a normal outcome the caller must
 //  act on (ask for catch-up, ask for a snapshot, ack again).
 typedef enum {
-    CW_REPLOG_OK        = 0,
-    CW_REPLOG_ERROR     = -1,   //  local failure (I/O, SQLite, memory): err says
-    CW_REPLOG_INVALID   = -2,   //  peer sent bytes that are not a valid changeset /
+    CW_REPLOG_OK = 0,
+    CW_REPLOG_ERROR = -1,       //  local failure (I/O, SQLite, memory): err says
+    CW_REPLOG_INVALID = -2,     //  peer sent bytes that are not a valid changeset /
                                 //  snapshot (corrupt, truncated, wrong schema); nothing changed
     CW_REPLOG_DUPLICATE = 1,    //  seq already applied here: ack again, nothing changed
-    CW_REPLOG_GAP       = 2,    //  seq is ahead: catch up from *need_from (changesets > it)
-    CW_REPLOG_CONFLICT  = 3,    //  the change does not fit this peer's data, or the
+    CW_REPLOG_GAP = 2,          //  seq is ahead: catch up from *need_from (changesets > it)
+    CW_REPLOG_CONFLICT = 3,     //  the change does not fit this peer's data, or the
                                 //  histories diverged: take a snapshot (alarm 20011/20025)
-    CW_REPLOG_TOO_OLD   = 4     //  older than the retained history, or this peer has no
+    CW_REPLOG_TOO_OLD = 4       //  older than the retained history, or this peer has no
                                 //  history yet: a snapshot is needed
 } cw_replog_rc_t;
 
@@ -134,8 +134,8 @@ int64_t cw_replog_oldest_seq (cw_replog_t *self);
 //  snapshot (another history, a different change at the same seq, or the
 //  peer is ahead of the primary). HEAD_HASH may be NULL or "" (not checked).
 //  Returns CW_REPLOG_ERROR on a local failure.
-int cw_replog_plan (cw_replog_t *self, const char *cluster_id, int64_t seq,
-                    const char *head_hash, char *err, size_t errlen);
+int cw_replog_plan (cw_replog_t *self, const char *cluster_id, int64_t seq, const char *head_hash, char *err,
+                    size_t errlen);
 
 // ---------------------------------------------------------------------------
 //  Primary write path (on the caller's connection)
@@ -155,8 +155,7 @@ int cw_replog_write_begin (cw_replog_t *self, char *err, size_t errlen);
 //  if the caller does not want the bytes. On failure the transaction is
 //  rolled back and -1 returned with ERR. Ship the changeset with its seq
 //  and cw_replog_head_hash (the hash after it).
-int cw_replog_write_commit (cw_replog_t *self, int64_t *seq, void **changeset, int *len,
-                            char *err, size_t errlen);
+int cw_replog_write_commit (cw_replog_t *self, int64_t *seq, void **changeset, int *len, char *err, size_t errlen);
 
 //  Abandon the transaction opened by write_begin. Safe to call twice.
 void cw_replog_write_rollback (cw_replog_t *self);
@@ -181,8 +180,8 @@ bool cw_replog_in_write (cw_replog_t *self);
 //  here: nothing is applied; INVALID for bytes that are not a well-formed
 //  changeset or do not match HASH (nothing applied); ERROR for a local
 //  failure. ERR says why for anything but OK.
-int cw_replog_apply (cw_replog_t *self, int64_t seq, const void *changeset, int len,
-                     const char *hash, int64_t *need_from, char *err, size_t errlen);
+int cw_replog_apply (cw_replog_t *self, int64_t seq, const void *changeset, int len, const char *hash,
+                     int64_t *need_from, char *err, size_t errlen);
 
 // ---------------------------------------------------------------------------
 //  Catch-up
@@ -191,32 +190,28 @@ int cw_replog_apply (cw_replog_t *self, int64_t seq, const void *changeset, int 
 //  it (hex). The bytes are borrowed for the duration of the call. Return 0
 //  to continue, anything else stops the iteration
 //  (cw_replog_changesets_since returns that value).
-typedef int (cw_replog_changeset_fn) (int64_t seq, const void *changeset, int len,
-                                      const char *hash, void *arg);
+typedef int (cw_replog_changeset_fn) (int64_t seq, const void *changeset, int len, const char *hash, void *arg);
 
 //  Call FN for every retained changeset with seq > FROM_SEQ, in order, up
 //  to applied_seq, from one consistent read. Returns OK (also when there
 //  is nothing to send), TOO_OLD when FROM_SEQ + 1 is no longer retained
 //  (=> snapshot), CONFLICT when FROM_SEQ > applied_seq (the peer is ahead),
 //  ERROR, or FN's nonzero value.
-int cw_replog_changesets_since (cw_replog_t *self, int64_t from_seq,
-                                cw_replog_changeset_fn *fn, void *arg,
-                                char *err, size_t errlen);
+int cw_replog_changesets_since (cw_replog_t *self, int64_t from_seq, cw_replog_changeset_fn *fn, void *arg, char *err,
+                                size_t errlen);
 
 // ---------------------------------------------------------------------------
 //  Snapshots
 
 //  A consistent image of cluster.db and its sequence number. *BLOB is owned
 //  by the caller (free with sqlite3_free). 0 or -1 with ERR.
-int cw_replog_snapshot_create (cw_replog_t *self, void **blob, int64_t *len, int64_t *seq,
-                               char *err, size_t errlen);
+int cw_replog_snapshot_create (cw_replog_t *self, void **blob, int64_t *len, int64_t *seq, char *err, size_t errlen);
 
 //  Replace the local cluster.db with the image BLOB (LEN bytes, borrowed)
 //  at SEQ, durably and atomically. SEQ must match the image's applied_seq.
 //  Returns OK, INVALID (not a valid snapshot; nothing changed) or ERROR.
 //  Must not be called inside a write transaction.
-int cw_replog_snapshot_apply (cw_replog_t *self, const void *blob, int64_t len, int64_t seq,
-                              char *err, size_t errlen);
+int cw_replog_snapshot_apply (cw_replog_t *self, const void *blob, int64_t len, int64_t seq, char *err, size_t errlen);
 
 //  ForceConfigUpdate / factory reset: empty every cluster table (the
 //  schema stays), applied_seq = 0, no cluster_id, no history, in one
