@@ -11,6 +11,7 @@
 
 #include "cluster_rules.h"
 
+#include <arpa/inet.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -330,4 +331,113 @@ cw_rules_clock_skewed_detail (const cw_rule_subject_t *on, cw_rule_text_t *text)
                   on->index, on->address, (double) on->peer->clock_offset_ms / 1000.0, CW_CLOCK_SKEW_ALARM_MS / 1000);
     cw_rules_say (text->fix, "synchronise every peer with the same NTP servers (`causeway config "
                              "set ntp.servers HOST`)");
+}
+
+//  ---------------------------------------------------------------------
+//  Settings (declared in cluster_alarms.h: the alarm rules and the core use them)
+
+static int
+s_ip_family (const char *text)
+{
+    unsigned char addr [16];
+    if (inet_pton (AF_INET, text, addr) == 1)
+        return 4;
+    if (inet_pton (AF_INET6, text, addr) == 1)
+        return 6;
+    return 0;
+}
+
+void
+cw_cluster_peers_digest (const cw_cluster_settings_t *s, char out [65])
+{
+    crypto_hash_sha256_state state;
+    crypto_hash_sha256_init (&state);
+    int count = s ? cw_rules_peer_count (s) : 0;
+    bool first = true;
+    for (int i = 0; i < count; i++) {
+        const char *address = s->peers [i];
+        if (!address [0])
+            continue;
+        if (!first)
+            crypto_hash_sha256_update (&state, (const unsigned char *) "\n", 1);
+        crypto_hash_sha256_update (&state, (const unsigned char *) address, strnlen (address, sizeof s->peers [i]));
+        first = false;
+    }
+    unsigned char hash [crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final (&state, hash);
+    static const char hex [] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof hash; i++) {
+        out [2 * i] = hex [hash [i] >> 4];
+        out [2 * i + 1] = hex [hash [i] & 15];
+    }
+    out [64] = 0;
+}
+
+int
+cw_cluster_settings_check (const cw_cluster_settings_t *s, char *err, size_t errlen)
+{
+    char buf [1024] = "";
+    if (!s) {
+        if (err && errlen)
+            cw_rules_format (err, errlen, "no settings");
+        return -1;
+    }
+    if (s->peer_count < 1 || s->peer_count > CW_CLUSTER_MAX_PEERS)
+        cw_rules_append (buf, sizeof buf, "cluster.peers has %d entries (allowed: 1..%d)", s->peer_count,
+                         CW_CLUSTER_MAX_PEERS);
+    int count = cw_rules_peer_count (s);
+    //  the last non-empty slot; empty slots before it are gaps
+    int last = -1;
+    for (int i = 0; i < count; i++)
+        if (s->peers [i][0])
+            last = i;
+    for (int i = 0; i < last; i++)
+        if (!s->peers [i][0])
+            cw_rules_append (buf, sizeof buf,
+                             "peer %d address is empty but peer %d is set (no "
+                             "gaps allowed)",
+                             i + 1, last + 1);
+    for (int i = 0; i < count; i++) {
+        if (!s->peers [i][0])
+            continue;
+        for (int j = 0; j < i; j++)
+            if (strcasecmp (s->peers [i], s->peers [j]) == 0)
+                cw_rules_append (buf, sizeof buf, "peer %d and peer %d have the same address %s", j + 1, i + 1,
+                                 s->peers [i]);
+        int family = s_ip_family (s->peers [i]);
+        if (family && (s->ip_version == 4 || s->ip_version == 6) && family != s->ip_version)
+            cw_rules_append (buf, sizeof buf,
+                             "peer %d address %s is IPv%d but cluster.ip_version "
+                             "is %d",
+                             i + 1, s->peers [i], family, s->ip_version);
+    }
+    if (s->primary < 1 || s->primary > count)
+        cw_rules_append (buf, sizeof buf, "cluster.primary is %d, outside 1..%d (the peer list)", s->primary, count);
+    else if (!s->peers [s->primary - 1][0])
+        cw_rules_append (buf, sizeof buf, "cluster.primary is %d but peer %d address is empty", s->primary, s->primary);
+    if (s->ip_version != 4 && s->ip_version != 6)
+        cw_rules_append (buf, sizeof buf, "cluster.ip_version is %d (allowed: 4, 6)", s->ip_version);
+    if (strcmp (s->tls_verify, "permissive") != 0 && strcmp (s->tls_verify, "enforce") != 0)
+        cw_rules_append (buf, sizeof buf,
+                         "cluster.tls_verify is '%s' (allowed: permissive, "
+                         "enforce)",
+                         s->tls_verify);
+    if (err && errlen)
+        cw_rules_format (err, errlen, "%s", buf);
+    return buf [0] ? -1 : 0;
+}
+
+bool
+cw_cluster_settings_equal (const cw_cluster_settings_t *a, const cw_cluster_settings_t *b, bool ignore_tls)
+{
+    if (strcmp (a->name, b->name) != 0 || a->primary != b->primary || a->ip_version != b->ip_version
+        || a->peer_count != b->peer_count)
+        return false;
+    if (!ignore_tls && strcmp (a->tls_verify, b->tls_verify) != 0)
+        return false;
+    int count = cw_rules_peer_count (a);
+    for (int i = 0; i < count; i++)
+        if (strcmp (a->peers [i], b->peers [i]) != 0)
+            return false;
+    return true;
 }
