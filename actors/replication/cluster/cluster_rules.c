@@ -6,7 +6,8 @@
     scope names (this node, the slots of the peer list, the other peers,
     the alive peers, the addresses of the list in use), its test, and for
     those it holds for, its detail, handed to an emitter. Also here: the
-    text and view helpers the rules use, and the rules both tables share.
+    text and view helpers the rules use, the rules both tables share, and
+    the digest, check and comparison of clustering settings they rest on.
 */
 
 #include "cluster_rules.h"
