@@ -216,9 +216,9 @@ s_expand (s_loader_t *self, const config_setting_t *setting, const char *key, co
                                "and ${state_dir} (got '%s')",
                                text);
             return s_fail (self, setting, key,
-                           "undefined variable '${%.*s}': must be ${runtime_dir} or ${state_dir} "
-                           "(got '%s')",
-                           (int) (close - name), name, text);
+                           "must use only the variables ${runtime_dir} and ${state_dir} (got '%s': undefined "
+                           "variable '${%.*s}')",
+                           text, (int) (close - name), name);
         }
         fputs (value, stream);
         cursor = close + 1;

@@ -227,8 +227,8 @@ test_undefined_variable_refused (void **state)
 {
     (void) state;
     s_refused (3, "alarms.publish",
-               "undefined variable '${run_dir}': must be ${runtime_dir} or ${state_dir} "
-               "(got 'ipc://${run_dir}/alarms')",
+               "must use only the variables ${runtime_dir} and ${state_dir} "
+               "(got 'ipc://${run_dir}/alarms': undefined variable '${run_dir}')",
                "alarms: {\n  publish = [ \"ipc://${runtime_dir}/alarms\",\n    \"ipc://${run_dir}/alarms\" ];\n};\n");
     s_refused (2, "control.endpoint", "undefined variable '${HOME}'",
                "control: {\n  endpoint = \"ipc://${HOME}/control\";\n};\n");
