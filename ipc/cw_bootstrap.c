@@ -3,20 +3,33 @@
     The file is parsed by libconfig, which reports syntax errors with their
     line. Each known setting is then read with a typed getter that checks
     type and range and, on failure, writes "FILE:LINE: key 'a.b': <what is
-    allowed>". Every group is scanned for names we do not know, which are
-    passed to the warning callback. Paths are made absolute (relative to
-    the file's folder) and "${runtime_dir}" / "${state_dir}" are expanded.
+    allowed> (got <value>)". Every group is scanned for names we do not
+    know, which are passed to the warning callback. Paths are made absolute
+    (relative to the file's folder) and "${runtime_dir}" / "${state_dir}"
+    are expanded; any other "${...}" is an error.
+
+    Then what would break the node although each value is well formed is
+    refused: folders in the filesystem root or a kernel filesystem, a path
+    that is a file where a folder is needed, a ZeroMQ endpoint that cannot
+    be bound (a port out of range, a host that is not an address), two
+    endpoints of the node that would bind the same socket, a peering
+    address that is not an IP address, missing certificate files.
 */
 #include "cw_bootstrap.h"
 #include "cw_log.h"
 
 #include <libconfig.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <net/if.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 typedef struct {
@@ -30,22 +43,33 @@ typedef struct {
 
 static const char *s_default_actors [] = { "alarms", "replication", "licensing", "tms", "routing", "webadmin" };
 
+//  The longest path of an ipc:// endpoint: sun_path less its final NUL
+#define S_IPC_MAX (sizeof (((struct sockaddr_un *) 0)->sun_path) - 1)
+//  The longest socket name causewayd and the actors put in runtime_dir
+#define S_RUNTIME_SOCKET "/control"
+
 // ---------------------------------------------------------------------------
 //  Error and warning helpers
+
+static int s_fail (s_loader_t *self, const config_setting_t *setting, const char *key, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
 
 static int
 s_fail (s_loader_t *self, const config_setting_t *setting, const char *key, const char *fmt, ...)
 {
-    char what [512];
+    char what [1024];
     va_list args;
     va_start (args, fmt);
     vsnprintf (what, sizeof what, fmt, args);
     va_end (args);
     int line = setting ? config_setting_source_line (setting) : 0;
+    //  A setting from an @include'd file names that file
+    const char *file = setting && config_setting_source_file (setting) ? config_setting_source_file (setting)
+                                                                       : self->file;
     if (line > 0)
-        snprintf (self->err, self->errlen, "%s:%d: key '%s': %s", self->file, line, key, what);
+        snprintf (self->err, self->errlen, "%s:%d: key '%s': %s", file, line, key, what);
     else
-        snprintf (self->err, self->errlen, "%s: key '%s': %s", self->file, key, what);
+        snprintf (self->err, self->errlen, "%s: key '%s': %s", file, key, what);
     return -1;
 }
 
@@ -84,6 +108,15 @@ s_check_unknown (s_loader_t *self, const config_setting_t *group, const char *pr
         if (!found)
             s_warn (self, member, "unknown key '%s%s%s' ignored", prefix, *prefix ? "." : "", name);
     }
+}
+
+//  The setting NAME of GROUP for an error's line: the member when it is
+//  written, else the group, else NULL (a default from no line at all).
+static config_setting_t *
+s_where (config_setting_t *group, const char *name)
+{
+    config_setting_t *member = group ? config_setting_get_member (group, name) : NULL;
+    return member ? member : group;
 }
 
 // ---------------------------------------------------------------------------
@@ -142,75 +175,460 @@ s_get_enum (s_loader_t *self, const config_setting_t *group, const char *prefix,
         strncat (list, i ? ", " : "", sizeof list - strlen (list) - 1);
         strncat (list, allowed [i], sizeof list - strlen (list) - 1);
     }
-    return s_fail (self, group ? config_setting_get_member (group, name) : NULL, key,
-                   "'%s' is not allowed; allowed: %s", *value, list);
+    return s_fail (self, group ? config_setting_get_member (group, name) : NULL, key, "must be one of %s (got '%s')",
+                   list, *value);
 }
 
 // ---------------------------------------------------------------------------
-//  Paths
+//  Variables and paths
 
-//  Replace ${runtime_dir} / ${state_dir} in TEXT; returns a new string.
-static char *
-s_expand (const char *text, const cw_bootstrap_t *bootstrap)
+//  Replace ${runtime_dir} / ${state_dir} in TEXT; *OUT is a new string.
+//  Any other ${NAME}, or a "${" never closed, fails naming it.
+static int
+s_expand (s_loader_t *self, const config_setting_t *setting, const char *key, const char *text,
+          const cw_bootstrap_t *bootstrap, char **out)
 {
-    char out [PATH_MAX * 2] = "";
+    *out = NULL;
+    char *buffer = NULL;
+    size_t size = 0;
+    FILE *stream = open_memstream (&buffer, &size);
+    if (!stream)
+        return s_fail (self, setting, key, "out of memory");
     const char *cursor = text;
-    while (*cursor && strlen (out) < sizeof out - PATH_MAX) {
-        if (strncmp (cursor, "${runtime_dir}", 14) == 0) {
-            strncat (out, bootstrap->node.runtime_dir, sizeof out - strlen (out) - 1);
-            cursor += 14;
+    while (*cursor) {
+        if (cursor [0] != '$' || cursor [1] != '{') {
+            fputc (*cursor++, stream);
+            continue;
         }
-        else if (strncmp (cursor, "${state_dir}", 12) == 0) {
-            strncat (out, bootstrap->node.state_dir, sizeof out - strlen (out) - 1);
-            cursor += 12;
+        const char *name = cursor + 2;
+        const char *close = strchr (name, '}');
+        const char *value = NULL;
+        if (close && close - name == 11 && strncmp (name, "runtime_dir", 11) == 0)
+            value = bootstrap->node.runtime_dir;
+        else if (close && close - name == 9 && strncmp (name, "state_dir", 9) == 0)
+            value = bootstrap->node.state_dir;
+        if (!value) {
+            fclose (stream);
+            free (buffer);
+            if (!close)
+                return s_fail (self, setting, key,
+                               "must close '${' with '}': the variables are ${runtime_dir} "
+                               "and ${state_dir} (got '%s')",
+                               text);
+            return s_fail (self, setting, key,
+                           "must use only the variables ${runtime_dir} and ${state_dir} (got '%s': undefined "
+                           "variable '${%.*s}')",
+                           text, (int) (close - name), name);
         }
-        else {
-            size_t len = strlen (out);
-            out [len] = *cursor++;
-            out [len + 1] = 0;
-        }
+        fputs (value, stream);
+        cursor = close + 1;
     }
-    return strdup (out);
-}
-
-//  Make PATH (owned, replaced) absolute relative to the file's folder.
-static void
-s_absolute (s_loader_t *self, char **path, const cw_bootstrap_t *bootstrap)
-{
-    char *expanded = s_expand (*path, bootstrap);
-    free (*path);
-    if (*expanded && *expanded != '/') {
-        char joined [PATH_MAX];
-        snprintf (joined, sizeof joined, "%s/%s", self->dir, expanded);
-        char resolved [PATH_MAX];
-        //  realpath fails for folders that do not exist yet: keep the join
-        free (expanded);
-        expanded = strdup (realpath (joined, resolved) ? resolved : joined);
-    }
-    *path = expanded;
-}
-
-static void
-s_expand_in_place (char **text, const cw_bootstrap_t *bootstrap)
-{
-    char *expanded = s_expand (*text, bootstrap);
-    free (*text);
-    *text = expanded;
+    fclose (stream);
+    *out = buffer;
+    return 0;
 }
 
 static int
-s_check_endpoint (s_loader_t *self, const config_setting_t *group, const char *key, const char *endpoint,
-                  bool allow_empty)
+s_expand_in_place (s_loader_t *self, const config_setting_t *setting, const char *key, char **text,
+                   const cw_bootstrap_t *bootstrap)
 {
-    if (allow_empty && !*endpoint)
-        return 0;
-    if (strncmp (endpoint, "ipc://", 6) == 0 || strncmp (endpoint, "tcp://", 6) == 0) {
-        if (strncmp (endpoint, "ipc://", 6) == 0 && strlen (endpoint) - 6 > 100)
-            return s_fail (self, group, key, "ipc path '%s' is longer than 100 characters", endpoint + 6);
+    char *expanded;
+    if (s_expand (self, setting, key, *text, bootstrap, &expanded))
+        return -1;
+    free (*text);
+    *text = expanded;
+    return 0;
+}
+
+//  Expand PATH (owned, replaced) and make it absolute relative to the
+//  file's folder.
+static int
+s_absolute (s_loader_t *self, const config_setting_t *setting, const char *key, char **path,
+            const cw_bootstrap_t *bootstrap)
+{
+    if (s_expand_in_place (self, setting, key, path, bootstrap))
+        return -1;
+    if (**path && **path != '/') {
+        char joined [PATH_MAX];
+        snprintf (joined, sizeof joined, "%s/%s", self->dir, *path);
+        char resolved [PATH_MAX];
+        //  realpath fails for folders that do not exist yet: keep the join
+        free (*path);
+        *path = strdup (realpath (joined, resolved) ? resolved : joined);
+    }
+    return 0;
+}
+
+//  The absolute PATH without ".", ".." and repeated slashes, into OUT.
+static void
+s_normalize (const char *path, char *out, size_t size)
+{
+    char buffer [PATH_MAX];
+    snprintf (buffer, sizeof buffer, "%s", path);
+    size_t used = 0;
+    out [0] = 0;
+    char *save = NULL;
+    for (char *part = strtok_r (buffer, "/", &save); part; part = strtok_r (NULL, "/", &save)) {
+        if (strcmp (part, ".") == 0)
+            continue;
+        if (strcmp (part, "..") == 0) {
+            char *slash = strrchr (out, '/');
+            if (slash)
+                *slash = 0;
+            used = strlen (out);
+            continue;
+        }
+        int length = snprintf (out + used, size - used, "/%s", part);
+        if (length < 0 || (size_t) length >= size - used)
+            break;
+        used += (size_t) length;
+    }
+    if (!*out)
+        snprintf (out, size, "/");
+}
+
+//  PATH (absolute) normalized, with the longest part of it that exists
+//  resolved by realpath, so that a symbolic link into /proc, or two
+//  spellings of one folder, are seen for what they are.
+static void
+s_canonical (const char *path, char *out, size_t size)
+{
+    char lexical [PATH_MAX], prefix [PATH_MAX];
+    s_normalize (path, lexical, sizeof lexical);
+    snprintf (prefix, sizeof prefix, "%s", lexical);
+    while (true) {
+        char resolved [PATH_MAX];
+        if (realpath (prefix, resolved)) {
+            char joined [PATH_MAX * 2 + 2];
+            snprintf (joined, sizeof joined, "%s/%s", resolved, lexical + strlen (prefix));
+            s_normalize (joined, out, size);
+            return;
+        }
+        char *slash = strrchr (prefix, '/');
+        if (!slash || strcmp (prefix, "/") == 0)
+            break;
+        if (slash == prefix)
+            slash [1] = 0;
+        else
+            *slash = 0;
+    }
+    snprintf (out, size, "%s", lexical);
+}
+
+//  Whether PATH is ROOT or inside it (both normalized, ROOT not "/").
+static bool
+s_under (const char *path, const char *root)
+{
+    size_t length = strlen (root);
+    return strncmp (path, root, length) == 0 && (path [length] == 0 || path [length] == '/');
+}
+
+//  A folder of the node (KEY, absolute PATH) that causewayd creates and
+//  writes into: not the filesystem root, not in /proc, /sys or /dev
+//  (folders in the /dev/shm tmpfs are fine), and where it or a folder
+//  above it exists, a folder. A path we may not look into is left to
+//  causewayd, which says why it cannot create it.
+static int
+s_check_folder (s_loader_t *self, const config_setting_t *setting, const char *key, const char *path)
+{
+    char real [PATH_MAX], seen [PATH_MAX + 16] = "";
+    s_canonical (path, real, sizeof real);
+    if (strcmp (real, path) != 0)
+        snprintf (seen, sizeof seen, ", which is '%s'", real);
+    if (strcmp (real, "/") == 0)
+        return s_fail (self, setting, key,
+                       "must be a folder for the node's files, not the filesystem root (got '%s'%s)", path, seen);
+    bool shm = s_under (real, "/dev/shm") && strcmp (real, "/dev/shm") != 0;
+    if (s_under (real, "/proc") || s_under (real, "/sys") || (s_under (real, "/dev") && !shm))
+        return s_fail (self, setting, key,
+                       "must be a folder for the node's files, not in /proc, /sys or /dev "
+                       "(got '%s'%s)",
+                       path, seen);
+    char probe [PATH_MAX];
+    snprintf (probe, sizeof probe, "%s", real);
+    while (true) {
+        struct stat st;
+        if (stat (probe, &st) == 0) {
+            if (S_ISDIR (st.st_mode))
+                return 0;
+            if (strcmp (probe, real) == 0)
+                return s_fail (self, setting, key, "must be a folder (got '%s', which exists and is not a folder)",
+                               path);
+            return s_fail (self, setting, key, "must be a folder that can be created (got '%s': '%s' is not a folder)",
+                           path, probe);
+        }
+        if (errno != ENOENT && errno != ENOTDIR)
+            return 0;
+        char *slash = strrchr (probe, '/');
+        if (!slash || slash == probe)
+            return 0;
+        *slash = 0;
+    }
+}
+
+//  A file the node reads (KEY, absolute PATH): where it exists, a regular
+//  file, and no part of the path above it a file.
+static int
+s_check_file (s_loader_t *self, const config_setting_t *setting, const char *key, const char *path)
+{
+    struct stat st;
+    if (stat (path, &st) == 0) {
+        if (!S_ISREG (st.st_mode))
+            return s_fail (self, setting, key, "must be a file (got '%s', which is %s)", path,
+                           S_ISDIR (st.st_mode) ? "a folder" : "not a regular file");
         return 0;
     }
-    return s_fail (self, group, key, "'%s' is not an endpoint; expected ipc://PATH or tcp://ADDRESS:PORT%s", endpoint,
-                   allow_empty ? " or \"\"" : "");
+    if (errno == ENOTDIR)
+        return s_fail (self, setting, key, "must be a file in a folder (got '%s': a part of the path is a file)", path);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------
+//  Endpoints: each one checked as the ZeroMQ socket that binds it would see
+//  it, then every two of the node compared
+
+typedef struct {
+    const char *key;                    //  for the message: "alarms.publish"
+    const config_setting_t *setting;    //  for its line (may be NULL)
+    const char *text;                   //  the endpoint, expanded
+    bool connect;                       //  clients connect to this very text
+    bool tcp;
+    char where [PATH_MAX];    //  ipc: canonical path or @NAME; tcp: host
+    int family;               //  tcp: AF_INET, AF_INET6, 0 = any ("*"), -1 = interface name
+    unsigned char ip [16];
+    int port;
+} s_endpoint_t;
+
+static bool
+s_interface_exists (const char *name)
+{
+    return strlen (name) < IF_NAMESIZE && if_nametoindex (name) != 0;
+}
+
+static int
+s_parse_ipc (s_loader_t *self, s_endpoint_t *ep, const cw_bootstrap_t *out)
+{
+    const char *path = ep->text + 6;
+    size_t length = strlen (path);
+    if (length == 0 || strcmp (path, "*") == 0)
+        return s_fail (self, ep->setting, ep->key, "must be ipc://PATH with a path of its own (got '%s')", ep->text);
+    if (length > S_IPC_MAX)
+        return s_fail (self, ep->setting, ep->key,
+                       "must be ipc://PATH with PATH at most %zu characters, the limit of a Unix socket path "
+                       "(got %zu: '%s')",
+                       (size_t) S_IPC_MAX, length, ep->text);
+    if (path [0] == '@') {
+        snprintf (ep->where, sizeof ep->where, "%s", path);
+        return 0;
+    }
+    if (path [0] != '/')
+        return s_fail (self, ep->setting, ep->key,
+                       "must be ipc:// and an absolute path, such as ipc:///run/causeway/control (got '%s')", ep->text);
+    char runtime [PATH_MAX], state [PATH_MAX], lock [PATH_MAX + 16];
+    s_canonical (path, ep->where, sizeof ep->where);
+    s_canonical (out->node.runtime_dir, runtime, sizeof runtime);
+    s_canonical (out->node.state_dir, state, sizeof state);
+    snprintf (lock, sizeof lock, "%s/causewayd.lock", runtime);
+    if (strcmp (ep->where, runtime) == 0 || strcmp (ep->where, state) == 0 || strcmp (ep->where, lock) == 0)
+        return s_fail (self, ep->setting, ep->key,
+                       "must be a path for a socket, not node.runtime_dir, node.state_dir or causewayd's lock file "
+                       "(got '%s')",
+                       ep->text);
+    //  ZeroMQ deletes whatever is at the path before it binds
+    struct stat st;
+    if (stat (ep->where, &st) == 0 && !S_ISSOCK (st.st_mode))
+        return s_fail (self, ep->setting, ep->key,
+                       "must be a path free for a socket (got '%s': '%s' exists and is not a socket, and binding "
+                       "would delete it)",
+                       ep->text, ep->where);
+    //  The folder must exist, unless causewayd creates it at start
+    char folder [PATH_MAX];
+    snprintf (folder, sizeof folder, "%s", ep->where);
+    char *slash = strrchr (folder, '/');
+    if (slash == folder)
+        slash [1] = 0;
+    else if (slash)
+        *slash = 0;
+    if (strcmp (folder, "/") == 0 || s_under (runtime, folder) || s_under (state, folder))
+        return 0;
+    if (stat (folder, &st) == 0) {
+        if (!S_ISDIR (st.st_mode))
+            return s_fail (self, ep->setting, ep->key, "must be a path in a folder (got '%s': '%s' is not a folder)",
+                           ep->text, folder);
+    }
+    else if (errno == ENOENT || errno == ENOTDIR)
+        return s_fail (self, ep->setting, ep->key,
+                       "must be in a folder that exists, or in node.runtime_dir or node.state_dir, which causewayd "
+                       "creates (got '%s': there is no folder '%s')",
+                       ep->text, folder);
+    return 0;
+}
+
+static int
+s_parse_tcp (s_loader_t *self, s_endpoint_t *ep)
+{
+    const char *rest = ep->text + 6;
+    const char *colon = strrchr (rest, ':');
+    if (!colon || colon == rest || (size_t) (colon - rest) >= sizeof ep->where)
+        return s_fail (self, ep->setting, ep->key, "must be tcp://ADDRESS:PORT (got '%s')", ep->text);
+    memcpy (ep->where, rest, (size_t) (colon - rest));
+    ep->where [colon - rest] = 0;
+    //  The port first, so that a message can name both when both are wrong
+    const char *port = colon + 1;
+    char *end = NULL;
+    errno = 0;
+    long number = *port >= '0' && *port <= '9' ? strtol (port, &end, 10) : 0;
+    bool port_ok = end && !*end && !errno && number >= 1 && number <= 65535;
+    const char *also = port_ok ? "" : " and PORT 1..65535";
+    const char *host = ep->where;
+    if (strcmp (host, "*") == 0) {
+        if (ep->connect)
+            return s_fail (self, ep->setting, ep->key,
+                           "must be tcp://IP:PORT with an IPv4 address that clients connect to, not *%s (got '%s')",
+                           also, ep->text);
+        ep->family = 0;
+    }
+    else if (inet_pton (AF_INET, host, ep->ip) == 1)
+        ep->family = ep->ip [0] == 0 && ep->ip [1] == 0 && ep->ip [2] == 0 && ep->ip [3] == 0 ? 0 : AF_INET;
+    else if (host [0] == '[' || strchr (host, ':'))
+        return s_fail (self, ep->setting, ep->key,
+                       "must be tcp://ADDRESS:PORT with an IPv4 address%s: the node's ZeroMQ sockets do not enable "
+                       "IPv6 (got '%s')",
+                       also, ep->text);
+    else if (strspn (host, "0123456789.") == strlen (host))
+        return s_fail (self, ep->setting, ep->key,
+                       "must be tcp://ADDRESS:PORT with ADDRESS an IPv4 address, four numbers 0..255%s (got '%s')",
+                       also, ep->text);
+    else if (ep->connect)
+        return s_fail (self, ep->setting, ep->key,
+                       "must be tcp://IP:PORT with an IPv4 address such as 127.0.0.1%s (got '%s')", also, ep->text);
+    else if (s_interface_exists (host))
+        ep->family = -1;
+    else
+        return s_fail (self, ep->setting, ep->key,
+                       "must be tcp://ADDRESS:PORT with ADDRESS an IPv4 address, * or a network interface of this "
+                       "host%s; a socket that binds looks no name up in DNS (got '%s')",
+                       also, ep->text);
+    if (!port_ok)
+        return s_fail (self, ep->setting, ep->key, "must be tcp://ADDRESS:PORT with PORT 1..65535 (got '%s')",
+                       ep->text);
+    ep->port = (int) number;
+    ep->tcp = true;
+    return 0;
+}
+
+//  Check one endpoint as the socket that binds it would.
+static int
+s_parse_endpoint (s_loader_t *self, s_endpoint_t *ep, const cw_bootstrap_t *out)
+{
+    if (strncmp (ep->text, "ipc://", 6) == 0)
+        return s_parse_ipc (self, ep, out);
+    if (strncmp (ep->text, "tcp://", 6) == 0)
+        return s_parse_tcp (self, ep);
+    if (strncmp (ep->text, "inproc://", 9) == 0)
+        return s_fail (self, ep->setting, ep->key,
+                       "must be ipc://PATH or tcp://ADDRESS:PORT, not inproc://, which reaches only threads of one "
+                       "process, and every actor is a process of its own (got '%s')",
+                       ep->text);
+    return s_fail (self, ep->setting, ep->key, "must be ipc://PATH or tcp://ADDRESS:PORT (got '%s')", ep->text);
+}
+
+//  Whether binding A and B would collide.
+static bool
+s_endpoints_clash (const s_endpoint_t *a, const s_endpoint_t *b)
+{
+    if (a->tcp != b->tcp)
+        return false;
+    if (!a->tcp)
+        return strcmp (a->where, b->where) == 0;
+    if (a->port != b->port)
+        return false;
+    if (a->family == AF_INET6 || b->family == AF_INET6)
+        return a->family == b->family && memcmp (a->ip, b->ip, 16) == 0;
+    if (a->family == 0 || b->family == 0)
+        return true;
+    if (a->family == -1 || b->family == -1)
+        return a->family == b->family && strcmp (a->where, b->where) == 0;
+    return memcmp (a->ip, b->ip, 4) == 0;
+}
+
+static void
+s_endpoint_add (s_endpoint_t *list, int *count, const char *key, const config_setting_t *setting, const char *text,
+                bool connect)
+{
+    s_endpoint_t *ep = &list [(*count)++];
+    memset (ep, 0, sizeof *ep);
+    ep->key = key;
+    ep->setting = setting;
+    ep->text = text;
+    ep->connect = connect;
+}
+
+//  Every endpoint the node binds: each a valid one, and no two the same.
+static int
+s_check_endpoints (s_loader_t *self, config_t *cfg, cw_bootstrap_t *out)
+{
+    config_setting_t *control = config_lookup (cfg, "control");
+    config_setting_t *alarms = config_lookup (cfg, "alarms");
+    config_setting_t *publish = alarms ? config_setting_get_member (alarms, "publish") : NULL;
+    config_setting_t *peering = config_lookup (cfg, "peering");
+    s_endpoint_t list [CW_MAX_PUBLISH + 4];
+    int count = 0;
+    //  In the order a clash is reported: the first of two is named
+    s_endpoint_add (list, &count, "control.endpoint", s_where (control, "endpoint"), out->control.endpoint, true);
+    if (*out->control.curve_endpoint)
+        s_endpoint_add (list, &count, "control.curve_endpoint", s_where (control, "curve_endpoint"),
+                        out->control.curve_endpoint, false);
+    for (int i = 0; i < out->alarms.publish_count; i++)
+        s_endpoint_add (list, &count, "alarms.publish",
+                        publish ? config_setting_get_elem (publish, (unsigned) i) : alarms, out->alarms.publish [i],
+                        false);
+    s_endpoint_add (list, &count, "node.runtime_dir", s_where (config_lookup (cfg, "node"), "runtime_dir"),
+                    out->control.broker_endpoint, false);
+    if (*out->control.curve_endpoint && strncmp (out->control.curve_endpoint, "tcp://", 6) != 0)
+        return s_fail (self, list [1].setting, list [1].key, "must be tcp://ADDRESS:PORT or \"\" (got '%s')",
+                       out->control.curve_endpoint);
+    for (int i = 0; i < count; i++)
+        if (s_parse_endpoint (self, &list [i], out))
+            return -1;
+    //  The peer links listen on peering.address:peering.port
+    if (*out->peering.address) {
+        s_endpoint_t *ep = &list [count];
+        s_endpoint_add (list, &count, "peering.port", s_where (peering, "port"), out->peering.address, false);
+        ep->tcp = true;
+        ep->port = out->peering.port;
+        snprintf (ep->where, sizeof ep->where, "%s", out->peering.address);
+        ep->family = inet_pton (AF_INET, ep->where, ep->ip) == 1 ? AF_INET : AF_INET6;
+        if (ep->family == AF_INET6) {
+            inet_pton (AF_INET6, ep->where, ep->ip);
+            static const unsigned char mapped [12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+            if (memcmp (ep->ip, mapped, sizeof mapped) == 0) {
+                memmove (ep->ip, ep->ip + 12, 4);
+                ep->family = AF_INET;
+            }
+        }
+    }
+    for (int i = 0; i < count; i++)
+        for (int j = i + 1; j < count; j++) {
+            if (!s_endpoints_clash (&list [i], &list [j]))
+                continue;
+            char other [160];
+            int line = list [j].setting ? config_setting_source_line (list [j].setting) : 0;
+            if (strcmp (list [j].key, "node.runtime_dir") == 0)
+                snprintf (other, sizeof other, "causewayd's broker socket");
+            else if (line > 0)
+                snprintf (other, sizeof other, "%s at line %d", list [j].key, line);
+            else
+                snprintf (other, sizeof other, "%s (default)", list [j].key);
+            if (strcmp (list [j].key, "peering.port") == 0)
+                return s_fail (self, list [i].setting, list [i].key,
+                               "must not overlap another endpoint of the node (got '%s'; %s listens on %s port %d)",
+                               list [i].text, other, list [j].where, list [j].port);
+            return s_fail (self, list [i].setting, list [i].key,
+                           "must not overlap another endpoint of the node (got '%s'; %s binds '%s')", list [i].text,
+                           other, list [j].text);
+        }
+    return 0;
 }
 
 // ---------------------------------------------------------------------------
@@ -233,10 +651,42 @@ s_load_node (s_loader_t *self, config_t *cfg, cw_bootstrap_t *out)
     size_t len = strlen (out->node.name);
     if (len == 0 || len > 63)
         return s_fail (self, config_setting_get_member (node, "name"), "node.name", "must be 1..63 characters");
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char) out->node.name [i] < 0x20 || out->node.name [i] == 0x7f)
+            return s_fail (self, config_setting_get_member (node, "name"), "node.name",
+                           "must be 1..63 characters, none of them a control character");
     if (!*out->node.runtime_dir || !*out->node.state_dir)
         return s_fail (self, node, "node.runtime_dir", "runtime_dir and state_dir must not be empty");
-    s_absolute (self, &out->node.runtime_dir, out);
-    s_absolute (self, &out->node.state_dir, out);
+    config_setting_t *runtime = s_where (node, "runtime_dir");
+    config_setting_t *state = s_where (node, "state_dir");
+    //  These two define the variables: they cannot use them
+    if (strstr (out->node.runtime_dir, "${"))
+        return s_fail (self, runtime, "node.runtime_dir",
+                       "must be a path without variables: ${runtime_dir} and "
+                       "${state_dir} are these folders (got '%s')",
+                       out->node.runtime_dir);
+    if (strstr (out->node.state_dir, "${"))
+        return s_fail (self, state, "node.state_dir",
+                       "must be a path without variables: ${runtime_dir} and "
+                       "${state_dir} are these folders (got '%s')",
+                       out->node.state_dir);
+    if (s_absolute (self, runtime, "node.runtime_dir", &out->node.runtime_dir, out)
+        || s_absolute (self, state, "node.state_dir", &out->node.state_dir, out))
+        return -1;
+    if (s_check_folder (self, runtime, "node.runtime_dir", out->node.runtime_dir)
+        || s_check_folder (self, state, "node.state_dir", out->node.state_dir))
+        return -1;
+    size_t longest = strlen (out->node.runtime_dir) + strlen (S_RUNTIME_SOCKET);
+    if (longest > S_IPC_MAX)
+        return s_fail (self, runtime, "node.runtime_dir",
+                       "must be at most %zu characters, so that its sockets (%s%s) fit a Unix socket path of %zu "
+                       "(got %zu: '%s')",
+                       S_IPC_MAX - strlen (S_RUNTIME_SOCKET), out->node.runtime_dir, S_RUNTIME_SOCKET,
+                       (size_t) S_IPC_MAX, strlen (out->node.runtime_dir), out->node.runtime_dir);
+    //  The configuration store attaches cluster.db by this path in SQL
+    if (strchr (out->node.state_dir, '\''))
+        return s_fail (self, state, "node.state_dir", "must be a path without a single quote (got '%s')",
+                       out->node.state_dir);
     return 0;
 }
 
@@ -250,18 +700,24 @@ s_load_control (s_loader_t *self, config_t *cfg, cw_bootstrap_t *out)
         || s_get_string (self, control, "control", "curve_endpoint", &out->control.curve_endpoint, "")
         || s_get_string (self, control, "control", "authorized_keys_dir", &out->control.authorized_keys_dir, ""))
         return -1;
-    s_expand_in_place (&out->control.endpoint, out);
-    s_expand_in_place (&out->control.curve_endpoint, out);
-    if (*out->control.authorized_keys_dir)
-        s_absolute (self, &out->control.authorized_keys_dir, out);
-    if (s_check_endpoint (self, control, "control.endpoint", out->control.endpoint, false)
-        || s_check_endpoint (self, control, "control.curve_endpoint", out->control.curve_endpoint, true))
+    config_setting_t *keys_dir = s_where (control, "authorized_keys_dir");
+    if (s_expand_in_place (self, s_where (control, "endpoint"), "control.endpoint", &out->control.endpoint, out)
+        || s_expand_in_place (self, s_where (control, "curve_endpoint"), "control.curve_endpoint",
+                              &out->control.curve_endpoint, out))
         return -1;
-    if (*out->control.curve_endpoint && strncmp (out->control.curve_endpoint, "tcp://", 6) != 0)
-        return s_fail (self, control, "control.curve_endpoint", "must be tcp://ADDRESS:PORT or \"\"");
+    if (*out->control.authorized_keys_dir
+        && s_absolute (self, keys_dir, "control.authorized_keys_dir", &out->control.authorized_keys_dir, out))
+        return -1;
     if (*out->control.curve_endpoint && !*out->control.authorized_keys_dir)
-        return s_fail (self, control, "control.authorized_keys_dir",
+        return s_fail (self, keys_dir, "control.authorized_keys_dir",
                        "must name a folder of client certificates when curve_endpoint is set");
+    if (*out->control.curve_endpoint) {
+        struct stat st;
+        if (stat (out->control.authorized_keys_dir, &st) == 0 && !S_ISDIR (st.st_mode))
+            return s_fail (self, keys_dir, "control.authorized_keys_dir",
+                           "must be a folder of client certificates (got '%s', which is not a folder)",
+                           out->control.authorized_keys_dir);
+    }
     char broker [PATH_MAX + 16];
     snprintf (broker, sizeof broker, "ipc://%s/broker", out->node.runtime_dir);
     out->control.broker_endpoint = strdup (broker);
@@ -278,9 +734,8 @@ s_load_alarms (s_loader_t *self, config_t *cfg, cw_bootstrap_t *out)
         return -1;
     config_setting_t *publish = alarms ? config_setting_get_member (alarms, "publish") : NULL;
     if (!publish) {
-        out->alarms.publish [0] = s_expand ("ipc://${runtime_dir}/alarms", out);
         out->alarms.publish_count = 1;
-        return 0;
+        return s_expand (self, alarms, "alarms.publish", "ipc://${runtime_dir}/alarms", out, &out->alarms.publish [0]);
     }
     if (!config_setting_is_array (publish) && !config_setting_is_list (publish))
         return s_fail (self, publish, "alarms.publish", "must be a list of endpoints: [ \"ipc://...\" ]");
@@ -288,12 +743,11 @@ s_load_alarms (s_loader_t *self, config_t *cfg, cw_bootstrap_t *out)
     if (count > CW_MAX_PUBLISH)
         return s_fail (self, publish, "alarms.publish", "at most %d endpoints", CW_MAX_PUBLISH);
     for (int i = 0; i < count; i++) {
-        config_setting_t *elem = config_setting_get_elem (publish, i);
+        config_setting_t *elem = config_setting_get_elem (publish, (unsigned) i);
         if (config_setting_type (elem) != CONFIG_TYPE_STRING)
             return s_fail (self, elem, "alarms.publish", "each endpoint must be a string");
-        out->alarms.publish [i] = s_expand (config_setting_get_string (elem), out);
         out->alarms.publish_count = i + 1;
-        if (s_check_endpoint (self, elem, "alarms.publish", out->alarms.publish [i], false))
+        if (s_expand (self, elem, "alarms.publish", config_setting_get_string (elem), out, &out->alarms.publish [i]))
             return -1;
     }
     return 0;
@@ -317,6 +771,24 @@ s_load_supervisor (s_loader_t *self, config_t *cfg, cw_bootstrap_t *out)
                       600000);
 }
 
+//  Whether TEXT is an IP literal a node can cluster on: IPv4 or IPv6, not
+//  a wildcard, broadcast or multicast address. 0 = ok, 1 = not an IP
+//  literal, 2 = not a unicast address.
+static int
+s_peering_ip (const char *text)
+{
+    unsigned char ip [16];
+    if (inet_pton (AF_INET, text, ip) == 1) {
+        uint32_t value = (uint32_t) ip [0] << 24 | (uint32_t) ip [1] << 16 | (uint32_t) ip [2] << 8 | ip [3];
+        return value == 0 || value == 0xffffffffu || (ip [0] & 0xf0) == 0xe0 ? 2 : 0;
+    }
+    if (inet_pton (AF_INET6, text, ip) == 1) {
+        static const unsigned char any [16] = { 0 };
+        return memcmp (ip, any, 16) == 0 || ip [0] == 0xff ? 2 : 0;
+    }
+    return 1;
+}
+
 static int
 s_load_peering (s_loader_t *self, config_t *cfg, cw_bootstrap_t *out)
 {
@@ -330,9 +802,38 @@ s_load_peering (s_loader_t *self, config_t *cfg, cw_bootstrap_t *out)
         || s_get_string (self, peering, "peering", "private_key", &out->peering.private_key, "${state_dir}/peer.key")
         || s_get_string (self, peering, "peering", "ca_file", &out->peering.ca_file, "${state_dir}/ca.pem"))
         return -1;
-    s_absolute (self, &out->peering.certificate, out);
-    s_absolute (self, &out->peering.private_key, out);
-    s_absolute (self, &out->peering.ca_file, out);
+    struct {
+        const char *key;
+        const char *name;
+        char **path;
+        bool needed;    //  the peer links cannot start without it
+    } files [] = { { "peering.certificate", "certificate", &out->peering.certificate, true },
+                   { "peering.private_key", "private_key", &out->peering.private_key, true },
+                   { "peering.ca_file", "ca_file", &out->peering.ca_file, false } };
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+        if (s_absolute (self, s_where (peering, files [i].name), files [i].key, files [i].path, out))
+            return -1;
+    const char *address = out->peering.address;
+    if (!*address)
+        return 0;
+    int verdict = s_peering_ip (address);
+    if (verdict == 1)
+        return s_fail (self, s_where (peering, "address"), "peering.address",
+                       "must be this node's IP address, an IPv4 or IPv6 literal such as 192.0.2.10 or 2001:db8::10, "
+                       "or \"\" when the node is not clustered (got '%s')",
+                       address);
+    if (verdict == 2)
+        return s_fail (self, s_where (peering, "address"), "peering.address",
+                       "must be a unicast IP address of this node, not a wildcard, broadcast or multicast address "
+                       "(got '%s')",
+                       address);
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        config_setting_t *where = s_where (peering, files [i].name);
+        if (!**files [i].path && files [i].needed)
+            return s_fail (self, where, files [i].key, "must name a PEM file when peering.address is set (got \"\")");
+        if (**files [i].path && s_check_file (self, where, files [i].key, *files [i].path))
+            return -1;
+    }
     return 0;
 }
 
@@ -346,6 +847,25 @@ s_valid_actor_name (const char *name)
         if (!((name [i] >= 'a' && name [i] <= 'z') || (name [i] >= '0' && name [i] <= '9') || name [i] == '-'))
             return false;
     return true;
+}
+
+//  An actor's executable: a regular file that someone may execute. One
+//  that does not exist or is not executable would crash-loop the actor.
+static int
+s_check_executable (s_loader_t *self, const config_setting_t *setting, const char *key, const char *path)
+{
+    struct stat st;
+    if (stat (path, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return s_fail (self, setting, key, "must be an executable file (got '%s', which does not exist)", path);
+        return 0;
+    }
+    if (!S_ISREG (st.st_mode))
+        return s_fail (self, setting, key, "must be an executable file (got '%s', which is %s)", path,
+                       S_ISDIR (st.st_mode) ? "a folder" : "not a regular file");
+    if (!(st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)))
+        return s_fail (self, setting, key, "must be an executable file (got '%s', which is not executable)", path);
+    return 0;
 }
 
 static int
@@ -369,7 +889,7 @@ s_load_actors (s_loader_t *self, config_t *cfg, cw_bootstrap_t *out)
     static const char *const known [] = { "name", "restart", "shutdown_timeout_ms", "path", NULL };
     static const char *const restarts [] = { "permanent", "transient", "temporary", NULL };
     for (int i = 0; i < count; i++) {
-        config_setting_t *elem = config_setting_get_elem (actors, i);
+        config_setting_t *elem = config_setting_get_elem (actors, (unsigned) i);
         char prefix [32];
         snprintf (prefix, sizeof prefix, "actors.[%d]", i);
         if (!config_setting_is_group (elem))
@@ -399,12 +919,13 @@ s_load_actors (s_loader_t *self, config_t *cfg, cw_bootstrap_t *out)
         if (path) {
             if (s_get_string (self, elem, prefix, "path", &spec->path, ""))
                 return -1;
+            snprintf (key, sizeof key, "%s.path", prefix);
             if (!*spec->path) {
                 free (spec->path);
                 spec->path = NULL;
             }
-            else
-                s_absolute (self, &spec->path, out);
+            else if (s_absolute (self, path, key, &spec->path, out) || s_check_executable (self, path, key, spec->path))
+                return -1;
         }
     }
     return 0;
@@ -452,7 +973,8 @@ cw_bootstrap_load (const char *file, char *err, size_t errlen, cw_bootstrap_warn
         s_check_unknown (&loader, config_root_setting (&cfg), "", known);
         rc = s_load_node (&loader, &cfg, self) || s_load_control (&loader, &cfg, self)
           || s_load_alarms (&loader, &cfg, self) || s_load_supervisor (&loader, &cfg, self)
-          || s_load_peering (&loader, &cfg, self) || s_load_actors (&loader, &cfg, self);
+          || s_load_peering (&loader, &cfg, self) || s_check_endpoints (&loader, &cfg, self)
+          || s_load_actors (&loader, &cfg, self);
     }
     config_destroy (&cfg);
     free (dir);

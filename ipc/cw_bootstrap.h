@@ -2,11 +2,26 @@
 
     cw_bootstrap_load reads the file, checks every value, and fills a plain
     struct. A syntax error gives "FILE:LINE: message"; a bad value gives
-    "FILE:LINE: key 'supervisor.intensity': must be an integer 1..1000".
-    Unknown keys are reported through the warning callback (never silently
-    ignored). Relative paths in node.runtime_dir / node.state_dir are taken
-    relative to the directory of the file. "${runtime_dir}" and
-    "${state_dir}" in endpoints and paths are replaced by those folders.
+    "FILE:LINE: key 'supervisor.intensity': must be an integer 1..1000
+    (got 0)". Unknown keys are reported through the warning callback (never
+    silently ignored). Relative paths in node.runtime_dir / node.state_dir
+    are taken relative to the directory of the file. "${runtime_dir}" and
+    "${state_dir}" in endpoints and paths are replaced by those folders; any
+    other "${...}" is an error naming it.
+
+    A file whose values would break the node is refused the same way:
+    node.runtime_dir / state_dir the filesystem root, in /proc, /sys or /dev
+    (a folder under /dev/shm is fine), or a file; an endpoint that is not
+    ipc://ABSOLUTE-PATH (at most 107 characters, in a folder that exists or
+    that causewayd creates, not an existing non-socket file) or
+    tcp://HOST:PORT (HOST an IPv4 address, or for a socket only bound, * or
+    a network interface; PORT 1..65535); two endpoints of the node (control,
+    curve, alarms.publish, the broker in runtime_dir, peering.address with
+    peering.port) that would bind the same socket; peering.address that is
+    not a unicast IPv4 or IPv6 literal; with peering.address set, an empty
+    certificate or private_key, or any of the three TLS files a folder; an
+    actor path that is missing or not executable. Paths that cannot be
+    looked at (permissions) are left for the process that uses them.
 */
 #ifndef CW_BOOTSTRAP_H
 #define CW_BOOTSTRAP_H
