@@ -14,7 +14,18 @@
     the commit succeeded, so a subscriber never sees an alarm that could
     still be lost. A new subscription on an XPUB socket (XPUB_VERBOSE: every
     subscribe is seen) makes the actor send every active alarm on that
-    socket, to all its matching subscribers.
+    socket, to all its matching subscribers, then one "alarm.snapshot"
+    message listing the uuids of every active alarm.
+
+    Sequence numbers (the "clone" pattern of the ZeroMQ guide): every change
+    takes the next number of the node's counter, stored in its row (column
+    seq) and, at the commit of its batch, in the one-row table alarm_seq, so
+    the counter keeps increasing across restarts and kill -9. A published
+    change carries its number as "seq"; a replayed alarm the number of its
+    last change; the snapshot and the heartbeat the number of the last
+    committed change. A subscriber that sees a change more than one past the
+    last it saw, or a snapshot or heartbeat past it, has missed messages and
+    resubscribes: the replay and snapshot give it the present.
 */
 
 #include "alarms.h"
@@ -48,6 +59,7 @@ typedef struct {
 typedef struct {
     json_t *alarm;        //  the alarm object after the change
     const char *event;    //  syslog Event, NULL = publish only
+    int64_t seq;          //  its sequence number
 } s_change_t;
 
 struct _alarms_t {
@@ -62,7 +74,10 @@ struct _alarms_t {
     sqlite3_stmt *list_active;
     sqlite3_stmt *list_all;
     sqlite3_stmt *count_active;
+    sqlite3_stmt *save_seq;    //  the counter into alarm_seq
     char *peer;
+    int64_t seq;              //  the last sequence number taken (the open batch included)
+    int64_t seq_committed;    //  the last one committed (and published)
 
     zsock_t *xpub [ALARMS_MAX_XPUB];
     size_t xpub_count;
@@ -98,6 +113,16 @@ static const char *s_schema = "CREATE TABLE IF NOT EXISTS alarms ("
                               "  changed_at TEXT NOT NULL);"
                               "CREATE UNIQUE INDEX IF NOT EXISTS alarms_active ON alarms (id, subject)"
                               "  WHERE state != 'cleared';";
+
+//  Added to tables made before sequence numbers (by s_migrate_seq):
+//  alarms.seq, the number of each row's last change (0 for older rows), and
+//  alarm_seq, the node's counter.
+#define ALARMS_ADD_SEQ_COLUMN "ALTER TABLE alarms ADD COLUMN seq INTEGER NOT NULL DEFAULT 0"
+static const char *s_schema_seq = "CREATE TABLE IF NOT EXISTS alarm_seq ("
+                                  "  node INTEGER PRIMARY KEY CHECK (node = 0),"
+                                  "  seq INTEGER NOT NULL);"
+                                  "INSERT OR IGNORE INTO alarm_seq (node, seq)"
+                                  "  SELECT 0, coalesce (max (seq), 0) FROM alarms;";
 
 static void s_syslog_probe (void);
 
@@ -194,6 +219,53 @@ s_by_uuid (alarms_t *self, const char *uuid)
 //  ---------------------------------------------------------------------
 //  Life cycle
 
+//  Add the sequence numbers to the table if it has none yet (an additive
+//  migration, in one transaction) and load the counter. 0, or -1 with the
+//  reason in ERR.
+static int
+s_migrate_seq (alarms_t *self, const char *db_path, char *err, size_t errlen)
+{
+    if (s_exec (self, "BEGIN IMMEDIATE") != 0) {
+        snprintf (err, errlen, "cannot add sequence numbers to the alarm table %s: %s", db_path,
+                  sqlite3_errmsg (self->db));
+        return -1;
+    }
+    sqlite3_stmt *stmt = NULL;
+    int has_seq = -1;    //  unknown
+    if (sqlite3_prepare_v2 (self->db, "SELECT count(*) FROM pragma_table_info ('alarms') WHERE name = 'seq'", -1, &stmt,
+                            NULL)
+            == SQLITE_OK
+        && sqlite3_step (stmt) == SQLITE_ROW)
+        has_seq = sqlite3_column_int (stmt, 0) > 0;
+    sqlite3_finalize (stmt);
+    if (has_seq < 0 || (!has_seq && s_exec (self, ALARMS_ADD_SEQ_COLUMN) != 0) || s_exec (self, s_schema_seq) != 0) {
+        snprintf (err, errlen, "cannot add sequence numbers to the alarm table %s: %s", db_path,
+                  sqlite3_errmsg (self->db));
+        s_exec (self, "ROLLBACK");
+        return -1;
+    }
+    //  The counter never runs behind a row (a file edited by hand)
+    int rc = sqlite3_prepare_v2 (self->db,
+                                 "SELECT max (seq, (SELECT coalesce (max (seq), 0) FROM alarms))"
+                                 " FROM alarm_seq WHERE node = 0",
+                                 -1, &stmt, NULL);
+    if (rc == SQLITE_OK && sqlite3_step (stmt) == SQLITE_ROW)
+        self->seq = sqlite3_column_int64 (stmt, 0);
+    else
+        rc = SQLITE_ERROR;
+    sqlite3_finalize (stmt);
+    if (rc != SQLITE_OK || s_exec (self, "COMMIT") != 0) {
+        snprintf (err, errlen, "cannot read the sequence number of the alarm table %s: %s", db_path,
+                  sqlite3_errmsg (self->db));
+        s_exec (self, "ROLLBACK");
+        return -1;
+    }
+    self->seq_committed = self->seq;
+    if (!has_seq)
+        cw_info ("alarm table: added sequence numbers seq=%lld", (long long) self->seq);
+    return 0;
+}
+
 alarms_t *
 alarms_new (const char *db_path, const char *peer, char *err, size_t errlen)
 {
@@ -220,6 +292,10 @@ alarms_new (const char *db_path, const char *peer, char *err, size_t errlen)
         alarms_destroy (&self);
         return NULL;
     }
+    if (s_migrate_seq (self, db_path, err, errlen) != 0) {
+        alarms_destroy (&self);
+        return NULL;
+    }
     struct {
         sqlite3_stmt **stmt;
         const char *sql;
@@ -227,21 +303,22 @@ alarms_new (const char *db_path, const char *peer, char *err, size_t errlen)
         { &self->find_active, "SELECT " ALARM_COLUMNS " FROM alarms"
                               " WHERE id = ?1 AND subject = ?2 AND state != 'cleared'" },
         { &self->insert, "INSERT INTO alarms (uuid, id, subject, state, severity, title,"
-                         " detail, action, peer, raised_at, changed_at)"
-                         " VALUES (?1, ?2, ?3, 'raised', ?4, ?5, ?6, ?7, ?8, ?9, ?9)" },
+                         " detail, action, peer, raised_at, changed_at, seq)"
+                         " VALUES (?1, ?2, ?3, 'raised', ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)" },
         { &self->update_raise, "UPDATE alarms SET detail = ?2, changed_at = ?3, peer = ?4,"
-                               " severity = ?5, title = ?6, action = ?7 WHERE uuid = ?1" },
-        { &self->set_state, "UPDATE alarms SET state = ?2, changed_at = ?3 WHERE uuid = ?1" },
+                               " severity = ?5, title = ?6, action = ?7, seq = ?8 WHERE uuid = ?1" },
+        { &self->set_state, "UPDATE alarms SET state = ?2, changed_at = ?3, seq = ?4 WHERE uuid = ?1" },
         { &self->by_uuid, "SELECT " ALARM_COLUMNS " FROM alarms WHERE uuid = ?1" },
         { &self->active_of_id, "SELECT " ALARM_COLUMNS " FROM alarms"
                                " WHERE id = ?1 AND state != 'cleared'" },
         { &self->active_of_key, "SELECT " ALARM_COLUMNS " FROM alarms"
                                 " WHERE id = ?1 AND subject = ?2 AND state != 'cleared'" },
-        { &self->list_active, "SELECT " ALARM_COLUMNS " FROM alarms WHERE state != 'cleared'"
+        { &self->list_active, "SELECT " ALARM_COLUMNS ", seq FROM alarms WHERE state != 'cleared'"
                               " ORDER BY changed_at DESC, rowid DESC" },
         { &self->list_all, "SELECT " ALARM_COLUMNS " FROM alarms"
                            " ORDER BY changed_at DESC, rowid DESC LIMIT ?1" },
         { &self->count_active, "SELECT count(*) FROM alarms WHERE state != 'cleared'" },
+        { &self->save_seq, "UPDATE alarm_seq SET seq = ?1 WHERE node = 0" },
     };
     for (size_t i = 0; i < sizeof stmts / sizeof stmts [0]; i++)
         if (sqlite3_prepare_v3 (self->db, stmts [i].sql, -1, SQLITE_PREPARE_PERSISTENT, stmts [i].stmt, NULL)
@@ -284,7 +361,7 @@ alarms_destroy (alarms_t **self_p)
     free (self->changes);
     sqlite3_stmt **stmts [] = { &self->find_active, &self->insert,       &self->update_raise,  &self->set_state,
                                 &self->by_uuid,     &self->active_of_id, &self->active_of_key, &self->list_active,
-                                &self->list_all,    &self->count_active };
+                                &self->list_all,    &self->count_active, &self->save_seq };
     for (size_t i = 0; i < sizeof stmts / sizeof stmts [0]; i++)
         sqlite3_finalize (*stmts [i]);
     if (self->db)
@@ -370,13 +447,20 @@ s_send (zsock_t *xpub, const char *topic, const char *text)
     zmq_send (handle, text, strlen (text), 0);
 }
 
+//  Publish ALARM (borrowed) with sequence number SEQ on ONLY, or on every
+//  XPUB socket when ONLY is NULL.
 static void
-s_publish (alarms_t *self, zsock_t *only, json_t *alarm)
+s_publish (alarms_t *self, zsock_t *only, json_t *alarm, int64_t seq)
 {
     char topic [96];
     snprintf (topic, sizeof topic, "alarm.%s.%d", json_string_value (json_object_get (alarm, "state")),
               (int) json_integer_value (json_object_get (alarm, "id")));
-    char *text = json_dumps (alarm, JSON_COMPACT);
+    json_t *body = json_copy (alarm);    //  shallow: ALARM is also the reply
+    if (!body)
+        return;
+    json_object_set_new (body, "seq", json_integer (seq));
+    char *text = json_dumps (body, JSON_COMPACT);
+    json_decref (body);
     if (!text)
         return;
     if (only)
@@ -387,19 +471,42 @@ s_publish (alarms_t *self, zsock_t *only, json_t *alarm)
     free (text);
 }
 
-//  Replay every active alarm on XPUB (oldest first, as they happened).
+//  Replay every active alarm on XPUB (oldest first, as they happened), each
+//  with the sequence number of its last change, then the snapshot: the
+//  uuids of them all and the last committed sequence number. A table that
+//  cannot be read gets no snapshot (it would drop alarms a monitor holds).
 static void
 s_replay (alarms_t *self, zsock_t *xpub)
 {
     json_t *list = json_array ();
     sqlite3_stmt *stmt = self->list_active;
     sqlite3_reset (stmt);
-    while (sqlite3_step (stmt) == SQLITE_ROW)
-        json_array_append_new (list, s_row_alarm (stmt));
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        json_t *alarm = s_row_alarm (stmt);
+        json_object_set_new (alarm, "seq", json_integer (sqlite3_column_int64 (stmt, 11)));
+        json_array_append_new (list, alarm);
+    }
     sqlite3_reset (stmt);
-    for (size_t i = json_array_size (list); i > 0; i--)
-        s_publish (self, xpub, json_array_get (list, i - 1));
+    json_t *uuids = json_array ();
+    for (size_t i = json_array_size (list); i > 0; i--) {
+        json_t *alarm = json_array_get (list, i - 1);
+        s_publish (self, xpub, alarm, json_integer_value (json_object_get (alarm, "seq")));
+        json_array_append (uuids, json_object_get (alarm, "uuid"));
+    }
     json_decref (list);
+    if (rc != SQLITE_DONE) {
+        cw_error ("alarm table: replay read failed, no snapshot sent error=\"%s\"", sqlite3_errmsg (self->db));
+        json_decref (uuids);
+        return;
+    }
+    json_t *snapshot = json_pack ("{s:o, s:I, s:o}", "peer", s_string (self->peer), "seq",
+                                  (json_int_t) self->seq_committed, "uuids", uuids);
+    char *text = snapshot ? json_dumps (snapshot, JSON_COMPACT) : NULL;
+    json_decref (snapshot);
+    if (text)
+        s_send (xpub, "alarm.snapshot", text);
+    free (text);
 }
 
 int
@@ -426,6 +533,12 @@ alarms_subscriptions (alarms_t *self, size_t index)
     return subscribes;
 }
 
+int64_t
+alarms_seq (alarms_t *self)
+{
+    return self->seq_committed;
+}
+
 int
 alarms_active_count (alarms_t *self)
 {
@@ -441,8 +554,8 @@ alarms_heartbeat (alarms_t *self)
 {
     char at [40];
     alarms_now (at, sizeof at);
-    json_t *body = json_pack ("{s:o, s:i, s:s}", "peer", s_string (self->peer), "active", alarms_active_count (self),
-                              "at", at);
+    json_t *body = json_pack ("{s:o, s:i, s:s, s:I}", "peer", s_string (self->peer), "active",
+                              alarms_active_count (self), "at", at, "seq", (json_int_t) self->seq_committed);
     char *text = json_dumps (body, JSON_COMPACT);
     json_decref (body);
     if (!text)
@@ -555,14 +668,14 @@ s_defer (alarms_t *self, const char *to, uint64_t corr, bool ok, json_t *body)
 }
 
 static void
-s_change (alarms_t *self, json_t *alarm, const char *event)
+s_change (alarms_t *self, json_t *alarm, const char *event, int64_t seq)
 {
     if (self->change_count == self->change_size) {
         self->change_size = self->change_size ? self->change_size * 2 : 64;
         self->changes = (s_change_t *) realloc (self->changes, self->change_size * sizeof (s_change_t));
         assert (self->changes);
     }
-    self->changes [self->change_count++] = (s_change_t){ alarm, event };
+    self->changes [self->change_count++] = (s_change_t){ alarm, event, seq };
 }
 
 static int
@@ -608,16 +721,31 @@ alarms_flush (alarms_t *self)
     bool committed = true;
     if (self->in_batch) {
         self->in_batch = false;
-        if (s_exec (self, "COMMIT") != 0) {
+        if (self->seq != self->seq_committed) {
+            //  The counter goes with the batch that used it
+            sqlite3_stmt *stmt = self->save_seq;
+            sqlite3_reset (stmt);
+            sqlite3_bind_int64 (stmt, 1, self->seq);
+            committed = sqlite3_step (stmt) == SQLITE_DONE && sqlite3_changes (self->db) == 1;
+            sqlite3_reset (stmt);
+            if (!committed)
+                cw_error ("alarm table: cannot save the sequence number error=\"%s\"", sqlite3_errmsg (self->db));
+        }
+        if (!committed || s_exec (self, "COMMIT") != 0) {
             committed = false;
             s_exec (self, "ROLLBACK");
         }
+        //  Numbers of a rolled back batch were never published: reuse them
+        if (committed)
+            self->seq_committed = self->seq;
+        else
+            self->seq = self->seq_committed;
     }
     //  Publish and log what the commit made durable
     for (size_t i = 0; i < self->change_count; i++) {
         s_change_t *change = &self->changes [i];
         if (committed) {
-            s_publish (self, NULL, change->alarm);
+            s_publish (self, NULL, change->alarm, change->seq);
             if (change->event)
                 s_syslog (change->alarm, change->event);
         }
@@ -742,6 +870,7 @@ s_raise (alarms_t *self, const char *from, uint64_t corr, json_t *args, json_t *
     alarms_now (now, sizeof now);
     char uuid [40] = "";
     const char *event = "Alarm Raised";
+    int64_t seq = self->seq + 1;
 
     json_t *alarm = NULL;
     sqlite3_stmt *stmt = self->find_active;
@@ -765,6 +894,7 @@ s_raise (alarms_t *self, const char *from, uint64_t corr, json_t *args, json_t *
         sqlite3_bind_text (stmt, 5, def->severity, -1, SQLITE_STATIC);
         sqlite3_bind_text (stmt, 6, def->title, -1, SQLITE_STATIC);
         sqlite3_bind_text (stmt, 7, def->action, -1, SQLITE_STATIC);
+        sqlite3_bind_int64 (stmt, 8, seq);
     }
     else {
         sqlite3_reset (stmt);
@@ -788,6 +918,7 @@ s_raise (alarms_t *self, const char *from, uint64_t corr, json_t *args, json_t *
         sqlite3_bind_text (stmt, 7, def->action, -1, SQLITE_STATIC);
         sqlite3_bind_text (stmt, 8, self->peer, -1, SQLITE_STATIC);
         sqlite3_bind_text (stmt, 9, now, -1, SQLITE_STATIC);
+        sqlite3_bind_int64 (stmt, 10, seq);
     }
     rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
@@ -797,6 +928,7 @@ s_raise (alarms_t *self, const char *from, uint64_t corr, json_t *args, json_t *
         *reply = s_error ("the alarm table could not be written: %s", sqlite3_errmsg (self->db));
         return ALARMS_ERROR;
     }
+    self->seq = seq;
     //  The object as the table now holds it
     json_object_set_new (alarm, "severity", json_string (def->severity));
     json_object_set_new (alarm, "title", json_string (def->title));
@@ -805,7 +937,7 @@ s_raise (alarms_t *self, const char *from, uint64_t corr, json_t *args, json_t *
     json_object_set_new (alarm, "peer", s_string (self->peer));
     json_object_set_new (alarm, "changed_at", json_string (now));
     cw_debug ("alarm raised id=%d subject=\"%s\" uuid=%s from=%s", id, subject, uuid, from ? from : "");
-    s_change (self, json_incref (alarm), event);
+    s_change (self, json_incref (alarm), event, seq);
     s_defer (self, from, corr, true, json_pack ("{s:o}", "alarm", alarm));
     return ALARMS_DEFERRED;
 }
@@ -821,6 +953,7 @@ s_set_state (alarms_t *self, json_t *alarm, const char *state, const char *event
     sqlite3_bind_text (stmt, 1, json_string_value (json_object_get (alarm, "uuid")), -1, SQLITE_TRANSIENT);
     sqlite3_bind_text (stmt, 2, state, -1, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 3, now, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 4, self->seq + 1);
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
     sqlite3_clear_bindings (stmt);
@@ -828,9 +961,10 @@ s_set_state (alarms_t *self, json_t *alarm, const char *state, const char *event
         json_decref (alarm);
         return -1;
     }
+    self->seq++;
     json_object_set_new (alarm, "state", json_string (state));
     json_object_set_new (alarm, "changed_at", json_string (now));
-    s_change (self, alarm, event);
+    s_change (self, alarm, event, self->seq);
     return 0;
 }
 

@@ -13,6 +13,12 @@
     timer, so every request that arrived in the same loop pass shares one
     commit. The PUB messages and syslog lines of a batch go out after the
     commit, before the replies.
+
+    Sequence numbers: every committed change takes the next number of the
+    node's counter (kept in alarms.db, so it only increases, across restarts
+    and kill -9); each message on the XPUB sockets carries one as "seq" (see
+    alarms.c), and a replay to a new subscriber ends with an "alarm.snapshot"
+    message {peer, seq, uuids} naming every active alarm.
 */
 #ifndef CW_ALARMS_H
 #define CW_ALARMS_H
@@ -62,13 +68,17 @@ alarms_status_t alarms_request (alarms_t *self, const char *from, uint64_t corr,
 int alarms_flush (alarms_t *self);
 bool alarms_pending (alarms_t *self);
 
-//  Read the subscription messages waiting on XPUB socket INDEX; for every
-//  new subscription replay the active alarms. Returns subscriptions seen.
+//  Read the subscription messages waiting on XPUB socket INDEX; when there
+//  was a subscription, replay the active alarms on that socket and end with
+//  the "alarm.snapshot" message. Returns subscriptions seen.
 int alarms_subscriptions (alarms_t *self, size_t index);
 size_t alarms_xpub_count (alarms_t *self);
 zsock_t *alarms_xpub (alarms_t *self, size_t index);
 //  Publish the "heartbeat" message now.
 int alarms_heartbeat (alarms_t *self);
+//  The sequence number of the last committed (and published) change; 0
+//  before the first.
+int64_t alarms_seq (alarms_t *self);
 //  Number of raised + acknowledged alarms.
 int alarms_active_count (alarms_t *self);
 //  Keep at most KEEP cleared alarms (the newest). Returns rows deleted.

@@ -75,7 +75,7 @@ def test_operator_alarm_lifecycle(node):
 
     topic, alarm = recv_alarm(sub, "alarm.raised.90001")
     assert topic == "alarm.raised.90001"
-    assert set(alarm) == FIELDS
+    assert set(alarm) == FIELDS | {"seq"}
     assert alarm["id"] == 90001
     assert UUID_RE.match(alarm["uuid"])
     assert alarm["state"] == "raised"
@@ -188,7 +188,7 @@ def test_heartbeat(node):
     _, first = recv_alarm(sub, "heartbeat", 5000)
     topic, beat = recv_alarm(sub, "heartbeat", 5000)
     assert topic == "heartbeat"
-    assert set(beat) == {"peer", "active", "at"}
+    assert set(beat) == {"peer", "active", "at", "seq"}
     assert beat["peer"] == "peer1" and beat["active"] == 1
     assert TIME_RE.match(beat["at"]) and beat["at"] > first["at"]
 

@@ -18,6 +18,7 @@
 #include "cw_log.h"
 
 #include <regex.h>
+#include <sqlite3.h>
 #include <syslog.h>
 
 //  ---------------------------------------------------------------------
@@ -521,7 +522,10 @@ test_publish (void **state)
     json_decref (s_ok (fx, "@control", "alarms.raise", "{\"id\": 90002, \"detail\": \"cleared\"}"));
     json_decref (s_ok (fx, "@control", "alarms.clear", "{\"id\": 90002}"));
 
-    //  A late subscriber gets the present: the one active alarm
+    assert_int_equal (alarms_seq (fx->alarms), 3);
+
+    //  A late subscriber gets the present: the one active alarm (with the
+    //  number of its last change), then the snapshot naming it
     zsock_t *sub = zsock_new_sub ("inproc://test-alarms", "alarm.");
     assert_non_null (sub);
     zsock_t *xpub = alarms_xpub (fx->alarms, 0);
@@ -534,8 +538,22 @@ test_publish (void **state)
     assert_non_null (alarm);
     assert_string_equal (topic, "alarm.raised.90001");
     assert_string_equal (s_field (alarm, "detail"), "early");
+    assert_int_equal (json_integer_value (json_object_get (alarm, "seq")), 1);
+    char early [64];
+    snprintf (early, sizeof early, "%s", s_field (alarm, "uuid"));
     zstr_free (&topic);
     json_decref (alarm);
+    json_t *snapshot = s_recv (sub, &topic);
+    assert_non_null (snapshot);
+    assert_string_equal (topic, "alarm.snapshot");
+    assert_int_equal (json_object_size (snapshot), 3);
+    assert_string_equal (s_field (snapshot, "peer"), "peer1");
+    assert_int_equal (json_integer_value (json_object_get (snapshot, "seq")), 3);
+    json_t *uuids = json_object_get (snapshot, "uuids");
+    assert_int_equal (json_array_size (uuids), 1);
+    assert_string_equal (json_string_value (json_array_get (uuids, 0)), early);
+    zstr_free (&topic);
+    json_decref (snapshot);
     assert_null (s_recv (sub, &topic));
 
     //  Changes are published after the commit, not before
@@ -549,7 +567,8 @@ test_publish (void **state)
     assert_non_null (alarm);
     assert_string_equal (topic, "alarm.raised.90005");
     assert_int_equal (json_integer_value (json_object_get (alarm, "id")), 90005);
-    assert_int_equal (json_object_size (alarm), 11);
+    assert_int_equal (json_object_size (alarm), 12);    //  the alarm object and its seq
+    assert_int_equal (json_integer_value (json_object_get (alarm, "seq")), 4);
     char uuid [64];
     snprintf (uuid, sizeof uuid, "%s", s_field (alarm, "uuid"));
     zstr_free (&topic);
@@ -560,6 +579,7 @@ test_publish (void **state)
     json_decref (s_ok (fx, "@control", "alarms.ack", ack));
     alarm = s_recv (sub, &topic);
     assert_string_equal (topic, "alarm.acknowledged.90005");
+    assert_int_equal (json_integer_value (json_object_get (alarm, "seq")), 5);
     zstr_free (&topic);
     json_decref (alarm);
     json_decref (s_ok (fx, "@control", "alarms.clear", "{\"id\": 90005}"));
@@ -567,6 +587,7 @@ test_publish (void **state)
     assert_string_equal (topic, "alarm.cleared.90005");
     assert_string_equal (s_field (alarm, "uuid"), uuid);
     assert_string_equal (s_field (alarm, "state"), "cleared");
+    assert_int_equal (json_integer_value (json_object_get (alarm, "seq")), 6);
     zstr_free (&topic);
     json_decref (alarm);
 
@@ -577,8 +598,15 @@ test_publish (void **state)
     alarms_subscriptions (fx->alarms, 0);    //  replays the present again
     alarm = s_recv (sub, &topic);
     assert_string_equal (topic, "alarm.raised.90001");
+    assert_int_equal (json_integer_value (json_object_get (alarm, "seq")), 1);
     zstr_free (&topic);
     json_decref (alarm);
+    snapshot = s_recv (sub, &topic);
+    assert_string_equal (topic, "alarm.snapshot");
+    assert_int_equal (json_integer_value (json_object_get (snapshot, "seq")), 6);
+    assert_string_equal (s_field (snapshot, "peer"), "expressway-a");
+    zstr_free (&topic);
+    json_decref (snapshot);
     assert_int_equal (alarms_heartbeat (fx->alarms), 0);
     json_t *beat = s_recv (sub, &topic);
     assert_non_null (beat);
@@ -586,6 +614,7 @@ test_publish (void **state)
     assert_string_equal (s_field (beat, "peer"), "expressway-a");
     assert_int_equal (json_integer_value (json_object_get (beat, "active")), 1);
     assert_true (s_matches (s_field (beat, "at"), TIME_RE));
+    assert_int_equal (json_integer_value (json_object_get (beat, "seq")), 6);    //  the last change
     zstr_free (&topic);
     json_decref (beat);
 
@@ -595,6 +624,153 @@ test_publish (void **state)
     assert_string_equal (alarms_peer (fx->alarms), "expressway-a");
     json_decref (reply);
     zsock_destroy (&sub);
+}
+
+//  ---------------------------------------------------------------------
+//  Sequence numbers
+
+static void
+test_seq_persists (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    assert_int_equal (alarms_seq (fx->alarms), 0);
+    //  Every change takes the next number; the reply's alarm has none
+    json_t *raised = s_ok (fx, "@control", "alarms.raise", "{\"id\": 90001, \"detail\": \"a\"}");
+    assert_int_equal (alarms_seq (fx->alarms), 1);
+    assert_null (json_object_get (json_object_get (raised, "alarm"), "seq"));
+    char ack [128];
+    snprintf (ack, sizeof ack, "{\"uuid\": \"%s\"}", s_field (json_object_get (raised, "alarm"), "uuid"));
+    json_decref (raised);
+    json_decref (s_ok (fx, "@control", "alarms.ack", ack));
+    assert_int_equal (alarms_seq (fx->alarms), 2);
+    json_decref (s_ok (fx, "@control", "alarms.ack", ack));    //  no change, no number
+    assert_int_equal (alarms_seq (fx->alarms), 2);
+    json_decref (s_ok (fx, "@control", "alarms.raise", "{\"id\": 90001, \"detail\": \"b\"}"));
+    assert_int_equal (alarms_seq (fx->alarms), 3);
+    json_decref (s_ok (fx, "@control", "alarms.clear", "{\"id\": 90001}"));
+    assert_int_equal (alarms_seq (fx->alarms), 4);
+    json_decref (s_ok (fx, "@control", "alarms.clear", "{\"id\": 90001}"));    //  nothing active
+    assert_int_equal (alarms_seq (fx->alarms), 4);
+    //  A refused request takes none
+    s_fails (fx, "@control", "alarms.raise", "{\"id\": 12, \"detail\": \"x\"}");
+    assert_int_equal (alarms_seq (fx->alarms), 4);
+
+    //  A batch of ten changes takes ten numbers, committed once
+    for (int i = 0; i < 10; i++) {
+        json_t *args = json_pack ("{s:i, s:s}", "id", 90100 + i, "detail", "batch");
+        json_t *reply = NULL;
+        assert_int_equal (alarms_request (fx->alarms, "x", (uint64_t) i, "alarms.raise", args, &reply),
+                          ALARMS_DEFERRED);
+        json_decref (args);
+    }
+    assert_int_equal (alarms_seq (fx->alarms), 4);    //  not before the commit
+    assert_int_equal (alarms_flush (fx->alarms), 10);
+    assert_int_equal (alarms_seq (fx->alarms), 14);
+
+    //  The counter is kept apart from the rows: pruning the history does
+    //  not move it back
+    json_decref (s_ok (fx, "@control", "alarms.clear", "{\"id\": 90109}"));
+    assert_int_equal (alarms_prune (fx->alarms, 0), 2);
+    assert_int_equal (alarms_seq (fx->alarms), 15);
+
+    //  A batch that was never committed (a kill -9) used no number
+    json_t *args = json_pack ("{s:i, s:s}", "id", 90200, "detail", "lost");
+    json_t *reply = NULL;
+    assert_int_equal (alarms_request (fx->alarms, "x", 99, "alarms.raise", args, &reply), ALARMS_DEFERRED);
+    json_decref (args);
+    alarms_destroy (&fx->alarms);
+    s_forget_replies (fx);
+    s_open (fx);
+    assert_int_equal (alarms_seq (fx->alarms), 15);
+    json_decref (s_ok (fx, "@control", "alarms.raise", "{\"id\": 90200, \"detail\": \"kept\"}"));
+    assert_int_equal (alarms_seq (fx->alarms), 16);
+
+    //  After a reopen, the numbers go on from the last one, in the replay
+    //  too: the active alarm of the raise above carries 16
+    alarms_destroy (&fx->alarms);
+    s_open (fx);
+    assert_int_equal (alarms_seq (fx->alarms), 16);
+    char err [256];
+    assert_int_equal (alarms_bind (fx->alarms, "inproc://test-seq", err, sizeof err), 0);
+    zsock_t *sub = zsock_new_sub ("inproc://test-seq", "alarm.snapshot");
+    usleep (50000);
+    assert_int_equal (alarms_subscriptions (fx->alarms, 0), 1);
+    char *topic = NULL;
+    json_t *snapshot = s_recv (sub, &topic);
+    assert_non_null (snapshot);
+    assert_string_equal (topic, "alarm.snapshot");
+    assert_int_equal (json_integer_value (json_object_get (snapshot, "seq")), 16);
+    assert_int_equal (json_array_size (json_object_get (snapshot, "uuids")), 10);    //  90100-90108, 90200
+    zstr_free (&topic);
+    json_decref (snapshot);
+    zsock_destroy (&sub);
+}
+
+//  A table made before sequence numbers gets them on open, keeping its rows
+static void
+test_seq_migration (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    alarms_destroy (&fx->alarms);
+    char cmd [512];
+    snprintf (cmd, sizeof cmd, "rm -f '%s' '%s-wal' '%s-shm'", fx->path, fx->path, fx->path);
+    assert_int_equal (system (cmd), 0);
+    sqlite3 *db = NULL;
+    assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
+    const char *old_table = "CREATE TABLE alarms ("
+                            "  uuid TEXT PRIMARY KEY, id INTEGER NOT NULL, subject TEXT NOT NULL DEFAULT '',"
+                            "  state TEXT NOT NULL CHECK (state IN ('raised', 'acknowledged', 'cleared')),"
+                            "  severity TEXT NOT NULL, title TEXT NOT NULL, detail TEXT NOT NULL,"
+                            "  action TEXT NOT NULL, peer TEXT NOT NULL, raised_at TEXT NOT NULL,"
+                            "  changed_at TEXT NOT NULL);"
+                            "CREATE UNIQUE INDEX alarms_active ON alarms (id, subject) WHERE state != 'cleared';"
+                            "INSERT INTO alarms VALUES ('11111111-1111-4111-8111-111111111111', 90001, '',"
+                            "  'raised', 'warning', 'Operator alarm', 'from before', 'Fixed', 'peer1',"
+                            "  '2026-11-28T09:00:00.000Z', '2026-11-28T09:00:00.000Z');";
+    assert_int_equal (sqlite3_exec (db, old_table, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close (db);
+
+    s_open (fx);
+    assert_int_equal (alarms_seq (fx->alarms), 0);
+    json_t *list = s_list (fx, false);
+    assert_int_equal (json_array_size (list), 1);
+    assert_string_equal (s_field (json_array_get (list, 0), "detail"), "from before");
+    json_decref (list);
+
+    //  The old row replays with seq 0, below every new change
+    char err [256];
+    assert_int_equal (alarms_bind (fx->alarms, "inproc://test-migrated", err, sizeof err), 0);
+    zsock_t *sub = zsock_new_sub ("inproc://test-migrated", "alarm.");
+    usleep (50000);
+    assert_int_equal (alarms_subscriptions (fx->alarms, 0), 1);
+    char *topic = NULL;
+    json_t *alarm = s_recv (sub, &topic);
+    assert_non_null (alarm);
+    assert_string_equal (topic, "alarm.raised.90001");
+    assert_int_equal (json_integer_value (json_object_get (alarm, "seq")), 0);
+    zstr_free (&topic);
+    json_decref (alarm);
+    json_t *snapshot = s_recv (sub, &topic);
+    assert_string_equal (topic, "alarm.snapshot");
+    assert_int_equal (json_integer_value (json_object_get (snapshot, "seq")), 0);
+    assert_string_equal (json_string_value (json_array_get (json_object_get (snapshot, "uuids"), 0)),
+                         "11111111-1111-4111-8111-111111111111");
+    zstr_free (&topic);
+    json_decref (snapshot);
+
+    json_decref (s_ok (fx, "@control", "alarms.clear", "{\"id\": 90001}"));
+    alarm = s_recv (sub, &topic);
+    assert_non_null (alarm);
+    assert_string_equal (topic, "alarm.cleared.90001");
+    assert_int_equal (json_integer_value (json_object_get (alarm, "seq")), 1);
+    zstr_free (&topic);
+    json_decref (alarm);
+    zsock_destroy (&sub);
+
+    //  Opened again: migrated once, the counter kept
+    alarms_destroy (&fx->alarms);
+    s_open (fx);
+    assert_int_equal (alarms_seq (fx->alarms), 1);
 }
 
 static void
@@ -644,6 +820,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_batch, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_prune, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_publish, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_seq_persists, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_seq_migration, s_setup, s_teardown),
         cmocka_unit_test (test_syslog_format),
         cmocka_unit_test (test_bad_database),
     };
