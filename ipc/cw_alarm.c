@@ -133,6 +133,12 @@ static const cw_alarm_def_t s_catalogue [] = {
       "Run `causeway restart` to leave the cluster and reset this peer to factory "
       "defaults; to cancel, restore the same peer list in the same order "
       "(`causeway config set cluster.peers A,B,...`) before restarting" },
+    { 20040, "error", "Peer certificate changed: links with the peer refused",
+      "Find out why the peer named in the alarm presents another certificate (the detail gives the "
+      "pinned and the new SHA-256 fingerprints; on that peer: `openssl x509 -noout -fingerprint "
+      "-sha256 -in CERT`). If the change is expected (a new certificate or a replaced machine), accept "
+      "it on this peer with `causeway cluster trust-peer N`; otherwise treat it as an impersonation "
+      "attempt" },
 };
 
 //  The generic entry for the operator range.

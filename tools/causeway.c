@@ -120,7 +120,9 @@ static const cli_command_t s_commands [] = {
               "version, the TLS mode, the address mapping and the database status (a\n"
               "FACTORY RESET PENDING line when every peer address was cleared), then one\n"
               "row per peer: INDEX ADDRESS SYSTEM-NAME STATE CERTIFICATE RTT(ms) APPLIED\n"
-              "LAG VERSION TYPE MAINT. --json prints the reply body." },
+              "LAG VERSION TYPE MAINT, and the SHA-256 of each peer's pinned certificate\n"
+              "(with the refused one while it waits for `cluster trust-peer N`). --json\n"
+              "prints the reply body." },
     { .words = "cluster form", .wire = "cluster.form",
       .opts = { { "--name", "name", "FQDN", "the cluster name (default: the stored cluster.name)" },
                 { "--ip-version", "ip_version", "4|6", "the IP version of the peer links",
@@ -184,6 +186,13 @@ static const cli_command_t s_commands [] = {
       .summary = "the configuration keys whose values differ between peers A and B",
       .help = "Prints KEY, the value on A and the value on B, one key per line.\n"
               "Give both A and B (peer addresses), or neither (causewayd's default pair)." },
+    { .words = "cluster trust-peer", .wire = "cluster.trust_peer",
+      .args = { { "N", "peer", CLI_ARG_PEER_INDEX } },
+      .summary = "accept the certificate peer N now presents in place of its pinned one (alarm 20040)",
+      .help = "In permissive mode each peer pins the certificate every other peer first\n"
+              "linked with; a different one is refused and raises alarm 20040 with both\n"
+              "SHA-256 fingerprints. Run on each peer that raised it, once the new\n"
+              "certificate is known to be the peer's." },
     { .words = "cluster check", .wire = "cluster.check",
       .run = cli_run_cluster_check,
       .summary = "check the requirements of clustering; each unmet one with its fix",

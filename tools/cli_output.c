@@ -584,6 +584,31 @@ s_on_off (json_t *value)
     return value && !json_is_null (value) ? cli_value_text (value) : strdup ("-");
 }
 
+//  cluster status: the pinned certificates (and refused ones) of PEERS,
+//  when the status has them.
+static void
+s_pinned_certificates (json_t *peers)
+{
+    bool header = false;
+    size_t index;
+    json_t *peer;
+    json_array_foreach (peers, index, peer) {
+        json_t *pinned = json_object_get (peer, "pinned_fingerprint");
+        const char *refused = json_string_value (json_object_get (peer, "refused_fingerprint"));
+        if (!pinned && !refused)
+            continue;
+        if (!header)
+            printf ("\npinned certificates (SHA-256):\n");
+        header = true;
+        json_int_t n = json_integer_value (json_object_get (peer, "index"));
+        printf ("  peer %" JSON_INTEGER_FORMAT "  %s\n", n, json_is_string (pinned) ? json_string_value (pinned) : "-");
+        if (refused)
+            printf ("  peer %" JSON_INTEGER_FORMAT
+                    "  REFUSED %s (accept: causeway cluster trust-peer %" JSON_INTEGER_FORMAT ")\n",
+                    n, refused, n);
+    }
+}
+
 void
 cli_render_cluster_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
 {
@@ -636,6 +661,7 @@ cli_render_cluster_status (cli_t *cli, const cli_command_t *cmd, json_t *args, j
             s_table_add (table, cells);
         }
         s_table_print_destroy (&table);
+        s_pinned_certificates (peers);
     }
     s_message_to_stderr (body);
 }

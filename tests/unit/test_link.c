@@ -1,7 +1,9 @@
 /*  test_link.c - tests of the link layer's building blocks (actors/
     replication/link/): the frame codec (frame.h), the certificate rule and
-    checks (cert.h), and the one-shot dial (dial.h) against a small TLS
-    server in a thread of this process.
+    checks (cert.h), the output queue of a TLS stream (tlsio.h: a frame
+    whose blob is gathered from several ranges, as the links' chunks are),
+    and the one-shot dial (dial.h) against a small TLS server in a thread
+    of this process.
 
     Certificates: the CA and peer certificates of tests/integration/
     make_certs.sh, plus certificates made here with the OpenSSL API (a CN
@@ -36,7 +38,9 @@
 #include "cw_log.h"
 #include "dial.h"
 #include "frame.h"
+#include "peerlink.h"
 #include "tls.h"
+#include "tlsio.h"
 
 static char s_certs [256];    //  directory of the test certificates
 
@@ -307,6 +311,68 @@ test_frame_malformed (void **state)
     assert_int_equal (cw_frame_encode (1, 1, NULL, NULL, 5, &out, &out_len), -1);
     assert_null (out);
     assert_int_equal (out_len, 0);
+}
+
+//  The links' limits as the decoder applies them: a length above the
+//  limit before HELLO is refused from its 4 bytes, whatever follows.
+static void
+test_frame_limits (void **state)
+{
+    (void) state;
+    uint8_t buf [CW_FRAME_HEADER];
+    cw_frame_t frame;
+    s_raw_header (buf, 255u * 1000u * 1000u, 1, 0);
+    s_expect_malformed (buf, 4, CW_PEERLINK_MAX_HELLO_FRAME, "length 255000000 above the maximum");
+    s_expect_malformed (buf, 4, CW_PEERLINK_MAX_FRAME, "length 255000000 above the maximum");
+    //  the same length is only incomplete for a message (chunks put together)
+    assert_int_equal (cw_frame_decode (buf, 4, CW_PEERLINK_MAX_MESSAGE, &frame, NULL, 0), CW_FRAME_INCOMPLETE);
+    s_raw_header (buf, CW_PEERLINK_MAX_HELLO_FRAME, 1, 0);
+    assert_int_equal (cw_frame_decode (buf, 4, CW_PEERLINK_MAX_HELLO_FRAME, &frame, NULL, 0), CW_FRAME_INCOMPLETE);
+    s_raw_header (buf, CW_PEERLINK_MAX_HELLO_FRAME + 1, 1, 0);
+    s_expect_malformed (buf, 4, CW_PEERLINK_MAX_HELLO_FRAME, "length 65537 above the maximum");
+    //  the sizes hold together: a chunk and its header fit in a frame
+    assert_true (CW_PEERLINK_CHUNK + CW_FRAME_HEADER + 64 <= CW_PEERLINK_MAX_FRAME);
+    assert_true (CW_PEERLINK_MAX_HELLO_FRAME < CW_PEERLINK_MAX_FRAME);
+    assert_true (CW_PEERLINK_MAX_FRAME < CW_PEERLINK_MAX_MESSAGE);
+    assert_int_equal (CW_FRAME_TYPE_CHUNK, 255);
+}
+
+//  A frame queued from several ranges decodes as one frame whose blob is
+//  their concatenation; reserved room makes the next queue not move the
+//  buffer.
+static void
+test_tlsio_queue_parts (void **state)
+{
+    (void) state;
+    cw_tlsio_t io;
+    memset (&io, 0, sizeof (io));
+    const char *a = "head", *b = "", *c = "-and-tail";
+    cw_tlsio_part_t parts [] = { { a, 4 }, { NULL, 0 }, { b, 0 }, { c, 9 } };
+    size_t queued = cw_tlsio_queue_parts (&io, 42, 7, "{\"k\":1}", parts, 4);
+    assert_int_equal (queued, CW_FRAME_HEADER + 7 + 13);
+    assert_int_equal (cw_tlsio_pending (&io), queued);
+    cw_frame_t frame;
+    assert_int_equal (cw_frame_decode (io.out, io.out_len, 0, &frame, NULL, 0), CW_FRAME_COMPLETE);
+    assert_int_equal (frame.type, 42);
+    assert_true (frame.corr == 7);
+    assert_int_equal (frame.json_len, 7);
+    assert_memory_equal (frame.json, "{\"k\":1}", 7);
+    assert_int_equal (frame.blob_len, 13);
+    assert_memory_equal (frame.blob, "head-and-tail", 13);
+    //  a range without data is refused, and so is a frame above the codec's maximum
+    cw_tlsio_part_t broken [] = { { NULL, 3 } };
+    assert_int_equal (cw_tlsio_queue_parts (&io, 1, 1, NULL, broken, 1), 0);
+    cw_tlsio_part_t huge [] = { { a, CW_FRAME_MAX } };
+    assert_int_equal (cw_tlsio_queue_parts (&io, 1, 1, NULL, huge, 1), 0);
+    assert_int_equal (cw_tlsio_pending (&io), queued);
+    //  reserve, then queue without the buffer moving
+    assert_int_equal (cw_tlsio_reserve (&io, 1024 * 1024), 0);
+    uint8_t *before = io.out;
+    static uint8_t big [1000 * 1000];
+    cw_tlsio_part_t one [] = { { big, sizeof (big) } };
+    assert_int_equal (cw_tlsio_queue_parts (&io, 3, 3, NULL, one, 1), CW_FRAME_HEADER + sizeof (big));
+    assert_ptr_equal (io.out, before);
+    cw_tlsio_free (&io);
 }
 
 //  ---------------------------------------------------------------------
@@ -1016,6 +1082,7 @@ main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_frame_round_trip), cmocka_unit_test (test_frame_malformed),
+        cmocka_unit_test (test_frame_limits),     cmocka_unit_test (test_tlsio_queue_parts),
         cmocka_unit_test (test_cert_names_peer),  cmocka_unit_test (test_cert_wildcards),
         cmocka_unit_test (test_cert_names),       cmocka_unit_test (test_cert_check),
         cmocka_unit_test (test_cert_fingerprint), cmocka_unit_test (test_tls_context),

@@ -3,8 +3,10 @@
     127.0.1.1..3, driven by one zloop; test certificates made by
     tests/integration/make_certs.sh, plus one named by a partial wildcard.
     A raw OpenSSL client (in a thread, so the zloop keeps running) plays a
-    peer that sends garbage, and a raw TCP socket from 127.0.1.9 plays a
-    stranger.
+    peer that sends garbage, oversize frames before HELLO and broken
+    chunked messages, and a raw TCP socket from 127.0.1.9 plays a
+    stranger. Messages longer than a frame go through as chunks; the
+    certificate hook sees every certificate and can refuse a link.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,8 +38,11 @@
 
 #define S_PORT 14371
 #define S_BLOB_SIZE (5 * 1024 * 1024 + 123)
+#define S_BIG_SIZE (20 * 1024 * 1024 + 5)    //  longer than CW_PEERLINK_MAX_FRAME: chunks
+#define S_SEEN_MAX 256
 
-static char s_certs [256];    //  directory of the test certificates
+static char s_certs [256];                             //  directory of the test certificates
+static char s_refuse [CW_PEERLINK_FINGERPRINT_MAX];    //  the certificate hook refuses this fingerprint
 
 //  ---------------------------------------------------------------------
 //  A test node: one cw_peerlink_t plus what its callbacks saw
@@ -56,6 +61,12 @@ typedef struct {
     size_t last_blob_len;
     bool echo;    //  answer every inbound message with type+1
     int link_events;
+    uint8_t seen [S_SEEN_MAX];    //  types of the first messages, in order
+    uint8_t *big_blob;            //  the last blob longer than CW_PEERLINK_MAX_FRAME
+    size_t big_blob_len;
+    int certificates;    //  calls of the certificate hook
+    char last_fingerprint [CW_PEERLINK_FINGERPRINT_MAX];
+    bool last_verified;
 } node_t;
 
 static void
@@ -63,6 +74,8 @@ s_on_message (cw_peerlink_t *pl, int peer, uint64_t link_id, cw_peerlink_dir_t d
               const char *json_text, json_t *json, const uint8_t *blob, size_t blob_len, void *arg)
 {
     node_t *node = (node_t *) arg;
+    if (node->messages < S_SEEN_MAX)
+        node->seen [node->messages] = type;
     node->messages++;
     node->last_peer = peer;
     node->last_link = link_id;
@@ -79,6 +92,12 @@ s_on_message (cw_peerlink_t *pl, int peer, uint64_t link_id, cw_peerlink_dir_t d
         node->last_blob = malloc (blob_len);
         memcpy (node->last_blob, blob, blob_len);
     }
+    if (blob_len > CW_PEERLINK_MAX_FRAME) {
+        free (node->big_blob);
+        node->big_blob = malloc (blob_len);
+        memcpy (node->big_blob, blob, blob_len);
+        node->big_blob_len = blob_len;
+    }
     if (node->echo && dir == CW_PEERLINK_INBOUND)
         assert_int_equal (cw_peerlink_reply (pl, link_id, (uint8_t) (type + 1), corr, json_text, blob, blob_len), 0);
 }
@@ -92,6 +111,24 @@ s_on_link (cw_peerlink_t *pl, int peer, cw_peerlink_dir_t dir, bool up, const ch
     assert_true (peer >= 1 && peer <= CW_PEERLINK_MAX_PEERS);
     assert_true (up || *reason);    //  a down link always says why
     (void) dir;
+}
+
+static int
+s_on_certificate (cw_peerlink_t *pl, int peer, cw_peerlink_dir_t dir, const char *fingerprint, bool verified,
+                  char *reason, size_t size, void *arg)
+{
+    (void) pl;
+    (void) peer;
+    (void) dir;
+    node_t *node = (node_t *) arg;
+    node->certificates++;
+    snprintf (node->last_fingerprint, sizeof (node->last_fingerprint), "%s", fingerprint);
+    node->last_verified = verified;
+    if (*s_refuse && streq (fingerprint, s_refuse)) {
+        snprintf (reason, size, "certificate %s is pinned elsewhere", fingerprint);
+        return -1;
+    }
+    return 0;
 }
 
 typedef struct {
@@ -163,6 +200,7 @@ s_node_start (node_t *node, zloop_t *loop, int index, cw_peerlink_verify_t verif
     s_peers (&cfg.peers, table, index);
     cfg.on_message = s_on_message;
     cfg.on_link = s_on_link;
+    cfg.on_certificate = s_on_certificate;
     cfg.arg = node;
     node->pl = cw_peerlink_new (loop, &cfg, err, sizeof (err));
     if (!node->pl)
@@ -195,6 +233,8 @@ s_node_stop (node_t *node)
     assert_null (node->pl);
     free (node->last_blob);
     node->last_blob = NULL;
+    free (node->big_blob);
+    node->big_blob = NULL;
 }
 
 static cw_peerlink_peer_status_t
@@ -807,7 +847,9 @@ typedef struct {
     const uint8_t *payload;    //  then these bytes
     size_t payload_len;
     bool close_after;    //  close right after the payload (truncation)
+    size_t flood;        //  then this many more bytes (zeros), 64 KiB at a time
     //  results
+    size_t flooded;    //  bytes of the flood SSL_write took before it failed
     bool hello_ok;
     char hello_answer [256];
     bool closed_by_server;
@@ -864,6 +906,7 @@ s_raw_client (void *arg)
     int fd = socket (AF_INET, SOCK_STREAM, 0);
     struct timeval tv = { 5, 0 };
     setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof (tv));
+    setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof (tv));
     struct sockaddr_in from = { .sin_family = AF_INET }, to = { .sin_family = AF_INET };
     inet_pton (AF_INET, "127.0.1.2", &from.sin_addr);
     inet_pton (AF_INET, "127.0.1.1", &to.sin_addr);
@@ -902,6 +945,20 @@ s_raw_client (void *arg)
         goto done;
     if (self->payload_len && SSL_write (ssl, self->payload, (int) self->payload_len) <= 0)
         goto done;
+    if (self->flood) {
+        static const uint8_t zeros [65536];
+        while (self->flooded < self->flood) {
+            int rc = SSL_write (ssl, zeros, sizeof (zeros));
+            if (rc <= 0) {
+                //  reset by the server, unless the write merely timed out
+                int err = SSL_get_error (ssl, rc);
+                self->closed_by_server = err != SSL_ERROR_WANT_WRITE
+                                      && !(err == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK));
+                goto done;
+            }
+            self->flooded += (size_t) rc;
+        }
+    }
     if (self->close_after)
         goto done;
     //  wait for the server to close
@@ -1008,7 +1065,7 @@ test_malformed_frames (void **state)
     assert_true (client.closed_by_server);
     assert_true (s_wait_stats (loop, &a, 0, ++malformed));
 
-    //  5. a length above the 256 MiB maximum
+    //  5. a length above the maximum of an up link (CW_PEERLINK_MAX_FRAME)
     client.hello_ok = client.closed_by_server = false;
     s_frame (bad, &bad_len, 1, 7, 81, "{}", 0, 0x7fffffff);
     client.payload_len = bad_len;
@@ -1054,6 +1111,315 @@ test_malformed_frames (void **state)
     s_loop = NULL;
 }
 
+//  A frame with a blob: [len][version 1][type][corr][json_len][json][blob]
+//  into BUF; returns its length.
+static size_t
+s_frame_blob (uint8_t *buf, uint8_t type, uint64_t corr, const char *json, const uint8_t *blob, size_t blob_len)
+{
+    size_t json_len = json ? strlen (json) : 0;
+    uint32_t length = (uint32_t) (14 + json_len + blob_len);
+    buf [0] = (uint8_t) (length >> 24);
+    buf [1] = (uint8_t) (length >> 16);
+    buf [2] = (uint8_t) (length >> 8);
+    buf [3] = (uint8_t) length;
+    buf [4] = 1;
+    buf [5] = type;
+    for (int i = 0; i < 8; i++)
+        buf [6 + i] = (uint8_t) (corr >> (56 - 8 * i));
+    buf [14] = (uint8_t) (json_len >> 24);
+    buf [15] = (uint8_t) (json_len >> 16);
+    buf [16] = (uint8_t) (json_len >> 8);
+    buf [17] = (uint8_t) json_len;
+    if (json_len)
+        memcpy (buf + 18, json, json_len);
+    if (blob_len)
+        memcpy (buf + 18 + json_len, blob, blob_len);
+    return 18 + json_len + blob_len;
+}
+
+//  Before HELLO a frame may be 64 KiB long: a 255 MB length prefix closes
+//  the connection as soon as its 4 bytes are read, so what the client
+//  sends after it is never buffered (its writes fail once the server has
+//  closed). After HELLO the limit is 8 MiB.
+static void
+test_pre_hello_limit (void **state)
+{
+    (void) state;
+    zloop_t *loop = s_loop_new ();
+    table_t table;
+    s_fqdn_table (&table, 2);
+    static node_t a;
+    s_node_start (&a, loop, 1, CW_PEERLINK_PERMISSIVE, "peer1", &table);
+
+    static uint8_t bad [256];
+    size_t bad_len;
+    uint64_t malformed = 0;
+    //  1. 255 MB announced before HELLO, then 64 MB of it sent
+    raw_client_t client;
+    memset (&client, 0, sizeof (client));
+    client.cert = "peer2";
+    s_frame (bad, &bad_len, 1, 0, 0, "{}", 0, 255u * 1000u * 1000u);
+    client.payload = bad;
+    client.payload_len = bad_len;
+    client.flood = 64u * 1024u * 1024u;
+    s_raw_run (loop, &client);
+    assert_true (client.closed_by_server);
+    //  at most what the sockets' buffers hold got through before the reset
+    assert_true (client.flooded < 16u * 1024u * 1024u);
+    assert_true (s_wait_stats (loop, &a, 0, ++malformed));
+    s_expect_text (loop, &a, 2, "in.last_error", "before HELLO: length 255000000 above the maximum");
+
+    //  2. just above the limit; a frame at the limit is read (and is not HELLO)
+    memset (&client, 0, sizeof (client));
+    client.cert = "peer2";
+    s_frame (bad, &bad_len, 1, 0, 0, "{}", 0, CW_PEERLINK_MAX_HELLO_FRAME + 1);
+    client.payload = bad;
+    client.payload_len = bad_len;
+    s_raw_run (loop, &client);
+    assert_true (client.closed_by_server);
+    assert_true (s_wait_stats (loop, &a, 0, ++malformed));
+    s_expect_text (loop, &a, 2, "in.last_error", "length 65537 above the maximum");
+    uint8_t *limit = calloc (1, CW_PEERLINK_MAX_HELLO_FRAME + 4);
+    uint8_t *zeros = calloc (1, CW_PEERLINK_MAX_HELLO_FRAME);
+    s_frame_blob (limit, 7, 1, NULL, zeros, CW_PEERLINK_MAX_HELLO_FRAME - 14);
+    free (zeros);
+    memset (&client, 0, sizeof (client));
+    client.cert = "peer2";
+    client.payload = limit;
+    client.payload_len = CW_PEERLINK_MAX_HELLO_FRAME + 4;
+    s_raw_run (loop, &client);
+    assert_true (client.closed_by_server);
+    assert_true (s_wait_stats (loop, &a, 0, ++malformed));
+    s_expect_text (loop, &a, 2, "in.last_error", "before HELLO: expected HELLO");
+    free (limit);
+
+    //  3. after HELLO: 8 MiB + 1 is refused at once
+    memset (&client, 0, sizeof (client));
+    client.cert = "peer2";
+    client.hello_index = 2;
+    s_frame (bad, &bad_len, 1, 7, 1, "{}", 0, CW_PEERLINK_MAX_FRAME + 1);
+    client.payload = bad;
+    client.payload_len = bad_len;
+    client.flood = 64u * 1024u * 1024u;
+    s_raw_run (loop, &client);
+    assert_true (client.hello_ok);
+    assert_true (client.closed_by_server);
+    assert_true (client.flooded < 16u * 1024u * 1024u);
+    assert_true (s_wait_stats (loop, &a, 0, ++malformed));
+    assert_int_equal (a.messages, 0);
+    assert_true (s_stats (&a).malformed_frames == malformed);
+    s_node_stop (&a);
+    zloop_destroy (&loop);
+    s_loop = NULL;
+}
+
+//  A message longer than one frame goes as chunks and arrives whole, in
+//  order with the frames around it, both on the outbound link and as an
+//  answer on the inbound one; one longer than the message maximum is
+//  refused.
+static void
+test_chunked_message (void **state)
+{
+    (void) state;
+    zloop_t *loop = s_loop_new ();
+    table_t table;
+    s_ip_table (&table, 2);
+    static node_t a, b;
+    s_node_start (&a, loop, 1, CW_PEERLINK_PERMISSIVE, "peer1", &table);
+    s_node_start (&b, loop, 2, CW_PEERLINK_PERMISSIVE, "peer2", &table);
+    node_t *nodes [] = { &a, &b };
+    assert_true (s_wait_mesh (loop, nodes, 2));
+    b.echo = true;
+
+    uint8_t *blob = malloc (S_BIG_SIZE);
+    for (size_t i = 0; i < S_BIG_SIZE; i++)
+        blob [i] = (uint8_t) (i * 13 + (i >> 11));
+    uint64_t frames_before = s_status (&a, 2).outbound.frames_out;
+    assert_int_equal (cw_peerlink_send (a.pl, 2, 5, 1, "{\"n\":1}", NULL, 0), 0);
+    assert_int_equal (cw_peerlink_send (a.pl, 2, 7, 2, "{\"big\":true}", blob, S_BIG_SIZE), 0);
+    assert_int_equal (cw_peerlink_send (a.pl, 2, 9, 3, "{\"n\":3}", NULL, 0), 0);
+    //  b got the three in order and echoed each on its inbound link
+    assert_true (s_wait_messages (loop, &a, 3));
+    assert_int_equal (b.messages, 3);
+    assert_int_equal (b.seen [0], 5);
+    assert_int_equal (b.seen [1], 7);
+    assert_int_equal (b.seen [2], 9);
+    assert_int_equal (b.big_blob_len, S_BIG_SIZE);
+    assert_memory_equal (b.big_blob, blob, S_BIG_SIZE);
+    assert_string_equal (b.last_json, "{\"n\":3}");
+    assert_int_equal (a.seen [0], 6);
+    assert_int_equal (a.seen [1], 8);
+    assert_int_equal (a.seen [2], 10);
+    assert_int_equal (a.last_dir, CW_PEERLINK_OUTBOUND);
+    assert_int_equal (a.big_blob_len, S_BIG_SIZE);
+    assert_memory_equal (a.big_blob, blob, S_BIG_SIZE);
+    //  on the wire: 1 + ceil ((18 + json + blob) / chunk) + 1 frames
+    size_t whole = CW_FRAME_HEADER + strlen ("{\"big\":true}") + S_BIG_SIZE;
+    uint64_t chunks = (whole + CW_PEERLINK_CHUNK - 1) / CW_PEERLINK_CHUNK;
+    assert_true (s_status (&a, 2).outbound.frames_out - frames_before == 2 + chunks);
+    assert_true (s_stats (&a).malformed_frames == 0 && s_stats (&b).malformed_frames == 0);
+
+    //  longer than the message maximum: refused before a byte is read
+    assert_int_equal (cw_peerlink_send (a.pl, 2, 5, 4, NULL, blob, CW_PEERLINK_MAX_MESSAGE), -1);
+    assert_int_equal (cw_peerlink_send (a.pl, 2, CW_PEERLINK_TYPE_CHUNK, 4, "{}", NULL, 0), -1);
+    //  the link still works
+    assert_int_equal (cw_peerlink_send (a.pl, 2, 11, 5, "{}", NULL, 0), 0);
+    assert_true (s_wait_messages (loop, &a, 4));
+    assert_int_equal (a.last_type, 12);
+    free (blob);
+    s_node_stop (&a);
+    s_node_stop (&b);
+    zloop_destroy (&loop);
+    s_loop = NULL;
+}
+
+//  Broken chunked messages from a peer after HELLO: each is counted as
+//  malformed and closes the link; a good chunked message sent before it
+//  on the same connection is delivered.
+static void
+test_malformed_chunks (void **state)
+{
+    (void) state;
+    zloop_t *loop = s_loop_new ();
+    table_t table;
+    s_fqdn_table (&table, 2);
+    static node_t a;
+    s_node_start (&a, loop, 1, CW_PEERLINK_ENFORCE, "peer1", &table);
+
+    //  A good chunked message: the frame {type 9, corr 5, {"c":1}, 40
+    //  bytes} in two chunks
+    static uint8_t inner [256], good [512], bad [512];
+    uint8_t payload [40];
+    memset (payload, 'p', sizeof (payload));
+    size_t inner_len = s_frame_blob (inner, 9, 5, "{\"c\":1}", payload, sizeof (payload));
+    char first [64];
+    snprintf (first, sizeof (first), "{\"size\":%zu}", inner_len);
+    size_t good_len = s_frame_blob (good, 255, 5, first, inner, 30);
+    good_len += s_frame_blob (good + good_len, 255, 5, NULL, inner + 30, inner_len - 30);
+
+    struct {
+        const char *what;
+        size_t len;
+    } cases [6];
+    int count = 0;
+    size_t off = 0;
+    uint8_t *p;
+    //  a chunk outside a message
+    p = bad + off;
+    cases [count].what = "a chunk outside a chunked message";
+    cases [count++].len = s_frame_blob (p, 255, 1, NULL, (const uint8_t *) "abc", 3);
+    off += cases [count - 1].len;
+    //  a size above the maximum
+    p = bad + off;
+    cases [count].what = "chunked message of 300000000 bytes";
+    cases [count++].len = s_frame_blob (p, 255, 1, "{\"size\":300000000}", NULL, 0);
+    off += cases [count - 1].len;
+    //  more bytes than announced
+    p = bad + off;
+    cases [count].what = "chunks longer than their message";
+    cases [count++].len = s_frame_blob (p, 255, 1, "{\"size\":20}", payload, 30);
+    off += cases [count - 1].len;
+    //  another frame inside a chunked message
+    p = bad + off;
+    cases [count].len = s_frame_blob (p, 255, 1, "{\"size\":100}", payload, 10);
+    cases [count].len += s_frame_blob (p + cases [count].len, 7, 1, "{}", NULL, 0);
+    cases [count++].what = "a frame inside a chunked message";
+    off += cases [count - 1].len;
+    //  a second start inside a message
+    p = bad + off;
+    cases [count].len = s_frame_blob (p, 255, 1, "{\"size\":100}", payload, 10);
+    cases [count].len += s_frame_blob (p + cases [count].len, 255, 1, "{\"size\":100}", payload, 10);
+    cases [count++].what = "a chunked message began inside another";
+    off += cases [count - 1].len;
+    //  a whole that is a HELLO
+    p = bad + off;
+    {
+        uint8_t hello [64];
+        size_t hello_len = s_frame_blob (hello, 0, 0, "{\"index\":2}", NULL, 0);
+        char size [32];
+        snprintf (size, sizeof (size), "{\"size\":%zu}", hello_len);
+        cases [count].len = s_frame_blob (p, 255, 1, size, hello, hello_len);
+        cases [count++].what = "a chunked message of a reserved type";
+    }
+
+    uint64_t malformed = 0;
+    off = 0;
+    for (int i = 0; i < count; i++) {
+        raw_client_t client;
+        memset (&client, 0, sizeof (client));
+        client.cert = "peer2";
+        client.hello_index = 2;
+        client.valid = good;
+        client.valid_len = good_len;
+        client.payload = bad + off;
+        client.payload_len = cases [i].len;
+        off += cases [i].len;
+        int messages = a.messages;
+        s_raw_run (loop, &client);
+        assert_true (client.hello_ok);
+        assert_true (client.closed_by_server);
+        assert_true (s_wait_stats (loop, &a, 0, ++malformed));
+        s_expect_text (loop, &a, 2, "in.last_error", cases [i].what);
+        assert_int_equal (a.messages, messages + 1);
+        assert_int_equal (a.last_type, 9);
+        assert_true (a.last_corr == 5);
+        assert_string_equal (a.last_json, "{\"c\":1}");
+        assert_int_equal (a.last_blob_len, sizeof (payload));
+        assert_memory_equal (a.last_blob, payload, sizeof (payload));
+    }
+    s_node_stop (&a);
+    zloop_destroy (&loop);
+    s_loop = NULL;
+}
+
+//  The certificate hook sees the fingerprint of every certificate a peer
+//  presents (shown in the status) and can refuse the link, both ways.
+static void
+test_certificate_hook (void **state)
+{
+    (void) state;
+    zloop_t *loop = s_loop_new ();
+    table_t table;
+    s_ip_table (&table, 2);
+    static node_t a, b;
+    char good [65], other [65], path [512], err [256];
+    snprintf (path, sizeof (path), "%s/peer2.crt", s_certs);
+    assert_int_equal (cw_cert_fingerprint_file (path, good, err, sizeof (err)), 0);
+    snprintf (path, sizeof (path), "%s/peer2-untrusted.crt", s_certs);
+    assert_int_equal (cw_cert_fingerprint_file (path, other, err, sizeof (err)), 0);
+    s_refuse [0] = 0;
+    s_node_start (&a, loop, 1, CW_PEERLINK_PERMISSIVE, "peer1", &table);
+    s_node_start (&b, loop, 2, CW_PEERLINK_PERMISSIVE, "peer2", &table);
+    node_t *nodes [] = { &a, &b };
+    assert_true (s_wait_mesh (loop, nodes, 2));
+    assert_true (a.certificates >= 2);    //  its outbound and its inbound link
+    assert_string_equal (a.last_fingerprint, good);
+    assert_false (a.last_verified);
+    cw_peerlink_peer_status_t st = s_status (&a, 2);
+    assert_string_equal (st.fingerprint, good);
+    assert_string_equal (st.outbound.fingerprint, good);
+    assert_string_equal (st.inbound.fingerprint, good);
+
+    //  b comes back with another certificate, which a refuses
+    snprintf (s_refuse, sizeof (s_refuse), "%s", other);
+    s_node_stop (&b);
+    s_node_start (&b, loop, 2, CW_PEERLINK_PERMISSIVE, "peer2-untrusted", &table);
+    s_expect_text (loop, &a, 2, "out.certificate", "is pinned elsewhere");
+    s_expect_text (loop, &b, 1, "out.last_error", "rejected by peer 1: certificate");
+    st = s_status (&a, 2);
+    assert_false (st.up);
+    assert_false (st.inbound.up);
+    assert_string_equal (st.fingerprint, other);
+    assert_true (s_stats (&a).handshake_failures >= 2);
+    //  accepted again: the links come up
+    s_refuse [0] = 0;
+    assert_true (s_wait_mesh (loop, nodes, 2));
+    s_node_stop (&a);
+    s_node_stop (&b);
+    zloop_destroy (&loop);
+    s_loop = NULL;
+}
+
 static int
 s_teardown (void **state)
 {
@@ -1079,6 +1445,10 @@ main (void)
         cmocka_unit_test_teardown (test_enforce_mapping_mismatch, s_teardown),
         cmocka_unit_test_teardown (test_accept_filter, s_teardown),
         cmocka_unit_test_teardown (test_malformed_frames, s_teardown),
+        cmocka_unit_test_teardown (test_pre_hello_limit, s_teardown),
+        cmocka_unit_test_teardown (test_chunked_message, s_teardown),
+        cmocka_unit_test_teardown (test_malformed_chunks, s_teardown),
+        cmocka_unit_test_teardown (test_certificate_hook, s_teardown),
     };
     return cmocka_run_group_tests (tests, s_group_setup, s_group_teardown);
 }

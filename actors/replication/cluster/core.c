@@ -8,7 +8,9 @@
     requests and replies. A REQUEST goes to the module that registered its
     "op" (layer.h); "control" goes to the peer command tables (core.h).
     The core knows nothing of replication, data or procedures: what it
-    needs from them arrives through the hooks.
+    needs from them arrives through the hooks. Before a link comes up the
+    transport asks the core about the certificate the peer presented, and
+    the core asks its pinned certificates (pinning.h; cluster.trust_peer).
 */
 #include "layer.h"
 
@@ -25,6 +27,7 @@
 #include "cluster_alarms.h"
 #include "cw_text.h"
 #include "effective.h"
+#include "pinning.h"
 
 #define S_HOOKS_MAX 8
 
@@ -53,7 +56,8 @@ struct _cw_cluster_t {
     cw_peerlink_t *links;      //  the peerlink behind the transport (NULL in tests)
     cw_peer_state_t peers [CW_CLUSTER_MAX_PEERS];
     const cw_transport_t *transport;
-    void *link;    //  the transport's instance, NULL when not started
+    void *link;               //  the transport's instance, NULL when not started
+    cw_pinning_t *pinning;    //  the peers' pinned certificates
     bool stopping;
     bool factory_reset_done;    //  performed at this start
     uint64_t next_id;           //  correlation ids and deadline ids
@@ -665,6 +669,22 @@ s_on_link (cw_peerlink_t *links, int peer, cw_peerlink_dir_t dir, bool up, const
         cw_cluster_send_heartbeats (self);    //  liveness and sync start now
 }
 
+//  The links' question: may peer PEER link with this certificate?
+static int
+s_on_certificate (cw_peerlink_t *links, int peer, cw_peerlink_dir_t dir, const char *fingerprint, bool verified,
+                  char *reason, size_t size, void *arg)
+{
+    (void) links;
+    (void) dir;
+    cw_cluster_t *self = arg;
+    if (peer < 1 || peer > self->effective.peer_count) {
+        snprintf (reason, size, "peer %d is not in the peer list", peer);
+        return -1;
+    }
+    return cw_pinning_check (self->pinning, peer, self->effective.peers [peer - 1], fingerprint, verified, reason,
+                             size);
+}
+
 static void
 s_update_links (cw_cluster_t *self, bool force)
 {
@@ -688,6 +708,7 @@ static void
 s_start_links (cw_cluster_t *self)
 {
     self->links_error [0] = 0;
+    cw_pinning_retain (self->pinning, self->effective.peers, self->effective.peer_count);
     if (self->effective.peer_count == 0)
         return;
     if (!*self->boot->peering.address) {
@@ -710,6 +731,7 @@ s_start_links (cw_cluster_t *self)
     s_link_peers (self, &mapping, &cfg.peers);
     cfg.on_message = s_on_message;
     cfg.on_link = s_on_link;
+    cfg.on_certificate = s_on_certificate;
     cfg.arg = self;
     self->link = self->transport->start (self->loop, &cfg, self->links_error, sizeof self->links_error);
     if (!self->link) {
@@ -752,6 +774,7 @@ s_apply_live_settings (cw_cluster_t *self)
     self->is_primary = self->this_peer == stored.primary;
     S_HOOK_CALL (self, settings, &old, was_primary);
     cw_effective_save (self->store, self->boot_id, &self->effective);
+    cw_pinning_retain (self->pinning, self->effective.peers, self->effective.peer_count);
     s_update_links (self, true);
     cw_info ("cluster: clustering settings applied live peers=%d primary=%d this_peer=%d name=%s", stored.peer_count,
              stored.primary, self->this_peer, stored.name);
@@ -820,6 +843,20 @@ s_status_peer (const cw_peer_view_t *v, int64_t primary_seq)
     return peer;
 }
 
+//  The pinned certificate of the peer at ADDRESS in its status PEER:
+//  "pinned_fingerprint" (null until it first linked), and
+//  "refused_fingerprint" while a changed certificate waits for
+//  `cluster trust-peer`.
+static void
+s_status_pin (cw_cluster_t *self, json_t *peer, const char *address)
+{
+    const char *pinned = cw_pinning_pinned (self->pinning, address);
+    const char *refused = cw_pinning_refused (self->pinning, address);
+    json_object_set_new (peer, "pinned_fingerprint", *pinned ? json_string (pinned) : json_null ());
+    if (*refused)
+        json_object_set_new (peer, "refused_fingerprint", json_string (refused));
+}
+
 json_t *
 cw_cluster_status (cw_cluster_t *self)
 {
@@ -836,8 +873,12 @@ cw_cluster_status (cw_cluster_t *self)
         && cw_cluster_peer_alive (self, self->effective.primary))
         primary_seq = view.peers [self->effective.primary - 1].applied_seq;
     json_t *peers = json_array ();
-    for (int i = 0; i < view.effective.peer_count; i++)
-        json_array_append_new (peers, s_status_peer (&view.peers [i], primary_seq));
+    for (int i = 0; i < view.effective.peer_count; i++) {
+        json_t *peer = s_status_peer (&view.peers [i], primary_seq);
+        if (!view.peers [i].is_self)
+            s_status_pin (self, peer, view.effective.peers [i]);
+        json_array_append_new (peers, peer);
+    }
     json_t *status = json_pack ("{s:s, s:i, s:i, s:i, s:s, s:o, s:s, s:b, s:o}", "name", view.effective.name, "primary",
                                 view.effective.primary, "this_peer", view.this_peer, "ip_version",
                                 view.effective.ip_version, "tls_verify", view.effective.tls_verify, "address_mapping",
@@ -873,8 +914,49 @@ s_cmd_status (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t 
     return CW_REPLY_OK;
 }
 
+//  cluster.trust_peer {"peer": N}: accept the certificate peer N was
+//  refused for (pinning.h).
+static cw_reply_status_t
+s_cmd_trust_peer (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **reply, void *arg)
+{
+    (void) actor;
+    (void) req;
+    cw_cluster_t *self = arg;
+    json_t *jpeer = json_object_get (args, "peer");
+    json_int_t n = json_is_integer (jpeer) ? json_integer_value (jpeer) : 0;
+    if (self->effective.peer_count == 0) {
+        *reply = cw_error_body ("this system is not in a cluster");
+        return CW_REPLY_ERROR;
+    }
+    if (n < 1 || n > self->effective.peer_count || !*self->effective.peers [n - 1]) {
+        *reply = cw_error_body ("'peer' must be the index of a peer in the list (1..%d)", self->effective.peer_count);
+        return CW_REPLY_ERROR;
+    }
+    if (n == self->this_peer) {
+        *reply = cw_error_body ("peer %d is this system", (int) n);
+        return CW_REPLY_ERROR;
+    }
+    const char *address = self->effective.peers [n - 1];
+    char fingerprint [CW_PINNING_FINGERPRINT], previous [CW_PINNING_FINGERPRINT], err [512];
+    if (cw_pinning_trust (self->pinning, (int) n, address, fingerprint, previous, err, sizeof err)) {
+        *reply = cw_error_body ("%s", err);
+        return CW_REPLY_ERROR;
+    }
+    char message [512];
+    snprintf (message, sizeof message,
+              "peer %d (%.256s): certificate SHA-256 %s accepted in place of %s; the links come up at the next "
+              "attempt",
+              (int) n, address, fingerprint, previous);
+    *reply = json_pack ("{s:i, s:s, s:s, s:s, s:s}", "peer", (int) n, "address", address, "pinned_fingerprint",
+                        fingerprint, "previous_fingerprint", previous, "message", message);
+    return CW_REPLY_OK;
+}
+
 const cw_command_t cw_cluster_commands [] = {
-    { "cluster.status", s_cmd_status, CW_CMD_IDEMPOTENT, "the cluster as this peer sees it" }, { NULL, NULL, 0, NULL }
+    { "cluster.status", s_cmd_status, CW_CMD_IDEMPOTENT, "the cluster as this peer sees it" },
+    { "cluster.trust_peer", s_cmd_trust_peer, 0,
+      "accept the certificate a peer now presents in place of its pinned one" },
+    { NULL, NULL, 0, NULL }
 };
 
 // ---------------------------------------------------------------------------
@@ -887,6 +969,7 @@ cw_cluster_tick (cw_cluster_t *self)
     s_update_links (self, false);
     cw_cluster_send_heartbeats (self);
     s_expire (self);
+    cw_pinning_tick (self->pinning);
     for (int h = 0; h < self->hook_count; h++)
         if (self->hooks [h].tick)
             self->hooks [h].tick (self, self->hooks [h].arg);
@@ -1091,6 +1174,11 @@ cw_cluster_new_on (cw_actor_t *actor, cw_config_store_t *store, const cw_transpo
         cw_cluster_destroy (&self);
         return NULL;
     }
+    self->pinning = cw_pinning_new (actor, cw_config_store_db (store), err, errlen);
+    if (!self->pinning) {
+        cw_cluster_destroy (&self);
+        return NULL;
+    }
     cw_mapping_t mapping;
     cw_settings_mapping (store, &mapping);
     self->this_peer = cw_settings_own_index (&self->effective, self->boot->peering.address, &mapping);
@@ -1118,6 +1206,7 @@ cw_cluster_destroy (cw_cluster_t **self_p)
         zloop_timer_end (self->loop, self->timer_id);
     if (self->link)
         self->transport->stop (&self->link);
+    cw_pinning_destroy (&self->pinning);
     zlistx_t *lists [] = { self->deadlines, self->peer_ops, self->peer_commands };
     for (size_t l = 0; l < sizeof lists / sizeof lists [0]; l++) {
         for (void *entry = zlistx_first (lists [l]); entry; entry = zlistx_next (lists [l]))

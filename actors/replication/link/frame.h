@@ -8,8 +8,9 @@
     "length of the rest" covers version..blob: at least CW_FRAME_FIXED
     (an empty frame), at most CW_FRAME_MAX. json is UTF-8 JSON text (any
     JSON value) or empty (json_len = 0); the blob is opaque bytes, the rest
-    of the frame after the JSON (may be empty). Type 0 is the links' own
-    HELLO; callers use types 1..255.
+    of the frame after the JSON (may be empty). Types 0 (HELLO) and 255
+    (CHUNK: a piece of a message larger than one frame, see peerlink.h)
+    belong to the links themselves; callers use types 1..254.
 
     Encoding writes the 18 header bytes (cw_frame_header) or a whole frame
     (cw_frame_encode). Decoding (cw_frame_decode) looks at the start of a
@@ -31,6 +32,7 @@
 
 #define CW_FRAME_VERSION 1
 #define CW_FRAME_TYPE_HELLO 0
+#define CW_FRAME_TYPE_CHUNK 255
 #define CW_FRAME_MAX (256u * 1024u * 1024u)    //  largest "length of the rest"
 #define CW_FRAME_HEADER 18                     //  bytes before the JSON
 #define CW_FRAME_FIXED 14                      //  header bytes counted in the length

@@ -11,7 +11,18 @@
     then close) -> CLOSED. Each link has one zloop poller on its fd: always
     POLLIN once connected, POLLOUT only while the output buffer is not
     empty or OpenSSL asked to write. Any event runs s_link_pump, which
-    advances the handshake, flushes, and reads until OpenSSL wants more.
+    advances the handshake, flushes, and reads until OpenSSL wants more or
+    S_READ_BUDGET bytes were read (the rest at the next event: the zloop's
+    timers, heartbeats among them, run in between).
+
+    Input is bounded by state: before HELLO completes a frame may not be
+    longer than CW_PEERLINK_MAX_HELLO_FRAME, after it CW_PEERLINK_MAX_FRAME;
+    a longer length prefix closes the link as soon as its 4 bytes are
+    read, before any of the body is buffered. A message longer than one
+    frame goes as CHUNK frames (s_link_queue_chunks) and is put together
+    again on an up link only, in a buffer that grows with the chunks that
+    arrived, up to the size the first chunk announced (at most
+    CW_PEERLINK_MAX_MESSAGE).
 
     A closed link is unlinked at once (fd closed, poller ended) but freed
     only at the next tick of the 100 ms timer, because zloop may still
@@ -45,6 +56,7 @@
 #define S_DNS_RETRY_MS 2000
 #define S_CLOSING_MS 1000
 #define S_REASON_MAX 512
+#define S_READ_BUDGET (1024 * 1024)    //  bytes read per event before the loop runs again
 
 typedef enum {
     S_CONNECTING,
@@ -73,6 +85,9 @@ struct _s_link_t {
     short events;
     int64_t started;    //  zclock_mono () at creation
     int64_t closing_since;
+    //  A chunked message being put together (up links only)
+    uint8_t *msg;
+    size_t msg_len, msg_size, msg_cap;    //  msg_size 0 = none in progress
     s_link_t *next;
 };
 
@@ -86,6 +101,7 @@ typedef struct {
     int backoff_ms;
     cw_peerlink_link_status_t st [2];
     char certificate [CW_PEERLINK_TEXT_MAX];
+    char fingerprint [CW_PEERLINK_FINGERPRINT_MAX];
     char last_error [CW_PEERLINK_TEXT_MAX];
     char reported [2][CW_PEERLINK_TEXT_MAX];    //  last reason given to on_link
     bool reported_up [2];
@@ -112,6 +128,7 @@ struct _cw_peerlink_t {
     cw_peerlink_stats_t stats;
     cw_peerlink_message_fn *on_message;
     cw_peerlink_link_fn *on_link;
+    cw_peerlink_certificate_fn *on_certificate;
     void *arg;
     int reconnect_ms;
     int reconnect_max_ms;
@@ -213,6 +230,32 @@ s_check_identity (s_link_t *link, int n, char *reason, size_t size)
     return s_check_resolution (self, n, link->ip, link->dir == CW_PEERLINK_OUTBOUND, reason, size);
 }
 
+//  Record the fingerprint of the certificate the link's peer N presented
+//  and ask on_certificate whether it may link. Returns 0, or -1 with the
+//  reason.
+static int
+s_check_certificate (s_link_t *link, int n, char *reason, size_t size)
+{
+    cw_peerlink_t *self = link->owner;
+    s_peer_t *peer = &self->peers [n - 1];
+    char fingerprint [CW_PEERLINK_FINGERPRINT_MAX] = "";
+    X509 *cert = SSL_get0_peer_certificate (link->io.ssl);
+    if (cert)
+        cw_cert_fingerprint (cert, fingerprint);
+    cw_copy (peer->st [link->dir].fingerprint, sizeof (peer->st [link->dir].fingerprint), fingerprint);
+    cw_copy (peer->fingerprint, sizeof (peer->fingerprint), fingerprint);
+    if (!self->on_certificate)
+        return 0;
+    reason [0] = 0;
+    if (self->on_certificate (self, n, link->dir, fingerprint, self->verify == CW_PEERLINK_ENFORCE, reason, size,
+                              self->arg)
+        == 0)
+        return 0;
+    if (!*reason)
+        cw_copy (reason, size, "certificate refused");
+    return -1;
+}
+
 //  ---------------------------------------------------------------------
 //  Link bookkeeping
 
@@ -303,6 +346,7 @@ s_peer_backoff (cw_peerlink_t *self, s_peer_t *peer)
 static void
 s_link_free (s_link_t *link)
 {
+    free (link->msg);
     cw_tlsio_free (&link->io);
     if (link->fd >= 0)
         close (link->fd);
@@ -341,6 +385,9 @@ s_link_close (s_link_t *link, const char *reason)
         close (link->fd);
     link->fd = -1;
     link->state = S_CLOSED;
+    free (link->msg);
+    link->msg = NULL;
+    link->msg_len = link->msg_size = link->msg_cap = 0;
     s_unlink (&self->links, link);
     link->next = self->graveyard;
     self->graveyard = link;
@@ -423,18 +470,80 @@ s_link_by_id (cw_peerlink_t *self, uint64_t id)
 //  ---------------------------------------------------------------------
 //  Output
 
-static int
-s_link_queue (s_link_t *link, uint8_t type, uint64_t corr, const char *json, const void *blob, size_t blob_len)
+static void
+s_count_out (s_link_t *link, size_t bytes)
 {
-    size_t total = cw_tlsio_queue (&link->io, type, corr, json, blob, blob_len);
-    if (!total)
-        return -1;
     int n = s_link_peer (link);
     if (n) {
         link->owner->peers [n - 1].st [link->dir].frames_out++;
-        link->owner->peers [n - 1].st [link->dir].bytes_out += total;
+        link->owner->peers [n - 1].st [link->dir].bytes_out += bytes;
+    }
+}
+
+//  Queue a message too long for one frame as CHUNK frames. The message is
+//  the frame it would be (header, JSON, blob: PARTS) cut into pieces of
+//  CW_PEERLINK_CHUNK bytes, each the blob of one CHUNK frame; the first
+//  says {"size": <bytes of the whole>}. Room for every chunk is reserved
+//  first, so the chunks are queued all or none.
+static int
+s_link_queue_chunks (s_link_t *link, uint64_t corr, const cw_tlsio_part_t parts [3], size_t total)
+{
+    size_t chunks = (total + CW_PEERLINK_CHUNK - 1) / CW_PEERLINK_CHUNK;
+    char first [64];
+    snprintf (first, sizeof (first), "{\"size\":%zu}", total);
+    if (cw_tlsio_reserve (&link->io, total + chunks * CW_FRAME_HEADER + strlen (first)))
+        return -1;
+    size_t off = 0;    //  of the whole message
+    int part = 0;
+    size_t part_off = 0;    //  within parts [part]
+    while (off < total) {
+        size_t want = total - off < CW_PEERLINK_CHUNK ? total - off : CW_PEERLINK_CHUNK;
+        cw_tlsio_part_t slice [3];
+        int count = 0;
+        for (size_t got = 0; got < want;) {
+            while (parts [part].len == part_off) {
+                part++;
+                part_off = 0;
+            }
+            size_t take = parts [part].len - part_off;
+            if (take > want - got)
+                take = want - got;
+            slice [count].data = (const uint8_t *) parts [part].data + part_off;
+            slice [count].len = take;
+            count++;
+            part_off += take;
+            got += take;
+        }
+        size_t queued = cw_tlsio_queue_parts (&link->io, CW_FRAME_TYPE_CHUNK, corr, off ? NULL : first, slice, count);
+        if (!queued)
+            return -1;    //  cannot happen: the room was reserved
+        s_count_out (link, queued);
+        off += want;
     }
     return 0;
+}
+
+static int
+s_link_queue (s_link_t *link, uint8_t type, uint64_t corr, const char *json, const void *blob, size_t blob_len)
+{
+    size_t json_len = json ? strlen (json) : 0;
+    if (json_len <= CW_PEERLINK_MAX_FRAME && blob_len <= CW_PEERLINK_MAX_FRAME
+        && CW_FRAME_FIXED + json_len + blob_len <= CW_PEERLINK_MAX_FRAME) {
+        size_t total = cw_tlsio_queue (&link->io, type, corr, json, blob, blob_len);
+        if (!total)
+            return -1;
+        s_count_out (link, total);
+        return 0;
+    }
+    //  Longer than a frame: chunks, on an up link, up to the message maximum
+    if (link->state != S_UP || json_len > CW_PEERLINK_MAX_MESSAGE || blob_len > CW_PEERLINK_MAX_MESSAGE
+        || CW_FRAME_FIXED + json_len + blob_len > CW_PEERLINK_MAX_MESSAGE)
+        return -1;
+    uint8_t header [CW_FRAME_HEADER];
+    if (cw_frame_header (header, type, corr, json_len, blob_len))
+        return -1;
+    cw_tlsio_part_t parts [3] = { { header, CW_FRAME_HEADER }, { json, json_len }, { blob, blob_len } };
+    return s_link_queue_chunks (link, corr, parts, CW_FRAME_HEADER + json_len + blob_len);
 }
 
 static int
@@ -546,7 +655,8 @@ s_handle_hello (s_link_t *link, json_t *json)
         return;
     }
     link->peer = (int) n;
-    if (s_check_identity (link, (int) n, reason, sizeof (reason))) {
+    if (s_check_identity (link, (int) n, reason, sizeof (reason))
+        || s_check_certificate (link, (int) n, reason, sizeof (reason))) {
         s_link_refuse (link, reason, true);
         return;
     }
@@ -598,16 +708,18 @@ static void
 s_malformed (s_link_t *link, const char *what)
 {
     char reason [S_REASON_MAX];
-    snprintf (reason, sizeof (reason), "malformed frame: %s", what);
+    const char *when = link->state == S_UP ? "" : " before HELLO";
+    snprintf (reason, sizeof (reason), "malformed frame%s: %s", when, what);
     link->owner->stats.malformed_frames++;
-    cw_warn ("peerlink: malformed frame remote=%s:%u peer=%d what=\"%s\"", link->ip, (unsigned) link->port,
-             s_link_peer (link), what);
+    cw_warn ("peerlink: malformed frame remote=%s:%u peer=%d what=\"%s%s\"", link->ip, (unsigned) link->port,
+             s_link_peer (link), what, when);
     s_link_close (link, reason);
 }
 
-//  Handle one complete frame. Returns -1 if the link was closed.
+//  Give a message of an up link to on_message. Returns -1 if the link
+//  was closed (by malformed JSON or by the callback).
 static int
-s_dispatch (s_link_t *link, const cw_frame_t *frame)
+s_deliver (s_link_t *link, const cw_frame_t *frame)
 {
     cw_peerlink_t *self = link->owner;
     json_t *json = NULL;
@@ -625,32 +737,140 @@ s_dispatch (s_link_t *link, const cw_frame_t *frame)
             return -1;
         }
     }
+    if (self->on_message)
+        self->on_message (self, link->peer, link->id, link->dir, frame->type, frame->corr, text ? text : "", json,
+                          frame->blob, frame->blob_len, self->arg);
+    json_decref (json);
+    free (text);
+    return link->state == S_CLOSED ? -1 : 0;
+}
+
+//  A CHUNK frame on an up link: add it to the message being put together,
+//  and deliver the message once it is whole. Returns -1 if the link was
+//  closed.
+static int
+s_chunk (s_link_t *link, const cw_frame_t *frame)
+{
+    char what [160];
+    json_t *json = NULL;
+    if (cw_frame_json (frame, &json, what, sizeof (what))) {
+        s_malformed (link, what);
+        return -1;
+    }
+    json_t *jsize = json ? json_object_get (json, "size") : NULL;
+    bool first = json_is_integer (jsize);
+    json_int_t size = first ? json_integer_value (jsize) : 0;
+    json_decref (json);
+    if (first) {
+        if (link->msg_size) {
+            s_malformed (link, "a chunked message began inside another");
+            return -1;
+        }
+        if (size < CW_FRAME_HEADER || (uint64_t) size > 4 + (uint64_t) CW_PEERLINK_MAX_MESSAGE) {
+            snprintf (what, sizeof (what), "chunked message of %lld bytes (at most %u)", (long long) size,
+                      4 + CW_PEERLINK_MAX_MESSAGE);
+            s_malformed (link, what);
+            return -1;
+        }
+        link->msg_size = (size_t) size;
+        link->msg_len = 0;
+    }
+    else if (!link->msg_size) {
+        s_malformed (link, "a chunk outside a chunked message");
+        return -1;
+    }
+    if (frame->blob_len > link->msg_size - link->msg_len) {
+        s_malformed (link, "chunks longer than their message");
+        return -1;
+    }
+    if (link->msg_len + frame->blob_len > link->msg_cap) {
+        //  Grow with what arrived (doubling), never past the announced size
+        size_t cap = link->msg_cap ? link->msg_cap : CW_PEERLINK_CHUNK;
+        while (cap < link->msg_len + frame->blob_len)
+            cap *= 2;
+        if (cap > link->msg_size)
+            cap = link->msg_size;
+        uint8_t *msg = realloc (link->msg, cap);
+        if (!msg) {
+            s_link_close (link, "out of memory for a chunked message");
+            return -1;
+        }
+        link->msg = msg;
+        link->msg_cap = cap;
+    }
+    if (frame->blob_len)
+        memcpy (link->msg + link->msg_len, frame->blob, frame->blob_len);
+    link->msg_len += frame->blob_len;
+    if (link->msg_len < link->msg_size)
+        return 0;
+    //  Whole: it is one frame; the link gives up the buffer first (a
+    //  callback may close the link)
+    uint8_t *msg = link->msg;
+    size_t msg_size = link->msg_size;
+    link->msg = NULL;
+    link->msg_len = link->msg_size = link->msg_cap = 0;
+    cw_frame_t inner;
+    int rc = -1;
+    cw_frame_result_t result = cw_frame_decode (msg, msg_size, CW_PEERLINK_MAX_MESSAGE, &inner, what, sizeof (what));
+    if (result == CW_FRAME_INCOMPLETE || (result == CW_FRAME_COMPLETE && inner.size != msg_size))
+        s_malformed (link, "a chunked message whose length is not its size");
+    else if (result == CW_FRAME_MALFORMED)
+        s_malformed (link, what);
+    else if (inner.type == CW_FRAME_TYPE_HELLO || inner.type == CW_FRAME_TYPE_CHUNK)
+        s_malformed (link, "a chunked message of a reserved type");
+    else
+        rc = s_deliver (link, &inner);
+    free (msg);
+    return rc;
+}
+
+//  Handle one complete frame. Returns -1 if the link was closed.
+static int
+s_dispatch (s_link_t *link, const cw_frame_t *frame)
+{
+    cw_peerlink_t *self = link->owner;
     int n = s_link_peer (link);
     if (n) {
         self->peers [n - 1].st [link->dir].frames_in++;
         self->peers [n - 1].st [link->dir].bytes_in += frame->size;
     }
     if (link->state == S_HELLO) {
-        if (frame->type != CW_FRAME_TYPE_HELLO)
+        if (frame->type != CW_FRAME_TYPE_HELLO) {
             s_malformed (link, "expected HELLO");
-        else if (link->dir == CW_PEERLINK_INBOUND)
+            return -1;
+        }
+        json_t *json = NULL;
+        char what [300];
+        if (cw_frame_json (frame, &json, what, sizeof (what))) {
+            s_malformed (link, what);
+            return -1;
+        }
+        if (link->dir == CW_PEERLINK_INBOUND)
             s_handle_hello (link, json);
         else
             s_handle_hello_answer (link, json);
+        json_decref (json);
     }
     else if (link->state == S_UP) {
-        if (frame->type == CW_FRAME_TYPE_HELLO)
+        if (frame->type == CW_FRAME_TYPE_HELLO) {
             s_malformed (link, "HELLO on a link that is up");
-        else if (self->on_message)
-            self->on_message (self, link->peer, link->id, link->dir, frame->type, frame->corr, text ? text : "", json,
-                              frame->blob, frame->blob_len, self->arg);
+            return -1;
+        }
+        if (frame->type == CW_FRAME_TYPE_CHUNK)
+            return s_chunk (link, frame);
+        if (link->msg_size) {
+            s_malformed (link, "a frame inside a chunked message");
+            return -1;
+        }
+        return s_deliver (link, frame);
     }
-    json_decref (json);
-    free (text);
     return link->state == S_CLOSED ? -1 : 0;
 }
 
-//  Frame what is in the input buffer. Returns -1 if the link was closed.
+//  Frame what is in the input buffer. Before HELLO completes a frame may
+//  be CW_PEERLINK_MAX_HELLO_FRAME long, after it CW_PEERLINK_MAX_FRAME:
+//  the decoder refuses a longer length as soon as its 4 bytes are here.
+//  Returns -1 if the link was closed.
 static int
 s_link_frames (s_link_t *link)
 {
@@ -659,8 +879,9 @@ s_link_frames (s_link_t *link)
     for (;;) {
         cw_frame_t frame;
         char what [80];
-        cw_frame_result_t result = cw_frame_decode (link->io.in + off, link->io.in_len - off, CW_PEERLINK_MAX_FRAME,
-                                                    &frame, what, sizeof (what));
+        size_t max = link->state == S_UP ? CW_PEERLINK_MAX_FRAME : CW_PEERLINK_MAX_HELLO_FRAME;
+        cw_frame_result_t result = cw_frame_decode (link->io.in + off, link->io.in_len - off, max, &frame, what,
+                                                    sizeof (what));
         if (result == CW_FRAME_MALFORMED) {
             s_malformed (link, what);
             return -1;
@@ -679,15 +900,22 @@ s_link_frames (s_link_t *link)
     return rc;
 }
 
-//  Read until OpenSSL wants more. Returns -1 if the link was closed.
+//  Read until OpenSSL wants more, or S_READ_BUDGET bytes were read (then
+//  the socket is still readable, or OpenSSL holds nothing more, and the
+//  next event goes on). Returns -1 if the link was closed.
 static int
 s_link_read (s_link_t *link)
 {
     char reason [S_REASON_MAX], text [256];
     int err, rc;
-    while ((rc = cw_tlsio_read (&link->io, &err, text, sizeof (text))) > 0)
+    size_t budget = S_READ_BUDGET;
+    while ((rc = cw_tlsio_read (&link->io, &err, text, sizeof (text))) > 0) {
         if (s_link_frames (link))
             return -1;
+        budget = (size_t) rc < budget ? budget - (size_t) rc : 0;
+        if (budget == 0 && !SSL_has_pending (link->io.ssl))
+            return 0;
+    }
     if (rc == 0)
         return 0;
     if (err == SSL_ERROR_SSL && link->state == S_HELLO) {
@@ -696,11 +924,11 @@ s_link_read (s_link_t *link)
         link->owner->stats.handshake_failures++;
         snprintf (reason, sizeof (reason), "TLS handshake failed: %s", text);
     }
-    else if (link->io.in_len > 0) {
+    else if (link->io.in_len > 0 || link->msg_size) {
         link->owner->stats.malformed_frames++;
         snprintf (reason, sizeof (reason), "truncated frame at close (%s)", text);
         cw_warn ("peerlink: truncated frame remote=%s:%u peer=%d bytes=%zu", link->ip, (unsigned) link->port,
-                 s_link_peer (link), link->io.in_len);
+                 s_link_peer (link), link->io.in_len + link->msg_len);
     }
     else
         cw_copy (reason, sizeof (reason), text);
@@ -741,7 +969,8 @@ s_handshake_done (s_link_t *link)
     if (link->dir == CW_PEERLINK_INBOUND)
         return;    //  the certificate is checked against HELLO's index
     char reason [S_REASON_MAX];
-    if (s_check_identity (link, link->peer, reason, sizeof (reason))) {
+    if (s_check_identity (link, link->peer, reason, sizeof (reason))
+        || s_check_certificate (link, link->peer, reason, sizeof (reason))) {
         s_link_fail (link, reason, &self->stats.handshake_failures, true);
         return;
     }
@@ -1031,8 +1260,10 @@ s_set_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers, bool initial
             cw_copy (peer->address, sizeof (peer->address), address);
             peer->port = peers->port [n - 1];
             peer->certificate [0] = 0;
+            peer->fingerprint [0] = 0;
             for (int dir = 0; dir < 2; dir++) {
                 peer->st [dir].certificate [0] = 0;
+                peer->st [dir].fingerprint [0] = 0;
                 peer->reported [dir][0] = 0;
                 peer->reported_up [dir] = false;
             }
@@ -1082,6 +1313,7 @@ cw_peerlink_new (zloop_t *loop, const cw_peerlink_config_t *cfg, char *err, size
     self->verify = cfg->verify;
     self->on_message = cfg->on_message;
     self->on_link = cfg->on_link;
+    self->on_certificate = cfg->on_certificate;
     self->arg = cfg->arg;
     self->reconnect_ms = cfg->reconnect_ms > 0 ? cfg->reconnect_ms : 500;
     self->reconnect_max_ms = cfg->reconnect_max_ms > 0 ? cfg->reconnect_max_ms : 2000;
@@ -1177,7 +1409,8 @@ cw_peerlink_update_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *peers,
 static int
 s_send_on (s_link_t *link, uint8_t type, uint64_t corr, const char *json, const void *blob, size_t blob_len)
 {
-    if (!link || link->state != S_UP || type == CW_PEERLINK_TYPE_HELLO || (blob_len && !blob))
+    if (!link || link->state != S_UP || type == CW_PEERLINK_TYPE_HELLO || type == CW_PEERLINK_TYPE_CHUNK
+        || (blob_len && !blob))
         return -1;
     if (s_link_queue (link, type, corr, json, blob, blob_len))
         return -1;
@@ -1232,6 +1465,7 @@ cw_peerlink_peer_status (cw_peerlink_t *self, int index, cw_peerlink_peer_status
     status->inbound = peer->st [CW_PEERLINK_INBOUND];
     status->up = status->outbound.up;
     cw_copy (status->certificate, sizeof (status->certificate), peer->certificate);
+    cw_copy (status->fingerprint, sizeof (status->fingerprint), peer->fingerprint);
     cw_copy (status->last_error, sizeof (status->last_error), peer->last_error);
     return 0;
 }

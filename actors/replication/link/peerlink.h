@@ -20,14 +20,38 @@
     Wire format (both directions, inside TLS; frame.h is its codec):
         [u32 big-endian length of the rest][u8 version = 1][u8 type]
         [u64 big-endian corr][u32 big-endian json_len][json bytes][blob bytes]
-    "length of the rest" covers version..blob, at most CW_PEERLINK_MAX_FRAME.
-    json is UTF-8 JSON text (any JSON value) or empty (json_len = 0); the
-    blob is opaque bytes (may be empty). Type 0 is reserved for the link's
-    own HELLO exchange; callers use types 1..255. Anything malformed (bad
-    version, inconsistent lengths, oversize, JSON that does not parse as
-    UTF-8 JSON, a truncated frame at close, a frame before HELLO) is
-    counted in stats.malformed_frames, logged, and the connection closed.
-    Bytes from a peer are never asserted on.
+    "length of the rest" covers version..blob. json is UTF-8 JSON text
+    (any JSON value) or empty (json_len = 0); the blob is opaque bytes (may
+    be empty). Types 0 (the links' own HELLO exchange) and 255 (CHUNK) are
+    reserved; callers use types 1..254. Anything malformed (bad version,
+    inconsistent lengths, oversize, JSON that does not parse as UTF-8 JSON,
+    a truncated frame at close, a frame before HELLO) is counted in
+    stats.malformed_frames, logged, and the connection closed. Bytes from
+    a peer are never asserted on.
+
+    Limits. Until HELLO is answered, a frame's "length of the rest" may be
+    at most CW_PEERLINK_MAX_HELLO_FRAME (64 KiB); on an up link at most
+    CW_PEERLINK_MAX_FRAME (8 MiB). A larger length prefix is malformed the
+    moment its 4 bytes arrive: the connection is closed before any of the
+    body is read, so an unidentified connection holds at most a few
+    hundred KiB of buffers. Reading is non-blocking and bounded per event
+    (1 MiB), writing per flush (CW_TLSIO_FLUSH_BUDGET), so a large transfer
+    never keeps the caller's zloop from its timers.
+
+    Large messages. A message whose frame would be longer than
+    CW_PEERLINK_MAX_FRAME (a snapshot of cluster.db), up to
+    CW_PEERLINK_MAX_MESSAGE (256 MiB), is sent transparently as CHUNK
+    frames (type 255): the bytes of the frame it would be, cut into pieces
+    of CW_PEERLINK_CHUNK (4 MiB), each the blob of one CHUNK frame with the
+    message's corr; the first CHUNK's JSON is {"size": <bytes of the whole
+    frame>}. The chunks of one message follow each other on the link with
+    nothing in between. The receiver accepts chunks only on an up link,
+    puts them together in a buffer that grows with what arrived, never
+    past the announced size, and delivers the message to on_message as if
+    it had come in one frame. A chunk outside a message, a message that
+    begins inside another, chunks longer than the announced size, a size
+    above the maximum or a whole that is not one valid frame of a caller's
+    type are malformed.
 
     Connection setup:
       1. accept(): the source IP must be one of the configured peers' IPs
@@ -44,11 +68,11 @@
          mapping first, DNS only when no mapping matches -- to the IP the
          connection came from / went to.
       3. The dialer checks the server's certificate against the peer it
-         dialed, then sends HELLO {"index": N, "address": "<its own
+         dialed (and asks on_certificate, when set), then sends HELLO {"index": N, "address": "<its own
          configured address>"}. The acceptor checks that N is a configured
          peer other than itself whose address resolves to the source IP
          (both modes), and in ENFORCE mode the client certificate against
-         peer N's address; it answers {"ok": true, "index": M} or
+         peer N's address, then asks on_certificate (when set); it answers {"ok": true, "index": M} or
          {"ok": false, "error": "<reason>"} and closes (a rejection counts
          in stats.rejected_connections). The outbound link is UP when the
          dialer gets the ok, the inbound link when the acceptor sends it.
@@ -84,10 +108,15 @@
 #include <stdint.h>
 
 #define CW_PEERLINK_MAX_PEERS 6
-#define CW_PEERLINK_MAX_FRAME CW_FRAME_MAX
+#define CW_PEERLINK_MAX_HELLO_FRAME (64u * 1024u)     //  a frame before HELLO completes
+#define CW_PEERLINK_MAX_FRAME (8u * 1024u * 1024u)    //  a frame on an up link
+#define CW_PEERLINK_MAX_MESSAGE CW_FRAME_MAX          //  a message (frame or chunks)
+#define CW_PEERLINK_CHUNK (4u * 1024u * 1024u)        //  bytes of a message per CHUNK frame
 #define CW_PEERLINK_VERSION CW_FRAME_VERSION
 #define CW_PEERLINK_TYPE_HELLO CW_FRAME_TYPE_HELLO
+#define CW_PEERLINK_TYPE_CHUNK CW_FRAME_TYPE_CHUNK
 #define CW_PEERLINK_TEXT_MAX 256
+#define CW_PEERLINK_FINGERPRINT_MAX 65    //  64 hex characters of a SHA-256 and a NUL
 
 typedef struct _cw_peerlink_t cw_peerlink_t;
 
@@ -133,6 +162,16 @@ typedef void (cw_peerlink_message_fn) (cw_peerlink_t *self, int peer_index, uint
 typedef void (cw_peerlink_link_fn) (cw_peerlink_t *self, int peer_index, cw_peerlink_dir_t dir, bool up,
                                     const char *reason, void *arg);
 
+//  Peer PEER_INDEX presented, on a DIR link whose other checks passed, the
+//  certificate whose SHA-256 fingerprint (DER, 64 lowercase hex) is
+//  FINGERPRINT ("" when it presented none). VERIFIED: the link is in
+//  ENFORCE mode (the certificate chains to the CA and names the peer).
+//  Return 0 to let the link come up, or -1 with REASON (SIZE bytes) to
+//  refuse it: counted in stats.handshake_failures, REASON becomes the
+//  link's certificate verdict and, inbound, the HELLO answer's error.
+typedef int (cw_peerlink_certificate_fn) (cw_peerlink_t *self, int peer_index, cw_peerlink_dir_t dir,
+                                          const char *fingerprint, bool verified, char *reason, size_t size, void *arg);
+
 typedef struct {
     const char *listen_address;    //  IP literal this peer listens on and dials from
     uint16_t port;                 //  listening port (4371)
@@ -143,7 +182,8 @@ typedef struct {
     cw_peerlink_peers_t peers;
     cw_peerlink_message_fn *on_message;
     cw_peerlink_link_fn *on_link;
-    void *arg;    //  passed to both callbacks
+    cw_peerlink_certificate_fn *on_certificate;    //  NULL: every certificate the mode accepts
+    void *arg;                                     //  passed to the callbacks
     //  Timing; 0 = default (reconnect 500 ms backing off to 2000 ms,
     //  handshake timeout 5000 ms).
     int reconnect_ms;
@@ -163,9 +203,11 @@ typedef struct {
     uint64_t link_id;                           //  0 when there is no connection
     char remote [80];                           //  "ip:port" of the connection, "" if none
     char certificate [CW_PEERLINK_TEXT_MAX];    //  verdict of the last handshake, "" if none yet
-    char last_error [CW_PEERLINK_TEXT_MAX];     //  "" if none
-    int64_t since_ms;                           //  zclock_mono () of the last up/down change
-    uint64_t bytes_in, bytes_out;               //  frame bytes, cumulative over connections
+    //  SHA-256 of the certificate presented in the last handshake, "" none
+    char fingerprint [CW_PEERLINK_FINGERPRINT_MAX];
+    char last_error [CW_PEERLINK_TEXT_MAX];    //  "" if none
+    int64_t since_ms;                          //  zclock_mono () of the last up/down change
+    uint64_t bytes_in, bytes_out;              //  frame bytes, cumulative over connections
     uint64_t frames_in, frames_out;
 } cw_peerlink_link_status_t;
 
@@ -180,7 +222,8 @@ typedef struct {
     //  "" (no verdict yet) | "ok" | "not verified (permissive)" | reason:
     //  the latest verdict of either direction
     char certificate [CW_PEERLINK_TEXT_MAX];
-    char last_error [CW_PEERLINK_TEXT_MAX];    //  latest error of either direction
+    char fingerprint [CW_PEERLINK_FINGERPRINT_MAX];    //  latest presented, either direction
+    char last_error [CW_PEERLINK_TEXT_MAX];            //  latest error of either direction
     cw_peerlink_link_status_t outbound;
     cw_peerlink_link_status_t inbound;
 } cw_peerlink_peer_status_t;
@@ -204,8 +247,9 @@ int cw_peerlink_update_peers (cw_peerlink_t *self, const cw_peerlink_peers_t *pe
 //  socket takes at once). json, NUL-terminated valid JSON text, may be
 //  NULL (empty); it is not re-parsed here, and invalid JSON makes the
 //  receiver close the link. blob may be NULL when blob_len is 0; both are
-//  copied. Returns
-//  -1 when that link is not up, type is 0 or the frame is too large.
+//  copied. A message longer than one frame goes as chunks (see "Large
+//  messages"). Returns -1 when that link is not up, type is 0 or 255, or
+//  the message is longer than CW_PEERLINK_MAX_MESSAGE.
 int cw_peerlink_send (cw_peerlink_t *self, int peer_index, uint8_t type, uint64_t corr, const char *json,
                       const void *blob, size_t blob_len);
 

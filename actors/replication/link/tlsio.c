@@ -49,23 +49,50 @@ s_out_reserve (cw_tlsio_t *io, size_t more)
 }
 
 size_t
-cw_tlsio_queue (cw_tlsio_t *io, uint8_t type, uint64_t corr, const char *json, const void *blob, size_t blob_len)
+cw_tlsio_queue_parts (cw_tlsio_t *io, uint8_t type, uint64_t corr, const char *json, const cw_tlsio_part_t *parts,
+                      int count)
 {
     size_t json_len = json ? strlen (json) : 0;
+    size_t blob_len = 0;
+    for (int i = 0; i < count; i++) {
+        if (parts [i].len && !parts [i].data)
+            return 0;
+        if (parts [i].len > CW_FRAME_MAX || blob_len + parts [i].len > CW_FRAME_MAX)
+            return 0;
+        blob_len += parts [i].len;
+    }
     uint8_t header [CW_FRAME_HEADER];
-    if ((blob_len && !blob) || cw_frame_header (header, type, corr, json_len, blob_len))
+    if (cw_frame_header (header, type, corr, json_len, blob_len))
         return 0;
     size_t total = CW_FRAME_HEADER + json_len + blob_len;
     if (s_out_reserve (io, total))
         return 0;
     uint8_t *p = io->out + io->out_len;
     memcpy (p, header, CW_FRAME_HEADER);
+    p += CW_FRAME_HEADER;
     if (json_len)
-        memcpy (p + CW_FRAME_HEADER, json, json_len);
-    if (blob_len)
-        memcpy (p + CW_FRAME_HEADER + json_len, blob, blob_len);
+        memcpy (p, json, json_len);
+    p += json_len;
+    for (int i = 0; i < count; i++)
+        if (parts [i].len) {
+            memcpy (p, parts [i].data, parts [i].len);
+            p += parts [i].len;
+        }
     io->out_len += total;
     return total;
+}
+
+size_t
+cw_tlsio_queue (cw_tlsio_t *io, uint8_t type, uint64_t corr, const char *json, const void *blob, size_t blob_len)
+{
+    cw_tlsio_part_t part = { blob, blob_len };
+    return cw_tlsio_queue_parts (io, type, corr, json, &part, 1);
+}
+
+int
+cw_tlsio_reserve (cw_tlsio_t *io, size_t more)
+{
+    return s_out_reserve (io, more);
 }
 
 size_t
@@ -78,15 +105,23 @@ int
 cw_tlsio_flush (cw_tlsio_t *io, char *reason, size_t size)
 {
     io->write_wants_read = false;
+    size_t budget = CW_TLSIO_FLUSH_BUDGET;
     while (io->out_len > io->out_off) {
+        if (budget == 0) {
+            io->want_write = false;
+            return 0;    //  the rest at the next POLLOUT
+        }
         size_t chunk = io->out_len - io->out_off;
         if (chunk > S_WRITE_CHUNK)
             chunk = S_WRITE_CHUNK;
+        if (chunk > budget)
+            chunk = budget;
         ERR_clear_error ();
         errno = 0;
         int rc = SSL_write (io->ssl, io->out + io->out_off, (int) chunk);
         if (rc > 0) {
             io->out_off += (size_t) rc;
+            budget -= (size_t) rc;
             continue;
         }
         int err = SSL_get_error (io->ssl, rc);

@@ -12,7 +12,9 @@
     Output bytes stay where they are while SSL_write retries (the TLS
     context allows a moving write buffer, so compaction may move them).
     Big buffers are released once empty, so an idle connection holds
-    little memory after a large blob went through.
+    little memory after a large blob went through. One flush writes at
+    most CW_TLSIO_FLUSH_BUDGET bytes, so a large queue never holds the
+    owner's loop for long: what is left waits for the next POLLOUT.
 */
 #ifndef CW_TLSIO_H
 #define CW_TLSIO_H
@@ -21,6 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#define CW_TLSIO_FLUSH_BUDGET (4u * 1024u * 1024u)
 
 typedef struct {
     SSL *ssl;       //  owned: freed by cw_tlsio_free
@@ -38,12 +42,29 @@ typedef struct {
 size_t cw_tlsio_queue (cw_tlsio_t *io, uint8_t type, uint64_t corr, const char *json, const void *blob,
                        size_t blob_len);
 
+//  One byte range of a frame's blob (cw_tlsio_queue_parts).
+typedef struct {
+    const void *data;    //  may be NULL when len is 0
+    size_t len;
+} cw_tlsio_part_t;
+
+//  Queue one frame whose blob is the concatenation of the COUNT ranges of
+//  PARTS (copied), as cw_tlsio_queue. Returns the bytes queued, or 0.
+size_t cw_tlsio_queue_parts (cw_tlsio_t *io, uint8_t type, uint64_t corr, const char *json,
+                             const cw_tlsio_part_t *parts, int count);
+
+//  Make room for MORE bytes of output, so that queueing that many bytes
+//  cannot fail. 0, or -1 when memory runs out (nothing changed).
+int cw_tlsio_reserve (cw_tlsio_t *io, size_t more);
+
 //  Bytes queued and not yet taken by SSL_write.
 size_t cw_tlsio_pending (const cw_tlsio_t *io);
 
-//  Write what SSL takes now. Returns 0 (everything written, or waiting as
-//  want_write / write_wants_read say), or -1 with REASON "write failed:
-//  <why>" (the connection is dead).
+//  Write what SSL takes now, at most CW_TLSIO_FLUSH_BUDGET bytes. Returns
+//  0 (everything written; or waiting as want_write / write_wants_read
+//  say; or the budget spent with bytes still pending and neither flag
+//  set: flush again when the socket is writable), or -1 with REASON
+//  "write failed: <why>" (the connection is dead).
 int cw_tlsio_flush (cw_tlsio_t *io, char *reason, size_t size);
 
 //  Read what SSL has now into the input buffer (one SSL_read). Returns
