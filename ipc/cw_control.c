@@ -15,6 +15,10 @@
     For CURVE endpoints the client certificate (zcert, secret part) is loaded
     once and applied to every rebuilt socket together with the server's
     public key.
+
+    Arguments longer than CW_CONTROL_MAX_REQUEST are refused here with
+    "request too large: N bytes, the limit is M": causewayd would close
+    the connection and the call would only time out.
 */
 
 #include "cw_control.h"
@@ -228,6 +232,12 @@ cw_control_call (cw_control_t *self, const char *command, json_t *args, json_t *
         snprintf (err, errlen, "the arguments of '%s' must be a JSON object", command);
     else if (!(text = args ? json_dumps (args, JSON_COMPACT) : strdup ("{}")))
         snprintf (err, errlen, "cannot encode the arguments of '%s'", command);
+    else if (strlen (text) > CW_CONTROL_MAX_REQUEST) {
+        //  causewayd would close the connection without an answer
+        snprintf (err, errlen, "request too large: %zu bytes, the limit is %d", strlen (text), CW_CONTROL_MAX_REQUEST);
+        free (text);
+        text = NULL;
+    }
     if (!text) {
         *reply = json_pack ("{s:s}", "error", err);
         return CW_CALL_ERROR;

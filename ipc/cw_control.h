@@ -18,6 +18,10 @@
 #include <jansson.h>
 
 #define CW_CONTROL_SIGNATURE "CW1"
+//  The largest JSON arguments a request may carry, in bytes. causewayd
+//  closes the connection of a client that sends a larger frame;
+//  cw_control_call refuses to send one.
+#define CW_CONTROL_MAX_REQUEST (1024 * 1024)
 
 typedef struct _cw_control_t cw_control_t;
 
@@ -31,7 +35,9 @@ cw_control_t *cw_control_new (const char *endpoint, const char *server_public_ke
                               int timeout_ms, char *err, size_t errlen);
 void cw_control_destroy (cw_control_t **self_p);
 //  Send COMMAND with ARGS (borrowed; NULL = {}). On OK/ERROR *REPLY is a
-//  new JSON object owned by the caller.
+//  new JSON object owned by the caller. Arguments over
+//  CW_CONTROL_MAX_REQUEST bytes are not sent: CW_CALL_ERROR, "request too
+//  large: N bytes, the limit is M".
 cw_call_status_t cw_control_call (cw_control_t *self, const char *command, json_t *args, json_t **reply, char *err,
                                   size_t errlen);
 const char *cw_control_endpoint (cw_control_t *self);

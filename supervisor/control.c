@@ -26,21 +26,48 @@
     Any other request fails with "actor 'X' exited before it answered
     'cmd'", as does an idempotent one whose second delivery dies too or
     whose actor is not coming back.
+
+    Clients cannot stop causewayd. Each ROUTER has a socket monitor: every
+    accepted connection is entered in a table (with a duplicate of its
+    descriptor, so that the socket can be examined after libzmq closed it),
+    and one over the cap (a share of the open-file limit, kept well below
+    it: libzmq aborts when accept fails with EMFILE on an ipc socket) is
+    shut down at once and counted as refused. A connection that does not
+    finish its ZMTP/CURVE handshake within CW_CTL_HANDSHAKE_MS is closed by
+    libzmq. Arguments over CW_CONTROL_MAX_REQUEST get an error reply; a
+    frame over CW_CTL_MAX_FRAME makes libzmq close the connection before
+    reading it, and when the monitor reports that close while the socket
+    still holds unread bytes, it is counted as oversized too. Replies are sent without blocking on a ROUTER
+    with ZMQ_ROUTER_MANDATORY, so a reply that does not fit the client's
+    queue (CW_CTL_REPLY_QUEUE unread replies) is seen, counted as dropped
+    and logged instead of vanishing; past CW_CTL_PENDING_MAX requests in
+    flight (CW_CTL_CLIENT_PENDING_MAX from one client) a request is
+    answered at once with "busy: ...".
 */
 #include "control.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <strings.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cw_control.h"
 #include "cw_log.h"
 
-#define CW_CTL_MAX_ARGS (1024 * 1024)
-#define CW_CTL_MAX_MSG (32 * 1024 * 1024)    //  larger is dropped by libzmq, unanswered
+#define CW_CTL_MAX_ARGS CW_CONTROL_MAX_REQUEST
+#define CW_CTL_MAX_FRAME (4 * CW_CONTROL_MAX_REQUEST)    //  larger closes the connection unread
 #define CW_CTL_COMMAND_MAX 128
-#define CW_CTL_PENDING_MAX 4096
+#define CW_CTL_PENDING_MAX 4096           //  requests in flight to actors, all clients
+#define CW_CTL_CLIENT_PENDING_MAX 1024    //  ... from one client
+#define CW_CTL_REPLY_QUEUE 32768          //  replies a client may leave unread (SNDHWM)
+#define CW_CTL_REQUEST_QUEUE 100          //  requests read ahead from one client (RCVHWM)
+#define CW_CTL_HANDSHAKE_MS 5000
+#define CW_CTL_CLIENTS_MAX 4096    //  connections on both control sockets together
+#define CW_CTL_FD_RESERVE 256      //  descriptors kept for actors, the broker, files
 #define CW_CTL_BURST 256
 #define CW_CTL_ACTOR_MAX 64
 #define CW_CTL_DECLARED_MAX 1024    //  commands one actor may declare
@@ -71,12 +98,41 @@ typedef struct {
     size_t count;
 } s_declared_t;
 
+//  One accepted connection on a control socket, as the monitor reported it.
+typedef struct {
+    int fd;          //  libzmq's descriptor
+    int copy;        //  our duplicate, -1 if none (refused, or dup failed)
+    bool refused;    //  over the cap: shut down by us
+} s_conn_t;
+
+//  A control ROUTER with its monitor and its connections.
+typedef struct {
+    cw_ctl_t *ctl;
+    const char *name;    //  "plain" | "curve"
+    zsock_t *sock;
+    zsock_t *monitor;    //  PAIR receiving the socket's events
+    s_conn_t *conns;
+    size_t count;     //  entries, refused ones included
+    size_t active;    //  entries not refused
+    size_t capacity;
+    size_t max;    //  active connections allowed
+} s_listener_t;
+
 struct _cw_ctl_t {
     zloop_t *loop;
     cw_ctl_hooks_t hooks;
     zsock_t *plain;
     char *ipc_path;    //  socket file to remove on close
     zsock_t *curve;
+    s_listener_t listeners [2];    //  plain, curve
+    size_t clients_max;            //  both sockets together
+    int64_t reconciled_at;
+    uint64_t refused;
+    uint64_t oversized;
+    uint64_t busy;
+    uint64_t dropped;
+    int64_t abuse_logged_at;
+    uint64_t abuse_suppressed;
     zactor_t *auth;
     int request_timeout_ms;
     uint64_t next_corr;
@@ -94,36 +150,69 @@ struct _cw_ctl_t {
 // ---------------------------------------------------------------------------
 //  Replies
 
+//  Log a client's misbehaviour at most once a second.
+static void s_abuse (cw_ctl_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
 static void
-s_send_reply (zsock_t *sock, zframe_t *identity, bool delimiter, bool ok, const char *body)
+s_abuse (cw_ctl_t *self, const char *fmt, ...)
 {
-    zmsg_t *msg = zmsg_new ();
-    if (!msg)
+    int64_t now = zclock_mono ();
+    if (now - self->abuse_logged_at < 1000) {
+        self->abuse_suppressed++;
         return;
-    zframe_t *copy = zframe_dup (identity);
-    zmsg_append (msg, &copy);
+    }
+    char message [400];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (message, sizeof message, fmt, args);
+    va_end (args);
+    cw_warn ("%s refused=%llu oversized=%llu busy=%llu dropped=%llu suppressed=%llu", message,
+             (unsigned long long) self->refused, (unsigned long long) self->oversized, (unsigned long long) self->busy,
+             (unsigned long long) self->dropped, (unsigned long long) self->abuse_suppressed);
+    self->abuse_logged_at = now;
+    self->abuse_suppressed = 0;
+}
+
+//  Send the reply frames without blocking. A ROUTER_MANDATORY socket
+//  refuses the first frame when the client's queue is full (EAGAIN: it
+//  left CW_CTL_REPLY_QUEUE replies unread) or the client is gone
+//  (EHOSTUNREACH); the rest of a message whose first frame went out is
+//  always accepted.
+static void
+s_send_reply (cw_ctl_t *self, zsock_t *sock, zframe_t *identity, bool delimiter, bool ok, const char *body)
+{
+    void *handle = zsock_resolve (sock);
+    const char *text = body && *body ? body : "{}";
+    if (zmq_send (handle, zframe_data (identity), zframe_size (identity), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        if (zmq_errno () == EAGAIN) {
+            self->dropped++;
+            s_abuse (self, "control reply dropped: the client left %d replies unread", CW_CTL_REPLY_QUEUE);
+        }
+        else
+            cw_debug ("control reply to a client that is gone: %s", zmq_strerror (zmq_errno ()));
+        return;
+    }
     if (delimiter)
-        zmsg_addmem (msg, "", 0);
-    zmsg_addstr (msg, CW_CONTROL_SIGNATURE);
-    zmsg_addstr (msg, ok ? "ok" : "error");
-    zmsg_addstr (msg, body && *body ? body : "{}");
-    if (zmsg_send (&msg, sock))
-        zmsg_destroy (&msg);
+        zmq_send (handle, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send (handle, CW_CONTROL_SIGNATURE, strlen (CW_CONTROL_SIGNATURE), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    const char *status = ok ? "ok" : "error";
+    zmq_send (handle, status, strlen (status), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send (handle, text, strlen (text), ZMQ_DONTWAIT);
 }
 
 static void
-s_send_json (zsock_t *sock, zframe_t *identity, bool delimiter, bool ok, json_t *body)
+s_send_json (cw_ctl_t *self, zsock_t *sock, zframe_t *identity, bool delimiter, bool ok, json_t *body)
 {
     char *text = body ? json_dumps (body, JSON_COMPACT) : NULL;
-    s_send_reply (sock, identity, delimiter, ok, text ? text : "{}");
+    s_send_reply (self, sock, identity, delimiter, ok, text ? text : "{}");
     free (text);
 }
 
-static void s_send_error (zsock_t *sock, zframe_t *identity, bool delimiter, const char *fmt, ...)
-    __attribute__ ((format (printf, 4, 5)));
+static void s_send_error (cw_ctl_t *self, zsock_t *sock, zframe_t *identity, bool delimiter, const char *fmt, ...)
+    __attribute__ ((format (printf, 5, 6)));
 
 static void
-s_send_error (zsock_t *sock, zframe_t *identity, bool delimiter, const char *fmt, ...)
+s_send_error (cw_ctl_t *self, zsock_t *sock, zframe_t *identity, bool delimiter, const char *fmt, ...)
 {
     char message [512];
     va_list args;
@@ -131,7 +220,7 @@ s_send_error (zsock_t *sock, zframe_t *identity, bool delimiter, const char *fmt
     vsnprintf (message, sizeof message, fmt, args);
     va_end (args);
     json_t *body = json_pack ("{s:s}", "error", message);
-    s_send_json (sock, identity, delimiter, false, body);
+    s_send_json (self, sock, identity, delimiter, false, body);
     json_decref (body);
 }
 
@@ -149,6 +238,8 @@ s_malformed (cw_ctl_t *self, const char *reason)
     else
         self->malformed_suppressed++;
 }
+
+static void s_conn_reconcile (s_listener_t *listener);
 
 // ---------------------------------------------------------------------------
 //  Pending relayed requests
@@ -197,12 +288,27 @@ s_relay (cw_ctl_t *self, zsock_t *sock, zframe_t *identity, bool delimiter, cons
          const char *command, const char *body)
 {
     if (self->pending_count >= CW_CTL_PENDING_MAX) {
-        s_send_error (sock, identity, delimiter, "too many requests in flight; try again");
+        self->busy++;
+        s_send_error (self, sock, identity, delimiter,
+                      "busy: %d requests are in flight on this node (the limit); try again", CW_CTL_PENDING_MAX);
         return;
+    }
+    if (self->pending_count >= CW_CTL_CLIENT_PENDING_MAX) {
+        size_t mine = 0;
+        for (size_t i = 0; i < self->pending_count; i++)
+            if (self->pending [i].sock == sock && zframe_eq (self->pending [i].identity, identity))
+                mine++;
+        if (mine >= CW_CTL_CLIENT_PENDING_MAX) {
+            self->busy++;
+            s_send_error (self, sock, identity, delimiter,
+                          "busy: this client has %d requests in flight (the limit); read the replies and try again",
+                          CW_CTL_CLIENT_PENDING_MAX);
+            return;
+        }
     }
     s_pending_t *entry = s_pending_add (self);
     if (!entry) {
-        s_send_error (sock, identity, delimiter, "out of memory");
+        s_send_error (self, sock, identity, delimiter, "out of memory");
         return;
     }
     uint64_t corr = ++self->next_corr;
@@ -219,7 +325,7 @@ s_relay (cw_ctl_t *self, zsock_t *sock, zframe_t *identity, bool delimiter, cons
         entry->body = strdup (body);
         if (!entry->body) {
             s_pending_remove (self, self->pending_count - 1);
-            s_send_error (sock, identity, delimiter, "out of memory");
+            s_send_error (self, sock, identity, delimiter, "out of memory");
         }
         return;
     }
@@ -236,7 +342,7 @@ cw_ctl_on_reply (cw_ctl_t *self, const cw_envelope_t *env)
         if (entry->corr != env->corr)
             continue;
         bool ok = strcmp (env->command, "ok") == 0;
-        s_send_reply (entry->sock, entry->identity, entry->delimiter, ok, env->body);
+        s_send_reply (self, entry->sock, entry->identity, entry->delimiter, ok, env->body);
         s_pending_remove (self, i);
         return;
     }
@@ -402,7 +508,7 @@ cw_ctl_set_complete (cw_ctl_t *self, bool complete)
             i++;
             continue;
         }
-        s_send_error (entry->sock, entry->identity, entry->delimiter, "unknown command '%s'", entry->command);
+        s_send_error (self, entry->sock, entry->identity, entry->delimiter, "unknown command '%s'", entry->command);
         s_pending_remove (self, i);
     }
 }
@@ -432,8 +538,8 @@ cw_ctl_actor_exited (cw_ctl_t *self, const char *name, bool restarting)
             i++;
             continue;
         }
-        s_send_error (entry->sock, entry->identity, entry->delimiter, "actor '%s' exited before it answered '%s'", name,
-                      entry->command);
+        s_send_error (self, entry->sock, entry->identity, entry->delimiter, "actor '%s' exited before it answered '%s'",
+                      name, entry->command);
         s_pending_remove (self, i);
     }
     //  Relay the retries one by one: the hook may answer at once (and so
@@ -462,19 +568,25 @@ cw_ctl_actor_exited (cw_ctl_t *self, const char *name, bool restarting)
 void
 cw_ctl_tick (cw_ctl_t *self, int64_t now)
 {
+    if (now - self->reconciled_at >= 1000) {
+        s_conn_reconcile (&self->listeners [0]);
+        s_conn_reconcile (&self->listeners [1]);
+        self->reconciled_at = now;
+    }
     size_t i = 0;
     while (i < self->pending_count) {
         s_pending_t *entry = &self->pending [i];
         if (entry->deadline <= now && entry->held) {
-            s_send_error (entry->sock, entry->identity, entry->delimiter,
+            s_send_error (self, entry->sock, entry->identity, entry->delimiter,
                           "unknown command '%s' (no actor declared it within %d ms; "
                           "some actors are still starting)",
                           entry->command, 2 * self->request_timeout_ms);
             s_pending_remove (self, i);
         }
         else if (entry->deadline <= now) {
-            s_send_error (entry->sock, entry->identity, entry->delimiter, "actor '%s' did not answer '%s' within %d ms",
-                          entry->actor, entry->command, 2 * self->request_timeout_ms);
+            s_send_error (self, entry->sock, entry->identity, entry->delimiter,
+                          "actor '%s' did not answer '%s' within %d ms", entry->actor, entry->command,
+                          2 * self->request_timeout_ms);
             s_pending_remove (self, i);
         }
         else
@@ -507,7 +619,7 @@ s_handle (cw_ctl_t *self, zsock_t *sock, zmsg_t *msg)
     size_t frames = zmsg_size (msg);
     if (frames != 3) {
         s_malformed (self, "wrong number of frames");
-        s_send_error (sock, identity, delimiter,
+        s_send_error (self, sock, identity, delimiter,
                       "malformed request: expected 3 frames (CW1, command, JSON arguments), got %zu", frames);
         zframe_destroy (&identity);
         return;
@@ -517,14 +629,14 @@ s_handle (cw_ctl_t *self, zsock_t *sock, zmsg_t *msg)
     zframe_t *args_frame = zmsg_next (msg);
     if (!zframe_streq (signature, CW_CONTROL_SIGNATURE)) {
         s_malformed (self, "bad signature");
-        s_send_error (sock, identity, delimiter, "malformed request: the first frame must be '%s'",
+        s_send_error (self, sock, identity, delimiter, "malformed request: the first frame must be '%s'",
                       CW_CONTROL_SIGNATURE);
         zframe_destroy (&identity);
         return;
     }
     if (!s_valid_command (command_frame)) {
         s_malformed (self, "bad command name");
-        s_send_error (sock, identity, delimiter,
+        s_send_error (self, sock, identity, delimiter,
                       "malformed request: the command name must be 1-127 characters of "
                       "letters, digits, '.', '_' or '-'");
         zframe_destroy (&identity);
@@ -537,8 +649,11 @@ s_handle (cw_ctl_t *self, zsock_t *sock, zmsg_t *msg)
     size_t args_size = zframe_size (args_frame);
     json_t *args = NULL;
     if (args_size > CW_CTL_MAX_ARGS) {
+        self->oversized++;
         s_malformed (self, "arguments too large");
-        s_send_error (sock, identity, delimiter, "malformed request: arguments larger than %d bytes", CW_CTL_MAX_ARGS);
+        s_send_error (self, sock, identity, delimiter,
+                      "request too large: %zu bytes of arguments, larger than the limit of %d", args_size,
+                      CW_CTL_MAX_ARGS);
         zframe_destroy (&identity);
         return;
     }
@@ -549,7 +664,7 @@ s_handle (cw_ctl_t *self, zsock_t *sock, zmsg_t *msg)
         args = json_loadb ((const char *) zframe_data (args_frame), args_size, 0, &error);
         if (!args) {
             s_malformed (self, "arguments are not JSON");
-            s_send_error (sock, identity, delimiter,
+            s_send_error (self, sock, identity, delimiter,
                           "malformed request: arguments are not valid JSON: %s (line %d, column %d)", error.text,
                           error.line, error.column);
             zframe_destroy (&identity);
@@ -558,7 +673,7 @@ s_handle (cw_ctl_t *self, zsock_t *sock, zmsg_t *msg)
     }
     if (!json_is_object (args)) {
         s_malformed (self, "arguments are not an object");
-        s_send_error (sock, identity, delimiter, "malformed request: arguments must be a JSON object");
+        s_send_error (self, sock, identity, delimiter, "malformed request: arguments must be a JSON object");
         json_decref (args);
         zframe_destroy (&identity);
         return;
@@ -567,7 +682,7 @@ s_handle (cw_ctl_t *self, zsock_t *sock, zmsg_t *msg)
     bool ok = false;
     json_t *reply = NULL;
     if (self->hooks.local (self->hooks.arg, command, args, &ok, &reply)) {
-        s_send_json (sock, identity, delimiter, ok, reply);
+        s_send_json (self, sock, identity, delimiter, ok, reply);
         json_decref (reply);
         if (self->hooks.after_reply)
             self->hooks.after_reply (self->hooks.arg);
@@ -576,7 +691,7 @@ s_handle (cw_ctl_t *self, zsock_t *sock, zmsg_t *msg)
         bool idempotent = false;
         const char *actor = cw_ctl_route (self, command, &idempotent);
         if (!actor && self->complete)
-            s_send_error (sock, identity, delimiter, "unknown command '%s'", command);
+            s_send_error (self, sock, identity, delimiter, "unknown command '%s'", command);
         else {
             //  Relayed, or held until an actor declares it
             char *body = json_dumps (args, JSON_COMPACT);
@@ -604,6 +719,164 @@ s_on_socket (zloop_t *loop, zsock_t *reader, void *arg)
 }
 
 // ---------------------------------------------------------------------------
+//  Connections, as the socket monitors report them
+
+static s_conn_t *
+s_conn_find (s_listener_t *listener, int fd)
+{
+    for (size_t i = 0; i < listener->count; i++)
+        if (listener->conns [i].fd == fd)
+            return &listener->conns [i];
+    return NULL;
+}
+
+static void
+s_conn_remove (s_listener_t *listener, s_conn_t *conn)
+{
+    if (conn->copy >= 0)
+        close (conn->copy);
+    if (!conn->refused)
+        listener->active--;
+    *conn = listener->conns [--listener->count];
+}
+
+static void
+s_conn_accepted (s_listener_t *listener, int fd)
+{
+    cw_ctl_t *self = listener->ctl;
+    s_conn_t *stale = s_conn_find (listener, fd);
+    if (stale)    //  libzmq closed it and the number came back
+        s_conn_remove (listener, stale);
+    if (listener->count == listener->capacity) {
+        size_t capacity = listener->capacity ? listener->capacity * 2 : 64;
+        s_conn_t *grown = realloc (listener->conns, capacity * sizeof *grown);
+        if (!grown) {
+            shutdown (fd, SHUT_RDWR);
+            self->refused++;
+            return;
+        }
+        listener->conns = grown;
+        listener->capacity = capacity;
+    }
+    s_conn_t *conn = &listener->conns [listener->count++];
+    conn->fd = fd;
+    conn->copy = -1;
+    conn->refused = false;
+    size_t total = self->listeners [0].active + self->listeners [1].active;
+    if (listener->active >= listener->max || total >= self->clients_max) {
+        conn->refused = true;
+        shutdown (fd, SHUT_RDWR);
+        self->refused++;
+        s_abuse (self, "control connection refused: too many clients socket=%s clients=%zu max=%zu", listener->name,
+                 listener->active, listener->max);
+        return;
+    }
+    conn->copy = fcntl (fd, F_DUPFD_CLOEXEC, 0);
+    listener->active++;
+}
+
+static void
+s_conn_closed (s_listener_t *listener, int fd)
+{
+    cw_ctl_t *self = listener->ctl;
+    s_conn_t *conn = s_conn_find (listener, fd);
+    if (!conn)
+        return;
+    //  libzmq closed it with bytes still unread: it gave up on a frame
+    //  over the size limit (or on bytes that are not ZMTP)
+    int unread = 0;
+    if (!conn->refused && conn->copy >= 0 && ioctl (conn->copy, FIONREAD, &unread) == 0 && unread > 0) {
+        self->oversized++;
+        s_abuse (self, "control connection closed: a frame over %d bytes (or not ZMTP) socket=%s unread=%d",
+                 CW_CTL_MAX_FRAME, listener->name, unread);
+    }
+    s_conn_remove (listener, conn);
+}
+
+//  Drop entries whose descriptor libzmq closed without an event we saw.
+static void
+s_conn_reconcile (s_listener_t *listener)
+{
+    size_t i = 0;
+    while (i < listener->count) {
+        s_conn_t *conn = &listener->conns [i];
+        struct stat mine, theirs;
+        bool gone = fstat (conn->fd, &theirs) != 0;
+        if (!gone && conn->copy >= 0)
+            gone = fstat (conn->copy, &mine) != 0 || mine.st_ino != theirs.st_ino;
+        if (gone)
+            s_conn_remove (listener, conn);
+        else
+            i++;
+    }
+}
+
+static int
+s_on_monitor (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    s_listener_t *listener = arg;
+    for (int i = 0; i < 4 * CW_CTL_BURST && (zsock_events (reader) & ZMQ_POLLIN); i++) {
+        zmsg_t *msg = zmsg_recv (reader);
+        if (!msg)
+            break;
+        zframe_t *frame = zmsg_first (msg);
+        if (frame && zframe_size (frame) == 6) {
+            uint16_t event;
+            uint32_t value;
+            memcpy (&event, zframe_data (frame), sizeof event);
+            memcpy (&value, zframe_data (frame) + 2, sizeof value);
+            if (event == ZMQ_EVENT_ACCEPTED)
+                s_conn_accepted (listener, (int) value);
+            else if (event == ZMQ_EVENT_DISCONNECTED)
+                s_conn_closed (listener, (int) value);
+            else if (event == ZMQ_EVENT_ACCEPT_FAILED)
+                s_abuse (listener->ctl, "control accept failed socket=%s: %s", listener->name, strerror ((int) value));
+        }
+        zmsg_destroy (&msg);
+    }
+    return 0;
+}
+
+//  Watch SOCK's connections; MAX of them may be open at once.
+static int
+s_listener_watch (cw_ctl_t *self, s_listener_t *listener, const char *name, zsock_t *sock, size_t max)
+{
+    listener->ctl = self;
+    listener->name = name;
+    listener->sock = sock;
+    listener->max = max;
+    char endpoint [80];
+    snprintf (endpoint, sizeof endpoint, "inproc://causeway-control-monitor-%s-%p", name, (void *) listener);
+    if (zmq_socket_monitor (zsock_resolve (sock), endpoint,
+                            ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_ACCEPT_FAILED))
+        return -1;
+    listener->monitor = zsock_new (ZMQ_PAIR);
+    if (!listener->monitor)
+        return -1;
+    zsock_set_rcvhwm (listener->monitor, 0);    //  no event may be lost
+    if (zsock_connect (listener->monitor, "%s", endpoint))
+        return -1;
+    zloop_reader (self->loop, listener->monitor, s_on_monitor, listener);
+    return 0;
+}
+
+static void
+s_listener_end (cw_ctl_t *self, s_listener_t *listener)
+{
+    if (listener->sock)
+        zmq_socket_monitor (zsock_resolve (listener->sock), NULL, 0);
+    if (listener->monitor) {
+        zloop_reader_end (self->loop, listener->monitor);
+        zsock_destroy (&listener->monitor);
+    }
+    while (listener->count)
+        s_conn_remove (listener, &listener->conns [listener->count - 1]);
+    free (listener->conns);
+    memset (listener, 0, sizeof *listener);
+}
+
+// ---------------------------------------------------------------------------
 //  Sockets
 
 static zsock_t *
@@ -611,12 +884,33 @@ s_router (void)
 {
     zsock_t *sock = zsock_new (ZMQ_ROUTER);
     if (sock) {
-        zsock_set_maxmsgsize (sock, CW_CTL_MAX_MSG);
+        zsock_set_maxmsgsize (sock, CW_CTL_MAX_FRAME);
         zsock_set_linger (sock, 500);
-        zsock_set_sndhwm (sock, 10000);
-        zsock_set_rcvhwm (sock, 10000);
+        zsock_set_sndhwm (sock, CW_CTL_REPLY_QUEUE);
+        zsock_set_rcvhwm (sock, CW_CTL_REQUEST_QUEUE);
+        zsock_set_sndtimeo (sock, 0);
+        zsock_set_router_mandatory (sock, 1);
+        zsock_set_handshake_ivl (sock, CW_CTL_HANDSHAKE_MS);
+        zsock_set_tcp_keepalive (sock, 1);
+        zsock_set_tcp_keepalive_idle (sock, 60);
+        zsock_set_tcp_keepalive_intvl (sock, 10);
+        zsock_set_tcp_keepalive_cnt (sock, 3);
     }
     return sock;
+}
+
+//  How many clients the open-file limit leaves room for: each takes two
+//  descriptors (libzmq's and the monitor's copy), and CW_CTL_FD_RESERVE
+//  stay for the actors, the broker and files.
+static size_t
+s_clients_max (void)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) || limit.rlim_cur == RLIM_INFINITY)
+        return CW_CTL_CLIENTS_MAX;
+    rlim_t soft = limit.rlim_cur;
+    size_t room = soft > 2 * CW_CTL_FD_RESERVE ? (size_t) (soft - CW_CTL_FD_RESERVE) / 2 : CW_CTL_FD_RESERVE / 4;
+    return room < CW_CTL_CLIENTS_MAX ? room : CW_CTL_CLIENTS_MAX;
 }
 
 //  Load the server certificate or create it (public + _secret, 0600).
@@ -680,6 +974,11 @@ s_curve_setup (cw_ctl_t *self, const cw_bootstrap_t *boot, char *err, size_t err
     zcert_destroy (&cert);
     zsock_set_curve_server (self->curve, 1);
     zsock_set_zap_domain (self->curve, "causeway");
+    //  Connections still in their handshake hold at most half the room
+    if (s_listener_watch (self, &self->listeners [1], "curve", self->curve, self->clients_max / 2)) {
+        snprintf (err, errlen, "cannot watch the CURVE control socket: %s", zmq_strerror (zmq_errno ()));
+        return -1;
+    }
     if (zsock_bind (self->curve, "%s", boot->control.curve_endpoint) < 0) {
         snprintf (err, errlen, "cannot bind control.curve_endpoint %s: %s", boot->control.curve_endpoint,
                   zmq_strerror (zmq_errno ()));
@@ -701,10 +1000,16 @@ cw_ctl_new (const cw_bootstrap_t *boot, zloop_t *loop, const cw_ctl_hooks_t *hoo
     self->loop = loop;
     self->hooks = *hooks;
     self->request_timeout_ms = boot->supervisor.request_timeout_ms > 0 ? boot->supervisor.request_timeout_ms : 5000;
+    self->clients_max = s_clients_max ();
     const char *endpoint = boot->control.endpoint;
     self->plain = s_router ();
     if (!self->plain) {
         snprintf (err, errlen, "cannot create the control socket");
+        cw_ctl_destroy (&self);
+        return NULL;
+    }
+    if (s_listener_watch (self, &self->listeners [0], "plain", self->plain, self->clients_max)) {
+        snprintf (err, errlen, "cannot watch the control socket: %s", zmq_strerror (zmq_errno ()));
         cw_ctl_destroy (&self);
         return NULL;
     }
@@ -722,7 +1027,8 @@ cw_ctl_new (const cw_bootstrap_t *boot, zloop_t *loop, const cw_ctl_hooks_t *hoo
     if (strncmp (endpoint, "ipc://", 6) == 0)
         self->ipc_path = strdup (endpoint + 6);
     zloop_reader (loop, self->plain, s_on_socket, self);
-    cw_info ("control listening endpoint=%s", endpoint);
+    cw_info ("control listening endpoint=%s clients_max=%zu max_request=%d", endpoint, self->clients_max,
+             CW_CONTROL_MAX_REQUEST);
     if (boot->control.curve_endpoint && *boot->control.curve_endpoint && s_curve_setup (self, boot, err, errlen)) {
         cw_ctl_destroy (&self);
         return NULL;
@@ -736,6 +1042,8 @@ cw_ctl_destroy (cw_ctl_t **self_p)
     if (!self_p || !*self_p)
         return;
     cw_ctl_t *self = *self_p;
+    s_listener_end (self, &self->listeners [0]);
+    s_listener_end (self, &self->listeners [1]);
     if (self->plain) {
         zloop_reader_end (self->loop, self->plain);
         zsock_destroy (&self->plain);
@@ -768,4 +1076,15 @@ uint64_t
 cw_ctl_malformed (cw_ctl_t *self)
 {
     return self->malformed;
+}
+
+json_t *
+cw_ctl_stats (cw_ctl_t *self)
+{
+    return json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "clients",
+                      (json_int_t) (self->listeners [0].active + self->listeners [1].active), "clients_max",
+                      (json_int_t) self->clients_max, "pending", (json_int_t) self->pending_count, "refused",
+                      (json_int_t) self->refused, "oversized", (json_int_t) self->oversized, "busy",
+                      (json_int_t) self->busy, "dropped", (json_int_t) self->dropped, "max_request",
+                      (json_int_t) CW_CONTROL_MAX_REQUEST);
 }

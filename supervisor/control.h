@@ -16,6 +16,12 @@
     becomes the client's 3-frame reply. Malformed input gets an error reply, is counted
     and logged (at most one line a second), and never crashes anything.
 
+    Limits (control.c): a request's JSON arguments may be up to
+    CW_CONTROL_MAX_REQUEST bytes (larger: an error reply); a frame over
+    four times that closes that client's connection unread. Clients beyond a share of the open-file limit are refused
+    at accept; a handshake must finish within 5 s; a client past its share
+    of requests in flight is answered "busy: ...".
+
     The CURVE endpoint uses CZMQ's zauth: the server certificate lives in
     <state_dir>/control-curve.cert (+ _secret, 0600), created if missing;
     clients are accepted when their public certificate is in
@@ -82,5 +88,13 @@ const char *cw_ctl_route (cw_ctl_t *self, const char *command, bool *idempotent)
 //  Expire pending requests. Call periodically.
 void cw_ctl_tick (cw_ctl_t *self, int64_t now);
 uint64_t cw_ctl_malformed (cw_ctl_t *self);
+//  The control sockets' counters, a new object: {"clients", "clients_max",
+//  "pending", "refused", "oversized", "busy", "dropped", "max_request"}.
+//  clients: connections open now; refused: connections shut at accept
+//  (over clients_max); oversized: requests over max_request bytes
+//  (answered with an error, or the connection closed when the frame
+//  itself is over the limit); busy: requests answered "busy: ..."; dropped:
+//  replies a client left no room for (it stopped reading).
+json_t *cw_ctl_stats (cw_ctl_t *self);
 
 #endif

@@ -6,7 +6,10 @@
 
     Before anything else: umask 077 and the signals the supervisor reads
     through its signalfd (SIGCHLD, SIGTERM, SIGINT, SIGHUP) are blocked, so
-    the threads ZeroMQ starts inherit the mask. After a `restart` control
+    the threads ZeroMQ starts inherit the mask. The soft limit on open files
+    is raised to the hard limit (every control client and every actor link
+    is a descriptor; libzmq aborts the process when accept fails with EMFILE
+    on an ipc socket), and both are logged. After a `restart` control
     command the process execs itself with the same argv (same pid, so
     systemd keeps tracking it) and re-reads the bootstrap file.
 */
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +49,41 @@ s_check_warning (const char *message, void *arg)
 {
     (void) arg;
     fprintf (stderr, "warning: %s\n", message);
+}
+
+//  Raise the soft RLIMIT_NOFILE to the hard limit (capped at what the
+//  kernel allows one process, fs.nr_open) and log both.
+static void
+s_raise_nofile (void)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit)) {
+        cw_warn ("cannot read the open-file limit: %s", strerror (errno));
+        return;
+    }
+    rlim_t before = limit.rlim_cur;
+    rlim_t target = limit.rlim_max;
+    if (target == RLIM_INFINITY || target > (1u << 20)) {
+        target = 1u << 20;
+        FILE *file = fopen ("/proc/sys/fs/nr_open", "r");
+        unsigned long nr_open = 0;
+        if (file) {
+            if (fscanf (file, "%lu", &nr_open) == 1 && nr_open > 0)
+                target = (rlim_t) nr_open;
+            fclose (file);
+        }
+        if (limit.rlim_max != RLIM_INFINITY && target > limit.rlim_max)
+            target = limit.rlim_max;
+    }
+    if (target > before) {
+        limit.rlim_cur = target;
+        if (setrlimit (RLIMIT_NOFILE, &limit))
+            cw_warn ("cannot raise the open-file limit soft=%llu hard=%llu: %s", (unsigned long long) before,
+                     (unsigned long long) limit.rlim_max, strerror (errno));
+    }
+    getrlimit (RLIMIT_NOFILE, &limit);
+    cw_info ("open-file limit soft=%llu (was %llu) hard=%llu", (unsigned long long) limit.rlim_cur,
+             (unsigned long long) before, (unsigned long long) limit.rlim_max);
 }
 
 static int
@@ -101,6 +140,7 @@ main (int argc, char **argv)
         return s_check_config (check);
 
     umask (077);
+    s_raise_nofile ();
     sigset_t mask;
     sigemptyset (&mask);
     sigaddset (&mask, SIGCHLD);

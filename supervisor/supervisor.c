@@ -866,6 +866,7 @@ s_status (cw_supervisor_t *self)
     //  The clustering banner comes from the replication actor (cluster.summary)
     json_t *pending = json_object_get (self->cluster_summary, "factory_reset_pending");
     json_object_set_new (status, "factory_reset_pending", json_boolean (json_is_true (pending)));
+    json_object_set_new (status, "control", cw_ctl_stats (self->ctl));
     if (self->cluster_summary)
         json_object_set (status, "cluster", self->cluster_summary);
     return status;

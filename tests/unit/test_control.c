@@ -252,6 +252,36 @@ test_non_object_args_refused (void **state)
 }
 
 static void
+test_oversized_request_refused_at_once (void **state)
+{
+    s_fixture_t *self = (s_fixture_t *) *state;
+    char err [512] = "";
+    cw_control_t *client = cw_control_new (self->args.endpoint, NULL, NULL, 5000, err, sizeof err);
+    size_t size = CW_CONTROL_MAX_REQUEST + 1;
+    char *big = malloc (size + 1);
+    assert_non_null (big);
+    memset (big, 'x', size);
+    big [size] = 0;
+    json_t *args = json_pack ("{s:s}", "v", big);
+    free (big);
+    json_t *reply = NULL;
+    int64_t started = zclock_mono ();
+    assert_int_equal (cw_control_call (client, "echo", args, &reply, err, sizeof err), CW_CALL_ERROR);
+    assert_true (zclock_mono () - started < 1000);
+    char expected [128];
+    snprintf (expected, sizeof expected, "request too large: %zu bytes, the limit is %d", size + 8,
+              CW_CONTROL_MAX_REQUEST);
+    assert_string_equal (err, expected);
+    assert_string_equal (json_string_value (json_object_get (reply, "error")), expected);
+    json_decref (reply);
+    json_decref (args);
+    //  the client still works
+    assert_int_equal (cw_control_call (client, "echo", NULL, &reply, err, sizeof err), CW_CALL_OK);
+    json_decref (reply);
+    cw_control_destroy (&client);
+}
+
+static void
 test_missing_ipc_socket_fails_fast (void **state)
 {
     s_fixture_t *self = (s_fixture_t *) *state;
@@ -589,6 +619,55 @@ s_routes_declare (s_routes_t *self, const char *actor, const char *json)
     json_decref (commands);
 }
 
+//  One client past its share of requests in flight gets "busy" at once,
+//  never silence; another client is still served.
+static void
+test_routes_busy_past_the_client_limit (void **state)
+{
+    (void) state;
+    s_routes_t *self = s_routes_new ();
+    s_routes_declare (self, "alarms", "[{\"name\": \"alarms.list\", \"idempotent\": true}]");
+    zsock_set_sndhwm (self->client, 0);
+    for (int i = 0; i < 1030; i++)
+        zstr_sendx (self->client, "", CW_CONTROL_SIGNATURE, "alarms.list", "{}", NULL);
+    zstr_sendx (self->client, "", CW_CONTROL_SIGNATURE, "ping", "{}", NULL);
+    int busy = 0;
+    bool pong = false;
+    for (int i = 0; i < 500 && !pong; i++) {
+        s_routes_pump (self);
+        while (zsock_events (self->client) & ZMQ_POLLIN) {
+            char verdict [16], body [256];
+            s_routes_read (self, verdict, sizeof verdict, body, sizeof body);
+            if (strcmp (body, "{\"pong\":true}") == 0) {
+                pong = true;
+                continue;
+            }
+            assert_string_equal (verdict, "error");
+            assert_non_null (strstr (body, "busy: this client has 1024 requests in flight"));
+            busy++;
+        }
+    }
+    assert_true (pong);
+    assert_int_equal (busy, 6);
+    assert_int_equal (self->relays, 1024);
+    json_t *stats = cw_ctl_stats (self->ctl);
+    assert_int_equal (json_integer_value (json_object_get (stats, "busy")), 6);
+    assert_int_equal (json_integer_value (json_object_get (stats, "pending")), 1024);
+    assert_int_equal (json_integer_value (json_object_get (stats, "dropped")), 0);
+    json_decref (stats);
+    //  Another client is not held back by the first one's backlog
+    zsock_t *other = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (other, 0);
+    zsock_set_rcvtimeo (other, 100);
+    assert_int_equal (zsock_connect (other, "%s", self->endpoint), 0);
+    zstr_sendx (other, "", CW_CONTROL_SIGNATURE, "alarms.list", "{}", NULL);
+    for (int i = 0; i < 100 && self->relays == 1024; i++)
+        s_routes_pump (self);
+    assert_int_equal (self->relays, 1025);
+    zsock_destroy (&other);
+    s_routes_destroy (&self);
+}
+
 static void
 test_routes_held_until_declared (void **state)
 {
@@ -714,11 +793,13 @@ main (void)
         cmocka_unit_test_setup_teardown (test_timeout_names_endpoint_and_client_recovers, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_malformed_replies_are_unreachable, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_non_object_args_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_oversized_request_refused_at_once, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_missing_ipc_socket_fails_fast, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_dead_ipc_socket_fails_fast, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_new_refuses_bad_parameters, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_curve_authorized_and_unknown_clients, s_setup, s_teardown),
         cmocka_unit_test (test_routes_held_until_declared),
+        cmocka_unit_test (test_routes_busy_past_the_client_limit),
         cmocka_unit_test (test_routes_retry_only_what_is_declared_idempotent),
         cmocka_unit_test (test_routes_malformed_declarations_are_skipped),
     };
