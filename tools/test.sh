@@ -2,7 +2,8 @@
 # test.sh - install dependencies, then build and run the whole test suite
 # twice: a normal build (build/) and an ASan+UBSan build (build-asan/), the
 # latter with leak detection on (suppressions for third-party libraries in
-# tests/lsan.supp).
+# tests/lsan.supp). Then every libFuzzer target of tests/fuzz/ runs for a
+# bounded time (CW_FUZZ_SECONDS per target, default 15; tools/fuzz.sh).
 set -eu
 cd "$(dirname "$0")/.."
 tools/setup-deps.sh
@@ -18,4 +19,5 @@ for variant in build build-asan; do
   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     ctest --test-dir "$variant" --output-on-failure
 done
-echo "== all tests passed (build, build-asan)"
+tools/fuzz.sh "${CW_FUZZ_SECONDS:-15}"
+echo "== all tests passed (build, build-asan, fuzz)"

@@ -401,6 +401,7 @@ s_reject (const cw_config_key_t *key, json_t *value, const char *why, char *err,
 }
 
 //  Copy TEXT without leading/trailing blanks into BUF; false if too long.
+//  TEXT may lie inside BUF (the mapping trims its IP part in place).
 static bool
 s_trim (const char *text, char *buf, size_t len)
 {
@@ -411,7 +412,7 @@ s_trim (const char *text, char *buf, size_t len)
         n--;
     if (n >= len)
         return false;
-    memcpy (buf, text, n);
+    memmove (buf, text, n);
     buf [n] = 0;
     return true;
 }
