@@ -104,10 +104,12 @@ def test_a_peer_that_announced_a_restart_then_died_shows_restarting(make_cluster
     # in good order (it announces the restart to its peers), then the node
     # is killed: a peer that announced a restart and never came back
     os.kill(node.proc.pid, signal.SIGSTOP)
-    os.kill(replication, signal.SIGTERM)
-    for k in (1, 2):
-        c.wait_state(k, address(3), "restarting", timeout=15)
-    c.kill9(3)
+    try:
+        os.kill(replication, signal.SIGTERM)
+        for k in (1, 2):
+            c.wait_state(k, address(3), "restarting", timeout=15)
+    finally:
+        c.kill9(3)
     time.sleep(2.5)                                      # past the dead interval
     for k in (1, 2):
         p = c.peer(k, address(3))
@@ -171,6 +173,7 @@ def test_a_partition_makes_the_subordinate_say_primary_unreachable(make_cluster)
     c.form_guide_way()
     c.set(1, "h323.ttl_s", 3600)
     c.wait_replicated("h323.ttl_s", 3600)
+    c.wait_alarm(2, A_PRIMARY_UNREACHABLE, present=False)     # raised while it joined
     net = Partition(address(1), address(2))
     try:
         net.cut()
