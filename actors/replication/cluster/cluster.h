@@ -15,6 +15,9 @@
     settings stay in effect; after `causeway restart` (a new boot id) the
     stored settings become the settings in effect. When they changed from a
     peer list to an empty one, that restart performs the factory reset.
+    A node that stays in the cluster applies a new peer list or primary
+    index live, also when its own slot moved because slots were removed
+    (cw_cluster_applies_live, core.h).
 
     Peer protocol (frames of peerlink.c; JSON + optional blob):
       HEARTBEAT  every 250 ms on the outbound link: what every peer must

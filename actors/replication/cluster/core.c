@@ -744,40 +744,75 @@ s_start_links (cw_cluster_t *self)
              cfg.port, self->this_peer, self->effective.primary, self->effective.tls_verify);
 }
 
+bool
+cw_cluster_applies_live (cw_cluster_t *self, const cw_cluster_settings_t *s)
+{
+    const cw_cluster_settings_t *eff = &self->effective;
+    if (eff->peer_count == 0 || self->this_peer == 0 || s->peer_count == 0 || s->ip_version != eff->ip_version
+        || strcasecmp (s->name, eff->name) != 0 || strcmp (s->tls_verify, eff->tls_verify) != 0)
+        return false;
+    cw_mapping_t mapping;
+    cw_settings_mapping (self->store, &mapping);
+    int own = cw_settings_own_index (s, self->boot->peering.address, &mapping);
+    return own == self->this_peer || (own > 0 && cw_settings_only_removed (eff, s));
+}
+
+//  The peer table for the settings NOW that replace OLD: a peer keeps
+//  what we know of it (liveness, its last heartbeat, an announced
+//  restart) when its slot moved; a new address starts unknown. The links
+//  of a slot whose address changed, and every link when this node's own
+//  slot moved (SELF_MOVED), are closed by the links and made again.
+static void
+s_remap_peers (cw_cluster_t *self, const cw_cluster_settings_t *old, const cw_cluster_settings_t *now, bool self_moved)
+{
+    cw_peer_state_t before [CW_CLUSTER_MAX_PEERS];
+    memcpy (before, self->peers, sizeof before);
+    for (int j = 0; j < CW_CLUSTER_MAX_PEERS; j++) {
+        cw_peer_state_t *peer = &self->peers [j];
+        memset (peer, 0, sizeof *peer);
+        peer->view.rtt_ms = -1;
+        if (j >= now->peer_count || !*now->peers [j])
+            continue;
+        for (int i = 0; i < old->peer_count; i++)
+            if (strcmp (old->peers [i], now->peers [j]) == 0) {
+                *peer = before [i];
+                if (i != j || self_moved)
+                    peer->link_up = false;
+                break;
+            }
+    }
+}
+
 //  As in the guide, a peer that is already in the cluster applies a saved
-//  peer list or primary index at once; joining or leaving the cluster, a
-//  change of this peer's own slot, of the cluster name, the IP version or
-//  the TLS mode wait for `causeway restart` (alarms 20007 / 20020 / 20036).
+//  peer list or primary index at once, and so does a peer whose own slot
+//  moved because slots before it were removed (the guide's removal of a
+//  peer: the renumbered peers carry on without a restart). Joining or
+//  leaving the cluster, any other change of this peer's own slot, of the
+//  cluster name, the IP version or the TLS mode wait for `causeway
+//  restart` (alarms 20007 / 20020 / 20036).
 static void
 s_apply_live_settings (cw_cluster_t *self)
 {
-    if (self->effective.peer_count == 0 || self->this_peer == 0)
-        return;
     cw_cluster_settings_t stored;
     cw_settings_stored (self->store, &stored);
-    if (cw_cluster_settings_equal (&self->effective, &stored, false) || stored.peer_count == 0
-        || stored.ip_version != self->effective.ip_version || strcasecmp (stored.name, self->effective.name) != 0
-        || strcmp (stored.tls_verify, self->effective.tls_verify) != 0)
+    if (cw_cluster_settings_equal (&self->effective, &stored, false) || !cw_cluster_applies_live (self, &stored))
         return;
     cw_mapping_t mapping;
     cw_settings_mapping (self->store, &mapping);
-    if (cw_settings_own_index (&stored, self->boot->peering.address, &mapping) != self->this_peer)
-        return;
+    int own = cw_settings_own_index (&stored, self->boot->peering.address, &mapping);
     cw_cluster_settings_t old = self->effective;
+    int old_peer = self->this_peer;
     self->effective = stored;
-    for (int i = 0; i < CW_CLUSTER_MAX_PEERS; i++)
-        if (strcmp (old.peers [i], stored.peers [i]) != 0) {
-            memset (&self->peers [i], 0, sizeof self->peers [i]);
-            self->peers [i].view.rtt_ms = -1;
-        }
+    self->this_peer = own;
+    s_remap_peers (self, &old, &stored, own != old_peer);
     bool was_primary = self->is_primary;
     self->is_primary = self->this_peer == stored.primary;
     S_HOOK_CALL (self, settings, &old, was_primary);
     cw_effective_save (self->store, self->boot_id, &self->effective);
     cw_pinning_retain (self->pinning, self->effective.peers, self->effective.peer_count);
     s_update_links (self, true);
-    cw_info ("cluster: clustering settings applied live peers=%d primary=%d this_peer=%d name=%s", stored.peer_count,
-             stored.primary, self->this_peer, stored.name);
+    cw_info ("cluster: clustering settings applied live peers=%d primary=%d this_peer=%d (was %d) name=%s",
+             stored.peer_count, stored.primary, self->this_peer, old_peer, stored.name);
 }
 
 // ---------------------------------------------------------------------------
@@ -795,7 +830,7 @@ s_database_status (cw_cluster_t *self, const cw_cluster_view_t *view)
     if (self->is_primary)
         return "active";
     if (!cw_cluster_peer_alive (self, self->effective.primary))
-        return view->in_sync ? "active" : "unknown";
+        return "primary unreachable";
     return view->in_sync ? "active" : "syncing";
 }
 
@@ -822,6 +857,7 @@ static json_t *
 s_status_peer (const cw_peer_view_t *v, int64_t primary_seq)
 {
     const char *state = v->is_self                                         ? "this-system"
+                      : v->restarting                                      ? "restarting"
                       : v->alive                                           ? "active"
                       : (v->ever_seen || v->tcp_failing || v->tls_failing) ? "failed"
                                                                            : "unknown";

@@ -67,6 +67,13 @@ const cw_cluster_settings_t *cw_cluster_effective (cw_cluster_t *self);
 int cw_cluster_this_peer (cw_cluster_t *self);
 //  True when this node is the configuration primary in effect.
 bool cw_cluster_is_primary (cw_cluster_t *self);
+//  True when the clustering settings S, once stored, take effect on this
+//  node without a restart: it is in the cluster in effect and stays in
+//  it, with the same cluster name, IP version and TLS mode, and its own
+//  slot is unchanged or moved only because slots were removed (the
+//  guide's removal of a peer, cw_settings_only_removed). The core applies
+//  such settings on its next tick.
+bool cw_cluster_applies_live (cw_cluster_t *self, const cw_cluster_settings_t *s);
 //  (The settings as stored, the address mapping and writing keys are
 //  functions of the configuration store: settings.h.)
 

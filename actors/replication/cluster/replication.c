@@ -428,7 +428,7 @@ s_change_blocker (cw_replication_t *self, char *why, size_t size)
     }
     for (int i = 0; i < eff->peer_count; i++)
         if (i + 1 != cw_cluster_this_peer (self->core) && cw_cluster_peer_restarting (self->core, i + 1)) {
-            snprintf (why, size, "peer %d (%s) announced a restart", i + 1, eff->peers [i]);
+            snprintf (why, size, "peer %d (%s) is restarting (it announced a restart)", i + 1, eff->peers [i]);
             return;
         }
 }
@@ -543,7 +543,9 @@ s_forward (cw_replication_t *self, const cw_envelope_t *req, const cw_config_key
     cw_reply_target_t *pending = malloc (sizeof *pending);
     *pending = *target;
     json_t *call = json_pack ("{s:s, s:s, s:O}", "op", "forward", "command", req->command, "args", args);
-    if (!cw_cluster_peer_link_up (self->core, primary)) {
+    //  A primary that is not alive fails the write at once, even when its
+    //  TCP link still looks up (a partition, a frozen node)
+    if (!cw_cluster_peer_link_up (self->core, primary) || !cw_cluster_peer_alive (self->core, primary)) {
         json_decref (call);
         call = NULL;
     }

@@ -163,6 +163,25 @@ cw_settings_remove_slot (cw_cluster_settings_t *s, int index)
         s->primary--;
 }
 
+bool
+cw_settings_only_removed (const cw_cluster_settings_t *before, const cw_cluster_settings_t *after)
+{
+    if (after->peer_count < 1 || after->peer_count >= before->peer_count || after->primary < 1
+        || after->primary > after->peer_count || after->ip_version != before->ip_version
+        || strcmp (after->tls_verify, before->tls_verify) != 0 || strcasecmp (after->name, before->name) != 0)
+        return false;
+    //  Every remaining address, in order, is one of BEFORE's
+    int from = 0;
+    for (int i = 0; i < after->peer_count; i++) {
+        while (from < before->peer_count && strcmp (before->peers [from], after->peers [i]) != 0)
+            from++;
+        if (from == before->peer_count || !*after->peers [i])
+            return false;
+        from++;
+    }
+    return true;
+}
+
 void
 cw_settings_mapping (cw_config_store_t *store, cw_mapping_t *out)
 {

@@ -60,6 +60,11 @@ const char *cw_settings_address (const cw_cluster_settings_t *s, int index);
 //  Remove slot INDEX (1..) of S, closing the gap; the primary index
 //  follows its peer when it moves up.
 void cw_settings_remove_slot (cw_cluster_settings_t *s, int index);
+//  True when AFTER is BEFORE with one or more slots removed and the gap
+//  closed (the remaining addresses in the same order), the same cluster
+//  name, IP version and TLS mode, and a primary index that names a slot
+//  of AFTER: the guide's removal of a peer, which takes effect live.
+bool cw_settings_only_removed (const cw_cluster_settings_t *before, const cw_cluster_settings_t *after);
 
 //  Load the address mapping in effect from STORE into OUT.
 void cw_settings_mapping (cw_config_store_t *store, cw_mapping_t *out);

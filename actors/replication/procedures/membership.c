@@ -32,8 +32,8 @@
           store the given clustering keys ("the same full clustering
           settings on every subordinate"); restart: true restarts, false
           never, absent restarts only when the change cannot take effect
-          live (this peer's slot moved, it left the list, IP version or TLS
-          mode changed). Accepted from the configuration primary, or from
+          live (it left the list, its slot moved other than by a removal,
+          IP version or TLS mode changed). Accepted from the configuration primary, or from
           any peer while the primary is dead (changing a dead primary).
 
     Membership changes are refused on a node that is not the primary
@@ -41,9 +41,9 @@
     and while a peer is joining, upgrading or restarting, unless
     args.force is true. cluster.remove --dead never contacts the peer,
     even when it answers (it keeps its settings: the guide's "reset it
-    before it rejoins"). A subordinate whose slot moves (a gap closed
-    before it) restarts by itself when it gets the new list; so does the
-    primary.
+    before it rejoins"). A peer whose slot moves because a gap closed
+    before it (a removal) applies the new list live, as the guide's peers
+    do on Save: no restart, on the primary either.
 */
 #include "membership.h"
 #include "cert.h"
@@ -296,13 +296,22 @@ s_op_push_all (cw_engine_t *engine, void *ctx)
     return s_op_sent (engine);
 }
 
+//  Whether this node must restart for the clustering settings S: not for
+//  the guide's removal of a peer, even when it moves this node's slot
+//  (the core applies that live, cw_cluster_applies_live).
+static bool
+s_needs_restart (cw_cluster_t *core, const cw_cluster_settings_t *s)
+{
+    return cw_proc_needs_restart (core, s) && !cw_cluster_applies_live (core, s);
+}
+
 //  Store op->after on this node; *RESTART says whether the node must
 //  restart for it. 0, or -1 with the engine's failure set.
 static int
 s_op_store_local (cw_engine_t *engine, s_op_t *op, bool *restart)
 {
     char err [512];
-    *restart = cw_proc_needs_restart (op->request.env->core, &op->after);
+    *restart = s_needs_restart (op->request.env->core, &op->after);
     if (cw_settings_store (cw_cluster_store (op->request.env->core), &op->after, err, sizeof err)) {
         cw_engine_fail (engine, "%s: the new settings could not be stored on this node: %s", op->command, err);
         return -1;
@@ -1067,7 +1076,7 @@ s_apply_settings (cw_cluster_t *core, json_t *args, const cw_reply_target_t *tar
     cw_cluster_settings_t stored;
     cw_proc_stored (core, &stored);
     json_t *jrestart = json_object_get (args, "restart");
-    bool restart = json_is_boolean (jrestart) ? json_is_true (jrestart) : cw_proc_needs_restart (core, &stored);
+    bool restart = json_is_boolean (jrestart) ? json_is_true (jrestart) : s_needs_restart (core, &stored);
     cw_info ("cluster: clustering settings from peer %d stored peers=%d primary=%d restart=%s%s", sender,
              stored.peer_count, stored.primary, restart ? "yes" : "no",
              stored.peer_count == 0 ? " (left the cluster: factory reset at restart)" : "");
