@@ -307,6 +307,7 @@ def main():
 
     def stop(signum, frame):
         raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, stop)     # also when started with SIGINT ignored (a shell's "&")
     signal.signal(signal.SIGTERM, stop)
     ctx = zmq.Context()
     monitor = Monitor(ctx, endpoint, heartbeat_ms, args.json)
