@@ -146,6 +146,10 @@ cw_state_quick_check (sqlite3 *db, const char *schema, char *err, size_t errlen)
             return 0;
         }
         s_fail (err, errlen, "integrity check failed: %s%s", text ? text : "?", "");
+        //  One line: the report starts with "*** in database main ***\n"
+        for (char *p = err; p && *p; p++)
+            if (*p == '\n')
+                *p = ' ';
     }
     else
         s_fail (err, errlen, "integrity check failed: %s%s", sqlite3_errmsg (db), "");
