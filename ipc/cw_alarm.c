@@ -27,6 +27,14 @@ static const cw_alarm_def_t s_catalogue [] = {
     { CW_ALARM_ACTOR_FAILED, "error", "Actor failed: restart limit reached",
       "Check the actor's log (journalctl -u causeway), fix the cause, "
       "then run `causeway actors start NAME`" },
+    //  Raised by the actor that owns the database; SUBJECT is its file name
+    //  (config.db, cluster.db, alarms.db). See cw_statefile.h.
+    { 10002, "critical", "Damaged database",
+      "Read the alarm's detail: it names the file, the error and where the damaged file was "
+      "moved. config.db or cluster.db: restore a backup (`causeway backup restore FILE`); on a "
+      "subordinate of a cluster, `causeway xcommand ForceConfigUpdate` takes the primary's copy "
+      "of cluster.db. alarms.db: nothing to restore (the old alarms are in the moved file); "
+      "the alarm clears at the next start of the alarms actor" },
 
     //  Cluster alarms: raised and cleared by the replication
     //  actor from its view of the cluster (actors/replication/cluster_alarms.c).

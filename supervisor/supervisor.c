@@ -107,9 +107,10 @@ struct _cw_supervisor_t {
     bool in_progress;
     bool progress_again;
     bool sd_ready_sent;
-    char sd_status [160];
+    char sd_status [1024];
     char system_name [256];
     json_t *cluster_summary;    //  retained STATE cluster.summary of the replication actor
+    json_t *problems;           //  actor name -> the problem it reported (actor.problem.<name>)
 };
 
 static void s_progress (cw_supervisor_t *self);
@@ -305,6 +306,13 @@ s_systemd_status (cw_supervisor_t *self)
         snprintf (status, sizeof status, "actor %s failed; %d/%d actors running", failed, running, total);
     else
         snprintf (status, sizeof status, "%d/%d actors running", running, total);
+    //  What actors report about their state files, each on the line
+    const char *name;
+    json_t *problem;
+    json_object_foreach (self->problems, name, problem) {
+        size_t used = strlen (status);
+        snprintf (status + used, sizeof status - used, "; %s: %s", name, json_string_value (problem));
+    }
     if (strcmp (status, self->sd_status) != 0) {
         snprintf (self->sd_status, sizeof self->sd_status, "%s", status);
         sd_notifyf (0, "STATUS=%s", status);
@@ -369,6 +377,9 @@ s_on_change (cw_child_t *child, cw_child_state_t old, void *arg)
     }
     if (old == CW_CHILD_FAILED && now != CW_CHILD_STOPPED)
         cw_outbox_clear (self->outbox, CW_ALARM_ACTOR_FAILED, child->name);
+    //  A new instance reports its own problems
+    if (now == CW_CHILD_STARTING)
+        json_object_del (self->problems, child->name);
 }
 
 static void
@@ -834,14 +845,18 @@ s_on_after_reply (zloop_t *loop, int timer_id, void *arg)
 //  Commands answered by the supervisor
 
 static json_t *
-s_actor_json (cw_child_t *child)
+s_actor_json (cw_supervisor_t *self, cw_child_t *child)
 {
     char since [40];
     s_rfc3339 (child->since_ms, since, sizeof since);
     bool standby_ready = cw_child_standby_poll (child);
-    return json_pack ("{s:s, s:i, s:s, s:i, s:s, s:i, s:b}", "name", child->name, "pid", (int) child->pid, "state",
-                      cw_child_state_name (child->state), "restarts", child->restarts, "since", since, "standby_pid",
-                      (int) child->standby_pid, "standby_ready", standby_ready);
+    json_t *actor = json_pack ("{s:s, s:i, s:s, s:i, s:s, s:i, s:b}", "name", child->name, "pid", (int) child->pid,
+                               "state", cw_child_state_name (child->state), "restarts", child->restarts, "since", since,
+                               "standby_pid", (int) child->standby_pid, "standby_ready", standby_ready);
+    json_t *problem = json_object_get (self->problems, child->name);
+    if (actor && problem)
+        json_object_set (actor, "problem", problem);
+    return actor;
 }
 
 static json_t *
@@ -849,7 +864,7 @@ s_actors_json (cw_supervisor_t *self)
 {
     json_t *list = json_array ();
     for (int i = 0; i < self->child_count; i++)
-        json_array_append_new (list, s_actor_json (self->children [i]));
+        json_array_append_new (list, s_actor_json (self, self->children [i]));
     return list;
 }
 
@@ -914,7 +929,7 @@ s_actor_command (cw_supervisor_t *self, const char *verb, json_t *args, json_t *
                            : strcmp (verb, "stop") == 0  ? CW_EV_STOP
                                                          : CW_EV_RESTART;
     s_event (self, child, event);
-    *reply = s_actor_json (child);
+    *reply = s_actor_json (self, child);
     return true;
 }
 
@@ -1108,6 +1123,28 @@ s_br_on_reply (void *arg, const cw_envelope_t *env)
         cw_debug ("reply for nobody dropped to=%s corr=%llu", env->to, (unsigned long long) env->corr);
 }
 
+//  Actor NAME reports a problem with its state ({"problem": TEXT}; ""
+//  when it is gone). Shown in status and STATUS= until the actor clears it
+//  or a new instance of it starts.
+static void
+s_actor_problem (cw_supervisor_t *self, const char *name, const char *body)
+{
+    if (!s_child (self, name))
+        return;
+    json_t *json = json_loads (body, 0, NULL);
+    const char *text = json_string_value (json_object_get (json, "problem"));
+    if (text && *text) {
+        cw_error ("actor reports a problem name=%s problem=\"%s\"", name, text);
+        json_object_set_new (self->problems, name, json_string (text));
+    }
+    else if (json_object_get (self->problems, name)) {
+        cw_info ("actor problem gone name=%s", name);
+        json_object_del (self->problems, name);
+    }
+    json_decref (json);
+    s_systemd_status (self);
+}
+
 static void
 s_br_on_state (void *arg, const char *topic, const char *body)
 {
@@ -1120,6 +1157,10 @@ s_br_on_state (void *arg, const char *topic, const char *body)
         }
         else
             json_decref (summary);
+        return;
+    }
+    if (strncmp (topic, "actor.problem.", 14) == 0) {
+        s_actor_problem (self, topic + 14, body);
         return;
     }
     if (strcmp (topic, "config.changed.system.name") != 0)
@@ -1174,6 +1215,7 @@ cw_supervisor_new (const char *config_file, char *err, size_t errlen)
     self->signal_fd = -1;
     self->lock_fd = -1;
     self->started_mono = zclock_mono ();
+    self->problems = json_object ();
     snprintf (self->config_file, sizeof self->config_file, "%s", config_file);
     self->boot = cw_bootstrap_load (config_file, err, errlen, NULL, NULL);
     if (!self->boot)
@@ -1285,6 +1327,7 @@ cw_supervisor_destroy (cw_supervisor_t **self_p)
         waitpid (self->retired [i].pid, NULL, 0);
     }
     json_decref (self->cluster_summary);
+    json_decref (self->problems);
     cw_ctl_destroy (&self->ctl);
     cw_outbox_destroy (&self->outbox);
     cw_broker_destroy (&self->broker);

@@ -227,6 +227,12 @@ s_actor_table (json_t *actors)
         s_table_add (table, cells);
     }
     s_table_print_destroy (&table);
+    //  What an actor reported about its state (a damaged database, ...)
+    json_array_foreach (actors, index, actor) {
+        const char *problem = json_string_value (json_object_get (actor, "problem"));
+        if (problem && *problem)
+            printf ("PROBLEM %s: %s\n", json_string_value (json_object_get (actor, "name")) ?: "?", problem);
+    }
 }
 
 //  The banner of a pending factory reset (the peer list was cleared: the

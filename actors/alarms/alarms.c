@@ -31,9 +31,13 @@
 #include "alarms.h"
 #include "cw_alarm.h"
 #include "cw_log.h"
+#include "cw_statefile.h"
 
+#include <libgen.h>
+#include <limits.h>
 #include <sodium.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <syslog.h>
@@ -64,6 +68,11 @@ typedef struct {
 
 struct _alarms_t {
     sqlite3 *db;
+    char *path;
+    char *replaced;    //  the damage found at open, when the file was replaced
+    char *problem;     //  the damage found at run time: every request refused
+    alarms_problem_fn *problem_fn;
+    void *problem_arg;
     sqlite3_stmt *find_active;    //  id, subject -> the active alarm
     sqlite3_stmt *insert;
     sqlite3_stmt *update_raise;
@@ -125,6 +134,7 @@ static const char *s_schema_seq = "CREATE TABLE IF NOT EXISTS alarm_seq ("
                                   "  SELECT 0, coalesce (max (seq), 0) FROM alarms;";
 
 static void s_syslog_probe (void);
+static void s_damaged (alarms_t *self, int rc);
 
 //  ---------------------------------------------------------------------
 //  Small helpers
@@ -194,12 +204,32 @@ static int
 s_exec (alarms_t *self, const char *sql)
 {
     char *msg = NULL;
-    if (sqlite3_exec (self->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    int rc = sqlite3_exec (self->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
         cw_error ("alarm table: sql failed sql=\"%s\" error=\"%s\"", sql, msg ? msg : "?");
         sqlite3_free (msg);
+        s_damaged (self, rc);
         return -1;
     }
     return 0;
+}
+
+//  RC came from a statement on the table: SQLITE_CORRUPT or SQLITE_NOTADB
+//  puts the table out of service (see alarms_problem).
+static void
+s_damaged (alarms_t *self, int rc)
+{
+    if (self->problem || !cw_state_is_damage (rc))
+        return;
+    char problem [1024];
+    snprintf (problem, sizeof problem,
+              "%s is damaged: %s (found at run time); no alarm can be raised, cleared or listed. Fix: causeway "
+              "actors restart alarms (the damaged file is then moved aside and an empty alarm table started)",
+              self->path, sqlite3_errstr (rc));
+    self->problem = strdup (problem);
+    cw_error ("damaged database path=%s error=\"%s\"", self->path, sqlite3_errstr (rc));
+    if (self->problem_fn && self->problem)
+        self->problem_fn (self->problem, self->problem_arg);
 }
 
 //  The alarm with UUID, or NULL.
@@ -266,35 +296,40 @@ s_migrate_seq (alarms_t *self, const char *db_path, char *err, size_t errlen)
     return 0;
 }
 
-alarms_t *
-alarms_new (const char *db_path, const char *peer, char *err, size_t errlen)
+//  Open the table at SELF->path and prepare the queries. -1 with ERR;
+//  *DAMAGE when SQLite found the file not to be a sound database.
+static int
+s_open (alarms_t *self, bool check, char *err, size_t errlen, bool *damage)
 {
-    if (sodium_init () < 0) {
-        snprintf (err, errlen, "libsodium could not be initialised");
-        return NULL;
-    }
-    alarms_t *self = (alarms_t *) zmalloc (sizeof (alarms_t));
-    self->flush_timer = -1;
-    self->heartbeat_timer = -1;
-    self->peer = strdup (peer && *peer ? peer : "");
-
-    if (sqlite3_open_v2 (db_path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
-        != SQLITE_OK) {
-        snprintf (err, errlen, "cannot open the alarm table %s: %s", db_path,
+    *damage = false;
+    int rc = sqlite3_open_v2 (self->path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                              NULL);
+    if (rc != SQLITE_OK) {
+        snprintf (err, errlen, "cannot open the alarm table %s: %s", self->path,
                   self->db ? sqlite3_errmsg (self->db) : "out of memory");
-        alarms_destroy (&self);
-        return NULL;
+        *damage = cw_state_is_damage (rc);
+        return -1;
     }
     sqlite3_busy_timeout (self->db, 2000);
-    if (s_exec (self, "PRAGMA journal_mode=WAL") != 0 || s_exec (self, "PRAGMA synchronous=NORMAL") != 0
-        || s_exec (self, s_schema) != 0) {
-        snprintf (err, errlen, "cannot set up the alarm table %s: %s", db_path, sqlite3_errmsg (self->db));
-        alarms_destroy (&self);
-        return NULL;
+    if (s_exec (self, "PRAGMA journal_mode=WAL") != 0 || s_exec (self, "PRAGMA synchronous=NORMAL") != 0) {
+        snprintf (err, errlen, "%s: %s", self->path, sqlite3_errmsg (self->db));
+        *damage = cw_state_is_damage (sqlite3_extended_errcode (self->db));
+        return -1;
     }
-    if (s_migrate_seq (self, db_path, err, errlen) != 0) {
-        alarms_destroy (&self);
-        return NULL;
+    char why [512];
+    if (check && cw_state_quick_check (self->db, "main", why, sizeof why) != 0) {
+        snprintf (err, errlen, "%s: %s", self->path, why);
+        *damage = true;
+        return -1;
+    }
+    if (s_exec (self, s_schema) != 0) {
+        snprintf (err, errlen, "cannot set up the alarm table %s: %s", self->path, sqlite3_errmsg (self->db));
+        *damage = cw_state_is_damage (sqlite3_extended_errcode (self->db));
+        return -1;
+    }
+    if (s_migrate_seq (self, self->path, err, errlen) != 0) {
+        *damage = cw_state_is_damage (sqlite3_extended_errcode (self->db));
+        return -1;
     }
     struct {
         sqlite3_stmt **stmt;
@@ -321,15 +356,117 @@ alarms_new (const char *db_path, const char *peer, char *err, size_t errlen)
         { &self->save_seq, "UPDATE alarm_seq SET seq = ?1 WHERE node = 0" },
     };
     for (size_t i = 0; i < sizeof stmts / sizeof stmts [0]; i++)
-        if (sqlite3_prepare_v3 (self->db, stmts [i].sql, -1, SQLITE_PREPARE_PERSISTENT, stmts [i].stmt, NULL)
+        if ((rc = sqlite3_prepare_v3 (self->db, stmts [i].sql, -1, SQLITE_PREPARE_PERSISTENT, stmts [i].stmt, NULL))
             != SQLITE_OK) {
-            snprintf (err, errlen, "cannot prepare the alarm queries: %s", sqlite3_errmsg (self->db));
+            snprintf (err, errlen, "cannot prepare the alarm queries on %s: %s", self->path, sqlite3_errmsg (self->db));
+            *damage = cw_state_is_damage (rc);
+            return -1;
+        }
+    return 0;
+}
+
+static void
+s_close (alarms_t *self)
+{
+    sqlite3_stmt **stmts [] = { &self->find_active, &self->insert,       &self->update_raise,  &self->set_state,
+                                &self->by_uuid,     &self->active_of_id, &self->active_of_key, &self->list_active,
+                                &self->list_all,    &self->count_active, &self->save_seq };
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts [0]; i++) {
+        sqlite3_finalize (*stmts [i]);
+        *stmts [i] = NULL;
+    }
+    if (self->db)
+        sqlite3_close_v2 (self->db);
+    self->db = NULL;
+}
+
+alarms_t *
+alarms_new (const char *db_path, const char *peer, char *err, size_t errlen)
+{
+    if (sodium_init () < 0) {
+        snprintf (err, errlen, "libsodium could not be initialised");
+        return NULL;
+    }
+    alarms_t *self = (alarms_t *) zmalloc (sizeof (alarms_t));
+    self->flush_timer = -1;
+    self->heartbeat_timer = -1;
+    self->peer = strdup (peer && *peer ? peer : "");
+    self->path = strdup (db_path);
+    char dir_buf [PATH_MAX], file_buf [PATH_MAX];
+    snprintf (dir_buf, sizeof dir_buf, "%s", db_path);
+    snprintf (file_buf, sizeof file_buf, "%s", db_path);
+    const char *dir = dirname (dir_buf);
+    const char *base = basename (file_buf);
+    if (cw_state_dir_check (dir, false, err, errlen) != 0) {
+        alarms_destroy (&self);
+        return NULL;
+    }
+    //  Recorded but gone or empty, not a database, or damaged: moved aside
+    //  and replaced by an empty table (see alarms.h)
+    struct stat st;
+    bool present = stat (db_path, &st) == 0, damage = false;
+    bool existed = present && st.st_size > 0;
+    char why [1024] = "";
+    if (cw_state_expect (dir, base, why, sizeof why) != 0)
+        damage = true;
+    else if (s_open (self, existed, why, sizeof why, &damage) != 0 && !damage) {
+        snprintf (err, errlen, "%s", why);
+        alarms_destroy (&self);
+        return NULL;
+    }
+    if (damage) {
+        s_close (self);
+        char moved [PATH_MAX + 64];
+        if (cw_state_move_aside (db_path, moved, sizeof moved, err, errlen) != 0) {
             alarms_destroy (&self);
             return NULL;
         }
+        char replaced [6144];
+        snprintf (replaced, sizeof replaced,
+                  "%s; it was moved aside to %s and an empty alarm table started (the alarms raised before are "
+                  "in that file; this alarm clears at the next start of the alarms actor)",
+                  why, present ? moved : "(nothing to move)");
+        self->replaced = strdup (replaced);
+        cw_error ("damaged database replaced path=%s reason=\"%s\" moved_to=%s", db_path, why, present ? moved : "-");
+        if (s_open (self, false, err, errlen, &damage) != 0) {
+            alarms_destroy (&self);
+            return NULL;
+        }
+    }
+    cw_state_mark (dir, base);
+    free (self->problem);    //  what the checks above met is in REPLACED
+    self->problem = NULL;
     openlog ("causeway-alarms", LOG_PID, LOG_DAEMON);
     s_syslog_probe ();
+    //  The damaged-database alarm of this table lives as long as one start
+    json_t *reply = NULL;
+    json_t *args = self->replaced ? json_pack ("{s:i, s:s, s:s}", "id", CW_ALARM_DAMAGED_DB, "subject", base, "detail",
+                                               self->replaced)
+                                  : json_pack ("{s:i, s:s}", "id", CW_ALARM_DAMAGED_DB, "subject", base);
+    alarms_request (self, "alarms", 0, self->replaced ? "alarms.raise" : "alarms.clear", args, &reply);
+    json_decref (reply);
+    json_decref (args);
+    alarms_flush (self);
     return self;
+}
+
+const char *
+alarms_replaced (alarms_t *self)
+{
+    return self->replaced;
+}
+
+const char *
+alarms_problem (alarms_t *self)
+{
+    return self->problem;
+}
+
+void
+alarms_on_problem (alarms_t *self, alarms_problem_fn *fn, void *arg)
+{
+    self->problem_fn = fn;
+    self->problem_arg = arg;
 }
 
 void
@@ -359,16 +496,13 @@ alarms_destroy (alarms_t **self_p)
     for (size_t i = 0; i < self->change_count; i++)
         json_decref (self->changes [i].alarm);
     free (self->changes);
-    sqlite3_stmt **stmts [] = { &self->find_active, &self->insert,       &self->update_raise,  &self->set_state,
-                                &self->by_uuid,     &self->active_of_id, &self->active_of_key, &self->list_active,
-                                &self->list_all,    &self->count_active, &self->save_seq };
-    for (size_t i = 0; i < sizeof stmts / sizeof stmts [0]; i++)
-        sqlite3_finalize (*stmts [i]);
-    if (self->db)
-        sqlite3_close_v2 (self->db);
+    s_close (self);
     for (size_t i = 0; i < self->xpub_count; i++)
         zsock_destroy (&self->xpub [i]);
     free (self->peer);
+    free (self->path);
+    free (self->replaced);
+    free (self->problem);
     free (self);
     *self_p = NULL;
 }
@@ -488,6 +622,7 @@ s_replay (alarms_t *self, zsock_t *xpub)
         json_array_append_new (list, alarm);
     }
     sqlite3_reset (stmt);
+    s_damaged (self, rc);
     json_t *uuids = json_array ();
     for (size_t i = json_array_size (list); i > 0; i--) {
         json_t *alarm = json_array_get (list, i - 1);
@@ -544,7 +679,9 @@ alarms_active_count (alarms_t *self)
 {
     sqlite3_stmt *stmt = self->count_active;
     sqlite3_reset (stmt);
-    int count = sqlite3_step (stmt) == SQLITE_ROW ? sqlite3_column_int (stmt, 0) : -1;
+    int rc = sqlite3_step (stmt);
+    int count = rc == SQLITE_ROW ? sqlite3_column_int (stmt, 0) : -1;
+    s_damaged (self, rc);
     sqlite3_reset (stmt);
     return count;
 }
@@ -899,7 +1036,8 @@ s_raise (alarms_t *self, const char *from, uint64_t corr, json_t *args, json_t *
     else {
         sqlite3_reset (stmt);
         if (rc != SQLITE_DONE) {
-            *reply = s_error ("the alarm table could not be read: %s", sqlite3_errmsg (self->db));
+            *reply = s_error ("the alarm table %s could not be read: %s", self->path, sqlite3_errstr (rc));
+            s_damaged (self, rc);
             return ALARMS_ERROR;
         }
         s_uuid_new (uuid, sizeof uuid);
@@ -925,7 +1063,8 @@ s_raise (alarms_t *self, const char *from, uint64_t corr, json_t *args, json_t *
     sqlite3_clear_bindings (stmt);
     if (rc != SQLITE_DONE) {
         json_decref (alarm);
-        *reply = s_error ("the alarm table could not be written: %s", sqlite3_errmsg (self->db));
+        *reply = s_error ("the alarm table %s could not be written: %s", self->path, sqlite3_errstr (rc));
+        s_damaged (self, rc);
         return ALARMS_ERROR;
     }
     self->seq = seq;
@@ -959,6 +1098,7 @@ s_set_state (alarms_t *self, json_t *alarm, const char *state, const char *event
     sqlite3_clear_bindings (stmt);
     if (rc != SQLITE_DONE) {
         json_decref (alarm);
+        s_damaged (self, rc);
         return -1;
     }
     self->seq++;
@@ -989,9 +1129,11 @@ s_clear (alarms_t *self, const char *from, uint64_t corr, json_t *args, json_t *
     if (by_subject)
         sqlite3_bind_text (stmt, 2, subject, -1, SQLITE_STATIC);
     json_t *active = json_array ();
-    while (sqlite3_step (stmt) == SQLITE_ROW)
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
         json_array_append_new (active, s_row_alarm (stmt));
     sqlite3_reset (stmt);
+    s_damaged (self, rc);
     int cleared = 0;
     size_t index;
     json_t *alarm;
@@ -1058,7 +1200,8 @@ s_list (alarms_t *self, json_t *args, json_t **reply)
     sqlite3_reset (stmt);
     if (rc != SQLITE_DONE) {
         json_decref (list);
-        *reply = s_error ("the alarm table could not be read: %s", sqlite3_errmsg (self->db));
+        *reply = s_error ("the alarm table %s could not be read: %s", self->path, sqlite3_errstr (rc));
+        s_damaged (self, rc);
         return ALARMS_ERROR;
     }
     *reply = json_pack ("{s:o}", "alarms", list);
@@ -1079,6 +1222,8 @@ alarms_request (alarms_t *self, const char *from, uint64_t corr, const char *com
     }
     else if (!command)
         status = (*reply = s_error ("no command given"), ALARMS_ERROR);
+    else if (self->problem)
+        status = (*reply = s_error ("%s", self->problem), ALARMS_ERROR);
     else if (streq (command, "alarms.raise"))
         status = s_raise (self, from, corr, args, reply);
     else if (streq (command, "alarms.clear"))

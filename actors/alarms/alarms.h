@@ -40,8 +40,28 @@ typedef enum {
 typedef void (alarms_reply_fn) (const char *to, uint64_t corr, bool ok, json_t *body, void *arg);
 
 //  Open (create) the alarm table at DB_PATH. PEER is the system name put
-//  in new alarms until alarms_set_peer. NULL with the reason in ERR.
+//  in new alarms until alarms_set_peer. NULL with the reason in ERR (also
+//  "state_dir DIR is not writable: REASON", see cw_statefile.h).
+//
+//  Damage found at open (a table recorded as existing that is now missing
+//  or empty, a file SQLite calls "not a database", or a failed PRAGMA
+//  quick_check) does not stop it: the file is moved aside as
+//  <path>.damaged-<time>, an empty table is started and alarm 10002
+//  (subject the file name, e.g. "alarms.db") is raised in it, saying what
+//  was found and where the file went (alarms_replaced). A start that finds
+//  the table sound clears that alarm.
 alarms_t *alarms_new (const char *db_path, const char *peer, char *err, size_t errlen);
+//  What alarms_new found and replaced (NULL when the table was sound).
+const char *alarms_replaced (alarms_t *self);
+
+//  Damage found at run time: a statement that fails with SQLITE_CORRUPT or
+//  SQLITE_NOTADB puts the table out of service. From then on every request
+//  is answered with PROBLEM (the file, SQLite's error and the fix: restart
+//  the actor, whose next start replaces the file); FN is called once with
+//  it. alarms_problem: that text, or NULL while the table is in service.
+typedef void (alarms_problem_fn) (const char *problem, void *arg);
+void alarms_on_problem (alarms_t *self, alarms_problem_fn *fn, void *arg);
+const char *alarms_problem (alarms_t *self);
 //  Commits nothing: flush first (alarms_flush) to answer pending requests.
 void alarms_destroy (alarms_t **self_p);
 

@@ -8,6 +8,14 @@
     change the table are answered after their batch is committed (see
     alarms.h); the retained STATE config.changed.system.name gives the
     system name used as the "peer" of alarms.
+
+    A damaged or unusable alarm table never leaves the node silent: the
+    problem (file, SQLite's error, fix) goes to causewayd as the retained
+    STATE actor.problem.alarms {"problem"}, which `causeway status`, the
+    systemd STATUS= line and causewayd's log show. When alarms.db cannot be
+    opened at all (an unwritable state_dir), the actor still becomes READY
+    and answers every alarms.* request with that problem, rather than
+    failing in a restart loop with nothing said.
 */
 
 #include "alarms.h"
@@ -37,6 +45,52 @@ static const cw_command_t s_commands [] = {
     { "alarms.list", s_on_request, CW_CMD_IDEMPOTENT, "the active alarms ({all: true}: cleared too)" },
     { NULL, NULL, 0, NULL }
 };
+
+static void
+s_report (cw_actor_t *actor, const char *problem)
+{
+    cw_error ("%s", problem);
+    cw_actor_publish (actor, "actor.problem.alarms", json_pack ("{s:s}", "problem", problem), true);
+}
+
+static void
+s_on_problem (const char *problem, void *arg)
+{
+    s_report ((cw_actor_t *) arg, problem);
+}
+
+//  Every command while there is no alarm table: the problem
+static cw_reply_status_t
+s_unavailable (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **reply, void *arg)
+{
+    (void) actor;
+    (void) req;
+    (void) args;
+    *reply = cw_error_body ("%s", (const char *) arg);
+    return CW_REPLY_ERROR;
+}
+
+static const cw_command_t s_unavailable_commands [] = {
+    { "alarms.raise", s_unavailable, CW_CMD_IDEMPOTENT, "raise alarm {id, detail} (or update it)" },
+    { "alarms.clear", s_unavailable, CW_CMD_IDEMPOTENT, "clear alarm {id}" },
+    { "alarms.ack", s_unavailable, CW_CMD_IDEMPOTENT, "acknowledge alarm {uuid}" },
+    { "alarms.list", s_unavailable, CW_CMD_IDEMPOTENT, "the active alarms ({all: true}: cleared too)" },
+    { NULL, NULL, 0, NULL }
+};
+
+//  No alarm table (PROBLEM says why): serve errors that say so until stopped.
+static int
+s_run_without_table (cw_actor_t *actor, const char *problem)
+{
+    char *text = strdup (problem);
+    int rc = 1;
+    if (text && cw_actor_commands (actor, s_unavailable_commands, text) == 0) {
+        s_report (actor, text);
+        rc = cw_actor_ready (actor) == 0 ? cw_actor_run (actor) : 1;
+    }
+    free (text);
+    return rc;
+}
 
 static void
 s_on_event (cw_actor_t *actor, const cw_envelope_t *ev, json_t *body, void *arg)
@@ -70,10 +124,18 @@ main (int argc, char **argv)
     snprintf (path, sizeof path, "%s/alarms.db", boot->node.state_dir);
     alarms_t *alarms = alarms_new (path, boot->node.name, err, sizeof err);
     if (!alarms) {
-        cw_error ("cannot start: %s", err);
+        char problem [1024];
+        snprintf (problem, sizeof problem, "no alarm table: %s", err);
+        int rc = s_run_without_table (actor, problem);
         cw_actor_destroy (&actor);
-        return 1;
+        return rc;
     }
+    if (alarms_replaced (alarms)) {
+        char problem [8192];
+        snprintf (problem, sizeof problem, "%s was damaged: %s", path, alarms_replaced (alarms));
+        s_report (actor, problem);
+    }
+    alarms_on_problem (alarms, s_on_problem, actor);
     for (int i = 0; i < boot->alarms.publish_count; i++)
         if (alarms_bind (alarms, boot->alarms.publish [i], err, sizeof err) != 0) {
             cw_error ("cannot start: %s", err);

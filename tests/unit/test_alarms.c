@@ -19,6 +19,7 @@
 
 #include <regex.h>
 #include <sqlite3.h>
+#include <unistd.h>
 #include <syslog.h>
 
 //  ---------------------------------------------------------------------
@@ -802,7 +803,71 @@ test_bad_database (void **state)
     char err [256] = "";
     alarms_t *alarms = alarms_new ("/nonexistent-folder/alarms.db", "peer1", err, sizeof err);
     assert_null (alarms);
-    assert_non_null (strstr (err, "/nonexistent-folder/alarms.db"));
+    assert_non_null (strstr (err, "state_dir /nonexistent-folder cannot be used"));
+}
+
+//  A page of garbage in the middle of the table: found at open, the file
+//  moved aside, an empty table started with alarm 10002 about alarms.db,
+//  which the next sound start clears.
+static void
+test_damaged_table_replaced (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    char detail [1024];
+    memset (detail, 'x', sizeof detail - 1);
+    detail [sizeof detail - 1] = 0;
+    for (int id = 90100; id < 90160; id++) {
+        char args [1200];
+        snprintf (args, sizeof args, "{\"id\": %d, \"detail\": \"%s\"}", id, detail);
+        json_decref (s_ok (fx, "@control", "alarms.raise", args));
+    }
+    assert_null (alarms_replaced (fx->alarms));
+    alarms_destroy (&fx->alarms);
+    FILE *f = fopen (fx->path, "r+");
+    assert_non_null (f);
+    fseek (f, 0, SEEK_END);
+    long size = ftell (f);
+    assert_true (size >= 8 * 4096);
+    fseek (f, (size / 4096 / 2) * 4096, SEEK_SET);
+    for (int i = 0; i < 4096; i++)
+        fputc ((i * 7919) & 0xff, f);
+    fclose (f);
+
+    s_open (fx);
+    const char *replaced = alarms_replaced (fx->alarms);
+    assert_non_null (replaced);
+    assert_non_null (strstr (replaced, "integrity check failed"));
+    assert_non_null (strstr (replaced, "moved aside to"));
+    assert_null (alarms_problem (fx->alarms));
+    json_t *list = s_list (fx, false);
+    assert_int_equal (json_array_size (list), 1);
+    json_t *alarm = json_array_get (list, 0);
+    assert_int_equal (json_integer_value (json_object_get (alarm, "id")), 10002);
+    assert_string_equal (s_field (alarm, "subject"), "alarms.db");
+    assert_string_equal (s_field (alarm, "severity"), "critical");
+    assert_non_null (strstr (s_field (alarm, "detail"), fx->path));
+    json_decref (list);
+
+    alarms_destroy (&fx->alarms);
+    s_open (fx);
+    assert_null (alarms_replaced (fx->alarms));
+    list = s_list (fx, false);
+    assert_int_equal (json_array_size (list), 0);
+    json_decref (list);
+}
+
+//  A table emptied behind the actor's back (zero bytes, recorded as
+//  existing) is damage too, not a fresh start.
+static void
+test_emptied_table_replaced (void **state)
+{
+    fixture_t *fx = (fixture_t *) *state;
+    json_decref (s_ok (fx, "@control", "alarms.raise", "{\"id\": 90001, \"detail\": \"kept\"}"));
+    alarms_destroy (&fx->alarms);
+    assert_int_equal (truncate (fx->path, 0), 0);
+    s_open (fx);
+    assert_non_null (alarms_replaced (fx->alarms));
+    assert_non_null (strstr (alarms_replaced (fx->alarms), "is empty (zero bytes), but this node had one"));
 }
 
 int
@@ -824,6 +889,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_seq_migration, s_setup, s_teardown),
         cmocka_unit_test (test_syslog_format),
         cmocka_unit_test (test_bad_database),
+        cmocka_unit_test_setup_teardown (test_damaged_table_replaced, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_emptied_table_replaced, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -329,7 +329,7 @@ test_newer_schema_refused (void **state)
     assert_non_null (strstr (err, "schema version 99"));
     //  and a state_dir that cannot be created
     assert_null (cw_config_store_new ("/proc/no/such/dir", "peer1", err, sizeof (err)));
-    assert_non_null (strstr (err, "cannot create"));
+    assert_non_null (strstr (err, "state_dir /proc/no/such/dir cannot be created"));
 }
 
 static void
@@ -382,6 +382,144 @@ test_wal_and_durable_across_sigkill (void **state)
     sqlite3_close (db);
 }
 
+static void
+s_count_damage (cw_config_store_t *store, json_t *damage, void *arg)
+{
+    (void) store;
+    json_array_extend ((json_t *) arg, damage);
+}
+
+//  The entry about FILE in a damage list, or NULL.
+static json_t *
+s_damage_of (json_t *damage, const char *file)
+{
+    size_t index;
+    json_t *entry;
+    json_array_foreach (damage, index, entry)
+        if (strcmp (json_string_value (json_object_get (entry, "file")), file) == 0)
+            return entry;
+    return NULL;
+}
+
+static int
+s_count_aside (const char *dir, const char *prefix)
+{
+    char cmd [256];
+    snprintf (cmd, sizeof cmd, "ls '%s' | grep -c '^%s\\.damaged-[0-9TZ]*$'", dir, prefix);
+    FILE *p = popen (cmd, "r");
+    int count = 0;
+    if (p) {
+        if (fscanf (p, "%d", &count) != 1)
+            count = 0;
+        pclose (p);
+    }
+    return count;
+}
+
+//  An empty config.db on a node that had one, and a cluster.db that is not
+//  a database: each moved aside, replaced, and the damage recorded (also
+//  across a reopen) until resolved; settings are not silently defaults.
+static void
+test_damaged_files_replaced (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    s_expect_reply (fx, "config.set", "{\"key\": \"system.name\", \"value\": \"vcs-tokyo\"}", true, NULL);
+    json_t *damage = cw_config_store_damage (fx->store);
+    assert_int_equal (json_array_size (damage), 0);
+    json_decref (damage);
+    cw_config_store_destroy (&fx->store);
+
+    char state_dir [128], path [192], err [256];
+    snprintf (state_dir, sizeof (state_dir), "%s/state", fx->dir);
+    snprintf (path, sizeof (path), "%s/config.db", state_dir);
+    assert_int_equal (truncate (path, 0), 0);
+    snprintf (path, sizeof (path), "%s/cluster.db", state_dir);
+    FILE *f = fopen (path, "r+");
+    assert_non_null (f);
+    fputs ("this is not a database, nor its header: overwritten", f);
+    fclose (f);
+
+    fx->store = cw_config_store_new (state_dir, "peer1", err, sizeof (err));
+    assert_non_null (fx->store);
+    damage = cw_config_store_damage (fx->store);
+    assert_int_equal (json_array_size (damage), 2);
+    json_t *config = s_damage_of (damage, "config.db");
+    json_t *cluster = s_damage_of (damage, "cluster.db");
+    assert_non_null (config);
+    assert_non_null (cluster);
+    assert_true (json_is_true (json_object_get (config, "replaced")));
+    const char *detail = json_string_value (json_object_get (config, "detail"));
+    assert_non_null (strstr (detail, "config.db is empty (zero bytes), but this node had one"));
+    assert_non_null (strstr (detail, "moved aside to"));
+    detail = json_string_value (json_object_get (cluster, "detail"));
+    assert_non_null (strstr (detail, "cluster.db"));
+    assert_non_null (strstr (detail, "not a database"));
+    json_decref (damage);
+    assert_int_equal (s_count_aside (state_dir, "config.db"), 1);
+    assert_int_equal (s_count_aside (state_dir, "cluster.db"), 1);
+    s_expect_reply (fx, "config.get", "{\"key\": \"system.name\"}", true,
+                    "{\"default\":true,\"key\":\"system.name\",\"scope\":\"peer\",\"value\":\"peer1\"}");
+
+    //  Still reported after a reopen; the announce calls the damage callback
+    cw_config_store_destroy (&fx->store);
+    fx->store = cw_config_store_new (state_dir, "peer1", err, sizeof (err));
+    assert_non_null (fx->store);
+    json_t *seen = json_array ();
+    cw_config_store_on_damage (fx->store, s_count_damage, seen);
+    cw_config_store_announce (fx->store);
+    assert_int_equal (json_array_size (seen), 2);
+    cw_config_store_damage_resolved (fx->store, "cluster.db");
+    json_array_clear (seen);
+    cw_config_store_announce (fx->store);
+    assert_int_equal (json_array_size (seen), 1);
+    assert_non_null (s_damage_of (seen, "config.db"));
+    json_decref (seen);
+    cw_config_store_on_damage (fx->store, NULL, NULL);
+}
+
+//  A config.db recorded in .causeway-state that is gone is damage; a page
+//  of garbage in the middle of cluster.db fails the integrity check.
+static void
+test_missing_and_damaged_page (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    //  Enough rows for several pages in cluster.db
+    for (int i = 0; i < 40; i++) {
+        char args [2048] = "{\"key\": \"cluster.address_mapping\", \"value\": [";
+        for (int m = 0; m < 12; m++)
+            snprintf (args + strlen (args), sizeof args - strlen (args), "%s\"host%d-%d.example.com=10.0.%d.%d\"",
+                      m ? ", " : "", i, m, i, m + 1);
+        strcat (args, "]}");
+        s_expect_reply (fx, "config.set", args, true, NULL);
+    }
+    cw_config_store_destroy (&fx->store);
+    char state_dir [128], path [192], err [256];
+    snprintf (state_dir, sizeof (state_dir), "%s/state", fx->dir);
+    snprintf (path, sizeof (path), "%s/config.db", state_dir);
+    assert_int_equal (unlink (path), 0);
+    snprintf (path, sizeof (path), "%s/cluster.db", state_dir);
+    FILE *f = fopen (path, "r+");
+    assert_non_null (f);
+    fseek (f, 0, SEEK_END);
+    long size = ftell (f);
+    assert_true (size >= 3 * 4096);
+    fseek (f, (size / 4096 / 2) * 4096, SEEK_SET);
+    for (int i = 0; i < 4096; i++)
+        fputc ((i * 7919) & 0xff, f);
+    fclose (f);
+
+    fx->store = cw_config_store_new (state_dir, "peer1", err, sizeof (err));
+    assert_non_null (fx->store);
+    json_t *damage = cw_config_store_damage (fx->store);
+    json_t *config = s_damage_of (damage, "config.db");
+    json_t *cluster = s_damage_of (damage, "cluster.db");
+    assert_non_null (config);
+    assert_non_null (cluster);
+    assert_non_null (strstr (json_string_value (json_object_get (config, "detail")), "is missing"));
+    assert_non_null (strstr (json_string_value (json_object_get (cluster, "detail")), "integrity check failed"));
+    json_decref (damage);
+}
+
 int
 main (void)
 {
@@ -394,6 +532,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_reopen_and_bad_rows, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_newer_schema_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_wal_and_durable_across_sigkill, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_damaged_files_replaced, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_missing_and_damaged_page, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

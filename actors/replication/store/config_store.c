@@ -14,6 +14,7 @@
     ignored with a warning: the key reads as its default.
 */
 #include "config_store.h"
+#include "cw_statefile.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 struct _cw_config_store_t {
     sqlite3 *db;
@@ -33,7 +35,14 @@ struct _cw_config_store_t {
     void *on_change_arg;
     cw_config_replicate_fn *on_replicate;
     void *on_replicate_arg;
+    cw_config_damage_fn *on_damage;
+    void *on_damage_arg;
+    char *state_dir;
+    json_t *runtime_damage;    //  file -> detail, found by a statement at run time
+    bool reporting;            //  inside the damage callback
 };
+
+static void s_check_damage (cw_config_store_t *self, const char *file);
 
 //  ---------------------------------------------------------------------
 //  SQLite helpers
@@ -53,6 +62,7 @@ s_exec (cw_config_store_t *self, const char *sql, char *err, size_t errlen)
             snprintf (err, errlen, "config store %s: %s", self->path, msg ? msg : "error");
         cw_error ("config store: sql failed path=%s error=\"%s\"", self->path, msg ? msg : "?");
         sqlite3_free (msg);
+        s_check_damage (self, NULL);
         return -1;
     }
     return 0;
@@ -64,41 +74,234 @@ s_table (const cw_config_key_t *key)
     return key->scope == CW_SCOPE_CLUSTER ? CW_REPLOG_SCHEMA ".cluster_config" : "peer_config";
 }
 
-static int
-s_mkdir_p (const char *dir)
+//  The file that holds KEY's row.
+static const char *
+s_file (const cw_config_key_t *key)
 {
-    char path [4096];
-    if (snprintf (path, sizeof (path), "%s", dir) >= (int) sizeof (path))
-        return -1;
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir (path, 0700) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir (path, 0700) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
+    return key->scope == CW_SCOPE_CLUSTER ? CW_REPLOG_CLUSTER_DB_FILE : CW_CONFIG_DB_FILE;
+}
+
+//  ---------------------------------------------------------------------
+//  Damage: found at open (marker, quick_check, "not a database") or by a
+//  statement at run time. A damaged file found at open is moved aside and
+//  replaced by an empty one, and the damage is recorded in config.db's meta
+//  table (key "damaged.<file>") so it is reported at every start until a
+//  backup restore replaces config.db (the restored meta table has no such
+//  row) or the owner resolves it (cw_config_store_damage_resolved).
+
+static bool
+s_nonempty (const char *path)
+{
+    struct stat st;
+    return stat (path, &st) == 0 && st.st_size > 0;
+}
+
+static void
+s_record_damage (cw_config_store_t *self, const char *file, const char *detail)
+{
+    sqlite3_stmt *stmt = NULL;
+    char key [64];
+    snprintf (key, sizeof key, "damaged.%s", file);
+    if (sqlite3_prepare_v2 (self->db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", -1, &stmt, NULL)
+            != SQLITE_OK
+        || sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_text (stmt, 2, detail, -1, SQLITE_STATIC) != SQLITE_OK || sqlite3_step (stmt) != SQLITE_DONE)
+        cw_error ("config store: cannot record the damage file=%s error=\"%s\"", file, sqlite3_errmsg (self->db));
+    sqlite3_finalize (stmt);
+}
+
+json_t *
+cw_config_store_damage (cw_config_store_t *self)
+{
+    json_t *list = json_array ();
+    if (!self || !self->db)
+        return list;
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2 (self->db, "SELECT substr (key, 9), value FROM meta WHERE key LIKE 'damaged.%' ORDER BY key",
+                            -1, &stmt, NULL)
+        == SQLITE_OK)
+        while (sqlite3_step (stmt) == SQLITE_ROW) {
+            const char *file = (const char *) sqlite3_column_text (stmt, 0);
+            const char *detail = (const char *) sqlite3_column_text (stmt, 1);
+            if (file && detail && !json_object_get (self->runtime_damage, file))
+                json_array_append_new (list,
+                                       json_pack ("{s:s, s:s, s:b}", "file", file, "detail", detail, "replaced", true));
+        }
+    sqlite3_finalize (stmt);
+    const char *file;
+    json_t *detail;
+    json_object_foreach (self->runtime_damage, file, detail)
+        json_array_append_new (list, json_pack ("{s:s, s:O, s:b}", "file", file, "detail", detail, "replaced", false));
+    return list;
+}
+
+void
+cw_config_store_damage_resolved (cw_config_store_t *self, const char *file)
+{
+    if (!self || !file)
+        return;
+    char key [64];
+    snprintf (key, sizeof key, "damaged.%s", file);
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2 (self->db, "DELETE FROM meta WHERE key = ?1", -1, &stmt, NULL) == SQLITE_OK
+        && sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC) == SQLITE_OK)
+        sqlite3_step (stmt);
+    sqlite3_finalize (stmt);
+}
+
+void
+cw_config_store_on_damage (cw_config_store_t *self, cw_config_damage_fn *fn, void *arg)
+{
+    if (!self)
+        return;
+    self->on_damage = fn;
+    self->on_damage_arg = arg;
+}
+
+static void
+s_report_damage (cw_config_store_t *self)
+{
+    if (!self->on_damage || self->reporting)
+        return;
+    self->reporting = true;
+    json_t *damage = cw_config_store_damage (self);
+    self->on_damage (self, damage, self->on_damage_arg);
+    json_decref (damage);
+    self->reporting = false;
+}
+
+//  After a failed statement: when SQLite says the file is damaged, report
+//  FILE (NULL: the file the last statement named, else config.db) once.
+static void
+s_check_damage (cw_config_store_t *self, const char *file)
+{
+    int rc = sqlite3_extended_errcode (self->db);
+    if (!self->runtime_damage || !cw_state_is_damage (rc))
+        return;
+    const char *msg = sqlite3_errmsg (self->db);
+    if (!file)
+        file = CW_CONFIG_DB_FILE;
+    if (json_object_get (self->runtime_damage, file))
+        return;
+    char detail [1024];
+    snprintf (detail, sizeof detail, "%s/%s: %s (found at run time)", self->state_dir, file, msg);
+    cw_error ("damaged database found path=%s/%s error=\"%s\"", self->state_dir, file, msg);
+    json_object_set_new (self->runtime_damage, file, json_string (detail));
+    s_report_damage (self);
 }
 
 //  ---------------------------------------------------------------------
 //  Open / close
+
+//  Open config.db and set up its schema. -1 with ERR; *DAMAGE tells
+//  whether SQLite found the file not to be a (sound) database.
+static int
+s_open_main (cw_config_store_t *self, char *err, size_t errlen, bool *damage)
+{
+    *damage = false;
+    int rc = sqlite3_open_v2 (self->path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                              NULL);
+    if (rc != SQLITE_OK) {
+        if (err && errlen)
+            snprintf (err, errlen, "config store %s: %s", self->path,
+                      self->db ? sqlite3_errmsg (self->db) : sqlite3_errstr (rc));
+        *damage = cw_state_is_damage (rc);
+        return -1;
+    }
+    //  Owner only: the configuration will hold secrets (clustering issue).
+    if (chmod (self->path, 0600) != 0)
+        cw_warn ("config store: chmod failed path=%s error=\"%s\"", self->path, strerror (errno));
+    sqlite3_busy_timeout (self->db, CW_CONFIG_BUSY_TIMEOUT_MS);
+    if (s_exec (self, "PRAGMA journal_mode=WAL;", err, errlen) || s_exec (self, "PRAGMA synchronous=FULL;", err, errlen)
+        || s_exec (self, "BEGIN IMMEDIATE;", err, errlen)) {
+        *damage = cw_state_is_damage (sqlite3_extended_errcode (self->db));
+        return -1;
+    }
+    if (s_exec (self, s_schema, err, errlen)) {
+        *damage = cw_state_is_damage (sqlite3_extended_errcode (self->db));
+        sqlite3_exec (self->db, "ROLLBACK;", NULL, NULL, NULL);
+        return -1;
+    }
+    //  A database written by a newer release is not ours to touch.
+    int version = 0;
+    sqlite3_stmt *stmt = NULL;
+    rc = sqlite3_prepare_v2 (self->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &stmt, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
+        version = atoi ((const char *) sqlite3_column_text (stmt, 0));
+    sqlite3_finalize (stmt);
+    if (version < 1 || version > CW_CONFIG_SCHEMA_VERSION) {
+        *damage = cw_state_is_damage (rc);
+        if (err && errlen)
+            snprintf (err, errlen, "config store %s: schema version %d, this release knows 1..%d", self->path, version,
+                      CW_CONFIG_SCHEMA_VERSION);
+        sqlite3_exec (self->db, "ROLLBACK;", NULL, NULL, NULL);
+        return -1;
+    }
+    if (s_exec (self, "COMMIT;", err, errlen)) {
+        *damage = cw_state_is_damage (sqlite3_extended_errcode (self->db));
+        sqlite3_exec (self->db, "ROLLBACK;", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+//  ATTACH cluster.db and open the replication log on it. -1 with ERR and
+//  *DAMAGE as for s_open_main.
+static int
+s_open_cluster (cw_config_store_t *self, bool check, char *err, size_t errlen, bool *damage)
+{
+    *damage = false;
+    char attach [PATH_MAX + 64];
+    snprintf (attach, sizeof (attach), "ATTACH DATABASE '%s/%s' AS " CW_REPLOG_SCHEMA ";", self->state_dir,
+              CW_REPLOG_CLUSTER_DB_FILE);
+    if (s_exec (self, attach, NULL, 0)) {
+        *damage = cw_state_is_damage (sqlite3_extended_errcode (self->db));
+        snprintf (err, errlen, "%s/%s: %s", self->state_dir, CW_REPLOG_CLUSTER_DB_FILE, sqlite3_errmsg (self->db));
+        return -1;
+    }
+    char why [512];
+    if (check && cw_state_quick_check (self->db, CW_REPLOG_SCHEMA, why, sizeof why)) {
+        snprintf (err, errlen, "%s/%s: %s", self->state_dir, CW_REPLOG_CLUSTER_DB_FILE, why);
+        *damage = true;
+    }
+    else {
+        self->replog = cw_replog_new (self->db, CW_REPLOG_SCHEMA, why, sizeof why);
+        if (self->replog)
+            return 0;
+        *damage = cw_state_is_damage (sqlite3_extended_errcode (self->db));
+        snprintf (err, errlen, "%s/%s: %s", self->state_dir, CW_REPLOG_CLUSTER_DB_FILE, why);
+    }
+    sqlite3_exec (self->db, "DETACH DATABASE " CW_REPLOG_SCHEMA ";", NULL, NULL, NULL);
+    return -1;
+}
+
+//  FILE (at PATH) is damaged for reason WHY: move it aside and say so in
+//  DETAIL. -1 with ERR when it cannot be moved.
+static int
+s_set_aside (const char *path, const char *why, char *detail, size_t size, char *err, size_t errlen)
+{
+    bool present = access (path, F_OK) == 0;
+    char moved [PATH_MAX + 64];
+    if (cw_state_move_aside (path, moved, sizeof moved, err, errlen))
+        return -1;
+    if (present)
+        snprintf (detail, size, "%s; the damaged file was moved aside to %s and an empty one started", why, moved);
+    else
+        snprintf (detail, size, "%s; an empty one was started", why);
+    cw_error ("damaged database replaced path=%s reason=\"%s\" moved_to=%s", path, why, present ? moved : "-");
+    return 0;
+}
 
 cw_config_store_t *
 cw_config_store_new (const char *state_dir, const char *node_name, char *err, size_t errlen)
 {
     if (err && errlen)
         err [0] = 0;
-    if (!state_dir || !*state_dir) {
-        if (err && errlen)
-            snprintf (err, errlen, "config store: no state_dir");
+    if (cw_state_dir_check (state_dir, true, err, errlen))
         return NULL;
-    }
-    if (s_mkdir_p (state_dir) != 0) {
+    if (strchr (state_dir, '\'')) {
         if (err && errlen)
-            snprintf (err, errlen, "config store: cannot create %s: %s", state_dir, strerror (errno));
+            snprintf (err, errlen, "config store: state_dir must not contain a quote");
         return NULL;
     }
     cw_config_store_t *self = calloc (1, sizeof (*self));
@@ -107,73 +310,69 @@ cw_config_store_new (const char *state_dir, const char *node_name, char *err, si
     size_t len = strlen (state_dir) + strlen (CW_CONFIG_DB_FILE) + 2;
     self->path = malloc (len);
     self->node_name = strdup (node_name ? node_name : "");
-    if (!self->path || !self->node_name) {
+    self->state_dir = strdup (state_dir);
+    if (!self->path || !self->node_name || !self->state_dir) {
         cw_config_store_destroy (&self);
         return NULL;
     }
     snprintf (self->path, len, "%s/%s", state_dir, CW_CONFIG_DB_FILE);
 
-    int rc = sqlite3_open_v2 (self->path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                              NULL);
-    if (rc != SQLITE_OK) {
-        if (err && errlen)
-            snprintf (err, errlen, "config store %s: %s", self->path,
-                      self->db ? sqlite3_errmsg (self->db) : sqlite3_errstr (rc));
-        cw_config_store_destroy (&self);
-        return NULL;
+    //  config.db: recorded but gone or empty, not a database, or damaged
+    char why [1024] = "", detail [6144] = "";
+    bool existed = s_nonempty (self->path), damage = false;
+    if (cw_state_expect (state_dir, CW_CONFIG_DB_FILE, why, sizeof why) == 0) {
+        if (s_open_main (self, why, sizeof why, &damage) != 0) {
+            if (!damage) {    //  not damage (a newer schema, no memory...): not ours to replace
+                snprintf (err, errlen, "%s", why);
+                cw_config_store_destroy (&self);
+                return NULL;
+            }
+        }
+        else {
+            char check [512];
+            if (existed && cw_state_quick_check (self->db, "main", check, sizeof check) != 0)
+                snprintf (why, sizeof why, "%s: %s", self->path, check);
+            else
+                why [0] = 0;
+        }
     }
-    //  Owner only: the configuration will hold secrets (clustering issue).
-    if (chmod (self->path, 0600) != 0)
-        cw_warn ("config store: chmod failed path=%s error=\"%s\"", self->path, strerror (errno));
-    sqlite3_busy_timeout (self->db, CW_CONFIG_BUSY_TIMEOUT_MS);
-    if (s_exec (self, "PRAGMA journal_mode=WAL;", err, errlen) || s_exec (self, "PRAGMA synchronous=FULL;", err, errlen)
-        || s_exec (self, "BEGIN IMMEDIATE;", err, errlen)) {
-        cw_config_store_destroy (&self);
-        return NULL;
+    if (*why) {
+        if (self->db)
+            sqlite3_close_v2 (self->db);
+        self->db = NULL;
+        if (s_set_aside (self->path, why, detail, sizeof detail, err, errlen)
+            || s_open_main (self, err, errlen, &damage)) {
+            cw_config_store_destroy (&self);
+            return NULL;
+        }
+        s_record_damage (self, CW_CONFIG_DB_FILE, detail);
     }
-    if (s_exec (self, s_schema, err, errlen)) {
-        sqlite3_exec (self->db, "ROLLBACK;", NULL, NULL, NULL);
-        cw_config_store_destroy (&self);
-        return NULL;
-    }
-    //  A database written by a newer release is not ours to touch.
-    int version = 0;
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2 (self->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &stmt, NULL)
-            == SQLITE_OK
-        && sqlite3_step (stmt) == SQLITE_ROW)
-        version = atoi ((const char *) sqlite3_column_text (stmt, 0));
-    sqlite3_finalize (stmt);
-    if (version < 1 || version > CW_CONFIG_SCHEMA_VERSION) {
-        if (err && errlen)
-            snprintf (err, errlen, "config store %s: schema version %d, this release knows 1..%d", self->path, version,
-                      CW_CONFIG_SCHEMA_VERSION);
-        sqlite3_exec (self->db, "ROLLBACK;", NULL, NULL, NULL);
-        cw_config_store_destroy (&self);
-        return NULL;
-    }
-    if (s_exec (self, "COMMIT;", err, errlen)) {
-        sqlite3_exec (self->db, "ROLLBACK;", NULL, NULL, NULL);
-        cw_config_store_destroy (&self);
-        return NULL;
-    }
+    cw_state_mark (state_dir, CW_CONFIG_DB_FILE);
+
     //  Cluster-scope data: its own file, so it can be replicated, snapshot
     //  and reset as a whole (see replog.h)
-    char attach [PATH_MAX + 64];
-    snprintf (attach, sizeof (attach), "ATTACH DATABASE '%s/%s' AS " CW_REPLOG_SCHEMA ";", state_dir,
-              CW_REPLOG_CLUSTER_DB_FILE);
-    if (strchr (state_dir, '\'') || s_exec (self, attach, err, errlen)) {
-        if (err && errlen && strchr (state_dir, '\''))
-            snprintf (err, errlen, "config store: state_dir must not contain a quote");
-        cw_config_store_destroy (&self);
-        return NULL;
+    char cluster_path [PATH_MAX];
+    snprintf (cluster_path, sizeof cluster_path, "%s/%s", state_dir, CW_REPLOG_CLUSTER_DB_FILE);
+    existed = s_nonempty (cluster_path);
+    why [0] = 0;
+    if (cw_state_expect (state_dir, CW_REPLOG_CLUSTER_DB_FILE, why, sizeof why) == 0) {
+        if (s_open_cluster (self, existed, why, sizeof why, &damage) != 0 && !damage) {
+            snprintf (err, errlen, "%s", why);
+            cw_config_store_destroy (&self);
+            return NULL;
+        }
     }
-    self->replog = cw_replog_new (self->db, CW_REPLOG_SCHEMA, err, errlen);
     if (!self->replog) {
-        cw_config_store_destroy (&self);
-        return NULL;
+        if (s_set_aside (cluster_path, why, detail, sizeof detail, err, errlen)
+            || s_open_cluster (self, false, err, errlen, &damage)) {
+            cw_config_store_destroy (&self);
+            return NULL;
+        }
+        s_record_damage (self, CW_REPLOG_CLUSTER_DB_FILE, detail);
     }
-    cw_info ("config store: opened path=%s schema_version=%d cluster_seq=%lld", self->path, version,
+    cw_state_mark (state_dir, CW_REPLOG_CLUSTER_DB_FILE);
+    self->runtime_damage = json_object ();
+    cw_info ("config store: opened path=%s cluster_seq=%lld", self->path,
              (long long) cw_config_store_cluster_seq (self));
     return self;
 }
@@ -187,8 +386,10 @@ cw_config_store_destroy (cw_config_store_t **self_p)
     cw_replog_destroy (&self->replog);
     if (self->db)
         sqlite3_close_v2 (self->db);
+    json_decref (self->runtime_damage);
     free (self->path);
     free (self->node_name);
+    free (self->state_dir);
     free (self);
     *self_p = NULL;
 }
@@ -281,11 +482,15 @@ cw_config_store_value (cw_config_store_t *self, const cw_config_key_t *key, bool
                          text ? text : "(null)", stored ? err : "not JSON");
             json_decref (stored);
         }
-        else if (rc != SQLITE_DONE)
+        else if (rc != SQLITE_DONE) {
             cw_error ("config store: read failed key=%s error=\"%s\"", key->name, sqlite3_errmsg (self->db));
+            s_check_damage (self, s_file (key));
+        }
     }
-    else
+    else {
         cw_error ("config store: read failed key=%s error=\"%s\"", key->name, sqlite3_errmsg (self->db));
+        s_check_damage (self, s_file (key));
+    }
     sqlite3_finalize (stmt);
     if (value) {
         if (is_default)
@@ -356,8 +561,10 @@ static int
 s_commit (cw_config_store_t *self, const cw_config_key_t *key, const char *value_text, char *err, size_t errlen)
 {
     bool cluster = key->scope == CW_SCOPE_CLUSTER;
-    if (cluster ? cw_replog_write_begin (self->replog, err, errlen) : s_exec (self, "BEGIN IMMEDIATE;", err, errlen))
+    if (cluster ? cw_replog_write_begin (self->replog, err, errlen) : s_exec (self, "BEGIN IMMEDIATE;", err, errlen)) {
+        s_check_damage (self, s_file (key));
         return -1;
+    }
     char sql [256];
     if (value_text)
         snprintf (sql, sizeof (sql),
@@ -380,6 +587,7 @@ s_commit (cw_config_store_t *self, const cw_config_key_t *key, const char *value
         if (err && errlen)
             snprintf (err, errlen, "config store: cannot write %s: %s", key->name, sqlite3_errmsg (self->db));
         cw_error ("config store: write failed key=%s error=\"%s\"", key->name, sqlite3_errmsg (self->db));
+        s_check_damage (self, s_file (key));
         if (cluster)
             cw_replog_write_rollback (self->replog);
         else
@@ -391,8 +599,10 @@ s_commit (cw_config_store_t *self, const cw_config_key_t *key, const char *value
         int64_t seq = 0;
         void *changeset = NULL;
         int len = 0;
-        if (cw_replog_write_commit (self->replog, &seq, &changeset, &len, err, errlen))
+        if (cw_replog_write_commit (self->replog, &seq, &changeset, &len, err, errlen)) {
+            s_check_damage (self, CW_REPLOG_CLUSTER_DB_FILE);
             return -1;
+        }
         if (seq > 0 && self->on_replicate)
             self->on_replicate (self, seq, changeset, len, self->on_replicate_arg);
         sqlite3_free (changeset);
@@ -450,6 +660,9 @@ cw_config_store_announce (cw_config_store_t *self)
     const cw_config_key_t *keys = cw_registry_keys (&count);
     for (size_t i = 0; i < count; i++)
         s_notify (self, &keys [i]);
+    //  After a restore the files are new: what a statement found is history
+    json_object_clear (self->runtime_damage);
+    s_report_damage (self);
 }
 
 void

@@ -58,7 +58,8 @@ typedef enum {
 //  subordinates (see replog.h).
 typedef void (cw_config_replicate_fn) (cw_config_store_t *self, int64_t seq, const void *changeset, int len, void *arg);
 
-//  Open (create) STATE_DIR/config.db. NODE_NAME is the bootstrap node.name,
+//  Open (create) STATE_DIR/config.db (checked first: see DAMAGED STATE
+//  below). NODE_NAME is the bootstrap node.name,
 //  the default of system.name. NULL with a reason in ERR on failure.
 cw_config_store_t *cw_config_store_new (const char *state_dir, const char *node_name, char *err, size_t errlen);
 void cw_config_store_destroy (cw_config_store_t **self_p);
@@ -90,8 +91,31 @@ int cw_config_store_set (cw_config_store_t *self, const cw_config_key_t *key, js
 //  Remove KEY's row (back to its default), durably, then the callback.
 int cw_config_store_unset (cw_config_store_t *self, const cw_config_key_t *key, char *err, size_t errlen);
 
-//  Call the change callback for every key (at startup).
+//  Call the change callback for every key (at startup, after a restore),
+//  then the damage callback.
 void cw_config_store_announce (cw_config_store_t *self);
+
+//  DAMAGED STATE. cw_config_store_new checks both files before using them:
+//  state_dir must be writable (else it fails with "state_dir DIR is not
+//  writable: REASON"); a file recorded in <state_dir>/.causeway-state that
+//  is now missing or empty, a file SQLite calls "not a database", or one
+//  that fails PRAGMA quick_check is moved aside (<file>.damaged-<time>) and
+//  replaced by an empty one, and the damage is recorded in config.db
+//  (meta "damaged.<file>") until a backup restore replaces config.db or
+//  cw_config_store_damage_resolved forgets it. A statement that fails with
+//  SQLITE_CORRUPT or SQLITE_NOTADB at run time is damage too (kept in
+//  memory; the file is replaced at the next start).
+//
+//  The damage not repaired: a new array of {"file": "config.db" |
+//  "cluster.db", "detail", "replaced": true (at open) | false (run time)}.
+json_t *cw_config_store_damage (cw_config_store_t *self);
+//  Forget the damage recorded for FILE (repaired by other means, e.g. a
+//  subordinate's empty cluster.db refilled by the primary's snapshot).
+void cw_config_store_damage_resolved (cw_config_store_t *self, const char *file);
+//  Called with the damage list (borrowed) by cw_config_store_announce and
+//  when a statement finds damage at run time.
+typedef void (cw_config_damage_fn) (cw_config_store_t *self, json_t *damage, void *arg);
+void cw_config_store_on_damage (cw_config_store_t *self, cw_config_damage_fn *fn, void *arg);
 
 //  Replication sequence number of the cluster-scope data (replog applied_seq).
 int64_t cw_config_store_cluster_seq (cw_config_store_t *self);
