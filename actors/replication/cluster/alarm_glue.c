@@ -21,6 +21,20 @@ struct _cw_alarm_glue_t {
 
 static void s_evaluate (cw_alarm_glue_t *self);
 
+//  True when ID is an alarm the rule table raises and clears (others in
+//  the cluster range, such as a refused peer certificate, have their own
+//  owner and are left alone).
+static bool
+s_owned (int id)
+{
+    int ids [CW_CLUSTER_ALARMS_MAX];
+    int count = cw_cluster_alarms_rules (ids, CW_CLUSTER_ALARMS_MAX);
+    for (int i = 0; i < count && i < CW_CLUSTER_ALARMS_MAX; i++)
+        if (ids [i] == id)
+            return true;
+    return false;
+}
+
 static void
 s_on_alarms_listed (cw_actor_t *actor, bool ok, json_t *body, void *arg)
 {
@@ -35,7 +49,7 @@ s_on_alarms_listed (cw_actor_t *actor, bool ok, json_t *body, void *arg)
     json_t *alarm;
     json_array_foreach (json_object_get (body, "alarms"), i, alarm) {
         int id = (int) json_integer_value (json_object_get (alarm, "id"));
-        if (id < 20000 || id > 20999 || self->alarm_count >= CW_CLUSTER_ALARMS_MAX)
+        if (!s_owned (id) || self->alarm_count >= CW_CLUSTER_ALARMS_MAX)
             continue;
         cw_alarm_want_t *want = &self->alarms [self->alarm_count++];
         want->id = id;
