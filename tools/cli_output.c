@@ -850,6 +850,16 @@ cli_print_alarm_event (const char *topic, json_t *body)
         free (at);
         return;
     }
+    if (strcmp (topic, "alarm.snapshot") == 0) {
+        //  The end of a replay: how many alarms are active, as of which seq
+        char *peer = s_field (body, "peer");
+        char *seq = s_field (body, "seq");
+        printf ("alarm.snapshot  peer=%s seq=%s active=%zu\n", peer, seq,
+                json_array_size (json_object_get (body, "uuids")));
+        free (peer);
+        free (seq);
+        return;
+    }
     if (strncmp (topic, "alarm.", 6) == 0 && json_is_object (body)) {
         char *id = s_field (body, "id");
         char *state = s_field (body, "state");
