@@ -5,7 +5,7 @@
 # Builds cw_<NAME>_lib, a static library of every .c of the actor except
 # main.c (an INTERFACE library when the actor has no other source), which the
 # tests and benchmarks link; and causeway-<NAME> from main.c, installed to
-# bindir. Sources are globbed with CONFIGURE_DEPENDS, so adding, moving or
+# sbindir beside causewayd (which finds its actors there). Sources are globbed with CONFIGURE_DEPENDS, so adding, moving or
 # removing a .c needs no edit here. The actor's own folder is globbed (not
 # its subfolders), and each SOURCES_DIRS folder (relative to actors/<NAME>/)
 # recursively. INCLUDE_DIRS (relative to actors/<NAME>/) are PUBLIC include
@@ -48,6 +48,6 @@ function(cw_add_actor name)
   if(EXISTS ${dir}/main.c)
     add_executable(causeway-${name} ${dir}/main.c)
     target_link_libraries(causeway-${name} PRIVATE ${lib})
-    install(TARGETS causeway-${name} DESTINATION ${CMAKE_INSTALL_BINDIR})
+    install(TARGETS causeway-${name} DESTINATION ${CMAKE_INSTALL_SBINDIR})
   endif()
 endfunction()
