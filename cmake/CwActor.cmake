@@ -5,8 +5,9 @@
 # Builds cw_<NAME>_lib, a static library of every .c of the actor except
 # main.c (an INTERFACE library when the actor has no other source), which the
 # tests and benchmarks link; and causeway-<NAME> from main.c, installed to
-# sbindir beside causewayd (which finds its actors there). Sources are globbed with CONFIGURE_DEPENDS, so adding, moving or
-# removing a .c needs no edit here. The actor's own folder is globbed (not
+# sbindir beside causewayd (which finds its actors there). Sources are
+# globbed with CONFIGURE_DEPENDS, so adding, moving or removing a .c needs
+# no edit here. The actor's own folder is globbed (not
 # its subfolders), and each SOURCES_DIRS folder (relative to actors/<NAME>/)
 # recursively. INCLUDE_DIRS (relative to actors/<NAME>/) are PUBLIC include
 # directories of the library; the actor's own folder always is one.
