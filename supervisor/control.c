@@ -775,13 +775,12 @@ s_conn_accepted (s_listener_t *listener, int fd)
     listener->active++;
 }
 
+//  CONN was closed by libzmq: count it if it was over the size limit, and
+//  forget it.
 static void
-s_conn_closed (s_listener_t *listener, int fd)
+s_conn_gone (s_listener_t *listener, s_conn_t *conn)
 {
     cw_ctl_t *self = listener->ctl;
-    s_conn_t *conn = s_conn_find (listener, fd);
-    if (!conn)
-        return;
     //  libzmq closed it with bytes still unread: it gave up on a frame
     //  over the size limit (or on bytes that are not ZMTP)
     int unread = 0;
@@ -793,7 +792,15 @@ s_conn_closed (s_listener_t *listener, int fd)
     s_conn_remove (listener, conn);
 }
 
-//  Drop entries whose descriptor libzmq closed without an event we saw.
+static void
+s_conn_closed (s_listener_t *listener, int fd)
+{
+    s_conn_t *conn = s_conn_find (listener, fd);
+    if (conn)
+        s_conn_gone (listener, conn);
+}
+
+//  Drop entries whose descriptor libzmq closed before its event came.
 static void
 s_conn_reconcile (s_listener_t *listener)
 {
@@ -805,7 +812,7 @@ s_conn_reconcile (s_listener_t *listener)
         if (!gone && conn->copy >= 0)
             gone = fstat (conn->copy, &mine) != 0 || mine.st_ino != theirs.st_ino;
         if (gone)
-            s_conn_remove (listener, conn);
+            s_conn_gone (listener, conn);
         else
             i++;
     }

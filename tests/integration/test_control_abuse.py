@@ -147,7 +147,9 @@ def test_idle_tcp_connections_to_the_curve_endpoint(curve_node, hard):
         if hard == 1024:
             # 2 descriptors a client within 1024 - 256: the rest are refused
             assert body["control"]["clients_max"] <= 384
-            assert body["control"]["refused"] >= 1100 - body["control"]["clients_max"] // 2
+            # how many reach accept() depends on the kernel's accept queue
+            node.wait_for(lambda: status(node)["control"]["refused"] >= 500, 10,
+                          lambda: "not refused: %s" % status(node)["control"])
         # the handshake timeout (5 s) closes every connection that is left
         deadline = time.monotonic() + 15
         for c in conns:
