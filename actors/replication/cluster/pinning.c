@@ -5,8 +5,8 @@
     and in config.db's peer_pins, written with one autocommit statement
     each time an entry changes (durable: the connection runs with
     synchronous=FULL). The alarm of an outstanding refusal is raised when
-    the refusal is recorded, again from the tick while this process is
-    young (see pinning.h), and cleared when the refusal ends: the peer is
+    the refusal is recorded (or by the first tick of a new process for a
+    refusal kept in the table), and cleared when the refusal ends: the peer is
     trusted, presents the pinned certificate again, or leaves the list.
 */
 #include "pinning.h"
@@ -21,8 +21,6 @@
 
 #define S_MAX 32    //  entries kept (6 peers; rows of removed peers until retain)
 #define S_ADDRESS_MAX 256
-#define S_YOUNG_MS 60000      //  re-raise outstanding alarms while the process is this young
-#define S_REASSERT_MS 3000    //  ... this often
 #define S_TABLE "main.peer_pins"
 
 typedef struct {
@@ -36,7 +34,6 @@ typedef struct {
 struct _cw_pinning_t {
     cw_actor_t *actor;
     sqlite3 *db;
-    int64_t started;
     s_pin_t pins [S_MAX];
 };
 
@@ -293,12 +290,9 @@ cw_pinning_retain (cw_pinning_t *self, const char (*peers) [256], int count)
 void
 cw_pinning_tick (cw_pinning_t *self)
 {
-    int64_t now = zclock_mono ();
-    bool young = now - self->started < S_YOUNG_MS;
     for (int i = 0; i < S_MAX; i++) {
         s_pin_t *pin = &self->pins [i];
-        if (*pin->address && *pin->refused && pin->index
-            && (!pin->raised_at || (young && now - pin->raised_at >= S_REASSERT_MS)))
+        if (*pin->address && *pin->refused && pin->index && !pin->raised_at)
             s_raise (self, pin);
     }
 }
@@ -328,7 +322,6 @@ cw_pinning_new (cw_actor_t *actor, sqlite3 *db, char *err, size_t errlen)
     }
     self->actor = actor;
     self->db = db;
-    self->started = zclock_mono ();
     sqlite3_stmt *stmt = NULL;
     if (sqlite3_prepare_v2 (db, "SELECT address, fingerprint, refused FROM " S_TABLE, -1, &stmt, NULL) != SQLITE_OK) {
         snprintf (err, errlen, "cannot read the pinned certificates in config.db: %s", sqlite3_errmsg (db));

@@ -28,10 +28,10 @@
     that comes back at that address is trusted on first use again.
 
     The alarm is raised and cleared through the alarms actor (cw_alarm.h),
-    subject the peer's address. While a refusal is outstanding it is
-    raised again every few seconds during the first minute of this
-    process, so that it survives the cluster alarms' sweep of alarms this
-    node no longer wants when the actor starts (alarm_glue.c).
+    subject the peer's address: once when a refusal is recorded, and once
+    more by the first tick of a new process for a refusal kept in
+    peer_pins (the cluster alarms' sweep leaves 20040 alone: its owner is
+    here).
 */
 #ifndef CW_PINNING_H
 #define CW_PINNING_H
