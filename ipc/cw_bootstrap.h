@@ -32,6 +32,7 @@
 #define CW_DEFAULT_CONFIG "/etc/causeway/causeway.conf"
 #define CW_MAX_ACTORS 16
 #define CW_MAX_PUBLISH 8
+#define CW_MAX_ISSUERS 16
 
 typedef enum {
     CW_RESTART_PERMANENT = 0,    //  always restarted
@@ -82,6 +83,11 @@ typedef struct {
         char *private_key;
         char *ca_file;
     } peering;
+    struct {
+        char *issuers [CW_MAX_ISSUERS];    //  absolute paths of issuer.pub files, each checked at load
+        int issuer_count;
+        int lost_peer_grace_s;    //  how long a lost peer's licenses stay in the pool (259200)
+    } licensing;
     cw_child_spec_t actors [CW_MAX_ACTORS];
     int actor_count;
 } cw_bootstrap_t;
