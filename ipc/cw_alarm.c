@@ -147,6 +147,34 @@ static const cw_alarm_def_t s_catalogue [] = {
       "-sha256 -in CERT`). If the change is expected (a new certificate or a replaced machine), accept "
       "it on this peer with `causeway cluster trust-peer N`; otherwise treat it as an impersonation "
       "attempt" },
+    { 30012, "warning", "Lost peer's licenses stay in the pool for the grace period",
+      "Bring the peer named in the alarm back (its licenses stay in the pool until the time in the detail), "
+      "or remove it from the cluster (`causeway cluster remove ADDRESS` on the primary) and install its "
+      "capacity keys on another peer (`causeway license add KEY`)" },
+    { 30013, "error", "Lost peer's licenses have left the pool",
+      "The peer named in the alarm was lost for longer than licensing.lost_peer_grace_s: bring it back "
+      "(its licenses return to the pool when it rejoins) or install its capacity keys on another peer "
+      "(`causeway license add KEY`); acknowledge the alarm once handled" },
+    { 30020, "warning", "License pool at 90% or more",
+      "Add capacity keys of the kind named in the alarm on any peer (`causeway license add KEY`); "
+      "`causeway license status` shows the pool and what each peer uses" },
+    { 30021, "error", "License pool used up: calls are refused",
+      "Add capacity keys of the kind named in the alarm on any peer (`causeway license add KEY`), or wait "
+      "for calls to end; `causeway license status` shows what each peer uses" },
+    { 30022, "info", "This peer has no key for a license kind the cluster has",
+      "Nothing to do while another peer's keys of this kind are in the pool (licenses are pooled across the "
+      "cluster): acknowledge the alarm (`causeway alarms ack UUID`); install a key on this peer "
+      "(`causeway license add KEY`) if it must work alone" },
+    { 30023, "error", "Feature option keys differ between peers",
+      "Install the same set of feature keys on every peer (`causeway license list` on each; "
+      "`causeway license add KEY` where one is missing, `causeway license remove KEY` where one is extra)" },
+    { 30024, "warning", "Option key expires within 30 days",
+      "Get a renewed key from the issuer and install it (`causeway license add KEY`) before the date in "
+      "the detail, then remove the old one (`causeway license remove SERIAL`)" },
+    { 30025, "error", "Option key expired or no longer valid on this peer",
+      "The key named in the alarm no longer counts (expired, bound to another system name, or its issuer "
+      "is no longer configured): install a valid key (`causeway license add KEY`) and remove this one "
+      "(`causeway license remove SERIAL`)" },
 };
 
 //  The generic entry for the operator range.

@@ -53,8 +53,8 @@
 #define CW_POOL_PEERS 6    //  peers are 1..CW_POOL_PEERS
 
 typedef struct {
-    uint64_t epoch;    //  the primary's incarnation (its start, monotonic per primary)
-    uint64_t seq;      //  per (epoch, peer), increasing
+    uint64_t epoch;                    //  the primary's incarnation (its start, monotonic per primary)
+    uint64_t seq;                      //  per (epoch, peer), increasing
     int64_t target [CW_POOL_KINDS];    //  -1 = no change
     bool exhausted [CW_POOL_KINDS];
 } cw_pool_offer_t;

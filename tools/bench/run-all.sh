@@ -28,5 +28,7 @@ echo "== alarms: raise -> subscriber latency, events/s to 10 subscribers"
 "$bin/causeway" --config "$work/bench.conf" shutdown >/dev/null
 echo "== replication data layer (no network)"
 "$bin/bench_replog"
+echo "== licensing: acquire/release from an actor and over the control socket, pool change on 6 peers"
+/usr/bin/python3 tools/bench/bench_license.py --bin "$bin"
 echo "== cluster of 6 (TLS peer links)"
 /usr/bin/python3 tools/bench/bench_cluster.py --bin "$bin"
