@@ -220,7 +220,7 @@ s_read_key_file (const char *path, const char *tag, const char *what, unsigned c
         number++;
         size_t length = strlen (line);
         if (length == sizeof line - 1 && line [length - 1] != '\n') {
-            s_error (err, errlen, "%s:%d: not a %s: the line is too long", path, number, what);
+            s_error (err, errlen, "%s:%d: not an %s: the line is too long", path, number, what);
             goto done;
         }
         while (length
@@ -237,7 +237,7 @@ s_read_key_file (const char *path, const char *tag, const char *what, unsigned c
                                   sodium_base64_VARIANT_ORIGINAL)
                    != 0
             || decoded != size || *end) {
-            s_error (err, errlen, "%s:%d: not a %s: expected one line '%s<base64 of %zu bytes>'", path, number, what,
+            s_error (err, errlen, "%s:%d: not an %s: expected one line '%s<base64 of %zu bytes>'", path, number, what,
                      tag, size);
             goto done;
         }
@@ -246,7 +246,7 @@ s_read_key_file (const char *path, const char *tag, const char *what, unsigned c
     if (ferror (file))
         s_error (err, errlen, "cannot read the %s '%s': %s", what, path, strerror (errno));
     else if (!found)
-        s_error (err, errlen, "%s: not a %s: no line '%s<base64>'", path, what, tag);
+        s_error (err, errlen, "%s: not an %s: no line '%s<base64>'", path, what, tag);
     else
         rc = 0;
 done:
@@ -570,7 +570,9 @@ s_parse (const char *text, cw_license_key_t *key, unsigned char signature [S_SIG
     cw_license_status_t status = CW_LICENSE_MALFORMED;
     json_t *v = json_object_get (object, "v");
     json_t *count = json_object_get (object, "count");
-    if (!object || !json_is_object (object))
+    if (!object)
+        s_error (err, errlen, "malformed: the payload is not valid JSON (%s)", jerr.text);
+    else if (!json_is_object (object))
         s_error (err, errlen, "malformed: the payload is not a JSON object");
     else if (!json_is_integer (v) || json_integer_value (v) != 1)
         s_error (err, errlen, "malformed: the payload's version 'v' must be 1");
