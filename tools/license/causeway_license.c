@@ -274,16 +274,22 @@ s_show (int argc, char *argv [])
         snprintf (check, sizeof check, "not checked (give --issuer FILE, the issuer.pub, to check it)");
     int days = cw_license_days_left (&key, now);
     if (json) {
-        json_t *body = json_pack ("{s:s, s:s, s:s, s:I, s:s?, s:s?, s:s, s:s, s:s}", "serial", key.serial, "issuer",
-                                  key.issuer, "kind", key.kind, "count", (json_int_t) key.count, "system",
-                                  key.system [0] ? key.system : NULL, "expires", key.expires [0] ? key.expires : NULL,
-                                  "issued", key.issued, "signature",
-                                  issuer_file ? (status == CW_LICENSE_OK || status == CW_LICENSE_EXPIRED
-                                                         || status == CW_LICENSE_WRONG_SYSTEM
-                                                     ? "ok"
-                                                     : cw_license_status_name (status))
-                                              : "not checked",
-                                  "check", issuer_file ? cw_license_status_name (status) : "not checked");
+        const char *signature = !issuer_file                      ? "not checked"
+                              : status == CW_LICENSE_EXPIRED      ? "ok"
+                              : status == CW_LICENSE_WRONG_SYSTEM ? "ok"
+                                                                  : cw_license_status_name (status);
+        json_t *body = json_pack ("{s:s, s:s, s:s, s:I}", "serial", key.serial, "issuer", key.issuer, "kind", key.kind,
+                                  "count", (json_int_t) key.count);
+        if (body && key.system [0])
+            json_object_set_new (body, "system", json_string (key.system));
+        if (body && key.expires [0])
+            json_object_set_new (body, "expires", json_string (key.expires));
+        if (body) {
+            json_object_set_new (body, "issued", json_string (key.issued));
+            json_object_set_new (body, "signature", json_string (signature));
+            json_object_set_new (body, "check",
+                                 json_string (issuer_file ? cw_license_status_name (status) : "not checked"));
+        }
         if (body && key.expires [0])
             json_object_set_new (body, "days_left", json_integer (days));
         if (body && issuer_file && status != CW_LICENSE_OK)
