@@ -6,7 +6,9 @@
     allowed> (got <value>)". Every group is scanned for names we do not
     know, which are passed to the warning callback. Paths are made absolute
     (relative to the file's folder) and "${runtime_dir}" / "${state_dir}"
-    are expanded; any other "${...}" is an error.
+    are expanded; any other "${...}" is an error. The issuers' public key
+    files of licensing.issuers are read at load (cw_license.h), so a
+    missing or bad one is refused like any bad value.
 
     Then what would break the node although each value is well formed is
     refused: folders in the filesystem root or a kernel filesystem, a path
@@ -16,6 +18,7 @@
     address that is not an IP address, missing certificate files.
 */
 #include "cw_bootstrap.h"
+#include "cw_license.h"
 #include "cw_log.h"
 
 #include <libconfig.h>
@@ -837,6 +840,47 @@ s_load_peering (s_loader_t *self, config_t *cfg, cw_bootstrap_t *out)
     return 0;
 }
 
+//  licensing: the issuers' public key files (each read now, so that a
+//  missing or bad one fails the load) and the lost-peer grace period.
+static int
+s_load_licensing (s_loader_t *self, config_t *cfg, cw_bootstrap_t *out)
+{
+    config_setting_t *licensing = config_lookup (cfg, "licensing");
+    static const char *const known [] = { "issuers", "lost_peer_grace_s", NULL };
+    s_check_unknown (self, licensing, "licensing", known);
+    if (s_get_int (self, licensing, "licensing", "lost_peer_grace_s", &out->licensing.lost_peer_grace_s, 259200, 1,
+                   315360000))
+        return -1;
+    config_setting_t *issuers = licensing ? config_setting_get_member (licensing, "issuers") : NULL;
+    if (!issuers)
+        return 0;
+    if (!config_setting_is_array (issuers) && !config_setting_is_list (issuers))
+        return s_fail (self, issuers, "licensing.issuers",
+                       "must be a list of issuer public key files: [ \"/etc/causeway/issuer.pub\" ]");
+    int count = config_setting_length (issuers);
+    if (count > CW_MAX_ISSUERS)
+        return s_fail (self, issuers, "licensing.issuers", "at most %d issuer public key files (got %d)",
+                       CW_MAX_ISSUERS, count);
+    for (int i = 0; i < count; i++) {
+        config_setting_t *elem = config_setting_get_elem (issuers, (unsigned) i);
+        if (config_setting_type (elem) != CONFIG_TYPE_STRING || !*config_setting_get_string (elem))
+            return s_fail (self, elem, "licensing.issuers", "each issuer must be the path of an issuer.pub file");
+        char **path = &out->licensing.issuers [i];
+        *path = strdup (config_setting_get_string (elem));
+        out->licensing.issuer_count = i + 1;
+        if (s_absolute (self, elem, "licensing.issuers", path, out))
+            return -1;
+        cw_license_issuer_t issuer;
+        char why [700];
+        if (cw_license_issuer_load (*path, &issuer, why, sizeof why))
+            return s_fail (self, elem, "licensing.issuers",
+                           "must name issuer public key files (from "
+                           "`causeway-license keygen DIR`: DIR/issuer.pub): %s",
+                           why);
+    }
+    return 0;
+}
+
 static bool
 s_valid_actor_name (const char *name)
 {
@@ -969,12 +1013,13 @@ cw_bootstrap_load (const char *file, char *err, size_t errlen, cw_bootstrap_warn
         rc = -1;
     }
     if (!rc) {
-        static const char *const known [] = { "node", "control", "alarms", "supervisor", "peering", "actors", NULL };
+        static const char *const known [] = { "node",    "control",   "alarms", "supervisor",
+                                              "peering", "licensing", "actors", NULL };
         s_check_unknown (&loader, config_root_setting (&cfg), "", known);
         rc = s_load_node (&loader, &cfg, self) || s_load_control (&loader, &cfg, self)
           || s_load_alarms (&loader, &cfg, self) || s_load_supervisor (&loader, &cfg, self)
           || s_load_peering (&loader, &cfg, self) || s_check_endpoints (&loader, &cfg, self)
-          || s_load_actors (&loader, &cfg, self);
+          || s_load_licensing (&loader, &cfg, self) || s_load_actors (&loader, &cfg, self);
     }
     config_destroy (&cfg);
     free (dir);
@@ -1005,6 +1050,8 @@ cw_bootstrap_destroy (cw_bootstrap_t **self_p)
     free (self->peering.certificate);
     free (self->peering.private_key);
     free (self->peering.ca_file);
+    for (int i = 0; i < self->licensing.issuer_count; i++)
+        free (self->licensing.issuers [i]);
     for (int i = 0; i < self->actor_count; i++) {
         free (self->actors [i].name);
         free (self->actors [i].path);

@@ -37,6 +37,7 @@
 #include <strings.h>
 
 static int s_run_help (cli_t *cli, const cli_command_t *cmd, json_t *args);
+static int s_run_license_acquire (cli_t *cli, const cli_command_t *cmd, json_t *args);
 
 static const char *s_check_diff (json_t *args);
 
@@ -230,6 +231,42 @@ static const cli_command_t s_commands [] = {
       .summary = "print nftables rules that drop TCP to the clustering ports from non-peers",
       .help = "The ports are peering.port and peering.port2 of the bootstrap file.\n"
               "Asks causewayd for cluster.status and config.list." },
+    { .words = "license add", .wire = "license.add",
+      .args = { { "KEY", "key", CLI_ARG_STRING } },
+      .render = cli_render_license_key, .done = "option key added",
+      .summary = "install an option key on this peer (refused if forged, altered, expired or bound elsewhere)",
+      .help = "KEY is one line CWL1.<payload>.<signature>, as `causeway-license issue` prints it.\n"
+              "It must be signed by an issuer of licensing.issuers in the bootstrap file, not\n"
+              "expired, and bound to this peer's system name if bound at all; the refusal\n"
+              "says which. Capacity keys join the cluster's pool; feature keys must be\n"
+              "installed on every peer." },
+    { .words = "license remove", .wire = "license.remove",
+      .args = { { "KEY|SERIAL", "key", CLI_ARG_STRING } },
+      .render = cli_render_license_key, .done = "option key removed",
+      .summary = "remove an option key from this peer, named by the key or its serial" },
+    { .words = "license list", .wire = "license.list",
+      .render = cli_render_license_list,
+      .summary = "this peer's option keys, decoded: serial, kind, count, system, expiry, state",
+      .help = "STATE is active, expired, wrong system (bound to another system name) or\n"
+              "unknown issuer (its issuer is no longer in licensing.issuers)." },
+    { .words = "license status", .wire = "license.status",
+      .render = cli_render_license_status,
+      .summary = "per license type: the pool, used and free, and each peer's keys, use and share",
+      .help = "The pool of a capacity kind is the sum of the keys of every live peer, and of\n"
+              "each lost peer until its grace period (licensing.lost_peer_grace_s) ends.\n"
+              "Also lists each peer's feature keys and says whether they differ." },
+    { .words = "license acquire", .wire = "license.acquire",
+      .args = { { "KIND", "kind", CLI_ARG_STRING } },
+      .opts = { { "--hold", "hold", NULL, "keep the lease until interrupted, then release it" } },
+      .run = s_run_license_acquire, .render = cli_render_license_acquire,
+      .summary = "take one license of KIND from the pool (exit 1 when refused)",
+      .help = "Prints \"granted: lease L\" or \"refused: REASON\" (exit 1). The lease belongs to\n"
+              "this client and is freed when it disconnects; --hold keeps the connection\n"
+              "open until SIGINT or SIGTERM, then releases the lease and exits 0." },
+    { .words = "license release", .wire = "license.release",
+      .args = { { "LEASE", "lease", CLI_ARG_STRING } },
+      .done = "lease %s released",
+      .summary = "give back the license of LEASE" },
     { .words = "restart", .wire = "restart",
       .render = cli_render_done, .done = "causewayd is restarting",
       .summary = "restart the node: stop every actor, then causewayd starts again" },
@@ -548,6 +585,74 @@ cli_request (cli_t *cli, const char *command, json_t *args, json_t **body, bool 
     if (!quiet_unreachable)
         cli_error ("%s", err);
     return zsys_interrupted ? 130 : CLI_EXIT_UNREACHABLE;
+}
+
+//  ---------------------------------------------------------------------
+//  license acquire [--hold]: the lease belongs to the control connection,
+//  so --hold keeps this one open until interrupted, then releases it on
+//  the same connection.
+
+static int
+s_run_license_acquire (cli_t *cli, const cli_command_t *cmd, json_t *args)
+{
+    bool hold = json_is_true (json_object_get (args, "hold"));
+    json_t *request = json_pack ("{s:O}", "kind", json_object_get (args, "kind"));
+    int exit_code = CLI_EXIT_UNREACHABLE;
+    const char *endpoint = cli_control_endpoint (cli, &exit_code);
+    if (!endpoint) {
+        json_decref (request);
+        return exit_code;
+    }
+    char err [512];
+    cw_control_t *client = cw_control_new (endpoint, cli->server_key, cli->cert_file, cli->timeout_ms, err, sizeof err);
+    if (!client) {
+        json_decref (request);
+        cli_error ("%s", err);
+        return CLI_EXIT_USAGE;
+    }
+    json_t *reply = NULL;
+    cw_call_status_t status = cw_control_call (client, cmd->wire, request, &reply, err, sizeof err);
+    json_decref (request);
+    int rc = CLI_EXIT_OK;
+    if (status != CW_CALL_OK) {
+        cli_error ("%s", err);
+        rc = status == CW_CALL_ERROR ? CLI_EXIT_FAILED : zsys_interrupted ? 130 : CLI_EXIT_UNREACHABLE;
+    }
+    else {
+        cli_render_reply (cli, cmd, reply, args);
+        if (!json_is_true (json_object_get (reply, "granted")))
+            rc = CLI_EXIT_FAILED;
+    }
+    const char *lease = json_string_value (json_object_get (reply, "lease"));
+    if (rc == CLI_EXIT_OK && hold && !lease) {
+        cli_error ("the reply names no lease to hold");
+        rc = CLI_EXIT_FAILED;
+    }
+    if (rc == CLI_EXIT_OK && hold) {
+        fprintf (stderr, "holding lease %s until interrupted (Ctrl-C releases it)\n", lease);
+        fflush (stdout);
+        fflush (stderr);
+        while (!zsys_interrupted)
+            zclock_sleep (100);
+        //  The release is sent on the same connection, after the signal
+        zsys_interrupted = 0;
+        json_t *release = json_pack ("{s:s}", "lease", lease);
+        json_t *answer = NULL;
+        status = cw_control_call (client, "license.release", release, &answer, err, sizeof err);
+        json_decref (release);
+        if (status != CW_CALL_OK) {
+            cli_error ("could not release lease %s: %s", lease, err);
+            rc = status == CW_CALL_ERROR ? CLI_EXIT_FAILED : CLI_EXIT_UNREACHABLE;
+        }
+        else if (cli->json)
+            cli_print_json (cli, answer);
+        else
+            printf ("released: lease %s\n", lease);
+        json_decref (answer);
+    }
+    json_decref (reply);
+    cw_control_destroy (&client);
+    return rc;
 }
 
 //  ---------------------------------------------------------------------

@@ -154,6 +154,15 @@ void cli_render_cluster_token (cli_t *cli, const cli_command_t *cmd, json_t *arg
 void cli_render_cluster_mappings (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 void cli_render_cluster_diff (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 void cli_render_cluster_check (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+//  license add|remove: "DONE: serial S, KIND x COUNT ..." when the body names the key.
+void cli_render_license_key (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+//  license list: one row per installed key (never its signature).
+void cli_render_license_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+//  license status: per license type the pool, used, free and a row per
+//  peer; lost peers and when their licenses leave; the feature keys.
+void cli_render_license_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+//  license acquire: "granted: lease L" or "refused: REASON".
+void cli_render_license_acquire (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 //  One alarm-socket message as a readable line.
 void cli_print_alarm_event (const char *topic, json_t *body);
 

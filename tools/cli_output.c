@@ -9,6 +9,7 @@
 */
 
 #include "cli.h"
+#include "cw_license.h"
 
 #include <czmq.h>
 #include <string.h>
@@ -134,8 +135,9 @@ s_width (const char *text)
     return width;
 }
 
+//  Prints the table (each row after INDENT spaces) and destroys it.
 static void
-s_table_print_destroy (s_table_t **self_p)
+s_table_print_indent_destroy (s_table_t **self_p, int indent)
 {
     s_table_t *self = *self_p;
     size_t widths [S_MAX_COLUMNS] = { 0 };
@@ -145,6 +147,7 @@ s_table_print_destroy (s_table_t **self_p)
                 widths [c] = s_width (row [c]);
     char **row;
     while ((row = (char **) zlist_pop (self->rows))) {
+        printf ("%*s", indent, "");
         for (int c = 0; c < self->columns; c++) {
             //  control characters from the body are shown as '?'
             for (char *p = row [c]; *p; p++)
@@ -161,6 +164,12 @@ s_table_print_destroy (s_table_t **self_p)
     zlist_destroy (&self->rows);
     free (self);
     *self_p = NULL;
+}
+
+static void
+s_table_print_destroy (s_table_t **self_p)
+{
+    s_table_print_indent_destroy (self_p, 0);
 }
 
 //  ---------------------------------------------------------------------
@@ -832,6 +841,234 @@ cli_render_cluster_check (cli_t *cli, const cli_command_t *cmd, json_t *args, js
     else
         printf ("%zu requirement%s not met\n", problem_count, problem_count == 1 ? "" : "s");
     s_message_to_stderr (body);
+}
+
+//  ---------------------------------------------------------------------
+//  Licensing
+
+//  A JSON integer as text, "-" when missing or not a number.
+static char *
+s_number (json_t *obj, const char *key)
+{
+    json_t *value = json_object_get (obj, key);
+    if (!json_is_integer (value))
+        return strdup ("-");
+    char text [32];
+    snprintf (text, sizeof text, "%" JSON_INTEGER_FORMAT, json_integer_value (value));
+    return strdup (text);
+}
+
+//  license add|remove: the key the daemon names, else the done text.
+void
+cli_render_license_key (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    json_t *key = json_object_get (body, "key");
+    if (!json_is_object (key))
+        key = body;
+    if (!json_object_get (key, "serial") || !json_object_get (key, "kind")) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    char *serial = s_field (key, "serial");
+    char *kind = s_field (key, "kind");
+    char *count = s_number (key, "count");
+    const char *system = json_string_value (json_object_get (key, "system"));
+    const char *expires = json_string_value (json_object_get (key, "expires"));
+    printf ("%s: serial %s, %s x %s", cmd->done ? cmd->done : "ok", serial, kind, count);
+    if (system && *system)
+        printf (", bound to system '%s'", system);
+    if (expires && *expires)
+        printf (", valid until %s", expires);
+    printf ("\n");
+    free (serial);
+    free (kind);
+    free (count);
+}
+
+//  license list: {"keys": [{"serial", "kind", "count", "system", "expires",
+//  "issued", "issuer", "state", "days_left"}]}, one row per key.
+void
+cli_render_license_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    json_t *keys = json_object_get (body, "keys");
+    if (!json_is_array (keys)) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    if (json_array_size (keys) == 0) {
+        printf ("no option keys on this peer (add one with `causeway license add KEY`)\n");
+        return;
+    }
+    static const char *const header [] = { "SERIAL",    "KIND",   "COUNT",  "SYSTEM", "EXPIRES",
+                                           "DAYS-LEFT", "ISSUED", "ISSUER", "STATE" };
+    s_table_t *table = s_table_new (9, header);
+    size_t index;
+    json_t *key;
+    json_array_foreach (keys, index, key) {
+        const char *system = json_string_value (json_object_get (key, "system"));
+        const char *expires = json_string_value (json_object_get (key, "expires"));
+        json_t *days = json_object_get (key, "days_left");
+        char *cells [9] = { s_field (key, "serial"),
+                            s_field (key, "kind"),
+                            s_number (key, "count"),
+                            strdup (system && *system ? system : "any"),
+                            strdup (expires && *expires ? expires : "never"),
+                            expires && *expires && json_is_integer (days) ? s_number (key, "days_left") : strdup ("-"),
+                            s_field (key, "issued"),
+                            s_field (key, "issuer"),
+                            s_field (key, "state") };
+        s_table_add (table, cells);
+    }
+    s_table_print_destroy (&table);
+}
+
+static int
+s_compare_names (const void *a, const void *b)
+{
+    return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+//  The member names of OBJ, sorted; a new array of borrowed strings.
+static const char **
+s_sorted_names (json_t *obj, size_t *count)
+{
+    *count = json_is_object (obj) ? json_object_size (obj) : 0;
+    const char **names = (const char **) calloc (*count + 1, sizeof (char *));
+    size_t n = 0;
+    const char *name;
+    json_t *value;
+    if (json_is_object (obj))
+        json_object_foreach (obj, name, value)
+            names [n++] = name;
+    qsort (names, n, sizeof *names, s_compare_names);
+    return names;
+}
+
+//  One license type of license.status: its totals, a row per peer and
+//  the lost peers whose licenses are still in the pool.
+static void
+s_license_type (const char *kind, json_t *type)
+{
+    char *pool = s_number (type, "pool");
+    char *used = s_number (type, "used");
+    char *free_count = s_number (type, "free");
+    printf ("%s: pool %s, used %s, free %s\n", kind, pool, used, free_count);
+    free (pool);
+    free (used);
+    free (free_count);
+    json_t *by_peer = json_object_get (type, "by_peer");
+    size_t count;
+    const char **peers = s_sorted_names (by_peer, &count);
+    if (count > 0) {
+        static const char *const header [] = { "PEER", "INSTALLED", "USED", "SHARE", "STATE" };
+        s_table_t *table = s_table_new (5, header);
+        for (size_t i = 0; i < count; i++) {
+            json_t *peer = json_object_get (by_peer, peers [i]);
+            char *cells [5] = { strdup (peers [i]), s_number (peer, "installed"), s_number (peer, "used"),
+                                s_number (peer, "share"), s_field (peer, "state") };
+            s_table_add (table, cells);
+        }
+        s_table_print_indent_destroy (&table, 2);
+    }
+    free (peers);
+    size_t index;
+    json_t *lost;
+    json_array_foreach (json_object_get (type, "lost"), index, lost) {
+        char *peer = s_field (lost, "peer");
+        char *licenses = s_number (lost, "licenses");
+        char *leaves = s_field (lost, "leaves_at");
+        for (char *p = peer; *p; p++)
+            if ((unsigned char) *p < 0x20)
+                *p = '?';
+        printf ("  lost peer %s: its %s license%s stay in the pool; they leave the pool at %s\n", peer, licenses,
+                strcmp (licenses, "1") == 0 ? "" : "s", leaves);
+        free (peer);
+        free (licenses);
+        free (leaves);
+    }
+}
+
+//  license status: the header (this peer, the primary, the grace period),
+//  one section per license type (the capacity kinds first, in their
+//  order), then the feature keys of each peer and whether they differ.
+void
+cli_render_license_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    json_t *types = json_object_get (body, "types");
+    if (!json_is_object (types)) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    char *this_peer = s_field (body, "this_peer");
+    char *primary = s_field (body, "primary");
+    json_t *grace = json_object_get (body, "lost_peer_grace_s");
+    char grace_text [64] = "-";
+    if (json_is_integer (grace))
+        s_duration ((long long) json_integer_value (grace), grace_text, sizeof grace_text);
+    printf ("this peer: %s, primary: %s, a lost peer's licenses stay in the pool for %s\n", this_peer, primary,
+            grace_text);
+    free (this_peer);
+    free (primary);
+    for (int i = 0; i < CW_LICENSE_CAPACITY_KINDS; i++) {
+        json_t *type = json_object_get (types, cw_license_capacity_kinds [i]);
+        if (json_is_object (type)) {
+            printf ("\n");
+            s_license_type (cw_license_capacity_kinds [i], type);
+        }
+    }
+    size_t count;
+    const char **kinds = s_sorted_names (types, &count);
+    for (size_t i = 0; i < count; i++) {
+        json_t *type = json_object_get (types, kinds [i]);
+        if (cw_license_capacity_index (kinds [i]) < 0 && json_is_object (type)) {
+            printf ("\n");
+            s_license_type (kinds [i], type);
+        }
+    }
+    free (kinds);
+    json_t *features = json_object_get (body, "features");
+    const char **peers = s_sorted_names (features, &count);
+    if (count > 0) {
+        printf ("\nfeature keys:\n");
+        static const char *const header [] = { "PEER", "FEATURES" };
+        s_table_t *table = s_table_new (2, header);
+        for (size_t i = 0; i < count; i++) {
+            json_t *list = json_object_get (features, peers [i]);
+            char *text = json_is_array (list) && json_array_size (list) ? cli_value_text (list) : strdup ("none");
+            char *cells [2] = { strdup (peers [i]), text };
+            s_table_add (table, cells);
+        }
+        s_table_print_indent_destroy (&table, 2);
+    }
+    free (peers);
+    if (json_is_true (json_object_get (body, "feature_mismatch")))
+        printf ("MISMATCH: the peers do not have the same feature keys; install the same set on every peer\n");
+    else if (count > 0)
+        printf ("every peer has the same feature keys\n");
+}
+
+//  license acquire: "granted: lease L", or "refused: REASON".
+void
+cli_render_license_acquire (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    json_t *granted = json_object_get (body, "granted");
+    if (!json_is_boolean (granted)) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    if (json_is_true (granted)) {
+        char *lease = s_field (body, "lease");
+        printf ("granted: lease %s\n", lease);
+        free (lease);
+        return;
+    }
+    const char *reason = json_string_value (json_object_get (body, "reason"));
+    char *kind = cli_value_text (json_object_get (args, "kind"));
+    if (reason && *reason)
+        printf ("refused: %s\n", reason);
+    else
+        printf ("refused: no free %s license in the pool\n", *kind ? kind : "such");
+    free (kind);
 }
 
 //  ---------------------------------------------------------------------

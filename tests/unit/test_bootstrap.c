@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "cw_bootstrap.h"
+#include "cw_license.h"
 
 static char s_dir [64];
 static char s_warnings [2048];
@@ -390,6 +391,83 @@ test_example_files_are_valid (void **state)
     }
 }
 
+static void
+test_licensing_section (void **state)
+{
+    (void) state;
+    char err [1024], dir [128], expected [512];
+    //  Absent: no issuer (no key can be added), the grace period's default
+    cw_bootstrap_t *b = s_load ("node: { runtime_dir = \"run\"; state_dir = \"st\"; };\n", err, sizeof err);
+    assert_non_null (b);
+    assert_int_equal (b->licensing.issuer_count, 0);
+    assert_int_equal (b->licensing.lost_peer_grace_s, 259200);
+    cw_bootstrap_destroy (&b);
+    //  A real issuer, by a path relative to the file and by ${state_dir}
+    snprintf (dir, sizeof dir, "%s/st/lic", s_dir);
+    assert_int_equal (cw_license_keygen (dir, err, sizeof err), 0);
+    b = s_load ("node: { runtime_dir = \"run\"; state_dir = \"st\"; };\n"
+                "licensing: {\n"
+                "  issuers = [ \"st/lic/issuer.pub\", \"${state_dir}/lic/issuer.pub\" ];\n"
+                "  lost_peer_grace_s = 60;\n"
+                "};\n",
+                err, sizeof err);
+    if (!b)
+        fail_msg ("%s", err);
+    assert_int_equal (b->licensing.issuer_count, 2);
+    snprintf (expected, sizeof expected, "%s/st/lic/issuer.pub", s_dir);
+    assert_string_equal (b->licensing.issuers [0], expected);
+    assert_string_equal (b->licensing.issuers [1], expected);
+    assert_int_equal (b->licensing.lost_peer_grace_s, 60);
+    assert_string_equal (s_warnings, "");
+    cw_bootstrap_destroy (&b);
+    //  An empty list is fine
+    s_accepted ("node: { runtime_dir = \"run\"; state_dir = \"st\"; };\nlicensing: { issuers = [ ]; };\n");
+    //  A missing file, a file that is not an issuer key, a folder: the
+    //  file, its line and the key named, and why
+    s_refused (4, "licensing.issuers", "nowhere.pub': No such file or directory",
+               "node: { runtime_dir = \"run\"; state_dir = \"st\"; };\nlicensing: {\n"
+               "  issuers = [ \"st/lic/issuer.pub\",\n \"st/lic/nowhere.pub\" ];\n};\n");
+    snprintf (expected, sizeof expected, "%s/st/lic/issuer.key:1: not an issuer public key file", s_dir);
+    s_refused (2, "licensing.issuers", expected,
+               "node: { runtime_dir = \"run\"; state_dir = \"st\"; };\n"
+               "licensing: { issuers = [ \"st/lic/issuer.key\" ]; };\n");
+    s_refused (2, "licensing.issuers", "a folder",
+               "node: { runtime_dir = \"run\"; state_dir = \"st\"; };\n"
+               "licensing: { issuers = [ \"st/lic\" ]; };\n");
+    s_refused (2, "licensing.issuers", "must be a list",
+               "node: { runtime_dir = \"run\"; state_dir = \"st\"; };\n"
+               "licensing: { issuers = \"st/lic/issuer.pub\"; };\n");
+    s_refused (2, "licensing.issuers", "path of an issuer.pub file",
+               "node: { runtime_dir = \"run\"; state_dir = \"st\"; };\nlicensing: { issuers = [ 5 ]; };\n");
+    s_refused (2, "licensing.issuers", "undefined variable",
+               "node: { runtime_dir = \"run\"; state_dir = \"st\"; };\n"
+               "licensing: { issuers = [ \"${home}/issuer.pub\" ]; };\n");
+    s_refused (2, "licensing.issuers", "at most 16",
+               "node: { runtime_dir = \"run\"; state_dir = \"st\"; };\nlicensing: { issuers = [ "
+               "\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\" "
+               "]; };\n");
+    //  The grace period's range
+    s_refused (2, "licensing.lost_peer_grace_s", "must be an integer 1..315360000 (got 0)",
+               "node: { runtime_dir = \"run\"; state_dir = \"st\"; };\nlicensing: { lost_peer_grace_s = 0; };\n");
+    s_refused (2, "licensing.lost_peer_grace_s", "must be an integer 1..315360000 (got 315360001)",
+               "node: { runtime_dir = \"run\"; state_dir = \"st\"; };\n"
+               "licensing: { lost_peer_grace_s = 315360001; };\n");
+    s_accepted ("node: { runtime_dir = \"run\"; state_dir = \"st\"; };\n"
+                "licensing: { lost_peer_grace_s = 315360000; };\n");
+    //  Unknown keys warned like any section's
+    s_accepted ("node: { runtime_dir = \"run\"; state_dir = \"st\"; };\n"
+                "licensing: { issuer = [ ]; };\n");
+    assert_non_null (strstr (s_warnings, "unknown key 'licensing.issuer' ignored"));
+    char path [160];
+    snprintf (path, sizeof path, "%s/issuer.key", dir);
+    unlink (path);
+    snprintf (path, sizeof path, "%s/issuer.pub", dir);
+    unlink (path);
+    rmdir (dir);
+    snprintf (path, sizeof path, "%s/st", s_dir);
+    rmdir (path);
+}
+
 static int
 s_setup (void **state)
 {
@@ -431,6 +509,7 @@ main (void)
         cmocka_unit_test (test_actor_path_refused),
         cmocka_unit_test (test_keys_dir_that_is_a_file_refused),
         cmocka_unit_test (test_example_files_are_valid),
+        cmocka_unit_test (test_licensing_section),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
