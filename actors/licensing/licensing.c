@@ -599,23 +599,26 @@ s_cmd_offer (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t *
     offer.epoch = (uint64_t) json_integer_value (json_object_get (args, "epoch"));
     offer.seq = (uint64_t) json_integer_value (json_object_get (args, "seq"));
     json_t *exhausted = json_object_get (args, "exhausted");
+    json_t *binding = json_object_get (args, "binding");
     if (!s_ints_read (json_object_get (args, "target"), offer.target) || !json_is_array (exhausted)
-        || json_array_size (exhausted) != CW_POOL_KINDS) {
+        || json_array_size (exhausted) != CW_POOL_KINDS || !json_is_array (binding)
+        || json_array_size (binding) != CW_POOL_KINDS) {
         *reply = cw_error_body ("license.offer: malformed");
         return CW_REPLY_ERROR;
     }
-    for (int k = 0; k < CW_POOL_KINDS; k++)
+    for (int k = 0; k < CW_POOL_KINDS; k++) {
         offer.exhausted [k] = json_is_true (json_array_get (exhausted, (size_t) k));
+        offer.binding [k] = json_is_true (json_array_get (binding, (size_t) k));
+    }
     int from = (int) json_integer_value (json_object_get (args, "from_peer"));
     cw_pool_ack_t ack;
     if (from != self->peers.primary) {
-        //  Not the primary we believe in: tell it what we hold, apply nothing
-        cw_pool_offer_t none = offer;
-        none.epoch = 0;
-        none.seq = 0;
-        cw_pool_local_offer (self->local, &none, &ack);
-        ack.epoch = offer.epoch;
-        ack.seq = offer.seq;
+        //  Not the primary we believe in: apply nothing, say what we hold
+        memset (&ack, 0, sizeof ack);
+        ack.epoch = self->local->epoch;
+        ack.seq = self->local->seq;
+        memcpy (ack.share, self->local->share, sizeof ack.share);
+        memcpy (ack.used, self->local->used, sizeof ack.used);
         *reply = s_ack_json (&ack);
         json_object_set_new (*reply, "refused", json_string ("not the configuration primary"));
         return CW_REPLY_OK;
@@ -770,12 +773,16 @@ s_pump (cw_licensing_t *self)
                 continue;
             }
             json_t *exhausted = json_array ();
-            for (int k = 0; k < CW_POOL_KINDS; k++)
+            json_t *binding = json_array ();
+            for (int k = 0; k < CW_POOL_KINDS; k++) {
                 json_array_append_new (exhausted, json_boolean (offer.exhausted [k]));
-            json_t *args = json_pack ("{s:i, s:s, s:s, s:{s:i, s:I, s:I, s:o, s:o}}", "peer", peer, "actor",
+                json_array_append_new (binding, json_boolean (offer.binding [k]));
+            }
+            json_t *args = json_pack ("{s:i, s:s, s:s, s:{s:i, s:I, s:I, s:o, s:o, s:o}}", "peer", peer, "actor",
                                       "licensing", "command", "license.offer", "args", "from_peer",
                                       self->peers.this_peer, "epoch", (json_int_t) offer.epoch, "seq",
-                                      (json_int_t) offer.seq, "target", s_ints (offer.target), "exhausted", exhausted);
+                                      (json_int_t) offer.seq, "target", s_ints (offer.target), "exhausted", exhausted,
+                                      "binding", binding);
             s_offer_ctx_t *ctx = calloc (1, sizeof *ctx);
             if (!ctx) {
                 json_decref (args);
@@ -829,7 +836,10 @@ s_ledger_sync (cw_licensing_t *self)
         if (!cw_pool_ledger_reserved (self->ledger, record->peer, reserved)) {
             //  New to this ledger: what it may hold at most (the persisted
             //  reservation or its last report, whichever is larger)
-            memcpy (reserved, record->share, sizeof reserved);
+            //  (its report's share, its own keys: what a peer cut off
+            //  from its primary clamps itself to, the persisted row)
+            for (int k = 0; k < CW_POOL_KINDS; k++)
+                reserved [k] = record->share [k] > record->installed [k] ? record->share [k] : record->installed [k];
             if (record->state == CW_PEER_THIS)
                 memcpy (reserved, self->local->share, sizeof reserved);
             char key [300];
@@ -1109,6 +1119,14 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     }
     if (cw_peers_tick (&self->peers, s_now ()))
         s_pool_changed (self);
+    //  Cut off from the primary past the grace period: the others have
+    //  dropped this peer from their pool, so it keeps at most its own keys
+    const cw_peer_t *primary = cw_peers_get (&self->peers, self->peers.primary);
+    if (!self->ledger && primary && primary->state == CW_PEER_GONE) {
+        const cw_peer_t *me = cw_peers_self (&self->peers);
+        for (int k = 0; k < CW_POOL_KINDS; k++)
+            cw_pool_local_clamp (self->local, k, me->installed [k]);
+    }
     if (mono - self->keys_at >= S_KEYS_EVERY_MS && s_keys_reload (self))
         s_pool_changed (self);
     if (mono - self->reported_at >= S_REPORT_EVERY_MS

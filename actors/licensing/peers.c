@@ -77,6 +77,7 @@ static bool
 s_features_read (cw_peer_t *peer, json_t *list)
 {
     char features [CW_PEERS_FEATURES][CW_LICENSE_KIND_MAX];
+    memset (features, 0, sizeof features);    //  compared as bytes
     int count = 0;
     size_t i;
     json_t *item;
