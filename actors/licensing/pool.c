@@ -548,11 +548,8 @@ bool
 cw_pool_ledger_next_offer (cw_pool_ledger_t *self, int peer, cw_pool_offer_t *offer)
 {
     s_peer_t *p = s_peer (self, peer);
-    if (!p || !p->declared || !p->live || p->outstanding)
-        return false;
-    s_plan (self);
-    if (!s_pending (p))
-        return false;
+    if (!p || !p->declared || !p->live || p->outstanding || !s_pending (p))
+        return false;    //  (every event has planned already)
     memset (offer, 0, sizeof *offer);
     offer->epoch = self->epoch;
     offer->seq = ++p->seq;

@@ -12,7 +12,9 @@
     every message and checks liveness: every peer acquiring until refused
     is answered, EXHAUSTED comes only when the pool is used up, together
     they use exactly the pool, and acquire/release pairs then send nothing.
-    A failing run prints its seed; CW_POOL_SEED=<n> replays one seed.
+    A failing run prints its seed; CW_POOL_SEED=<n> replays one seed,
+    CW_POOL_SEEDS=<n> runs seeds 1..n (200 by default), CW_POOL_STEPS=<n>
+    makes each run n steps long (3000).
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -660,8 +662,8 @@ typedef struct {
     uint64_t sent_at [N + 1];
     bool demanding [N + 1][K];    //  a DEMAND sent, not answered
     uint64_t demanded_at [N + 1][K];
-    bool answered [N + 1][K];    //  an offer raised the share or said EXHAUSTED
-    bool exhausted [N + 1][K];
+    bool answered [N + 1][K];      //  an offer raised the share or said EXHAUSTED
+    bool exhausted [N + 1][K];     //  told EXHAUSTED with acquires still waiting
     int64_t waiting [N + 1][K];    //  acquires waiting for the answer to a DEMAND
     bool shrunk [K];
     s_msg_t q [QMAX];
@@ -694,6 +696,9 @@ s_chance (s_world_t *w, int per_mille)
 }
 
 static uint64_t s_seed;    //  of the run in progress, printed on failure
+static struct {
+    uint64_t steps, offers, exhausted, binding, restarts, drops, lost;
+} s_stats;    //  what the runs went through, printed at the end
 
 #define CHECK(cond, ...)                                                                                               \
     do {                                                                                                               \
@@ -791,19 +796,26 @@ s_deliver (s_world_t *w, int i, bool reliable)
     int64_t before [K];
     s_snapshot (w, before);
     if (getenv ("CW_POOL_TRACE")) {
+        int t = atoi (getenv ("CW_POOL_TRACE"));
         if (m.type == M_OFFER)
-            print_error ("%llu offer->%d e%llu s%llu t1=%lld x1=%d b1=%d\n", (unsigned long long) w->now, m.peer,
-                         (unsigned long long) m.offer.epoch, (unsigned long long) m.offer.seq,
-                         (long long) m.offer.target [1], m.offer.exhausted [1], m.offer.binding [1]);
+            print_error ("%llu offer->%d e%llu s%llu t=%lld x=%d b=%d | local share %lld used %lld\n",
+                         (unsigned long long) w->now, m.peer, (unsigned long long) m.offer.epoch,
+                         (unsigned long long) m.offer.seq, (long long) m.offer.target [t], m.offer.exhausted [t],
+                         m.offer.binding [t], (long long) w->local [m.peer].share [t],
+                         (long long) w->local [m.peer].used [t]);
         else if (m.type == M_ACK)
-            print_error ("%llu ack<-%d e%llu s%llu share1=%lld used1=%lld\n", (unsigned long long) w->now, m.peer,
-                         (unsigned long long) m.ack.epoch, (unsigned long long) m.ack.seq, (long long) m.ack.share [1],
-                         (long long) m.ack.used [1]);
-        else
-            print_error ("%llu demand<-%d k%d n%lld free%lld\n", (unsigned long long) w->now, m.peer, m.kind,
-                         (long long) m.need, (long long) cw_pool_ledger_free (w->ledger, m.kind));
+            print_error ("%llu ack<-%d e%llu s%llu share=%lld used=%lld\n", (unsigned long long) w->now, m.peer,
+                         (unsigned long long) m.ack.epoch, (unsigned long long) m.ack.seq, (long long) m.ack.share [t],
+                         (long long) m.ack.used [t]);
+        else if (m.kind == t)
+            print_error ("%llu demand<-%d n%lld free%lld\n", (unsigned long long) w->now, m.peer, (long long) m.need,
+                         (long long) cw_pool_ledger_free (w->ledger, m.kind));
     }
     if (m.type == M_OFFER) {
+        for (int k = 0; k < K; k++) {
+            s_stats.exhausted += m.offer.exhausted [k];
+            s_stats.binding += m.offer.binding [k];
+        }
         cw_pool_local_t *l = &w->local [m.peer];
         int64_t share [K];
         memcpy (share, l->share, sizeof share);
@@ -818,8 +830,8 @@ s_deliver (s_world_t *w, int i, bool reliable)
                     w->answered [m.peer][k] = true;
                     w->demanding [m.peer][k] = false;
                 }
-                if (m.offer.exhausted [k]) {
-                    w->exhausted [m.peer][k] = true;
+                if (m.offer.exhausted [k] && w->waiting [m.peer][k] > 0) {
+                    w->exhausted [m.peer][k] = true;    //  acquires refused
                     w->waiting [m.peer][k] = 0;
                 }
             }
@@ -903,8 +915,11 @@ s_step (s_world_t *w)
     else if (what < 930) {
         //  timeouts
         for (int i = 1; i <= w->peers; i++)
-            if (cw_pool_ledger_outstanding (w->ledger, i) && w->now - w->sent_at [i] > 50 + (uint64_t) s_pick (w, 100))
+            if (cw_pool_ledger_outstanding (w->ledger, i)
+                && w->now - w->sent_at [i] > 50 + (uint64_t) s_pick (w, 100)) {
                 cw_pool_ledger_offer_lost (w->ledger, i);
+                s_stats.lost++;
+            }
         ledger_call = true;
     }
     else if (what < 950) {
@@ -923,6 +938,7 @@ s_step (s_world_t *w)
         //  drop a partitioned peer for good, or bring a dropped one back
         if (p != 1 && w->member [p] && !w->reachable [p]) {
             cw_pool_ledger_drop_peer (w->ledger, p);
+            s_stats.drops++;
             w->member [p] = false;
             s_purge (w, p);
             memset (&w->local [p], 0, sizeof w->local [p]);
@@ -947,6 +963,7 @@ s_step (s_world_t *w)
     }
     else if (what < 990) {
         s_restart_primary (w);
+        s_stats.restarts++;
         s_pump (w);
         s_check_safety (w, NULL);
         return;
@@ -1103,6 +1120,8 @@ s_run (uint64_t seed, int steps)
     s_pump (w);
     for (int i = 0; i < steps; i++)
         s_step (w);
+    s_stats.steps += w->now;
+    s_stats.offers += w->offers;
     s_check_liveness (w);
     cw_pool_ledger_destroy (&w->ledger);
     free (w);
@@ -1112,13 +1131,23 @@ static void
 test_simulation (void **state)
 {
     (void) state;
+    const char *long_runs = getenv ("CW_POOL_STEPS");
+    int steps = long_runs ? atoi (long_runs) : 3000;
     const char *one = getenv ("CW_POOL_SEED");
     if (one) {
-        s_run (strtoull (one, NULL, 10), 3000);
+        s_run (strtoull (one, NULL, 10), steps);
         return;
     }
-    for (uint64_t seed = 1; seed <= 300; seed++)
-        s_run (seed, 3000);
+    const char *many = getenv ("CW_POOL_SEEDS");
+    uint64_t seeds = many ? strtoull (many, NULL, 10) : 200;
+    for (uint64_t seed = 1; seed <= seeds; seed++)
+        s_run (seed, steps);
+    print_message ("%llu runs: %llu steps, %llu offers (%llu EXHAUSTED, %llu binding), %llu timeouts, %llu primary "
+                   "restarts, %llu peers dropped\n",
+                   (unsigned long long) seeds, (unsigned long long) s_stats.steps, (unsigned long long) s_stats.offers,
+                   (unsigned long long) s_stats.exhausted, (unsigned long long) s_stats.binding,
+                   (unsigned long long) s_stats.lost, (unsigned long long) s_stats.restarts,
+                   (unsigned long long) s_stats.drops);
 }
 
 int
