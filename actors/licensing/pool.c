@@ -93,7 +93,7 @@ cw_pool_local_offer (cw_pool_local_t *self, const cw_pool_offer_t *offer, cw_poo
     if (newer) {
         for (int k = 0; k < K; k++) {
             int64_t target = offer->target [k];
-            if (target < 0)
+            if (target < 0 || target > CW_POOL_COUNT_MAX)
                 continue;
             if (offer->binding [k] || target > self->used [k])
                 self->share [k] = target;
@@ -227,13 +227,13 @@ s_plan_grant (cw_pool_ledger_t *self, int k)
     int idx [CW_POOL_PEERS];
     int64_t got [CW_POOL_PEERS];
     int n = 0;
-    int64_t free = s_free (self, k);
-    if (free > 0) {
+    int64_t avail = s_free (self, k);
+    if (avail > 0) {
         for (int i = 0; i < CW_POOL_PEERS; i++)
             if (s_settled (&self->peer [i]) && self->peer [i].demand [k] > 0)
                 idx [n++] = i;
         if (n > 0) {
-            s_distribute (self, k, idx, n, free, got);
+            s_distribute (self, k, idx, n, avail, got);
             for (int j = 0; j < n; j++) {
                 s_peer_t *p = &self->peer [idx [j]];
                 if (got [j] == 0)
@@ -254,9 +254,9 @@ s_plan_grant (cw_pool_ledger_t *self, int k)
             return;    //  split once every live peer's share is known
         idx [n++] = i;
     }
-    free = s_free (self, k);
-    if (n > 0 && free > 0)
-        s_distribute (self, k, idx, n, free, got);
+    avail = s_free (self, k);
+    if (n > 0 && avail > 0)
+        s_distribute (self, k, idx, n, avail, got);
     self->split [k] = false;
 }
 
@@ -430,7 +430,7 @@ cw_pool_ledger_destroy (cw_pool_ledger_t **self_p)
 void
 cw_pool_ledger_set_pool (cw_pool_ledger_t *self, int kind, int64_t pool)
 {
-    if (!self || !s_kind_ok (kind) || pool < 0 || self->pool [kind] == pool)
+    if (!self || !s_kind_ok (kind) || pool < 0 || pool > CW_POOL_COUNT_MAX || self->pool [kind] == pool)
         return;
     self->pool [kind] = pool;
     s_changed (self, kind);
@@ -460,7 +460,7 @@ cw_pool_ledger_set_peer (cw_pool_ledger_t *self, int peer, bool live, const int6
     if (reserved && !p->ever_acked)
         for (int k = 0; k < K; k++)
             if (reserved [k] > p->reserved [k])
-                p->reserved [k] = reserved [k];
+                p->reserved [k] = reserved [k] > CW_POOL_COUNT_MAX ? CW_POOL_COUNT_MAX : reserved [k];
     if (p->live != live) {
         p->live = live;
         if (live)
@@ -496,6 +496,8 @@ cw_pool_ledger_demand (cw_pool_ledger_t *self, int peer, int kind, int64_t need)
     s_peer_t *p = s_peer (self, peer);
     if (!p || !p->declared || !s_kind_ok (kind) || need <= 0)
         return;
+    if (need > CW_POOL_COUNT_MAX)
+        need = CW_POOL_COUNT_MAX;
     s_add_demand (self, p, kind, need);
     s_plan (self);
 }
@@ -507,7 +509,8 @@ cw_pool_ledger_ack (cw_pool_ledger_t *self, int peer, const cw_pool_ack_t *ack)
     if (!p || !p->declared || !ack || p->acked || ack->epoch != self->epoch || ack->seq != p->seq || ack->seq == 0)
         return;
     for (int k = 0; k < K; k++)
-        if (ack->share [k] < 0 || ack->used [k] < 0)
+        if (ack->share [k] < 0 || ack->used [k] < 0 || ack->share [k] > CW_POOL_COUNT_MAX
+            || ack->used [k] > CW_POOL_COUNT_MAX)
             return;
     for (int k = 0; k < K; k++) {
         p->share [k] = ack->share [k];

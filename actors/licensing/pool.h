@@ -12,9 +12,13 @@
     Invariant (the safety property the tests check): for every kind,
         sum over peers of what they hold <= sum of RESERVED <= P
     except that a shrinking pool (a key removed, a lost peer's grace over)
-    cannot take back what is already USED: then sum(USED) may stay above P
-    until leases are released, and nothing new is granted until it is
-    below again.
+    cannot take back what is already USED: the ledger cuts the live peers'
+    shares (binding offers, below USED if it must) so that they add up to
+    P again; a peer cut below its USED grants nothing until its USED is
+    below its new SHARE, so what the peers hold never grows while it is
+    above P (raises already in flight when the pool shrank aside) and
+    comes back within P as the cut peers release leases. A lost peer's
+    share cannot be cut: while it is lost, the others are cut for it.
 
     Messages (all per peer, kinds as indexes 0..CW_LICENSE_CAPACITY_KINDS-1):
       DEMAND   peer -> primary  {kind, need}: my share is exhausted, I have
@@ -76,7 +80,8 @@
       within the sum of all keys after the others drop it (see the README).
 
     All functions ignore out-of-range kinds and peers and malformed values
-    (negative counts) from messages: they come from other processes.
+    (negative counts, counts above CW_POOL_COUNT_MAX) from messages: they
+    come from other processes.
 */
 #ifndef CW_POOL_H
 #define CW_POOL_H
@@ -87,7 +92,8 @@
 #include "cw_license.h"
 
 #define CW_POOL_KINDS CW_LICENSE_CAPACITY_KINDS
-#define CW_POOL_PEERS 6    //  peers are 1..CW_POOL_PEERS
+#define CW_POOL_PEERS 6                          //  peers are 1..CW_POOL_PEERS
+#define CW_POOL_COUNT_MAX ((int64_t) 1 << 40)    //  a larger pool, share or count is malformed
 
 typedef struct {
     uint64_t epoch;                    //  the primary's incarnation (its start, monotonic per primary)
@@ -132,9 +138,10 @@ void cw_pool_local_clamp (cw_pool_local_t *self, int kind, int64_t limit);
 
 typedef struct _cw_pool_ledger_t cw_pool_ledger_t;
 
-//  A new ledger for epoch EPOCH (e.g. the start time in ms of the
-//  primary's licensing actor; must grow across restarts and differ from
-//  every other primary's). Owned.
+//  A new ledger for epoch EPOCH: above every epoch a peer may have applied
+//  (e.g. max (the start time in ms of the licensing actor, the largest
+//  epoch the peers report + 1)), or the peers ignore its offers; two
+//  ledgers must never share an epoch. Owned.
 cw_pool_ledger_t *cw_pool_ledger_new (uint64_t epoch);
 void cw_pool_ledger_destroy (cw_pool_ledger_t **self_p);
 

@@ -185,6 +185,11 @@ test_local_applies_only_newer_offers (void **state)
     assert_int_equal (l.share [1], 4);
     assert_int_equal (ack.epoch, 6);
     assert_int_equal (ack.seq, 1);
+    //  A target no pool can have is ignored
+    o.seq = 2;
+    o.target [1] = CW_POOL_COUNT_MAX + 1;
+    cw_pool_local_offer (&l, &o, &ack);
+    assert_int_equal (l.share [1], 4);
 }
 
 static void
@@ -498,6 +503,9 @@ test_ledger_ignores_stale_and_malformed_acks (void **state)
     fake.seq = ack.seq;
     fake.used [3] = -1;
     cw_pool_ledger_ack (ledger, 1, &fake);
+    fake.used [3] = 0;
+    fake.share [4] = CW_POOL_COUNT_MAX + 1;
+    cw_pool_ledger_ack (ledger, 1, &fake);
     assert_true (cw_pool_ledger_outstanding (ledger, 1));
     cw_pool_ledger_ack (ledger, 0, &ack);
     cw_pool_ledger_ack (ledger, N + 1, &ack);
@@ -505,6 +513,7 @@ test_ledger_ignores_stale_and_malformed_acks (void **state)
     cw_pool_ledger_demand (ledger, 1, K, 1);
     cw_pool_ledger_demand (ledger, 1, 0, -5);
     cw_pool_ledger_set_pool (ledger, 0, -1);
+    cw_pool_ledger_set_pool (ledger, 0, CW_POOL_COUNT_MAX + 1);
     cw_pool_ledger_set_pool (ledger, K, 1);
     assert_int_equal (cw_pool_ledger_pool (ledger, 0), 10);
     //  The true ack completes it
