@@ -934,11 +934,13 @@ s_step (s_world_t *w)
     else if (what < 950) {
         //  partition or heal a peer (not the primary's own)
         if (p != 1 && w->member [p]) {
-            w->reachable [p] = !w->reachable [p];
-            if (!w->reachable [p] && s_chance (w, 300))
-                ;    //  the ledger does not notice (yet)
-            else
-                w->told_live [p] = w->reachable [p];
+            if (s_chance (w, 200))
+                w->told_live [p] = !w->told_live [p];    //  the cluster view is wrong for a while
+            else {
+                w->reachable [p] = !w->reachable [p];
+                if (w->reachable [p] || s_chance (w, 700))
+                    w->told_live [p] = w->reachable [p];    //  (or the ledger does not notice yet)
+            }
             cw_pool_ledger_set_peer (w->ledger, p, w->told_live [p], NULL);
             ledger_call = true;
         }
