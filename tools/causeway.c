@@ -8,7 +8,8 @@
     "ok" body is printed (cli_output.c). Local commands (help, version,
     keygen, alarms watch) have a run function instead (cli_local.c), and so
     do the clustering commands that do more than one request (cli_cluster.c:
-    cluster check, backup, dns, firewall).
+    cluster check, backup, dns, firewall), and `license acquire`, whose
+    --hold keeps its one connection (which owns the lease) until a signal.
 
     The command line is read in one pass: global options may stand anywhere,
     the first words select the row (words are read until they name one), the

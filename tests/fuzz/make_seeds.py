@@ -8,6 +8,8 @@ node really sees, and the malformed cases its tests know. Multipart seeds
 may start with a mode digit (fuzz_control.c). The changeset seeds are real
 changesets made by the replog itself:
     CW_FUZZ_SEEDS_OUT=tests/fuzz/corpus/fuzz_changeset build-fuzz/fuzz/fuzz_changeset -runs=0
+and so are the option keys, signed by the fixed issuer of fuzz_license_key.c:
+    CW_FUZZ_SEEDS_OUT=tests/fuzz/corpus/fuzz_license_key build-fuzz/fuzz/fuzz_license_key -runs=0
 """
 import json
 import os
@@ -123,6 +125,9 @@ def bootstrap_seeds():
         "bad-actor": b'actors = ( { name = "Alarms!"; }, { name = "alarms"; }, { name = "alarms"; } );\n',
         "bad-endpoint": b'control: { endpoint = "udp://1.2.3.4:5"; };\n',
         "long-ipc": b'control: { endpoint = "ipc://' + b"x" * 120 + b'"; };\n',
+        "licensing": b'node: { runtime_dir = "run"; state_dir = "state"; };\n'
+                     b'licensing: { issuers = [ "${state_dir}/issuer.pub", "/dev/null", "" ];'
+                     b' lost_peer_grace_s = 0; colour = 1; };\n',
         "variables": b'node: { runtime_dir = "${state_dir}/run"; state_dir = "${runtime_dir}/state"; };\n'
                      b'control: { endpoint = "ipc://${runtime_dir}${runtime_dir}${state_dir}/c"; };\n',
     })
