@@ -854,8 +854,9 @@ s_peers_json (cw_cluster_t *self, const cw_cluster_view_t *view)
     }
     char system_name [64];
     cw_config_store_text (self->store, "system.name", system_name, sizeof system_name);
-    return json_pack ("{s:i, s:i, s:b, s:s, s:o}", "this_peer", self->this_peer, "primary", self->effective.primary,
-                      "is_primary", self->is_primary, "system_name", system_name, "peers", peers);
+    int primary = self->effective.peer_count > 0 ? self->effective.primary : 0;    //  0: none
+    return json_pack ("{s:i, s:i, s:b, s:s, s:o}", "this_peer", self->this_peer, "primary", primary, "is_primary",
+                      self->is_primary, "system_name", system_name, "peers", peers);
 }
 
 static void
