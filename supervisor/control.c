@@ -40,19 +40,20 @@
     a close (or the periodic check finds the descriptor gone), the
     CLIENT_CLOSED hook hears the name.
 
-    Clients cannot stop causewayd. A connection over the cap (a share of the open-file limit, kept well below
-    it: libzmq aborts when accept fails with EMFILE on an ipc socket) is
-    shut down at once and counted as refused. A connection that does not
-    finish its ZMTP/CURVE handshake within CW_CTL_HANDSHAKE_MS is closed by
-    libzmq. Arguments over CW_CONTROL_MAX_REQUEST get an error reply; a
-    frame over CW_CTL_MAX_FRAME makes libzmq close the connection before
-    reading it, and when the monitor reports that close while the socket
-    still holds unread bytes, it is counted as oversized too. Replies are sent without blocking on a ROUTER
-    with ZMQ_ROUTER_MANDATORY, so a reply that does not fit the client's
-    queue (CW_CTL_REPLY_QUEUE unread replies) is seen, counted as dropped
-    and logged instead of vanishing; past CW_CTL_PENDING_MAX requests in
-    flight (CW_CTL_CLIENT_PENDING_MAX from one client) a request is
-    answered at once with "busy: ...".
+    Clients cannot stop causewayd. A connection over the cap (a share of the
+    open-file limit, kept well below it: libzmq aborts when accept fails
+    with EMFILE on an ipc socket) is shut down at once and counted as
+    refused. A connection that does not finish its ZMTP/CURVE handshake
+    within CW_CTL_HANDSHAKE_MS is closed by libzmq. Arguments over
+    CW_CONTROL_MAX_REQUEST get an error reply; a frame over CW_CTL_MAX_FRAME
+    makes libzmq close the connection before reading it, and when the
+    monitor reports that close while the socket still holds unread bytes, it
+    is counted as oversized too. Replies are sent without blocking on a
+    ROUTER with ZMQ_ROUTER_MANDATORY, so a reply that does not fit the
+    client's queue (CW_CTL_REPLY_QUEUE unread replies) is seen, counted as
+    dropped and logged instead of vanishing; past CW_CTL_PENDING_MAX
+    requests in flight (CW_CTL_CLIENT_PENDING_MAX from one client) a request
+    is answered at once with "busy: ...".
 */
 #include "control.h"
 
@@ -924,6 +925,8 @@ s_client_name (cw_ctl_t *self, zsock_t *sock, zframe_t *frame, char *name, size_
         conn = s_conn_find (listener, (int) fd);
     }
     if (!conn) {
+        //  Its events came and went (accepted, then closed) before its
+        //  request was read: enter it, the periodic check ends it
         s_conn_accepted (listener, (int) fd);
         conn = s_conn_find (listener, (int) fd);
     }
