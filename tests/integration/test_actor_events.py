@@ -10,7 +10,8 @@ probe.whoami -> {"from": <the from of the request>}, probe.events ->
 args} -> the supervisor's answer to COMMAND asked through the broker.
 
 Checked: each control connection is its own client "@control:<id>" (two
-connections, two ids; one connection, one id), control.clients lists the
+connections, two ids; one connection, one id; on the CURVE endpoint as on
+the ipc one), control.clients lists the
 connected ones (to the control protocol and to an actor alike) and drops
 one that disconnects, whose departure every actor hears as
 control.client.closed; the alarms actor still keeps control clients to the
@@ -23,12 +24,14 @@ import json
 import os
 import re
 import signal
+import socket
+import subprocess
 import time
 
 import pytest
 import zmq
 
-from cwtest import ACTORS, Node
+from cwtest import ACTORS, BIN, Node
 
 PROBE = r'''#!/usr/bin/python3
 import json, os, signal, socket, sys, time
@@ -106,27 +109,58 @@ ctx.term()
 CLIENT = re.compile(r"^@control:[0-9]+$")
 
 
+def _free_tcp_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
+    """A node with the probe, and a CURVE control endpoint that lets in the
+    client certificate tmp/admin.cert (made by `causeway keygen`)."""
     tmp = tmp_path_factory.mktemp("events")
     probe = tmp / "probe"
     probe.write_text(PROBE)
     probe.chmod(0o755)
+    keys = tmp / "authorized"
+    keys.mkdir()
+    r = subprocess.run([os.path.join(BIN, "causeway"), "keygen", str(tmp / "admin.cert")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    (keys / "admin.cert").write_text((tmp / "admin.cert").read_text())
     specs = [{"name": a, "restart": "permanent", "shutdown_timeout_ms": 2000} for a in ACTORS]
     specs.append({"name": "probe", "restart": "permanent", "shutdown_timeout_ms": 2000, "path": str(probe)})
-    n = Node(tmp, actors=specs).start()
+    curve_endpoint = "tcp://127.0.0.1:%d" % _free_tcp_port()
+    n = Node(tmp, actors=specs, control={"curve_endpoint": curve_endpoint, "authorized_keys_dir": str(keys)}).start()
+    n.admin_cert = str(tmp / "admin.cert_secret")
+    n.curve_endpoint = curve_endpoint
     yield n
     n.cleanup()
 
 
-class Client:
-    """One control connection kept open (a REQ socket)."""
+def _z85_key(path, name):
+    return re.search(r'%s = "(.{40})"' % name, open(path).read()).group(1).encode()
 
-    def __init__(self, node):
+
+class Client:
+    """One control connection kept open (a REQ socket), on the ipc endpoint
+    or, with CURVE, on the tcp one."""
+
+    def __init__(self, node, curve=False):
         self.sock = node.ctx.socket(zmq.REQ)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.RCVTIMEO, 5000)
-        self.sock.connect(node.endpoint)
+        if curve:
+            self.sock.curve_publickey = _z85_key(node.admin_cert, "public-key")
+            self.sock.curve_secretkey = _z85_key(node.admin_cert, "secret-key")
+            self.sock.curve_serverkey = _z85_key(os.path.join(node.state_dir, "control-curve.cert"),
+                                                 "public-key")
+            self.sock.connect(node.curve_endpoint)
+        else:
+            self.sock.connect(node.endpoint)
 
     def call(self, command, args=None):
         self.sock.send_multipart([b"CW1", command.encode(), json.dumps(args or {}).encode()])
@@ -186,6 +220,24 @@ def test_each_control_connection_is_a_client(node):
     finally:
         a.close()
         b.close()
+
+
+def test_curve_clients_are_clients_too(node):
+    plain, curve = Client(node), Client(node, curve=True)
+    try:
+        me = plain.ok("probe.whoami")["from"]
+        them = curve.ok("probe.whoami")["from"]
+        assert CLIENT.match(them) and them != me, (me, them)
+        assert curve.ok("probe.whoami")["from"] == them
+        assert them in curve.ok("control.clients")["clients"]
+        curve.close()
+        node.wait_for(lambda: them not in clients(node), 5, "a closed CURVE client is still listed")
+        node.wait_for(lambda: [e for e in events(node, "control.client.closed") if e["body"] == {"client": them}],
+                      5, "control.client.closed never came for the CURVE client")
+        assert me in clients(node)
+    finally:
+        plain.close()
+        curve.close()
 
 
 def test_control_clients_keep_to_the_operator_alarm_range(node):
