@@ -7,8 +7,13 @@
       0  signature   "CWE1"  (protocol "CWE", version 1)
       1  type        READY | HEARTBEAT | REQUEST | REPLY | EVENT | STATE | TERM
       2  corr        correlation id, decimal text ("0" when unused)
-      3  from        sender name: actor name, "@control" (a control client,
-                     via the supervisor), "@supervisor"
+      3  from        sender name: actor name, "@supervisor", or a control
+                     client via the supervisor: "@control:<id>", <id> a
+                     decimal number unique to one control connection for
+                     the life of causewayd (plain "@control" when the
+                     connection has no descriptor, as inproc in tests);
+                     when that connection closes, causewayd publishes
+                     EVENT control.client.closed {"client": "@control:<id>"}
       4  to          destination: actor name, "" = the supervisor, "*" = all
       5  command     REQUEST: command name ("alarms.raise");
                      REPLY: "ok" or "error"; EVENT/STATE: topic

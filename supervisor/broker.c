@@ -471,7 +471,24 @@ cw_broker_set_request_timeout (cw_broker_t *self, int timeout_ms)
 }
 
 void
-cw_broker_actor_ready (cw_broker_t *self, const char *name)
+cw_broker_publish (cw_broker_t *self, const char *topic, json_t *body, const char *except)
+{
+    char *text = body ? json_dumps (body, JSON_COMPACT) : NULL;
+    json_decref (body);
+    cw_envelope_t event = { .type = CW_MSG_EVENT,
+                            .corr = 0,
+                            .from = "@supervisor",
+                            .to = "*",
+                            .command = (char *) topic,
+                            .body = text ? text : "{}" };
+    for (int i = 0; i < self->ready_count; i++)
+        if (!except || strcmp (self->ready [i], except) != 0)
+            s_send_env (self, self->ready [i], &event);
+    free (text);
+}
+
+void
+cw_broker_actor_ready (cw_broker_t *self, const char *name, int pid)
 {
     if (s_ready_index (self, name) < 0 && self->ready_count < CW_BROKER_READY_MAX)
         snprintf (self->ready [self->ready_count++], CW_BROKER_NAME_MAX, "%s", name);
@@ -486,14 +503,7 @@ cw_broker_actor_ready (cw_broker_t *self, const char *name)
         s_queued_free (item);
         item = next;
     }
-    char body [128];
-    snprintf (body, sizeof body, "{\"name\":\"%s\"}", name);
-    cw_envelope_t event = {
-        .type = CW_MSG_EVENT, .corr = 0, .from = "@supervisor", .to = "*", .command = "actor.ready", .body = body
-    };
-    for (int i = 0; i < self->ready_count; i++)
-        if (strcmp (self->ready [i], name) != 0)
-            s_send_env (self, self->ready [i], &event);
+    cw_broker_publish (self, "actor.ready", json_pack ("{s:s, s:i}", "name", name, "pid", pid), name);
 }
 
 void

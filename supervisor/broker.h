@@ -5,8 +5,9 @@
     Every actor connects a DEALER whose routing identity is its name. The
     broker overwrites `from` with that identity (no spoofing) and routes by
     `to`: an actor name, "" (the supervisor), "*" (EVENT/STATE to every
-    other ready actor), "@control" / "@supervisor" (replies for the control
-    server and the supervisor's own requests). Messages for a known actor
+    other ready actor), "@control:<id>" / "@supervisor" (replies for a
+    control client, through the control server, and for the supervisor's
+    own requests). Messages for a known actor
     that is not ready yet are queued until it is READY or until
     request_timeout_ms passes; a REQUEST that cannot be delivered gets an
     error REPLY from "@supervisor" (so a sender's reliable outbox knows the
@@ -21,6 +22,7 @@
 #define CW_BROKER_H
 
 #include <czmq.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -40,7 +42,7 @@ typedef struct {
     void (*on_alive) (void *arg, const char *name);
     //  A REQUEST for the supervisor itself (to "").
     void (*on_request) (void *arg, const cw_envelope_t *env);
-    //  A REPLY for "@control" or "@supervisor" (or "").
+    //  A REPLY for "@control:<id>" or "@supervisor" (or any other "@...").
     void (*on_reply) (void *arg, const cw_envelope_t *env);
     //  A STATE message passed through (the supervisor watches some topics).
     void (*on_state) (void *arg, const char *topic, const char *body);
@@ -54,14 +56,17 @@ void cw_broker_destroy (cw_broker_t **self_p);
 
 void cw_broker_set_request_timeout (cw_broker_t *self, int timeout_ms);
 
-//  Route a message that did not come from the socket (from "@control",
+//  Route a message that did not come from the socket (from "@control:<id>",
 //  "@supervisor"). FROM is trusted.
 void cw_broker_deliver (cw_broker_t *self, cw_msg_type_t type, uint64_t corr, const char *from, const char *to,
                         const char *command, const char *body);
 
+//  Publish EVENT TOPIC with BODY (taken over; NULL = {}) from "@supervisor"
+//  to every ready actor but EXCEPT (NULL: to all).
+void cw_broker_publish (cw_broker_t *self, const char *topic, json_t *body, const char *except);
 //  Actor NAME is ready: replay retained STATE, deliver what waited for it,
-//  broadcast EVENT actor.ready {"name": NAME}.
-void cw_broker_actor_ready (cw_broker_t *self, const char *name);
+//  publish EVENT actor.ready {"name": NAME, "pid": PID} to the others.
+void cw_broker_actor_ready (cw_broker_t *self, const char *name, int pid);
 //  Actor NAME is no longer ready. If it will not come back (stopped,
 //  failed, removed), queued requests for it fail at once.
 void cw_broker_actor_down (cw_broker_t *self, const char *name, bool final);

@@ -419,6 +419,7 @@ s_exited (cw_child_t *self, cw_child_ctx_t *ctx)
                  self->killed ? " killed_by=causewayd" : "");
     else
         cw_warn ("actor exited name=%s pid=%d status=%d", self->name, (int) self->pid, WEXITSTATUS (status));
+    self->exited_pid = self->pid;
     self->pid = 0;
     return s_after_exit (self, ctx);
 }
@@ -428,6 +429,7 @@ static cw_child_state_t
 s_exited_stopping (cw_child_t *self, cw_child_ctx_t *ctx)
 {
     cw_info ("actor stopped name=%s pid=%d", self->name, (int) self->pid);
+    self->exited_pid = self->pid;
     self->pid = 0;
     self->deadline_mono = 0;
     if (self->restart_after_stop && !ctx->no_restart && !self->removed) {

@@ -91,6 +91,7 @@ struct _cw_child_t {
     int shutdown_timeout_ms;
     cw_child_state_t state;
     pid_t pid;                  //  0 when no process
+    pid_t exited_pid;           //  the last incarnation that exited, 0 none
     int status;                 //  last waitpid status
     int64_t since_ms;           //  wall clock of the last state change
     int64_t started_mono;       //  when the process was forked

@@ -27,26 +27,38 @@
     'cmd'", as does an idempotent one whose second delivery dies too or
     whose actor is not coming back.
 
-    Clients cannot stop causewayd. Each ROUTER has a socket monitor: every
-    accepted connection is entered in a table (with a duplicate of its
-    descriptor, so that the socket can be examined after libzmq closed it),
-    and one over the cap (a share of the open-file limit, kept well below
-    it: libzmq aborts when accept fails with EMFILE on an ipc socket) is
-    shut down at once and counted as refused. A connection that does not
-    finish its ZMTP/CURVE handshake within CW_CTL_HANDSHAKE_MS is closed by
-    libzmq. Arguments over CW_CONTROL_MAX_REQUEST get an error reply; a
-    frame over CW_CTL_MAX_FRAME makes libzmq close the connection before
-    reading it, and when the monitor reports that close while the socket
-    still holds unread bytes, it is counted as oversized too. Replies are sent without blocking on a ROUTER
-    with ZMQ_ROUTER_MANDATORY, so a reply that does not fit the client's
-    queue (CW_CTL_REPLY_QUEUE unread replies) is seen, counted as dropped
-    and logged instead of vanishing; past CW_CTL_PENDING_MAX requests in
-    flight (CW_CTL_CLIENT_PENDING_MAX from one client) a request is
-    answered at once with "busy: ...".
+    Control clients have names. Each ROUTER has a socket monitor: every
+    accepted connection is entered in a table with an id (a counter shared
+    by both sockets) and a duplicate of its descriptor (so that the socket
+    can be examined after libzmq closed it). A request names its connection
+    by the descriptor libzmq attaches to each message it read ("__fd"); the
+    table turns that into "@control:<id>", the `from` of the relayed
+    request. A descriptor not in the table yet (its ACCEPTED event still
+    queued) makes us read the monitor first. The socket is read before its
+    monitor, so requests a closed connection left behind are seen before a
+    new connection can take its descriptor number. When the monitor reports
+    a close (or the periodic check finds the descriptor gone), the
+    CLIENT_CLOSED hook hears the name.
+
+    Clients cannot stop causewayd. A connection over the cap (a share of the
+    open-file limit, kept well below it: libzmq aborts when accept fails
+    with EMFILE on an ipc socket) is shut down at once and counted as
+    refused. A connection that does not finish its ZMTP/CURVE handshake
+    within CW_CTL_HANDSHAKE_MS is closed by libzmq. Arguments over
+    CW_CONTROL_MAX_REQUEST get an error reply; a frame over CW_CTL_MAX_FRAME
+    makes libzmq close the connection before reading it, and when the
+    monitor reports that close while the socket still holds unread bytes, it
+    is counted as oversized too. Replies are sent without blocking on a
+    ROUTER with ZMQ_ROUTER_MANDATORY, so a reply that does not fit the
+    client's queue (CW_CTL_REPLY_QUEUE unread replies) is seen, counted as
+    dropped and logged instead of vanishing; past CW_CTL_PENDING_MAX
+    requests in flight (CW_CTL_CLIENT_PENDING_MAX from one client) a request
+    is answered at once with "busy: ...".
 */
 #include "control.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <strings.h>
 #include <sys/ioctl.h>
@@ -71,16 +83,18 @@
 #define CW_CTL_BURST 256
 #define CW_CTL_ACTOR_MAX 64
 #define CW_CTL_DECLARED_MAX 1024    //  commands one actor may declare
+#define CW_CTL_CLIENT_MAX 32        //  "@control:<id>"
 
 typedef struct {
     uint64_t corr;
-    zsock_t *sock;         //  where the client is (plain or CURVE)
-    zframe_t *identity;    //  owned
-    bool delimiter;        //  REQ client: add the empty frame
-    bool direct;           //  delivered to a ready actor (it is in hand)
-    bool retried;          //  relayed a second time already
-    bool held;             //  no actor declared the command yet
-    char *body;            //  arguments, kept for a retry (idempotent) or while held
+    zsock_t *sock;                      //  where the client is (plain or CURVE)
+    zframe_t *identity;                 //  owned
+    bool delimiter;                     //  REQ client: add the empty frame
+    bool direct;                        //  delivered to a ready actor (it is in hand)
+    bool retried;                       //  relayed a second time already
+    bool held;                          //  no actor declared the command yet
+    char client [CW_CTL_CLIENT_MAX];    //  who sent it: "@control:<id>"
+    char *body;                         //  arguments, kept for a retry (idempotent) or while held
     int64_t deadline;
     char actor [CW_CTL_ACTOR_MAX];
     char command [CW_CTL_COMMAND_MAX];
@@ -103,6 +117,7 @@ typedef struct {
     int fd;          //  libzmq's descriptor
     int copy;        //  our duplicate, -1 if none (refused, or dup failed)
     bool refused;    //  over the cap: shut down by us
+    uint64_t id;     //  the client's id, 0 when refused
 } s_conn_t;
 
 //  A control ROUTER with its monitor and its connections.
@@ -126,6 +141,7 @@ struct _cw_ctl_t {
     zsock_t *curve;
     s_listener_t listeners [2];    //  plain, curve
     size_t clients_max;            //  both sockets together
+    uint64_t last_client;          //  the last id given to a connection
     int64_t reconciled_at;
     uint64_t refused;
     uint64_t oversized;
@@ -240,6 +256,7 @@ s_malformed (cw_ctl_t *self, const char *reason)
 }
 
 static void s_conn_reconcile (s_listener_t *listener);
+static void s_client_name (cw_ctl_t *self, zsock_t *sock, zframe_t *frame, char *name, size_t size);
 
 // ---------------------------------------------------------------------------
 //  Pending relayed requests
@@ -281,11 +298,11 @@ s_relay_entry (cw_ctl_t *self, uint64_t corr, const char *actor, const char *com
             self->pending [i].direct = direct;
 }
 
-//  Relay COMMAND to ACTOR, or hold it when ACTOR is NULL (no actor has
-//  declared it yet).
+//  Relay COMMAND from CLIENT to ACTOR, or hold it when ACTOR is NULL (no
+//  actor has declared it yet).
 static void
-s_relay (cw_ctl_t *self, zsock_t *sock, zframe_t *identity, bool delimiter, const char *actor, bool idempotent,
-         const char *command, const char *body)
+s_relay (cw_ctl_t *self, zsock_t *sock, zframe_t *identity, bool delimiter, const char *client, const char *actor,
+         bool idempotent, const char *command, const char *body)
 {
     if (self->pending_count >= CW_CTL_PENDING_MAX) {
         self->busy++;
@@ -316,6 +333,7 @@ s_relay (cw_ctl_t *self, zsock_t *sock, zframe_t *identity, bool delimiter, cons
     entry->sock = sock;
     entry->identity = zframe_dup (identity);
     entry->delimiter = delimiter;
+    snprintf (entry->client, sizeof entry->client, "%s", client);
     //  Time to wait for a restarting actor plus time to answer
     entry->deadline = zclock_mono () + 2 * (int64_t) self->request_timeout_ms;
     snprintf (entry->actor, sizeof entry->actor, "%s", actor ? actor : "");
@@ -332,6 +350,31 @@ s_relay (cw_ctl_t *self, zsock_t *sock, zframe_t *identity, bool delimiter, cons
     if (idempotent)
         entry->body = strdup (body);    //  NULL (no memory): no retry
     s_relay_entry (self, corr, actor, command, body);
+}
+
+bool
+cw_ctl_is_client (const char *name)
+{
+    size_t length = strlen (CW_CTL_CLIENT);
+    if (!name || strncmp (name, CW_CTL_CLIENT, length) != 0)
+        return false;
+    if (name [length] == 0)
+        return true;
+    if (name [length] != ':' || name [length + 1] == 0)
+        return false;
+    for (const char *c = name + length + 1; *c; c++)
+        if (*c < '0' || *c > '9')
+            return false;
+    return true;
+}
+
+const char *
+cw_ctl_request_client (cw_ctl_t *self, uint64_t corr)
+{
+    for (size_t i = 0; i < self->pending_count; i++)
+        if (self->pending [i].corr == corr)
+            return self->pending [i].client;
+    return NULL;
 }
 
 void
@@ -679,6 +722,8 @@ s_handle (cw_ctl_t *self, zsock_t *sock, zmsg_t *msg)
         return;
     }
 
+    char client [CW_CTL_CLIENT_MAX];
+    s_client_name (self, sock, signature, client, sizeof client);
     bool ok = false;
     json_t *reply = NULL;
     if (self->hooks.local (self->hooks.arg, command, args, &ok, &reply)) {
@@ -695,7 +740,7 @@ s_handle (cw_ctl_t *self, zsock_t *sock, zmsg_t *msg)
         else {
             //  Relayed, or held until an actor declares it
             char *body = json_dumps (args, JSON_COMPACT);
-            s_relay (self, sock, identity, delimiter, actor, idempotent, command, body ? body : "{}");
+            s_relay (self, sock, identity, delimiter, client, actor, idempotent, command, body ? body : "{}");
             free (body);
         }
     }
@@ -740,13 +785,15 @@ s_conn_remove (s_listener_t *listener, s_conn_t *conn)
     *conn = listener->conns [--listener->count];
 }
 
+static void s_conn_gone (s_listener_t *listener, s_conn_t *conn);
+
 static void
 s_conn_accepted (s_listener_t *listener, int fd)
 {
     cw_ctl_t *self = listener->ctl;
     s_conn_t *stale = s_conn_find (listener, fd);
     if (stale)    //  libzmq closed it and the number came back
-        s_conn_remove (listener, stale);
+        s_conn_gone (listener, stale);
     if (listener->count == listener->capacity) {
         size_t capacity = listener->capacity ? listener->capacity * 2 : 64;
         s_conn_t *grown = realloc (listener->conns, capacity * sizeof *grown);
@@ -762,6 +809,7 @@ s_conn_accepted (s_listener_t *listener, int fd)
     conn->fd = fd;
     conn->copy = -1;
     conn->refused = false;
+    conn->id = 0;
     size_t total = self->listeners [0].active + self->listeners [1].active;
     if (listener->active >= listener->max || total >= self->clients_max) {
         conn->refused = true;
@@ -772,15 +820,21 @@ s_conn_accepted (s_listener_t *listener, int fd)
         return;
     }
     conn->copy = fcntl (fd, F_DUPFD_CLOEXEC, 0);
+    conn->id = ++self->last_client;
     listener->active++;
+    cw_debug ("control client connected client=%s:%llu socket=%s fd=%d", CW_CTL_CLIENT, (unsigned long long) conn->id,
+              listener->name, fd);
 }
 
-//  CONN was closed by libzmq: count it if it was over the size limit, and
-//  forget it.
+//  CONN was closed by libzmq: count it if it was over the size limit, say
+//  that its client left, and forget it.
 static void
 s_conn_gone (s_listener_t *listener, s_conn_t *conn)
 {
     cw_ctl_t *self = listener->ctl;
+    char client [CW_CTL_CLIENT_MAX] = "";
+    if (conn->id)
+        snprintf (client, sizeof client, "%s:%llu", CW_CTL_CLIENT, (unsigned long long) conn->id);
     //  libzmq closed it with bytes still unread: it gave up on a frame
     //  over the size limit (or on bytes that are not ZMTP)
     int unread = 0;
@@ -790,6 +844,11 @@ s_conn_gone (s_listener_t *listener, s_conn_t *conn)
                  CW_CTL_MAX_FRAME, listener->name, unread);
     }
     s_conn_remove (listener, conn);
+    if (*client) {
+        cw_debug ("control client gone client=%s socket=%s", client, listener->name);
+        if (self->hooks.client_closed)
+            self->hooks.client_closed (self->hooks.arg, client);
+    }
 }
 
 static void
@@ -843,6 +902,69 @@ s_on_monitor (zloop_t *loop, zsock_t *reader, void *arg)
         zmsg_destroy (&msg);
     }
     return 0;
+}
+
+//  The name of the client that sent FRAME on SOCK (see the top of the
+//  file) into NAME.
+static void
+s_client_name (cw_ctl_t *self, zsock_t *sock, zframe_t *frame, char *name, size_t size)
+{
+    snprintf (name, size, "%s", CW_CTL_CLIENT);
+    s_listener_t *listener = sock == self->listeners [0].sock ? &self->listeners [0]
+                           : sock == self->listeners [1].sock ? &self->listeners [1]
+                                                              : NULL;
+    const char *text = zframe_meta (frame, "__fd");
+    char *end = NULL;
+    long fd = text ? strtol (text, &end, 10) : -1;
+    if (!listener || !text || end == text || *end || fd < 0 || fd > INT_MAX)
+        return;    //  no descriptor (inproc)
+    s_conn_t *conn = s_conn_find (listener, (int) fd);
+    if (!conn && listener->monitor) {
+        //  Its ACCEPTED event is still queued
+        s_on_monitor (self->loop, listener->monitor, listener);
+        conn = s_conn_find (listener, (int) fd);
+    }
+    if (!conn) {
+        //  Its events came and went (accepted, then closed) before its
+        //  request was read: enter it, the periodic check ends it
+        s_conn_accepted (listener, (int) fd);
+        conn = s_conn_find (listener, (int) fd);
+    }
+    if (conn && conn->id)
+        snprintf (name, size, "%s:%llu", CW_CTL_CLIENT, (unsigned long long) conn->id);
+}
+
+static int
+s_client_compare (const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+json_t *
+cw_ctl_clients (cw_ctl_t *self)
+{
+    size_t count = self->listeners [0].count + self->listeners [1].count;
+    uint64_t *ids = calloc (count ? count : 1, sizeof *ids);
+    json_t *clients = json_array ();
+    if (!ids || !clients) {
+        free (ids);
+        json_decref (clients);
+        return NULL;
+    }
+    size_t used = 0;
+    for (int l = 0; l < 2; l++)
+        for (size_t i = 0; i < self->listeners [l].count; i++)
+            if (self->listeners [l].conns [i].id)
+                ids [used++] = self->listeners [l].conns [i].id;
+    qsort (ids, used, sizeof *ids, s_client_compare);
+    for (size_t i = 0; i < used; i++) {
+        char name [CW_CTL_CLIENT_MAX];
+        snprintf (name, sizeof name, "%s:%llu", CW_CTL_CLIENT, (unsigned long long) ids [i]);
+        json_array_append_new (clients, json_string (name));
+    }
+    free (ids);
+    return json_pack ("{s:o}", "clients", clients);
 }
 
 //  Watch SOCK's connections; MAX of them may be open at once.
@@ -981,6 +1103,7 @@ s_curve_setup (cw_ctl_t *self, const cw_bootstrap_t *boot, char *err, size_t err
     zcert_destroy (&cert);
     zsock_set_curve_server (self->curve, 1);
     zsock_set_zap_domain (self->curve, "causeway");
+    zloop_reader (self->loop, self->curve, s_on_socket, self);    //  before its monitor (see the top)
     //  Connections still in their handshake hold at most half the room
     if (s_listener_watch (self, &self->listeners [1], "curve", self->curve, self->clients_max / 2)) {
         snprintf (err, errlen, "cannot watch the CURVE control socket: %s", zmq_strerror (zmq_errno ()));
@@ -991,7 +1114,6 @@ s_curve_setup (cw_ctl_t *self, const cw_bootstrap_t *boot, char *err, size_t err
                   zmq_strerror (zmq_errno ()));
         return -1;
     }
-    zloop_reader (self->loop, self->curve, s_on_socket, self);
     cw_info ("control listening endpoint=%s curve=yes authorized_keys_dir=%s", boot->control.curve_endpoint, dir);
     return 0;
 }
@@ -1015,6 +1137,7 @@ cw_ctl_new (const cw_bootstrap_t *boot, zloop_t *loop, const cw_ctl_hooks_t *hoo
         cw_ctl_destroy (&self);
         return NULL;
     }
+    zloop_reader (loop, self->plain, s_on_socket, self);    //  before its monitor (see the top)
     if (s_listener_watch (self, &self->listeners [0], "plain", self->plain, self->clients_max)) {
         snprintf (err, errlen, "cannot watch the control socket: %s", zmq_strerror (zmq_errno ()));
         cw_ctl_destroy (&self);
@@ -1033,7 +1156,6 @@ cw_ctl_new (const cw_bootstrap_t *boot, zloop_t *loop, const cw_ctl_hooks_t *hoo
     }
     if (strncmp (endpoint, "ipc://", 6) == 0)
         self->ipc_path = strdup (endpoint + 6);
-    zloop_reader (loop, self->plain, s_on_socket, self);
     cw_info ("control listening endpoint=%s clients_max=%zu max_request=%d", endpoint, self->clients_max,
              CW_CONTROL_MAX_REQUEST);
     if (boot->control.curve_endpoint && *boot->control.curve_endpoint && s_curve_setup (self, boot, err, errlen)) {

@@ -3,8 +3,15 @@
     3-frame CW1 protocol (see cw_control.h).
 
     A request is answered by the supervisor itself (the LOCAL hook) or
-    relayed to the actor that declared the command, as a REQUEST from
-    "@control". The routes are learned from the actors: each READY lists
+    relayed to the actor that declared the command, as a REQUEST from the
+    control client that sent it: "@control:<id>", where <id> is a decimal
+    number given to each accepted connection (on either socket), unique for
+    the life of causewayd. A request is tied to its connection by the
+    descriptor libzmq reports with each message (the "__fd" property) and
+    the connections the socket monitors reported; a connection without a
+    descriptor (inproc, in tests) is plain "@control". When a connection
+    closes the CLIENT_CLOSED hook hears its name, so a lease or anything
+    else a client took can be freed. The routes are learned from the actors: each READY lists
     the commands the actor serves and whether each is idempotent (its
     command tables, cw_actor.h); the supervisor passes that list to
     cw_ctl_declare. No command name is listed in supervisor/. Until every
@@ -46,11 +53,20 @@ typedef struct {
     bool (*local) (void *arg, const char *command, json_t *args, bool *ok, json_t **reply);
     //  Called after a local reply went out (restart / shutdown start here).
     void (*after_reply) (void *arg);
-    //  Send REQUEST COMMAND with BODY to ACTOR from "@control" under CORR.
-    //  Returns true if the actor was ready (delivered at once).
+    //  Send REQUEST COMMAND with BODY to ACTOR under CORR, from the client
+    //  that sent it (cw_ctl_request_client). Returns true if the actor was
+    //  ready (delivered at once).
     bool (*relay) (void *arg, const char *actor, uint64_t corr, const char *command, const char *body);
     void *arg;
+    //  The connection of control client CLIENT ("@control:<id>") closed.
+    //  May be NULL.
+    void (*client_closed) (void *arg, const char *client);
 } cw_ctl_hooks_t;
+
+//  The name of control clients as senders: "@control", then ":<id>".
+#define CW_CTL_CLIENT "@control"
+//  Is NAME a control client's name ("@control" or "@control:<id>")?
+bool cw_ctl_is_client (const char *name);
 
 //  Bind the control endpoint(s) of BOOT and add them to LOOP. NULL with a
 //  message in ERR when an endpoint cannot be served.
@@ -58,8 +74,15 @@ cw_ctl_t *cw_ctl_new (const cw_bootstrap_t *boot, zloop_t *loop, const cw_ctl_ho
 void cw_ctl_destroy (cw_ctl_t **self_p);
 
 void cw_ctl_set_request_timeout (cw_ctl_t *self, int timeout_ms);
-//  A REPLY addressed to "@control".
+//  A REPLY addressed to a control client (cw_ctl_is_client).
 void cw_ctl_on_reply (cw_ctl_t *self, const cw_envelope_t *env);
+//  The client that sent pending request CORR ("@control:<id>", or
+//  "@control" when its connection has no descriptor), or NULL when no
+//  request CORR is pending. Valid until the request is answered.
+const char *cw_ctl_request_client (cw_ctl_t *self, uint64_t corr);
+//  The control clients connected now, a new object: {"clients":
+//  ["@control:3", ...]}, by id.
+json_t *cw_ctl_clients (cw_ctl_t *self);
 //  The process of actor NAME exited. Requests it had in hand fail now,
 //  except those its actor declared idempotent when RESTARTING: those are
 //  relayed once more, to the next instance.

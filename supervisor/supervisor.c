@@ -12,8 +12,10 @@
       - the systemd watchdog timer, when the unit sets WatchdogSec.
 
     Every child state change lands in s_on_change, which keeps the broker's
-    idea of who is ready in step, raises alarm 10001 on `failed`, and then
-    s_progress moves the startup sequence, the shutdown sequence, the warm
+    idea of who is ready in step, tells the ready actors (EVENT actor.ready
+    {name, pid} when an instance became ready, actor.down {name, pid} when
+    one that was starting or running exited, restarted or not), raises
+    alarm 10001 on `failed`, and then s_progress moves the startup sequence, the shutdown sequence, the warm
     standbys and the systemd status forward.
 
     Commands: causewayd's own are one table (s_local_commands); every
@@ -361,10 +363,14 @@ s_on_change (cw_child_t *child, cw_child_state_t old, void *arg)
         cw_broker_actor_down (self->broker, child->name, final);
     bool exited = (old == CW_CHILD_RUNNING || old == CW_CHILD_STOPPING || old == CW_CHILD_STARTING)
                && now != CW_CHILD_RUNNING && now != CW_CHILD_STOPPING;
-    if (exited)
+    if (exited) {
         cw_ctl_actor_exited (self->ctl, child->name, now == CW_CHILD_STARTING || now == CW_CHILD_BACKOFF);
+        //  Whatever the instance held (leases ...) is its holders' to free
+        cw_broker_publish (self->broker, "actor.down",
+                           json_pack ("{s:s, s:i}", "name", child->name, "pid", (int) child->exited_pid), child->name);
+    }
     if (now == CW_CHILD_RUNNING) {
-        cw_broker_actor_ready (self->broker, child->name);
+        cw_broker_actor_ready (self->broker, child->name, (int) child->pid);
         cw_ctl_actor_ready (self->ctl, child->name);
         if (strcmp (child->name, CW_OUTBOX_ACTOR) == 0)
             cw_outbox_flush (self->outbox);
@@ -952,6 +958,15 @@ s_cmd_actors_list (cw_supervisor_t *self, const char *command, json_t *args, jso
 }
 
 static bool
+s_cmd_control_clients (cw_supervisor_t *self, const char *command, json_t *args, json_t **reply)
+{
+    (void) command;
+    (void) args;
+    *reply = cw_ctl_clients (self->ctl);
+    return *reply != NULL;
+}
+
+static bool
 s_cmd_actors_verb (cw_supervisor_t *self, const char *command, json_t *args, json_t **reply)
 {
     return s_actor_command (self, command + strlen ("actors."), args, reply);
@@ -984,6 +999,8 @@ static const struct {
     { "actors.start", s_cmd_actors_verb, 0, "start actor {name} (a stopped or failed one)" },
     { "actors.stop", s_cmd_actors_verb, 0, "stop actor {name} and keep it stopped" },
     { "actors.restart", s_cmd_actors_verb, 0, "stop actor {name} and start it again" },
+    { "control.clients", s_cmd_control_clients, CW_CMD_IDEMPOTENT,
+      "the control clients connected now, by the name their requests carry (\"@control:<id>\")" },
     { "shutdown", s_cmd_shutdown, 0, "stop every actor and exit" },
     { "restart", s_cmd_shutdown, 0, "stop every actor and exec causewayd again" },
     { NULL, NULL, 0, NULL }
@@ -1022,8 +1039,18 @@ s_ctl_relay (void *arg, const char *actor, uint64_t corr, const char *command, c
 {
     cw_supervisor_t *self = arg;
     bool ready = cw_broker_is_ready (self->broker, actor);
-    cw_broker_deliver (self->broker, CW_MSG_REQUEST, corr, "@control", actor, command, body);
+    const char *client = cw_ctl_request_client (self->ctl, corr);
+    cw_broker_deliver (self->broker, CW_MSG_REQUEST, corr, client ? client : CW_CTL_CLIENT, actor, command, body);
     return ready;
+}
+
+//  A control client left: what it holds in actors (leases ...) is theirs
+//  to free.
+static void
+s_ctl_client_closed (void *arg, const char *client)
+{
+    cw_supervisor_t *self = arg;
+    cw_broker_publish (self->broker, "control.client.closed", json_pack ("{s:s}", "client", client), NULL);
 }
 
 // ---------------------------------------------------------------------------
@@ -1117,7 +1144,7 @@ static void
 s_br_on_reply (void *arg, const cw_envelope_t *env)
 {
     cw_supervisor_t *self = arg;
-    if (strcmp (env->to, "@control") == 0)
+    if (cw_ctl_is_client (env->to))
         cw_ctl_on_reply (self->ctl, env);
     else if (!cw_outbox_on_reply (self->outbox, env->corr, strcmp (env->command, "ok") == 0, env->from, env->body))
         cw_debug ("reply for nobody dropped to=%s corr=%llu", env->to, (unsigned long long) env->corr);
@@ -1260,9 +1287,11 @@ cw_supervisor_new (const char *config_file, char *err, size_t errlen)
         goto failed;
     cw_broker_set_request_timeout (self->broker, self->boot->supervisor.request_timeout_ms);
     self->outbox = cw_outbox_new (self->broker);
-    cw_ctl_hooks_t ctl_hooks = {
-        .local = s_ctl_local, .after_reply = s_ctl_after_reply, .relay = s_ctl_relay, .arg = self
-    };
+    cw_ctl_hooks_t ctl_hooks = { .local = s_ctl_local,
+                                 .after_reply = s_ctl_after_reply,
+                                 .relay = s_ctl_relay,
+                                 .client_closed = s_ctl_client_closed,
+                                 .arg = self };
     self->ctl = cw_ctl_new (self->boot, self->loop, &ctl_hooks, err, errlen);
     if (!self->ctl || !self->outbox)
         goto failed;

@@ -974,11 +974,18 @@ s_arg_string (json_t *args, const char *name, bool required, size_t max, const c
     return NULL;
 }
 
+//  Is FROM a control client, "@control" or "@control:<id>" (an operator)?
+static bool
+s_from_control (const char *from)
+{
+    return from && strncmp (from, "@control", 8) == 0 && (from [8] == 0 || from [8] == ':');
+}
+
 //  The catalogue entry of ID as FROM may use it, or NULL and *ERROR.
 static const cw_alarm_def_t *
 s_allowed (const char *from, int id, json_t **error)
 {
-    if (from && streq (from, "@control") && !cw_alarm_is_operator (id)) {
+    if (s_from_control (from) && !cw_alarm_is_operator (id)) {
         *error = s_error ("alarm id %d is outside the operator range %d-%d", id, CW_ALARM_OPERATOR_MIN,
                           CW_ALARM_OPERATOR_MAX);
         return NULL;

@@ -9,8 +9,10 @@
     see: routing by name with the sender's identity as `from`, errors for
     unknown or stopped actors, queueing for a restarting actor (delivered
     on READY, failed on timeout or when it will not come back), retained
-    STATE replayed to a late actor (the last value only), and malformed
-    frames counted and dropped without harm.
+    STATE replayed to a late actor (the last value only), the supervisor's
+    events (actor.ready with the new pid, any event published to every
+    ready actor but one), and malformed frames counted and dropped without
+    harm.
 */
 
 #include <setjmp.h>
@@ -246,11 +248,11 @@ test_routes_between_actors (void **state)
     fixture_t *self = *state;
     zsock_t *alpha = s_actor (self, "alpha");
     zsock_t *beta = s_actor (self, "beta");
-    cw_broker_actor_ready (self->broker, "alpha");
-    cw_broker_actor_ready (self->broker, "beta");
+    cw_broker_actor_ready (self->broker, "alpha", 101);
+    cw_broker_actor_ready (self->broker, "beta", 102);
     assert_true (cw_broker_is_ready (self->broker, "beta"));
-    //  The ones already ready hear of the new one
-    s_expect (alpha, CW_MSG_EVENT, 0, "@supervisor", "actor.ready", "\"name\":\"beta\"");
+    //  The ones already ready hear of the new one, with its pid
+    s_expect (alpha, CW_MSG_EVENT, 0, "@supervisor", "actor.ready", "{\"name\":\"beta\",\"pid\":102}");
 
     //  A request: `from` is the sender's identity, whatever it wrote
     s_send (alpha, CW_MSG_REQUEST, 7, "mallory", "beta", "beta.echo", "{\"x\":1}");
@@ -279,7 +281,7 @@ test_routes_between_actors (void **state)
 
     //  What is for the supervisor goes to its hooks
     s_send (alpha, CW_MSG_REQUEST, 10, "alpha", "", "status", "{}");
-    s_send (beta, CW_MSG_REPLY, 11, "beta", "@control", "ok", "{}");
+    s_send (beta, CW_MSG_REPLY, 11, "beta", "@control:7", "ok", "{}");
     s_send (beta, CW_MSG_READY, 0, "beta", "", "", "{\"pid\":42}");
     s_pump (self);
     assert_int_equal (self->requests, 1);
@@ -303,7 +305,7 @@ test_queues_for_a_restarting_actor (void **state)
     cw_broker_set_request_timeout (self->broker, 100);
     zsock_t *alpha = s_actor (self, "alpha");
     zsock_t *beta = s_actor (self, "beta");
-    cw_broker_actor_ready (self->broker, "alpha");
+    cw_broker_actor_ready (self->broker, "alpha", 101);
     fake_actor_t *fake = s_fake (self, "beta");
     fake->state = "starting";
 
@@ -313,7 +315,7 @@ test_queues_for_a_restarting_actor (void **state)
     assert_int_equal (cw_broker_queued (self->broker), 1);
     s_recv_nothing (beta);
     fake->state = "running";
-    cw_broker_actor_ready (self->broker, "beta");
+    cw_broker_actor_ready (self->broker, "beta", 102);
     assert_int_equal (cw_broker_queued (self->broker), 0);
     s_expect (beta, CW_MSG_REQUEST, 21, "alpha", "beta.work", "\"n\":1");
     s_expect (alpha, CW_MSG_EVENT, 0, "@supervisor", "actor.ready", "beta");
@@ -359,8 +361,8 @@ test_retained_state_is_replayed_to_a_late_actor (void **state)
     fixture_t *self = *state;
     zsock_t *alpha = s_actor (self, "alpha");
     zsock_t *beta = s_actor (self, "beta");
-    cw_broker_actor_ready (self->broker, "alpha");
-    cw_broker_actor_ready (self->broker, "beta");
+    cw_broker_actor_ready (self->broker, "alpha", 101);
+    cw_broker_actor_ready (self->broker, "beta", 102);
     s_expect (alpha, CW_MSG_EVENT, 0, "@supervisor", "actor.ready", "beta");
 
     s_send (alpha, CW_MSG_STATE, 0, "alpha", "*", "config.changed.x", "{\"value\":1}");
@@ -378,18 +380,56 @@ test_retained_state_is_replayed_to_a_late_actor (void **state)
     //  gamma starts later: it gets the present (the last value only, not
     //  the plain event), then the others hear it is ready
     zsock_t *gamma = s_actor (self, "gamma");
-    cw_broker_actor_ready (self->broker, "gamma");
+    cw_broker_actor_ready (self->broker, "gamma", 103);
     s_expect (gamma, CW_MSG_STATE, 0, "alpha", "config.changed.x", "\"value\":2");
     s_recv_nothing (gamma);
     s_expect (alpha, CW_MSG_EVENT, 0, "@supervisor", "actor.ready", "gamma");
     s_expect (beta, CW_MSG_EVENT, 0, "@supervisor", "actor.ready", "gamma");
 
-    //  alpha restarts: it is not replayed its own state
+    //  alpha restarts: it is not replayed its own state; the others learn
+    //  the new instance's pid
     cw_broker_actor_down (self->broker, "alpha", false);
-    cw_broker_actor_ready (self->broker, "alpha");
+    cw_broker_actor_ready (self->broker, "alpha", 104);
     s_recv_nothing (alpha);
-    s_expect (beta, CW_MSG_EVENT, 0, "@supervisor", "actor.ready", "alpha");
-    s_expect (gamma, CW_MSG_EVENT, 0, "@supervisor", "actor.ready", "alpha");
+    s_expect (beta, CW_MSG_EVENT, 0, "@supervisor", "actor.ready", "{\"name\":\"alpha\",\"pid\":104}");
+    s_expect (gamma, CW_MSG_EVENT, 0, "@supervisor", "actor.ready", "{\"name\":\"alpha\",\"pid\":104}");
+    zsock_destroy (&alpha);
+    zsock_destroy (&beta);
+    zsock_destroy (&gamma);
+}
+
+//  A supervisor event goes to every ready actor but the one excepted,
+//  never to one that is down.
+static void
+test_publish_to_every_ready_actor (void **state)
+{
+    fixture_t *self = *state;
+    zsock_t *alpha = s_actor (self, "alpha");
+    zsock_t *beta = s_actor (self, "beta");
+    zsock_t *gamma = s_actor (self, "gamma");
+    cw_broker_actor_ready (self->broker, "alpha", 101);
+    cw_broker_actor_ready (self->broker, "beta", 102);
+    cw_broker_actor_ready (self->broker, "gamma", 103);
+    s_expect (alpha, CW_MSG_EVENT, 0, "@supervisor", "actor.ready", "beta");
+    s_expect (alpha, CW_MSG_EVENT, 0, "@supervisor", "actor.ready", "gamma");
+    s_expect (beta, CW_MSG_EVENT, 0, "@supervisor", "actor.ready", "gamma");
+
+    cw_broker_publish (self->broker, "control.client.closed", json_pack ("{s:s}", "client", "@control:3"), NULL);
+    s_expect (alpha, CW_MSG_EVENT, 0, "@supervisor", "control.client.closed", "{\"client\":\"@control:3\"}");
+    s_expect (beta, CW_MSG_EVENT, 0, "@supervisor", "control.client.closed", "{\"client\":\"@control:3\"}");
+    s_expect (gamma, CW_MSG_EVENT, 0, "@supervisor", "control.client.closed", "{\"client\":\"@control:3\"}");
+
+    //  gamma goes down: the others hear it, gamma itself is not sent to
+    cw_broker_actor_down (self->broker, "gamma", false);
+    cw_broker_publish (self->broker, "actor.down", json_pack ("{s:s, s:i}", "name", "gamma", "pid", 103), "gamma");
+    s_expect (alpha, CW_MSG_EVENT, 0, "@supervisor", "actor.down", "{\"name\":\"gamma\",\"pid\":103}");
+    s_expect (beta, CW_MSG_EVENT, 0, "@supervisor", "actor.down", "{\"name\":\"gamma\",\"pid\":103}");
+    //  EXCEPT leaves out a ready actor too; no body is {}
+    cw_broker_publish (self->broker, "x.y", NULL, "beta");
+    s_expect (alpha, CW_MSG_EVENT, 0, "@supervisor", "x.y", "{}");
+    s_recv_nothing (alpha);
+    s_recv_nothing (beta);
+    s_recv_nothing (gamma);
     zsock_destroy (&alpha);
     zsock_destroy (&beta);
     zsock_destroy (&gamma);
@@ -401,8 +441,8 @@ test_malformed_frames_are_counted_and_dropped (void **state)
     fixture_t *self = *state;
     zsock_t *alpha = s_actor (self, "alpha");
     zsock_t *beta = s_actor (self, "beta");
-    cw_broker_actor_ready (self->broker, "alpha");
-    cw_broker_actor_ready (self->broker, "beta");
+    cw_broker_actor_ready (self->broker, "alpha", 101);
+    cw_broker_actor_ready (self->broker, "beta", 102);
     s_expect (alpha, CW_MSG_EVENT, 0, "@supervisor", "actor.ready", "beta");
     uint64_t before = cw_envelope_malformed ();
     int alive = self->alive;
@@ -443,6 +483,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_routes_between_actors, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_queues_for_a_restarting_actor, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_retained_state_is_replayed_to_a_late_actor, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_publish_to_every_ready_actor, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_malformed_frames_are_counted_and_dropped, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

@@ -13,7 +13,8 @@
     stands in for the supervisor's broker.
 
     What is checked is what a user would check: values readable on the
-    other peers, `cluster status` and `replication status` fields.
+    other peers, `cluster status` and `replication status` fields, and the
+    retained cluster.peers other actors see (read off the broker socket).
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -223,6 +224,51 @@ typedef struct {
 static s_node_t s_nodes [S_NODES + 1];
 static zsock_t *s_broker;
 static uint64_t s_next_corr = 1000;
+static json_t *s_peers_state [S_NODES + 1];    //  the last cluster.peers each node published
+static int s_peers_published [S_NODES + 1];    //  how many times
+
+//  Keep what a node's actor published that the tests look at.
+static void
+s_note (const char *identity, const cw_envelope_t *env)
+{
+    int i = 0;
+    if (env->type != CW_MSG_STATE || strcmp (env->command, "cluster.peers") != 0
+        || sscanf (identity, "replication%d", &i) != 1 || i < 1 || i > S_NODES)
+        return;
+    json_decref (s_peers_state [i]);
+    s_peers_state [i] = json_loads (env->body, 0, NULL);
+    assert_non_null (s_peers_state [i]);
+    s_peers_published [i]++;
+}
+
+//  Read what waits on the broker socket: the REPLY CORR when it is there
+//  (a new reference, *OK its kind), NULL when not; the rest is noted.
+static json_t *
+s_broker_read (uint64_t corr, bool *ok)
+{
+    zmsg_t *msg;
+    while ((msg = cw_recv_nowait (s_broker))) {
+        char *identity = zmsg_popstr (msg);
+        cw_envelope_t env;
+        char err [128];
+        json_t *body = NULL;
+        if (identity && cw_envelope_decode (msg, &env, err, sizeof err) == 0) {
+            bool match = corr && env.type == CW_MSG_REPLY && env.corr == corr;
+            if (match) {
+                body = json_loads (env.body, 0, NULL);
+                *ok = strcmp (env.command, "ok") == 0;
+            }
+            else
+                s_note (identity, &env);
+            cw_envelope_clear (&env);
+        }
+        zstr_free (&identity);
+        zmsg_destroy (&msg);
+        if (body)
+            return body;
+    }
+    return NULL;
+}
 
 //  One tick of every node, then deliver everything; COUNT times.
 static void
@@ -330,25 +376,9 @@ s_await (uint64_t corr, bool *ok)
 {
     for (int round = 0; round < 200; round++) {
         s_step (1);
-        zmsg_t *msg;
-        while ((msg = cw_recv_nowait (s_broker))) {
-            zframe_t *identity = zmsg_pop (msg);
-            zframe_destroy (&identity);
-            cw_envelope_t env;
-            char err [128];
-            if (cw_envelope_decode (msg, &env, err, sizeof err) == 0) {
-                bool match = env.type == CW_MSG_REPLY && env.corr == corr;
-                json_t *body = match ? json_loads (env.body, 0, NULL) : NULL;
-                if (match)
-                    *ok = strcmp (env.command, "ok") == 0;
-                cw_envelope_clear (&env);
-                if (match) {
-                    zmsg_destroy (&msg);
-                    return body;
-                }
-            }
-            zmsg_destroy (&msg);
-        }
+        json_t *body = s_broker_read (corr, ok);
+        if (body)
+            return body;
         zclock_sleep (10);
     }
     fail_msg ("no answer to request %llu", (unsigned long long) corr);
@@ -436,8 +466,12 @@ static int
 s_teardown (void **state)
 {
     (void) state;
-    for (int i = 1; i <= S_NODES; i++)
+    for (int i = 1; i <= S_NODES; i++) {
         s_node_stop (i);
+        json_decref (s_peers_state [i]);
+        s_peers_state [i] = NULL;
+        s_peers_published [i] = 0;
+    }
     s_frame_t *frame;
     while ((frame = zlistx_first (s_queue))) {
         zlistx_delete (s_queue, zlistx_cursor (s_queue));
@@ -608,6 +642,82 @@ test_silent_peer_becomes_dead (void **state)
     assert_string_equal (s_value (3, "sip.mode"), "off");
 }
 
+//  Step the cluster until every message the actors sent is read (they
+//  reach the broker socket through the actors' own I/O threads).
+static void
+s_settle (void)
+{
+    for (int round = 0; round < 5; round++) {
+        zclock_sleep (20);
+        bool ok;
+        s_broker_read (0, &ok);
+    }
+}
+
+//  Peer entry P (1..3) of the cluster.peers node I published last.
+static json_t *
+s_peers_entry (int i, int p)
+{
+    json_t *peers = json_object_get (s_peers_state [i], "peers");
+    assert_int_equal (json_array_size (peers), S_NODES);
+    json_t *entry = json_array_get (peers, (size_t) p - 1);
+    assert_int_equal (json_integer_value (json_object_get (entry, "peer")), p);
+    return entry;
+}
+
+static void
+test_cluster_peers_published (void **state)
+{
+    (void) state;
+    s_settle ();
+    for (int i = 1; i <= S_NODES; i++) {
+        json_t *peers = s_peers_state [i];
+        assert_non_null (peers);
+        assert_int_equal (json_integer_value (json_object_get (peers, "this_peer")), i);
+        assert_int_equal (json_integer_value (json_object_get (peers, "primary")), 1);
+        assert_true (json_is_true (json_object_get (peers, "is_primary")) == (i == 1));
+        assert_string_equal (cw_jtext (peers, "system_name"), s_value (i, "system.name"));
+        for (int p = 1; p <= S_NODES; p++) {
+            json_t *entry = s_peers_entry (i, p);
+            char address [32];
+            snprintf (address, sizeof address, "127.0.0.%d", p);
+            assert_string_equal (cw_jtext (entry, "address"), address);
+            assert_string_equal (cw_jtext (entry, "system_name"), s_value (p, "system.name"));
+            assert_true (json_is_true (json_object_get (entry, "alive")));
+            assert_true (json_is_true (json_object_get (entry, "self")) == (p == i));
+        }
+    }
+    //  Nothing changed: nothing is published again
+    int before = s_peers_published [1];
+    s_step (3);
+    s_settle ();
+    assert_int_equal (s_peers_published [1], before);
+    //  Peer 3 falls silent: the others publish it dead, it still sees them
+    s_silent [3] = true;
+    zclock_sleep (CW_DEAD_AFTER_MS + 200);
+    s_step (2);    //  the first tick may come before the others' heartbeats
+    s_settle ();
+    assert_true (s_peers_published [1] > before);
+    for (int i = 1; i <= 2; i++) {
+        assert_false (json_is_true (json_object_get (s_peers_entry (i, 3), "alive")));
+        assert_true (json_is_true (json_object_get (s_peers_entry (i, 2 - (i == 2)), "alive")));
+    }
+    assert_true (json_is_true (json_object_get (s_peers_entry (3, 1), "alive")));
+    //  A new system name shows in its own entry at once, and in the
+    //  others' with its next heartbeat
+    s_silent [3] = false;
+    char err [256];
+    json_t *name = json_string ("edge-three");
+    assert_int_equal (cw_config_store_set_named (s_nodes [3].store, "system.name", name, err, sizeof err), 0);
+    json_decref (name);
+    s_step (2);
+    s_settle ();
+    assert_string_equal (cw_jtext (s_peers_state [3], "system_name"), "edge-three");
+    assert_string_equal (cw_jtext (s_peers_entry (3, 3), "system_name"), "edge-three");
+    assert_string_equal (cw_jtext (s_peers_entry (1, 3), "system_name"), "edge-three");
+    assert_true (json_is_true (json_object_get (s_peers_entry (1, 3), "alive")));
+}
+
 int
 main (void)
 {
@@ -628,6 +738,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_snapshot_when_history_is_gone, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_primary_change, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_silent_peer_becomes_dead, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_cluster_peers_published, s_setup, s_teardown),
     };
     int failed = cmocka_run_group_tests (tests, NULL, NULL);
     zsock_destroy (&s_broker);

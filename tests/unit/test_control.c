@@ -14,7 +14,10 @@
     declares the command, "unknown command" once every actor has declared,
     names matched without regard to case, the last declaration winning,
     malformed declarations skipped, and the second delivery after a crash
-    given to exactly the commands declared idempotent.
+    given to exactly the commands declared idempotent; and the clients'
+    names: one per connection ("@control:<id>", the `from` of what it
+    sends), listed while connected, and heard of when the connection
+    closes.
 */
 
 #include <stdarg.h>
@@ -441,6 +444,9 @@ typedef struct {
     char relay_command [128];
     char relay_body [256];
     uint64_t relay_corr;
+    char relay_client [64];    //  who sent it (cw_ctl_request_client)
+    char closed [8][64];       //  clients whose connection closed, in order
+    int closed_count;
     struct {
         char verdict [16];
         char body [256];
@@ -472,7 +478,17 @@ s_routes_relay (void *arg, const char *actor, uint64_t corr, const char *command
     snprintf (self->relay_command, sizeof self->relay_command, "%s", command);
     snprintf (self->relay_body, sizeof self->relay_body, "%s", body);
     self->relay_corr = corr;
+    const char *client = cw_ctl_request_client (self->ctl, corr);
+    snprintf (self->relay_client, sizeof self->relay_client, "%s", client ? client : "(none)");
     return true;
+}
+
+static void
+s_routes_client_closed (void *arg, const char *client)
+{
+    s_routes_t *self = (s_routes_t *) arg;
+    assert_true (self->closed_count < 8);
+    snprintf (self->closed [self->closed_count++], sizeof self->closed [0], "%s", client);
 }
 
 static int
@@ -502,7 +518,7 @@ s_routes_new (void)
     self->boot.control.endpoint = self->endpoint;
     self->boot.supervisor.request_timeout_ms = 1000;
     self->loop = zloop_new ();
-    cw_ctl_hooks_t hooks = { s_routes_local, NULL, s_routes_relay, self };
+    cw_ctl_hooks_t hooks = { s_routes_local, NULL, s_routes_relay, self, s_routes_client_closed };
     char err [256];
     self->ctl = cw_ctl_new (&self->boot, self->loop, &hooks, err, sizeof err);
     assert_non_null (self->ctl);
@@ -782,6 +798,86 @@ test_routes_malformed_declarations_are_skipped (void **state)
     s_routes_destroy (&self);
 }
 
+//  The clients' list as text: "@control:1,@control:2".
+static void
+s_routes_clients (s_routes_t *self, char *text, size_t size)
+{
+    json_t *reply = cw_ctl_clients (self->ctl);
+    assert_non_null (reply);
+    json_t *list = json_object_get (reply, "clients");
+    assert_true (json_is_array (list));
+    text [0] = 0;
+    size_t index;
+    json_t *name;
+    json_array_foreach (list, index, name) {
+        size_t used = strlen (text);
+        snprintf (text + used, size - used, "%s%s", index ? "," : "", json_string_value (name));
+    }
+    json_decref (reply);
+}
+
+//  Each connection is a client with its own name, the `from` of what it
+//  sends; when it closes, the hook hears that name and the list drops it.
+static void
+test_clients_have_names (void **state)
+{
+    (void) state;
+    s_routes_t *self = s_routes_new ();
+    s_routes_declare (self, "alarms", "[{\"name\": \"alarms.list\", \"idempotent\": true}]");
+    cw_ctl_set_complete (self->ctl, true);
+    s_routes_send (self, "alarms.list");
+    char first [64];
+    snprintf (first, sizeof first, "%s", self->relay_client);
+    assert_int_equal (strncmp (first, "@control:", 9), 0);
+    assert_true (cw_ctl_is_client (first));
+    s_routes_send (self, "alarms.list");
+    assert_string_equal (self->relay_client, first);    //  the same connection, the same name
+    //  A second connection is another client
+    zsock_t *one = self->client;
+    self->client = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (self->client, 0);
+    zsock_set_rcvtimeo (self->client, 1000);
+    assert_int_equal (zsock_connect (self->client, "%s", self->endpoint), 0);
+    s_routes_send (self, "alarms.list");
+    char second [64];
+    snprintf (second, sizeof second, "%s", self->relay_client);
+    assert_true (cw_ctl_is_client (second));
+    assert_string_not_equal (second, first);
+    char list [256], expected [256];
+    s_routes_clients (self, list, sizeof list);
+    snprintf (expected, sizeof expected, "%s,%s", first, second);
+    assert_string_equal (list, expected);
+    assert_int_equal (self->closed_count, 0);
+    //  The first one leaves
+    zsock_destroy (&one);
+    for (int i = 0; i < 300 && self->closed_count == 0; i++)
+        s_routes_pump (self);
+    assert_int_equal (self->closed_count, 1);
+    assert_string_equal (self->closed [0], first);
+    s_routes_clients (self, list, sizeof list);
+    assert_string_equal (list, second);
+    //  The one still connected is answered as before
+    s_routes_answer (self, self->relay_corr, "{}");
+    s_routes_expect (self, "ok", "{}");
+    s_routes_destroy (&self);
+}
+
+static void
+test_client_names (void **state)
+{
+    (void) state;
+    assert_true (cw_ctl_is_client ("@control"));
+    assert_true (cw_ctl_is_client ("@control:1"));
+    assert_true (cw_ctl_is_client ("@control:18446744073709551615"));
+    assert_false (cw_ctl_is_client ("@control:"));
+    assert_false (cw_ctl_is_client ("@control:1x"));
+    assert_false (cw_ctl_is_client ("@controller"));
+    assert_false (cw_ctl_is_client ("@supervisor"));
+    assert_false (cw_ctl_is_client ("alarms"));
+    assert_false (cw_ctl_is_client (""));
+    assert_false (cw_ctl_is_client (NULL));
+}
+
 int
 main (void)
 {
@@ -802,6 +898,8 @@ main (void)
         cmocka_unit_test (test_routes_busy_past_the_client_limit),
         cmocka_unit_test (test_routes_retry_only_what_is_declared_idempotent),
         cmocka_unit_test (test_routes_malformed_declarations_are_skipped),
+        cmocka_unit_test (test_clients_have_names),
+        cmocka_unit_test (test_client_names),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

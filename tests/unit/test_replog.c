@@ -475,6 +475,70 @@ test_apply_corrupt_bytes (void **state)
     sqlite3_free (blob0);
 }
 
+//  An UPDATE of cluster_config (key, value, updated_at) written by hand;
+//  NULL = the value is undefined in that record. Returns the length.
+static int
+s_update_bytes (unsigned char *out, const char *old_key, const char *old_value, const char *new_key,
+                const char *new_value)
+{
+    static const unsigned char header [] = { 'T', 3,   1,   0,   0,   'c', 'l', 'u', 's', 't',           'e',
+                                             'r', '_', 'c', 'o', 'n', 'f', 'i', 'g', 0,   SQLITE_UPDATE, 0 };
+    int len = (int) sizeof (header);
+    memcpy (out, header, sizeof (header));
+    const char *values [6] = { old_key, old_value, NULL, new_key, new_value, NULL };
+    for (int i = 0; i < 6; i++) {
+        if (!values [i]) {
+            out [len++] = 0;
+            continue;
+        }
+        out [len++] = SQLITE_TEXT;
+        out [len++] = (unsigned char) strlen (values [i]);
+        memcpy (out + len, values [i], strlen (values [i]));
+        len += (int) strlen (values [i]);
+    }
+    return len;
+}
+
+//  Updates that sqlite3session never writes are refused with the reason,
+//  and nothing changes; SQLite's apply would crash on the first (no old
+//  key) and fail with a cleared message ("not an error") on the second.
+static void
+test_apply_malformed_updates (void **state)
+{
+    fixture_t *fx = *state;
+    node_t *p = &fx->primary, *s = &fx->sub;
+    change_t c1 = s_write (p, SET ("a", "1"));
+    s_join (p, s);
+    struct {
+        const char *old_key, *old_value, *new_key, *new_value;
+        const char *reason;
+    } cases [] = {
+        { NULL, "1", NULL, "2", "does not name its row (key column 1 has no old value)" },
+        { "a", NULL, "b", NULL, "changes key column 1 (a key change is a delete and an insert)" },
+        { "a", "1", "b", "2", "changes key column 1" },
+        { "a", NULL, NULL, NULL, "changes no column" },
+    };
+    unsigned char bytes [128];
+    char err [512];
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases [0]); i++) {
+        int len = s_update_bytes (bytes, cases [i].old_key, cases [i].old_value, cases [i].new_key,
+                                  cases [i].new_value);
+        err [0] = 0;
+        int rc = cw_replog_apply (s->replog, 2, bytes, len, NULL, NULL, err, sizeof (err));
+        if (rc != CW_REPLOG_INVALID || !strstr (err, cases [i].reason))
+            fail_msg ("case %zu: %s (%s), expected invalid: ...%s", i, cw_replog_rc_name (rc), err, cases [i].reason);
+        assert_non_null (strstr (err, "table cluster_config at byte 20"));
+        assert_int_equal (cw_replog_applied_seq (s->replog), 1);
+        assert_string_equal (s_text (s->db, "SELECT group_concat (key || '=' || value) FROM cluster.cluster_config"),
+                             "a=1");
+    }
+    //  The same builder, in the shape SQLite writes, applies
+    int len = s_update_bytes (bytes, "a", "1", NULL, "2");
+    assert_int_equal (cw_replog_apply (s->replog, 2, bytes, len, NULL, NULL, err, sizeof (err)), CW_REPLOG_OK);
+    assert_string_equal (s_text (s->db, "SELECT value FROM cluster.cluster_config WHERE key = 'a'"), "2");
+    sqlite3_free (c1.bytes);
+}
+
 typedef struct {
     node_t *target;
     int64_t seqs [64];
@@ -830,6 +894,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_apply_without_history, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_apply_conflicts, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_apply_corrupt_bytes, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_apply_malformed_updates, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_catch_up_and_history, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_plan, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_snapshot, s_setup, s_teardown),

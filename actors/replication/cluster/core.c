@@ -1,6 +1,9 @@
 /*  core.c - the cluster core (see core.h, layer.h and cluster.h): the peer
     table, liveness and heartbeats, peer calls and their answers, the one
-    deadline list, the view of the cluster and cluster.status.
+    deadline list, the view of the cluster and cluster.status, and the
+    retained STATE the node's other actors read (cluster.summary for
+    causewayd's status, cluster.peers for any actor that needs to know the
+    peers), published on the tick when it changed.
 
     Everything runs in the actor's zloop: one 250 ms timer (cw_cluster_tick)
     applies live settings, sends heartbeats, expires deadlines and runs the
@@ -68,6 +71,7 @@ struct _cw_cluster_t {
     int hook_count;
     char mapping_text [2048];    //  last address mapping given to the links
     char summary_text [512];     //  last cluster.summary published
+    char *peers_text;            //  last cluster.peers published (NULL none)
 };
 
 //  One entry of the deadline list: a peer call waiting for its answer
@@ -834,11 +838,48 @@ s_database_status (cw_cluster_t *self, const cw_cluster_view_t *view)
     return view->in_sync ? "active" : "syncing";
 }
 
+//  The retained STATE cluster.peers: the peers in effect as this node
+//  sees them, for the other actors of the node (see layer.h).
+static json_t *
+s_peers_json (cw_cluster_t *self, const cw_cluster_view_t *view)
+{
+    json_t *peers = json_array ();
+    for (int i = 0; i < self->effective.peer_count; i++) {
+        const cw_peer_view_t *v = &view->peers [i];
+        if (!*self->effective.peers [i])
+            continue;    //  an empty slot is no peer
+        json_array_append_new (peers, json_pack ("{s:i, s:s, s:s, s:b, s:b}", "peer", i + 1, "address",
+                                                 self->effective.peers [i], "system_name", v->system_name, "alive",
+                                                 v->is_self || v->alive, "self", v->is_self));
+    }
+    char system_name [64];
+    cw_config_store_text (self->store, "system.name", system_name, sizeof system_name);
+    int primary = self->effective.peer_count > 0 ? self->effective.primary : 0;    //  0: none
+    return json_pack ("{s:i, s:i, s:b, s:s, s:o}", "this_peer", self->this_peer, "primary", primary, "is_primary",
+                      self->is_primary, "system_name", system_name, "peers", peers);
+}
+
+static void
+s_publish_peers (cw_cluster_t *self, const cw_cluster_view_t *view)
+{
+    json_t *peers = s_peers_json (self, view);
+    char *text = peers ? json_dumps (peers, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (text && (!self->peers_text || strcmp (text, self->peers_text) != 0)) {
+        free (self->peers_text);
+        self->peers_text = text;
+        text = NULL;
+        cw_actor_publish (self->actor, "cluster.peers", json_incref (peers), true);
+    }
+    free (text);
+    json_decref (peers);
+}
+
 void
 cw_cluster_publish_summary (cw_cluster_t *self)
 {
     cw_cluster_view_t view;
     cw_cluster_view (self, &view);
+    s_publish_peers (self, &view);
     json_t *summary = json_pack ("{s:b, s:b, s:i, s:i, s:i, s:b, s:s}", "factory_reset_pending",
                                  view.factory_reset_pending, "clustered", self->effective.peer_count > 0, "peers",
                                  self->effective.peer_count, "primary", self->effective.primary, "this_peer",
@@ -1249,6 +1290,7 @@ cw_cluster_destroy (cw_cluster_t **self_p)
             free (entry);
         zlistx_destroy (&lists [l]);
     }
+    free (self->peers_text);
     free (self);
     *self_p = NULL;
 }

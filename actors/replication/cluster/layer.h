@@ -111,7 +111,13 @@ void cw_cluster_relay (cw_cluster_t *self, const char *actor, const char *comman
 void cw_cluster_run_blocking (cw_cluster_t *self, void *(*fn) (void *), void *arg);
 
 //  Publish the retained cluster.summary now when it changed (so a
-//  `status` right after a write sees it).
+//  `status` right after a write sees it), and the retained cluster.peers
+//  when it changed: the other actors' view of the cluster,
+//  {"this_peer": N, "primary": N, "is_primary": bool, "system_name": this
+//  node's, "peers": [{"peer": i, "address", "system_name", "alive",
+//  "self"}, ...]} for the peers in effect (when not clustered: [], and
+//  this_peer and primary 0; alive: heartbeats heard within
+//  CW_DEAD_AFTER_MS, always true for self).
 void cw_cluster_publish_summary (cw_cluster_t *self);
 
 #endif

@@ -27,6 +27,7 @@
 #include "cw_log.h"
 
 #define HASH_BYTES 32
+#define S_COLUMNS_MAX 2000    //  SQLite's default limit of columns in a table
 #define streq_(a, b) (strcmp ((a), (b)) == 0)
 
 struct _cw_replog_t {
@@ -728,6 +729,44 @@ s_varint (const unsigned char *p, size_t avail, uint64_t *value)
 typedef int (s_table_fn) (cw_replog_t *self, const char *table, int ncol, const unsigned char *pk, char *err,
                           size_t errlen);
 
+//  An UPDATE as sqlite3session writes it: the old record holds every
+//  primary-key column (the row to change); the new record holds no key
+//  column (a key change is a DELETE and an INSERT) and at least one other
+//  column. SQLite's apply does not check this itself: an old key column
+//  left undefined makes it read a NULL value (a crash), and an UPDATE whose
+//  only new value is a key column becomes "UPDATE t SET WHERE ...", a
+//  syntax error whose message SQLite has cleared by the time the apply
+//  returns. OLD_SET and NEW_SET say which columns each record defines;
+//  AT is the change's offset, for the message.
+static int
+s_update_check (const char *table, uint64_t ncol, const unsigned char *pk, const bool *old_set, const bool *new_set,
+                size_t at, char *err, size_t errlen)
+{
+    bool changes_a_column = false;
+    for (uint64_t c = 0; c < ncol; c++) {
+        if (pk [c] && !old_set [c]) {
+            cw_errorf (err, errlen,
+                       "invalid changeset: the update of table %s at byte %zu does not name its row (key column %d "
+                       "has no old value)",
+                       table, at, (int) c + 1);
+            return CW_REPLOG_INVALID;
+        }
+        if (pk [c] && new_set [c]) {
+            cw_errorf (err, errlen,
+                       "invalid changeset: the update of table %s at byte %zu changes key column %d (a key change is "
+                       "a delete and an insert)",
+                       table, at, (int) c + 1);
+            return CW_REPLOG_INVALID;
+        }
+        changes_a_column |= new_set [c];
+    }
+    if (!changes_a_column) {
+        cw_errorf (err, errlen, "invalid changeset: the update of table %s at byte %zu changes no column", table, at);
+        return CW_REPLOG_INVALID;
+    }
+    return CW_REPLOG_OK;
+}
+
 //  Parse CHANGESET strictly (SQLite's own iterator loops forever on some
 //  truncated input, e.g. a lone 'T', so it must never see bytes that are
 //  not well-formed). Format, per table: 'T', varint column count, one
@@ -735,7 +774,8 @@ typedef int (s_table_fn) (cw_replog_t *self, const char *table, int ncol, const 
 //  changes: op (SQLITE_INSERT 18 | SQLITE_UPDATE 23 | SQLITE_DELETE 9), an
 //  indirect flag, one record (two for UPDATE: old then new) of one value
 //  per column: 0 undefined (UPDATE only), 1 integer / 2 real (8 bytes),
-//  3 text / 4 blob (varint length, bytes), 5 NULL. Returns OK, INVALID, or
+//  3 text / 4 blob (varint length, bytes), 5 NULL. An UPDATE must have the
+//  shape sqlite3session writes (s_update_check). Returns OK, INVALID, or
 //  what TABLE_FN returned. *CHANGES = number of changes.
 static int
 s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_table_fn *table_fn, int64_t *changes,
@@ -755,7 +795,7 @@ s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_tabl
         pos++;
         uint64_t ncol = 0;
         size_t used = s_varint (p + pos, len - pos, &ncol);
-        if (!used || ncol < 1 || ncol > 2000 || ncol > len - pos - used) {
+        if (!used || ncol < 1 || ncol > S_COLUMNS_MAX || ncol > len - pos - used) {
             cw_errorf (err, errlen, "invalid changeset: bad column count at byte %zu", pos);
             return CW_REPLOG_INVALID;
         }
@@ -793,8 +833,10 @@ s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_tabl
                 cw_errorf (err, errlen, "invalid changeset: bad change header at byte %zu", pos);
                 return CW_REPLOG_INVALID;
             }
+            size_t at = pos;
             pos += 2;
             int records = op == SQLITE_UPDATE ? 2 : 1;
+            bool set [2][S_COLUMNS_MAX];    //  which columns the old and new records define
             for (int r = 0; r < records; r++) {
                 for (uint64_t c = 0; c < ncol; c++) {
                     if (pos >= len) {
@@ -802,6 +844,7 @@ s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_tabl
                         return CW_REPLOG_INVALID;
                     }
                     int type = p [pos++];
+                    set [r][c] = type != 0;
                     if (type == 0 && op == SQLITE_UPDATE)
                         continue;
                     if (type == SQLITE_INTEGER || type == SQLITE_FLOAT) {
@@ -825,6 +868,11 @@ s_changeset_parse (cw_replog_t *self, const unsigned char *p, size_t len, s_tabl
                         return CW_REPLOG_INVALID;
                     }
                 }
+            }
+            if (op == SQLITE_UPDATE) {
+                rc = s_update_check (table, ncol, pk, set [0], set [1], at, err, errlen);
+                if (rc != CW_REPLOG_OK)
+                    return rc;
             }
             (*changes)++;
         }
@@ -990,8 +1038,11 @@ cw_replog_apply (cw_replog_t *self, int64_t seq, const void *changeset, int len,
     }
     if (rc != SQLITE_OK) {
         result = rc == SQLITE_CORRUPT || rc == SQLITE_MISUSE ? CW_REPLOG_INVALID : CW_REPLOG_ERROR;
+        //  SQLite's message may be gone by now (cleared by the apply's own
+        //  clean-up): then the code's text is all there is
+        const char *why = sqlite3_errcode (self->ldb) != SQLITE_OK ? sqlite3_errmsg (self->ldb) : sqlite3_errstr (rc);
         cw_errorf (err, errlen, "%s change %lld: %s", result == CW_REPLOG_INVALID ? "invalid" : "replog: apply",
-                   (long long) seq, sqlite3_errmsg (self->ldb));
+                   (long long) seq, why);
         goto failed;
     }
     meta.applied_seq = seq;
