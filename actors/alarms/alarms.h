@@ -77,7 +77,7 @@ void alarms_set_peer (alarms_t *self, const char *peer);
 const char *alarms_peer (alarms_t *self);
 
 //  Handle COMMAND (alarms.raise | alarms.clear | alarms.ack | alarms.list)
-//  with ARGS (borrowed, may be NULL) from FROM ("@control" = an operator).
+//  with ARGS (borrowed, may be NULL) from FROM ("@control:<id>" = an operator).
 //  OK / ERROR: *REPLY is a new object for the caller. DEFERRED: the answer
 //  goes to the reply callback after the commit (CORR and FROM are kept).
 alarms_status_t alarms_request (alarms_t *self, const char *from, uint64_t corr, const char *command, json_t *args,

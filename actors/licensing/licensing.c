@@ -78,6 +78,8 @@ struct _cw_licensing_t {
     char primary_address [256];    //  "" = this node
     cw_pool_ledger_t *ledger;      //  on the primary only
     bool offer_out [CW_POOL_PEERS + 1];
+    zlistx_t *offers_out;                //  s_offer_ctx_t of the offers sent, not answered
+    struct _s_reconcile_t *reconcile;    //  while the start's reconciliation runs
 
     bool report_due;    //  something changed: report to the peers soon
     int64_t reported_at;
@@ -394,7 +396,7 @@ s_drop_owner (cw_licensing_t *self, const char *owner)
 }
 
 //  Reconciliation at start: holders that went while we were down
-typedef struct {
+typedef struct _s_reconcile_t {
     cw_licensing_t *self;
     json_t *actors;     //  supervisor's `actors` list, or NULL
     json_t *clients;    //  `control.clients` list, or NULL
@@ -436,6 +438,7 @@ s_reconcile_done (cw_licensing_t *self, s_reconcile_t *rec)
     s_freed (self, "gone while the licensing actor was down", count, freed);
     json_decref (rec->actors);
     json_decref (rec->clients);
+    self->reconcile = NULL;
     free (rec);
 }
 
@@ -481,6 +484,7 @@ s_reconcile_start (cw_licensing_t *self)
         return;
     rec->self = self;
     rec->pending = 2;
+    self->reconcile = rec;
     cw_actor_request (self->actor, "", "actors.list", NULL, s_on_actors, rec, 5000);
     cw_actor_request (self->actor, "", "control.clients", NULL, s_on_clients, rec, 5000);
 }
@@ -712,6 +716,7 @@ typedef struct {
     cw_licensing_t *self;
     int peer;
     char address [256];
+    void *handle;    //  in self->offers_out, which owns it
 } s_offer_ctx_t;
 
 static void
@@ -726,6 +731,13 @@ s_ledger_persist (cw_licensing_t *self, int peer)
     json_t *value = s_ints (reserved);
     cw_keystore_put (self->store, key, value);
     json_decref (value);
+}
+
+static void
+s_offer_ctx_free (void **item)
+{
+    free (*item);
+    *item = NULL;
 }
 
 static void
@@ -745,7 +757,7 @@ s_on_offer_reply (cw_actor_t *actor, bool ok, json_t *body, void *arg)
         s_ledger_persist (self, ctx->peer);
         s_pump (self);
     }
-    free (ctx);
+    zlistx_delete (self->offers_out, ctx->handle);    //  frees CTX
 }
 
 //  Send every offer the ledger has (persisting the reservation first).
@@ -791,6 +803,7 @@ s_pump (cw_licensing_t *self)
             }
             ctx->self = self;
             ctx->peer = peer;
+            ctx->handle = zlistx_add_end (self->offers_out, ctx);
             cw_copy (ctx->address, sizeof ctx->address, record->address);
             self->offer_out [peer] = true;
             cw_actor_request (self->actor, "replication", "replication.peer_request", args, s_on_offer_reply, ctx,
@@ -1181,8 +1194,11 @@ cw_licensing_new (cw_actor_t *actor, char *err, size_t errlen)
     for (int k = 0; k < CW_POOL_KINDS; k++)
         self->demand_ctx [k] = (s_demand_ctx_t){ self, k };
     self->pids = zhashx_new ();
+    self->offers_out = zlistx_new ();
+    if (self->offers_out)
+        zlistx_set_destructor (self->offers_out, s_offer_ctx_free);
     self->waiting = calloc (S_MAX_WAITING, sizeof *self->waiting);
-    if (!self->pids || !self->waiting) {
+    if (!self->pids || !self->waiting || !self->offers_out) {
         snprintf (err, errlen, "out of memory");
         cw_licensing_destroy (&self);
         return NULL;
@@ -1247,6 +1263,12 @@ cw_licensing_destroy (cw_licensing_t **self_p)
     cw_leases_destroy (&self->leases);
     cw_keystore_destroy (&self->store);
     zhashx_destroy (&self->pids);
+    zlistx_destroy (&self->offers_out);
+    if (self->reconcile) {
+        json_decref (self->reconcile->actors);
+        json_decref (self->reconcile->clients);
+        free (self->reconcile);
+    }
     free (self->waiting);
     free (self);
     *self_p = NULL;
