@@ -28,13 +28,15 @@ static const cw_alarm_def_t s_catalogue [] = {
       "Check the actor's log (journalctl -u causeway), fix the cause, "
       "then run `causeway actors start NAME`" },
     //  Raised by the actor that owns the database; SUBJECT is its file name
-    //  (config.db, cluster.db, alarms.db). See cw_statefile.h.
+    //  (config.db, cluster.db, alarms.db, licensing.db). See cw_statefile.h.
     { 10002, "critical", "Damaged database",
       "Read the alarm's detail: it names the file, the error and where the damaged file was "
       "moved. config.db or cluster.db: restore a backup (`causeway backup restore FILE`); on a "
       "subordinate of a cluster, `causeway xcommand ForceConfigUpdate` takes the primary's copy "
       "of cluster.db. alarms.db: nothing to restore (the old alarms are in the moved file); "
-      "the alarm clears at the next start of the alarms actor" },
+      "the alarm clears at the next start of the alarms actor. licensing.db: install this peer's "
+      "option keys again (`causeway license add KEY`; the old keys are in the moved file); the "
+      "alarm clears at the next start of the licensing actor" },
 
     //  Cluster alarms: raised and cleared by the replication
     //  actor from its view of the cluster (actors/replication/cluster_alarms.c).

@@ -1,12 +1,15 @@
 /*  keystore.c - licensing.db (see keystore.h). */
 #include "keystore.h"
 
+#include <limits.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cw_log.h"
+#include "cw_statefile.h"
 
 struct _cw_keystore_t {
     sqlite3 *db;
@@ -16,28 +19,86 @@ static const char *s_schema = "CREATE TABLE IF NOT EXISTS keys ("
                               " serial TEXT PRIMARY KEY, text TEXT NOT NULL, added_at INTEGER NOT NULL);"
                               "CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);";
 
-cw_keystore_t *
-cw_keystore_open (const char *path, char *err, size_t errlen)
+//  Open PATH into SELF->db; *DAMAGE when SQLite says it is not a sound
+//  database. CHECK: quick_check it too.
+static int
+s_open (cw_keystore_t *self, const char *path, bool check, bool *damage, char *err, size_t errlen)
 {
-    cw_keystore_t *self = calloc (1, sizeof *self);
-    if (!self) {
-        snprintf (err, errlen, "out of memory");
-        return NULL;
-    }
+    *damage = false;
     int rc = sqlite3_open_v2 (path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     char *message = NULL;
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout (self->db, 5000);
         rc = sqlite3_exec (self->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &message);
     }
+    if (rc == SQLITE_OK && check && cw_state_quick_check (self->db, "main", err, errlen) != 0) {
+        *damage = true;
+        return -1;
+    }
     if (rc == SQLITE_OK)
         rc = sqlite3_exec (self->db, s_schema, NULL, NULL, &message);
     if (rc != SQLITE_OK) {
-        snprintf (err, errlen, "cannot open %s: %s", path, message ? message : sqlite3_errmsg (self->db));
+        *damage = cw_state_is_damage (self->db ? sqlite3_extended_errcode (self->db) : rc);
+        snprintf (err, errlen, "cannot open %s: %s", path,
+                  message    ? message
+                  : self->db ? sqlite3_errmsg (self->db)
+                             : "out of memory");
         sqlite3_free (message);
+        return -1;
+    }
+    return 0;
+}
+
+cw_keystore_t *
+cw_keystore_open (const char *dir, char **replaced, char *err, size_t errlen)
+{
+    *replaced = NULL;
+    if (cw_state_dir_check (dir, true, err, errlen) != 0)
+        return NULL;
+    cw_keystore_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        snprintf (err, errlen, "out of memory");
+        return NULL;
+    }
+    char path [PATH_MAX];
+    snprintf (path, sizeof path, "%s/%s", dir, CW_KEYSTORE_FILE);
+    struct stat st;
+    bool present = stat (path, &st) == 0;
+    bool damage = false;
+    char why [1024] = "";
+    if (cw_state_expect (dir, CW_KEYSTORE_FILE, why, sizeof why) != 0)
+        damage = true;
+    else if (s_open (self, path, present && st.st_size > 0, &damage, why, sizeof why) != 0 && !damage) {
+        snprintf (err, errlen, "%s", why);
         cw_keystore_destroy (&self);
         return NULL;
     }
+    if (damage) {
+        sqlite3_close (self->db);
+        self->db = NULL;
+        char moved [PATH_MAX + 64] = "";
+        if (present && cw_state_move_aside (path, moved, sizeof moved, err, errlen) != 0) {
+            cw_keystore_destroy (&self);
+            return NULL;
+        }
+        char text [4096];
+        if (present)
+            snprintf (text, sizeof text,
+                      "%s; it was moved aside to %s and an empty one started: install this peer's option keys again "
+                      "(causeway license add KEY); the keys it held are in the moved file",
+                      why, moved);
+        else
+            snprintf (text, sizeof text,
+                      "%s; an empty one was started: install this peer's option keys again (causeway license add KEY)",
+                      why);
+        *replaced = strdup (text);
+        cw_error ("damaged database replaced path=%s reason=\"%s\"", path, why);
+        if (s_open (self, path, false, &damage, err, errlen) != 0) {
+            cw_keystore_destroy (&self);
+            return NULL;
+        }
+    }
+    cw_state_mark (dir, CW_KEYSTORE_FILE);
     return self;
 }
 

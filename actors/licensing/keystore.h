@@ -20,10 +20,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#define CW_KEYSTORE_FILE "licensing.db"
+
 typedef struct _cw_keystore_t cw_keystore_t;
 
-//  Open (create) PATH. NULL with the reason in ERR.
-cw_keystore_t *cw_keystore_open (const char *path, char *err, size_t errlen);
+//  Open (create) DIR/licensing.db. A state_dir that cannot be used is
+//  named in ERR (cw_statefile.h). A database recorded as having existed
+//  but now missing or empty, or one SQLite finds damaged, is moved aside
+//  and a fresh one started: *REPLACED (malloc'd, the caller frees; NULL
+//  when nothing happened) says what and where it went, for alarm 10002.
+//  NULL with the reason in ERR when nothing could be opened.
+cw_keystore_t *cw_keystore_open (const char *dir, char **replaced, char *err, size_t errlen);
 void cw_keystore_destroy (cw_keystore_t **self_p);
 
 //  Store key TEXT under SERIAL. 0; 1 when SERIAL is already installed;

@@ -19,6 +19,7 @@
 
 #include "cw_alarm.h"
 #include "cw_license.h"
+#include "cw_statefile.h"
 #include "cw_text.h"
 #include "keystore.h"
 #include "leases.h"
@@ -288,6 +289,23 @@ s_pid_of (cw_licensing_t *self, const char *owner)
     return (int) (uintptr_t) zhashx_lookup (self->pids, owner);
 }
 
+//  Pass every waiting acquire, in order, to VISIT; it returns true to keep
+//  one waiting (answered or dropped otherwise).
+typedef bool (s_wait_visit_fn) (cw_licensing_t *self, const s_waiting_t *wait, void *arg);
+
+static void
+s_waiting_each (cw_licensing_t *self, s_wait_visit_fn *visit, void *arg)
+{
+    size_t count = self->wait_count;
+    for (size_t n = 0; n < count; n++) {
+        s_waiting_t wait = self->waiting [self->wait_head];
+        self->wait_head = (self->wait_head + 1) % S_MAX_WAITING;
+        self->wait_count--;
+        if (visit (self, &wait, arg))    //  back in the queue, order kept
+            self->waiting [(self->wait_head + self->wait_count++) % S_MAX_WAITING] = wait;
+    }
+}
+
 static void
 s_grant (cw_licensing_t *self, int kind, const char *owner, int pid, json_t **body)
 {
@@ -387,9 +405,19 @@ s_freed (cw_licensing_t *self, const char *why, size_t count, const int64_t free
         s_serve_waiting (self, -1, false);
 }
 
+static bool
+s_keep_unless_owner (cw_licensing_t *self, const s_waiting_t *wait, void *arg)
+{
+    (void) self;
+    return strcmp (wait->owner, (const char *) arg) != 0;
+}
+
 static void
 s_drop_owner (cw_licensing_t *self, const char *owner)
 {
+    //  Its acquires still waiting for a share go with it: a lease granted
+    //  to a holder that is gone would never be released
+    s_waiting_each (self, s_keep_unless_owner, (void *) owner);
     int64_t freed [CW_POOL_KINDS] = { 0 };
     size_t count = cw_leases_drop_owner (self->leases, owner, freed);
     s_freed (self, owner, count, freed);
@@ -494,31 +522,38 @@ s_reconcile_start (cw_licensing_t *self)
 
 //  Grant waiting acquires while the share allows (KIND -1 = every kind);
 //  refuse those of KIND when EXHAUSTED; refuse those past their deadline.
+typedef struct {
+    int kind;
+    bool exhausted;
+    int64_t now;
+} s_serve_t;
+
+static bool
+s_serve_one (cw_licensing_t *self, const s_waiting_t *wait, void *arg)
+{
+    const s_serve_t *serve = arg;
+    json_t *body = NULL;
+    if (cw_pool_local_acquire (self->local, wait->kind))
+        s_grant (self, wait->kind, wait->owner, wait->pid, &body);
+    else if (serve->exhausted && wait->kind == serve->kind)
+        body = s_refusal (self, wait->kind, NULL);
+    else if (serve->now >= wait->deadline) {
+        char why [256];
+        snprintf (why, sizeof why, "no share of %s from the configuration primary (peer %d) within %d ms",
+                  cw_license_capacity_kinds [wait->kind], self->peers.primary, S_WAIT_MS);
+        body = s_refusal (self, wait->kind, why);
+    }
+    if (!body)
+        return true;
+    cw_actor_reply (self->actor, wait->to, wait->corr, true, body);
+    return false;
+}
+
 static void
 s_serve_waiting (cw_licensing_t *self, int kind, bool exhausted)
 {
-    int64_t now = zclock_mono ();
-    size_t count = self->wait_count;
-    for (size_t n = 0; n < count; n++) {
-        s_waiting_t wait = self->waiting [self->wait_head];
-        self->wait_head = (self->wait_head + 1) % S_MAX_WAITING;
-        self->wait_count--;
-        json_t *body = NULL;
-        if (cw_pool_local_acquire (self->local, wait.kind))
-            s_grant (self, wait.kind, wait.owner, wait.pid, &body);
-        else if (exhausted && wait.kind == kind)
-            body = s_refusal (self, wait.kind, NULL);
-        else if (now >= wait.deadline) {
-            char why [256];
-            snprintf (why, sizeof why, "no share of %s from the configuration primary (peer %d) within %d ms",
-                      cw_license_capacity_kinds [wait.kind], self->peers.primary, S_WAIT_MS);
-            body = s_refusal (self, wait.kind, why);
-        }
-        if (body)
-            cw_actor_reply (self->actor, wait.to, wait.corr, true, body);
-        else    //  still waiting: back in the queue, order kept
-            self->waiting [(self->wait_head + self->wait_count++) % S_MAX_WAITING] = wait;
-    }
+    s_serve_t serve = { kind, exhausted, zclock_mono () };
+    s_waiting_each (self, s_serve_one, &serve);
 }
 
 static int64_t
@@ -632,6 +667,21 @@ s_cmd_offer (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t *
     return CW_REPLY_OK;
 }
 
+typedef struct {
+    int kind;
+    const char *why;
+} s_refuse_t;
+
+static bool
+s_refuse_one (cw_licensing_t *self, const s_waiting_t *wait, void *arg)
+{
+    const s_refuse_t *refuse = arg;
+    if (wait->kind != refuse->kind)
+        return true;
+    cw_actor_reply (self->actor, wait->to, wait->corr, true, s_refusal (self, wait->kind, refuse->why));
+    return false;
+}
+
 //  The primary could not be asked: the acquires waiting for KIND are
 //  refused at once, saying why
 static void
@@ -645,16 +695,8 @@ s_on_demand_reply (cw_actor_t *actor, bool ok, json_t *body, void *arg)
     char why [512];
     snprintf (why, sizeof why, "the configuration primary (peer %d) cannot be asked for a share: %s",
               self->peers.primary, cw_jtext (body, "error"));
-    size_t count = self->wait_count;
-    for (size_t n = 0; n < count; n++) {
-        s_waiting_t wait = self->waiting [self->wait_head];
-        self->wait_head = (self->wait_head + 1) % S_MAX_WAITING;
-        self->wait_count--;
-        if (wait.kind == ctx->kind)
-            cw_actor_reply (self->actor, wait.to, wait.corr, true, s_refusal (self, wait.kind, why));
-        else
-            self->waiting [(self->wait_head + self->wait_count++) % S_MAX_WAITING] = wait;
-    }
+    s_refuse_t refuse = { ctx->kind, why };
+    s_waiting_each (self, s_refuse_one, &refuse);
     self->demanded_at [ctx->kind] = 0;
 }
 
@@ -1203,13 +1245,20 @@ cw_licensing_new (cw_actor_t *actor, char *err, size_t errlen)
         cw_licensing_destroy (&self);
         return NULL;
     }
-    char path [4096];
-    snprintf (path, sizeof path, "%s/licensing.db", self->boot->node.state_dir);
-    self->store = cw_keystore_open (path, err, errlen);
+    char *replaced = NULL;
+    self->store = cw_keystore_open (self->boot->node.state_dir, &replaced, err, errlen);
     if (!self->store) {
         cw_licensing_destroy (&self);
         return NULL;
     }
+    //  Alarm 10002 about licensing.db: raised when it had to be replaced,
+    //  cleared by a start that found it sound
+    if (replaced)
+        cw_alarm_raise (actor, CW_ALARM_DAMAGED_DB, CW_KEYSTORE_FILE, replaced);
+    else
+        cw_alarm_clear (actor, CW_ALARM_DAMAGED_DB, CW_KEYSTORE_FILE);
+    free (replaced);
+    char path [4096];
     const char *boot_id = getenv ("CAUSEWAY_BOOT_ID");
     char random_id [33];
     if (!boot_id || !*boot_id) {

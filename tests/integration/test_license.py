@@ -341,3 +341,22 @@ def test_lost_peer_licenses_leave_after_grace(make_cluster, issuer):  # noqa: F8
     c.start(3)
     wait_pool(c, (1, 2, 3), 15, timeout=60)
     c.wait_alarm(1, 30013, present=False, timeout=30)
+
+
+def test_damaged_licensing_db_is_replaced_and_said(node, issuer):
+    call_ok(node, "license.add", {"key": issuer.issue(RMS, 5)})
+    node.stop()
+    path = os.path.join(node.state_dir, "licensing.db")
+    with open(path, "r+b") as f:
+        f.write(b"this is not an SQLite database, " * 64)
+    node.start()
+    alarm = node.wait_for(lambda: [a for a in call_ok(node, "alarms.list")["alarms"]
+                                   if a["id"] == 10002 and a["subject"] == "licensing.db"], 10)[0]
+    assert "moved aside to" in alarm["detail"] and "causeway license add" in alarm["detail"], alarm
+    assert call_ok(node, "license.list")["keys"] == []
+    assert [f for f in os.listdir(node.state_dir) if f.startswith("licensing.db.damaged-")]
+    # the next start finds it sound: the alarm clears
+    node.stop()
+    node.start()
+    node.wait_for(lambda: not [a for a in call_ok(node, "alarms.list")["alarms"]
+                               if a["id"] == 10002 and a["subject"] == "licensing.db"], 10)

@@ -215,10 +215,11 @@ static void
 test_peers_pool_and_grace (void **state)
 {
     (void) state;
-    char path [300], err [256];
-    s_path (path, sizeof path, "licensing.db");
-    cw_keystore_t *store = cw_keystore_open (path, err, sizeof err);
+    char err [256];
+    char *replaced = NULL;
+    cw_keystore_t *store = cw_keystore_open (s_dir, &replaced, err, sizeof err);
     assert_non_null (store);
+    assert_null (replaced);
     cw_peers_t peers;
     cw_peers_init (&peers, store, 10000, "peer1");
     int64_t mine [CW_POOL_KINDS] = { 100, 0, 0, 0, 0 };
@@ -275,6 +276,48 @@ test_peers_pool_and_grace (void **state)
     assert_null (stored);
     json_decref (features);
     cw_keystore_destroy (&store);
+}
+
+static void
+test_keystore_damaged (void **state)
+{
+    (void) state;
+    char err [512], path [300];
+    char *replaced = NULL;
+    cw_keystore_t *store = cw_keystore_open (s_dir, &replaced, err, sizeof err);
+    assert_non_null (store);
+    assert_int_equal (cw_keystore_add (store, "aa", "CWL1.x.y", err, sizeof err), 0);
+    assert_int_equal (cw_keystore_add (store, "aa", "CWL1.x.y", err, sizeof err), 1);    //  twice
+    cw_keystore_destroy (&store);
+    //  Garbage where the database was: moved aside, a fresh one, and why
+    s_path (path, sizeof path, "licensing.db");
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    for (int i = 0; i < 512; i++)
+        fputs ("garbage!", file);
+    fclose (file);
+    store = cw_keystore_open (s_dir, &replaced, err, sizeof err);
+    assert_non_null (store);
+    assert_non_null (replaced);
+    assert_non_null (strstr (replaced, "moved aside to"));
+    assert_non_null (strstr (replaced, "causeway license add"));
+    free (replaced);
+    assert_int_equal (cw_keystore_remove (store, "aa", err, sizeof err), 1);    //  empty now
+    cw_keystore_destroy (&store);
+    //  Recorded as having existed, now gone: damaged, not a fresh install
+    assert_int_equal (unlink (path), 0);
+    store = cw_keystore_open (s_dir, &replaced, err, sizeof err);
+    assert_non_null (store);
+    assert_non_null (replaced);
+    free (replaced);
+    cw_keystore_destroy (&store);
+    //  A state_dir that is a file: named, nothing opened
+    s_path (path, sizeof path, "not-a-dir");
+    file = fopen (path, "w");
+    assert_non_null (file);
+    fclose (file);
+    assert_null (cw_keystore_open (path, &replaced, err, sizeof err));
+    assert_non_null (strstr (err, "not-a-dir"));
 }
 
 // ---------------------------------------------------------------------------
@@ -395,6 +438,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_leases_drop_stale, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_leases_damaged_file, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_peers_pool_and_grace, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_keystore_damaged, s_setup, s_teardown),
         cmocka_unit_test (test_rules),
         cmocka_unit_test (test_catalogue),
     };
