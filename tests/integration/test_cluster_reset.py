@@ -5,11 +5,13 @@ Run:
     CAUSEWAY_BIN=build/bin /usr/bin/python3 -m pytest -q tests/integration/test_cluster_reset.py
 """
 import os
+import subprocess
 
 import pytest
 
 from cwcluster import (A_COMM_FAILURE, A_FACTORY_RESET, A_INCONSISTENT, A_RESTART_REQUIRED,  # noqa: F401
                        A_TCP_FAILING, address, make_cluster, norm, tamper_cluster_db)
+from cwtest import BIN
 
 def pending(c, k, problems):
     """factory_reset_pending as `cluster status` reports it; `status` must
@@ -22,9 +24,14 @@ def pending(c, k, problems):
     return a
 
 
-def test_remove_a_live_peer_with_the_factory_reset(make_cluster):
-    c = make_cluster(3)
+def test_remove_a_live_peer_with_the_factory_reset(make_cluster, tmp_path):
+    tool = os.path.join(BIN, "causeway-license")
+    subprocess.run([tool, "keygen", str(tmp_path / "issuer")], check=True, capture_output=True)
+    key = subprocess.run([tool, "issue", "--key", str(tmp_path / "issuer" / "issuer.key"), "--kind",
+                          "room_systems", "--count", "5"], check=True, capture_output=True, text=True).stdout.strip()
+    c = make_cluster(3, node_sections={3: {"licensing": {"issuers": [str(tmp_path / "issuer" / "issuer.pub")]}}})
     c.form_guide_way()
+    c.ok(3, "license", "add", key)          # option keys outlive a factory reset
     lan = {"system.name": "vcs-three", "ntp.servers": "192.0.2.123", "dns.servers": "192.0.2.53"}
     for key, value in lan.items():
         c.set(3, key, value)
@@ -62,7 +69,8 @@ def test_remove_a_live_peer_with_the_factory_reset(make_cluster):
     assert c.get(3, "h323.ttl_s") == 1800 and norm(c.get(3, "sip.mode")) == "on"
     for path in (c[3].certificate, c[3].private_key, c[3].ca_file):
         assert not os.path.exists(path), path
-    # kept: the LAN basics
+    # kept: the LAN basics and the option keys
+    assert [k["count"] for k in c.json(3, "license", "list")["keys"]] == [5]
     for key, value in lan.items():
         assert norm(c.get(3, key)) == value, key
     assert c.get(3, "dns.domain") == "example.com" and c.get(3, "dns.hostname") == "peer3"
