@@ -37,6 +37,7 @@
 #define S_OFFER_TIMEOUT_MS 2000
 #define S_MAX_KEYS 256
 #define S_MAX_WAITING 65536
+#define S_MAX_BATCH 1000    //  licenses one acquire may take at once
 
 typedef struct {
     cw_licensing_t *self;
@@ -49,6 +50,8 @@ typedef struct {
     char owner [CW_LEASES_OWNER_MAX];
     int pid;
     int kind;
+    int count;     //  licenses asked for at once
+    bool batch;    //  asked with a count: answered with "leases"
     int64_t deadline;
 } s_waiting_t;
 
@@ -306,17 +309,45 @@ s_waiting_each (cw_licensing_t *self, s_wait_visit_fn *visit, void *arg)
     }
 }
 
-static void
-s_grant (cw_licensing_t *self, int kind, const char *owner, int pid, json_t **body)
+//  Grant COUNT licenses of KIND to OWNER when this peer's share has room
+//  for all of them (*BODY set, true), else nothing (false). BATCH: the
+//  answer lists "leases", else it names the one "lease".
+static bool
+s_grant (cw_licensing_t *self, int kind, const char *owner, int pid, int count, bool batch, json_t **body)
 {
-    char id [CW_LEASE_ID_MAX];
-    if (cw_leases_take (self->leases, owner, pid, kind, id) != 0) {
+    if (self->local->share [kind] - self->local->used [kind] < count)
+        return false;
+    json_t *leases = json_array ();
+    for (int i = 0; i < count; i++) {
+        char id [CW_LEASE_ID_MAX];
+        cw_pool_local_acquire (self->local, kind);    //  there is room: checked above
+        if (cw_leases_take (self->leases, owner, pid, kind, id) == 0) {
+            json_array_append_new (leases, json_string (id));
+            continue;
+        }
+        //  The lease table is full: give back what this request took
         cw_pool_local_release (self->local, kind);
-        *body = json_pack ("{s:b, s:s}", "granted", false, "reason", "this peer's lease table is full");
-        return;
+        size_t n;
+        json_t *taken;
+        json_array_foreach (leases, n, taken) {
+            cw_leases_give (self->leases, json_string_value (taken), NULL, NULL);
+            cw_pool_local_release (self->local, kind);
+        }
+        json_decref (leases);
+        *body = json_pack ("{s:b, s:s, s:s}", "granted", false, "reason", "this peer's lease table is full", "kind",
+                           cw_license_capacity_kinds [kind]);
+        return true;
     }
     self->report_due = true;
-    *body = json_pack ("{s:b, s:s, s:s}", "granted", true, "lease", id, "kind", cw_license_capacity_kinds [kind]);
+    if (batch)
+        *body = json_pack ("{s:b, s:o, s:s, s:i}", "granted", true, "leases", leases, "kind",
+                           cw_license_capacity_kinds [kind], "count", count);
+    else {
+        *body = json_pack ("{s:b, s:O, s:s}", "granted", true, "lease", json_array_get (leases, 0), "kind",
+                           cw_license_capacity_kinds [kind]);
+        json_decref (leases);
+    }
+    return true;
 }
 
 static json_t *
@@ -348,12 +379,17 @@ s_cmd_acquire (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t
                                 name);
         return CW_REPLY_ERROR;
     }
-    int pid = s_pid_of (self, req->from);
-    if (self->wait_count == 0 && cw_pool_local_acquire (self->local, kind)) {
-        s_grant (self, kind, req->from, pid, reply);
-        return CW_REPLY_OK;
+    json_t *count_json = json_object_get (args, "count");
+    bool batch = count_json != NULL;
+    json_int_t count = batch ? json_integer_value (count_json) : 1;
+    if (batch && (!json_is_integer (count_json) || count < 1 || count > S_MAX_BATCH)) {
+        *reply = cw_error_body ("license.acquire: 'count' must be 1..%d (licenses taken at once)", S_MAX_BATCH);
+        return CW_REPLY_ERROR;
     }
-    if (cw_peers_pool (&self->peers, kind) == 0 || self->wait_count == S_MAX_WAITING) {
+    int pid = s_pid_of (self, req->from);
+    if (self->wait_count == 0 && s_grant (self, kind, req->from, pid, (int) count, batch, reply))
+        return CW_REPLY_OK;
+    if (cw_peers_pool (&self->peers, kind) < count || self->wait_count == S_MAX_WAITING) {
         *reply = s_refusal (self, kind, NULL);
         return CW_REPLY_OK;
     }
@@ -364,11 +400,24 @@ s_cmd_acquire (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t
     cw_copy (wait->owner, sizeof wait->owner, req->from);
     wait->pid = pid;
     wait->kind = kind;
+    wait->count = (int) count;
+    wait->batch = batch;
     wait->deadline = zclock_mono () + S_WAIT_MS;
     s_serve_waiting (self, kind, false);
     if (self->wait_count)
         s_demand (self, kind);
     return CW_REPLY_DEFERRED;
+}
+
+//  Release lease ID; false when it is not held here.
+static bool
+s_release_one (cw_licensing_t *self, const char *id)
+{
+    int kind = -1;
+    if (cw_leases_give (self->leases, id, &kind, NULL) != 0)
+        return false;
+    cw_pool_local_release (self->local, kind);
+    return true;
 }
 
 static cw_reply_status_t
@@ -377,15 +426,30 @@ s_cmd_release (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t
     (void) actor;
     (void) req;
     cw_licensing_t *self = arg;
-    const char *id = cw_jtext (args, "lease");
-    int kind = -1;
-    if (cw_leases_give (self->leases, id, &kind, NULL) != 0) {
-        *reply = cw_error_body ("no lease '%s' is held on this peer", id);
-        return CW_REPLY_ERROR;
+    json_t *list = json_object_get (args, "leases");
+    if (json_is_array (list)) {
+        //  Several at once: release what is held, name what was not
+        json_t *unknown = json_array ();
+        size_t i, released = 0;
+        json_t *item;
+        json_array_foreach (list, i, item) {
+            if (json_is_string (item) && s_release_one (self, json_string_value (item)))
+                released++;
+            else
+                json_array_append (unknown, item);
+        }
+        *reply = json_pack ("{s:b, s:I, s:o}", "released", released > 0, "count", (json_int_t) released, "not_held",
+                            unknown);
     }
-    cw_pool_local_release (self->local, kind);
+    else {
+        const char *id = cw_jtext (args, "lease");
+        if (!s_release_one (self, id)) {
+            *reply = cw_error_body ("no lease '%s' is held on this peer", id);
+            return CW_REPLY_ERROR;
+        }
+        *reply = json_pack ("{s:b, s:s}", "released", true, "lease", id);
+    }
     self->report_due = true;
-    *reply = json_pack ("{s:b, s:s}", "released", true, "lease", id);
     if (self->wait_count)
         s_serve_waiting (self, -1, false);
     return CW_REPLY_OK;
@@ -533,8 +597,8 @@ s_serve_one (cw_licensing_t *self, const s_waiting_t *wait, void *arg)
 {
     const s_serve_t *serve = arg;
     json_t *body = NULL;
-    if (cw_pool_local_acquire (self->local, wait->kind))
-        s_grant (self, wait->kind, wait->owner, wait->pid, &body);
+    if (s_grant (self, wait->kind, wait->owner, wait->pid, wait->count, wait->batch, &body))
+        ;
     else if (serve->exhausted && wait->kind == serve->kind)
         body = s_refusal (self, wait->kind, NULL);
     else if (serve->now >= wait->deadline) {
@@ -562,7 +626,7 @@ s_waiting_of (cw_licensing_t *self, int kind)
     int64_t count = 0;
     for (size_t n = 0; n < self->wait_count; n++)
         if (self->waiting [(self->wait_head + n) % S_MAX_WAITING].kind == kind)
-            count++;
+            count += self->waiting [(self->wait_head + n) % S_MAX_WAITING].count;
     return count;
 }
 
@@ -1200,8 +1264,9 @@ static const cw_command_t s_commands [] = {
     { "license.list", s_cmd_list, CW_CMD_IDEMPOTENT, "this peer's option keys, decoded" },
     { "license.status", s_cmd_status, CW_CMD_IDEMPOTENT, "the pool per license kind, what each peer uses" },
     { "licensing.status", s_cmd_status, CW_CMD_IDEMPOTENT, "the same as license.status" },
-    { "license.acquire", s_cmd_acquire, 0, "take one license {kind}: {granted, lease}" },
-    { "license.release", s_cmd_release, 0, "give a lease back {lease}" },
+    { "license.acquire", s_cmd_acquire, 0,
+      "take one license {kind}: {granted, lease}; or {kind, count}: {granted, leases}, all or none" },
+    { "license.release", s_cmd_release, 0, "give a lease back {lease}, or several {leases: [...]}" },
     { "license.offer", s_cmd_offer, 0, "between peers: the primary sets this peer's share" },
     { "license.demand", s_cmd_demand, 0, "between peers: a peer asks the primary for more share" },
     { NULL, NULL, 0, NULL }

@@ -212,6 +212,21 @@ def test_leases_pool_release_and_disconnect(node, issuer):
     node.wait_for(lambda: pool(node)["used"] == 11, 10, lambda: "used: %s" % pool(node))
     a.close()
     node.wait_for(lambda: pool(node)["used"] == 0, 10, lambda: "used: %s" % pool(node))
+    # several at once: all or none, and released together
+    c = Client(node.endpoint)
+    st, body = c.call("license.acquire", {"kind": RMS, "count": 21})
+    assert st == "ok" and body["granted"] is False, body
+    assert pool(node)["used"] == 0
+    st, body = c.call("license.acquire", {"kind": RMS, "count": 20})
+    assert st == "ok" and body["granted"] is True and len(set(body["leases"])) == 20, body
+    assert c.acquire()["granted"] is False
+    st, gone = c.call("license.release", {"leases": body["leases"][:5] + ["nonsense"]})
+    assert st == "ok" and gone["count"] == 5 and gone["not_held"] == ["nonsense"], gone
+    assert pool(node)["used"] == 15
+    st, body = c.call("license.acquire", {"kind": RMS, "count": 0})
+    assert st == "error" and "count" in body["error"]
+    c.close()
+    node.wait_for(lambda: pool(node)["used"] == 0, 10, lambda: "used: %s" % pool(node))
     # bad arguments
     st, body = node.call("license.acquire", {"kind": "feature:traversal"})
     assert st == "error" and "capacity kind" in body["error"]

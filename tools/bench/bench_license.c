@@ -9,6 +9,8 @@
               the acquire round trip (median, p99);
           (2) SECONDS of acquire+release pairs with WINDOW in flight:
               pairs per second;
+          (3) the same, S_BATCH licenses per request ({kind, count} and
+              {leases: [...]}): pairs per second;
           write the numbers as JSON to OUTFILE, then idle.
       hold:KIND:N    take N leases of KIND and keep them (the integration
           tests kill this actor and check its leases come back).
@@ -34,6 +36,7 @@
 #include "cw_log.h"
 
 #define S_LATENCY_SAMPLES 20000
+#define S_BATCH 16    //  licenses per request in the batched phase
 
 // ---------------------------------------------------------------------------
 //  As an actor
@@ -54,10 +57,13 @@ typedef struct {
     long pairs;
     int in_flight;
     bool measuring;
+    //  the batched phase
+    long single_pairs;
+    double single_seconds;
+    bool batched;
 } s_bench_t;
 
 static void s_next_sample (s_bench_t *self);
-static void s_pairs_start (s_bench_t *self);
 
 static void
 s_write_result (s_bench_t *self)
@@ -69,8 +75,10 @@ s_write_result (s_bench_t *self)
     if (file) {
         fprintf (file,
                  "{\"pairs\": %ld, \"seconds\": %.3f, \"pairs_per_s\": %.0f, \"window\": %d, "
+                 "\"batch\": %d, \"batched_pairs\": %ld, \"batched_seconds\": %.3f, \"batched_pairs_per_s\": %.0f, "
                  "\"acquire_median_ms\": %.4f, \"acquire_p99_ms\": %.4f, \"acquire_max_ms\": %.4f, \"samples\": %d}\n",
-                 self->pairs, elapsed, self->pairs / elapsed, self->window, self->samples [self->sampled / 2],
+                 self->single_pairs, self->single_seconds, self->single_pairs / self->single_seconds, self->window,
+                 S_BATCH, self->pairs, elapsed, self->pairs / elapsed, self->samples [self->sampled / 2],
                  self->samples [p99], self->samples [self->sampled - 1], self->sampled);
         fclose (file);
     }
@@ -78,31 +86,49 @@ s_write_result (s_bench_t *self)
 
 static void s_on_pair_release (cw_actor_t *actor, bool ok, json_t *body, void *arg);
 
+static json_t *
+s_acquire_args (s_bench_t *self)
+{
+    json_t *args = json_pack ("{s:s}", "kind", self->kind);
+    if (self->batched)
+        json_object_set_new (args, "count", json_integer (S_BATCH));
+    return args;
+}
+
 static void
 s_on_pair_acquire (cw_actor_t *actor, bool ok, json_t *body, void *arg)
 {
     s_bench_t *self = arg;
-    const char *lease = json_string_value (json_object_get (body, "lease"));
-    if (!ok || !lease) {
-        fprintf (stderr, "bench_license: acquire failed: %s\n", json_dumps (body, 0));
+    json_t *lease = json_object_get (body, "lease");
+    json_t *leases = json_object_get (body, "leases");
+    if (!ok || !(json_is_string (lease) || json_is_array (leases))) {
+        fprintf (stderr, "bench_license: acquire failed\n");
         self->in_flight--;
         return;
     }
-    cw_actor_request (actor, "licensing", "license.release", json_pack ("{s:s}", "lease", lease), s_on_pair_release,
-                      self, 10000);
+    json_t *args = leases ? json_pack ("{s:O}", "leases", leases) : json_pack ("{s:O}", "lease", lease);
+    cw_actor_request (actor, "licensing", "license.release", args, s_on_pair_release, self, 10000);
 }
+
+static void s_pairs_start (s_bench_t *self);
 
 static void
 s_on_pair_release (cw_actor_t *actor, bool ok, json_t *body, void *arg)
 {
-    (void) body;
     s_bench_t *self = arg;
     if (ok)
-        self->pairs++;
+        self->pairs += self->batched ? json_integer_value (json_object_get (body, "count")) : 1;
     if (bench_now_ms () < self->ends)
-        cw_actor_request (actor, "licensing", "license.acquire", json_pack ("{s:s}", "kind", self->kind),
-                          s_on_pair_acquire, self, 10000);
-    else if (--self->in_flight == 0)
+        cw_actor_request (actor, "licensing", "license.acquire", s_acquire_args (self), s_on_pair_acquire, self, 10000);
+    else if (--self->in_flight == 0 && !self->batched) {
+        //  then the same with S_BATCH licenses per request
+        self->single_pairs = self->pairs;
+        self->single_seconds = (bench_now_ms () - self->started) / 1000.0;
+        self->pairs = 0;
+        self->batched = true;
+        s_pairs_start (self);
+    }
+    else if (self->in_flight == 0)
         s_write_result (self);
 }
 
@@ -113,8 +139,8 @@ s_pairs_start (s_bench_t *self)
     self->ends = self->started + self->seconds * 1000.0;
     self->in_flight = self->window;
     for (int i = 0; i < self->window; i++)
-        cw_actor_request (self->actor, "licensing", "license.acquire", json_pack ("{s:s}", "kind", self->kind),
-                          s_on_pair_acquire, self, 10000);
+        cw_actor_request (self->actor, "licensing", "license.acquire", s_acquire_args (self), s_on_pair_acquire, self,
+                          10000);
 }
 
 static void

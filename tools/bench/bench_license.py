@@ -102,8 +102,11 @@ def one_node(args, work):
         print("actor -> broker -> licensing: license.acquire round trip (one at a time): n=%d median=%.3f ms "
               "p99=%.3f ms max=%.3f ms" % (result["samples"], result["acquire_median_ms"], result["acquire_p99_ms"],
                                            result["acquire_max_ms"]))
-        print("actor -> broker -> licensing: acquire+release pairs: %d in %.2f s = %.0f pairs/s (window %d)"
-              % (result["pairs"], result["seconds"], result["pairs_per_s"], result["window"]))
+        print("actor -> broker -> licensing: acquire+release pairs, one license per request: %d in %.2f s = "
+              "%.0f pairs/s (window %d)" % (result["pairs"], result["seconds"], result["pairs_per_s"], result["window"]))
+        print("actor -> broker -> licensing: acquire+release pairs, %d licenses per request: %d in %.2f s = "
+              "%.0f pairs/s (window %d)" % (result["batch"], result["batched_pairs"], result["batched_seconds"],
+                                           result["batched_pairs_per_s"], result["window"]))
         sys.stdout.flush()
         subprocess.run([os.path.join(args.bin, "bench_license"), "--control", "--config", conf, "--seconds",
                         str(args.seconds), "--window", str(args.window)], check=True)
@@ -162,11 +165,17 @@ def main():
     parser.add_argument("--changes", type=int, default=10)
     parser.add_argument("--skip-cluster", action="store_true")
     args = parser.parse_args()
+    args.bin = os.path.abspath(args.bin)
     work = tempfile.mkdtemp(prefix="cwbench-license.")
     try:
         one_node(args, work)
         if not args.skip_cluster:
             cluster(args, work)
+    except Exception:
+        log = os.path.join(work, "causewayd.log")
+        if os.path.exists(log):
+            sys.stderr.write(open(log, errors="replace").read()[-4000:])
+        raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
