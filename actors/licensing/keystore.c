@@ -81,7 +81,7 @@ cw_keystore_open (const char *dir, char **replaced, char *err, size_t errlen)
             cw_keystore_destroy (&self);
             return NULL;
         }
-        char text [4096];
+        char text [8192];    //  WHY and MOVED fit whole
         if (present)
             snprintf (text, sizeof text,
                       "%s; it was moved aside to %s and an empty one started: install this peer's option keys again "
