@@ -36,7 +36,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#define S_PORT 14371
+//  The clustering port of every node: the first port from 14371 up that is
+//  free on 127.0.1.1-3 and 127.0.1.9 (another test may run beside this one)
+static int S_PORT = 14371;
 #define S_BLOB_SIZE (5 * 1024 * 1024 + 123)
 #define S_BIG_SIZE (20 * 1024 * 1024 + 5)    //  longer than CW_PEERLINK_MAX_FRAME: chunks
 #define S_SEEN_MAX 256
@@ -782,7 +784,9 @@ test_enforce_mapping_mismatch (void **state)
                    "rejected by peer 1: peer2.example.com resolves to 127.0.1.3 via address mapping, "
                    "connection came from 127.0.1.2");
     //  a dials peer 2 at 127.0.1.3, where nobody listens
-    s_expect_text (loop, &a, 2, "out.last_error", "connect to 127.0.1.3:14371: connection refused");
+    char refused [80];
+    snprintf (refused, sizeof refused, "connect to 127.0.1.3:%d: connection refused", S_PORT);
+    s_expect_text (loop, &a, 2, "out.last_error", refused);
     assert_false (s_status (&a, 2).up);
     assert_false (s_status (&a, 2).inbound.up);
     assert_true (s_stats (&a).rejected_connections >= 1);
@@ -1431,9 +1435,32 @@ s_teardown (void **state)
     return 0;
 }
 
+static bool
+s_port_free (const char *ip, int port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
+    inet_pton (AF_INET, ip, &addr.sin_addr);
+    bool free_ = bind (fd, (struct sockaddr *) &addr, sizeof addr) == 0;
+    close (fd);
+    return free_;
+}
+
 int
 main (void)
 {
+    const char *ips [] = { "127.0.1.1", "127.0.1.2", "127.0.1.3", "127.0.1.9" };
+    for (int port = 14371; port < 14371 + 2000; port += 2) {
+        bool ok = true;
+        for (size_t i = 0; i < sizeof ips / sizeof ips [0] && ok; i++)
+            ok = s_port_free (ips [i], port) && s_port_free (ips [i], port + 1);
+        if (ok) {
+            S_PORT = port;
+            break;
+        }
+    }
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_teardown (test_bad_configuration, s_teardown),
         cmocka_unit_test_teardown (test_resolve, s_teardown),
