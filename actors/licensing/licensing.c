@@ -21,6 +21,7 @@
 #include "cw_license.h"
 #include "cw_statefile.h"
 #include "cw_text.h"
+#include "keyring.h"
 #include "keystore.h"
 #include "leases.h"
 #include "peers.h"
@@ -35,7 +36,6 @@
 #define S_WAIT_MS 2000           //  an acquire waiting for a share
 #define S_DEMAND_AGAIN_MS 300    //  a demand repeated while acquires wait
 #define S_OFFER_TIMEOUT_MS 2000
-#define S_MAX_KEYS 256
 #define S_MAX_WAITING 65536
 #define S_MAX_BATCH 1000    //  licenses one acquire may take at once
 
@@ -62,12 +62,8 @@ struct _cw_licensing_t {
     int config_seen;
     int64_t started;
 
-    cw_license_issuer_t issuers [CW_LICENSE_MAX_ISSUERS];
-    size_t issuer_count;
     cw_keystore_t *store;
-    cw_lkey_t keys [S_MAX_KEYS];
-    char texts [S_MAX_KEYS][CW_LICENSE_MAX_TEXT + 1];
-    size_t key_count;
+    cw_keyring_t keyring;    //  this peer's option keys
 
     cw_leases_t *leases;
     cw_pool_local_t *local;    //  in the lease file
@@ -108,70 +104,18 @@ static void s_pump (cw_licensing_t *self);
 // ---------------------------------------------------------------------------
 //  Keys
 
-//  Verify every stored key again; the own record's installed and features
+//  Verify every key again; the own record's installed and features
 //  follow. True when what counts changed.
 static bool
 s_keys_reload (cw_licensing_t *self)
 {
-    time_t now = time (NULL);
-    int64_t installed [CW_POOL_KINDS] = { 0 };
+    int64_t installed [CW_POOL_KINDS];
     json_t *features = json_array ();
-    for (size_t i = 0; i < self->key_count; i++) {
-        cw_lkey_t *key = &self->keys [i];
-        key->status = cw_license_verify (self->texts [i], self->issuers, self->issuer_count, now, self->system_name,
-                                         &key->key, key->why, sizeof key->why);
-        key->days_left = cw_license_days_left (&key->key, now);
-        if (key->status != CW_LICENSE_OK)
-            continue;
-        int k = cw_license_capacity_index (key->key.kind);
-        if (k >= 0)
-            installed [k] += key->key.count;
-        else if (cw_license_kind_is_feature (key->key.kind))
-            json_array_append_new (features, json_string (key->key.kind));
-    }
+    cw_keyring_verify (&self->keyring, self->system_name, time (NULL), installed, features);
     bool changed = cw_peers_set_own (&self->peers, installed, features);
     json_decref (features);
     self->keys_at = s_now ();
     return changed;
-}
-
-static void
-s_key_loaded (const char *serial, const char *text, void *arg)
-{
-    cw_licensing_t *self = arg;
-    (void) serial;
-    if (self->key_count == S_MAX_KEYS || strlen (text) > CW_LICENSE_MAX_TEXT)
-        return;
-    cw_copy (self->texts [self->key_count++], CW_LICENSE_MAX_TEXT + 1, text);
-}
-
-static void
-s_keys_load (cw_licensing_t *self)
-{
-    self->key_count = 0;
-    cw_keystore_each_key (self->store, s_key_loaded, self);
-    s_keys_reload (self);
-}
-
-static json_t *
-s_key_json (const cw_lkey_t *key)
-{
-    const char *state = key->status == CW_LICENSE_OK             ? "active"
-                      : key->status == CW_LICENSE_EXPIRED        ? "expired"
-                      : key->status == CW_LICENSE_WRONG_SYSTEM   ? "wrong system"
-                      : key->status == CW_LICENSE_UNKNOWN_ISSUER ? "unknown issuer"
-                      : key->status == CW_LICENSE_BAD_SIGNATURE  ? "altered"
-                                                                 : "malformed";
-    json_t *json = json_pack ("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "serial", key->key.serial, "kind",
-                              key->key.kind, "count", (json_int_t) key->key.count, "system", key->key.system, "expires",
-                              key->key.expires, "issued", key->key.issued, "issuer", key->key.issuer, "state", state);
-    if (*key->key.expires)
-        json_object_set_new (json, "days_left", json_integer (key->days_left));
-    else
-        json_object_set_new (json, "days_left", json_null ());
-    if (key->status != CW_LICENSE_OK)
-        json_object_set_new (json, "reason", json_string (key->why));
-    return json;
 }
 
 static cw_reply_status_t
@@ -180,52 +124,15 @@ s_cmd_add (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **r
     (void) actor;
     (void) req;
     cw_licensing_t *self = arg;
-    const char *text = cw_jtext (args, "key");
-    if (!*text) {
-        *reply = cw_error_body ("license.add: 'key' is required (the key text from causeway-license issue)");
-        return CW_REPLY_ERROR;
-    }
-    if (!self->issuer_count) {
-        *reply = cw_error_body ("refused: no issuer is configured (bootstrap licensing.issuers), so no key can be "
-                                "verified");
-        return CW_REPLY_ERROR;
-    }
     cw_lkey_t key;
-    memset (&key, 0, sizeof key);
-    key.status = cw_license_verify (text, self->issuers, self->issuer_count, time (NULL), self->system_name, &key.key,
-                                    key.why, sizeof key.why);
-    if (key.status != CW_LICENSE_OK) {
-        cw_info ("license key refused status=%s serial=%s", cw_license_status_name (key.status),
-                 *key.key.serial ? key.key.serial : "-");
-        *reply = cw_error_body ("%s", key.why);
-        return CW_REPLY_ERROR;
-    }
-    if (self->key_count == S_MAX_KEYS) {
-        *reply = cw_error_body ("refused: this peer already holds %d keys", S_MAX_KEYS);
-        return CW_REPLY_ERROR;
-    }
-    //  Store the canonical text (no surrounding white space)
-    char canonical [CW_LICENSE_MAX_TEXT + 1];
-    size_t start = strspn (text, " \t\r\n");
-    cw_copy (canonical, sizeof canonical, text + start);
-    canonical [strcspn (canonical, " \t\r\n")] = 0;
-    char err [512];
-    int rc = cw_keystore_add (self->store, key.key.serial, canonical, err, sizeof err);
-    if (rc == 1) {
-        *reply = cw_error_body ("refused: key %s is already installed on this peer", key.key.serial);
-        return CW_REPLY_ERROR;
-    }
-    if (rc != 0) {
+    char err [1024];
+    if (cw_keyring_add (&self->keyring, cw_jtext (args, "key"), self->system_name, &key, err, sizeof err) != 0) {
         *reply = cw_error_body ("%s", err);
         return CW_REPLY_ERROR;
     }
-    cw_copy (self->texts [self->key_count], CW_LICENSE_MAX_TEXT + 1, canonical);
-    self->key_count++;
     s_keys_reload (self);
-    cw_info ("license key added serial=%s kind=%s count=%lld", key.key.serial, key.key.kind, (long long) key.key.count);
     s_pool_changed (self);
-    key.days_left = cw_license_days_left (&key.key, time (NULL));
-    *reply = json_pack ("{s:o}", "added", s_key_json (&key));
+    *reply = json_pack ("{s:o}", "added", cw_keyring_key_json (&key));
     return CW_REPLY_OK;
 }
 
@@ -235,35 +142,12 @@ s_cmd_remove (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t 
     (void) actor;
     (void) req;
     cw_licensing_t *self = arg;
-    const char *text = cw_jtext (args, "key");
-    char serial [64] = "";
-    if (strncmp (text + strspn (text, " \t\r\n"), CW_LICENSE_PREFIX, strlen (CW_LICENSE_PREFIX)) == 0) {
-        cw_license_key_t decoded;
-        char err [256];
-        if (cw_license_decode (text, &decoded, err, sizeof err) != CW_LICENSE_OK) {
-            *reply = cw_error_body ("%s", err);
-            return CW_REPLY_ERROR;
-        }
-        cw_copy (serial, sizeof serial, decoded.serial);
-    }
-    else
-        cw_copy (serial, sizeof serial, text);
-    if (!*serial) {
-        *reply = cw_error_body ("license.remove: 'key' is required (the key text or its serial)");
-        return CW_REPLY_ERROR;
-    }
-    char err [512];
-    int rc = cw_keystore_remove (self->store, serial, err, sizeof err);
-    if (rc == 1) {
-        *reply = cw_error_body ("no installed key with serial %s (see causeway license list)", serial);
-        return CW_REPLY_ERROR;
-    }
-    if (rc != 0) {
+    char serial [64], err [1024];
+    if (cw_keyring_remove (&self->keyring, cw_jtext (args, "key"), serial, err, sizeof err) != 0) {
         *reply = cw_error_body ("%s", err);
         return CW_REPLY_ERROR;
     }
-    s_keys_load (self);
-    cw_info ("license key removed serial=%s", serial);
+    s_keys_reload (self);
     s_pool_changed (self);
     *reply = json_pack ("{s:s}", "removed", serial);
     return CW_REPLY_OK;
@@ -277,8 +161,8 @@ s_cmd_list (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **
     (void) args;
     cw_licensing_t *self = arg;
     json_t *list = json_array ();
-    for (size_t i = 0; i < self->key_count; i++)
-        json_array_append_new (list, s_key_json (&self->keys [i]));
+    for (size_t i = 0; i < self->keyring.count; i++)
+        json_array_append_new (list, cw_keyring_key_json (&self->keyring.keys [i]));
     *reply = json_pack ("{s:o, s:s}", "keys", list, "system_name", self->system_name);
     return CW_REPLY_OK;
 }
@@ -1140,7 +1024,8 @@ s_alarms (cw_licensing_t *self)
     cw_peer_t *me = cw_peers_self (&self->peers);
     memcpy (me->used, self->local->used, sizeof me->used);
     cw_lalarm_t wanted [CW_RULES_MAX];
-    size_t count = cw_rules_evaluate (&self->peers, self->keys, self->key_count, s_now (), wanted, CW_RULES_MAX);
+    size_t count = cw_rules_evaluate (&self->peers, self->keyring.keys, self->keyring.count, s_now (), wanted,
+                                      CW_RULES_MAX);
     for (size_t i = 0; i < count; i++) {
         const cw_lalarm_t *up = s_find_alarm (self->raised, self->raised_count, wanted [i].id, wanted [i].subject);
         if (!up || strcmp (up->detail, wanted [i].detail) != 0)
@@ -1272,20 +1157,6 @@ static const cw_command_t s_commands [] = {
     { NULL, NULL, 0, NULL }
 };
 
-static void
-s_issuers_load (cw_licensing_t *self)
-{
-    for (int i = 0; i < self->boot->licensing.issuer_count && self->issuer_count < CW_LICENSE_MAX_ISSUERS; i++) {
-        char err [512];
-        if (cw_license_issuer_load (self->boot->licensing.issuers [i], &self->issuers [self->issuer_count], err,
-                                    sizeof err)
-            == 0)
-            self->issuer_count++;
-        else
-            cw_error ("license issuer not loaded: %s", err);
-    }
-}
-
 cw_licensing_t *
 cw_licensing_new (cw_actor_t *actor, char *err, size_t errlen)
 {
@@ -1347,8 +1218,8 @@ cw_licensing_new (cw_actor_t *actor, char *err, size_t errlen)
     cw_copy (self->primary_address, sizeof self->primary_address,
              json_is_string (primary) ? json_string_value (primary) : "");
     json_decref (primary);
-    s_issuers_load (self);
-    s_keys_load (self);
+    cw_keyring_init (&self->keyring, self->store, self->boot);
+    s_keys_reload (self);
     s_ledger_sync (self);    //  alone until cluster.peers says otherwise
 
     if (cw_actor_commands (actor, s_commands, self) != 0) {
@@ -1360,7 +1231,7 @@ cw_licensing_new (cw_actor_t *actor, char *err, size_t errlen)
     self->timer = zloop_timer (cw_actor_loop (actor), S_TICK_MS, 0, s_on_tick, self);
     s_reconcile_start (self);
     cw_actor_request (actor, "alarms", "alarms.list", NULL, s_on_alarm_list, self, 5000);
-    cw_info ("licensing ready keys=%zu issuers=%zu leases=%zu%s", self->key_count, self->issuer_count,
+    cw_info ("licensing ready keys=%zu issuers=%zu leases=%zu%s", self->keyring.count, self->keyring.issuer_count,
              cw_leases_owner_count (self->leases), wiped ? " (lease table of an earlier node start cleared)" : "");
     return self;
 }
