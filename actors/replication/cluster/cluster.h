@@ -69,7 +69,8 @@ void cw_cluster_destroy (cw_cluster_t **self_p);
 extern const cw_command_t cw_cluster_commands [];
 
 //  Announce to the peers that this node is going down for a restart
-//  (called on $TERM), so they do not push changes at it meanwhile.
+//  (called on $TERM), so they do not push changes at it meanwhile, and
+//  answer every peer call still waiting with an error; no new one starts.
 void cw_cluster_announce_stop (cw_cluster_t *self);
 
 //  The view of the cluster as of now (for alarms, check, status).

@@ -415,6 +415,10 @@ int
 cw_cluster_peer_call (cw_cluster_t *self, int peer, json_t *args, const void *blob, size_t blob_len,
                       cw_peer_reply_fn *cb, void *arg, int timeout_ms)
 {
+    if (self->stopping) {
+        json_decref (args);
+        return -1;
+    }
     char *text = json_dumps (args, JSON_COMPACT);
     json_decref (args);
     uint64_t corr = self->next_id++;
@@ -1225,6 +1229,21 @@ cw_cluster_announce_stop (cw_cluster_t *self)
 {
     self->stopping = true;
     cw_cluster_send_heartbeats (self);
+    //  Peer calls still waiting get their answer now, while the modules
+    //  that made them are alive: the owner of each callback argument frees it.
+    s_deadline_t *entry = zlistx_first (self->deadlines);
+    while (entry) {
+        if (!entry->reply) {
+            entry = zlistx_next (self->deadlines);
+            continue;
+        }
+        zlistx_delete (self->deadlines, zlistx_cursor (self->deadlines));
+        json_t *body = cw_error_body ("the replication actor on this peer is stopping");
+        entry->reply (self, entry->peer, false, body, NULL, 0, entry->arg);
+        json_decref (body);
+        free (entry);
+        entry = zlistx_first (self->deadlines);
+    }
 }
 
 cw_cluster_t *
