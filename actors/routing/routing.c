@@ -20,10 +20,22 @@
     why, alarm 40001 (40002 for the certificate) is raised, and binding is
     tried again every S_RETRY_MS until it works, when the alarm clears.
 
+    Counting what libre drops: a UDP datagram libre cannot parse never
+    reaches the core, so each UDP socket gets a libre helper (it sees every
+    datagram first) and the trace hook (it sees every message libre
+    decoded): a datagram flagged by the first and not cleared by the second
+    was dropped, and is counted malformed. The helper goes on with the first
+    message the socket delivers: right after binding, the core sends the
+    socket one OPTIONS of its own (the probe, recognised by its Call-ID and
+    otherwise ignored). The helper also raises the socket's receive size
+    from libre's 8 KiB, so that a larger datagram is refused (513) rather
+    than cut.
+
     Flows: a TCP or TLS connection gets its token ("tcp:IP:PORT#N") with
     the first request on it, and a libre keep-alive entry on it tells us
     when it closes (the entry's handler runs from libre's connection close
-    with the reason, EBADMSG or EOVERFLOW counting as malformed / oversized).
+    with the reason: a parse error or EOVERFLOW counts as malformed /
+    oversized).
 */
 #include "routing.h"
 #include "cw_alarm.h"
@@ -38,6 +50,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,6 +69,7 @@
 //  would ping the client with CRLFCRLF after about this many seconds
 //  (weeks), long after its own 15-minute idle close
 #define S_WATCH_ONLY_S 3000000u
+#define S_UDP_RXSZ 65536    //  the largest datagram libre reads whole
 #define S_ALARM_LISTENER 40001
 #define S_ALARM_TLS 40002
 
@@ -118,7 +132,11 @@ struct _cw_routing_t {
     int tick_hook_count;
     s_event_hook_t event_hooks [S_MAX_HOOKS];
     int event_hook_count;
-    zhashx_t *flows;    //  "%p" of the connection -> s_flow_t
+    void *udp_socks [CW_MAX_SIP_LISTENERS];    //  libre's UDP sockets with our helper
+    int udp_sock_count;
+    bool udp_pending;      //  a datagram was read and not decoded (yet)
+    char probe_id [48];    //  Call-ID of the probes
+    zhashx_t *flows;       //  "%p" of the connection -> s_flow_t
     uint64_t next_flow;
     json_t *config;    //  key -> value (config.changed.*)
     json_t *peers;     //  the last cluster.peers body (NULL = none yet)
@@ -297,6 +315,88 @@ s_tls_prepare (cw_routing_t *self)
     cw_copy (self->tls_problem, sizeof self->tls_problem, why);
 }
 
+// ---------------------------------------------------------------------------
+//  UDP: what libre drops, counted
+
+//  A datagram read before this one and never decoded was dropped by libre.
+static void
+s_udp_settle (cw_routing_t *self)
+{
+    if (!self->udp_pending)
+        return;
+    self->udp_pending = false;
+    self->malformed++;
+    cw_info ("sip datagram dropped reason=\"not a SIP message libre can parse\"");
+}
+
+static bool
+s_on_udp_datagram (struct sa *src, struct mbuf *mb, void *arg)
+{
+    (void) src;
+    cw_routing_t *self = arg;
+    s_udp_settle (self);
+    const uint8_t *data = mbuf_buf (mb);
+    size_t len = mbuf_get_left (mb);
+    //  STUN (RFC 5389: two zero bits, then the magic cookie) is libre's;
+    //  4 bytes or fewer (a CRLFCRLF keep-alive) it ignores
+    bool stun = len >= 20 && (data [0] & 0xc0) == 0 && data [4] == 0x21 && data [5] == 0x12 && data [6] == 0xa4
+             && data [7] == 0x42;
+    self->udp_pending = len > 4 && !stun;
+    return false;    //  libre goes on with it
+}
+
+static void
+s_on_trace (bool tx, enum sip_transp tp, const struct sa *src, const struct sa *dst, const uint8_t *pkt, size_t len,
+            void *arg)
+{
+    (void) src;
+    (void) dst;
+    (void) pkt;
+    (void) len;
+    if (!tx && tp == SIP_TRANSP_UDP)
+        ((cw_routing_t *) arg)->udp_pending = false;
+}
+
+//  SOCK (libre's UDP socket a message came on) watched by our helper.
+static void
+s_udp_watch (cw_routing_t *self, void *sock)
+{
+    for (int i = 0; i < self->udp_sock_count; i++)
+        if (self->udp_socks [i] == sock)
+            return;
+    if (!sock || self->udp_sock_count >= CW_MAX_SIP_LISTENERS)
+        return;
+    udp_rxsz_set (sock, S_UDP_RXSZ);
+    if (udp_register_helper (NULL, sock, 0, NULL, s_on_udp_datagram, self) == 0)
+        self->udp_socks [self->udp_sock_count++] = sock;
+}
+
+//  One OPTIONS of ours to the UDP listener at LADDR, so that its socket
+//  shows itself at once (s_udp_watch).
+static void
+s_udp_probe (cw_routing_t *self, const struct sa *laddr)
+{
+    int fd = socket (sa_af (laddr), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    char probe [512];
+    int len = re_snprintf (probe, sizeof probe,
+                           "OPTIONS sip:%J SIP/2.0\r\nVia: SIP/2.0/UDP %J;branch=z9hG4bK%s\r\n"
+                           "From: <sip:probe@invalid>;tag=probe\r\nTo: <sip:%J>\r\nCall-ID: %s\r\n"
+                           "CSeq: 1 OPTIONS\r\nMax-Forwards: 0\r\nContent-Length: 0\r\n\r\n",
+                           laddr, laddr, self->probe_id, laddr, self->probe_id);
+    if (len > 0 && sendto (fd, probe, (size_t) len, 0, &laddr->u.sa, laddr->len) < 0)
+        cw_debug ("sip probe not sent error=\"%s\"", strerror (errno));
+    close (fd);
+}
+
+//  The probe: watch its socket, answer nothing.
+static bool
+s_is_probe (cw_routing_t *self, const struct sip_msg *msg)
+{
+    return msg->tp == SIP_TRANSP_UDP && pl_strcmp (&msg->callid, self->probe_id) == 0;
+}
+
 static void
 s_listener_bind (cw_routing_t *self, s_listener_t *listener)
 {
@@ -316,6 +416,8 @@ s_listener_bind (cw_routing_t *self, s_listener_t *listener)
     if (!*reason) {
         listener->bound = true;
         cw_copy (listener->state, sizeof listener->state, "listening");
+        if (listener->tp == SIP_TRANSP_UDP)
+            s_udp_probe (self, &laddr);
         cw_info ("sip listening on=%s", listener->name);
         if (listener->alarmed)
             cw_alarm_clear (self->actor, S_ALARM_LISTENER, listener->name);
@@ -351,6 +453,7 @@ s_on_tick (void *arg)
 {
     cw_routing_t *self = arg;
     tmr_start (&self->tick_tmr, S_TICK_MS, s_on_tick, self);
+    s_udp_settle (self);
     if (zclock_mono () >= self->next_retry) {
         bool unbound = false;
         for (int i = 0; i < self->listener_count; i++)
@@ -380,7 +483,10 @@ s_on_flow_closed (int err, void *arg)
     s_flow_t *flow = arg;
     cw_routing_t *self = flow->owner;
     flow->ka = NULL;    //  libre has freed it
-    if (err == EBADMSG)
+    //  libre closes a connection on a message it cannot parse (EBADMSG,
+    //  or its header parsers' ENOENT / EINVAL / ERANGE) and on one larger
+    //  than its 64 KiB buffer (EOVERFLOW)
+    if (err == EBADMSG || err == ENOENT || err == EINVAL || err == ERANGE)
         self->malformed++;
     else if (err == EOVERFLOW)
         self->oversized++;
@@ -555,6 +661,10 @@ static bool
 s_on_request (const struct sip_msg *msg, void *arg)
 {
     cw_routing_t *self = arg;
+    if (msg->tp == SIP_TRANSP_UDP)
+        s_udp_watch (self, msg->sock);
+    if (s_is_probe (self, msg))
+        return true;
     char method [32];
     cw_copy (method, sizeof method, "other");
     if (msg->met.l < sizeof method && s_is_token (&msg->met))
@@ -619,7 +729,9 @@ s_on_request (const struct sip_msg *msg, void *arg)
 static bool
 s_on_response (const struct sip_msg *msg, void *arg)
 {
-    (void) arg;
+    cw_routing_t *self = arg;
+    if (msg->tp == SIP_TRANSP_UDP)
+        s_udp_watch (self, msg->sock);
     cw_debug ("sip stray response dropped code=%u from=%s", msg->scode, s_source (msg));
     return true;
 }
@@ -670,6 +782,7 @@ s_status (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **re
     (void) req;
     (void) args;
     cw_routing_t *self = arg;
+    s_udp_settle (self);
     json_t *listeners = json_array ();
     for (int i = 0; i < self->listener_count; i++) {
         s_listener_t *listener = &self->listeners [i];
@@ -739,6 +852,10 @@ cw_routing_new (cw_actor_t *actor, char *err, size_t errlen)
     tmr_init (&self->tick_tmr);
     rc = sip_alloc (&self->sip, NULL, S_CTRANS_BUCKETS, S_STRANS_BUCKETS, S_CONN_BUCKETS, "Causeway/" CW_VERSION, NULL,
                     self);
+    snprintf (self->probe_id, sizeof self->probe_id, "cw-probe-%d-%llx", (int) getpid (),
+              (unsigned long long) zclock_time ());
+    if (!rc)
+        sip_set_trace_handler (self->sip, s_on_trace);
     if (!rc)
         rc = sip_listen (&self->request_lsnr, self->sip, true, s_on_request, self);
     if (!rc)
