@@ -321,8 +321,7 @@ def test_listener_that_cannot_bind_is_retried_and_alarmed(tmp_path):
         assert listeners[1]["state"] == "listening", listeners
 
         def alarm():
-            st, body = n.call("alarms.list")
-            return [a for a in body.get("alarms", []) if a["id"] == 40001]
+            return alarms_of(n, 40001)
         raised = n.wait_for(alarm, 5, "alarm 40001 not raised")
         assert raised[0]["subject"] == "udp:127.0.1.1:5062", raised
         assert "Address already in use" in raised[0]["detail"], raised
@@ -333,6 +332,48 @@ def test_listener_that_cannot_bind_is_retried_and_alarmed(tmp_path):
     finally:
         taken.close()
         n.cleanup()
+
+
+def alarms_of(node, alarm_id):
+    st, body = node.call("alarms.list")
+    assert st == "ok", body
+    return [a for a in body.get("alarms", []) if a["id"] == alarm_id]
+
+
+def test_tls_certificate_problem_is_alarmed_and_retried(tmp_path, certs):
+    key = tmp_path / "sip.key"
+    key.write_bytes((certs / "wrong-san.key").read_bytes())      # not the certificate's key
+    n = Node(tmp_path, sip={"listen": ["tls:%s:%d" % (ADDRESS, TLS_PORT + 2)],
+                            "certificate": str(certs / "peer1.crt"), "private_key": str(key)})
+    try:
+        n.start()
+        pid = routing_pid(n)
+        state = status(n)["listeners"][0]["state"]
+        assert state.startswith("failed: sip.private_key") and "does not belong" in state, state
+        raised = n.wait_for(lambda: alarms_of(n, 40002), 5, "alarm 40002 not raised")
+        assert "does not belong to sip.certificate" in raised[0]["detail"], raised
+        key.write_bytes((certs / "peer1.key").read_bytes())      # the operator installs the right key
+        n.wait_for(lambda: status(n)["listeners"][0]["state"] == "listening", 15, "TLS listener not bound")
+        n.wait_for(lambda: not alarms_of(n, 40002), 5, "alarm 40002 not cleared")
+        assert routing_pid(n) == pid
+    finally:
+        n.cleanup()
+
+
+def test_credentials_password_never_from_the_command_line(tmp_path):
+    n = Node(tmp_path, actors=[])      # never started: the CLI refuses before any request
+    n.cleanup()
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    r = subprocess.run([os.path.join(BIN, "causeway"), "--config", n.conf, "credentials", "add", "alice",
+                        "--password-file", str(empty)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "the password is empty" in r.stderr, r.stderr
+    r = subprocess.run([os.path.join(BIN, "causeway"), "--config", n.conf, "credentials", "add", "alice"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "no password read from the terminal" in r.stderr, r.stderr
+    r = subprocess.run([os.path.join(BIN, "causeway"), "--config", n.conf, "credentials", "add", "alice",
+                        "secret"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2, r.stderr      # a password word on the command line is refused
 
 
 def test_no_sip_section_listens_nowhere(tmp_path):
