@@ -19,8 +19,10 @@
     token -> 400 when it can be answered, else dropped (counted malformed);
     Max-Forwards 0 -> 483 (but OPTIONS, RFC 3261 11); maintenance.mode on
     -> 503 with Retry-After to every request outside a dialog but ACK and
-    CANCEL. What libre cannot parse it drops before the core sees it
-    (counted only when it closes a connection that had a flow).
+    CANCEL. What libre cannot parse it drops before the core sees it; the
+    core counts it as malformed all the same on UDP (a helper on each UDP
+    socket), and on TCP/TLS when libre closes a connection that had a flow
+    for it (an overflow of libre's 64 KiB buffer counts as oversized).
 
     A FLOW is how this peer reaches an endpoint back: the connection a
     request came in on (tcp/tls; its token stays valid while the connection
@@ -37,9 +39,9 @@
 #include "cw_actor.h"    //  CZMQ and jansson first
 
 //  libre's headers one by one: its umbrella re.h brings re_json.h, whose
-//  JSON_* enumerators clash with jansson's
-//  and with the configuration libre itself was built with (C99 bool and
-//  integer types, IPv6 in struct sa), or its types differ from the library's
+//  JSON_* enumerators clash with jansson's. They are read with the
+//  configuration libre itself was built with (C99 bool and integer types,
+//  IPv6 in struct sa); without it re_types.h turns bool into a signed char.
 #ifndef HAVE_STDBOOL_H
 #define HAVE_STDBOOL_H 1
 #endif
