@@ -403,9 +403,12 @@ s_listener_bind (cw_routing_t *self, s_listener_t *listener)
     struct sa laddr;
     int err = sa_set_str (&laddr, listener->config.address, (uint16_t) listener->config.port);
     char reason [300] = "";
+    bool certificate = false;    //  down for the certificate: alarm 40002 says it
     if (!err && listener->tp == SIP_TRANSP_TLS) {
-        if (!self->tls)
+        if (!self->tls) {
             cw_copy (reason, sizeof reason, self->tls_problem);
+            certificate = true;
+        }
         else
             err = sip_transp_add (self->sip, SIP_TRANSP_TLS, &laddr, self->tls);
     }
@@ -426,7 +429,12 @@ s_listener_bind (cw_routing_t *self, s_listener_t *listener)
     }
     char state [sizeof listener->state];
     snprintf (state, sizeof state, "failed: %s", reason);
-    if (!listener->alarmed || strcmp (state, listener->state) != 0) {
+    if (certificate) {
+        if (listener->alarmed)
+            cw_alarm_clear (self->actor, S_ALARM_LISTENER, listener->name);
+        listener->alarmed = false;
+    }
+    else if (!listener->alarmed || strcmp (state, listener->state) != 0) {
         char detail [400];
         snprintf (detail, sizeof detail, "cannot listen for SIP on %s: %s; trying again every %d s", listener->name,
                   reason, S_RETRY_MS / 1000);

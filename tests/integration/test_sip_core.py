@@ -352,6 +352,7 @@ def test_tls_certificate_problem_is_alarmed_and_retried(tmp_path, certs):
         assert state.startswith("failed: sip.private_key") and "does not belong" in state, state
         raised = n.wait_for(lambda: alarms_of(n, 40002), 5, "alarm 40002 not raised")
         assert "does not belong to sip.certificate" in raised[0]["detail"], raised
+        assert not alarms_of(n, 40001)     # the certificate's alarm, not the listener's
         key.write_bytes((certs / "peer1.key").read_bytes())      # the operator installs the right key
         n.wait_for(lambda: status(n)["listeners"][0]["state"] == "listening", 15, "TLS listener not bound")
         n.wait_for(lambda: not alarms_of(n, 40002), 5, "alarm 40002 not cleared")
