@@ -1,15 +1,27 @@
-/*  main.c - causeway-routing: a placeholder process for the routing actor.
+/*  main.c - causeway-routing: the routing actor (SIP registrar and proxy).
 
-    Its real function (call routing: SIP registrar and proxy, cluster-wide location, peer selection) arrives with its own issue. Until then it is a
-    real, supervised actor that answers routing.status
-    (see ipc/cw_placeholder.h).
+    Connects to causewayd, sets up the SIP core (routing.h: listeners,
+    checks, the loop), wires the SIP modules into it, then runs libre's
+    loop until $TERM or SIGTERM (exit 0).
 */
-#include <stddef.h>
-#include "cw_placeholder.h"
+#include <stdio.h>
+#include "routing.h"
 
 int
 main (int argc, char **argv)
 {
-    static const char *const status_commands [] = { "routing.status", NULL };
-    return cw_placeholder_main ("routing", status_commands, argc, argv);
+    cw_actor_t *actor = cw_actor_new ("routing", argc, argv);
+    if (!actor)
+        return 1;
+    char err [512];
+    cw_routing_t *routing = cw_routing_new (actor, err, sizeof err);
+    if (!routing) {
+        cw_error ("cannot start: %s", err);
+        cw_actor_destroy (&actor);
+        return 1;
+    }
+    int status = cw_routing_run (routing);
+    cw_routing_destroy (&routing);
+    cw_actor_destroy (&actor);
+    return status;
 }
