@@ -198,7 +198,8 @@ cw_location_sync_tick (cw_location_sync_t *self, int64_t now_ms, int this_peer, 
             pull->was_alive = true;
             continue;
         }
-        if (owner > peer_count) {
+        if (peer_count <= 1) {
+            //  Not clustered (any more): nobody else's bindings
             if (cw_location_count (self->table, owner) || cw_location_seq (self->table, owner, NULL))
                 cw_location_forget (self->table, owner);
             pull->was_alive = false;

@@ -17,10 +17,10 @@
     rejoin) makes this peer pull that owner's table with
     `replication.peer_request {peer, actor: "routing", command:
     "routing.location.dump", args: {}}` (one pull per owner at a time,
-    retried after CW_LOCATION_SYNC_RETRY_MS when it failed). An owner no
-    longer in the cluster (number above the peer count) is forgotten. A
-    dead owner's bindings stay in the table but lookups skip them (the
-    caller's alive function).
+    retried after CW_LOCATION_SYNC_RETRY_MS when it failed). A dead
+    owner's bindings stay in the table but lookups skip them (the caller's
+    alive function says a peer that left the cluster is not alive either);
+    when this node is no longer clustered, the other owners are forgotten.
 
     The caller (the registrar) drives it: after changing the table it asks
     cw_location_sync_due when to flush and calls cw_location_sync_flush
@@ -55,8 +55,8 @@ size_t cw_location_sync_flush (cw_location_sync_t *self, int64_t now_ms);
 
 //  The cluster as it is now: this peer's number, how many peers, and who
 //  is alive (ALIVE, ARG). Re-tags the table when this peer's number
-//  changed, pulls from owners that came alive, announces, retries pulls,
-//  forgets owners that left.
+//  changed, pulls from owners that came alive, announces, retries pulls;
+//  forgets every other owner when PEER_COUNT is 1 (not clustered).
 void cw_location_sync_tick (cw_location_sync_t *self, int64_t now_ms, int this_peer, int peer_count,
                             cw_location_alive_fn *alive, void *arg);
 

@@ -694,27 +694,30 @@ s_on_register (cw_routing_t *routing, const struct sip_msg *msg, const char *flo
         free (reg);
         return;
     }
-    //  Who asks
+    //  Who asks: digest authentication when sip.auth.required is on, the
+    //  registration policy always (when an auth module is configured)
     if (self->auth) {
-        char auth_user [128] = "", challenge [1024] = "";
-        switch (cw_auth_check (self->auth, msg, reg->host, false, auth_user, sizeof auth_user, challenge,
-                               sizeof challenge)) {
-            case CW_AUTH_OK:
-                break;
-            case CW_AUTH_CHALLENGE:
-                cw_routing_reply (self->routing, msg, 401, "Unauthorized", challenge);
+        if (cw_auth_required (self->auth)) {
+            char auth_user [128] = "", challenge [1024] = "";
+            switch (cw_auth_check (self->auth, msg, NULL, false, auth_user, sizeof auth_user, challenge,
+                                   sizeof challenge)) {
+                case CW_AUTH_OK:
+                    break;
+                case CW_AUTH_CHALLENGE:
+                    cw_routing_reply (self->routing, msg, 401, "Unauthorized", challenge);
+                    free (reg);
+                    return;
+                case CW_AUTH_FORBIDDEN:
+                    cw_routing_reply (self->routing, msg, 403, "Forbidden", NULL);
+                    free (reg);
+                    return;
+            }
+            if (strcmp (auth_user, user) != 0) {
+                snprintf (why, sizeof why, "%s may not register %s", auth_user, reg->aor);
+                s_reply_warning (self, msg, 403, "Forbidden", NULL, why);
                 free (reg);
                 return;
-            case CW_AUTH_FORBIDDEN:
-                cw_routing_reply (self->routing, msg, 403, "Forbidden", NULL);
-                free (reg);
-                return;
-        }
-        if (strcmp (auth_user, user) != 0) {
-            snprintf (why, sizeof why, "%s may not register %s", auth_user, reg->aor);
-            s_reply_warning (self, msg, 403, "Forbidden", NULL, why);
-            free (reg);
-            return;
+            }
         }
         char reason [256] = "";
         if (!cw_auth_may_register (self->auth, reg->aor, reason, sizeof reason)) {

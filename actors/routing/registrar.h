@@ -5,9 +5,10 @@
     checked in this order: the To-URI's domain must be one of the cluster
     key `sip.domains` (404 otherwise; while the list is empty, the peer's
     own `dns.domain` is the one domain, and with neither every domain is
-    served); digest authentication when an auth object was given (401 with
-    its challenge, 403) and the authenticated user must be the AOR's user
-    (403); the registration policy (403 with a Warning naming the rule);
+    served); when an auth object was given: digest authentication if
+    cw_auth_required (401 with its challenge, 403; the authenticated user
+    must be the AOR's user, else 403) and the registration policy (403 with
+    a Warning naming the rule);
     the Contact headers (400 when malformed, when `*` comes with other
     contacts or without Expires: 0); each contact's expiry (423 Interval
     Too Brief with Min-Expires when below `sip.registration.min_expires`,

@@ -11,10 +11,14 @@ One node (SIP on 127.0.1.1:5060, UDP and TCP; sipp on 127.0.1.101):
   - a domain outside sip.domains gets 404 and nothing is registered;
   - Contact: * with Expires: 0 removes every binding and frees the licenses;
   - a short registration expires by itself and frees its license;
+  - SIP outbound over TCP: Require: outbound and Flow-Timer in the 200, the
+    binding removed (and its license freed) as soon as the connection
+    closes; without outbound the binding outlives the connection;
   - without a license key: 403 and nothing registered.
 Three nodes (127.0.1.1..3, SIP on 5060 of each):
   - a REGISTER on peer 2 is listed on peer 3 (owner peer 2) within a short
-    wait;
+    wait, and again after peer 3's routing actor restarted (it pulls peer
+    2's table);
   - peer 2 killed: after the dead-peer time its bindings are listed on
     peer 3 as not usable.
 
@@ -197,6 +201,28 @@ def test_expiry_frees_the_license(node, issuer, tmp_path):
                   lambda: "after expiry: %s, used %s" % (registrations(node), used(node)))
 
 
+def test_outbound_flow_lost(node, issuer, tmp_path):
+    require_core(node)
+    wait_listening(node)
+    configure(node, **{"sip.domains": DOMAIN})
+    assert node.cli("license", "add", issuer.issue("desktop_systems", 5)).returncode == 0
+    sipp = Sipp(tmp_path / "sipp")
+    # Over TCP with outbound: the 200 has Require: outbound, Flow-Timer and
+    # the binding's reg-id (it was in the table when the 200 was made)
+    ok(sipp.run("reg_outbound", "127.0.1.1:%d" % SIP_PORT, "henry", transport="t1", port=5185, expires=600))
+    # sipp has exited: its connection closed, the binding goes at once (not
+    # after its 600 s) and so does its license
+    node.wait_for(lambda: registrations(node) == [] and used(node) == 0, 5,
+                  lambda: "after the flow closed: %s, used %s" % (registrations(node), used(node)))
+
+    # Without Supported: outbound, the same parameters make no flow: the
+    # binding outlives the connection
+    ok(sipp.run("reg_register", "127.0.1.1:%d" % SIP_PORT, "ivan", transport="t1", port=5186, expires=600))
+    time.sleep(1)
+    rows = registrations(node)
+    assert [(r["aor"], r["transport"], r["reg_id"]) for r in rows] == [("sip:ivan@example.com", "tcp", 0)], rows
+
+
 def test_no_license_no_registration(node, tmp_path):
     require_core(node)
     wait_listening(node)
@@ -228,6 +254,12 @@ def test_cluster_wide_location(make_cluster, issuer, tmp_path):  # noqa: F811
     assert rows[0]["contact"].startswith("sip:grace@%s:5201" % CLIENT_IP)
     assert registrations(c[3], peer=2) == rows
     assert registrations(c[3], peer=3) == []
+
+    # Peer 3's routing actor restarts with an empty table: it pulls peer 2's
+    call_ok(c[3], "actors.restart", {"name": "routing"})
+    c[3].wait_for(lambda: c[3].actors().get("routing", {}).get("state") == "running", 20)
+    rows = c[3].wait_for(on_peer3, 15, lambda: "peer 3 after its restart: %s" % registrations(c[3]))
+    assert rows[0]["contact"].startswith("sip:grace@%s:5201" % CLIENT_IP)
 
     # Peer 2 dies: after the dead-peer time its binding is not usable on peer 3
     c.kill9(2)
