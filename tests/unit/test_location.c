@@ -9,6 +9,11 @@
     new epoch seen as a gap, a dump replacing what was known, an owner
     forgotten, malformed messages refused without a change. And 100,000
     bindings put and looked up (no timing assertion: the bench measures).
+
+    The sync (location_sync.c) with a real actor whose broker is a ROUTER
+    socket of this test standing in for causewayd: what it asks of the
+    replication actor (broadcasts, batched; pulls, one per owner at a time)
+    and what it does with the other peers' messages.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +25,7 @@
 #include <string.h>
 
 #include "location.h"
+#include "location_sync.h"
 
 #define NOW 1000000000LL
 
@@ -536,6 +542,185 @@ test_hundred_thousand (void **state)
     cw_location_destroy (&two);
 }
 
+// ---------------------------------------------------------------------------
+//  The sync, with a ROUTER standing in for causewayd's broker
+
+#define S_BROKER "inproc://test-location-sync-broker"
+
+typedef struct {
+    int broadcasts;
+    int changes;    //  in the broadcasts
+    int pulls;
+    int pulled [CW_LOCATION_PEERS + 1];
+} s_seen_t;
+
+//  Read what the actor sent within WAIT_MS
+static void
+s_drain (zsock_t *broker, s_seen_t *seen, int wait_ms)
+{
+    zpoller_t *poller = zpoller_new (broker, NULL);
+    while (zpoller_wait (poller, wait_ms)) {
+        zmsg_t *msg = zmsg_recv (broker);
+        char *identity = zmsg_popstr (msg);
+        cw_envelope_t env;
+        char err [128];
+        if (cw_envelope_decode (msg, &env, err, sizeof err) == 0) {
+            if (env.type == CW_MSG_REQUEST && strcmp (env.command, "replication.broadcast") == 0) {
+                json_t *args = json_loads (env.body, 0, NULL);
+                assert_string_equal (json_string_value (json_object_get (args, "topic")), "routing.location");
+                json_t *body = json_object_get (args, "body");
+                assert_int_equal (json_integer_value (json_object_get (body, "owner")), 1);
+                seen->broadcasts++;
+                seen->changes += (int) json_array_size (json_object_get (body, "changes"));
+                json_decref (args);
+            }
+            else if (env.type == CW_MSG_REQUEST && strcmp (env.command, "replication.peer_request") == 0) {
+                json_t *args = json_loads (env.body, 0, NULL);
+                assert_string_equal (json_string_value (json_object_get (args, "command")), "routing.location.dump");
+                assert_string_equal (json_string_value (json_object_get (args, "actor")), "routing");
+                int peer = (int) json_integer_value (json_object_get (args, "peer"));
+                assert_true (peer >= 1 && peer <= CW_LOCATION_PEERS);
+                seen->pulls++;
+                seen->pulled [peer]++;
+                json_decref (args);
+            }
+            cw_envelope_clear (&env);
+        }
+        zstr_free (&identity);
+        zmsg_destroy (&msg);
+        wait_ms = 50;
+    }
+    zpoller_destroy (&poller);
+}
+
+static bool s_dead [CW_LOCATION_PEERS + 1];
+
+//  Peers 1..3 exist, and live unless marked dead
+static bool
+s_sync_alive (int owner, void *arg)
+{
+    (void) arg;
+    return owner <= 3 && !s_dead [owner];
+}
+
+static void
+test_sync (void **state)
+{
+    (void) state;
+    char dir [] = "/tmp/cw-test-sync-XXXXXX";
+    assert_non_null (mkdtemp (dir));
+    char path [128];
+    snprintf (path, sizeof path, "%s/causeway.conf", dir);
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fprintf (file,
+             "node: { name = \"peer1\"; type = \"core\"; runtime_dir = \"%s/run\"; state_dir = \"%s/state\";"
+             " log_level = \"error\"; };\n",
+             dir, dir);
+    fclose (file);
+    zsock_t *broker = zsock_new (ZMQ_ROUTER);
+    assert_int_equal (zsock_bind (broker, S_BROKER), 0);
+    setenv ("CAUSEWAY_BROKER", S_BROKER, 1);
+    char *argv [] = { "test_location", "--config", path, "--name", "routing", NULL };
+    cw_actor_t *actor = cw_actor_new ("routing", 5, argv);
+    assert_non_null (actor);
+    cw_location_t *table = cw_location_new (1, 100);
+    cw_location_sync_t *sync = cw_location_sync_new (actor, table);
+    memset (s_dead, 0, sizeof s_dead);
+    s_seen_t seen = { 0 };
+
+    //  Alone: changes are not sent anywhere
+    cw_binding_t a = s_binding ("sip:alice@example.com", "sip:alice@192.0.2.1", NOW + 60000);
+    cw_location_put (table, &a);
+    assert_int_equal (cw_location_sync_due (sync, NOW), 0);
+    cw_location_sync_tick (sync, NOW, 1, 1, s_sync_alive, NULL);
+    assert_int_equal (cw_location_sync_flush (sync, NOW), 0);
+    assert_int_equal (cw_location_sync_due (sync, NOW), -1);
+
+    //  Three peers: the first tick pulls from both others and announces
+    cw_location_sync_tick (sync, NOW, 1, 3, s_sync_alive, NULL);
+    s_drain (broker, &seen, 1000);
+    assert_int_equal (seen.pulls, 2);
+    assert_int_equal (seen.pulled [2], 1);
+    assert_int_equal (seen.pulled [3], 1);
+    assert_int_equal (seen.broadcasts, 1);
+    assert_int_equal (seen.changes, 0);
+
+    //  A few changes: sent within the batch time, in one message
+    for (int i = 0; i < 3; i++) {
+        char contact [64];
+        snprintf (contact, sizeof contact, "sip:alice@192.0.2.%d", 10 + i);
+        cw_binding_t b = s_binding ("sip:alice@example.com", contact, NOW + 60000);
+        cw_location_put (table, &b);
+    }
+    int64_t due = cw_location_sync_due (sync, NOW + 1);
+    assert_true (due >= 0 && due <= CW_LOCATION_SYNC_BATCH_MS);
+    assert_int_equal (cw_location_sync_flush (sync, NOW + 1 + due), 1);
+    assert_int_equal (cw_location_sync_due (sync, NOW + 10), -1);
+    //  Under load: at once when a batch is full, several messages
+    for (int i = 0; i < CW_LOCATION_SYNC_BATCH + 100; i++) {
+        char aor [64];
+        snprintf (aor, sizeof aor, "sip:user%d@example.com", i);
+        cw_binding_t b = s_binding (aor, "sip:u@192.0.2.99", NOW + 60000);
+        cw_location_put (table, &b);
+    }
+    assert_int_equal (cw_location_sync_due (sync, NOW + 2), 0);
+    assert_int_equal (cw_location_sync_flush (sync, NOW + 2), 2);
+    seen = (s_seen_t){ 0 };
+    s_drain (broker, &seen, 1000);
+    assert_int_equal (seen.broadcasts, 3);
+    assert_int_equal (seen.changes, 3 + CW_LOCATION_SYNC_BATCH + 100);
+
+    //  Another peer's messages: applied in order; a peer speaking for
+    //  another is dropped; a gap asks for a pull, but one is in flight
+    cw_location_t *two = cw_location_new (2, 200);
+    cw_binding_t b2 = s_binding ("sip:bob@example.com", "sip:bob@192.0.2.2", NOW + 60000);
+    cw_location_put (two, &b2);
+    json_t *event = json_pack ("{s:i, s:s, s:o}", "peer", 2, "system_name", "peer2", "body",
+                               cw_location_changes_since (two, 0, 10));
+    cw_location_sync_event (sync, event);
+    assert_int_equal (cw_location_count (table, 2), 1);
+    json_object_set_new (event, "peer", json_integer (3));
+    cw_location_sync_event (sync, event);
+    json_decref (event);
+    cw_location_put (two, &b2);
+    cw_location_put (two, &b2);
+    event = json_pack ("{s:i, s:s, s:o}", "peer", 2, "system_name", "peer2", "body",
+                       cw_location_changes_since (two, 2, 10));
+    cw_location_sync_event (sync, event);
+    json_decref (event);
+    json_t *status = cw_location_sync_status (sync);
+    assert_int_equal (json_integer_value (json_object_get (status, "applied")), 1);
+    assert_int_equal (json_integer_value (json_object_get (status, "invalid")), 1);
+    assert_int_equal (json_integer_value (json_object_get (status, "gaps")), 1);
+    assert_int_equal (json_integer_value (json_object_get (status, "pulls")), 2);
+    json_decref (status);
+
+    //  Peer 3 dies and comes back: pulled again (its first pull is still
+    //  in flight here, so the new one waits for it)
+    s_dead [3] = true;
+    cw_location_sync_tick (sync, NOW + 100, 1, 3, s_sync_alive, NULL);
+    s_dead [3] = false;
+    cw_location_sync_tick (sync, NOW + 200, 1, 3, s_sync_alive, NULL);
+    seen = (s_seen_t){ 0 };
+    s_drain (broker, &seen, 300);
+    assert_int_equal (seen.pulls, 0);
+
+    //  Not clustered any more: the other owners are forgotten
+    cw_location_sync_tick (sync, NOW + 300, 1, 1, s_sync_alive, NULL);
+    assert_int_equal (cw_location_count (table, 2), 0);
+    assert_int_equal (cw_location_count (table, 1), 4 + CW_LOCATION_SYNC_BATCH + 100);
+
+    cw_location_destroy (&two);
+    cw_location_sync_destroy (&sync);
+    cw_location_destroy (&table);
+    cw_actor_destroy (&actor);
+    zsock_destroy (&broker);
+    char command [160];
+    snprintf (command, sizeof command, "rm -rf %s", dir);
+    assert_int_equal (system (command), 0);
+}
+
 int
 main (void)
 {
@@ -545,7 +730,7 @@ main (void)
         cmocka_unit_test (test_two_peers),         cmocka_unit_test (test_remote_removals_quiet),
         cmocka_unit_test (test_outbound_instance), cmocka_unit_test (test_malformed),
         cmocka_unit_test (test_renumbered),        cmocka_unit_test (test_log_ring),
-        cmocka_unit_test (test_hundred_thousand),
+        cmocka_unit_test (test_hundred_thousand),  cmocka_unit_test (test_sync),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
