@@ -184,6 +184,13 @@ test_registry_keys (void **state)
     json_t *dflt = cw_registry_default (cw_registry_lookup ("sip.auth.required"), NULL);
     assert_string_equal (json_string_value (dflt), "off");
     json_decref (dflt);
+    dflt = cw_registry_default (cw_registry_lookup ("sip.auth.algorithms"), NULL);
+    assert_string_equal (json_string_value (dflt), "both");
+    json_decref (dflt);
+    got = s_norm ("sip.auth.algorithms", "\"MD5\"", err, sizeof err);
+    assert_string_equal (got, "\"md5\"");
+    free (got);
+    assert_null (s_norm ("sip.auth.algorithms", "\"sha1\"", err, sizeof err));
 }
 
 int

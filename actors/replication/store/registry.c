@@ -68,6 +68,8 @@ static const cw_config_key_t s_keys [] = {
     CW_K_TEXT ("sip.auth.realm", CLUSTER, STRING, 0, 127, "",
                "digest realm of SIP authentication (\"\" = the first of sip.domains, else causeway)"),
     CW_K_BOOL ("sip.auth.required", CLUSTER, "off", "REGISTER must carry digest credentials of a known user"),
+    CW_K_ENUM ("sip.auth.algorithms", CLUSTER, "both|md5|sha256", "both",
+               "digest challenges: both (SHA-256 first, then MD5), md5 or sha256 alone"),
     { "sip.registration.allow", CW_SCOPE_CLUSTER, CW_TYPE_STRING, 100, 1, 255, NULL, CW_DEFAULT_LITERAL, "[]",
       "alias patterns that may register (empty: every alias not denied)" },
     { "sip.registration.deny", CW_SCOPE_CLUSTER, CW_TYPE_STRING, 100, 1, 255, NULL, CW_DEFAULT_LITERAL, "[]",
@@ -455,7 +457,7 @@ s_special_string (const cw_config_key_t *key, json_t *item, char *err, size_t er
                 return NULL;
             }
     }
-    else if (strncmp (key->name, "sip.registration.", 17) == 0) {
+    else if (strcmp (key->name, "sip.registration.allow") == 0 || strcmp (key->name, "sip.registration.deny") == 0) {
         char text [512];
         if (!s_trim (raw, text, sizeof (text)) || !text [0]) {
             s_reject (key, item, "is not allowed (empty)", err, errlen);
