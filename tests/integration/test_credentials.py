@@ -30,6 +30,7 @@ import pytest
 from cwcluster import make_cluster  # noqa: F401 - the fixture
 from cwtest import ACTORS
 from test_actor_events import PROBE
+from test_license import Issuer
 
 NS = "sip.credentials"
 TOPIC = "data.changed." + NS
@@ -135,6 +136,9 @@ def _sipp(k, scenario, user, password, tmp_path, name):
     trace = tmp_path / ("%s.msg" % name)
     r = subprocess.run([SIPP, "-sf", os.path.join(HERE, "sipp", scenario), "-i", "127.0.2.%d" % (10 + k),
                         "-p", str(5070 + k), "-s", user, "-au", user, "-ap", password, "-m", "1",
+                        # sipp's digest uri is the remote address unless told: ours checks it
+                        # against the Request-URI (RFC 3261 22.4)
+                        "-auth_uri", "example.com",
                         "-timeout", "15", "-timeout_error", "-trace_msg", "-message_file", str(trace),
                         "-nostdin", "%s:%d" % (SIP[k], SIP_PORT)],
                        capture_output=True, text=True, timeout=30)
@@ -183,7 +187,9 @@ def _sha256_answer(challenge, user, password):
 
 
 def test_credentials_and_digest_register(make_cluster, tmp_path):
-    sections = {k: {"sip": {"listen": ["udp:%s:%d" % (SIP[k], SIP_PORT)]}} for k in (1, 2)}
+    issuer = Issuer(tmp_path / "issuer")
+    sections = {k: {"sip": {"listen": ["udp:%s:%d" % (SIP[k], SIP_PORT)]},
+                    "licensing": {"issuers": [issuer.pub]}} for k in (1, 2)}
     c = make_cluster(2, start=False, node_sections=sections)
     c.start()
     missing = _core_missing(c[1])
@@ -191,6 +197,8 @@ def test_credentials_and_digest_register(make_cluster, tmp_path):
         pytest.skip(missing)
     assert SIPP, "sipp is not installed (tools/setup-deps.sh installs sip-tester)"
     c.form_guide_way()
+    for k in (1, 2):    # every registered device takes a desktop_systems license
+        c.ok(k, "license", "add", issuer.issue("desktop_systems", 5))
     c.set(1, "sip.domains", "example.com")
     c.set(1, "sip.auth.realm", "example.com")
     c.set(1, "sip.auth.required", "on")
