@@ -39,6 +39,14 @@ DEFAULTS = {
     "sip.registration.room_system_agents": ([], "cluster"),
     "system.name": (NODE_NAME, "peer"),
 }
+# SIP authentication and the registration policy
+DEFAULTS.update({
+    "sip.auth.algorithms": ("both", "cluster"),
+    "sip.auth.realm": ("", "cluster"),
+    "sip.auth.required": ("off", "cluster"),
+    "sip.registration.allow": ([], "cluster"),
+    "sip.registration.deny": ([], "cluster"),
+})
 
 
 @pytest.fixture
