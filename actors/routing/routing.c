@@ -130,6 +130,11 @@ struct _cw_routing_t {
         void *arg;
     } tick_hooks [S_MAX_HOOKS];
     int tick_hook_count;
+    struct {
+        cw_routing_status_fn *fn;
+        void *arg;
+    } status_hooks [S_MAX_HOOKS];
+    int status_hook_count;
     s_event_hook_t event_hooks [S_MAX_HOOKS];
     int event_hook_count;
     void *udp_socks [CW_MAX_SIP_LISTENERS];    //  libre's UDP sockets with our helper
@@ -784,6 +789,14 @@ s_on_event (cw_actor_t *actor, const cw_envelope_t *ev, json_t *body, void *arg)
     }
 }
 
+void
+cw_routing_on_status (cw_routing_t *self, cw_routing_status_fn *fn, void *arg)
+{
+    assert (self->status_hook_count < S_MAX_HOOKS);
+    self->status_hooks [self->status_hook_count].fn = fn;
+    self->status_hooks [self->status_hook_count++].arg = arg;
+}
+
 static cw_reply_status_t
 s_status (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **reply, void *arg)
 {
@@ -804,6 +817,8 @@ s_status (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **re
                         (json_int_t) self->malformed, "oversized", (json_int_t) self->oversized, "requests",
                         self->requests, "maintenance", self->maintenance, "this_peer", cw_routing_this_peer (self),
                         "peers", cw_routing_peer_count (self), "flows", (int) zhashx_size (self->flows));
+    for (int i = 0; i < self->status_hook_count; i++)
+        self->status_hooks [i].fn (self, *reply, self->status_hooks [i].arg);
     if (!self->listener_count)
         json_object_set_new (*reply, "note",
                              json_string ("no SIP listener: sip.listen of the bootstrap file is empty or absent"));

@@ -112,6 +112,10 @@ void cw_routing_on_tick (cw_routing_t *self, cw_routing_tick_fn *fn, void *arg);
 typedef void (cw_routing_event_fn) (cw_routing_t *self, const char *topic, json_t *body, void *arg);
 void cw_routing_on_event (cw_routing_t *self, const char *prefix, cw_routing_event_fn *fn, void *arg);
 
+//  Add the module's own figures to routing.status's body STATUS (borrowed).
+typedef void (cw_routing_status_fn) (cw_routing_t *self, json_t *status, void *arg);
+void cw_routing_on_status (cw_routing_t *self, cw_routing_status_fn *fn, void *arg);
+
 //  The value of configuration KEY as last announced (config.changed.KEY),
 //  borrowed; NULL until announced.
 json_t *cw_routing_config (cw_routing_t *self, const char *key);
