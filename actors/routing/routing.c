@@ -433,14 +433,14 @@ s_listener_bind (cw_routing_t *self, s_listener_t *listener)
         return;
     }
     char state [sizeof listener->state];
-    snprintf (state, sizeof state, "failed: %s", reason);
+    snprintf (state, sizeof state, "failed: %.*s", (int) (sizeof state - sizeof "failed: "), reason);
     if (certificate) {
         if (listener->alarmed)
             cw_alarm_clear (self->actor, S_ALARM_LISTENER, listener->name);
         listener->alarmed = false;
     }
     else if (!listener->alarmed || strcmp (state, listener->state) != 0) {
-        char detail [400];
+        char detail [1024];    //  the name and the reason fit whole
         snprintf (detail, sizeof detail, "cannot listen for SIP on %s: %s; trying again every %d s", listener->name,
                   reason, S_RETRY_MS / 1000);
         cw_warn ("sip listener failed on=%s reason=\"%s\"", listener->name, reason);
