@@ -16,6 +16,10 @@
     "ok"; an error from the destination itself drops the entry (re-sending
     cannot help), an error from the broker (destination not running) keeps
     it for the next re-send.
+    In external-loop mode (cw_actor_turn) the same four handlers run from
+    one non-blocking pass: the signal descriptor is read, due timers are
+    run from their next due times (kept on the monotonic clock), and the
+    broker socket is drained while ZMQ_EVENTS says POLLIN.
 */
 #include "cw_actor.h"
 
@@ -82,6 +86,12 @@ struct _cw_actor_t {
     void *event_arg;
     void (*on_stop) (cw_actor_t *self, void *arg);
     void *stop_arg;
+    bool stop_called;    //  on_stop has run
+    //  External-loop mode (cw_actor_turn)
+    bool in_turn;
+    bool backlog;    //  a turn left broker messages waiting
+    int64_t next_heartbeat;
+    int64_t next_housekeeping;
 };
 
 // ---------------------------------------------------------------------------
@@ -253,15 +263,14 @@ s_handle_event (cw_actor_t *self, const cw_envelope_t *ev)
     json_decref (body);
 }
 
+//  Handle what waits on the broker socket, at most 10000 messages (so that
+//  timers still run under a flood). Returns how many were read.
 static int
-s_on_broker (zloop_t *loop, zsock_t *reader, void *arg)
+s_broker_drain (cw_actor_t *self)
 {
-    (void) loop;
-    cw_actor_t *self = arg;
-    //  Drain what is there, so a burst is handled in one wake-up (bounded,
-    //  so timers still run under a flood)
-    for (int count = 0; count < 10000; count++) {
-        zmsg_t *msg = cw_recv_nowait (reader);
+    int count;
+    for (count = 0; count < 10000; count++) {
+        zmsg_t *msg = cw_recv_nowait (self->broker);
         if (!msg)
             break;
         cw_envelope_t env;
@@ -291,14 +300,22 @@ s_on_broker (zloop_t *loop, zsock_t *reader, void *arg)
                 cw_debug ("ignored message type=%s", cw_msg_type_name (env.type));
         }
         cw_envelope_clear (&env);
-        if (self->stopping)
+        if (self->stopping) {
+            cw_info ("stopping reason=TERM");
             break;
+        }
     }
-    if (self->stopping) {
-        cw_info ("stopping reason=TERM");
-        return -1;
-    }
-    return 0;
+    return count;
+}
+
+static int
+s_on_broker (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    (void) reader;
+    cw_actor_t *self = arg;
+    s_broker_drain (self);
+    return self->stopping ? -1 : 0;
 }
 
 static int
@@ -314,11 +331,8 @@ s_on_signal (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 }
 
 static int
-s_on_heartbeat (zloop_t *loop, int timer_id, void *arg)
+s_heartbeat (cw_actor_t *self)
 {
-    (void) loop;
-    (void) timer_id;
-    cw_actor_t *self = arg;
     if (self->parent > 1 && getppid () != self->parent) {
         cw_warn ("parent process is gone; exiting");
         self->stopping = true;
@@ -330,11 +344,17 @@ s_on_heartbeat (zloop_t *loop, int timer_id, void *arg)
 }
 
 static int
-s_on_housekeeping (zloop_t *loop, int timer_id, void *arg)
+s_on_heartbeat (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
-    cw_actor_t *self = arg;
+    return s_heartbeat ((cw_actor_t *) arg);
+}
+
+//  Request timeouts and outbox re-sends.
+static void
+s_housekeeping (cw_actor_t *self)
+{
     int64_t now = zclock_mono ();
     s_pending_t *pending = zlistx_first (self->pending);
     while (pending) {
@@ -352,6 +372,14 @@ s_on_housekeeping (zloop_t *loop, int timer_id, void *arg)
             pending = zlistx_next (self->pending);
     }
     s_outbox_resend (self, NULL, CW_OUTBOX_RESEND_MS);
+}
+
+static int
+s_on_housekeeping (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    s_housekeeping ((cw_actor_t *) arg);
     return 0;
 }
 
@@ -525,6 +553,8 @@ cw_actor_new (const char *default_name, int argc, char **argv)
     zloop_poller (self->loop, &item, s_on_signal, self);
     zloop_timer (self->loop, self->heartbeat_ms, 0, s_on_heartbeat, self);
     zloop_timer (self->loop, 100, 0, s_on_housekeeping, self);
+    self->next_heartbeat = zclock_mono () + self->heartbeat_ms;
+    self->next_housekeeping = zclock_mono () + 100;
     cw_debug ("connected broker=%s heartbeat_ms=%d%s", endpoint, self->heartbeat_ms,
               standby ? " standby=promoted" : "");
     return self;
@@ -663,10 +693,76 @@ cw_actor_run (cw_actor_t *self)
         if (!self->stopping)
             break;    //  loop ended with nothing left to poll
     }
-    if (self->on_stop)
+    if (self->on_stop && !self->stop_called) {
+        self->stop_called = true;
         self->on_stop (self, self->stop_arg);
+    }
     cw_info ("stopped");
     return 0;
+}
+
+// ---------------------------------------------------------------------------
+//  External loop
+
+int
+cw_actor_fds (cw_actor_t *self, int *fds, int max)
+{
+    int count = 0;
+    if (count < max)
+        fds [count++] = zsock_fd (self->broker);
+    if (count < max && self->signal_fd >= 0)
+        fds [count++] = self->signal_fd;
+    return count;
+}
+
+int
+cw_actor_turn (cw_actor_t *self)
+{
+    if (self->in_turn)
+        return self->stopping ? -1 : 0;
+    self->in_turn = true;
+    struct signalfd_siginfo info;
+    if (self->signal_fd >= 0 && read (self->signal_fd, &info, sizeof info) == (ssize_t) sizeof info) {
+        cw_info ("stopping reason=signal signal=%d", (int) info.ssi_signo);
+        self->stopping = true;
+    }
+    int64_t now = zclock_mono ();
+    if (!self->stopping && now >= self->next_heartbeat) {
+        self->next_heartbeat = now + self->heartbeat_ms;
+        s_heartbeat (self);
+    }
+    if (!self->stopping && now >= self->next_housekeeping) {
+        self->next_housekeeping = now + 100;
+        s_housekeeping (self);
+    }
+    //  ZMQ_EVENTS is asked again after every batch: the handlers' sends may
+    //  have taken the descriptor's edge for messages that arrived meanwhile
+    self->backlog = false;
+    for (int batch = 0; !self->stopping && (zsock_events (self->broker) & ZMQ_POLLIN); batch++) {
+        if (batch == 10) {
+            self->backlog = true;    //  a flood: let the other loop breathe
+            break;
+        }
+        s_broker_drain (self);
+    }
+    self->in_turn = false;
+    if (!self->stopping)
+        return 0;
+    if (self->on_stop && !self->stop_called) {
+        self->stop_called = true;
+        self->on_stop (self, self->stop_arg);
+    }
+    return -1;
+}
+
+int
+cw_actor_timeout (cw_actor_t *self)
+{
+    if (self->backlog || self->stopping)
+        return 0;
+    int64_t now = zclock_mono ();
+    int64_t next = self->next_heartbeat < self->next_housekeeping ? self->next_heartbeat : self->next_housekeeping;
+    return next <= now ? 0 : next - now > 100 ? 100 : (int) (next - now);
 }
 
 void

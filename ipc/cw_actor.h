@@ -23,6 +23,11 @@
     in an outbox and re-sent until the destination acknowledges them, also
     across a restart of the destination; a newer reliable request with the
     same KEY replaces an older unacknowledged one (last state wins).
+
+    An actor whose loop belongs to another library (the routing actor runs
+    libre's re_main) does not call cw_actor_run: it watches the descriptors
+    of cw_actor_fds in its own loop and calls cw_actor_turn, which does in
+    one non-blocking pass what the zloop would do (see "External loop").
 */
 #ifndef CW_ACTOR_H
 #define CW_ACTOR_H
@@ -111,6 +116,32 @@ void cw_actor_stop (cw_actor_t *self);
 //  Send a heartbeat now: for an actor inside a long step (a backup's key
 //  derivation) that waits on a worker thread and must not look hung.
 int cw_actor_heartbeat (cw_actor_t *self);
+
+// ---------------------------------------------------------------------------
+//  External loop: the actor driven from another library's loop
+//
+//  Call cw_actor_turn when a descriptor of cw_actor_fds is readable, when
+//  cw_actor_timeout ms have passed since the last turn, and after anything
+//  of your own that sent on the actor outside a turn (a deferred reply, a
+//  request, a publish): the broker socket's ZMQ_FD signals an edge, not a
+//  level, and any send can consume that edge, so only a turn (which asks
+//  ZeroMQ what is pending) is sure to see the messages waiting. zloop mode
+//  (cw_actor_run) is unaffected; use one mode or the other.
+
+//  The descriptors to watch for reading: the broker socket's ZMQ_FD and the
+//  signal descriptor (SIGTERM/SIGINT), at most MAX into FDS. Returns how many.
+int cw_actor_fds (cw_actor_t *self, int *fds, int max);
+//  Handle everything pending without blocking: a signal, every broker
+//  message (asking ZeroMQ again after each batch, as handlers send), and
+//  the runtime's due timers (heartbeat and parent check, request timeouts,
+//  outbox re-sends). Returns 0, or -1 when the actor must stop ($TERM,
+//  SIGTERM, cw_actor_stop, the parent gone); the stop handler
+//  (cw_actor_on_stop) has then run, once. A turn called from inside a
+//  turn (a handler's code) returns at once.
+int cw_actor_turn (cw_actor_t *self);
+//  Milliseconds until the runtime needs the next turn (0..100): 0 when
+//  messages are still waiting.
+int cw_actor_timeout (cw_actor_t *self);
 
 //  Answer a deferred request. Takes ownership of BODY.
 int cw_actor_reply (cw_actor_t *self, const char *to, uint64_t corr, bool ok, json_t *body);

@@ -177,6 +177,18 @@ static const cw_alarm_def_t s_catalogue [] = {
       "The key named in the alarm no longer counts (expired, bound to another system name, or its issuer "
       "is no longer configured): install a valid key (`causeway license add KEY`) and remove this one "
       "(`causeway license remove SERIAL`)" },
+
+    //  SIP alarms: raised and cleared by the routing actor
+    //  (actors/routing/routing.c). SUBJECT of 40001 is the listener
+    //  ("udp:192.0.2.10:5060"); 40002 has none.
+    { 40001, "error", "SIP listener cannot bind: no SIP on that address",
+      "Free the address and port named in the alarm (`ss -lunpt` shows which program holds it) or "
+      "correct sip.listen in the bootstrap file to an address of this host and `causeway restart`; "
+      "the routing actor retries every few seconds and clears the alarm once it listens" },
+    { 40002, "error", "SIP TLS certificate problem: TLS listeners down or certificate expired",
+      "Install a valid PEM certificate and its private key at the paths of sip.certificate and "
+      "sip.private_key (readable by the causeway user, the key matching the certificate, not "
+      "expired); the routing actor reads them again every few seconds and clears the alarm" },
 };
 
 //  The generic entry for the operator range.

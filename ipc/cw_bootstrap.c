@@ -15,7 +15,8 @@
     that is a file where a folder is needed, a ZeroMQ endpoint that cannot
     be bound (a port out of range, a host that is not an address), two
     endpoints of the node that would bind the same socket, a peering
-    address that is not an IP address, missing certificate files.
+    address that is not an IP address, missing certificate files, SIP
+    listeners that are not TRANSPORT:IP:PORT or bind the same socket twice.
 */
 #include "cw_bootstrap.h"
 #include "cw_license.h"
@@ -885,6 +886,146 @@ s_load_licensing (s_loader_t *self, config_t *cfg, cw_bootstrap_t *out)
     return 0;
 }
 
+//  sip.listen: each "TRANSPORT:IP:PORT" parsed into OUT; then the TLS
+//  certificate and key, needed (and checked) only with a tls: listener.
+static int
+s_parse_sip_listener (const char *text, cw_sip_listener_t *out, char *why, size_t whylen)
+{
+    const char *colon = strchr (text, ':');
+    size_t tlen = colon ? (size_t) (colon - text) : 0;
+    if (!colon || tlen != 3 || (strncmp (text, "udp", 3) && strncmp (text, "tcp", 3) && strncmp (text, "tls", 3))) {
+        snprintf (why, whylen, "the transport must be udp, tcp or tls");
+        return -1;
+    }
+    memcpy (out->transport, text, 3);
+    out->transport [3] = 0;
+    const char *host = colon + 1;
+    const char *port = NULL;
+    size_t hlen;
+    if (*host == '[') {
+        const char *close = strchr (host, ']');
+        if (!close || close [1] != ':') {
+            snprintf (why, whylen, "an IPv6 address must be in brackets followed by :PORT");
+            return -1;
+        }
+        host++;
+        hlen = (size_t) (close - host);
+        port = close + 2;
+    }
+    else {
+        const char *last = strrchr (host, ':');
+        if (!last) {
+            snprintf (why, whylen, "the port is missing");
+            return -1;
+        }
+        hlen = (size_t) (last - host);
+        port = last + 1;
+    }
+    if (hlen == 0 || hlen >= sizeof out->address) {
+        snprintf (why, whylen, "the address must be an IPv4 or IPv6 literal");
+        return -1;
+    }
+    memcpy (out->address, host, hlen);
+    out->address [hlen] = 0;
+    unsigned char ip [16];
+    bool v6 = inet_pton (AF_INET6, out->address, ip) == 1;
+    if (inet_pton (AF_INET, out->address, ip) != 1 && !v6) {
+        snprintf (why, whylen, "the address must be an IPv4 or IPv6 literal");
+        return -1;
+    }
+    if (v6 && host [-1] != '[') {
+        snprintf (why, whylen, "an IPv6 address must be in brackets: [%s]:PORT", out->address);
+        return -1;
+    }
+    char *end = NULL;
+    errno = 0;
+    long number = strtol (port, &end, 10);
+    if (!*port || errno || *end || number < 1 || number > 65535) {
+        snprintf (why, whylen, "the port must be 1..65535");
+        return -1;
+    }
+    out->port = (int) number;
+    return 0;
+}
+
+//  A PEM file the routing actor reads: it must exist and be a file; one
+//  this process may not read (the CLI run by another user) is left to the
+//  routing actor, which raises an alarm when it cannot read it.
+static int
+s_check_sip_file (s_loader_t *self, const config_setting_t *setting, const char *key, const char *path)
+{
+    if (!*path)
+        return s_fail (self, setting, key, "must name a PEM file when sip.listen has a tls: listener (got \"\")");
+    struct stat st;
+    if (stat (path, &st) != 0) {
+        if (errno == EACCES)
+            return 0;
+        return s_fail (self, setting, key, "must be a readable PEM file (got '%s': %s)", path, strerror (errno));
+    }
+    if (!S_ISREG (st.st_mode))
+        return s_fail (self, setting, key, "must be a PEM file (got '%s', which is %s)", path,
+                       S_ISDIR (st.st_mode) ? "a folder" : "not a regular file");
+    if (access (path, R_OK) != 0 && errno != EACCES)
+        return s_fail (self, setting, key, "must be a readable PEM file (got '%s': %s)", path, strerror (errno));
+    return 0;
+}
+
+static int
+s_load_sip (s_loader_t *self, config_t *cfg, cw_bootstrap_t *out)
+{
+    config_setting_t *sip = config_lookup (cfg, "sip");
+    static const char *const known [] = { "listen", "certificate", "private_key", NULL };
+    if (sip && !config_setting_is_group (sip))
+        return s_fail (self, sip, "sip", "must be a group: sip: { listen = [ \"udp:192.0.2.10:5060\" ]; };");
+    s_check_unknown (self, sip, "sip", known);
+    if (s_get_string (self, sip, "sip", "certificate", &out->sip.certificate, "")
+        || s_get_string (self, sip, "sip", "private_key", &out->sip.private_key, "")
+        || s_absolute (self, s_where (sip, "certificate"), "sip.certificate", &out->sip.certificate, out)
+        || s_absolute (self, s_where (sip, "private_key"), "sip.private_key", &out->sip.private_key, out))
+        return -1;
+    config_setting_t *listen = sip ? config_setting_get_member (sip, "listen") : NULL;
+    if (!listen)
+        return 0;
+    if (!config_setting_is_array (listen) && !config_setting_is_list (listen))
+        return s_fail (self, listen, "sip.listen",
+                       "must be a list of listeners: [ \"udp:192.0.2.10:5060\", \"tcp:192.0.2.10:5060\" ]");
+    int count = config_setting_length (listen);
+    if (count > CW_MAX_SIP_LISTENERS)
+        return s_fail (self, listen, "sip.listen", "at most %d listeners (got %d)", CW_MAX_SIP_LISTENERS, count);
+    bool tls = false;
+    for (int i = 0; i < count; i++) {
+        config_setting_t *elem = config_setting_get_elem (listen, (unsigned) i);
+        if (config_setting_type (elem) != CONFIG_TYPE_STRING)
+            return s_fail (self, elem, "sip.listen",
+                           "each listener must be a string \"TRANSPORT:IP:PORT\" such as \"udp:192.0.2.10:5060\"");
+        const char *text = config_setting_get_string (elem);
+        cw_sip_listener_t *listener = &out->sip.listen [i];
+        char why [200];
+        if (s_parse_sip_listener (text, listener, why, sizeof why))
+            return s_fail (self, elem, "sip.listen",
+                           "each listener must be TRANSPORT:IP:PORT with TRANSPORT udp, tcp or tls, such as "
+                           "\"udp:192.0.2.10:5060\" or \"tls:[2001:db8::10]:5061\": %s (got '%s')",
+                           why, text);
+        for (int j = 0; j < i; j++) {
+            const cw_sip_listener_t *other = &out->sip.listen [j];
+            bool udp = strcmp (listener->transport, "udp") == 0, other_udp = strcmp (other->transport, "udp") == 0;
+            if (udp == other_udp && other->port == listener->port && strcmp (other->address, listener->address) == 0)
+                return s_fail (self, elem, "sip.listen",
+                               "two listeners would bind the same %s socket %s:%d (got '%s' after '%s:%s:%d')",
+                               udp ? "UDP" : "TCP", listener->address, listener->port, text, other->transport,
+                               other->address, other->port);
+        }
+        out->sip.listen_count = i + 1;
+        if (strcmp (listener->transport, "tls") == 0)
+            tls = true;
+    }
+    if (tls
+        && (s_check_sip_file (self, s_where (sip, "certificate"), "sip.certificate", out->sip.certificate)
+            || s_check_sip_file (self, s_where (sip, "private_key"), "sip.private_key", out->sip.private_key)))
+        return -1;
+    return 0;
+}
+
 static bool
 s_valid_actor_name (const char *name)
 {
@@ -1017,13 +1158,14 @@ cw_bootstrap_load (const char *file, char *err, size_t errlen, cw_bootstrap_warn
         rc = -1;
     }
     if (!rc) {
-        static const char *const known [] = { "node",    "control",   "alarms", "supervisor",
-                                              "peering", "licensing", "actors", NULL };
+        static const char *const known [] = { "node",      "control", "alarms", "supervisor", "peering",
+                                              "licensing", "sip",     "actors", NULL };
         s_check_unknown (&loader, config_root_setting (&cfg), "", known);
         rc = s_load_node (&loader, &cfg, self) || s_load_control (&loader, &cfg, self)
           || s_load_alarms (&loader, &cfg, self) || s_load_supervisor (&loader, &cfg, self)
           || s_load_peering (&loader, &cfg, self) || s_check_endpoints (&loader, &cfg, self)
-          || s_load_licensing (&loader, &cfg, self) || s_load_actors (&loader, &cfg, self);
+          || s_load_licensing (&loader, &cfg, self) || s_load_sip (&loader, &cfg, self)
+          || s_load_actors (&loader, &cfg, self);
     }
     config_destroy (&cfg);
     free (dir);
@@ -1056,6 +1198,8 @@ cw_bootstrap_destroy (cw_bootstrap_t **self_p)
     free (self->peering.ca_file);
     for (int i = 0; i < self->licensing.issuer_count; i++)
         free (self->licensing.issuers [i]);
+    free (self->sip.certificate);
+    free (self->sip.private_key);
     for (int i = 0; i < self->actor_count; i++) {
         free (self->actors [i].name);
         free (self->actors [i].path);

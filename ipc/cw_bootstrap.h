@@ -22,6 +22,13 @@
     certificate or private_key, or any of the three TLS files a folder; an
     actor path that is missing or not executable. Paths that cannot be
     looked at (permissions) are left for the process that uses them.
+
+    sip.listen is a list of at most 16 "TRANSPORT:IP:PORT" strings
+    (TRANSPORT udp, tcp or tls; IP an IPv4 or IPv6 literal, IPv6 in
+    brackets: "tls:[2001:db8::1]:5061"; PORT 1..65535), no two the same
+    socket (tcp and tls share TCP ports). With a tls: listener,
+    sip.certificate and sip.private_key must name existing PEM files.
+    No sip section, or an empty list: the routing actor listens nowhere.
 */
 #ifndef CW_BOOTSTRAP_H
 #define CW_BOOTSTRAP_H
@@ -33,6 +40,14 @@
 #define CW_MAX_ACTORS 16
 #define CW_MAX_PUBLISH 8
 #define CW_MAX_ISSUERS 16
+#define CW_MAX_SIP_LISTENERS 16
+
+//  One SIP listener of sip.listen
+typedef struct {
+    char transport [4];    //  "udp" | "tcp" | "tls"
+    char address [64];     //  the IP literal, IPv6 without brackets
+    int port;
+} cw_sip_listener_t;
 
 typedef enum {
     CW_RESTART_PERMANENT = 0,    //  always restarted
@@ -88,6 +103,12 @@ typedef struct {
         int issuer_count;
         int lost_peer_grace_s;    //  how long a lost peer's licenses stay in the pool (259200)
     } licensing;
+    struct {
+        cw_sip_listener_t listen [CW_MAX_SIP_LISTENERS];
+        int listen_count;     //  0 = no SIP listener
+        char *certificate;    //  absolute; "" = none (needed with a tls: listener)
+        char *private_key;
+    } sip;
     cw_child_spec_t actors [CW_MAX_ACTORS];
     int actor_count;
 } cw_bootstrap_t;

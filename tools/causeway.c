@@ -36,9 +36,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <termios.h>
+#include <unistd.h>
 
 static int s_run_help (cli_t *cli, const cli_command_t *cmd, json_t *args);
 static int s_run_license_acquire (cli_t *cli, const cli_command_t *cmd, json_t *args);
+static int s_run_credentials_add (cli_t *cli, const cli_command_t *cmd, json_t *args);
 
 static const char *s_check_diff (json_t *args);
 
@@ -268,6 +271,35 @@ static const cli_command_t s_commands [] = {
       .args = { { "LEASE", "lease", CLI_ARG_STRING } },
       .done = "lease %s released",
       .summary = "give back the license of LEASE" },
+    { .words = "routing status", .wire = "routing.status",
+      .render = cli_render_routing_status,
+      .summary = "the SIP listeners and their state, requests per method, messages dropped, maintenance mode",
+      .help = "A listener that cannot bind shows \"failed: REASON\" (alarm 40001) and is bound\n"
+              "again every few seconds. \"dropped\" counts the malformed and oversized SIP\n"
+              "messages refused since the routing actor started." },
+    { .words = "registrations list", .wire = "registrations.list",
+      .opts = { { "--aor", "aor", "AOR", "only the registrations of this address of record" },
+                { "--peer", "peer", "N", "only the registrations peer N holds", CLI_OPT_INT } },
+      .render = cli_render_registrations,
+      .summary = "the cluster's SIP registrations: AOR, contact, peer, expiry, transport, source" },
+    { .words = "calls list", .wire = "calls.list",
+      .render = cli_render_calls,
+      .summary = "the calls in progress: id, from, to, peer, state, start" },
+    { .words = "credentials add", .wire = "credentials.add",
+      .args = { { "NAME", "name", CLI_ARG_STRING } },
+      .opts = { { "--password-file", "password_file", "F",
+                  "the password is the first line of F (else it is asked on the terminal, not echoed)" } },
+      .run = s_run_credentials_add, .done = "credentials of %s added",
+      .summary = "add or replace the SIP digest credentials of user NAME (cluster-wide)",
+      .help = "The password is never taken from the command line: it is the first line of\n"
+              "--password-file F, or typed on the terminal without echo. Only its digest\n"
+              "hashes are stored." },
+    { .words = "credentials remove", .wire = "credentials.remove",
+      .args = { { "NAME", "name", CLI_ARG_STRING } },
+      .done = "credentials of %s removed",
+      .summary = "remove the SIP digest credentials of user NAME" },
+    { .words = "credentials list", .wire = "credentials.list",
+      .summary = "the users that have SIP digest credentials (never a password or hash)" },
     { .words = "restart", .wire = "restart",
       .render = cli_render_done, .done = "causewayd is restarting",
       .summary = "restart the node: stop every actor, then causewayd starts again" },
@@ -995,5 +1027,94 @@ main (int argc, char *argv [])
     json_decref (args);
     s_cli_destroy (&cli);
     fflush (stdout);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  credentials add: the password from a file or the terminal
+
+#define S_PASSWORD_MAX 512
+
+//  One line from the terminal on stdin without echo into BUF. 0 or -1.
+static int
+s_read_password_tty (const char *prompt, char *buf, size_t len)
+{
+    struct termios tty, saved;
+    bool have_tty = tcgetattr (STDIN_FILENO, &tty) == 0;
+    if (have_tty) {
+        saved = tty;
+        tty.c_lflag &= ~(ECHO | ECHOE | ECHOK | ECHONL);
+        tty.c_lflag |= ICANON;
+        tcsetattr (STDIN_FILENO, TCSAFLUSH, &tty);
+    }
+    fputs (prompt, stderr);
+    fflush (stderr);
+    size_t used = 0;
+    int rc = -1;
+    while (used < len) {
+        char c;
+        ssize_t n = read (STDIN_FILENO, &c, 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (c == '\n' || c == '\r') {
+            rc = 0;
+            break;
+        }
+        buf [used++] = c;
+    }
+    if (used == len)
+        rc = -1;
+    buf [used < len ? used : len - 1] = 0;
+    if (have_tty)
+        tcsetattr (STDIN_FILENO, TCSAFLUSH, &saved);
+    fputc ('\n', stderr);
+    return rc;
+}
+
+static int
+s_run_credentials_add (cli_t *cli, const cli_command_t *cmd, json_t *args)
+{
+    char password [S_PASSWORD_MAX];
+    password [0] = 0;
+    const char *file = json_string_value (json_object_get (args, "password_file"));
+    if (file) {
+        FILE *in = fopen (file, "r");
+        if (!in)
+            return cli_usage_error (cmd, "cannot read the password file %s: %s", file, strerror (errno));
+        bool got = fgets (password, sizeof password, in) != NULL;
+        fclose (in);
+        if (!got)
+            password [0] = 0;
+        size_t n = strlen (password);
+        if (n == sizeof password - 1 && password [n - 1] != '\n') {
+            explicit_bzero (password, sizeof password);
+            return cli_usage_error (cmd, "the password in %s is longer than %d characters", file, S_PASSWORD_MAX - 2);
+        }
+        while (n && (password [n - 1] == '\n' || password [n - 1] == '\r'))
+            password [--n] = 0;
+    }
+    else if (s_read_password_tty ("password: ", password, sizeof password) != 0) {
+        explicit_bzero (password, sizeof password);
+        return cli_usage_error (cmd, "no password read from the terminal (or longer than %d characters)",
+                                S_PASSWORD_MAX - 2);
+    }
+    if (!*password)
+        return cli_usage_error (cmd, "the password is empty%s%s", file ? " in " : "", file ? file : "");
+    json_t *request = json_pack ("{s:O, s:s}", "name", json_object_get (args, "name"), "password", password);
+    explicit_bzero (password, sizeof password);
+    json_t *body = NULL;
+    char err [512];
+    int rc = cli_request (cli, cmd->wire, request, &body, false, err, sizeof err);
+    //  The request's copy of the password is wiped before it is freed
+    json_t *copy = json_object_get (request, "password");
+    const char *text = json_string_value (copy);
+    if (text)
+        explicit_bzero ((char *) text, strlen (text));
+    json_decref (request);
+    if (rc == CLI_EXIT_OK)
+        cli_render_reply (cli, cmd, body, args);
+    json_decref (body);
     return rc;
 }

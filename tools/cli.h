@@ -163,6 +163,12 @@ void cli_render_license_list (cli_t *cli, const cli_command_t *cmd, json_t *args
 void cli_render_license_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 //  license acquire: "granted: lease L" or "refused: REASON".
 void cli_render_license_acquire (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+//  routing status: the listeners and their state, requests per method,
+//  messages dropped, maintenance mode.
+void cli_render_routing_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+//  registrations list: one row per binding; calls list: one row per call.
+void cli_render_registrations (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+void cli_render_calls (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 //  One alarm-socket message as a readable line.
 void cli_print_alarm_event (const char *topic, json_t *body);
 

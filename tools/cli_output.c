@@ -1123,3 +1123,93 @@ cli_print_alarm_event (const char *topic, json_t *body)
     printf ("%s  %s\n", topic, text ? text : "");
     free (text);
 }
+
+//  ---------------------------------------------------------------------
+//  Routing
+
+void
+cli_render_routing_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) cli;
+    (void) cmd;
+    (void) args;
+    char uptime [32];
+    s_duration ((long long) json_integer_value (json_object_get (body, "uptime_s")), uptime, sizeof uptime);
+    printf ("routing: pid %lld, up %s, this peer %lld, maintenance %s\n",
+            (long long) json_integer_value (json_object_get (body, "pid")), uptime,
+            (long long) json_integer_value (json_object_get (body, "this_peer")),
+            json_is_true (json_object_get (body, "maintenance")) ? "on (new registrations and calls get 503)" : "off");
+    json_t *listeners = json_object_get (body, "listeners");
+    if (json_array_size (listeners)) {
+        static const char *const header [] = { "LISTENER", "STATE" };
+        s_table_t *table = s_table_new (2, header);
+        size_t index;
+        json_t *listener;
+        json_array_foreach (listeners, index, listener) {
+            const char *address = json_string_value (json_object_get (listener, "address"));
+            char name [128];
+            snprintf (name, sizeof name, address && strchr (address, ':') ? "%s:[%s]:%lld" : "%s:%s:%lld",
+                      json_string_value (json_object_get (listener, "transport")), address ? address : "?",
+                      (long long) json_integer_value (json_object_get (listener, "port")));
+            char *cells [2] = { strdup (name), s_field (listener, "state") };
+            s_table_add (table, cells);
+        }
+        s_table_print_destroy (&table);
+    }
+    const char *note = json_string_value (json_object_get (body, "note"));
+    if (note)
+        printf ("%s\n", note);
+    printf ("requests:");
+    const char *method;
+    json_t *count;
+    bool any = false;
+    json_object_foreach (json_object_get (body, "requests"), method, count) {
+        printf ("%s %s %lld", any ? "," : "", method, (long long) json_integer_value (count));
+        any = true;
+    }
+    printf ("%s\n", any ? "" : " none");
+    printf ("dropped: %lld malformed, %lld oversized; open connection flows: %lld\n",
+            (long long) json_integer_value (json_object_get (body, "malformed")),
+            (long long) json_integer_value (json_object_get (body, "oversized")),
+            (long long) json_integer_value (json_object_get (body, "flows")));
+}
+
+void
+cli_render_registrations (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) cli;
+    (void) cmd;
+    (void) args;
+    static const char *const header [] = { "AOR", "CONTACT", "PEER", "EXPIRES", "TRANSPORT", "SOURCE", "INSTANCE" };
+    static const char *const keys [] = { "aor", "contact", "peer", "expires", "transport", "source", "instance" };
+    s_table_t *table = s_table_new (7, header);
+    size_t index;
+    json_t *entry;
+    json_array_foreach (json_object_get (body, "registrations"), index, entry) {
+        char *cells [7];
+        for (int c = 0; c < 7; c++)
+            cells [c] = s_field (entry, keys [c]);
+        s_table_add (table, cells);
+    }
+    s_table_print_destroy (&table);
+}
+
+void
+cli_render_calls (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) cli;
+    (void) cmd;
+    (void) args;
+    static const char *const header [] = { "ID", "FROM", "TO", "PEER", "STATE", "STARTED" };
+    static const char *const keys [] = { "id", "from", "to", "peer", "state", "started_at" };
+    s_table_t *table = s_table_new (6, header);
+    size_t index;
+    json_t *entry;
+    json_array_foreach (json_object_get (body, "calls"), index, entry) {
+        char *cells [6];
+        for (int c = 0; c < 6; c++)
+            cells [c] = s_field (entry, keys [c]);
+        s_table_add (table, cells);
+    }
+    s_table_print_destroy (&table);
+}

@@ -20,6 +20,21 @@
     of an owner the caller says is dead (after the dead-peer time its
     endpoints re-register elsewhere); an outbound binding of the same
     instance on a live owner is preferred at once.
+
+    A binding is identified by (AOR, contact, owner): the same contact may
+    be registered on two peers at once (an endpoint failing over). The
+    table is a hash of AORs (CZMQ zhashx, which grows with it), so put,
+    remove and lookup cost the same at 100 bindings and at 1,000,000; the
+    bindings are stored compactly (their strings allocated to size), not
+    as cw_binding_t. This peer's last changes are kept, serialised, in a
+    ring (CW_LOCATION_LOG changes): changes_since for a number older than
+    the ring starts at the oldest change kept, so the receiver sees a gap
+    and pulls a dump.
+
+    Refined from the first contract: the limits below, cw_location_own
+    (the registrar's view of one AOR), cw_location_on_remove (so whoever
+    took a license for a binding gives it back however the binding goes)
+    and cw_location_this_peer.
 */
 #ifndef CW_LOCATION_H
 #define CW_LOCATION_H
@@ -32,22 +47,25 @@
 #define CW_LOCATION_AOR_MAX 256
 #define CW_LOCATION_URI_MAX 512
 #define CW_LOCATION_PEERS 6
+#define CW_LOCATION_MAX_BINDINGS 2000000    //  in the whole table, all owners
+#define CW_LOCATION_MAX_CONTACTS 32         //  per AOR and owner
+#define CW_LOCATION_LOG 65536               //  own changes kept for changes_since
 
 typedef struct {
-    char aor [CW_LOCATION_AOR_MAX];          //  normalised "sip:user@domain" (lower-case domain)
-    char contact [CW_LOCATION_URI_MAX];      //  the Contact URI as registered
-    int owner;                               //  peer number (1..6) that holds it
-    int64_t expires_ms;                      //  wall clock, ms
-    char instance [128];                     //  +sip.instance ("" = none)
-    int reg_id;                              //  reg-id (0 = none)
-    char path [CW_LOCATION_URI_MAX];         //  Path header values, comma-separated ("" = none)
-    char transport [8];                      //  "udp" | "tcp" | "tls"
-    char source [64];                        //  "ip:port" the REGISTER came from
-    char flow [64];                          //  the owner's flow/connection token ("" = none)
+    char aor [CW_LOCATION_AOR_MAX];        //  normalised "sip:user@domain" (lower-case domain)
+    char contact [CW_LOCATION_URI_MAX];    //  the Contact URI as registered
+    int owner;                             //  peer number (1..6) that holds it
+    int64_t expires_ms;                    //  wall clock, ms
+    char instance [128];                   //  +sip.instance ("" = none)
+    int reg_id;                            //  reg-id (0 = none)
+    char path [CW_LOCATION_URI_MAX];       //  Path header values, comma-separated ("" = none)
+    char transport [8];                    //  "udp" | "tcp" | "tls"
+    char source [64];                      //  "ip:port" the REGISTER came from
+    char flow [64];                        //  the owner's flow/connection token ("" = none)
     char user_agent [128];
-    char call_id [128];                      //  of the REGISTER (RFC 3261 10.3 ordering)
+    char call_id [128];    //  of the REGISTER (RFC 3261 10.3 ordering)
     uint32_t cseq;
-    char license [32];                       //  the lease the owner took for this device ("" = none)
+    char license [32];    //  the lease the owner took for this device ("" = none)
 } cw_binding_t;
 
 typedef struct _cw_location_t cw_location_t;
@@ -58,14 +76,23 @@ cw_location_t *cw_location_new (int this_peer, uint64_t epoch);
 void cw_location_destroy (cw_location_t **self_p);
 
 //  This peer's number changed (cluster membership): its own bindings are
-//  re-tagged.
+//  re-tagged (what was known of another owner under the new number is
+//  dropped).
 void cw_location_set_this_peer (cw_location_t *self, int this_peer);
+int cw_location_this_peer (cw_location_t *self);
+
+//  Call FN with each own binding the table removes (cw_location_remove,
+//  remove_flow, expire), just before it goes. One hook; NULL unsets.
+typedef void (cw_location_removed_fn) (const cw_binding_t *binding, void *arg);
+void cw_location_on_remove (cw_location_t *self, cw_location_removed_fn *fn, void *arg);
 
 // ---------------------------------------------------------------------------
 //  This peer's own bindings (each call is one numbered change)
 
 //  Add or refresh BINDING (owner forced to this peer). Returns its change
-//  number (> 0), or 0 when the table is full.
+//  number (> 0), or 0 when the table is full (CW_LOCATION_MAX_BINDINGS, or
+//  CW_LOCATION_MAX_CONTACTS for this AOR) or the binding has no AOR or
+//  contact.
 uint64_t cw_location_put (cw_location_t *self, const cw_binding_t *binding);
 //  Remove the binding of AOR with CONTACT; 0 when there is none.
 uint64_t cw_location_remove (cw_location_t *self, const char *aor, const char *contact);
@@ -82,40 +109,51 @@ typedef bool (cw_location_alive_fn) (int owner, void *arg);
 //  The bindings of AOR usable now (not expired at NOW_MS, owner alive per
 //  ALIVE, which may be NULL = all alive), at most MAX into OUT. Returns
 //  how many.
-size_t cw_location_lookup (cw_location_t *self, const char *aor, int64_t now_ms, cw_location_alive_fn *alive,
-                           void *arg, cw_binding_t *out, size_t max);
+size_t cw_location_lookup (cw_location_t *self, const char *aor, int64_t now_ms, cw_location_alive_fn *alive, void *arg,
+                           cw_binding_t *out, size_t max);
+//  This peer's own bindings of AOR, expired or not (the registrar's view),
+//  at most MAX into OUT. Returns how many.
+size_t cw_location_own (cw_location_t *self, const char *aor, cw_binding_t *out, size_t max);
 //  Every binding (all owners, expired ones excluded), as JSON for
 //  registrations.list: [{"aor", "contact", "peer", "expires", "instance",
-//  "reg_id", "transport", "source"}], filtered by AOR and OWNER when not
-//  NULL / 0. New reference.
+//  "reg_id", "transport", "source", "path", "user_agent"}], "expires" in
+//  seconds left, filtered by AOR and OWNER when not NULL / 0. New
+//  reference.
 json_t *cw_location_list (cw_location_t *self, const char *aor, int owner, int64_t now_ms);
-//  Bindings per owner (for routing.status).
+//  Bindings per owner (for routing.status); OWNER 0: all.
 size_t cw_location_count (cw_location_t *self, int owner);
 
 // ---------------------------------------------------------------------------
 //  Between peers
 
 //  This peer's changes after SEQ, as one JSON message (at most MAX
-//  changes): {"owner", "epoch", "from_seq", "to_seq", "changes": [...]}.
-//  NULL when there is nothing after SEQ. New reference.
+//  changes): {"owner", "epoch", "from_seq", "to_seq", "changes": [...]},
+//  each change {"seq", "op": "put", "binding": {...}} or {"seq", "op":
+//  "del", "aor", "contact"}. NULL when there is nothing after SEQ. New
+//  reference. A message with no changes, from_seq = S + 1 and to_seq = S,
+//  says "my last change is S" (receivers behind it see a gap).
 json_t *cw_location_changes_since (cw_location_t *self, uint64_t seq, size_t max);
 //  This peer's whole table: {"owner", "epoch", "seq", "bindings": [...]}.
 json_t *cw_location_dump (cw_location_t *self);
 
 typedef enum {
     CW_LOCATION_APPLIED = 0,
-    CW_LOCATION_STALE,       //  already had it: nothing to do
-    CW_LOCATION_GAP,         //  a change is missing, or a new epoch: pull a dump
-    CW_LOCATION_INVALID      //  malformed: dropped (counted by the caller)
+    CW_LOCATION_STALE,     //  already had it: nothing to do
+    CW_LOCATION_GAP,       //  a change is missing, or a new epoch: pull a dump
+    CW_LOCATION_INVALID    //  malformed: dropped (counted by the caller)
 } cw_location_result_t;
 
-//  Apply another owner's CHANGES message (cw_location_changes_since).
+//  Apply another owner's CHANGES message (cw_location_changes_since). A
+//  message of this peer's own number is STALE (never applied). The first
+//  changes of an owner never heard of, from seq 1, are applied as they are.
 cw_location_result_t cw_location_apply (cw_location_t *self, json_t *changes);
-//  Replace everything known of the dump's owner by DUMP.
+//  Replace everything known of the dump's owner by DUMP (INVALID for this
+//  peer's own number).
 cw_location_result_t cw_location_load (cw_location_t *self, json_t *dump);
 //  Forget everything of OWNER (it left the cluster).
 void cw_location_forget (cw_location_t *self, int owner);
-//  The last change of OWNER applied here (0 = none), and its epoch.
+//  The last change of OWNER applied here (0 = none), and its epoch (EPOCH
+//  may be NULL). For this peer: its own last change number and epoch.
 uint64_t cw_location_seq (cw_location_t *self, int owner, uint64_t *epoch);
 
 #endif

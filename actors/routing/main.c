@@ -1,15 +1,53 @@
-/*  main.c - causeway-routing: a placeholder process for the routing actor.
+/*  main.c - causeway-routing: the routing actor (SIP registrar and proxy).
 
-    Its real function (call routing: SIP registrar and proxy, cluster-wide location, peer selection) arrives with its own issue. Until then it is a
-    real, supervised actor that answers routing.status
-    (see ipc/cw_placeholder.h).
+    Connects to causewayd, sets up the SIP core (routing.h: listeners,
+    checks, the loop), wires the SIP modules into it (auth.h: digest
+    authentication and the registration policy; registrar.h: REGISTER and
+    the cluster-wide location table), then runs libre's loop until $TERM or
+    SIGTERM (exit 0). The modules go before the core: they hold libre
+    timers and messages.
 */
-#include <stddef.h>
-#include "cw_placeholder.h"
+#include <stdio.h>
+
+#include "auth.h"
+#include "registrar.h"
+#include "routing.h"
+
+//  routing.status: the registrar's figures under "registrar"
+static void
+s_registrar_status (cw_routing_t *routing, json_t *status, void *arg)
+{
+    (void) routing;
+    json_object_set_new (status, "registrar", cw_registrar_status ((cw_registrar_t *) arg));
+}
 
 int
 main (int argc, char **argv)
 {
-    static const char *const status_commands [] = { "routing.status", NULL };
-    return cw_placeholder_main ("routing", status_commands, argc, argv);
+    cw_actor_t *actor = cw_actor_new ("routing", argc, argv);
+    if (!actor)
+        return 1;
+    char err [512];
+    cw_routing_t *routing = cw_routing_new (actor, err, sizeof err);
+    if (!routing) {
+        cw_error ("cannot start: %s", err);
+        cw_actor_destroy (&actor);
+        return 1;
+    }
+    cw_auth_t *auth = cw_auth_new (routing, err, sizeof err);
+    cw_registrar_t *registrar = auth ? cw_registrar_new (routing, auth, err, sizeof err) : NULL;
+    if (!registrar) {
+        cw_error ("cannot start: %s", err);
+        cw_auth_destroy (&auth);
+        cw_routing_destroy (&routing);
+        cw_actor_destroy (&actor);
+        return 1;
+    }
+    cw_routing_on_status (routing, s_registrar_status, registrar);
+    int status = cw_routing_run (routing);
+    cw_registrar_destroy (&registrar);
+    cw_auth_destroy (&auth);
+    cw_routing_destroy (&routing);
+    cw_actor_destroy (&actor);
+    return status;
 }

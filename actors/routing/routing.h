@@ -9,7 +9,20 @@
     Retry-After to new requests while maintenance.mode is on, checks
     Max-Forwards, and hands each other request to the module that declared
     its method (cw_routing_on_method); a method nobody declared gets 501
-    (405 for methods a proxy never forwards).
+    with an Allow header (OPTIONS is answered 200 here unless a module
+    declared it; an ACK nobody declared is absorbed).
+
+    The checks, in order: larger than 32768 bytes -> 513 (counted
+    oversized); no Via, From, To, Call-ID or CSeq, a CSeq whose number is
+    not 0..2^31-1 or whose method is not the request's, a Max-Forwards that
+    is not 0..255, a Content-Length beyond the body, a method that is not a
+    token -> 400 when it can be answered, else dropped (counted malformed);
+    Max-Forwards 0 -> 483 (but OPTIONS, RFC 3261 11); maintenance.mode on
+    -> 503 with Retry-After to every request outside a dialog but ACK and
+    CANCEL. What libre cannot parse it drops before the core sees it; the
+    core counts it as malformed all the same on UDP (a helper on each UDP
+    socket), and on TCP/TLS when libre closes a connection that had a flow
+    for it (an overflow of libre's 64 KiB buffer counts as oversized).
 
     A FLOW is how this peer reaches an endpoint back: the connection a
     request came in on (tcp/tls; its token stays valid while the connection
@@ -26,7 +39,18 @@
 #include "cw_actor.h"    //  CZMQ and jansson first
 
 //  libre's headers one by one: its umbrella re.h brings re_json.h, whose
-//  JSON_* enumerators clash with jansson's
+//  JSON_* enumerators clash with jansson's. They are read with the
+//  configuration libre itself was built with (C99 bool and integer types,
+//  IPv6 in struct sa); without it re_types.h turns bool into a signed char.
+#ifndef HAVE_STDBOOL_H
+#define HAVE_STDBOOL_H 1
+#endif
+#ifndef HAVE_INTTYPES_H
+#define HAVE_INTTYPES_H 1
+#endif
+#ifndef HAVE_INET6
+#define HAVE_INET6 1
+#endif
 #include <re_types.h>
 #include <re_fmt.h>
 #include <re_mem.h>
@@ -52,12 +76,16 @@
 
 typedef struct _cw_routing_t cw_routing_t;
 
-//  Bind every sip.listen address of ACTOR's bootstrap file and set up the
-//  loop. NULL with the reason in ERR (a listener that cannot bind names
-//  the address and the system's reason).
+//  Bind every sip.listen address of ACTOR's bootstrap file, declare
+//  routing.status on ACTOR and set up the loop. A listener that cannot
+//  bind (or a tls: listener without a usable certificate) is not fatal: it
+//  is reported (routing.status, alarm 40001 / 40002) and bound again every
+//  few seconds. NULL with the reason in ERR when the SIP stack cannot start.
 cw_routing_t *cw_routing_new (cw_actor_t *actor, char *err, size_t errlen);
 void cw_routing_destroy (cw_routing_t **self_p);
-//  Signal READY and run until stopped (re_main). The process exit status.
+//  Signal READY and run until stopped (re_main; $TERM or SIGTERM end it,
+//  with the stop handler of cw_actor_on_stop run first). The process exit
+//  status: 0, or 1 when the loop failed.
 int cw_routing_run (cw_routing_t *self);
 
 cw_actor_t *cw_routing_actor (cw_routing_t *self);
@@ -83,6 +111,10 @@ void cw_routing_on_tick (cw_routing_t *self, cw_routing_tick_fn *fn, void *arg);
 //  EVENTs and STATEs whose topic starts with PREFIX (e.g. "cluster.routing.").
 typedef void (cw_routing_event_fn) (cw_routing_t *self, const char *topic, json_t *body, void *arg);
 void cw_routing_on_event (cw_routing_t *self, const char *prefix, cw_routing_event_fn *fn, void *arg);
+
+//  Add the module's own figures to routing.status's body STATUS (borrowed).
+typedef void (cw_routing_status_fn) (cw_routing_t *self, json_t *status, void *arg);
+void cw_routing_on_status (cw_routing_t *self, cw_routing_status_fn *fn, void *arg);
 
 //  The value of configuration KEY as last announced (config.changed.KEY),
 //  borrowed; NULL until announced.

@@ -31,9 +31,22 @@ DEFAULTS = {
     "h323.ttl_s": (1800, "cluster"),
     "maintenance.mode": ("off", "peer"),
     "ntp.servers": ([], "peer"),
+    "sip.domains": ([], "cluster"),
     "sip.mode": ("on", "cluster"),
+    "sip.registration.default_expires": (3600, "cluster"),
+    "sip.registration.max_expires": (3600, "cluster"),
+    "sip.registration.min_expires": (60, "cluster"),
+    "sip.registration.room_system_agents": ([], "cluster"),
     "system.name": (NODE_NAME, "peer"),
 }
+# SIP authentication and the registration policy
+DEFAULTS.update({
+    "sip.auth.algorithms": ("both", "cluster"),
+    "sip.auth.realm": ("", "cluster"),
+    "sip.auth.required": ("off", "cluster"),
+    "sip.registration.allow": ([], "cluster"),
+    "sip.registration.deny": ([], "cluster"),
+})
 
 
 @pytest.fixture

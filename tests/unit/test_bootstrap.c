@@ -468,6 +468,88 @@ test_licensing_section (void **state)
     rmdir (path);
 }
 
+static void
+test_sip_section (void **state)
+{
+    (void) state;
+    char err [1024], expected [256];
+    const char *node = "node: { runtime_dir = \"run\"; state_dir = \"st\"; };\n";
+    //  Absent, or an empty list: no listener
+    cw_bootstrap_t *b = s_load (node, err, sizeof err);
+    assert_non_null (b);
+    assert_int_equal (b->sip.listen_count, 0);
+    cw_bootstrap_destroy (&b);
+    s_accepted ("%ssip: { listen = [ ]; };\n", node);
+    //  Every transport, IPv4 and IPv6; the TLS files relative to the file
+    s_touch ("sip.crt", 0644);
+    s_touch ("sip.key", 0600);
+    char text [1024];
+    snprintf (text, sizeof text,
+              "%ssip: { listen = [ \"udp:127.0.1.1:5060\", \"tcp:127.0.1.1:5060\", \"tls:127.0.1.1:5061\", "
+              "\"udp:[::1]:5062\" ];\n  certificate = \"sip.crt\"; private_key = \"./sip.key\"; };\n",
+              node);
+    b = s_load (text, err, sizeof err);
+    if (!b)
+        fail_msg ("%s", err);
+    assert_int_equal (b->sip.listen_count, 4);
+    assert_string_equal (b->sip.listen [0].transport, "udp");
+    assert_string_equal (b->sip.listen [0].address, "127.0.1.1");
+    assert_int_equal (b->sip.listen [0].port, 5060);
+    assert_string_equal (b->sip.listen [2].transport, "tls");
+    assert_int_equal (b->sip.listen [2].port, 5061);
+    assert_string_equal (b->sip.listen [3].address, "::1");
+    snprintf (expected, sizeof expected, "%s/sip.crt", s_dir);
+    assert_string_equal (b->sip.certificate, expected);
+    snprintf (expected, sizeof expected, "%s/sip.key", s_dir);
+    assert_string_equal (b->sip.private_key, expected);
+    cw_bootstrap_destroy (&b);
+    //  Bad listeners name the file, the line and the key
+    s_refused (2, "sip.listen", "transport must be udp, tcp or tls (got 'sctp:127.0.1.1:5060')",
+               "%ssip: { listen = [ \"sctp:127.0.1.1:5060\" ]; };\n", node);
+    s_refused (4, "sip.listen", "IPv4 or IPv6 literal (got 'udp:sip.example.com:5060')",
+               "%ssip: {\n listen = [ \"udp:127.0.1.1:5060\",\n \"udp:sip.example.com:5060\" ]; };\n", node);
+    s_refused (2, "sip.listen", "port must be 1..65535 (got 'tcp:127.0.1.1:70000')",
+               "%ssip: { listen = [ \"tcp:127.0.1.1:70000\" ]; };\n", node);
+    s_refused (2, "sip.listen", "the port is missing", "%ssip: { listen = [ \"tcp:127.0.1.1\" ]; };\n", node);
+    s_refused (2, "sip.listen", "IPv6 address must be in brackets", "%ssip: { listen = [ \"udp:::1:5060\" ]; };\n",
+               node);
+    s_refused (2, "sip.listen", "must be a string", "%ssip: { listen = [ 5060 ]; };\n", node);
+    s_refused (2, "sip.listen", "must be a list", "%ssip: { listen = \"udp:127.0.1.1:5060\"; };\n", node);
+    s_refused (2, "sip.listen", "same TCP socket 127.0.1.1:5060",
+               "%ssip: { listen = [ \"tcp:127.0.1.1:5060\", \"tls:127.0.1.1:5060\" ];"
+               " certificate = \"sip.crt\"; private_key = \"sip.key\"; };\n",
+               node);
+    s_refused (2, "sip.listen", "at most 16 listeners",
+               "%ssip: { listen = [ \"udp:127.0.1.1:1\", \"udp:127.0.1.1:2\", \"udp:127.0.1.1:3\", "
+               "\"udp:127.0.1.1:4\", \"udp:127.0.1.1:5\", \"udp:127.0.1.1:6\", \"udp:127.0.1.1:7\", "
+               "\"udp:127.0.1.1:8\", \"udp:127.0.1.1:9\", \"udp:127.0.1.1:10\", \"udp:127.0.1.1:11\", "
+               "\"udp:127.0.1.1:12\", \"udp:127.0.1.1:13\", \"udp:127.0.1.1:14\", \"udp:127.0.1.1:15\", "
+               "\"udp:127.0.1.1:16\", \"udp:127.0.1.1:17\" ]; };\n",
+               node);
+    //  udp and tcp share a port number; tcp and tls do not
+    s_accepted ("%ssip: { listen = [ \"udp:127.0.1.1:5060\", \"tcp:127.0.1.1:5060\" ]; };\n", node);
+    //  A tls: listener needs both files, existing and readable
+    s_refused (2, "sip.certificate", "must name a PEM file when sip.listen has a tls: listener",
+               "%ssip: { listen = [ \"tls:127.0.1.1:5061\" ]; private_key = \"sip.key\"; };\n", node);
+    s_refused (3, "sip.private_key", "must be a readable PEM file (got '",
+               "%ssip: { listen = [ \"tls:127.0.1.1:5061\" ]; certificate = \"sip.crt\";\n"
+               " private_key = \"missing.key\"; };\n",
+               node);
+    s_refused (2, "sip.certificate", "which is a folder",
+               "%ssip: { listen = [ \"tls:127.0.1.1:5061\" ]; certificate = \"/tmp\"; private_key = \"sip.key\"; };\n",
+               node);
+    //  Without a tls: listener the files are not needed
+    s_accepted ("%ssip: { listen = [ \"udp:127.0.1.1:5060\" ]; certificate = \"missing.crt\"; };\n", node);
+    //  Unknown keys warned like any section's
+    s_accepted ("%ssip: { listen = [ ]; listeners = [ ]; };\n", node);
+    assert_non_null (strstr (s_warnings, "unknown key 'sip.listeners' ignored"));
+    char path [160];
+    snprintf (path, sizeof path, "%s/sip.crt", s_dir);
+    unlink (path);
+    snprintf (path, sizeof path, "%s/sip.key", s_dir);
+    unlink (path);
+}
+
 static int
 s_setup (void **state)
 {
@@ -510,6 +592,7 @@ main (void)
         cmocka_unit_test (test_keys_dir_that_is_a_file_refused),
         cmocka_unit_test (test_example_files_are_valid),
         cmocka_unit_test (test_licensing_section),
+        cmocka_unit_test (test_sip_section),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

@@ -1,11 +1,15 @@
 /*  data.c - replicated data of other actors (see data.h).
 */
+//  The changeset iterator (cw_data_changes) is declared only with these
+#define SQLITE_ENABLE_SESSION 1
+#define SQLITE_ENABLE_PREUPDATE_HOOK 1
 #include "data.h"
 
 #include <string.h>
 #include "layer.h"
 
 #define S_TABLE CW_REPLOG_SCHEMA ".cluster_data"
+#define S_LIST_MAX 1000
 
 int
 cw_data_init (cw_config_store_t *store)
@@ -120,4 +124,91 @@ cw_data_read (cw_config_store_t *store, bool count, json_t *args, json_t **reply
                                                : json_null ());
     sqlite3_finalize (stmt);
     return CW_REPLY_OK;
+}
+
+cw_reply_status_t
+cw_data_list (cw_config_store_t *store, json_t *args, json_t **reply)
+{
+    const char *ns = cw_jtext (args, "ns");
+    json_t *limit_arg = json_object_get (args, "limit");
+    json_int_t limit = limit_arg ? json_integer_value (limit_arg) : S_LIST_MAX;
+    if (!*ns || limit < 1 || limit > S_LIST_MAX) {
+        *reply = cw_error_body ("replication.data.list: 'ns' is required, 'limit' is 1..%d", S_LIST_MAX);
+        return CW_REPLY_ERROR;
+    }
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2 (cw_config_store_db (store),
+                            "SELECT key, value FROM " S_TABLE " WHERE ns = ?1 AND key > ?2 ORDER BY key LIMIT ?3", -1,
+                            &stmt, NULL)
+        != SQLITE_OK) {
+        *reply = cw_error_body ("replication.data.list: %s", sqlite3_errmsg (cw_config_store_db (store)));
+        return CW_REPLY_ERROR;
+    }
+    sqlite3_bind_text (stmt, 1, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, cw_jtext (args, "after"), -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 3, limit + 1);
+    json_t *rows = json_array ();
+    bool more = false;
+    while (sqlite3_step (stmt) == SQLITE_ROW) {
+        if ((json_int_t) json_array_size (rows) == limit) {
+            more = true;
+            break;
+        }
+        json_array_append_new (rows, json_pack ("[s, s]", (const char *) sqlite3_column_text (stmt, 0),
+                                                (const char *) sqlite3_column_text (stmt, 1)));
+    }
+    sqlite3_finalize (stmt);
+    *reply = json_pack ("{s:s, s:o, s:b, s:I}", "ns", ns, "rows", rows, "more", more, "seq",
+                        (json_int_t) cw_config_store_cluster_seq (store));
+    return CW_REPLY_OK;
+}
+
+//  The text of changeset value VALUE (NULL when absent or not text).
+static const char *
+s_change_text (sqlite3_value *value)
+{
+    return value && sqlite3_value_type (value) == SQLITE_TEXT ? (const char *) sqlite3_value_text (value) : NULL;
+}
+
+int
+cw_data_changes (const void *changeset, int len, cw_data_change_fn *fn, void *arg)
+{
+    sqlite3_changeset_iter *iter = NULL;
+    if (sqlite3changeset_start (&iter, len, (void *) changeset) != SQLITE_OK)
+        return -1;
+    while (sqlite3changeset_next (iter) == SQLITE_ROW) {
+        const char *table = NULL;
+        int columns = 0, op = 0, indirect = 0;
+        if (sqlite3changeset_op (iter, &table, &columns, &op, &indirect) != SQLITE_OK || !table
+            || strcmp (table, "cluster_data") != 0 || columns != 3)
+            continue;
+        sqlite3_value *ns = NULL, *key = NULL, *value = NULL;
+        if (op == SQLITE_INSERT) {
+            sqlite3changeset_new (iter, 0, &ns);
+            sqlite3changeset_new (iter, 1, &key);
+            sqlite3changeset_new (iter, 2, &value);
+        }
+        else {
+            sqlite3changeset_old (iter, 0, &ns);
+            sqlite3changeset_old (iter, 1, &key);
+            if (op == SQLITE_UPDATE)
+                sqlite3changeset_new (iter, 2, &value);
+        }
+        if (s_change_text (ns) && s_change_text (key))
+            fn (s_change_text (ns), s_change_text (key), op == SQLITE_DELETE ? NULL : s_change_text (value), arg);
+    }
+    return sqlite3changeset_finalize (iter) == SQLITE_OK ? 0 : -1;
+}
+
+int
+cw_data_namespaces (cw_config_store_t *store, cw_data_change_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2 (cw_config_store_db (store), "SELECT DISTINCT ns FROM " S_TABLE, -1, &stmt, NULL)
+        != SQLITE_OK)
+        return -1;
+    while (sqlite3_step (stmt) == SQLITE_ROW)
+        fn ((const char *) sqlite3_column_text (stmt, 0), "", NULL, arg);
+    sqlite3_finalize (stmt);
+    return 0;
 }

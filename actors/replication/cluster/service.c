@@ -16,10 +16,16 @@
 #include "data.h"
 #include "layer.h"
 
+#define S_EVENT_ROWS_MAX 256      //  more changed rows than this: "rows": null
+#define S_EVENT_VALUE_MAX 4096    //  a longer value: "rows": null
+
 struct _cw_service_t {
     cw_cluster_t *core;
     cw_replication_t *replication;
     cw_config_store_t *store;
+    int64_t data_seq;        //  the change the data.changed events were published for
+    char cluster_id [40];    //  of that change's history
+    zhashx_t *namespaces;    //  every namespace seen since start (no values)
 };
 
 static cw_reply_target_t
@@ -55,6 +61,99 @@ s_cmd_data_read (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json
     (void) actor;
     cw_service_t *self = arg;
     return cw_data_read (self->store, strcasecmp (req->command, "replication.data.count") == 0, args, reply);
+}
+
+static cw_reply_status_t
+s_cmd_data_list (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **reply, void *arg)
+{
+    (void) actor;
+    (void) req;
+    cw_service_t *self = arg;
+    return cw_data_list (self->store, args, reply);
+}
+
+// ---------------------------------------------------------------------------
+//  data.changed.<ns>: evaluated on every tick, as the cluster summary is.
+//  When the store's sequence moved, the changesets since the last
+//  evaluation name the rows that changed; when they cannot (a snapshot, a
+//  reset, another history), every namespace is announced with null rows.
+
+//  ns -> {key: value | null}, in the order of the changes
+static void
+s_collect_row (const char *ns, const char *key, const char *value, void *arg)
+{
+    json_t *changed = arg;
+    json_t *rows = json_object_get (changed, ns);
+    if (!rows) {
+        rows = json_object ();
+        json_object_set_new (changed, ns, rows);
+    }
+    if (json_is_object (rows) && json_object_size (rows) < S_EVENT_ROWS_MAX
+        && (!value || strlen (value) <= S_EVENT_VALUE_MAX))
+        json_object_set_new (rows, key, value ? json_string (value) : json_null ());
+    else
+        json_object_set_new (changed, ns, json_null ());    //  too much to list
+}
+
+static int
+s_collect_changeset (int64_t seq, const void *changeset, int len, const char *hash, void *arg)
+{
+    (void) seq;
+    (void) hash;
+    return cw_data_changes (changeset, len, s_collect_row, arg) ? -1 : 0;
+}
+
+static void
+s_collect_namespace (const char *ns, const char *key, const char *value, void *arg)
+{
+    (void) key;
+    (void) value;
+    json_object_set_new ((json_t *) arg, ns, json_null ());
+}
+
+static void
+s_data_tick (cw_cluster_t *core, void *arg)
+{
+    cw_service_t *self = arg;
+    cw_replog_t *replog = cw_cluster_replog (core);
+    int64_t seq = cw_replog_applied_seq (replog);
+    char cluster_id [40] = "";
+    cw_replog_cluster_id (replog, cluster_id, sizeof cluster_id);
+    if (seq < 0 || (seq == self->data_seq && strcmp (cluster_id, self->cluster_id) == 0))
+        return;
+    json_t *changed = json_object ();
+    char err [256];
+    //  Another history continues ours only when we had no change yet (a
+    //  new subordinate's first snapshot)
+    bool listed = seq > self->data_seq && (self->data_seq == 0 || strcmp (cluster_id, self->cluster_id) == 0)
+               && cw_replog_changesets_since (replog, self->data_seq, s_collect_changeset, changed, err, sizeof err)
+                      == CW_REPLOG_OK;
+    if (!listed) {
+        json_object_clear (changed);
+        cw_data_namespaces (self->store, s_collect_namespace, changed);
+        for (void *seen = zhashx_first (self->namespaces); seen; seen = zhashx_next (self->namespaces))
+            json_object_set_new (changed, (const char *) zhashx_cursor (self->namespaces), json_null ());
+    }
+    self->data_seq = seq;
+    cw_copy (self->cluster_id, sizeof self->cluster_id, cluster_id);
+    const char *ns;
+    json_t *rows;
+    json_object_foreach (changed, ns, rows) {
+        zhashx_update (self->namespaces, ns, self);
+        json_t *list = json_null ();
+        if (json_is_object (rows)) {
+            list = json_array ();
+            const char *key;
+            json_t *value;
+            json_object_foreach (rows, key, value)
+                json_array_append_new (list, json_pack ("[s, O]", key, value));
+        }
+        char topic [256];
+        snprintf (topic, sizeof topic, "data.changed.%s", ns);
+        cw_actor_publish (cw_cluster_actor (core), topic,
+                          json_pack ("{s:s, s:I, s:o}", "ns", ns, "seq", (json_int_t) seq, "rows", list), false);
+    }
+    json_decref (changed);
 }
 
 static void
@@ -256,6 +355,7 @@ const cw_command_t cw_service_commands [] = {
     { "replication.data.put", s_cmd_write, 0, "write rows of replicated data" },
     { "replication.data.get", s_cmd_data_read, 0, "read a row of replicated data" },
     { "replication.data.count", s_cmd_data_read, 0, "count the rows of a namespace" },
+    { "replication.data.list", s_cmd_data_list, 0, "list the rows of a namespace, by key" },
     { "replication.broadcast", s_cmd_broadcast, 0, "publish an event on every live peer" },
     { "replication.peer_request", s_cmd_peer_request, 0, "send a request to an actor on another peer" },
     { "backup.create", s_cmd_backup, 0, "write an encrypted backup" },
@@ -276,7 +376,12 @@ cw_service_new (cw_cluster_t *core, cw_replication_t *replication)
     self->core = core;
     self->replication = replication;
     self->store = cw_cluster_store (core);
-    if (cw_cluster_peer_ops (core, s_ops, self) || cw_cluster_peer_commands (core, s_peer_commands, self))
+    self->namespaces = zhashx_new ();
+    self->data_seq = cw_replog_applied_seq (cw_cluster_replog (core));
+    cw_replog_cluster_id (cw_cluster_replog (core), self->cluster_id, sizeof self->cluster_id);
+    cw_cluster_hooks_t hooks = { .tick = s_data_tick, .arg = self };
+    if (!self->namespaces || cw_cluster_peer_ops (core, s_ops, self)
+        || cw_cluster_peer_commands (core, s_peer_commands, self) || cw_cluster_hooks (core, &hooks))
         cw_service_destroy (&self);
     return self;
 }
@@ -286,6 +391,8 @@ cw_service_destroy (cw_service_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    cw_cluster_hooks_remove ((*self_p)->core, *self_p);
+    zhashx_destroy (&(*self_p)->namespaces);
     free (*self_p);
     *self_p = NULL;
 }

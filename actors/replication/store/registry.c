@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,11 +60,30 @@ static const cw_config_key_t s_keys [] = {
     CW_K_BOOL ("h323.mode", CLUSTER, "on", "H.323 signalling (must be on in a cluster)"),
     CW_K_INT ("h323.ttl_s", CLUSTER, 60, 65534, 1800, "H.323 registration time to live, seconds"),
     CW_K_BOOL ("sip.mode", CLUSTER, "on", "SIP signalling"),
+    CW_K_LIST ("sip.domains", CLUSTER, FQDN, 32,
+               "SIP domains the registrar serves (empty: the peer's dns.domain; neither set: every domain)"),
+    CW_K_INT ("sip.registration.min_expires", CLUSTER, 10, 86400, 60,
+              "shortest registration accepted, seconds (shorter: 423 Interval Too Brief)"),
+    CW_K_INT ("sip.registration.max_expires", CLUSTER, 60, 604800, 3600,
+              "longest registration granted, seconds (longer requests are cut to it)"),
+    CW_K_INT ("sip.registration.default_expires", CLUSTER, 60, 604800, 3600,
+              "registration time granted when the REGISTER names none, seconds"),
+    { "sip.registration.room_system_agents", CW_SCOPE_CLUSTER, CW_TYPE_STRING, 32, 1, 128, NULL, CW_DEFAULT_LITERAL,
+      "[]", "User-Agent glob patterns of room systems (they take room_systems licenses; others desktop_systems)" },
     CW_K_BOOL ("call_routing.signaling_optimization", CLUSTER, "off",
                "drop out of the signalling path of calls that need no interworking"),
     CW_K_BOOL ("cluster.address_mapping.enabled", CLUSTER, "off", "consult the cluster address mapping before DNS"),
     CW_K_LIST ("cluster.address_mapping", CLUSTER, MAPPING, 12,
                "FQDN=IP pairs, one per peer, consulted before DNS when enabled"),
+    CW_K_TEXT ("sip.auth.realm", CLUSTER, STRING, 0, 127, "",
+               "digest realm of SIP authentication (\"\" = the first of sip.domains, else causeway)"),
+    CW_K_BOOL ("sip.auth.required", CLUSTER, "off", "REGISTER must carry digest credentials of a known user"),
+    CW_K_ENUM ("sip.auth.algorithms", CLUSTER, "both|md5|sha256", "both",
+               "digest challenges: both (SHA-256 first, then MD5), md5 or sha256 alone"),
+    { "sip.registration.allow", CW_SCOPE_CLUSTER, CW_TYPE_STRING, 100, 1, 255, NULL, CW_DEFAULT_LITERAL, "[]",
+      "alias patterns that may register (empty: every alias not denied)" },
+    { "sip.registration.deny", CW_SCOPE_CLUSTER, CW_TYPE_STRING, 100, 1, 255, NULL, CW_DEFAULT_LITERAL, "[]",
+      "alias patterns that may not register (wins over allow)" },
     //  clustering settings: peer scope (set on each peer, the same on all),
     //  taking effect at `causeway restart`
     CW_K_TEXT ("cluster.name", PEER, FQDN, 0, 253, "", "cluster name: the FQDN of the cluster's SRV records"),
@@ -432,6 +452,54 @@ s_printable_length (const char *text)
     return count;
 }
 
+//  The checks of the string keys whose text has a syntax of its own: the
+//  digest realm is written inside a quoted string (no '"', no '\\', ASCII);
+//  a registration pattern (trimmed) is exact, '*' at its start and/or end,
+//  or re:REGEX that regcomp takes (as actors/routing/policy.c reads it).
+static json_t *
+s_special_string (const cw_config_key_t *key, json_t *item, char *err, size_t errlen)
+{
+    const char *raw = json_string_value (item);
+    if (strcmp (key->name, "sip.auth.realm") == 0) {
+        for (const char *p = raw; *p; p++)
+            if (*p == '"' || *p == '\\' || (unsigned char) *p > 0x7e) {
+                s_reject (key, item, "is not allowed (no '\"', no '\\', ASCII only)", err, errlen);
+                return NULL;
+            }
+    }
+    else if (strcmp (key->name, "sip.registration.allow") == 0 || strcmp (key->name, "sip.registration.deny") == 0) {
+        char text [512];
+        if (!s_trim (raw, text, sizeof (text)) || !text [0]) {
+            s_reject (key, item, "is not allowed (empty)", err, errlen);
+            return NULL;
+        }
+        if (strncasecmp (text, "re:", 3) == 0) {
+            char wrapped [sizeof (text) + 8];
+            snprintf (wrapped, sizeof (wrapped), "^(%s)$", text + 3);
+            regex_t regex;
+            int rc = regcomp (&regex, wrapped, REG_EXTENDED | REG_ICASE | REG_NOSUB);
+            if (rc) {
+                char why [160], message [200];
+                regerror (rc, &regex, why, sizeof (why));
+                snprintf (message, sizeof (message), "is not a valid regular expression (%s)", why);
+                s_reject (key, item, message, err, errlen);
+                return NULL;
+            }
+            regfree (&regex);
+        }
+        else {
+            size_t n = strlen (text);
+            const char *star = strchr (text + 1, '*');
+            if (star && star != text + n - 1) {
+                s_reject (key, item, "is not allowed ('*' only at the start or the end; or re:REGEX)", err, errlen);
+                return NULL;
+            }
+        }
+        return json_string (text);
+    }
+    return json_string (raw);
+}
+
 //  Check one scalar ITEM; returns a new JSON value or NULL with ERR.
 //  LISTED is true inside a list ("" is never a list item).
 static json_t *
@@ -507,7 +575,7 @@ s_normalize_item (const cw_config_key_t *key, json_t *item, bool listed, char *e
                 s_reject (key, item, chars < key->min ? "is too short" : "is too long", err, errlen);
                 return NULL;
             }
-            return json_string (raw);
+            return s_special_string (key, item, err, errlen);
         }
         case CW_TYPE_HOSTNAME:
         case CW_TYPE_FQDN:

@@ -1,0 +1,1042 @@
+/*  registrar.c - the SIP registrar (see registrar.h).
+
+    A REGISTER is checked at once and turned into a PLAN: per contact the
+    binding to put (or the contact to remove), the own binding of the same
+    outbound instance it replaces, and whether it needs a new license. A
+    plan that needs licenses waits for the licensing actor's answer (one
+    license.acquire for all of them); then the plan is applied to the table
+    and the 200 is sent. Plans waiting are kept by Call-ID and CSeq, so a
+    retransmission is recognised and dropped.
+
+    Licenses are released by the table's removal hook, so a binding gives
+    its lease back however it goes; a lease moving from a replaced binding
+    to its successor is marked so the hook keeps it.
+
+    The first section (pure parts) needs nothing but the C library; the
+    SIP part needs libre, which cw_routing_lib has with the SIP core. A
+    tree without the core (no libre on the include path) builds the pure
+    parts only.
+*/
+#include "registrar.h"
+
+#include <ctype.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// ---------------------------------------------------------------------------
+//  Pure parts
+
+static const char *
+s_skip_ws (const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+        p++;
+    return p;
+}
+
+static bool
+s_token_char (char c)
+{
+    return isalnum ((unsigned char) c) || strchr ("-.!%*_+`'~", c);
+}
+
+//  A quoted string at P (opening quote): its end after the closing quote,
+//  or NULL when unterminated. The content (without quotes and escapes)
+//  into OUT when not NULL; false when it does not fit.
+static const char *
+s_quoted (const char *p, char *out, size_t outlen, bool *fits)
+{
+    size_t n = 0;
+    *fits = true;
+    for (p++; *p && *p != '"'; p++) {
+        if (*p == '\\' && p [1])
+            p++;
+        if (out) {
+            if (n + 1 >= outlen)
+                *fits = false;
+            else
+                out [n++] = *p;
+        }
+    }
+    if (out && outlen)
+        out [n] = 0;
+    return *p == '"' ? p + 1 : NULL;
+}
+
+//  A non-negative decimal number of at most 10 digits; -1 when not one
+static int64_t
+s_number (const char *text, size_t len)
+{
+    if (len == 0 || len > 10)
+        return -1;
+    int64_t value = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!isdigit ((unsigned char) text [i]))
+            return -1;
+        value = value * 10 + (text [i] - '0');
+    }
+    return value;
+}
+
+//  The parameters of one contact, from P; returns where they end
+static const char *
+s_params (const char *p, cw_reg_contact_t *c, bool *ok)
+{
+    *ok = true;
+    for (;;) {
+        p = s_skip_ws (p);
+        if (*p != ';')
+            return p;
+        p = s_skip_ws (p + 1);
+        const char *name = p;
+        while (s_token_char (*p))
+            p++;
+        size_t name_len = (size_t) (p - name);
+        if (name_len == 0) {
+            *ok = false;
+            return p;
+        }
+        p = s_skip_ws (p);
+        char value [256] = "";
+        size_t value_len = 0;
+        bool quoted = false;
+        if (*p == '=') {
+            p = s_skip_ws (p + 1);
+            if (*p == '"') {
+                bool fits;
+                p = s_quoted (p, value, sizeof value, &fits);
+                if (!p || !fits) {
+                    *ok = false;
+                    return p ? p : name;
+                }
+                quoted = true;
+                value_len = strlen (value);
+            }
+            else {
+                const char *start = p;
+                while (*p && *p != ';' && *p != ',' && *p != ' ' && *p != '\t')
+                    p++;
+                value_len = (size_t) (p - start);
+                if (value_len == 0 || value_len >= sizeof value) {
+                    *ok = false;
+                    return p;
+                }
+                memcpy (value, start, value_len);
+                value [value_len] = 0;
+            }
+        }
+        if (name_len == 7 && strncasecmp (name, "expires", 7) == 0) {
+            int64_t expires = quoted ? -1 : s_number (value, value_len);
+            if (expires < 0) {
+                *ok = false;
+                return p;
+            }
+            c->expires = expires;
+        }
+        else if (name_len == 13 && strncasecmp (name, "+sip.instance", 13) == 0) {
+            if (value_len == 0 || value_len >= sizeof c->instance) {
+                *ok = false;
+                return p;
+            }
+            memcpy (c->instance, value, value_len + 1);
+        }
+        else if (name_len == 6 && strncasecmp (name, "reg-id", 6) == 0) {
+            int64_t id = quoted ? -1 : s_number (value, value_len);
+            if (id < 1 || id > INT32_MAX) {
+                *ok = false;
+                return p;
+            }
+            c->reg_id = (int) id;
+        }
+    }
+}
+
+int
+cw_registrar_contacts_parse (const char *value, cw_reg_contact_t *out, size_t max, size_t *count)
+{
+    const char *p = s_skip_ws (value ? value : "");
+    if (!*p)
+        return -1;
+    for (;;) {
+        p = s_skip_ws (p);
+        if (*count >= max || !*p)
+            return -1;
+        cw_reg_contact_t *c = &out [*count];
+        memset (c, 0, sizeof *c);
+        c->expires = -1;
+        if (*p == '*') {
+            c->star = true;
+            p++;
+        }
+        else {
+            //  name-addr ([display-name] <URI>) or addr-spec (a bare URI)
+            const char *lt = NULL;
+            for (const char *q = p; *q && *q != ','; q++) {
+                if (*q == '"') {
+                    bool fits;
+                    q = s_quoted (q, NULL, 0, &fits);
+                    if (!q)
+                        return -1;
+                    q--;
+                    continue;
+                }
+                if (*q == '<') {
+                    lt = q;
+                    break;
+                }
+            }
+            const char *start, *end;
+            if (lt) {
+                start = lt + 1;
+                end = strchr (start, '>');
+                if (!end)
+                    return -1;
+                p = end + 1;
+            }
+            else {
+                start = p;
+                while (*p && *p != ';' && *p != ',' && *p != ' ' && *p != '\t')
+                    p++;
+                end = p;
+            }
+            size_t len = (size_t) (end - start);
+            if (len == 0 || len >= sizeof c->uri || memchr (start, ' ', len) || !memchr (start, ':', len))
+                return -1;
+            memcpy (c->uri, start, len);
+            c->uri [len] = 0;
+        }
+        bool ok;
+        p = s_params (p, c, &ok);
+        if (!ok)
+            return -1;
+        (*count)++;
+        p = s_skip_ws (p);
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        return *p ? -1 : 0;
+    }
+}
+
+int
+cw_registrar_check_star (const cw_reg_contact_t *contacts, size_t count, int64_t header_expires, char *why,
+                         size_t whylen)
+{
+    bool star = false;
+    for (size_t i = 0; i < count; i++)
+        star |= contacts [i].star;
+    if (!star)
+        return 0;
+    if (count > 1) {
+        snprintf (why, whylen, "Contact: * must be the only contact");
+        return -1;
+    }
+    if (header_expires != 0) {
+        snprintf (why, whylen, "Contact: * needs Expires: 0");
+        return -1;
+    }
+    if (contacts [0].expires > 0) {
+        snprintf (why, whylen, "Contact: * takes no expires parameter other than 0");
+        return -1;
+    }
+    return 0;
+}
+
+int64_t
+cw_registrar_expiry (int64_t contact_expires, int64_t header_expires, int64_t min, int64_t max, int64_t dflt)
+{
+    if (max < min)
+        max = min;
+    int64_t expires;
+    if (contact_expires >= 0)
+        expires = contact_expires;
+    else if (header_expires >= 0)
+        expires = header_expires;
+    else {
+        //  The default is ours: never refused, kept within the bounds
+        expires = dflt < min ? min : dflt;
+        return expires > max ? max : expires;
+    }
+    if (expires == 0)
+        return 0;
+    if (expires < min)
+        return -1;
+    return expires > max ? max : expires;
+}
+
+int
+cw_registrar_aor (const char *user, const char *host, char *out, size_t outlen)
+{
+    if (!host || !*host)
+        return -1;
+    int n = user && *user ? snprintf (out, outlen, "sip:%s@", user) : snprintf (out, outlen, "sip:");
+    if (n < 0 || (size_t) n >= outlen || (size_t) n + strlen (host) >= outlen)
+        return -1;
+    for (const char *h = host; *h; h++)
+        out [n++] = (char) tolower ((unsigned char) *h);
+    out [n] = 0;
+    return 0;
+}
+
+bool
+cw_registrar_domain_served (json_t *domains, const char *fallback, const char *host)
+{
+    if (!host || !*host)
+        return false;
+    if (json_array_size (domains) == 0)
+        return !fallback || !*fallback || strcasecmp (fallback, host) == 0;
+    size_t i;
+    json_t *domain;
+    json_array_foreach (domains, i, domain) {
+        const char *text = json_string_value (domain);
+        if (text && strcasecmp (text, host) == 0)
+            return true;
+    }
+    return false;
+}
+
+const char *
+cw_registrar_license_kind (json_t *patterns, const char *user_agent)
+{
+    size_t i;
+    json_t *pattern;
+    json_array_foreach (patterns, i, pattern) {
+        const char *text = json_string_value (pattern);
+        if (text && *text && fnmatch (text, user_agent ? user_agent : "", FNM_CASEFOLD) == 0)
+            return "room_systems";
+    }
+    return "desktop_systems";
+}
+
+bool
+cw_registrar_in_order (const char *old_call_id, uint32_t old_cseq, const char *call_id, uint32_t cseq)
+{
+    if (!old_call_id || !call_id || strcmp (old_call_id, call_id) != 0)
+        return true;
+    //  The same CSeq again is the same request (a retransmission)
+    return cseq >= old_cseq;
+}
+
+#if __has_include(<re_sip.h>)
+// ---------------------------------------------------------------------------
+//  The SIP part
+
+#include "location_sync.h"
+#include "routing.h"
+#include "auth.h"
+
+#include <inttypes.h>
+
+//  One contact of a REGISTER, planned
+typedef struct {
+    cw_binding_t binding;    //  to put; aor and contact only when removing
+    bool remove;
+    char replaces [CW_LOCATION_URI_MAX];    //  own contact of the same instance and reg-id
+    bool needs_license;
+} s_op_t;
+
+//  A REGISTER being handled
+typedef struct {
+    cw_registrar_t *registrar;
+    const struct sip_msg *msg;    //  a reference while it waits
+    char key [200];               //  Call-ID + CSeq
+    char aor [CW_LOCATION_AOR_MAX];
+    char host [256];
+    char kind [32];
+    bool star;
+    bool outbound;
+    char path [CW_LOCATION_URI_MAX];
+    s_op_t ops [CW_REGISTRAR_CONTACTS_MAX];
+    size_t count;
+    size_t licenses;    //  new licenses needed
+} s_register_t;
+
+struct _cw_registrar_t {
+    cw_routing_t *routing;
+    cw_actor_t *actor;
+    cw_auth_t *auth;
+    cw_location_t *table;
+    cw_location_sync_t *sync;
+    zhashx_t *waiting;    //  key -> s_register_t (waiting for licenses)
+    struct tmr flush_timer;
+    char keep_lease [32];    //  a lease moving to another binding
+    uint64_t registered, refused, released;
+};
+
+// ---------------------------------------------------------------------------
+//  Configuration
+
+static int64_t
+s_config_int (cw_registrar_t *self, const char *key, int64_t dflt)
+{
+    json_t *value = cw_routing_config (self->routing, key);
+    if (json_is_integer (value))
+        return json_integer_value (value);
+    if (json_is_string (value))
+        return strtoll (json_string_value (value), NULL, 10);
+    return dflt;
+}
+
+// ---------------------------------------------------------------------------
+//  Small helpers
+
+//  PL as a C string into OUT; false when it does not fit
+static bool
+s_pl (const struct pl *pl, char *out, size_t outlen)
+{
+    if (!pl || !pl->p) {
+        out [0] = 0;
+        return true;
+    }
+    if (pl->l >= outlen)
+        return false;
+    memcpy (out, pl->p, pl->l);
+    out [pl->l] = 0;
+    return true;
+}
+
+//  Copy TEXT into a Warning's quoted text: no quote, no control character
+static void
+s_warning_text (const char *text, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (const char *p = text; *p && n + 1 < outlen; p++)
+        out [n++] = (*p == '"' || *p == '\\' || (unsigned char) *p < 0x20) ? '\'' : *p;
+    out [n] = 0;
+}
+
+static void
+s_reply_warning (cw_registrar_t *self, const struct sip_msg *msg, uint16_t scode, const char *reason, const char *extra,
+                 const char *text)
+{
+    char clean [400], headers [1024];
+    s_warning_text (text, clean, sizeof clean);
+    snprintf (headers, sizeof headers, "%sWarning: 399 causeway \"%s\"\r\n", extra ? extra : "", clean);
+    cw_routing_reply (self->routing, msg, scode, reason, headers);
+}
+
+static int64_t
+s_now (void)
+{
+    return zclock_time ();
+}
+
+// ---------------------------------------------------------------------------
+//  Sync: flush soon after a change
+
+static void s_schedule (cw_registrar_t *self);
+
+static void
+s_flush_timer (void *arg)
+{
+    cw_registrar_t *self = (cw_registrar_t *) arg;
+    cw_location_sync_flush (self->sync, s_now ());
+    s_schedule (self);
+}
+
+static void
+s_schedule (cw_registrar_t *self)
+{
+    int64_t due = cw_location_sync_due (self->sync, s_now ());
+    if (due >= 0 && !tmr_isrunning (&self->flush_timer))
+        tmr_start (&self->flush_timer, (uint64_t) due, s_flush_timer, self);
+}
+
+// ---------------------------------------------------------------------------
+//  Licenses
+
+static void
+s_release (cw_registrar_t *self, const char *lease)
+{
+    if (!lease || !*lease)
+        return;
+    cw_actor_request (self->actor, "licensing", "license.release", json_pack ("{s:s}", "lease", lease), NULL, NULL, 0);
+    self->released++;
+}
+
+//  The table's removal hook: the binding's lease goes back
+static void
+s_on_removed (const cw_binding_t *binding, void *arg)
+{
+    cw_registrar_t *self = (cw_registrar_t *) arg;
+    if (self->keep_lease [0] && strcmp (binding->license, self->keep_lease) == 0)
+        return;
+    s_release (self, binding->license);
+}
+
+// ---------------------------------------------------------------------------
+//  Answering
+
+//  The 200: every current own contact of the AOR
+static void
+s_reply_ok (cw_registrar_t *self, s_register_t *reg)
+{
+    cw_binding_t *own = (cw_binding_t *) malloc (CW_LOCATION_MAX_CONTACTS * sizeof (cw_binding_t));
+    assert (own);
+    size_t count = cw_location_own (self->table, reg->aor, own, CW_LOCATION_MAX_CONTACTS);
+    int64_t now = s_now ();
+    size_t size = 512 + count * (CW_LOCATION_URI_MAX + 200) + sizeof reg->path;
+    char *headers = (char *) malloc (size);
+    assert (headers);
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (own [i].expires_ms <= now)
+            continue;
+        n += (size_t) snprintf (headers + n, size - n, "Contact: <%s>;expires=%" PRId64, own [i].contact,
+                                (own [i].expires_ms - now + 999) / 1000);
+        if (own [i].instance [0])
+            n += (size_t) snprintf (headers + n, size - n, ";+sip.instance=\"%s\"", own [i].instance);
+        if (own [i].reg_id)
+            n += (size_t) snprintf (headers + n, size - n, ";reg-id=%d", own [i].reg_id);
+        n += (size_t) snprintf (headers + n, size - n, "\r\n");
+    }
+    if (reg->path [0])
+        n += (size_t) snprintf (headers + n, size - n, "Path: %s\r\n", reg->path);
+    if (reg->outbound)
+        n += (size_t) snprintf (headers + n, size - n, "Require: outbound\r\nFlow-Timer: %d\r\n",
+                                CW_REGISTRAR_FLOW_TIMER_S);
+    snprintf (headers + n, size - n, "Supported: path, outbound\r\n");
+    cw_routing_reply (self->routing, reg->msg, 200, "OK", headers);
+    free (headers);
+    free (own);
+}
+
+//  Apply REG's plan with LEASES (new licenses, in the order of the ops
+//  that need one; NULL when none) and answer it.
+static void
+s_commit (cw_registrar_t *self, s_register_t *reg, json_t *leases)
+{
+    size_t next_lease = 0;
+    bool full = false;
+    if (reg->star) {
+        cw_binding_t *own = (cw_binding_t *) malloc (CW_LOCATION_MAX_CONTACTS * sizeof (cw_binding_t));
+        assert (own);
+        size_t count = cw_location_own (self->table, reg->aor, own, CW_LOCATION_MAX_CONTACTS);
+        for (size_t i = 0; i < count; i++)
+            cw_location_remove (self->table, reg->aor, own [i].contact);
+        free (own);
+    }
+    for (size_t i = 0; i < reg->count; i++) {
+        s_op_t *op = &reg->ops [i];
+        if (op->remove) {
+            cw_location_remove (self->table, reg->aor, op->binding.contact);
+            continue;
+        }
+        const char *lease = NULL;
+        if (op->needs_license)
+            lease = json_string_value (json_array_get (leases, next_lease++));
+        //  The lease of the binding it refreshes or replaces carries over
+        cw_binding_t old [CW_LOCATION_MAX_CONTACTS];
+        size_t count = cw_location_own (self->table, reg->aor, old, CW_LOCATION_MAX_CONTACTS);
+        const char *kept = NULL;
+        for (size_t j = 0; j < count && !kept; j++)
+            if ((strcmp (old [j].contact, op->binding.contact) == 0
+                 || (op->replaces [0] && strcmp (old [j].contact, op->replaces) == 0))
+                && old [j].license [0])
+                kept = old [j].license;
+        if (kept) {
+            //  A binding that appeared while the licenses were asked for
+            //  already has one: the new lease is not needed
+            if (lease)
+                s_release (self, lease);
+            lease = kept;
+        }
+        snprintf (op->binding.license, sizeof op->binding.license, "%s", lease ? lease : "");
+        if (op->replaces [0] && strcmp (op->replaces, op->binding.contact) != 0) {
+            snprintf (self->keep_lease, sizeof self->keep_lease, "%s", op->binding.license);
+            cw_location_remove (self->table, reg->aor, op->replaces);
+            self->keep_lease [0] = 0;
+        }
+        if (cw_location_put (self->table, &op->binding) == 0) {
+            full = true;
+            if (op->binding.license [0] && !kept)
+                s_release (self, op->binding.license);
+        }
+        else
+            self->registered++;
+    }
+    s_schedule (self);
+    if (full)
+        s_reply_warning (self, reg->msg, 503, "Service Unavailable", "Retry-After: 60\r\n",
+                         "the location table is full");
+    else
+        s_reply_ok (self, reg);
+}
+
+static void
+s_register_destroy (s_register_t **reg_p)
+{
+    s_register_t *reg = *reg_p;
+    if (!reg)
+        return;
+    mem_deref ((void *) reg->msg);
+    free (reg);
+    *reg_p = NULL;
+}
+
+//  The licensing actor's answer
+static void
+s_licensed (cw_actor_t *actor, bool ok, json_t *body, void *arg)
+{
+    (void) actor;
+    s_register_t *reg = (s_register_t *) arg;
+    cw_registrar_t *self = reg->registrar;
+    zhashx_delete (self->waiting, reg->key);
+    if (!ok) {
+        const char *why = json_string_value (json_object_get (body, "error"));
+        char text [300];
+        snprintf (text, sizeof text, "no license: the licensing actor did not answer (%s)", why ? why : "no reason");
+        cw_warn ("routing: REGISTER of %s refused: %s", reg->aor, text);
+        self->refused++;
+        s_reply_warning (self, reg->msg, 503, "Service Unavailable", "Retry-After: 30\r\n", text);
+        s_register_destroy (&reg);
+        return;
+    }
+    if (!json_is_true (json_object_get (body, "granted"))) {
+        const char *why = json_string_value (json_object_get (body, "reason"));
+        char text [300];
+        snprintf (text, sizeof text, "no %s license: %s", reg->kind, why ? why : "refused");
+        cw_info ("routing: REGISTER of %s refused: %s", reg->aor, text);
+        self->refused++;
+        s_reply_warning (self, reg->msg, 403, "Forbidden", NULL, text);
+        s_register_destroy (&reg);
+        return;
+    }
+    json_t *leases = json_object_get (body, "leases");
+    json_t *single = NULL;
+    if (!json_is_array (leases)) {
+        single = json_pack ("[O]", json_object_get (body, "lease"));
+        leases = single;
+    }
+    if (json_array_size (leases) != reg->licenses) {
+        //  Not what was asked: give back what came, refuse
+        size_t i;
+        json_t *lease;
+        json_array_foreach (leases, i, lease)
+            s_release (self, json_string_value (lease));
+        json_decref (single);
+        s_reply_warning (self, reg->msg, 503, "Service Unavailable", "Retry-After: 30\r\n",
+                         "no license: the licensing actor's answer did not match the request");
+        s_register_destroy (&reg);
+        return;
+    }
+    s_commit (self, reg, leases);
+    json_decref (single);
+    s_register_destroy (&reg);
+}
+
+// ---------------------------------------------------------------------------
+//  REGISTER
+
+typedef struct {
+    cw_reg_contact_t *contacts;
+    size_t count;
+    bool bad;
+} s_contacts_t;
+
+static bool
+s_contact_header (const struct sip_hdr *hdr, const struct sip_msg *msg, void *arg)
+{
+    (void) msg;
+    s_contacts_t *c = (s_contacts_t *) arg;
+    char value [2048];
+    if (!s_pl (&hdr->val, value, sizeof value)
+        || cw_registrar_contacts_parse (value, c->contacts, CW_REGISTRAR_CONTACTS_MAX, &c->count) != 0) {
+        c->bad = true;
+        return true;    //  stop
+    }
+    return false;
+}
+
+typedef struct {
+    char *out;
+    size_t size;
+    bool bad;
+} s_join_t;
+
+static bool
+s_path_header (const struct sip_hdr *hdr, const struct sip_msg *msg, void *arg)
+{
+    (void) msg;
+    s_join_t *join = (s_join_t *) arg;
+    size_t n = strlen (join->out);
+    int written = re_snprintf (join->out + n, join->size - n, "%s%r", n ? ", " : "", &hdr->val);
+    if (written < 0 || n + (size_t) written + 1 >= join->size)
+        join->bad = true;
+    return join->bad;
+}
+
+static void
+s_on_register (cw_routing_t *routing, const struct sip_msg *msg, const char *flow, void *arg)
+{
+    (void) routing;
+    cw_registrar_t *self = (cw_registrar_t *) arg;
+    s_register_t *reg = (s_register_t *) zmalloc (sizeof (s_register_t));
+    reg->registrar = self;
+    reg->msg = msg;
+    char user [128], callid [128], why [600];
+    if (!s_pl (&msg->to.uri.host, reg->host, sizeof reg->host) || !s_pl (&msg->to.uri.user, user, sizeof user)
+        || cw_registrar_aor (user, reg->host, reg->aor, sizeof reg->aor) != 0
+        || !s_pl (&msg->callid, callid, sizeof callid)) {
+        cw_routing_reply (self->routing, msg, 400, "Bad Request", NULL);
+        free (reg);
+        return;
+    }
+    //  The domain
+    json_t *fallback = cw_routing_config (self->routing, "dns.domain");
+    if (!cw_registrar_domain_served (cw_routing_config (self->routing, "sip.domains"), json_string_value (fallback),
+                                     reg->host)) {
+        snprintf (why, sizeof why, "%s is not a domain of this cluster (sip.domains)", reg->host);
+        s_reply_warning (self, msg, 404, "Not Found", NULL, why);
+        free (reg);
+        return;
+    }
+    //  Who asks: digest authentication when sip.auth.required is on, the
+    //  registration policy always (when an auth module is configured)
+    if (self->auth) {
+        if (cw_auth_required (self->auth)) {
+            char auth_user [128] = "", challenge [1024] = "";
+            switch (cw_auth_check (self->auth, msg, NULL, false, auth_user, sizeof auth_user, challenge,
+                                   sizeof challenge)) {
+                case CW_AUTH_OK:
+                    break;
+                case CW_AUTH_CHALLENGE:
+                    cw_routing_reply (self->routing, msg, 401, "Unauthorized", challenge);
+                    free (reg);
+                    return;
+                case CW_AUTH_FORBIDDEN:
+                    cw_routing_reply (self->routing, msg, 403, "Forbidden", NULL);
+                    free (reg);
+                    return;
+            }
+            if (strcmp (auth_user, user) != 0) {
+                snprintf (why, sizeof why, "%s may not register %s", auth_user, reg->aor);
+                s_reply_warning (self, msg, 403, "Forbidden", NULL, why);
+                free (reg);
+                return;
+            }
+        }
+        char reason [256] = "";
+        if (!cw_auth_may_register (self->auth, reg->aor, reason, sizeof reason)) {
+            s_reply_warning (self, msg, 403, "Forbidden", NULL, reason [0] ? reason : "registration not allowed");
+            free (reg);
+            return;
+        }
+    }
+    //  The contacts
+    cw_reg_contact_t contacts [CW_REGISTRAR_CONTACTS_MAX];
+    s_contacts_t parsed = { contacts, 0, false };
+    sip_msg_hdr_apply (msg, true, SIP_HDR_CONTACT, s_contact_header, &parsed);
+    int64_t header_expires = -1;
+    if (pl_isset (&msg->expires)) {
+        char text [16];
+        header_expires = s_pl (&msg->expires, text, sizeof text) ? s_number (text, strlen (text)) : -1;
+        if (header_expires < 0) {
+            s_reply_warning (self, msg, 400, "Bad Request", NULL, "malformed Expires");
+            free (reg);
+            return;
+        }
+    }
+    if (parsed.bad) {
+        s_reply_warning (self, msg, 400, "Bad Request", NULL, "malformed Contact (or too many contacts)");
+        free (reg);
+        return;
+    }
+    if (cw_registrar_check_star (contacts, parsed.count, header_expires, why, sizeof why) != 0) {
+        s_reply_warning (self, msg, 400, "Bad Request", NULL, why);
+        free (reg);
+        return;
+    }
+    int64_t min = s_config_int (self, "sip.registration.min_expires", 60);
+    int64_t max = s_config_int (self, "sip.registration.max_expires", 3600);
+    int64_t dflt = s_config_int (self, "sip.registration.default_expires", 3600);
+    bool outbound_supported = sip_msg_hdr_has_value (msg, SIP_HDR_SUPPORTED, "outbound");
+    char user_agent [128] = "";
+    const struct sip_hdr *ua = sip_msg_hdr (msg, SIP_HDR_USER_AGENT);
+    if (ua && !s_pl (&ua->val, user_agent, sizeof user_agent))
+        memcpy (user_agent, ua->val.p, sizeof user_agent - 1);
+    s_join_t path = { reg->path, sizeof reg->path, false };
+    sip_msg_hdr_apply (msg, true, SIP_HDR_PATH, s_path_header, &path);
+    if (path.bad) {
+        s_reply_warning (self, msg, 400, "Bad Request", NULL, "Path too long");
+        free (reg);
+        return;
+    }
+    snprintf (reg->key, sizeof reg->key, "%s %" PRIu32, callid, msg->cseq.num);
+    snprintf (reg->kind, sizeof reg->kind, "%s",
+              cw_registrar_license_kind (cw_routing_config (self->routing, "sip.registration.room_system_agents"),
+                                         user_agent));
+    //  Plan each contact; nothing changes before every one is accepted
+    cw_binding_t own [CW_LOCATION_MAX_CONTACTS];
+    size_t own_count = cw_location_own (self->table, reg->aor, own, CW_LOCATION_MAX_CONTACTS);
+    int64_t now = s_now ();
+    char transport [8] = "", source [64] = "";
+    snprintf (transport, sizeof transport, "%s", sip_transp_name (msg->tp));
+    for (char *t = transport; *t; t++)
+        *t = (char) tolower ((unsigned char) *t);
+    re_snprintf (source, sizeof source, "%J", &msg->src);
+    for (size_t i = 0; i < parsed.count; i++) {
+        cw_reg_contact_t *c = &contacts [i];
+        if (c->star) {
+            reg->star = true;
+            for (size_t j = 0; j < own_count; j++)
+                if (!cw_registrar_in_order (own [j].call_id, own [j].cseq, callid, msg->cseq.num)) {
+                    cw_routing_reply (self->routing, msg, 500, "Server Internal Error", NULL);
+                    free (reg);
+                    return;
+                }
+            continue;
+        }
+        int64_t expires = cw_registrar_expiry (c->expires, header_expires, min, max, dflt);
+        if (expires < 0) {
+            char headers [64];
+            snprintf (headers, sizeof headers, "Min-Expires: %" PRId64 "\r\n", min < 1 ? 1 : min);
+            cw_routing_reply (self->routing, msg, 423, "Interval Too Brief", headers);
+            free (reg);
+            return;
+        }
+        s_op_t *op = &reg->ops [reg->count++];
+        cw_binding_t *b = &op->binding;
+        snprintf (b->aor, sizeof b->aor, "%s", reg->aor);
+        snprintf (b->contact, sizeof b->contact, "%s", c->uri);
+        op->remove = expires == 0;
+        bool is_outbound = outbound_supported && c->instance [0] && c->reg_id > 0;
+        reg->outbound |= is_outbound && !op->remove;
+        //  The binding it updates: the same contact, or the same flow
+        bool known = false;
+        for (size_t j = 0; j < own_count; j++) {
+            bool same = strcmp (own [j].contact, c->uri) == 0;
+            bool same_flow = is_outbound && strcmp (own [j].instance, c->instance) == 0 && own [j].reg_id == c->reg_id;
+            if (!same && !same_flow)
+                continue;
+            if (!cw_registrar_in_order (own [j].call_id, own [j].cseq, callid, msg->cseq.num)) {
+                cw_routing_reply (self->routing, msg, 500, "Server Internal Error", NULL);
+                free (reg);
+                return;
+            }
+            known = true;
+            if (!same && !op->remove)
+                snprintf (op->replaces, sizeof op->replaces, "%s", own [j].contact);
+        }
+        if (op->remove)
+            continue;
+        b->expires_ms = now + expires * 1000;
+        if (c->instance [0])
+            snprintf (b->instance, sizeof b->instance, "%s", c->instance);
+        b->reg_id = is_outbound ? c->reg_id : 0;
+        snprintf (b->path, sizeof b->path, "%s", reg->path);
+        snprintf (b->transport, sizeof b->transport, "%s", transport);
+        snprintf (b->source, sizeof b->source, "%s", source);
+        if (is_outbound && flow)
+            snprintf (b->flow, sizeof b->flow, "%s", flow);
+        snprintf (b->user_agent, sizeof b->user_agent, "%s", user_agent);
+        snprintf (b->call_id, sizeof b->call_id, "%s", callid);
+        b->cseq = msg->cseq.num;
+        op->needs_license = !known;
+        reg->licenses += op->needs_license;
+    }
+    if (reg->licenses == 0) {
+        s_commit (self, reg, NULL);
+        free (reg);
+        return;
+    }
+    if (zhashx_lookup (self->waiting, reg->key)) {
+        free (reg);    //  a retransmission: the first is waiting for its licenses
+        return;
+    }
+    json_t *args = json_pack ("{s:s, s:I}", "kind", reg->kind, "count", (json_int_t) reg->licenses);
+    if (cw_actor_request (self->actor, "licensing", "license.acquire", args, s_licensed, reg,
+                          CW_REGISTRAR_LICENSE_TIMEOUT_MS)
+        != 0) {
+        s_reply_warning (self, msg, 503, "Service Unavailable", "Retry-After: 30\r\n",
+                         "no license: the licensing actor cannot be asked");
+        free (reg);
+        return;
+    }
+    reg->msg = (const struct sip_msg *) mem_ref ((void *) msg);
+    zhashx_insert (self->waiting, reg->key, reg);
+}
+
+// ---------------------------------------------------------------------------
+//  Hooks
+
+static void
+s_on_flow_closed (cw_routing_t *routing, const char *flow, void *arg)
+{
+    (void) routing;
+    cw_registrar_t *self = (cw_registrar_t *) arg;
+    size_t removed = cw_location_remove_flow (self->table, flow);
+    if (removed) {
+        cw_info ("routing: flow %s closed: %zu binding(s) removed", flow, removed);
+        s_schedule (self);
+    }
+}
+
+static bool
+s_alive (int owner, void *arg)
+{
+    return cw_routing_peer_alive ((cw_routing_t *) arg, owner);
+}
+
+static void
+s_on_tick (cw_routing_t *routing, int64_t now_ms, void *arg)
+{
+    cw_registrar_t *self = (cw_registrar_t *) arg;
+    if (cw_location_expire (self->table, now_ms))
+        s_schedule (self);
+    cw_location_sync_tick (self->sync, now_ms, cw_routing_this_peer (routing), cw_routing_peer_count (routing), s_alive,
+                           routing);
+    s_schedule (self);
+}
+
+static void
+s_on_event (cw_routing_t *routing, const char *topic, json_t *body, void *arg)
+{
+    (void) routing;
+    cw_registrar_t *self = (cw_registrar_t *) arg;
+    if (strcmp (topic, "cluster.routing.location") == 0)
+        cw_location_sync_event (self->sync, body);
+}
+
+// ---------------------------------------------------------------------------
+//  Commands
+
+static cw_reply_status_t
+s_cmd_list (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **reply, void *arg)
+{
+    (void) actor;
+    (void) req;
+    cw_registrar_t *self = (cw_registrar_t *) arg;
+    json_t *aor_json = json_object_get (args, "aor");
+    json_t *peer_json = json_object_get (args, "peer");
+    if ((aor_json && !json_is_string (aor_json) && !json_is_null (aor_json))
+        || (peer_json && !json_is_integer (peer_json) && !json_is_null (peer_json))) {
+        *reply = cw_error_body ("registrations.list: 'aor' is a string and 'peer' a peer number (1..%d)",
+                                CW_LOCATION_PEERS);
+        return CW_REPLY_ERROR;
+    }
+    int peer = json_is_integer (peer_json) ? (int) json_integer_value (peer_json) : 0;
+    if (peer < 0 || peer > CW_LOCATION_PEERS) {
+        *reply = cw_error_body ("registrations.list: 'peer' must be 1..%d", CW_LOCATION_PEERS);
+        return CW_REPLY_ERROR;
+    }
+    //  The AOR as stored: "sip:" and a lower-case domain
+    char aor [CW_LOCATION_AOR_MAX] = "";
+    const char *given = json_string_value (aor_json);
+    if (given && *given) {
+        snprintf (aor, sizeof aor, "%s%s", strncasecmp (given, "sip:", 4) == 0 ? "" : "sip:", given);
+        memcpy (aor, "sip:", 4);
+        char *at = strchr (aor, '@');
+        for (char *p = at ? at : aor + 4; *p; p++)
+            *p = (char) tolower ((unsigned char) *p);
+    }
+    json_t *list = cw_location_list (self->table, aor [0] ? aor : NULL, peer, s_now ());
+    size_t i;
+    json_t *row;
+    json_array_foreach (list, i, row) {
+        int owner = (int) json_integer_value (json_object_get (row, "peer"));
+        json_object_set_new (row, "usable", json_boolean (cw_routing_peer_alive (self->routing, owner)));
+    }
+    *reply = json_pack ("{s:o}", "registrations", list);
+    return CW_REPLY_OK;
+}
+
+static cw_reply_status_t
+s_cmd_dump (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **reply, void *arg)
+{
+    (void) actor;
+    (void) req;
+    (void) args;
+    cw_registrar_t *self = (cw_registrar_t *) arg;
+    *reply = cw_location_dump (self->table);
+    return CW_REPLY_OK;
+}
+
+static const cw_command_t s_commands [] = {
+    { "registrations.list", s_cmd_list, CW_CMD_IDEMPOTENT,
+      "the registrations of every peer {aor?, peer?}: aor, contact, peer, expires, instance, reg_id, transport, "
+      "source" },
+    { "routing.location.dump", s_cmd_dump, CW_CMD_IDEMPOTENT,
+      "this peer's own bindings with its epoch and last change (for the other peers)" },
+    { NULL, NULL, 0, NULL },
+};
+
+// ---------------------------------------------------------------------------
+//  Life cycle
+
+cw_registrar_t *
+cw_registrar_new (cw_routing_t *routing, cw_auth_t *auth, char *err, size_t errlen)
+{
+    cw_registrar_t *self = (cw_registrar_t *) zmalloc (sizeof (cw_registrar_t));
+    self->routing = routing;
+    self->actor = cw_routing_actor (routing);
+    self->auth = auth;
+    self->table = cw_location_new (cw_routing_this_peer (routing), (uint64_t) zclock_time ());
+    self->sync = cw_location_sync_new (self->actor, self->table);
+    self->waiting = zhashx_new ();
+    tmr_init (&self->flush_timer);
+    cw_location_on_remove (self->table, s_on_removed, self);
+    if (cw_routing_on_method (routing, "REGISTER", s_on_register, self) != 0) {
+        snprintf (err, errlen, "REGISTER is already handled by another module");
+        cw_registrar_destroy (&self);
+        return NULL;
+    }
+    if (cw_actor_commands (self->actor, s_commands, self) != 0) {
+        snprintf (err, errlen, "the registrar's commands cannot be declared");
+        cw_registrar_destroy (&self);
+        return NULL;
+    }
+    cw_routing_on_flow_closed (routing, s_on_flow_closed, self);
+    cw_routing_on_tick (routing, s_on_tick, self);
+    cw_routing_on_event (routing, "cluster.routing.", s_on_event, self);
+    return self;
+}
+
+void
+cw_registrar_destroy (cw_registrar_t **self_p)
+{
+    cw_registrar_t *self = *self_p;
+    if (!self)
+        return;
+    tmr_cancel (&self->flush_timer);
+    for (s_register_t *reg = (s_register_t *) zhashx_first (self->waiting); reg;
+         reg = (s_register_t *) zhashx_next (self->waiting))
+        s_register_destroy (&reg);
+    zhashx_destroy (&self->waiting);
+    //  The leases go with the actor (licensing frees an exiting actor's)
+    cw_location_on_remove (self->table, NULL, NULL);
+    cw_location_sync_destroy (&self->sync);
+    cw_location_destroy (&self->table);
+    free (self);
+    *self_p = NULL;
+}
+
+cw_location_t *
+cw_registrar_location (cw_registrar_t *self)
+{
+    return self->table;
+}
+
+json_t *
+cw_registrar_status (cw_registrar_t *self)
+{
+    json_t *per_peer = json_object ();
+    for (int peer = 1; peer <= CW_LOCATION_PEERS; peer++) {
+        size_t count = cw_location_count (self->table, peer);
+        if (count) {
+            char name [8];
+            snprintf (name, sizeof name, "%d", peer);
+            json_object_set_new (per_peer, name, json_integer ((json_int_t) count));
+        }
+    }
+    return json_pack ("{s:I, s:o, s:o, s:I, s:I, s:I, s:I}", "bindings",
+                      (json_int_t) cw_location_count (self->table, 0), "per_peer", per_peer, "sync",
+                      cw_location_sync_status (self->sync), "pending", (json_int_t) zhashx_size (self->waiting),
+                      "registered", (json_int_t) self->registered, "refused", (json_int_t) self->refused, "released",
+                      (json_int_t) self->released);
+}
+
+#endif
