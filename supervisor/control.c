@@ -118,7 +118,6 @@ typedef struct {
     int copy;        //  our duplicate, -1 if none (refused, or dup failed)
     bool refused;    //  over the cap: shut down by us
     uint64_t id;     //  the client's id, 0 when refused
-    bool early;      //  entered from its first request, its ACCEPTED event not seen yet
 } s_conn_t;
 
 //  A control ROUTER with its monitor and its connections.
@@ -793,12 +792,6 @@ s_conn_accepted (s_listener_t *listener, int fd)
 {
     cw_ctl_t *self = listener->ctl;
     s_conn_t *stale = s_conn_find (listener, fd);
-    if (stale && stale->early) {
-        //  The ACCEPTED event of a connection whose request came first:
-        //  the same client, it keeps its name
-        stale->early = false;
-        return;
-    }
     if (stale)    //  libzmq closed it and the number came back
         s_conn_gone (listener, stale);
     if (listener->count == listener->capacity) {
@@ -817,7 +810,6 @@ s_conn_accepted (s_listener_t *listener, int fd)
     conn->copy = -1;
     conn->refused = false;
     conn->id = 0;
-    conn->early = false;
     size_t total = self->listeners [0].active + self->listeners [1].active;
     if (listener->active >= listener->max || total >= self->clients_max) {
         conn->refused = true;
@@ -933,14 +925,10 @@ s_client_name (cw_ctl_t *self, zsock_t *sock, zframe_t *frame, char *name, size_
         conn = s_conn_find (listener, (int) fd);
     }
     if (!conn) {
-        //  Its ACCEPTED event is not queued yet (entered early: the late
-        //  event keeps this name), or its events came and went (accepted,
-        //  then closed) before its request was read (the periodic check
-        //  ends it)
+        //  Its events came and went (accepted, then closed) before its
+        //  request was read: enter it, the periodic check ends it
         s_conn_accepted (listener, (int) fd);
         conn = s_conn_find (listener, (int) fd);
-        if (conn)
-            conn->early = true;
     }
     if (conn && conn->id)
         snprintf (name, size, "%s:%llu", CW_CTL_CLIENT, (unsigned long long) conn->id);
