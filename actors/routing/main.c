@@ -3,13 +3,15 @@
     Connects to causewayd, sets up the SIP core (routing.h: listeners,
     checks, the loop), wires the SIP modules into it (auth.h: digest
     authentication and the registration policy; registrar.h: REGISTER and
-    the cluster-wide location table), then runs libre's loop until $TERM or
+    the cluster-wide location table; proxy.h: the proxy and the calls),
+    then runs libre's loop until $TERM or
     SIGTERM (exit 0). The modules go before the core: they hold libre
     timers and messages.
 */
 #include <stdio.h>
 
 #include "auth.h"
+#include "proxy.h"
 #include "registrar.h"
 #include "routing.h"
 
@@ -44,7 +46,17 @@ main (int argc, char **argv)
         return 1;
     }
     cw_routing_on_status (routing, s_registrar_status, registrar);
+    cw_proxy_t *proxy = cw_proxy_new (routing, registrar, err, sizeof err);
+    if (!proxy) {
+        cw_error ("cannot start: %s", err);
+        cw_registrar_destroy (&registrar);
+        cw_auth_destroy (&auth);
+        cw_routing_destroy (&routing);
+        cw_actor_destroy (&actor);
+        return 1;
+    }
     int status = cw_routing_run (routing);
+    cw_proxy_destroy (&proxy);
     cw_registrar_destroy (&registrar);
     cw_auth_destroy (&auth);
     cw_routing_destroy (&routing);

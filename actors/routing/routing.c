@@ -137,6 +137,8 @@ struct _cw_routing_t {
     int status_hook_count;
     s_event_hook_t event_hooks [S_MAX_HOOKS];
     int event_hook_count;
+    cw_routing_response_fn *response_hook;
+    void *response_hook_arg;
     void *udp_socks [CW_MAX_SIP_LISTENERS];    //  libre's UDP sockets with our helper
     int udp_sock_count;
     bool udp_pending;      //  a datagram was read and not decoded (yet)
@@ -745,6 +747,8 @@ s_on_response (const struct sip_msg *msg, void *arg)
     cw_routing_t *self = arg;
     if (msg->tp == SIP_TRANSP_UDP)
         s_udp_watch (self, msg->sock);
+    if (self->response_hook && self->response_hook (self, msg, self->response_hook_arg))
+        return true;
     cw_debug ("sip stray response dropped code=%u from=%s", msg->scode, s_source (msg));
     return true;
 }
@@ -1007,6 +1011,13 @@ cw_routing_on_flow_closed (cw_routing_t *self, cw_flow_closed_fn *fn, void *arg)
     assert (self->flow_hook_count < S_MAX_HOOKS);
     self->flow_hooks [self->flow_hook_count].fn = fn;
     self->flow_hooks [self->flow_hook_count++].arg = arg;
+}
+
+void
+cw_routing_on_response (cw_routing_t *self, cw_routing_response_fn *fn, void *arg)
+{
+    self->response_hook = fn;
+    self->response_hook_arg = arg;
 }
 
 void

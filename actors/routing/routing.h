@@ -104,6 +104,12 @@ int cw_routing_on_method (cw_routing_t *self, const char *method, cw_sip_method_
 typedef void (cw_flow_closed_fn) (cw_routing_t *self, const char *flow, void *arg);
 void cw_routing_on_flow_closed (cw_routing_t *self, cw_flow_closed_fn *fn, void *arg);
 
+//  A response no client transaction was waiting for (e.g. a 2xx
+//  retransmission a proxy passes on). The hook returns true when it took
+//  it; otherwise (or with no hook) it is dropped. One hook.
+typedef bool (cw_routing_response_fn) (cw_routing_t *self, const struct sip_msg *msg, void *arg);
+void cw_routing_on_response (cw_routing_t *self, cw_routing_response_fn *fn, void *arg);
+
 //  Called every 100 ms with the wall clock in ms.
 typedef void (cw_routing_tick_fn) (cw_routing_t *self, int64_t now_ms, void *arg);
 void cw_routing_on_tick (cw_routing_t *self, cw_routing_tick_fn *fn, void *arg);

@@ -17,6 +17,8 @@ NODE_NAME = "vcs-a1"   # distinctive, so a default that follows node.name is vis
 
 DEFAULTS = {
     "call_routing.signaling_optimization": ("off", "cluster"),
+    "call_routing.ringing_timeout_s": (120, "cluster"),
+    "call_routing.dialog_timeout_s": (14400, "cluster"),
     "cluster.address_mapping": ([], "cluster"),
     "cluster.address_mapping.enabled": ("off", "cluster"),
     "cluster.ip_version": ("4", "peer"),
