@@ -914,7 +914,7 @@ s_on_request (cw_routing_t *routing, const struct sip_msg *msg, const char *flow
                                      host)) {
         char headers [400];
         char clean [300];
-        char text [300];
+        char text [400];    //  the host (< 256) and the words fit whole
         snprintf (text, sizeof text, "%s is not a domain of this cluster (sip.domains)", host);
         s_warning_text (text, clean, sizeof clean);
         snprintf (headers, sizeof headers, "Warning: 399 causeway \"%s\"\r\n", clean);
