@@ -458,42 +458,49 @@ s_on_branch_response (int err, const struct sip_msg *msg, void *arg)
 // ---------------------------------------------------------------------------
 //  Requests downstream
 
-//  The send hook of a branch: the downstream-facing Record-Route, after
-//  the Via libre wrote (LADDR: the address it sends from)
+//  A Record-Route URI of ours at ADDR over TP, with FLOW in its user part
+//  when there is one
+static int
+s_record_route (struct mbuf *mb, const struct sa *addr, enum sip_transp tp, const char *flow)
+{
+    char user [2 * S_FLOW_MAX + 8] = "";
+    if (flow [0] && cw_proxy_flow_encode (flow, user, sizeof user - 1) == 0)
+        strcat (user, "@");
+    return mbuf_printf (mb, "Record-Route: <sip:%s%J;transport=%s;lr>\r\n", user, addr, s_tp_param (tp));
+}
+
+//  The send hook of a branch, after the Via libre wrote (LADDR: the
+//  address it sends from): the Record-Route, one URI facing downstream,
+//  then one facing upstream (one URI when both would be the same)
 static int
 s_on_send (enum sip_transp tp, const struct sa *laddr, const struct sa *dst, struct mbuf *mb, void *arg)
 {
     (void) dst;
     s_branch_t *branch = (s_branch_t *) arg;
-    if (!branch->txn->record_route)
+    s_txn_t *txn = branch->txn;
+    if (!txn->record_route)
         return 0;
-    char user [2 * S_FLOW_MAX + 8] = "";
-    if (branch->target.flow [0] && cw_proxy_flow_encode (branch->target.flow, user, sizeof user - 1) == 0)
-        strcat (user, "@");
-    return mbuf_printf (mb, "Record-Route: <sip:%s%J;transport=%s;lr>\r\n", user, laddr, s_tp_param (tp));
+    int err = s_record_route (mb, laddr, tp, branch->target.flow);
+    bool same = tp == txn->msg->tp && sa_cmp (laddr, &txn->msg->dst, SA_ALL) && !branch->target.flow [0]
+             && !txn->flow_in [0];
+    if (!same)
+        err |= s_record_route (mb, &txn->msg->dst, txn->msg->tp, txn->flow_in);
+    return err;
 }
 
-//  The request of TXN as it goes to TARGET, after the Via and the send
-//  hook's lines: Route (Path) first, the upstream-facing Record-Route, the
-//  request's headers but our Routes and Max-Forwards, Max-Forwards less
-//  one, the body.
+//  The request MSG as it goes to TARGET (NULL: as it is), after the Via
+//  and the send hook's lines: Route (a Path) first, the request's headers
+//  but the first POPPED Routes (ours) and Max-Forwards, received and rport
+//  on the top Via, Max-Forwards less one, the body.
 static struct mbuf *
-s_forward_mb (s_txn_t *txn, const struct sip_msg *msg, const s_target_t *target, bool record_route, const char *flow_in,
-              int popped)
+s_forward_mb (const struct sip_msg *msg, const s_target_t *target, int popped)
 {
     struct mbuf *mb = mbuf_alloc (1024 + msg->mb->end);
     if (!mb)
         return NULL;
     int err = 0;
-    (void) txn;
     if (target && target->routes [0])
         err |= mbuf_printf (mb, "Route: %s\r\n", target->routes);
-    if (record_route) {
-        char user [2 * S_FLOW_MAX + 8] = "";
-        if (flow_in [0] && cw_proxy_flow_encode (flow_in, user, sizeof user - 1) == 0)
-            strcat (user, "@");
-        err |= mbuf_printf (mb, "Record-Route: <sip:%s%J;transport=%s;lr>\r\n", user, &msg->dst, s_tp_param (msg->tp));
-    }
     int routes = 0;
     bool first_via = true;
     for (struct le *le = msg->hdrl.head; le; le = le->next) {
@@ -557,7 +564,7 @@ s_fork (s_txn_t *txn)
     s_pl (&txn->msg->ruri, ruri, sizeof ruri);
     for (size_t i = 0; i < txn->branch_count; i++) {
         s_branch_t *branch = &txn->branches [i];
-        struct mbuf *mb = s_forward_mb (txn, txn->msg, &branch->target, txn->record_route, txn->flow_in, txn->popped);
+        struct mbuf *mb = s_forward_mb (txn->msg, &branch->target, txn->popped);
         int err = mb ? s_send (self, &branch->req, true, txn->msg, branch->target.ruri [0] ? branch->target.ruri : ruri,
                                branch->target.hop, mb, branch)
                      : ENOMEM;
@@ -852,7 +859,7 @@ s_loose_route (cw_proxy_t *self, const struct sip_msg *msg, const char *flow, in
     else
         cw_calls_touch (self->calls, call_id, s_now ());
     if (ack) {
-        struct mbuf *mb = s_forward_mb (NULL, msg, NULL, false, "", popped);
+        struct mbuf *mb = s_forward_mb (msg, NULL, popped);
         int err = mb ? s_send (self, NULL, false, msg, ruri, hop, mb, NULL) : ENOMEM;
         if (err)
             cw_debug ("sip ACK not forwarded to=%s error=\"%s\"", hop, strerror (err));

@@ -16,6 +16,8 @@ routing.status, licenses with license.status.
     CANCEL;
   - a CANCEL from the caller: 200 for the CANCEL, 487 for the INVITE, the
     callee sees the CANCEL, the license goes back;
+  - nobody answers within call_routing.ringing_timeout_s: the callee is
+    cancelled, the caller gets 408, the license goes back;
   - maintenance mode on peer 3: a new INVITE gets 503 with Retry-After
     while the call already up on it still ends with its BYE.
 """
@@ -420,6 +422,34 @@ def test_cancel_from_the_caller(cluster, sipp):
     finally:
         caller.close()
     finished_ok(sipp, rings)
+    c[3].wait_for(lambda: calls(c[3]) == [], 5, lambda: "calls: %s" % calls(c[3]))
+    c[3].wait_for(lambda: rms_used(c[3]) == before, 10, lambda: "used: %d" % rms_used(c[3]))
+
+
+def test_ringing_timeout_408(cluster, sipp):
+    c = cluster
+    ensure_rms(c)
+    before = rms_used(c[3])
+    c.set(1, "call_routing.ringing_timeout_s", 5)
+    try:
+        c.wait_replicated("call_routing.ringing_timeout_s", 5)
+        register(sipp, 2, "grace", 5351)
+        registered_everywhere(c, "sip:grace@example.com", 1)
+        rings = sipp.start("call_uas_cancel", 5351)
+        caller = Caller(5395)
+        try:
+            started = time.monotonic()
+            caller.invite(3, "grace")
+            code, text = final(caller.responses(timeout=15))
+            caller.ack(text)
+            assert code == 408, text
+            assert 4 <= time.monotonic() - started <= 10
+        finally:
+            caller.close()
+        finished_ok(sipp, rings)
+        assert "CANCEL" in rings.messages
+    finally:
+        c.set(1, "call_routing.ringing_timeout_s", 120)
     c[3].wait_for(lambda: calls(c[3]) == [], 5, lambda: "calls: %s" % calls(c[3]))
     c[3].wait_for(lambda: rms_used(c[3]) == before, 10, lambda: "used: %d" % rms_used(c[3]))
 
