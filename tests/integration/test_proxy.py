@@ -18,6 +18,9 @@ routing.status, licenses with license.status.
     callee sees the CANCEL, the license goes back;
   - nobody answers within call_routing.ringing_timeout_s: the callee is
     cancelled, the caller gets 408, the license goes back;
+  - an endpoint registered with SIP outbound over TCP on peer 2 (its
+    Contact unreachable on purpose) is called through peer 3: the INVITE,
+    the ACK and the BYE all reach it over its own connection;
   - maintenance mode on peer 3: a new INVITE gets 503 with Retry-After
     while the call already up on it still ends with its BYE.
 """
@@ -27,6 +30,7 @@ import random
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -274,6 +278,79 @@ class Caller:
         self._send("ACK", 1, header(final_text, "To"), "Max-Forwards: 70\r\n")
 
 
+class FlowCallee(threading.Thread):
+    """An endpoint on one TCP connection to a peer: it registers with SIP
+    outbound (a Contact nobody can reach: 192.0.2.1 is TEST-NET), then
+    answers one call on the same connection: INVITE -> 180, 200; ACK; BYE
+    -> 200. What it received is in .got (request methods), failures in
+    .error."""
+
+    def __init__(self, peer, user):
+        super().__init__(daemon=True)
+        self.sock = socket.create_connection(("127.0.1.%d" % peer, SIP_PORT), timeout=10, source_address=(UA_IP, 0))
+        self.port = self.sock.getsockname()[1]
+        self.user = user
+        self.buf = b""
+        self.got = []
+        self.error = None
+
+    def read(self, timeout=15):
+        deadline = time.monotonic() + timeout
+        while True:
+            head, sep, rest = self.buf.partition(b"\r\n\r\n")
+            if sep:
+                length = int(header(head.decode() + "\r\n", "Content-Length") or 0)
+                if len(rest) >= length:
+                    self.buf = rest[length:]
+                    return head.decode() + "\r\n\r\n"
+            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
+            data = self.sock.recv(65536)
+            if not data:
+                raise AssertionError("the peer closed the connection")
+            self.buf += data.lstrip(b"\r\n") if not self.buf else data
+
+    def register(self):
+        self.sock.sendall((
+            "REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/TCP %s:%d;branch=z9hG4bK-%x;rport\r\n"
+            "From: <sip:%s@%s>;tag=%x\r\nTo: <sip:%s@%s>\r\nCall-ID: flow-%x\r\nCSeq: 1 REGISTER\r\n"
+            "Contact: <sip:%s@192.0.2.1:5999;transport=tcp;ob>;+sip.instance=\"<urn:uuid:%s>\";reg-id=1\r\n"
+            "Supported: outbound, path\r\nExpires: 600\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            % (DOMAIN, UA_IP, self.port, random.getrandbits(48), self.user, DOMAIN, random.getrandbits(32),
+               self.user, DOMAIN, random.getrandbits(48), self.user,
+               "7a5c%04x-0000-4000-8000-00000000%04x" % (self.port, self.port))).encode())
+        text = self.read()
+        assert text.startswith("SIP/2.0 200"), text
+
+    def reply(self, request, status, tag):
+        lines = [l for l in request.split("\r\n")[1:] if l.lower().startswith(("via:", "record-route:"))]
+        to = header(request, "To")
+        if ";tag=" not in to:
+            to += ";tag=" + tag
+        self.sock.sendall(("SIP/2.0 %s\r\n%s\r\nFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %s\r\n"
+                           "Contact: <sip:%s@192.0.2.1:5999;transport=tcp;ob>\r\nContent-Length: 0\r\n\r\n"
+                           % (status, "\r\n".join(lines), header(request, "From"), to, header(request, "Call-ID"),
+                              header(request, "CSeq"), self.user)).encode())
+
+    def run(self):
+        try:
+            tag = "%x" % random.getrandbits(32)
+            invite = self.read(20)
+            self.got.append(invite.split()[0])
+            self.reply(invite, "180 Ringing", tag)
+            time.sleep(0.2)
+            self.reply(invite, "200 OK", tag)
+            for _ in range(2):
+                request = self.read(20)
+                self.got.append(request.split()[0])
+                if request.startswith("BYE "):
+                    self.reply(request, "200 OK", tag)
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            self.error = repr(e)
+
+    def close(self):
+        self.sock.close()
+
+
 def header(text, name):
     for line in text.split("\r\n")[1:]:
         if not line:
@@ -452,6 +529,26 @@ def test_ringing_timeout_408(cluster, sipp):
         c.set(1, "call_routing.ringing_timeout_s", 120)
     c[3].wait_for(lambda: calls(c[3]) == [], 5, lambda: "calls: %s" % calls(c[3]))
     c[3].wait_for(lambda: rms_used(c[3]) == before, 10, lambda: "used: %d" % rms_used(c[3]))
+
+
+def test_call_reaches_an_outbound_flow_on_another_peer(cluster, sipp):
+    c = cluster
+    ensure_rms(c)
+    callee = FlowCallee(2, "heidi")
+    try:
+        callee.register()
+        rows = call_ok(c[2], "registrations.list", {"aor": "sip:heidi@example.com"})["registrations"]
+        assert rows and rows[0]["transport"] == "tcp" and rows[0]["reg_id"] == 1, rows
+        registered_everywhere(c, "sip:heidi@example.com", 1)
+        callee.start()
+        uac = sipp.start("call_uac", 5361, peer_addr(3), user="heidi", pause_ms=500)
+        finished_ok(sipp, uac)
+        callee.join(10)
+        assert callee.error is None, callee.error
+        assert callee.got == ["INVITE", "ACK", "BYE"], callee.got
+    finally:
+        callee.close()
+    c[3].wait_for(lambda: calls(c[3]) == [], 5, lambda: "calls: %s" % calls(c[3]))
 
 
 def test_maintenance_new_calls_refused_dialogs_continue(cluster, sipp):
