@@ -21,6 +21,9 @@ routing.status, licenses with license.status.
   - an endpoint registered with SIP outbound over TCP on peer 2 (its
     Contact unreachable on purpose) is called through peer 3: the INVITE,
     the ACK and the BYE all reach it over its own connection;
+  - the routing actor of peer 3 killed (-9) during a call: the licensing
+    actor frees its license, and the call's BYE still passes peer 3 once
+    the actor is back;
   - maintenance mode on peer 3: a new INVITE gets 503 with Retry-After
     while the call already up on it still ends with its BYE.
 """
@@ -28,6 +31,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -549,6 +553,31 @@ def test_call_reaches_an_outbound_flow_on_another_peer(cluster, sipp):
     finally:
         callee.close()
     c[3].wait_for(lambda: calls(c[3]) == [], 5, lambda: "calls: %s" % calls(c[3]))
+
+
+def test_routing_killed_during_a_call_frees_its_license(cluster, sipp):
+    c = cluster
+    ensure_rms(c)
+    before = rms_used(c[3])
+    register(sipp, 2, "ivan", 5371)
+    registered_everywhere(c, "sip:ivan@example.com", 1)
+    uas = sipp.start("call_uas", 5371)
+    uac = sipp.start("call_uac", 5372, peer_addr(3), user="ivan", pause_ms=8000)
+    c[3].wait_for(lambda: [r["state"] for r in calls(c[3])] == ["connected"], 10,
+                  lambda: "calls: %s" % calls(c[3]))
+    c[3].wait_for(lambda: rms_used(c[3]) == before + 1, 10, lambda: "used: %d" % rms_used(c[3]))
+    pid = routing_status(c[3])["pid"]
+    os.kill(pid, signal.SIGKILL)
+
+    def back():
+        status, body = c[3].call("routing.status", {})
+        return status == "ok" and body["pid"] != pid and all(l["state"] == "listening" for l in body["listeners"])
+    c[3].wait_for(back, 20, "peer 3's routing actor did not come back")
+    c[3].wait_for(lambda: rms_used(c[3]) == before, 10, lambda: "used: %d" % rms_used(c[3]))
+    # The dialog outlives the proxy's state: the BYE follows its route
+    finished_ok(sipp, uac)
+    finished_ok(sipp, uas)
+    assert rms_used(c[3]) == before
 
 
 def test_maintenance_new_calls_refused_dialogs_continue(cluster, sipp):
