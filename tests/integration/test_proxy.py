@@ -21,6 +21,9 @@ routing.status, licenses with license.status.
   - an endpoint registered with SIP outbound over TCP on peer 2 (its
     Contact unreachable on purpose) is called through peer 3: the INVITE,
     the ACK and the BYE all reach it over its own connection;
+  - call_routing.signaling_optimization on: a call between UDP endpoints
+    is not record-routed (the ACK and BYE go end to end) and ends for the
+    cluster, with its license, when it is answered;
   - the routing actor of peer 3 killed (-9) during a call: the licensing
     actor frees its license, and the call's BYE still passes peer 3 once
     the actor is back;
@@ -246,12 +249,17 @@ class Caller:
         self._send("INVITE", 1, self.to, "Max-Forwards: %d\r\nContact: <sip:caller@%s:%d>\r\n"
                    % (max_forwards, UA_IP, self.port))
 
-    def _send(self, method, cseq, to, extra=""):
+    def _send(self, method, cseq, to, extra="", ruri=None, dest=None, branch=None):
         msg = ("%s %s SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=%s;rport\r\n"
                "From: <sip:caller@%s>;tag=%s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\n%s"
-               "Content-Length: 0\r\n\r\n" % (method, self.ruri, UA_IP, self.port, self.branch, DOMAIN, self.tag,
-                                              to, self.call_id, cseq, method, extra))
-        self.sock.sendto(msg.encode(), self.peer)
+               "Content-Length: 0\r\n\r\n" % (method, ruri or self.ruri, UA_IP, self.port, branch or self.branch,
+                                              DOMAIN, self.tag, to, self.call_id, cseq, method, extra))
+        self.sock.sendto(msg.encode(), dest or self.peer)
+
+    def in_dialog(self, method, cseq, to, ruri, dest):
+        """A request of the dialog sent straight to DEST (no Route)."""
+        self._send(method, cseq, to, "Max-Forwards: 70\r\n", ruri=ruri, dest=dest,
+                   branch="z9hG4bK-%x" % random.getrandbits(48))
 
     def cancel(self):
         self._send("CANCEL", 1, self.to, "Max-Forwards: 70\r\n")
@@ -553,6 +561,38 @@ def test_call_reaches_an_outbound_flow_on_another_peer(cluster, sipp):
     finally:
         callee.close()
     c[3].wait_for(lambda: calls(c[3]) == [], 5, lambda: "calls: %s" % calls(c[3]))
+
+
+def test_signaling_optimization_leaves_the_path(cluster, sipp):
+    c = cluster
+    ensure_rms(c)
+    before = rms_used(c[3])
+    register(sipp, 2, "judy", 5381)
+    registered_everywhere(c, "sip:judy@example.com", 1)
+    c.set(1, "call_routing.signaling_optimization", "on")
+    caller = Caller(5396)
+    try:
+        c.wait_replicated("call_routing.signaling_optimization", "on")
+        uas = sipp.start("call_uas", 5381)
+        caller.invite(3, "judy")
+        code, text = final(caller.responses())
+        assert code == 200 and not header(text, "Record-Route"), text
+        # Answered: the call is over for the cluster while the dialog goes
+        # on; its ACK and BYE go straight to the callee's Contact
+        c[3].wait_for(lambda: calls(c[3]) == [], 5, lambda: "calls: %s" % calls(c[3]))
+        c[3].wait_for(lambda: rms_used(c[3]) == before, 10, lambda: "used: %d" % rms_used(c[3]))
+        contact = header(text, "Contact").strip("<>").split(";")[0]
+        callee = (contact.split("@")[1].split(":")[0], int(contact.split(":")[-1]))
+        routed = [routing_status(c[k])["proxy"]["loose_routed"] for k in (2, 3)]
+        caller.in_dialog("ACK", 1, header(text, "To"), contact, callee)
+        caller.in_dialog("BYE", 2, header(text, "To"), contact, callee)
+        # (sipp's UAS answers the BYE toward where its INVITE came from)
+        finished_ok(sipp, uas)
+        assert [routing_status(c[k])["proxy"]["loose_routed"] for k in (2, 3)] == routed
+    finally:
+        caller.close()
+        c.set(1, "call_routing.signaling_optimization", "off")
+        c.wait_replicated("call_routing.signaling_optimization", "off")
 
 
 def test_routing_killed_during_a_call_frees_its_license(cluster, sipp):
