@@ -626,12 +626,14 @@ def test_maintenance_new_calls_refused_dialogs_continue(cluster, sipp):
     register(sipp, 2, "frank", 5341)
     registered_everywhere(c, "sip:frank@example.com", 1)
     uas = sipp.start("call_uas", 5341)
-    uac = sipp.start("call_uac", 5342, peer_addr(3), user="frank", pause_ms=4000)
+    uac = sipp.start("call_uac", 5342, peer_addr(3), user="frank", pause_ms=6000)
     c[3].wait_for(lambda: [r["state"] for r in calls(c[3])] == ["connected"], 10,
                   lambda: "calls: %s" % calls(c[3]))
     c.set(3, "maintenance.mode", "on")
     try:
         c[3].wait_for(lambda: routing_status(c[3])["maintenance"], 5, "peer 3 did not see maintenance.mode")
+        assert uac.poll() is None, "the call ended before maintenance mode was on"
+        routed = routing_status(c[3])["proxy"]["loose_routed"]
         caller = Caller(5394)
         try:
             caller.invite(3, "frank")
@@ -643,6 +645,7 @@ def test_maintenance_new_calls_refused_dialogs_continue(cluster, sipp):
         # The call that was up ends with its BYE through peer 3
         finished_ok(sipp, uac)
         finished_ok(sipp, uas)
+        assert routing_status(c[3])["proxy"]["loose_routed"] > routed
         c[3].wait_for(lambda: calls(c[3]) == [], 5, lambda: "calls: %s" % calls(c[3]))
     finally:
         c.set(3, "maintenance.mode", "off")
