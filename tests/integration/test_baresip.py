@@ -11,9 +11,11 @@ outbound proxies does.
     the peers left, and the registration through peer 2 is still there
     and usable.
 
-baresip's traps (shared/TESTING.md): it needs the uuid module for an
-instance id, a writable config folder, and audio modules that need no
-device. It runs headless with stdin closed.
+baresip's traps (shared/TESTING.md, and one more): SIP outbound needs an
+instance id, which the uuid module makes; "module" lines load before
+"module_tmp" ones, so both uuid and account are module_tmp, uuid first
+(else: "outbound requires valid UUID!"). Audio modules that need no
+device; headless, stdin closed.
 """
 import json
 import os
@@ -44,12 +46,12 @@ def baresip_config(folder):
     with open(os.path.join(folder, "config"), "w") as f:
         f.write("module_path /usr/lib/baresip/modules\n"
                 "sip_listen %s:5080\n"
-                "module_tmp uuid.so\n"
                 "module g711.so\n"
                 "module ausine.so\n"
                 "module aufile.so\n"
-                "module account.so\n"
                 "module menu.so\n"
+                "module_tmp uuid.so\n"
+                "module_tmp account.so\n"
                 "audio_player aufile,/dev/null\n"
                 "audio_source ausine,440\n" % UA_IP)
     with open(os.path.join(folder, "accounts"), "w") as f:
