@@ -33,10 +33,11 @@ In one run:
 
 usage: bench_sip.py [--bin DIR] [--users 20000] [--calls 200000]
                     [--rate 100000] [--limit 200] [--samples 300]
-                    [--big 100000] [--skip-kamailio] [--skip-cluster]
+                    [--big 100000] [--skip-kamailio] [--skip-single]
+                    [--skip-cluster] [--debug-peer1]
+CW_BENCH_KEEP=1 keeps the work folder (node logs, sipp files).
 """
 import argparse
-import json
 import os
 import re
 import shutil
