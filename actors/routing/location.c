@@ -4,8 +4,14 @@
     a second zhashx maps each flow of this peer to the own bindings that
     use it, so a lost connection removes its bindings without a scan. Per
     owner the table keeps the epoch and the last change applied, and the
-    number of bindings. This peer's own changes are numbered and kept,
-    serialised, in a ring for changes_since.
+    number of bindings. This peer's own changes are numbered and kept as
+    compact text records in a ring for changes_since (their JSON is made
+    only to send them).
+
+    A peer pulling the table gets a snapshot of the own bindings as text
+    records cut into pages (snapshots, one per puller); a peer taking
+    another's pages upserts each page's bindings with the load's mark, and
+    after the last page removes that owner's bindings without it.
 
     Expiry of own bindings scans the table only when the earliest known
     expiry has passed (the earliest is kept as bindings are put), so the

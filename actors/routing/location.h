@@ -26,10 +26,11 @@
     table is a hash of AORs (CZMQ zhashx, which grows with it), so put,
     remove and lookup cost the same at 100 bindings and at 1,000,000; the
     bindings are stored compactly (their strings allocated to size), not
-    as cw_binding_t. This peer's last changes are kept, serialised, in a
-    ring (CW_LOCATION_LOG changes): changes_since for a number older than
-    the ring starts at the oldest change kept, so the receiver sees a gap
-    and pulls a dump.
+    as cw_binding_t. This peer's last changes are kept, as compact text,
+    in a ring (CW_LOCATION_LOG changes): changes_since for a number older
+    than the ring starts at the oldest change kept, so the receiver sees a
+    gap and pulls a dump. A dump of a large table travels in pages
+    (cw_location_dump_args, cw_location_load_page).
 
     Refined from the first contract: the limits below, cw_location_own
     (the registrar's view of one AOR), cw_location_on_remove (so whoever
