@@ -4,8 +4,14 @@
     a second zhashx maps each flow of this peer to the own bindings that
     use it, so a lost connection removes its bindings without a scan. Per
     owner the table keeps the epoch and the last change applied, and the
-    number of bindings. This peer's own changes are numbered and kept,
-    serialised, in a ring for changes_since.
+    number of bindings. This peer's own changes are numbered and kept as
+    compact text records in a ring for changes_since (their JSON is made
+    only to send them).
+
+    A peer pulling the table gets a snapshot of the own bindings as text
+    records cut into pages (snapshots, one per puller); a peer taking
+    another's pages upserts each page's bindings with the load's mark, and
+    after the last page removes that owner's bindings without it.
 
     Expiry of own bindings scans the table only when the earliest known
     expiry has passed (the earliest is kept as bindings are put), so the
@@ -14,6 +20,7 @@
 #include "location.h"
 
 #include <czmq.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -36,6 +43,7 @@ typedef struct {
     char *user_agent;
     char *call_id;
     uint32_t cseq;
+    uint32_t mark;    //  the load that last carried it (another owner's)
     char *license;
 } s_binding_t;
 
@@ -59,6 +67,35 @@ typedef struct {
     uint64_t seq;
 } s_owner_t;
 
+//  Another owner's snapshot being loaded, page by page
+typedef struct {
+    uint64_t snapshot, epoch, seq;
+    size_t pages, received;
+    bool *seen;
+    uint32_t mark;
+} s_load_t;
+
+//  A growing text (records, log entries)
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+} s_text_t;
+
+//  A snapshot of the own table taken for one peer that pulls it in pages:
+//  the records' text, where each page starts, what was served
+typedef struct {
+    char *text;
+    size_t *starts;    //  PAGES + 1 offsets into TEXT
+    size_t *counts;    //  records per page
+    bool *served;
+    size_t pages;
+    size_t served_count;
+    uint64_t id;
+    uint64_t seq;
+    int64_t taken_ms;
+} s_snapshot_t;
+
 struct _cw_location_t {
     int this_peer;
     uint64_t epoch;                              //  own epoch
@@ -68,8 +105,13 @@ struct _cw_location_t {
     s_owner_t owners [CW_LOCATION_PEERS + 1];    //  others' epoch and seq
     size_t counts [CW_LOCATION_PEERS + 1];       //  bindings per owner
     size_t total;
-    int64_t next_expiry_ms;    //  no own binding expires before
-    char **log;                //  own changes, by seq % S_LOG
+    int64_t next_expiry_ms;                            //  no own binding expires before
+    char **log;                                        //  own changes, by seq % S_LOG
+    s_text_t scratch;                                  //  where a log entry is made
+    s_snapshot_t snapshots [CW_LOCATION_PEERS + 1];    //  by the peer pulling
+    uint64_t snapshot_id;
+    s_load_t loads [CW_LOCATION_PEERS + 1];    //  another owner's snapshot coming in
+    uint32_t mark;
     cw_location_removed_fn *removed;
     void *removed_arg;
 };
@@ -86,7 +128,22 @@ s_dup (const char *text)
 static void
 s_copy (char *dest, size_t size, const char *text)
 {
-    snprintf (dest, size, "%s", text ? text : "");
+    size_t n = text ? strlen (text) : 0;
+    if (n >= size)
+        n = size - 1;
+    if (n)
+        memcpy (dest, text, n);
+    dest [n] = 0;
+}
+
+//  *FIELD becomes a copy of VALUE (NULL for ""), kept when it is the same
+static void
+s_set (char **field, const char *value)
+{
+    if (*field && value && strcmp (*field, value) == 0)
+        return;
+    free (*field);
+    *field = s_dup (value);
 }
 
 static void
@@ -110,33 +167,25 @@ s_binding_destroy (s_binding_t **self_p)
 static void
 s_binding_fill (s_binding_t *self, const cw_binding_t *b, int owner)
 {
-    free (self->contact);
-    free (self->instance);
-    free (self->path);
-    free (self->source);
-    free (self->flow);
-    free (self->user_agent);
-    free (self->call_id);
-    free (self->license);
-    self->contact = s_dup (b->contact);
+    s_set (&self->contact, b->contact);
     self->owner = owner;
     self->expires_ms = b->expires_ms;
-    self->instance = s_dup (b->instance);
+    s_set (&self->instance, b->instance);
     self->reg_id = b->reg_id;
-    self->path = s_dup (b->path);
+    s_set (&self->path, b->path);
     s_copy (self->transport, sizeof self->transport, b->transport);
-    self->source = s_dup (b->source);
-    self->flow = s_dup (b->flow);
-    self->user_agent = s_dup (b->user_agent);
-    self->call_id = s_dup (b->call_id);
+    s_set (&self->source, b->source);
+    s_set (&self->flow, b->flow);
+    s_set (&self->user_agent, b->user_agent);
+    s_set (&self->call_id, b->call_id);
     self->cseq = b->cseq;
-    self->license = s_dup (b->license);
+    s_set (&self->license, b->license);
 }
 
 static void
 s_binding_export (const s_binding_t *self, const char *aor, cw_binding_t *out)
 {
-    memset (out, 0, sizeof *out);
+    //  Every member is written (no memset of the whole, 2 KB)
     s_copy (out->aor, sizeof out->aor, aor);
     s_copy (out->contact, sizeof out->contact, self->contact);
     out->owner = self->owner;
@@ -320,8 +369,9 @@ s_aor_owned (s_aor_t *record, int owner)
     return count;
 }
 
-//  Insert or update BINDING of OWNER; false when the table is full.
-static bool
+//  Insert or update BINDING of OWNER; the binding as stored, or NULL when
+//  the table is full.
+static s_binding_t *
 s_upsert (cw_location_t *self, const cw_binding_t *binding, int owner, bool limit_contacts)
 {
     s_aor_t *record = s_aor_get (self, binding->aor, false);
@@ -333,9 +383,9 @@ s_upsert (cw_location_t *self, const cw_binding_t *binding, int owner, bool limi
     }
     else {
         if (self->total >= CW_LOCATION_MAX_BINDINGS)
-            return false;
+            return NULL;
         if (limit_contacts && s_aor_owned (record, owner) >= CW_LOCATION_MAX_CONTACTS)
-            return false;
+            return NULL;
         record = s_aor_get (self, binding->aor, true);
         found = (s_binding_t *) zmalloc (sizeof (s_binding_t));
         found->record = record;
@@ -354,7 +404,7 @@ s_upsert (cw_location_t *self, const cw_binding_t *binding, int owner, bool limi
         if (found->expires_ms < self->next_expiry_ms)
             self->next_expiry_ms = found->expires_ms;
     }
-    return true;
+    return found;
 }
 
 //  Remove the binding at INDEX of RECORD (RECORD may go).
@@ -377,33 +427,519 @@ s_delete_at (cw_location_t *self, s_aor_t *record, size_t index)
 }
 
 // ---------------------------------------------------------------------------
+//  Records: the compact text form of a binding in a dump page
+//
+//  One line per binding, its fields separated by one space: aor contact
+//  expires_ms instance reg_id path transport source flow user_agent
+//  call_id cseq license. In a field every byte that is not printable
+//  ASCII, and space, '%', '"' and '\', is written %XX, so the text needs no
+//  escaping inside a JSON string but the line ends.
+
+static void
+s_text_reserve (s_text_t *text, size_t more)
+{
+    if (text->len + more <= text->cap)
+        return;
+    size_t cap = text->cap ? text->cap : 65536;
+    while (cap < text->len + more)
+        cap *= 2;
+    text->data = (char *) realloc (text->data, cap);
+    assert (text->data);
+    text->cap = cap;
+}
+
+static void
+s_text_field (s_text_t *text, const char *value, char end)
+{
+    static const char hex [] = "0123456789ABCDEF";
+    size_t length = value ? strlen (value) : 0;
+    s_text_reserve (text, length * 3 + 1);
+    char *out = text->data + text->len;
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char) value [i];
+        if (c <= 0x20 || c >= 0x7f || c == '%' || c == '"' || c == '\\') {
+            *out++ = '%';
+            *out++ = hex [c >> 4];
+            *out++ = hex [c & 15];
+        }
+        else
+            *out++ = (char) c;
+    }
+    *out++ = end;
+    text->len = (size_t) (out - text->data);
+}
+
+static void
+s_text_number (s_text_t *text, int64_t value, char end)
+{
+    s_text_reserve (text, 24);
+    char digits [24];
+    size_t n = 0;
+    uint64_t magnitude = value < 0 ? 0 - (uint64_t) value : (uint64_t) value;
+    do
+        digits [n++] = (char) ('0' + magnitude % 10);
+    while (magnitude /= 10);
+    char *out = text->data + text->len;
+    if (value < 0)
+        *out++ = '-';
+    while (n)
+        *out++ = digits [--n];
+    *out++ = end;
+    text->len = (size_t) (out - text->data);
+}
+
+//  OWNER_ONLY: with what only the owner uses (Call-ID, CSeq, lease)
+static void
+s_record_write (s_text_t *text, const s_binding_t *b, const char *aor, bool owner_only)
+{
+    s_text_field (text, aor, ' ');
+    s_text_field (text, b->contact, ' ');
+    s_text_number (text, b->expires_ms, ' ');
+    s_text_field (text, b->instance, ' ');
+    s_text_number (text, b->reg_id, ' ');
+    s_text_field (text, b->path, ' ');
+    s_text_field (text, b->transport, ' ');
+    s_text_field (text, b->source, ' ');
+    s_text_field (text, b->flow, ' ');
+    s_text_field (text, b->user_agent, ' ');
+    s_text_field (text, owner_only ? b->call_id : NULL, ' ');
+    s_text_number (text, owner_only ? b->cseq : 0, ' ');
+    s_text_field (text, owner_only ? b->license : NULL, '\n');
+}
+
+static int
+s_hex (char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                : -1;
+}
+
+//  Read one field at *AT (up to END) into DEST (SIZE bytes with its NUL)
+//  and step over the separator SEP; false when malformed or too long.
+static bool
+s_record_field (const char **at, const char *end, char sep, char *dest, size_t size)
+{
+    const char *p = *at;
+    size_t n = 0;
+    while (p < end && *p != sep) {
+        char c = *p++;
+        if (c == ' ' || c == '\n')
+            return false;
+        if (c == '%') {
+            if (end - p < 2 || s_hex (p [0]) < 0 || s_hex (p [1]) < 0)
+                return false;
+            c = (char) (s_hex (p [0]) * 16 + s_hex (p [1]));
+            if (c == 0)
+                return false;
+            p += 2;
+        }
+        if (n + 1 >= size)
+            return false;
+        dest [n++] = c;
+    }
+    if (p >= end)
+        return false;
+    dest [n] = 0;
+    *at = p + 1;
+    return true;
+}
+
+static bool
+s_record_number (const char **at, const char *end, char sep, int64_t min, int64_t max, int64_t *value)
+{
+    char digits [24];
+    if (!s_record_field (at, end, sep, digits, sizeof digits) || !digits [0])
+        return false;
+    char *stop;
+    errno = 0;
+    long long number = strtoll (digits, &stop, 10);
+    if (*stop || errno || number < min || number > max)
+        return false;
+    *value = number;
+    return true;
+}
+
+//  Parse the record at *AT (its line ends before END) into OUT and step to
+//  the next line; false when malformed.
+static bool
+s_record_parse (const char **at, const char *end, cw_binding_t *out)
+{
+    int64_t expires, reg_id, cseq;
+    bool ok = s_record_field (at, end, ' ', out->aor, sizeof out->aor)
+           && s_record_field (at, end, ' ', out->contact, sizeof out->contact)
+           && s_record_number (at, end, ' ', INT64_MIN, INT64_MAX, &expires)
+           && s_record_field (at, end, ' ', out->instance, sizeof out->instance)
+           && s_record_number (at, end, ' ', 0, INT32_MAX, &reg_id)
+           && s_record_field (at, end, ' ', out->path, sizeof out->path)
+           && s_record_field (at, end, ' ', out->transport, sizeof out->transport)
+           && s_record_field (at, end, ' ', out->source, sizeof out->source)
+           && s_record_field (at, end, ' ', out->flow, sizeof out->flow)
+           && s_record_field (at, end, ' ', out->user_agent, sizeof out->user_agent)
+           && s_record_field (at, end, ' ', out->call_id, sizeof out->call_id)
+           && s_record_number (at, end, ' ', 0, UINT32_MAX, &cseq)
+           && s_record_field (at, end, '\n', out->license, sizeof out->license);
+    if (!ok || !out->aor [0] || !out->contact [0])
+        return false;
+    out->owner = 0;
+    out->expires_ms = expires;
+    out->reg_id = (int) reg_id;
+    out->cseq = (uint32_t) cseq;
+    return true;
+}
+
+//  In a page, records are shorter: a field equal to the previous record's
+//  (in the same page) is "%" alone (a literal '%' is always "%25"); an AOR
+//  whose domain is the previous record's ends in "@%"; a contact that
+//  begins with its AOR up to the '@' is "~" and the rest, and "~=" when
+//  the rest is the source address (a literal '~' first, or '=' after the
+//  '~', is escaped); expires_ms is relative to the page's "base_ms"; the
+//  owner's own fields (Call-ID, CSeq, lease) are left out.
+
+//  The length of AOR's "sip:user@" (0 when it has no '@')
+static size_t
+s_aor_prefix (const char *aor)
+{
+    const char *at = strchr (aor, '@');
+    return at ? (size_t) (at - aor) + 1 : 0;
+}
+
+static void
+s_text_raw (s_text_t *text, const char *raw, size_t length)
+{
+    s_text_reserve (text, length);
+    memcpy (text->data + text->len, raw, length);
+    text->len += length;
+}
+
+//  Does TEXT's first LENGTH bytes need no escaping?
+static bool
+s_plain (const char *text, size_t length)
+{
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char) text [i];
+        if (c <= 0x20 || c >= 0x7f || c == '%' || c == '"' || c == '\\')
+            return false;
+    }
+    return true;
+}
+
+static void
+s_page_field (s_text_t *text, const char *value, const char *prev, char end)
+{
+    if (value && *value && prev && strcmp (value, prev) == 0) {
+        char ditto [2] = { '%', end };
+        s_text_raw (text, ditto, 2);
+    }
+    else
+        s_text_field (text, value, end);
+}
+
+static void
+s_page_record_write (s_text_t *text, const s_binding_t *b, const char *aor, const s_binding_t *prev, int64_t base_ms)
+{
+    size_t prefix = s_aor_prefix (aor);
+    const char *prev_aor = prev ? prev->record->aor : NULL;
+    size_t prev_prefix = prev_aor ? s_aor_prefix (prev_aor) : 0;
+    if (prefix && prev_prefix && aor [prefix] && s_plain (aor, prefix)
+        && strcmp (aor + prefix, prev_aor + prev_prefix) == 0) {
+        //  "sip:user@" and the previous domain
+        char *user = strndup (aor, prefix);
+        assert (user);
+        s_text_field (text, user, '%');
+        free (user);
+        s_text_raw (text, " ", 1);
+    }
+    else
+        s_text_field (text, aor, ' ');
+    const char *contact = s_str (b->contact);
+    if (prefix && strncmp (contact, aor, prefix) == 0) {
+        const char *rest = contact + prefix;
+        if (b->source && strcmp (rest, b->source) == 0)
+            s_text_raw (text, "~= ", 3);
+        else {
+            s_text_raw (text, rest [0] == '=' ? "~%3D" : "~", rest [0] == '=' ? 4 : 1);
+            s_text_field (text, rest [0] == '=' ? rest + 1 : rest, ' ');
+        }
+    }
+    else {
+        if (contact [0] == '~')
+            s_text_raw (text, "%7E", 3);
+        s_text_field (text, contact [0] == '~' ? contact + 1 : contact, ' ');
+    }
+    s_text_number (text, b->expires_ms - base_ms, ' ');
+    s_page_field (text, b->instance, prev ? prev->instance : NULL, ' ');
+    s_text_number (text, b->reg_id, ' ');
+    s_page_field (text, b->path, prev ? prev->path : NULL, ' ');
+    s_page_field (text, b->transport, prev ? prev->transport : NULL, ' ');
+    s_page_field (text, b->source, prev ? prev->source : NULL, ' ');
+    s_page_field (text, b->flow, prev ? prev->flow : NULL, ' ');
+    s_page_field (text, b->user_agent, prev ? prev->user_agent : NULL, '\n');
+}
+
+//  A field of a page record: "%" alone takes PREV's (NULL: none, malformed)
+static bool
+s_page_field_parse (const char **at, const char *end, char sep, char *dest, size_t size, const char *prev)
+{
+    if (end - *at >= 2 && (*at) [0] == '%' && (*at) [1] == sep) {
+        if (!prev || !*prev)
+            return false;
+        snprintf (dest, size, "%s", prev);
+        *at += 2;
+        return true;
+    }
+    return s_record_field (at, end, sep, dest, size);
+}
+
+//  Parse a page record at *AT into OUT (PREV: the previous record of the
+//  page, or NULL); false when malformed.
+static bool
+s_page_record_parse (const char **at, const char *end, cw_binding_t *out, const cw_binding_t *prev, int64_t base_ms)
+{
+    //  The AOR, maybe with the previous one's domain
+    const char *space = memchr (*at, ' ', (size_t) (end - *at));
+    if (!space)
+        return false;
+    if (space - *at >= 2 && space [-1] == '%' && space [-2] == '@') {
+        size_t prev_prefix = prev ? s_aor_prefix (prev->aor) : 0;
+        if (!prev_prefix || !prev->aor [prev_prefix])
+            return false;
+        //  "sip:user@" is the field but its last character
+        const char *stop = space - 1;
+        if (!s_record_field (at, stop + 1, '%', out->aor, sizeof out->aor) || *at != stop + 1)
+            return false;
+        size_t n = strlen (out->aor);
+        if (n + strlen (prev->aor + prev_prefix) >= sizeof out->aor)
+            return false;
+        strcpy (out->aor + n, prev->aor + prev_prefix);
+        *at = space + 1;
+    }
+    else if (!s_record_field (at, end, ' ', out->aor, sizeof out->aor))
+        return false;
+    size_t prefix = s_aor_prefix (out->aor);
+    if (!out->aor [0])
+        return false;
+    //  The contact (when it is the source address, filled in below)
+    bool from_source = false;
+    if (*at < end && **at == '~') {
+        (*at)++;
+        if (!prefix || prefix >= sizeof out->contact)
+            return false;
+        if (end - *at >= 2 && (*at) [0] == '=' && (*at) [1] == ' ') {
+            from_source = true;
+            *at += 2;
+        }
+        else if (!s_record_field (at, end, ' ', out->contact + prefix, sizeof out->contact - prefix))
+            return false;
+        memcpy (out->contact, out->aor, prefix);
+    }
+    else if (!s_record_field (at, end, ' ', out->contact, sizeof out->contact) || !out->contact [0])
+        return false;
+    int64_t expires, reg_id;
+    bool ok = s_record_number (at, end, ' ', INT32_MIN, INT64_MAX / 2, &expires)
+           && s_page_field_parse (at, end, ' ', out->instance, sizeof out->instance, prev ? prev->instance : NULL)
+           && s_record_number (at, end, ' ', 0, INT32_MAX, &reg_id)
+           && s_page_field_parse (at, end, ' ', out->path, sizeof out->path, prev ? prev->path : NULL)
+           && s_page_field_parse (at, end, ' ', out->transport, sizeof out->transport, prev ? prev->transport : NULL)
+           && s_page_field_parse (at, end, ' ', out->source, sizeof out->source, prev ? prev->source : NULL)
+           && s_page_field_parse (at, end, ' ', out->flow, sizeof out->flow, prev ? prev->flow : NULL)
+           && s_page_field_parse (at, end, '\n', out->user_agent, sizeof out->user_agent,
+                                  prev ? prev->user_agent : NULL);
+    if (!ok)
+        return false;
+    if (from_source) {
+        if (!out->source [0] || prefix + strlen (out->source) >= sizeof out->contact)
+            return false;
+        strcpy (out->contact + prefix, out->source);
+    }
+    out->owner = 0;
+    out->expires_ms = base_ms + expires;
+    out->reg_id = (int) reg_id;
+    out->call_id [0] = 0;
+    out->cseq = 0;
+    out->license [0] = 0;
+    return true;
+}
+
+// ---------------------------------------------------------------------------
+//  Snapshots for a peer that pulls the table in pages
+
+static void
+s_snapshot_clear (s_snapshot_t *snap)
+{
+    free (snap->text);
+    free (snap->starts);
+    free (snap->counts);
+    free (snap->served);
+    memset (snap, 0, sizeof *snap);
+}
+
+static void
+s_snapshot_take (cw_location_t *self, s_snapshot_t *snap, int64_t now_ms)
+{
+    s_snapshot_clear (snap);
+    s_text_t text = { 0 };
+    size_t cap = 8, pages = 0, count = 0;
+    snap->starts = (size_t *) malloc ((cap + 1) * sizeof (size_t));
+    snap->counts = (size_t *) malloc (cap * sizeof (size_t));
+    assert (snap->starts && snap->counts);
+    snap->starts [0] = 0;
+    const s_binding_t *prev = NULL;
+    for (s_aor_t *record = (s_aor_t *) zhashx_first (self->aors); record; record = (s_aor_t *) zhashx_next (self->aors))
+        for (size_t i = 0; i < record->count; i++) {
+            if (record->items [i]->owner != self->this_peer)
+                continue;
+            size_t limit = pages ? CW_LOCATION_PAGE_BYTES : CW_LOCATION_PAGE_BYTES / 16;
+            if (text.len - snap->starts [pages] > limit && count > 0) {
+                //  This record starts the next page
+                snap->counts [pages++] = count;
+                if (pages == cap) {
+                    cap *= 2;
+                    snap->starts = (size_t *) realloc (snap->starts, (cap + 1) * sizeof (size_t));
+                    snap->counts = (size_t *) realloc (snap->counts, cap * sizeof (size_t));
+                    assert (snap->starts && snap->counts);
+                }
+                snap->starts [pages] = text.len;
+                count = 0;
+                prev = NULL;
+            }
+            s_page_record_write (&text, record->items [i], record->aor, prev, now_ms);
+            prev = record->items [i];
+            count++;
+        }
+    snap->counts [pages++] = count;
+    snap->starts [pages] = text.len;
+    s_text_reserve (&text, 1);
+    text.data [text.len] = 0;
+    snap->text = text.data;
+    snap->pages = pages;
+    snap->served = (bool *) calloc (pages, sizeof (bool));
+    assert (snap->served);
+    snap->id = ++self->snapshot_id;
+    snap->seq = self->seq;
+    snap->taken_ms = now_ms;
+}
+
+json_t *
+cw_location_dump_args (cw_location_t *self, json_t *args, int64_t now_ms, char *err, size_t errlen)
+{
+    json_t *page_json = json_object_get (args, "page");
+    if (!page_json)
+        return cw_location_dump (self);
+    json_t *peer_json = json_object_get (args, "peer");
+    json_int_t peer = json_integer_value (peer_json), page = json_integer_value (page_json);
+    if (!json_is_integer (page_json) || !json_is_integer (peer_json) || peer < 1 || peer > CW_LOCATION_PEERS
+        || page < 0) {
+        snprintf (err, errlen, "routing.location.dump: 'peer' is a peer number (1..%d) and 'page' a page number",
+                  CW_LOCATION_PEERS);
+        return NULL;
+    }
+    s_snapshot_t *snap = &self->snapshots [peer];
+    if (snap->text && now_ms - snap->taken_ms > CW_LOCATION_SNAPSHOT_MS)
+        s_snapshot_clear (snap);
+    if (page == 0)
+        s_snapshot_take (self, snap, now_ms);
+    else {
+        json_t *id = json_object_get (args, "snapshot");
+        if (!snap->text || !json_is_integer (id) || (uint64_t) json_integer_value (id) != snap->id) {
+            snprintf (err, errlen, "routing.location.dump: snapshot %" JSON_INTEGER_FORMAT " of peer %d is gone",
+                      json_integer_value (id), (int) peer);
+            return NULL;
+        }
+        if ((size_t) page >= snap->pages) {
+            snprintf (err, errlen, "routing.location.dump: the snapshot has %zu page(s)", snap->pages);
+            return NULL;
+        }
+    }
+    size_t at = snap->starts [page], length = snap->starts [page + 1] - at;
+    json_t *reply = json_pack ("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s%}", "owner", self->this_peer, "epoch",
+                               (json_int_t) self->epoch, "seq", (json_int_t) snap->seq, "snapshot",
+                               (json_int_t) snap->id, "page", (json_int_t) page, "pages", (json_int_t) snap->pages,
+                               "count", (json_int_t) snap->counts [page], "base_ms", (json_int_t) snap->taken_ms,
+                               "records", snap->text + at, length);
+    if (!snap->served [page]) {
+        snap->served [page] = true;
+        if (++snap->served_count == snap->pages)
+            s_snapshot_clear (snap);
+    }
+    if (!reply)
+        snprintf (err, errlen, "routing.location.dump: out of memory");
+    return reply;
+}
+
+// ---------------------------------------------------------------------------
 //  Own change log
+//
+//  Each change is kept as text: "P " and the binding's record, or "D "
+//  and the AOR and contact fields. Making it costs a fraction of building
+//  and serialising its JSON, which only changes_since does, when there is
+//  a peer to send it to.
 
 static uint64_t
-s_log (cw_location_t *self, json_t *change)
+s_log (cw_location_t *self)
 {
     uint64_t seq = ++self->seq;
-    json_object_set_new (change, "seq", json_integer ((json_int_t) seq));
     char **slot = &self->log [seq % S_LOG];
     free (*slot);
-    *slot = json_dumps (change, JSON_COMPACT);
-    json_decref (change);
+    *slot = (char *) malloc (self->scratch.len + 1);
+    assert (*slot);
+    memcpy (*slot, self->scratch.data, self->scratch.len);
+    (*slot) [self->scratch.len] = 0;
     return seq;
 }
 
 static uint64_t
-s_log_put (cw_location_t *self, const char *aor, const char *contact)
+s_log_put (cw_location_t *self, const s_binding_t *b)
 {
-    s_aor_t *record = s_aor_get (self, aor, false);
-    s_binding_t *b = s_aor_find (record, contact, self->this_peer, NULL);
-    assert (b);
-    return s_log (self, json_pack ("{s:s, s:o}", "op", "put", "binding", s_binding_json (b, aor)));
+    self->scratch.len = 0;
+    s_text_reserve (&self->scratch, 2);
+    memcpy (self->scratch.data, "P ", 2);
+    self->scratch.len = 2;
+    s_record_write (&self->scratch, b, b->record->aor, true);
+    return s_log (self);
 }
 
 static uint64_t
 s_log_del (cw_location_t *self, const char *aor, const char *contact)
 {
-    return s_log (self, json_pack ("{s:s, s:s, s:s}", "op", "del", "aor", aor, "contact", contact));
+    self->scratch.len = 0;
+    s_text_reserve (&self->scratch, 2);
+    memcpy (self->scratch.data, "D ", 2);
+    self->scratch.len = 2;
+    s_text_field (&self->scratch, aor, ' ');
+    s_text_field (&self->scratch, contact, '\n');
+    return s_log (self);
+}
+
+//  The wire form of a binding given as a cw_binding_t
+static json_t *
+s_binding_json_of (const cw_binding_t *b)
+{
+    return json_pack ("{s:s, s:s, s:I, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "aor", b->aor, "contact",
+                      b->contact, "expires_ms", (json_int_t) b->expires_ms, "instance", b->instance, "reg_id",
+                      b->reg_id, "path", b->path, "transport", b->transport, "source", b->source, "flow", b->flow,
+                      "user_agent", b->user_agent, "call_id", b->call_id, "cseq", (json_int_t) b->cseq, "license",
+                      b->license);
+}
+
+//  The change SEQ as JSON (SCRATCH: room for one binding)
+static json_t *
+s_log_change (cw_location_t *self, uint64_t seq, cw_binding_t *scratch)
+{
+    const char *entry = self->log [seq % S_LOG];
+    assert (entry);
+    const char *at = entry + 2, *end = entry + strlen (entry);
+    json_t *change = NULL;
+    if (entry [0] == 'P' && s_record_parse (&at, end, scratch))
+        change = json_pack ("{s:I, s:s, s:o}", "seq", (json_int_t) seq, "op", "put", "binding",
+                            s_binding_json_of (scratch));
+    else if (entry [0] == 'D' && s_record_field (&at, end, ' ', scratch->aor, sizeof scratch->aor)
+             && s_record_field (&at, end, '\n', scratch->contact, sizeof scratch->contact))
+        change = json_pack ("{s:I, s:s, s:s, s:s}", "seq", (json_int_t) seq, "op", "del", "aor", scratch->aor,
+                            "contact", scratch->contact);
+    assert (change);
+    return change;
 }
 
 // ---------------------------------------------------------------------------
@@ -450,6 +986,11 @@ cw_location_destroy (cw_location_t **self_p)
     for (size_t i = 0; i < S_LOG; i++)
         free (self->log [i]);
     free (self->log);
+    free (self->scratch.data);
+    for (int peer = 0; peer <= CW_LOCATION_PEERS; peer++) {
+        s_snapshot_clear (&self->snapshots [peer]);
+        free (self->loads [peer].seen);
+    }
     free (self);
     *self_p = NULL;
 }
@@ -494,9 +1035,8 @@ cw_location_put (cw_location_t *self, const cw_binding_t *binding)
     if (!binding->aor [0] || !binding->contact [0] || !memchr (binding->aor, 0, sizeof binding->aor)
         || !memchr (binding->contact, 0, sizeof binding->contact))
         return 0;
-    if (!s_upsert (self, binding, self->this_peer, true))
-        return 0;
-    return s_log_put (self, binding->aor, binding->contact);
+    s_binding_t *stored = s_upsert (self, binding, self->this_peer, true);
+    return stored ? s_log_put (self, stored) : 0;
 }
 
 uint64_t
@@ -722,11 +1262,11 @@ cw_location_changes_since (cw_location_t *self, uint64_t seq, size_t max)
         max = S_LOG;
     uint64_t last = self->seq - first + 1 > max ? first + max - 1 : self->seq;
     json_t *changes = json_array ();
-    for (uint64_t s = first; s <= last; s++) {
-        json_t *change = json_loads (self->log [s % S_LOG], 0, NULL);
-        assert (change);
-        json_array_append_new (changes, change);
-    }
+    cw_binding_t *scratch = (cw_binding_t *) malloc (sizeof (cw_binding_t));
+    assert (scratch);
+    for (uint64_t s = first; s <= last; s++)
+        json_array_append_new (changes, s_log_change (self, s, scratch));
+    free (scratch);
     return json_pack ("{s:i, s:I, s:I, s:I, s:o}", "owner", self->this_peer, "epoch", (json_int_t) self->epoch,
                       "from_seq", (json_int_t) first, "to_seq", (json_int_t) last, "changes", changes);
 }
@@ -860,6 +1400,117 @@ cw_location_load (cw_location_t *self, json_t *dump)
     free (parsed);
     self->owners [owner].epoch = epoch;
     self->owners [owner].seq = seq;
+    return CW_LOCATION_APPLIED;
+}
+
+//  The header of a dump page, checked against the first page's
+typedef struct {
+    int owner;
+    uint64_t epoch, seq, snapshot;
+    size_t page, pages, count;
+    int64_t base_ms;
+    const char *records;
+    size_t length;
+} s_page_t;
+
+static bool
+s_page_header (json_t *page, s_page_t *out)
+{
+    json_t *snapshot = json_object_get (page, "snapshot"), *number = json_object_get (page, "page"),
+           *pages = json_object_get (page, "pages"), *count = json_object_get (page, "count"),
+           *records = json_object_get (page, "records"), *base = json_object_get (page, "base_ms");
+    if (!json_is_object (page) || !s_header (page, "seq", &out->owner, &out->epoch, &out->seq)
+        || !json_is_integer (snapshot) || !json_is_integer (number) || !json_is_integer (pages)
+        || !json_is_integer (count) || !json_is_string (records) || json_integer_value (number) < 0
+        || json_integer_value (pages) < 1 || json_integer_value (number) >= json_integer_value (pages)
+        || json_integer_value (count) < 0 || !json_is_integer (base))
+        return false;
+    out->base_ms = json_integer_value (base);
+    out->snapshot = (uint64_t) json_integer_value (snapshot);
+    out->page = (size_t) json_integer_value (number);
+    out->pages = (size_t) json_integer_value (pages);
+    out->count = (size_t) json_integer_value (count);
+    out->records = json_string_value (records);
+    out->length = json_string_length (records);
+    return true;
+}
+
+static void
+s_load_clear (s_load_t *load)
+{
+    free (load->seen);
+    memset (load, 0, sizeof *load);
+}
+
+cw_location_result_t
+cw_location_load_page (cw_location_t *self, json_t *json, bool *complete)
+{
+    *complete = false;
+    s_page_t page;
+    if (!s_page_header (json, &page) || page.owner == self->this_peer)
+        return CW_LOCATION_INVALID;
+    s_load_t *load = &self->loads [page.owner];
+    if (page.page == 0) {
+        //  A load begins: until it ends, nothing is known of the owner's changes
+        s_load_clear (load);
+        load->snapshot = page.snapshot;
+        load->epoch = page.epoch;
+        load->seq = page.seq;
+        load->pages = page.pages;
+        load->seen = (bool *) calloc (page.pages, sizeof (bool));
+        assert (load->seen);
+        load->mark = ++self->mark ? self->mark : ++self->mark;
+        self->owners [page.owner].epoch = 0;
+        self->owners [page.owner].seq = 0;
+    }
+    else if (!load->seen || page.snapshot != load->snapshot || page.epoch != load->epoch || page.seq != load->seq
+             || page.pages != load->pages || load->seen [page.page])
+        return CW_LOCATION_INVALID;
+    //  Two bindings: this record and the previous one, whose fields a
+    //  record may repeat
+    cw_binding_t *pair = (cw_binding_t *) malloc (2 * sizeof (cw_binding_t));
+    assert (pair);
+    const char *at = page.records, *end = page.records + page.length;
+    size_t records = 0;
+    bool ok = true;
+    while (ok && at < end) {
+        cw_binding_t *binding = &pair [records % 2];
+        ok = s_page_record_parse (&at, end, binding, records ? &pair [(records + 1) % 2] : NULL, page.base_ms);
+        if (ok) {
+            s_binding_t *stored = s_upsert (self, binding, page.owner, false);
+            if (stored)
+                stored->mark = load->mark;
+            records++;
+        }
+    }
+    free (pair);
+    if (!ok || records != page.count) {
+        //  The load stops here: the owner stays unknown (its next change is a gap)
+        s_load_clear (load);
+        return CW_LOCATION_INVALID;
+    }
+    load->seen [page.page] = true;
+    if (++load->received < load->pages)
+        return CW_LOCATION_APPLIED;
+    //  The last page: what no page carried is gone
+    zlistx_t *empty = zlistx_new ();
+    for (s_aor_t *record = (s_aor_t *) zhashx_first (self->aors); record;
+         record = (s_aor_t *) zhashx_next (self->aors)) {
+        for (size_t i = 0; i < record->count;)
+            if (record->items [i]->owner == page.owner && record->items [i]->mark != load->mark)
+                s_delete_at (self, record, i);
+            else
+                i++;
+        if (record->count == 0)
+            zlistx_add_end (empty, record);
+    }
+    for (s_aor_t *record = (s_aor_t *) zlistx_first (empty); record; record = (s_aor_t *) zlistx_next (empty))
+        s_aor_release (self, record);
+    zlistx_destroy (&empty);
+    self->owners [page.owner].epoch = load->epoch;
+    self->owners [page.owner].seq = load->seq;
+    s_load_clear (load);
+    *complete = true;
     return CW_LOCATION_APPLIED;
 }
 

@@ -26,10 +26,11 @@
     table is a hash of AORs (CZMQ zhashx, which grows with it), so put,
     remove and lookup cost the same at 100 bindings and at 1,000,000; the
     bindings are stored compactly (their strings allocated to size), not
-    as cw_binding_t. This peer's last changes are kept, serialised, in a
-    ring (CW_LOCATION_LOG changes): changes_since for a number older than
-    the ring starts at the oldest change kept, so the receiver sees a gap
-    and pulls a dump.
+    as cw_binding_t. This peer's last changes are kept, as compact text,
+    in a ring (CW_LOCATION_LOG changes): changes_since for a number older
+    than the ring starts at the oldest change kept, so the receiver sees a
+    gap and pulls a dump. A dump of a large table travels in pages
+    (cw_location_dump_args, cw_location_load_page).
 
     Refined from the first contract: the limits below, cw_location_own
     (the registrar's view of one AOR), cw_location_on_remove (so whoever
@@ -136,6 +137,25 @@ json_t *cw_location_changes_since (cw_location_t *self, uint64_t seq, size_t max
 //  This peer's whole table: {"owner", "epoch", "seq", "bindings": [...]}.
 json_t *cw_location_dump (cw_location_t *self);
 
+//  A whole table of 100,000 bindings is larger than one cluster message
+//  may be, so a peer pulls it in pages. The answer to routing.location.dump
+//  with ARGS (NULL or {} = the whole table, cw_location_dump):
+//  {"peer": P, "page": 0} takes a snapshot of this peer's own table for
+//  peer P (replacing P's previous one) and answers its first page;
+//  {"peer": P, "page": N, "snapshot": ID} answers page N of P's snapshot
+//  ID (the snapshot is dropped after its last page). A page is
+//  {"owner", "epoch", "seq", "snapshot", "page", "pages", "count",
+//  "records"}: RECORDS is the text of COUNT bindings, one line each,
+//  fields separated by spaces and escaped (%XX), at most
+//  CW_LOCATION_PAGE_BYTES of it (page 0: a sixteenth of that, so the
+//  puller learns the page count soon). What only the owner uses (the
+//  REGISTER's Call-ID and CSeq, the lease) is left out. NULL with a reason in ERR when ARGS are
+//  wrong or the snapshot is gone (taken again, or older than
+//  CW_LOCATION_SNAPSHOT_MS). New reference.
+#define CW_LOCATION_PAGE_BYTES (2 * 1024 * 1024)
+#define CW_LOCATION_SNAPSHOT_MS 30000
+json_t *cw_location_dump_args (cw_location_t *self, json_t *args, int64_t now_ms, char *err, size_t errlen);
+
 typedef enum {
     CW_LOCATION_APPLIED = 0,
     CW_LOCATION_STALE,     //  already had it: nothing to do
@@ -150,6 +170,17 @@ cw_location_result_t cw_location_apply (cw_location_t *self, json_t *changes);
 //  Replace everything known of the dump's owner by DUMP (INVALID for this
 //  peer's own number).
 cw_location_result_t cw_location_load (cw_location_t *self, json_t *dump);
+//  Take PAGE, one page of another peer's snapshot (cw_location_dump_args;
+//  page 0 first, the others in any order): its bindings are added or
+//  refreshed at once, so a load goes on while the next pages travel. When
+//  the snapshot's last page is in (*COMPLETE set), the owner's bindings
+//  that no page carried are removed and the owner's epoch and last change
+//  become the snapshot's. A page 0 starts a load over. INVALID when PAGE
+//  is malformed (the load stops; the bindings before the bad record stay
+//  until the owner's next load), of this peer's own number, or not of the
+//  load under way; a load that does not complete leaves the owner's epoch
+//  and last change unknown, so its next change is a gap.
+cw_location_result_t cw_location_load_page (cw_location_t *self, json_t *page, bool *complete);
 //  Forget everything of OWNER (it left the cluster).
 void cw_location_forget (cw_location_t *self, int owner);
 //  The last change of OWNER applied here (0 = none), and its epoch (EPOCH

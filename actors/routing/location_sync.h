@@ -16,8 +16,11 @@
     epoch, a peer seen alive for the first time or again (a start, a
     rejoin) makes this peer pull that owner's table with
     `replication.peer_request {peer, actor: "routing", command:
-    "routing.location.dump", args: {}}` (one pull per owner at a time,
-    retried after CW_LOCATION_SYNC_RETRY_MS when it failed). A dead
+    "routing.location.dump", args: {peer, page}}`, in pages
+    (cw_location_dump_args; an answer with the whole table is taken too),
+    one pull per owner at a time, retried after CW_LOCATION_SYNC_RETRY_MS
+    when it failed. The owner's changes that come during a pull and do not
+    follow what is known are kept and applied after it. A dead
     owner's bindings stay in the table but lookups skip them (the caller's
     alive function says a peer that left the cluster is not alive either);
     when this node is no longer clustered, the other owners are forgotten.
