@@ -949,9 +949,13 @@ s_cmd_dump (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **
 {
     (void) actor;
     (void) req;
-    (void) args;
     cw_registrar_t *self = (cw_registrar_t *) arg;
-    *reply = cw_location_dump (self->table);
+    char err [256];
+    *reply = cw_location_dump_args (self->table, args, s_now (), err, sizeof err);
+    if (!*reply) {
+        *reply = cw_error_body ("%s", err);
+        return CW_REPLY_ERROR;
+    }
     return CW_REPLY_OK;
 }
 
@@ -960,7 +964,8 @@ static const cw_command_t s_commands [] = {
       "the registrations of every peer {aor?, peer?}: aor, contact, peer, expires, instance, reg_id, transport, "
       "source" },
     { "routing.location.dump", s_cmd_dump, CW_CMD_IDEMPOTENT,
-      "this peer's own bindings with its epoch and last change (for the other peers)" },
+      "this peer's own bindings with its epoch and last change (for the other peers); {peer, page, snapshot?}: "
+      "one page of a snapshot" },
     { NULL, NULL, 0, NULL },
 };
 

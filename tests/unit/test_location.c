@@ -721,16 +721,134 @@ test_sync (void **state)
     assert_int_equal (system (command), 0);
 }
 
+//  A table pulled in pages: every binding comes over (odd characters, a
+//  shared domain, a contact equal to the AOR's user at the source), the
+//  pages in any order after the first; what the owner no longer has is
+//  gone after the last page; a page of another snapshot, a page twice, a
+//  malformed page are refused; the snapshot goes after its last page
+static void
+test_pages (void **state)
+{
+    (void) state;
+    const int count = 30000;
+    cw_location_t *one = cw_location_new (1, 1);
+    cw_location_t *two = cw_location_new (2, 2);
+    char aor [128], contact [128];
+    for (int i = 0; i < count; i++) {
+        if (i % 7 == 0)
+            snprintf (aor, sizeof aor, "sip:we%%ird \"%d\"@Other.example.com", i);
+        else
+            snprintf (aor, sizeof aor, "sip:user%d@example.com", i);
+        snprintf (contact, sizeof contact, i % 11 == 0 ? "~sip:x%d@10.0.0.1;ob" : "sip:user%d@127.0.0.1:5070", i);
+        cw_binding_t b = s_binding (aor, contact, NOW + 3600000 + i);
+        if (i % 13 == 0) {
+            snprintf (b.instance, sizeof b.instance, "<urn:uuid:%d>", i);
+            b.reg_id = 2;
+            snprintf (b.path, sizeof b.path, "<sip:p@x;lr>");
+        }
+        snprintf (b.user_agent, sizeof b.user_agent, i % 19 ? "phone" : "UA \\ %%41");
+        snprintf (b.call_id, sizeof b.call_id, "%d@here", i);
+        b.cseq = 5;
+        assert_true (cw_location_put (one, &b) > 0);
+    }
+    //  Something peer 2 knew of peer 1 that peer 1 no longer has
+    cw_binding_t gone = s_binding ("sip:gone@example.com", "sip:gone@192.0.2.1", NOW + 60000);
+    cw_location_t *old = cw_location_new (1, 1);
+    cw_location_put (old, &gone);
+    json_t *dump = cw_location_dump (old);
+    assert_int_equal (cw_location_load (two, dump), CW_LOCATION_APPLIED);
+    json_decref (dump);
+    cw_location_destroy (&old);
+
+    char err [256];
+    json_t *args = json_pack ("{s:i, s:i}", "peer", 2, "page", 0);
+    json_t *first = cw_location_dump_args (one, args, NOW, err, sizeof err);
+    json_decref (args);
+    assert_non_null (first);
+    size_t pages = (size_t) json_integer_value (json_object_get (first, "pages"));
+    json_int_t snapshot = json_integer_value (json_object_get (first, "snapshot"));
+    assert_true (pages >= 2);
+    bool complete = true;
+    assert_int_equal (cw_location_load_page (two, first, &complete), CW_LOCATION_APPLIED);
+    assert_false (complete);
+    //  Page 0 again is refused as a second page of the load
+    json_t *others [16];
+    assert_true (pages <= 16);
+    for (size_t page = 1; page < pages; page++) {
+        args = json_pack ("{s:i, s:I, s:I}", "peer", 2, "page", (json_int_t) page, "snapshot", snapshot);
+        others [page] = cw_location_dump_args (one, args, NOW, err, sizeof err);
+        json_decref (args);
+        assert_non_null (others [page]);
+    }
+    //  Every page served: the snapshot is gone
+    args = json_pack ("{s:i, s:i, s:I}", "peer", 2, "page", 1, "snapshot", snapshot);
+    assert_null (cw_location_dump_args (one, args, NOW, err, sizeof err));
+    json_decref (args);
+    //  A malformed page is refused and stops the load
+    json_t *bad = json_deep_copy (others [1]);
+    json_object_set_new (bad, "records", json_string ("sip:a@b %ZZ 1 0\n"));
+    assert_int_equal (cw_location_load_page (two, bad, &complete), CW_LOCATION_INVALID);
+    json_decref (bad);
+    assert_int_equal (cw_location_load_page (two, others [1], &complete), CW_LOCATION_INVALID);
+    //  Again from page 0, the other pages last to first
+    assert_int_equal (cw_location_load_page (two, first, &complete), CW_LOCATION_APPLIED);
+    for (size_t page = pages - 1; page >= 1; page--) {
+        assert_int_equal (cw_location_load_page (two, others [page], &complete), CW_LOCATION_APPLIED);
+        assert_int_equal (complete, page == 1);
+        if (page == pages - 1)    //  twice: refused
+            assert_int_equal (cw_location_load_page (two, others [page], &complete), CW_LOCATION_INVALID);
+    }
+    assert_int_equal (cw_location_count (two, 1), count);
+    assert_int_equal (cw_location_seq (two, 1, NULL), cw_location_seq (one, 1, NULL));
+    cw_binding_t x [2], y [2];
+    assert_int_equal (cw_location_lookup (two, "sip:gone@example.com", NOW, NULL, NULL, y, 2), 0);
+    for (int i = 0; i < count; i++) {
+        if (i % 7 == 0)
+            snprintf (aor, sizeof aor, "sip:we%%ird \"%d\"@Other.example.com", i);
+        else
+            snprintf (aor, sizeof aor, "sip:user%d@example.com", i);
+        assert_int_equal (cw_location_lookup (one, aor, NOW, NULL, NULL, x, 2), 1);
+        assert_int_equal (cw_location_lookup (two, aor, NOW, NULL, NULL, y, 2), 1);
+        assert_string_equal (x [0].contact, y [0].contact);
+        assert_true (x [0].expires_ms == y [0].expires_ms);
+        assert_string_equal (x [0].instance, y [0].instance);
+        assert_int_equal (x [0].reg_id, y [0].reg_id);
+        assert_string_equal (x [0].path, y [0].path);
+        assert_string_equal (x [0].source, y [0].source);
+        assert_string_equal (x [0].user_agent, y [0].user_agent);
+        assert_int_equal (y [0].owner, 1);
+        assert_string_equal (y [0].call_id, "");    //  the owner's own
+    }
+    json_decref (first);
+    for (size_t page = 1; page < pages; page++)
+        json_decref (others [page]);
+    //  Peer 1 never takes its own pages
+    args = json_pack ("{s:i, s:i}", "peer", 1, "page", 0);
+    first = cw_location_dump_args (one, args, NOW, err, sizeof err);
+    assert_int_equal (cw_location_load_page (one, first, &complete), CW_LOCATION_INVALID);
+    json_decref (first);
+    json_decref (args);
+    cw_location_destroy (&one);
+    cw_location_destroy (&two);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test (test_put_lookup_remove), cmocka_unit_test (test_list_json),
-        cmocka_unit_test (test_flows_and_expiry),  cmocka_unit_test (test_limits),
-        cmocka_unit_test (test_two_peers),         cmocka_unit_test (test_remote_removals_quiet),
-        cmocka_unit_test (test_outbound_instance), cmocka_unit_test (test_malformed),
-        cmocka_unit_test (test_renumbered),        cmocka_unit_test (test_log_ring),
-        cmocka_unit_test (test_hundred_thousand),  cmocka_unit_test (test_sync),
+        cmocka_unit_test (test_put_lookup_remove),
+        cmocka_unit_test (test_list_json),
+        cmocka_unit_test (test_flows_and_expiry),
+        cmocka_unit_test (test_limits),
+        cmocka_unit_test (test_two_peers),
+        cmocka_unit_test (test_remote_removals_quiet),
+        cmocka_unit_test (test_outbound_instance),
+        cmocka_unit_test (test_malformed),
+        cmocka_unit_test (test_renumbered),
+        cmocka_unit_test (test_log_ring),
+        cmocka_unit_test (test_hundred_thousand),
+        cmocka_unit_test (test_sync),
+        cmocka_unit_test (test_pages),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
