@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "auth.h"
+#include "capacity.h"
 #include "registrar.h"
 #include "routing.h"
 
@@ -44,7 +45,9 @@ main (int argc, char **argv)
         return 1;
     }
     cw_routing_on_status (routing, s_registrar_status, registrar);
+    cw_capacity_t *capacity = cw_capacity_new (routing);
     int status = cw_routing_run (routing);
+    cw_capacity_destroy (&capacity);
     cw_registrar_destroy (&registrar);
     cw_auth_destroy (&auth);
     cw_routing_destroy (&routing);
