@@ -172,16 +172,22 @@ cw_binding_store_open (const char *path, const char *boot_id, bool *wiped, char 
     if (rc != SQLITE_OK && cw_state_is_damage (rc)) {
         //  Damaged: keep it for a post-mortem, start empty
         s_close (self);
-        char as [4200] = "", problem [1024];
+        char as [4200] = "";
         if (cw_state_move_aside (path, as, sizeof as, err, errlen) != 0) {
             cw_binding_store_destroy (&self);
             return NULL;
         }
-        snprintf (problem, sizeof problem, "%s was damaged (%s); moved to %s, registrations start empty", path, why,
-                  as);
-        cw_warn ("binding store: %s", problem);
+        const char *format = "%s was damaged (%s); moved to %s, registrations start empty";
+        int size = snprintf (NULL, 0, format, path, why, as);
+        char *problem = size > 0 ? (char *) malloc ((size_t) size + 1) : NULL;
+        if (problem) {
+            snprintf (problem, (size_t) size + 1, format, path, why, as);
+            cw_warn ("binding store: %s", problem);
+        }
         if (damaged)
-            *damaged = strdup (problem);
+            *damaged = problem;
+        else
+            free (problem);
         *wiped = false;
         rc = s_open (self, boot_id ? boot_id : "", wiped, why, sizeof why);
     }
