@@ -113,8 +113,11 @@ s_open (cw_binding_store_t *self, const char *boot_id, bool *wiped, char *why, s
     sqlite3_busy_timeout (self->db, 2000);
     sqlite3_extended_result_codes (self->db, 1);
     //  The file only has to outlive the process: no fsync (see the header)
-    if ((rc = s_exec (self->db, "PRAGMA journal_mode=WAL")) != SQLITE_OK
-        || (rc = s_exec (self->db, "PRAGMA synchronous=OFF")) != SQLITE_OK) {
+    if ((rc = s_exec (self->db, "PRAGMA locking_mode=EXCLUSIVE")) != SQLITE_OK
+        || (rc = s_exec (self->db, "PRAGMA journal_mode=WAL")) != SQLITE_OK
+        || (rc = s_exec (self->db, "PRAGMA synchronous=OFF")) != SQLITE_OK
+        || (rc = s_exec (self->db, "PRAGMA cache_size=-65536")) != SQLITE_OK
+        || (rc = s_exec (self->db, "PRAGMA wal_autocheckpoint=8192")) != SQLITE_OK) {
         snprintf (why, whylen, "%s", sqlite3_errmsg (self->db));
         return rc;
     }

@@ -344,11 +344,11 @@ test_many (void **state)
         assert_int_equal (cw_binding_store_put (store, &b, "desktop_systems"), 0);
     }
     assert_int_equal (cw_binding_store_commit (store), 0);
+    cw_binding_store_destroy (&store);
     cw_binding_store_t *next = s_open ("boot-1", &wiped, NULL);
     s_loaded_t loaded = { 0 };
     assert_int_equal (cw_binding_store_load (next, NOW, s_collect, &loaded, NULL, NULL), 20000);
     cw_binding_store_destroy (&next);
-    cw_binding_store_destroy (&store);
 }
 
 static void
