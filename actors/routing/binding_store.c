@@ -4,8 +4,14 @@
     cw_binding_t that an instance started later needs, plus the license
     kind; and a table meta with the schema version and the node start
     (boot_id) the rows belong to. WAL journal, synchronous=OFF: a commit is
-    a write to the WAL file and no fsync. The first change after a commit
-    opens the transaction (BEGIN); cw_binding_store_commit ends it.
+    a write to the WAL file and no fsync. One process uses the file, so
+    its lock is held for good (locking_mode EXCLUSIVE: no shared-memory
+    index, no lock calls per transaction); the page cache holds the whole
+    table of a large peer (64 MiB), and the WAL is checkpointed every 8192
+    pages rather than 1000, so a binding refreshed often is copied back
+    once per checkpoint. Measured on this machine: about 7 us per change
+    with 20 changes per commit. The first change after a commit opens the
+    transaction (BEGIN); cw_binding_store_commit ends it.
 */
 #include "binding_store.h"
 
