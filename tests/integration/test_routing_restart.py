@@ -21,6 +21,11 @@ One node (SIP on 127.0.1.1:5060, UDP and TCP; the clients on 127.0.1.101):
   - a restart of the whole node (causewayd) starts with no registrations
     and no license in use: registrations belong to one start of the node,
     like the licensing leases.
+Three peers (127.0.1.1..3): sipp registers N endpoints on peer 2, peers 1
+and 3 list them; kill -9 of peer 2's routing actor: peer 2 lists them
+again with N licenses in use, and its changes after the restart (an
+unregister, a new device) reach peers 1 and 3; routing status on peer 3
+counts three live peers in the capacity figure.
 """
 import json
 import os
@@ -31,6 +36,7 @@ import time
 
 import pytest
 
+from cwcluster import make_cluster  # noqa: F401 - fixture
 from cwtest import ACTORS, Node, wait_gone
 from test_license import Issuer
 from test_registrar import (CLIENT_IP, DOMAIN, SCENARIOS, SIP_PORT, SIPP, configure, ok, require_core,
@@ -226,3 +232,62 @@ def test_registrations_survive_kill9_of_routing(node, issuer, tmp_path):
     wait_listening(node)
     assert listed(node) == []
     assert desktop_used(node) == 0
+
+
+def test_three_peers_follow_the_restarted_actor(make_cluster, issuer, tmp_path):  # noqa: F811
+    """Peer 2's routing actor killed: peers 3 and 1 keep listing its
+    registrations; after the restart (a new epoch) they follow its changes
+    again; the licenses in use stay one per device; the capacity figure
+    counts the three live peers."""
+    sections = {k: {"licensing": {"issuers": [issuer.pub]}, "sip": sip_section(k)} for k in (1, 2, 3)}
+    c = make_cluster(3, node_sections=sections)
+    require_core(c[1])
+    c.form_guide_way()
+    for k in (1, 2, 3):
+        wait_listening(c[k])
+    c.set(1, "sip.domains", DOMAIN)
+    c.wait_replicated("sip.domains", [DOMAIN])
+    assert c[2].call("license.add", {"key": issuer.issue("desktop_systems", N + 10)})[0] == "ok"
+    target = "127.0.1.2:%d" % SIP_PORT
+    aors = {"sip:user%d@%s" % (i, DOMAIN) for i in range(N)}
+    ok(register_all(tmp_path, target, expires=600, cseq=1))
+
+    def owned_by_2(node, expected):
+        rows = [r for r in listed(node) if r["peer"] == 2 and r.get("usable", True)]
+        return rows if {r["aor"] for r in rows} == expected else None
+    for k in (1, 3):
+        c[k].wait_for(lambda: owned_by_2(c[k], aors), 10, lambda: "peer %d lists: %s" % (k, listed(c[k])))
+    c[2].wait_for(lambda: desktop_used(c[2]) == N, 10, lambda: "in use: %s" % desktop_used(c[2]))
+
+    old = routing_pid(c[2])
+    os.kill(old, signal.SIGKILL)
+    wait_gone(old)
+    c[2].wait_for(lambda: routing_pid(c[2]) not in (None, old), 20, "routing on peer 2 not running again")
+    c[2].wait_for(lambda: owned_by_2(c[2], aors), 10, lambda: "peer 2 lists: %s" % listed(c[2]))
+    c[2].wait_for(lambda: desktop_used(c[2]) == N, 10, lambda: "in use: %s" % desktop_used(c[2]))
+
+    # Changes of the new epoch reach the other peers: one device leaves,
+    # another arrives
+    ok(subprocess_register(tmp_path, target, "user0", 0))
+    ok(subprocess_register(tmp_path, target, "newcomer", 600))
+    after = (aors - {"sip:user0@" + DOMAIN}) | {"sip:newcomer@" + DOMAIN}
+    for k in (1, 3):
+        c[k].wait_for(lambda: owned_by_2(c[k], after), 10, lambda: "peer %d lists: %s" % (k, listed(c[k])))
+    c[2].wait_for(lambda: desktop_used(c[2]) == N, 10, lambda: "in use: %s" % desktop_used(c[2]))
+
+    capacity = cli_json(c[3], "routing", "status")["capacity"]
+    assert capacity["peers_live"] == 3 and capacity["peers_counted"] == 3, capacity
+    assert capacity["cluster_calls"] == 3 * capacity["calls_per_peer"], capacity
+
+
+def subprocess_register(tmp_path, target, user, expires):
+    """One REGISTER of USER from the port the list registered from."""
+    folder = tmp_path / "sipp"
+    users = folder / ("one-%s-%d.csv" % (user, expires))
+    users.write_text("SEQUENTIAL\n%s;%s;%d;%d;\n" % (user, DOMAIN, 10, expires))
+    r = subprocess.run([SIPP, target, "-sf", str(folder / "reg_list.xml"), "-inf", str(users), "-m", "1",
+                        "-i", CLIENT_IP, "-p", "5301", "-t", "u1", "-nostdin", "-timeout", "20s",
+                        "-timeout_error", "-recv_timeout", "8000"],
+                       capture_output=True, text=True, timeout=60, cwd=str(folder))
+    r.messages = r.stderr
+    return r
