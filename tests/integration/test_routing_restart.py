@@ -113,11 +113,13 @@ def register_all(tmp_path, target, expires, cseq, port=5301):
     return r
 
 
-def register_outbound_tcp(port=5390):
-    """REGISTER with SIP outbound over a TCP connection that stays open."""
+def register_outbound_tcp():
+    """REGISTER with SIP outbound over a TCP connection that stays open
+    (from a port the kernel picks: a fixed one could meet the TIME_WAIT of
+    an earlier run)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((CLIENT_IP, port))
+    s.bind((CLIENT_IP, 0))
+    port = s.getsockname()[1]
     s.settimeout(5)
     s.connect(("127.0.1.1", SIP_PORT))
     request = ("REGISTER sip:%(d)s SIP/2.0\r\n"
