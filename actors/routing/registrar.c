@@ -399,7 +399,8 @@ struct _cw_registrar_t {
     zhashx_t *unlicensed;
     uint64_t last_request;
     int64_t relicense_at;    //  wall clock ms: no license.acquire for them before
-    uint64_t restored, dropped_expired, dropped_flows, dropped_invalid, relicensed, relicense_refused;
+    uint64_t restored, dropped_expired, dropped_flows, dropped_invalid, dropped_late, relicensed, relicense_refused;
+    int64_t restore_started;    //  zclock_mono
 };
 
 // ---------------------------------------------------------------------------
@@ -1023,6 +1024,12 @@ s_restore (const cw_binding_t *stored, const char *kind, void *arg)
         self->dropped_flows++;
         return false;
     }
+    //  READY must come in time (causewayd kills an actor that is not ready
+    //  within 10 s): what cannot be restored within the budget is dropped
+    if (self->dropped_late || zclock_mono () - self->restore_started > CW_REGISTRAR_RESTORE_BUDGET_MS) {
+        self->dropped_late++;
+        return false;
+    }
     //  Its lease went with that process (licensing frees a stopped actor's)
     cw_binding_t binding = *stored;
     binding.license [0] = 0;
@@ -1234,14 +1241,19 @@ s_store_open (cw_registrar_t *self)
         free (damaged);
     }
     size_t expired = 0, invalid = 0;
+    self->restore_started = zclock_mono ();
     cw_binding_store_load (self->store, s_now (), s_restore, self, &expired, &invalid);
     self->dropped_expired = expired;
     self->dropped_invalid += invalid;
     if (self->restored || expired || invalid || self->dropped_flows || self->dropped_invalid)
         cw_info ("routing: registrations restored from %s restored=%llu expired=%zu lost_connections=%llu "
-                 "invalid=%llu",
+                 "invalid=%llu ms=%lld",
                  path, (unsigned long long) self->restored, expired, (unsigned long long) self->dropped_flows,
-                 (unsigned long long) self->dropped_invalid);
+                 (unsigned long long) self->dropped_invalid, (long long) (zclock_mono () - self->restore_started));
+    if (self->dropped_late)
+        cw_warn ("routing: %llu stored registration(s) dropped: not restored within %d ms (their endpoints "
+                 "register again at their next refresh)",
+                 (unsigned long long) self->dropped_late, CW_REGISTRAR_RESTORE_BUDGET_MS);
     else if (wiped)
         cw_info ("routing: registrations of an earlier node start cleared path=%s", path);
 }
@@ -1428,15 +1440,16 @@ cw_registrar_status (cw_registrar_t *self)
         }
     }
     json_t *store = json_pack (
-        "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "path",
+        "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "path",
         self->store ? cw_binding_store_path (self->store) : "", "state",
         self->store ? "ok" : "memory only: registrations do not survive a restart of the routing actor", "commits",
         (json_int_t) (self->store ? cw_binding_store_commits (self->store) : 0), "write_failures",
         (json_int_t) (self->store ? cw_binding_store_failures (self->store) : 0), "restored",
         (json_int_t) self->restored, "dropped_expired", (json_int_t) self->dropped_expired, "dropped_lost_connections",
-        (json_int_t) self->dropped_flows, "dropped_invalid", (json_int_t) self->dropped_invalid, "awaiting_license",
-        (json_int_t) zhashx_size (self->unlicensed), "licenses_reacquired", (json_int_t) self->relicensed,
-        "dropped_no_license", (json_int_t) self->relicense_refused, "answers_waiting", (json_int_t) self->answer_count);
+        (json_int_t) self->dropped_flows, "dropped_invalid", (json_int_t) self->dropped_invalid, "dropped_late",
+        (json_int_t) self->dropped_late, "awaiting_license", (json_int_t) zhashx_size (self->unlicensed),
+        "licenses_reacquired", (json_int_t) self->relicensed, "dropped_no_license",
+        (json_int_t) self->relicense_refused, "answers_waiting", (json_int_t) self->answer_count);
     if (self->store_problem [0])
         json_object_set_new (store, "problem", json_string (self->store_problem));
     return json_pack ("{s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:o}", "bindings",

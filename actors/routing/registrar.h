@@ -45,7 +45,9 @@
     outbound bindings whose flow was a TCP or TLS connection of the
     process that died (UDP flows are kept); the others are in the table
     before the first REGISTER is read, under a new epoch, so the other
-    peers pull them. Their leases went with the previous process (the
+    peers pull them (about 14 us each: 1.4 s for 100,000; what is not
+    restored within CW_REGISTRAR_RESTORE_BUDGET_MS is dropped and counted,
+    as READY must come in time). Their leases went with the previous process (the
     licensing actor frees a stopped actor's): after READY the registrar
     takes them again, one license.acquire {kind, count} per kind and
     CW_REGISTRAR_RELICENSE_COUNT bindings; a refusal drops those bindings
@@ -81,6 +83,7 @@
 #define CW_REGISTRAR_RELICENSE_COUNT 1000    //  restored bindings per license.acquire
 #define CW_REGISTRAR_RELICENSE_BATCHES 50    //  license.acquire sent per tick
 #define CW_REGISTRAR_RELICENSE_RETRY_MS 2000
+#define CW_REGISTRAR_RESTORE_BUDGET_MS 4000    //  restoring at start stops after this long
 
 typedef struct _cw_registrar_t cw_registrar_t;
 typedef struct _cw_routing_t cw_routing_t;
@@ -98,6 +101,7 @@ cw_location_t *cw_registrar_location (cw_registrar_t *self);
 //  {...counters...}, "pending": N, "registered", "refused", "released",
 //  "store": {"path", "state", "commits", "write_failures", "restored",
 //  "dropped_expired", "dropped_lost_connections", "dropped_invalid",
+//  "dropped_late",
 //  "awaiting_license", "licenses_reacquired", "dropped_no_license",
 //  "answers_waiting", "problem"?}}. New reference.
 json_t *cw_registrar_status (cw_registrar_t *self);
