@@ -1172,6 +1172,33 @@ cli_render_routing_status (cli_t *cli, const cli_command_t *cmd, json_t *args, j
             (long long) json_integer_value (json_object_get (body, "malformed")),
             (long long) json_integer_value (json_object_get (body, "oversized")),
             (long long) json_integer_value (json_object_get (body, "flows")));
+    json_t *registrar = json_object_get (body, "registrar");
+    if (registrar)
+        printf ("registrations: %lld in the cluster's table\n",
+                (long long) json_integer_value (json_object_get (registrar, "bindings")));
+    json_t *calls = json_object_get (body, "calls");
+    if (calls) {
+        printf ("calls: %lld on this peer; per peer:",
+                (long long) json_integer_value (json_object_get (calls, "this_peer")));
+        const char *peer;
+        json_t *n;
+        bool listed = false;
+        json_object_foreach (json_object_get (calls, "per_peer"), peer, n) {
+            printf ("%s %s: %lld", listed ? "," : "", peer, (long long) json_integer_value (n));
+            listed = true;
+        }
+        printf ("%s\n", listed ? "" : " none");
+    }
+    json_t *capacity = json_object_get (body, "capacity");
+    if (capacity)
+        printf ("capacity: %lld calls (%lld per peer, %s, x %lld of %lld live peers)\n",
+                (long long) json_integer_value (json_object_get (capacity, "cluster_calls")),
+                (long long) json_integer_value (json_object_get (capacity, "calls_per_peer")),
+                json_string_value (json_object_get (capacity, "source"))
+                    ? json_string_value (json_object_get (capacity, "source"))
+                    : "?",
+                (long long) json_integer_value (json_object_get (capacity, "peers_counted")),
+                (long long) json_integer_value (json_object_get (capacity, "peers_live")));
 }
 
 void

@@ -3,7 +3,8 @@
     Connects to causewayd, sets up the SIP core (routing.h: listeners,
     checks, the loop), wires the SIP modules into it (auth.h: digest
     authentication and the registration policy; registrar.h: REGISTER and
-    the cluster-wide location table; proxy.h: the proxy and the calls),
+    the cluster-wide location table; proxy.h: the proxy and the calls;
+    capacity.h: the capacity figure of routing.status),
     then runs libre's loop until $TERM or
     SIGTERM (exit 0). The modules go before the core: they hold libre
     timers and messages.
@@ -11,6 +12,7 @@
 #include <stdio.h>
 
 #include "auth.h"
+#include "capacity.h"
 #include "proxy.h"
 #include "registrar.h"
 #include "routing.h"
@@ -55,7 +57,9 @@ main (int argc, char **argv)
         cw_actor_destroy (&actor);
         return 1;
     }
+    cw_capacity_t *capacity = cw_capacity_new (routing);
     int status = cw_routing_run (routing);
+    cw_capacity_destroy (&capacity);
     cw_proxy_destroy (&proxy);
     cw_registrar_destroy (&registrar);
     cw_auth_destroy (&auth);

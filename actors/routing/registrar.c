@@ -12,6 +12,15 @@
     its lease back however it goes; a lease moving from a replaced binding
     to its successor is marked so the hook keeps it.
 
+    Every put of an own binding, and (through the same removal hook) every
+    removal, is queued in the binding store; the answers of the REGISTERs
+    that made them wait in a list until the commit timer writes the
+    queued changes in one transaction, then go out. At start the store is
+    read back into the table; the restored bindings wait in a set (keyed
+    "aor\ncontact") for their licenses, asked for on the tick in batches
+    per kind; a restored binding replaced by another contact of the same
+    outbound flow passes its place in that set on.
+
     The first section (pure parts) needs nothing but the C library; the
     SIP part needs libre, which cw_routing_lib has with the SIP core. A
     tree without the core (no libre on the include path) builds the pure
@@ -324,11 +333,13 @@ cw_registrar_in_order (const char *old_call_id, uint32_t old_cseq, const char *c
 // ---------------------------------------------------------------------------
 //  The SIP part
 
+#include "binding_store.h"
 #include "location_sync.h"
 #include "routing.h"
 #include "auth.h"
 
 #include <inttypes.h>
+#include <unistd.h>
 
 //  One contact of a REGISTER, planned
 typedef struct {
@@ -354,6 +365,20 @@ typedef struct {
     size_t licenses;    //  new licenses needed
 } s_register_t;
 
+//  An answer waiting for the store's commit
+typedef struct {
+    const struct sip_msg *msg;    //  a reference
+    uint16_t scode;
+    char reason [32];
+    char *headers;
+} s_answer_t;
+
+//  A restored binding waiting for its license again
+typedef struct {
+    char kind [CW_BINDING_STORE_KIND_MAX];
+    uint64_t asked_by;    //  the license.acquire in flight for it (0 = none)
+} s_unlicensed_t;
+
 struct _cw_registrar_t {
     cw_routing_t *routing;
     cw_actor_t *actor;
@@ -364,6 +389,18 @@ struct _cw_registrar_t {
     struct tmr flush_timer;
     char keep_lease [32];    //  a lease moving to another binding
     uint64_t registered, refused, released;
+    //  Own bindings on disk (NULL: memory only, STORE_PROBLEM says why)
+    cw_binding_store_t *store;
+    char store_problem [600];
+    s_answer_t *answers;    //  waiting for the next commit
+    size_t answer_count, answer_cap;
+    struct tmr commit_timer;
+    //  Restored bindings: "aor\ncontact" -> s_unlicensed_t
+    zhashx_t *unlicensed;
+    uint64_t last_request;
+    int64_t relicense_at;    //  wall clock ms: no license.acquire for them before
+    uint64_t restored, dropped_expired, dropped_flows, dropped_invalid, dropped_late, relicensed, relicense_refused;
+    int64_t restore_started;    //  zclock_mono
 };
 
 // ---------------------------------------------------------------------------
@@ -446,6 +483,81 @@ s_schedule (cw_registrar_t *self)
 }
 
 // ---------------------------------------------------------------------------
+//  The store: changes are committed together, the answers they acknowledge
+//  go out after the commit
+
+static void
+s_store_flush (cw_registrar_t *self)
+{
+    tmr_cancel (&self->commit_timer);
+    if (self->store)
+        cw_binding_store_commit (self->store);
+    //  An answer's send cannot add answers: take the list first
+    s_answer_t *answers = self->answers;
+    size_t count = self->answer_count;
+    self->answers = NULL;
+    self->answer_count = self->answer_cap = 0;
+    for (size_t i = 0; i < count; i++) {
+        cw_routing_reply (self->routing, answers [i].msg, answers [i].scode, answers [i].reason, answers [i].headers);
+        mem_deref ((void *) answers [i].msg);
+        free (answers [i].headers);
+    }
+    free (answers);
+}
+
+static void
+s_commit_timer (void *arg)
+{
+    s_store_flush ((cw_registrar_t *) arg);
+}
+
+//  A change was queued: commit it soon
+static void
+s_store_schedule (cw_registrar_t *self)
+{
+    if (self->store && cw_binding_store_pending (self->store) && !tmr_isrunning (&self->commit_timer))
+        tmr_start (&self->commit_timer, CW_REGISTRAR_COMMIT_MS, s_commit_timer, self);
+}
+
+//  Answer MSG now, or after the commit of the changes it made (when there
+//  are changes waiting)
+static void
+s_answer (cw_registrar_t *self, const struct sip_msg *msg, uint16_t scode, const char *reason, const char *headers)
+{
+    if (!self->store || cw_binding_store_pending (self->store) == 0) {
+        cw_routing_reply (self->routing, msg, scode, reason, headers);
+        return;
+    }
+    if (self->answer_count == self->answer_cap) {
+        size_t cap = self->answer_cap ? self->answer_cap * 2 : 64;
+        s_answer_t *grown = (s_answer_t *) realloc (self->answers, cap * sizeof (s_answer_t));
+        if (!grown) {
+            s_store_flush (self);
+            cw_routing_reply (self->routing, msg, scode, reason, headers);
+            return;
+        }
+        self->answers = grown;
+        self->answer_cap = cap;
+    }
+    s_answer_t *answer = &self->answers [self->answer_count++];
+    answer->msg = (const struct sip_msg *) mem_ref ((void *) msg);
+    answer->scode = scode;
+    snprintf (answer->reason, sizeof answer->reason, "%s", reason);
+    answer->headers = headers ? strdup (headers) : NULL;
+    if (self->answer_count >= CW_REGISTRAR_COMMIT_BATCH)
+        s_store_flush (self);
+    else
+        s_store_schedule (self);
+}
+
+static void
+s_store_put (cw_registrar_t *self, const cw_binding_t *binding, const char *kind)
+{
+    if (self->store && cw_binding_store_put (self->store, binding, kind) == 0)
+        s_store_schedule (self);
+}
+
+// ---------------------------------------------------------------------------
 //  Licenses
 
 static void
@@ -457,14 +569,49 @@ s_release (cw_registrar_t *self, const char *lease)
     self->released++;
 }
 
-//  The table's removal hook: the binding's lease goes back
+static void
+s_unlicensed_key (const char *aor, const char *contact, char *key, size_t size)
+{
+    snprintf (key, size, "%s\n%s", aor, contact);
+}
+
+//  The table's removal hook: the binding's lease goes back, and the
+//  binding leaves the store
 static void
 s_on_removed (const cw_binding_t *binding, void *arg)
 {
     cw_registrar_t *self = (cw_registrar_t *) arg;
+    if (zhashx_size (self->unlicensed)) {
+        char key [CW_LOCATION_AOR_MAX + CW_LOCATION_URI_MAX + 2];
+        s_unlicensed_key (binding->aor, binding->contact, key, sizeof key);
+        zhashx_delete (self->unlicensed, key);
+    }
+    if (self->store && cw_binding_store_remove (self->store, binding->aor, binding->contact) == 0)
+        s_store_schedule (self);
     if (self->keep_lease [0] && strcmp (binding->license, self->keep_lease) == 0)
         return;
     s_release (self, binding->license);
+}
+
+//  A restored binding waiting for its license was replaced by another
+//  contact of the same flow: the wait moves to it
+static void
+s_unlicensed_move (cw_registrar_t *self, const char *aor, const char *from, const char *to)
+{
+    char key [CW_LOCATION_AOR_MAX + CW_LOCATION_URI_MAX + 2];
+    s_unlicensed_key (aor, from, key, sizeof key);
+    s_unlicensed_t *entry = (s_unlicensed_t *) zhashx_lookup (self->unlicensed, key);
+    if (!entry)
+        return;
+    s_unlicensed_t copy = *entry;
+    zhashx_delete (self->unlicensed, key);
+    s_unlicensed_key (aor, to, key, sizeof key);
+    s_unlicensed_t *moved = (s_unlicensed_t *) malloc (sizeof (s_unlicensed_t));
+    if (!moved)
+        return;
+    *moved = copy;
+    if (zhashx_insert (self->unlicensed, key, moved) != 0)
+        free (moved);
 }
 
 // ---------------------------------------------------------------------------
@@ -499,7 +646,7 @@ s_reply_ok (cw_registrar_t *self, s_register_t *reg)
         n += (size_t) snprintf (headers + n, size - n, "Require: outbound\r\nFlow-Timer: %d\r\n",
                                 CW_REGISTRAR_FLOW_TIMER_S);
     snprintf (headers + n, size - n, "Supported: path, outbound\r\n");
-    cw_routing_reply (self->routing, reg->msg, 200, "OK", headers);
+    s_answer (self, reg->msg, 200, "OK", headers);
     free (headers);
     free (own);
 }
@@ -546,6 +693,8 @@ s_commit (cw_registrar_t *self, s_register_t *reg, json_t *leases)
         }
         snprintf (op->binding.license, sizeof op->binding.license, "%s", lease ? lease : "");
         if (op->replaces [0] && strcmp (op->replaces, op->binding.contact) != 0) {
+            if (!op->binding.license [0])
+                s_unlicensed_move (self, reg->aor, op->replaces, op->binding.contact);
             snprintf (self->keep_lease, sizeof self->keep_lease, "%s", op->binding.license);
             cw_location_remove (self->table, reg->aor, op->replaces);
             self->keep_lease [0] = 0;
@@ -555,13 +704,15 @@ s_commit (cw_registrar_t *self, s_register_t *reg, json_t *leases)
             if (op->binding.license [0] && !kept)
                 s_release (self, op->binding.license);
         }
-        else
+        else {
             self->registered++;
+            s_store_put (self, &op->binding, reg->kind);
+        }
     }
     s_schedule (self);
     if (full)
-        s_reply_warning (self, reg->msg, 503, "Service Unavailable", "Retry-After: 60\r\n",
-                         "the location table is full");
+        s_answer (self, reg->msg, 503, "Service Unavailable",
+                  "Retry-After: 60\r\nWarning: 399 causeway \"the location table is full\"\r\n");
     else
         s_reply_ok (self, reg);
 }
@@ -861,6 +1012,253 @@ s_on_register (cw_routing_t *routing, const struct sip_msg *msg, const char *flo
 }
 
 // ---------------------------------------------------------------------------
+//  Restart: the own bindings of the instance before this one
+
+//  A stored binding, read back at start
+static bool
+s_restore (const cw_binding_t *stored, const char *kind, void *arg)
+{
+    cw_registrar_t *self = (cw_registrar_t *) arg;
+    //  A TCP or TLS flow was a connection of the process that died: gone
+    if (strncmp (stored->flow, "tcp:", 4) == 0 || strncmp (stored->flow, "tls:", 4) == 0) {
+        self->dropped_flows++;
+        return false;
+    }
+    //  READY must come in time (causewayd kills an actor that is not ready
+    //  within 10 s): what cannot be restored within the budget is dropped
+    if (self->dropped_late || zclock_mono () - self->restore_started > CW_REGISTRAR_RESTORE_BUDGET_MS) {
+        self->dropped_late++;
+        return false;
+    }
+    //  Its lease went with that process (licensing frees a stopped actor's)
+    cw_binding_t binding = *stored;
+    binding.license [0] = 0;
+    if (cw_location_put (self->table, &binding) == 0) {
+        self->dropped_invalid++;
+        return false;
+    }
+    char key [CW_LOCATION_AOR_MAX + CW_LOCATION_URI_MAX + 2];
+    s_unlicensed_key (binding.aor, binding.contact, key, sizeof key);
+    s_unlicensed_t *entry = (s_unlicensed_t *) zmalloc (sizeof (s_unlicensed_t));
+    snprintf (entry->kind, sizeof entry->kind, "%s", *kind ? kind : "desktop_systems");
+    if (zhashx_insert (self->unlicensed, key, entry) != 0)
+        free (entry);
+    self->restored++;
+    return true;
+}
+
+//  One license.acquire for restored bindings
+typedef struct {
+    cw_registrar_t *registrar;
+    uint64_t id;
+    char kind [CW_BINDING_STORE_KIND_MAX];
+} s_relicense_t;
+
+//  The keys of the restored bindings asked for by request ID, as a new list
+static zlistx_t *
+s_asked_by (cw_registrar_t *self, uint64_t id)
+{
+    zlistx_t *keys = zlistx_new ();
+    zlistx_set_destructor (keys, (czmq_destructor *) zstr_free);
+    for (s_unlicensed_t *entry = (s_unlicensed_t *) zhashx_first (self->unlicensed); entry;
+         entry = (s_unlicensed_t *) zhashx_next (self->unlicensed))
+        if (entry->asked_by == id)
+            zlistx_add_end (keys, strdup ((const char *) zhashx_cursor (self->unlicensed)));
+    return keys;
+}
+
+//  Give the restored binding of KEY its LEASE; false when the binding is
+//  no longer there or already has one
+static bool
+s_relicense_one (cw_registrar_t *self, const char *key, const char *kind, const char *lease)
+{
+    const char *nl = strchr (key, '\n');
+    if (!nl || (size_t) (nl - key) >= CW_LOCATION_AOR_MAX)
+        return false;
+    char aor [CW_LOCATION_AOR_MAX];
+    memcpy (aor, key, (size_t) (nl - key));
+    aor [nl - key] = 0;
+    cw_binding_t *own = (cw_binding_t *) malloc (CW_LOCATION_MAX_CONTACTS * sizeof (cw_binding_t));
+    if (!own)
+        return false;
+    size_t count = cw_location_own (self->table, aor, own, CW_LOCATION_MAX_CONTACTS);
+    bool done = false;
+    for (size_t i = 0; i < count && !done; i++) {
+        if (strcmp (own [i].contact, nl + 1) != 0 || own [i].license [0])
+            continue;
+        snprintf (own [i].license, sizeof own [i].license, "%s", lease);
+        done = cw_location_put (self->table, &own [i]) > 0;
+        if (done)
+            s_store_put (self, &own [i], kind);
+    }
+    free (own);
+    return done;
+}
+
+static void
+s_relicensed (cw_actor_t *actor, bool ok, json_t *body, void *arg)
+{
+    (void) actor;
+    s_relicense_t *request = (s_relicense_t *) arg;
+    cw_registrar_t *self = request->registrar;
+    zlistx_t *keys = s_asked_by (self, request->id);
+    json_t *leases = json_object_get (body, "leases");
+    bool granted = ok && json_is_true (json_object_get (body, "granted"));
+    if (ok && !granted) {
+        //  Refused: these registrations cannot stay without a license
+        const char *why = json_string_value (json_object_get (body, "reason"));
+        size_t dropped = 0;
+        for (char *key = (char *) zlistx_first (keys); key; key = (char *) zlistx_next (keys)) {
+            char *nl = strchr (key, '\n');
+            zhashx_delete (self->unlicensed, key);
+            if (!nl)
+                continue;
+            *nl = 0;
+            dropped += cw_location_remove (self->table, key, nl + 1) > 0;
+        }
+        self->relicense_refused += dropped;
+        cw_warn ("routing: %zu restored registration(s) dropped: no %s license: %s", dropped, request->kind,
+                 why ? why : "refused");
+        s_schedule (self);
+    }
+    else if (!granted || !json_is_array (leases)) {
+        //  No answer (licensing restarting?), or not what was asked: again later
+        const char *why = json_string_value (json_object_get (body, "error"));
+        s_release (self, json_string_value (json_object_get (body, "lease")));
+        for (char *key = (char *) zlistx_first (keys); key; key = (char *) zlistx_next (keys)) {
+            s_unlicensed_t *entry = (s_unlicensed_t *) zhashx_lookup (self->unlicensed, key);
+            if (entry)
+                entry->asked_by = 0;
+        }
+        self->relicense_at = s_now () + CW_REGISTRAR_RELICENSE_RETRY_MS;
+        cw_warn ("routing: licenses of %zu restored registration(s) not granted yet (%s); asking again in %d ms",
+                 zlistx_size (keys),
+                 granted ? "the answer has no list of leases"
+                 : why   ? why
+                         : "no answer",
+                 CW_REGISTRAR_RELICENSE_RETRY_MS);
+    }
+    else {
+        //  One lease per binding still waiting; the leases of bindings gone
+        //  meanwhile go back; a binding left without one is asked for again
+        size_t next = 0;
+        for (char *key = (char *) zlistx_first (keys); key; key = (char *) zlistx_next (keys)) {
+            const char *lease = json_string_value (json_array_get (leases, next));
+            if (!lease) {
+                s_unlicensed_t *entry = (s_unlicensed_t *) zhashx_lookup (self->unlicensed, key);
+                if (entry)
+                    entry->asked_by = 0;
+                continue;
+            }
+            next++;
+            zhashx_delete (self->unlicensed, key);
+            if (s_relicense_one (self, key, request->kind, lease))
+                self->relicensed++;
+            else
+                s_release (self, lease);
+        }
+        for (; next < json_array_size (leases); next++)
+            s_release (self, json_string_value (json_array_get (leases, next)));
+        s_schedule (self);
+        if (zhashx_size (self->unlicensed) == 0)
+            cw_info ("routing: every restored registration has its license again relicensed=%llu dropped=%llu",
+                     (unsigned long long) self->relicensed, (unsigned long long) self->relicense_refused);
+    }
+    zlistx_destroy (&keys);
+    free (request);
+}
+
+//  Ask for the licenses of restored bindings (on the tick: after READY, so
+//  the licensing actor has already dropped what the previous instance held)
+static void
+s_relicense (cw_registrar_t *self, int64_t now_ms)
+{
+    if (zhashx_size (self->unlicensed) == 0 || now_ms < self->relicense_at)
+        return;
+    for (int batch = 0; batch < CW_REGISTRAR_RELICENSE_BATCHES; batch++) {
+        //  Up to CW_REGISTRAR_RELICENSE_COUNT of the kind of the first not asked
+        s_relicense_t *request = NULL;
+        size_t count = 0;
+        for (s_unlicensed_t *entry = (s_unlicensed_t *) zhashx_first (self->unlicensed);
+             entry && count < CW_REGISTRAR_RELICENSE_COUNT; entry = (s_unlicensed_t *) zhashx_next (self->unlicensed)) {
+            if (entry->asked_by)
+                continue;
+            if (!request) {
+                request = (s_relicense_t *) zmalloc (sizeof (s_relicense_t));
+                request->registrar = self;
+                request->id = ++self->last_request;
+                snprintf (request->kind, sizeof request->kind, "%s", entry->kind);
+            }
+            if (strcmp (entry->kind, request->kind) != 0)
+                continue;
+            entry->asked_by = request->id;
+            count++;
+        }
+        if (!request)
+            return;
+        json_t *args = json_pack ("{s:s, s:I}", "kind", request->kind, "count", (json_int_t) count);
+        if (cw_actor_request (self->actor, "licensing", "license.acquire", args, s_relicensed, request,
+                              CW_REGISTRAR_LICENSE_TIMEOUT_MS)
+            != 0) {
+            for (s_unlicensed_t *entry = (s_unlicensed_t *) zhashx_first (self->unlicensed); entry;
+                 entry = (s_unlicensed_t *) zhashx_next (self->unlicensed))
+                if (entry->asked_by == request->id)
+                    entry->asked_by = 0;
+            free (request);
+            self->relicense_at = now_ms + CW_REGISTRAR_RELICENSE_RETRY_MS;
+            return;
+        }
+    }
+}
+
+//  Open the store and read back what the previous instance registered
+static void
+s_store_open (cw_registrar_t *self)
+{
+    const cw_bootstrap_t *boot = cw_actor_bootstrap (self->actor);
+    const char *boot_id = getenv ("CAUSEWAY_BOOT_ID");
+    char own_id [64];
+    if (!boot_id || !*boot_id) {
+        //  Run by hand: every start is a node start
+        snprintf (own_id, sizeof own_id, "%d-%lld", (int) getpid (), (long long) zclock_time ());
+        boot_id = own_id;
+    }
+    char path [4096];
+    snprintf (path, sizeof path, "%s/%s", boot && boot->node.runtime_dir ? boot->node.runtime_dir : ".",
+              CW_BINDING_STORE_FILE);
+    bool wiped = false;
+    char *damaged = NULL;
+    self->store = cw_binding_store_open (path, boot_id, &wiped, &damaged, self->store_problem,
+                                         sizeof self->store_problem);
+    if (!self->store) {
+        cw_error ("routing: registrations are kept in memory only (they do not survive a restart of the routing "
+                  "actor): %s",
+                  self->store_problem);
+        return;
+    }
+    if (damaged) {
+        snprintf (self->store_problem, sizeof self->store_problem, "%s", damaged);
+        free (damaged);
+    }
+    size_t expired = 0, invalid = 0;
+    self->restore_started = zclock_mono ();
+    cw_binding_store_load (self->store, s_now (), s_restore, self, &expired, &invalid);
+    self->dropped_expired = expired;
+    self->dropped_invalid += invalid;
+    if (self->restored || expired || invalid || self->dropped_flows || self->dropped_invalid)
+        cw_info ("routing: registrations restored from %s restored=%llu expired=%zu lost_connections=%llu "
+                 "invalid=%llu ms=%lld",
+                 path, (unsigned long long) self->restored, expired, (unsigned long long) self->dropped_flows,
+                 (unsigned long long) self->dropped_invalid, (long long) (zclock_mono () - self->restore_started));
+    if (self->dropped_late)
+        cw_warn ("routing: %llu stored registration(s) dropped: not restored within %d ms (their endpoints "
+                 "register again at their next refresh)",
+                 (unsigned long long) self->dropped_late, CW_REGISTRAR_RESTORE_BUDGET_MS);
+    else if (wiped)
+        cw_info ("routing: registrations of an earlier node start cleared path=%s", path);
+}
+
+// ---------------------------------------------------------------------------
 //  Hooks
 
 static void
@@ -889,6 +1287,7 @@ s_on_tick (cw_routing_t *routing, int64_t now_ms, void *arg)
         s_schedule (self);
     cw_location_sync_tick (self->sync, now_ms, cw_routing_this_peer (routing), cw_routing_peer_count (routing), s_alive,
                            routing);
+    s_relicense (self, now_ms);
     s_schedule (self);
 }
 
@@ -982,7 +1381,11 @@ cw_registrar_new (cw_routing_t *routing, cw_auth_t *auth, char *err, size_t errl
     self->table = cw_location_new (cw_routing_this_peer (routing), (uint64_t) zclock_time ());
     self->sync = cw_location_sync_new (self->actor, self->table);
     self->waiting = zhashx_new ();
+    self->unlicensed = zhashx_new ();
+    zhashx_set_destructor (self->unlicensed, (czmq_destructor *) zstr_free);
     tmr_init (&self->flush_timer);
+    tmr_init (&self->commit_timer);
+    s_store_open (self);
     cw_location_on_remove (self->table, s_on_removed, self);
     if (cw_routing_on_method (routing, "REGISTER", s_on_register, self) != 0) {
         snprintf (err, errlen, "REGISTER is already handled by another module");
@@ -1007,6 +1410,8 @@ cw_registrar_destroy (cw_registrar_t **self_p)
     if (!self)
         return;
     tmr_cancel (&self->flush_timer);
+    //  What was acknowledged is written; the answers waiting for it go out
+    s_store_flush (self);
     for (s_register_t *reg = (s_register_t *) zhashx_first (self->waiting); reg;
          reg = (s_register_t *) zhashx_next (self->waiting))
         s_register_destroy (&reg);
@@ -1015,6 +1420,8 @@ cw_registrar_destroy (cw_registrar_t **self_p)
     cw_location_on_remove (self->table, NULL, NULL);
     cw_location_sync_destroy (&self->sync);
     cw_location_destroy (&self->table);
+    cw_binding_store_destroy (&self->store);
+    zhashx_destroy (&self->unlicensed);
     free (self);
     *self_p = NULL;
 }
@@ -1037,11 +1444,24 @@ cw_registrar_status (cw_registrar_t *self)
             json_object_set_new (per_peer, name, json_integer ((json_int_t) count));
         }
     }
-    return json_pack ("{s:I, s:o, s:o, s:I, s:I, s:I, s:I}", "bindings",
+    json_t *store = json_pack (
+        "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "path",
+        self->store ? cw_binding_store_path (self->store) : "", "state",
+        self->store ? "ok" : "memory only: registrations do not survive a restart of the routing actor", "commits",
+        (json_int_t) (self->store ? cw_binding_store_commits (self->store) : 0), "write_failures",
+        (json_int_t) (self->store ? cw_binding_store_failures (self->store) : 0), "restored",
+        (json_int_t) self->restored, "dropped_expired", (json_int_t) self->dropped_expired, "dropped_lost_connections",
+        (json_int_t) self->dropped_flows, "dropped_invalid", (json_int_t) self->dropped_invalid, "dropped_late",
+        (json_int_t) self->dropped_late, "awaiting_license", (json_int_t) zhashx_size (self->unlicensed),
+        "licenses_reacquired", (json_int_t) self->relicensed, "dropped_no_license",
+        (json_int_t) self->relicense_refused, "answers_waiting", (json_int_t) self->answer_count);
+    if (self->store_problem [0])
+        json_object_set_new (store, "problem", json_string (self->store_problem));
+    return json_pack ("{s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:o}", "bindings",
                       (json_int_t) cw_location_count (self->table, 0), "per_peer", per_peer, "sync",
                       cw_location_sync_status (self->sync), "pending", (json_int_t) zhashx_size (self->waiting),
                       "registered", (json_int_t) self->registered, "refused", (json_int_t) self->refused, "released",
-                      (json_int_t) self->released);
+                      (json_int_t) self->released, "store", store);
 }
 
 #endif

@@ -35,6 +35,28 @@
     unregister, lost flow). Retransmissions of a REGISTER waiting for its
     licenses are dropped.
 
+    Own bindings survive a restart of the routing actor (kill -9
+    included): every change is written to the binding store
+    (binding_store.h, <runtime_dir>/routing.bindings) and the answers to
+    the REGISTERs that made them are sent after the store's commit, which
+    groups the changes of CW_REGISTRAR_COMMIT_MS (at most
+    CW_REGISTRAR_COMMIT_BATCH answers wait). At start the registrar reads
+    the store back: bindings expired meanwhile are dropped, and so are
+    outbound bindings whose flow was a TCP or TLS connection of the
+    process that died (UDP flows are kept); the others are in the table
+    before the first REGISTER is read, under a new epoch, so the other
+    peers pull them (about 14 us each: 1.4 s for 100,000; what is not
+    restored within CW_REGISTRAR_RESTORE_BUDGET_MS is dropped and counted,
+    as READY must come in time). Their leases went with the previous process (the
+    licensing actor frees a stopped actor's): after READY the registrar
+    takes them again, one license.acquire {kind, count} per kind and
+    CW_REGISTRAR_RELICENSE_COUNT bindings; a refusal drops those bindings
+    (logged), no answer is asked again after
+    CW_REGISTRAR_RELICENSE_RETRY_MS. The store belongs to one start of the
+    node, like the licensing leases: after a restart of causewayd the
+    registrations start empty. When the store cannot be opened the
+    registrar runs memory only and routing.status says so.
+
     The 200 lists every current own contact of the AOR with its expires.
     The registrar also declares the commands registrations.list {aor?,
     peer?} and routing.location.dump, and keeps the table cluster-wide
@@ -55,7 +77,13 @@
 
 #define CW_REGISTRAR_LICENSE_TIMEOUT_MS 4000
 #define CW_REGISTRAR_FLOW_TIMER_S 120
-#define CW_REGISTRAR_CONTACTS_MAX 16    //  per REGISTER
+#define CW_REGISTRAR_CONTACTS_MAX 16         //  per REGISTER
+#define CW_REGISTRAR_COMMIT_MS 1             //  changes written together (and their 200s held) this long
+#define CW_REGISTRAR_COMMIT_BATCH 512        //  or until this many answers wait
+#define CW_REGISTRAR_RELICENSE_COUNT 1000    //  restored bindings per license.acquire
+#define CW_REGISTRAR_RELICENSE_BATCHES 50    //  license.acquire sent per tick
+#define CW_REGISTRAR_RELICENSE_RETRY_MS 2000
+#define CW_REGISTRAR_RESTORE_BUDGET_MS 4000    //  restoring at start stops after this long
 
 typedef struct _cw_registrar_t cw_registrar_t;
 typedef struct _cw_routing_t cw_routing_t;
@@ -70,7 +98,12 @@ void cw_registrar_destroy (cw_registrar_t **self_p);
 //  The table (borrowed), e.g. for the proxy's lookups.
 cw_location_t *cw_registrar_location (cw_registrar_t *self);
 //  For routing.status: {"bindings": N, "per_peer": {"1": N, ...}, "sync":
-//  {...counters...}, "pending": N}. New reference.
+//  {...counters...}, "pending": N, "registered", "refused", "released",
+//  "store": {"path", "state", "commits", "write_failures", "restored",
+//  "dropped_expired", "dropped_lost_connections", "dropped_invalid",
+//  "dropped_late",
+//  "awaiting_license", "licenses_reacquired", "dropped_no_license",
+//  "answers_waiting", "problem"?}}. New reference.
 json_t *cw_registrar_status (cw_registrar_t *self);
 
 // ---------------------------------------------------------------------------

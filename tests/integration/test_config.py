@@ -19,6 +19,7 @@ DEFAULTS = {
     "call_routing.signaling_optimization": ("off", "cluster"),
     "call_routing.ringing_timeout_s": (120, "cluster"),
     "call_routing.dialog_timeout_s": (14400, "cluster"),
+    "call_routing.calls_per_peer": (500, "cluster"),
     "cluster.address_mapping": ([], "cluster"),
     "cluster.address_mapping.enabled": ("off", "cluster"),
     "cluster.ip_version": ("4", "peer"),

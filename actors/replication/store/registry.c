@@ -76,6 +76,8 @@ static const cw_config_key_t s_keys [] = {
               "a call with no final answer within this many seconds is cancelled and answered 408"),
     CW_K_INT ("call_routing.dialog_timeout_s", CLUSTER, 60, 604800, 14400,
               "a call with no in-dialog request for this many seconds ends (its license goes back)"),
+    CW_K_INT ("call_routing.calls_per_peer", CLUSTER, 1, 100000, 500,
+              "calls one peer handles at once (the capacity figure of routing.status)"),
     CW_K_BOOL ("cluster.address_mapping.enabled", CLUSTER, "off", "consult the cluster address mapping before DNS"),
     CW_K_LIST ("cluster.address_mapping", CLUSTER, MAPPING, 12,
                "FQDN=IP pairs, one per peer, consulted before DNS when enabled"),
