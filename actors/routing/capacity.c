@@ -37,19 +37,6 @@ struct _cw_capacity_t {
     cw_routing_t *routing;
 };
 
-//  The configured per-peer figure, or 0 when the key is not set (or not a
-//  positive number)
-static int64_t
-s_calls_per_peer (cw_routing_t *routing)
-{
-    json_t *value = cw_routing_config (routing, CW_CAPACITY_KEY);
-    if (json_is_integer (value))
-        return json_integer_value (value);
-    if (json_is_string (value))
-        return strtoll (json_string_value (value), NULL, 10);
-    return 0;
-}
-
 static int
 s_live_peers (cw_routing_t *routing)
 {
@@ -63,7 +50,7 @@ static void
 s_status (cw_routing_t *routing, json_t *status, void *arg)
 {
     (void) arg;
-    int64_t configured = s_calls_per_peer (routing);
+    int64_t configured = cw_routing_config_int (routing, CW_CAPACITY_KEY, 0);
     json_object_set_new (status, "capacity",
                          cw_capacity_compute (configured, configured > 0 ? CW_CAPACITY_KEY : "default",
                                               s_live_peers (routing)));

@@ -177,17 +177,6 @@ s_now (void)
     return zclock_time ();
 }
 
-static int64_t
-s_config_int (cw_proxy_t *self, const char *key, int64_t dflt)
-{
-    json_t *value = cw_routing_config (self->routing, key);
-    if (json_is_integer (value))
-        return json_integer_value (value);
-    if (json_is_string (value))
-        return strtoll (json_string_value (value), NULL, 10);
-    return dflt;
-}
-
 static bool
 s_config_on (cw_proxy_t *self, const char *key)
 {
@@ -196,42 +185,10 @@ s_config_on (cw_proxy_t *self, const char *key)
     return json_is_true (value) || (text && (strcasecmp (text, "on") == 0 || strcasecmp (text, "true") == 0));
 }
 
-static bool
-s_pl (const struct pl *pl, char *out, size_t outlen)
-{
-    if (!pl || !pl->p) {
-        out [0] = 0;
-        return true;
-    }
-    if (pl->l >= outlen) {
-        out [0] = 0;
-        return false;
-    }
-    memcpy (out, pl->p, pl->l);
-    out [pl->l] = 0;
-    return true;
-}
-
 static const char *
 s_tp_param (enum sip_transp tp)
 {
     return tp == SIP_TRANSP_TCP ? "tcp" : tp == SIP_TRANSP_TLS ? "tls" : "udp";
-}
-
-static bool
-s_alive (int peer, void *arg)
-{
-    return cw_routing_peer_alive ((cw_routing_t *) arg, peer);
-}
-
-//  Copy TEXT into a Warning's quoted text: no quote, no control character
-static void
-s_warning_text (const char *text, char *out, size_t outlen)
-{
-    size_t n = 0;
-    for (const char *p = text; *p && n + 1 < outlen; p++)
-        out [n++] = (*p == '"' || *p == '\\' || (unsigned char) *p < 0x20) ? '\'' : *p;
-    out [n] = 0;
 }
 
 // ---------------------------------------------------------------------------
@@ -329,7 +286,7 @@ static void
 s_answer_warning (s_txn_t *txn, uint16_t scode, const char *reason, const char *extra, const char *text)
 {
     char clean [400], headers [600];
-    s_warning_text (text, clean, sizeof clean);
+    cw_routing_warning_text (text, clean, sizeof clean);
     snprintf (headers, sizeof headers, "%sWarning: 399 causeway \"%s\"\r\n", extra ? extra : "", clean);
     s_answer (txn, scode, reason, headers);
 }
@@ -549,7 +506,7 @@ s_send (cw_proxy_t *self, struct sip_request **reqp, bool stateful, const struct
     if (uri_decode (&route, &pl) != 0)
         return EINVAL;
     char method [32];
-    if (!s_pl (&msg->met, method, sizeof method))
+    if (!cw_routing_pl_copy (&msg->met, method, sizeof method))
         return EINVAL;
     return sip_request (reqp, self->sip, stateful, method, -1, ruri, -1, &route, mb, (size_t) branch,
                         stateful ? s_on_send : NULL, stateful ? s_on_branch_response : NULL, branch);
@@ -561,7 +518,7 @@ s_fork (s_txn_t *txn)
 {
     cw_proxy_t *self = txn->proxy;
     char ruri [CW_LOCATION_URI_MAX];
-    s_pl (&txn->msg->ruri, ruri, sizeof ruri);
+    cw_routing_pl_copy (&txn->msg->ruri, ruri, sizeof ruri);
     for (size_t i = 0; i < txn->branch_count; i++) {
         s_branch_t *branch = &txn->branches [i];
         struct mbuf *mb = s_forward_mb (txn->msg, &branch->target, txn->popped);
@@ -601,7 +558,7 @@ s_uri_is_ours (cw_proxy_t *self, const struct pl *value, char *user, size_t user
     if (!sip_transp_isladdr (self->sip, SIP_TRANSP_NONE, &sa))
         return false;
     if (user)
-        s_pl (&addr.uri.user, user, userlen);
+        cw_routing_pl_copy (&addr.uri.user, user, userlen);
     return true;
 }
 
@@ -665,7 +622,8 @@ s_plan (cw_proxy_t *self, s_txn_t *txn, const char *aor)
     if (!found)
         return 0;
     cw_location_t *table = cw_registrar_location (self->registrar);
-    size_t count = cw_location_lookup (table, aor, s_now (), s_alive, self->routing, found, CW_PROXY_BRANCHES_MAX * 2);
+    size_t count = cw_location_lookup (table, aor, s_now (), cw_routing_alive_fn, self->routing, found,
+                                       CW_PROXY_BRANCHES_MAX * 2);
     int this_peer = cw_routing_this_peer (self->routing);
     bool through [CW_CALLS_PEERS + 1] = { false };
     bool optimise = s_config_on (self, "call_routing.signaling_optimization");
@@ -742,8 +700,8 @@ s_licensed (cw_actor_t *actor, bool ok, json_t *body, void *arg)
         return;
     }
     char from [CW_CALLS_URI_MAX], to [CW_CALLS_URI_MAX];
-    s_pl (&txn->msg->from.auri, from, sizeof from);
-    s_pl (&txn->msg->to.auri, to, sizeof to);
+    cw_routing_pl_copy (&txn->msg->from.auri, from, sizeof from);
+    cw_routing_pl_copy (&txn->msg->to.auri, to, sizeof to);
     if (cw_calls_add (self->calls, txn->call_id, from, to, cw_routing_this_peer (self->routing), s_now (), lease)
         == 0) {
         txn->is_call = true;
@@ -791,7 +749,7 @@ s_txn_new (cw_proxy_t *self, const struct sip_msg *msg, const char *flow)
     txn->msg = (struct sip_msg *) mem_ref ((void *) msg);
     txn->invite = pl_strcmp (&msg->met, "INVITE") == 0;
     tmr_init (&txn->timer);
-    s_pl (&msg->callid, txn->call_id, sizeof txn->call_id);
+    cw_routing_pl_copy (&msg->callid, txn->call_id, sizeof txn->call_id);
     struct pl rp;
     sip_reply_addr (&txn->reply_dst, msg, !msg_param_exists (&msg->via.params, "rport", &rp));
     if (msg->tp != SIP_TRANSP_UDP && flow && *flow) {
@@ -829,7 +787,7 @@ s_pop_routes (cw_proxy_t *self, const struct sip_msg *msg, char *flow, size_t fl
         //  The next hop: the first Route not ours
         struct sip_addr addr;
         if (sip_addr_decode (&addr, &hdr->val) == 0)
-            s_pl (&addr.auri, next, nextlen);
+            cw_routing_pl_copy (&addr.auri, next, nextlen);
         break;
     }
     return popped;
@@ -841,7 +799,7 @@ s_loose_route (cw_proxy_t *self, const struct sip_msg *msg, const char *flow, in
                const char *next)
 {
     char ruri [CW_LOCATION_URI_MAX];
-    if (!s_pl (&msg->ruri, ruri, sizeof ruri)) {
+    if (!cw_routing_pl_copy (&msg->ruri, ruri, sizeof ruri)) {
         cw_routing_reply (self->routing, msg, 414, "Request-URI Too Long", NULL);
         return;
     }
@@ -852,7 +810,7 @@ s_loose_route (cw_proxy_t *self, const struct sip_msg *msg, const char *flow, in
         snprintf (hop, sizeof hop, "%s", next [0] ? next : ruri);
     self->loose_routed++;
     char call_id [CW_CALLS_ID_MAX];
-    s_pl (&msg->callid, call_id, sizeof call_id);
+    cw_routing_pl_copy (&msg->callid, call_id, sizeof call_id);
     bool ack = pl_strcmp (&msg->met, "ACK") == 0;
     if (pl_strcmp (&msg->met, "BYE") == 0)
         s_call_end (self, call_id, "BYE");
@@ -911,7 +869,8 @@ s_on_request (cw_routing_t *routing, const struct sip_msg *msg, const char *flow
     }
     //  Out of dialog: a user of our domains
     char user [128], host [256], aor [CW_LOCATION_AOR_MAX];
-    if (!s_pl (&msg->uri.user, user, sizeof user) || !s_pl (&msg->uri.host, host, sizeof host)
+    if (!cw_routing_pl_copy (&msg->uri.user, user, sizeof user)
+        || !cw_routing_pl_copy (&msg->uri.host, host, sizeof host)
         || cw_registrar_aor (user, host, aor, sizeof aor) != 0) {
         cw_routing_reply (self->routing, msg, 400, "Bad Request", NULL);
         return;
@@ -923,7 +882,7 @@ s_on_request (cw_routing_t *routing, const struct sip_msg *msg, const char *flow
         char clean [300];
         char text [400];    //  the host (< 256) and the words fit whole
         snprintf (text, sizeof text, "%s is not a domain of this cluster (sip.domains)", host);
-        s_warning_text (text, clean, sizeof clean);
+        cw_routing_warning_text (text, clean, sizeof clean);
         snprintf (headers, sizeof headers, "Warning: 399 causeway \"%s\"\r\n", clean);
         cw_routing_reply (self->routing, msg, 404, "Not Found", headers);
         return;
@@ -945,7 +904,7 @@ s_on_request (cw_routing_t *routing, const struct sip_msg *msg, const char *flow
         s_answer (txn, 480, "Temporarily Unavailable", NULL);
     }
     else if (txn->invite) {
-        int64_t ringing = s_config_int (self, "call_routing.ringing_timeout_s", S_DEFAULT_RINGING_S);
+        int64_t ringing = cw_routing_config_int (self->routing, "call_routing.ringing_timeout_s", S_DEFAULT_RINGING_S);
         tmr_start (&txn->timer, (uint64_t) (ringing > 0 ? ringing : S_DEFAULT_RINGING_S) * 1000, s_on_ringing_timeout,
                    txn);
         if (txn->from_peer || cw_calls_has (self->calls, txn->call_id))
@@ -1064,7 +1023,7 @@ s_on_tick (cw_routing_t *routing, int64_t now_ms, void *arg)
     cw_proxy_t *self = (cw_proxy_t *) arg;
     if (now_ms >= self->next_expire_ms) {
         self->next_expire_ms = now_ms + S_EXPIRE_EVERY_MS;
-        int64_t idle = s_config_int (self, "call_routing.dialog_timeout_s", S_DEFAULT_DIALOG_S);
+        int64_t idle = cw_routing_config_int (self->routing, "call_routing.dialog_timeout_s", S_DEFAULT_DIALOG_S);
         cw_calls_expire (self->calls, now_ms, (idle > 0 ? idle : S_DEFAULT_DIALOG_S) * 1000, s_call_expired, self);
     }
     if (self->calls_changed && self->next_announce_ms > now_ms + CW_PROXY_ANNOUNCE_SOON_MS)
@@ -1085,7 +1044,7 @@ s_status (cw_routing_t *routing, json_t *status, void *arg)
 {
     cw_proxy_t *self = (cw_proxy_t *) arg;
     json_object_set_new (status, "calls",
-                         cw_calls_figures (self->calls, cw_routing_this_peer (routing), s_alive, routing));
+                         cw_calls_figures (self->calls, cw_routing_this_peer (routing), cw_routing_alive_fn, routing));
     json_t *peers = json_object ();
     for (int peer = 1; peer <= CW_CALLS_PEERS; peer++)
         if (self->peers [peer].hop [0]) {
@@ -1111,7 +1070,8 @@ s_cmd_calls (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t *
     (void) args;
     cw_proxy_t *self = (cw_proxy_t *) arg;
     *reply = json_pack ("{s:o}", "calls",
-                        cw_calls_list_all (self->calls, cw_routing_this_peer (self->routing), s_alive, self->routing));
+                        cw_calls_list_all (self->calls, cw_routing_this_peer (self->routing), cw_routing_alive_fn,
+                                           self->routing));
     return CW_REPLY_OK;
 }
 

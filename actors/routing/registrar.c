@@ -406,51 +406,15 @@ struct _cw_registrar_t {
 // ---------------------------------------------------------------------------
 //  Configuration
 
-static int64_t
-s_config_int (cw_registrar_t *self, const char *key, int64_t dflt)
-{
-    json_t *value = cw_routing_config (self->routing, key);
-    if (json_is_integer (value))
-        return json_integer_value (value);
-    if (json_is_string (value))
-        return strtoll (json_string_value (value), NULL, 10);
-    return dflt;
-}
-
 // ---------------------------------------------------------------------------
 //  Small helpers
-
-//  PL as a C string into OUT; false when it does not fit
-static bool
-s_pl (const struct pl *pl, char *out, size_t outlen)
-{
-    if (!pl || !pl->p) {
-        out [0] = 0;
-        return true;
-    }
-    if (pl->l >= outlen)
-        return false;
-    memcpy (out, pl->p, pl->l);
-    out [pl->l] = 0;
-    return true;
-}
-
-//  Copy TEXT into a Warning's quoted text: no quote, no control character
-static void
-s_warning_text (const char *text, char *out, size_t outlen)
-{
-    size_t n = 0;
-    for (const char *p = text; *p && n + 1 < outlen; p++)
-        out [n++] = (*p == '"' || *p == '\\' || (unsigned char) *p < 0x20) ? '\'' : *p;
-    out [n] = 0;
-}
 
 static void
 s_reply_warning (cw_registrar_t *self, const struct sip_msg *msg, uint16_t scode, const char *reason, const char *extra,
                  const char *text)
 {
     char clean [400], headers [1024];
-    s_warning_text (text, clean, sizeof clean);
+    cw_routing_warning_text (text, clean, sizeof clean);
     snprintf (headers, sizeof headers, "%sWarning: 399 causeway \"%s\"\r\n", extra ? extra : "", clean);
     cw_routing_reply (self->routing, msg, scode, reason, headers);
 }
@@ -794,7 +758,7 @@ s_contact_header (const struct sip_hdr *hdr, const struct sip_msg *msg, void *ar
     (void) msg;
     s_contacts_t *c = (s_contacts_t *) arg;
     char value [2048];
-    if (!s_pl (&hdr->val, value, sizeof value)
+    if (!cw_routing_pl_copy (&hdr->val, value, sizeof value)
         || cw_registrar_contacts_parse (value, c->contacts, CW_REGISTRAR_CONTACTS_MAX, &c->count) != 0) {
         c->bad = true;
         return true;    //  stop
@@ -829,9 +793,10 @@ s_on_register (cw_routing_t *routing, const struct sip_msg *msg, const char *flo
     reg->registrar = self;
     reg->msg = msg;
     char user [128], callid [128], why [600];
-    if (!s_pl (&msg->to.uri.host, reg->host, sizeof reg->host) || !s_pl (&msg->to.uri.user, user, sizeof user)
+    if (!cw_routing_pl_copy (&msg->to.uri.host, reg->host, sizeof reg->host)
+        || !cw_routing_pl_copy (&msg->to.uri.user, user, sizeof user)
         || cw_registrar_aor (user, reg->host, reg->aor, sizeof reg->aor) != 0
-        || !s_pl (&msg->callid, callid, sizeof callid)) {
+        || !cw_routing_pl_copy (&msg->callid, callid, sizeof callid)) {
         cw_routing_reply (self->routing, msg, 400, "Bad Request", NULL);
         free (reg);
         return;
@@ -884,7 +849,7 @@ s_on_register (cw_routing_t *routing, const struct sip_msg *msg, const char *flo
     int64_t header_expires = -1;
     if (pl_isset (&msg->expires)) {
         char text [16];
-        header_expires = s_pl (&msg->expires, text, sizeof text) ? s_number (text, strlen (text)) : -1;
+        header_expires = cw_routing_pl_copy (&msg->expires, text, sizeof text) ? s_number (text, strlen (text)) : -1;
         if (header_expires < 0) {
             s_reply_warning (self, msg, 400, "Bad Request", NULL, "malformed Expires");
             free (reg);
@@ -901,13 +866,13 @@ s_on_register (cw_routing_t *routing, const struct sip_msg *msg, const char *flo
         free (reg);
         return;
     }
-    int64_t min = s_config_int (self, "sip.registration.min_expires", 60);
-    int64_t max = s_config_int (self, "sip.registration.max_expires", 3600);
-    int64_t dflt = s_config_int (self, "sip.registration.default_expires", 3600);
+    int64_t min = cw_routing_config_int (self->routing, "sip.registration.min_expires", 60);
+    int64_t max = cw_routing_config_int (self->routing, "sip.registration.max_expires", 3600);
+    int64_t dflt = cw_routing_config_int (self->routing, "sip.registration.default_expires", 3600);
     bool outbound_supported = sip_msg_hdr_has_value (msg, SIP_HDR_SUPPORTED, "outbound");
     char user_agent [128] = "";
     const struct sip_hdr *ua = sip_msg_hdr (msg, SIP_HDR_USER_AGENT);
-    if (ua && !s_pl (&ua->val, user_agent, sizeof user_agent))
+    if (ua && !cw_routing_pl_copy (&ua->val, user_agent, sizeof user_agent))
         memcpy (user_agent, ua->val.p, sizeof user_agent - 1);
     s_join_t path = { reg->path, sizeof reg->path, false };
     sip_msg_hdr_apply (msg, true, SIP_HDR_PATH, s_path_header, &path);
@@ -1273,20 +1238,14 @@ s_on_flow_closed (cw_routing_t *routing, const char *flow, void *arg)
     }
 }
 
-static bool
-s_alive (int owner, void *arg)
-{
-    return cw_routing_peer_alive ((cw_routing_t *) arg, owner);
-}
-
 static void
 s_on_tick (cw_routing_t *routing, int64_t now_ms, void *arg)
 {
     cw_registrar_t *self = (cw_registrar_t *) arg;
     if (cw_location_expire (self->table, now_ms))
         s_schedule (self);
-    cw_location_sync_tick (self->sync, now_ms, cw_routing_this_peer (routing), cw_routing_peer_count (routing), s_alive,
-                           routing);
+    cw_location_sync_tick (self->sync, now_ms, cw_routing_this_peer (routing), cw_routing_peer_count (routing),
+                           cw_routing_alive_fn, routing);
     s_relicense (self, now_ms);
     s_schedule (self);
 }

@@ -1044,6 +1044,45 @@ cw_routing_config (cw_routing_t *self, const char *key)
     return json_object_get (self->config, key);
 }
 
+int64_t
+cw_routing_config_int (cw_routing_t *self, const char *key, int64_t dflt)
+{
+    json_t *value = cw_routing_config (self, key);
+    if (json_is_integer (value))
+        return json_integer_value (value);
+    if (json_is_string (value))
+        return strtoll (json_string_value (value), NULL, 10);
+    return dflt;
+}
+
+bool
+cw_routing_alive_fn (int peer, void *arg)
+{
+    return cw_routing_peer_alive ((cw_routing_t *) arg, peer);
+}
+
+bool
+cw_routing_pl_copy (const struct pl *pl, char *out, size_t outlen)
+{
+    out [0] = 0;
+    if (!pl || !pl->p)
+        return true;
+    if (pl->l >= outlen)
+        return false;
+    memcpy (out, pl->p, pl->l);
+    out [pl->l] = 0;
+    return true;
+}
+
+void
+cw_routing_warning_text (const char *text, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (const char *p = text; *p && n + 1 < outlen; p++)
+        out [n++] = (*p == '"' || *p == '\\' || (unsigned char) *p < 0x20) ? '\'' : *p;
+    out [n] = 0;
+}
+
 int
 cw_routing_this_peer (cw_routing_t *self)
 {

@@ -126,12 +126,27 @@ void cw_routing_on_status (cw_routing_t *self, cw_routing_status_fn *fn, void *a
 //  borrowed; NULL until announced.
 json_t *cw_routing_config (cw_routing_t *self, const char *key);
 
+//  Configuration KEY as an integer (a JSON integer or a decimal string),
+//  DFLT when not announced or not a number.
+int64_t cw_routing_config_int (cw_routing_t *self, const char *key, int64_t dflt);
+
 //  The cluster as the replication actor last said (cluster.peers): this
 //  node's peer number (1 when not clustered), whether peer N is alive
 //  (always true for this node), and how many peers there are.
 int cw_routing_this_peer (cw_routing_t *self);
 bool cw_routing_peer_alive (cw_routing_t *self, int peer);
 int cw_routing_peer_count (cw_routing_t *self);
+
+//  cw_location_alive_fn over ARG, a cw_routing_t: cw_routing_peer_alive.
+bool cw_routing_alive_fn (int peer, void *arg);
+
+//  Copy PL into OUT as a C string ("" when PL is unset). False (OUT "")
+//  when it does not fit.
+bool cw_routing_pl_copy (const struct pl *pl, char *out, size_t outlen);
+
+//  TEXT as the quoted text of a Warning header into OUT: quotes,
+//  backslashes and control characters become '.
+void cw_routing_warning_text (const char *text, char *out, size_t outlen);
 
 //  Send MSG's stateless reply with SCODE/REASON and extra header lines
 //  HEADERS ("Name: value\r\n"..., may be NULL). 0 or -1.
