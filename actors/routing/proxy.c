@@ -16,6 +16,13 @@
     come at any of these steps; a lease that arrives for a transaction that
     no longer wants it is released at once.
 
+    The node's replication actor learns how many calls this peer carries
+    and how many it can (call_routing.calls_per_peer): cluster.calls.set
+    {calls, capacity}, at most every S_LOAD_EVERY_MS when the count
+    changes and every S_LOAD_REFRESH_MS in any case (a restarted
+    replication actor learns it again), so heartbeats carry the calls and
+    count them in the peer's load.
+
     The first section (pure parts) needs only the C library.
 */
 #include "proxy.h"
@@ -93,6 +100,7 @@ cw_proxy_answer_rank (int scode)
 //  The SIP part
 
 #include "calls.h"
+#include "capacity.h"
 #include "location.h"
 #include "registrar.h"
 #include "routing.h"
@@ -104,6 +112,8 @@ cw_proxy_answer_rank (int scode)
 #define S_DEFAULT_RINGING_S 120
 #define S_DEFAULT_DIALOG_S 14400
 #define S_EXPIRE_EVERY_MS 1000
+#define S_LOAD_EVERY_MS 250
+#define S_LOAD_REFRESH_MS 5000
 
 typedef struct _s_txn_t s_txn_t;
 
@@ -165,6 +175,9 @@ struct _cw_proxy_t {
     int64_t next_announce_ms;
     int64_t next_expire_ms;
     bool calls_changed;
+    int64_t load_said_ms;       //  last cluster.calls.set, 0 never
+    int64_t load_said_calls;    //  what it said
+    int64_t load_said_capacity;
     uint64_t forwarded, answered_here, no_contact, no_license, timeouts, cancelled, loose_routed, stray_forwarded;
 };
 
@@ -1017,10 +1030,32 @@ s_on_event (cw_routing_t *routing, const char *topic, json_t *event, void *arg)
     cw_calls_set_remote (self->calls, peer, json_object_get (body, "calls"));
 }
 
+//  Tell the replication actor this peer's calls and capacity when they
+//  changed (at most every S_LOAD_EVERY_MS) or every S_LOAD_REFRESH_MS.
+static void
+s_say_load (cw_proxy_t *self, int64_t now_ms)
+{
+    int64_t calls = (int64_t) cw_calls_count (self->calls);
+    int64_t capacity = s_config_int (self, CW_CAPACITY_KEY, CW_CAPACITY_CALLS_PER_PEER);
+    if (capacity < 1)
+        capacity = CW_CAPACITY_CALLS_PER_PEER;
+    bool changed = calls != self->load_said_calls || capacity != self->load_said_capacity;
+    int64_t since = now_ms - self->load_said_ms;    //  < 0: the wall clock went back
+    if (self->load_said_ms && since >= 0 && since < (changed ? S_LOAD_EVERY_MS : S_LOAD_REFRESH_MS))
+        return;
+    self->load_said_ms = now_ms;
+    self->load_said_calls = calls;
+    self->load_said_capacity = capacity;
+    cw_actor_request (self->actor, "replication", "cluster.calls.set",
+                      json_pack ("{s:I, s:I}", "calls", (json_int_t) calls, "capacity", (json_int_t) capacity), NULL,
+                      NULL, 0);
+}
+
 static void
 s_on_tick (cw_routing_t *routing, int64_t now_ms, void *arg)
 {
     cw_proxy_t *self = (cw_proxy_t *) arg;
+    s_say_load (self, now_ms);
     if (now_ms >= self->next_expire_ms) {
         self->next_expire_ms = now_ms + S_EXPIRE_EVERY_MS;
         int64_t idle = cw_routing_config_int (self->routing, "call_routing.dialog_timeout_s", S_DEFAULT_DIALOG_S);

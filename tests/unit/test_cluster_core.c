@@ -644,6 +644,83 @@ test_silent_peer_becomes_dead (void **state)
 
 //  Step the cluster until every message the actors sent is read (they
 //  reach the broker socket through the actors' own I/O threads).
+//  Field PEER of node I's cluster status, a new reference.
+static json_t *
+s_status_entry (int i, int peer)
+{
+    json_t *status = cw_cluster_status (s_nodes [i].core);
+    json_t *entry = json_incref (json_array_get (json_object_get (status, "peers"), (size_t) peer - 1));
+    json_decref (status);
+    assert_non_null (entry);
+    return entry;
+}
+
+//  cluster.calls.set ARGS on node I through the core's command table.
+static cw_reply_status_t
+s_calls_set (int i, const char *args_text)
+{
+    json_t *args = json_loads (args_text, 0, NULL);
+    assert_non_null (args);
+    cw_envelope_t req = { .type = CW_MSG_REQUEST,
+                          .corr = s_next_corr++,
+                          .from = "routing",
+                          .to = "replication",
+                          .command = (char *) "cluster.calls.set",
+                          .body = (char *) args_text };
+    json_t *reply = NULL;
+    cw_reply_status_t status = CW_REPLY_ERROR;
+    for (const cw_command_t *c = cw_cluster_commands; c->name; c++)
+        if (strcmp (c->name, "cluster.calls.set") == 0)
+            status = c->handler (s_nodes [i].actor, &req, args, &reply, s_nodes [i].core);
+    json_decref (args);
+    json_decref (reply);
+    return status;
+}
+
+static void
+test_calls_in_heartbeats (void **state)
+{
+    (void) state;
+    //  Nobody said anything: calls 0 everywhere
+    for (int i = 1; i <= S_NODES; i++)
+        for (int p = 1; p <= S_NODES; p++) {
+            json_t *entry = s_status_entry (i, p);
+            assert_int_equal (json_integer_value (json_object_get (entry, "calls")), 0);
+            assert_true (json_is_real (json_object_get (entry, "load")));
+            json_decref (entry);
+        }
+    //  Bad figures are refused
+    assert_int_equal (s_calls_set (3, "{\"calls\": -1, \"capacity\": 4}"), CW_REPLY_ERROR);
+    assert_int_equal (s_calls_set (3, "{\"calls\": 1, \"capacity\": 0}"), CW_REPLY_ERROR);
+    assert_int_equal (s_calls_set (3, "{\"calls\": \"2\"}"), CW_REPLY_ERROR);
+    //  Peer 3 carries 3 calls of 4: its own status at once, the others'
+    //  with its next heartbeat; the load is at least the share
+    assert_int_equal (s_calls_set (3, "{\"calls\": 3, \"capacity\": 4}"), CW_REPLY_OK);
+    s_step (2);
+    for (int i = 1; i <= S_NODES; i++) {
+        json_t *entry = s_status_entry (i, 3);
+        assert_int_equal (json_integer_value (json_object_get (entry, "calls")), 3);
+        double load = json_real_value (json_object_get (entry, "load"));
+        assert_true (load >= 0.75 && load <= 1.0);
+        json_decref (entry);
+        entry = s_status_entry (i, 1);
+        assert_int_equal (json_integer_value (json_object_get (entry, "calls")), 0);
+        json_decref (entry);
+    }
+    //  More calls than capacity: the load is capped at 1; back to none
+    assert_int_equal (s_calls_set (3, "{\"calls\": 9, \"capacity\": 4}"), CW_REPLY_OK);
+    s_step (2);
+    json_t *entry = s_status_entry (1, 3);
+    assert_int_equal (json_integer_value (json_object_get (entry, "calls")), 9);
+    assert_true (json_real_value (json_object_get (entry, "load")) == 1.0);
+    json_decref (entry);
+    assert_int_equal (s_calls_set (3, "{\"calls\": 0, \"capacity\": 4}"), CW_REPLY_OK);
+    s_step (2);
+    entry = s_status_entry (2, 3);
+    assert_int_equal (json_integer_value (json_object_get (entry, "calls")), 0);
+    json_decref (entry);
+}
+
 static void
 s_settle (void)
 {
@@ -738,6 +815,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_snapshot_when_history_is_gone, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_primary_change, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_silent_peer_becomes_dead, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_calls_in_heartbeats, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_cluster_peers_published, s_setup, s_teardown),
     };
     int failed = cmocka_run_group_tests (tests, NULL, NULL);

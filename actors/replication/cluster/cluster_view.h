@@ -55,7 +55,8 @@ typedef struct {
     char peers_digest [65];    //  hex SHA-256 of its ordered peer list
     bool maintenance;
     bool h323_mode;
-    double load;    //  0..1 resource use
+    double load;    //  0..1: max of CPU load and calls / capacity
+    int calls;      //  calls in progress (its routing actor's count)
     int64_t applied_seq;
     char cluster_id [40];    //  replication history id ("" = none)
     bool joining;            //  announced: joining, has no configuration yet

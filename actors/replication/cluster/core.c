@@ -18,6 +18,7 @@
 #include "layer.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -72,6 +73,9 @@ struct _cw_cluster_t {
     char mapping_text [2048];    //  last address mapping given to the links
     char summary_text [512];     //  last cluster.summary published
     char *peers_text;            //  last cluster.peers published (NULL none)
+    int calls;                   //  this peer's calls, as routing last said
+    int calls_capacity;          //  calls this peer can carry (>= 1)
+    int64_t calls_said;          //  zclock_mono of cluster.calls.set, 0 never
 };
 
 //  One entry of the deadline list: a peer call waiting for its answer
@@ -116,8 +120,9 @@ s_clock_synced (void)
     return state != TIME_ERROR && !(tx.status & STA_UNSYNC);
 }
 
+//  The 1-minute load average per CPU, capped at 1.
 static double
-s_load (void)
+s_cpu_load (void)
 {
     double load [1] = { 0 };
     long cpus = sysconf (_SC_NPROCESSORS_ONLN);
@@ -125,6 +130,32 @@ s_load (void)
         return 0;
     double value = load [0] / (double) cpus;
     return value > 1 ? 1 : value;
+}
+
+//  This peer's calls as the routing actor last said (cluster.calls.set),
+//  0 when it never said or has been silent for CW_CLUSTER_CALLS_STALE_MS.
+static int
+s_own_calls (cw_cluster_t *self)
+{
+    if (!self->calls_said || zclock_mono () - self->calls_said > CW_CLUSTER_CALLS_STALE_MS)
+        return 0;
+    return self->calls;
+}
+
+//  The load: the CPU's, or the share of the call capacity in use when
+//  that is higher (a peer full of calls is loaded even when its CPU is
+//  idle); 0..1.
+static double
+s_load (cw_cluster_t *self)
+{
+    double load = s_cpu_load ();
+    int calls = s_own_calls (self);
+    if (calls > 0 && self->calls_capacity > 0) {
+        double share = (double) calls / (double) self->calls_capacity;
+        if (share > load)
+            load = share;
+    }
+    return load > 1 ? 1 : load;
 }
 
 void
@@ -206,7 +237,8 @@ s_own_view (cw_cluster_t *self, cw_peer_view_t *v)
     cw_cluster_peers_digest (&self->effective, v->peers_digest);
     v->maintenance = cw_config_store_on (self->store, "maintenance.mode");
     v->h323_mode = cw_config_store_on (self->store, "h323.mode");
-    v->load = s_load ();
+    v->calls = s_own_calls (self);
+    v->load = s_load (self);
     v->applied_seq = cw_replog_applied_seq (self->replog);
     cw_replog_cluster_id (self->replog, v->cluster_id, sizeof v->cluster_id);
     v->joining = false;
@@ -496,6 +528,7 @@ s_heartbeat_json (cw_cluster_t *self, int to_peer)
                             (json_int_t) (peer->echo_t ? now - peer->echo_received : 0), "applied_seq",
                             (json_int_t) v.applied_seq, "cluster_id", v.cluster_id, "joining", v.joining, "restarting",
                             v.restarting, "upgrading", v.upgrading, "clock_synced", v.clock_synced);
+    json_object_set_new (hb, "calls", json_integer (v.calls));
     S_HOOK_CALL (self, heartbeat_out, to_peer, hb);
     return hb;
 }
@@ -554,6 +587,8 @@ s_on_heartbeat (cw_cluster_t *self, int index, json_t *json)
     v->maintenance = json_is_true (json_object_get (json, "maintenance"));
     v->h323_mode = json_is_true (json_object_get (json, "h323_mode"));
     v->load = json_number_value (json_object_get (json, "load"));
+    json_int_t calls = json_integer_value (json_object_get (json, "calls"));
+    v->calls = calls < 0 ? 0 : calls > INT_MAX ? INT_MAX : (int) calls;
     v->applied_seq = json_integer_value (json_object_get (json, "applied_seq"));
     cw_copy (v->cluster_id, sizeof v->cluster_id, cw_jtext (json, "cluster_id"));
     v->joining = json_is_true (json_object_get (json, "joining"));
@@ -919,6 +954,7 @@ s_status_peer (const cw_peer_view_t *v, int64_t primary_seq)
     json_object_set_new (peer, "maintenance", json_boolean (v->maintenance));
     json_object_set_new (peer, "ip", json_string (v->ip));
     json_object_set_new (peer, "load", json_real (v->load));
+    json_object_set_new (peer, "calls", json_integer (v->calls));
     if (*v->tls_error || *v->tcp_error)
         json_object_set_new (peer, "error", json_string (*v->tls_error ? v->tls_error : v->tcp_error));
     return peer;
@@ -1033,8 +1069,38 @@ s_cmd_trust_peer (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, jso
     return CW_REPLY_OK;
 }
 
+//  cluster.calls.set {"calls": N, "capacity": C}: this peer carries N
+//  calls of the C it can (the routing actor says so when the count
+//  changes, and again now and then).
+static cw_reply_status_t
+s_cmd_calls_set (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **reply, void *arg)
+{
+    (void) actor;
+    (void) req;
+    cw_cluster_t *self = arg;
+    json_t *jcalls = json_object_get (args, "calls");
+    json_t *jcapacity = json_object_get (args, "capacity");
+    if (!json_is_integer (jcalls) || json_integer_value (jcalls) < 0 || json_integer_value (jcalls) > INT_MAX) {
+        *reply = cw_error_body ("'calls' must be a whole number >= 0");
+        return CW_REPLY_ERROR;
+    }
+    if (!json_is_integer (jcapacity) || json_integer_value (jcapacity) < 1
+        || json_integer_value (jcapacity) > INT_MAX) {
+        *reply = cw_error_body ("'capacity' must be a whole number >= 1");
+        return CW_REPLY_ERROR;
+    }
+    self->calls = (int) json_integer_value (jcalls);
+    self->calls_capacity = (int) json_integer_value (jcapacity);
+    self->calls_said = zclock_mono ();
+    *reply = json_pack ("{s:i, s:i, s:f}", "calls", self->calls, "capacity", self->calls_capacity, "load",
+                        s_load (self));
+    return CW_REPLY_OK;
+}
+
 const cw_command_t cw_cluster_commands [] = {
     { "cluster.status", s_cmd_status, CW_CMD_IDEMPOTENT, "the cluster as this peer sees it" },
+    { "cluster.calls.set", s_cmd_calls_set, CW_CMD_IDEMPOTENT,
+      "the calls this peer carries and its capacity (heartbeats' calls and load)" },
     { "cluster.trust_peer", s_cmd_trust_peer, 0,
       "accept the certificate a peer now presents in place of its pinned one" },
     { NULL, NULL, 0, NULL }

@@ -28,6 +28,10 @@
 #define CW_RESTARTING_GRACE_MS 120000
 #define CW_PEER_CALL_TIMEOUT_MS 5000
 #define CW_SYNC_TIMEOUT_MS 30000
+//  This peer's calls (cluster.calls.set, said by the routing actor when
+//  they change and every few seconds) count as 0 after this much silence:
+//  a routing actor that stopped carries no calls.
+#define CW_CLUSTER_CALLS_STALE_MS 15000
 
 //  Frame types of the core's peer protocol (after the links' HELLO, type
 //  0): heartbeats, and requests answered by replies with the same corr.

@@ -1,0 +1,93 @@
+"""Calls in the cluster's heartbeats, through real processes: a 3-peer
+cluster on 127.0.1.1..3 (SIP on 5060 of each), a sipp UAS registered on
+peer 2 called by a sipp UAC through peer 3, and `causeway --json cluster
+status` read on peer 1.
+
+  - before any call every peer shows "calls" 0 next to its "load";
+  - with call_routing.calls_per_peer 1, during the call peer 1 shows peer 3
+    with calls 1 and load 1.0 (one call of one: full, whatever its CPU);
+  - after the BYE peer 1 shows peer 3 with calls 0 again.
+"""
+import pytest
+
+from cwcluster import Cluster, keep_logs
+from test_license import Issuer
+from test_proxy import (DOMAIN, SIPP, Sipp, call_ok, ensure_rms, finished_ok, peer_addr, register,
+                        registered_everywhere, routing_status, sip_section)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, request):
+    issuer = Issuer(tmp_path_factory.mktemp("issuer"))
+    sections = {k: {"licensing": {"issuers": [issuer.pub]}, "sip": sip_section(k)} for k in (1, 2, 3)}
+    c = Cluster(tmp_path_factory.mktemp("call_load"), 3, node_sections=sections)
+    c.issuer = issuer
+    failed_before = request.session.testsfailed
+    try:
+        c.start()
+        status, body = c[1].call("routing.status", {})
+        if status != "ok" or "listeners" not in body:
+            pytest.skip("the SIP core is not in this build")
+        if not SIPP:
+            pytest.skip("sipp (sip-tester) is not installed")
+        c.form_guide_way()
+        for k in (1, 2, 3):
+            c[k].wait_for(lambda k=k: all(l["state"] == "listening" for l in routing_status(c[k])["listeners"]),
+                          20, "peer %d is not listening" % k)
+        c.set(1, "sip.domains", DOMAIN)
+        c.wait_replicated("sip.domains", [DOMAIN])
+        for k in (1, 2):
+            call_ok(c[k], "license.add", {"key": issuer.issue("desktop_systems", 20)})
+        for k in (1, 2, 3):
+            c[k].wait_for(lambda k=k: len(routing_status(c[k])["proxy"]["peer_listeners"]) == 2, 20,
+                          lambda k=k: "peer %d: %s" % (k, routing_status(c[k]).get("proxy")))
+        yield c
+    finally:
+        if request.session.testsfailed > failed_before:
+            try:
+                print("node logs kept in", keep_logs([c], "test_call_load"))
+            except OSError:
+                pass
+        c.cleanup()
+
+
+@pytest.fixture
+def sipp(tmp_path):
+    s = Sipp(tmp_path / "sipp")
+    yield s
+    s.close()
+
+
+def peers_seen_from(c, k):
+    """`causeway --json cluster status` on peer K: {index: peer}."""
+    return {p["index"]: p for p in c.json(k, "cluster", "status")["peers"]}
+
+
+def test_calls_and_load_in_cluster_status(cluster, sipp):
+    c = cluster
+    # No call yet: every peer says 0 calls, its load a share 0..1
+    peers = c[1].wait_for(lambda: (lambda p: p if all(p[k].get("calls") == 0 for k in (1, 2, 3)) else None)(
+        peers_seen_from(c, 1)), 10, lambda: "cluster status on peer 1: %s" % peers_seen_from(c, 1))
+    assert all(0 <= peers[k]["load"] <= 1 for k in (1, 2, 3)), peers
+
+    c.set(1, "call_routing.calls_per_peer", 1)
+    c[3].wait_for(lambda: routing_status(c[3])["capacity"]["calls_per_peer"] == 1, 20,
+                  lambda: "capacity on peer 3: %s" % routing_status(c[3]).get("capacity"))
+    ensure_rms(c)
+    register(sipp, 2, "carol", 5501)
+    registered_everywhere(c, "sip:carol@example.com", 1)
+
+    uas = sipp.start("call_uas", 5501)
+    uac = sipp.start("call_uac", 5502, peer_addr(3), user="carol", pause_ms=6000)
+    peers = c[1].wait_for(lambda: (lambda p: p if p[3]["calls"] == 1 else None)(peers_seen_from(c, 1)), 10,
+                          lambda: "cluster status on peer 1: %s" % peers_seen_from(c, 1))
+    assert peers[3]["load"] == 1.0, peers[3]
+    assert peers[1]["calls"] == 0 and peers[2]["calls"] == 0, peers
+    # Peer 3 counts its own call the same way
+    own = peers_seen_from(c, 3)[3]
+    assert own["state"] == "this-system" and own["calls"] == 1 and own["load"] == 1.0, own
+
+    finished_ok(sipp, uac)
+    finished_ok(sipp, uas)
+    c[1].wait_for(lambda: peers_seen_from(c, 1)[3]["calls"] == 0, 10,
+                  lambda: "cluster status on peer 1: %s" % peers_seen_from(c, 1)[3])
