@@ -1036,7 +1036,7 @@ static void
 s_say_load (cw_proxy_t *self, int64_t now_ms)
 {
     int64_t calls = (int64_t) cw_calls_count (self->calls);
-    int64_t capacity = s_config_int (self, CW_CAPACITY_KEY, CW_CAPACITY_CALLS_PER_PEER);
+    int64_t capacity = cw_routing_config_int (self->routing, CW_CAPACITY_KEY, CW_CAPACITY_CALLS_PER_PEER);
     if (capacity < 1)
         capacity = CW_CAPACITY_CALLS_PER_PEER;
     bool changed = calls != self->load_said_calls || capacity != self->load_said_capacity;

@@ -65,7 +65,8 @@ typedef struct _cw_cluster_t cw_cluster_t;
 cw_cluster_t *cw_cluster_new (cw_actor_t *actor, cw_config_store_t *store, char *err, size_t errlen);
 void cw_cluster_destroy (cw_cluster_t **self_p);
 
-//  The core's actor commands (cluster.status); handlers' argument: the core.
+//  The core's actor commands (cluster.status, cluster.calls.set); handlers'
+//  argument: the core.
 extern const cw_command_t cw_cluster_commands [];
 
 //  Announce to the peers that this node is going down for a restart
