@@ -1026,6 +1026,118 @@ s_load_sip (s_loader_t *self, config_t *cfg, cw_bootstrap_t *out)
     return 0;
 }
 
+//  webadmin: HTTPS listen addresses (IP:PORT), plain-HTTP redirect
+//  addresses, the TLS certificate and key (checked only with a listen
+//  address), and the addresses that may read /metrics without login.
+static int
+s_load_web_listeners (s_loader_t *self, config_setting_t *group, const char *name, cw_web_listener_t *out,
+                      int *out_count)
+{
+    char key [64];
+    snprintf (key, sizeof key, "webadmin.%s", name);
+    config_setting_t *list = group ? config_setting_get_member (group, name) : NULL;
+    if (!list)
+        return 0;
+    if (!config_setting_is_array (list) && !config_setting_is_list (list))
+        return s_fail (self, list, key, "must be a list of addresses: [ \"127.0.0.1:8443\", \"[::1]:8443\" ]");
+    int count = config_setting_length (list);
+    if (count > CW_MAX_WEB_LISTENERS)
+        return s_fail (self, list, key, "at most %d addresses (got %d)", CW_MAX_WEB_LISTENERS, count);
+    for (int i = 0; i < count; i++) {
+        config_setting_t *elem = config_setting_get_elem (list, (unsigned) i);
+        if (config_setting_type (elem) != CONFIG_TYPE_STRING)
+            return s_fail (self, elem, key, "each address must be a string \"IP:PORT\" such as \"127.0.0.1:8443\"");
+        const char *text = config_setting_get_string (elem);
+        //  The same IP:PORT syntax as a SIP listener's, without the transport
+        char prefixed [300], why [200];
+        cw_sip_listener_t parsed;
+        snprintf (prefixed, sizeof prefixed, "tcp:%s", text);
+        if (strlen (text) > 250 || s_parse_sip_listener (prefixed, &parsed, why, sizeof why))
+            return s_fail (self, elem, key,
+                           "each address must be IP:PORT such as \"127.0.0.1:8443\" or \"[::1]:8443\"%s%s (got '%s')",
+                           strlen (text) > 250 ? "" : ": ", strlen (text) > 250 ? "" : why, text);
+        snprintf (out [i].address, sizeof out [i].address, "%s", parsed.address);
+        out [i].port = parsed.port;
+        *out_count = i + 1;
+    }
+    return 0;
+}
+
+static int
+s_load_webadmin (s_loader_t *self, config_t *cfg, cw_bootstrap_t *out)
+{
+    config_setting_t *web = config_lookup (cfg, "webadmin");
+    static const char *const known [] = { "listen", "certificate", "private_key", "redirect", "metrics_allow", NULL };
+    if (web && !config_setting_is_group (web))
+        return s_fail (self, web, "webadmin",
+                       "must be a group: webadmin: { listen = [ \"127.0.0.1:8443\" ]; certificate = \"...\"; ... };");
+    s_check_unknown (self, web, "webadmin", known);
+    if (s_get_string (self, web, "webadmin", "certificate", &out->webadmin.certificate, "")
+        || s_get_string (self, web, "webadmin", "private_key", &out->webadmin.private_key, "")
+        || s_absolute (self, s_where (web, "certificate"), "webadmin.certificate", &out->webadmin.certificate, out)
+        || s_absolute (self, s_where (web, "private_key"), "webadmin.private_key", &out->webadmin.private_key, out)
+        || s_load_web_listeners (self, web, "listen", out->webadmin.listen, &out->webadmin.listen_count)
+        || s_load_web_listeners (self, web, "redirect", out->webadmin.redirect, &out->webadmin.redirect_count))
+        return -1;
+    //  Every address of both lists bound once
+    int total = out->webadmin.listen_count + out->webadmin.redirect_count;
+    for (int i = 0; i < total; i++)
+        for (int j = 0; j < i; j++) {
+            const cw_web_listener_t *a = i < out->webadmin.listen_count
+                                           ? &out->webadmin.listen [i]
+                                           : &out->webadmin.redirect [i - out->webadmin.listen_count];
+            const cw_web_listener_t *b = j < out->webadmin.listen_count
+                                           ? &out->webadmin.listen [j]
+                                           : &out->webadmin.redirect [j - out->webadmin.listen_count];
+            if (a->port == b->port && strcmp (a->address, b->address) == 0) {
+                const char *name = i < out->webadmin.listen_count ? "listen" : "redirect";
+                char key [64];
+                snprintf (key, sizeof key, "webadmin.%s", name);
+                return s_fail (self, s_where (web, name), key, "the address %s:%d is listed twice", a->address,
+                               a->port);
+            }
+        }
+    if (out->webadmin.redirect_count && !out->webadmin.listen_count)
+        return s_fail (self, s_where (web, "redirect"), "webadmin.redirect",
+                       "needs an HTTPS address in webadmin.listen to redirect to");
+    if (out->webadmin.listen_count) {
+        if (!*out->webadmin.certificate)
+            return s_fail (self, s_where (web, "certificate"), "webadmin.certificate",
+                           "must name a PEM file when webadmin.listen has an address (got \"\")");
+        if (!*out->webadmin.private_key)
+            return s_fail (self, s_where (web, "private_key"), "webadmin.private_key",
+                           "must name a PEM file when webadmin.listen has an address (got \"\")");
+        if (s_check_sip_file (self, s_where (web, "certificate"), "webadmin.certificate", out->webadmin.certificate)
+            || s_check_sip_file (self, s_where (web, "private_key"), "webadmin.private_key", out->webadmin.private_key))
+            return -1;
+    }
+    config_setting_t *allow = web ? config_setting_get_member (web, "metrics_allow") : NULL;
+    if (!allow) {
+        out->webadmin.metrics_allow [0] = strdup ("127.0.0.1");
+        out->webadmin.metrics_allow [1] = strdup ("::1");
+        out->webadmin.metrics_allow_count = 2;
+        return 0;
+    }
+    if (!config_setting_is_array (allow) && !config_setting_is_list (allow))
+        return s_fail (self, allow, "webadmin.metrics_allow", "must be a list of IP addresses: [ \"127.0.0.1\" ]");
+    int count = config_setting_length (allow);
+    if (count > CW_MAX_METRICS_ALLOW)
+        return s_fail (self, allow, "webadmin.metrics_allow", "at most %d addresses (got %d)", CW_MAX_METRICS_ALLOW,
+                       count);
+    for (int i = 0; i < count; i++) {
+        config_setting_t *elem = config_setting_get_elem (allow, (unsigned) i);
+        const char *text = config_setting_type (elem) == CONFIG_TYPE_STRING ? config_setting_get_string (elem) : NULL;
+        unsigned char ip [16];
+        if (!text || (inet_pton (AF_INET, text, ip) != 1 && inet_pton (AF_INET6, text, ip) != 1))
+            return s_fail (self, elem, "webadmin.metrics_allow",
+                           "each entry must be an IP address such as \"127.0.0.1\" or \"::1\" (got '%s')",
+                           text ? text : "a value that is not a string");
+        out->webadmin.metrics_allow [i] = strdup (text);
+        out->webadmin.metrics_allow_count = i + 1;
+    }
+    return 0;
+}
+
 static bool
 s_valid_actor_name (const char *name)
 {
@@ -1158,14 +1270,14 @@ cw_bootstrap_load (const char *file, char *err, size_t errlen, cw_bootstrap_warn
         rc = -1;
     }
     if (!rc) {
-        static const char *const known [] = { "node",      "control", "alarms", "supervisor", "peering",
-                                              "licensing", "sip",     "actors", NULL };
+        static const char *const known [] = { "node",      "control", "alarms",   "supervisor", "peering",
+                                              "licensing", "sip",     "webadmin", "actors",     NULL };
         s_check_unknown (&loader, config_root_setting (&cfg), "", known);
         rc = s_load_node (&loader, &cfg, self) || s_load_control (&loader, &cfg, self)
           || s_load_alarms (&loader, &cfg, self) || s_load_supervisor (&loader, &cfg, self)
           || s_load_peering (&loader, &cfg, self) || s_check_endpoints (&loader, &cfg, self)
           || s_load_licensing (&loader, &cfg, self) || s_load_sip (&loader, &cfg, self)
-          || s_load_actors (&loader, &cfg, self);
+          || s_load_webadmin (&loader, &cfg, self) || s_load_actors (&loader, &cfg, self);
     }
     config_destroy (&cfg);
     free (dir);
@@ -1200,6 +1312,10 @@ cw_bootstrap_destroy (cw_bootstrap_t **self_p)
         free (self->licensing.issuers [i]);
     free (self->sip.certificate);
     free (self->sip.private_key);
+    free (self->webadmin.certificate);
+    free (self->webadmin.private_key);
+    for (int i = 0; i < self->webadmin.metrics_allow_count; i++)
+        free (self->webadmin.metrics_allow [i]);
     for (int i = 0; i < self->actor_count; i++) {
         free (self->actors [i].name);
         free (self->actors [i].path);

@@ -41,6 +41,8 @@
 #define CW_MAX_PUBLISH 8
 #define CW_MAX_ISSUERS 16
 #define CW_MAX_SIP_LISTENERS 16
+#define CW_MAX_WEB_LISTENERS 8
+#define CW_MAX_METRICS_ALLOW 16
 
 //  One SIP listener of sip.listen
 typedef struct {
@@ -48,6 +50,12 @@ typedef struct {
     char address [64];     //  the IP literal, IPv6 without brackets
     int port;
 } cw_sip_listener_t;
+
+//  One address of webadmin.listen or webadmin.redirect: "IP:PORT"
+typedef struct {
+    char address [64];    //  the IP literal, IPv6 without brackets
+    int port;
+} cw_web_listener_t;
 
 typedef enum {
     CW_RESTART_PERMANENT = 0,    //  always restarted
@@ -109,6 +117,16 @@ typedef struct {
         char *certificate;    //  absolute; "" = none (needed with a tls: listener)
         char *private_key;
     } sip;
+    struct {
+        cw_web_listener_t listen [CW_MAX_WEB_LISTENERS];    //  HTTPS; 0 = no web server
+        int listen_count;
+        cw_web_listener_t redirect [CW_MAX_WEB_LISTENERS];    //  plain HTTP, only redirects to HTTPS
+        int redirect_count;
+        char *certificate;    //  absolute; needed (and checked) with a listen address
+        char *private_key;
+        char *metrics_allow [CW_MAX_METRICS_ALLOW];    //  IP literals that may read /metrics (loopback)
+        int metrics_allow_count;
+    } webadmin;
     cw_child_spec_t actors [CW_MAX_ACTORS];
     int actor_count;
 } cw_bootstrap_t;
