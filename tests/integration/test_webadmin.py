@@ -1,0 +1,164 @@
+"""test_webadmin - the web admin actor's first slice against a real node:
+/metrics over HTTPS (TLS 1.2+) in the Prometheus text format for the
+addresses of webadmin.metrics_allow and 403 for others, 404 for every other
+path (no unauthenticated API), the plain-HTTP redirect listener (308 to
+HTTPS), and the webadmin section's checks (file:line: key '...').
+
+Run: CAUSEWAY_BIN=build/bin PYTHONPATH=tests/integration \
+     /usr/bin/python3 -m pytest -q tests/integration/test_webadmin.py
+"""
+import http.client
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+
+import pytest
+
+from cwtest import BIN, Node
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def make_cert(folder):
+    cert, key = os.path.join(folder, "web.crt"), os.path.join(folder, "web.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.fixture
+def web(tmp_path):
+    cert, key = make_cert(str(tmp_path))
+    https, plain = free_port(), free_port()
+    n = Node(tmp_path, webadmin={"listen": ["127.0.0.1:%d" % https], "certificate": cert,
+                                 "private_key": key, "redirect": ["127.0.0.1:%d" % plain],
+                                 "metrics_allow": ["127.0.0.1"]})
+    n.https_port, n.plain_port, n.cert = https, plain, cert
+    n.start()
+    yield n
+    n.cleanup()
+
+
+def get(node, path, source="127.0.0.1", method="GET"):
+    ctx = ssl.create_default_context(cafile=node.cert)
+    con = http.client.HTTPSConnection("127.0.0.1", node.https_port, context=ctx, timeout=10,
+                                      source_address=(source, 0))
+    con.request(method, path)
+    r = con.getresponse()
+    body = r.read().decode()
+    version = con.sock.version()
+    con.close()
+    return r, body, version
+
+
+def test_metrics_for_allowed_address(web):
+    r, body, version = get(web, "/metrics")
+    assert r.status == 200, body
+    assert version in ("TLSv1.2", "TLSv1.3")
+    assert r.getheader("Content-Type").startswith("text/plain; version=0.0.4")
+    for actor in ("alarms", "replication", "licensing", "tms", "routing", "webadmin"):
+        assert 'causeway_actor_state{actor="%s",state="running"} 1' % actor in body, body
+        assert 'causeway_actor_restarts_total{actor="%s"} 0' % actor in body, body
+    assert "# TYPE causeway_actor_restarts_total counter" in body
+    assert re.search(r"^causeway_uptime_seconds \d+$", body, re.M), body
+    assert 'causeway_malformed_total{socket="broker"}' in body
+
+
+def test_metrics_counts_a_restart(web):
+    tms = web.actors()["tms"]
+    os.kill(tms["pid"], signal.SIGKILL)
+    web.wait_for(lambda: web.actors()["tms"]["restarts"] == 1
+                 and web.actors()["tms"]["state"] == "running", 10, "tms not restarted")
+    r, body, _ = get(web, "/metrics")
+    assert r.status == 200
+    assert 'causeway_actor_restarts_total{actor="tms"} 1' in body, body
+
+
+def test_metrics_forbidden_for_other_address(web):
+    r, body, _ = get(web, "/metrics", source="127.0.0.2")
+    assert r.status == 403, body
+    assert "metrics_allow" in body
+
+
+@pytest.mark.parametrize("path", ["/", "/api/v1/status", "/api/v1/alarms", "/metrics/", "/index.html"])
+def test_no_other_path(web, path):
+    r, body, _ = get(web, path)
+    assert r.status == 404, body
+    assert "causeway_" not in body and '"actors"' not in body
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_tls_below_1_2_refused(web):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    try:
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    except ssl.SSLError:
+        pass
+    with socket.create_connection(("127.0.0.1", web.https_port), timeout=10) as raw:
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            ctx.wrap_socket(raw).close()
+
+
+def test_plain_http_redirects_to_https(web):
+    con = http.client.HTTPConnection("127.0.0.1", web.plain_port, timeout=10)
+    con.request("GET", "/metrics?x=1")
+    r = con.getresponse()
+    r.read()
+    assert r.status == 308    # permanent, and the method is kept
+    # The path, not the query (libmicrohttpd hands the path alone)
+    assert r.getheader("Location") == "https://127.0.0.1:%d/metrics" % web.https_port
+    # Under the name the client used, never a header the client injected
+    con.request("GET", "/", headers={"Host": "localhost:%d" % web.plain_port})
+    r = con.getresponse()
+    r.read()
+    assert r.getheader("Location") == "https://localhost:%d/" % web.https_port
+    con.close()
+    # curl follows it to the metrics
+    out = subprocess.run(["curl", "-sS", "-L", "--cacert", web.cert,
+                          "http://127.0.0.1:%d/metrics" % web.plain_port],
+                         capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0, out.stderr
+    assert 'causeway_actor_state{actor="webadmin",state="running"} 1' in out.stdout
+
+
+def check(tmp_path, webadmin):
+    conf = tmp_path / "t.conf"
+    conf.write_text('node: { name = "n"; runtime_dir = "%s"; state_dir = "%s"; };\n%s\n'
+                    % (tmp_path / "run", tmp_path / "state", webadmin))
+    r = subprocess.run([os.path.join(BIN, "causewayd"), "--check-config", str(conf)],
+                       capture_output=True, text=True)
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_webadmin_section_checked(tmp_path):
+    cert, key = make_cert(str(tmp_path))
+    rc, out = check(tmp_path, 'webadmin: { listen = [ "127.0.0.1:8443" ]; certificate = "%s"; '
+                    'private_key = "%s"; redirect = [ "127.0.0.1:8080" ]; metrics_allow = [ "127.0.0.1" ]; };'
+                    % (cert, key))
+    assert rc == 0, out
+    rc, out = check(tmp_path, 'webadmin: {\n listen = [ "127.0.0.1:70000" ];\n};')
+    assert rc == 1 and ":3: key 'webadmin.listen'" in out and "127.0.0.1:70000" in out, out
+    rc, out = check(tmp_path, 'webadmin: { listen = [ "127.0.0.1:8443" ];\n'
+                    ' certificate = "/nonexistent/web.crt"; private_key = "%s"; };' % key)
+    assert rc == 1 and ":3: key 'webadmin.certificate'" in out, out
+    rc, out = check(tmp_path, 'webadmin: { listen = [ "127.0.0.1:8443" ]; private_key = "%s"; };' % key)
+    assert rc == 1 and "key 'webadmin.certificate'" in out, out
+    rc, out = check(tmp_path, 'webadmin: { redirect = [ "127.0.0.1:8080" ]; };')
+    assert rc == 1 and "key 'webadmin.redirect'" in out, out
+    rc, out = check(tmp_path, 'webadmin: { metrics_allow = [ "localhost" ]; };')
+    assert rc == 1 and "key 'webadmin.metrics_allow'" in out, out
