@@ -171,8 +171,9 @@ s_allowed (webadmin_t *self, struct MHD_Connection *con)
     return false;
 }
 
-//  Plain HTTP: 308 to the same path (without the query: libmicrohttpd hands the path alone) on the first HTTPS address, under the
-//  host name the client used when it is a plain one
+//  Plain HTTP: 308 to the same path (not the query: libmicrohttpd hands
+//  the path alone) on the first HTTPS address, under the host name the
+//  client used when it is a plain one
 static enum MHD_Result
 s_redirect (webadmin_t *self, struct MHD_Connection *con, const char *url)
 {

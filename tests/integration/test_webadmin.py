@@ -162,3 +162,23 @@ def test_webadmin_section_checked(tmp_path):
     assert rc == 1 and "key 'webadmin.redirect'" in out, out
     rc, out = check(tmp_path, 'webadmin: { metrics_allow = [ "localhost" ]; };')
     assert rc == 1 and "key 'webadmin.metrics_allow'" in out, out
+
+
+def test_address_in_use_is_a_problem_not_a_crash_loop(tmp_path):
+    cert, key = make_cert(str(tmp_path))
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    n = Node(tmp_path, webadmin={"listen": ["127.0.0.1:%d" % port], "certificate": cert, "private_key": key})
+    try:
+        n.start()
+        n.wait_for(lambda: "problem" in n.actors()["webadmin"], 10, "no problem reported")
+        web = n.actors()["webadmin"]
+        assert web["state"] == "running" and web["restarts"] == 0
+        assert "127.0.0.1:%d" % port in str(web["problem"]) and "webadmin.listen" in str(web["problem"])
+        status, body = n.call("webadmin.status")
+        assert status == "ok" and body["serving"] is False, body
+    finally:
+        holder.close()
+        n.cleanup()
