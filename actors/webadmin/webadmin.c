@@ -403,11 +403,12 @@ s_start (webadmin_t *self, const cw_web_listener_t *at, bool https, char *err, s
         { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) S_TLS_PRIORITIES },
         { MHD_OPTION_END, 0, NULL },
     };
-    daemon->daemon = MHD_start_daemon (flags, 0, NULL, NULL, s_on_access, daemon, MHD_OPTION_SOCK_ADDR,
-                                       (struct sockaddr *) &addr, MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, daemon,
-                                       MHD_OPTION_EXTERNAL_LOGGER, s_on_mhd_log, daemon, MHD_OPTION_CONNECTION_TIMEOUT,
-                                       (unsigned) 30, MHD_OPTION_CONNECTION_LIMIT, (unsigned) 256, MHD_OPTION_ARRAY,
-                                       tls, MHD_OPTION_END);
+    daemon->daemon = MHD_start_daemon (flags, 0, NULL, NULL, s_on_access, daemon, MHD_OPTION_EXTERNAL_LOGGER,
+                                       s_on_mhd_log, daemon,    //  first
+                                       MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_NOTIFY_COMPLETED,
+                                       s_on_completed, daemon, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
+                                       MHD_OPTION_CONNECTION_LIMIT, (unsigned) 256, MHD_OPTION_ARRAY, tls,
+                                       MHD_OPTION_END);
     if (!daemon->daemon) {
         snprintf (err, errlen, "webadmin.%s: cannot listen on %s (in use, or not an address of this host?)",
                   https ? "listen" : "redirect", daemon->name);
