@@ -49,6 +49,7 @@ typedef struct {
     struct MHD_Daemon *daemon;
     bool https;
     char name [80];    //  "https 127.0.0.1:8443" for logs
+    int soon_timer;    //  a 1 ms zloop timer while work is pending, or -1
 } s_daemon_t;
 
 struct _web_stream_t {
@@ -141,6 +142,7 @@ typedef struct {
 } s_call_t;
 
 static void s_resume (web_request_t *req);
+static void s_run (s_daemon_t *daemon);
 
 // ---------------------------------------------------------------------------
 //  The request (web.h)
@@ -887,7 +889,7 @@ s_resume (web_request_t *req)
     req->suspended = false;
     s_unlist (req->daemon->owner, req);
     MHD_resume_connection (req->con);
-    MHD_run (req->daemon->daemon);
+    s_run (req->daemon);
 }
 
 // ---------------------------------------------------------------------------
@@ -946,7 +948,7 @@ s_stream_wake (web_stream_t *stream)
     if (stream->suspended) {
         stream->suspended = false;
         MHD_resume_connection (stream->con);
-        MHD_run (stream->daemon->daemon);
+        s_run (stream->daemon);
     }
 }
 
@@ -1132,11 +1134,39 @@ s_on_mhd_log (void *cls, const char *fmt, va_list ap)
 //  Daemons in the zloop
 
 static int
+s_on_soon (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    s_daemon_t *daemon = (s_daemon_t *) arg;
+    daemon->soon_timer = -1;
+    s_run (daemon);
+    return 0;
+}
+
+//  Run DAEMON while it has work now (libmicrohttpd's timeout is 0: resumed
+//  connections, TLS records already read into GnuTLS's buffers, which the
+//  epoll descriptor no longer shows); what is left after a few rounds gets
+//  a 1 ms timer rather than waiting for the 500 ms tick.
+static void
+s_run (s_daemon_t *daemon)
+{
+    MHD_UNSIGNED_LONG_LONG timeout = 1;
+    for (int round = 0; round < 4; round++) {
+        MHD_run (daemon->daemon);
+        if (MHD_get_timeout (daemon->daemon, &timeout) != MHD_YES || timeout > 0)
+            return;
+    }
+    if (timeout == 0 && daemon->soon_timer < 0)
+        daemon->soon_timer = zloop_timer (cw_actor_loop (daemon->owner->actor), 1, 1, s_on_soon, daemon);
+}
+
+static int
 s_on_epoll (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     (void) loop;
     (void) item;
-    MHD_run (((s_daemon_t *) arg)->daemon);
+    s_run ((s_daemon_t *) arg);
     return 0;
 }
 
@@ -1154,7 +1184,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     }
     sessions_expire (self->sessions);
     for (int i = 0; i < self->daemon_count; i++)
-        MHD_run (self->daemons [i].daemon);
+        s_run (&self->daemons [i]);
     return 0;
 }
 
@@ -1187,6 +1217,7 @@ s_start (webadmin_t *self, const cw_web_listener_t *at, bool https, char *err, s
     s_daemon_t *daemon = &self->daemons [self->daemon_count];
     daemon->owner = self;
     daemon->https = https;
+    daemon->soon_timer = -1;
     bool v6 = strchr (at->address, ':') != NULL;
     snprintf (daemon->name, sizeof daemon->name, v6 ? "%s [%s]:%d" : "%s %s:%d", https ? "https" : "redirect",
               at->address, at->port);
@@ -1320,6 +1351,8 @@ webadmin_destroy (webadmin_t **self_p)
     if (self->timer_id >= 0)
         zloop_timer_end (loop, self->timer_id);
     for (int i = 0; i < self->daemon_count; i++) {
+        if (self->daemons [i].soon_timer >= 0)
+            zloop_timer_end (loop, self->daemons [i].soon_timer);
         MHD_run (self->daemons [i].daemon);
         const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemons [i].daemon, MHD_DAEMON_INFO_EPOLL_FD);
         if (info) {
