@@ -4,7 +4,7 @@
 //              "value": a valid value for it other than its current one}
 import { check, login, open, scenario } from './lib.mjs';
 
-const REFUSED = "Refused: the form's security token is missing or wrong (CSRF).";
+const REFUSED = "Refused: the form's security token is missing or wrong (CSRF)";
 
 // Submit FORM (a locator) after ALTER(form element) ran in the page
 async function submitAltered(page, form, alter) {
@@ -45,7 +45,7 @@ await scenario(async (a, { page }) => {
 
   // A POST from outside any form (the browser's cookie, no token at all)
   await open(page, a.base, '/configuration');
-  const action = await page.locator(`form.config[data-key="${a.key}"]`).evaluate(f => f.action);
+  const action = new URL(await page.locator(`form.config[data-key="${a.key}"]`).getAttribute('action'), a.base).href;
   const r = await page.request.post(action, { form: { value: a.value }, maxRedirects: 0 });
   check(r.status() === 403, `a bare POST ${action} answered ${r.status()}, not 403`);
   results.bare = r.status();

@@ -5,7 +5,7 @@
 // header's logout form ends the session.
 // Parameters: {"base": "https://IP:PORT", "name": "...", "password": "...",
 //              "node": "system name", "actors": ["alarms", ...]}
-import { check, login, open, scenario } from './lib.mjs';
+import { PageMissing, check, open, scenario } from './lib.mjs';
 
 const NAV = { '/': 'Status', '/alarms': 'Alarms', '/system/clustering': 'Clustering',
   '/configuration': 'Configuration', '/maintenance': 'Maintenance', '/licensing': 'Licensing',
@@ -13,7 +13,9 @@ const NAV = { '/': 'Status', '/alarms': 'Alarms', '/system/clustering': 'Cluster
 
 await scenario(async (a, { page, context }) => {
   // Not logged in: the Alarms page sends us to the login form, keeping the path
-  await page.goto(a.base + '/alarms');
+  const first = await page.goto(a.base + '/alarms');
+  if (first.status() === 404)
+    throw new PageMissing('GET /alarms: 404, there is no such page');
   const at = new URL(page.url());
   check(at.pathname === '/login' && at.searchParams.get('next') === '/alarms',
     `GET /alarms without a session landed on ${page.url()}, not /login?next=/alarms`);
@@ -43,7 +45,7 @@ await scenario(async (a, { page, context }) => {
     const text = (await link.first().innerText()).trim();
     check(text.includes(label), `the link to ${href} says "${text}", not "${label}"`);
   }
-  const node = (await page.locator('#node').innerText()).trim();
+  const node = (await page.locator('#node').first().innerText()).trim();
   check(node.includes(a.node), `#node says "${node}", not the system name "${a.node}"`);
   const actors = await page.locator('#actors').innerText();
   for (const name of a.actors)

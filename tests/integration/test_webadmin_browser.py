@@ -32,6 +32,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -102,7 +103,13 @@ def add_admin(node, folder, name=ADMIN):
     with open(path, "w") as f:
         f.write(password + "\n")
     os.chmod(path, 0o600)
-    r = node.cli("admin", "add", name, "--password-file", path)
+    # (right after start the actor may still be loading the accounts)
+    deadline = time.monotonic() + 15
+    while True:
+        r = node.cli("admin", "add", name, "--password-file", path)
+        if r.returncode != 1 or "being loaded" not in r.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     if r.returncode == 2 and "admin" in r.stderr and "unknown" in r.stderr.lower():
         pytest.skip("`causeway admin add` is not built yet: %s" % r.stderr.strip())
     assert r.returncode == 0, "causeway admin add %s: %s%s" % (name, r.stdout, r.stderr)
