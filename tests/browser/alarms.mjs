@@ -65,7 +65,7 @@ await scenario(async (a, { page }) => {
   const acked = await until(async () => {
     const r2 = await row(page, a.detail);
     return r2 && r2.cells.includes('acknowledged') ? r2 : null;
-  }, 10000, async () => `the alarm's row did not change to "acknowledged" within 10 s`);
+  }, 10000, `the alarm's row did not change to "acknowledged" within 10 s`);
   check(acked.uuid === raised.uuid, `the row's uuid changed from ${raised.uuid} to ${acked.uuid}`);
   check(await page.locator(`form[action="/alarms/${raised.uuid}/ack"]`).count() === 0,
     'the acknowledged alarm still has its Acknowledge form');
