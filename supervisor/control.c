@@ -942,6 +942,18 @@ s_client_compare (const void *a, const void *b)
 }
 
 json_t *
+cw_ctl_routes (cw_ctl_t *self, const char *const *local)
+{
+    json_t *routes = json_object ();
+    for (int i = 0; local && local [i]; i++)
+        json_object_set_new (routes, local [i], json_string (""));
+    for (size_t i = 0; i < self->declared_count; i++)
+        for (size_t k = 0; k < self->declared [i].count; k++)
+            json_object_set_new (routes, self->declared [i].routes [k].name, json_string (self->declared [i].actor));
+    return json_pack ("{s:o}", "routes", routes);
+}
+
+json_t *
 cw_ctl_clients (cw_ctl_t *self)
 {
     size_t count = self->listeners [0].count + self->listeners [1].count;

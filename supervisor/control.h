@@ -83,6 +83,9 @@ const char *cw_ctl_request_client (cw_ctl_t *self, uint64_t corr);
 //  The control clients connected now, a new object: {"clients":
 //  ["@control:3", ...]}, by id.
 json_t *cw_ctl_clients (cw_ctl_t *self);
+//  The routes learned from the actors: {"routes": {COMMAND: ACTOR, ...}}
+//  with causewayd's own commands under "" (LOCAL: their names, NULL-ended).
+json_t *cw_ctl_routes (cw_ctl_t *self, const char *const *local);
 //  The process of actor NAME exited. Requests it had in hand fail now,
 //  except those its actor declared idempotent when RESTARTING: those are
 //  relayed once more, to the next instance.

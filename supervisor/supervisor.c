@@ -966,6 +966,8 @@ s_cmd_control_clients (cw_supervisor_t *self, const char *command, json_t *args,
     return *reply != NULL;
 }
 
+static bool s_cmd_commands_routes (cw_supervisor_t *self, const char *command, json_t *args, json_t **reply);
+
 static bool
 s_cmd_actors_verb (cw_supervisor_t *self, const char *command, json_t *args, json_t **reply)
 {
@@ -1001,10 +1003,26 @@ static const struct {
     { "actors.restart", s_cmd_actors_verb, 0, "stop actor {name} and start it again" },
     { "control.clients", s_cmd_control_clients, CW_CMD_IDEMPOTENT,
       "the control clients connected now, by the name their requests carry (\"@control:<id>\")" },
+    { "commands.routes", s_cmd_commands_routes, CW_CMD_IDEMPOTENT,
+      "which actor serves each command (\"\" for causewayd's own), as the actors declared them" },
     { "shutdown", s_cmd_shutdown, 0, "stop every actor and exit" },
     { "restart", s_cmd_shutdown, 0, "stop every actor and exec causewayd again" },
     { NULL, NULL, 0, NULL }
 };
+
+static bool
+s_cmd_commands_routes (cw_supervisor_t *self, const char *command, json_t *args, json_t **reply)
+{
+    (void) command;
+    (void) args;
+    const char *local [sizeof s_local_commands / sizeof *s_local_commands];
+    size_t count = 0;
+    for (; s_local_commands [count].name; count++)
+        local [count] = s_local_commands [count].name;
+    local [count] = NULL;
+    *reply = cw_ctl_routes (self->ctl, local);
+    return true;
+}
 
 static bool
 s_local (cw_supervisor_t *self, const char *command, json_t *args, bool *ok, json_t **reply)

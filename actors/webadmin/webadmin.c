@@ -1,28 +1,48 @@
-/*  webadmin.c - HTTPS and redirect daemons (libmicrohttpd) in the actor's zloop.
+/*  webadmin.c - the HTTPS server of the web admin (libmicrohttpd in the
+    actor's zloop) and the request life cycle of web.h.
 
     Every daemon is created with MHD_USE_EPOLL (external epoll): its epoll
-    descriptor becomes a zloop poller and a 500 ms timer runs MHD_run for
-    connection timeouts. A request for /metrics from an allowed address is
-    suspended (MHD_suspend_connection) while causewayd answers `status`
-    through the broker (cw_actor_request); the reply callback formats the
-    text, resumes the connection and runs the daemon, which calls the
-    access handler again to queue the response. Suspended requests are kept
-    in a list so that webadmin_destroy can answer them (503) before it stops
-    the daemons (MHD refuses to stop with suspended connections).
+    descriptor becomes a zloop poller, and a 500 ms timer runs MHD_run for
+    connection timeouts and the streams' keep-alive. libmicrohttpd calls
+    the access handler several times per request: first with the headers
+    (a request object is made), then with pieces of the body (appended, up
+    to WEB_MAX_BODY), then once more with none: the request is dispatched
+    (route, access, handler). A handler that answers at once has its
+    response queued in that same call; one that waits on other actors
+    (web_call) leaves the connection suspended, and the last reply resumes
+    it so that libmicrohttpd calls the access handler again, which queues
+    the answer. Suspended requests are listed, so that webadmin_destroy
+    answers them (503) before it stops the daemons (libmicrohttpd cannot
+    stop with suspended connections); their calls' callbacks never run
+    after that (the actor's loop has stopped).
+
+    Streams (Server-Sent Events) are responses from a content-reader
+    callback: it copies what web_stream_send queued, and with nothing
+    queued suspends the connection until the next send or the 15 s
+    keep-alive comment, which also finds clients that went away.
 */
 
 #include "webadmin.h"
+#include "session.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdarg.h>
+#include <sodium.h>
 #include <string.h>
 
 #define S_MAX_DAEMONS (2 * CW_MAX_WEB_LISTENERS)
+#define S_MAX_TABLES 16
+#define S_MAX_PARAMS 4
+#define S_MAX_HEADERS 8
+#define S_MAX_STREAMS 64
+#define S_STREAM_PING_MS 15000
 //  GnuTLS priorities: TLS 1.2 and 1.3 only
 #define S_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
-
-typedef struct _s_request_t s_request_t;
+#define S_CSP                                                                                                          \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "              \
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
 
 typedef struct {
     webadmin_t *owner;
@@ -31,132 +51,588 @@ typedef struct {
     char name [80];    //  "https 127.0.0.1:8443" for logs
 } s_daemon_t;
 
+struct _web_stream_t {
+    webadmin_t *owner;
+    web_request_t *req;    //  NULL once the request ended
+    struct MHD_Connection *con;
+    s_daemon_t *daemon;
+    char user [72];
+    char *queue;    //  text not yet read by libmicrohttpd
+    size_t queued, offset;
+    bool suspended;
+    bool closing;
+    int64_t last_sent;
+    void (*on_close) (web_stream_t *stream, void *arg);
+    void *arg;
+};
+
 struct _webadmin_t {
     cw_actor_t *actor;
     const cw_bootstrap_t *boot;
+    accounts_t *accounts;
+    audit_t *audit;
+    sessions_t *sessions;
     s_daemon_t daemons [S_MAX_DAEMONS];
     int daemon_count;
     int timer_id;
     char *cert_pem, *key_pem;
+    char base_url [96];
     //  metrics_allow as binary addresses
     struct {
         int family;
         unsigned char ip [16];
     } allow [CW_MAX_METRICS_ALLOW];
     int allow_count;
-    s_request_t *suspended;    //  list of requests waiting on causewayd
+    const web_route_t *tables [S_MAX_TABLES];
+    int table_count;
+    json_t *routes;    //  command -> actor, from causewayd's commands.routes
+    bool routes_asked;
+    json_t *config;              //  key -> value (config.changed.*)
+    web_request_t *suspended;    //  requests waiting on other actors
+    web_stream_t *streams [S_MAX_STREAMS];
+    int stream_count;
 };
 
 typedef enum {
-    S_NEW,
-    S_WAITING,
-    S_DONE
+    S_NEW,           //  headers seen, body being read
+    S_DISPATCHED,    //  handler called; waiting for its answer or calls
+    S_QUEUED         //  response queued (or the connection is a stream)
 } s_state_t;
 
-struct _s_request_t {
+struct _web_request_t {
     s_daemon_t *daemon;
     struct MHD_Connection *con;
     s_state_t state;
-    unsigned status;      //  HTTP status once DONE
-    char *body;           //  once DONE
-    s_request_t *next;    //  in webadmin_t.suspended
+    char method [16];
+    char *path;
+    char *params [S_MAX_PARAMS];
+    int param_count;
+    FILE *body_out;    //  while the body is read
+    char *body;
+    size_t body_len;
+    bool too_large;
+    json_t *form;    //  the urlencoded body, parsed once
+    json_t *json;    //  the JSON body, parsed once
+    char client [INET6_ADDRSTRLEN];
+    char user [72];
+    char csrf [72];
+    bool by_session;
+    void *data;
+    void (*free_data) (void *);
+    int calls;    //  web_call in flight
+    bool suspended;
+    web_request_t *next;    //  in webadmin_t.suspended
+    //  The answer
+    bool answered;
+    unsigned status;
+    char *type;
+    char *answer;
+    size_t answer_len;
+    char *headers [S_MAX_HEADERS][2];
+    int header_count;
+    web_stream_t *stream;
 };
 
-// ---------------------------------------------------------------------------
-//  Prometheus text
+typedef struct {
+    web_request_t *req;
+    web_call_fn *fn;
+    void *arg;
+    char command [96];
+} s_call_t;
 
-static void
-s_label (FILE *out, const char *text)
+static void s_resume (web_request_t *req);
+
+// ---------------------------------------------------------------------------
+//  The request (web.h)
+
+webadmin_t *
+web_server (web_request_t *req)
 {
-    for (const char *c = text ? text : ""; *c; c++) {
-        if (*c == '\\' || *c == '"')
-            fputc ('\\', out);
-        if (*c == '\n')
-            fputs ("\\n", out);
-        else
-            fputc (*c, out);
-    }
+    return req->daemon->owner;
 }
 
-char *
-webadmin_metrics (json_t *status)
+cw_actor_t *
+web_actor (web_request_t *req)
 {
-    char *text = NULL;
-    size_t size = 0;
-    FILE *out = open_memstream (&text, &size);
+    return req->daemon->owner->actor;
+}
+
+const char *
+web_method (web_request_t *req)
+{
+    return req->method;
+}
+
+const char *
+web_path (web_request_t *req)
+{
+    return req->path;
+}
+
+const char *
+web_param (web_request_t *req, int n)
+{
+    return n >= 0 && n < req->param_count ? req->params [n] : NULL;
+}
+
+const char *
+web_query (web_request_t *req, const char *name)
+{
+    return MHD_lookup_connection_value (req->con, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *
+web_header (web_request_t *req, const char *name)
+{
+    return MHD_lookup_connection_value (req->con, MHD_HEADER_KIND, name);
+}
+
+const char *
+web_cookie (web_request_t *req, const char *name)
+{
+    return MHD_lookup_connection_value (req->con, MHD_COOKIE_KIND, name);
+}
+
+const char *
+web_body (web_request_t *req, size_t *len)
+{
+    if (len)
+        *len = req->body ? req->body_len : 0;
+    return req->body ? req->body : "";
+}
+
+static int
+s_hex (char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+//  Decode application/x-www-form-urlencoded text of LEN bytes into a new
+//  string (plus as space, %XX); NULL for bad escapes or NUL bytes
+static char *
+s_urldecode (const char *text, size_t len)
+{
+    char *out = malloc (len + 1);
     if (!out)
         return NULL;
-    json_t *actors = json_object_get (status, "actors");
-    fputs ("# HELP causeway_up 1 while causewayd answers status.\n# TYPE causeway_up gauge\ncauseway_up 1\n", out);
-    fprintf (out,
-             "# HELP causeway_uptime_seconds Seconds since causewayd started.\n"
-             "# TYPE causeway_uptime_seconds gauge\ncauseway_uptime_seconds %lld\n",
-             (long long) json_integer_value (json_object_get (status, "uptime_s")));
-    fputs ("# HELP causeway_actor_restarts_total Restarts of each actor since causewayd started.\n"
-           "# TYPE causeway_actor_restarts_total counter\n",
-           out);
-    size_t i;
-    json_t *actor;
-    json_array_foreach (actors, i, actor) {
-        fputs ("causeway_actor_restarts_total{actor=\"", out);
-        s_label (out, json_string_value (json_object_get (actor, "name")));
-        fprintf (out, "\"} %lld\n", (long long) json_integer_value (json_object_get (actor, "restarts")));
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text [i];
+        if (c == '+')
+            c = ' ';
+        else if (c == '%') {
+            int hi = i + 2 < len ? s_hex (text [i + 1]) : -1;
+            int lo = i + 2 < len ? s_hex (text [i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                free (out);
+                return NULL;
+            }
+            c = (char) (hi * 16 + lo);
+            i += 2;
+        }
+        if (c == 0) {
+            free (out);
+            return NULL;
+        }
+        out [n++] = c;
     }
-    fputs ("# HELP causeway_actor_state The state of each actor (the series with value 1).\n"
-           "# TYPE causeway_actor_state gauge\n",
-           out);
-    json_array_foreach (actors, i, actor) {
-        fputs ("causeway_actor_state{actor=\"", out);
-        s_label (out, json_string_value (json_object_get (actor, "name")));
-        fputs ("\",state=\"", out);
-        s_label (out, json_string_value (json_object_get (actor, "state")));
-        fputs ("\"} 1\n", out);
+    out [n] = 0;
+    return out;
+}
+
+const char *
+web_form (web_request_t *req, const char *name)
+{
+    if (!req->form) {
+        req->form = json_object ();
+        const char *text = web_body (req, NULL);
+        while (*text) {
+            const char *end = strchr (text, '&');
+            size_t len = end ? (size_t) (end - text) : strlen (text);
+            const char *eq = memchr (text, '=', len);
+            if (eq) {
+                char *key = s_urldecode (text, (size_t) (eq - text));
+                char *value = s_urldecode (eq + 1, len - (size_t) (eq - text) - 1);
+                //  The first of a repeated field counts
+                if (key && value && !json_object_get (req->form, key))
+                    json_object_set_new (req->form, key, json_string (value));
+                free (key);
+                free (value);
+            }
+            text += len + (end ? 1 : 0);
+        }
     }
-    json_t *malformed = json_object_get (status, "malformed");
-    fprintf (out,
-             "# HELP causeway_malformed_total Malformed messages dropped, by where they arrived.\n"
-             "# TYPE causeway_malformed_total counter\n"
-             "causeway_malformed_total{socket=\"control\"} %lld\n"
-             "causeway_malformed_total{socket=\"broker\"} %lld\n",
-             (long long) json_integer_value (json_object_get (malformed, "control")),
-             (long long) json_integer_value (json_object_get (malformed, "broker")));
-    fclose (out);
-    return text;
+    return json_string_value (json_object_get (req->form, name));
+}
+
+json_t *
+web_body_json (web_request_t *req)
+{
+    if (!req->json && req->body && req->body_len) {
+        json_t *json = json_loadb (req->body, req->body_len, 0, NULL);
+        if (json_is_object (json))
+            req->json = json;
+        else
+            json_decref (json);
+    }
+    return req->json;
+}
+
+const char *
+web_client (web_request_t *req)
+{
+    return req->client;
+}
+
+const char *
+web_user (web_request_t *req)
+{
+    return *req->user ? req->user : NULL;
+}
+
+const char *
+web_csrf (web_request_t *req)
+{
+    return *req->csrf ? req->csrf : NULL;
+}
+
+bool
+web_by_session (web_request_t *req)
+{
+    return req->by_session;
+}
+
+void
+web_set_data (web_request_t *req, void *data, void (*free_fn) (void *))
+{
+    if (req->data && req->free_data)
+        req->free_data (req->data);
+    req->data = data;
+    req->free_data = free_fn;
+}
+
+void *
+web_data (web_request_t *req)
+{
+    return req->data;
 }
 
 // ---------------------------------------------------------------------------
-//  Responses
+//  Answers
 
-static enum MHD_Result
-s_respond (struct MHD_Connection *con, unsigned status, const char *type, const char *body, const char *location)
+void
+web_respond_owned (web_request_t *req, unsigned status, const char *type, char *body, size_t len)
 {
-    struct MHD_Response *response = MHD_create_response_from_buffer (strlen (body), (void *) body,
-                                                                     MHD_RESPMEM_MUST_COPY);
-    if (!response)
-        return MHD_NO;
-    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header (response, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header (response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (location)
-        MHD_add_response_header (response, MHD_HTTP_HEADER_LOCATION, location);
-    enum MHD_Result rc = MHD_queue_response (con, status, response);
-    MHD_destroy_response (response);
-    return rc;
+    if (req->answered) {
+        cw_warn ("webadmin: %s %s: a second answer (%u) ignored", req->method, req->path, status);
+        free (body);
+        return;
+    }
+    req->answered = true;
+    req->status = status;
+    req->type = strdup (type);
+    req->answer = body;
+    req->answer_len = len;
+    s_resume (req);
 }
 
-static enum MHD_Result
-s_error (struct MHD_Connection *con, unsigned status, const char *message)
+void
+web_respond (web_request_t *req, unsigned status, const char *type, const char *body, size_t len)
 {
-    char body [256];
-    snprintf (body, sizeof body, "{\"error\": \"%s\"}\n", message);
-    return s_respond (con, status, "application/json", body, NULL);
+    char *copy = malloc (len + 1);
+    if (copy) {
+        memcpy (copy, body, len);
+        copy [len] = 0;
+    }
+    web_respond_owned (req, copy ? status : MHD_HTTP_INTERNAL_SERVER_ERROR, type, copy ? copy : strdup (""),
+                       copy ? len : 0);
 }
 
-//  Whether the client of CON is in webadmin.metrics_allow
+void
+web_json (web_request_t *req, unsigned status, json_t *body)
+{
+    char *text = body ? json_dumps (body, JSON_COMPACT) : NULL;
+    json_decref (body);
+    if (!text) {
+        web_respond (req, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json", "{\"error\":\"out of memory\"}\n", 25);
+        return;
+    }
+    size_t len = strlen (text);
+    char *line = realloc (text, len + 2);
+    if (line) {
+        line [len++] = '\n';
+        line [len] = 0;
+        text = line;
+    }
+    web_respond_owned (req, status, "application/json", text, len);
+}
+
+void
+web_error (web_request_t *req, unsigned status, const char *fmt, ...)
+{
+    char message [1024];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (message, sizeof message, fmt, ap);
+    va_end (ap);
+    web_json (req, status, json_pack ("{s:s}", "error", message));
+}
+
+void
+web_redirect (web_request_t *req, const char *location)
+{
+    //  Local paths only: no scheme, no "//host"
+    if (!location || location [0] != '/' || location [1] == '/' || location [1] == '\\' || strpbrk (location, "\r\n"))
+        location = "/";
+    web_add_header (req, MHD_HTTP_HEADER_LOCATION, location);
+    web_respond (req, MHD_HTTP_SEE_OTHER, "text/plain; charset=utf-8", "see other\n", 10);
+}
+
+void
+web_add_header (web_request_t *req, const char *name, const char *value)
+{
+    if (req->answered || req->header_count >= S_MAX_HEADERS || strpbrk (value, "\r\n"))
+        return;
+    req->headers [req->header_count][0] = strdup (name);
+    req->headers [req->header_count][1] = strdup (value);
+    req->header_count++;
+}
+
+bool
+web_answered (web_request_t *req)
+{
+    return req->answered;
+}
+
+// ---------------------------------------------------------------------------
+//  Calls to other actors
+
+static void s_ask_routes (webadmin_t *self);
+
+const char *
+web_route_of (webadmin_t *self, const char *command)
+{
+    const char *actor = json_string_value (json_object_get (self->routes, command));
+    if (!actor)
+        s_ask_routes (self);
+    return actor;
+}
+
+static void
+s_on_call_reply (cw_actor_t *actor, bool ok, json_t *body, void *arg)
+{
+    (void) actor;
+    s_call_t *call = (s_call_t *) arg;
+    web_request_t *req = call->req;
+    call->fn (req, ok, body, call->arg);
+    free (call);
+    req->calls--;
+    if (req->calls == 0 && !req->answered) {
+        cw_warn ("webadmin: %s %s: no answer after the last call", req->method, req->path);
+        web_error (req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error: no answer");
+    }
+    else
+        s_resume (req);
+}
+
+int
+web_call (web_request_t *req, const char *command, json_t *args, web_call_fn *fn, void *arg)
+{
+    webadmin_t *self = req->daemon->owner;
+    const char *to = web_route_of (self, command);
+    if (!to && json_object_size (self->routes) == 0)
+        to = "";    //  the routes not known yet: causewayd answers its own, or says which is unknown
+    if (!to) {
+        json_decref (args);
+        json_t *error = json_pack ("{s:s}", "error", "no actor serves this command now (is it running?)");
+        req->calls++;
+        fn (req, false, error, arg);
+        req->calls--;
+        json_decref (error);
+        return -1;
+    }
+    s_call_t *call = calloc (1, sizeof *call);
+    if (!call) {
+        json_decref (args);
+        return -1;
+    }
+    call->req = req;
+    call->fn = fn;
+    call->arg = arg;
+    snprintf (call->command, sizeof call->command, "%s", command);
+    req->calls++;
+    if (cw_actor_request (self->actor, to, command, args, s_on_call_reply, call, WEB_CALL_TIMEOUT_MS) != 0) {
+        req->calls--;
+        free (call);
+        json_t *error = json_pack ("{s:s}", "error", "the request could not be sent to the actor");
+        req->calls++;
+        fn (req, false, error, arg);
+        req->calls--;
+        json_decref (error);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+s_on_routes (cw_actor_t *actor, bool ok, json_t *body, void *arg)
+{
+    (void) actor;
+    webadmin_t *self = (webadmin_t *) arg;
+    self->routes_asked = false;
+    json_t *routes = json_object_get (body, "routes");
+    if (ok && json_is_object (routes)) {
+        json_decref (self->routes);
+        self->routes = json_incref (routes);
+    }
+    else
+        cw_warn ("webadmin: causewayd did not answer commands.routes: %s",
+                 json_string_value (json_object_get (body, "error")));
+}
+
+static void
+s_ask_routes (webadmin_t *self)
+{
+    if (self->routes_asked)
+        return;
+    self->routes_asked = true;
+    if (cw_actor_request (self->actor, "", "commands.routes", NULL, s_on_routes, self, 5000) != 0)
+        self->routes_asked = false;
+}
+
+// ---------------------------------------------------------------------------
+//  Settings and events
+
+json_t *
+webadmin_config (webadmin_t *self, const char *key)
+{
+    return json_object_get (self->config, key);
+}
+
+int64_t
+webadmin_config_int (webadmin_t *self, const char *key, int64_t dflt)
+{
+    json_t *value = webadmin_config (self, key);
+    if (json_is_integer (value))
+        return json_integer_value (value);
+    if (json_is_string (value))
+        return strtoll (json_string_value (value), NULL, 10);
+    return dflt;
+}
+
+void
+webadmin_on_event (webadmin_t *self, const cw_envelope_t *ev, json_t *body)
+{
+    if (!self)
+        return;
+    if (strcmp (ev->command, "actor.ready") == 0)
+        s_ask_routes (self);
+    else if (ev->type == CW_MSG_STATE && strncmp (ev->command, "config.changed.", 15) == 0) {
+        json_t *value = json_object_get (body, "value");
+        if (value)
+            json_object_set (self->config, ev->command + 15, value);
+    }
+}
+
+accounts_t *
+webadmin_accounts (webadmin_t *self)
+{
+    return self->accounts;
+}
+
+audit_t *
+webadmin_audit (webadmin_t *self)
+{
+    return self->audit;
+}
+
+sessions_t *
+webadmin_sessions (webadmin_t *self)
+{
+    return self->sessions;
+}
+
+void
+webadmin_audit_request (web_request_t *req, const char *action, const char *detail, const char *result)
+{
+    webadmin_t *self = req->daemon->owner;
+    if (self->audit)
+        audit_record (self->audit, *req->user ? req->user : "-", req->client, action, detail, result);
+}
+
+// ---------------------------------------------------------------------------
+//  Routes
+
+int
+web_routes_add (webadmin_t *self, const web_route_t *table)
+{
+    if (self->table_count >= S_MAX_TABLES)
+        return -1;
+    self->tables [self->table_count++] = table;
+    return 0;
+}
+
+static const char *
+s_access_name (web_access_t access)
+{
+    return access == WEB_OPEN ? "open" : access == WEB_PAGE ? "page" : access == WEB_API ? "api" : "metrics";
+}
+
+json_t *
+web_routes_json (webadmin_t *self)
+{
+    json_t *routes = json_array ();
+    for (int t = 0; t < self->table_count; t++)
+        for (const web_route_t *route = self->tables [t]; route->pattern; route++)
+            json_array_append_new (routes, json_pack ("{s:s, s:s, s:s, s:s}", "method", route->method, "path",
+                                                      route->pattern, "access", s_access_name (route->access),
+                                                      "summary", route->summary ? route->summary : ""));
+    return json_pack ("{s:o}", "routes", routes);
+}
+
+const char *
+web_base_url (webadmin_t *self)
+{
+    return self->base_url;
+}
+
+//  Whether PATH matches PATTERN; the "{}" segments into REQ's params
 static bool
-s_allowed (webadmin_t *self, struct MHD_Connection *con)
+s_match (web_request_t *req, const char *pattern, const char *path)
 {
-    const union MHD_ConnectionInfo *info = MHD_get_connection_info (con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    for (int i = 0; i < req->param_count; i++)
+        free (req->params [i]);
+    req->param_count = 0;
+    while (*pattern && *path) {
+        if (pattern [0] == '{' && pattern [1] == '}') {
+            const char *end = strchr (path, '/');
+            size_t len = end ? (size_t) (end - path) : strlen (path);
+            if (len == 0 || req->param_count >= S_MAX_PARAMS)
+                return false;
+            req->params [req->param_count++] = strndup (path, len);
+            path += len;
+            pattern += 2;
+        }
+        else if (*pattern++ != *path++)
+            return false;
+    }
+    return *pattern == 0 && *path == 0;
+}
+
+// ---------------------------------------------------------------------------
+//  Access
+
+//  Whether the client of REQ is in webadmin.metrics_allow
+static bool
+s_allowed (webadmin_t *self, web_request_t *req)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info (req->con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (!info || !info->client_addr)
         return false;
     const struct sockaddr *sa = info->client_addr;
@@ -171,14 +647,96 @@ s_allowed (webadmin_t *self, struct MHD_Connection *con)
     return false;
 }
 
+static bool
+s_is_read (const char *method)
+{
+    return strcmp (method, "GET") == 0 || strcmp (method, "HEAD") == 0;
+}
+
+//  The session of REQ's cookie, if any: user and CSRF token set. A
+//  non-read request must also carry the token (form field or header).
+//  0 when it passes, else the HTTP status to answer.
+static unsigned
+s_check_session (webadmin_t *self, web_request_t *req, bool *csrf_ok)
+{
+    const char *cookie = web_cookie (req, SESSION_COOKIE);
+    *csrf_ok = false;
+    if (!cookie || !sessions_check (self->sessions, cookie, req->user, sizeof req->user, req->csrf, sizeof req->csrf))
+        return MHD_HTTP_UNAUTHORIZED;
+    req->by_session = true;
+    if (s_is_read (req->method)) {
+        *csrf_ok = true;
+        return 0;
+    }
+    const char *token = web_header (req, "X-CSRF-Token");
+    if (!token) {
+        const char *type = web_header (req, MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (type && strncasecmp (type, "application/x-www-form-urlencoded", 33) == 0)
+            token = web_form (req, "csrf");
+    }
+    *csrf_ok = token && sessions_csrf_equal (req->csrf, token);
+    return *csrf_ok ? 0 : MHD_HTTP_FORBIDDEN;
+}
+
+//  API credentials: Bearer token, HTTP Basic, or the session. 0 when they
+//  pass, else the status (401, 403 CSRF, 429 locked).
+static unsigned
+s_check_api (webadmin_t *self, web_request_t *req)
+{
+    const char *authorization = web_header (req, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (authorization && strncasecmp (authorization, "Bearer ", 7) == 0) {
+        const char *token = authorization + 7;
+        while (*token == ' ')
+            token++;
+        return accounts_verify_token (self->accounts, token, req->user, sizeof req->user) ? 0 : MHD_HTTP_UNAUTHORIZED;
+    }
+    if (authorization && strncasecmp (authorization, "Basic ", 6) == 0) {
+        char *password = NULL;
+        char *name = MHD_basic_auth_get_username_password (req->con, &password);
+        unsigned status = MHD_HTTP_UNAUTHORIZED;
+        if (name && password)
+            status = sessions_login (self->sessions, name, password, req->client, NULL, 0);
+        if (status == 0)
+            snprintf (req->user, sizeof req->user, "%s", name);
+        if (password) {
+            sodium_memzero (password, strlen (password));
+            MHD_free (password);
+        }
+        if (name)
+            MHD_free (name);
+        return status;
+    }
+    bool csrf_ok;
+    unsigned status = s_check_session (self, req, &csrf_ok);
+    return status;
+}
+
+static void
+s_refuse_api (web_request_t *req, unsigned status)
+{
+    if (status == MHD_HTTP_UNAUTHORIZED) {
+        web_add_header (req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"Causeway\", charset=\"UTF-8\"");
+        web_error (req, status,
+                   "authentication required: an API token (Authorization: Bearer), HTTP Basic with an "
+                   "administrator account, or a session");
+    }
+    else if (status == MHD_HTTP_TOO_MANY_REQUESTS)
+        web_error (req, status, "locked: too many failed logins for this account or address; try again later");
+    else
+        web_error (req, status, "refused: the security token (X-CSRF-Token) is missing or wrong");
+}
+
+// ---------------------------------------------------------------------------
+//  Dispatch
+
 //  Plain HTTP: 308 to the same path (not the query: libmicrohttpd hands
 //  the path alone) on the first HTTPS address, under the host name the
 //  client used when it is a plain one
-static enum MHD_Result
-s_redirect (webadmin_t *self, struct MHD_Connection *con, const char *url)
+static void
+s_redirect_to_https (webadmin_t *self, web_request_t *req, const char *url)
 {
     const cw_web_listener_t *target = &self->boot->webadmin.listen [0];
-    const char *host = MHD_lookup_connection_value (con, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    const char *host = web_header (req, MHD_HTTP_HEADER_HOST);
     char name [256];
     bool v6 = strchr (target->address, ':') != NULL;
     snprintf (name, sizeof name, v6 ? "[%s]" : "%s", target->address);
@@ -202,16 +760,117 @@ s_redirect (webadmin_t *self, struct MHD_Connection *con, const char *url)
         }
     char location [2400];
     snprintf (location, sizeof location, "https://%s:%d%s", name, target->port, path);
-    return s_respond (con, MHD_HTTP_PERMANENT_REDIRECT, "text/plain", "moved to HTTPS\n", location);
+    web_add_header (req, MHD_HTTP_HEADER_LOCATION, location);
+    web_respond (req, MHD_HTTP_PERMANENT_REDIRECT, "text/plain; charset=utf-8", "moved to HTTPS\n", 15);
 }
 
-// ---------------------------------------------------------------------------
-//  /metrics: ask causewayd for status, suspended meanwhile
+static void
+s_dispatch (webadmin_t *self, web_request_t *req)
+{
+    if (!req->daemon->https) {
+        s_redirect_to_https (self, req, req->path);
+        return;
+    }
+    if (req->too_large) {
+        web_error (req, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large: the limit is %d bytes", WEB_MAX_BODY);
+        return;
+    }
+    const char *method = strcmp (req->method, "HEAD") == 0 ? "GET" : req->method;
+    const web_route_t *found = NULL;
+    bool path_known = false;
+    for (int t = 0; t < self->table_count && !found; t++)
+        for (const web_route_t *route = self->tables [t]; route->pattern; route++)
+            if (s_match (req, route->pattern, req->path)) {
+                path_known = true;
+                if (strcmp (route->method, method) == 0) {
+                    found = route;
+                    break;
+                }
+            }
+    bool api = strncmp (req->path, "/api/", 5) == 0 || strcmp (req->path, "/metrics") == 0;
+    if (!found) {
+        if (!api && !path_known && strcmp (method, "GET") == 0) {
+            //  A page that does not exist: the same answer logged in or not
+            web_respond (req, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", "not found\n", 10);
+            return;
+        }
+        if (path_known)
+            web_error (req, MHD_HTTP_METHOD_NOT_ALLOWED, "method %s not allowed on %s", req->method, req->path);
+        else
+            web_error (req, MHD_HTTP_NOT_FOUND, "not found: %s", req->path);
+        return;
+    }
+    if (found->access == WEB_PAGE) {
+        bool csrf_ok;
+        unsigned status = s_check_session (self, req, &csrf_ok);
+        if (status == MHD_HTTP_UNAUTHORIZED) {
+            if (s_is_read (req->method)) {
+                char *next = session_next_param (req->path);
+                char location [2200];
+                snprintf (location, sizeof location, "/login%s%s", next ? "?next=" : "", next ? next : "");
+                free (next);
+                web_redirect (req, location);
+            }
+            else
+                session_refuse_page (req, MHD_HTTP_FORBIDDEN,
+                                     "Refused: no session (log in again); nothing was changed.");
+            return;
+        }
+        if (status) {
+            session_refuse_page (req, MHD_HTTP_FORBIDDEN,
+                                 "Refused: the form's security token is missing or wrong (CSRF); nothing was changed.");
+            return;
+        }
+    }
+    else if (found->access == WEB_API || (found->access == WEB_METRICS && !s_allowed (self, req))) {
+        unsigned status = s_check_api (self, req);
+        if (status) {
+            s_refuse_api (req, status);
+            return;
+        }
+    }
+    found->handler (req);
+    if (!req->answered && req->calls == 0 && !req->stream) {
+        cw_warn ("webadmin: %s %s: the handler gave no answer", req->method, req->path);
+        web_error (req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error: no answer");
+    }
+}
 
 static void
-s_unlist (webadmin_t *self, s_request_t *req)
+s_security_headers (struct MHD_Response *response, bool https)
 {
-    for (s_request_t **p = &self->suspended; *p; p = &(*p)->next)
+    MHD_add_response_header (response, "Content-Security-Policy", S_CSP);
+    MHD_add_response_header (response, "X-Frame-Options", "DENY");
+    MHD_add_response_header (response, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header (response, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header (response, "Cross-Origin-Opener-Policy", "same-origin");
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (https)
+        MHD_add_response_header (response, "Strict-Transport-Security", "max-age=31536000");
+}
+
+static enum MHD_Result
+s_queue (web_request_t *req)
+{
+    req->state = S_QUEUED;
+    struct MHD_Response *response = MHD_create_response_from_buffer (req->answer_len, req->answer,
+                                                                     MHD_RESPMEM_MUST_FREE);
+    if (!response)
+        return MHD_NO;
+    req->answer = NULL;    //  the response frees it
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, req->type ? req->type : "text/plain");
+    s_security_headers (response, req->daemon->https);
+    for (int i = 0; i < req->header_count; i++)
+        MHD_add_response_header (response, req->headers [i][0], req->headers [i][1]);
+    enum MHD_Result rc = MHD_queue_response (req->con, req->status, response);
+    MHD_destroy_response (response);
+    return rc;
+}
+
+static void
+s_unlist (webadmin_t *self, web_request_t *req)
+{
+    for (web_request_t **p = &self->suspended; *p; p = &(*p)->next)
         if (*p == req) {
             *p = req->next;
             break;
@@ -219,51 +878,144 @@ s_unlist (webadmin_t *self, s_request_t *req)
     req->next = NULL;
 }
 
+//  Resume REQ when it waits, has its answer and no call in flight
 static void
-s_on_status (cw_actor_t *actor, bool ok, json_t *body, void *arg)
+s_resume (web_request_t *req)
 {
-    (void) actor;
-    s_request_t *req = (s_request_t *) arg;
-    webadmin_t *self = req->daemon->owner;
-    if (req->state != S_WAITING)
+    if (!req->suspended || !req->answered || req->calls > 0)
         return;
-    if (ok) {
-        req->body = webadmin_metrics (body);
-        req->status = req->body ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR;
-    }
-    else {
-        cw_warn ("webadmin: /metrics: causewayd did not answer status: %s",
-                 json_string_value (json_object_get (body, "error")));
-        req->status = MHD_HTTP_SERVICE_UNAVAILABLE;
-    }
-    req->state = S_DONE;
-    s_unlist (self, req);
+    req->suspended = false;
+    s_unlist (req->daemon->owner, req);
     MHD_resume_connection (req->con);
     MHD_run (req->daemon->daemon);
 }
 
-static enum MHD_Result
-s_metrics (s_daemon_t *daemon, struct MHD_Connection *con, s_request_t *req)
+// ---------------------------------------------------------------------------
+//  Streams
+
+static ssize_t
+s_stream_read (void *cls, uint64_t pos, char *buf, size_t max)
 {
-    webadmin_t *self = daemon->owner;
-    if (req->state == S_DONE) {
-        if (req->status == MHD_HTTP_OK)
-            return s_respond (con, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", req->body, NULL);
-        return s_error (con, req->status, "causewayd did not answer status");
+    (void) pos;
+    web_stream_t *stream = (web_stream_t *) cls;
+    if (stream->closing)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (stream->offset < stream->queued) {
+        size_t n = stream->queued - stream->offset;
+        if (n > max)
+            n = max;
+        memcpy (buf, stream->queue + stream->offset, n);
+        stream->offset += n;
+        if (stream->offset == stream->queued)
+            stream->offset = stream->queued = 0;
+        return (ssize_t) n;
     }
-    if (!s_allowed (self, con))
-        return s_error (con, MHD_HTTP_FORBIDDEN, "forbidden: this address is not in webadmin.metrics_allow");
-    req->state = S_WAITING;
-    req->next = self->suspended;
-    self->suspended = req;
-    MHD_suspend_connection (con);
-    if (cw_actor_request (self->actor, "", "status", NULL, s_on_status, req, 5000) != 0) {
-        req->state = S_DONE;
-        req->status = MHD_HTTP_SERVICE_UNAVAILABLE;
-        s_unlist (self, req);
-        MHD_resume_connection (con);
+    //  Nothing to send: wait for web_stream_send or the keep-alive
+    stream->suspended = true;
+    MHD_suspend_connection (stream->con);
+    return 0;
+}
+
+static void
+s_stream_unlist (webadmin_t *self, web_stream_t *stream)
+{
+    for (int i = 0; i < self->stream_count; i++)
+        if (self->streams [i] == stream) {
+            self->streams [i] = self->streams [--self->stream_count];
+            break;
+        }
+}
+
+//  libmicrohttpd is done with the stream's response
+static void
+s_stream_free (void *cls)
+{
+    web_stream_t *stream = (web_stream_t *) cls;
+    s_stream_unlist (stream->owner, stream);
+    if (stream->on_close)
+        stream->on_close (stream, stream->arg);
+    if (stream->req)
+        stream->req->stream = NULL;
+    free (stream->queue);
+    free (stream);
+}
+
+static void
+s_stream_wake (web_stream_t *stream)
+{
+    if (stream->suspended) {
+        stream->suspended = false;
+        MHD_resume_connection (stream->con);
+        MHD_run (stream->daemon->daemon);
     }
-    return MHD_YES;
+}
+
+web_stream_t *
+web_stream_open (web_request_t *req, void (*on_close) (web_stream_t *stream, void *arg), void *arg)
+{
+    webadmin_t *self = req->daemon->owner;
+    if (req->answered || req->stream)
+        return NULL;
+    if (self->stream_count >= S_MAX_STREAMS) {
+        web_error (req, MHD_HTTP_SERVICE_UNAVAILABLE, "too many event streams open (%d)", S_MAX_STREAMS);
+        return NULL;
+    }
+    web_stream_t *stream = calloc (1, sizeof *stream);
+    if (!stream) {
+        web_error (req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return NULL;
+    }
+    stream->owner = self;
+    stream->req = req;
+    stream->con = req->con;
+    stream->daemon = req->daemon;
+    snprintf (stream->user, sizeof stream->user, "%s", req->user);
+    stream->on_close = on_close;
+    stream->arg = arg;
+    stream->last_sent = zclock_mono ();
+    struct MHD_Response *response = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 4096, s_stream_read, stream,
+                                                                       s_stream_free);
+    if (!response) {
+        free (stream);
+        web_error (req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return NULL;
+    }
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
+    s_security_headers (response, req->daemon->https);
+    self->streams [self->stream_count++] = stream;
+    req->stream = stream;
+    req->answered = true;
+    req->state = S_QUEUED;
+    MHD_queue_response (req->con, MHD_HTTP_OK, response);
+    MHD_destroy_response (response);
+    web_stream_send (stream, ": stream open\n\n");
+    return stream;
+}
+
+void
+web_stream_send (web_stream_t *stream, const char *text)
+{
+    size_t len = strlen (text);
+    //  A client that reads nothing for long is dropped (1 MiB behind)
+    if (stream->queued + len > 1024 * 1024) {
+        stream->closing = true;
+        s_stream_wake (stream);
+        return;
+    }
+    char *queue = realloc (stream->queue, stream->queued + len);
+    if (!queue)
+        return;
+    memcpy (queue + stream->queued, text, len);
+    stream->queue = queue;
+    stream->queued += len;
+    stream->last_sent = zclock_mono ();
+    s_stream_wake (stream);
+}
+
+const char *
+web_stream_user (web_stream_t *stream)
+{
+    return stream->user;
 }
 
 // ---------------------------------------------------------------------------
@@ -274,30 +1026,62 @@ s_on_access (void *cls, struct MHD_Connection *con, const char *url, const char 
              const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
     (void) version;
-    (void) upload_data;
     s_daemon_t *daemon = (s_daemon_t *) cls;
-    s_request_t *req = (s_request_t *) *con_cls;
+    webadmin_t *self = daemon->owner;
+    web_request_t *req = (web_request_t *) *con_cls;
     if (!req) {    //  first call: headers only
         req = calloc (1, sizeof *req);
         if (!req)
             return MHD_NO;
         req->daemon = daemon;
         req->con = con;
+        snprintf (req->method, sizeof req->method, "%s", method);
+        req->path = strdup (url && *url ? url : "/");
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info (con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (info && info->client_addr) {
+            const struct sockaddr *sa = info->client_addr;
+            if (sa->sa_family == AF_INET)
+                inet_ntop (AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, req->client, sizeof req->client);
+            else if (sa->sa_family == AF_INET6)
+                inet_ntop (AF_INET6, &((const struct sockaddr_in6 *) sa)->sin6_addr, req->client, sizeof req->client);
+        }
         *con_cls = req;
-        return MHD_YES;
+        return req->path ? MHD_YES : MHD_NO;
     }
-    if (*upload_data_size) {    //  no path takes a body yet: discard it
+    if (*upload_data_size) {
+        if (!req->too_large && req->body_len + *upload_data_size > WEB_MAX_BODY)
+            req->too_large = true;
+        if (!req->too_large) {
+            if (!req->body_out)
+                req->body_out = open_memstream (&req->body, &req->body_len);
+            if (!req->body_out || fwrite (upload_data, 1, *upload_data_size, req->body_out) != *upload_data_size)
+                req->too_large = true;
+            else
+                fflush (req->body_out);
+        }
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (!daemon->https)
-        return s_redirect (daemon->owner, con, url);
-    if (strcmp (url, "/metrics") == 0) {
-        if (strcmp (method, MHD_HTTP_METHOD_GET) && strcmp (method, MHD_HTTP_METHOD_HEAD))
-            return s_error (con, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
-        return s_metrics (daemon, con, req);
+    if (req->state == S_NEW) {
+        if (req->body_out) {
+            fclose (req->body_out);
+            req->body_out = NULL;
+        }
+        req->state = S_DISPATCHED;
+        s_dispatch (self, req);
+        if (req->stream)
+            return MHD_YES;
+        if (!req->answered || req->calls > 0) {
+            req->suspended = true;
+            req->next = self->suspended;
+            self->suspended = req;
+            MHD_suspend_connection (con);
+            return MHD_YES;
+        }
     }
-    return s_error (con, MHD_HTTP_NOT_FOUND, "not found");
+    if (req->state == S_DISPATCHED && req->answered)
+        return s_queue (req);
+    return MHD_YES;
 }
 
 static void
@@ -306,11 +1090,29 @@ s_on_completed (void *cls, struct MHD_Connection *con, void **con_cls, enum MHD_
     (void) con;
     (void) code;
     s_daemon_t *daemon = (s_daemon_t *) cls;
-    s_request_t *req = (s_request_t *) *con_cls;
+    web_request_t *req = (web_request_t *) *con_cls;
     if (!req)
         return;
     s_unlist (daemon->owner, req);
+    if (req->stream)
+        req->stream->req = NULL;
+    if (req->body_out)
+        fclose (req->body_out);
     free (req->body);
+    free (req->path);
+    for (int i = 0; i < req->param_count; i++)
+        free (req->params [i]);
+    json_decref (req->form);
+    json_decref (req->json);
+    if (req->data && req->free_data)
+        req->free_data (req->data);
+    free (req->type);
+    free (req->answer);
+    for (int i = 0; i < req->header_count; i++) {
+        free (req->headers [i][0]);
+        free (req->headers [i][1]);
+    }
+    sodium_memzero (req->csrf, sizeof req->csrf);
     free (req);
     *con_cls = NULL;
 }
@@ -344,6 +1146,13 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     webadmin_t *self = (webadmin_t *) arg;
+    int64_t now = zclock_mono ();
+    for (int i = self->stream_count - 1; i >= 0; i--) {
+        web_stream_t *stream = self->streams [i];
+        if (now - stream->last_sent >= S_STREAM_PING_MS)
+            web_stream_send (stream, ": keep-alive\n\n");
+    }
+    sessions_expire (self->sessions);
     for (int i = 0; i < self->daemon_count; i++)
         MHD_run (self->daemons [i].daemon);
     return 0;
@@ -407,7 +1216,7 @@ s_start (webadmin_t *self, const cw_web_listener_t *at, bool https, char *err, s
                                        s_on_mhd_log, daemon,    //  first
                                        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_NOTIFY_COMPLETED,
                                        s_on_completed, daemon, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
-                                       MHD_OPTION_CONNECTION_LIMIT, (unsigned) 256, MHD_OPTION_ARRAY, tls,
+                                       MHD_OPTION_CONNECTION_LIMIT, (unsigned) 512, MHD_OPTION_ARRAY, tls,
                                        MHD_OPTION_END);
     if (!daemon->daemon) {
         snprintf (err, errlen, "webadmin.%s: cannot listen on %s (in use, or not an address of this host?)",
@@ -426,7 +1235,7 @@ s_start (webadmin_t *self, const cw_web_listener_t *at, bool https, char *err, s
 }
 
 webadmin_t *
-webadmin_new (cw_actor_t *actor, char *err, size_t errlen)
+webadmin_new (cw_actor_t *actor, accounts_t *accounts, audit_t *audit, char *err, size_t errlen)
 {
     webadmin_t *self = calloc (1, sizeof *self);
     if (!self) {
@@ -434,8 +1243,18 @@ webadmin_new (cw_actor_t *actor, char *err, size_t errlen)
         return NULL;
     }
     self->actor = actor;
+    self->accounts = accounts;
+    self->audit = audit;
     self->boot = cw_actor_bootstrap (actor);
     self->timer_id = -1;
+    self->routes = json_object ();
+    self->config = json_object ();
+    self->sessions = sessions_new (self);
+    if (!self->sessions) {
+        snprintf (err, errlen, "out of memory");
+        webadmin_destroy (&self);
+        return NULL;
+    }
     const cw_bootstrap_t *boot = self->boot;
     for (int i = 0; i < boot->webadmin.metrics_allow_count; i++) {
         const char *text = boot->webadmin.metrics_allow [i];
@@ -445,6 +1264,9 @@ webadmin_new (cw_actor_t *actor, char *err, size_t errlen)
             self->allow [self->allow_count++].family = AF_INET6;
     }
     if (boot->webadmin.listen_count) {
+        const cw_web_listener_t *first = &boot->webadmin.listen [0];
+        snprintf (self->base_url, sizeof self->base_url,
+                  strchr (first->address, ':') ? "https://[%s]:%d" : "https://%s:%d", first->address, first->port);
         self->cert_pem = s_read_file (boot->webadmin.certificate, err, errlen, "webadmin.certificate");
         self->key_pem = self->cert_pem ? s_read_file (boot->webadmin.private_key, err, errlen, "webadmin.private_key")
                                        : NULL;
@@ -465,6 +1287,7 @@ webadmin_new (cw_actor_t *actor, char *err, size_t errlen)
         }
     if (self->daemon_count)
         self->timer_id = zloop_timer (cw_actor_loop (actor), 500, 0, s_on_tick, self);
+    s_ask_routes (self);
     return self;
 }
 
@@ -474,14 +1297,24 @@ webadmin_destroy (webadmin_t **self_p)
     if (!self_p || !*self_p)
         return;
     webadmin_t *self = *self_p;
-    //  Answer what waits on causewayd: MHD cannot stop with it suspended
+    //  Answer what waits on other actors: libmicrohttpd cannot stop with it
+    //  suspended (the calls' callbacks never come: the loop has stopped)
     while (self->suspended) {
-        s_request_t *req = self->suspended;
+        web_request_t *req = self->suspended;
         self->suspended = req->next;
         req->next = NULL;
-        req->state = S_DONE;
-        req->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        req->suspended = false;
+        req->calls = 0;
+        if (!req->answered)
+            web_error (req, MHD_HTTP_SERVICE_UNAVAILABLE, "the web admin is stopping");
         MHD_resume_connection (req->con);
+    }
+    for (int i = 0; i < self->stream_count; i++) {
+        self->streams [i]->closing = true;
+        if (self->streams [i]->suspended) {
+            self->streams [i]->suspended = false;
+            MHD_resume_connection (self->streams [i]->con);
+        }
     }
     zloop_t *loop = cw_actor_loop (self->actor);
     if (self->timer_id >= 0)
@@ -495,6 +1328,9 @@ webadmin_destroy (webadmin_t **self_p)
         }
         MHD_stop_daemon (self->daemons [i].daemon);
     }
+    sessions_destroy (&self->sessions);
+    json_decref (self->routes);
+    json_decref (self->config);
     free (self->cert_pem);
     free (self->key_pem);
     free (self);

@@ -90,6 +90,12 @@ static const cw_config_key_t s_keys [] = {
       "alias patterns that may register (empty: every alias not denied)" },
     { "sip.registration.deny", CW_SCOPE_CLUSTER, CW_TYPE_STRING, 100, 1, 255, NULL, CW_DEFAULT_LITERAL, "[]",
       "alias patterns that may not register (wins over allow)" },
+    CW_K_INT ("webadmin.session_idle_s", CLUSTER, 60, 86400, 1800,
+              "a web admin session ends after this many seconds without a request"),
+    CW_K_INT ("webadmin.lockout_failures", CLUSTER, 2, 100, 5,
+              "failed logins for one account, or from one address, that lock it"),
+    CW_K_INT ("webadmin.lockout_s", CLUSTER, 10, 86400, 900,
+              "the window in which failed logins are counted, and how long a lock lasts (seconds)"),
     //  clustering settings: peer scope (set on each peer, the same on all),
     //  taking effect at `causeway restart`
     CW_K_TEXT ("cluster.name", PEER, FQDN, 0, 253, "", "cluster name: the FQDN of the cluster's SRV records"),
