@@ -66,6 +66,7 @@ struct _accounts_t {
     accounts_cache_t *cache;
     zlistx_t *ops;       //  the changes waiting for their write
     int timer;           //  the retry timer of the loop
+    int first;           //  the one-shot timer of the first load
     char *dummy_hash;    //  checked against for an unknown name (same time)
 };
 
@@ -991,9 +992,11 @@ accounts_new (cw_actor_t *actor, audit_t *audit, char *err, size_t errlen)
         accounts_destroy (&self);
         return NULL;
     }
-    //  Loaded on the first turn of the loop, once the actor is READY
-    self->timer = zloop_timer (cw_actor_loop (actor), 200, 0, s_on_timer, self);
-    if (self->timer < 0) {
+    //  Loaded on the first turn of the loop, once the actor is READY;
+    //  then the timer only tries a failed load again
+    self->first = zloop_timer (cw_actor_loop (actor), 1, 1, s_on_timer, self);
+    self->timer = zloop_timer (cw_actor_loop (actor), 250, 0, s_on_timer, self);
+    if (self->timer < 0 || self->first < 0) {
         snprintf (err, errlen, "accounts: cannot start a timer");
         accounts_destroy (&self);
         return NULL;
@@ -1009,6 +1012,8 @@ accounts_destroy (accounts_t **self_p)
     accounts_t *self = *self_p;
     if (self->timer > 0)
         zloop_timer_end (cw_actor_loop (self->actor), self->timer);
+    if (self->first > 0)
+        zloop_timer_end (cw_actor_loop (self->actor), self->first);
     zlistx_destroy (&self->ops);
     zhashx_destroy (&self->accounts.table);
     zhashx_destroy (&self->accounts.loading);
