@@ -13,6 +13,9 @@ once whose stored hash is BLAKE2b of the secret, `admin token-revoke`,
 with the control client "@control:<id>" as user and source; no password
 and no token secret in any output, log or file of the node.
 
+A damaged webadmin.db is moved aside, alarm 10002 raised about it, and an
+empty audit log started that works.
+
 Two peers: an account added on the primary is listed on the subordinate,
 and a password changed on the subordinate reaches the primary.
 
@@ -221,3 +224,33 @@ def test_account_is_cluster_wide(make_cluster, tmp_path):
         with open(node.log_path, "rb") as f:
             log = f.read()
         assert PASSWORD.encode() not in log and PASSWORD2.encode() not in log
+
+
+def test_damaged_audit_db_is_moved_aside(tmp_path):
+    node = Node(tmp_path)
+    node.start()
+    try:
+        node.wait_for(lambda: _json(node, "admin", "list")["loaded"], 10)
+        r = node.cli("admin", "remove", "nobody")
+        assert r.returncode == 1
+        assert len(_json(node, "audit")["entries"]) == 1
+        node.stop()
+        db = os.path.join(node.state_dir, "webadmin.db")
+        with open(db, "r+b") as f:
+            f.write(b"not a database; overwritten by test_webadmin_accounts " * 2)
+        node.start()
+
+        def alarm():
+            status, body = node.call("alarms.list", {})
+            assert status == "ok", body
+            return [a for a in body["alarms"] if a["id"] == 10002 and a["state"] != "cleared"]
+
+        got = node.wait_for(alarm, 15, lambda: "no alarm 10002; log:\n" + node.read_log())[0]
+        assert got["subject"] == "webadmin.db" and "moved aside" in got["detail"], got
+        assert len([f for f in os.listdir(node.state_dir) if f.startswith("webadmin.db.damaged-")]) == 1
+        # an empty audit log that works
+        assert _json(node, "audit")["entries"] == []
+        node.cli("admin", "remove", "nobody")
+        assert [e["action"] for e in _json(node, "audit")["entries"]] == ["admin.remove"]
+    finally:
+        node.cleanup()
