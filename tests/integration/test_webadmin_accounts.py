@@ -254,3 +254,59 @@ def test_damaged_audit_db_is_moved_aside(tmp_path):
         assert [e["action"] for e in _json(node, "audit")["entries"]] == ["admin.remove"]
     finally:
         node.cleanup()
+
+
+def test_web_credentials_follow_the_commands(tmp_path):
+    """HTTP Basic and API tokens on the HTTPS server (/metrics from an
+    address outside metrics_allow needs them) follow the CLI's changes at
+    once: a changed password, a revoked token, a removed account."""
+    import base64
+    import time
+    from webtest import Client, web_node
+    node = web_node(tmp_path)
+    try:
+        pw1 = _pwfile(tmp_path, "pw1", PASSWORD)
+        pw2 = _pwfile(tmp_path, "pw2", PASSWORD2)
+        node.wait_for(lambda: _json(node, "admin", "list")["loaded"], 10)
+        assert node.cli("admin", "add", "dave", "--password-file", pw1).returncode == 0
+        web = Client(node, source="127.0.0.2")
+
+        def basic(password):
+            auth = base64.b64encode(("dave:" + password).encode()).decode()
+            return web.get("/metrics", headers={"Authorization": "Basic " + auth}).status
+
+        def bearer(token):
+            return web.get("/metrics", headers={"Authorization": "Bearer " + token}).status
+
+        assert web.get("/metrics").status == 401
+        started = time.monotonic()
+        assert basic(PASSWORD) == 200
+        first = time.monotonic() - started
+        started = time.monotonic()
+        for _ in range(20):
+            assert basic(PASSWORD) == 200
+        cached = (time.monotonic() - started) / 20
+        print("HTTP Basic: first %.1f ms, then %.1f ms per request" % (first * 1000, cached * 1000))
+        assert basic(PASSWORD2) == 401
+
+        # a new password: the old one (remembered a moment ago) is refused at once
+        assert node.cli("admin", "passwd", "dave", "--password-file", pw2).returncode == 0
+        assert basic(PASSWORD) == 401
+        assert basic(PASSWORD2) == 200
+
+        token = node.cli("admin", "token", "dave").stdout.strip()
+        other = node.cli("admin", "token", "dave").stdout.strip()
+        assert bearer(token) == 200 and bearer(other) == 200
+        assert bearer(token[:-1] + ("0" if token[-1] != "0" else "1")) == 401
+        assert node.cli("admin", "token-revoke", token.split("_")[1]).returncode == 0
+        assert bearer(token) == 401 and bearer(other) == 200
+
+        # the account removed: its password and its other token with it
+        assert node.cli("admin", "remove", "dave").returncode == 0
+        assert basic(PASSWORD2) == 401 and bearer(other) == 401
+    finally:
+        node.cleanup()
+    with open(node.log_path, "rb") as f:
+        log = f.read()
+    for secret in (PASSWORD, PASSWORD2, token.split("_")[2], other.split("_")[2]):
+        assert secret.encode() not in log
