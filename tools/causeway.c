@@ -304,7 +304,7 @@ static const cli_command_t s_commands [] = {
       .args = { { "NAME", "name", CLI_ARG_STRING } },
       .opts = { { "--password-file", "password_file", "F",
                   "the password is the first line of F (else it is asked on the terminal, not echoed)" } },
-      .run = s_run_with_password, .done = "web administrator %s added",
+      .run = s_run_with_password, .render = cli_render_done, .done = "web administrator %s added",
       .summary = "add a web administrator account NAME (cluster-wide)",
       .help = "NAME: 1-64 of A-Z a-z 0-9 . _ @ -. The password (8 characters at least) is\n"
               "never taken from the command line: it is the first line of --password-file F,\n"
@@ -313,7 +313,7 @@ static const cli_command_t s_commands [] = {
       .args = { { "NAME", "name", CLI_ARG_STRING } },
       .opts = { { "--password-file", "password_file", "F",
                   "the password is the first line of F (else it is asked on the terminal, not echoed)" } },
-      .run = s_run_with_password, .done = "password of %s changed",
+      .run = s_run_with_password, .render = cli_render_done, .done = "password of %s changed",
       .summary = "set the password of web administrator NAME (cluster-wide)" },
     { .words = "admin remove", .wire = "webadmin.admin.remove",
       .args = { { "NAME", "name", CLI_ARG_STRING } },

@@ -95,7 +95,7 @@ def test_accounts_tokens_audit_on_one_node(tmp_path):
 
         r = node.cli("admin", "add", "alice", "--password-file", pw1)
         assert r.returncode == 0, (r.stdout, r.stderr)
-        assert "alice" in r.stdout
+        assert r.stdout.strip() == "web administrator alice added", r.stdout
         outputs = [r.stdout + r.stderr]
 
         r = node.cli("admin", "list")
@@ -125,7 +125,7 @@ def test_accounts_tokens_audit_on_one_node(tmp_path):
 
         # passwd: the new password verifies, the old no longer
         r = node.cli("admin", "passwd", "alice", "--password-file", pw2)
-        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert r.returncode == 0 and r.stdout.strip() == "password of alice changed", (r.stdout, r.stderr)
         outputs.append(r.stdout + r.stderr)
         after = _stored(node, "webadmin.accounts", "alice")
         assert _argon2_ok(after["hash"], PASSWORD2) and not _argon2_ok(after["hash"], PASSWORD)
