@@ -607,7 +607,7 @@ s_value (s_op_t *op)
                            op->account.changed);
     char *text = json_dumps (value, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref (value);
-    json_t *string = text ? json_string (text) : json_null ();
+    json_t *string = text ? json_string (text) : NULL;    //  NULL: the put fails, nothing is deleted
     free (text);
     return string;
 }
