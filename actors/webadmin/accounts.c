@@ -445,6 +445,18 @@ accounts_exists (accounts_t *self, const char *name)
 }
 
 bool
+accounts_stamp (accounts_t *self, const char *name, char *stamp, size_t stamplen)
+{
+    const s_account_t *account = self && name ? zhashx_lookup (self->accounts.table, name) : NULL;
+    if (!account || stamplen < 33)
+        return false;
+    uint8_t digest [16];
+    crypto_generichash (digest, sizeof digest, (const uint8_t *) account->hash, strlen (account->hash), NULL, 0);
+    sodium_bin2hex (stamp, stamplen, digest, sizeof digest);
+    return true;
+}
+
+bool
 accounts_verify_password (accounts_t *self, const char *name, const char *password)
 {
     if (!accounts_loaded (self) || !name || !password)

@@ -52,6 +52,10 @@ bool accounts_loaded (accounts_t *self);
 size_t accounts_count (accounts_t *self);
 //  Whether account NAME exists.
 bool accounts_exists (accounts_t *self, const char *name);
+//  A fingerprint of NAME's password (hex BLAKE2b-128 of its stored hash)
+//  into STAMP (STAMPLEN >= 33): it changes when the password does, so a
+//  session made before a change can be ended. false when NAME is unknown.
+bool accounts_stamp (accounts_t *self, const char *name, char *stamp, size_t stamplen);
 //  Whether PASSWORD is NAME's (argon2id verify: tens of milliseconds). A
 //  positive answer is remembered for 60 s under a keyed hash of the pair
 //  (so HTTP Basic on every request stays fast); a password change or
