@@ -26,6 +26,7 @@
 typedef struct {
     char user [72];
     char csrf [72];
+    char stamp [40];      //  accounts_stamp at login: a password change ends the session
     int64_t last_used;    //  zclock_mono
 } s_session_t;
 
@@ -125,8 +126,10 @@ sessions_check (sessions_t *self, const char *id, char *user, size_t userlen, ch
     if (!session)
         return false;
     int64_t now = zclock_mono ();
+    char stamp [40];
     if (now - session->last_used > s_idle_ms (self)
-        || !accounts_exists (webadmin_accounts (self->web), session->user)) {
+        || !accounts_stamp (webadmin_accounts (self->web), session->user, stamp, sizeof stamp)
+        || strcmp (stamp, session->stamp) != 0) {
         zhashx_delete (self->sessions, key);
         return false;
     }
@@ -245,6 +248,7 @@ sessions_login (sessions_t *self, const char *name, const char *password, const 
     if (!session)
         return MHD_HTTP_INTERNAL_SERVER_ERROR;
     snprintf (session->user, sizeof session->user, "%s", name);
+    accounts_stamp (webadmin_accounts (self->web), name, session->stamp, sizeof session->stamp);
     s_random_text (session->csrf, sizeof session->csrf);
     session->last_used = now;
     s_random_text (id, idlen);

@@ -42,6 +42,12 @@ DEFAULTS = {
     "sip.registration.room_system_agents": ([], "cluster"),
     "system.name": (NODE_NAME, "peer"),
 }
+# The web admin's sessions and lockout
+DEFAULTS.update({
+    "webadmin.session_idle_s": (1800, "cluster"),
+    "webadmin.lockout_failures": (5, "cluster"),
+    "webadmin.lockout_s": (900, "cluster"),
+})
 # SIP authentication and the registration policy
 DEFAULTS.update({
     "sip.auth.algorithms": ("both", "cluster"),

@@ -135,3 +135,16 @@ def test_no_password_in_logs_or_audit(node):
         if os.path.isfile(path):
             data = open(path, "rb").read()
             assert PASSWORD.encode() not in data and b"a wrong secret" not in data, path
+
+
+def test_password_change_ends_the_session(node):
+    c = Client(node)
+    c.login("admin", PASSWORD)
+    r = c.post_form("/logout", {})            # refused (no token), but proves the session is live
+    assert r.status == 403 and Client.csrf_of(r.text)
+    status, body = node.call("webadmin.admin.passwd", {"name": "admin", "password": "another long one"})
+    assert status == "ok", body
+    r = c.post_form("/logout", {})
+    assert r.status == 403 and Client.csrf_of(r.text) is None   # no session any more
+    status, body = node.call("webadmin.status")
+    assert body["sessions"] == 0, body
