@@ -18,10 +18,19 @@
     the actor publishes it as the retained STATE config.changed.<key>.
 
     Commands (cw_config_store_handle):
-      config.get {key}            -> {"key","value","scope","default"}
+      config.get {key, describe?} -> {"key","value","scope","default"}
+                                     (describe true: also "type", "allowed",
+                                     "summary" and, for on/off and enum
+                                     keys, "choices", as config.list has)
       config.set {key, value}     -> {"key","value","scope","default"}
       config.unset {key}          -> {"key","value","scope","default"}
-      config.list {prefix?}       -> {"config": [{"key","value","scope","default"}, ...]}
+      config.list {prefix?}       -> {"config": [{"key","value","scope","default",
+                                     "type", "allowed", "summary",
+                                     "choices"?}, ...]}
+    "type" is the registry's value type ("integer", "list of ip", ...),
+    "allowed" what it allows as a person reads it ("integer 60..65534"),
+    "summary" the key's one-line description, "choices" the words of an
+    on/off or enum key (for a select).
 */
 #ifndef CW_CONFIG_STORE_H
 #define CW_CONFIG_STORE_H
