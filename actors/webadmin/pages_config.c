@@ -172,10 +172,14 @@ s_on_config_set (web_request_t *req, bool ok, json_t *body, void *arg)
         snprintf (detail, sizeof detail, "%s=%s", key, web_form (req, "value") ? web_form (req, "value") : "");
     webadmin_audit_request (req, unset ? "config.unset" : "config.set", detail, ok ? NULL : error);
     if (ok) {
-        char *next = session_next_param (key);
-        char location [600];
-        snprintf (location, sizeof location, "/configuration?saved=%s", next ? next : "");
-        free (next);
+        //  Registry keys are [a-z0-9._]: anything else is left out
+        char location [160] = "/configuration?saved=";
+        size_t used = strlen (location);
+        for (const char *c = key; *c && used < sizeof location - 1; c++)
+            if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.'
+                || *c == '_' || *c == '-')
+                location [used++] = *c;
+        location [used] = 0;
         web_redirect (req, location);
         return;
     }
