@@ -596,6 +596,29 @@ s_report_of (web_request_t *req)
     return NULL;
 }
 
+//  license.status: a row per license kind (pool, used, free, per peer),
+//  then the rest of the reply
+static void
+s_licenses (html_t *html, json_t *reply)
+{
+    json_t *rows = json_array ();
+    const char *kind;
+    json_t *type;
+    json_object_foreach (json_object_get (reply, "types"), kind, type) {
+        json_t *row = json_pack ("{s:s}", "kind", kind);
+        json_object_update (row, type);
+        json_array_append_new (rows, row);
+    }
+    html_raw (html, "<h2>Licenses</h2>\n");
+    page_json (html, rows, "licenses");
+    json_decref (rows);
+    json_t *rest = json_deep_copy (reply);
+    json_object_del (rest, "types");
+    html_raw (html, "<h2>The licensing actor</h2>\n");
+    page_json (html, rest, "licensing");
+    json_decref (rest);
+}
+
 static void
 s_render_report (web_request_t *req, page_t *page)
 {
@@ -627,6 +650,8 @@ s_render_report (web_request_t *req, page_t *page)
             }
             json_decref (rest);
         }
+        else if (strcmp (report->command, "license.status") == 0)
+            s_licenses (html, reply);
         else
             page_json (html, reply, report->table_id);
     }
