@@ -139,7 +139,7 @@ s_config_page (web_request_t *req)
 {
     page_t *page = page_new (req, s_render_config);
     if (page)
-        page_ask (page, "config", "config.list", NULL);
+        page_ask (page, "config", "config.list", json_pack ("{s:b}", "describe", 1));
     return page;
 }
 

@@ -813,12 +813,15 @@ cw_config_store_handle (cw_config_store_t *self, const char *command, json_t *ar
             return CW_REPLY_ERROR;
         }
         const char *text = json_is_string (prefix) ? json_string_value (prefix) : "";
+        bool describe = json_is_true (json_object_get (args, "describe"));
         size_t count;
         const cw_config_key_t *const *sorted = cw_registry_sorted (&count);
         json_t *list = json_array ();
         for (size_t i = 0; i < count; i++)
-            if (strncmp (sorted [i]->name, text, strlen (text)) == 0)
-                json_array_append_new (list, s_describe (cw_config_store_entry (self, sorted [i], true), sorted [i]));
+            if (strncmp (sorted [i]->name, text, strlen (text)) == 0) {
+                json_t *entry = cw_config_store_entry (self, sorted [i], true);
+                json_array_append_new (list, describe ? s_describe (entry, sorted [i]) : entry);
+            }
         *reply = json_pack ("{s:o}", "config", list);
         return CW_REPLY_OK;
     }
