@@ -27,6 +27,7 @@ s_page_free (void *arg)
 {
     page_t *self = (page_t *) arg;
     json_decref (self->replies);
+    json_decref (self->deferred);
     json_decref (self->form);
     free (self->message);
     free (self->error_key);
@@ -43,6 +44,34 @@ s_page_done (page_t *self)
         self->render (self->req, self);
 }
 
+static json_t *s_actor (page_t *self, const char *name);
+
+//  Status is in: start or answer the asks that waited for it
+static void
+s_run_deferred (page_t *self)
+{
+    json_t *deferred = self->deferred;
+    self->deferred = NULL;
+    size_t i;
+    json_t *ask;
+    json_array_foreach (deferred, i, ask) {
+        const char *label = json_string_value (json_array_get (ask, 0));
+        const char *actor = json_string_value (json_array_get (ask, 1));
+        json_t *entry = s_actor (self, actor);
+        const char *state = cw_jtext (entry, "state");
+        if (page_reply (self, "status") && strcmp (state, "running") != 0) {
+            char error [256];
+            snprintf (error, sizeof error, "the %s actor is not running (state %s)", actor,
+                      entry ? state : "not configured on this node");
+            json_object_set_new (self->replies, label, json_pack ("{s:b, s:{s:s}}", "ok", 0, "body", "error", error));
+        }
+        else
+            page_ask (self, label, json_string_value (json_array_get (ask, 2)), json_incref (json_array_get (ask, 3)));
+        self->pending--;    //  page_ask counted it again
+    }
+    json_decref (deferred);
+}
+
 static void
 s_on_reply (web_request_t *req, bool ok, json_t *body, void *arg)
 {
@@ -51,8 +80,33 @@ s_on_reply (web_request_t *req, bool ok, json_t *body, void *arg)
     page_t *self = ask->page;
     json_object_set_new (self->replies, ask->label,
                          json_pack ("{s:b, s:O}", "ok", ok, "body", body ? body : json_null ()));
+    if (strcmp (ask->label, "status") == 0 && self->deferred)
+        s_run_deferred (self);
     free (ask);
     s_page_done (self);
+}
+
+void
+page_ask_running (page_t *self, const char *label, const char *actor, const char *command, json_t *args)
+{
+    if (json_object_get (self->replies, "status")) {    //  status already in
+        json_t *entry = s_actor (self, actor);
+        if (page_reply (self, "status") && strcmp (cw_jtext (entry, "state"), "running") != 0) {
+            json_decref (args);
+            char error [256];
+            snprintf (error, sizeof error, "the %s actor is not running (state %s)", actor,
+                      entry ? cw_jtext (entry, "state") : "not configured on this node");
+            json_object_set_new (self->replies, label, json_pack ("{s:b, s:{s:s}}", "ok", 0, "body", "error", error));
+        }
+        else
+            page_ask (self, label, command, args);
+        return;
+    }
+    if (!self->deferred)
+        self->deferred = json_array ();
+    json_array_append_new (self->deferred,
+                           json_pack ("[s, s, s, o]", label, actor, command, args ? args : json_object ()));
+    self->pending++;
 }
 
 page_t *
@@ -68,7 +122,7 @@ page_new (web_request_t *req, page_render_fn *render)
     self->status = MHD_HTTP_OK;
     web_set_data (req, self, s_page_free);
     page_ask (self, "status", "status", NULL);
-    page_ask (self, "cluster", "cluster.status", NULL);
+    page_ask_running (self, "cluster", "replication", "cluster.status", NULL);
     return self;
 }
 
@@ -456,7 +510,7 @@ s_get_status (web_request_t *req)
         web_error (req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return;
     }
-    page_ask (page, "alarms", "alarms.list", NULL);
+    page_ask_running (page, "alarms", "alarms", "alarms.list", NULL);
     page_go (page);
 }
 
@@ -528,7 +582,7 @@ s_get_alarms (web_request_t *req)
         web_error (req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return;
     }
-    page_ask (page, "alarms", "alarms.list", NULL);
+    page_ask_running (page, "alarms", "alarms", "alarms.list", NULL);
     page_go (page);
 }
 
@@ -551,7 +605,7 @@ s_on_ack (web_request_t *req, bool ok, json_t *body, void *arg)
     }
     page->status = MHD_HTTP_BAD_REQUEST;
     page_message (page, true, "The alarm %s was not acknowledged: %s", uuid, *error ? error : "no answer");
-    page_ask (page, "alarms", "alarms.list", NULL);
+    page_ask_running (page, "alarms", "alarms", "alarms.list", NULL);
     page_go (page);
 }
 
@@ -667,7 +721,7 @@ s_get_report (web_request_t *req)
         web_error (req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return;
     }
-    page_ask (page, "report", report->command, NULL);
+    page_ask_running (page, "report", report->actor, report->command, NULL);
     page_go (page);
 }
 

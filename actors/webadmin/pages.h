@@ -36,10 +36,11 @@ typedef void (page_render_fn) (web_request_t *req, page_t *page);
 struct _page_t {
     web_request_t *req;
     page_render_fn *render;
-    json_t *replies;    //  label -> {"ok": bool, "body": reply}
-    int pending;        //  calls not answered yet (+1 until page_go)
-    unsigned status;    //  HTTP status of the page (200)
-    char *message;      //  a result or error said at the top (NULL: none)
+    json_t *replies;     //  label -> {"ok": bool, "body": reply}
+    int pending;         //  calls not answered yet (+1 until page_go)
+    json_t *deferred;    //  [[label, actor, command, args], ...] until status is in
+    unsigned status;     //  HTTP status of the page (200)
+    char *message;       //  a result or error said at the top (NULL: none)
     bool message_error;
     char *error_key;    //  a form field / key whose value was refused
     char *error_text;
@@ -52,6 +53,10 @@ struct _page_t {
 page_t *page_new (web_request_t *req, page_render_fn *render);
 //  Ask COMMAND (ARGS taken, NULL = {}); its reply is kept under LABEL
 void page_ask (page_t *self, const char *label, const char *command, json_t *args);
+//  Ask COMMAND of ACTOR only once causewayd's status says ACTOR is
+//  running; otherwise its reply under LABEL is the failure "the ACTOR actor
+//  is not running (state S)" at once, not after causewayd's wait for it
+void page_ask_running (page_t *self, const char *label, const char *actor, const char *command, json_t *args);
 //  All asked: render when the last reply is in (at once if none is out)
 void page_go (page_t *self);
 //  The reply body under LABEL when the call succeeded, else NULL

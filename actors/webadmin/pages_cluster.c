@@ -293,7 +293,7 @@ s_cluster_page (web_request_t *req)
 {
     page_t *page = page_new (req, s_render_cluster);
     if (page)
-        page_ask (page, "config", "config.list", json_pack ("{s:s}", "prefix", "cluster."));
+        page_ask_running (page, "config", "replication", "config.list", json_pack ("{s:s}", "prefix", "cluster."));
     return page;
 }
 

@@ -139,7 +139,7 @@ s_config_page (web_request_t *req)
 {
     page_t *page = page_new (req, s_render_config);
     if (page)
-        page_ask (page, "config", "config.list", json_pack ("{s:b}", "describe", 1));
+        page_ask_running (page, "config", "replication", "config.list", json_pack ("{s:b}", "describe", 1));
     return page;
 }
 
@@ -275,7 +275,7 @@ s_maintenance_page (web_request_t *req)
 {
     page_t *page = page_new (req, s_render_maintenance);
     if (page)
-        page_ask (page, "mode", "config.get", json_pack ("{s:s}", "key", "maintenance.mode"));
+        page_ask_running (page, "mode", "replication", "config.get", json_pack ("{s:s}", "key", "maintenance.mode"));
     return page;
 }
 

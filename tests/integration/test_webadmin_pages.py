@@ -258,19 +258,17 @@ def test_maintenance_mode_backup_and_restore(node, client):
     assert r.status == 200 and '<form id="confirm"' in r.text and "Restart this node now?" in r.text
     # Backup: the file as an attachment
     assert node.cli("config", "set", "h323.ttl_s", "1234").returncode == 0
-    r = client.request("POST", "/maintenance/backup",
-                       body="csrf=%s&passphrase=%s" % (token, PASSPHRASE.replace(" ", "+")),
-                       headers={"Content-Type": "application/x-www-form-urlencoded"})
-    assert r.status == 200, r.text[:500]
-    assert r.headers["content-type"] == "application/octet-stream"
-    assert r.headers["content-disposition"].startswith('attachment; filename="causeway-peer1-')
     con = http.client.HTTPSConnection("127.0.0.1", node.https_port,
                                       context=ssl.create_default_context(cafile=node.cert), timeout=30)
     cookie = "; ".join("%s=%s" % kv for kv in client.cookies.items())
     con.request("POST", "/maintenance/backup", body="csrf=%s&passphrase=%s" % (token, PASSPHRASE.replace(" ", "+")),
                 headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
-    backup = con.getresponse().read()
+    r = con.getresponse()
+    backup = r.read()
     con.close()
+    assert r.status == 200, backup[:500]
+    assert r.getheader("Content-Type") == "application/octet-stream"
+    assert r.getheader("Content-Disposition").startswith('attachment; filename="causeway-peer1-')
     assert len(backup) > 100 and PASSPHRASE.encode() not in backup
     assert node.cli("config", "set", "h323.ttl_s", "999").returncode == 0
 
