@@ -403,10 +403,12 @@ s_form_fields (web_request_t *req)
             continue;
         any = true;
         json_object_set_new (form, field, json_string (value));
-        //  Spaces trimmed; empty slots left out (the list has no gaps)
-        while (*value == ' ')
+        //  Spaces around trimmed; empty slots left out (the list has no gaps)
+        while (*value == ' ' || *value == '\t')
             value++;
-        size_t len = strcspn (value, " ");
+        size_t len = strlen (value);
+        while (len && (value [len - 1] == ' ' || value [len - 1] == '\t'))
+            len--;
         if (len) {
             size_t used = strlen (peers);
             snprintf (peers + used, sizeof peers - used, "%s%.*s", used ? "," : "", (int) len, value);
@@ -509,7 +511,7 @@ s_on_suggest (web_request_t *req, bool ok, json_t *body, void *arg)
         page_message (page, true, "No suggestion: %s", page->error_text);
     }
     else {
-        const char *note = cw_jtext (body, "note");
+        const char *note = cw_jtext (body, "message");
         page_message (page, false, "Suggested %zu mapping(s) filled in; press Save to store them.%s%s",
                       json_array_size (mappings), *note ? " " : "", note);
     }

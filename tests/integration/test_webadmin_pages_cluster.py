@@ -103,6 +103,10 @@ def test_pages_on_a_cluster(tmp_path, make_cluster):  # noqa: F811
     page = primary.get("/system/clustering")
     row = re.search(r'<tr class="this-system"><td>(\d+)</td>', page.text)
     assert row and row.group(1) == "1"
+    # Suggest fills the mapping field (not saved)
+    r = primary.post_form("/system/clustering/suggest", {"csrf": Client.csrf_of(page.text)})
+    assert r.status == 200 and "Suggested" in r.text, r.text[-3000:]
+    assert c.get(1, "cluster.address_mapping") == []
 
     # A factory reset pending on peer 2: the banner on its pages, not on the primary's
     before = c.get(2, "cluster.peers")
