@@ -650,22 +650,47 @@ s_report_of (web_request_t *req)
     return NULL;
 }
 
-//  license.status: a row per license kind (pool, used, free, per peer),
-//  then the rest of the reply
+//  license.status: a row per license kind and peer (the pool's figures,
+//  then what that peer has installed, uses and holds as its share), then
+//  the rest of the reply
 static void
 s_licenses (html_t *html, json_t *reply)
 {
-    json_t *rows = json_array ();
+    html_raw (html, "<h2>Licenses</h2>\n<table id=\"licenses\"><thead><tr><th>Kind</th><th>Pool</th><th>Used</th>"
+                    "<th>Free</th><th>Peer</th><th>Installed</th><th>Used there</th><th>Share</th><th>State</th>"
+                    "</tr></thead><tbody>\n");
     const char *kind;
     json_t *type;
     json_object_foreach (json_object_get (reply, "types"), kind, type) {
-        json_t *row = json_pack ("{s:s}", "kind", kind);
-        json_object_update (row, type);
-        json_array_append_new (rows, row);
+        json_t *by_peer = json_object_get (type, "by_peer");
+        size_t rows = json_object_size (by_peer) ? json_object_size (by_peer) : 1;
+        html_raw (html, "<tr data-kind=\"");
+        html_text (html, kind);
+        html_raw (html, "\"><td rowspan=\"%zu\">", rows);
+        html_text (html, kind);
+        html_raw (html, "</td><td rowspan=\"%zu\">%lld</td><td rowspan=\"%zu\">%lld</td><td rowspan=\"%zu\">%lld</td>",
+                  rows, (long long) json_integer_value (json_object_get (type, "pool")), rows,
+                  (long long) json_integer_value (json_object_get (type, "used")), rows,
+                  (long long) json_integer_value (json_object_get (type, "free")));
+        if (json_object_size (by_peer) == 0)
+            html_raw (html, "<td colspan=\"5\"></td></tr>\n");
+        const char *name;
+        json_t *peer;
+        size_t i = 0;
+        json_object_foreach (by_peer, name, peer) {
+            if (i++)
+                html_raw (html, "<tr>");
+            html_raw (html, "<td>");
+            html_text (html, name);
+            html_raw (html, "</td><td>%lld</td><td>%lld</td><td>%lld</td><td>",
+                      (long long) json_integer_value (json_object_get (peer, "installed")),
+                      (long long) json_integer_value (json_object_get (peer, "used")),
+                      (long long) json_integer_value (json_object_get (peer, "share")));
+            html_text (html, cw_jtext (peer, "state"));
+            html_raw (html, "</td></tr>\n");
+        }
     }
-    html_raw (html, "<h2>Licenses</h2>\n");
-    page_json (html, rows, "licenses");
-    json_decref (rows);
+    html_raw (html, "</tbody></table>\n");
     json_t *rest = json_deep_copy (reply);
     json_object_del (rest, "types");
     html_raw (html, "<h2>The licensing actor</h2>\n");

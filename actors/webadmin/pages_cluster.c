@@ -221,7 +221,7 @@ s_render_cluster (web_request_t *req, page_t *page)
     html_text (html, value);
     free (value);
     html_raw (html,
-              "</textarea> <button type=\"submit\" id=\"suggest\" formaction=\"/system/clustering/suggest\"%s>"
+              "</textarea> <button type=\"submit\" id=\"suggest\" form=\"suggest-form\"%s>"
               "Suggest</button>",
               subordinate ? " disabled" : "");
     s_error_for (html, page, "address_mapping");
@@ -251,6 +251,10 @@ s_render_cluster (web_request_t *req, page_t *page)
     html_raw (html, "<tr><td></td><td>");
     s_error_for (html, page, "peers");
     html_raw (html, "<button type=\"submit\" id=\"save\">Save</button></td></tr>\n</tbody></table></form>\n");
+    //  Suggest has a form of its own, so that Enter in a field saves
+    html_raw (html, "<form id=\"suggest-form\" method=\"post\" action=\"/system/clustering/suggest\">");
+    html_csrf (html, req);
+    html_raw (html, "</form>\n");
     //  Per-peer status
     html_raw (html, "<h2>Status</h2>\n<p>Database: <span id=\"database\">");
     html_text (html, cw_jtext (cluster, "database"));
