@@ -103,6 +103,10 @@ def test_pages_on_a_cluster(tmp_path, make_cluster):  # noqa: F811
     page = primary.get("/system/clustering")
     row = re.search(r'<tr class="this-system"><td>(\d+)</td>', page.text)
     assert row and row.group(1) == "1"
+    # Status: a row per peer, this one "This system"
+    peers = re.search(r'<table id="peers">.*?<tbody>(.*?)</tbody>', sub.get("/").text, re.S).group(1)
+    rows = re.findall(r'<tr><td>(\d)</td><td>([^<]*)</td><td>[^<]*</td><td>([^<]*)</td>', peers)
+    assert rows == [("1", address(1), "active"), ("2", address(2), "This system")], peers
     # Suggest fills the mapping field (not saved)
     r = primary.post_form("/system/clustering/suggest", {"csrf": Client.csrf_of(page.text)})
     assert r.status == 200 and "Suggested" in r.text, r.text[-3000:]
