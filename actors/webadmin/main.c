@@ -11,6 +11,7 @@
 */
 
 #include "metrics.h"
+#include "pages.h"
 #include "session.h"
 #include "static_routes.h"
 #include "webadmin.h"
@@ -82,7 +83,7 @@ s_web_new (cw_actor_t *actor, s_state_t *state, char *err, size_t errlen)
     webadmin_t *web = webadmin_new (actor, state->accounts, state->audit, err, errlen);
     if (!web)
         return NULL;
-    if (session_routes (web) || static_routes (web) || metrics_routes (web)) {
+    if (session_routes (web) || static_routes (web) || metrics_routes (web) || pages_routes (web)) {
         snprintf (err, errlen, "too many route tables");
         webadmin_destroy (&web);
     }

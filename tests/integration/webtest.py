@@ -115,9 +115,13 @@ class Client:
         m = re.search(r'name="csrf" value="([^"]*)"', text)
         return m.group(1) if m else None
 
-    def login(self, name, password, expect=303):
-        page = self.get("/login")
+    def login(self, name, password, expect=303, next=None):
+        page = self.get("/login" + ("?next=" + urllib.parse.quote(next) if next else ""))
         assert page.status == 200, page.text
-        r = self.post_form("/login", {"csrf": self.csrf_of(page.text), "name": name, "password": password})
+        fields = {"csrf": self.csrf_of(page.text), "name": name, "password": password}
+        hidden = re.search(r'name="next" value="([^"]*)"', page.text)
+        if hidden:
+            fields["next"] = hidden.group(1)
+        r = self.post_form("/login", fields)
         assert r.status == expect, (r.status, r.text)
         return r

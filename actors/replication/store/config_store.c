@@ -729,6 +729,38 @@ s_handle_write (cw_config_store_t *self, const cw_config_key_t *key, json_t *val
     return CW_REPLY_OK;
 }
 
+//  Add to ENTRY what the registry says of KEY: type, allowed, summary,
+//  choices (config.list; config.get with describe)
+static json_t *
+s_describe (json_t *entry, const cw_config_key_t *key)
+{
+    char allowed [512];
+    cw_registry_allowed (key, allowed, sizeof allowed);
+    char type [64];
+    if (key->max_items > 0)
+        snprintf (type, sizeof type, "list of %s", cw_vtype_name (key->type));
+    else
+        snprintf (type, sizeof type, "%s", cw_vtype_name (key->type));
+    json_object_set_new (entry, "type", json_string (type));
+    json_object_set_new (entry, "allowed", json_string (allowed));
+    json_object_set_new (entry, "summary", json_string (key->description ? key->description : ""));
+    if (key->max_items == 0 && (key->type == CW_TYPE_BOOL || (key->type == CW_TYPE_ENUM && key->choices))) {
+        json_t *choices = json_array ();
+        if (key->type == CW_TYPE_BOOL) {
+            json_array_append_new (choices, json_string ("on"));
+            json_array_append_new (choices, json_string ("off"));
+        }
+        else
+            for (const char *p = key->choices; *p;) {
+                size_t len = strcspn (p, "|");
+                json_array_append_new (choices, json_stringn (p, len));
+                p += len + (p [len] == '|');
+            }
+        json_object_set_new (entry, "choices", choices);
+    }
+    return entry;
+}
+
 cw_reply_status_t
 cw_config_store_handle (cw_config_store_t *self, const char *command, json_t *args, json_t **reply)
 {
@@ -748,6 +780,8 @@ cw_config_store_handle (cw_config_store_t *self, const char *command, json_t *ar
         if (!key)
             return CW_REPLY_ERROR;
         *reply = cw_config_store_entry (self, key, true);
+        if (json_is_true (json_object_get (args, "describe")))
+            s_describe (*reply, key);
         return CW_REPLY_OK;
     }
     if (strcmp (command, "config.set") == 0) {
@@ -779,12 +813,15 @@ cw_config_store_handle (cw_config_store_t *self, const char *command, json_t *ar
             return CW_REPLY_ERROR;
         }
         const char *text = json_is_string (prefix) ? json_string_value (prefix) : "";
+        bool describe = json_is_true (json_object_get (args, "describe"));
         size_t count;
         const cw_config_key_t *const *sorted = cw_registry_sorted (&count);
         json_t *list = json_array ();
         for (size_t i = 0; i < count; i++)
-            if (strncmp (sorted [i]->name, text, strlen (text)) == 0)
-                json_array_append_new (list, cw_config_store_entry (self, sorted [i], true));
+            if (strncmp (sorted [i]->name, text, strlen (text)) == 0) {
+                json_t *entry = cw_config_store_entry (self, sorted [i], true);
+                json_array_append_new (list, describe ? s_describe (entry, sorted [i]) : entry);
+            }
         *reply = json_pack ("{s:o}", "config", list);
         return CW_REPLY_OK;
     }

@@ -18,10 +18,17 @@
     the actor publishes it as the retained STATE config.changed.<key>.
 
     Commands (cw_config_store_handle):
-      config.get {key}            -> {"key","value","scope","default"}
+      config.get {key, describe?} -> {"key","value","scope","default"}
       config.set {key, value}     -> {"key","value","scope","default"}
       config.unset {key}          -> {"key","value","scope","default"}
-      config.list {prefix?}       -> {"config": [{"key","value","scope","default"}, ...]}
+      config.list {prefix?, describe?}
+                                  -> {"config": [{"key","value","scope","default"}, ...]}
+    With describe true, config.get and every entry of config.list also
+    carry what the registry says of the key (for the web pages): "type"
+    (the value type, "integer", "list of ip", ...), "allowed" (what it
+    allows as a person reads it, "integer 60..65534"), "summary" (its
+    one-line description) and, for on/off and enum keys, "choices" (the
+    words, for a select).
 */
 #ifndef CW_CONFIG_STORE_H
 #define CW_CONFIG_STORE_H
