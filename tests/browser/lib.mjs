@@ -8,8 +8,7 @@
 // b.page is a fresh page (1280x800, the test certificate accepted); on
 // success the process exits 0 and prints its result as one JSON line
 // prefixed "RESULT "; on failure it prints "FAIL: <message>" on stderr,
-// saves a screenshot of the page when args.failure_dir is set, and exits 1
-// (3 when a page it needs answered 404).
+// saves a screenshot of the page when args.failure_dir is set, and exits 1.
 
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -20,10 +19,6 @@ export const VIEWPORT = { width: 1280, height: 800 };
 
 // A check that failed: its message is what the test prints.
 export class CheckFailed extends Error {}
-
-// A page the scenario needs answered 404: the scenario exits 3 (the test
-// runner tells "not built" from "broken").
-export class PageMissing extends CheckFailed {}
 
 export function check(condition, message) {
   if (!condition)
@@ -71,8 +66,6 @@ export async function newContext(browser) {
 export async function login(page, base, name, password, opts = {}) {
   const url = base + '/login' + (opts.next ? '?next=' + encodeURIComponent(opts.next) : '');
   const r = await page.goto(url);
-  if (r && r.status() === 404)
-    throw new PageMissing(`GET ${url}: 404, there is no login page`);
   check(r && r.status() === 200, () => `GET ${url}: status ${r && r.status()}, not the login page`);
   const form = page.locator('form#login');
   check(await form.count() === 1, `GET ${url}: no form#login on the page`);
@@ -98,8 +91,6 @@ export async function login(page, base, name, password, opts = {}) {
 export async function open(page, base, path) {
   const r = await page.goto(base + path);
   check(r, `GET ${path}: no response`);
-  if (r.status() === 404)
-    throw new PageMissing(`GET ${path}: 404, there is no such page`);
   check(r.status() === 200, () => `GET ${path}: status ${r.status()}`);
   check(new URL(page.url()).pathname === path.split('?')[0],
     () => `GET ${path}: landed on ${page.url()} (not logged in?)`);
@@ -139,7 +130,7 @@ export async function scenario(body) {
     const result = await body(params, b);
     process.stdout.write('RESULT ' + JSON.stringify(result ?? {}) + '\n');
   } catch (e) {
-    code = e instanceof PageMissing ? 3 : 1;
+    code = 1;
     const message = e instanceof CheckFailed ? e.message : (e && e.stack) || String(e);
     process.stderr.write('FAIL: ' + message + '\n');
     if (b && params.failure_dir) {

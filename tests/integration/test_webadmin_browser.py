@@ -67,16 +67,13 @@ def browser_ready():
 
 def scenario(name, params, failure_dir, timeout=120):
     """Run tests/browser/NAME.mjs with PARAMS; its result (a dict). Fails
-    with the scenario's message; skips when a page it needs is not built
-    (the scenario exits 3 on a 404)."""
+    with the scenario's message."""
     missing = browser_ready()
     assert missing is None, "the browser tests cannot run: " + missing
     params = dict(params, failure_dir=str(failure_dir))
     env = dict(os.environ, CW_BROWSER_ARGS=json.dumps(params))
     r = subprocess.run(["node", os.path.join(BROWSER, name + ".mjs")],
                        capture_output=True, text=True, timeout=timeout, cwd=BROWSER, env=env)
-    if r.returncode == 3:
-        pytest.skip("%s: a page is not built yet: %s" % (name, r.stderr.strip()))
     assert r.returncode == 0, "browser scenario %s failed (exit %d):\n%s%s" % (
         name, r.returncode, r.stderr, r.stdout)
     for line in r.stdout.splitlines():
@@ -96,8 +93,7 @@ def make_cert(folder, ip):
 
 
 def add_admin(node, folder, name=ADMIN):
-    """`causeway admin add NAME --password-file F` on NODE; the password.
-    Skips while the accounts are not built (the command is unknown)."""
+    """`causeway admin add NAME --password-file F` on NODE; the password."""
     password = "pw-" + secrets.token_urlsafe(12)
     path = os.path.join(str(folder), "password-%s" % name)
     with open(path, "w") as f:
@@ -110,8 +106,6 @@ def add_admin(node, folder, name=ADMIN):
         if r.returncode != 1 or "being loaded" not in r.stderr or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    if r.returncode == 2 and "admin" in r.stderr and "unknown" in r.stderr.lower():
-        pytest.skip("`causeway admin add` is not built yet: %s" % r.stderr.strip())
     assert r.returncode == 0, "causeway admin add %s: %s%s" % (name, r.stdout, r.stderr)
     return password
 
@@ -153,7 +147,7 @@ def test_login(web, tmp_path):
 
 def test_alarm_appears_live_and_is_acknowledged(web, tmp_path):
     detail = "browser check %s" % uuid.uuid4().hex[:12]
-    raise_cmd = [os.path.join(BIN, "causeway"), "--config", web.node.conf, "alarms", "raise", "90077", detail]
+    raise_cmd = [os.path.abspath(os.path.join(BIN, "causeway")), "--config", web.node.conf, "alarms", "raise", "90077", detail]
     r = scenario("alarms", web.params(detail=detail, **{"raise": raise_cmd}), tmp_path)
     out = web.node.cli("--json", "alarms", "list")
     assert out.returncode == 0, out.stderr
