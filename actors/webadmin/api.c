@@ -201,7 +201,7 @@ api_status_for (const char *text)
         return MHD_HTTP_NOT_FOUND;
     if (s_has (text, "not the configuration primary") || s_has (text, "on the configuration primary")
         || s_has (text, "runs on the configuration primary") || s_has (text, "is the configuration primary")
-        || s_has (text, "already exists"))
+        || s_has (text, "already exists") || s_has (text, "not in a cluster"))
         return MHD_HTTP_CONFLICT;
     return MHD_HTTP_BAD_REQUEST;
 }

@@ -25,10 +25,11 @@
 int api_routes (webadmin_t *web);
 
 //  The HTTP status for a control command's error TEXT: 404 an unknown key,
-//  alarm, actor or resource; 409 a change that must be made on the
-//  configuration primary (or a conflict with the cluster's state); 413 a
-//  request too large; 503 the actor that serves it is not running, did not
-//  answer or is busy; else 400 (the request was refused as given).
+//  alarm, actor, account, token, credential or option key; 409 a change
+//  that must be made on the configuration primary, a name that already
+//  exists, a cluster procedure on a node not in a cluster; 413 a request
+//  too large; 503 the actor that serves it is not running, did not answer
+//  or is busy; else 400 (the request was refused as given).
 unsigned api_status_for (const char *text);
 
 #endif
