@@ -24,8 +24,9 @@ import time
 import pytest
 import yaml
 
+from cwcluster import make_cluster  # noqa: F401 (the fixture)
 from cwtest import Node
-from test_webadmin import free_port, make_cert
+from test_webadmin import free_port, make_cert, sample
 
 SPEC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../docs/openapi.yaml")
 PASSWORD = "correct horse battery"
@@ -419,3 +420,56 @@ def test_restart_through_the_api(api):
         return status == 200 and answer["uptime_s"] <= time.monotonic() - started + 1 and all(
             a["state"] == "running" for a in answer["actors"])
     api.node.wait_for(back, 30, "the node did not come back after POST /api/v1/restart")
+
+
+# ---------------------------------------------------------------------------
+#  A cluster of two: the peers in /metrics, 409 on the subordinate
+
+
+def test_cluster_of_two_metrics_and_409_on_the_subordinate(make_cluster, tmp_path):
+    cert, key = make_cert(str(tmp_path))
+    ports = {1: free_port(), 2: free_port()}
+    sections = {k: {"webadmin": {"listen": ["127.0.0.1:%d" % ports[k]], "certificate": cert,
+                                 "private_key": key, "metrics_allow": ["127.0.0.1"]}} for k in (1, 2)}
+    c = make_cluster(2, node_sections=sections)
+    c.form_guide_way()
+    status, body = retry_loading(c[1], "webadmin.admin.add", {"name": "alice", "password": PASSWORD})
+    assert status == "ok", body
+    status, body = retry_loading(c[1], "webadmin.admin.token", {"name": "alice"})
+    assert status == "ok", body
+    primary, subordinate = Api(c[1], ports[1], cert, body["token"]), Api(c[2], ports[2], cert, body["token"])
+    # The token was made on the primary; the subordinate knows it once replicated
+    c[2].wait_for(lambda: subordinate.request("GET", "/api/v1/cluster")[0] == 200, 20,
+                  "the subordinate never took the primary's token")
+
+    status, _, cluster = subordinate.request("GET", "/api/v1/cluster")
+    assert cluster["this_peer"] == 2 and cluster["primary"] == 1 and len(cluster["peers"]) == 2, cluster
+    check_shape(operations()[("GET", "/api/v1/cluster")]["responses"]["200"]["content"]["application/json"]["schema"],
+                cluster)
+
+    def metrics():
+        status, _, text = primary.request("GET", "/metrics")
+        assert status == 200, text
+        return text
+
+    def peers_measured():
+        text = metrics()
+        return (sample(text, "causeway_cluster_peers_alive") == 2
+                and sample(text, 'causeway_cluster_peer_rtt_seconds{peer="2",address="127.0.1.2"}') is not None)
+    c[1].wait_for(peers_measured, 20, lambda: "no peer figures in /metrics:\n" + metrics())
+    text = metrics()
+    assert sample(text, "causeway_cluster_peers") == 2
+    assert sample(text, 'causeway_cluster_peer_up{peer="1",address="127.0.1.1"}') == 1, text
+    assert sample(text, 'causeway_cluster_peer_up{peer="2",address="127.0.1.2"}') == 1, text
+    assert sample(text, 'causeway_replication_lag{peer="2",address="127.0.1.2"}') is not None, text
+    assert sample(text, 'causeway_cluster_peer_rtt_seconds{peer="2",address="127.0.1.2"}') < 5, text
+
+    # A membership change made on the subordinate: 409, naming the primary
+    status, _, answer = subordinate.request("POST", "/api/v1/cluster/peers", {"address": "127.0.1.3"})
+    assert status == 409, answer
+    assert "primary" in answer["error"], answer
+    # A cluster-wide value set on the subordinate is forwarded to the primary
+    status, _, answer = subordinate.request("PUT", "/api/v1/config/h323.ttl_s", {"value": 3600})
+    assert status == 200 and answer["value"] == 3600, answer
+    status, _, answer = primary.request("GET", "/api/v1/config/h323.ttl_s")
+    assert status == 200 and answer["value"] == 3600 and answer["scope"] == "cluster", answer
