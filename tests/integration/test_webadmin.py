@@ -164,6 +164,7 @@ def test_metrics_alarms_by_severity_follow_a_raise(web):
 def test_metrics_leave_out_an_actor_that_is_stopped(web):
     assert web.cli("actors", "stop", "routing").returncode == 0
     try:
+        web.wait_for(lambda: web.actors()["routing"]["state"] == "stopped", 15, "routing not stopped")
         r, body, _ = get(web, "/metrics")
         assert r.status == 200, body
         assert sample(body, 'causeway_actor_answering{actor="routing"}') == 0, body
