@@ -41,7 +41,7 @@
 
 static int s_run_help (cli_t *cli, const cli_command_t *cmd, json_t *args);
 static int s_run_license_acquire (cli_t *cli, const cli_command_t *cmd, json_t *args);
-static int s_run_credentials_add (cli_t *cli, const cli_command_t *cmd, json_t *args);
+static int s_run_with_password (cli_t *cli, const cli_command_t *cmd, json_t *args);
 
 static const char *s_check_diff (json_t *args);
 
@@ -289,7 +289,7 @@ static const cli_command_t s_commands [] = {
       .args = { { "NAME", "name", CLI_ARG_STRING } },
       .opts = { { "--password-file", "password_file", "F",
                   "the password is the first line of F (else it is asked on the terminal, not echoed)" } },
-      .run = s_run_credentials_add, .done = "credentials of %s added",
+      .run = s_run_with_password, .done = "credentials of %s added",
       .summary = "add or replace the SIP digest credentials of user NAME (cluster-wide)",
       .help = "The password is never taken from the command line: it is the first line of\n"
               "--password-file F, or typed on the terminal without echo. Only its digest\n"
@@ -300,6 +300,47 @@ static const cli_command_t s_commands [] = {
       .summary = "remove the SIP digest credentials of user NAME" },
     { .words = "credentials list", .wire = "credentials.list",
       .summary = "the users that have SIP digest credentials (never a password or hash)" },
+    { .words = "admin add", .wire = "webadmin.admin.add",
+      .args = { { "NAME", "name", CLI_ARG_STRING } },
+      .opts = { { "--password-file", "password_file", "F",
+                  "the password is the first line of F (else it is asked on the terminal, not echoed)" } },
+      .run = s_run_with_password, .render = cli_render_done, .done = "web administrator %s added",
+      .summary = "add a web administrator account NAME (cluster-wide)",
+      .help = "NAME: 1-64 of A-Z a-z 0-9 . _ @ -. The password (8 characters at least) is\n"
+              "never taken from the command line: it is the first line of --password-file F,\n"
+              "or typed on the terminal without echo. Only its argon2id hash is stored." },
+    { .words = "admin passwd", .wire = "webadmin.admin.passwd",
+      .args = { { "NAME", "name", CLI_ARG_STRING } },
+      .opts = { { "--password-file", "password_file", "F",
+                  "the password is the first line of F (else it is asked on the terminal, not echoed)" } },
+      .run = s_run_with_password, .render = cli_render_done, .done = "password of %s changed",
+      .summary = "set the password of web administrator NAME (cluster-wide)" },
+    { .words = "admin remove", .wire = "webadmin.admin.remove",
+      .args = { { "NAME", "name", CLI_ARG_STRING } },
+      .render = cli_render_done, .done = "web administrator %s removed (and its API tokens)",
+      .summary = "remove web administrator NAME and its API tokens" },
+    { .words = "admin list", .wire = "webadmin.admin.list",
+      .render = cli_render_admin_list,
+      .summary = "the web administrators: name, created, changed, API token ids (never a hash)" },
+    { .words = "admin token", .wire = "webadmin.admin.token",
+      .args = { { "NAME", "name", CLI_ARG_STRING } },
+      .render = cli_render_admin_token,
+      .summary = "make an API token for web administrator NAME; printed once, alone on a line",
+      .help = "The token (cwt_<id>_<secret>) authenticates REST requests as NAME\n"
+              "(Authorization: Bearer TOKEN). Only a hash of it is stored: it cannot be\n"
+              "shown again. Revoke it with `causeway admin token-revoke ID`." },
+    { .words = "admin token-revoke", .wire = "webadmin.admin.token.revoke",
+      .args = { { "ID", "id", CLI_ARG_STRING } },
+      .render = cli_render_done, .done = "API token %s revoked",
+      .summary = "revoke the API token ID (its id from `admin list`)" },
+    { .words = "audit", .wire = "webadmin.audit",
+      .opts = { { "--limit", "limit", "N", "at most N entries (1-1000, default 100)", .flags = CLI_OPT_INT },
+                { "--before", "before", "SEQ", "only entries older than SEQ (to page back)", .flags = CLI_OPT_INT } },
+      .render = cli_render_audit,
+      .summary = "this peer's audit log, newest first: at, user, source, action, detail, result",
+      .help = "Every change made through the web admin or `causeway admin` is recorded on the\n"
+              "peer that made it, with who (the web user, or @control:<id> for the CLI), from\n"
+              "where, and the result. Never a password or token." },
     { .words = "restart", .wire = "restart",
       .render = cli_render_done, .done = "causewayd is restarting",
       .summary = "restart the node: stop every actor, then causewayd starts again" },
@@ -1031,7 +1072,8 @@ main (int argc, char *argv [])
 }
 
 //  ---------------------------------------------------------------------
-//  credentials add: the password from a file or the terminal
+//  credentials add, admin add, admin passwd: the password from a file or
+//  the terminal, sent as "password" beside "name"
 
 #define S_PASSWORD_MAX 512
 
@@ -1074,7 +1116,7 @@ s_read_password_tty (const char *prompt, char *buf, size_t len)
 }
 
 static int
-s_run_credentials_add (cli_t *cli, const cli_command_t *cmd, json_t *args)
+s_run_with_password (cli_t *cli, const cli_command_t *cmd, json_t *args)
 {
     char password [S_PASSWORD_MAX];
     password [0] = 0;

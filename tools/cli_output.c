@@ -1240,3 +1240,78 @@ cli_render_calls (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *bo
     }
     s_table_print_destroy (&table);
 }
+
+//  ---------------------------------------------------------------------
+//  admin list, admin token, audit
+
+void
+cli_render_admin_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    json_t *accounts = json_object_get (body, "accounts");
+    if (!json_is_array (accounts)) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    if (json_array_size (accounts) == 0) {
+        printf ("%s\n", json_is_false (json_object_get (body, "loaded"))
+                            ? "the accounts are still being loaded; try again"
+                            : "no web administrator accounts (add one with `causeway admin add NAME`)");
+        return;
+    }
+    static const char *const header [] = { "NAME", "CREATED", "CHANGED", "TOKENS" };
+    s_table_t *table = s_table_new (4, header);
+    size_t index;
+    json_t *account;
+    json_array_foreach (accounts, index, account) {
+        //  the ids of its API tokens, comma-separated ("-" for none)
+        json_t *tokens = json_object_get (account, "tokens");
+        json_t *ids = json_array ();
+        size_t i;
+        json_t *token;
+        json_array_foreach (tokens, i, token)
+            json_array_append (ids, json_object_get (token, "id"));
+        char *text = json_array_size (ids) ? cli_value_text (ids) : strdup ("-");
+        json_decref (ids);
+        char *cells [4] = { s_field (account, "name"), s_field (account, "created"), s_field (account, "changed"),
+                            text };
+        s_table_add (table, cells);
+    }
+    s_table_print_destroy (&table);
+}
+
+void
+cli_render_admin_token (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    const char *token = json_string_value (json_object_get (body, "token"));
+    if (!token) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    fprintf (stderr, "API token of %s (id %s); it is shown only this once:\n",
+             json_string_value (json_object_get (body, "name")), json_string_value (json_object_get (body, "id")));
+    printf ("%s\n", token);
+}
+
+void
+cli_render_audit (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    json_t *entries = json_object_get (body, "entries");
+    if (!json_is_array (entries)) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    if (json_array_size (entries) == 0) {
+        printf ("the audit log of this peer is empty\n");
+        return;
+    }
+    static const char *const header [] = { "AT", "USER", "SOURCE", "ACTION", "DETAIL", "RESULT" };
+    s_table_t *table = s_table_new (6, header);
+    size_t index;
+    json_t *entry;
+    json_array_foreach (entries, index, entry) {
+        char *cells [6] = { s_field (entry, "at"),     s_field (entry, "user"),   s_field (entry, "source"),
+                            s_field (entry, "action"), s_field (entry, "detail"), s_field (entry, "result") };
+        s_table_add (table, cells);
+    }
+    s_table_print_destroy (&table);
+}
