@@ -39,6 +39,8 @@ typedef struct {
     const char *summary;
 } s_api_t;
 
+//  The longest audit detail (a longer one is cut, ending "...")
+#define S_DETAIL_MAX 1024
 //  Arguments never written to the audit log
 static const char *const s_secrets [] = { "password", "passphrase", "token", "secret", NULL };
 
@@ -324,7 +326,7 @@ s_args (web_request_t *req, const s_api_t *line, char *why, size_t whylen)
 }
 
 //  ARGS as the audit log's detail: compact JSON without the secrets and
-//  the line's hidden arguments; a new string
+//  the line's hidden arguments, at most S_DETAIL_MAX bytes; a new string
 static char *
 s_detail (const s_api_t *line, json_t *args)
 {
@@ -341,6 +343,8 @@ s_detail (const s_api_t *line, json_t *args)
     }
     char *text = json_dumps (copy, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref (copy);
+    if (text && strlen (text) > S_DETAIL_MAX)
+        strcpy (text + S_DETAIL_MAX - 3, "...");
     return text;
 }
 
@@ -422,8 +426,8 @@ s_on_reply (web_request_t *req, bool ok, json_t *body, void *arg)
     //  the same question, the command is tried once more.
     if (error && !call->retried && strncmp (error, "no actor serves this command", 28) == 0) {
         call->retried = true;
-        if (web_call (req, "commands.routes", NULL, s_on_routes, NULL) == 0)
-            return;
+        web_call (req, "commands.routes", NULL, s_on_routes, NULL);    //  s_on_routes answers, sent or not
+        return;
     }
     if (call->detail)
         webadmin_audit_request (req, call->line->command, call->detail, error);

@@ -381,6 +381,7 @@ def test_audit_has_every_change_without_secrets(api):
     assert api.request("POST", "/api/v1/backup", {"file": api.node.tmp + "/audit.cwb",
                                                   "passphrase": secrets[2]})[0] == 200
     assert api.request("PUT", "/api/v1/config/h323.ttl_s", {"value": 5})[0] == 400
+    assert api.request("PUT", "/api/v1/config/system.name", {"value": "n" * 5000})[0] == 400
     assert api.request("DELETE", "/api/v1/admins/dave")[0] == 200
     status, _, answer = api.request("GET", "/api/v1/audit?limit=50")
     assert status == 200
@@ -394,6 +395,8 @@ def test_audit_has_every_change_without_secrets(api):
         assert action in actions, actions
     bad = [e for e in mine if e["action"] == "config.set" and "5 is out of range" in e["result"]]
     assert bad and "h323.ttl_s" in bad[0]["detail"], mine
+    long = [e for e in mine if e["action"] == "config.set" and "system.name" in e["detail"]][0]
+    assert len(long["detail"]) <= 1024 and long["detail"].endswith("..."), long
     added = [e for e in mine if e["action"] == "webadmin.admin.add"][0]
     assert "dave" in added["detail"] and added["result"] == "ok"
 
