@@ -410,20 +410,24 @@ def test_gets_are_not_audited(api):
 
 
 def test_restart_through_the_api(api):
+    before = api.node.actors()["webadmin"]["pid"]
     started = time.monotonic()
     status, _, answer = api.request("POST", "/api/v1/restart")
     assert status == 200 and answer["result"] == "restarting", answer
     op = operations()[("POST", "/api/v1/restart")]
     check_shape(op["responses"]["200"]["content"]["application/json"]["schema"], answer)
 
+    # Watched over the control socket (no HTTP request into a node that is
+    # stopping), then the API of the new instance
     def back():
         try:
-            status, _, answer = api.request("GET", "/api/v1/status")
-        except OSError:
+            actors = api.node.actors(timeout_ms=500)
+        except Exception:
             return False
-        return status == 200 and answer["uptime_s"] <= time.monotonic() - started + 1 and all(
-            a["state"] == "running" for a in answer["actors"])
+        return actors["webadmin"]["pid"] != before and all(a["state"] == "running" for a in actors.values())
     api.node.wait_for(back, 30, "the node did not come back after POST /api/v1/restart")
+    status, _, answer = api.request("GET", "/api/v1/status")
+    assert status == 200 and answer["uptime_s"] <= time.monotonic() - started + 1, answer
 
 
 # ---------------------------------------------------------------------------
