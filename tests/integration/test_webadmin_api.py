@@ -9,7 +9,9 @@ types). Plus: 401 without or with wrong credentials, HTTP Basic, a bad
 config value is 400 with the CLI's error text, an unknown key 404, an
 actor that is stopped 503, an alarm acknowledged through the API is seen
 by `causeway alarms list`, the audit log has every change without a
-secret, and POST /api/v1/restart brings the node (and the API) back.
+secret, the pages' session works (a change needs its CSRF header), and
+POST /api/v1/restart brings the node (and the API) back. A cluster of
+two: the peers in /metrics (alive, lag, RTT), 409 on the subordinate.
 
 Run: CAUSEWAY_BIN=build/bin PYTHONPATH=tests/integration \
      /usr/bin/python3 -m pytest -q tests/integration/test_webadmin_api.py
@@ -27,6 +29,7 @@ import yaml
 from cwcluster import make_cluster  # noqa: F401 (the fixture)
 from cwtest import Node
 from test_webadmin import free_port, make_cert, sample
+from webtest import Client
 
 SPEC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../docs/openapi.yaml")
 PASSWORD = "correct horse battery"
@@ -299,6 +302,23 @@ def test_401_without_credentials(api, method, path):
     assert isinstance(answer["error"], str) and "ttl" not in json.dumps(answer)
     status, r, answer = api.request(method, path, None, auth="Bearer cwt_0000000000000000_" + "0" * 64)
     assert status == 401, answer
+
+
+def test_session_of_the_pages(api):
+    """The pages' session works for the API; a change needs its CSRF header"""
+    api.node.https_port, api.node.cert = api.port, api.cert
+    client = Client(api.node)
+    client.login("alice", PASSWORD)
+    assert "cw_session" in client.cookies
+    r = client.get("/api/v1/config/h323.ttl_s")
+    assert r.status == 200 and r.json()["key"] == "h323.ttl_s", r.text
+    r = client.request("PUT", "/api/v1/config/h323.ttl_s", body=json.dumps({"value": 700}),
+                       headers={"Content-Type": "application/json"})
+    assert r.status == 403 and "error" in r.json(), r.text
+    r = client.request("PUT", "/api/v1/config/h323.ttl_s", body=json.dumps({"value": 700}),
+                       headers={"Content-Type": "application/json", "X-CSRF-Token": "not-the-token"})
+    assert r.status == 403, r.text
+    assert api.node.cli("config", "get", "h323.ttl_s").stdout.strip() != "700"
 
 
 def test_http_basic(api):
