@@ -353,8 +353,6 @@ s_detail (const s_api_t *line, json_t *args)
 
 typedef struct {
     const s_api_t *line;
-    json_t *args;    //  a copy, for the one retry
-    bool retried;
     char *detail;    //  for the audit log, when the request changes something
     char *key;       //  what PICK looks for
 } s_call_t;
@@ -363,25 +361,12 @@ static void
 s_call_free (void *arg)
 {
     s_call_t *call = (s_call_t *) arg;
-    json_decref (call->args);
     free (call->detail);
     free (call->key);
     free (call);
 }
 
 static void s_on_reply (web_request_t *req, bool ok, json_t *body, void *arg);
-
-//  The server's command routes are fresh (its own request for them was
-//  answered before this one): the command once more
-static void
-s_on_routes (web_request_t *req, bool ok, json_t *body, void *arg)
-{
-    (void) ok;
-    (void) body;
-    (void) arg;
-    s_call_t *call = (s_call_t *) web_data (req);
-    web_call (req, call->line->command, json_incref (call->args), s_on_reply, NULL);
-}
 
 static void
 s_pick (web_request_t *req, const char *list, const char *field, const char *key, json_t *body, const char *what)
@@ -420,15 +405,6 @@ s_on_reply (web_request_t *req, bool ok, json_t *body, void *arg)
     const char *error = ok ? NULL : json_string_value (json_object_get (body, "error"));
     if (!ok && !error)
         error = "the actor answered an error without a message";
-    //  No route known for the command: the server learns the routes when
-    //  an actor becomes ready, and asks again on a miss like this one (its
-    //  own commands are missing until then). Once causewayd has answered
-    //  the same question, the command is tried once more.
-    if (error && !call->retried && strncmp (error, "no actor serves this command", 28) == 0) {
-        call->retried = true;
-        web_call (req, "commands.routes", NULL, s_on_routes, NULL);    //  s_on_routes answers, sent or not
-        return;
-    }
     if (call->detail)
         webadmin_audit_request (req, call->line->command, call->detail, error);
     if (!ok)
@@ -463,7 +439,6 @@ s_handle (web_request_t *req)
         return;
     }
     call->line = line;
-    call->args = json_deep_copy (args);
     if (changes)
         call->detail = s_detail (line, args);
     if (line->pick && web_param (req, 0))

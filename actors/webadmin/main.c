@@ -84,8 +84,7 @@ s_web_new (cw_actor_t *actor, s_state_t *state, char *err, size_t errlen)
     webadmin_t *web = webadmin_new (actor, state->accounts, state->audit, err, errlen);
     if (!web)
         return NULL;
-    if (session_routes (web) || static_routes (web) || metrics_routes (web) || pages_routes (web)
-        || api_routes (web)) {
+    if (session_routes (web) || static_routes (web) || metrics_routes (web) || pages_routes (web) || api_routes (web)) {
         snprintf (err, errlen, "too many route tables");
         webadmin_destroy (&web);
     }
