@@ -561,6 +561,15 @@ s_op_free (s_op_t **op_p)
 
 //  Answer OP's asker with OK and BODY (taken), record it in the audit log.
 //  OP is not freed.
+//  Whether OP is written to the audit log here: not when the web admin's
+//  own REST API sent it through the broker (the API records it with the
+//  web user and the client's address)
+static bool
+s_audited (accounts_t *self, const s_op_t *op)
+{
+    return self->audit && strcmp (op->user, cw_actor_name (self->actor)) != 0;
+}
+
 static void
 s_answer (s_op_t *op, bool ok, json_t *body)
 {
@@ -573,7 +582,7 @@ s_answer (s_op_t *op, bool ok, json_t *body)
     else
         snprintf (detail, sizeof detail, "name=%s", op->name);
     const char *error = ok ? NULL : cw_jtext (body, "error");
-    if (self->audit)
+    if (s_audited (self, op))
         audit_record (self->audit, op->user, op->source, s_action [op->kind], detail, error);
     if (ok)
         cw_info ("accounts: %s %s by=%s", s_action [op->kind], detail, op->user);
@@ -796,7 +805,7 @@ s_start (accounts_t *self, s_op_t *op, json_t *args, json_t **reply)
         json_t *body = cw_error_body ("%s: %s", s_wire [op->kind], wrong);
         *reply = json_incref (body);
         op->done = NULL;    //  the caller answers
-        if (self->audit) {
+        if (s_audited (self, op)) {
             char detail [256];
             snprintf (detail, sizeof detail, op->kind == S_REVOKE ? "id=%s" : "name=%s",
                       op->kind == S_REVOKE ? op->id : op->name);

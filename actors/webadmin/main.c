@@ -10,6 +10,7 @@
     commands without a web server rather than crash-looping.
 */
 
+#include "api.h"
 #include "metrics.h"
 #include "pages.h"
 #include "session.h"
@@ -83,7 +84,7 @@ s_web_new (cw_actor_t *actor, s_state_t *state, char *err, size_t errlen)
     webadmin_t *web = webadmin_new (actor, state->accounts, state->audit, err, errlen);
     if (!web)
         return NULL;
-    if (session_routes (web) || static_routes (web) || metrics_routes (web) || pages_routes (web)) {
+    if (session_routes (web) || static_routes (web) || metrics_routes (web) || pages_routes (web) || api_routes (web)) {
         snprintf (err, errlen, "too many route tables");
         webadmin_destroy (&web);
     }

@@ -118,8 +118,11 @@ bool web_answered (web_request_t *req);
 
 typedef void (web_call_fn) (web_request_t *req, bool ok, json_t *body, void *arg);
 //  Start COMMAND with ARGS (taken; NULL = {}). FN is called once with the
-//  reply (BODY borrowed). 0, or -1 when it could not be sent (FN is then
-//  called before web_call returns with ok false and the reason).
+//  reply (BODY borrowed), or with ok false and {"error": ...} when no actor
+//  serves COMMAND, it could not be sent or it timed out. A command no actor
+//  is known to serve waits for causewayd's routes to be asked again (an
+//  actor that has just started). Returns 0 (-1 only out of memory, FN
+//  called before it returns).
 int web_call (web_request_t *req, const char *command, json_t *args, web_call_fn *fn, void *arg);
 //  The actor that serves COMMAND, or NULL when none declared it (yet).
 const char *web_route_of (webadmin_t *self, const char *command);

@@ -44,6 +44,8 @@
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "              \
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
 
+typedef struct _s_call_t s_call_t;
+
 typedef struct {
     webadmin_t *owner;
     struct MHD_Daemon *daemon;
@@ -88,6 +90,7 @@ struct _webadmin_t {
     int table_count;
     json_t *routes;    //  command -> actor, from causewayd's commands.routes
     bool routes_asked;
+    s_call_t *calls;             //  every web_call in flight
     json_t *config;              //  key -> value (config.changed.*)
     web_request_t *suspended;    //  requests waiting on other actors
     web_stream_t *streams [S_MAX_STREAMS];
@@ -120,7 +123,8 @@ struct _web_request_t {
     bool by_session;
     void *data;
     void (*free_data) (void *);
-    int calls;    //  web_call in flight
+    int calls;          //  web_call in flight
+    bool in_handler;    //  the route's handler is running
     bool suspended;
     web_request_t *next;    //  in webadmin_t.suspended
     //  The answer
@@ -134,12 +138,18 @@ struct _web_request_t {
     web_stream_t *stream;
 };
 
-typedef struct {
+//  A web_call in flight: sent, or waiting for the routes (UNROUTED, with
+//  its ARGS) when no actor was known to serve the command
+struct _s_call_t {
+    webadmin_t *owner;
     web_request_t *req;
     web_call_fn *fn;
     void *arg;
     char command [96];
-} s_call_t;
+    bool unrouted;
+    json_t *args;
+    s_call_t *prev, *next;    //  in webadmin_t.calls
+};
 
 static void s_resume (web_request_t *req);
 static void s_run (s_daemon_t *daemon);
@@ -427,14 +437,30 @@ web_route_of (webadmin_t *self, const char *command)
 }
 
 static void
-s_on_call_reply (cw_actor_t *actor, bool ok, json_t *body, void *arg)
+s_call_unlink (s_call_t *call)
 {
-    (void) actor;
-    s_call_t *call = (s_call_t *) arg;
+    if (call->prev)
+        call->prev->next = call->next;
+    else
+        call->owner->calls = call->next;
+    if (call->next)
+        call->next->prev = call->prev;
+    call->prev = call->next = NULL;
+}
+
+//  CALL is answered (BODY borrowed): its callback, then the request's
+//  answer or resumption when it was the last call
+static void
+s_call_finish (s_call_t *call, bool ok, json_t *body)
+{
     web_request_t *req = call->req;
+    s_call_unlink (call);
     call->fn (req, ok, body, call->arg);
+    json_decref (call->args);
     free (call);
     req->calls--;
+    if (req->in_handler)
+        return;    //  s_dispatch checks the answer when the handler returns
     if (req->calls == 0 && !req->answered) {
         cw_warn ("webadmin: %s %s: no answer after the last call", req->method, req->path);
         web_error (req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error: no answer");
@@ -443,41 +469,63 @@ s_on_call_reply (cw_actor_t *actor, bool ok, json_t *body, void *arg)
         s_resume (req);
 }
 
+static void
+s_call_fail (s_call_t *call, const char *message)
+{
+    json_t *error = json_pack ("{s:s}", "error", message);
+    s_call_finish (call, false, error);
+    json_decref (error);
+}
+
+static void
+s_on_call_reply (cw_actor_t *actor, bool ok, json_t *body, void *arg)
+{
+    (void) actor;
+    s_call_finish ((s_call_t *) arg, ok, body);
+}
+
+static void
+s_call_send (s_call_t *call, const char *to)
+{
+    json_t *args = call->args;
+    call->args = NULL;
+    call->unrouted = false;
+    if (cw_actor_request (call->owner->actor, to, call->command, args, s_on_call_reply, call, WEB_CALL_TIMEOUT_MS) != 0)
+        s_call_fail (call, "the request could not be sent to the actor");
+}
+
 int
 web_call (web_request_t *req, const char *command, json_t *args, web_call_fn *fn, void *arg)
 {
     webadmin_t *self = req->daemon->owner;
-    const char *to = web_route_of (self, command);
-    if (!to && json_object_size (self->routes) == 0)
-        to = "";    //  the routes not known yet: causewayd answers its own, or says which is unknown
-    if (!to) {
-        json_decref (args);
-        json_t *error = json_pack ("{s:s}", "error", "no actor serves this command now (is it running?)");
-        req->calls++;
-        fn (req, false, error, arg);
-        req->calls--;
-        json_decref (error);
-        return -1;
-    }
     s_call_t *call = calloc (1, sizeof *call);
     if (!call) {
         json_decref (args);
+        json_t *error = json_pack ("{s:s}", "error", "out of memory");
+        fn (req, false, error, arg);
+        json_decref (error);
         return -1;
     }
+    call->owner = self;
     call->req = req;
     call->fn = fn;
     call->arg = arg;
+    call->args = args;
     snprintf (call->command, sizeof call->command, "%s", command);
+    call->next = self->calls;
+    if (self->calls)
+        self->calls->prev = call;
+    self->calls = call;
     req->calls++;
-    if (cw_actor_request (self->actor, to, command, args, s_on_call_reply, call, WEB_CALL_TIMEOUT_MS) != 0) {
-        req->calls--;
-        free (call);
-        json_t *error = json_pack ("{s:s}", "error", "the request could not be sent to the actor");
-        req->calls++;
-        fn (req, false, error, arg);
-        req->calls--;
-        json_decref (error);
-        return -1;
+    const char *to = json_string_value (json_object_get (self->routes, command));
+    if (to)
+        s_call_send (call, to);
+    else {
+        //  Not known (yet): ask causewayd again and send it then
+        call->unrouted = true;
+        s_ask_routes (self);
+        if (!self->routes_asked)
+            s_call_fail (call, "causewayd cannot be asked which actor serves this command");
     }
     return 0;
 }
@@ -496,6 +544,19 @@ s_on_routes (cw_actor_t *actor, bool ok, json_t *body, void *arg)
     else
         cw_warn ("webadmin: causewayd did not answer commands.routes: %s",
                  json_string_value (json_object_get (body, "error")));
+    //  The calls that waited for this answer
+    s_call_t *call = self->calls;
+    while (call) {
+        s_call_t *next = call->next;
+        if (call->unrouted) {
+            const char *to = json_string_value (json_object_get (self->routes, call->command));
+            if (to)
+                s_call_send (call, to);
+            else
+                s_call_fail (call, "no actor serves this command now (is it running?)");
+        }
+        call = next;
+    }
 }
 
 static void
@@ -831,7 +892,9 @@ s_dispatch (webadmin_t *self, web_request_t *req)
             return;
         }
     }
+    req->in_handler = true;
     found->handler (req);
+    req->in_handler = false;
     if (!req->answered && req->calls == 0 && !req->stream) {
         cw_warn ("webadmin: %s %s: the handler gave no answer", req->method, req->path);
         web_error (req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error: no answer");
@@ -1360,6 +1423,13 @@ webadmin_destroy (webadmin_t **self_p)
             zloop_poller_end (loop, &item);
         }
         MHD_stop_daemon (self->daemons [i].daemon);
+    }
+    //  The calls still in flight (their replies will never be read)
+    while (self->calls) {
+        s_call_t *call = self->calls;
+        s_call_unlink (call);
+        json_decref (call->args);
+        free (call);
     }
     sessions_destroy (&self->sessions);
     json_decref (self->routes);

@@ -1,8 +1,11 @@
-"""test_webadmin - the web admin actor's first slice against a real node:
-/metrics over HTTPS (TLS 1.2+) in the Prometheus text format for the
-addresses of webadmin.metrics_allow and 403 for others, 404 for every other
-path (no unauthenticated API), the plain-HTTP redirect listener (308 to
-HTTPS), and the webadmin section's checks (file:line: key '...').
+"""test_webadmin - the web admin actor against a real node: /metrics over
+HTTPS (TLS 1.2+) in the Prometheus text format, open to the addresses of
+webadmin.metrics_allow and needing API credentials from others (401
+without, 200 with a token), its families (actors, alarms by severity, the
+cluster, SIP registrations and calls, licenses; a family left out while
+its actor is stopped), 404 for paths that do not exist and 401 for the API
+without credentials, the plain-HTTP redirect listener (308 to HTTPS), and
+the webadmin section's checks (file:line: key '...').
 
 Run: CAUSEWAY_BIN=build/bin PYTHONPATH=tests/integration \
      /usr/bin/python3 -m pytest -q tests/integration/test_webadmin.py
@@ -14,6 +17,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -50,11 +54,11 @@ def web(tmp_path):
     n.cleanup()
 
 
-def get(node, path, source="127.0.0.1", method="GET"):
+def get(node, path, source="127.0.0.1", method="GET", headers=None):
     ctx = ssl.create_default_context(cafile=node.cert)
     con = http.client.HTTPSConnection("127.0.0.1", node.https_port, context=ctx, timeout=10,
                                       source_address=(source, 0))
-    con.request(method, path)
+    con.request(method, path, headers=headers or {})
     r = con.getresponse()
     body = r.read().decode()
     version = con.sock.version()
@@ -85,16 +89,104 @@ def test_metrics_counts_a_restart(web):
     assert 'causeway_actor_restarts_total{actor="tms"} 1' in body, body
 
 
-def test_metrics_forbidden_for_other_address(web):
+def api_token(node):
+    """An administrator account and an API token for it (control commands)"""
+    deadline = time.monotonic() + 10
+    for command, args in (("webadmin.admin.add", {"name": "ops", "password": "metrics scraper"}),
+                          ("webadmin.admin.token", {"name": "ops"})):
+        while True:
+            status, body = node.call(command, args)
+            if status == "ok" or "still being loaded" not in body.get("error", "") or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert status == "ok", body
+    return body["token"]
+
+
+def test_metrics_for_other_address_needs_credentials(web):
     r, body, _ = get(web, "/metrics", source="127.0.0.2")
-    assert r.status == 403, body
-    assert "metrics_allow" in body
+    assert r.status == 401, body
+    assert r.getheader("WWW-Authenticate").startswith('Basic realm="Causeway"')
+    assert "causeway_" not in body
+    token = api_token(web)
+    r, body, _ = get(web, "/metrics", source="127.0.0.2", headers={"Authorization": "Bearer " + token})
+    assert r.status == 200, body
+    assert 'causeway_actor_state{actor="webadmin",state="running"} 1' in body
+    r, body, _ = get(web, "/metrics", source="127.0.0.2", headers={"Authorization": "Bearer cwt_0_0"})
+    assert r.status == 401, body
 
 
-@pytest.mark.parametrize("path", ["/", "/api/v1/status", "/api/v1/alarms", "/metrics/", "/index.html"])
+def sample(body, series):
+    """The value of SERIES (name{labels}) in the Prometheus text BODY, or None"""
+    for line in body.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def test_metrics_families(web):
+    r, body, _ = get(web, "/metrics")
+    assert r.status == 200, body
+    for actor in ("alarms", "replication", "routing", "licensing"):
+        assert sample(body, 'causeway_actor_answering{actor="%s"}' % actor) == 1, body
+    for family, kind in (("causeway_alarms", "gauge"), ("causeway_cluster_peers_alive", "gauge"),
+                         ("causeway_replication_lag", "gauge"), ("causeway_cluster_peer_rtt_seconds", "gauge"),
+                         ("causeway_sip_registrations", "gauge"), ("causeway_sip_calls", "gauge"),
+                         ("causeway_sip_requests_total", "counter"), ("causeway_licenses_pool", "gauge"),
+                         ("causeway_licenses_used", "gauge"), ("causeway_licenses_free", "gauge")):
+        assert "# TYPE %s %s\n" % (family, kind) in body, family
+    assert sample(body, "causeway_sip_registrations") == 0
+    assert sample(body, "causeway_sip_calls") == 0
+    assert sample(body, 'causeway_licenses_pool{kind="rich_media_sessions"}') == 0
+    # A single node is not in a cluster: no peer
+    assert sample(body, "causeway_cluster_peers") == 0
+    for severity in ("critical", "error", "warning", "info"):
+        assert sample(body, 'causeway_alarms{severity="%s"}' % severity) is not None, body
+    # Every series line is NAME{LABELS} VALUE or NAME VALUE
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            assert re.match(r'^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+]+$', line), line
+
+
+def test_metrics_alarms_by_severity_follow_a_raise(web):
+    _, body, _ = get(web, "/metrics")
+    before = sample(body, 'causeway_alarms{severity="warning"}')
+    raised = sample(body, 'causeway_alarms_by_state{state="raised"}')
+    assert web.cli("alarms", "raise", "90042", "disk /var is 95% full").returncode == 0
+    _, body, _ = get(web, "/metrics")
+    assert sample(body, 'causeway_alarms{severity="warning"}') == before + 1, body
+    assert sample(body, 'causeway_alarms_by_state{state="raised"}') == raised + 1, body
+    assert web.cli("alarms", "clear", "90042").returncode == 0
+    _, body, _ = get(web, "/metrics")
+    assert sample(body, 'causeway_alarms{severity="warning"}') == before, body
+
+
+def test_metrics_leave_out_an_actor_that_is_stopped(web):
+    assert web.cli("actors", "stop", "routing").returncode == 0
+    try:
+        web.wait_for(lambda: web.actors()["routing"]["state"] == "stopped", 15, "routing not stopped")
+        r, body, _ = get(web, "/metrics")
+        assert r.status == 200, body
+        assert sample(body, 'causeway_actor_answering{actor="routing"}') == 0, body
+        assert sample(body, 'causeway_actor_answering{actor="licensing"}') == 1, body
+        assert "causeway_sip_" not in body
+        assert 'causeway_actor_state{actor="routing",state="stopped"} 1' in body
+    finally:
+        assert web.cli("actors", "start", "routing").returncode == 0
+        web.wait_for(lambda: web.actors()["routing"]["state"] == "running", 15, "routing not running again")
+
+
+@pytest.mark.parametrize("path", ["/metrics/", "/index.html", "/api/v2/status"])
 def test_no_other_path(web, path):
     r, body, _ = get(web, path)
     assert r.status == 404, body
+    assert "causeway_" not in body and '"actors"' not in body
+
+
+@pytest.mark.parametrize("path", ["/api/v1/status", "/api/v1/alarms"])
+def test_no_api_without_credentials(web, path):
+    r, body, _ = get(web, path)
+    assert r.status == 401, body
     assert "causeway_" not in body and '"actors"' not in body
 
 
