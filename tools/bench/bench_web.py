@@ -15,9 +15,10 @@ script reads them), never its command line.
         [--connections 50] [--threads 1] [--no-lock]
 
 (--no-lock when the caller holds /tmp/cw-it.lock already.) One wrk thread
-by default: it keeps 50 connections busy, and on a 2-core machine a second
-one takes the CPU from the server it measures (the actor serves from one
-thread), which shows as its own latency.
+by default: it keeps 50 connections busy. On a quiet 2-core machine two
+threads measure the same; when the machine has other work, the second
+thread's CPU is taken from the server it measures (the actor serves from
+one thread) and shows up as the server's p99.
 
 Targets (issue 10): the API >= 5,000 requests/s with p99 <= 20 ms.
 Exit status 0 when wrk ran and every answer was a 200, whatever the numbers.
