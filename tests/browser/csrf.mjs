@@ -48,6 +48,8 @@ await scenario(async (a, { page }) => {
   const action = new URL(await page.locator(`form.config[data-key="${a.key}"]`).getAttribute('action'), a.base).href;
   const r = await page.request.post(action, { form: { value: a.value }, maxRedirects: 0 });
   check(r.status() === 403, `a bare POST ${action} answered ${r.status()}, not 403`);
+  check((await r.text()).includes(REFUSED.replace(/'/g, '&#39;')) || (await r.text()).includes(REFUSED),
+    `the refusal of a bare POST does not say "${REFUSED}"`);
   results.bare = r.status();
 
   // With its token the logout form works
