@@ -22,23 +22,7 @@ import time
 import pytest
 
 from cwtest import BIN, Node
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def make_cert(folder):
-    cert, key = os.path.join(folder, "web.crt"), os.path.join(folder, "web.key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", cert, "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, capture_output=True)
-    return cert, key
+from webtest import free_port, make_cert
 
 
 @pytest.fixture
