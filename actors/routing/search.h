@@ -48,4 +48,60 @@ cw_search_t *cw_search_new (cw_routing_t *routing, cw_dialplan_t *dialplan, cw_z
                             size_t errlen);
 void cw_search_destroy (cw_search_t **self_p);
 
+// ---------------------------------------------------------------------------
+//  The search of a real request, as the proxy runs it
+
+typedef struct _cw_location_t cw_location_t;
+
+#define CW_SEARCH_ROUTES_MAX 8
+#define CW_SEARCH_ID_MAX 48
+#define CW_SEARCH_ZONE_MAX 64
+
+//  One place the search found the alias in
+typedef struct {
+    bool local;                                      //  the location table (ALIAS is the AOR, "sip:user@host")
+    int peer;                                        //  > 0: hand the request to this peer of the cluster (it searches)
+    char zone [CW_SEARCH_ZONE_MAX];                  //  the zone, when neither
+    char alias [CW_DIALPLAN_ALIAS_MAX];              //  the alias to reach there (user@host)
+    cw_zone_target_t hops [CW_ZONES_TARGETS_MAX];    //  a zone's next hops, in the order to try them
+    size_t hop_count;
+} cw_search_route_t;
+
+//  What the search decided: SCODE 0 forward to ROUTES (searched in
+//  parallel), else answer SCODE/REASON with the WARNING text (may be "").
+//  HEADER is the X-Causeway-Search value for the requests it sends.
+typedef struct {
+    uint16_t scode;
+    char reason [48];
+    char warning [320];
+    char header [CW_SEARCH_ID_MAX + CW_SEARCH_ZONE_MAX + 16];
+    cw_search_route_t routes [CW_SEARCH_ROUTES_MAX];
+    size_t count;
+} cw_search_result_t;
+
+//  The search of a request is done. RESULT is borrowed for the call.
+typedef void (cw_search_done_fn) (const cw_search_result_t *result, void *arg);
+
+//  Where the local zone's lookups go (the registrar's table, borrowed)
+void cw_search_set_location (cw_search_t *self, cw_location_t *location);
+
+//  Whether the proxy searches at all: false while the dial plan has no
+//  search rule (then the proxy routes as it always did: its domains and
+//  the location table).
+bool cw_search_enabled (cw_search_t *self);
+
+//  Search MSG (an out-of-dialog request). FROM_PEER: it came from another
+//  peer of this cluster (searched only when that peer handed it on from a
+//  neighbour, else NOT searched: *handled false). FN is called once,
+//  possibly before this returns, unless cw_search_cancel (ARG). Returns
+//  false when the request is not for the search (the proxy routes it as
+//  before).
+bool cw_search_request (cw_search_t *self, const struct sip_msg *msg, bool from_peer, cw_search_done_fn *fn, void *arg);
+void cw_search_cancel (cw_search_t *self, void *arg);
+
+//  The peer with the lowest load not in maintenance (this peer when none
+//  else fits), of LOADS/MAINTENANCE indexed 1..COUNT; THIS_PEER is ours.
+//  (Pure.)
+int cw_search_least_loaded (const double *loads, const bool *maintenance, const bool *alive, int count, int this_peer);
+
 #endif
