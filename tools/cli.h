@@ -169,6 +169,8 @@ void cli_render_routing_status (cli_t *cli, const cli_command_t *cmd, json_t *ar
 //  registrations list: one row per binding; calls list: one row per call.
 void cli_render_registrations (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 void cli_render_calls (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+void cli_render_locate (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+void cli_render_search_history (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 //  admin list: one row per web administrator (never a hash); admin token:
 //  the token alone on stdout (its id on stderr); audit: one row per entry.
 void cli_render_admin_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);

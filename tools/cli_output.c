@@ -1242,6 +1242,128 @@ cli_render_calls (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *bo
 }
 
 //  ---------------------------------------------------------------------
+//  locate, search-history
+
+//  One step of a search as one line
+static void
+s_search_step (json_t *step)
+{
+    const char *kind = json_string_value (json_object_get (step, "step"));
+    const char *name = json_string_value (json_object_get (step, "name"));
+    const char *alias = json_string_value (json_object_get (step, "alias"));
+    bool matched = json_is_true (json_object_get (step, "matched"));
+    if (!kind)
+        return;
+    if (strcmp (kind, "transform") == 0)
+        printf ("  transform %-20s %-11s alias %s\n", name ? name : "?", matched ? "matched" : "not matched",
+                alias ? alias : "");
+    else if (strcmp (kind, "rule") == 0) {
+        printf ("  rule      %-20s %-11s priority %" JSON_INTEGER_FORMAT, name ? name : "?",
+                matched ? "matched" : "not matched", json_integer_value (json_object_get (step, "priority")));
+        if (matched)
+            printf (", alias %s, target %s", alias ? alias : "",
+                    json_string_value (json_object_get (step, "target"))
+                        ? json_string_value (json_object_get (step, "target"))
+                        : "?");
+        printf ("\n");
+    }
+    else if (strcmp (kind, "zone") == 0) {
+        char *query = s_field (step, "query"), *result = s_field (step, "result");
+        printf ("  zone      %-20s %-11s query %s: %s\n",
+                json_string_value (json_object_get (step, "zone")) ? json_string_value (json_object_get (step, "zone"))
+                                                                   : "?",
+                json_string_value (json_object_get (step, "type")) ? json_string_value (json_object_get (step, "type"))
+                                                                   : "",
+                query, result);
+        free (query);
+        free (result);
+    }
+    else if (strcmp (kind, "target") == 0) {
+        const char *error = json_string_value (json_object_get (step, "error"));
+        printf ("  search    %-20s %-11s alias %s",
+                json_string_value (json_object_get (step, "target"))
+                    ? json_string_value (json_object_get (step, "target"))
+                    : "?",
+                json_is_true (json_object_get (step, "found")) ? "found" : "not found", alias ? alias : "");
+        if (json_object_get (step, "next_hops"))
+            printf (", %" JSON_INTEGER_FORMAT " next hop(s)", json_integer_value (json_object_get (step, "next_hops")));
+        if (json_object_get (step, "contacts"))
+            printf (", %" JSON_INTEGER_FORMAT " contact(s)", json_integer_value (json_object_get (step, "contacts")));
+        if (error)
+            printf (" (%s)", error);
+        printf ("\n");
+    }
+    else if (strcmp (kind, "result") == 0) {
+        size_t i;
+        json_t *route;
+        json_array_foreach (json_object_get (step, "routes"), i, route) {
+            char *hops = s_field (route, "next_hops");
+            printf ("  route     %-20s alias %s, next hops %s\n",
+                    json_string_value (json_object_get (route, "target"))
+                        ? json_string_value (json_object_get (route, "target"))
+                        : "?",
+                    json_string_value (json_object_get (route, "alias"))
+                        ? json_string_value (json_object_get (route, "alias"))
+                        : "",
+                    hops);
+            free (hops);
+        }
+    }
+}
+
+void
+cli_render_locate (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) cli;
+    (void) cmd;
+    (void) args;
+    char *alias = s_field (body, "alias"), *transformed = s_field (body, "transformed"),
+         *result = s_field (body, "result");
+    printf ("alias: %s\ntransformed: %s\nsteps:\n", alias, transformed);
+    size_t i;
+    json_t *step;
+    json_array_foreach (json_object_get (body, "steps"), i, step)
+        s_search_step (step);
+    printf ("result: %s\n", result);
+    free (alias);
+    free (transformed);
+    free (result);
+}
+
+void
+cli_render_search_history (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) cli;
+    (void) cmd;
+    (void) args;
+    json_t *searches = json_object_get (body, "searches");
+    if (json_array_size (searches) == 0) {
+        printf ("no searches yet on this peer\n");
+        return;
+    }
+    size_t i;
+    json_t *entry;
+    json_array_foreach (searches, i, entry) {
+        char *id = s_field (entry, "id"), *at = s_field (entry, "at"), *alias = s_field (entry, "alias"),
+             *source = s_field (entry, "source"), *transformed = s_field (entry, "transformed"),
+             *result = s_field (entry, "result");
+        printf ("%s %s%s: %s from %s -> %s\n", at, id,
+                json_is_true (json_object_get (entry, "locate")) ? " (locate)" : "", alias, source, transformed);
+        size_t j;
+        json_t *step;
+        json_array_foreach (json_object_get (entry, "steps"), j, step)
+            s_search_step (step);
+        printf ("  result: %s\n", result);
+        free (id);
+        free (at);
+        free (alias);
+        free (source);
+        free (transformed);
+        free (result);
+    }
+}
+
+//  ---------------------------------------------------------------------
 //  admin list, admin token, audit
 
 void

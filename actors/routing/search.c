@@ -503,14 +503,24 @@ cw_search_enabled (cw_search_t *self)
 }
 
 bool
-cw_search_request (cw_search_t *self, const struct sip_msg *msg, bool from_peer, cw_search_done_fn *fn, void *arg)
+cw_search_wants (cw_search_t *self, const struct sip_msg *msg, bool from_peer)
 {
     if (!cw_search_enabled (self))
         return false;
+    if (!from_peer)
+        return true;
     char id [CW_SEARCH_ID_MAX], handoff [CW_SEARCH_ZONE_MAX];
     s_header (msg, id, sizeof id, handoff, sizeof handoff);
-    if (from_peer && !handoff [0])
-        return false;    //  a peer's branch toward the contacts it found here
+    return handoff [0] != 0;    //  else a peer's branch toward the contacts it found here
+}
+
+bool
+cw_search_request (cw_search_t *self, const struct sip_msg *msg, bool from_peer, cw_search_done_fn *fn, void *arg)
+{
+    if (!cw_search_wants (self, msg, from_peer))
+        return false;
+    char id [CW_SEARCH_ID_MAX], handoff [CW_SEARCH_ZONE_MAX];
+    s_header (msg, id, sizeof id, handoff, sizeof handoff);
     char user [128], host [256], alias [CW_DIALPLAN_ALIAS_MAX];
     cw_routing_pl_copy (&msg->uri.user, user, sizeof user);
     cw_routing_pl_copy (&msg->uri.host, host, sizeof host);

@@ -90,12 +90,15 @@ void cw_search_set_location (cw_search_t *self, cw_location_t *location);
 //  the location table).
 bool cw_search_enabled (cw_search_t *self);
 
-//  Search MSG (an out-of-dialog request). FROM_PEER: it came from another
-//  peer of this cluster (searched only when that peer handed it on from a
-//  neighbour, else NOT searched: *handled false). FN is called once,
-//  possibly before this returns, unless cw_search_cancel (ARG). Returns
-//  false when the request is not for the search (the proxy routes it as
-//  before).
+//  Whether MSG (an out-of-dialog request) is for the search: there are
+//  search rules, and it did not come from another peer of this cluster
+//  (FROM_PEER) unless that peer handed it on from a neighbour zone (then
+//  it carries "X-Causeway-Search: ID;handoff=ZONE"). A request from a
+//  peer that is not searched is routed on its Request-URI as before.
+//  cw_search_request searches it: FN is called once, possibly before this
+//  returns, unless cw_search_cancel (ARG). False when it is not for the
+//  search (FN not called).
+bool cw_search_wants (cw_search_t *self, const struct sip_msg *msg, bool from_peer);
 bool cw_search_request (cw_search_t *self, const struct sip_msg *msg, bool from_peer, cw_search_done_fn *fn, void *arg);
 void cw_search_cancel (cw_search_t *self, void *arg);
 
