@@ -33,6 +33,7 @@ typedef enum {
 } behaviour_t;
 
 typedef struct {
+    json_t *json;    //  the normalized rule
     char *name;
     int priority;
     bool on;
@@ -78,6 +79,7 @@ s_rule_destroy (rule_t **self_p)
         return;
     if (self->compiled)
         regfree (&self->regex);
+    json_decref (self->json);
     free (self->name);
     free (self->pattern);
     free (self->replace);
@@ -448,6 +450,7 @@ s_rule_compile (json_t *rule, bool search)
     if (!self)
         return NULL;
     const char *type = json_string_value (json_object_get (rule, "pattern_type"));
+    self->json = json_incref (rule);
     self->name = strdup (json_string_value (json_object_get (rule, "name")));
     self->priority = (int) json_integer_value (json_object_get (rule, "priority"));
     self->on = strcmp (json_string_value (json_object_get (rule, "state")), "on") == 0;
@@ -664,6 +667,51 @@ size_t
 cw_dialplan_search_rule_count (cw_dialplan_t *self)
 {
     return self->search_rules.count;
+}
+
+void
+cw_dialplan_clear_transforms (cw_dialplan_t *self)
+{
+    s_rules_clear (&self->transforms);
+}
+
+void
+cw_dialplan_clear_search_rules (cw_dialplan_t *self)
+{
+    s_rules_clear (&self->search_rules);
+}
+
+bool
+cw_dialplan_has_transform (cw_dialplan_t *self, const char *name)
+{
+    return s_rules_find (&self->transforms, name) >= 0;
+}
+
+bool
+cw_dialplan_has_search_rule (cw_dialplan_t *self, const char *name)
+{
+    return s_rules_find (&self->search_rules, name) >= 0;
+}
+
+static json_t *
+s_rules_json (rules_t *rules)
+{
+    json_t *list = json_array ();
+    for (size_t i = 0; list && i < rules->count; i++)
+        json_array_append_new (list, json_deep_copy (rules->items [i]->json));
+    return list;
+}
+
+json_t *
+cw_dialplan_transforms (cw_dialplan_t *self)
+{
+    return s_rules_json (&self->transforms);
+}
+
+json_t *
+cw_dialplan_search_rules (cw_dialplan_t *self)
+{
+    return s_rules_json (&self->search_rules);
 }
 
 static void

@@ -64,6 +64,16 @@ int cw_dialplan_set_search_rule (cw_dialplan_t *self, const char *name, json_t *
 void cw_dialplan_clear (cw_dialplan_t *self);
 size_t cw_dialplan_transform_count (cw_dialplan_t *self);
 size_t cw_dialplan_search_rule_count (cw_dialplan_t *self);
+//  Remove every transform / every search rule only.
+void cw_dialplan_clear_transforms (cw_dialplan_t *self);
+void cw_dialplan_clear_search_rules (cw_dialplan_t *self);
+//  Is there a transform / search rule NAME?
+bool cw_dialplan_has_transform (cw_dialplan_t *self, const char *name);
+bool cw_dialplan_has_search_rule (cw_dialplan_t *self, const char *name);
+//  The transforms / search rules (normalized, as checked), lowest priority
+//  first, then by name. New reference.
+json_t *cw_dialplan_transforms (cw_dialplan_t *self);
+json_t *cw_dialplan_search_rules (cw_dialplan_t *self);
 
 //  Apply the transforms to ALIAS: the result in OUT (OUTLEN bytes), the
 //  name of the transform that matched in NAME (NAMELEN; "" when none).

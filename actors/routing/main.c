@@ -13,6 +13,7 @@
 
 #include "auth.h"
 #include "capacity.h"
+#include "dialplan_store.h"
 #include "proxy.h"
 #include "registrar.h"
 #include "routing.h"
@@ -48,9 +49,11 @@ main (int argc, char **argv)
         return 1;
     }
     cw_routing_on_status (routing, s_registrar_status, registrar);
-    cw_proxy_t *proxy = cw_proxy_new (routing, registrar, err, sizeof err);
+    cw_dialplan_store_t *dialplan = cw_dialplan_store_new (routing, err, sizeof err);
+    cw_proxy_t *proxy = dialplan ? cw_proxy_new (routing, registrar, err, sizeof err) : NULL;
     if (!proxy) {
         cw_error ("cannot start: %s", err);
+        cw_dialplan_store_destroy (&dialplan);
         cw_registrar_destroy (&registrar);
         cw_auth_destroy (&auth);
         cw_routing_destroy (&routing);
@@ -61,6 +64,7 @@ main (int argc, char **argv)
     int status = cw_routing_run (routing);
     cw_capacity_destroy (&capacity);
     cw_proxy_destroy (&proxy);
+    cw_dialplan_store_destroy (&dialplan);
     cw_registrar_destroy (&registrar);
     cw_auth_destroy (&auth);
     cw_routing_destroy (&routing);
