@@ -265,8 +265,9 @@ typedef struct {
     char text [S_ADDRESS_MAX];    //  as configured
     char host [S_ADDRESS_MAX];
     uint16_t port;
-    struct sa addr;    //  the address probed (an IP address's at once; a host's once resolved)
-    bool resolved;
+    struct sa addr;       //  the address probed (an IP address's at once; a host's once resolved)
+    bool resolved;        //  an IP address: ADDR is fixed
+    bool known;           //  ADDR holds an address (fixed, or a host's last resolved)
     const char *state;    //  "unknown" | "active" | "failed"
     int64_t last_ok;      //  wall clock ms of the last answer (0: never)
     char error [160];
@@ -359,6 +360,7 @@ s_zone_new (cw_zones_t *self, const char *key, const char *text)
         if (!address->port)
             address->port = zone->port;
         address->resolved = sa_set_str (&address->addr, address->host, address->port) == 0;
+        address->known = address->resolved;
         address->state = "unknown";
         address->next_at = zclock_mono ();
     }
@@ -490,6 +492,7 @@ s_probe (cw_zones_t *self, s_address_t *address, int64_t now)
             return;
         }
         address->addr = addr;
+        address->known = true;
     }
     char uri [S_ADDRESS_MAX + 48];
     re_snprintf (uri, sizeof uri, "sip:%J%s%s", &address->addr, zone->tp == SIP_TRANSP_UDP ? "" : ";transport=",
@@ -648,7 +651,7 @@ cw_zones_of_source (cw_zones_t *self, const struct sa *source)
         if (zone->dns)
             continue;
         for (size_t i = 0; i < zone->count; i++)
-            if (zone->addresses [i].resolved && sa_cmp (&zone->addresses [i].addr, source, SA_ADDR))
+            if (zone->addresses [i].known && sa_cmp (&zone->addresses [i].addr, source, SA_ADDR))
                 return zone->name;
     }
     return NULL;
