@@ -189,6 +189,13 @@ static const cw_alarm_def_t s_catalogue [] = {
       "Install a valid PEM certificate and its private key at the paths of sip.certificate and "
       "sip.private_key (readable by the causeway user, the key matching the certificate, not "
       "expired); the routing actor reads them again every few seconds and clears the alarm" },
+    //  Raised by the routing actor (actors/routing/zones.c) while no address
+    //  of a neighbour zone answers its OPTIONS keep-alive; SUBJECT is the
+    //  zone's name.
+    { 40010, "error", "Neighbour zone failed: no address answers OPTIONS",
+      "Check that the system named by the zone's addresses is running and reachable from this peer "
+      "(`causeway zones status` shows each address's error); correct the addresses, transport or port "
+      "with `causeway zones add NAME ...`; the alarm clears as soon as one address answers" },
 };
 
 //  The generic entry for the operator range.

@@ -30,7 +30,7 @@
 
 #define CLI_DEFAULT_TIMEOUT_MS 10000
 #define CLI_MAX_ARGS 4
-#define CLI_MAX_OPTS 4
+#define CLI_MAX_OPTS 6
 
 typedef enum {
     CLI_ARG_STRING = 0,    //  required word, sent as a JSON string
@@ -176,6 +176,11 @@ void cli_render_search_history (cli_t *cli, const cli_command_t *cmd, json_t *ar
 void cli_render_admin_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 void cli_render_admin_token (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 void cli_render_audit (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+//  zones list: one row per zone; zones status: one row per address with
+//  its keep-alive state; zones resolve: the DNS steps, then the targets.
+void cli_render_zones_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+void cli_render_zones_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+void cli_render_zones_resolve (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 //  One alarm-socket message as a readable line.
 void cli_print_alarm_event (const char *topic, json_t *body);
 

@@ -1437,3 +1437,125 @@ cli_render_audit (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *bo
     }
     s_table_print_destroy (&table);
 }
+
+//  ---------------------------------------------------------------------
+//  zones list, zones status, zones resolve
+
+void
+cli_render_zones_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) cli;
+    (void) cmd;
+    (void) args;
+    json_t *zones = json_object_get (body, "zones");
+    if (json_array_size (zones) == 0) {
+        printf ("%s\n", json_is_true (json_object_get (body, "loading"))
+                            ? "the zones are still being loaded; try again"
+                            : "no zones (add one with `causeway zones add NAME --type neighbour|dns ...`)");
+        return;
+    }
+    static const char *const header [] = { "NAME", "TYPE", "TRANSPORT", "PORT", "KEEPALIVE", "ADDRESSES" };
+    static const char *const keys [] = { "name", "type", "transport", "port", "keepalive_s", "addresses" };
+    s_table_t *table = s_table_new (6, header);
+    size_t index;
+    json_t *zone;
+    json_array_foreach (zones, index, zone) {
+        char *cells [6];
+        for (int c = 0; c < 6; c++)
+            cells [c] = s_field (zone, keys [c]);
+        if (strcmp (json_string_value (json_object_get (zone, "type")) ?: "", "dns") == 0) {
+            free (cells [3]);
+            free (cells [4]);
+            free (cells [5]);
+            cells [3] = strdup ("-");
+            cells [4] = strdup ("-");
+            cells [5] = strdup ("(the alias's domain, by DNS)");
+        }
+        else {
+            char *text = cells [4];
+            size_t size = strlen (text) + 3;
+            cells [4] = (char *) malloc (size);
+            snprintf (cells [4], size, "%ss", text);
+            free (text);
+        }
+        s_table_add (table, cells);
+    }
+    s_table_print_destroy (&table);
+}
+
+void
+cli_render_zones_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) cli;
+    (void) cmd;
+    (void) args;
+    json_t *zones = json_object_get (body, "zones");
+    if (json_array_size (zones) == 0) {
+        printf ("no zones\n");
+        return;
+    }
+    static const char *const header [] = { "ZONE", "TYPE", "STATE", "ADDRESS", "ADDRESS-STATE", "LAST-OK", "ERROR" };
+    s_table_t *table = s_table_new (7, header);
+    size_t index;
+    json_t *zone;
+    json_array_foreach (zones, index, zone) {
+        json_t *addresses = json_object_get (zone, "addresses");
+        if (json_array_size (addresses) == 0) {
+            json_t *servers = json_object_get (zone, "servers");
+            char *list = servers ? cli_value_text (servers) : strdup ("");
+            size_t size = strlen (list) + 16;
+            char *text = (char *) malloc (size);
+            snprintf (text, size, "servers %s", list);
+            free (list);
+            char *cells [7] = { s_field (zone, "name"),
+                                s_field (zone, "type"),
+                                s_field (zone, "state"),
+                                text,
+                                strdup ("-"),
+                                strdup ("-"),
+                                strdup ("") };
+            s_table_add (table, cells);
+            continue;
+        }
+        size_t a;
+        json_t *address;
+        json_array_foreach (addresses, a, address) {
+            char *cells [7] = { a ? strdup ("") : s_field (zone, "name"),
+                                a ? strdup ("") : s_field (zone, "type"),
+                                a ? strdup ("") : s_field (zone, "state"),
+                                s_field (address, "address"),
+                                s_field (address, "state"),
+                                s_field (address, "last_ok"),
+                                s_field (address, "error") };
+            s_table_add (table, cells);
+        }
+    }
+    s_table_print_destroy (&table);
+}
+
+void
+cli_render_zones_resolve (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) cli;
+    (void) cmd;
+    (void) args;
+    size_t index;
+    json_t *step;
+    json_array_foreach (json_object_get (body, "steps"), index, step) {
+        char *query = s_field (step, "query"), *result = s_field (step, "result");
+        printf ("%s -> %s\n", query, result);
+        free (query);
+        free (result);
+    }
+    static const char *const header [] = { "#", "ADDRESS", "TRANSPORT", "HOST" };
+    s_table_t *table = s_table_new (4, header);
+    json_t *target;
+    json_array_foreach (json_object_get (body, "targets"), index, target) {
+        char number [24];
+        snprintf (number, sizeof number, "%zu", index + 1);
+        char *cells [4] = { strdup (number), s_field (target, "address"), s_field (target, "transport"),
+                            s_field (target, "host") };
+        s_table_add (table, cells);
+    }
+    s_table_print_destroy (&table);
+}

@@ -17,6 +17,7 @@
 #include "proxy.h"
 #include "registrar.h"
 #include "routing.h"
+#include "zones.h"
 
 //  routing.status: the registrar's figures under "registrar"
 static void
@@ -61,7 +62,11 @@ main (int argc, char **argv)
         return 1;
     }
     cw_capacity_t *capacity = cw_capacity_new (routing);
+    cw_zones_t *zones = cw_zones_new (routing, err, sizeof err);
+    if (!zones)
+        cw_error ("zones not available: %s", err);
     int status = cw_routing_run (routing);
+    cw_zones_destroy (&zones);
     cw_capacity_destroy (&capacity);
     cw_proxy_destroy (&proxy);
     cw_dialplan_store_destroy (&dialplan);

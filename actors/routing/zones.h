@@ -54,6 +54,10 @@ void cw_zones_destroy (cw_zones_t **self_p);
 //  "<field>: <what is allowed>" in ERR. (Pure: no actor.)
 int cw_zones_check (json_t *zone, json_t **normalized, char *err, size_t errlen);
 
+//  A neighbour address (IP, IP:PORT, [IPv6]:PORT or host:port) into HOST
+//  and *PORT (0 when none). -1 when it is none of these. (Pure.)
+int cw_zones_address_parse (const char *text, char *host, size_t hostlen, uint16_t *port);
+
 //  Whether zone NAME exists (not "local")
 bool cw_zones_exists (cw_zones_t *self, const char *name);
 //  The neighbour zone whose addresses include SOURCE (the IP of a
