@@ -4,7 +4,9 @@
     checks, the loop), wires the SIP modules into it (auth.h: digest
     authentication and the registration policy; registrar.h: REGISTER and
     the cluster-wide location table; proxy.h: the proxy and the calls;
-    capacity.h: the capacity figure of routing.status),
+    capacity.h: the capacity figure of routing.status; zones.h and
+    search.h: the zones and the search the proxy runs while the dial plan
+    has search rules),
     then runs libre's loop until $TERM or
     SIGTERM (exit 0). The modules go before the core: they hold libre
     timers and messages.
@@ -17,6 +19,7 @@
 #include "proxy.h"
 #include "registrar.h"
 #include "routing.h"
+#include "search.h"
 #include "zones.h"
 
 //  routing.status: the registrar's figures under "registrar"
@@ -65,10 +68,20 @@ main (int argc, char **argv)
     cw_zones_t *zones = cw_zones_new (routing, err, sizeof err);
     if (!zones)
         cw_error ("zones not available: %s", err);
+    //  The search needs the zones; without them the proxy routes as before
+    cw_search_t *search = zones ? cw_search_new (routing, cw_dialplan_store_dialplan (dialplan), zones, err, sizeof err)
+                                : NULL;
+    if (zones && !search)
+        cw_error ("the search is not available: %s", err);
+    if (search) {
+        cw_search_set_location (search, cw_registrar_location (registrar));
+        cw_proxy_set_search (proxy, search);
+    }
     int status = cw_routing_run (routing);
-    cw_zones_destroy (&zones);
     cw_capacity_destroy (&capacity);
     cw_proxy_destroy (&proxy);
+    cw_search_destroy (&search);
+    cw_zones_destroy (&zones);
     cw_dialplan_store_destroy (&dialplan);
     cw_registrar_destroy (&registrar);
     cw_auth_destroy (&auth);

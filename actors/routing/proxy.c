@@ -104,6 +104,7 @@ cw_proxy_answer_rank (int scode)
 #include "location.h"
 #include "registrar.h"
 #include "routing.h"
+#include "search.h"
 
 #include <inttypes.h>
 
@@ -131,6 +132,8 @@ typedef struct {
     struct sip_request *req;    //  NULL once it is done
     bool started;
     s_target_t target;
+    cw_zone_target_t *hops;    //  a zone's next hops (failover), NULL = none
+    size_t hop_count, hop_next;
 } s_branch_t;
 
 struct _s_txn_t {
@@ -145,7 +148,11 @@ struct _s_txn_t {
     bool connected;    //  a 2xx went upstream
     bool is_call;      //  a call of this peer (calls.h)
     bool record_route;
-    int popped;    //  Route headers of ours at the top, not forwarded
+    bool searching;                                                  //  the search (search.h) in progress
+    bool handed;                                                     //  handed on from a neighbour zone by another peer
+    char search_hdr [CW_SEARCH_ID_MAX + CW_SEARCH_ZONE_MAX + 16];    //  X-Causeway-Search, "" = none
+    char peer_ruri [CW_LOCATION_URI_MAX];    //  Request-URI toward the peers holding the alias, "" = as it came
+    int popped;                              //  Route headers of ours at the top, not forwarded
     char call_id [CW_CALLS_ID_MAX];
     char flow_in [S_FLOW_MAX];    //  the flow upstream, "" = none
     s_branch_t branches [CW_PROXY_BRANCHES_MAX];
@@ -169,7 +176,8 @@ struct _cw_proxy_t {
     struct sip *sip;
     cw_registrar_t *registrar;
     cw_calls_t *calls;
-    zlistx_t *txns;    //  s_txn_t, every one in progress
+    cw_search_t *search;    //  NULL = none
+    zlistx_t *txns;         //  s_txn_t, every one in progress
     s_peer_t peers [CW_CALLS_PEERS + 1];
     json_t *listen;    //  this peer's listeners, as announced
     int64_t next_announce_ms;
@@ -242,8 +250,12 @@ static void
 s_txn_free (s_txn_t *txn)
 {
     tmr_cancel (&txn->timer);
-    for (size_t i = 0; i < txn->branch_count; i++)
+    if (txn->searching)
+        cw_search_cancel (txn->proxy->search, txn);
+    for (size_t i = 0; i < txn->branch_count; i++) {
         txn->branches [i].req = (struct sip_request *) mem_deref (txn->branches [i].req);
+        free (txn->branches [i].hops);
+    }
     txn->st = (struct sip_strans *) mem_deref (txn->st);
     mem_deref (txn->best);
     mem_deref (txn->msg);
@@ -263,7 +275,7 @@ s_pending (s_txn_t *txn)
 static void
 s_txn_check (s_txn_t *txn)
 {
-    if (txn->busy || txn->licensing || !txn->answered || s_pending (txn))
+    if (txn->busy || txn->licensing || txn->searching || !txn->answered || s_pending (txn))
         return;
     cw_proxy_t *self = txn->proxy;
     zlistx_detach (self->txns, txn->handle);
@@ -370,6 +382,8 @@ s_answer_best (s_txn_t *txn)
         s_answer (txn, 500, "Server Internal Error", NULL);
 }
 
+static bool s_failover (s_branch_t *branch);
+
 static void
 s_on_branch_response (int err, const struct sip_msg *msg, void *arg)
 {
@@ -388,6 +402,8 @@ s_on_branch_response (int err, const struct sip_msg *msg, void *arg)
     }
     //  A final answer, or none (err): this branch is done (libre frees it)
     uint16_t scode = msg ? msg->scode : err == ETIMEDOUT ? 408 : 503;
+    if ((scode == 503 || scode == 408) && !txn->answered && s_failover (branch))
+        return;    //  the zone's next hop is tried
     txn->busy = true;
     if (msg && scode < 300) {
         bool first = !txn->connected;
@@ -463,7 +479,7 @@ s_on_send (enum sip_transp tp, const struct sa *laddr, const struct sa *dst, str
 //  but the first POPPED Routes (ours) and Max-Forwards, received and rport
 //  on the top Via, Max-Forwards less one, the body.
 static struct mbuf *
-s_forward_mb (const struct sip_msg *msg, const s_target_t *target, int popped)
+s_forward_mb (const struct sip_msg *msg, const s_target_t *target, int popped, const char *search)
 {
     struct mbuf *mb = mbuf_alloc (1024 + msg->mb->end);
     if (!mb)
@@ -478,6 +494,8 @@ s_forward_mb (const struct sip_msg *msg, const s_target_t *target, int popped)
         if (hdr->id == SIP_HDR_ROUTE && routes++ < popped)
             continue;
         if (hdr->id == SIP_HDR_MAX_FORWARDS)
+            continue;
+        if (search && search [0] && pl_strcasecmp (&hdr->name, CW_SEARCH_HEADER) == 0)
             continue;
         if (hdr->id == SIP_HDR_VIA && first_via) {
             //  received and rport, so that answers find the way back
@@ -498,6 +516,8 @@ s_forward_mb (const struct sip_msg *msg, const s_target_t *target, int popped)
         }
         err |= mbuf_printf (mb, "%r: %r\r\n", &hdr->name, &hdr->val);
     }
+    if (search && search [0])
+        err |= mbuf_printf (mb, "%s: %s\r\n", CW_SEARCH_HEADER, search);
     uint32_t max_forwards = pl_isset (&msg->maxfwd) ? pl_u32 (&msg->maxfwd) : 71;
     err |= mbuf_printf (mb, "Max-Forwards: %u\r\n\r\n", max_forwards > 0 ? max_forwards - 1 : 0);
     err |= mbuf_write_mem (mb, mbuf_buf (msg->mb), mbuf_get_left (msg->mb));
@@ -534,7 +554,7 @@ s_fork (s_txn_t *txn)
     cw_routing_pl_copy (&txn->msg->ruri, ruri, sizeof ruri);
     for (size_t i = 0; i < txn->branch_count; i++) {
         s_branch_t *branch = &txn->branches [i];
-        struct mbuf *mb = s_forward_mb (txn->msg, &branch->target, txn->popped);
+        struct mbuf *mb = s_forward_mb (txn->msg, &branch->target, txn->popped, txn->search_hdr);
         int err = mb ? s_send (self, &branch->req, true, txn->msg, branch->target.ruri [0] ? branch->target.ruri : ruri,
                                branch->target.hop, mb, branch)
                      : ENOMEM;
@@ -551,6 +571,31 @@ s_fork (s_txn_t *txn)
     }
     if (!s_pending (txn))
         s_answer_best (txn);
+}
+
+//  The next hop of BRANCH's zone after a 503, a 408 or a transport error:
+//  true when a request went to one
+static bool
+s_failover (s_branch_t *branch)
+{
+    s_txn_t *txn = branch->txn;
+    cw_proxy_t *self = txn->proxy;
+    while (branch->hops && branch->hop_next < branch->hop_count) {
+        const cw_zone_target_t *next = &branch->hops [branch->hop_next++];
+        re_snprintf (branch->target.hop, sizeof branch->target.hop, "sip:%J;transport=%s", &next->addr,
+                     s_tp_param (next->transport));
+        struct mbuf *mb = s_forward_mb (txn->msg, &branch->target, txn->popped, txn->search_hdr);
+        int err = mb ? s_send (self, &branch->req, true, txn->msg, branch->target.ruri, branch->target.hop, mb, branch)
+                     : ENOMEM;
+        mem_deref (mb);
+        cw_info ("sip failover to=%s error=\"%s\"", branch->target.hop, err ? strerror (err) : "none");
+        if (!err) {
+            self->forwarded++;
+            return true;
+        }
+        branch->req = NULL;
+    }
+    return false;
 }
 
 // ---------------------------------------------------------------------------
@@ -652,7 +697,7 @@ s_plan (cw_proxy_t *self, s_txn_t *txn, const char *aor)
         }
         else {
             //  One branch per peer, and none back to a peer it came from
-            if (txn->from_peer || b->owner > CW_CALLS_PEERS || through [b->owner])
+            if ((txn->from_peer && !txn->handed) || b->owner > CW_CALLS_PEERS || through [b->owner])
                 continue;
             if (!self->peers [b->owner].hop [0]) {
                 cw_info ("sip peer %d has not announced its SIP listeners: its contacts of %s are not tried", b->owner,
@@ -661,6 +706,7 @@ s_plan (cw_proxy_t *self, s_txn_t *txn, const char *aor)
             }
             through [b->owner] = true;
             branch->target.peer = b->owner;
+            snprintf (branch->target.ruri, sizeof branch->target.ruri, "%s", txn->peer_ruri);
             snprintf (branch->target.hop, sizeof branch->target.hop, "%s", self->peers [b->owner].hop);
         }
         txn->branch_count++;
@@ -830,7 +876,7 @@ s_loose_route (cw_proxy_t *self, const struct sip_msg *msg, const char *flow, in
     else
         cw_calls_touch (self->calls, call_id, s_now ());
     if (ack) {
-        struct mbuf *mb = s_forward_mb (msg, NULL, popped);
+        struct mbuf *mb = s_forward_mb (msg, NULL, popped, NULL);
         int err = mb ? s_send (self, NULL, false, msg, ruri, hop, mb, NULL) : ENOMEM;
         if (err)
             cw_debug ("sip ACK not forwarded to=%s error=\"%s\"", hop, strerror (err));
@@ -852,6 +898,121 @@ s_loose_route (cw_proxy_t *self, const struct sip_msg *msg, const char *flow, in
     s_fork (txn);
     txn->busy = false;
     s_txn_check (txn);
+}
+
+// ---------------------------------------------------------------------------
+//  The search (search.h): where an out-of-dialog request goes when the
+//  dial plan has search rules
+
+static void s_proceed (s_txn_t *txn);
+
+//  A zone's route as one branch: its next hops tried in order
+static void
+s_branch_zone (s_txn_t *txn, const cw_search_route_t *route)
+{
+    s_branch_t *branch = &txn->branches [txn->branch_count];
+    memset (branch, 0, sizeof *branch);
+    branch->txn = txn;
+    branch->hops = (cw_zone_target_t *) malloc (route->hop_count * sizeof (cw_zone_target_t));
+    if (!branch->hops || !route->hop_count) {
+        free (branch->hops);
+        branch->hops = NULL;
+        return;
+    }
+    memcpy (branch->hops, route->hops, route->hop_count * sizeof (cw_zone_target_t));
+    branch->hop_count = route->hop_count;
+    branch->hop_next = 1;
+    snprintf (branch->target.ruri, sizeof branch->target.ruri, "sip:%s", route->alias);
+    re_snprintf (branch->target.hop, sizeof branch->target.hop, "sip:%J;transport=%s", &route->hops [0].addr,
+                 s_tp_param (route->hops [0].transport));
+    txn->branch_count++;
+}
+
+static void
+s_on_searched (const cw_search_result_t *result, void *arg)
+{
+    s_txn_t *txn = (s_txn_t *) arg;
+    cw_proxy_t *self = txn->proxy;
+    txn->searching = false;
+    if (txn->answered) {
+        s_txn_check (txn);
+        return;
+    }
+    snprintf (txn->search_hdr, sizeof txn->search_hdr, "%s", result->header);
+    if (result->scode) {
+        char clean [400], headers [600];
+        cw_routing_warning_text (result->warning, clean, sizeof clean);
+        re_snprintf (headers, sizeof headers, "Warning: 399 %J \"%s\"\r\n", &txn->msg->dst, clean);
+        if (result->scode == 404)
+            self->no_contact++;
+        s_answer (txn, result->scode, result->reason, headers);
+        s_txn_check (txn);
+        return;
+    }
+    bool local = false;
+    for (size_t i = 0; i < result->count && txn->branch_count < CW_PROXY_BRANCHES_MAX; i++) {
+        const cw_search_route_t *route = &result->routes [i];
+        if (route->local) {
+            local = true;
+            snprintf (txn->peer_ruri, sizeof txn->peer_ruri, "%s", route->alias);
+            s_plan (self, txn, route->alias);
+        }
+        else if (route->peer > 0 && route->peer <= CW_CALLS_PEERS) {
+            if (!self->peers [route->peer].hop [0]) {
+                cw_info ("sip peer %d has not announced its SIP listeners: not handed to it", route->peer);
+                continue;
+            }
+            s_branch_t *branch = &txn->branches [txn->branch_count++];
+            memset (branch, 0, sizeof *branch);
+            branch->txn = txn;
+            branch->target.peer = route->peer;
+            snprintf (branch->target.hop, sizeof branch->target.hop, "%s", self->peers [route->peer].hop);
+        }
+        else
+            s_branch_zone (txn, route);
+    }
+    if (!local) {
+        bool dialog = txn->invite || pl_strcmp (&txn->msg->met, "SUBSCRIBE") == 0
+                   || pl_strcmp (&txn->msg->met, "REFER") == 0;
+        txn->record_route = dialog && (!s_config_on (self, "call_routing.signaling_optimization") || txn->flow_in [0]);
+    }
+    if (txn->branch_count == 0) {
+        self->no_contact++;
+        s_answer (txn, 480, "Temporarily Unavailable", NULL);
+    }
+    else
+        s_proceed (txn);
+    s_txn_check (txn);
+}
+
+static void
+s_search_start (cw_proxy_t *self, const struct sip_msg *msg, const char *flow, int popped, bool from_peer)
+{
+    s_txn_t *txn = s_txn_new (self, msg, flow);
+    if (!txn) {
+        cw_routing_reply (self->routing, msg, 500, "Server Internal Error", NULL);
+        return;
+    }
+    txn->from_peer = from_peer;
+    txn->handed = from_peer;    //  searched when from a peer: handed on from a neighbour
+    txn->popped = popped;
+    txn->busy = true;
+    if (txn->invite
+        && sip_treplyf (&txn->st, NULL, self->sip, msg, false, 100, "Trying", "Content-Length: 0\r\n\r\n") != 0)
+        cw_debug ("sip 100 Trying not sent");
+    txn->searching = true;
+    if (!cw_search_request (self->search, msg, from_peer, s_on_searched, txn)) {
+        txn->searching = false;
+        s_answer (txn, 500, "Server Internal Error", NULL);
+    }
+    txn->busy = false;
+    s_txn_check (txn);
+}
+
+void
+cw_proxy_set_search (cw_proxy_t *self, cw_search_t *search)
+{
+    self->search = search;
 }
 
 static void
@@ -888,9 +1049,17 @@ s_on_request (cw_routing_t *routing, const struct sip_msg *msg, const char *flow
         cw_routing_reply (self->routing, msg, 400, "Bad Request", NULL);
         return;
     }
+    bool from_peer = s_from_peer (self, msg);
+    if (self->search && cw_search_wants (self->search, msg, from_peer)) {
+        s_search_start (self, msg, flow, popped, from_peer);
+        return;
+    }
+    //  A peer's branch to the contacts it found here was searched there
+    bool searched = from_peer && cw_search_enabled (self->search);
     json_t *fallback = cw_routing_config (self->routing, "dns.domain");
-    if (!cw_registrar_domain_served (cw_routing_config (self->routing, "sip.domains"), json_string_value (fallback),
-                                     host)) {
+    if (!searched
+        && !cw_registrar_domain_served (cw_routing_config (self->routing, "sip.domains"), json_string_value (fallback),
+                                        host)) {
         char headers [400];
         char clean [300];
         char text [400];    //  the host (< 256) and the words fit whole
@@ -905,7 +1074,7 @@ s_on_request (cw_routing_t *routing, const struct sip_msg *msg, const char *flow
         cw_routing_reply (self->routing, msg, 500, "Server Internal Error", NULL);
         return;
     }
-    txn->from_peer = s_from_peer (self, msg);
+    txn->from_peer = from_peer;
     txn->popped = popped;
     txn->busy = true;
     if (txn->invite) {
@@ -916,7 +1085,19 @@ s_on_request (cw_routing_t *routing, const struct sip_msg *msg, const char *flow
         self->no_contact++;
         s_answer (txn, 480, "Temporarily Unavailable", NULL);
     }
-    else if (txn->invite) {
+    else
+        s_proceed (txn);
+    txn->busy = false;
+    s_txn_check (txn);
+}
+
+//  TXN's branches are planned: the ringing timer, the license of a call
+//  entering the cluster here, then the branches
+static void
+s_proceed (s_txn_t *txn)
+{
+    cw_proxy_t *self = txn->proxy;
+    if (txn->invite) {
         int64_t ringing = cw_routing_config_int (self->routing, "call_routing.ringing_timeout_s", S_DEFAULT_RINGING_S);
         tmr_start (&txn->timer, (uint64_t) (ringing > 0 ? ringing : S_DEFAULT_RINGING_S) * 1000, s_on_ringing_timeout,
                    txn);
@@ -937,8 +1118,6 @@ s_on_request (cw_routing_t *routing, const struct sip_msg *msg, const char *flow
     }
     else
         s_fork (txn);
-    txn->busy = false;
-    s_txn_check (txn);
 }
 
 //  A response no transaction waited for (a 2xx retransmission, a second

@@ -71,6 +71,13 @@ typedef struct _cw_registrar_t cw_registrar_t;
 //  hooks and the status figures on ROUTING; lookups in REGISTRAR's table.
 //  NULL with the reason in ERR.
 cw_proxy_t *cw_proxy_new (cw_routing_t *routing, cw_registrar_t *registrar, char *err, size_t errlen);
+//  Search out-of-dialog requests with SEARCH (search.h; borrowed, NULL =
+//  none): while it has search rules, the requests it wants go where it
+//  found them (the location table, a peer, a zone's next hops with
+//  failover on 503, 408 or a transport error), instead of the domain check
+//  and location lookup above.
+typedef struct _cw_search_t cw_search_t;
+void cw_proxy_set_search (cw_proxy_t *self, cw_search_t *search);
 //  Pending transactions are dropped (their branches cancelled by libre).
 void cw_proxy_destroy (cw_proxy_t **self_p);
 

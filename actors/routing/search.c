@@ -421,11 +421,11 @@ s_walk_start (s_walk_t *walk)
                            steps);
     json_object_set_new (walk->entry, "transformed", json_string (walk->transformed));
     walk->groups = cw_dialplan_plan (self->dialplan, walk->transformed, &walk->source, steps);
-    //  The name of the last rule tried, from the steps
+    //  The name of the last rule that matched, from the steps
     size_t i;
     json_t *step;
     json_array_foreach (steps, i, step)
-        if (strcmp (cw_jtext (step, "step"), "rule") == 0)
+        if (strcmp (cw_jtext (step, "step"), "rule") == 0 && json_is_true (json_object_get (step, "matched")))
             snprintf (walk->last_rule, sizeof walk->last_rule, "%s", cw_jtext (step, "name"));
     if (json_array_size (walk->groups) == 0) {
         s_not_found (walk, NULL);

@@ -62,6 +62,7 @@ def setup_cluster(c, issuer, own_domain, other_net, other_domain):
     c.set(1, "sip.domains", own_domain)
     c.wait_replicated("sip.domains", [own_domain])
     call_ok(c[1], "license.add", {"key": issuer.issue("rich_media_sessions", 20)})
+    call_ok(c[1], "license.add", {"key": issuer.issue("desktop_systems", 20)})
     zone = "cluster-" + other_domain[0]
     call_ok(c[1], "zones.add", {"zone": {"name": zone, "type": "neighbour", "transport": "udp", "port": SIP_PORT,
                                          "keepalive_s": 5,

@@ -1,6 +1,6 @@
 """The search through real processes, one Causeway node (SIP on
 127.0.1.1:5060), dnsmasq serving a DNS zone's records (NAPTR, SRV, A) on
-127.0.3.53:5353, and sipp as the "third party" reached through it:
+127.0.3.53:53, and sipp as the "third party" reached through it:
 
   - a prefix transform (9...) and a regex search rule with replace
     (ext-NNNN@third.example -> NNNN@third.example) send a call to the DNS
@@ -29,7 +29,7 @@ from test_proxy import Caller, Sipp, call_ok, final, finished_ok, header, routin
 SIPP = shutil.which("sipp")
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 DNS_IP = "127.0.3.53"
-DNS_PORT = 5353
+DNS_PORT = 53
 T1 = "127.0.3.1"
 T2 = "127.0.3.2"
 T_PORT = 5070
@@ -69,7 +69,7 @@ def node(tmp_path_factory, request):
         n.wait_for(lambda: all(l["state"] == "listening" for l in routing_status(n)["listeners"]), 20,
                    "not listening")
         c.set(1, "sip.domains", DOMAIN)
-        c.set(1, "dns.servers", "%s:%d" % (DNS_IP, DNS_PORT))
+        c.set(1, "dns.servers", DNS_IP)
         call_ok(n, "license.add", {"key": issuer.issue("rich_media_sessions", 10)})
         call_ok(n, "zones.add", {"zone": {"name": "third", "type": "dns", "transport": "any"}})
         call_ok(n, "transforms.add", {"rule": {"name": "dial-out", "priority": 10, "pattern_type": "prefix",

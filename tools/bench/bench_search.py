@@ -3,7 +3,7 @@
 
 Starts two one-peer Causeway clusters, A (SIP on 127.0.1.1:5060) and B
 (127.0.2.1:5060), neighboured to each other, and dnsmasq on
-127.0.3.53:5353 serving a DNS zone (NAPTR -> SRV -> A for dns.example,
+127.0.3.53:53 serving a DNS zone (NAPTR -> SRV -> A for dns.example,
 target 127.0.3.2:5070). A's dial plan has 100 transforms (none matches
 the calls below, so every one is looked at) and 1,000 search rules: 997
 regex rules that do not match, then the rule of A's own users (local),
@@ -45,7 +45,7 @@ sys.path.insert(0, HERE)
 from bench_invite import all_headers, header, percentile  # noqa: E402
 
 A_IP, B_IP = "127.0.1.1", "127.0.2.1"
-DNS_IP, DNS_PORT = "127.0.3.53", 5353
+DNS_IP, DNS_PORT = "127.0.3.53", 53
 A_DOMAIN, B_DOMAIN, DNS_DOMAIN = "a.example.com", "b.example.com", "dns.example"
 
 
@@ -183,7 +183,7 @@ def main():
             ok(c[1], "zones.add", {"zone": {"name": zone, "type": "neighbour", "transport": "udp",
                                             "addresses": [other]}})
         c = a
-        c.set(1, "dns.servers", "%s:%d" % (DNS_IP, DNS_PORT))
+        c.set(1, "dns.servers", DNS_IP)
         ok(a[1], "zones.add", {"zone": {"name": "dns", "type": "dns", "transport": "any"}})
         started = time.monotonic()
         for i in range(100):
