@@ -691,7 +691,11 @@ s_plan (cw_proxy_t *self, s_txn_t *txn, const char *aor)
         s_branch_t *branch = &txn->branches [txn->branch_count];
         memset (branch, 0, sizeof *branch);
         branch->txn = txn;
-        if (b->owner == this_peer || b->owner <= 0) {
+        //  A request handed on from a neighbour must not spiral back to the
+        //  peer that handed it (its transaction would see a merged request):
+        //  another peer's plain UDP contact is reached directly
+        bool direct = txn->handed && !b->flow [0] && !b->path [0] && strcmp (b->transport, "udp") == 0;
+        if (b->owner == this_peer || b->owner <= 0 || direct) {
             s_target_own (b, &branch->target);
             needs_path |= branch->target.flow [0] != 0;
         }

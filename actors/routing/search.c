@@ -11,9 +11,11 @@
     real request (the proxy forwards to the result) and routing.locate
     (the result is the command's answer); both are kept in the history.
 
-    The peers' loads and maintenance modes come from the replication
-    actor's cluster.status, asked every S_STATUS_EVERY_MS: the least
-    loaded peer not in maintenance gets the requests of neighbour zones.
+    The peers' calls and maintenance modes come from the replication
+    actor's cluster.status (the heartbeats), asked every S_STATUS_EVERY_MS:
+    the peer with the fewest calls relative to the capacity
+    (call_routing.calls_per_peer) not in maintenance gets the requests of
+    neighbour zones.
 
     The loop guard: the ids of the searches this peer made or forwarded
     (X-Causeway-Search) are kept S_SEEN_MS; a request that comes back
@@ -21,6 +23,7 @@
 */
 #include "search.h"
 
+#include "capacity.h"
 #include "cw_text.h"
 #include "location.h"
 #include "registrar.h"
@@ -627,7 +630,11 @@ s_on_cluster_status (cw_actor_t *actor, bool ok, json_t *body, void *arg)
         if (index < 1 || index > S_PEERS_MAX)
             continue;
         const char *state = cw_jtext (peer, "state");
-        self->loads [index] = json_number_value (json_object_get (peer, "load"));
+        //  Calls in progress relative to the capacity (the heartbeat's
+        //  "load" is the CPU's when higher: a busy machine hides the calls)
+        int64_t capacity = cw_routing_config_int (self->routing, CW_CAPACITY_KEY, CW_CAPACITY_CALLS_PER_PEER);
+        self->loads [index] = (double) json_integer_value (json_object_get (peer, "calls"))
+                            / (double) (capacity > 0 ? capacity : CW_CAPACITY_CALLS_PER_PEER);
         self->maintenance [index] = json_is_true (json_object_get (peer, "maintenance"));
         self->alive [index] = strcmp (state, "active") == 0 || strcmp (state, "this-system") == 0;
         if (index > count)
