@@ -309,6 +309,12 @@ s_transport (const char *name)
     return strcmp (name, "tcp") == 0 ? SIP_TRANSP_TCP : strcmp (name, "tls") == 0 ? SIP_TRANSP_TLS : SIP_TRANSP_UDP;
 }
 
+static const char *
+s_transport_text (enum sip_transp tp)
+{
+    return tp == SIP_TRANSP_TCP ? "tcp" : tp == SIP_TRANSP_TLS ? "tls" : "udp";
+}
+
 static void
 s_zone_free (void **item)
 {
@@ -495,10 +501,7 @@ s_probe (cw_zones_t *self, s_address_t *address, int64_t now)
         address->known = true;
     }
     char uri [S_ADDRESS_MAX + 48];
-    re_snprintf (uri, sizeof uri, "sip:%J%s%s", &address->addr, zone->tp == SIP_TRANSP_UDP ? "" : ";transport=",
-                 zone->tp == SIP_TRANSP_UDP ? "" : sip_transp_name (zone->tp));
-    if (zone->tp == SIP_TRANSP_TLS)
-        re_snprintf (uri, sizeof uri, "sips:%J", &address->addr);
+    re_snprintf (uri, sizeof uri, "sip:%J;transport=%s", &address->addr, s_transport_text (zone->tp));
     address->sent_at = now;
     int err = sip_requestf (&address->req, cw_routing_sip (self->routing), true, "OPTIONS", uri, NULL, NULL, NULL,
                             s_on_options, address,
@@ -696,7 +699,7 @@ cw_zones_targets (cw_zones_t *self, const char *name, const char *alias, cw_zone
         cw_copy (target->host, sizeof target->host, address->host);
         if (used < sizeof result)
             used += (size_t) re_snprintf (result + used, sizeof result - used, "%s%s:%J", used ? ", " : "",
-                                          sip_transp_name (zone->tp), &address->addr);
+                                          s_transport_text (zone->tp), &address->addr);
     }
     if (!count) {
         snprintf (why, sizeof why, "zone '%s' is failed: no address answers OPTIONS", zone->name);
@@ -905,8 +908,9 @@ s_on_resolved (const cw_zone_target_t *targets, size_t count, const char *err, v
         for (size_t i = 0; i < count; i++) {
             char address [80];
             re_snprintf (address, sizeof address, "%J", &targets [i].addr);
-            json_array_append_new (list, json_pack ("{s:s, s:s, s:s}", "address", address, "transport",
-                                                    sip_transp_name (targets [i].transport), "host", targets [i].host));
+            json_array_append_new (list,
+                                   json_pack ("{s:s, s:s, s:s}", "address", address, "transport",
+                                              s_transport_text (targets [i].transport), "host", targets [i].host));
         }
         body = json_pack ("{s:o, s:O}", "targets", list, "steps", resolve->steps);
     }
