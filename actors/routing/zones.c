@@ -300,6 +300,7 @@ struct _cw_zones_t {
     bool reload_again;
     int64_t retry_at_ms;
     cw_zones_dns_t *dns;
+    bool loaded_once;
     char call_id [32];
 };
 
@@ -370,6 +371,8 @@ s_zone_new (cw_zones_t *self, const char *key, const char *text)
         address->state = "unknown";
         address->next_at = zclock_mono ();
     }
+    //  An earlier run may have left its alarm raised: cleared at the first answer
+    zone->alarmed = true;
     return zone;
 }
 
@@ -521,6 +524,19 @@ s_probe (cw_zones_t *self, s_address_t *address, int64_t now)
 static void s_load (cw_zones_t *self, const char *after);
 
 static void
+s_on_alarms (cw_actor_t *actor, bool ok, json_t *body, void *arg)
+{
+    cw_zones_t *self = arg;
+    size_t i;
+    json_t *alarm;
+    json_array_foreach (ok ? json_object_get (body, "alarms") : NULL, i, alarm) {
+        const char *subject = cw_jtext (alarm, "subject");
+        if (json_integer_value (json_object_get (alarm, "id")) == S_ALARM_ZONE && !zhashx_lookup (self->zones, subject))
+            cw_alarm_clear (actor, S_ALARM_ZONE, subject);
+    }
+}
+
+static void
 s_on_tick (cw_routing_t *routing, int64_t now_ms, void *arg)
 {
     (void) routing;
@@ -592,6 +608,11 @@ s_on_list (cw_actor_t *actor, bool ok, json_t *body, void *arg)
         s_apply (self, (const char *) zhashx_cursor (self->loading), json_string_value (value));
     zhashx_destroy (&self->loading);
     cw_info ("zones: loaded zones=%zu", zhashx_size (self->zones));
+    if (!self->loaded_once) {
+        //  The alarms of zones removed while this actor was not running
+        self->loaded_once = true;
+        cw_actor_request (self->actor, "alarms", "alarms.list", NULL, s_on_alarms, self, 5000);
+    }
     if (self->reload_again) {
         self->reload_again = false;
         s_load (self, NULL);
