@@ -300,6 +300,7 @@ struct _cw_zones_t {
     bool reload_again;
     int64_t retry_at_ms;
     cw_zones_dns_t *dns;
+    bool loaded_once;
     char call_id [32];
 };
 
@@ -307,6 +308,12 @@ static enum sip_transp
 s_transport (const char *name)
 {
     return strcmp (name, "tcp") == 0 ? SIP_TRANSP_TCP : strcmp (name, "tls") == 0 ? SIP_TRANSP_TLS : SIP_TRANSP_UDP;
+}
+
+static const char *
+s_transport_text (enum sip_transp tp)
+{
+    return tp == SIP_TRANSP_TCP ? "tcp" : tp == SIP_TRANSP_TLS ? "tls" : "udp";
 }
 
 static void
@@ -364,6 +371,8 @@ s_zone_new (cw_zones_t *self, const char *key, const char *text)
         address->state = "unknown";
         address->next_at = zclock_mono ();
     }
+    //  An earlier run may have left its alarm raised: cleared at the first answer
+    zone->alarmed = true;
     return zone;
 }
 
@@ -495,10 +504,7 @@ s_probe (cw_zones_t *self, s_address_t *address, int64_t now)
         address->known = true;
     }
     char uri [S_ADDRESS_MAX + 48];
-    re_snprintf (uri, sizeof uri, "sip:%J%s%s", &address->addr, zone->tp == SIP_TRANSP_UDP ? "" : ";transport=",
-                 zone->tp == SIP_TRANSP_UDP ? "" : sip_transp_name (zone->tp));
-    if (zone->tp == SIP_TRANSP_TLS)
-        re_snprintf (uri, sizeof uri, "sips:%J", &address->addr);
+    re_snprintf (uri, sizeof uri, "sip:%J;transport=%s", &address->addr, s_transport_text (zone->tp));
     address->sent_at = now;
     int err = sip_requestf (&address->req, cw_routing_sip (self->routing), true, "OPTIONS", uri, NULL, NULL, NULL,
                             s_on_options, address,
@@ -516,6 +522,19 @@ s_probe (cw_zones_t *self, s_address_t *address, int64_t now)
 }
 
 static void s_load (cw_zones_t *self, const char *after);
+
+static void
+s_on_alarms (cw_actor_t *actor, bool ok, json_t *body, void *arg)
+{
+    cw_zones_t *self = arg;
+    size_t i;
+    json_t *alarm;
+    json_array_foreach (ok ? json_object_get (body, "alarms") : NULL, i, alarm) {
+        const char *subject = cw_jtext (alarm, "subject");
+        if (json_integer_value (json_object_get (alarm, "id")) == S_ALARM_ZONE && !zhashx_lookup (self->zones, subject))
+            cw_alarm_clear (actor, S_ALARM_ZONE, subject);
+    }
+}
 
 static void
 s_on_tick (cw_routing_t *routing, int64_t now_ms, void *arg)
@@ -589,6 +608,11 @@ s_on_list (cw_actor_t *actor, bool ok, json_t *body, void *arg)
         s_apply (self, (const char *) zhashx_cursor (self->loading), json_string_value (value));
     zhashx_destroy (&self->loading);
     cw_info ("zones: loaded zones=%zu", zhashx_size (self->zones));
+    if (!self->loaded_once) {
+        //  The alarms of zones removed while this actor was not running
+        self->loaded_once = true;
+        cw_actor_request (self->actor, "alarms", "alarms.list", NULL, s_on_alarms, self, 5000);
+    }
     if (self->reload_again) {
         self->reload_again = false;
         s_load (self, NULL);
@@ -696,7 +720,7 @@ cw_zones_targets (cw_zones_t *self, const char *name, const char *alias, cw_zone
         cw_copy (target->host, sizeof target->host, address->host);
         if (used < sizeof result)
             used += (size_t) re_snprintf (result + used, sizeof result - used, "%s%s:%J", used ? ", " : "",
-                                          sip_transp_name (zone->tp), &address->addr);
+                                          s_transport_text (zone->tp), &address->addr);
     }
     if (!count) {
         snprintf (why, sizeof why, "zone '%s' is failed: no address answers OPTIONS", zone->name);
@@ -905,8 +929,9 @@ s_on_resolved (const cw_zone_target_t *targets, size_t count, const char *err, v
         for (size_t i = 0; i < count; i++) {
             char address [80];
             re_snprintf (address, sizeof address, "%J", &targets [i].addr);
-            json_array_append_new (list, json_pack ("{s:s, s:s, s:s}", "address", address, "transport",
-                                                    sip_transp_name (targets [i].transport), "host", targets [i].host));
+            json_array_append_new (list,
+                                   json_pack ("{s:s, s:s, s:s}", "address", address, "transport",
+                                              s_transport_text (targets [i].transport), "host", targets [i].host));
         }
         body = json_pack ("{s:o, s:O}", "targets", list, "steps", resolve->steps);
     }
