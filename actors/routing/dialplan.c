@@ -402,8 +402,8 @@ cw_dialplan_check_search_rule (json_t *rule, json_t **normalized, char *err, siz
     else {
         if (strcmp (behaviour, "leave") != 0)
             return s_fail (err, errlen, "behaviour", "leave for mode any_alias");
-        if (strlen (pattern) >= CW_DIALPLAN_ALIAS_MAX)
-            return s_fail (err, errlen, "pattern", "at most 255 characters");
+        if (*pattern)
+            return s_fail (err, errlen, "pattern", "empty with mode any_alias (a pattern needs mode pattern_match)");
         if (strlen (replace) >= CW_DIALPLAN_ALIAS_MAX)
             return s_fail (err, errlen, "replace", "at most 255 characters");
     }
