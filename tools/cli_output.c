@@ -1373,7 +1373,7 @@ cli_render_search_rules (cli_t *cli, const cli_command_t *cmd, json_t *args, jso
                             : "no search rules (add one with `causeway search-rules add NAME ...`)");
         return;
     }
-    static const char *const header [] = { "PRIORITY", "NAME",     "SOURCE", "AUTH", "MATCH",
+    static const char *const header [] = { "PRIORITY",  "NAME",     "SOURCE", "AUTH", "MATCH",
                                            "BEHAVIOUR", "ON-MATCH", "TARGET", "STATE" };
     s_table_t *table = s_table_new (9, header);
     size_t index;
@@ -1391,8 +1391,8 @@ cli_render_search_rules (cli_t *cli, const cli_command_t *cmd, json_t *args, jso
                         : zsys_sprintf ("%s %s", json_string_value (json_object_get (rule, "pattern_type")),
                                         json_string_value (json_object_get (rule, "pattern")));
         cells [5] = behaviour && strcmp (behaviour, "replace") == 0
-                        ? zsys_sprintf ("replace %s", json_string_value (json_object_get (rule, "replace")))
-                        : s_field (rule, "behaviour");
+                      ? zsys_sprintf ("replace %s", json_string_value (json_object_get (rule, "replace")))
+                      : s_field (rule, "behaviour");
         cells [6] = s_field (rule, "on_match");
         cells [7] = s_field (rule, "target");
         cells [8] = s_field (rule, "state");
