@@ -30,7 +30,7 @@
 
 #define CLI_DEFAULT_TIMEOUT_MS 10000
 #define CLI_MAX_ARGS 4
-#define CLI_MAX_OPTS 6
+#define CLI_MAX_OPTS 12
 
 typedef enum {
     CLI_ARG_STRING = 0,    //  required word, sent as a JSON string
@@ -171,6 +171,15 @@ void cli_render_registrations (cli_t *cli, const cli_command_t *cmd, json_t *arg
 void cli_render_calls (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 void cli_render_locate (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 void cli_render_search_history (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+//  transforms list, search-rules list: one row per rule, lowest priority
+//  first; transforms test: the alias before and after, and the transform.
+void cli_render_transforms (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+void cli_render_transforms_test (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+void cli_render_search_rules (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+//  transforms add, search-rules add: the options' words as the rule's JSON
+//  (--priority a number, --authenticated yes|no a boolean, --mode any|pattern
+//  any_alias|pattern_match); anything else is left for causewayd to judge.
+const char *cli_check_dialplan_rule (json_t *args);
 //  admin list: one row per web administrator (never a hash); admin token:
 //  the token alone on stdout (its id on stderr); audit: one row per entry.
 void cli_render_admin_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);

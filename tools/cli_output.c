@@ -1439,6 +1439,118 @@ cli_render_audit (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *bo
 }
 
 //  ---------------------------------------------------------------------
+//  transforms list|test, search-rules list
+
+void
+cli_render_transforms (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    json_t *transforms = json_object_get (body, "transforms");
+    if (!json_is_array (transforms)) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    if (json_array_size (transforms) == 0) {
+        printf ("%s\n", json_is_true (json_object_get (body, "loading"))
+                            ? "the transforms are still being loaded; try again"
+                            : "no transforms (add one with `causeway transforms add NAME ...`)");
+        return;
+    }
+    static const char *const header [] = { "PRIORITY", "NAME", "TYPE", "PATTERN", "REPLACE", "STATE" };
+    static const char *const keys [] = { "priority", "name", "pattern_type", "pattern", "replace", "state" };
+    s_table_t *table = s_table_new (6, header);
+    size_t index;
+    json_t *rule;
+    json_array_foreach (transforms, index, rule) {
+        char *cells [6];
+        for (int c = 0; c < 6; c++)
+            cells [c] = s_field (rule, keys [c]);
+        s_table_add (table, cells);
+    }
+    s_table_print_destroy (&table);
+}
+
+void
+cli_render_transforms_test (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    (void) cli;
+    (void) cmd;
+    (void) args;
+    const char *transform = json_string_value (json_object_get (body, "transform"));
+    printf ("alias:     %s\n", json_string_value (json_object_get (body, "alias")));
+    printf ("result:    %s\n", json_string_value (json_object_get (body, "result")));
+    printf ("transform: %s\n", transform ? transform : "(none matched)");
+}
+
+void
+cli_render_search_rules (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    json_t *rules = json_object_get (body, "search_rules");
+    if (!json_is_array (rules)) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    if (json_array_size (rules) == 0) {
+        printf ("%s\n", json_is_true (json_object_get (body, "loading"))
+                            ? "the search rules are still being loaded; try again"
+                            : "no search rules (add one with `causeway search-rules add NAME ...`)");
+        return;
+    }
+    static const char *const header [] = { "PRIORITY",  "NAME",     "SOURCE", "AUTH", "MATCH",
+                                           "BEHAVIOUR", "ON-MATCH", "TARGET", "STATE" };
+    s_table_t *table = s_table_new (9, header);
+    size_t index;
+    json_t *rule;
+    json_array_foreach (rules, index, rule) {
+        const char *mode = json_string_value (json_object_get (rule, "mode"));
+        const char *behaviour = json_string_value (json_object_get (rule, "behaviour"));
+        bool any = !mode || strcmp (mode, "any_alias") == 0;
+        char *cells [9];
+        cells [0] = s_field (rule, "priority");
+        cells [1] = s_field (rule, "name");
+        cells [2] = s_field (rule, "source");
+        cells [3] = strdup (json_is_true (json_object_get (rule, "authenticated")) ? "yes" : "no");
+        cells [4] = any ? strdup ("any alias")
+                        : zsys_sprintf ("%s %s", json_string_value (json_object_get (rule, "pattern_type")),
+                                        json_string_value (json_object_get (rule, "pattern")));
+        cells [5] = behaviour && strcmp (behaviour, "replace") == 0
+                      ? zsys_sprintf ("replace %s", json_string_value (json_object_get (rule, "replace")))
+                      : s_field (rule, "behaviour");
+        cells [6] = s_field (rule, "on_match");
+        cells [7] = s_field (rule, "target");
+        cells [8] = s_field (rule, "state");
+        s_table_add (table, cells);
+    }
+    s_table_print_destroy (&table);
+}
+
+//  transforms add, search-rules add: the rule's JSON from the options
+const char *
+cli_check_dialplan_rule (json_t *args)
+{
+    //  a number stays a number; anything else goes as it is (and is refused
+    //  by causewayd with the field)
+    const char *priority = json_string_value (json_object_get (args, "priority"));
+    if (priority && *priority && strspn (priority, "0123456789") == strlen (priority) && strlen (priority) < 10)
+        json_object_set_new (args, "priority", json_integer (strtoll (priority, NULL, 10)));
+    const char *authenticated = json_string_value (json_object_get (args, "authenticated"));
+    if (authenticated) {
+        if (strcmp (authenticated, "yes") && strcmp (authenticated, "no"))
+            return "--authenticated must be yes or no";
+        json_object_set_new (args, "authenticated", json_boolean (strcmp (authenticated, "yes") == 0));
+    }
+    const char *mode = json_string_value (json_object_get (args, "mode"));
+    //  --pattern without --mode: the rule is a pattern match
+    if (!mode && json_object_get (args, "pattern") && json_object_get (args, "target"))
+        mode = "pattern";
+    if (mode) {
+        if (strcmp (mode, "any") && strcmp (mode, "pattern"))
+            return "--mode must be any or pattern";
+        json_object_set_new (args, "mode", json_string (strcmp (mode, "any") == 0 ? "any_alias" : "pattern_match"));
+    }
+    return NULL;
+}
+
+//  ---------------------------------------------------------------------
 //  zones list, zones status, zones resolve
 
 void

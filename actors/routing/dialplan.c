@@ -402,8 +402,8 @@ cw_dialplan_check_search_rule (json_t *rule, json_t **normalized, char *err, siz
     else {
         if (strcmp (behaviour, "leave") != 0)
             return s_fail (err, errlen, "behaviour", "leave for mode any_alias");
-        if (strlen (pattern) >= CW_DIALPLAN_ALIAS_MAX)
-            return s_fail (err, errlen, "pattern", "at most 255 characters");
+        if (*pattern)
+            return s_fail (err, errlen, "pattern", "empty with mode any_alias (a pattern needs mode pattern_match)");
         if (strlen (replace) >= CW_DIALPLAN_ALIAS_MAX)
             return s_fail (err, errlen, "replace", "at most 255 characters");
     }
@@ -721,6 +721,26 @@ s_copy (char *out, size_t outlen, const char *s)
         snprintf (out, outlen, "%s", s);
 }
 
+//  One step of a walk into STEPS: {"step", "name", ("priority",) "matched",
+//  "alias", ("target")}, built without format parsing (a walk may look at
+//  1,100 rules)
+static void
+s_step (json_t *steps, const char *step, rule_t *rule, bool matched, const char *alias)
+{
+    json_t *entry = json_object ();
+    if (!entry)
+        return;
+    json_object_set_new_nocheck (entry, "step", json_string_nocheck (step));
+    json_object_set_new_nocheck (entry, "name", json_string_nocheck (rule->name));
+    if (rule->target)
+        json_object_set_new_nocheck (entry, "priority", json_integer (rule->priority));
+    json_object_set_new_nocheck (entry, "matched", json_boolean (matched));
+    json_object_set_new_nocheck (entry, "alias", json_string (alias));
+    if (rule->target)
+        json_object_set_new_nocheck (entry, "target", json_string_nocheck (rule->target));
+    json_array_append_new (steps, entry);
+}
+
 void
 cw_dialplan_transform (cw_dialplan_t *self, const char *alias, char *out, size_t outlen, char *name, size_t namelen,
                        json_t *steps)
@@ -734,8 +754,7 @@ cw_dialplan_transform (cw_dialplan_t *self, const char *alias, char *out, size_t
             continue;
         bool matched = s_match (rule, alias, len, BH_REPLACE, result, sizeof result);
         if (steps)
-            json_array_append_new (steps, json_pack ("{s:s, s:s, s:b, s:s}", "step", "transform", "name", rule->name,
-                                                     "matched", matched, "alias", matched ? result : alias));
+            s_step (steps, "transform", rule, matched, matched ? result : alias);
         if (matched) {
             s_copy (out, outlen, result);
             s_copy (name, namelen, rule->name);
@@ -787,10 +806,7 @@ cw_dialplan_search (cw_dialplan_t *self, const char *alias, const cw_dialplan_so
             bool matched = s_source_matches (rule, source)
                         && s_match (rule, alias, len, rule->behaviour, target->alias, sizeof target->alias);
             if (steps)
-                json_array_append_new (steps,
-                                       json_pack ("{s:s, s:s, s:i, s:b, s:s, s:s}", "step", "rule", "name", rule->name,
-                                                  "priority", rule->priority, "matched", matched, "alias",
-                                                  matched ? target->alias : alias, "target", rule->target));
+                s_step (steps, "rule", rule, matched, matched ? target->alias : alias);
             if (!matched)
                 continue;
             target->rule = rule->name;

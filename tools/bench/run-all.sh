@@ -32,6 +32,8 @@ echo "== licensing: acquire/release from an actor and over the control socket, p
 /usr/bin/python3 tools/bench/bench_license.py --bin "$bin"
 echo "== cluster of 6 (TLS peer links)"
 /usr/bin/python3 tools/bench/bench_cluster.py --bin "$bin"
+echo "== dial plan: transforms + search rules per search (100 transforms, 1,000 search rules)"
+"$bin/bench_dialplan"
 echo "== SIP: INVITE -> 180 through two peers and through one (127.0.1.1-3)"
 /usr/bin/python3 tools/bench/bench_invite.py --bin "$bin"
 echo "== SIP search: 100 transforms + 1000 search rules, INVITE -> 180 through a neighbour cluster and a DNS zone (127.0.1.1, 127.0.2.1, dnsmasq on 127.0.3.53)"
