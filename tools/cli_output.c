@@ -1258,10 +1258,11 @@ s_search_step (json_t *step)
         printf ("  transform %-20s %-11s alias %s\n", name ? name : "?", matched ? "matched" : "not matched",
                 alias ? alias : "");
     else if (strcmp (kind, "rule") == 0) {
-        printf ("  rule      %-20s %-11s priority %" JSON_INTEGER_FORMAT, name ? name : "?",
-                matched ? "matched" : "not matched", json_integer_value (json_object_get (step, "priority")));
+        printf ("  rule      %-20s %-11s", name ? name : "?", matched ? "matched" : "not matched");
+        if (json_object_get (step, "priority"))
+            printf (" priority %" JSON_INTEGER_FORMAT, json_integer_value (json_object_get (step, "priority")));
         if (matched)
-            printf (", alias %s, target %s", alias ? alias : "",
+            printf ("%s alias %s, target %s", json_object_get (step, "priority") ? "," : "", alias ? alias : "",
                     json_string_value (json_object_get (step, "target"))
                         ? json_string_value (json_object_get (step, "target"))
                         : "?");

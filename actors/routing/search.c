@@ -413,7 +413,10 @@ s_walk_new (cw_search_t *self, const char *alias, const char *zone, bool registe
     return walk;
 }
 
-//  Transform and plan, then the first group
+//  Transform and plan, then the first group. A locate records every
+//  transform and rule looked at; a real request only the transform and
+//  the rules that matched (building a step for each of a thousand rules
+//  would cost more than the search itself).
 static void
 s_walk_start (s_walk_t *walk)
 {
@@ -421,15 +424,29 @@ s_walk_start (s_walk_t *walk)
     json_t *steps = json_object_get (walk->entry, "steps");
     char name [128];
     cw_dialplan_transform (self->dialplan, walk->alias, walk->transformed, sizeof walk->transformed, name, sizeof name,
-                           steps);
+                           walk->locate ? steps : NULL);
+    if (!walk->locate && name [0])
+        json_array_append_new (steps, json_pack ("{s:s, s:s, s:b, s:s}", "step", "transform", "name", name, "matched",
+                                                 true, "alias", walk->transformed));
     json_object_set_new (walk->entry, "transformed", json_string (walk->transformed));
-    walk->groups = cw_dialplan_plan (self->dialplan, walk->transformed, &walk->source, steps);
-    //  The name of the last rule that matched, from the steps
-    size_t i;
-    json_t *step;
-    json_array_foreach (steps, i, step)
-        if (strcmp (cw_jtext (step, "step"), "rule") == 0 && json_is_true (json_object_get (step, "matched")))
-            snprintf (walk->last_rule, sizeof walk->last_rule, "%s", cw_jtext (step, "name"));
+    walk->groups = cw_dialplan_plan (self->dialplan, walk->transformed, &walk->source, walk->locate ? steps : NULL);
+    size_t i, j;
+    json_t *step, *group;
+    if (walk->locate) {
+        //  The name of the last rule that matched, from the steps
+        json_array_foreach (steps, i, step)
+            if (strcmp (cw_jtext (step, "step"), "rule") == 0 && json_is_true (json_object_get (step, "matched")))
+                snprintf (walk->last_rule, sizeof walk->last_rule, "%s", cw_jtext (step, "name"));
+    }
+    else
+        json_array_foreach (walk->groups, i, group)
+            json_array_foreach (group, j, step) {
+                snprintf (walk->last_rule, sizeof walk->last_rule, "%s", cw_jtext (step, "rule"));
+                json_array_append_new (steps,
+                                       json_pack ("{s:s, s:s, s:b, s:s, s:s}", "step", "rule", "name",
+                                                  cw_jtext (step, "rule"), "matched", true, "alias",
+                                                  cw_jtext (step, "alias"), "target", cw_jtext (step, "target")));
+            }
     if (json_array_size (walk->groups) == 0) {
         s_not_found (walk, NULL);
         return;

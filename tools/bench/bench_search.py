@@ -180,6 +180,7 @@ def main():
             c.start()
             c.set(1, "sip.domains", domain)
             ok(c[1], "license.add", {"key": issuer.issue("rich_media_sessions", 100)})
+            ok(c[1], "license.add", {"key": issuer.issue("desktop_systems", 10)})
             ok(c[1], "zones.add", {"zone": {"name": zone, "type": "neighbour", "transport": "udp",
                                             "addresses": [other]}})
         c = a
