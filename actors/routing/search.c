@@ -384,6 +384,16 @@ s_group_start (s_walk_t *walk)
         s_group_done (walk);
 }
 
+//  The wall clock as "YYYY-MM-DDTHH:MM:SSZ" into OUT
+static void
+s_now_text (char *out, size_t outlen)
+{
+    time_t t = time (NULL);
+    struct tm tm;
+    gmtime_r (&t, &tm);
+    strftime (out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 //  A new walk of ALIAS from SOURCE, in the list; its entry started
 static s_walk_t *
 s_walk_new (cw_search_t *self, const char *alias, const char *zone, bool registered, bool authenticated, const char *id)
@@ -402,10 +412,7 @@ s_walk_new (cw_search_t *self, const char *alias, const char *zone, bool registe
         snprintf (walk->id, sizeof walk->id, "%d-%" PRIx64 "-%" PRIx64, cw_routing_this_peer (self->routing),
                   (uint64_t) zclock_time (), ++self->serial);
     char now [40];
-    time_t t = time (NULL);
-    struct tm tm;
-    gmtime_r (&t, &tm);
-    strftime (now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    s_now_text (now, sizeof now);
     const char *source = !zone [0] ? (authenticated ? "authenticated" : registered ? "registered" : "any") : zone;
     walk->entry = json_pack ("{s:s, s:s, s:s, s:s, s:[]}", "id", walk->id, "at", now, "alias", alias, "source", source,
                              "steps");
@@ -507,7 +514,9 @@ s_answer_now (cw_search_t *self, uint16_t scode, const char *reason, const char 
     result->scode = scode;
     snprintf (result->reason, sizeof result->reason, "%s", reason);
     snprintf (result->warning, sizeof result->warning, "%s", warning);
-    json_t *entry = json_pack ("{s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:i}], s:s, s:i}", "id", id, "at", "", "alias",
+    char now [40];
+    s_now_text (now, sizeof now);
+    json_t *entry = json_pack ("{s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:i}], s:s, s:i}", "id", id, "at", now, "alias",
                                alias, "source", source, "steps", "step", "result", "result", warning, "status", scode,
                                "result", warning, "status", scode);
     s_history_add (self, entry);
