@@ -283,6 +283,75 @@ web_form (web_request_t *req, const char *name)
     return json_string_value (json_object_get (req->form, name));
 }
 
+//  multipart/form-data: the part called NAME (its bytes in *LEN), or NULL
+static const char *
+s_part (const char *body, size_t body_len, const char *boundary, const char *name, size_t *len)
+{
+    char delimiter [256];
+    int dlen = snprintf (delimiter, sizeof delimiter, "--%s", boundary);
+    if (dlen <= 2 || (size_t) dlen >= sizeof delimiter)
+        return NULL;
+    char wanted [160];
+    snprintf (wanted, sizeof wanted, "name=\"%s\"", name);
+    const char *end = body + body_len;
+    const char *at = memmem (body, body_len, delimiter, (size_t) dlen);
+    while (at) {
+        const char *headers = at + dlen;
+        if (end - headers < 2 || memcmp (headers, "\r\n", 2) != 0)
+            return NULL;    //  "--" after the last part, or malformed
+        headers += 2;
+        const char *content = memmem (headers, (size_t) (end - headers), "\r\n\r\n", 4);
+        if (!content)
+            return NULL;
+        content += 4;
+        char next_delimiter [260];
+        int nlen = snprintf (next_delimiter, sizeof next_delimiter, "\r\n%s", delimiter);
+        const char *next = memmem (content, (size_t) (end - content), next_delimiter, (size_t) nlen);
+        if (!next)
+            return NULL;
+        //  Is this part NAME? (its Content-Disposition, before the blank line)
+        const char *found = memmem (headers, (size_t) (content - headers), wanted, strlen (wanted));
+        if (found && (found == headers || found [-1] == ' ' || found [-1] == ';')) {
+            *len = (size_t) (next - content);
+            return content;
+        }
+        at = next + 2;
+    }
+    return NULL;
+}
+
+//  The boundary parameter of a multipart Content-Type, into OUT
+static bool
+s_boundary (const char *type, char *out, size_t len)
+{
+    if (!type || strncasecmp (type, "multipart/form-data", 19) != 0)
+        return false;
+    const char *b = strstr (type, "boundary=");
+    if (!b)
+        return false;
+    b += 9;
+    bool quoted = *b == '"';
+    b += quoted;
+    size_t n = strcspn (b, quoted ? "\"" : "; \t");
+    if (n == 0 || n >= len || n > 70)
+        return false;
+    memcpy (out, b, n);
+    out [n] = 0;
+    return true;
+}
+
+const char *
+web_part (web_request_t *req, const char *name, size_t *len)
+{
+    char boundary [80];
+    size_t body_len;
+    const char *body = web_body (req, &body_len);
+    *len = 0;
+    if (!s_boundary (web_header (req, MHD_HTTP_HEADER_CONTENT_TYPE), boundary, sizeof boundary))
+        return NULL;
+    return s_part (body, body_len, boundary, name, len);
+}
+
 json_t *
 web_body_json (web_request_t *req)
 {
@@ -732,10 +801,17 @@ s_check_session (webadmin_t *self, web_request_t *req, bool *csrf_ok)
         return 0;
     }
     const char *token = web_header (req, "X-CSRF-Token");
+    char part [72] = "";
     if (!token) {
         const char *type = web_header (req, MHD_HTTP_HEADER_CONTENT_TYPE);
+        size_t len = 0;
+        const char *found = NULL;
         if (type && strncasecmp (type, "application/x-www-form-urlencoded", 33) == 0)
             token = web_form (req, "csrf");
+        else if ((found = web_part (req, "csrf", &len)) && len < sizeof part) {
+            memcpy (part, found, len);
+            token = part;
+        }
     }
     *csrf_ok = token && sessions_csrf_equal (req->csrf, token);
     return *csrf_ok ? 0 : MHD_HTTP_FORBIDDEN;
