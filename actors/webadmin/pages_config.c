@@ -28,7 +28,6 @@
 #include <time.h>
 #include <unistd.h>
 #include "cw_text.h"
-#include "session.h"
 
 // ---------------------------------------------------------------------------
 //  Configuration
@@ -472,63 +471,6 @@ s_post_backup (web_request_t *req)
               copy);
 }
 
-//  multipart/form-data: the part called NAME (its bytes in *LEN), or NULL
-static const char *
-s_part (const char *body, size_t body_len, const char *boundary, const char *name, size_t *len)
-{
-    char delimiter [256];
-    int dlen = snprintf (delimiter, sizeof delimiter, "--%s", boundary);
-    if (dlen <= 2 || (size_t) dlen >= sizeof delimiter)
-        return NULL;
-    char wanted [160];
-    snprintf (wanted, sizeof wanted, "name=\"%s\"", name);
-    const char *end = body + body_len;
-    const char *at = memmem (body, body_len, delimiter, (size_t) dlen);
-    while (at) {
-        const char *headers = at + dlen;
-        if (end - headers < 2 || memcmp (headers, "\r\n", 2) != 0)
-            return NULL;    //  "--" after the last part, or malformed
-        headers += 2;
-        const char *content = memmem (headers, (size_t) (end - headers), "\r\n\r\n", 4);
-        if (!content)
-            return NULL;
-        content += 4;
-        char next_delimiter [260];
-        int nlen = snprintf (next_delimiter, sizeof next_delimiter, "\r\n%s", delimiter);
-        const char *next = memmem (content, (size_t) (end - content), next_delimiter, (size_t) nlen);
-        if (!next)
-            return NULL;
-        //  Is this part NAME? (its Content-Disposition, before the blank line)
-        const char *found = memmem (headers, (size_t) (content - headers), wanted, strlen (wanted));
-        if (found && (found == headers || found [-1] == ' ' || found [-1] == ';')) {
-            *len = (size_t) (next - content);
-            return content;
-        }
-        at = next + 2;
-    }
-    return NULL;
-}
-
-//  The boundary parameter of a multipart Content-Type, into OUT
-static bool
-s_boundary (const char *type, char *out, size_t len)
-{
-    if (!type || strncasecmp (type, "multipart/form-data", 19) != 0)
-        return false;
-    const char *b = strstr (type, "boundary=");
-    if (!b)
-        return false;
-    b += 9;
-    bool quoted = *b == '"';
-    b += quoted;
-    size_t n = strcspn (b, quoted ? "\"" : "; \t");
-    if (n == 0 || n >= len || n > 70)
-        return false;
-    memcpy (out, b, n);
-    out [n] = 0;
-    return true;
-}
-
 typedef struct {
     char path [600];
     char user [72];
@@ -572,42 +514,15 @@ s_on_restore (web_request_t *req, bool ok, json_t *body, void *arg)
 static void
 s_post_restore (web_request_t *req)
 {
-    webadmin_t *web = web_server (req);
-    //  The session and its CSRF token (from the multipart body)
-    const char *cookie = web_cookie (req, SESSION_COOKIE);
     s_restore_t *restore = calloc (1, sizeof *restore);
-    char csrf [72];
     if (!restore) {
         web_error (req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return;
     }
-    if (!cookie
-        || !sessions_check (webadmin_sessions (web), cookie, restore->user, sizeof restore->user, csrf, sizeof csrf)) {
-        free (restore);
-        session_refuse_page (req, MHD_HTTP_FORBIDDEN, "Refused: no session (log in again); nothing was changed.");
-        return;
-    }
-    char boundary [80];
-    size_t body_len;
-    const char *body = web_body (req, &body_len);
-    size_t token_len = 0, pass_len = 0, file_len = 0;
-    const char *token = NULL, *passphrase = NULL, *file = NULL;
-    if (s_boundary (web_header (req, MHD_HTTP_HEADER_CONTENT_TYPE), boundary, sizeof boundary)) {
-        token = s_part (body, body_len, boundary, "csrf", &token_len);
-        passphrase = s_part (body, body_len, boundary, "passphrase", &pass_len);
-        file = s_part (body, body_len, boundary, "file", &file_len);
-    }
-    char given [72] = "";
-    if (token && token_len < sizeof given)
-        memcpy (given, token, token_len);
-    bool csrf_ok = token && token_len < sizeof given && sessions_csrf_equal (csrf, given);
-    sodium_memzero (csrf, sizeof csrf);
-    if (!csrf_ok) {
-        free (restore);
-        session_refuse_page (req, MHD_HTTP_FORBIDDEN,
-                             "Refused: the form's security token is missing or wrong (CSRF); nothing was changed.");
-        return;
-    }
+    snprintf (restore->user, sizeof restore->user, "%s", web_user (req));
+    size_t pass_len = 0, file_len = 0;
+    const char *passphrase = web_part (req, "passphrase", &pass_len);
+    const char *file = web_part (req, "file", &file_len);
     if (!file || file_len == 0 || !passphrase || pass_len == 0 || pass_len > 1024) {
         free (restore);
         s_restore_page (req, MHD_HTTP_BAD_REQUEST, false,
@@ -651,8 +566,7 @@ static const web_route_t s_routes [] = {
     { "POST", "/maintenance/mode", WEB_PAGE, s_post_mode, "set maintenance.mode" },
     { "POST", "/maintenance/restart", WEB_PAGE, s_post_restart, "restart the node (a confirmation first)" },
     { "POST", "/maintenance/backup", WEB_PAGE, s_post_backup, "download an encrypted backup (backup.create)" },
-    //  multipart: the handler checks the session and the CSRF token itself
-    { "POST", "/maintenance/restore", WEB_OPEN, s_post_restore, "restore an uploaded backup (backup.restore)" },
+    { "POST", "/maintenance/restore", WEB_PAGE, s_post_restore, "restore an uploaded backup (backup.restore)" },
     { NULL, NULL, 0, NULL, NULL },
 };
 

@@ -18,8 +18,8 @@
       WEB_OPEN    no login (the login page, static files)
       WEB_PAGE    a session (cookie cw_session); without one a GET is
                   redirected to /login?next=PATH, anything else is 403; a
-                  POST must carry the session's CSRF token (form field
-                  "csrf" or header X-CSRF-Token), else 403
+                  POST must carry the session's CSRF token (form field or
+                  multipart part "csrf", or header X-CSRF-Token), else 403
       WEB_API     an API token (Authorization: Bearer), HTTP Basic with an
                   administrator account, or a session (non-GET: the CSRF
                   header); else 401 with WWW-Authenticate
@@ -78,6 +78,9 @@ const char *web_cookie (web_request_t *req, const char *name);
 const char *web_body (web_request_t *req, size_t *len);
 //  A field of an application/x-www-form-urlencoded body (decoded), or NULL
 const char *web_form (web_request_t *req, const char *name);
+//  A part of a multipart/form-data body: its bytes (not NUL-terminated,
+//  *LEN of them; borrowed from the body), or NULL
+const char *web_part (web_request_t *req, const char *name, size_t *len);
 //  The body parsed as a JSON object (owned by the request), or NULL
 json_t *web_body_json (web_request_t *req);
 //  The client's address as text ("127.0.0.1", "::1")

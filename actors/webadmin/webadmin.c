@@ -16,13 +16,11 @@
     stop with suspended connections); their calls' callbacks never run
     after that (the actor's loop has stopped).
 
-    Streams (Server-Sent Events) are responses from a content-reader
-    callback: it copies what web_stream_send queued, and with nothing
-    queued suspends the connection until the next send or the 15 s
-    keep-alive comment, which also finds clients that went away.
+    The request's accessors and answers are in request.c, the streams
+    (Server-Sent Events) in stream.c; web_internal.h holds what they share.
 */
 
-#include "webadmin.h"
+#include "web_internal.h"
 #include "session.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,396 +29,6 @@
 #include <stdarg.h>
 #include <sodium.h>
 #include <string.h>
-
-#define S_MAX_DAEMONS (2 * CW_MAX_WEB_LISTENERS)
-#define S_MAX_TABLES 16
-#define S_MAX_PARAMS 4
-#define S_MAX_HEADERS 8
-#define S_MAX_STREAMS 64
-#define S_STREAM_PING_MS 15000
-//  GnuTLS priorities: TLS 1.2 and 1.3 only
-#define S_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
-#define S_CSP                                                                                                          \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "              \
-    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
-
-typedef struct _s_call_t s_call_t;
-
-typedef struct {
-    webadmin_t *owner;
-    struct MHD_Daemon *daemon;
-    bool https;
-    char name [80];    //  "https 127.0.0.1:8443" for logs
-    int soon_timer;    //  a 1 ms zloop timer while work is pending, or -1
-} s_daemon_t;
-
-struct _web_stream_t {
-    webadmin_t *owner;
-    web_request_t *req;    //  NULL once the request ended
-    struct MHD_Connection *con;
-    s_daemon_t *daemon;
-    char user [72];
-    char *queue;    //  text not yet read by libmicrohttpd
-    size_t queued, offset;
-    bool suspended;
-    bool closing;
-    int64_t last_sent;
-    void (*on_close) (web_stream_t *stream, void *arg);
-    void *arg;
-};
-
-struct _webadmin_t {
-    cw_actor_t *actor;
-    const cw_bootstrap_t *boot;
-    accounts_t *accounts;
-    audit_t *audit;
-    sessions_t *sessions;
-    s_daemon_t daemons [S_MAX_DAEMONS];
-    int daemon_count;
-    int timer_id;
-    char *cert_pem, *key_pem;
-    char base_url [96];
-    //  metrics_allow as binary addresses
-    struct {
-        int family;
-        unsigned char ip [16];
-    } allow [CW_MAX_METRICS_ALLOW];
-    int allow_count;
-    const web_route_t *tables [S_MAX_TABLES];
-    int table_count;
-    json_t *routes;    //  command -> actor, from causewayd's commands.routes
-    bool routes_asked;
-    s_call_t *calls;             //  every web_call in flight
-    json_t *config;              //  key -> value (config.changed.*)
-    web_request_t *suspended;    //  requests waiting on other actors
-    web_stream_t *streams [S_MAX_STREAMS];
-    int stream_count;
-};
-
-typedef enum {
-    S_NEW,           //  headers seen, body being read
-    S_DISPATCHED,    //  handler called; waiting for its answer or calls
-    S_QUEUED         //  response queued (or the connection is a stream)
-} s_state_t;
-
-struct _web_request_t {
-    s_daemon_t *daemon;
-    struct MHD_Connection *con;
-    s_state_t state;
-    char method [16];
-    char *path;
-    char *params [S_MAX_PARAMS];
-    int param_count;
-    FILE *body_out;    //  while the body is read
-    char *body;
-    size_t body_len;
-    bool too_large;
-    json_t *form;    //  the urlencoded body, parsed once
-    json_t *json;    //  the JSON body, parsed once
-    char client [INET6_ADDRSTRLEN];
-    char user [72];
-    char csrf [72];
-    bool by_session;
-    void *data;
-    void (*free_data) (void *);
-    int calls;          //  web_call in flight
-    bool in_handler;    //  the route's handler is running
-    bool suspended;
-    web_request_t *next;    //  in webadmin_t.suspended
-    //  The answer
-    bool answered;
-    unsigned status;
-    char *type;
-    char *answer;
-    size_t answer_len;
-    char *headers [S_MAX_HEADERS][2];
-    int header_count;
-    web_stream_t *stream;
-};
-
-//  A web_call in flight: sent, or waiting for the routes (UNROUTED, with
-//  its ARGS) when no actor was known to serve the command
-struct _s_call_t {
-    webadmin_t *owner;
-    web_request_t *req;
-    web_call_fn *fn;
-    void *arg;
-    char command [96];
-    bool unrouted;
-    json_t *args;
-    s_call_t *prev, *next;    //  in webadmin_t.calls
-};
-
-static void s_resume (web_request_t *req);
-static void s_run (s_daemon_t *daemon);
-
-// ---------------------------------------------------------------------------
-//  The request (web.h)
-
-webadmin_t *
-web_server (web_request_t *req)
-{
-    return req->daemon->owner;
-}
-
-cw_actor_t *
-web_actor (web_request_t *req)
-{
-    return req->daemon->owner->actor;
-}
-
-const char *
-web_method (web_request_t *req)
-{
-    return req->method;
-}
-
-const char *
-web_path (web_request_t *req)
-{
-    return req->path;
-}
-
-const char *
-web_param (web_request_t *req, int n)
-{
-    return n >= 0 && n < req->param_count ? req->params [n] : NULL;
-}
-
-const char *
-web_query (web_request_t *req, const char *name)
-{
-    return MHD_lookup_connection_value (req->con, MHD_GET_ARGUMENT_KIND, name);
-}
-
-const char *
-web_header (web_request_t *req, const char *name)
-{
-    return MHD_lookup_connection_value (req->con, MHD_HEADER_KIND, name);
-}
-
-const char *
-web_cookie (web_request_t *req, const char *name)
-{
-    return MHD_lookup_connection_value (req->con, MHD_COOKIE_KIND, name);
-}
-
-const char *
-web_body (web_request_t *req, size_t *len)
-{
-    if (len)
-        *len = req->body ? req->body_len : 0;
-    return req->body ? req->body : "";
-}
-
-static int
-s_hex (char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-//  Decode application/x-www-form-urlencoded text of LEN bytes into a new
-//  string (plus as space, %XX); NULL for bad escapes or NUL bytes
-static char *
-s_urldecode (const char *text, size_t len)
-{
-    char *out = malloc (len + 1);
-    if (!out)
-        return NULL;
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = text [i];
-        if (c == '+')
-            c = ' ';
-        else if (c == '%') {
-            int hi = i + 2 < len ? s_hex (text [i + 1]) : -1;
-            int lo = i + 2 < len ? s_hex (text [i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
-                free (out);
-                return NULL;
-            }
-            c = (char) (hi * 16 + lo);
-            i += 2;
-        }
-        if (c == 0) {
-            free (out);
-            return NULL;
-        }
-        out [n++] = c;
-    }
-    out [n] = 0;
-    return out;
-}
-
-const char *
-web_form (web_request_t *req, const char *name)
-{
-    if (!req->form) {
-        req->form = json_object ();
-        const char *text = web_body (req, NULL);
-        while (*text) {
-            const char *end = strchr (text, '&');
-            size_t len = end ? (size_t) (end - text) : strlen (text);
-            const char *eq = memchr (text, '=', len);
-            if (eq) {
-                char *key = s_urldecode (text, (size_t) (eq - text));
-                char *value = s_urldecode (eq + 1, len - (size_t) (eq - text) - 1);
-                //  The first of a repeated field counts
-                if (key && value && !json_object_get (req->form, key))
-                    json_object_set_new (req->form, key, json_string (value));
-                free (key);
-                free (value);
-            }
-            text += len + (end ? 1 : 0);
-        }
-    }
-    return json_string_value (json_object_get (req->form, name));
-}
-
-json_t *
-web_body_json (web_request_t *req)
-{
-    if (!req->json && req->body && req->body_len) {
-        json_t *json = json_loadb (req->body, req->body_len, 0, NULL);
-        if (json_is_object (json))
-            req->json = json;
-        else
-            json_decref (json);
-    }
-    return req->json;
-}
-
-const char *
-web_client (web_request_t *req)
-{
-    return req->client;
-}
-
-const char *
-web_user (web_request_t *req)
-{
-    return *req->user ? req->user : NULL;
-}
-
-const char *
-web_csrf (web_request_t *req)
-{
-    return *req->csrf ? req->csrf : NULL;
-}
-
-bool
-web_by_session (web_request_t *req)
-{
-    return req->by_session;
-}
-
-void
-web_set_data (web_request_t *req, void *data, void (*free_fn) (void *))
-{
-    if (req->data && req->free_data)
-        req->free_data (req->data);
-    req->data = data;
-    req->free_data = free_fn;
-}
-
-void *
-web_data (web_request_t *req)
-{
-    return req->data;
-}
-
-// ---------------------------------------------------------------------------
-//  Answers
-
-void
-web_respond_owned (web_request_t *req, unsigned status, const char *type, char *body, size_t len)
-{
-    if (req->answered) {
-        cw_warn ("webadmin: %s %s: a second answer (%u) ignored", req->method, req->path, status);
-        free (body);
-        return;
-    }
-    req->answered = true;
-    req->status = status;
-    req->type = strdup (type);
-    req->answer = body;
-    req->answer_len = len;
-    s_resume (req);
-}
-
-void
-web_respond (web_request_t *req, unsigned status, const char *type, const char *body, size_t len)
-{
-    char *copy = malloc (len + 1);
-    if (copy) {
-        memcpy (copy, body, len);
-        copy [len] = 0;
-    }
-    web_respond_owned (req, copy ? status : MHD_HTTP_INTERNAL_SERVER_ERROR, type, copy ? copy : strdup (""),
-                       copy ? len : 0);
-}
-
-void
-web_json (web_request_t *req, unsigned status, json_t *body)
-{
-    char *text = body ? json_dumps (body, JSON_COMPACT) : NULL;
-    json_decref (body);
-    if (!text) {
-        web_respond (req, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json", "{\"error\":\"out of memory\"}\n", 25);
-        return;
-    }
-    size_t len = strlen (text);
-    char *line = realloc (text, len + 2);
-    if (line) {
-        line [len++] = '\n';
-        line [len] = 0;
-        text = line;
-    }
-    web_respond_owned (req, status, "application/json", text, len);
-}
-
-void
-web_error (web_request_t *req, unsigned status, const char *fmt, ...)
-{
-    char message [1024];
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (message, sizeof message, fmt, ap);
-    va_end (ap);
-    web_json (req, status, json_pack ("{s:s}", "error", message));
-}
-
-void
-web_redirect (web_request_t *req, const char *location)
-{
-    //  Local paths only: no scheme, no "//host"
-    if (!location || location [0] != '/' || location [1] == '/' || location [1] == '\\' || strpbrk (location, "\r\n"))
-        location = "/";
-    web_add_header (req, MHD_HTTP_HEADER_LOCATION, location);
-    web_respond (req, MHD_HTTP_SEE_OTHER, "text/plain; charset=utf-8", "see other\n", 10);
-}
-
-void
-web_add_header (web_request_t *req, const char *name, const char *value)
-{
-    if (req->answered || req->header_count >= S_MAX_HEADERS || strpbrk (value, "\r\n"))
-        return;
-    req->headers [req->header_count][0] = strdup (name);
-    req->headers [req->header_count][1] = strdup (value);
-    req->header_count++;
-}
-
-bool
-web_answered (web_request_t *req)
-{
-    return req->answered;
-}
 
 // ---------------------------------------------------------------------------
 //  Calls to other actors
@@ -437,7 +45,7 @@ web_route_of (webadmin_t *self, const char *command)
 }
 
 static void
-s_call_unlink (s_call_t *call)
+s_call_unlink (web_call_t *call)
 {
     if (call->prev)
         call->prev->next = call->next;
@@ -451,7 +59,7 @@ s_call_unlink (s_call_t *call)
 //  CALL is answered (BODY borrowed): its callback, then the request's
 //  answer or resumption when it was the last call
 static void
-s_call_finish (s_call_t *call, bool ok, json_t *body)
+s_call_finish (web_call_t *call, bool ok, json_t *body)
 {
     web_request_t *req = call->req;
     s_call_unlink (call);
@@ -466,11 +74,11 @@ s_call_finish (s_call_t *call, bool ok, json_t *body)
         web_error (req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error: no answer");
     }
     else
-        s_resume (req);
+        web_resume (req);
 }
 
 static void
-s_call_fail (s_call_t *call, const char *message)
+s_call_fail (web_call_t *call, const char *message)
 {
     json_t *error = json_pack ("{s:s}", "error", message);
     s_call_finish (call, false, error);
@@ -481,11 +89,11 @@ static void
 s_on_call_reply (cw_actor_t *actor, bool ok, json_t *body, void *arg)
 {
     (void) actor;
-    s_call_finish ((s_call_t *) arg, ok, body);
+    s_call_finish ((web_call_t *) arg, ok, body);
 }
 
 static void
-s_call_send (s_call_t *call, const char *to)
+s_call_send (web_call_t *call, const char *to)
 {
     json_t *args = call->args;
     call->args = NULL;
@@ -498,7 +106,7 @@ int
 web_call (web_request_t *req, const char *command, json_t *args, web_call_fn *fn, void *arg)
 {
     webadmin_t *self = req->daemon->owner;
-    s_call_t *call = calloc (1, sizeof *call);
+    web_call_t *call = calloc (1, sizeof *call);
     if (!call) {
         json_decref (args);
         json_t *error = json_pack ("{s:s}", "error", "out of memory");
@@ -545,9 +153,9 @@ s_on_routes (cw_actor_t *actor, bool ok, json_t *body, void *arg)
         cw_warn ("webadmin: causewayd did not answer commands.routes: %s",
                  json_string_value (json_object_get (body, "error")));
     //  The calls that waited for this answer
-    s_call_t *call = self->calls;
+    web_call_t *call = self->calls;
     while (call) {
-        s_call_t *next = call->next;
+        web_call_t *next = call->next;
         if (call->unrouted) {
             const char *to = json_string_value (json_object_get (self->routes, call->command));
             if (to)
@@ -635,7 +243,7 @@ webadmin_audit_request (web_request_t *req, const char *action, const char *deta
 int
 web_routes_add (webadmin_t *self, const web_route_t *table)
 {
-    if (self->table_count >= S_MAX_TABLES)
+    if (self->table_count >= WEB_MAX_TABLES)
         return -1;
     self->tables [self->table_count++] = table;
     return 0;
@@ -676,7 +284,7 @@ s_match (web_request_t *req, const char *pattern, const char *path)
         if (pattern [0] == '{' && pattern [1] == '}') {
             const char *end = strchr (path, '/');
             size_t len = end ? (size_t) (end - path) : strlen (path);
-            if (len == 0 || req->param_count >= S_MAX_PARAMS)
+            if (len == 0 || req->param_count >= WEB_MAX_PARAMS)
                 return false;
             req->params [req->param_count++] = strndup (path, len);
             path += len;
@@ -732,10 +340,17 @@ s_check_session (webadmin_t *self, web_request_t *req, bool *csrf_ok)
         return 0;
     }
     const char *token = web_header (req, "X-CSRF-Token");
+    char part [72] = "";
     if (!token) {
         const char *type = web_header (req, MHD_HTTP_HEADER_CONTENT_TYPE);
+        size_t len = 0;
+        const char *found = NULL;
         if (type && strncasecmp (type, "application/x-www-form-urlencoded", 33) == 0)
             token = web_form (req, "csrf");
+        else if ((found = web_part (req, "csrf", &len)) && len < sizeof part) {
+            memcpy (part, found, len);
+            token = part;
+        }
     }
     *csrf_ok = token && sessions_csrf_equal (req->csrf, token);
     return *csrf_ok ? 0 : MHD_HTTP_FORBIDDEN;
@@ -901,10 +516,10 @@ s_dispatch (webadmin_t *self, web_request_t *req)
     }
 }
 
-static void
-s_security_headers (struct MHD_Response *response, bool https)
+void
+web_security_headers (struct MHD_Response *response, bool https)
 {
-    MHD_add_response_header (response, "Content-Security-Policy", S_CSP);
+    MHD_add_response_header (response, "Content-Security-Policy", WEB_CSP);
     MHD_add_response_header (response, "X-Frame-Options", "DENY");
     MHD_add_response_header (response, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header (response, "Referrer-Policy", "no-referrer");
@@ -917,14 +532,14 @@ s_security_headers (struct MHD_Response *response, bool https)
 static enum MHD_Result
 s_queue (web_request_t *req)
 {
-    req->state = S_QUEUED;
+    req->state = WEB_QUEUED;
     struct MHD_Response *response = MHD_create_response_from_buffer (req->answer_len, req->answer,
                                                                      MHD_RESPMEM_MUST_FREE);
     if (!response)
         return MHD_NO;
     req->answer = NULL;    //  the response frees it
     MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, req->type ? req->type : "text/plain");
-    s_security_headers (response, req->daemon->https);
+    web_security_headers (response, req->daemon->https);
     for (int i = 0; i < req->header_count; i++)
         MHD_add_response_header (response, req->headers [i][0], req->headers [i][1]);
     enum MHD_Result rc = MHD_queue_response (req->con, req->status, response);
@@ -944,143 +559,15 @@ s_unlist (webadmin_t *self, web_request_t *req)
 }
 
 //  Resume REQ when it waits, has its answer and no call in flight
-static void
-s_resume (web_request_t *req)
+void
+web_resume (web_request_t *req)
 {
     if (!req->suspended || !req->answered || req->calls > 0)
         return;
     req->suspended = false;
     s_unlist (req->daemon->owner, req);
     MHD_resume_connection (req->con);
-    s_run (req->daemon);
-}
-
-// ---------------------------------------------------------------------------
-//  Streams
-
-static ssize_t
-s_stream_read (void *cls, uint64_t pos, char *buf, size_t max)
-{
-    (void) pos;
-    web_stream_t *stream = (web_stream_t *) cls;
-    if (stream->closing)
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    if (stream->offset < stream->queued) {
-        size_t n = stream->queued - stream->offset;
-        if (n > max)
-            n = max;
-        memcpy (buf, stream->queue + stream->offset, n);
-        stream->offset += n;
-        if (stream->offset == stream->queued)
-            stream->offset = stream->queued = 0;
-        return (ssize_t) n;
-    }
-    //  Nothing to send: wait for web_stream_send or the keep-alive
-    stream->suspended = true;
-    MHD_suspend_connection (stream->con);
-    return 0;
-}
-
-static void
-s_stream_unlist (webadmin_t *self, web_stream_t *stream)
-{
-    for (int i = 0; i < self->stream_count; i++)
-        if (self->streams [i] == stream) {
-            self->streams [i] = self->streams [--self->stream_count];
-            break;
-        }
-}
-
-//  libmicrohttpd is done with the stream's response
-static void
-s_stream_free (void *cls)
-{
-    web_stream_t *stream = (web_stream_t *) cls;
-    s_stream_unlist (stream->owner, stream);
-    if (stream->on_close)
-        stream->on_close (stream, stream->arg);
-    if (stream->req)
-        stream->req->stream = NULL;
-    free (stream->queue);
-    free (stream);
-}
-
-static void
-s_stream_wake (web_stream_t *stream)
-{
-    if (stream->suspended) {
-        stream->suspended = false;
-        MHD_resume_connection (stream->con);
-        s_run (stream->daemon);
-    }
-}
-
-web_stream_t *
-web_stream_open (web_request_t *req, void (*on_close) (web_stream_t *stream, void *arg), void *arg)
-{
-    webadmin_t *self = req->daemon->owner;
-    if (req->answered || req->stream)
-        return NULL;
-    if (self->stream_count >= S_MAX_STREAMS) {
-        web_error (req, MHD_HTTP_SERVICE_UNAVAILABLE, "too many event streams open (%d)", S_MAX_STREAMS);
-        return NULL;
-    }
-    web_stream_t *stream = calloc (1, sizeof *stream);
-    if (!stream) {
-        web_error (req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        return NULL;
-    }
-    stream->owner = self;
-    stream->req = req;
-    stream->con = req->con;
-    stream->daemon = req->daemon;
-    snprintf (stream->user, sizeof stream->user, "%s", req->user);
-    stream->on_close = on_close;
-    stream->arg = arg;
-    stream->last_sent = zclock_mono ();
-    struct MHD_Response *response = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 4096, s_stream_read, stream,
-                                                                       s_stream_free);
-    if (!response) {
-        free (stream);
-        web_error (req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        return NULL;
-    }
-    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
-    s_security_headers (response, req->daemon->https);
-    self->streams [self->stream_count++] = stream;
-    req->stream = stream;
-    req->answered = true;
-    req->state = S_QUEUED;
-    MHD_queue_response (req->con, MHD_HTTP_OK, response);
-    MHD_destroy_response (response);
-    web_stream_send (stream, ": stream open\n\n");
-    return stream;
-}
-
-void
-web_stream_send (web_stream_t *stream, const char *text)
-{
-    size_t len = strlen (text);
-    //  A client that reads nothing for long is dropped (1 MiB behind)
-    if (stream->queued + len > 1024 * 1024) {
-        stream->closing = true;
-        s_stream_wake (stream);
-        return;
-    }
-    char *queue = realloc (stream->queue, stream->queued + len);
-    if (!queue)
-        return;
-    memcpy (queue + stream->queued, text, len);
-    stream->queue = queue;
-    stream->queued += len;
-    stream->last_sent = zclock_mono ();
-    s_stream_wake (stream);
-}
-
-const char *
-web_stream_user (web_stream_t *stream)
-{
-    return stream->user;
+    web_daemon_run (req->daemon);
 }
 
 // ---------------------------------------------------------------------------
@@ -1091,7 +578,7 @@ s_on_access (void *cls, struct MHD_Connection *con, const char *url, const char 
              const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
     (void) version;
-    s_daemon_t *daemon = (s_daemon_t *) cls;
+    web_daemon_t *daemon = (web_daemon_t *) cls;
     webadmin_t *self = daemon->owner;
     web_request_t *req = (web_request_t *) *con_cls;
     if (!req) {    //  first call: headers only
@@ -1127,12 +614,12 @@ s_on_access (void *cls, struct MHD_Connection *con, const char *url, const char 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (req->state == S_NEW) {
+    if (req->state == WEB_NEW) {
         if (req->body_out) {
             fclose (req->body_out);
             req->body_out = NULL;
         }
-        req->state = S_DISPATCHED;
+        req->state = WEB_DISPATCHED;
         s_dispatch (self, req);
         if (req->stream)
             return MHD_YES;
@@ -1144,7 +631,7 @@ s_on_access (void *cls, struct MHD_Connection *con, const char *url, const char 
             return MHD_YES;
         }
     }
-    if (req->state == S_DISPATCHED && req->answered)
+    if (req->state == WEB_DISPATCHED && req->answered)
         return s_queue (req);
     return MHD_YES;
 }
@@ -1154,7 +641,7 @@ s_on_completed (void *cls, struct MHD_Connection *con, void **con_cls, enum MHD_
 {
     (void) con;
     (void) code;
-    s_daemon_t *daemon = (s_daemon_t *) cls;
+    web_daemon_t *daemon = (web_daemon_t *) cls;
     web_request_t *req = (web_request_t *) *con_cls;
     if (!req)
         return;
@@ -1190,7 +677,7 @@ s_on_mhd_log (void *cls, const char *fmt, va_list ap)
     size_t len = strlen (text);
     while (len && text [len - 1] == '\n')
         text [--len] = 0;
-    cw_warn ("webadmin: %s: %s", ((s_daemon_t *) cls)->name, text);
+    cw_warn ("webadmin: %s: %s", ((web_daemon_t *) cls)->name, text);
 }
 
 // ---------------------------------------------------------------------------
@@ -1201,9 +688,9 @@ s_on_soon (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
-    s_daemon_t *daemon = (s_daemon_t *) arg;
+    web_daemon_t *daemon = (web_daemon_t *) arg;
     daemon->soon_timer = -1;
-    s_run (daemon);
+    web_daemon_run (daemon);
     return 0;
 }
 
@@ -1211,8 +698,8 @@ s_on_soon (zloop_t *loop, int timer_id, void *arg)
 //  connections, TLS records already read into GnuTLS's buffers, which the
 //  epoll descriptor no longer shows); what is left after a few rounds gets
 //  a 1 ms timer rather than waiting for the 500 ms tick.
-static void
-s_run (s_daemon_t *daemon)
+void
+web_daemon_run (web_daemon_t *daemon)
 {
     MHD_UNSIGNED_LONG_LONG timeout = 1;
     for (int round = 0; round < 4; round++) {
@@ -1229,7 +716,7 @@ s_on_epoll (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     (void) loop;
     (void) item;
-    s_run ((s_daemon_t *) arg);
+    web_daemon_run ((web_daemon_t *) arg);
     return 0;
 }
 
@@ -1242,12 +729,12 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     int64_t now = zclock_mono ();
     for (int i = self->stream_count - 1; i >= 0; i--) {
         web_stream_t *stream = self->streams [i];
-        if (now - stream->last_sent >= S_STREAM_PING_MS)
+        if (now - stream->last_sent >= WEB_STREAM_PING_MS)
             web_stream_send (stream, ": keep-alive\n\n");
     }
     sessions_expire (self->sessions);
     for (int i = 0; i < self->daemon_count; i++)
-        s_run (&self->daemons [i]);
+        web_daemon_run (&self->daemons [i]);
     return 0;
 }
 
@@ -1277,7 +764,7 @@ s_read_file (const char *path, char *err, size_t errlen, const char *key)
 static int
 s_start (webadmin_t *self, const cw_web_listener_t *at, bool https, char *err, size_t errlen)
 {
-    s_daemon_t *daemon = &self->daemons [self->daemon_count];
+    web_daemon_t *daemon = &self->daemons [self->daemon_count];
     daemon->owner = self;
     daemon->https = https;
     daemon->soon_timer = -1;
@@ -1303,7 +790,7 @@ s_start (webadmin_t *self, const cw_web_listener_t *at, bool https, char *err, s
     struct MHD_OptionItem tls [] = {
         { https ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, self->cert_pem },
         { MHD_OPTION_HTTPS_MEM_KEY, 0, self->key_pem },
-        { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) S_TLS_PRIORITIES },
+        { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) WEB_TLS_PRIORITIES },
         { MHD_OPTION_END, 0, NULL },
     };
     daemon->daemon = MHD_start_daemon (flags, 0, NULL, NULL, s_on_access, daemon, MHD_OPTION_EXTERNAL_LOGGER,
@@ -1426,7 +913,7 @@ webadmin_destroy (webadmin_t **self_p)
     }
     //  The calls still in flight (their replies will never be read)
     while (self->calls) {
-        s_call_t *call = self->calls;
+        web_call_t *call = self->calls;
         s_call_unlink (call);
         json_decref (call->args);
         free (call);
