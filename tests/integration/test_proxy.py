@@ -223,6 +223,15 @@ def registered_everywhere(c, aor, count):
     for k in (1, 2, 3):
         c[k].wait_for(lambda k=k: len(call_ok(c[k], "registrations.list", {"aor": aor})["registrations"]) == count,
                       10, "peer %d does not list %s" % (k, aor))
+        # A peer's contacts are tried only while that peer is alive in this
+        # peer's view: right after the cluster (re)starts, wait for it
+        c[k].wait_for(lambda k=k: others_active(c, k), 10,
+                      lambda k=k: "peer %d does not see every peer active: %s" % (k, call_ok(c[k], "cluster.status")))
+
+
+def others_active(c, k):
+    return all(p["state"] == "active" for p in call_ok(c[k], "cluster.status")["peers"]
+               if p["state"] != "this-system")
 
 
 # -- a small UDP caller --------------------------------------------------------
