@@ -10,45 +10,13 @@ status` read on peer 1.
 """
 import pytest
 
-from cwcluster import Cluster, keep_logs
-from test_license import Issuer
-from test_proxy import (DOMAIN, SIPP, Sipp, call_ok, ensure_rms, finished_ok, peer_addr, register,
-                        registered_everywhere, routing_status, sip_section)
+from test_proxy import (Sipp, ensure_rms, finished_ok, peer_addr, register, registered_everywhere, routing_status,
+                        sip_cluster)
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, request):
-    issuer = Issuer(tmp_path_factory.mktemp("issuer"))
-    sections = {k: {"licensing": {"issuers": [issuer.pub]}, "sip": sip_section(k)} for k in (1, 2, 3)}
-    c = Cluster(tmp_path_factory.mktemp("call_load"), 3, node_sections=sections)
-    c.issuer = issuer
-    failed_before = request.session.testsfailed
-    try:
-        c.start()
-        status, body = c[1].call("routing.status", {})
-        if status != "ok" or "listeners" not in body:
-            pytest.skip("the SIP core is not in this build")
-        if not SIPP:
-            pytest.skip("sipp (sip-tester) is not installed")
-        c.form_guide_way()
-        for k in (1, 2, 3):
-            c[k].wait_for(lambda k=k: all(l["state"] == "listening" for l in routing_status(c[k])["listeners"]),
-                          20, "peer %d is not listening" % k)
-        c.set(1, "sip.domains", DOMAIN)
-        c.wait_replicated("sip.domains", [DOMAIN])
-        for k in (1, 2):
-            call_ok(c[k], "license.add", {"key": issuer.issue("desktop_systems", 20)})
-        for k in (1, 2, 3):
-            c[k].wait_for(lambda k=k: len(routing_status(c[k])["proxy"]["peer_listeners"]) == 2, 20,
-                          lambda k=k: "peer %d: %s" % (k, routing_status(c[k]).get("proxy")))
-        yield c
-    finally:
-        if request.session.testsfailed > failed_before:
-            try:
-                print("node logs kept in", keep_logs([c], "test_call_load"))
-            except OSError:
-                pass
-        c.cleanup()
+    yield from sip_cluster(tmp_path_factory, request, "call_load")
 
 
 @pytest.fixture

@@ -63,11 +63,13 @@ def peer_addr(k):
 
 # -- the cluster, formed once for the file ------------------------------------
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory, request):
+def sip_cluster(tmp_path_factory, request, name):
+    """A formed 3-peer cluster with SIP on every peer, desktop licenses on
+    peers 1 and 2, every peer knowing the others' SIP listeners (a
+    generator for a module fixture; NAME for its folders and kept logs)."""
     issuer = Issuer(tmp_path_factory.mktemp("issuer"))
     sections = {k: {"licensing": {"issuers": [issuer.pub]}, "sip": sip_section(k)} for k in (1, 2, 3)}
-    c = Cluster(tmp_path_factory.mktemp("proxy"), 3, node_sections=sections)
+    c = Cluster(tmp_path_factory.mktemp(name), 3, node_sections=sections)
     c.issuer = issuer
     failed_before = request.session.testsfailed
     try:
@@ -93,10 +95,15 @@ def cluster(tmp_path_factory, request):
     finally:
         if request.session.testsfailed > failed_before:
             try:
-                print("node logs kept in", keep_logs([c], "test_proxy"))
+                print("node logs kept in", keep_logs([c], "test_" + name))
             except OSError:
                 pass
         c.cleanup()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, request):
+    yield from sip_cluster(tmp_path_factory, request, "proxy")
 
 
 def call_ok(node, command, args=None):
