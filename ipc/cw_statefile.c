@@ -185,3 +185,32 @@ cw_state_move_aside (const char *path, char *as, size_t aslen, char *err, size_t
     }
     return 0;
 }
+
+int
+cw_state_open (const char *path, const char *schema, bool check, sqlite3 **db, bool *damage, char *err, size_t errlen)
+{
+    *damage = false;
+    *db = NULL;
+    int rc = sqlite3_open_v2 (path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    char *message = NULL;
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout (*db, 5000);
+        rc = sqlite3_exec (*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &message);
+    }
+    if (rc == SQLITE_OK && check && cw_state_quick_check (*db, "main", err, errlen) != 0) {
+        *damage = true;
+        return -1;
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec (*db, schema, NULL, NULL, &message);
+    if (rc != SQLITE_OK) {
+        *damage = cw_state_is_damage (*db ? sqlite3_extended_errcode (*db) : rc);
+        snprintf (err, errlen, "cannot open %s: %s", path,
+                  message ? message
+                  : *db   ? sqlite3_errmsg (*db)
+                          : "out of memory");
+        sqlite3_free (message);
+        return -1;
+    }
+    return 0;
+}

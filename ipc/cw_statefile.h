@@ -54,6 +54,14 @@ int cw_state_quick_check (sqlite3 *db, const char *schema, char *err, size_t err
 //  not a usable database: SQLITE_CORRUPT or SQLITE_NOTADB.
 bool cw_state_is_damage (int rc);
 
+//  Open PATH (created when absent) in WAL mode with synchronous=FULL,
+//  quick_check it when CHECK, and run SCHEMA (CREATE ... IF NOT EXISTS).
+//  0 with the handle in *DB; -1 with the reason in ERR, *DAMAGE telling
+//  whether SQLite says the file is not a sound database, and *DB the
+//  handle (for the caller to close) or NULL.
+int cw_state_open (const char *path, const char *schema, bool check, sqlite3 **db, bool *damage, char *err,
+                   size_t errlen);
+
 //  Rename PATH, PATH-wal and PATH-shm (those present) to
 //  PATH.damaged-<YYYYMMDDTHHMMSSZ>[-wal|-shm]. The new name of PATH into AS
 //  (may be NULL). 0 or -1 with the reason in ERR.

@@ -40,38 +40,23 @@ static const char *s_schema = "CREATE TABLE IF NOT EXISTS audit ("
 // ---------------------------------------------------------------------------
 //  Opening
 
-//  Open PATH into SELF->db; *DAMAGE when SQLite says it is not a sound
-//  database. CHECK: quick_check it too.
+//  Open PATH into SELF->db (cw_state_open) and prepare the statements;
+//  *DAMAGE when SQLite says it is not a sound database. CHECK: quick_check
+//  it too.
 static int
 s_open (audit_t *self, const char *path, bool check, bool *damage, char *err, size_t errlen)
 {
-    *damage = false;
-    int rc = sqlite3_open_v2 (path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    char *message = NULL;
-    if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout (self->db, 5000);
-        rc = sqlite3_exec (self->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &message);
-    }
-    if (rc == SQLITE_OK && check && cw_state_quick_check (self->db, "main", err, errlen) != 0) {
-        *damage = true;
+    if (cw_state_open (path, s_schema, check, &self->db, damage, err, errlen) != 0)
         return -1;
-    }
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec (self->db, s_schema, NULL, NULL, &message);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2 (self->db,
+    int rc = sqlite3_prepare_v2 (self->db,
                                  "INSERT INTO audit (at, user, source, action, detail, result)"
                                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                                  -1, &self->insert, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2 (self->db, "DELETE FROM audit WHERE seq <= ?1", -1, &self->trim, NULL);
     if (rc != SQLITE_OK) {
-        *damage = cw_state_is_damage (self->db ? sqlite3_extended_errcode (self->db) : rc);
-        snprintf (err, errlen, "cannot open %s: %s", path,
-                  message    ? message
-                  : self->db ? sqlite3_errmsg (self->db)
-                             : "out of memory");
-        sqlite3_free (message);
+        *damage = cw_state_is_damage (sqlite3_extended_errcode (self->db));
+        snprintf (err, errlen, "cannot open %s: %s", path, sqlite3_errmsg (self->db));
         return -1;
     }
     return 0;
