@@ -76,6 +76,8 @@ struct _tms_t {
     char last_success [40], last_attempt [40], registered_at [40];
     int64_t events_sent;
     int64_t alarm_seq;
+    int64_t started;    //  zclock_mono at start
+    int config_seen;    //  config.changed.* STATE messages received
     //  credentials (in memory only while the actor runs)
     unsigned char key [crypto_secretbox_KEYBYTES];
     char *user;
@@ -494,13 +496,49 @@ s_on_config (tms_t *self, const char *key, json_t *value)
     free (now);
 }
 
+//  The routing actor's counts: an event when they changed since the last
+static void
+s_on_routing_status (cw_actor_t *actor, bool ok, json_t *body, void *arg)
+{
+    (void) actor;
+    tms_t *self = arg;
+    if (!ok || !json_is_object (body))
+        return;    //  no routing actor on this node, or it is starting
+    json_t *bindings = json_object_get (json_object_get (body, "registrar"), "bindings");
+    json_t *calls = json_object_get (json_object_get (body, "calls"), "this_peer");
+    if (!json_is_integer (bindings) && !json_is_integer (calls))
+        return;
+    json_t *counts = json_pack ("{s:I, s:I}", "registrations", (json_int_t) json_integer_value (bindings), "calls",
+                                (json_int_t) json_integer_value (calls));
+    char *now = json_dumps (counts, JSON_COMPACT | JSON_SORT_KEYS);
+    char *before = tms_queue_meta_get (self->queue, "routing_counts");
+    if (now && (!before || strcmp (before, now) != 0))
+        s_push (self, "routing", counts, "routing_counts", now);
+    free (before);
+    free (now);
+    json_decref (counts);
+}
+
+static int
+s_on_routing_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    tms_t *self = arg;
+    if (*self->address)
+        cw_actor_request (self->actor, "routing", "routing.status", NULL, s_on_routing_status, self, 2000);
+    return 0;
+}
+
 static void
 s_on_event (cw_actor_t *actor, const cw_envelope_t *ev, json_t *body, void *arg)
 {
     (void) actor;
     tms_t *self = arg;
-    if (ev->type == CW_MSG_STATE && strncmp (ev->command, "config.changed.", 15) == 0)
+    if (ev->type == CW_MSG_STATE && strncmp (ev->command, "config.changed.", 15) == 0) {
+        self->config_seen++;
         s_on_config (self, ev->command + 15, json_object_get (body, "value"));
+    }
 }
 
 //  ---------------------------------------------------------------------
@@ -655,6 +693,10 @@ tms_status (tms_t *self)
                                 (json_int_t) self->events_sent, "address", self->address, "protocol", self->protocol,
                                 "verify_certificate", self->verify, "user", self->user, "queue_bound", TMS_QUEUE_BOUND);
     free (oldest);
+    json_object_set_new (status, "actor", json_string (cw_actor_name (self->actor)));
+    json_object_set_new (status, "pid", json_integer ((json_int_t) getpid ()));
+    json_object_set_new (status, "uptime_s", json_integer ((json_int_t) ((zclock_mono () - self->started) / 1000)));
+    json_object_set_new (status, "config_seen", json_integer (self->config_seen));
     return status;
 }
 
@@ -704,9 +746,11 @@ tms_new (cw_actor_t *actor, char *err, size_t errlen)
     self->loop = cw_actor_loop (actor);
     self->boot = cw_actor_bootstrap (actor);
     self->timer_id = -1;
+    self->started = zclock_mono ();
     self->heartbeat_s = 30;
     self->verify = true;
     self->backoff_s = 1;
+    self->alarm_raised = true;    //  unknown after a restart: cleared once the manager answers
     s_set (&self->address, "");
     s_set (&self->path, S_DEFAULT_PATH);
     s_set (&self->protocol, "https");
@@ -762,6 +806,7 @@ tms_new (cw_actor_t *actor, char *err, size_t errlen)
         zloop_timer (self->loop, 2000, 1, s_on_seeded, self);
         tms_queue_meta_set (self->queue, "config_seeded", "1");
     }
+    zloop_timer (self->loop, 5000, 0, s_on_routing_timer, self);
     //  A boot event once per run of causewayd
     char pid [32];
     snprintf (pid, sizeof pid, "%d", (int) getppid ());

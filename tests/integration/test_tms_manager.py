@@ -184,6 +184,9 @@ def test_outage_failed_alarm_and_no_event_lost_or_doubled(node, manager, certs):
         cli_ok(node, "alarms", "raise", str(90000 + i), "during the outage, tms restarting")
     Node.wait_for(lambda: node.actors()["tms"]["state"] == "running" and node.actors()["tms"]["pid"] != pid, 10,
                   "the tms actor did not come back")
+    # the restarted actor has its alarm subscription when the alarms raised
+    # while it was down have come through the replay
+    Node.wait_for(lambda: status(node)["queue"]["length"] >= 7, 10, "the replayed alarms were not queued")
     cli_ok(node, "alarms", "clear", "90003")
     wait_state(node, "failed")
     assert status(node)["queue"]["length"] >= 8
