@@ -162,20 +162,20 @@ s_check_done (tms_http_t *self)
 tms_http_t *
 tms_http_new (zloop_t *loop)
 {
-    static bool initialised = false;
-    if (!initialised) {
-        if (curl_global_init (CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            return NULL;
-        initialised = true;
-    }
-    tms_http_t *self = calloc (1, sizeof *self);
-    if (!self)
+    //  Counted by libcurl: each tms_http_destroy gives one back
+    if (curl_global_init (CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return NULL;
+    tms_http_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        curl_global_cleanup ();
+        return NULL;
+    }
     self->loop = loop;
     self->timer_id = -1;
     self->multi = curl_multi_init ();
     if (!self->multi) {
         free (self);
+        curl_global_cleanup ();
         return NULL;
     }
     curl_multi_setopt (self->multi, CURLMOPT_SOCKETFUNCTION, s_on_socket);
@@ -197,6 +197,7 @@ tms_http_destroy (tms_http_t **self_p)
     curl_multi_cleanup (self->multi);
     free (self);
     *self_p = NULL;
+    curl_global_cleanup ();
 }
 
 bool
