@@ -66,8 +66,11 @@ struct _tms_t {
     s_state_t state;
     char reason [512];
     bool registered;
-    bool alarm_raised;
-    char alarm_detail [512];
+    enum {
+        S_ALARM_UNKNOWN = 0,
+        S_ALARM_RAISED,
+        S_ALARM_CLEAR
+    } alarm;    //  unknown after a restart
     int backoff_s;
     int timer_id;    //  retry, heartbeat or settle timer; -1 = none
     s_op_t op;
@@ -193,19 +196,17 @@ s_enter (tms_t *self, s_state_t state, const char *reason)
         cw_info ("manager state=%s reason=\"%s\"", s_state_name (state), reason ? reason : "");
     self->state = state;
     snprintf (self->reason, sizeof self->reason, "%s", reason ? reason : "");
-    if (state == S_FAILED) {
-        if (!self->alarm_raised || strcmp (self->alarm_detail, self->reason) != 0) {
-            char detail [1700];
-            snprintf (detail, sizeof detail, "%.1100s: %.500s", self->manager, self->reason);
-            cw_alarm_raise (self->actor, S_ALARM_FAILED, "", detail);
-            self->alarm_raised = true;
-            snprintf (self->alarm_detail, sizeof self->alarm_detail, "%s", self->reason);
-        }
+    //  Raised once when the state becomes failed (its detail the first
+    //  reason: libcurl's messages carry times that change at each retry)
+    if (state == S_FAILED && self->alarm != S_ALARM_RAISED) {
+        char detail [1700];
+        snprintf (detail, sizeof detail, "%.1100s: %.500s", self->manager, self->reason);
+        cw_alarm_raise (self->actor, S_ALARM_FAILED, "", detail);
+        self->alarm = S_ALARM_RAISED;
     }
-    else if (self->alarm_raised && (state == S_ACTIVE || !*self->address)) {
+    else if (self->alarm != S_ALARM_CLEAR && (state == S_ACTIVE || !*self->address)) {
         cw_alarm_clear (self->actor, S_ALARM_FAILED, "");
-        self->alarm_raised = false;
-        self->alarm_detail [0] = 0;
+        self->alarm = S_ALARM_CLEAR;
     }
 }
 
@@ -750,7 +751,6 @@ tms_new (cw_actor_t *actor, char *err, size_t errlen)
     self->heartbeat_s = 30;
     self->verify = true;
     self->backoff_s = 1;
-    self->alarm_raised = true;    //  unknown after a restart: cleared once the manager answers
     s_set (&self->address, "");
     s_set (&self->path, S_DEFAULT_PATH);
     s_set (&self->protocol, "https");

@@ -237,6 +237,10 @@ tms_http_post (tms_http_t *self, const tms_http_request_t *req, tms_http_done_fn
     curl_easy_setopt (e, CURLOPT_WRITEDATA, self);
     curl_easy_setopt (e, CURLOPT_ERRORBUFFER, self->errbuf);
     curl_easy_setopt (e, CURLOPT_NOSIGNAL, 1L);
+    //  A new connection each time: requests are seconds apart, and a
+    //  changed certificate or CA is seen at the next request
+    curl_easy_setopt (e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt (e, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt (e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt (e, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 10000L);
     curl_easy_setopt (e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);

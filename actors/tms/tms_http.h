@@ -6,7 +6,9 @@
     (CURLMOPT_TIMERFUNCTION: a one-shot zloop timer); both end in
     curl_multi_socket_action, after which finished transfers are read with
     curl_multi_info_read and handed to their callback. One request at a
-    time is all the tms actor needs, and all this module allows.
+    time is all the tms actor needs, and all this module allows; each on a
+    new connection (requests are seconds apart, and a changed certificate
+    or CA must be seen at the next one).
 */
 #ifndef TMS_HTTP_H
 #define TMS_HTTP_H
