@@ -414,12 +414,15 @@ s_reconfigure (tms_t *self)
 //  ---------------------------------------------------------------------
 //  Events
 
+//  Queue an event of TYPE with DATA (owned), and meta KEY = VALUE with it
 static void
 s_push (tms_t *self, const char *type, json_t *data, const char *key, const char *value)
 {
     char at [40];
     s_now (at, sizeof at);
-    if (tms_queue_push (self->queue, type, at, data, key, value) < 0)
+    int64_t seq = tms_queue_push (self->queue, type, at, data, key, value);
+    json_decref (data);
+    if (seq < 0)
         cw_error ("manager: cannot queue a %s event (tms.db)", type);
     else if (!tms_http_busy (self->http) && self->state == S_ACTIVE)
         s_kick (self);
@@ -443,7 +446,7 @@ s_on_alarm (zloop_t *loop, zsock_t *reader, void *arg)
             char value [32];
             snprintf (value, sizeof value, "%lld", (long long) seq);
             self->alarm_seq = seq;
-            s_push (self, "alarm", alarm, "alarm_seq", value);
+            s_push (self, "alarm", json_incref (alarm), "alarm_seq", value);
         }
         json_decref (alarm);
         free (topic);
@@ -514,7 +517,7 @@ s_on_routing_status (cw_actor_t *actor, bool ok, json_t *body, void *arg)
     char *now = json_dumps (counts, JSON_COMPACT | JSON_SORT_KEYS);
     char *before = tms_queue_meta_get (self->queue, "routing_counts");
     if (now && (!before || strcmp (before, now) != 0))
-        s_push (self, "routing", counts, "routing_counts", now);
+        s_push (self, "routing", json_incref (counts), "routing_counts", now);
     free (before);
     free (now);
     json_decref (counts);
