@@ -29,6 +29,7 @@
 #include <fcntl.h>
 
 #include "cw_alarm.h"
+#include "cw_statefile.h"
 #include "tms_http.h"
 #include "tms_queue.h"
 
@@ -763,6 +764,10 @@ tms_new (cw_actor_t *actor, char *err, size_t errlen)
     self->peers = json_array ();
     snprintf (self->reason, sizeof self->reason, "no manager: tms.address is empty");
 
+    if (cw_state_dir_check (self->boot->node.state_dir, true, err, errlen) != 0) {
+        tms_destroy (&self);
+        return NULL;
+    }
     char path [4200];
     snprintf (path, sizeof path, "%s/tms.db", self->boot->node.state_dir);
     self->queue = tms_queue_new (path, TMS_QUEUE_BOUND, err, errlen);

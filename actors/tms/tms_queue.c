@@ -7,6 +7,7 @@
 */
 #include "tms_queue.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -34,7 +35,7 @@ tms_queue_new (const char *path, size_t bound, char *err, size_t errlen)
     //  Owner-only from the first byte: the file also holds sealed credentials
     int fd = open (path, O_RDWR | O_CREAT, 0600);
     if (fd < 0) {
-        snprintf (err, errlen, "cannot open %s", path);
+        snprintf (err, errlen, "cannot open %s: %s", path, strerror (errno));
         return NULL;
     }
     close (fd);
