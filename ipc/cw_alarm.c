@@ -196,6 +196,14 @@ static const cw_alarm_def_t s_catalogue [] = {
       "Check that the system named by the zone's addresses is running and reachable from this peer "
       "(`causeway zones status` shows each address's error); correct the addresses, transport or port "
       "with `causeway zones add NAME ...`; the alarm clears as soon as one address answers" },
+
+    //  External manager alarms (50000-50099): raised by the tms actor while it
+    //  cannot reach or register with the manager (SUBJECT "").
+    { 50001, "warning", "External manager connection failed",
+      "Read the reason in `causeway tms status`: check tms.address, tms.path and tms.protocol "
+      "(`causeway config list tms`), that the manager is running and reachable, its certificate "
+      "(tms.verify_certificate, tms.ca_file) and the credentials (`causeway tms credentials USER`); "
+      "feedback events wait in the queue and the alarm clears as soon as the manager answers" },
 };
 
 //  The generic entry for the operator range.

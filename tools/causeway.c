@@ -432,6 +432,21 @@ static const cli_command_t s_commands [] = {
       .help = "Every change made through the web admin or `causeway admin` is recorded on the\n"
               "peer that made it, with who (the web user, or @control:<id> for the CLI), from\n"
               "where, and the result. Never a password or token." },
+    { .words = "tms status", .wire = "tms.status",
+      .render = cli_render_tms_status,
+      .summary = "the external manager: state (active, initialising, failed), reason, event queue",
+      .help = "State, the reason when not active, the manager's URL, the feedback event queue\n"
+              "(length, dropped beyond its bound, oldest) and the last success. Alarm 50001\n"
+              "is raised while the state is failed." },
+    { .words = "tms credentials", .wire = "tms.credentials.set",
+      .args = { { "USER", "user", CLI_ARG_STRING } },
+      .opts = { { "--password-file", "password_file", "F",
+                  "the password is the first line of F (else it is asked on the terminal, not echoed)" } },
+      .run = s_run_with_password, .render = cli_render_done, .done = "credentials of the manager set (user %s)",
+      .summary = "set the user and password this peer gives the external manager (sealed at rest)",
+      .help = "The password is never taken from the command line: it is the first line of\n"
+              "--password-file F, or typed on the terminal without echo. It is stored sealed\n"
+              "(libsodium secretbox, key in <state_dir>/tms.key) and never shown or logged." },
     { .words = "restart", .wire = "restart",
       .render = cli_render_done, .done = "causewayd is restarting",
       .summary = "restart the node: stop every actor, then causewayd starts again" },
@@ -1235,7 +1250,10 @@ s_run_with_password (cli_t *cli, const cli_command_t *cmd, json_t *args)
     }
     if (!*password)
         return cli_usage_error (cmd, "the password is empty%s%s", file ? " in " : "", file ? file : "");
-    json_t *request = json_pack ("{s:O, s:s}", "name", json_object_get (args, "name"), "password", password);
+    //  The row's own arguments (name, user...) and the password, never the file name
+    json_t *request = json_deep_copy (args);
+    json_object_del (request, "password_file");
+    json_object_set_new (request, "password", json_string (password));
     explicit_bzero (password, sizeof password);
     json_t *body = NULL;
     char err [512];

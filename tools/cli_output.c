@@ -1672,3 +1672,32 @@ cli_render_zones_resolve (cli_t *cli, const cli_command_t *cmd, json_t *args, js
     }
     s_table_print_destroy (&table);
 }
+
+//  ---------------------------------------------------------------------
+//  tms status
+
+void
+cli_render_tms_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    const char *state = json_string_value (json_object_get (body, "state"));
+    json_t *queue = json_object_get (body, "queue");
+    if (!state || !json_is_object (queue)) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    const char *reason = json_string_value (json_object_get (body, "reason"));
+    const char *manager = json_string_value (json_object_get (body, "manager"));
+    const char *oldest = json_string_value (json_object_get (queue, "oldest"));
+    const char *success = json_string_value (json_object_get (body, "last_success"));
+    const char *user = json_string_value (json_object_get (body, "user"));
+    printf ("state:         %s%s%s\n", state, reason && *reason ? " - " : "", reason && *reason ? reason : "");
+    printf ("manager:       %s\n", manager && *manager ? manager : "(none: tms.address is empty)");
+    printf ("certificate:   %s\n",
+            json_is_true (json_object_get (body, "verify_certificate")) ? "verified" : "not verified");
+    printf ("credentials:   %s\n", user ? user : "(none)");
+    printf ("queue:         %lld events, %lld dropped, oldest %s\n",
+            (long long) json_integer_value (json_object_get (queue, "length")),
+            (long long) json_integer_value (json_object_get (queue, "dropped")), oldest ? oldest : "-");
+    printf ("events sent:   %lld\n", (long long) json_integer_value (json_object_get (body, "events_sent")));
+    printf ("last success:  %s\n", success ? success : "never");
+}

@@ -1,15 +1,51 @@
-/*  main.c - causeway-tms: a placeholder process for the tms actor.
+/*  main.c - causeway-tms: the tms actor process.
 
-    Its real function (the external manager (TMS-like provisioning): provisioning data, alternatesconfiguration.xml, force refresh) arrives with its own issue. Until then it is a
-    real, supervised actor that answers tms.status
-    (see ipc/cw_placeholder.h).
+    Thin: connect through the actor runtime, open the external manager's
+    connection (tms.h: <state_dir>/tms.db, the alarm socket, libcurl in the
+    actor's zloop), signal READY and run the loop. Without its state (a
+    state_dir it cannot write) it still becomes READY, reports the problem
+    to causewayd (`causeway status` shows it) and answers tms.status with it.
 */
-#include <stddef.h>
-#include "cw_placeholder.h"
+#include "cw_actor.h"
+#include "tms.h"
+
+static cw_reply_status_t
+s_unavailable (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **reply, void *arg)
+{
+    (void) actor;
+    (void) req;
+    (void) args;
+    *reply = cw_error_body ("%s", (const char *) arg);
+    return CW_REPLY_ERROR;
+}
+
+static const cw_command_t s_unavailable_commands [] = {
+    { "tms.status", s_unavailable, CW_CMD_IDEMPOTENT, "the external manager: state, reason, queue" },
+    { "tms.credentials.set", s_unavailable, CW_CMD_IDEMPOTENT, "the manager's credentials {user, password}" },
+    { NULL, NULL, 0, NULL }
+};
 
 int
 main (int argc, char **argv)
 {
-    static const char *const status_commands [] = { "tms.status", NULL };
-    return cw_placeholder_main ("tms", status_commands, argc, argv);
+    cw_actor_t *actor = cw_actor_new ("tms", argc, argv);
+    if (!actor)
+        return 1;
+    char err [1024], problem [1200];
+    tms_t *tms = tms_new (actor, err, sizeof err);
+    int rc = 1;
+    if (tms) {
+        //  SNMP sub-agent (snmp.c) is attached here
+        rc = cw_actor_ready (actor) == 0 ? cw_actor_run (actor) : 1;
+    }
+    else {
+        snprintf (problem, sizeof problem, "no tms state: %s", err);
+        cw_error ("%s", problem);
+        cw_actor_publish (actor, "actor.problem.tms", json_pack ("{s:s}", "problem", problem), true);
+        if (cw_actor_commands (actor, s_unavailable_commands, problem) == 0)
+            rc = cw_actor_ready (actor) == 0 ? cw_actor_run (actor) : 1;
+    }
+    tms_destroy (&tms);
+    cw_actor_destroy (&actor);
+    return rc;
 }

@@ -56,6 +56,15 @@ DEFAULTS.update({
     "sip.registration.allow": ([], "cluster"),
     "sip.registration.deny": ([], "cluster"),
 })
+# The external manager (tms actor)
+DEFAULTS.update({
+    "tms.address": ("", "cluster"),
+    "tms.ca_file": ("", "peer"),
+    "tms.heartbeat_s": (30, "cluster"),
+    "tms.path": ("tms/public/external/management/SystemManagementService.asmx", "cluster"),
+    "tms.protocol": ("https", "cluster"),
+    "tms.verify_certificate": ("on", "cluster"),
+})
 
 
 @pytest.fixture

@@ -96,6 +96,18 @@ static const cw_config_key_t s_keys [] = {
               "failed logins for one account, or from one address, that lock it"),
     CW_K_INT ("webadmin.lockout_s", CLUSTER, 10, 86400, 900,
               "the window in which failed logins are counted, and how long a lock lasts (seconds)"),
+    //  the external manager (tms actor): cluster scope, except the CA file of each peer
+    CW_K_TEXT ("tms.address", CLUSTER, STRING, 0, 255, "",
+               "external manager: host name or IP address, optional :port (\"\" = no manager)"),
+    CW_K_TEXT ("tms.path", CLUSTER, STRING, 1, 255, "tms/public/external/management/SystemManagementService.asmx",
+               "external manager: the path of its management service"),
+    CW_K_ENUM ("tms.protocol", CLUSTER, "https|http", "https", "external manager: the protocol spoken to it"),
+    CW_K_BOOL ("tms.verify_certificate", CLUSTER, "on",
+               "external manager: verify its certificate (against tms.ca_file, else the system CAs)"),
+    CW_K_INT ("tms.heartbeat_s", CLUSTER, 1, 3600, 30,
+              "external manager: seconds between heartbeats, and the longest retry backoff"),
+    CW_K_TEXT ("tms.ca_file", PEER, STRING, 0, 1024, "",
+               "external manager: this peer's CA bundle (PEM path) for tms.verify_certificate (\"\" = system CAs)"),
     //  clustering settings: peer scope (set on each peer, the same on all),
     //  taking effect at `causeway restart`
     CW_K_TEXT ("cluster.name", PEER, FQDN, 0, 253, "", "cluster name: the FQDN of the cluster's SRV records"),
