@@ -645,6 +645,8 @@ s_apply (cw_snmp_t *self)
                                                                                                     HANDLER_CAN_RONLY)
                                                              : NULL;
         if (!registration) {
+            if (handler)
+                netsnmp_handler_free (handler);
             cw_error ("snmp: cannot create the CAUSEWAY-MIB registration");
             return;
         }
