@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -465,11 +466,14 @@ s_net_snmp_start (cw_snmp_t *self)
     netsnmp_ds_set_boolean (NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_ROLE, 1);
     netsnmp_ds_set_boolean (NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_NO_ROOT_ACCESS, 1);
     netsnmp_ds_set_string (NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_X_SOCKET, self->socket);
-    netsnmp_ds_set_int (NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_AGENTX_PING_INTERVAL, 1);
+    //  the sub-agent parses no MIB text: its OIDs are numbers
+    setenv ("MIBS", "", 1);
     snmp_disable_log ();
     snmp_register_callback (SNMP_CALLBACK_LIBRARY, SNMP_CALLBACK_LOGGING, s_net_snmp_log, NULL);
     snmp_enable_calllog ();
     init_agent ("causeway");
+    //  after init_agent, which sets its own default (15 s)
+    netsnmp_ds_set_int (NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_AGENTX_PING_INTERVAL, 1);
     init_snmp ("causeway");
     self->initialised = true;
     cw_copy (self->initialised_socket, sizeof self->initialised_socket, self->socket);

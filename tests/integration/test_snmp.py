@@ -68,14 +68,24 @@ class Snmpd:
             f.write("agentXPerms 0600 0700\n")
             for line in lines:
                 f.write(line + "\n")
-        self.log = open(os.path.join(self.dir, "snmpd.log"), "wb")
-        env = dict(os.environ, SNMP_PERSISTENT_DIR=self.dir, MIBS="")
+        self._spawn()
+
+    def _spawn(self):
+        self.log = open(os.path.join(self.dir, "snmpd.log"), "ab")
+        # its persistent snmpd.conf apart from ours, which it would overwrite at exit
+        env = dict(os.environ, SNMP_PERSISTENT_DIR=os.path.join(self.dir, "persist"), MIBS="")
         self.proc = subprocess.Popen(["snmpd", "-f", "-Lo", "-C", "-c", self.conf, "-M", "/nonexistent",
                                       "-p", os.path.join(self.dir, "pid")],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env)
         Node.wait_for(lambda: os.path.exists(self.socket) or self.proc.poll() is not None, 10,
                       "snmpd made no AgentX socket")
         assert self.proc.poll() is None, self.read_log()
+
+    def restart(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(10)
+        self.log.close()
+        self._spawn()
 
     def read_log(self):
         with open(os.path.join(self.dir, "snmpd.log"), "rb") as f:
@@ -166,6 +176,17 @@ def test_walk_shows_system_name_uptime_and_alarms(tmp_path, snmpd):
         assert r.returncode == 0, r.stderr
         node.wait_for(lambda: 90042 not in alarm_rows(walk() or {}), 10,
                       lambda: "alarm 90042 still in the walk: %r" % walk())
+    finally:
+        node.cleanup()
+
+
+def test_served_again_after_snmpd_restarts(tmp_path, snmpd):
+    node = serving_node(tmp_path, snmpd)
+    try:
+        node.wait_for(lambda: "causewaySystemName.0" in (walk() or {}), 15, "nothing served")
+        snmpd.restart()
+        node.wait_for(lambda: (walk() or {}).get("causewaySystemName.0") == "peer1", 15,
+                      lambda: "not served after snmpd restarted: %r\n%s" % (walk(), snmpd.read_log()))
     finally:
         node.cleanup()
 
