@@ -56,6 +56,12 @@ DEFAULTS.update({
     "sip.registration.allow": ([], "cluster"),
     "sip.registration.deny": ([], "cluster"),
 })
+# SNMP (the tms actor's AgentX sub-agent)
+DEFAULTS.update({
+    "snmp.mode": ("off", "cluster"),
+    "snmp.community": ("", "cluster"),
+    "snmp.agentx_socket": ("/var/agentx/master", "peer"),
+})
 
 
 @pytest.fixture
