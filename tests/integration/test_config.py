@@ -65,6 +65,12 @@ DEFAULTS.update({
     "tms.protocol": ("https", "cluster"),
     "tms.verify_certificate": ("on", "cluster"),
 })
+# SNMP (the tms actor's AgentX sub-agent)
+DEFAULTS.update({
+    "snmp.mode": ("off", "cluster"),
+    "snmp.community": ("", "cluster"),
+    "snmp.agentx_socket": ("/var/agentx/master", "peer"),
+})
 
 
 @pytest.fixture

@@ -116,6 +116,14 @@ static const cw_config_key_t s_keys [] = {
     CW_K_ENUM ("cluster.tls_verify", PEER, "permissive|enforce", "permissive",
                "peer certificates: permissive (encrypt only) or enforce (verify CA, SAN, address)"),
     CW_K_LIST ("cluster.peers", PEER, HOST, 6, "Peer 1..6 addresses, in order, the same on every peer"),
+    //  SNMP (the tms actor's AgentX sub-agent): what the manager reads is
+    //  the same on every peer, the master agent's socket is this host's
+    CW_K_ENUM ("snmp.mode", CLUSTER, "off|v2c|v3", "off",
+               "SNMP: off, or CAUSEWAY-MIB served through the host's snmpd to v2c or v3 managers"),
+    CW_K_TEXT ("snmp.community", CLUSTER, STRING, 0, 64, "",
+               "the v2c community written for snmpd (<runtime_dir>/snmpd.conf); \"\" = none"),
+    CW_K_TEXT ("snmp.agentx_socket", PEER, STRING, 1, 200, "/var/agentx/master",
+               "the AgentX socket of the host's snmpd (taken at the tms actor's start)"),
 };
 
 #define S_KEY_COUNT (sizeof (s_keys) / sizeof (s_keys [0]))
