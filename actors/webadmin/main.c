@@ -4,8 +4,8 @@
     accounts (their commands: webadmin.audit, webadmin.admin.*), start the
     HTTPS and redirect daemons of the bootstrap's webadmin section with the
     routes of every module (login, static files, /metrics, pages, REST
-    API, /alternatesconfiguration.xml), declare webadmin.status, become READY and run the loop. A daemon
-    that cannot start (the address in use) is a problem said to causewayd
+    API, /alternatesconfiguration.xml), declare webadmin.status, become
+    READY and run the loop. A daemon that cannot start (the address in use) is a problem said to causewayd
     as the retained STATE actor.problem.webadmin; the actor then serves its
     commands without a web server rather than crash-looping.
 */
