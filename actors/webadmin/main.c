@@ -5,9 +5,10 @@
     HTTPS and redirect daemons of the bootstrap's webadmin section with the
     routes of every module (login, static files, /metrics, pages, REST
     API, /alternatesconfiguration.xml), declare webadmin.status, become
-    READY and run the loop. A daemon that cannot start (the address in use) is a problem said to causewayd
-    as the retained STATE actor.problem.webadmin; the actor then serves its
-    commands without a web server rather than crash-looping.
+    READY and run the loop. A daemon that cannot start (the address in
+    use) is a problem said to causewayd as the retained STATE
+    actor.problem.webadmin; the actor then serves its commands without a
+    web server rather than crash-looping.
 */
 
 #include "alternates.h"
