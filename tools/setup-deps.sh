@@ -9,7 +9,7 @@ PACKAGES="build-essential cmake pkg-config libczmq-dev libzmq3-dev libconfig-dev
   libjansson-dev libsodium-dev libsystemd-dev libsqlite3-dev libssl-dev
   libcmocka-dev libc-ares-dev python3 python3-zmq python3-pytest iproute2 openssl dnsmasq-base nftables
   clang libclang-rt-14-dev systemd e2fsprogs libre-dev sip-tester baresip-core kamailio
-  libmicrohttpd-dev curl python3-yaml chromium wrk"
+  libmicrohttpd-dev curl libcurl4-openssl-dev python3-yaml chromium wrk"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
