@@ -204,6 +204,15 @@ typedef struct {
     size_t count;
 } s_lines_t;
 
+//  Whether LINE opens the element NAME (not one whose name starts with it)
+static bool
+s_opens (const char *line, const char *name)
+{
+    size_t len = strlen (name);
+    return line [0] == '<' && strncmp (line + 1, name, len) == 0
+        && (line [len + 1] == '>' || line [len + 1] == '/' || line [len + 1] == ' ');
+}
+
 //  The compared lines of TEXT (ThisSystem and Alternates left out)
 static s_lines_t
 s_lines (const char *text)
@@ -223,7 +232,7 @@ s_lines (const char *text)
             if (strncmp (start, skip_to, strlen (skip_to)) == 0)
                 skip_to = NULL;
         }
-        else if (strncmp (start, "<ThisSystem", 11) == 0 || strncmp (start, "<Alternates", 11) == 0) {
+        else if (s_opens (start, "ThisSystem") || s_opens (start, "Alternates")) {
             keep = false;
             bool closed = memmem (start, trimmed, "/>", 2) || memmem (start, trimmed, "</", 2);
             if (!closed)
