@@ -329,7 +329,7 @@ cli_run_tms_diff (cli_t *cli, const cli_command_t *cmd, json_t *args)
 
     json_t *status = NULL;
     char err [512];
-    int rc = cli_request (cli, "cluster.status", json_object (), &status, false, err, sizeof err);
+    int rc = cli_request (cli, "cluster.status", NULL, &status, false, err, sizeof err);
     if (rc != CLI_EXIT_OK) {
         explicit_bzero (secret, sizeof secret);
         return rc;
