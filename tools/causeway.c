@@ -447,6 +447,21 @@ static const cli_command_t s_commands [] = {
       .help = "The password is never taken from the command line: it is the first line of\n"
               "--password-file F, or typed on the terminal without echo. It is stored sealed\n"
               "(libsodium secretbox, key in <state_dir>/tms.key) and never shown or logged." },
+    { .words = "tms diff", .run = cli_run_tms_diff,
+      .opts = { { "--user", "user", "NAME", "an administrator account of the web admin (HTTP Basic)" },
+                { "--password-file", "password_file", "F", "its password: the first line of F" },
+                { "--token-file", "token_file", "F", "an API token (the first line of F) instead of --user" },
+                { "--cacert", "cacert", "FILE", "the CA (PEM) the peers' web certificates must chain to "
+                                                "(default: the system's CA store)" },
+                { "--port", "port", "N", "the peers' web admin port (default: this node's webadmin.listen port)",
+                  .flags = CLI_OPT_INT } },
+      .render = cli_render_tms_diff,
+      .summary = "fetch /alternatesconfiguration.xml from every peer and print what differs (exit 1 if anything)",
+      .help = "The guide's cluster diagnostic (wget of every peer's alternatesconfiguration.xml,\n"
+              "then diff) in one command. Each peer's document is compared line by line with\n"
+              "the primary's (or the first one read); ThisSystem and Alternates name the peer\n"
+              "itself and are not compared. Exit 0 when every peer was read and none differs,\n"
+              "1 otherwise. The certificate is always checked, with the host name." },
     { .words = "restart", .wire = "restart",
       .render = cli_render_done, .done = "causewayd is restarting",
       .summary = "restart the node: stop every actor, then causewayd starts again" },

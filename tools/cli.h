@@ -191,6 +191,9 @@ void cli_render_tms_status (cli_t *cli, const cli_command_t *cmd, json_t *args, 
 void cli_render_zones_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 void cli_render_zones_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 void cli_render_zones_resolve (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+//  tms diff: each peer read or not, then the lines that differ from the
+//  reference's, or "no differences".
+void cli_render_tms_diff (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 //  One alarm-socket message as a readable line.
 void cli_print_alarm_event (const char *topic, json_t *body);
 
@@ -216,5 +219,13 @@ int cli_run_dns_check (cli_t *cli, const cli_command_t *cmd, json_t *args);
 //  dns check: DOMAIN a DNS name, --server IP[:PORT] (before any request)
 const char *cli_check_dns_check (json_t *args);
 int cli_run_firewall_rules (cli_t *cli, const cli_command_t *cmd, json_t *args);
+
+//  ---------------------------------------------------------------------
+//  cli_alternates.c
+
+//  tms diff: every peer's /alternatesconfiguration.xml over HTTPS
+//  (libcurl), compared with the primary's; exit 1 when one differs or
+//  could not be read.
+int cli_run_tms_diff (cli_t *cli, const cli_command_t *cmd, json_t *args);
 
 #endif

@@ -1440,6 +1440,61 @@ cli_render_audit (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *bo
 }
 
 //  ---------------------------------------------------------------------
+//  tms diff
+
+void
+cli_render_tms_diff (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    json_t *peers = json_object_get (body, "peers");
+    if (!json_is_array (peers)) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    json_t *reference = NULL;
+    size_t index;
+    json_t *peer;
+    json_array_foreach (peers, index, peer) {
+        const char *state = json_string_value (json_object_get (peer, "state"));
+        const char *error = json_string_value (json_object_get (peer, "error"));
+        bool is_reference = json_is_true (json_object_get (peer, "reference"));
+        if (is_reference)
+            reference = peer;
+        printf ("peer %lld  %s  %s%s%s%s%s\n", (long long) json_integer_value (json_object_get (peer, "index")),
+                json_string_value (json_object_get (peer, "address")),
+                state && strcmp (state, "ok") == 0 ? "OK"
+                : state                            ? state
+                                                   : "?",
+                error ? ": " : "", error ? error : "",
+                json_is_true (json_object_get (peer, "primary")) ? "  (primary)" : "",
+                is_reference ? "  (the reference)" : "");
+    }
+    bool differ = false;
+    json_array_foreach (peers, index, peer) {
+        json_t *lines = json_object_get (peer, "differences");
+        if (!reference || json_array_size (lines) == 0)
+            continue;
+        differ = true;
+        printf ("--- peer %lld %s\n+++ peer %lld %s\n",
+                (long long) json_integer_value (json_object_get (reference, "index")),
+                json_string_value (json_object_get (reference, "address")),
+                (long long) json_integer_value (json_object_get (peer, "index")),
+                json_string_value (json_object_get (peer, "address")));
+        size_t n;
+        json_t *line;
+        json_array_foreach (lines, n, line)
+            printf ("%s\n", json_string_value (line));
+    }
+    if (!reference)
+        printf ("no peer could be read: nothing compared\n");
+    else if (differ)
+        printf ("the peers' configurations differ\n");
+    else if (json_is_true (json_object_get (body, "all_read")))
+        printf ("no differences\n");
+    else
+        printf ("no differences between the peers read; the others could not be compared\n");
+}
+
+//  ---------------------------------------------------------------------
 //  transforms list|test, search-rules list
 
 void

@@ -535,11 +535,9 @@ s_on_routing_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-static void
-s_on_event (cw_actor_t *actor, const cw_envelope_t *ev, json_t *body, void *arg)
+void
+tms_on_event (tms_t *self, const cw_envelope_t *ev, json_t *body)
 {
-    (void) actor;
-    tms_t *self = arg;
     if (ev->type == CW_MSG_STATE && strncmp (ev->command, "config.changed.", 15) == 0) {
         self->config_seen++;
         s_on_config (self, ev->command + 15, json_object_get (body, "value"));
@@ -806,7 +804,6 @@ tms_new (cw_actor_t *actor, char *err, size_t errlen)
         tms_destroy (&self);
         return NULL;
     }
-    cw_actor_on_event (actor, s_on_event, self);
 
     //  The first replay of the retained configuration makes no events;
     //  after it (and on every later start) each change does

@@ -31,10 +31,13 @@
 typedef struct _tms_t tms_t;
 
 //  Open <state_dir>/tms.db, connect to the alarm socket, declare the
-//  commands and event handler on ACTOR (borrowed, outlives the result).
+//  commands on ACTOR (borrowed, outlives the result).
 //  NULL with the reason in ERR.
 tms_t *tms_new (cw_actor_t *actor, char *err, size_t errlen);
 void tms_destroy (tms_t **self_p);
+//  Feed every EVENT/STATE the actor receives (main.c's event handler
+//  calls it): config.changed.* reconfigures the connection. BODY borrowed.
+void tms_on_event (tms_t *self, const cw_envelope_t *ev, json_t *body);
 
 //  The status reply body (new object): {"state", "reason", "manager",
 //  "queue": {"length", "dropped", "oldest"}, "last_success", ...}.

@@ -4,12 +4,14 @@
     accounts (their commands: webadmin.audit, webadmin.admin.*), start the
     HTTPS and redirect daemons of the bootstrap's webadmin section with the
     routes of every module (login, static files, /metrics, pages, REST
-    API), declare webadmin.status, become READY and run the loop. A daemon
-    that cannot start (the address in use) is a problem said to causewayd
-    as the retained STATE actor.problem.webadmin; the actor then serves its
-    commands without a web server rather than crash-looping.
+    API, /alternatesconfiguration.xml), declare webadmin.status, become
+    READY and run the loop. A daemon that cannot start (the address in
+    use) is a problem said to causewayd as the retained STATE
+    actor.problem.webadmin; the actor then serves its commands without a
+    web server rather than crash-looping.
 */
 
+#include "alternates.h"
 #include "api.h"
 #include "metrics.h"
 #include "pages.h"
@@ -84,7 +86,8 @@ s_web_new (cw_actor_t *actor, s_state_t *state, char *err, size_t errlen)
     webadmin_t *web = webadmin_new (actor, state->accounts, state->audit, err, errlen);
     if (!web)
         return NULL;
-    if (session_routes (web) || static_routes (web) || metrics_routes (web) || pages_routes (web) || api_routes (web)) {
+    if (session_routes (web) || static_routes (web) || metrics_routes (web) || pages_routes (web) || api_routes (web)
+        || alternates_routes (web)) {
         snprintf (err, errlen, "too many route tables");
         webadmin_destroy (&web);
     }

@@ -33,25 +33,10 @@ COMMUNITY = "cw-snmp-test"
 ACTORS = [{"name": a, "restart": "permanent", "shutdown_timeout_ms": 2000}
           for a in ("alarms", "replication", "tms")]
 
-
-
-def _tms_runs_the_sub_agent():
-    """Whether causeway-tms's main.c wires the sub-agent in (actors/tms/snmp.h)."""
-    try:
-        with open(os.path.join(BIN, "causeway-tms"), "rb") as f:
-            return b"serving CAUSEWAY-MIB" in f.read()
-    except OSError:
-        return False
-
-
 pytestmark = [
     pytest.mark.skipif(not shutil.which("snmpd") or not shutil.which("snmpwalk"),
                        reason="needs snmpd and snmpwalk (tools/setup-deps.sh)"),
-    pytest.mark.skipif(not _tms_runs_the_sub_agent(),
-                       reason="causeway-tms does not run the SNMP sub-agent: its main.c must call "
-                              "cw_snmp_new / cw_snmp_on_event / cw_snmp_destroy (actors/tms/snmp.h)"),
 ]
-
 
 class Snmpd:
     """Our own snmpd: AgentX master on a socket in a folder of ours."""
@@ -102,7 +87,6 @@ class Snmpd:
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-
 def walk(port=PORT, community=COMMUNITY, oid=ROOT, timeout=2):
     """snmpwalk with CAUSEWAY-MIB's names: {name.index: value}, None when the
     agent did not answer."""
@@ -119,7 +103,6 @@ def walk(port=PORT, community=COMMUNITY, oid=ROOT, timeout=2):
             rows[m.group(1)] = m.group(2).strip().strip('"')
     return rows
 
-
 def alarm_rows(rows):
     """{alarm id: {column: value}} from a walk."""
     by_index = {}
@@ -129,20 +112,17 @@ def alarm_rows(rows):
             by_index.setdefault(m.group(2), {})[m.group(1)] = value
     return {int(r["Id"]): r for r in by_index.values() if "Id" in r}
 
-
 @pytest.fixture
 def snmpd():
     d = Snmpd(lines=["rocommunity %s default" % COMMUNITY])
     yield d
     d.stop()
 
-
 def serving_node(tmp_path, snmpd, name="peer1"):
     node = Node(tmp_path, name=name, actors=ACTORS).start()
     node.cli("config", "set", "snmp.agentx_socket", snmpd.socket)
     node.cli("config", "set", "snmp.mode", "v2c")
     return node
-
 
 def test_walk_shows_system_name_uptime_and_alarms(tmp_path, snmpd):
     node = serving_node(tmp_path, snmpd)
@@ -179,7 +159,6 @@ def test_walk_shows_system_name_uptime_and_alarms(tmp_path, snmpd):
     finally:
         node.cleanup()
 
-
 def test_served_again_after_snmpd_restarts(tmp_path, snmpd):
     node = serving_node(tmp_path, snmpd)
     try:
@@ -189,7 +168,6 @@ def test_served_again_after_snmpd_restarts(tmp_path, snmpd):
                       lambda: "not served after snmpd restarted: %r\n%s" % (walk(), snmpd.read_log()))
     finally:
         node.cleanup()
-
 
 def test_mode_off_serves_nothing(tmp_path, snmpd):
     node = Node(tmp_path, actors=ACTORS).start()
@@ -207,7 +185,6 @@ def test_mode_off_serves_nothing(tmp_path, snmpd):
         node.wait_for(lambda: "causewaySystemName.0" in (walk() or {}), 10, "v2c again serves nothing")
     finally:
         node.cleanup()
-
 
 def test_community_file_for_snmpd(tmp_path):
     """snmp.community becomes <runtime_dir>/snmpd.conf; an snmpd that
@@ -243,7 +220,6 @@ def test_community_file_for_snmpd(tmp_path):
     with open(node.log_path, "rb") as f:
         tms_lines = [l for l in f.read().decode(errors="replace").splitlines() if " tms[" in l]
     assert tms_lines and not [l for l in tms_lines if secret in l]
-
 
 def test_peer_table_of_a_two_peer_cluster(make_cluster, snmpd):
     c = make_cluster(2, node_sections={k: {"actors": ACTORS} for k in (1, 2)})
