@@ -12,9 +12,11 @@
 
     Other actors learn of changes from the EVENT data.changed.<ns>
     {"ns","seq","rows": [[key, value|null], ...] | null}, published on
-    every peer when changes to NS were committed or applied there (null
-    rows: too many to list, or the data was replaced by a snapshot: read
-    the namespace again).
+    every peer when changes to NS were committed or applied there, at most
+    5,000 rows per event (several events with the same seq when more
+    changed; a row's last value only). Null rows: too much to list (a
+    value over 64 KiB, over 64 MiB in one tick), or the data was replaced
+    by a snapshot: read the namespace again.
 
     Functions of the configuration store; where a write is committed (here
     or on the primary) is replication.c's business.

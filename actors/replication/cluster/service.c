@@ -16,8 +16,9 @@
 #include "data.h"
 #include "layer.h"
 
-#define S_EVENT_ROWS_MAX 256      //  more changed rows than this: "rows": null
-#define S_EVENT_VALUE_MAX 4096    //  a longer value: "rows": null
+#define S_EVENT_ROWS_CHUNK 5000                //  rows per data.changed event (more: several events)
+#define S_EVENT_VALUE_MAX (64 * 1024)          //  a longer value: "rows": null
+#define S_EVENT_BYTES_MAX (64 * 1024 * 1024)    //  more changed bytes in a tick: "rows": null
 
 struct _cw_service_t {
     cw_cluster_t *core;
@@ -78,21 +79,28 @@ s_cmd_data_list (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json
 //  evaluation name the rows that changed; when they cannot (a snapshot, a
 //  reset, another history), every namespace is announced with null rows.
 
-//  ns -> {key: value | null}, in the order of the changes
+typedef struct {
+    json_t *changed;    //  ns -> {key: value | null}, in the order of the changes
+    size_t bytes;       //  listed so far
+} s_collect_t;
+
 static void
 s_collect_row (const char *ns, const char *key, const char *value, void *arg)
 {
-    json_t *changed = arg;
-    json_t *rows = json_object_get (changed, ns);
+    s_collect_t *collect = arg;
+    json_t *rows = json_object_get (collect->changed, ns);
     if (!rows) {
         rows = json_object ();
-        json_object_set_new (changed, ns, rows);
+        json_object_set_new (collect->changed, ns, rows);
     }
-    if (json_is_object (rows) && json_object_size (rows) < S_EVENT_ROWS_MAX
-        && (!value || strlen (value) <= S_EVENT_VALUE_MAX))
+    size_t size = strlen (key) + (value ? strlen (value) : 0);
+    if (json_is_object (rows) && collect->bytes + size <= S_EVENT_BYTES_MAX
+        && (!value || strlen (value) <= S_EVENT_VALUE_MAX)) {
         json_object_set_new (rows, key, value ? json_string (value) : json_null ());
+        collect->bytes += size;
+    }
     else
-        json_object_set_new (changed, ns, json_null ());    //  too much to list
+        json_object_set_new (collect->changed, ns, json_null ());    //  too much to list
 }
 
 static int
@@ -101,6 +109,15 @@ s_collect_changeset (int64_t seq, const void *changeset, int len, const char *ha
     (void) seq;
     (void) hash;
     return cw_data_changes (changeset, len, s_collect_row, arg) ? -1 : 0;
+}
+
+static void
+s_publish_rows (cw_cluster_t *core, const char *ns, int64_t seq, json_t *list)
+{
+    char topic [256];
+    snprintf (topic, sizeof topic, "data.changed.%s", ns);
+    cw_actor_publish (cw_cluster_actor (core), topic,
+                      json_pack ("{s:s, s:I, s:o}", "ns", ns, "seq", (json_int_t) seq, "rows", list), false);
 }
 
 static void
@@ -122,11 +139,12 @@ s_data_tick (cw_cluster_t *core, void *arg)
     if (seq < 0 || (seq == self->data_seq && strcmp (cluster_id, self->cluster_id) == 0))
         return;
     json_t *changed = json_object ();
+    s_collect_t collect = { changed, 0 };
     char err [256];
     //  Another history continues ours only when we had no change yet (a
     //  new subordinate's first snapshot)
     bool listed = seq > self->data_seq && (self->data_seq == 0 || strcmp (cluster_id, self->cluster_id) == 0)
-               && cw_replog_changesets_since (replog, self->data_seq, s_collect_changeset, changed, err, sizeof err)
+               && cw_replog_changesets_since (replog, self->data_seq, s_collect_changeset, &collect, err, sizeof err)
                       == CW_REPLOG_OK;
     if (!listed) {
         json_object_clear (changed);
@@ -140,18 +158,24 @@ s_data_tick (cw_cluster_t *core, void *arg)
     json_t *rows;
     json_object_foreach (changed, ns, rows) {
         zhashx_update (self->namespaces, ns, self);
-        json_t *list = json_null ();
-        if (json_is_object (rows)) {
-            list = json_array ();
-            const char *key;
-            json_t *value;
-            json_object_foreach (rows, key, value)
-                json_array_append_new (list, json_pack ("[s, O]", key, value));
+        if (!json_is_object (rows)) {
+            s_publish_rows (core, ns, seq, json_null ());
+            continue;
         }
-        char topic [256];
-        snprintf (topic, sizeof topic, "data.changed.%s", ns);
-        cw_actor_publish (cw_cluster_actor (core), topic,
-                          json_pack ("{s:s, s:I, s:o}", "ns", ns, "seq", (json_int_t) seq, "rows", list), false);
+        json_t *list = json_array ();
+        const char *key;
+        json_t *value;
+        json_object_foreach (rows, key, value) {
+            json_array_append_new (list, json_pack ("[s, O]", key, value));
+            if (json_array_size (list) == S_EVENT_ROWS_CHUNK) {
+                s_publish_rows (core, ns, seq, list);
+                list = json_array ();
+            }
+        }
+        if (json_array_size (list) > 0 || json_object_size (rows) == 0)
+            s_publish_rows (core, ns, seq, list);
+        else
+            json_decref (list);
     }
     json_decref (changed);
 }
