@@ -405,7 +405,14 @@ s_on_reply (web_request_t *req, bool ok, json_t *body, void *arg)
     const char *error = ok ? NULL : json_string_value (json_object_get (body, "error"));
     if (!ok && !error)
         error = "the actor answered an error without a message";
-    if (call->detail)
+    if (call->detail && (!ok || json_is_true (json_object_get (body, "secret")))
+        && strcmp (call->line->command, "config.set") == 0) {
+        //  The value of a secret key (or of a refused change) is not kept
+        char detail [200];
+        snprintf (detail, sizeof detail, "{\"key\":\"%.150s\"}", call->key ? call->key : "");
+        webadmin_audit_request (req, call->line->command, detail, error);
+    }
+    else if (call->detail)
         webadmin_audit_request (req, call->line->command, call->detail, error);
     if (!ok)
         web_error (req, api_status_for (error), "%s", error);

@@ -37,8 +37,9 @@ s_config_form (html_t *html, page_t *page, json_t *entry, bool locked)
 {
     const char *key = cw_jtext (entry, "key");
     bool refused = page->error_key && strcmp (page->error_key, key) == 0;
-    char *value = refused ? strdup (cw_jtext (page->form, "value"))
-                          : page_value_text (json_object_get (entry, "value"));
+    bool secret = json_is_true (json_object_get (entry, "secret"));
+    char *value = refused || secret ? strdup (secret ? "" : cw_jtext (page->form, "value"))
+                                    : page_value_text (json_object_get (entry, "value"));
     json_t *choices = json_object_get (entry, "choices");
     html_raw (html, "<form class=\"config\" method=\"post\" action=\"/configuration\" data-key=\"");
     html_text (html, key);
@@ -65,6 +66,12 @@ s_config_form (html_t *html, page_t *page, json_t *entry, bool locked)
         }
         html_raw (html, "</select>");
     }
+    else if (secret)
+        //  A secret is never sent back: typed anew, or left as it is
+        html_raw (html,
+                  "<input type=\"password\" name=\"value\" value=\"\" autocomplete=\"new-password\""
+                  " placeholder=\"%s\">",
+                  *cw_jtext (entry, "value") ? "set (type a new one to change it)" : "not set");
     else {
         html_raw (html, "<input type=\"text\" name=\"value\" value=\"");
         html_text (html, value);
@@ -165,7 +172,8 @@ s_on_config_set (web_request_t *req, bool ok, json_t *body, void *arg)
     bool unset = action && strcmp (action, "unset") == 0;
     const char *error = *cw_jtext (body, "error") ? cw_jtext (body, "error") : "no answer";
     char detail [1024];
-    if (unset)
+    //  The value only of a change made to a key that is not secret
+    if (unset || !ok || json_is_true (json_object_get (body, "secret")))
         snprintf (detail, sizeof detail, "%s", key);
     else
         snprintf (detail, sizeof detail, "%s=%s", key, web_form (req, "value") ? web_form (req, "value") : "");

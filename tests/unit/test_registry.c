@@ -276,8 +276,8 @@ test_enum (void **state)
 {
     (void) state;
     //  The first enum key: cluster.tls_verify.
-    cw_config_key_t key = { "cluster.tls_verify", CW_SCOPE_PEER,      CW_TYPE_ENUM,     0,     0, 0,
-                            "permissive|enforce", CW_DEFAULT_LITERAL, "\"permissive\"", "test" };
+    cw_config_key_t key = { "cluster.tls_verify", CW_SCOPE_PEER,      CW_TYPE_ENUM,     0,      0,    0,
+                            "permissive|enforce", CW_DEFAULT_LITERAL, "\"permissive\"", "test", false };
     json_t *value = json_string ("Enforce");
     char err [256];
     json_t *out = cw_registry_normalize (&key, value, err, sizeof (err));
@@ -289,8 +289,8 @@ test_enum (void **state)
     assert_null (cw_registry_normalize (&key, value, err, sizeof (err)));
     assert_string_equal (err, "cluster.tls_verify: 'strict' is not allowed; allowed: permissive, enforce");
     json_decref (value);
-    cw_config_key_t version = { "cluster.ip_version", CW_SCOPE_PEER, CW_TYPE_ENUM, 0, 0, 0, "4|6",
-                                CW_DEFAULT_LITERAL,   "\"4\"",       "test" };
+    cw_config_key_t version = { "cluster.ip_version", CW_SCOPE_PEER, CW_TYPE_ENUM, 0,    0, 0, "4|6",
+                                CW_DEFAULT_LITERAL,   "\"4\"",       "test",       false };
     value = json_integer (6);
     out = cw_registry_normalize (&version, value, err, sizeof (err));
     assert_non_null (out);

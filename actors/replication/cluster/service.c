@@ -16,8 +16,8 @@
 #include "data.h"
 #include "layer.h"
 
-#define S_EVENT_ROWS_CHUNK 5000                //  rows per data.changed event (more: several events)
-#define S_EVENT_VALUE_MAX (64 * 1024)          //  a longer value: "rows": null
+#define S_EVENT_ROWS_CHUNK 5000                 //  rows per data.changed event (more: several events)
+#define S_EVENT_VALUE_MAX (64 * 1024)           //  a longer value: "rows": null
 #define S_EVENT_BYTES_MAX (64 * 1024 * 1024)    //  more changed bytes in a tick: "rows": null
 
 struct _cw_service_t {

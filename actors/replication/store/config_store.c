@@ -479,7 +479,10 @@ cw_config_store_value (cw_config_store_t *self, const cw_config_key_t *key, bool
             value = stored ? cw_registry_normalize (key, stored, err, sizeof (err)) : NULL;
             if (!value)
                 cw_warn ("config store: stored value ignored key=%s value=%.100s reason=\"%s\"", key->name,
-                         text ? text : "(null)", stored ? err : "not JSON");
+                         key->secret ? CW_SECRET_MASK
+                         : text      ? text
+                                     : "(null)",
+                         stored ? err : "not JSON");
             json_decref (stored);
         }
         else if (rc != SQLITE_DONE) {
@@ -631,7 +634,8 @@ cw_config_store_set (cw_config_store_t *self, const cw_config_key_t *key, json_t
     }
     int rc = s_commit (self, key, text, err, errlen);
     if (rc == 0) {
-        cw_info ("config set key=%s scope=%s value=%.200s", key->name, cw_scope_name (key->scope), text);
+        cw_info ("config set key=%s scope=%s value=%.200s", key->name, cw_scope_name (key->scope),
+                 key->secret ? CW_SECRET_MASK : text);
         s_notify (self, key);
     }
     free (text);
@@ -710,6 +714,19 @@ s_arg_key (const char *command, json_t *args, json_t **reply)
     return key;
 }
 
+//  ENTRY as answered to a reader: a secret key's value masked when set
+static json_t *
+s_public (json_t *entry, const cw_config_key_t *key)
+{
+    if (entry && key->secret) {
+        json_t *value = json_object_get (entry, "value");
+        if (json_is_string (value) && json_string_length (value) > 0)
+            json_object_set_new (entry, "value", json_string (CW_SECRET_MASK));
+        json_object_set_new (entry, "secret", json_true ());
+    }
+    return entry;
+}
+
 static cw_reply_status_t
 s_handle_write (cw_config_store_t *self, const cw_config_key_t *key, json_t *value, json_t **reply)
 {
@@ -725,7 +742,7 @@ s_handle_write (cw_config_store_t *self, const cw_config_key_t *key, json_t *val
         *reply = cw_error_body ("%s", err);
         return CW_REPLY_ERROR;
     }
-    *reply = cw_config_store_entry (self, key, true);
+    *reply = s_public (cw_config_store_entry (self, key, true), key);
     return CW_REPLY_OK;
 }
 
@@ -779,7 +796,7 @@ cw_config_store_handle (cw_config_store_t *self, const char *command, json_t *ar
         const cw_config_key_t *key = s_arg_key (command, args, reply);
         if (!key)
             return CW_REPLY_ERROR;
-        *reply = cw_config_store_entry (self, key, true);
+        *reply = s_public (cw_config_store_entry (self, key, true), key);
         if (json_is_true (json_object_get (args, "describe")))
             s_describe (*reply, key);
         return CW_REPLY_OK;
@@ -819,7 +836,7 @@ cw_config_store_handle (cw_config_store_t *self, const char *command, json_t *ar
         json_t *list = json_array ();
         for (size_t i = 0; i < count; i++)
             if (strncmp (sorted [i]->name, text, strlen (text)) == 0) {
-                json_t *entry = cw_config_store_entry (self, sorted [i], true);
+                json_t *entry = s_public (cw_config_store_entry (self, sorted [i], true), sorted [i]);
                 json_array_append_new (list, describe ? s_describe (entry, sorted [i]) : entry);
             }
         *reply = json_pack ("{s:o}", "config", list);

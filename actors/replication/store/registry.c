@@ -28,29 +28,33 @@
 
 #define CW_K_BOOL(name, scope, dflt, desc)                                                                             \
     {                                                                                                                  \
-        name, CW_SCOPE_##scope, CW_TYPE_BOOL, 0, 0, 0, NULL, CW_DEFAULT_LITERAL, "\"" dflt "\"", desc                  \
+        name, CW_SCOPE_##scope, CW_TYPE_BOOL, 0, 0, 0, NULL, CW_DEFAULT_LITERAL, "\"" dflt "\"", desc, false           \
     }
 #define CW_K_INT(name, scope, lo, hi, dflt, desc)                                                                      \
     {                                                                                                                  \
-        name, CW_SCOPE_##scope, CW_TYPE_INT, 0, lo, hi, NULL, CW_DEFAULT_LITERAL, #dflt, desc                          \
+        name, CW_SCOPE_##scope, CW_TYPE_INT, 0, lo, hi, NULL, CW_DEFAULT_LITERAL, #dflt, desc, false                   \
     }
 #define CW_K_ENUM(name, scope, choices, dflt, desc)                                                                    \
     {                                                                                                                  \
-        name, CW_SCOPE_##scope, CW_TYPE_ENUM, 0, 0, 0, choices, CW_DEFAULT_LITERAL, "\"" dflt "\"", desc               \
+        name, CW_SCOPE_##scope, CW_TYPE_ENUM, 0, 0, 0, choices, CW_DEFAULT_LITERAL, "\"" dflt "\"", desc, false        \
     }
 #define CW_K_TEXT(name, scope, type, lo, hi, dflt, desc)                                                               \
     {                                                                                                                  \
-        name, CW_SCOPE_##scope, CW_TYPE_##type, 0, lo, hi, NULL, CW_DEFAULT_LITERAL, "\"" dflt "\"", desc              \
+        name, CW_SCOPE_##scope, CW_TYPE_##type, 0, lo, hi, NULL, CW_DEFAULT_LITERAL, "\"" dflt "\"", desc, false       \
+    }
+#define CW_K_SECRET(name, scope, lo, hi, desc)                                                                         \
+    {                                                                                                                  \
+        name, CW_SCOPE_##scope, CW_TYPE_STRING, 0, lo, hi, NULL, CW_DEFAULT_LITERAL, "\"\"", desc, true                \
     }
 #define CW_K_LIST(name, scope, type, items, desc)                                                                      \
     {                                                                                                                  \
-        name, CW_SCOPE_##scope, CW_TYPE_##type, items, 0, 0, NULL, CW_DEFAULT_LITERAL, "[]", desc                      \
+        name, CW_SCOPE_##scope, CW_TYPE_##type, items, 0, 0, NULL, CW_DEFAULT_LITERAL, "[]", desc, false               \
     }
 
 static const cw_config_key_t s_keys [] = {
     //  peer scope: set on each peer, never replicated
     { "system.name", CW_SCOPE_PEER, CW_TYPE_STRING, 0, 1, 63, NULL, CW_DEFAULT_NODE_NAME, NULL,
-      "the name of this system; the peer of its alarms (default: the bootstrap node.name)" },
+      "the name of this system; the peer of its alarms (default: the bootstrap node.name)", false },
     CW_K_TEXT ("dns.hostname", PEER, HOSTNAME, 0, 63, "", "host name of this peer (one DNS label)"),
     CW_K_TEXT ("dns.domain", PEER, FQDN, 0, 253, "", "DNS domain of this peer"),
     CW_K_LIST ("dns.servers", PEER, IP, 5, "DNS servers this peer asks"),
@@ -69,7 +73,8 @@ static const cw_config_key_t s_keys [] = {
     CW_K_INT ("sip.registration.default_expires", CLUSTER, 60, 604800, 3600,
               "registration time granted when the REGISTER names none, seconds"),
     { "sip.registration.room_system_agents", CW_SCOPE_CLUSTER, CW_TYPE_STRING, 32, 1, 128, NULL, CW_DEFAULT_LITERAL,
-      "[]", "User-Agent glob patterns of room systems (they take room_systems licenses; others desktop_systems)" },
+      "[]", "User-Agent glob patterns of room systems (they take room_systems licenses; others desktop_systems)",
+      false },
     CW_K_BOOL ("call_routing.signaling_optimization", CLUSTER, "off",
                "drop out of the signalling path of calls that need no interworking"),
     CW_K_INT ("call_routing.ringing_timeout_s", CLUSTER, 5, 600, 120,
@@ -87,9 +92,9 @@ static const cw_config_key_t s_keys [] = {
     CW_K_ENUM ("sip.auth.algorithms", CLUSTER, "both|md5|sha256", "both",
                "digest challenges: both (SHA-256 first, then MD5), md5 or sha256 alone"),
     { "sip.registration.allow", CW_SCOPE_CLUSTER, CW_TYPE_STRING, 100, 1, 255, NULL, CW_DEFAULT_LITERAL, "[]",
-      "alias patterns that may register (empty: every alias not denied)" },
+      "alias patterns that may register (empty: every alias not denied)", false },
     { "sip.registration.deny", CW_SCOPE_CLUSTER, CW_TYPE_STRING, 100, 1, 255, NULL, CW_DEFAULT_LITERAL, "[]",
-      "alias patterns that may not register (wins over allow)" },
+      "alias patterns that may not register (wins over allow)", false },
     CW_K_INT ("webadmin.session_idle_s", CLUSTER, 60, 86400, 1800,
               "a web admin session ends after this many seconds without a request"),
     CW_K_INT ("webadmin.lockout_failures", CLUSTER, 2, 100, 5,
@@ -120,8 +125,8 @@ static const cw_config_key_t s_keys [] = {
     //  the same on every peer, the master agent's socket is this host's
     CW_K_ENUM ("snmp.mode", CLUSTER, "off|v2c|v3", "off",
                "SNMP: off, or CAUSEWAY-MIB served through the host's snmpd to v2c or v3 managers"),
-    CW_K_TEXT ("snmp.community", CLUSTER, STRING, 0, 64, "",
-               "the v2c community written for snmpd (<runtime_dir>/snmpd.conf); \"\" = none"),
+    CW_K_SECRET ("snmp.community", CLUSTER, 0, 64,
+                 "the v2c community written for snmpd (<runtime_dir>/snmpd.conf); \"\" = none (secret: shown masked)"),
     CW_K_TEXT ("snmp.agentx_socket", PEER, STRING, 1, 200, "/var/agentx/master",
                "the AgentX socket of the host's snmpd (taken at the tms actor's start)"),
 };
@@ -446,7 +451,10 @@ static void
 s_reject (const cw_config_key_t *key, json_t *value, const char *why, char *err, size_t errlen)
 {
     char repr [128], allowed [256];
-    s_repr (value, repr, sizeof (repr));
+    if (key->secret)
+        snprintf (repr, sizeof repr, "the value");
+    else
+        s_repr (value, repr, sizeof (repr));
     cw_registry_allowed (key, allowed, sizeof (allowed));
     if (err && errlen)
         snprintf (err, errlen, "%s: %s %s; allowed: %s", key->name, repr, why, allowed);

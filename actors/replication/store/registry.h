@@ -12,6 +12,9 @@
     (one RFC 1123 label), FQDN, IP address (v4 or v6), host (IP address or
     FQDN); and a list of any of these with a maximum number of items.
 
+    A secret key (e.g. snmp.community) is written like any other but its
+    value is never logged, never echoed in an error, and shown masked.
+
     cw_registry_normalize is the one place where a value from outside
     (control protocol, CLI, web, peer) is checked: it returns the value in
     its stored form (booleans "on"/"off", integers as JSON numbers, lists
@@ -59,7 +62,13 @@ typedef struct {
     cw_default_from_t default_from;
     const char *default_json;    //  JSON text of the default ("\"off\"", "1800", "[]")
     const char *description;     //  one line, for the README and help
+    bool secret;                 //  never logged; config.get/list show CW_SECRET_MASK
 } cw_config_key_t;
+
+//  What config.get/list (and so the CLI and the pages) show instead of a
+//  secret key's value when it is set; its real value goes only to the
+//  actors (config.changed events) and into the store.
+#define CW_SECRET_MASK "********"
 
 //  The whole registry, in declaration order; COUNT gets the number of keys.
 const cw_config_key_t *cw_registry_keys (size_t *count);
