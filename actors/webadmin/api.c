@@ -405,12 +405,14 @@ s_on_reply (web_request_t *req, bool ok, json_t *body, void *arg)
     const char *error = ok ? NULL : json_string_value (json_object_get (body, "error"));
     if (!ok && !error)
         error = "the actor answered an error without a message";
-    if (call->detail && (!ok || json_is_true (json_object_get (body, "secret")))
-        && strcmp (call->line->command, "config.set") == 0) {
-        //  The value of a secret key (or of a refused change) is not kept
-        char detail [200];
-        snprintf (detail, sizeof detail, "{\"key\":\"%.150s\"}", call->key ? call->key : "");
-        webadmin_audit_request (req, call->line->command, detail, error);
+    if (call->detail && json_is_true (json_object_get (body, "secret"))) {
+        //  The value of a secret key is not kept
+        json_t *detail = json_loads (call->detail, 0, NULL);
+        json_object_del (detail, "value");
+        char *text = json_dumps (detail, JSON_COMPACT | JSON_SORT_KEYS);
+        webadmin_audit_request (req, call->line->command, text ? text : "", error);
+        free (text);
+        json_decref (detail);
     }
     else if (call->detail)
         webadmin_audit_request (req, call->line->command, call->detail, error);

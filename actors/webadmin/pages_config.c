@@ -173,7 +173,7 @@ s_on_config_set (web_request_t *req, bool ok, json_t *body, void *arg)
     const char *error = *cw_jtext (body, "error") ? cw_jtext (body, "error") : "no answer";
     char detail [1024];
     //  The value only of a change made to a key that is not secret
-    if (unset || !ok || json_is_true (json_object_get (body, "secret")))
+    if (unset || json_is_true (json_object_get (body, "secret")))
         snprintf (detail, sizeof detail, "%s", key);
     else
         snprintf (detail, sizeof detail, "%s=%s", key, web_form (req, "value") ? web_form (req, "value") : "");

@@ -811,6 +811,8 @@ cw_config_store_handle (cw_config_store_t *self, const char *command, json_t *ar
         if (!normal) {
             cw_info ("config set refused key=%s reason=\"%s\"", key->name, err);
             *reply = cw_error_body ("%s", err);
+            if (key->secret)
+                json_object_set_new (*reply, "secret", json_true ());
             return CW_REPLY_ERROR;
         }
         cw_reply_status_t status = s_handle_write (self, key, normal, reply);
