@@ -4,11 +4,9 @@
     The credentials live in the replication actor's data (namespace
     sip.credentials, key the user name, value the JSON text {"realm",
     "ha1_sha256", "ha1_md5"}); this module holds a copy in a hash table.
-    It is loaded page by page with replication.data.list at start (and
-    again when a data.changed event has no rows, or when one arrives
-    during a load), and each data.changed.sip.credentials event with rows
-    is applied as it comes. A load that fails is tried again a second
-    later. The check itself (digest.c) and the policy (policy.c) are pure
+    It is kept loaded by a data mirror (cw_data_mirror.h: loaded page by
+    page at start, each data.changed.sip.credentials event applied as it
+    comes). The check itself (digest.c) and the policy (policy.c) are pure
     modules; this file is the glue to libre's messages, the actor's
     commands and the configuration.
 */
@@ -30,13 +28,13 @@
 #include <sodium.h>
 #include <string.h>
 #include <time.h>
+#include "cw_data_mirror.h"
 #include "cw_text.h"
 #include "digest.h"
 #include "policy.h"
 
 #define S_NS "sip.credentials"
 #define S_NONCE_LIFETIME_S 300
-#define S_RETRY_MS 1000
 #define S_NAME_MAX 64
 #define S_PASSWORD_MAX 1024
 
@@ -51,9 +49,7 @@ struct _cw_auth_t {
     cw_actor_t *actor;
     uint8_t key [CW_DIGEST_KEY_BYTES];    //  this start's nonce key
     zhashx_t *credentials;                //  name -> s_cred_t
-    zhashx_t *loading;                    //  the table a load fills, or NULL
-    bool reload_again;                    //  a change arrived during the load
-    int64_t retry_at_ms;                  //  load again at (0 = no)
+    cw_data_mirror_t *mirror;             //  keeps it loaded from the cluster-wide data
     cw_policy_t *policy;
     char realm [128];
 };
@@ -136,93 +132,38 @@ s_table_apply (zhashx_t *table, const char *name, const char *value)
     json_decref (json);
 }
 
-static void s_load (cw_auth_t *self, const char *after);
-
+//  A load of the namespace is complete: the new table replaces the old
 static void
-s_on_list (cw_actor_t *actor, bool ok, json_t *body, void *arg)
+s_on_loaded (json_t *rows, void *arg)
 {
-    (void) actor;
     cw_auth_t *self = arg;
-    if (!self->loading)
-        return;
-    if (!ok) {
-        cw_warn ("auth: cannot load the credentials (%s); trying again", cw_jtext (body, "error"));
-        zhashx_destroy (&self->loading);
-        self->retry_at_ms = zclock_mono () + S_RETRY_MS;
+    zhashx_t *table = s_table_new ();
+    if (!table) {
+        cw_error ("auth: out of memory loading the credentials");
         return;
     }
-    size_t i;
-    json_t *row;
-    const char *last = NULL;
-    json_array_foreach (json_object_get (body, "rows"), i, row) {
-        const char *name = json_string_value (json_array_get (row, 0));
-        if (name) {
-            s_table_apply (self->loading, name, json_string_value (json_array_get (row, 1)));
-            last = name;
-        }
-    }
-    if (json_is_true (json_object_get (body, "more")) && last) {
-        s_load (self, last);
-        return;
-    }
+    const char *name;
+    json_t *value;
+    json_object_foreach (rows, name, value)
+        s_table_apply (table, name, json_string_value (value));
     zhashx_destroy (&self->credentials);
-    self->credentials = self->loading;
-    self->loading = NULL;
+    self->credentials = table;
     cw_info ("auth: credentials loaded users=%zu", zhashx_size (self->credentials));
-    if (self->reload_again) {
-        self->reload_again = false;
-        s_load (self, NULL);
-    }
 }
 
-//  Ask for the page of credentials after AFTER (NULL: start a new load).
 static void
-s_load (cw_auth_t *self, const char *after)
+s_on_changed (const char *name, const char *value, void *arg)
 {
-    if (!after) {
-        if (self->loading) {
-            self->reload_again = true;
-            return;
-        }
-        self->loading = s_table_new ();
-        if (!self->loading) {
-            self->retry_at_ms = zclock_mono () + S_RETRY_MS;
-            return;
-        }
-    }
-    self->retry_at_ms = 0;
-    cw_actor_request (self->actor, "replication", "replication.data.list",
-                      json_pack ("{s:s, s:s}", "ns", S_NS, "after", after ? after : ""), s_on_list, self, 5000);
+    cw_auth_t *self = arg;
+    s_table_apply (self->credentials, name, value);
 }
 
 static void
 s_on_data_changed (cw_routing_t *routing, const char *topic, json_t *body, void *arg)
 {
     (void) routing;
-    (void) topic;
     cw_auth_t *self = arg;
-    json_t *rows = json_object_get (body, "rows");
-    if (!json_is_array (rows) || self->loading) {
-        s_load (self, NULL);
-        return;
-    }
-    size_t i;
-    json_t *row;
-    json_array_foreach (rows, i, row) {
-        const char *name = json_string_value (json_array_get (row, 0));
-        if (name)
-            s_table_apply (self->credentials, name, json_string_value (json_array_get (row, 1)));
-    }
-}
-
-static void
-s_on_tick (cw_routing_t *routing, int64_t now_ms, void *arg)
-{
-    (void) routing;
-    (void) now_ms;
-    cw_auth_t *self = arg;
-    if (self->retry_at_ms && zclock_mono () >= self->retry_at_ms)
-        s_load (self, NULL);
+    cw_data_mirror_on_event (self->mirror, topic, body);
 }
 
 // ---------------------------------------------------------------------------
@@ -510,7 +451,7 @@ s_cmd_list (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **
         json_array_append_new (list, entries [i]);
     free (entries);
     *reply = json_pack ("{s:o, s:s, s:b}", "credentials", list, "realm", cw_auth_realm (self), "loading",
-                        self->loading != NULL && count == 0);
+                        cw_data_mirror_loading (self->mirror) && count == 0);
     return CW_REPLY_OK;
 }
 
@@ -537,7 +478,8 @@ cw_auth_new (cw_routing_t *routing, char *err, size_t errlen)
     cw_digest_key_new (self->key);
     self->credentials = s_table_new ();
     self->policy = cw_policy_new ();
-    if (!self->credentials || !self->policy) {
+    self->mirror = cw_data_mirror_new (self->actor, S_NS, "auth", s_on_loaded, s_on_changed, self);
+    if (!self->credentials || !self->policy || !self->mirror) {
         snprintf (err, errlen, "auth: out of memory");
         cw_auth_destroy (&self);
         return NULL;
@@ -555,8 +497,7 @@ cw_auth_new (cw_routing_t *routing, char *err, size_t errlen)
     }
     cw_routing_on_event (routing, "data.changed." S_NS, s_on_data_changed, self);
     cw_routing_on_event (routing, "config.changed.sip.", s_on_config, self);
-    cw_routing_on_tick (routing, s_on_tick, self);
-    self->retry_at_ms = 1;    //  loaded on the first tick, once the actor is READY
+    cw_data_mirror_start (self->mirror);    //  once the actor runs
     return self;
 }
 
@@ -567,7 +508,7 @@ cw_auth_destroy (cw_auth_t **self_p)
         return;
     cw_auth_t *self = *self_p;
     zhashx_destroy (&self->credentials);
-    zhashx_destroy (&self->loading);
+    cw_data_mirror_destroy (&self->mirror);
     cw_policy_destroy (&self->policy);
     sodium_memzero (self->key, sizeof self->key);
     free (self);

@@ -2,31 +2,25 @@
     data, and the transforms.* / search_rules.* commands (see
     dialplan_store.h).
 
-    Each namespace loads page by page into a JSON object (name -> value)
-    and, once complete, replaces that half of the dial plan at once; a
-    change that arrives during a load starts another load after it, a load
-    that fails is tried again a second later. A data.changed event with
-    rows is applied as it comes.
+    Each namespace is kept by a data mirror (cw_data_mirror.h): a load,
+    once complete, replaces that half of the dial plan at once; a
+    data.changed event with rows is applied as it comes.
 */
 #include "dialplan_store.h"
 
 #include <string.h>
 
+#include "cw_data_mirror.h"
 #include "cw_text.h"
-
-#define S_RETRY_MS 1000
 
 typedef struct _cw_dialplan_store_t self_t;
 
 typedef struct {
     self_t *store;
-    const char *ns;         //  "routing.transforms" or "routing.search_rules"
-    const char *what;       //  "transform" or "search rule"
-    bool search;            //  search rules, not transforms
-    json_t *loading;        //  the rows a load gathers, or NULL
-    bool reload_again;      //  a change arrived during the load
-    int64_t retry_at_ms;    //  load again at (0 = no)
-    bool loaded;            //  one load completed
+    const char *ns;              //  "routing.transforms" or "routing.search_rules"
+    const char *what;            //  "transform" or "search rule"
+    bool search;                 //  search rules, not transforms
+    cw_data_mirror_t *mirror;    //  keeps it loaded from the cluster-wide data
 } s_ns_t;
 
 struct _cw_dialplan_store_t {
@@ -58,38 +52,11 @@ s_apply (s_ns_t *ns, const char *name, const char *value)
     json_decref (rule);
 }
 
-static void s_load (s_ns_t *ns, const char *after);
-
+//  A load of NS is complete: that half of the dial plan is replaced
 static void
-s_on_list (cw_actor_t *actor, bool ok, json_t *body, void *arg)
+s_on_loaded (json_t *rows, void *arg)
 {
-    (void) actor;
     s_ns_t *ns = arg;
-    if (!ns->loading)
-        return;
-    if (!ok) {
-        cw_warn ("dialplan: cannot load %s (%s); trying again", ns->ns, cw_jtext (body, "error"));
-        json_decref (ns->loading);
-        ns->loading = NULL;
-        ns->retry_at_ms = zclock_mono () + S_RETRY_MS;
-        return;
-    }
-    size_t i;
-    json_t *row;
-    const char *last = NULL;
-    json_array_foreach (json_object_get (body, "rows"), i, row) {
-        const char *name = json_string_value (json_array_get (row, 0));
-        if (name) {
-            json_object_set (ns->loading, name, json_array_get (row, 1));
-            last = name;
-        }
-    }
-    if (json_is_true (json_object_get (body, "more")) && last) {
-        s_load (ns, last);
-        return;
-    }
-    json_t *rows = ns->loading;
-    ns->loading = NULL;
     if (ns->search)
         cw_dialplan_clear_search_rules (ns->store->dialplan);
     else
@@ -99,72 +66,23 @@ s_on_list (cw_actor_t *actor, bool ok, json_t *body, void *arg)
     json_object_foreach (rows, name, value) {
         s_apply (ns, name, json_string_value (value));
     }
-    json_decref (rows);
-    ns->loaded = true;
     cw_info ("dialplan: %s loaded rules=%zu", ns->ns,
              ns->search ? cw_dialplan_search_rule_count (ns->store->dialplan)
                         : cw_dialplan_transform_count (ns->store->dialplan));
-    if (ns->reload_again) {
-        ns->reload_again = false;
-        s_load (ns, NULL);
-    }
 }
 
-//  Ask for the page of NS after AFTER (NULL: start a new load)
 static void
-s_load (s_ns_t *ns, const char *after)
+s_on_changed (const char *name, const char *value, void *arg)
 {
-    if (!after) {
-        if (ns->loading) {
-            ns->reload_again = true;
-            return;
-        }
-        ns->loading = json_object ();
-        if (!ns->loading) {
-            ns->retry_at_ms = zclock_mono () + S_RETRY_MS;
-            return;
-        }
-    }
-    ns->retry_at_ms = 0;
-    if (cw_actor_request (ns->store->actor, "replication", "replication.data.list",
-                          json_pack ("{s:s, s:s}", "ns", ns->ns, "after", after ? after : ""), s_on_list, ns, 5000)) {
-        json_decref (ns->loading);
-        ns->loading = NULL;
-        ns->retry_at_ms = zclock_mono () + S_RETRY_MS;
-    }
+    s_apply ((s_ns_t *) arg, name, value);
 }
 
 static void
 s_on_data_changed (cw_routing_t *routing, const char *topic, json_t *body, void *arg)
 {
     (void) routing;
-    (void) topic;
     s_ns_t *ns = arg;
-    json_t *rows = json_object_get (body, "rows");
-    if (!json_is_array (rows) || ns->loading) {
-        s_load (ns, NULL);
-        return;
-    }
-    size_t i;
-    json_t *row;
-    json_array_foreach (rows, i, row) {
-        const char *name = json_string_value (json_array_get (row, 0));
-        if (name)
-            s_apply (ns, name, json_string_value (json_array_get (row, 1)));
-    }
-}
-
-static void
-s_on_tick (cw_routing_t *routing, int64_t now_ms, void *arg)
-{
-    (void) routing;
-    (void) now_ms;
-    self_t *self = arg;
-    int64_t now = zclock_mono ();
-    if (self->transforms.retry_at_ms && now >= self->transforms.retry_at_ms)
-        s_load (&self->transforms, NULL);
-    if (self->search_rules.retry_at_ms && now >= self->search_rules.retry_at_ms)
-        s_load (&self->search_rules, NULL);
+    cw_data_mirror_on_event (ns->mirror, topic, body);
 }
 
 // ---------------------------------------------------------------------------
@@ -320,7 +238,7 @@ s_cmd_transforms_list (cw_actor_t *actor, const cw_envelope_t *req, json_t *args
     (void) args;
     self_t *self = arg;
     *reply = json_pack ("{s:o, s:b}", "transforms", cw_dialplan_transforms (self->dialplan), "loading",
-                        !self->transforms.loaded);
+                        !cw_data_mirror_loaded (self->transforms.mirror));
     return CW_REPLY_OK;
 }
 
@@ -365,7 +283,7 @@ s_cmd_search_rules_list (cw_actor_t *actor, const cw_envelope_t *req, json_t *ar
     (void) args;
     self_t *self = arg;
     *reply = json_pack ("{s:o, s:b}", "search_rules", cw_dialplan_search_rules (self->dialplan), "loading",
-                        !self->search_rules.loaded);
+                        !cw_data_mirror_loaded (self->search_rules.mirror));
     return CW_REPLY_OK;
 }
 
@@ -401,6 +319,15 @@ cw_dialplan_store_new (cw_routing_t *routing, char *err, size_t errlen)
     }
     self->transforms = (s_ns_t){ .store = self, .ns = "routing.transforms", .what = "transform" };
     self->search_rules = (s_ns_t){ .store = self, .ns = "routing.search_rules", .what = "search rule", .search = true };
+    self->transforms.mirror = cw_data_mirror_new (self->actor, self->transforms.ns, "dialplan", s_on_loaded,
+                                                  s_on_changed, &self->transforms);
+    self->search_rules.mirror = cw_data_mirror_new (self->actor, self->search_rules.ns, "dialplan", s_on_loaded,
+                                                    s_on_changed, &self->search_rules);
+    if (!self->transforms.mirror || !self->search_rules.mirror) {
+        cw_errorf (err, errlen, "dialplan: out of memory");
+        cw_dialplan_store_destroy (&self);
+        return NULL;
+    }
     if (cw_actor_commands (self->actor, s_commands, self)) {
         cw_errorf (err, errlen, "dialplan: cannot declare the transforms and search_rules commands");
         cw_dialplan_store_destroy (&self);
@@ -408,10 +335,8 @@ cw_dialplan_store_new (cw_routing_t *routing, char *err, size_t errlen)
     }
     cw_routing_on_event (routing, "data.changed.routing.transforms", s_on_data_changed, &self->transforms);
     cw_routing_on_event (routing, "data.changed.routing.search_rules", s_on_data_changed, &self->search_rules);
-    cw_routing_on_tick (routing, s_on_tick, self);
-    //  loaded on the first tick, once the actor is READY
-    self->transforms.retry_at_ms = 1;
-    self->search_rules.retry_at_ms = 1;
+    cw_data_mirror_start (self->transforms.mirror);    //  once the actor runs
+    cw_data_mirror_start (self->search_rules.mirror);
     return self;
 }
 
@@ -421,8 +346,8 @@ cw_dialplan_store_destroy (cw_dialplan_store_t **self_p)
     if (!self_p || !*self_p)
         return;
     self_t *self = *self_p;
-    json_decref (self->transforms.loading);
-    json_decref (self->search_rules.loading);
+    cw_data_mirror_destroy (&self->transforms.mirror);
+    cw_data_mirror_destroy (&self->search_rules.mirror);
     cw_dialplan_destroy (&self->dialplan);
     free (self);
     *self_p = NULL;

@@ -2,11 +2,9 @@
 
     The zones live in the replication actor's data (namespace
     routing.zones, key the zone's name, value the JSON text of the
-    normalized zone); this module keeps them in a hash table, loaded page
-    by page with replication.data.list at start (again when a
-    data.changed event has no rows or arrives during a load) and updated
-    by each data.changed.routing.zones event with rows, as auth.c does
-    for the credentials.
+    normalized zone); this module keeps them in a hash table, kept loaded
+    by a data mirror (cw_data_mirror.h) as auth.c does for the
+    credentials.
 
     Every address of a neighbour zone has a keep-alive: an OPTIONS sent
     with libre's SIP client (a client transaction on the core's struct
@@ -28,10 +26,10 @@
 #include <string.h>
 #include <time.h>
 #include "cw_alarm.h"
+#include "cw_data_mirror.h"
 #include "cw_text.h"
 
 #define S_NS "routing.zones"
-#define S_RETRY_MS 1000
 #define S_PROBE_TIMEOUT_MS 5000
 #define S_ALARM_ZONE 40010
 #define S_NAME_MAX 64
@@ -295,10 +293,8 @@ struct _s_zone_t {
 struct _cw_zones_t {
     cw_routing_t *routing;
     cw_actor_t *actor;
-    zhashx_t *zones;      //  name -> s_zone_t
-    zhashx_t *loading;    //  name -> json_t (the rows a load gathers), or NULL
-    bool reload_again;
-    int64_t retry_at_ms;
+    zhashx_t *zones;             //  name -> s_zone_t
+    cw_data_mirror_t *mirror;    //  keeps them loaded from the cluster-wide data
     cw_zones_dns_t *dns;
     bool loaded_once;
     char call_id [32];
@@ -521,8 +517,6 @@ s_probe (cw_zones_t *self, s_address_t *address, int64_t now)
     }
 }
 
-static void s_load (cw_zones_t *self, const char *after);
-
 static void
 s_on_alarms (cw_actor_t *actor, bool ok, json_t *body, void *arg)
 {
@@ -543,8 +537,6 @@ s_on_tick (cw_routing_t *routing, int64_t now_ms, void *arg)
     (void) now_ms;
     cw_zones_t *self = arg;
     int64_t now = zclock_mono ();
-    if (self->retry_at_ms && now >= self->retry_at_ms)
-        s_load (self, NULL);
     for (s_zone_t *zone = zhashx_first (self->zones); zone; zone = zhashx_next (self->zones)) {
         if (zone->dns)
             continue;
@@ -563,100 +555,41 @@ s_on_tick (cw_routing_t *routing, int64_t now_ms, void *arg)
 // ---------------------------------------------------------------------------
 //  Loading
 
+//  A load is complete: the zones loaded, and those gone removed
 static void
-s_json_free (void **item)
+s_on_loaded (json_t *rows, void *arg)
 {
-    json_decref (*item);
-    *item = NULL;
-}
-
-static void
-s_on_list (cw_actor_t *actor, bool ok, json_t *body, void *arg)
-{
-    (void) actor;
     cw_zones_t *self = arg;
-    if (!self->loading)
-        return;
-    if (!ok) {
-        cw_warn ("zones: cannot load the zones (%s); trying again", cw_jtext (body, "error"));
-        zhashx_destroy (&self->loading);
-        self->retry_at_ms = zclock_mono () + S_RETRY_MS;
-        return;
-    }
-    size_t i;
-    json_t *row;
-    const char *last = NULL;
-    json_array_foreach (json_object_get (body, "rows"), i, row) {
-        const char *name = json_string_value (json_array_get (row, 0));
-        json_t *value = json_array_get (row, 1);
-        if (name && json_is_string (value)) {
-            zhashx_update (self->loading, name, json_incref (value));
-            last = name;
-        }
-    }
-    if (json_is_true (json_object_get (body, "more")) && last) {
-        s_load (self, last);
-        return;
-    }
-    //  Apply: the zones loaded, and remove those gone
     zlistx_t *names = zhashx_keys (self->zones);
     for (const char *name = zlistx_first (names); name; name = zlistx_next (names))
-        if (!zhashx_lookup (self->loading, name))
+        if (!json_object_get (rows, name))
             s_apply (self, name, NULL);
     zlistx_destroy (&names);
-    for (json_t *value = zhashx_first (self->loading); value; value = zhashx_next (self->loading))
-        s_apply (self, (const char *) zhashx_cursor (self->loading), json_string_value (value));
-    zhashx_destroy (&self->loading);
+    const char *name;
+    json_t *value;
+    json_object_foreach (rows, name, value) {
+        s_apply (self, name, json_string_value (value));
+    }
     cw_info ("zones: loaded zones=%zu", zhashx_size (self->zones));
     if (!self->loaded_once) {
         //  The alarms of zones removed while this actor was not running
         self->loaded_once = true;
         cw_actor_request (self->actor, "alarms", "alarms.list", NULL, s_on_alarms, self, 5000);
     }
-    if (self->reload_again) {
-        self->reload_again = false;
-        s_load (self, NULL);
-    }
 }
 
 static void
-s_load (cw_zones_t *self, const char *after)
+s_on_changed (const char *name, const char *value, void *arg)
 {
-    if (!after) {
-        if (self->loading) {
-            self->reload_again = true;
-            return;
-        }
-        self->loading = zhashx_new ();
-        if (!self->loading) {
-            self->retry_at_ms = zclock_mono () + S_RETRY_MS;
-            return;
-        }
-        zhashx_set_destructor (self->loading, s_json_free);
-    }
-    self->retry_at_ms = 0;
-    cw_actor_request (self->actor, "replication", "replication.data.list",
-                      json_pack ("{s:s, s:s}", "ns", S_NS, "after", after ? after : ""), s_on_list, self, 5000);
+    s_apply ((cw_zones_t *) arg, name, value);
 }
 
 static void
 s_on_data_changed (cw_routing_t *routing, const char *topic, json_t *body, void *arg)
 {
     (void) routing;
-    (void) topic;
     cw_zones_t *self = arg;
-    json_t *rows = json_object_get (body, "rows");
-    if (!json_is_array (rows) || self->loading) {
-        s_load (self, NULL);
-        return;
-    }
-    size_t i;
-    json_t *row;
-    json_array_foreach (rows, i, row) {
-        const char *name = json_string_value (json_array_get (row, 0));
-        if (name)
-            s_apply (self, name, json_string_value (json_array_get (row, 1)));
-    }
+    cw_data_mirror_on_event (self->mirror, topic, body);
 }
 
 // ---------------------------------------------------------------------------
@@ -860,7 +793,7 @@ s_cmd_list (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **
     for (size_t i = 0; zones && i < count; i++)
         json_array_append (list, zones [i]->json);
     free (zones);
-    *reply = json_pack ("{s:o, s:b}", "zones", list, "loading", self->loading != NULL && count == 0);
+    *reply = json_pack ("{s:o, s:b}", "zones", list, "loading", cw_data_mirror_loading (self->mirror) && count == 0);
     return CW_REPLY_OK;
 }
 
@@ -1010,6 +943,12 @@ cw_zones_new (cw_routing_t *routing, char *err, size_t errlen)
         cw_zones_destroy (&self);
         return NULL;
     }
+    self->mirror = cw_data_mirror_new (self->actor, S_NS, "zones", s_on_loaded, s_on_changed, self);
+    if (!self->mirror) {
+        cw_errorf (err, errlen, "zones: out of memory");
+        cw_zones_destroy (&self);
+        return NULL;
+    }
     if (cw_actor_commands (self->actor, s_commands, self)) {
         cw_errorf (err, errlen, "zones: cannot declare the zones commands");
         cw_zones_destroy (&self);
@@ -1017,7 +956,7 @@ cw_zones_new (cw_routing_t *routing, char *err, size_t errlen)
     }
     cw_routing_on_event (routing, "data.changed." S_NS, s_on_data_changed, self);
     cw_routing_on_tick (routing, s_on_tick, self);
-    self->retry_at_ms = 1;    //  loaded on the first tick, once the actor is READY
+    cw_data_mirror_start (self->mirror);    //  once the actor runs
     return self;
 }
 
@@ -1028,7 +967,7 @@ cw_zones_destroy (cw_zones_t **self_p)
         return;
     cw_zones_t *self = *self_p;
     zhashx_destroy (&self->zones);
-    zhashx_destroy (&self->loading);
+    cw_data_mirror_destroy (&self->mirror);
     cw_zones_dns_destroy (&self->dns);
     free (self);
     *self_p = NULL;

@@ -4,11 +4,9 @@
     Two namespaces of the replication actor's data, each held in memory as
     a hash table: webadmin.accounts (name -> argon2id hash, created,
     changed) and webadmin.tokens (id -> account name, BLAKE2b hash of the
-    secret, created). Each is loaded page by page with
-    replication.data.list once the actor runs (and again when a
-    data.changed event has no rows, or when one arrives during a load; a
-    load that fails is tried again a second later), and each
-    data.changed.webadmin.* event with rows is applied as it comes.
+    secret, created). Each is kept loaded by a data mirror
+    (cw_data_mirror.h: loaded page by page once the actor runs, each
+    data.changed.webadmin.* event with rows applied as it comes).
 
     A command that changes something validates, then writes with
     replication.data.put and is answered (DEFERRED) when the write is;
@@ -24,6 +22,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "cw_data_mirror.h"
 #include "cw_text.h"
 
 #define S_NS_ACCOUNTS "webadmin.accounts"
@@ -31,7 +30,6 @@
 #define S_NAME_MAX 64
 #define S_PASSWORD_MIN 8
 #define S_PASSWORD_MAX 1024
-#define S_RETRY_MS 1000
 #define S_CACHE_MAX 4096
 #define S_PUT_TIMEOUT_MS 8000
 
@@ -51,11 +49,8 @@ typedef struct {
 typedef struct {
     accounts_t *self;
     const char *ns;
-    zhashx_t *table;        //  key -> s_account_t / s_token_t
-    zhashx_t *loading;      //  the table a load fills, or NULL
-    bool loaded;            //  loaded once at least
-    bool reload_again;      //  a change arrived during the load
-    int64_t retry_at_ms;    //  load again at (0 = no)
+    zhashx_t *table;             //  key -> s_account_t / s_token_t
+    cw_data_mirror_t *mirror;    //  keeps it loaded from the cluster-wide data
 } s_space_t;
 
 struct _accounts_t {
@@ -65,8 +60,6 @@ struct _accounts_t {
     s_space_t tokens;
     accounts_cache_t *cache;
     zlistx_t *ops;       //  the changes waiting for their write
-    int timer;           //  the retry timer of the loop
-    int first;           //  the one-shot timer of the first load
     char *dummy_hash;    //  checked against for an unknown name (same time)
 };
 
@@ -316,111 +309,43 @@ s_table_apply (s_space_t *space, zhashx_t *table, const char *key, const char *v
     json_decref (json);
 }
 
-static void s_load (s_space_t *space, const char *after);
-
+//  A load of SPACE is complete: its new table replaces the old
 static void
-s_on_list (cw_actor_t *actor, bool ok, json_t *body, void *arg)
+s_on_loaded (json_t *rows, void *arg)
 {
-    (void) actor;
     s_space_t *space = arg;
-    if (!space->loading)
-        return;
-    if (!ok) {
-        cw_warn ("accounts: cannot load %s (%s); trying again", space->ns, cw_jtext (body, "error"));
-        zhashx_destroy (&space->loading);
-        space->retry_at_ms = zclock_mono () + S_RETRY_MS;
+    zhashx_t *table = s_table_new ();
+    if (!table) {
+        cw_error ("accounts: out of memory loading %s", space->ns);
         return;
     }
-    size_t i;
-    json_t *row;
-    const char *last = NULL;
-    json_array_foreach (json_object_get (body, "rows"), i, row) {
-        const char *key = json_string_value (json_array_get (row, 0));
-        if (key) {
-            s_table_apply (space, space->loading, key, json_string_value (json_array_get (row, 1)));
-            last = key;
-        }
-    }
-    if (json_is_true (json_object_get (body, "more")) && last) {
-        s_load (space, last);
-        return;
+    const char *key;
+    json_t *value;
+    json_object_foreach (rows, key, value) {
+        s_table_apply (space, table, key, json_string_value (value));
     }
     zhashx_destroy (&space->table);
-    space->table = space->loading;
-    space->loading = NULL;
-    space->loaded = true;
+    space->table = table;
     accounts_cache_forget (space->self->cache);
     cw_info ("accounts: loaded ns=%s rows=%zu", space->ns, zhashx_size (space->table));
-    if (space->reload_again) {
-        space->reload_again = false;
-        s_load (space, NULL);
-    }
 }
 
-//  Ask for the page of SPACE after AFTER (NULL: start a new load).
 static void
-s_load (s_space_t *space, const char *after)
+s_on_changed (const char *key, const char *value, void *arg)
 {
-    if (!after) {
-        if (space->loading) {
-            space->reload_again = true;
-            return;
-        }
-        space->loading = s_table_new ();
-        if (!space->loading) {
-            space->retry_at_ms = zclock_mono () + S_RETRY_MS;
-            return;
-        }
-    }
-    space->retry_at_ms = 0;
-    if (cw_actor_request (space->self->actor, "replication", "replication.data.list",
-                          json_pack ("{s:s, s:s}", "ns", space->ns, "after", after ? after : ""), s_on_list, space,
-                          5000)
-        != 0) {
-        zhashx_destroy (&space->loading);
-        space->retry_at_ms = zclock_mono () + S_RETRY_MS;
-    }
-}
-
-static int
-s_on_timer (zloop_t *loop, int timer_id, void *arg)
-{
-    (void) loop;
-    (void) timer_id;
-    accounts_t *self = arg;
-    int64_t now = zclock_mono ();
-    if (self->accounts.retry_at_ms && now >= self->accounts.retry_at_ms)
-        s_load (&self->accounts, NULL);
-    if (self->tokens.retry_at_ms && now >= self->tokens.retry_at_ms)
-        s_load (&self->tokens, NULL);
-    return 0;
+    s_space_t *space = arg;
+    s_table_apply (space, space->table, key, value);
 }
 
 void
 accounts_on_event (accounts_t *self, const cw_envelope_t *ev, json_t *body)
 {
-    if (!self || (ev->type != CW_MSG_EVENT && ev->type != CW_MSG_STATE)
-        || strncmp (ev->command, "data.changed.", 13) != 0)
+    if (!self || (ev->type != CW_MSG_EVENT && ev->type != CW_MSG_STATE))
         return;
-    s_space_t *space = strcmp (ev->command + 13, S_NS_ACCOUNTS) == 0 ? &self->accounts
-                     : strcmp (ev->command + 13, S_NS_TOKENS) == 0   ? &self->tokens
-                                                                     : NULL;
-    if (!space)
-        return;
-    if (space == &self->accounts)
+    if (cw_data_mirror_on_event (self->accounts.mirror, ev->command, body))
         accounts_cache_forget (self->cache);
-    json_t *rows = json_object_get (body, "rows");
-    if (!json_is_array (rows) || space->loading || !space->loaded) {
-        s_load (space, NULL);
-        return;
-    }
-    size_t i;
-    json_t *row;
-    json_array_foreach (rows, i, row) {
-        const char *key = json_string_value (json_array_get (row, 0));
-        if (key)
-            s_table_apply (space, space->table, key, json_string_value (json_array_get (row, 1)));
-    }
+    else
+        cw_data_mirror_on_event (self->tokens.mirror, ev->command, body);
 }
 
 // ---------------------------------------------------------------------------
@@ -429,7 +354,7 @@ accounts_on_event (accounts_t *self, const cw_envelope_t *ev, json_t *body)
 bool
 accounts_loaded (accounts_t *self)
 {
-    return self && self->accounts.loaded && self->tokens.loaded;
+    return self && cw_data_mirror_loaded (self->accounts.mirror) && cw_data_mirror_loaded (self->tokens.mirror);
 }
 
 size_t
@@ -998,11 +923,15 @@ accounts_new (cw_actor_t *actor, audit_t *audit, char *err, size_t errlen)
     }
     self->actor = actor;
     self->audit = audit;
-    self->accounts = (s_space_t){ .self = self, .ns = S_NS_ACCOUNTS, .table = s_table_new (), .retry_at_ms = 1 };
-    self->tokens = (s_space_t){ .self = self, .ns = S_NS_TOKENS, .table = s_table_new (), .retry_at_ms = 1 };
+    self->accounts = (s_space_t){ .self = self, .ns = S_NS_ACCOUNTS, .table = s_table_new () };
+    self->tokens = (s_space_t){ .self = self, .ns = S_NS_TOKENS, .table = s_table_new () };
+    self->accounts.mirror = cw_data_mirror_new (actor, S_NS_ACCOUNTS, "accounts", s_on_loaded, s_on_changed,
+                                                &self->accounts);
+    self->tokens.mirror = cw_data_mirror_new (actor, S_NS_TOKENS, "accounts", s_on_loaded, s_on_changed, &self->tokens);
     self->cache = accounts_cache_new ();
     self->ops = zlistx_new ();
-    if (!self->accounts.table || !self->tokens.table || !self->cache || !self->ops) {
+    if (!self->accounts.table || !self->tokens.table || !self->accounts.mirror || !self->tokens.mirror || !self->cache
+        || !self->ops) {
         snprintf (err, errlen, "accounts: out of memory");
         accounts_destroy (&self);
         return NULL;
@@ -1013,15 +942,9 @@ accounts_new (cw_actor_t *actor, audit_t *audit, char *err, size_t errlen)
         accounts_destroy (&self);
         return NULL;
     }
-    //  Loaded on the first turn of the loop, once the actor is READY;
-    //  then the timer only tries a failed load again
-    self->first = zloop_timer (cw_actor_loop (actor), 1, 1, s_on_timer, self);
-    self->timer = zloop_timer (cw_actor_loop (actor), 250, 0, s_on_timer, self);
-    if (self->timer < 0 || self->first < 0) {
-        snprintf (err, errlen, "accounts: cannot start a timer");
-        accounts_destroy (&self);
-        return NULL;
-    }
+    //  Loaded on the first turn of the loop, once the actor is READY
+    cw_data_mirror_start (self->accounts.mirror);
+    cw_data_mirror_start (self->tokens.mirror);
     return self;
 }
 
@@ -1031,15 +954,11 @@ accounts_destroy (accounts_t **self_p)
     if (!self_p || !*self_p)
         return;
     accounts_t *self = *self_p;
-    if (self->timer > 0)
-        zloop_timer_end (cw_actor_loop (self->actor), self->timer);
-    if (self->first > 0)
-        zloop_timer_end (cw_actor_loop (self->actor), self->first);
     zlistx_destroy (&self->ops);
     zhashx_destroy (&self->accounts.table);
-    zhashx_destroy (&self->accounts.loading);
+    cw_data_mirror_destroy (&self->accounts.mirror);
     zhashx_destroy (&self->tokens.table);
-    zhashx_destroy (&self->tokens.loading);
+    cw_data_mirror_destroy (&self->tokens.mirror);
     accounts_cache_destroy (&self->cache);
     free (self->dummy_hash);
     free (self);
