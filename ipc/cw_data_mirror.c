@@ -22,29 +22,17 @@ struct _cw_data_mirror_t {
     json_t *loading;      //  the rows a running load gathered, or NULL
     bool reload_again;    //  a change arrived during the load
     bool loaded;
-    int timer;    //  the retry (or first load) timer, or -1
+    int64_t due_ms;    //  a load is due at (zclock_mono; 0 = none)
 };
 
 static void s_load (cw_data_mirror_t *self, const char *after);
-
-static int
-s_on_timer (zloop_t *loop, int timer_id, void *arg)
-{
-    (void) loop;
-    (void) timer_id;
-    cw_data_mirror_t *self = arg;
-    self->timer = -1;
-    s_load (self, NULL);
-    return 0;
-}
 
 static void
 s_retry_later (cw_data_mirror_t *self)
 {
     json_decref (self->loading);
     self->loading = NULL;
-    if (self->timer < 0)
-        self->timer = zloop_timer (cw_actor_loop (self->actor), S_RETRY_MS, 1, s_on_timer, self);
+    self->due_ms = zclock_mono () + S_RETRY_MS;
 }
 
 static void
@@ -124,7 +112,6 @@ cw_data_mirror_new (cw_actor_t *actor, const char *ns, const char *log, cw_data_
     self->loaded_fn = loaded;
     self->changed_fn = changed;
     self->arg = arg;
-    self->timer = -1;
     return self;
 }
 
@@ -134,8 +121,6 @@ cw_data_mirror_destroy (cw_data_mirror_t **self_p)
     if (!self_p || !*self_p)
         return;
     cw_data_mirror_t *self = *self_p;
-    if (self->timer >= 0)
-        zloop_timer_end (cw_actor_loop (self->actor), self->timer);
     json_decref (self->loading);
     free (self);
     *self_p = NULL;
@@ -144,8 +129,17 @@ cw_data_mirror_destroy (cw_data_mirror_t **self_p)
 void
 cw_data_mirror_start (cw_data_mirror_t *self)
 {
-    if (self && self->timer < 0 && !self->loading)
-        self->timer = zloop_timer (cw_actor_loop (self->actor), 1, 1, s_on_timer, self);
+    if (self && !self->loading && !self->due_ms)
+        self->due_ms = 1;    //  at the next tick
+}
+
+void
+cw_data_mirror_tick (cw_data_mirror_t *self)
+{
+    if (self && self->due_ms && zclock_mono () >= self->due_ms) {
+        self->due_ms = 0;
+        s_load (self, NULL);
+    }
 }
 
 bool
@@ -155,7 +149,7 @@ cw_data_mirror_on_event (cw_data_mirror_t *self, const char *topic, json_t *body
         return false;
     json_t *rows = json_object_get (body, "rows");
     if (!json_is_array (rows) || self->loading || !self->loaded) {
-        if (self->timer < 0)    //  else a load is due anyway
+        if (!self->due_ms)    //  else a load is due anyway
             s_load (self, NULL);
         return true;
     }

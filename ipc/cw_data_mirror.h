@@ -14,10 +14,13 @@
       before the first load or during a load starts a load again (after
       the running one: it may have missed the change);
     - a load that fails (no replication actor yet, an error) is tried
-      again a second later, by a timer of the actor's loop.
+      again a second later.
 
-    The first load starts once the actor's loop runs (cw_data_mirror_start
-    sets a timer). Everything happens in the actor's thread.
+    The owner calls cw_data_mirror_tick from a periodic timer of its loop
+    (every 250 ms or so): the first load (cw_data_mirror_start) and the
+    retries start there, so they start once the actor runs, whichever
+    loop it runs (zloop, or libre's in the routing actor). Everything
+    happens in the actor's thread.
 */
 #ifndef CW_DATA_MIRROR_H
 #define CW_DATA_MIRROR_H
@@ -39,8 +42,10 @@ typedef void (cw_data_changed_fn) (const char *key, const char *value, void *arg
 cw_data_mirror_t *cw_data_mirror_new (cw_actor_t *actor, const char *ns, const char *log, cw_data_loaded_fn *loaded,
                                       cw_data_changed_fn *changed, void *arg);
 void cw_data_mirror_destroy (cw_data_mirror_t **self_p);
-//  Load once the actor's loop runs (and keep trying until a load succeeds).
+//  Load at the next tick (and keep trying until a load succeeds).
 void cw_data_mirror_start (cw_data_mirror_t *self);
+//  Start a load that is due. Call it periodically from the actor's loop.
+void cw_data_mirror_tick (cw_data_mirror_t *self);
 //  Give the mirror an EVENT/STATE the actor received; true when it was
 //  data.changed.<its ns> (and was taken), false otherwise. BODY borrowed.
 bool cw_data_mirror_on_event (cw_data_mirror_t *self, const char *topic, json_t *body);

@@ -166,6 +166,15 @@ s_on_data_changed (cw_routing_t *routing, const char *topic, json_t *body, void 
     cw_data_mirror_on_event (self->mirror, topic, body);
 }
 
+static void
+s_on_tick (cw_routing_t *routing, int64_t now_ms, void *arg)
+{
+    (void) routing;
+    (void) now_ms;
+    cw_auth_t *self = arg;
+    cw_data_mirror_tick (self->mirror);
+}
+
 // ---------------------------------------------------------------------------
 //  The policy
 
@@ -497,7 +506,8 @@ cw_auth_new (cw_routing_t *routing, char *err, size_t errlen)
     }
     cw_routing_on_event (routing, "data.changed." S_NS, s_on_data_changed, self);
     cw_routing_on_event (routing, "config.changed.sip.", s_on_config, self);
-    cw_data_mirror_start (self->mirror);    //  once the actor runs
+    cw_routing_on_tick (routing, s_on_tick, self);
+    cw_data_mirror_start (self->mirror);    //  on the first tick, once the actor runs
     return self;
 }
 

@@ -85,6 +85,16 @@ s_on_data_changed (cw_routing_t *routing, const char *topic, json_t *body, void 
     cw_data_mirror_on_event (ns->mirror, topic, body);
 }
 
+static void
+s_on_tick (cw_routing_t *routing, int64_t now_ms, void *arg)
+{
+    (void) routing;
+    (void) now_ms;
+    self_t *self = arg;
+    cw_data_mirror_tick (self->transforms.mirror);
+    cw_data_mirror_tick (self->search_rules.mirror);
+}
+
 // ---------------------------------------------------------------------------
 //  Writes
 
@@ -335,7 +345,8 @@ cw_dialplan_store_new (cw_routing_t *routing, char *err, size_t errlen)
     }
     cw_routing_on_event (routing, "data.changed.routing.transforms", s_on_data_changed, &self->transforms);
     cw_routing_on_event (routing, "data.changed.routing.search_rules", s_on_data_changed, &self->search_rules);
-    cw_data_mirror_start (self->transforms.mirror);    //  once the actor runs
+    cw_routing_on_tick (routing, s_on_tick, self);
+    cw_data_mirror_start (self->transforms.mirror);    //  on the first tick, once the actor runs
     cw_data_mirror_start (self->search_rules.mirror);
     return self;
 }

@@ -537,6 +537,7 @@ s_on_tick (cw_routing_t *routing, int64_t now_ms, void *arg)
     (void) now_ms;
     cw_zones_t *self = arg;
     int64_t now = zclock_mono ();
+    cw_data_mirror_tick (self->mirror);
     for (s_zone_t *zone = zhashx_first (self->zones); zone; zone = zhashx_next (self->zones)) {
         if (zone->dns)
             continue;
@@ -956,7 +957,7 @@ cw_zones_new (cw_routing_t *routing, char *err, size_t errlen)
     }
     cw_routing_on_event (routing, "data.changed." S_NS, s_on_data_changed, self);
     cw_routing_on_tick (routing, s_on_tick, self);
-    cw_data_mirror_start (self->mirror);    //  once the actor runs
+    cw_data_mirror_start (self->mirror);    //  on the first tick, once the actor runs
     return self;
 }
 

@@ -60,6 +60,7 @@ struct _accounts_t {
     s_space_t tokens;
     accounts_cache_t *cache;
     zlistx_t *ops;       //  the changes waiting for their write
+    int timer;           //  ticks the mirrors
     char *dummy_hash;    //  checked against for an unknown name (same time)
 };
 
@@ -335,6 +336,17 @@ s_on_changed (const char *key, const char *value, void *arg)
 {
     s_space_t *space = arg;
     s_table_apply (space, space->table, key, value);
+}
+
+static int
+s_on_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    accounts_t *self = arg;
+    cw_data_mirror_tick (self->accounts.mirror);
+    cw_data_mirror_tick (self->tokens.mirror);
+    return 0;
 }
 
 void
@@ -942,9 +954,15 @@ accounts_new (cw_actor_t *actor, audit_t *audit, char *err, size_t errlen)
         accounts_destroy (&self);
         return NULL;
     }
-    //  Loaded on the first turn of the loop, once the actor is READY
+    //  Loaded on the first tick, once the actor is READY
     cw_data_mirror_start (self->accounts.mirror);
     cw_data_mirror_start (self->tokens.mirror);
+    self->timer = zloop_timer (cw_actor_loop (actor), 250, 0, s_on_timer, self);
+    if (self->timer < 0) {
+        snprintf (err, errlen, "accounts: cannot start a timer");
+        accounts_destroy (&self);
+        return NULL;
+    }
     return self;
 }
 
@@ -954,6 +972,8 @@ accounts_destroy (accounts_t **self_p)
     if (!self_p || !*self_p)
         return;
     accounts_t *self = *self_p;
+    if (self->timer > 0)
+        zloop_timer_end (cw_actor_loop (self->actor), self->timer);
     zlistx_destroy (&self->ops);
     zhashx_destroy (&self->accounts.table);
     cw_data_mirror_destroy (&self->accounts.mirror);

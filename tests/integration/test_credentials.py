@@ -94,12 +94,27 @@ def test_credentials_data_reaches_every_peer(make_cluster, tmp_path):
         _wait_event(c[k], "data.changed.other.ns", lambda b: b.get("rows") == [["k", "v"]], "the other namespace")
         assert not [e for e in _events(c[k], TOPIC) if "k" in [r[0] for r in e["body"]["rows"] or []]]
 
-    # more rows than an event lists: null rows, and the data is listed by pages
+    # many rows: every one is listed by the events (at most 5,000 per event)
     rows = [["user%04d" % i, _value("example.com", "pw%d" % i, "user%04d" % i)] for i in range(1500)]
     status, body = c[2].call("replication.data.put", {"ns": NS, "rows": rows, "wait": True}, timeout_ms=20000)
     assert status == "ok", body
+
+    def listed_by_events(node):
+        seen = {}
+        for e in _events(node, TOPIC):
+            for key, value in e["body"]["rows"] or []:
+                seen[key] = value
+                assert len(e["body"]["rows"]) <= 5000
+        return all(seen.get(key) == value for key, value in rows)
+
     for k in (1, 2):
-        _wait_event(c[k], TOPIC, lambda b: b.get("rows") is None, "an event with null rows")
+        c[k].wait_for(lambda: listed_by_events(c[k]), 15, "%s: not every row was in an event" % c[k].name)
+    # a value too long to list: null rows, and the data is listed by pages
+    status, body = c[2].call("replication.data.put", {"ns": "big.ns", "rows": [["big", "x" * 70000]], "wait": True},
+                             timeout_ms=20000)
+    assert status == "ok", body
+    for k in (1, 2):
+        _wait_event(c[k], "data.changed.big.ns", lambda b: b.get("rows") is None, "an event with null rows")
         listed, after = [], ""
         while True:
             status, body = c[k].call("replication.data.list", {"ns": NS, "after": after, "limit": 1000})
