@@ -174,3 +174,49 @@ def test_no_device_registered_480_unknown_location_404(cluster):
         assert code == 480 and "FindMe" not in text, text
     finally:
         caller.close()
+
+
+def test_with_search_rules_findme_comes_after_the_transforms(cluster, sipp):
+    c = cluster
+    ensure_rms(c)
+    # A transform (NAME.fm@ -> NAME.findme@) and a search rule for the
+    # domain: the search runs, the FindMe alias is the transformed one
+    call_ok(c[1], "transforms.add", {"rule": {
+        "name": "fm-short", "priority": 10, "pattern_type": "regex", "pattern": "(.*)\\.fm@example\\.com",
+        "replace": "\\1.findme@example.com", "state": "on"}})
+    call_ok(c[1], "search_rules.add", {"rule": {
+        "name": "own-users", "priority": 10, "source": "any", "mode": "pattern_match", "pattern_type": "regex",
+        "pattern": ".*@example\\.com", "behaviour": "leave", "on_match": "stop", "target": "local",
+        "state": "on"}})
+    try:
+        for k in (1, 2, 3):
+            c[k].wait_for(lambda k=k: routing_status(c[k]).get("search", {}).get("search_rules") == 1
+                          and routing_status(c[k])["search"]["transforms"] == 1, 15,
+                          lambda k=k: "peer %d: %s" % (k, routing_status(c[k]).get("search")))
+        put(c, account(5))
+        loaded_everywhere(c, "user000005.findme@" + DOMAIN, "Office")
+        register(sipp, 2, user(5, "desk"), 5731)
+        registered_everywhere(c, "sip:%s@%s" % (user(5, "desk"), DOMAIN), 1)
+        desk = sipp.start("call_uas", 5731)
+        uac = sipp.start("call_uac", 5732, peer_addr(1), user="user000005.fm", pause_ms=300)
+        finished_ok(sipp, uac)
+        finished_ok(sipp, desk)
+        assert "INVITE sip:%s@" % user(5, "desk") in desk.messages
+        entries = [e for e in call_ok(c[1], "routing.search_history", {"limit": 20})["searches"]
+                   if e["alias"] == "user000005.fm@" + DOMAIN and not e.get("locate")]
+        assert entries, call_ok(c[1], "routing.search_history", {"limit": 5})
+        entry = entries[0]
+        assert entry["transformed"] == "user000005.findme@" + DOMAIN, entry
+        kinds = [s["step"] for s in entry["steps"]]
+        assert kinds[:2] == ["transform", "findme"] and "rule" not in kinds, entry
+        step = entry["steps"][1]
+        assert [(d["alias"], d["registered"]) for d in step["devices"]] == [
+            ("%s@%s" % (user(5, "desk"), DOMAIN), True), ("%s@%s" % (user(5, "room"), DOMAIN), False)], step
+        assert entry["result"] == "FindMe account f000005: 1 registered device(s) of location 'Office'", entry
+        # The CLI's locate: the result line
+        out = c.ok(3, "locate", "user000005.fm@" + DOMAIN)
+        assert out.splitlines()[-1] == "result: FindMe account f000005: 1 registered device(s) of location " \
+                                       "'Office'", out
+    finally:
+        call_ok(c[1], "search_rules.remove", {"name": "own-users"})
+        call_ok(c[1], "transforms.remove", {"name": "fm-short"})
