@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from test_proxy import (DOMAIN, UA_IP, Caller, Sipp, call_ok, ensure_rms, final, finished_ok, header, ok,
+from test_proxy import (DOMAIN, UA_IP, Caller, Sipp, call_ok, ensure_rms, final, finished_ok, header,
                         peer_addr, register, registered_everywhere, routing_status, sip_cluster)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tms_manager"))

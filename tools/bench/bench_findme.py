@@ -13,7 +13,9 @@ the test manager's rows (tests/tms_manager/dataset.py):
      serves them;
   3. memory: the routing actor's resident set (VmRSS) with no account,
      after following them, and after a fresh load;
-  4. the cost of a FindMe lookup: `routing.locate` of an account's alias
+  4. the same pages read through the control socket by this script (the
+     replication actor's share of the load);
+  5. the cost of a FindMe lookup: `routing.locate` of an account's alias
      (a walk with the findme step) through the control socket, median.
 
 usage: bench_findme.py [--bin DIR] [--accounts 100000]
@@ -92,6 +94,20 @@ def main():
         pid = n.actor_pids()["routing"]
         rss_loaded = rss_kib(pid)
 
+        # The same pages read through the control socket: the replication
+        # actor's share of the load (plus this script's JSON parsing)
+        start = time.monotonic()
+        after, pages = "", 0
+        while True:
+            status, body = n.call("replication.data.list", {"ns": "tms.findme", "after": after, "limit": 1000},
+                                  timeout_ms=30000)
+            assert status == "ok", body
+            pages += 1
+            if not body["more"]:
+                break
+            after = body["rows"][-1][0]
+        list_s = time.monotonic() - start
+
         times = []
         for i in range(200):
             alias = dataset.row("findme", (i * 7919) % opts.accounts)["alias"]
@@ -106,6 +122,7 @@ def main():
         print("load after a restart (load_ms)      %d ms (%d pages of 1,000)" % (fm["load_ms"],
                                                                                  (opts.accounts + 999) // 1000))
         print("restart until every account served  %.2f s" % served_s)
+        print("the same %d pages read by this script %.2f s" % (pages, list_s))
         print("routing RSS: empty %.1f MiB, followed %.1f MiB, loaded %.1f MiB (%.0f bytes / account)"
               % (rss_empty / 1024, rss_followed / 1024, rss_loaded / 1024,
                  (rss_loaded - rss_empty) * 1024 / opts.accounts))
