@@ -355,23 +355,27 @@ s_on_list (cw_actor_t *actor, bool ok, json_t *body, void *arg)
         self->retry_at_ms = zclock_mono () + S_RETRY_MS;
         return;
     }
+    //  The next page is asked for first: the replication actor reads it
+    //  while this one is applied
+    json_t *rows = json_object_get (body, "rows");
+    const char *last = json_string_value (json_array_get (json_array_get (rows, json_array_size (rows) - 1), 0));
+    bool more = json_is_true (json_object_get (body, "more")) && last;
+    if (more)
+        s_load (self, last);
+    s_table_t *table = self->loading;
     size_t i;
     json_t *row;
-    const char *last = NULL;
-    json_array_foreach (json_object_get (body, "rows"), i, row) {
+    json_array_foreach (rows, i, row) {
         const char *key = json_string_value (json_array_get (row, 0));
-        if (!key)
+        if (!key || !table)
             continue;
-        if (s_table_apply (self->loading, key, json_string_value (json_array_get (row, 1))) != 0) {
+        if (s_table_apply (table, key, json_string_value (json_array_get (row, 1))) != 0) {
             self->unreadable++;
             cw_warn ("findme: the account of row=%.64s cannot be read; left out", key);
         }
-        last = key;
     }
-    if (json_is_true (json_object_get (body, "more")) && last) {
-        s_load (self, last);
+    if (more)
         return;
-    }
     s_table_destroy (&self->table);
     self->table = self->loading;
     self->loading = NULL;
