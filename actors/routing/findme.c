@@ -3,9 +3,10 @@
     An account is one block (s_account_t): its strings back to back, the
     id, the alias as an AOR, the active location's name, then each
     location's name followed by its devices (as AORs) and an empty string
-    that ends the list. Two hash tables index the blocks: by id (which owns
-    them) and by alias; their keys point into the blocks, so a replaced
-    account is removed (deleted) before its new block goes in.
+    that ends the list. Two open-addressing indexes (an array of pointers
+    at most half full, 16 to 32 bytes per account each) find the blocks by
+    id (that one owns them) and by alias; a replaced account is removed
+    before its new block goes in.
 
     The load follows auth.c's pattern: replication.data.list page by page
     (1,000 rows, by key after the last one) into a new table that replaces
@@ -32,9 +33,18 @@ typedef struct {
     char text [];     //  id, alias, active, then per location: name, devices..., ""
 } s_account_t;
 
+//  An open-addressing index of the blocks by one of their strings
+//  (linear probing, removal by shifting back, at most half full)
 typedef struct {
-    zhashx_t *by_id;       //  id -> s_account_t (owned)
-    zhashx_t *by_alias;    //  alias AOR -> s_account_t
+    s_account_t **slots;
+    size_t size;    //  a power of two (0 = none yet)
+    size_t count;
+    bool alias;    //  keyed by the alias, else by the id
+} s_index_t;
+
+typedef struct {
+    s_index_t by_id;    //  owns the blocks
+    s_index_t by_alias;
 } s_table_t;
 
 struct _cw_findme_t {
@@ -153,33 +163,90 @@ s_account_new (const char *key, const char *value)
     return a;
 }
 
-static void
-s_account_free (void **item)
+static const char *
+s_key (const s_index_t *index, const s_account_t *a)
 {
-    free (*item);
-    *item = NULL;
+    return index->alias ? s_alias (a) : s_id (a);
+}
+
+static size_t
+s_hash (const char *key)
+{
+    uint64_t h = 14695981039346656037ULL;    //  FNV-1a
+    for (const unsigned char *c = (const unsigned char *) key; *c; c++)
+        h = (h ^ *c) * 1099511628211ULL;
+    return (size_t) (h ^ (h >> 29));
+}
+
+//  The slot of KEY, or of the empty slot where it would go
+static size_t
+s_index_slot (const s_index_t *index, const char *key)
+{
+    size_t mask = index->size - 1;
+    size_t i = s_hash (key) & mask;
+    while (index->slots [i] && strcmp (s_key (index, index->slots [i]), key) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
+static s_account_t *
+s_index_get (const s_index_t *index, const char *key)
+{
+    return index->size ? index->slots [s_index_slot (index, key)] : NULL;
+}
+
+//  Put A (its key not in INDEX yet). 0 or -1 (out of memory).
+static int
+s_index_put (s_index_t *index, s_account_t *a)
+{
+    if ((index->count + 1) * 2 > index->size) {
+        size_t size = index->size ? index->size * 2 : 1024;
+        s_account_t **slots = (s_account_t **) calloc (size, sizeof *slots);
+        if (!slots)
+            return -1;
+        s_index_t grown = { slots, size, 0, index->alias };
+        for (size_t i = 0; i < index->size; i++)
+            if (index->slots [i])
+                grown.slots [s_index_slot (&grown, s_key (&grown, index->slots [i]))] = index->slots [i];
+        grown.count = index->count;
+        free (index->slots);
+        *index = grown;
+    }
+    index->slots [s_index_slot (index, s_key (index, a))] = a;
+    index->count++;
+    return 0;
+}
+
+//  Remove KEY's entry: the entries after it in its run move back
+static void
+s_index_remove (s_index_t *index, const char *key)
+{
+    if (!index->size)
+        return;
+    size_t mask = index->size - 1;
+    size_t hole = s_index_slot (index, key);
+    if (!index->slots [hole])
+        return;
+    index->slots [hole] = NULL;
+    index->count--;
+    for (size_t i = (hole + 1) & mask; index->slots [i]; i = (i + 1) & mask) {
+        size_t home = s_hash (s_key (index, index->slots [i])) & mask;
+        //  It may move into the hole when its home is not in (hole, i]
+        bool stays = hole <= i ? (home > hole && home <= i) : (home > hole || home <= i);
+        if (!stays) {
+            index->slots [hole] = index->slots [i];
+            index->slots [i] = NULL;
+            hole = i;
+        }
+    }
 }
 
 static s_table_t *
 s_table_new (void)
 {
     s_table_t *table = (s_table_t *) calloc (1, sizeof *table);
-    if (!table)
-        return NULL;
-    table->by_id = zhashx_new ();
-    table->by_alias = zhashx_new ();
-    if (!table->by_id || !table->by_alias) {
-        zhashx_destroy (&table->by_id);
-        zhashx_destroy (&table->by_alias);
-        free (table);
-        return NULL;
-    }
-    //  Keys point into the blocks; the blocks belong to by_id
-    zhashx_set_key_duplicator (table->by_id, NULL);
-    zhashx_set_key_destructor (table->by_id, NULL);
-    zhashx_set_key_duplicator (table->by_alias, NULL);
-    zhashx_set_key_destructor (table->by_alias, NULL);
-    zhashx_set_destructor (table->by_id, s_account_free);
+    if (table)
+        table->by_alias.alias = true;
     return table;
 }
 
@@ -189,8 +256,10 @@ s_table_destroy (s_table_t **table_p)
     s_table_t *table = *table_p;
     if (!table)
         return;
-    zhashx_destroy (&table->by_alias);
-    zhashx_destroy (&table->by_id);
+    for (size_t i = 0; i < table->by_id.size; i++)
+        free (table->by_id.slots [i]);
+    free (table->by_id.slots);
+    free (table->by_alias.slots);
     free (table);
     *table_p = NULL;
 }
@@ -198,12 +267,13 @@ s_table_destroy (s_table_t **table_p)
 static void
 s_table_remove (s_table_t *table, const char *key)
 {
-    s_account_t *old = (s_account_t *) zhashx_lookup (table->by_id, key);
+    s_account_t *old = s_index_get (&table->by_id, key);
     if (!old)
         return;
-    if (zhashx_lookup (table->by_alias, s_alias (old)) == old)
-        zhashx_delete (table->by_alias, s_alias (old));
-    zhashx_delete (table->by_id, s_id (old));
+    if (s_index_get (&table->by_alias, s_alias (old)) == old)
+        s_index_remove (&table->by_alias, s_alias (old));
+    s_index_remove (&table->by_id, s_id (old));
+    free (old);
 }
 
 //  0, or -1 when VALUE is unreadable (the row is left out)
@@ -216,17 +286,21 @@ s_table_apply (s_table_t *table, const char *key, const char *value)
     s_account_t *a = s_account_new (key, value);
     if (!a)
         return -1;
-    if (zhashx_insert (table->by_id, s_id (a), a) != 0) {
+    if (s_index_put (&table->by_id, a) != 0) {
         free (a);
         return -1;
     }
-    s_account_t *holder = (s_account_t *) zhashx_lookup (table->by_alias, s_alias (a));
+    s_account_t *holder = s_index_get (&table->by_alias, s_alias (a));
     if (holder) {
         cw_warn ("findme: alias=%s of account=%s is also the alias of account=%s; the latter is used", s_alias (a),
                  s_id (holder), s_id (a));
-        zhashx_delete (table->by_alias, s_alias (holder));
+        s_index_remove (&table->by_alias, s_alias (holder));
     }
-    zhashx_insert (table->by_alias, s_alias (a), a);
+    if (s_index_put (&table->by_alias, a) != 0) {
+        s_index_remove (&table->by_id, s_id (a));
+        free (a);
+        return -1;
+    }
     return 0;
 }
 
@@ -244,7 +318,7 @@ cw_findme_apply (cw_findme_t *self, const char *key, const char *value)
 size_t
 cw_findme_count (cw_findme_t *self)
 {
-    return zhashx_size (self->table->by_id);
+    return self->table->by_id.count;
 }
 
 // ---------------------------------------------------------------------------
@@ -254,7 +328,7 @@ bool
 cw_findme_resolve (cw_findme_t *self, const char *aor, cw_findme_registered_fn *registered, void *arg,
                    cw_findme_result_t *result)
 {
-    s_account_t *a = aor ? (s_account_t *) zhashx_lookup (self->table->by_alias, aor) : NULL;
+    s_account_t *a = aor ? s_index_get (&self->table->by_alias, aor) : NULL;
     if (!a)
         return false;
     memset (result, 0, sizeof *result);
@@ -382,8 +456,7 @@ s_on_list (cw_actor_t *actor, bool ok, json_t *body, void *arg)
     self->loaded = true;
     self->loads++;
     self->load_us = zclock_usecs () - self->load_started_us;
-    cw_info ("findme: accounts loaded accounts=%zu ms=%" PRId64, zhashx_size (self->table->by_id),
-             self->load_us / 1000);
+    cw_info ("findme: accounts loaded accounts=%zu ms=%" PRId64, self->table->by_id.count, self->load_us / 1000);
     if (self->reload_again) {
         self->reload_again = false;
         s_load (self, NULL);

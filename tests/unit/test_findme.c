@@ -179,6 +179,23 @@ test_many_accounts (void **state)
         cw_findme_apply (findme, key, NULL);
     }
     assert_int_equal (cw_findme_count (findme), 10000);
+    //  The index holds every one left, and none removed
+    for (int n = 0; n < 20000; n++) {
+        snprintf (aor, sizeof aor, "sip:user%06d.findme@example.com", n);
+        assert_true (cw_findme_resolve (findme, aor, NULL, NULL, &result) == (n % 2 == 1));
+    }
+    //  Put again: replaced in place, the count unchanged
+    for (int n = 1; n < 20000; n += 2) {
+        snprintf (key, sizeof key, "f%06d", n);
+        snprintf (value, sizeof value,
+                  "{\"id\":\"%s\",\"alias\":\"user%06d.findme@example.com\",\"active_location\":\"Home\","
+                  "\"locations\":[{\"name\":\"Home\",\"devices\":[\"user%06d.home@example.com\"]}]}",
+                  key, n, n);
+        assert_int_equal (cw_findme_apply (findme, key, value), 0);
+    }
+    assert_int_equal (cw_findme_count (findme), 10000);
+    assert_true (cw_findme_resolve (findme, "sip:user019999.findme@example.com", NULL, NULL, &result));
+    assert_string_equal (result.location, "Home");
     cw_findme_destroy (&findme);
 }
 
