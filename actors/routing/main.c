@@ -6,7 +6,8 @@
     the cluster-wide location table; proxy.h: the proxy and the calls;
     capacity.h: the capacity figure of routing.status; zones.h and
     search.h: the zones and the search the proxy runs while the dial plan
-    has search rules),
+    has search rules; findme.h: the FindMe accounts whose aliases ring
+    their active location's devices),
     then runs libre's loop until $TERM or
     SIGTERM (exit 0). The modules go before the core: they hold libre
     timers and messages.
@@ -16,6 +17,7 @@
 #include "auth.h"
 #include "capacity.h"
 #include "dialplan_store.h"
+#include "findme.h"
 #include "proxy.h"
 #include "registrar.h"
 #include "routing.h"
@@ -73,14 +75,20 @@ main (int argc, char **argv)
                                 : NULL;
     if (zones && !search)
         cw_error ("the search is not available: %s", err);
+    cw_findme_t *findme = cw_findme_new (routing);
+    if (!findme)
+        cw_error ("FindMe not available: out of memory");
+    cw_proxy_set_findme (proxy, findme);
     if (search) {
         cw_search_set_location (search, cw_registrar_location (registrar));
+        cw_search_set_findme (search, findme);
         cw_proxy_set_search (proxy, search);
     }
     int status = cw_routing_run (routing);
     cw_capacity_destroy (&capacity);
     cw_proxy_destroy (&proxy);
     cw_search_destroy (&search);
+    cw_findme_destroy (&findme);
     cw_zones_destroy (&zones);
     cw_dialplan_store_destroy (&dialplan);
     cw_registrar_destroy (&registrar);

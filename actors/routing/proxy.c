@@ -40,6 +40,7 @@
 
 #include "calls.h"
 #include "capacity.h"
+#include "findme.h"
 #include "location.h"
 #include "registrar.h"
 #include "routing.h"
@@ -116,6 +117,7 @@ struct _cw_proxy_t {
     cw_registrar_t *registrar;
     cw_calls_t *calls;
     cw_search_t *search;    //  NULL = none
+    cw_findme_t *findme;    //  NULL = none
     zlistx_t *txns;         //  s_txn_t, every one in progress
     s_peer_t peers [CW_CALLS_PEERS + 1];
     json_t *listen;    //  this peer's listeners, as announced
@@ -657,7 +659,8 @@ s_plan (cw_proxy_t *self, s_txn_t *txn, const char *aor)
     free (found);
     bool dialog = txn->invite || pl_strcmp (&txn->msg->met, "SUBSCRIBE") == 0
                || pl_strcmp (&txn->msg->met, "REFER") == 0;
-    txn->record_route = dialog && (!optimise || needs_path || txn->flow_in [0]);
+    //  Several AORs (a FindMe alias's devices) are planned one after the other
+    txn->record_route |= dialog && (!optimise || needs_path || txn->flow_in [0]);
     return txn->branch_count;
 }
 
@@ -958,6 +961,38 @@ cw_proxy_set_search (cw_proxy_t *self, cw_search_t *search)
     self->search = search;
 }
 
+void
+cw_proxy_set_findme (cw_proxy_t *self, cw_findme_t *findme)
+{
+    self->findme = findme;
+}
+
+//  TXN's request is for a FindMe alias (FOUND): a branch per contact of
+//  each registered device of the active location (a device on another
+//  peer through that peer, with the device as the Request-URI), or the
+//  account's 404 / 480
+static void
+s_plan_findme (cw_proxy_t *self, s_txn_t *txn, const cw_findme_result_t *found)
+{
+    if (!found->scode) {
+        for (size_t i = 0; i < found->count; i++)
+            if (found->devices [i].registered) {
+                snprintf (txn->peer_ruri, sizeof txn->peer_ruri, "%s", found->devices [i].aor);
+                s_plan (self, txn, found->devices [i].aor);
+            }
+        cw_info ("routing: %s is FindMe account %s: %zu branch(es) to %zu registered device(s) of location '%s'",
+                 found->alias, found->id, txn->branch_count, found->registered, found->location);
+    }
+    if (found->scode || txn->branch_count == 0) {
+        self->no_contact++;
+        s_answer_warning (txn, found->scode ? found->scode : 480,
+                          found->scode ? found->reason : "Temporarily Unavailable", NULL,
+                          found->scode ? found->warning : "FindMe: no registered device can be reached");
+        return;
+    }
+    s_proceed (txn);
+}
+
 static void
 s_on_request (cw_routing_t *routing, const struct sip_msg *msg, const char *flow, void *arg)
 {
@@ -1024,12 +1059,17 @@ s_on_request (cw_routing_t *routing, const struct sip_msg *msg, const char *flow
         if (sip_treplyf (&txn->st, NULL, self->sip, msg, false, 100, "Trying", "Content-Length: 0\r\n\r\n") != 0)
             cw_debug ("sip 100 Trying not sent");
     }
-    if (s_plan (self, txn, aor) == 0) {
+    //  A FindMe alias (but never again for a peer's branch to a device)
+    cw_findme_result_t *found = !from_peer && self->findme ? malloc (sizeof *found) : NULL;
+    if (found && cw_findme_locate (self->findme, aor, cw_registrar_location (self->registrar), self->routing, found))
+        s_plan_findme (self, txn, found);
+    else if (s_plan (self, txn, aor) == 0) {
         self->no_contact++;
         s_answer (txn, 480, "Temporarily Unavailable", NULL);
     }
     else
         s_proceed (txn);
+    free (found);
     txn->busy = false;
     s_txn_check (txn);
 }

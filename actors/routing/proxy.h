@@ -78,6 +78,14 @@ cw_proxy_t *cw_proxy_new (cw_routing_t *routing, cw_registrar_t *registrar, char
 //  and location lookup above.
 typedef struct _cw_search_t cw_search_t;
 void cw_proxy_set_search (cw_proxy_t *self, cw_search_t *search);
+//  Ring the devices of FindMe aliases with FINDME (findme.h; borrowed,
+//  NULL = none): an out-of-dialog request whose Request-URI is a FindMe
+//  alias (after the transforms and before the search rules when there is
+//  a search, see cw_search_set_findme; else after the domain check) is
+//  forked to every contact of each registered device of the account's
+//  active location, parallel as for the contacts of one AOR.
+typedef struct _cw_findme_t cw_findme_t;
+void cw_proxy_set_findme (cw_proxy_t *self, cw_findme_t *findme);
 //  Pending transactions are dropped (their branches cancelled by libre).
 void cw_proxy_destroy (cw_proxy_t **self_p);
 

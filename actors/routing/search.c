@@ -25,6 +25,7 @@
 
 #include "capacity.h"
 #include "cw_text.h"
+#include "findme.h"
 #include "location.h"
 #include "registrar.h"
 
@@ -85,6 +86,7 @@ struct _cw_search_t {
     cw_dialplan_t *dialplan;
     cw_zones_t *zones;
     cw_location_t *location;
+    cw_findme_t *findme;    //  NULL = none
     zlistx_t *walks;
     json_t *history;    //  newest last, at most CW_SEARCH_HISTORY
     zhashx_t *seen;     //  search id -> expiry (ms, as a pointer-sized integer)
@@ -420,6 +422,49 @@ s_walk_new (cw_search_t *self, const char *alias, const char *zone, bool registe
     return walk;
 }
 
+//  When the transformed alias is a FindMe alias: its step, and the walk
+//  ends with the registered devices of the active location (or the
+//  account's 404 / 480). True when it was one.
+static bool
+s_findme (s_walk_t *walk)
+{
+    cw_search_t *self = walk->search;
+    char aor [CW_LOCATION_AOR_MAX];
+    if (!self->findme || cw_findme_aor (walk->transformed, aor, sizeof aor) != 0)
+        return false;
+    cw_findme_result_t *found = (cw_findme_result_t *) malloc (sizeof *found);
+    cw_search_result_t *result = found ? (cw_search_result_t *) calloc (1, sizeof *result) : NULL;
+    if (!result || !cw_findme_locate (self->findme, aor, self->location, self->routing, found)) {
+        free (found);
+        free (result);
+        return false;
+    }
+    s_step (walk, cw_findme_step (found));
+    snprintf (result->header, sizeof result->header, "%s", walk->id);
+    char text [400];
+    if (found->scode) {
+        result->scode = found->scode;
+        cw_copy (result->reason, sizeof result->reason, found->reason);
+        cw_copy (result->warning, sizeof result->warning, found->warning);
+        cw_copy (text, sizeof text, found->warning);
+    }
+    else {
+        for (size_t i = 0; i < found->count && result->count < CW_SEARCH_ROUTES_MAX; i++) {
+            if (!found->devices [i].registered)
+                continue;
+            cw_search_route_t *route = &result->routes [result->count++];
+            route->local = true;
+            cw_copy (route->alias, sizeof route->alias, found->devices [i].aor);
+        }
+        snprintf (text, sizeof text, "FindMe account %.100s: %zu registered device(s) of location '%.100s'", found->id,
+                  result->count, found->location);
+    }
+    s_walk_end (walk, result, text);
+    free (found);
+    free (result);
+    return true;
+}
+
 //  Transform and plan, then the first group. A locate records every
 //  transform and rule looked at; a real request only the transform and
 //  the rules that matched (building a step for each of a thousand rules
@@ -436,6 +481,8 @@ s_walk_start (s_walk_t *walk)
         json_array_append_new (steps, json_pack ("{s:s, s:s, s:b, s:s}", "step", "transform", "name", name, "matched",
                                                  true, "alias", walk->transformed));
     json_object_set_new (walk->entry, "transformed", json_string (walk->transformed));
+    if (s_findme (walk))
+        return;
     walk->groups = cw_dialplan_plan (self->dialplan, walk->transformed, &walk->source, walk->locate ? steps : NULL);
     size_t i, j;
     json_t *step, *group;
@@ -634,6 +681,12 @@ void
 cw_search_set_location (cw_search_t *self, cw_location_t *location)
 {
     self->location = location;
+}
+
+void
+cw_search_set_findme (cw_search_t *self, cw_findme_t *findme)
+{
+    self->findme = findme;
 }
 
 // ---------------------------------------------------------------------------

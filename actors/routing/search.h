@@ -85,6 +85,15 @@ typedef void (cw_search_done_fn) (const cw_search_result_t *result, void *arg);
 //  Where the local zone's lookups go (the registrar's table, borrowed)
 void cw_search_set_location (cw_search_t *self, cw_location_t *location);
 
+//  Where FindMe aliases are looked up (findme.h, borrowed; NULL = none):
+//  after the transforms and before the search rules, an alias that is a
+//  FindMe alias ends the walk with a "findme" step listing the devices of
+//  the account's active location: the result is one local route per
+//  registered device (its AOR as the alias), or 404 / 480 with the
+//  account's Warning.
+typedef struct _cw_findme_t cw_findme_t;
+void cw_search_set_findme (cw_search_t *self, cw_findme_t *findme);
+
 //  Whether the proxy searches at all: false while the dial plan has no
 //  search rule (then the proxy routes as it always did: its domains and
 //  the location table).
