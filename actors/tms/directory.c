@@ -25,6 +25,7 @@
 #define S_LIST_TIMEOUT_MS 15000
 #define S_RETRY_MS 1000
 #define S_TICK_MS 250
+#define S_BEAT_MS 100
 #define S_KEY_MAX 256
 #define S_TOKENS_MAX 1024
 #define S_QUERY_MAX 128
@@ -93,7 +94,9 @@ struct _tms_directory_t {
     char path [4200];
     sqlite3 *db;
     sqlite3_stmt *stmt [S_STATEMENTS];
-    bool damaged;    //  made again on the next tick
+    bool damaged;          //  made again on the next tick
+    int64_t beat_at_ms;    //  last heartbeat sent from inside a long apply
+    unsigned applied;      //  rows applied since the last look at the clock
     int timer_id;
     s_space_t spaces [S_SPACES];
 };
@@ -566,12 +569,26 @@ s_insert (tms_directory_t *self, int index, const char *key, const char *value, 
     return rc ? -1 : 1;
 }
 
+//  A big event or page takes a while to apply: tell causewayd we are alive
+static void
+s_alive (tms_directory_t *self)
+{
+    if (++self->applied % 256)
+        return;
+    int64_t now = zclock_mono ();
+    if (now - self->beat_at_ms >= S_BEAT_MS) {
+        cw_actor_heartbeat (self->actor);
+        self->beat_at_ms = now;
+    }
+}
+
 //  Make KEY's cached row VALUE (NULL: none), knowing whether it EXISTS
 //  with hash OLD. Updates the row count. 0 or -1.
 static int
 s_apply (s_space_t *space, const char *key, const char *value, bool exists, int64_t old)
 {
     tms_directory_t *self = space->self;
+    s_alive (self);
     int64_t h = value ? s_hash (value) : 0;
     if (value && exists && h == old)
         return 0;
