@@ -1195,6 +1195,16 @@ s_cmd_findme_show (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, js
         account = s_account (self, (const char *) sqlite3_column_text (get, 0));
     sqlite3_reset (get);
     sqlite3_clear_bindings (get);
+    if (!account && id && strchr (id, '@')) {
+        //  An alias where the id goes (a REST path, the CLI's one word)
+        get = self->stmt [S_FINDME_BY_ALIAS];
+        s_strip_scheme (key, tms_directory_normalise (id, key, sizeof key));
+        sqlite3_bind_text (get, 1, key, -1, SQLITE_STATIC);
+        if (s_check (self, sqlite3_step (get)) == SQLITE_ROW)
+            account = s_account (self, (const char *) sqlite3_column_text (get, 0));
+        sqlite3_reset (get);
+        sqlite3_clear_bindings (get);
+    }
     if (!account) {
         *reply = cw_error_body ("no such FindMe account: %s", id ? id : alias);
         return CW_REPLY_ERROR;

@@ -25,7 +25,8 @@
     Commands:
       tms.directory.status -> {"services": {S: {"rows","seq","ready","loading"}}, "db"}
       tms.findme.list {query?, limit? (1..1000, 100), after?} -> {"accounts": [...], "more"}
-      tms.findme.show {id? | alias?} -> {"account": {...}}
+      tms.findme.show {id? | alias?} -> {"account": {...}} (an id with an '@'
+          that is no account's id is tried as an alias)
       tms.phonebook.search {query, limit? (1..100, 20)}
           -> {"query", "entries": [{"id","book","name","uri","number"}...], "more"}
 */
