@@ -34,7 +34,7 @@
 #define S_LIST_DEFAULT 100
 #define S_LIST_MAX 1000
 //  Token matches sorted in memory up to this many; more: walk the name index
-#define S_SORT_MAX 4000
+#define S_SORT_MAX 6000
 //  Entries a walk of the name index tests before sorting every match instead
 #define S_WALK_MAX 200000
 //  Above every key (keys are UTF-8, which never has the byte 0xFF)
@@ -77,6 +77,7 @@ enum {
     S_VALUE_PUT_USERS,
     S_VALUE_PUT_TEMPLATES,
     S_TOK_RANGE,
+    S_TOK_COUNT,
     S_NAME_RANGE,
     S_NAME_WALK,
     S_PB_ENTRY,
@@ -331,6 +332,7 @@ static const char *const s_sql [S_STATEMENTS] = {
     [S_VALUE_PUT_USERS] = "INSERT OR REPLACE INTO users (id, h, value) VALUES (?1, ?2, ?3)",
     [S_VALUE_PUT_TEMPLATES] = "INSERT OR REPLACE INTO templates (id, h, value) VALUES (?1, ?2, ?3)",
     [S_TOK_RANGE] = "SELECT sortkey, id FROM pb_tok WHERE tok >= ?1 AND tok < ?2 LIMIT ?3",
+    [S_TOK_COUNT] = "SELECT count (*) FROM (SELECT 1 FROM pb_tok WHERE tok >= ?1 AND tok < ?2 LIMIT ?3)",
     [S_NAME_RANGE] = "SELECT sortkey, id FROM pb WHERE sortkey >= ?1 AND sortkey < ?2 ORDER BY sortkey, id",
     [S_NAME_WALK] = "SELECT sortkey, id, words FROM pb INDEXED BY pb_sort ORDER BY sortkey, id",
     [S_PB_ENTRY] = "SELECT id, book, name, uri, number FROM pb WHERE id = ?1",
@@ -1014,9 +1016,18 @@ s_search (tms_directory_t *self, const char *q, size_t limit, bool *more)
     char upper [S_KEY_MAX + 2];
     snprintf (upper, sizeof upper, "%s" S_TOP, q);
     s_hits_t tokens = { 0 }, out = { 0 };
-    bool walk = s_token_matches (self, q, upper, S_SORT_MAX + 1, &tokens) > S_SORT_MAX;
-    if (!walk)
+    //  Counted first: a broad query's matches are not copied
+    sqlite3_stmt *count = self->stmt [S_TOK_COUNT];
+    sqlite3_bind_text (count, 1, q, -1, SQLITE_STATIC);
+    sqlite3_bind_text (count, 2, upper, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (count, 3, S_SORT_MAX + 1);
+    bool walk = s_check (self, sqlite3_step (count)) == SQLITE_ROW && sqlite3_column_int64 (count, 0) > S_SORT_MAX;
+    sqlite3_reset (count);
+    sqlite3_clear_bindings (count);
+    if (!walk) {
+        s_token_matches (self, q, upper, S_SORT_MAX, &tokens);
         s_hits_sort (&tokens);
+    }
     if (s_merge (self, q, upper, &tokens, walk, limit, &out) != 0) {
         //  Many matches, few of them early in the name order: sort them all
         s_hits_free (&out);
