@@ -3,10 +3,12 @@
     One SQLite file, <state_dir>/tms_directory.db, a table per service:
     users and templates (id, hash, value), findme (id, hash, alias key,
     user, value) and the phone book: pb (id, hash, book, name, uri,
-    number, sortkey, words) with the index pb_sort (sortkey, id, words),
-    and pb_tok (tok, sortkey, id) holding the entry's tokens but its
-    name's start (that is the range of pb_sort). "hash" is a 64-bit
-    FNV-1a of the stored text: a row seen again unchanged is not written.
+    number, sortkey, words) with the index pb_sort (sortkey, id), and
+    pb_tok (tok, sortkey, id) holding the entry's tokens but its name's
+    start (that is the range of pb_sort), with the index pb_tok_bucket
+    (first character of tok, sortkey, id, tok): the tokens of one first
+    character in name order. "hash" is a 64-bit FNV-1a of the stored
+    text: a row seen again unchanged is not written.
 
     Sections: text keys (pure), the database, applying rows, loading a
     namespace, search, commands, life cycle.
@@ -20,7 +22,7 @@
 #include "cw_text.h"
 
 #define S_FILE "tms_directory.db"
-#define S_SCHEMA_VERSION 1
+#define S_SCHEMA_VERSION 2
 #define S_PAGE 1000
 #define S_LIST_TIMEOUT_MS 15000
 #define S_RETRY_MS 1000
@@ -33,9 +35,10 @@
 #define S_SEARCH_MAX 100
 #define S_LIST_DEFAULT 100
 #define S_LIST_MAX 1000
-//  Token matches sorted in memory up to this many; more: walk the name index
+//  Token matches sorted in memory up to this many; more: walk the tokens of
+//  the query's first character in name order (pb_tok_bucket)
 #define S_SORT_MAX 6000
-//  Entries a walk of the name index tests before sorting every match instead
+//  Tokens such a walk leaves out before sorting every match instead
 #define S_WALK_MAX 200000
 //  Above every key (keys are UTF-8, which never has the byte 0xFF)
 #define S_TOP "\xff"
@@ -79,7 +82,7 @@ enum {
     S_TOK_RANGE,
     S_TOK_COUNT,
     S_NAME_RANGE,
-    S_NAME_WALK,
+    S_TOK_WALK,
     S_PB_ENTRY,
     S_FINDME_BY_ID,
     S_FINDME_BY_ALIAS,
@@ -313,9 +316,10 @@ static const char *const s_schema =
     "CREATE TABLE IF NOT EXISTS pb (id TEXT PRIMARY KEY, h INTEGER NOT NULL, book TEXT NOT NULL,"
     " name TEXT NOT NULL, uri TEXT NOT NULL, number TEXT NOT NULL, sortkey TEXT NOT NULL,"
     " words TEXT NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS pb_sort ON pb (sortkey, id, words);"
+    "CREATE INDEX IF NOT EXISTS pb_sort ON pb (sortkey, id);"
     "CREATE TABLE IF NOT EXISTS pb_tok (tok TEXT NOT NULL, sortkey TEXT NOT NULL, id TEXT NOT NULL,"
-    " PRIMARY KEY (tok, sortkey, id)) WITHOUT ROWID;";
+    " PRIMARY KEY (tok, sortkey, id)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS pb_tok_bucket ON pb_tok (substr (tok, 1, 1), sortkey, id, tok);";
 
 static const char *const s_sql [S_STATEMENTS] = {
     [S_BEGIN] = "BEGIN",
@@ -334,7 +338,8 @@ static const char *const s_sql [S_STATEMENTS] = {
     [S_TOK_RANGE] = "SELECT sortkey, id FROM pb_tok WHERE tok >= ?1 AND tok < ?2 LIMIT ?3",
     [S_TOK_COUNT] = "SELECT count (*) FROM (SELECT 1 FROM pb_tok WHERE tok >= ?1 AND tok < ?2 LIMIT ?3)",
     [S_NAME_RANGE] = "SELECT sortkey, id FROM pb WHERE sortkey >= ?1 AND sortkey < ?2 ORDER BY sortkey, id",
-    [S_NAME_WALK] = "SELECT sortkey, id, words FROM pb INDEXED BY pb_sort ORDER BY sortkey, id",
+    [S_TOK_WALK] = "SELECT sortkey, id, tok FROM pb_tok WHERE substr (tok, 1, 1) = substr (?1, 1, 1)"
+                   " ORDER BY sortkey, id",
     [S_PB_ENTRY] = "SELECT id, book, name, uri, number FROM pb WHERE id = ?1",
     [S_FINDME_BY_ID] = "SELECT value FROM findme WHERE id = ?1",
     [S_FINDME_BY_ALIAS] = "SELECT value FROM findme WHERE alias = ?1 ORDER BY id LIMIT 1",
@@ -430,7 +435,7 @@ s_open (tms_directory_t *self, char *err, size_t errlen)
                 why = "another schema";
             else if (rc == SQLITE_OK)
                 rc = sqlite3_exec (self->db,
-                                   "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;"
+                                   "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -262144;"
                                    "PRAGMA temp_store = MEMORY",
                                    NULL, NULL, NULL);
             if (rc == SQLITE_OK && !why)
@@ -893,19 +898,6 @@ s_hits_sort (s_hits_t *hits)
     hits->count = n;
 }
 
-//  Whether a line of WORDS starts with Q (QLEN bytes)
-static bool
-s_words_match (const char *words, const char *q, size_t qlen)
-{
-    for (const char *line = words; line && *line;) {
-        size_t len = strcspn (line, "\n");
-        if (len >= qlen && memcmp (line, q, qlen) == 0)
-            return true;
-        line += len + (line [len] == '\n');
-    }
-    return false;
-}
-
 //  The token matches of Q into HITS, at most MAX (0 = all): how many were read
 static size_t
 s_token_matches (tms_directory_t *self, const char *q, const char *upper, size_t max, s_hits_t *hits)
@@ -931,9 +923,10 @@ typedef struct {
     sqlite3_stmt *stmt;    //  NULL: the list
     s_hits_t *list;
     size_t next;
-    const char *q;    //  a walk: keep rows whose words start with Q
+    const char *q;    //  a walk: keep the rows whose token starts with Q
     size_t qlen;
-    size_t walked;
+    size_t walked;    //  rows kept
+    size_t tested;    //  rows left out
     bool done;
     char sortkey [S_KEY_MAX];
     char id [S_KEY_MAX];
@@ -956,12 +949,17 @@ s_stream_next (s_stream_t *stream)
     }
     while (sqlite3_step (stream->stmt) == SQLITE_ROW) {
         if (stream->q) {
-            stream->walked++;
-            if (!s_words_match ((const char *) sqlite3_column_text (stream->stmt, 2), stream->q, stream->qlen)) {
-                if (stream->walked > S_WALK_MAX)
+            //  Tokens of one entry that both match come one after the other
+            const char *token = (const char *) sqlite3_column_text (stream->stmt, 2);
+            const char *sortkey = (const char *) sqlite3_column_text (stream->stmt, 0);
+            const char *id = (const char *) sqlite3_column_text (stream->stmt, 1);
+            if (!token || !sortkey || !id || strncmp (token, stream->q, stream->qlen) != 0
+                || (stream->walked && strcmp (sortkey, stream->sortkey) == 0 && strcmp (id, stream->id) == 0)) {
+                if (++stream->tested > S_WALK_MAX)
                     break;
                 continue;
             }
+            stream->walked++;
         }
         cw_copy (stream->sortkey, sizeof stream->sortkey, (const char *) sqlite3_column_text (stream->stmt, 0));
         cw_copy (stream->id, sizeof stream->id, (const char *) sqlite3_column_text (stream->stmt, 1));
@@ -971,8 +969,9 @@ s_stream_next (s_stream_t *stream)
 }
 
 //  The first LIMIT + 1 matches of Q into OUT: the name range merged with
-//  the token matches (a sorted list, or a walk of the name index when
-//  WALK). -1 when the walk went too far without finding them.
+//  the token matches (a sorted list, or when WALK the tokens of Q's first
+//  character in name order, tested). -1 when the walk went too far
+//  without finding them.
 static int
 s_merge (tms_directory_t *self, const char *q, const char *upper, s_hits_t *tokens, bool walk, size_t limit,
          s_hits_t *out)
@@ -982,8 +981,10 @@ s_merge (tms_directory_t *self, const char *q, const char *upper, s_hits_t *toke
     sqlite3_bind_text (range, 2, upper, -1, SQLITE_STATIC);
     s_stream_t a = { .stmt = range };
     s_stream_t b = {
-        .stmt = walk ? self->stmt [S_NAME_WALK] : NULL, .list = tokens, .q = walk ? q : NULL, .qlen = strlen (q)
+        .stmt = walk ? self->stmt [S_TOK_WALK] : NULL, .list = tokens, .q = walk ? q : NULL, .qlen = strlen (q)
     };
+    if (walk)
+        sqlite3_bind_text (b.stmt, 1, q, -1, SQLITE_STATIC);
     s_stream_next (&a);
     s_stream_next (&b);
     int rc = 0;
@@ -1000,12 +1001,14 @@ s_merge (tms_directory_t *self, const char *q, const char *upper, s_hits_t *toke
         if (c >= 0)
             s_stream_next (&b);
     }
-    if (walk && b.walked > S_WALK_MAX && out->count < limit + 1)
+    if (walk && b.tested > S_WALK_MAX && out->count < limit + 1)
         rc = -1;
     sqlite3_reset (range);
     sqlite3_clear_bindings (range);
-    if (walk)
-        sqlite3_reset (self->stmt [S_NAME_WALK]);
+    if (walk) {
+        sqlite3_reset (self->stmt [S_TOK_WALK]);
+        sqlite3_clear_bindings (self->stmt [S_TOK_WALK]);
+    }
     return rc;
 }
 

@@ -19,8 +19,8 @@
     (its digits) and on the URI (without its scheme), ordered by name.
     The name's start is a range of the name index; the other keys are in
     a token table (token, name, id): a selective query sorts the few
-    matches, a broad one walks the name index and tests each entry's
-    tokens, stopping at the limit.
+    matches, a broad one walks the tokens of its first character in name
+    order (an index) and tests them, stopping at the limit.
 
     Commands:
       tms.directory.status -> {"services": {S: {"rows","seq","ready","loading"}}, "db"}
