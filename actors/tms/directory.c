@@ -22,7 +22,7 @@
 #include "cw_text.h"
 
 #define S_FILE "tms_directory.db"
-#define S_SCHEMA_VERSION 2
+#define S_SCHEMA_VERSION 3
 #define S_PAGE 1000
 #define S_LIST_TIMEOUT_MS 15000
 #define S_RETRY_MS 1000
@@ -307,6 +307,7 @@ s_hash (const char *text)
 
 static const char *const s_schema =
     "CREATE TABLE IF NOT EXISTS meta (ns TEXT PRIMARY KEY, seq INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, h INTEGER NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS templates (id TEXT PRIMARY KEY, h INTEGER NOT NULL, value TEXT NOT NULL) "
     "WITHOUT ROWID;"
@@ -418,6 +419,62 @@ s_count (tms_directory_t *self, const char *sql)
     return value;
 }
 
+//  This boot's id (empty when unknown) into BOOT
+static void
+s_boot_id (char *boot, size_t len)
+{
+    boot [0] = 0;
+    FILE *file = fopen ("/proc/sys/kernel/random/boot_id", "r");
+    if (file) {
+        if (!fgets (boot, (int) len, file))
+            boot [0] = 0;
+        boot [strcspn (boot, "\n")] = 0;
+        fclose (file);
+    }
+}
+
+//  The file is written without fsync (synchronous OFF): it survives the
+//  actor's death (the system holds the writes), not the system's. It is
+//  trusted when it was closed cleanly or opened last during this boot;
+//  else the reason it is not (it is made again). Marks it open.
+static const char *
+s_trust (tms_directory_t *self)
+{
+    char boot [64], last [64] = "", clean [8] = "";
+    s_boot_id (boot, sizeof boot);
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2 (self->db, "SELECT key, value FROM state", -1, &stmt, NULL) != SQLITE_OK)
+        return "its state cannot be read";
+    while (sqlite3_step (stmt) == SQLITE_ROW) {
+        const char *key = (const char *) sqlite3_column_text (stmt, 0);
+        const char *value = (const char *) sqlite3_column_text (stmt, 1);
+        if (key && value && strcmp (key, "boot") == 0)
+            cw_copy (last, sizeof last, value);
+        else if (key && value && strcmp (key, "clean") == 0)
+            cw_copy (clean, sizeof clean, value);
+    }
+    sqlite3_finalize (stmt);
+    if (*last && strcmp (last, boot) != 0 && strcmp (clean, "1") != 0)
+        return "the system stopped while it was open";
+    char sql [256];
+    snprintf (sql, sizeof sql, "INSERT OR REPLACE INTO state (key, value) VALUES ('boot', '%.64s'), ('clean', '0')",
+              boot);
+    return sqlite3_exec (self->db, sql, NULL, NULL, NULL) == SQLITE_OK ? NULL : "its state cannot be written";
+}
+
+//  Close the file as trusted on the next start: synced, marked clean
+static void
+s_close_clean (tms_directory_t *self)
+{
+    if (self->db && !self->damaged)
+        sqlite3_exec (self->db,
+                      "PRAGMA synchronous = FULL;"
+                      "INSERT OR REPLACE INTO state (key, value) VALUES ('clean', '1');"
+                      "PRAGMA wal_checkpoint (TRUNCATE)",
+                      NULL, NULL, NULL);
+    s_close (self);
+}
+
 //  Open the file (once more from nothing when it cannot be used). 0 or -1.
 static int
 s_open (tms_directory_t *self, char *err, size_t errlen)
@@ -435,8 +492,8 @@ s_open (tms_directory_t *self, char *err, size_t errlen)
                 why = "another schema";
             else if (rc == SQLITE_OK)
                 rc = sqlite3_exec (self->db,
-                                   "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -262144;"
-                                   "PRAGMA temp_store = MEMORY",
+                                   "PRAGMA synchronous = OFF; PRAGMA cache_size = -262144;"
+                                   "PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 67108864",
                                    NULL, NULL, NULL);
             if (rc == SQLITE_OK && !why)
                 rc = sqlite3_exec (self->db, s_schema, NULL, NULL, NULL);
@@ -449,6 +506,8 @@ s_open (tms_directory_t *self, char *err, size_t errlen)
                 rc = sqlite3_prepare_v3 (self->db, s_sql [i], -1, SQLITE_PREPARE_PERSISTENT, &self->stmt [i], NULL);
             if (rc != SQLITE_OK && !why)
                 why = sqlite3_errmsg (self->db);
+            if (!why)
+                why = s_trust (self);
         }
         else
             why = sqlite3_errstr (rc);
@@ -1336,7 +1395,7 @@ tms_directory_destroy (tms_directory_t **self_p)
     tms_directory_t *self = *self_p;
     if (self->timer_id >= 0)
         zloop_timer_end (cw_actor_loop (self->actor), self->timer_id);
-    s_close (self);
+    s_close_clean (self);
     for (int i = 0; i < S_SPACES; i++)
         free (self->spaces [i].after);
     free (self);

@@ -4,9 +4,10 @@
 
     The data is written by the primary's tms actor (replication.data.put)
     and replicated to every peer; this module keeps a copy made for
-    reading in <state_dir>/tms_directory.db (SQLite, WAL, synchronous
-    NORMAL). That file is a cache: missing or damaged, it is made again
-    from the cluster data. At start each namespace is read again with
+    reading in <state_dir>/tms_directory.db (SQLite, WAL). That file is a
+    cache, written without fsync (synchronous OFF, so big loads keep up):
+    missing, damaged, or left open when the system (not just the actor)
+    stopped, it is made again from the cluster data. At start each namespace is read again with
     replication.data.list (paged by key, 1,000 rows a page); each page
     replaces the cached rows of its key range (unchanged rows, compared by
     a hash of their text, are not written), so the cache keeps serving
