@@ -462,6 +462,26 @@ static const cli_command_t s_commands [] = {
               "the primary's (or the first one read); ThisSystem and Alternates name the peer\n"
               "itself and are not compared. Exit 0 when every peer was read and none differs,\n"
               "1 otherwise. The certificate is always checked, with the host name." },
+    { .words = "findme list", .wire = "tms.findme.list",
+      .opts = { { "--query", "query", "Q", "only the accounts whose alias, id or user starts with Q (any case)" },
+                { "--limit", "limit", "N", "at most N accounts (1-1000, default 100)", .flags = CLI_OPT_INT },
+                { "--after", "after", "ID", "the accounts after account ID (to page on)" } },
+      .render = cli_render_findme_list,
+      .summary = "the FindMe accounts this peer serves, by id: alias, user, active location and its devices",
+      .help = "The accounts come from the external manager (pulled by the primary) and are\n"
+              "served from this peer's copy, also while the primary or the manager is away." },
+    { .words = "findme show", .wire = "tms.findme.show",
+      .args = { { "ID|ALIAS", "id", CLI_ARG_STRING } },
+      .run = cli_run_findme_show, .render = cli_render_findme_show,
+      .summary = "one FindMe account by id or alias (user@domain): its locations and devices" },
+    { .words = "phonebook search", .wire = "tms.phonebook.search",
+      .args = { { "QUERY", "query", CLI_ARG_STRING } },
+      .opts = { { "--limit", "limit", "N", "at most N entries (1-100, default 20)", .flags = CLI_OPT_INT } },
+      .render = cli_render_phonebook_search,
+      .summary = "phone book entries whose name, a word of the name, number or URI starts with QUERY",
+      .help = "Case-insensitive prefix search, ordered by name: \"gra\" finds Grace Hansen,\n"
+              "\"hans\" finds her by surname, \"+44 20\" or \"4420\" by number, \"sip:bob\" or\n"
+              "\"bob@\" by URI. Served from this peer's copy of the phone books." },
     { .words = "restart", .wire = "restart",
       .render = cli_render_done, .done = "causewayd is restarting",
       .summary = "restart the node: stop every actor, then causewayd starts again" },

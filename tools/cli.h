@@ -194,6 +194,14 @@ void cli_render_zones_resolve (cli_t *cli, const cli_command_t *cmd, json_t *arg
 //  tms diff: each peer read or not, then the lines that differ from the
 //  reference's, or "no differences".
 void cli_render_tms_diff (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+//  findme list: one row per account (its active location's devices) and
+//  how to page on; findme show: the account, then its locations; phonebook
+//  search: one row per entry.
+void cli_render_findme_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+void cli_render_findme_show (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+void cli_render_phonebook_search (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+//  findme show ID|ALIAS: sent as {"alias"} when the word has an '@', else {"id"}.
+int cli_run_findme_show (cli_t *cli, const cli_command_t *cmd, json_t *args);
 //  One alarm-socket message as a readable line.
 void cli_print_alarm_event (const char *topic, json_t *body);
 

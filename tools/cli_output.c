@@ -1756,3 +1756,143 @@ cli_render_tms_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_
     printf ("events sent:   %lld\n", (long long) json_integer_value (json_object_get (body, "events_sent")));
     printf ("last success:  %s\n", success ? success : "never");
 }
+
+//  ---------------------------------------------------------------------
+//  findme list|show, phonebook search
+
+//  The devices of ACCOUNT's location NAME, comma-separated (owned)
+static char *
+s_devices (json_t *account, const char *name)
+{
+    size_t index;
+    json_t *location;
+    json_array_foreach (json_object_get (account, "locations"), index, location) {
+        if (!name || strcmp (json_string_value (json_object_get (location, "name")) ?: "", name) != 0)
+            continue;
+        char *text = strdup ("");
+        size_t d;
+        json_t *device;
+        json_array_foreach (json_object_get (location, "devices"), d, device) {
+            const char *alias = json_string_value (device);
+            char *more = NULL;
+            if (alias && asprintf (&more, "%s%s%s", text, *text ? ", " : "", alias) >= 0) {
+                free (text);
+                text = more;
+            }
+        }
+        if (*text)
+            return text;
+        free (text);
+        break;
+    }
+    return strdup ("-");
+}
+
+void
+cli_render_findme_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    json_t *accounts = json_object_get (body, "accounts");
+    if (!json_is_array (accounts)) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    if (json_array_size (accounts) == 0) {
+        printf ("no FindMe accounts%s\n", json_object_get (args, "query") ? " match" : "");
+        return;
+    }
+    static const char *const header [] = { "ID", "ALIAS", "USER", "NAME", "ACTIVE LOCATION", "DEVICES" };
+    s_table_t *table = s_table_new (6, header);
+    size_t index;
+    json_t *account;
+    json_array_foreach (accounts, index, account) {
+        char *cells [6] = { s_field (account, "id"),
+                            s_field (account, "alias"),
+                            s_field (account, "user"),
+                            s_field (account, "display_name"),
+                            s_field (account, "active_location"),
+                            s_devices (account, json_string_value (json_object_get (account, "active_location"))) };
+        s_table_add (table, cells);
+    }
+    s_table_print_destroy (&table);
+    if (json_is_true (json_object_get (body, "more"))) {
+        json_t *last = json_array_get (accounts, json_array_size (accounts) - 1);
+        printf ("more: causeway findme list --after %s\n", json_string_value (json_object_get (last, "id")) ?: "");
+    }
+}
+
+void
+cli_render_findme_show (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    json_t *account = json_object_get (body, "account");
+    if (!json_is_object (account)) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    static const char *const fields [][2] = { { "id", "id" },
+                                              { "alias", "alias" },
+                                              { "user", "user" },
+                                              { "username", "username" },
+                                              { "name", "display_name" },
+                                              { "active location", "active_location" },
+                                              { "revision", "rev" } };
+    for (size_t i = 0; i < sizeof fields / sizeof fields [0]; i++) {
+        char *text = s_field (account, fields [i][1]);
+        printf ("%-16s %s\n", fields [i][0], text);
+        free (text);
+    }
+    const char *active = json_string_value (json_object_get (account, "active_location"));
+    static const char *const header [] = { "LOCATION", "ACTIVE", "DEVICES" };
+    s_table_t *table = s_table_new (3, header);
+    size_t index;
+    json_t *location;
+    json_array_foreach (json_object_get (account, "locations"), index, location) {
+        const char *name = json_string_value (json_object_get (location, "name"));
+        char *cells [3] = { s_field (location, "name"), strdup (active && name && !strcmp (active, name) ? "yes" : ""),
+                            s_devices (account, name) };
+        s_table_add (table, cells);
+    }
+    printf ("\n");
+    s_table_print_destroy (&table);
+}
+
+int
+cli_run_findme_show (cli_t *cli, const cli_command_t *cmd, json_t *args)
+{
+    //  An alias has an '@' (user@domain); anything else is an account id
+    const char *word = json_string_value (json_object_get (args, "id"));
+    json_t *request = json_pack ("{s:s}", word && strchr (word, '@') ? "alias" : "id", word ? word : "");
+    json_t *body = NULL;
+    char err [512];
+    int rc = cli_request (cli, cmd->wire, request, &body, false, err, sizeof err);
+    json_decref (request);
+    if (rc == CLI_EXIT_OK)
+        cli_render_reply (cli, cmd, body, args);
+    json_decref (body);
+    return rc;
+}
+
+void
+cli_render_phonebook_search (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    json_t *entries = json_object_get (body, "entries");
+    if (!json_is_array (entries)) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    if (json_array_size (entries) == 0) {
+        printf ("no phone book entry matches '%s'\n", json_string_value (json_object_get (body, "query")) ?: "");
+        return;
+    }
+    static const char *const header [] = { "NAME", "NUMBER", "URI", "BOOK", "ID" };
+    s_table_t *table = s_table_new (5, header);
+    size_t index;
+    json_t *entry;
+    json_array_foreach (entries, index, entry) {
+        char *cells [5] = { s_field (entry, "name"), s_field (entry, "number"), s_field (entry, "uri"),
+                            s_field (entry, "book"), s_field (entry, "id") };
+        s_table_add (table, cells);
+    }
+    s_table_print_destroy (&table);
+    if (json_is_true (json_object_get (body, "more")))
+        printf ("more entries match: a longer query or --limit (at most 100) shows them\n");
+}

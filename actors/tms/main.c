@@ -2,17 +2,20 @@
 
     Thin: connect through the actor runtime, open the external manager's
     connection (tms.h: <state_dir>/tms.db, the alarm socket, libcurl in the
-    actor's zloop) and the SNMP sub-agent (snmp.h), signal READY and run the loop. Without its state (a
+    actor's zloop), the SNMP sub-agent (snmp.h) and the provisioning data's
+    read model (directory.h), signal READY and run the loop. Without its state (a
     state_dir it cannot write) it still becomes READY, reports the problem
     to causewayd (`causeway status` shows it) and answers tms.status with it.
 */
 #include "cw_actor.h"
+#include "directory.h"
 #include "snmp.h"
 #include "tms.h"
 
 typedef struct {
     tms_t *tms;
     cw_snmp_t *snmp;
+    tms_directory_t *directory;
 } s_parts_t;
 
 //  Every EVENT/STATE goes to both parts; each takes what it needs
@@ -24,6 +27,7 @@ s_on_event (cw_actor_t *actor, const cw_envelope_t *ev, json_t *body, void *arg)
     tms_on_event (parts->tms, ev, body);
     if (parts->snmp)
         cw_snmp_on_event (parts->snmp, ev, body);
+    tms_directory_on_event (parts->directory, ev, body);
 }
 
 static cw_reply_status_t
@@ -52,14 +56,21 @@ main (int argc, char **argv)
     tms_t *tms = tms_new (actor, err, sizeof err);
     int rc = 1;
     if (tms) {
-        s_parts_t parts = { tms, cw_snmp_new (actor, err, sizeof err) };
+        s_parts_t parts = { tms, cw_snmp_new (actor, err, sizeof err), NULL };
         if (!parts.snmp) {
             snprintf (problem, sizeof problem, "no SNMP sub-agent: %s", err);
             cw_error ("%s", problem);
             cw_actor_publish (actor, "actor.problem.tms", json_pack ("{s:s}", "problem", problem), true);
         }
+        parts.directory = tms_directory_new (actor, err, sizeof err);
+        if (!parts.directory) {
+            snprintf (problem, sizeof problem, "no provisioning directory: %s", err);
+            cw_error ("%s", problem);
+            cw_actor_publish (actor, "actor.problem.tms", json_pack ("{s:s}", "problem", problem), true);
+        }
         cw_actor_on_event (actor, s_on_event, &parts);
         rc = cw_actor_ready (actor) == 0 ? cw_actor_run (actor) : 1;
+        tms_directory_destroy (&parts.directory);
         cw_snmp_destroy (&parts.snmp);
     }
     else {

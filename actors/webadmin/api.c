@@ -152,6 +152,12 @@ static const s_api_t s_api [] = {
       "remove a SIP user's credentials" },
     //  TMS
     { "GET", "/api/v1/tms", "tms.status", NULL, NULL, S_NO_BODY, NULL, NULL, NULL, "the TMS actor's status" },
+    { "GET", "/api/v1/tms/findme", "tms.findme.list", NULL, "query,limit:int,after", S_NO_BODY, NULL, NULL, NULL,
+      "the FindMe accounts this peer serves, by id (?query=, ?limit=, ?after=ID)" },
+    { "GET", "/api/v1/tms/findme/{}", "tms.findme.show", "id", NULL, S_NO_BODY, NULL, NULL, NULL,
+      "one FindMe account by id (or alias)" },
+    { "GET", "/api/v1/tms/phonebook", "tms.phonebook.search", NULL, "query,limit:int", S_NO_BODY, NULL, NULL, NULL,
+      "phone book entries whose name, a word of it, number or URI starts with ?query=, by name (?limit=)" },
     //  The web admin itself
     { "GET", "/api/v1/webadmin", "webadmin.status", NULL, NULL, S_NO_BODY, NULL, NULL, NULL,
       "the web admin actor: its HTTPS addresses, sessions" },
@@ -199,7 +205,7 @@ api_status_for (const char *text)
         return MHD_HTTP_CONTENT_TOO_LARGE;
     if (s_has (text, "unknown key '") || s_has (text, "no alarm with uuid") || s_has (text, "no actor named")
         || s_has (text, ": no account '") || s_has (text, "no token with id") || s_has (text, "no credentials for")
-        || s_has (text, "no installed key with serial"))
+        || s_has (text, "no installed key with serial") || s_has (text, "no such FindMe account"))
         return MHD_HTTP_NOT_FOUND;
     if (s_has (text, "not the configuration primary") || s_has (text, "on the configuration primary")
         || s_has (text, "runs on the configuration primary") || s_has (text, "is the configuration primary")
