@@ -61,6 +61,7 @@ struct _accounts_t {
     accounts_cache_t *cache;
     zlistx_t *ops;       //  the changes waiting for their write
     int timer;           //  ticks the mirrors
+    int first;           //  the first tick, as soon as the loop runs
     char *dummy_hash;    //  checked against for an unknown name (same time)
 };
 
@@ -957,8 +958,9 @@ accounts_new (cw_actor_t *actor, audit_t *audit, char *err, size_t errlen)
     //  Loaded on the first tick, once the actor is READY
     cw_data_mirror_start (self->accounts.mirror);
     cw_data_mirror_start (self->tokens.mirror);
+    self->first = zloop_timer (cw_actor_loop (actor), 1, 1, s_on_timer, self);
     self->timer = zloop_timer (cw_actor_loop (actor), 250, 0, s_on_timer, self);
-    if (self->timer < 0) {
+    if (self->timer < 0 || self->first < 0) {
         snprintf (err, errlen, "accounts: cannot start a timer");
         accounts_destroy (&self);
         return NULL;
@@ -974,6 +976,8 @@ accounts_destroy (accounts_t **self_p)
     accounts_t *self = *self_p;
     if (self->timer > 0)
         zloop_timer_end (cw_actor_loop (self->actor), self->timer);
+    if (self->first > 0)
+        zloop_timer_end (cw_actor_loop (self->actor), self->first);
     zlistx_destroy (&self->ops);
     zhashx_destroy (&self->accounts.table);
     cw_data_mirror_destroy (&self->accounts.mirror);
