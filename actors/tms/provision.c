@@ -106,6 +106,7 @@ struct _tms_provision_t {
     bool primary;
     int primary_peer;
     char primary_address [256];
+    char agent [200];    //  User-Agent: causeway/VERSION (node NAME)
     char *protocol, *address, *path, *ca_file, *user, *password;
     bool verify;
     s_service_t services [S_SERVICES];
@@ -464,7 +465,8 @@ s_get (s_service_t *svc)
                                .ca_file = self->ca_file,
                                .timeout_ms = (wait + 30) * 1000L,
                                .max_response = S_MAX_RESPONSE,
-                               .keep_alive = true };
+                               .keep_alive = true,
+                               .user_agent = self->agent };
     if (tms_http_get (svc->http, &req, s_on_page, svc) != 0)
         s_fail (svc, "cannot start a request to the manager (out of memory)");
 }
@@ -595,8 +597,7 @@ s_refresh (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **r
         svc->state = S_PULLING;
         s_step (svc);
     }
-    *reply = json_pack ("{s:o, s:s}", "refresh", list, "message",
-                        *service ? "full pull started" : "full pull of every service started");
+    *reply = json_pack ("{s:o}", "refresh", list);
     return CW_REPLY_OK;
 }
 
@@ -737,6 +738,8 @@ tms_provision_new (cw_actor_t *actor, tms_queue_t *meta, char *err, size_t errle
     self->loop = cw_actor_loop (actor);
     self->meta = meta;
     self->verify = true;
+    snprintf (self->agent, sizeof self->agent, "causeway/%s (node %.100s)", CW_VERSION,
+              cw_actor_bootstrap (actor)->node.name);
     s_set (&self->protocol, "https");
     s_set (&self->address, "");
     s_set (&self->path, "");

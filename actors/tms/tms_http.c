@@ -251,6 +251,8 @@ s_start (tms_http_t *self, const tms_http_request_t *req, bool post, tms_http_do
         curl_easy_setopt (e, CURLOPT_FORBID_REUSE, 1L);
     }
     curl_easy_setopt (e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (req->user_agent)
+        curl_easy_setopt (e, CURLOPT_USERAGENT, req->user_agent);
     curl_easy_setopt (e, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 10000L);
     curl_easy_setopt (e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt (e, CURLOPT_SSL_VERIFYPEER, req->verify ? 1L : 0L);

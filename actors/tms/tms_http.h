@@ -20,14 +20,15 @@ typedef struct _tms_http_t tms_http_t;
 
 typedef struct {
     const char *url;
-    const char *body;        //  JSON text, sent as application/json
-    const char *user;        //  HTTP Basic; NULL = none
-    const char *password;    //  never logged
-    bool verify;             //  verify the server's certificate and host name
-    const char *ca_file;     //  PEM bundle for verify; NULL or "" = the system's
-    long timeout_ms;         //  the whole transfer
-    size_t max_response;     //  a longer body aborts the transfer; 0 = 1 MiB
-    bool keep_alive;         //  reuse the connection of the previous request (GET)
+    const char *body;          //  JSON text, sent as application/json
+    const char *user;          //  HTTP Basic; NULL = none
+    const char *password;      //  never logged
+    bool verify;               //  verify the server's certificate and host name
+    const char *ca_file;       //  PEM bundle for verify; NULL or "" = the system's
+    long timeout_ms;           //  the whole transfer
+    size_t max_response;       //  a longer body aborts the transfer; 0 = 1 MiB
+    bool keep_alive;           //  reuse the connection of the previous request (GET)
+    const char *user_agent;    //  NULL = libcurl's
 } tms_http_request_t;
 
 //  The end of a request. STATUS is the HTTP status (0 when none arrived);

@@ -44,7 +44,8 @@ takes orders on a plain-HTTP control port:
         Provisioning answers so far and the time spent making them
 
 The faults apply to the provisioning feed too. Provisioning requests are
-recorded with the client's address ("from") and the query ("body").
+recorded with the client's address ("from"), its User-Agent ("agent")
+and the query ("body").
 
 Usage:
     manager.py --listen IP:PORT --control IP:PORT [--cert F --key F]
@@ -302,7 +303,8 @@ class ManagerHandler(BaseHTTPRequestHandler):
                                        "limit 1..20000, wait 0..60"})
             return
         state.add({"operation": "Provisioning", "user": user, "at": time.time(),
-                   "from": self.client_address[0], "body": query})
+                   "from": self.client_address[0], "agent": self.headers.get("User-Agent") or "",
+                   "body": query})
         fault = state.fault
         if fault == "timeout":
             time.sleep(30)
