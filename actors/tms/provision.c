@@ -32,7 +32,7 @@
 #define S_PAGE 10000                         //  rows per GET, per put
 #define S_WAIT_S 25                          //  the long poll
 #define S_MAX_RESPONSE (64 * 1024 * 1024)    //  a page of 10,000 FindMe rows is ~3.4 MB
-#define S_PUT_MS 60000
+#define S_PUT_MS 45000                       //  beyond the replication actor's wait (30 s)
 #define S_BACKOFF_MAX_S 30
 #define S_TICKETS 8
 #define S_NS "tms.provisioning"
@@ -308,13 +308,22 @@ s_put_rows (s_service_t *svc, json_t *rows, int64_t rev, bool last)
     }
     t->last = last;
     svc->put_inflight = true;
-    json_t *args = json_pack ("{s:s, s:o}", "ns", svc->ns, "rows", rows);
+    //  wait: answered once every live peer applied it, so the primary
+    //  writes no faster than the subordinates apply (a subordinate more
+    //  than the primary's history behind would need a snapshot)
+    json_t *args = json_pack ("{s:s, s:o, s:b}", "ns", svc->ns, "rows", rows, "wait", 1);
     cw_actor_request (svc->owner->actor, "replication", "replication.data.put", args, s_on_reply, t, S_PUT_MS);
 }
 
 static void
 s_on_put (s_service_t *svc, s_ticket_t *t, bool ok, json_t *body)
 {
+    //  Committed on the primary but a live subordinate is late: the rows
+    //  are cluster-wide all the same (it catches up), go on
+    if (!ok && strstr (cw_jtext (body, "error"), "committed on the primary")) {
+        cw_warn ("provisioning service=%s put: %s", svc->name, cw_jtext (body, "error"));
+        ok = true;
+    }
     if (!ok) {
         s_fail (svc, "replication.data.put %s: %s", svc->ns, cw_jtext (body, "error"));
         return;

@@ -48,6 +48,24 @@ def control(method, path, body=None):
         return json.loads(r.read())
 
 
+def cpu_seconds(node, extra=None):
+    """{actor: CPU seconds (user + system)} of NODE's actors (and
+    causewayd, and EXTRA {name: pid})."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = dict(node.actor_pids())
+    pids["causewayd"] = node.proc.pid
+    pids.update(extra or {})
+    for name, pid in pids.items():
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[name] = (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--bin", default=os.path.join(ROOT, "build/bin"))
@@ -86,6 +104,7 @@ def main():
             return out
 
         c.set(1, "tms.protocol", "http")
+        cpu0 = {k: cpu_seconds(c[k], {"manager": manager.pid} if k == 1 else None) for k in (1, 2, 3)}
         t0 = time.monotonic()
         c.set(1, "tms.address", "%s:%d" % (IP, PORT))
         done = {}
@@ -114,6 +133,10 @@ def main():
             stats["pages"], format(stats["rows"], ","), stats["seconds"],
             1000 * stats["seconds"] / max(stats["pages"], 1)))
         print("  target <= 60 s: %s" % ("met" if full <= 60 else "MISSED"))
+        for k in (1, 2, 3):
+            cpu = cpu_seconds(c[k], {"manager": manager.pid} if k == 1 else None)
+            print("  CPU seconds on peer %d during the pull: %s" % (k, ", ".join(
+                "%s %.1f" % (a, cpu[a] - cpu0[k].get(a, 0)) for a in sorted(cpu))))
 
         # 2. incremental change of 1,000 rows
         time.sleep(1)
