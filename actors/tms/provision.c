@@ -10,8 +10,10 @@
                                 -> GET since=fetched (wait=W when the last
                                    page said no more: a long poll)
 
-    A page that arrives is put at once when no put is in flight, else it
-    waits (one page at most, so one GET and one put overlap). A put
+    A page that arrives is put at once when fewer than S_PUTS puts are in
+    flight, else it waits (one page at most): the GET of a page, the
+    commit of the next and the subordinates' apply of the one before
+    overlap. A put
     acknowledged sends the cursor put (or first a count, at the end of a
     run) and the waiting page's put. Every request carries a ticket with
     the service's generation: a stop, a new manager or a failure bumps it,
@@ -34,6 +36,7 @@
 #define S_MAX_RESPONSE (64 * 1024 * 1024)    //  a page of 10,000 FindMe rows is ~3.4 MB
 #define S_PUT_MS 45000                       //  beyond the replication actor's wait (30 s)
 #define S_BACKOFF_MAX_S 30
+#define S_PUTS 1    //  rows puts in flight per service (2 measured no faster: CPU-bound)
 #define S_TICKETS 8
 #define S_NS "tms.provisioning"
 
@@ -84,7 +87,7 @@ struct _s_service_t {
     json_t *page;    //  rows fetched, waiting for the put in flight
     int64_t page_rev;
     bool page_last;
-    bool put_inflight;
+    int puts_inflight;    //  rows puts not answered yet (at most S_PUTS)
     bool count_inflight;
     int64_t manager_rev;
     int64_t rows;      //  rows of the namespace at the last sync
@@ -179,7 +182,7 @@ s_reset (s_service_t *svc)
     tms_http_cancel (svc->http);
     json_decref (svc->page);
     svc->page = NULL;
-    svc->put_inflight = false;
+    svc->puts_inflight = 0;
     svc->count_inflight = false;
     svc->loading = false;
     svc->tail = false;
@@ -307,7 +310,7 @@ s_put_rows (s_service_t *svc, json_t *rows, int64_t rev, bool last)
         return;
     }
     t->last = last;
-    svc->put_inflight = true;
+    svc->puts_inflight++;
     //  wait: answered once every live peer applied it, so the primary
     //  writes no faster than the subordinates apply (a subordinate more
     //  than the primary's history behind would need a snapshot)
@@ -328,7 +331,7 @@ s_on_put (s_service_t *svc, s_ticket_t *t, bool ok, json_t *body)
         s_fail (svc, "replication.data.put %s: %s", svc->ns, cw_jtext (body, "error"));
         return;
     }
-    svc->put_inflight = false;
+    svc->puts_inflight--;
     svc->acked = t->rev;
     //  The last page of a run gets its cursor after the count (s_step)
     if (!t->last)
@@ -442,7 +445,7 @@ s_on_page (long status, const char *body, size_t len, const char *error, void *a
     svc->open = true;
     svc->pulled += (int64_t) count;
     svc->fetched = last;
-    if (svc->put_inflight) {
+    if (svc->puts_inflight >= S_PUTS) {
         svc->page = rows;
         svc->page_rev = last;
         svc->page_last = !more;
@@ -510,7 +513,7 @@ s_step (s_service_t *svc)
     }
     if (svc->timer_id >= 0)
         return;    //  a retry is pending
-    if (svc->full_requested && !svc->put_inflight && !svc->count_inflight) {
+    if (svc->full_requested && svc->puts_inflight == 0 && !svc->count_inflight) {
         svc->full_requested = false;
         s_reset (svc);
         svc->full = true;
@@ -519,7 +522,7 @@ s_step (s_service_t *svc)
         svc->pulled = 0;
         cw_info ("provisioning service=%s full pull from revision 0", svc->name);
     }
-    bool quiet = svc->tail && !svc->put_inflight && !svc->count_inflight && !svc->page && !svc->full_requested;
+    bool quiet = svc->tail && svc->puts_inflight == 0 && !svc->count_inflight && !svc->page && !svc->full_requested;
     if (quiet && svc->open) {
         //  The end of a run: count the rows, then write the cursor
         s_ticket_t *c = s_ticket (svc, K_COUNT, svc->acked);
@@ -600,7 +603,7 @@ s_refresh (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **r
             svc->timer_id = -1;
         }
         //  A long poll in flight gives way at once
-        if (!svc->put_inflight && !svc->count_inflight)
+        if (svc->puts_inflight == 0 && !svc->count_inflight)
             tms_http_cancel (svc->http);
         json_array_append_new (list, json_string (svc->name));
         svc->state = S_PULLING;
