@@ -477,7 +477,7 @@ s_get (s_service_t *svc)
                                .ca_file = self->ca_file,
                                .timeout_ms = (wait + 30) * 1000L,
                                .max_response = S_MAX_RESPONSE,
-                               .keep_alive = true,
+                               .keep_alive = false,    //  each page checks the certificate anew
                                .user_agent = self->agent };
     if (tms_http_get (svc->http, &req, s_on_page, svc) != 0)
         s_fail (svc, "cannot start a request to the manager (out of memory)");

@@ -10,7 +10,7 @@ node); an edit and a removal reach every peer; `tms refresh` on a
 subordinate names the primary, on the primary it pulls again from
 revision 0 with the same counts; the manager answering 500 makes the
 service failed with the reason, then idle again with the change made
-meanwhile; the primary's tms actor killed with SIGKILL in the middle of a
+meanwhile, and so do a truncated body and a certificate of an unknown CA; the primary's tms actor killed with SIGKILL in the middle of a
 full pull resumes from the cursor (not from 0) and the counts are exact;
 `causeway cluster disband` stops provisioning first.
 
@@ -50,6 +50,7 @@ class Manager:
         self.proc = subprocess.Popen(
             ["/usr/bin/python3", MANAGER, "--listen", "%s:%d" % (IP, PORT), "--control", "%s:%d" % (IP, CONTROL),
              "--cert", certs + "/peer1.crt", "--key", certs + "/peer1.key",
+             "--wrong-cert", certs + "/peer1-untrusted.crt", "--wrong-key", certs + "/peer1-untrusted.key",
              "--user", "tms-user", "--password-file", self.password_file,
              "--users", str(USERS), "--entries", str(ENTRIES)],
             stdout=self.log, stderr=subprocess.STDOUT)
@@ -214,6 +215,22 @@ def test_manager_500_then_back(env):
     wait_idle(c, 60)
     Node.wait_for(lambda: all("<rev>" in value(c, k, "templates", "t0004")["body"] for k in (1, 2, 3)), 20,
                   "the change made during the outage did not arrive")
+    wait_served(c, manager)
+
+
+@pytest.mark.parametrize("fault,reason", [("truncate", "transfer closed"), ("cert", "certificate")])
+def test_truncated_body_and_wrong_certificate(env, fault, reason):
+    c, manager = env
+    wait_idle(c)
+    manager.control("POST", "/control/fault", {"mode": fault})
+    try:
+        manager.control("POST", "/control/provisioning/change", {"service": "templates", "count": 1, "first": 5})
+        failed = Node.wait_for(lambda: (lambda s: s if s["state"] == "failed" else None)(
+            status(c, 1)["services"]["templates"]), 20, lambda: "templates not failed: %s" % status(c, 1))
+        assert reason in failed["last_error"], failed
+    finally:
+        manager.control("POST", "/control/fault", {"mode": "none"})
+    wait_idle(c, 60)
     wait_served(c, manager)
 
 
