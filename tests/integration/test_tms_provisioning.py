@@ -274,3 +274,15 @@ def test_disband_stops_provisioning(env):
     assert status(c, 1)["role"] == "stopped"
     r = c.cli(1, "tms", "refresh")
     assert r.returncode != 0 and "stopped" in r.stderr
+    # the subordinates were reset: let them come back standalone before the teardown stops them
+    for k in (2, 3):
+        Node.wait_for(lambda: standalone(c, k), 90, lambda: "node %d still clustered: %s" % (k, c.status(k)))
+        c[k].wait_running(60)
+
+
+def standalone(c, k):
+    st = c.status(k)
+    try:
+        return st is not None and not st.get("peers") and c.get(k, "cluster.peers") == []
+    except Exception:  # noqa: BLE001 - restarting: retry
+        return False
