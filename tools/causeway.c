@@ -447,6 +447,14 @@ static const cli_command_t s_commands [] = {
       .help = "The password is never taken from the command line: it is the first line of\n"
               "--password-file F, or typed on the terminal without echo. It is stored sealed\n"
               "(libsodium secretbox, key in <state_dir>/tms.key) and never shown or logged." },
+    { .words = "tms refresh", .wire = "tms.refresh",
+      .args = { { "SERVICE", "service", CLI_ARG_OPTIONAL } },
+      .render = cli_render_tms_refresh,
+      .summary = "force a full pull from the manager of SERVICE (users, findme, phonebooks, templates) or of all",
+      .help = "The guide's Force refresh: the configuration primary pulls the service again\n"
+              "from revision 0; rows the manager removed are removed cluster-wide. Refused on\n"
+              "a subordinate (it names the primary) and while provisioning is stopped.\n"
+              "`causeway tms status` shows each service's state, revision, rows and errors." },
     { .words = "tms diff", .run = cli_run_tms_diff,
       .opts = { { "--user", "user", "NAME", "an administrator account of the web admin (HTTP Basic)" },
                 { "--password-file", "password_file", "F", "its password: the first line of F" },

@@ -185,7 +185,10 @@ const char *cli_check_dialplan_rule (json_t *args);
 void cli_render_admin_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 void cli_render_admin_token (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 void cli_render_audit (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+//  tms status: the manager connection, then one line per provisioning
+//  service; tms refresh: the services whose full pull started.
 void cli_render_tms_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
+void cli_render_tms_refresh (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 //  zones list: one row per zone; zones status: one row per address with
 //  its keep-alive state; zones resolve: the DNS steps, then the targets.
 void cli_render_zones_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);

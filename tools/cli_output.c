@@ -13,6 +13,7 @@
 
 #include <czmq.h>
 #include <string.h>
+#include <time.h>
 
 //  ---------------------------------------------------------------------
 //  Values
@@ -1755,6 +1756,50 @@ cli_render_tms_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_
             (long long) json_integer_value (json_object_get (queue, "dropped")), oldest ? oldest : "-");
     printf ("events sent:   %lld\n", (long long) json_integer_value (json_object_get (body, "events_sent")));
     printf ("last success:  %s\n", success ? success : "never");
+    json_t *prov = json_object_get (body, "provisioning");
+    json_t *services = json_object_get (prov, "services");
+    if (!json_is_object (services))
+        return;
+    const char *role = json_string_value (json_object_get (prov, "role"));
+    const char *why = json_string_value (json_object_get (prov, "reason"));
+    printf ("provisioning:  %s%s%s\n", role ? role : "?", why && *why ? " - " : "", why && *why ? why : "");
+    const char *head [] = { "SERVICE", "STATE", "REVISION", "ROWS", "LAST SYNC", "ERRORS", "LAST ERROR" };
+    s_table_t *table = s_table_new (7, head);
+    const char *name;
+    json_t *svc;
+    json_object_foreach (services, name, svc) {
+        char sync [40] = "never";
+        json_t *at = json_object_get (svc, "last_sync");
+        if (json_is_integer (at)) {
+            time_t t = (time_t) json_integer_value (at);
+            struct tm tm;
+            gmtime_r (&t, &tm);
+            strftime (sync, sizeof sync, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        }
+        char *cells [] = { strdup (name), s_field (svc, "state"),  s_field (svc, "revision"),  s_field (svc, "rows"),
+                           strdup (sync), s_field (svc, "errors"), s_field (svc, "last_error") };
+        s_table_add (table, cells);
+    }
+    s_table_print_destroy (&table);
+}
+
+//  ---------------------------------------------------------------------
+//  tms refresh
+
+void
+cli_render_tms_refresh (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
+{
+    json_t *list = json_object_get (body, "refresh");
+    if (!json_is_array (list)) {
+        cli_render_generic (cli, cmd, args, body);
+        return;
+    }
+    size_t i;
+    json_t *name;
+    printf ("full pull started:");
+    json_array_foreach (list, i, name)
+        printf ("%s %s", i ? "," : "", json_string_value (name));
+    printf ("\n");
 }
 
 //  ---------------------------------------------------------------------

@@ -30,6 +30,7 @@
 
 #include "cw_alarm.h"
 #include "cw_statefile.h"
+#include "provision.h"
 #include "tms_http.h"
 #include "tms_queue.h"
 
@@ -56,7 +57,8 @@ struct _tms_t {
     const cw_bootstrap_t *boot;
     tms_queue_t *queue;
     tms_http_t *http;
-    zsock_t *alarms;    //  SUB on the alarms actor's PUB socket
+    tms_provision_t *provision;    //  the provisioning services
+    zsock_t *alarms;               //  SUB on the alarms actor's PUB socket
     //  configuration (config.changed.*)
     char *address, *path, *protocol, *ca_file, *system_name, *cluster_name;
     bool verify;
@@ -90,6 +92,7 @@ struct _tms_t {
 
 static void s_kick (tms_t *self);
 static void s_schedule (tms_t *self, int ms);
+static void s_provision_configure (tms_t *self);
 
 //  ---------------------------------------------------------------------
 //  Helpers
@@ -405,6 +408,7 @@ s_reconfigure (tms_t *self)
     self->registered = false;
     self->backoff_s = 1;
     tms_url (self->manager, sizeof self->manager, self->protocol, self->address, self->path, NULL);
+    s_provision_configure (self);
     if (*self->address && self->state != S_FAILED)
         s_enter (self, S_INITIALISING, "registering with the manager");
     else if (!*self->address)
@@ -535,9 +539,28 @@ s_on_routing_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+//  The provisioning services follow the manager's settings
+static void
+s_provision_configure (tms_t *self)
+{
+    if (!self->provision)
+        return;
+    bool valid = tms_address_valid (self->address);
+    tms_manager_t manager = { .protocol = self->protocol,
+                              .address = valid ? self->address : "",
+                              .path = self->path,
+                              .verify = self->verify,
+                              .ca_file = self->ca_file,
+                              .user = self->user,
+                              .password = self->password };
+    tms_provision_configure (self->provision, &manager);
+}
+
 void
 tms_on_event (tms_t *self, const cw_envelope_t *ev, json_t *body)
 {
+    if (self->provision)
+        tms_provision_on_event (self->provision, ev, body);
     if (ev->type == CW_MSG_STATE && strncmp (ev->command, "config.changed.", 15) == 0) {
         self->config_seen++;
         s_on_config (self, ev->command + 15, json_object_get (body, "value"));
@@ -700,6 +723,8 @@ tms_status (tms_t *self)
     json_object_set_new (status, "pid", json_integer ((json_int_t) getpid ()));
     json_object_set_new (status, "uptime_s", json_integer ((json_int_t) ((zclock_mono () - self->started) / 1000)));
     json_object_set_new (status, "config_seen", json_integer (self->config_seen));
+    if (self->provision)
+        json_object_set_new (status, "provisioning", tms_provision_status (self->provision));
     return status;
 }
 
@@ -804,6 +829,11 @@ tms_new (cw_actor_t *actor, char *err, size_t errlen)
         tms_destroy (&self);
         return NULL;
     }
+    self->provision = tms_provision_new (actor, self->queue, err, errlen);
+    if (!self->provision) {
+        tms_destroy (&self);
+        return NULL;
+    }
 
     //  The first replay of the retained configuration makes no events;
     //  after it (and on every later start) each change does
@@ -833,6 +863,7 @@ tms_destroy (tms_t **self_p)
     tms_t *self = *self_p;
     if (self->timer_id >= 0)
         zloop_timer_end (self->loop, self->timer_id);
+    tms_provision_destroy (&self->provision);
     tms_http_destroy (&self->http);
     if (self->alarms) {
         zloop_reader_end (self->loop, self->alarms);

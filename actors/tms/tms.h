@@ -21,7 +21,8 @@
     <state_dir>/tms.key (0600), the sealed text in tms.db. They are per
     peer, never logged, never in a reply.
 
-    Commands: tms.status, tms.credentials.set.
+    Commands: tms.status (with "provisioning": provision.h), tms.credentials.set;
+    the provisioning services (provision.h) declare their own.
 */
 #ifndef TMS_H
 #define TMS_H

@@ -22,6 +22,7 @@ struct _tms_http_t {
     char *body;    //  the request body (libcurl does not copy POSTFIELDS)
     char *response;
     size_t response_len;
+    size_t max_response;
     char errbuf [CURL_ERROR_SIZE];
     tms_http_done_fn *done;
     void *arg;
@@ -99,7 +100,7 @@ s_on_data (char *data, size_t size, size_t count, void *arg)
 {
     tms_http_t *self = arg;
     size_t len = size * count;
-    if (self->response_len + len > 1024 * 1024)
+    if (self->response_len + len > self->max_response)
         return 0;    //  a reply this large is no answer of ours: abort
     char *grown = realloc (self->response, self->response_len + len + 1);
     if (!grown)
@@ -212,13 +213,14 @@ tms_http_cancel (tms_http_t *self)
     s_release (self);
 }
 
-int
-tms_http_post (tms_http_t *self, const tms_http_request_t *req, tms_http_done_fn *done, void *arg)
+//  Start a request: a POST of REQ->body, or a GET
+static int
+s_start (tms_http_t *self, const tms_http_request_t *req, bool post, tms_http_done_fn *done, void *arg)
 {
     if (self->easy)
         return -1;
     self->easy = curl_easy_init ();
-    self->body = strdup (req->body ? req->body : "");
+    self->body = strdup (post && req->body ? req->body : "");
     self->headers = curl_slist_append (NULL, "Content-Type: application/json");
     if (self->headers)
         self->headers = curl_slist_append (self->headers, "Accept: application/json");
@@ -227,21 +229,30 @@ tms_http_post (tms_http_t *self, const tms_http_request_t *req, tms_http_done_fn
         return -1;
     }
     self->errbuf [0] = 0;
+    self->max_response = req->max_response > 0 ? req->max_response : 1024 * 1024;
     CURL *e = self->easy;
     curl_easy_setopt (e, CURLOPT_URL, req->url);
-    curl_easy_setopt (e, CURLOPT_POST, 1L);
-    curl_easy_setopt (e, CURLOPT_POSTFIELDS, self->body);
-    curl_easy_setopt (e, CURLOPT_POSTFIELDSIZE, (long) strlen (self->body));
+    if (post) {
+        curl_easy_setopt (e, CURLOPT_POST, 1L);
+        curl_easy_setopt (e, CURLOPT_POSTFIELDS, self->body);
+        curl_easy_setopt (e, CURLOPT_POSTFIELDSIZE, (long) strlen (self->body));
+    }
+    else
+        curl_easy_setopt (e, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt (e, CURLOPT_HTTPHEADER, self->headers);
     curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, s_on_data);
     curl_easy_setopt (e, CURLOPT_WRITEDATA, self);
     curl_easy_setopt (e, CURLOPT_ERRORBUFFER, self->errbuf);
     curl_easy_setopt (e, CURLOPT_NOSIGNAL, 1L);
-    //  A new connection each time: requests are seconds apart, and a
-    //  changed certificate or CA is seen at the next request
-    curl_easy_setopt (e, CURLOPT_FRESH_CONNECT, 1L);
-    curl_easy_setopt (e, CURLOPT_FORBID_REUSE, 1L);
+    //  A new connection each time, unless asked: requests are seconds
+    //  apart, and a changed certificate or CA is seen at the next request
+    if (!req->keep_alive) {
+        curl_easy_setopt (e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt (e, CURLOPT_FORBID_REUSE, 1L);
+    }
     curl_easy_setopt (e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (req->user_agent)
+        curl_easy_setopt (e, CURLOPT_USERAGENT, req->user_agent);
     curl_easy_setopt (e, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 10000L);
     curl_easy_setopt (e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt (e, CURLOPT_SSL_VERIFYPEER, req->verify ? 1L : 0L);
@@ -260,4 +271,16 @@ tms_http_post (tms_http_t *self, const tms_http_request_t *req, tms_http_done_fn
         return -1;
     }
     return 0;
+}
+
+int
+tms_http_post (tms_http_t *self, const tms_http_request_t *req, tms_http_done_fn *done, void *arg)
+{
+    return s_start (self, req, true, done, arg);
+}
+
+int
+tms_http_get (tms_http_t *self, const tms_http_request_t *req, tms_http_done_fn *done, void *arg)
+{
+    return s_start (self, req, false, done, arg);
 }

@@ -20,12 +20,15 @@ typedef struct _tms_http_t tms_http_t;
 
 typedef struct {
     const char *url;
-    const char *body;        //  JSON text, sent as application/json
-    const char *user;        //  HTTP Basic; NULL = none
-    const char *password;    //  never logged
-    bool verify;             //  verify the server's certificate and host name
-    const char *ca_file;     //  PEM bundle for verify; NULL or "" = the system's
-    long timeout_ms;         //  the whole transfer
+    const char *body;          //  JSON text, sent as application/json
+    const char *user;          //  HTTP Basic; NULL = none
+    const char *password;      //  never logged
+    bool verify;               //  verify the server's certificate and host name
+    const char *ca_file;       //  PEM bundle for verify; NULL or "" = the system's
+    long timeout_ms;           //  the whole transfer
+    size_t max_response;       //  a longer body aborts the transfer; 0 = 1 MiB
+    bool keep_alive;           //  reuse the connection of the previous request (GET)
+    const char *user_agent;    //  NULL = libcurl's
 } tms_http_request_t;
 
 //  The end of a request. STATUS is the HTTP status (0 when none arrived);
@@ -41,6 +44,8 @@ void tms_http_destroy (tms_http_t **self_p);
 //  Start a POST (REQ borrowed; everything is copied). 0, or -1 when one is
 //  already in flight or libcurl refuses it. DONE runs later, from the loop.
 int tms_http_post (tms_http_t *self, const tms_http_request_t *req, tms_http_done_fn *done, void *arg);
+//  Start a GET of REQ->url (REQ->body unused), as tms_http_post.
+int tms_http_get (tms_http_t *self, const tms_http_request_t *req, tms_http_done_fn *done, void *arg);
 bool tms_http_busy (tms_http_t *self);
 //  Abandon the request in flight (its callback is not called).
 void tms_http_cancel (tms_http_t *self);

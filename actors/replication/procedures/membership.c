@@ -23,6 +23,8 @@
       cluster.replace {old, new}
           remove OLD (reset when live), add NEW at the end of the list.
       cluster.disband {reset_primary?}
+          provisioning stopped first (this node's tms actor is asked
+          tms.provisioning.stop; one that does not run is no obstacle),
           every subordinate removed (live ones reset), then the primary
           alone, or reset too.
 
@@ -182,6 +184,7 @@ typedef struct {
     char added [256];                               //  the peer added ("" none)
     bool dead;                                      //  remove: do not contact the removed peer
     bool reset_primary;                             //  disband
+    char provisioning [200];                        //  disband: what tms.provisioning.stop gave
     int new_primary;                                //  set_primary
     int ttl_s;                                      //  token: its lifetime
     char called [CW_CLUSTER_MAX_PEERS + 1][256];    //  address of each peer called
@@ -918,6 +921,47 @@ s_set_primary (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t
 // ---------------------------------------------------------------------------
 //  cluster.disband
 
+//  The local tms actor's answer, handed to the engine
+static void
+s_on_provisioning_stopped (cw_actor_t *actor, bool ok, json_t *body, void *arg)
+{
+    (void) actor;
+    cw_engine_deliver (arg, ok, body);
+}
+
+//  The guide disbands with provisioning stopped: ask this node's tms actor
+static cw_step_result_t
+s_disband_stop_provisioning (cw_engine_t *engine, void *ctx)
+{
+    s_op_t *op = ctx;
+    void *token = cw_engine_expect (engine, 0, S_TAG_OTHER);
+    if (!token) {
+        cw_copy (op->provisioning, sizeof op->provisioning, "not asked: too many calls in flight");
+        return CW_STEP_NEXT;
+    }
+    cw_actor_request (cw_cluster_actor (op->request.env->core), "tms", "tms.provisioning.stop", NULL,
+                      s_on_provisioning_stopped, token, S_CALL_MS);
+    return CW_STEP_WAIT;
+}
+
+static cw_step_result_t
+s_disband_on_provisioning (cw_engine_t *engine, void *ctx, int peer, int tag, bool ok, json_t *json)
+{
+    (void) engine;
+    (void) peer;
+    (void) tag;
+    s_op_t *op = ctx;
+    const char *error = cw_jtext (json, "error");
+    if (ok)
+        cw_copy (op->provisioning, sizeof op->provisioning, "stopped");
+    else if (strstr (error, "no actor named") || strstr (error, "is not running"))
+        cw_copy (op->provisioning, sizeof op->provisioning, "tms not running");
+    else
+        snprintf (op->provisioning, sizeof op->provisioning, "not stopped: %.150s", *error ? error : "no answer");
+    cw_info ("cluster: disband: provisioning %s", op->provisioning);
+    return CW_STEP_NEXT;
+}
+
 static cw_step_result_t
 s_disband_reset (cw_engine_t *engine, void *ctx)
 {
@@ -957,8 +1001,8 @@ s_disband_finish (cw_engine_t *engine, void *ctx)
     json_array_extend (removed, op->dropped);
     json_array_foreach (op->not_reset, i, item)
         json_array_append (removed, json_object_get (item, "address"));
-    json_t *body = json_pack ("{s:o, s:O, s:O, s:b}", "removed", removed, "reset", op->reset, "dropped", op->dropped,
-                              "reset_primary", op->reset_primary);
+    json_t *body = json_pack ("{s:o, s:O, s:O, s:b, s:s}", "removed", removed, "reset", op->reset, "dropped",
+                              op->dropped, "reset_primary", op->reset_primary, "provisioning", op->provisioning);
     if (json_array_size (op->not_reset)) {
         json_object_set (body, "not_reset", op->not_reset);
         json_object_set_new (body, "message",
@@ -970,6 +1014,7 @@ s_disband_finish (cw_engine_t *engine, void *ctx)
 }
 
 static const cw_step_t s_disband_steps [] = {
+    { .name = "stop provisioning", .enter = s_disband_stop_provisioning, .on_reply = s_disband_on_provisioning },
     { .name = "reset the subordinates", .enter = s_disband_reset, .on_reply = s_op_on_reply },
     { .name = "store and answer", .enter = s_disband_finish },
     { .name = NULL }
