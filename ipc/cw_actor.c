@@ -92,6 +92,7 @@ struct _cw_actor_t {
     bool backlog;    //  a turn left broker messages waiting
     int64_t next_heartbeat;
     int64_t next_housekeeping;
+    json_t *data_wanted;    //  namespaces of cluster-wide data whose data.changed it gets
 };
 
 // ---------------------------------------------------------------------------
@@ -577,6 +578,7 @@ cw_actor_destroy (cw_actor_t **self_p)
         s_outbox_entry_destroy (&e);
     zlistx_destroy (&self->outbox);
     free (self->tables);
+    json_decref (self->data_wanted);
     cw_bootstrap_destroy (&self->bootstrap);
     free (self->name);
     free (self);
@@ -659,6 +661,16 @@ cw_actor_on_stop (cw_actor_t *self, void (*fn) (cw_actor_t *self, void *arg), vo
 //  Running
 
 int
+cw_actor_want_data (cw_actor_t *self, const char *ns)
+{
+    if (!self || !ns || !*ns || self->ready)
+        return -1;
+    if (!self->data_wanted)
+        self->data_wanted = json_array ();
+    return json_array_append_new (self->data_wanted, json_string (ns));
+}
+
+int
 cw_actor_ready (cw_actor_t *self)
 {
     if (self->ready)
@@ -670,7 +682,8 @@ cw_actor_ready (cw_actor_t *self)
         for (const cw_command_t *command = self->tables [t].commands; command->name; command++)
             json_array_append_new (commands, json_pack ("{s:s, s:b}", "name", command->name, "idempotent",
                                                         (command->flags & CW_CMD_IDEMPOTENT) != 0));
-    json_t *ready = json_pack ("{s:i, s:o}", "pid", (int) getpid (), "commands", commands);
+    json_t *ready = json_pack ("{s:i, s:o, s:O}", "pid", (int) getpid (), "commands", commands, "data",
+                               self->data_wanted ? self->data_wanted : json_array ());
     char *body = ready ? json_dumps (ready, JSON_COMPACT) : NULL;
     json_decref (ready);
     int rc = body ? cw_envelope_send (self->broker, CW_MSG_READY, 0, self->name, "", "", body) : -1;

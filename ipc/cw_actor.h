@@ -107,6 +107,12 @@ void cw_actor_on_event (cw_actor_t *self, cw_event_fn *fn, void *arg);
 //  Called when $TERM/SIGTERM arrives, before the loop ends (flush here).
 void cw_actor_on_stop (cw_actor_t *self, void (*fn) (cw_actor_t *self, void *arg), void *arg);
 
+//  Receive the EVENT data.changed.<ns> of namespace NS of cluster-wide
+//  data (NS, or every namespace starting with NS when it ends with ".").
+//  An actor gets only the data.changed events it asked for (none unless
+//  it calls this): the broker filters them, so a bulk load of a namespace
+//  costs nothing to the actors that do not read it. Call before READY.
+int cw_actor_want_data (cw_actor_t *self, const char *ns);
 //  Tell the supervisor this actor can serve. Call once, after setup.
 int cw_actor_ready (cw_actor_t *self);
 //  Run the loop until asked to stop. Returns the process exit status.

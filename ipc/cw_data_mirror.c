@@ -112,6 +112,7 @@ cw_data_mirror_new (cw_actor_t *actor, const char *ns, const char *log, cw_data_
     self->loaded_fn = loaded;
     self->changed_fn = changed;
     self->arg = arg;
+    cw_actor_want_data (actor, ns);
     return self;
 }
 

@@ -37,8 +37,9 @@ typedef void (cw_data_loaded_fn) (json_t *rows, void *arg);
 //  One row changed: VALUE is its new text, or NULL when it was deleted.
 typedef void (cw_data_changed_fn) (const char *key, const char *value, void *arg);
 
-//  A mirror of namespace NS for ACTOR (borrowed; it outlives the mirror).
-//  LOG names the owner in log lines ("auth", "zones").
+//  A mirror of namespace NS for ACTOR (borrowed; it outlives the mirror),
+//  which asks for NS's data.changed events (cw_actor_want_data): make it
+//  before the actor is READY. LOG names the owner in log lines.
 cw_data_mirror_t *cw_data_mirror_new (cw_actor_t *actor, const char *ns, const char *log, cw_data_loaded_fn *loaded,
                                       cw_data_changed_fn *changed, void *arg);
 void cw_data_mirror_destroy (cw_data_mirror_t **self_p);

@@ -41,6 +41,13 @@ typedef struct s_retained {
     char *body;
 } s_retained_t;
 
+//  The data.changed namespaces an actor asked for (READY's "data")
+typedef struct s_wants {
+    struct s_wants *next;
+    char name [CW_BROKER_NAME_MAX];
+    json_t *data;    //  array of namespaces ("ns" or "prefix.")
+} s_wants_t;
+
 struct _cw_broker_t {
     zsock_t *router;
     char *ipc_path;    //  socket file to remove on close
@@ -54,6 +61,7 @@ struct _cw_broker_t {
     size_t queued;
     s_retained_t *retained;
     size_t retained_count;
+    s_wants_t *wants;    //  actors without an entry get every data.changed
     int64_t malformed_logged_at;
     uint64_t malformed_suppressed;
 };
@@ -261,12 +269,62 @@ s_retain (cw_broker_t *self, const cw_envelope_t *env)
 // ---------------------------------------------------------------------------
 //  Routing
 
+//  Whether actor NAME gets EVENT TOPIC: a data.changed.<ns> only when it
+//  asked for ns (or did not say: a tool, the test probe)
+static bool
+s_wants (cw_broker_t *self, const char *name, const char *topic)
+{
+    if (strncmp (topic, "data.changed.", 13) != 0)
+        return true;
+    const char *ns = topic + 13;
+    for (s_wants_t *entry = self->wants; entry; entry = entry->next) {
+        if (strcmp (entry->name, name) != 0)
+            continue;
+        size_t i;
+        json_t *item;
+        json_array_foreach (entry->data, i, item) {
+            const char *want = json_string_value (item);
+            size_t len = want ? strlen (want) : 0;
+            if (len && (strcmp (want, ns) == 0 || (want [len - 1] == '.' && strncmp (want, ns, len) == 0)))
+                return true;
+        }
+        return false;
+    }
+    return true;
+}
+
 static void
 s_broadcast (cw_broker_t *self, const cw_envelope_t *env)
 {
     for (int i = 0; i < self->ready_count; i++)
-        if (strcmp (self->ready [i], env->from) != 0)
+        if (strcmp (self->ready [i], env->from) != 0 && s_wants (self, self->ready [i], env->command))
             s_send_env (self, self->ready [i], env);
+}
+
+void
+cw_broker_actor_wants (cw_broker_t *self, const char *name, json_t *data)
+{
+    s_wants_t **link = &self->wants;
+    while (*link && strcmp ((*link)->name, name) != 0)
+        link = &(*link)->next;
+    if (!*link && json_is_array (data)) {
+        *link = calloc (1, sizeof (s_wants_t));
+        if (!*link)
+            return;
+        snprintf ((*link)->name, sizeof (*link)->name, "%s", name);
+    }
+    if (!*link)
+        return;
+    if (json_is_array (data)) {
+        json_decref ((*link)->data);
+        (*link)->data = json_incref (data);
+    }
+    else {
+        s_wants_t *gone = *link;
+        *link = gone->next;
+        json_decref (gone->data);
+        free (gone);
+    }
 }
 
 static void
@@ -459,6 +517,12 @@ cw_broker_destroy (cw_broker_t **self_p)
         free (self->retained->body);
         free (self->retained);
         self->retained = next;
+    }
+    while (self->wants) {
+        s_wants_t *next = self->wants->next;
+        json_decref (self->wants->data);
+        free (self->wants);
+        self->wants = next;
     }
     free (self);
     *self_p = NULL;

@@ -71,6 +71,11 @@ void cw_broker_actor_ready (cw_broker_t *self, const char *name, int pid);
 //  failed, removed), queued requests for it fail at once.
 void cw_broker_actor_down (cw_broker_t *self, const char *name, bool final);
 bool cw_broker_is_ready (cw_broker_t *self, const char *name);
+//  The data.changed namespaces actor NAME asked for (READY's "data": an
+//  array of "ns" or "prefix."; borrowed). NULL: it gets every one (an
+//  actor that does not say, such as a tool). Broadcasts of EVENT
+//  data.changed.<ns> skip an actor that did not ask for ns.
+void cw_broker_actor_wants (cw_broker_t *self, const char *name, json_t *data);
 //  Send TERM to actor NAME (when it is connected).
 void cw_broker_send_term (cw_broker_t *self, const char *name);
 

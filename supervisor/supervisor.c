@@ -1124,6 +1124,7 @@ s_br_on_ready (void *arg, const char *name, const char *body)
     //  READY wins; kept while the actor restarts)
     if (cw_ctl_declare (self->ctl, name, json ? json_object_get (json, "commands") : NULL))
         cw_warn ("cannot record the commands of an actor name=%s", name);
+    cw_broker_actor_wants (self->broker, name, json ? json_object_get (json, "data") : NULL);
     json_decref (json);
     s_event (self, child, CW_EV_READY);
 }

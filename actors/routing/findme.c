@@ -555,6 +555,7 @@ cw_findme_new (cw_routing_t *routing)
         self->routing = routing;
         self->actor = cw_routing_actor (routing);
         cw_routing_on_event (routing, "data.changed." CW_FINDME_NS, s_on_data_changed, self);
+        cw_actor_want_data (self->actor, CW_FINDME_NS);
         cw_routing_on_tick (routing, s_on_tick, self);
         cw_routing_on_status (routing, s_status, self);
         self->retry_at_ms = 1;    //  loaded on the first tick, once the actor is READY

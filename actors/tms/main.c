@@ -63,6 +63,7 @@ main (int argc, char **argv)
             cw_actor_publish (actor, "actor.problem.tms", json_pack ("{s:s}", "problem", problem), true);
         }
         parts.directory = tms_directory_new (actor, err, sizeof err);
+        cw_actor_want_data (actor, "tms.");    //  the directory reads every tms.* namespace
         if (!parts.directory) {
             snprintf (problem, sizeof problem, "no provisioning directory: %s", err);
             cw_error ("%s", problem);

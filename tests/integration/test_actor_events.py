@@ -18,7 +18,9 @@ control.client.closed; the alarms actor still keeps control clients to the
 operator range; actors.list shows every actor's pid, actor.down and
 actor.ready carry the old and the new pid when an actor restarts or is
 killed; the replication actor's retained cluster.peers reaches a late
-actor and follows system.name.
+actor and follows system.name; an actor gets the data.changed events of
+the namespaces it asked for in READY ("data"), every one when it did not
+say.
 """
 import json
 import os
@@ -63,10 +65,13 @@ def send(kind, corr, to, command, body):
                          command.encode(), json.dumps(body).encode()])
 
 
-commands = [{"name": "probe.whoami", "idempotent": False},
-            {"name": "probe.events", "idempotent": True},
-            {"name": "probe.ask", "idempotent": False}]
-send(b"READY", 0, "", "", {"pid": os.getpid(), "commands": commands})
+commands = [{"name": name + ".whoami", "idempotent": False},
+            {"name": name + ".events", "idempotent": True},
+            {"name": name + ".ask", "idempotent": False}]
+ready = {"pid": os.getpid(), "commands": commands}
+if name == "picky":                     # asks for the data.changed of x.* only
+    ready["data"] = ["x."]
+send(b"READY", 0, "", "", ready)
 events, asked, next_corr = [], {}, 1
 next_beat = time.monotonic()
 while True:
@@ -84,11 +89,11 @@ while True:
                            "body": json.loads(body or b"{}")})
         elif kind == b"REQUEST":
             args = json.loads(body or b"{}")
-            if command == "probe.whoami":
+            if command == name + ".whoami":
                 send(b"REPLY", int(corr), sender, "ok", {"from": sender})
-            elif command == "probe.events":
+            elif command == name + ".events":
                 send(b"REPLY", int(corr), sender, "ok", {"events": events})
-            elif command == "probe.ask":
+            elif command == name + ".ask":
                 asked[next_corr] = (sender, int(corr))
                 send(b"REQUEST", next_corr, "", args["command"], args.get("args", {}))
                 next_corr += 1
@@ -133,6 +138,7 @@ def node(tmp_path_factory):
     (keys / "admin.cert").write_text((tmp / "admin.cert").read_text())
     specs = [{"name": a, "restart": "permanent", "shutdown_timeout_ms": 2000} for a in ACTORS]
     specs.append({"name": "probe", "restart": "permanent", "shutdown_timeout_ms": 2000, "path": str(probe)})
+    specs.append({"name": "picky", "restart": "permanent", "shutdown_timeout_ms": 2000, "path": str(probe)})
     curve_endpoint = "tcp://127.0.0.1:%d" % _free_tcp_port()
     n = Node(tmp, actors=specs, control={"curve_endpoint": curve_endpoint, "authorized_keys_dir": str(keys)}).start()
     n.admin_cert = str(tmp / "admin.cert_secret")
@@ -259,7 +265,7 @@ def test_actor_pids_and_lifecycle_events(node):
     actors = node.actors()
     for name, actor in actors.items():
         assert actor["pid"] > 0, actor
-        assert ("causeway-" + name if name != "probe" else "/probe") in _cmdline(actor["pid"]), name
+        assert ("causeway-" + name if name not in ("probe", "picky") else "/probe") in _cmdline(actor["pid"]), name
     # an operator restart: down with the old pid, then ready with the new one
     old = actors["tms"]["pid"]
     assert node.call("actors.restart", {"name": "tms"})[0] == "ok"
@@ -301,3 +307,21 @@ def test_cluster_peers_reaches_a_late_actor(node):
     count = len(events(node, "cluster.peers"))
     time.sleep(1.0)
     assert len(events(node, "cluster.peers")) == count
+
+
+def test_data_changed_only_to_the_actors_that_asked(node):
+    for ns in ("x.wanted", "y.unwanted"):
+        status, body = node.call("replication.data.put", {"ns": ns, "rows": [["k", ns]]})
+        assert status == "ok", body
+
+    def topics(name):
+        status, body = node.call(name + ".events")
+        assert status == "ok", body
+        return [e["topic"] for e in body["events"] if e["topic"].startswith("data.changed.")]
+
+    node.wait_for(lambda: {"data.changed.x.wanted", "data.changed.y.unwanted"} <= set(topics("probe")), 10,
+                  lambda: "the probe (no \"data\" in READY) did not get both: %s" % topics("probe"))
+    node.wait_for(lambda: "data.changed.x.wanted" in topics("picky"), 10,
+                  lambda: "picky did not get x.wanted: %s" % topics("picky"))
+    time.sleep(0.5)
+    assert "data.changed.y.unwanted" not in topics("picky")
