@@ -260,7 +260,7 @@ test_frame_malformed (void **state)
 
     //  Length above the maximum: the built-in one, and a caller's
     s_raw_header (buf, CW_FRAME_MAX + 1, 1, 0);
-    s_expect_malformed (buf, 4, 0, "length 268435457 above the maximum");
+    s_expect_malformed (buf, 4, 0, "length 1073741825 above the maximum");
     s_raw_header (buf, 0xffffffffu, 1, 0);
     s_expect_malformed (buf, 4, 0, "length 4294967295 above the maximum");
     s_raw_header (buf, 1000, 1, 0);

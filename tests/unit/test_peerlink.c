@@ -1315,8 +1315,8 @@ test_malformed_chunks (void **state)
     off += cases [count - 1].len;
     //  a size above the maximum
     p = bad + off;
-    cases [count].what = "chunked message of 300000000 bytes";
-    cases [count++].len = s_frame_blob (p, 255, 1, "{\"size\":300000000}", NULL, 0);
+    cases [count].what = "chunked message of 1100000000 bytes";
+    cases [count++].len = s_frame_blob (p, 255, 1, "{\"size\":1100000000}", NULL, 0);
     off += cases [count - 1].len;
     //  more bytes than announced
     p = bad + off;

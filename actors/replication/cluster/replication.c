@@ -23,7 +23,10 @@ typedef struct {
     int64_t acked_seq;      //  highest changeset it confirmed
     bool syncing;           //  catch-up / snapshot in flight
     int64_t sync_deadline;
+    int64_t snapshot_after;    //  a snapshot that could not be made or sent: not again before
 } s_sync_t;
+
+#define S_SNAPSHOT_RETRY_MS 30000    //  after a snapshot failed to be made or sent
 
 struct _cw_replication_t {
     cw_cluster_t *core;
@@ -259,10 +262,14 @@ static void
 s_send_snapshot (cw_replication_t *self, int peer, int reason)
 {
     s_sync_t *state = &self->peers [peer - 1];
+    if (zclock_mono () < state->snapshot_after)
+        return;
     s_snapshot_job_t job = { .replog = self->replog };
     cw_cluster_run_blocking (self->core, s_snapshot_create_worker, &job);
     if (job.rc) {
-        cw_error ("cluster: cannot make a snapshot for peer %d: %s", peer, job.err);
+        cw_error ("cluster: cannot make a snapshot for peer %d: %s (again in %d s)", peer, job.err,
+                  S_SNAPSHOT_RETRY_MS / 1000);
+        state->snapshot_after = zclock_mono () + S_SNAPSHOT_RETRY_MS;
         return;
     }
     char cluster_id [40];
@@ -277,6 +284,13 @@ s_send_snapshot (cw_replication_t *self, int peer, int reason)
         state->syncing = true;
         state->sync_deadline = zclock_mono () + CW_SYNC_TIMEOUT_MS;
         state->sent_seq = job.seq;
+        state->snapshot_after = 0;
+    }
+    else {
+        //  Too large for a message, or the link went down: not at every heartbeat
+        cw_error ("cluster: cannot send a snapshot to peer %d bytes=%lld (again in %d s)", peer, (long long) job.len,
+                  S_SNAPSHOT_RETRY_MS / 1000);
+        state->snapshot_after = zclock_mono () + S_SNAPSHOT_RETRY_MS;
     }
     sqlite3_free (job.created);
 }

@@ -33,9 +33,9 @@
 #define CW_FRAME_VERSION 1
 #define CW_FRAME_TYPE_HELLO 0
 #define CW_FRAME_TYPE_CHUNK 255
-#define CW_FRAME_MAX (256u * 1024u * 1024u)    //  largest "length of the rest"
-#define CW_FRAME_HEADER 18                     //  bytes before the JSON
-#define CW_FRAME_FIXED 14                      //  header bytes counted in the length
+#define CW_FRAME_MAX (1024u * 1024u * 1024u)    //  largest "length of the rest" (a snapshot of cluster.db)
+#define CW_FRAME_HEADER 18                      //  bytes before the JSON
+#define CW_FRAME_FIXED 14                       //  header bytes counted in the length
 
 //  What cw_frame_decode found at the start of the buffer.
 typedef enum {

@@ -40,7 +40,7 @@
 
     Large messages. A message whose frame would be longer than
     CW_PEERLINK_MAX_FRAME (a snapshot of cluster.db), up to
-    CW_PEERLINK_MAX_MESSAGE (256 MiB), is sent transparently as CHUNK
+    CW_PEERLINK_MAX_MESSAGE (1 GiB), is sent transparently as CHUNK
     frames (type 255): the bytes of the frame it would be, cut into pieces
     of CW_PEERLINK_CHUNK (4 MiB), each the blob of one CHUNK frame with the
     message's corr; the first CHUNK's JSON is {"size": <bytes of the whole
