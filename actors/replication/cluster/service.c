@@ -96,7 +96,8 @@ s_collect_row (const char *ns, const char *key, const char *value, void *arg)
     size_t size = strlen (key) + (value ? strlen (value) : 0);
     if (json_is_object (rows) && collect->bytes + size <= S_EVENT_BYTES_MAX
         && (!value || strlen (value) <= S_EVENT_VALUE_MAX)) {
-        json_object_set_new (rows, key, value ? json_string (value) : json_null ());
+        //  Text from the store, checked as UTF-8 when it was written
+        json_object_set_new_nocheck (rows, key, value ? json_string_nocheck (value) : json_null ());
         collect->bytes += size;
     }
     else
@@ -166,7 +167,10 @@ s_data_tick (cw_cluster_t *core, void *arg)
         const char *key;
         json_t *value;
         json_object_foreach (rows, key, value) {
-            json_array_append_new (list, json_pack ("[s, O]", key, value));
+            json_t *row = json_array ();
+            json_array_append_new (row, json_string_nocheck (key));
+            json_array_append (row, value);
+            json_array_append_new (list, row);
             if (json_array_size (list) == S_EVENT_ROWS_CHUNK) {
                 s_publish_rows (core, ns, seq, list);
                 list = json_array ();
