@@ -1295,6 +1295,27 @@ s_search_step (json_t *step)
             printf (" (%s)", error);
         printf ("\n");
     }
+    else if (strcmp (kind, "findme") == 0) {
+        printf ("  findme    %-20s location %s, %" JSON_INTEGER_FORMAT " device(s) registered",
+                json_string_value (json_object_get (step, "account"))
+                    ? json_string_value (json_object_get (step, "account"))
+                    : "?",
+                json_string_value (json_object_get (step, "location"))
+                    ? json_string_value (json_object_get (step, "location"))
+                    : "?",
+                json_integer_value (json_object_get (step, "registered")));
+        size_t i;
+        json_t *device;
+        json_array_foreach (json_object_get (step, "devices"), i, device) {
+            const char *text = json_string_value (json_object_get (device, "alias"));
+            printf ("%s%s%s", i ? ", " : ": ",
+                    text                         ? text
+                    : json_string_value (device) ? json_string_value (device)
+                                                 : "?",
+                    json_is_false (json_object_get (device, "registered")) ? " (not registered)" : "");
+        }
+        printf ("\n");
+    }
     else if (strcmp (kind, "result") == 0) {
         size_t i;
         json_t *route;

@@ -217,6 +217,9 @@ def test_with_search_rules_findme_comes_after_the_transforms(cluster, sipp):
         out = c.ok(3, "locate", "user000005.fm@" + DOMAIN)
         assert out.splitlines()[-1] == "result: FindMe account f000005: 1 registered device(s) of location " \
                                        "'Office'", out
+        # ... and its findme step, every device with whether it is registered
+        assert ("  findme    f000005              location Office, 1 device(s) registered: %s@%s, %s@%s "
+                "(not registered)" % (user(5, "desk"), DOMAIN, user(5, "room"), DOMAIN)) in out.splitlines(), out
     finally:
         call_ok(c[1], "search_rules.remove", {"name": "own-users"})
         call_ok(c[1], "transforms.remove", {"name": "fm-short"})
