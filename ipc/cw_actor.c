@@ -682,8 +682,8 @@ cw_actor_ready (cw_actor_t *self)
         for (const cw_command_t *command = self->tables [t].commands; command->name; command++)
             json_array_append_new (commands, json_pack ("{s:s, s:b}", "name", command->name, "idempotent",
                                                         (command->flags & CW_CMD_IDEMPOTENT) != 0));
-    json_t *ready = json_pack ("{s:i, s:o, s:O}", "pid", (int) getpid (), "commands", commands, "data",
-                               self->data_wanted ? self->data_wanted : json_array ());
+    json_t *ready = json_pack ("{s:i, s:o, s:o}", "pid", (int) getpid (), "commands", commands, "data",
+                               self->data_wanted ? json_incref (self->data_wanted) : json_array ());
     char *body = ready ? json_dumps (ready, JSON_COMPACT) : NULL;
     json_decref (ready);
     int rc = body ? cw_envelope_send (self->broker, CW_MSG_READY, 0, self->name, "", "", body) : -1;
