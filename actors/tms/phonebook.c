@@ -18,11 +18,13 @@
 #define S_KEY_MAX 256
 #define S_TOKENS_MAX 1024
 #define S_BLOB_MAX 60000
-//  Token matches sorted and merged with the name range up to this many;
-//  more: the names array is walked
-#define S_SORT_MAX 5000
-//  Entries a walk tests without a match before it sorts every match instead
-#define S_WALK_MAX 200000
+//  Token ranges scanned for the first matches by name up to this many;
+//  more: the names array is walked in order, testing each entry
+#define S_SCAN_MAX 300000
+//  Entries a walk tests without a match before it scans the range instead
+#define S_WALK_MAX 5000
+//  The most entries a search returns (+ 1 to tell "more")
+#define S_LIMIT_MAX 1000
 //  A search merges the changes first when there are more than this many
 #define S_DELTA_MAX 2048
 
@@ -47,7 +49,9 @@ typedef struct {
 } s_entry_t;
 
 typedef struct {
-    uint64_t prefix;
+    uint64_t prefix;    //  the key's first 8 bytes
+    uint64_t next;      //  its next 8 bytes
+    uint64_t name;      //  the first 8 bytes of the entry's sort key
     uint32_t entry;
     uint16_t off;
 } s_key_t;
@@ -120,6 +124,8 @@ s_hash (const char *text)
 static uint64_t
 s_prefix (const char *key)
 {
+    if (!key)
+        return 0;
     uint64_t prefix = 0;
     for (int i = 0; i < 8; i++) {
         prefix <<= 8;
@@ -127,6 +133,14 @@ s_prefix (const char *key)
             prefix |= (unsigned char) *key++;
     }
     return prefix;
+}
+
+//  KEY's bytes 8..15 as a big-endian integer (0 after its end)
+static uint64_t
+s_next (const char *key)
+{
+    size_t len = strnlen (key, 8);
+    return len == 8 ? s_prefix (key + 8) : 0;
 }
 
 static inline bool
@@ -148,6 +162,8 @@ s_key_compare (const void *a, const void *b, void *arg)
     const s_key_t *x = a, *y = b;
     if (x->prefix != y->prefix)
         return x->prefix < y->prefix ? -1 : 1;
+    if (x->next != y->next)
+        return x->next < y->next ? -1 : 1;
     const tms_phonebook_t *self = arg;
     const char *xblob = self->entries [x->entry].blob, *yblob = self->entries [y->entry].blob;
     int c = strcmp (xblob + x->off, yblob + y->off);
@@ -157,7 +173,9 @@ s_key_compare (const void *a, const void *b, void *arg)
 static s_key_t
 s_name_key (const tms_phonebook_t *self, uint32_t entry)
 {
-    s_key_t key = { s_prefix (s_text (self, entry, S_SORTKEY)), entry, self->entries [entry].off [S_SORTKEY] };
+    const char *sortkey = s_text (self, entry, S_SORTKEY);
+    uint64_t prefix = s_prefix (sortkey);
+    s_key_t key = { prefix, s_next (sortkey), prefix, entry, self->entries [entry].off [S_SORTKEY] };
     return key;
 }
 
@@ -382,10 +400,11 @@ s_delta_keys (tms_phonebook_t *self, s_keys_t *names, s_keys_t *tokens)
             return -1;
         names->items [names->count++] = s_name_key (self, e);
         const char *blob = self->entries [e].blob;
+        uint64_t name = names->items [names->count - 1].prefix;
         for (const char *token = s_text (self, e, S_TOKENS); *token; token += strlen (token) + 1) {
             if (s_keys_reserve (tokens, tokens->count + 1) != 0)
                 return -1;
-            s_key_t key = { s_prefix (token), e, (uint16_t) (token - blob) };
+            s_key_t key = { s_prefix (token), s_next (token), name, e, (uint16_t) (token - blob) };
             tokens->items [tokens->count++] = key;
         }
     }
@@ -483,23 +502,41 @@ s_matches (const tms_phonebook_t *self, uint32_t e, const char *q, size_t qlen)
     return false;
 }
 
-static int
-s_keys_add (s_keys_t *keys, s_key_t key)
+//  The first matches by name, at most MAX (sorted, each entry once)
+typedef struct {
+    s_key_t *items;
+    size_t count, max;
+} s_top_t;
+
+//  Add entry E (live) to TOP unless it is there or comes after the first MAX
+static void
+s_top_add (const tms_phonebook_t *self, s_top_t *top, uint32_t e)
 {
-    if (s_keys_reserve (keys, keys->count + 1) != 0)
-        return -1;
-    keys->items [keys->count++] = key;
-    return 0;
+    s_key_t key = s_name_key (self, e);
+    if (top->count == top->max && s_key_compare (&key, &top->items [top->count - 1], (void *) self) >= 0)
+        return;
+    for (size_t i = 0; i < top->count; i++)
+        if (top->items [i].entry == e)
+            return;
+    size_t at = top->count < top->max ? top->count++ : top->max - 1;
+    while (at > 0 && s_key_compare (&key, &top->items [at - 1], (void *) self) < 0) {
+        top->items [at] = top->items [at - 1];
+        at--;
+    }
+    top->items [at] = key;
 }
 
-//  The live entries of the token range [LO, HI) as name keys into CAND
+//  The first matches by name of the token range [LO, HI) into TOP: most
+//  are left out by the first 8 bytes of their sort key alone
 static void
-s_add_tokens (const tms_phonebook_t *self, size_t lo, size_t hi, s_keys_t *cand)
+s_top_scan (const tms_phonebook_t *self, size_t lo, size_t hi, s_top_t *top)
 {
     for (size_t i = lo; i < hi; i++) {
-        uint32_t e = self->tokens.items [i].entry;
-        if (s_live (self, e))
-            s_keys_add (cand, s_name_key (self, e));
+        const s_key_t *token = &self->tokens.items [i];
+        if (top->count == top->max && token->name > top->items [top->max - 1].prefix)
+            continue;
+        if (s_live (self, token->entry))
+            s_top_add (self, top, token->entry);
     }
 }
 
@@ -508,34 +545,34 @@ tms_phonebook_search (tms_phonebook_t *self, const char *q, size_t limit, tms_ph
 {
     if (self->delta.count > S_DELTA_MAX)
         tms_phonebook_settle (self);
+    if (limit > S_LIMIT_MAX)
+        limit = S_LIMIT_MAX;
     size_t qlen = strlen (q);
     size_t nlo = s_bound (self, &self->names, q, qlen, false), nhi = s_bound (self, &self->names, q, qlen, true);
     size_t tlo = s_bound (self, &self->tokens, q, qlen, false), thi = s_bound (self, &self->tokens, q, qlen, true);
-    //  CAND: the matches besides the name range, sorted by name
-    s_keys_t cand = { 0 };
-    if (thi - tlo <= S_SORT_MAX)
-        s_add_tokens (self, tlo, thi, &cand);
+    //  TOP: the first matches by name besides the name range
+    s_key_t items [S_LIMIT_MAX + 1];
+    s_top_t top = { items, 0, limit + 1 };
+    if (thi - tlo <= S_SCAN_MAX)
+        s_top_scan (self, tlo, thi, &top);
     else {
         //  Broad: the names in order, tested, up to the limit
-        size_t found = 0, missed = 0;
-        for (size_t i = 0; i < self->names.count && found <= limit; i++) {
+        size_t missed = 0;
+        for (size_t i = 0; i < self->names.count && top.count < top.max; i++) {
             uint32_t e = self->names.items [i].entry;
-            if (s_matches (self, e, q, qlen)) {
-                s_keys_add (&cand, self->names.items [i]);
-                found++;
-            }
+            if (s_matches (self, e, q, qlen))
+                s_top_add (self, &top, e);
             else if (++missed > S_WALK_MAX) {
-                //  Few matches early in the name order: sort them all
-                cand.count = 0;
-                s_add_tokens (self, tlo, thi, &cand);
+                //  Few matches early in the name order
+                s_top_scan (self, tlo, thi, &top);
                 break;
             }
         }
     }
     for (size_t i = 0; i < self->delta.count; i++)
         if (s_matches (self, self->delta.items [i], q, qlen))
-            s_keys_add (&cand, s_name_key (self, self->delta.items [i]));
-    qsort_r (cand.items, cand.count, sizeof (s_key_t), s_key_compare, self);
+            s_top_add (self, &top, self->delta.items [i]);
+    s_top_t cand = top;
     //  Merged with the name range, each entry once
     size_t n = 0, i = 0, j = nlo;
     uint32_t last = UINT32_MAX;
@@ -559,7 +596,6 @@ tms_phonebook_search (tms_phonebook_t *self, const char *q, size_t limit, tms_ph
         }
         n++;
     }
-    free (cand.items);
     *more = n > limit;
     return n > limit ? limit : n;
 }
