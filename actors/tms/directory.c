@@ -634,6 +634,18 @@ s_end (s_space_t *space, bool ok)
     return ok ? 0 : -1;
 }
 
+//  Inside a long merge of the phone book
+static void
+s_beat (void *arg)
+{
+    tms_directory_t *self = arg;
+    int64_t now = zclock_mono ();
+    if (now - self->beat_at_ms >= S_BEAT_MS) {
+        cw_actor_heartbeat (self->actor);
+        self->beat_at_ms = now;
+    }
+}
+
 //  Make phone book entry KEY that of VALUE (the row's text; NULL: none)
 static void
 s_pb_apply (s_space_t *space, const char *key, const char *value)
@@ -1151,6 +1163,7 @@ tms_directory_new (cw_actor_t *actor, char *err, size_t errlen)
         tms_directory_destroy (&self);
         return NULL;
     }
+    tms_phonebook_set_alive (self->phonebook, s_beat, self);
     if (s_open (self, err, errlen) != 0 || cw_actor_commands (actor, s_commands, self) != 0) {
         if (!*err)
             snprintf (err, errlen, "directory: cannot declare the commands");

@@ -78,6 +78,8 @@ struct _tms_phonebook_t {
     s_keys_t names;      //  sort keys, sorted
     s_keys_t tokens;     //  tokens, sorted
     uint32_t gen;
+    tms_phonebook_alive_fn *alive;
+    void *alive_arg;
 };
 
 static int
@@ -388,6 +390,59 @@ tms_phonebook_sweep_end (tms_phonebook_t *self)
 // ---------------------------------------------------------------------------
 //  The sorted arrays
 
+void
+tms_phonebook_set_alive (tms_phonebook_t *self, tms_phonebook_alive_fn *alive, void *arg)
+{
+    self->alive = alive;
+    self->alive_arg = arg;
+}
+
+//  Every 64K steps of a long merge or sort: tell the owner
+static inline void
+s_step (tms_phonebook_t *self, size_t step)
+{
+    if (self->alive && (step & 0xFFFF) == 0)
+        self->alive (self->alive_arg);
+}
+
+//  Sort KEYS: runs of 64K sorted, then merged pairwise (the owner is told
+//  it is alive in between). 0 or -1.
+static int
+s_sort (tms_phonebook_t *self, s_keys_t *keys)
+{
+    const size_t run = 65536;
+    for (size_t lo = 0; lo < keys->count; lo += run) {
+        size_t n = keys->count - lo < run ? keys->count - lo : run;
+        qsort_r (keys->items + lo, n, sizeof (s_key_t), s_key_compare, self);
+        s_step (self, 0);
+    }
+    if (keys->count <= run)
+        return 0;
+    s_key_t *from = keys->items, *to = malloc (keys->count * sizeof (s_key_t));
+    if (!to)
+        return -1;
+    size_t step = 0;
+    for (size_t width = run; width < keys->count; width *= 2) {
+        for (size_t lo = 0; lo < keys->count; lo += 2 * width) {
+            size_t mid = lo + width < keys->count ? lo + width : keys->count;
+            size_t hi = lo + 2 * width < keys->count ? lo + 2 * width : keys->count;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid || j < hi) {
+                bool right = i == mid || (j < hi && s_key_compare (&from [j], &from [i], self) < 0);
+                to [k++] = right ? from [j++] : from [i++];
+                s_step (self, ++step);
+            }
+        }
+        s_key_t *swap = from;
+        from = to;
+        to = swap;
+    }
+    free (to);
+    keys->items = from;
+    keys->max = keys->count;
+    return 0;
+}
+
 //  The keys of the live entries of the delta, sorted, into NAMES and TOKENS
 static int
 s_delta_keys (tms_phonebook_t *self, s_keys_t *names, s_keys_t *tokens)
@@ -408,9 +463,7 @@ s_delta_keys (tms_phonebook_t *self, s_keys_t *names, s_keys_t *tokens)
             tokens->items [tokens->count++] = key;
         }
     }
-    qsort_r (names->items, names->count, sizeof (s_key_t), s_key_compare, self);
-    qsort_r (tokens->items, tokens->count, sizeof (s_key_t), s_key_compare, self);
-    return 0;
+    return s_sort (self, names) == 0 && s_sort (self, tokens) == 0 ? 0 : -1;
 }
 
 //  KEYS merged with the sorted ADD into OUT, leaving out removed entries. 0 or -1.
@@ -428,6 +481,7 @@ s_merge (tms_phonebook_t *self, const s_keys_t *keys, const s_keys_t *add, s_key
         const s_key_t *key = take_add ? &add->items [j++] : &keys->items [i++];
         if (s_live (self, key->entry))
             out->items [n++] = *key;
+        s_step (self, i + j);
     }
     out->count = n;
     return 0;

@@ -65,6 +65,11 @@ bool tms_phonebook_remove (tms_phonebook_t *self, const char *id);
 void tms_phonebook_sweep_begin (tms_phonebook_t *self);
 size_t tms_phonebook_sweep_end (tms_phonebook_t *self);
 
+//  A long merge (a big load: seconds) calls ALIVE (ARG) every few
+//  milliseconds, e.g. to send the actor's heartbeat
+typedef void (tms_phonebook_alive_fn) (void *arg);
+void tms_phonebook_set_alive (tms_phonebook_t *self, tms_phonebook_alive_fn *alive, void *arg);
+
 //  Entries changed since the last merge (not in the sorted arrays yet)
 size_t tms_phonebook_pending (tms_phonebook_t *self);
 
