@@ -152,6 +152,8 @@ def main():
                 break
             time.sleep(0.1)
         served_s = time.monotonic() - start
+        if tms_pid(node) != pid:
+            raise SystemExit("the tms actor was restarted during the load (see the node's log)")
         print("put %d entries in %.1f s (%.0f rows/s); all served %.1f s after the first put; "
               "causeway-tms: %.1f s CPU, RSS %.0f MB" % (opts.entries, put_s, opts.entries / put_s, served_s,
                                                         cpu_s(pid) - cpu0, rss_mb(pid)), flush=True)
