@@ -25,6 +25,8 @@
 #define S_RETRY_MS 1000
 #define S_TICK_MS 250
 #define S_BEAT_MS 100
+//  The phone book's changes are sorted in after this long without one
+#define S_SETTLE_MS 1000
 #define S_KEY_MAX 256
 #define S_QUERY_MAX 128
 #define S_SEARCH_DEFAULT 20
@@ -88,6 +90,7 @@ struct _tms_directory_t {
     s_space_t spaces [S_SPACES];
     tms_phonebook_t *phonebook;
     bool phonebook_changed;    //  since the last tick
+    int phonebook_quiet;       //  ticks without a change
 };
 
 // ---------------------------------------------------------------------------
@@ -1129,10 +1132,11 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
                 self->spaces [i].retry_at_ms = 1;
         }
     }
-    //  The phone book's changes sorted in once they pause for a tick
-    if (!self->phonebook_changed && tms_phonebook_pending (self->phonebook))
-        tms_phonebook_settle (self->phonebook);
+    //  The phone book's changes sorted in once they pause for a second
+    self->phonebook_quiet = self->phonebook_changed ? 0 : self->phonebook_quiet + 1;
     self->phonebook_changed = false;
+    if (self->phonebook_quiet * S_TICK_MS >= S_SETTLE_MS && tms_phonebook_pending (self->phonebook))
+        tms_phonebook_settle (self->phonebook);
     int64_t now = zclock_mono ();
     for (int i = 0; i < S_SPACES; i++)
         if (self->spaces [i].retry_at_ms && now >= self->spaces [i].retry_at_ms)
