@@ -139,6 +139,39 @@ test_too_long_is_left_out (void **state)
     tms_phonebook_destroy (&book);
 }
 
+//  Ranges of more than 300,000 tokens: the names are walked in order; when
+//  the first names do not match, the range is scanned instead
+static void
+test_broad_queries (void **state)
+{
+    (void) state;
+    tms_phonebook_t *book = tms_phonebook_new ();
+    char id [16], name [32], number [16];
+    for (int i = 0; i < 320000; i++) {
+        bool anna = i < 10000;
+        snprintf (id, sizeof id, "%c%06d", anna ? 'a' : 'b', i);
+        snprintf (name, sizeof name, "%s %06d", anna ? "Anna" : "Bob", i);
+        snprintf (number, sizeof number, "%s%06d", anna ? "11" : "44", i);
+        s_put (book, id, name, number, "");
+    }
+    tms_phonebook_settle (book);
+    //  Walked: the first names match
+    assert_string_equal (s_ids (book, "0", 3), "a000000,a000001,a000002+");
+    //  Walked, then scanned: no match among the first 10,000 names
+    assert_string_equal (s_ids (book, "44", 3), "b010000,b010001,b010002+");
+    assert_string_equal (s_ids (book, "+44 01", 2), "b010000,b010001+");
+    //  Scanned (10,000 tokens), and a name range
+    assert_string_equal (s_ids (book, "11000999", 20), "a000999");
+    assert_string_equal (s_ids (book, "bob 31999", 20), "b319990,b319991,b319992,b319993,b319994,b319995,"
+                                                        "b319996,b319997,b319998,b319999");
+    //  A change not merged yet is found in name order
+    s_put (book, "c1", "Aaron", "4400", "");
+    assert_string_equal (s_ids (book, "44", 2), "c1,b010000+");
+    assert_true (tms_phonebook_remove (book, "b010000"));
+    assert_string_equal (s_ids (book, "44", 2), "c1,b010001+");
+    tms_phonebook_destroy (&book);
+}
+
 //  Random entries against a brute-force reference
 #define R_COUNT 100000
 static const char *const s_first [] = { "Aiko", "Ben", "Chiara", "Åsa", "Grace", "Hans", "Jean-Luc", "Zoe" };
@@ -263,9 +296,8 @@ int
 main (void)
 {
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test (test_keys_and_order),
-        cmocka_unit_test (test_remove_replace_sweep),
-        cmocka_unit_test (test_too_long_is_left_out),
+        cmocka_unit_test (test_keys_and_order),           cmocka_unit_test (test_remove_replace_sweep),
+        cmocka_unit_test (test_too_long_is_left_out),     cmocka_unit_test (test_broad_queries),
         cmocka_unit_test (test_random_against_reference),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
