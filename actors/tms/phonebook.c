@@ -466,10 +466,17 @@ s_delta_keys (tms_phonebook_t *self, s_keys_t *names, s_keys_t *tokens)
     return s_sort (self, names) == 0 && s_sort (self, tokens) == 0 ? 0 : -1;
 }
 
-//  KEYS merged with the sorted ADD into OUT, leaving out removed entries. 0 or -1.
+//  KEYS merged with the sorted ADD (emptied when taken over) into OUT,
+//  leaving out removed entries. 0 or -1.
 static int
-s_merge (tms_phonebook_t *self, const s_keys_t *keys, const s_keys_t *add, s_keys_t *out)
+s_merge (tms_phonebook_t *self, const s_keys_t *keys, s_keys_t *add, s_keys_t *out)
 {
+    if (!keys->count) {
+        //  ADD (live entries only) taken as it is
+        *out = *add;
+        memset (add, 0, sizeof *add);
+        return 0;
+    }
     out->max = keys->count + add->count + 1;
     out->items = malloc (out->max * sizeof (s_key_t));
     if (!out->items)
