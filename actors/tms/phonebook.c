@@ -49,9 +49,10 @@ typedef struct {
 } s_entry_t;
 
 typedef struct {
-    uint64_t prefix;    //  the key's first 8 bytes
-    uint64_t next;      //  its next 8 bytes
-    uint64_t name;      //  the first 8 bytes of the entry's sort key
+    uint64_t prefix;       //  the key's first 8 bytes
+    uint64_t next;         //  its next 8 bytes
+    uint64_t name;         //  the first 8 bytes of the entry's sort key
+    uint64_t name_next;    //  its next 8 bytes
     uint32_t entry;
     uint16_t off;
 } s_key_t;
@@ -177,7 +178,8 @@ s_name_key (const tms_phonebook_t *self, uint32_t entry)
 {
     const char *sortkey = s_text (self, entry, S_SORTKEY);
     uint64_t prefix = s_prefix (sortkey);
-    s_key_t key = { prefix, s_next (sortkey), prefix, entry, self->entries [entry].off [S_SORTKEY] };
+    uint64_t next = s_next (sortkey);
+    s_key_t key = { prefix, next, prefix, next, entry, self->entries [entry].off [S_SORTKEY] };
     return key;
 }
 
@@ -455,11 +457,11 @@ s_delta_keys (tms_phonebook_t *self, s_keys_t *names, s_keys_t *tokens)
             return -1;
         names->items [names->count++] = s_name_key (self, e);
         const char *blob = self->entries [e].blob;
-        uint64_t name = names->items [names->count - 1].prefix;
+        uint64_t name = names->items [names->count - 1].prefix, name_next = names->items [names->count - 1].next;
         for (const char *token = s_text (self, e, S_TOKENS); *token; token += strlen (token) + 1) {
             if (s_keys_reserve (tokens, tokens->count + 1) != 0)
                 return -1;
-            s_key_t key = { s_prefix (token), s_next (token), name, e, (uint16_t) (token - blob) };
+            s_key_t key = { s_prefix (token), s_next (token), name, name_next, e, (uint16_t) (token - blob) };
             tokens->items [tokens->count++] = key;
         }
     }
@@ -588,13 +590,15 @@ s_top_add (const tms_phonebook_t *self, s_top_t *top, uint32_t e)
 }
 
 //  The first matches by name of the token range [LO, HI) into TOP: most
-//  are left out by the first 8 bytes of their sort key alone
+//  are left out by the first 16 bytes of their sort key alone
 static void
 s_top_scan (const tms_phonebook_t *self, size_t lo, size_t hi, s_top_t *top)
 {
     for (size_t i = lo; i < hi; i++) {
         const s_key_t *token = &self->tokens.items [i];
-        if (top->count == top->max && token->name > top->items [top->max - 1].prefix)
+        const s_key_t *worst = &top->items [top->max - 1];
+        if (top->count == top->max
+            && (token->name > worst->prefix || (token->name == worst->prefix && token->name_next > worst->next)))
             continue;
         if (s_live (self, token->entry))
             s_top_add (self, top, token->entry);
