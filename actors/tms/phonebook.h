@@ -15,9 +15,12 @@
     A search for a query key Q (tms_directory_query_key) matches the
     entries whose sort key or a token starts with Q, ordered by sort key
     then id. The name range and the token range are found by binary
-    search; when the token range is small its entries are sorted and
-    merged with the name range; when it is broad the names array is
-    walked in order, testing each entry, until the limit is passed.
+    search; the name range is in order already; the first matches by
+    name of the token range are picked by a scan that compares the first
+    16 bytes of each entry's sort key (kept in the token array) and reads
+    few texts; a very broad token range (most entries match) is handled
+    by walking the names array in order, testing each entry, until the
+    limit is passed.
 
     Not thread safe; the returned texts are valid until the next change.
 */
