@@ -2,13 +2,9 @@
 
     One SQLite file, <state_dir>/tms_directory.db, a table per service:
     users and templates (id, hash, value), findme (id, hash, alias key,
-    user, value) and the phone book: pb (id, hash, book, name, uri,
-    number, sortkey, words) with the index pb_sort (sortkey, id), and
-    pb_tok (tok, sortkey, id) holding the entry's tokens but its name's
-    start (that is the range of pb_sort), with the index pb_tok_bucket
-    (first character of tok, sortkey, id, tok): the tokens of one first
-    character in name order. "hash" is a 64-bit FNV-1a of the stored
-    text: a row seen again unchanged is not written.
+    user, value). "hash" is a 64-bit FNV-1a of the stored text: a row
+    seen again unchanged is not written. The phone book is in memory
+    (phonebook.h), rebuilt from the cluster data at every start.
 
     Sections: text keys (pure), the database, applying rows, loading a
     namespace, search, commands, life cycle.
@@ -20,26 +16,23 @@
 #include <unistd.h>
 
 #include "cw_text.h"
+#include "phonebook.h"
 
 #define S_FILE "tms_directory.db"
-#define S_SCHEMA_VERSION 3
+#define S_SCHEMA_VERSION 4
 #define S_PAGE 1000
 #define S_LIST_TIMEOUT_MS 15000
 #define S_RETRY_MS 1000
 #define S_TICK_MS 250
 #define S_BEAT_MS 100
+//  The phone book's changes are sorted in after this long without one
+#define S_SETTLE_MS 1000
 #define S_KEY_MAX 256
-#define S_TOKENS_MAX 1024
 #define S_QUERY_MAX 128
 #define S_SEARCH_DEFAULT 20
 #define S_SEARCH_MAX 100
 #define S_LIST_DEFAULT 100
 #define S_LIST_MAX 1000
-//  Token matches sorted in memory up to this many; more: walk the tokens of
-//  the query's first character in name order (pb_tok_bucket)
-#define S_SORT_MAX 6000
-//  Tokens such a walk leaves out before sorting every match instead
-#define S_WALK_MAX 200000
 //  Above every key (keys are UTF-8, which never has the byte 0xFF)
 #define S_TOP "\xff"
 
@@ -51,7 +44,8 @@ enum {
     S_SPACES
 };
 static const char *const s_services [S_SPACES] = { "users", "findme", "phonebooks", "templates" };
-static const char *const s_tables [S_SPACES] = { "users", "findme", "pb", "templates" };
+//  The phone book has no table: it is in memory
+static const char *const s_tables [S_SPACES] = { "users", "findme", NULL, "templates" };
 
 typedef struct {
     tms_directory_t *self;
@@ -72,18 +66,9 @@ enum {
     S_ROLLBACK,
     S_META_SET,
     S_USER_GET,
-    S_PB_OLD,
-    S_PB_PUT,
-    S_TOK_PUT,
-    S_TOK_DEL,
     S_FINDME_PUT,
     S_VALUE_PUT_USERS,
     S_VALUE_PUT_TEMPLATES,
-    S_TOK_RANGE,
-    S_TOK_COUNT,
-    S_NAME_RANGE,
-    S_TOK_WALK,
-    S_PB_ENTRY,
     S_FINDME_BY_ID,
     S_FINDME_BY_ALIAS,
     S_FINDME_LIST,
@@ -103,6 +88,9 @@ struct _tms_directory_t {
     unsigned applied;      //  rows applied since the last look at the clock
     int timer_id;
     s_space_t spaces [S_SPACES];
+    tms_phonebook_t *phonebook;
+    bool phonebook_changed;    //  since the last tick
+    int phonebook_quiet;       //  ticks without a change
 };
 
 // ---------------------------------------------------------------------------
@@ -313,14 +301,7 @@ static const char *const s_schema =
     "WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS findme (id TEXT PRIMARY KEY, h INTEGER NOT NULL, alias TEXT NOT NULL,"
     " user TEXT NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS findme_alias ON findme (alias);"
-    "CREATE TABLE IF NOT EXISTS pb (id TEXT PRIMARY KEY, h INTEGER NOT NULL, book TEXT NOT NULL,"
-    " name TEXT NOT NULL, uri TEXT NOT NULL, number TEXT NOT NULL, sortkey TEXT NOT NULL,"
-    " words TEXT NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS pb_sort ON pb (sortkey, id);"
-    "CREATE TABLE IF NOT EXISTS pb_tok (tok TEXT NOT NULL, sortkey TEXT NOT NULL, id TEXT NOT NULL,"
-    " PRIMARY KEY (tok, sortkey, id)) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS pb_tok_bucket ON pb_tok (substr (tok, 1, 1), sortkey, id, tok);";
+    "CREATE INDEX IF NOT EXISTS findme_alias ON findme (alias);";
 
 static const char *const s_sql [S_STATEMENTS] = {
     [S_BEGIN] = "BEGIN",
@@ -328,20 +309,9 @@ static const char *const s_sql [S_STATEMENTS] = {
     [S_ROLLBACK] = "ROLLBACK",
     [S_META_SET] = "INSERT OR REPLACE INTO meta (ns, seq) VALUES (?1, ?2)",
     [S_USER_GET] = "SELECT value FROM users WHERE id = ?1",
-    [S_PB_OLD] = "SELECT sortkey, words FROM pb WHERE id = ?1",
-    [S_PB_PUT] = "INSERT OR REPLACE INTO pb (id, h, book, name, uri, number, sortkey, words)"
-                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [S_TOK_PUT] = "INSERT OR IGNORE INTO pb_tok (tok, sortkey, id) VALUES (?1, ?2, ?3)",
-    [S_TOK_DEL] = "DELETE FROM pb_tok WHERE tok = ?1 AND sortkey = ?2 AND id = ?3",
     [S_FINDME_PUT] = "INSERT OR REPLACE INTO findme (id, h, alias, user, value) VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_VALUE_PUT_USERS] = "INSERT OR REPLACE INTO users (id, h, value) VALUES (?1, ?2, ?3)",
     [S_VALUE_PUT_TEMPLATES] = "INSERT OR REPLACE INTO templates (id, h, value) VALUES (?1, ?2, ?3)",
-    [S_TOK_RANGE] = "SELECT sortkey, id FROM pb_tok WHERE tok >= ?1 AND tok < ?2 LIMIT ?3",
-    [S_TOK_COUNT] = "SELECT count (*) FROM (SELECT 1 FROM pb_tok WHERE tok >= ?1 AND tok < ?2 LIMIT ?3)",
-    [S_NAME_RANGE] = "SELECT sortkey, id FROM pb WHERE sortkey >= ?1 AND sortkey < ?2 ORDER BY sortkey, id",
-    [S_TOK_WALK] = "SELECT sortkey, id, tok FROM pb_tok WHERE substr (tok, 1, 1) = substr (?1, 1, 1)"
-                   " ORDER BY sortkey, id",
-    [S_PB_ENTRY] = "SELECT id, book, name, uri, number FROM pb WHERE id = ?1",
     [S_FINDME_BY_ID] = "SELECT value FROM findme WHERE id = ?1",
     [S_FINDME_BY_ALIAS] = "SELECT value FROM findme WHERE alias = ?1 ORDER BY id LIMIT 1",
     [S_FINDME_LIST] = "SELECT id, value FROM findme WHERE id > ?1 AND (?2 = '' OR (alias >= ?2 AND alias < ?3)"
@@ -349,15 +319,12 @@ static const char *const s_sql [S_STATEMENTS] = {
                       " ORDER BY id LIMIT ?4",
     [S_HASH_GET + S_USERS] = "SELECT h FROM users WHERE id = ?1",
     [S_HASH_GET + S_FINDME] = "SELECT h FROM findme WHERE id = ?1",
-    [S_HASH_GET + S_PHONEBOOKS] = "SELECT h FROM pb WHERE id = ?1",
     [S_HASH_GET + S_TEMPLATES] = "SELECT h FROM templates WHERE id = ?1",
     [S_DELETE + S_USERS] = "DELETE FROM users WHERE id = ?1",
     [S_DELETE + S_FINDME] = "DELETE FROM findme WHERE id = ?1",
-    [S_DELETE + S_PHONEBOOKS] = "DELETE FROM pb WHERE id = ?1",
     [S_DELETE + S_TEMPLATES] = "DELETE FROM templates WHERE id = ?1",
     [S_RANGE + S_USERS] = "SELECT id, h FROM users WHERE id > ?1 AND id <= ?2 ORDER BY id",
     [S_RANGE + S_FINDME] = "SELECT id, h FROM findme WHERE id > ?1 AND id <= ?2 ORDER BY id",
-    [S_RANGE + S_PHONEBOOKS] = "SELECT id, h FROM pb WHERE id > ?1 AND id <= ?2 ORDER BY id",
     [S_RANGE + S_TEMPLATES] = "SELECT id, h FROM templates WHERE id > ?1 AND id <= ?2 ORDER BY id",
 };
 
@@ -503,7 +470,8 @@ s_open (tms_directory_t *self, char *err, size_t errlen)
                 rc = sqlite3_exec (self->db, pragma, NULL, NULL, NULL);
             }
             for (int i = 0; rc == SQLITE_OK && !why && i < S_STATEMENTS; i++)
-                rc = sqlite3_prepare_v3 (self->db, s_sql [i], -1, SQLITE_PREPARE_PERSISTENT, &self->stmt [i], NULL);
+                if (s_sql [i])
+                    rc = sqlite3_prepare_v3 (self->db, s_sql [i], -1, SQLITE_PREPARE_PERSISTENT, &self->stmt [i], NULL);
             if (rc != SQLITE_OK && !why)
                 why = sqlite3_errmsg (self->db);
             if (!why)
@@ -523,6 +491,8 @@ s_open (tms_directory_t *self, char *err, size_t errlen)
     }
     for (int i = 0; i < S_SPACES; i++) {
         s_space_t *space = &self->spaces [i];
+        if (!s_tables [i])
+            continue;
         char sql [128];
         snprintf (sql, sizeof sql, "SELECT count (*) FROM %s", s_tables [i]);
         space->rows = s_count (self, sql);
@@ -547,32 +517,10 @@ s_bind_text (sqlite3_stmt *stmt, int column, const char *text)
     sqlite3_bind_text (stmt, column, text ? text : "", -1, SQLITE_TRANSIENT);
 }
 
-//  Remove KEY's tokens (the phone book) and its row. 0 or -1.
+//  Remove KEY's row. 0 or -1.
 static int
 s_remove (tms_directory_t *self, int index, const char *key)
 {
-    if (index == S_PHONEBOOKS) {
-        sqlite3_stmt *old = self->stmt [S_PB_OLD];
-        sqlite3_bind_text (old, 1, key, -1, SQLITE_STATIC);
-        int rc = 0;
-        if (s_check (self, sqlite3_step (old)) == SQLITE_ROW) {
-            const char *sortkey = (const char *) sqlite3_column_text (old, 0);
-            const char *words = (const char *) sqlite3_column_text (old, 1);
-            for (const char *line = words; line && *line && rc == 0;) {
-                size_t len = strcspn (line, "\n");
-                sqlite3_stmt *del = self->stmt [S_TOK_DEL];
-                sqlite3_bind_text (del, 1, line, (int) len, SQLITE_STATIC);
-                sqlite3_bind_text (del, 2, sortkey, -1, SQLITE_STATIC);
-                sqlite3_bind_text (del, 3, key, -1, SQLITE_STATIC);
-                rc = s_run (self, S_TOK_DEL);
-                line += len + (line [len] == '\n');
-            }
-        }
-        sqlite3_reset (old);
-        sqlite3_clear_bindings (old);
-        if (rc)
-            return -1;
-    }
     sqlite3_bind_text (self->stmt [S_DELETE + index], 1, key, -1, SQLITE_STATIC);
     return s_run (self, S_DELETE + index);
 }
@@ -588,32 +536,7 @@ s_insert (tms_directory_t *self, int index, const char *key, const char *value, 
         return 0;
     }
     int rc = 0;
-    if (index == S_PHONEBOOKS) {
-        char sortkey [S_KEY_MAX], words [S_TOKENS_MAX];
-        const char *name = cw_jtext (row, "name");
-        tms_directory_tokens (name, cw_jtext (row, "number"), cw_jtext (row, "uri"), sortkey, sizeof sortkey, words,
-                              sizeof words);
-        sqlite3_stmt *put = self->stmt [S_PB_PUT];
-        sqlite3_bind_text (put, 1, key, -1, SQLITE_STATIC);
-        sqlite3_bind_int64 (put, 2, h);
-        s_bind_text (put, 3, cw_jtext (row, "book"));
-        s_bind_text (put, 4, name);
-        s_bind_text (put, 5, cw_jtext (row, "uri"));
-        s_bind_text (put, 6, cw_jtext (row, "number"));
-        s_bind_text (put, 7, sortkey);
-        s_bind_text (put, 8, words);
-        rc = s_run (self, S_PB_PUT);
-        for (const char *line = words; *line && rc == 0;) {
-            size_t len = strcspn (line, "\n");
-            sqlite3_stmt *tok = self->stmt [S_TOK_PUT];
-            sqlite3_bind_text (tok, 1, line, (int) len, SQLITE_STATIC);
-            sqlite3_bind_text (tok, 2, sortkey, -1, SQLITE_STATIC);
-            sqlite3_bind_text (tok, 3, key, -1, SQLITE_STATIC);
-            rc = s_run (self, S_TOK_PUT);
-            line += len + (line [len] == '\n');
-        }
-    }
-    else if (index == S_FINDME) {
+    if (index == S_FINDME) {
         char alias [S_KEY_MAX];
         s_strip_scheme (alias, tms_directory_normalise (cw_jtext (row, "alias"), alias, sizeof alias));
         sqlite3_stmt *put = self->stmt [S_FINDME_PUT];
@@ -714,6 +637,62 @@ s_end (s_space_t *space, bool ok)
     return ok ? 0 : -1;
 }
 
+//  Inside a long merge of the phone book
+static void
+s_beat (void *arg)
+{
+    tms_directory_t *self = arg;
+    int64_t now = zclock_mono ();
+    if (now - self->beat_at_ms >= S_BEAT_MS) {
+        cw_actor_heartbeat (self->actor);
+        self->beat_at_ms = now;
+    }
+}
+
+//  Make phone book entry KEY that of VALUE (the row's text; NULL: none)
+static void
+s_pb_apply (s_space_t *space, const char *key, const char *value)
+{
+    tms_directory_t *self = space->self;
+    s_alive (self);
+    uint64_t h = value ? (uint64_t) s_hash (value) : 0;
+    if (value && tms_phonebook_touch (self->phonebook, key, h))
+        return;
+    self->phonebook_changed = true;
+    json_t *row = value ? json_loads (value, 0, NULL) : NULL;
+    if (!json_is_object (row)) {
+        tms_phonebook_remove (self->phonebook, key);
+        if (value)
+            cw_warn ("directory: the row ns=%s key=%.64s is not a JSON object; left out", space->ns, key);
+    }
+    else if (tms_phonebook_put (self->phonebook, key, cw_jtext (row, "book"), cw_jtext (row, "name"),
+                                cw_jtext (row, "uri"), cw_jtext (row, "number"), h)
+             != 0)
+        cw_warn ("directory: the row ns=%s key=%.64s is too long or memory is short; left out", space->ns, key);
+    json_decref (row);
+    space->rows = (int64_t) tms_phonebook_size (self->phonebook);
+}
+
+//  Apply the rows of an event or a page to the phone book; the last page
+//  of a read removes the entries it did not see
+static void
+s_pb_rows (s_space_t *space, json_t *rows, bool last_page)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach (rows, i, row) {
+        const char *key = json_string_value (json_array_get (row, 0));
+        if (key)
+            s_pb_apply (space, key, json_string_value (json_array_get (row, 1)));
+    }
+    if (last_page) {
+        if (tms_phonebook_sweep_end (space->self->phonebook))
+            space->self->phonebook_changed = true;
+        space->rows = (int64_t) tms_phonebook_size (space->self->phonebook);
+        tms_phonebook_settle (space->self->phonebook);
+    }
+}
+
 // ---------------------------------------------------------------------------
 //  Loading a namespace
 
@@ -798,6 +777,8 @@ s_load_start (s_space_t *space)
     space->retry_at_ms = 0;
     free (space->after);
     space->after = NULL;
+    if (space->index == S_PHONEBOOKS)
+        tms_phonebook_sweep_begin (space->self->phonebook);
     s_load_page (space);
 }
 
@@ -820,7 +801,9 @@ s_on_list (cw_actor_t *actor, bool ok, json_t *body, void *arg)
         s_load_failed (space, "an unreadable page");
         return;
     }
-    if (s_begin (space->self) != 0 || s_end (space, s_apply_page (space, space->after, rows, !more) == 0) != 0) {
+    if (space->index == S_PHONEBOOKS)
+        s_pb_rows (space, rows, !more);
+    else if (s_begin (space->self) != 0 || s_end (space, s_apply_page (space, space->after, rows, !more) == 0) != 0) {
         s_load_failed (space, "the cache cannot be written");
         return;
     }
@@ -872,6 +855,12 @@ tms_directory_on_event (tms_directory_t *self, const cw_envelope_t *ev, json_t *
         s_load_start (space);
         return;
     }
+    if (space->index == S_PHONEBOOKS) {
+        s_pb_rows (space, rows, false);
+        if (seq > space->seq)
+            space->seq = seq;
+        return;
+    }
     if (s_begin (self) != 0) {
         s_load_start (space);
         return;
@@ -893,227 +882,17 @@ tms_directory_on_event (tms_directory_t *self, const cw_envelope_t *ev, json_t *
 // ---------------------------------------------------------------------------
 //  Search
 
-typedef struct {
-    char *sortkey;
-    char *id;
-} s_hit_t;
-
-static int
-s_hit_compare (const void *a, const void *b)
-{
-    const s_hit_t *x = a, *y = b;
-    int c = strcmp (x->sortkey, y->sortkey);
-    return c ? c : strcmp (x->id, y->id);
-}
-
-typedef struct {
-    s_hit_t *items;
-    size_t count, max;
-} s_hits_t;
-
-static int
-s_hits_add (s_hits_t *hits, const char *sortkey, const char *id)
-{
-    if (hits->count == hits->max) {
-        size_t max = hits->max ? hits->max * 2 : 64;
-        s_hit_t *items = realloc (hits->items, max * sizeof *items);
-        if (!items)
-            return -1;
-        hits->items = items;
-        hits->max = max;
-    }
-    hits->items [hits->count].sortkey = strdup (sortkey ? sortkey : "");
-    hits->items [hits->count].id = strdup (id ? id : "");
-    hits->count++;
-    return 0;
-}
-
-static void
-s_hits_free (s_hits_t *hits)
-{
-    for (size_t i = 0; i < hits->count; i++) {
-        free (hits->items [i].sortkey);
-        free (hits->items [i].id);
-    }
-    free (hits->items);
-    memset (hits, 0, sizeof *hits);
-}
-
-//  Sorted, without repeats
-static void
-s_hits_sort (s_hits_t *hits)
-{
-    if (hits->count)
-        qsort (hits->items, hits->count, sizeof (s_hit_t), s_hit_compare);
-    size_t n = 0;
-    for (size_t i = 0; i < hits->count; i++) {
-        if (n && s_hit_compare (&hits->items [n - 1], &hits->items [i]) == 0) {
-            free (hits->items [i].sortkey);
-            free (hits->items [i].id);
-        }
-        else
-            hits->items [n++] = hits->items [i];
-    }
-    hits->count = n;
-}
-
-//  The token matches of Q into HITS, at most MAX (0 = all): how many were read
-static size_t
-s_token_matches (tms_directory_t *self, const char *q, const char *upper, size_t max, s_hits_t *hits)
-{
-    sqlite3_stmt *range = self->stmt [S_TOK_RANGE];
-    sqlite3_bind_text (range, 1, q, -1, SQLITE_STATIC);
-    sqlite3_bind_text (range, 2, upper, -1, SQLITE_STATIC);
-    sqlite3_bind_int64 (range, 3, max ? (sqlite3_int64) max : -1);
-    size_t read = 0;
-    while (s_check (self, sqlite3_step (range)) == SQLITE_ROW) {
-        read++;
-        if (s_hits_add (hits, (const char *) sqlite3_column_text (range, 0),
-                        (const char *) sqlite3_column_text (range, 1)))
-            break;
-    }
-    sqlite3_reset (range);
-    sqlite3_clear_bindings (range);
-    return read;
-}
-
-//  A sorted stream of (sortkey, id): a statement's rows, or a sorted list
-typedef struct {
-    sqlite3_stmt *stmt;    //  NULL: the list
-    s_hits_t *list;
-    size_t next;
-    const char *q;    //  a walk: keep the rows whose token starts with Q
-    size_t qlen;
-    size_t walked;    //  rows kept
-    size_t tested;    //  rows left out
-    bool done;
-    char sortkey [S_KEY_MAX];
-    char id [S_KEY_MAX];
-} s_stream_t;
-
-static void
-s_stream_next (s_stream_t *stream)
-{
-    if (stream->done)
-        return;
-    if (!stream->stmt) {
-        if (stream->next >= stream->list->count) {
-            stream->done = true;
-            return;
-        }
-        cw_copy (stream->sortkey, sizeof stream->sortkey, stream->list->items [stream->next].sortkey);
-        cw_copy (stream->id, sizeof stream->id, stream->list->items [stream->next].id);
-        stream->next++;
-        return;
-    }
-    while (sqlite3_step (stream->stmt) == SQLITE_ROW) {
-        if (stream->q) {
-            //  Tokens of one entry that both match come one after the other
-            const char *token = (const char *) sqlite3_column_text (stream->stmt, 2);
-            const char *sortkey = (const char *) sqlite3_column_text (stream->stmt, 0);
-            const char *id = (const char *) sqlite3_column_text (stream->stmt, 1);
-            if (!token || !sortkey || !id || strncmp (token, stream->q, stream->qlen) != 0
-                || (stream->walked && strcmp (sortkey, stream->sortkey) == 0 && strcmp (id, stream->id) == 0)) {
-                if (++stream->tested > S_WALK_MAX)
-                    break;
-                continue;
-            }
-            stream->walked++;
-        }
-        cw_copy (stream->sortkey, sizeof stream->sortkey, (const char *) sqlite3_column_text (stream->stmt, 0));
-        cw_copy (stream->id, sizeof stream->id, (const char *) sqlite3_column_text (stream->stmt, 1));
-        return;
-    }
-    stream->done = true;
-}
-
-//  The first LIMIT + 1 matches of Q into OUT: the name range merged with
-//  the token matches (a sorted list, or when WALK the tokens of Q's first
-//  character in name order, tested). -1 when the walk went too far
-//  without finding them.
-static int
-s_merge (tms_directory_t *self, const char *q, const char *upper, s_hits_t *tokens, bool walk, size_t limit,
-         s_hits_t *out)
-{
-    sqlite3_stmt *range = self->stmt [S_NAME_RANGE];
-    sqlite3_bind_text (range, 1, q, -1, SQLITE_STATIC);
-    sqlite3_bind_text (range, 2, upper, -1, SQLITE_STATIC);
-    s_stream_t a = { .stmt = range };
-    s_stream_t b = {
-        .stmt = walk ? self->stmt [S_TOK_WALK] : NULL, .list = tokens, .q = walk ? q : NULL, .qlen = strlen (q)
-    };
-    if (walk)
-        sqlite3_bind_text (b.stmt, 1, q, -1, SQLITE_STATIC);
-    s_stream_next (&a);
-    s_stream_next (&b);
-    int rc = 0;
-    while (out->count < limit + 1 && (!a.done || !b.done)) {
-        int c = a.done ? 1 : b.done ? -1 : strcmp (a.sortkey, b.sortkey);
-        if (c == 0)
-            c = strcmp (a.id, b.id);
-        if (c <= 0)
-            s_hits_add (out, a.sortkey, a.id);
-        else
-            s_hits_add (out, b.sortkey, b.id);
-        if (c <= 0)
-            s_stream_next (&a);
-        if (c >= 0)
-            s_stream_next (&b);
-    }
-    if (walk && b.tested > S_WALK_MAX && out->count < limit + 1)
-        rc = -1;
-    sqlite3_reset (range);
-    sqlite3_clear_bindings (range);
-    if (walk) {
-        sqlite3_reset (self->stmt [S_TOK_WALK]);
-        sqlite3_clear_bindings (self->stmt [S_TOK_WALK]);
-    }
-    return rc;
-}
-
 //  Search the phone book for Q (a query key). The entries (new array) and *MORE.
 static json_t *
 s_search (tms_directory_t *self, const char *q, size_t limit, bool *more)
 {
-    char upper [S_KEY_MAX + 2];
-    snprintf (upper, sizeof upper, "%s" S_TOP, q);
-    s_hits_t tokens = { 0 }, out = { 0 };
-    //  Counted first: a broad query's matches are not copied
-    sqlite3_stmt *count = self->stmt [S_TOK_COUNT];
-    sqlite3_bind_text (count, 1, q, -1, SQLITE_STATIC);
-    sqlite3_bind_text (count, 2, upper, -1, SQLITE_STATIC);
-    sqlite3_bind_int64 (count, 3, S_SORT_MAX + 1);
-    bool walk = s_check (self, sqlite3_step (count)) == SQLITE_ROW && sqlite3_column_int64 (count, 0) > S_SORT_MAX;
-    sqlite3_reset (count);
-    sqlite3_clear_bindings (count);
-    if (!walk) {
-        s_token_matches (self, q, upper, S_SORT_MAX, &tokens);
-        s_hits_sort (&tokens);
-    }
-    if (s_merge (self, q, upper, &tokens, walk, limit, &out) != 0) {
-        //  Many matches, few of them early in the name order: sort them all
-        s_hits_free (&out);
-        s_hits_free (&tokens);
-        s_token_matches (self, q, upper, 0, &tokens);
-        s_hits_sort (&tokens);
-        s_merge (self, q, upper, &tokens, false, limit, &out);
-    }
-    *more = out.count > limit;
+    tms_phonebook_entry_t found [S_SEARCH_MAX];
+    size_t count = tms_phonebook_search (self->phonebook, q, limit, found, more);
     json_t *entries = json_array ();
-    sqlite3_stmt *entry = self->stmt [S_PB_ENTRY];
-    for (size_t i = 0; i < out.count && i < limit; i++) {
-        sqlite3_bind_text (entry, 1, out.items [i].id, -1, SQLITE_STATIC);
-        if (s_check (self, sqlite3_step (entry)) == SQLITE_ROW)
-            json_array_append_new (entries,
-                                   json_pack ("{s:s, s:s, s:s, s:s, s:s}", "id", sqlite3_column_text (entry, 0), "book",
-                                              sqlite3_column_text (entry, 1), "name", sqlite3_column_text (entry, 2),
-                                              "uri", sqlite3_column_text (entry, 3), "number",
-                                              sqlite3_column_text (entry, 4)));
-        sqlite3_reset (entry);
-        sqlite3_clear_bindings (entry);
-    }
-    s_hits_free (&tokens);
-    s_hits_free (&out);
+    for (size_t i = 0; i < count; i++)
+        json_array_append_new (entries,
+                               json_pack ("{s:s, s:s, s:s, s:s, s:s}", "id", found [i].id, "book", found [i].book,
+                                          "name", found [i].name, "uri", found [i].uri, "number", found [i].number));
     return entries;
 }
 
@@ -1307,8 +1086,6 @@ s_cmd_phonebook_search (cw_actor_t *actor, const cw_envelope_t *req, json_t *arg
         *reply = cw_error_body ("tms.phonebook.search: the query '%s' has nothing to search for", query);
         return CW_REPLY_ERROR;
     }
-    if (s_unavailable (self, reply) != CW_REPLY_OK)
-        return CW_REPLY_ERROR;
     bool more = false;
     json_t *entries = s_search (self, q, (size_t) limit, &more);
     *reply = json_pack ("{s:s, s:o, s:b}", "query", query, "entries", entries, "more", more);
@@ -1346,6 +1123,8 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
         }
         //  A read under way goes on (in the new file) and then reads again
         for (int i = 0; i < S_SPACES; i++) {
+            if (!s_tables [i])
+                continue;
             self->spaces [i].ready = false;
             if (self->spaces [i].loading)
                 self->spaces [i].reload_again = true;
@@ -1353,6 +1132,11 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
                 self->spaces [i].retry_at_ms = 1;
         }
     }
+    //  The phone book's changes sorted in once they pause for a second
+    self->phonebook_quiet = self->phonebook_changed ? 0 : self->phonebook_quiet + 1;
+    self->phonebook_changed = false;
+    if (self->phonebook_quiet * S_TICK_MS >= S_SETTLE_MS && tms_phonebook_pending (self->phonebook))
+        tms_phonebook_settle (self->phonebook);
     int64_t now = zclock_mono ();
     for (int i = 0; i < S_SPACES; i++)
         if (self->spaces [i].retry_at_ms && now >= self->spaces [i].retry_at_ms)
@@ -1377,6 +1161,13 @@ tms_directory_new (cw_actor_t *actor, char *err, size_t errlen)
         self->spaces [i].retry_at_ms = 1;    //  read on the first tick, once the actor is READY
     }
     snprintf (self->path, sizeof self->path, "%s/" S_FILE, cw_actor_bootstrap (actor)->node.state_dir);
+    self->phonebook = tms_phonebook_new ();
+    if (!self->phonebook) {
+        snprintf (err, errlen, "directory: out of memory");
+        tms_directory_destroy (&self);
+        return NULL;
+    }
+    tms_phonebook_set_alive (self->phonebook, s_beat, self);
     if (s_open (self, err, errlen) != 0 || cw_actor_commands (actor, s_commands, self) != 0) {
         if (!*err)
             snprintf (err, errlen, "directory: cannot declare the commands");
@@ -1398,6 +1189,7 @@ tms_directory_destroy (tms_directory_t **self_p)
     s_close_clean (self);
     for (int i = 0; i < S_SPACES; i++)
         free (self->spaces [i].after);
+    tms_phonebook_destroy (&self->phonebook);
     free (self);
     *self_p = NULL;
 }

@@ -4,24 +4,28 @@
 
     The data is written by the primary's tms actor (replication.data.put)
     and replicated to every peer; this module keeps a copy made for
-    reading in <state_dir>/tms_directory.db (SQLite, WAL). That file is a
-    cache, written without fsync (synchronous OFF, so big loads keep up):
+    reading. Users, FindMe accounts and templates are in
+    <state_dir>/tms_directory.db (SQLite, WAL). That file is a cache,
+    written without fsync (synchronous OFF, so big loads keep up):
     missing, damaged, or left open when the system (not just the actor)
-    stopped, it is made again from the cluster data. At start each namespace is read again with
-    replication.data.list (paged by key, 1,000 rows a page); each page
-    replaces the cached rows of its key range (unchanged rows, compared by
-    a hash of their text, are not written), so the cache keeps serving
-    while it is brought up to date. Every data.changed.tms.<service>
-    event's rows are applied in one transaction as they come; an event
-    without rows starts a new read of the namespace.
+    stopped, it is made again from the cluster data. At start each of
+    those namespaces is read again with replication.data.list (paged by
+    key, 1,000 rows a page); each page replaces the cached rows of its key
+    range (unchanged rows, compared by a hash of their text, are not
+    written), so the cache keeps serving while it is brought up to date.
+    Every data.changed.tms.<service> event's rows are applied in one
+    transaction as they come; an event without rows starts a new read of
+    the namespace.
+
+    The phone book (tms.phonebooks) is held in memory only (phonebook.h):
+    read again page by page at every start ("ready" false until the last
+    page) and when an event comes without rows (the entries not seen in
+    that read are removed at its end), changed by each event's rows.
 
     Phone book search is a case-insensitive prefix match on the entry's
     name, on each word of it (the name from that word on), on the number
-    (its digits) and on the URI (without its scheme), ordered by name.
-    The name's start is a range of the name index; the other keys are in
-    a token table (token, name, id): a selective query sorts the few
-    matches, a broad one walks the tokens of its first character in name
-    order (an index) and tests them, stopping at the limit.
+    (its digits) and on the URI (without its scheme), ordered by name
+    (then id): see phonebook.h for how.
 
     Commands:
       tms.directory.status -> {"services": {S: {"rows","seq","ready","loading"}}, "db"}

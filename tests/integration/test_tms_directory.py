@@ -231,6 +231,7 @@ def test_served_on_every_peer_and_without_the_primary(make_cluster, tmp_path):
     served(c[2])
     every = entries()
     assert search_ids(c[2], "hansen1", 10) == reference(every, "hansen1", 10)
+    served(c[1])
     assert search_ids(c[1], "hansen1", 10) == reference(every, "hansen1", 10)
     r = c.cli(2, "findme", "show", "user000042.findme@example.com")
     assert r.returncode == 0 and re.search(r"^id +f000042$", r.stdout, re.M), r.stdout + r.stderr

@@ -6,7 +6,10 @@ phone book entries (tests/tms_manager/dataset.py's rows, the cluster-wide
 namespace tms.phonebooks, as the primary's tms actor writes them) with
 replication.data.put in pages of PAGE rows, and waits until the tms
 actor's read model (tms.directory.status) serves all of them. Prints how
-long the puts took and how long until every entry was served.
+long the puts took, how long until every entry was served, the CPU
+seconds the tms actor (causeway-tms) spent on it and its resident
+memory. Then restarts the tms actor and times its rebuild of the phone
+book from the cluster data (replication.data.list) until ready.
 
 Then SEARCHES searches of varied queries through the control socket
 (tms.phonebook.search, limit 20, one REQ socket, one request at a time):
@@ -41,6 +44,38 @@ import dataset  # noqa: E402
 def percentile(values, p):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def tms_pid(node):
+    """The pid of the node's tms actor (a child of its causewayd)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        if comm.startswith("causeway-tms") and ppid == node.proc.pid:
+            return int(pid)
+    raise SystemExit("no causeway-tms process under causewayd %d" % node.proc.pid)
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of process PID."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0
 
 
 def queries(n, entries, rng):
@@ -98,6 +133,8 @@ def main():
         return frames[1].decode(), json.loads(frames[2])
 
     try:
+        pid = tms_pid(node)
+        cpu0 = cpu_s(pid)
         print("loading %d phone book entries in pages of %d ..." % (opts.entries, opts.page), flush=True)
         start = time.monotonic()
         for first in range(0, opts.entries, opts.page):
@@ -115,9 +152,30 @@ def main():
                 break
             time.sleep(0.1)
         served_s = time.monotonic() - start
-        size = os.path.getsize(os.path.join(node.state_dir, "tms_directory.db"))
+        if tms_pid(node) != pid:
+            raise SystemExit("the tms actor was restarted during the load (see the node's log)")
         print("put %d entries in %.1f s (%.0f rows/s); all served %.1f s after the first put; "
-              "tms_directory.db %.0f MB" % (opts.entries, put_s, opts.entries / put_s, served_s, size / 1e6))
+              "causeway-tms: %.1f s CPU, RSS %.0f MB" % (opts.entries, put_s, opts.entries / put_s, served_s,
+                                                        cpu_s(pid) - cpu0, rss_mb(pid)), flush=True)
+
+        # A restart: the phone book is made again from replication.data.list
+        status, body = call("actors.stop", {"name": "tms"})
+        if status != "ok":
+            raise SystemExit("actors.stop: %s" % body)
+        start = time.monotonic()
+        status, body = call("actors.start", {"name": "tms"})
+        if status != "ok":
+            raise SystemExit("actors.start: %s" % body)
+        while True:
+            status, body = call("tms.directory.status", {})
+            pb = body.get("services", {}).get("phonebooks", {}) if status == "ok" else {}
+            if pb.get("ready") and pb.get("rows", 0) >= opts.entries:
+                break
+            time.sleep(0.05)
+        rebuilt_s = time.monotonic() - start
+        pid = tms_pid(node)
+        print("restarted tms: phone book rebuilt from the cluster data and ready in %.1f s; "
+              "causeway-tms: %.1f s CPU, RSS %.0f MB" % (rebuilt_s, cpu_s(pid), rss_mb(pid)), flush=True)
 
         rng = random.Random(12)
         plan = queries(opts.searches, opts.entries, rng)
