@@ -254,7 +254,7 @@ s_start (tms_http_t *self, const tms_http_request_t *req, bool post, tms_http_do
     if (req->user_agent)
         curl_easy_setopt (e, CURLOPT_USERAGENT, req->user_agent);
     curl_easy_setopt (e, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 10000L);
-    curl_easy_setopt (e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt (e, CURLOPT_CONNECTTIMEOUT_MS, 15000L);
     curl_easy_setopt (e, CURLOPT_SSL_VERIFYPEER, req->verify ? 1L : 0L);
     curl_easy_setopt (e, CURLOPT_SSL_VERIFYHOST, req->verify ? 2L : 0L);
     if (req->ca_file && *req->ca_file)
