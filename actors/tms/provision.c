@@ -261,10 +261,17 @@ tms_provision_page (const char *body, size_t len, int64_t since, json_t **rows, 
         else {
             json_object_del (row, "deleted");
             char *text = json_dumps (row, JSON_COMPACT);
-            value = text ? json_string (text) : NULL;
+            value = text ? json_string_nocheck (text) : NULL;    //  jansson's own UTF-8
             free (text);
         }
-        if (!value || json_array_append_new (out, json_pack ("[O, o]", id, value)) != 0) {
+        json_t *pair = value ? json_array () : NULL;
+        if (pair) {
+            json_array_append (pair, id);
+            json_array_append_new (pair, value);
+        }
+        else
+            json_decref (value);
+        if (!pair || json_array_append_new (out, pair) != 0) {
             snprintf (err, errlen, "out of memory");
             json_decref (out);
             json_decref (answer);

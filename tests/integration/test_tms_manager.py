@@ -49,7 +49,9 @@ class Manager:
              "--cert", c + "/peer1.crt", "--key", c + "/peer1.key",
              "--wrong-cert", c + "/peer1-untrusted.crt", "--wrong-key", c + "/peer1-untrusted.key",
              "--user", "tms-user", "--password-file", self.password_file, "--record", self.record,
-             "--fault", fault],
+             "--fault", fault,
+             # provisioning is tested by test_tms_provisioning: a small feed here
+             "--users", "100", "--entries", "1000"],
             stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
         Node.wait_for(self._up, 10, "the test manager did not start")
         return self
