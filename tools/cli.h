@@ -138,6 +138,20 @@ void cli_print_json (cli_t *cli, json_t *body);
 char *cli_value_text (json_t *value);
 //  CMD's done message ("%s" = its first argument in ARGS).
 void cli_print_done (const cli_command_t *cmd, json_t *args);
+//  The text of field KEY of OBJ, or "-" when missing or empty (new string).
+char *cli_field (json_t *obj, const char *key);
+//  SECONDS as "3d 04h 05m", "2h 03m 04s", "12s" into BUF.
+void cli_duration (long long seconds, char *buf, size_t len);
+//  An aligned table for the renderers: columns as wide as their widest
+//  cell, two spaces apart, the last one unpadded.
+typedef struct _cli_table_t cli_table_t;
+//  A table of COLUMNS (at most 12) with HEADER (COLUMNS strings).
+cli_table_t *cli_table_new (int columns, const char *const *header);
+//  Add a row; takes ownership of the COLUMNS strings in CELLS.
+void cli_table_add (cli_table_t *self, char **cells);
+//  Print the table (each row after INDENT spaces) and destroy it.
+void cli_table_print_indent_destroy (cli_table_t **self_p, int indent);
+void cli_table_print_destroy (cli_table_t **self_p);
 //  Prints CMD's done message whatever the body says.
 void cli_render_done (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);
 void cli_render_generic (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body);

@@ -65,8 +65,8 @@ cli_value_text (json_t *value)
 }
 
 //  The text of field KEY of OBJ, or "-" when missing or empty.
-static char *
-s_field (json_t *obj, const char *key)
+char *
+cli_field (json_t *obj, const char *key)
 {
     json_t *value = json_object_get (obj, key);
     char *text = cli_value_text (value);
@@ -78,8 +78,8 @@ s_field (json_t *obj, const char *key)
 }
 
 //  "3d 04h 05m", "2h 03m 04s", "12s"
-static void
-s_duration (long long seconds, char *buf, size_t len)
+void
+cli_duration (long long seconds, char *buf, size_t len)
 {
     if (seconds < 0)
         seconds = 0;
@@ -99,15 +99,15 @@ s_duration (long long seconds, char *buf, size_t len)
 
 #define S_MAX_COLUMNS 12
 
-typedef struct {
+typedef struct _cli_table_t {
     int columns;
     zlist_t *rows;    //  of char ** (COLUMNS owned strings)
-} s_table_t;
+} cli_table_t;
 
-static s_table_t *
-s_table_new (int columns, const char *const *header)
+cli_table_t *
+cli_table_new (int columns, const char *const *header)
 {
-    s_table_t *self = (s_table_t *) zmalloc (sizeof (s_table_t));
+    cli_table_t *self = (cli_table_t *) zmalloc (sizeof (cli_table_t));
     self->columns = columns;
     self->rows = zlist_new ();
     char **row = (char **) calloc (columns, sizeof (char *));
@@ -118,8 +118,8 @@ s_table_new (int columns, const char *const *header)
 }
 
 //  Takes ownership of the COLUMNS strings in CELLS.
-static void
-s_table_add (s_table_t *self, char **cells)
+void
+cli_table_add (cli_table_t *self, char **cells)
 {
     char **row = (char **) calloc (self->columns, sizeof (char *));
     memcpy (row, cells, self->columns * sizeof (char *));
@@ -137,10 +137,10 @@ s_width (const char *text)
 }
 
 //  Prints the table (each row after INDENT spaces) and destroys it.
-static void
-s_table_print_indent_destroy (s_table_t **self_p, int indent)
+void
+cli_table_print_indent_destroy (cli_table_t **self_p, int indent)
 {
-    s_table_t *self = *self_p;
+    cli_table_t *self = *self_p;
     size_t widths [S_MAX_COLUMNS] = { 0 };
     for (char **row = (char **) zlist_first (self->rows); row; row = (char **) zlist_next (self->rows))
         for (int c = 0; c < self->columns; c++)
@@ -167,10 +167,10 @@ s_table_print_indent_destroy (s_table_t **self_p, int indent)
     *self_p = NULL;
 }
 
-static void
-s_table_print_destroy (s_table_t **self_p)
+void
+cli_table_print_destroy (cli_table_t **self_p)
 {
-    s_table_print_indent_destroy (self_p, 0);
+    cli_table_print_indent_destroy (self_p, 0);
 }
 
 //  ---------------------------------------------------------------------
@@ -223,20 +223,20 @@ static void
 s_actor_table (json_t *actors)
 {
     static const char *const header [] = { "NAME", "PID", "STATE", "RESTARTS", "SINCE" };
-    s_table_t *table = s_table_new (5, header);
+    cli_table_t *table = cli_table_new (5, header);
     size_t index;
     json_t *actor;
     json_array_foreach (actors, index, actor) {
-        char *cells [5] = { s_field (actor, "name"), s_field (actor, "pid"), s_field (actor, "state"),
-                            s_field (actor, "restarts"), s_field (actor, "since") };
+        char *cells [5] = { cli_field (actor, "name"), cli_field (actor, "pid"), cli_field (actor, "state"),
+                            cli_field (actor, "restarts"), cli_field (actor, "since") };
         json_t *pid = json_object_get (actor, "pid");
         if (json_is_integer (pid) && json_integer_value (pid) <= 0) {
             free (cells [1]);
             cells [1] = strdup ("-");
         }
-        s_table_add (table, cells);
+        cli_table_add (table, cells);
     }
-    s_table_print_destroy (&table);
+    cli_table_print_destroy (&table);
     //  What an actor reported about its state (a damaged database, ...)
     json_array_foreach (actors, index, actor) {
         const char *problem = json_string_value (json_object_get (actor, "problem"));
@@ -265,10 +265,10 @@ cli_render_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *b
     s_factory_reset_banner (body);
     //  node: a name, or an object with a name
     json_t *node = json_object_get (body, "node");
-    char *node_name = json_is_object (node) ? s_field (node, "name") : s_field (body, "node");
+    char *node_name = json_is_object (node) ? cli_field (node, "name") : cli_field (body, "node");
     printf ("%-13s%s\n", "node:", node_name);
     free (node_name);
-    char *version = s_field (body, "version");
+    char *version = cli_field (body, "version");
     printf ("%-13s%s\n", "version:", version);
     free (version);
 
@@ -277,11 +277,11 @@ cli_render_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *b
         uptime = json_object_get (body, "uptime");
     if (json_is_number (uptime)) {
         char text [64];
-        s_duration ((long long) json_number_value (uptime), text, sizeof text);
+        cli_duration ((long long) json_number_value (uptime), text, sizeof text);
         printf ("%-13s%s\n", "uptime:", text);
     }
     else {
-        char *text = s_field (body, "uptime");
+        char *text = cli_field (body, "uptime");
         printf ("%-13s%s\n", "uptime:", text);
         free (text);
     }
@@ -303,9 +303,9 @@ cli_render_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *b
     json_t *cluster = json_object_get (body, "cluster");
     json_t *clustered = json_object_get (cluster, "clustered");
     if (json_is_object (cluster) && !json_is_false (clustered)) {
-        char *primary = s_field (cluster, "primary");
-        char *this_peer = s_field (cluster, "this_peer");
-        char *database = s_field (cluster, "database");
+        char *primary = cli_field (cluster, "primary");
+        char *this_peer = cli_field (cluster, "this_peer");
+        char *database = cli_field (cluster, "database");
         printf ("%-13sprimary %s, this peer %s, database %s\n", "cluster:", primary, this_peer, database);
         free (primary);
         free (this_peer);
@@ -369,16 +369,16 @@ static void
 s_alarm_table (json_t *alarms)
 {
     static const char *const header [] = { "ID", "SEVERITY", "STATE", "PEER", "RAISED", "UUID", "TITLE/DETAIL" };
-    s_table_t *table = s_table_new (7, header);
+    cli_table_t *table = cli_table_new (7, header);
     size_t index;
     json_t *alarm;
     json_array_foreach (alarms, index, alarm) {
-        char *cells [7] = { s_field (alarm, "id"),   s_field (alarm, "severity"),  s_field (alarm, "state"),
-                            s_field (alarm, "peer"), s_field (alarm, "raised_at"), s_field (alarm, "uuid"),
+        char *cells [7] = { cli_field (alarm, "id"),   cli_field (alarm, "severity"),  cli_field (alarm, "state"),
+                            cli_field (alarm, "peer"), cli_field (alarm, "raised_at"), cli_field (alarm, "uuid"),
                             s_title_detail (alarm) };
-        s_table_add (table, cells);
+        cli_table_add (table, cells);
     }
-    s_table_print_destroy (&table);
+    cli_table_print_destroy (&table);
 }
 
 void
@@ -478,26 +478,26 @@ cli_render_config_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json
     }
     static const char *const header [] = { "KEY", "VALUE", "SCOPE" };
     if (list) {
-        s_table_t *table = s_table_new (3, header);
+        cli_table_t *table = cli_table_new (3, header);
         size_t index;
         json_t *item;
         json_array_foreach (list, index, item) {
-            char *cells [3] = { s_field (item, "key"), s_field (item, "value"), s_field (item, "scope") };
-            s_table_add (table, cells);
+            char *cells [3] = { cli_field (item, "key"), cli_field (item, "value"), cli_field (item, "scope") };
+            cli_table_add (table, cells);
         }
-        s_table_print_destroy (&table);
+        cli_table_print_destroy (&table);
     }
     else if (map) {
-        s_table_t *table = s_table_new (3, header);
+        cli_table_t *table = cli_table_new (3, header);
         const char *key;
         json_t *value;
         json_object_foreach (map, key, value) {
             char *cells [3] = { strdup (key),
-                                json_is_object (value) ? s_field (value, "value") : cli_value_text (value),
-                                json_is_object (value) ? s_field (value, "scope") : strdup ("-") };
-            s_table_add (table, cells);
+                                json_is_object (value) ? cli_field (value, "value") : cli_value_text (value),
+                                json_is_object (value) ? cli_field (value, "scope") : strdup ("-") };
+            cli_table_add (table, cells);
         }
-        s_table_print_destroy (&table);
+        cli_table_print_destroy (&table);
     }
     else
         cli_render_generic (cli, cmd, args, body);
@@ -521,8 +521,8 @@ static char *
 s_mapping_entry (json_t *entry)
 {
     if (json_is_object (entry)) {
-        char *fqdn = s_field (entry, "fqdn");
-        char *ip = s_field (entry, "ip");
+        char *fqdn = cli_field (entry, "fqdn");
+        char *ip = cli_field (entry, "ip");
         char *text;
         if (asprintf (&text, "%s=%s", fqdn, ip) < 0)
             text = NULL;
@@ -643,7 +643,7 @@ cli_render_cluster_status (cli_t *cli, const cli_command_t *cmd, json_t *args, j
     for (size_t i = 0; i < sizeof lines / sizeof lines [0]; i++) {
         json_t *value = json_object_get (body, lines [i].key);
         char *text = strcmp (lines [i].key, "address_mapping") == 0 ? s_mapping_text (value)
-                                                                    : s_field (body, lines [i].key);
+                                                                    : cli_field (body, lines [i].key);
         //  0 = not in the list / unset
         if (json_is_integer (value) && json_integer_value (value) == 0) {
             free (text);
@@ -659,24 +659,24 @@ cli_render_cluster_status (cli_t *cli, const cli_command_t *cmd, json_t *args, j
     else {
         static const char *const header [] = { "INDEX",   "ADDRESS", "SYSTEM-NAME", "STATE", "CERTIFICATE", "RTT(ms)",
                                                "APPLIED", "LAG",     "VERSION",     "TYPE",  "MAINT" };
-        s_table_t *table = s_table_new (11, header);
+        cli_table_t *table = cli_table_new (11, header);
         size_t index;
         json_t *peer;
         json_array_foreach (peers, index, peer) {
-            char *cells [11] = { s_field (peer, "index"),
-                                 s_field (peer, "address"),
-                                 s_field (peer, "system_name"),
-                                 s_field (peer, "state"),
-                                 s_field (peer, "certificate"),
+            char *cells [11] = { cli_field (peer, "index"),
+                                 cli_field (peer, "address"),
+                                 cli_field (peer, "system_name"),
+                                 cli_field (peer, "state"),
+                                 cli_field (peer, "certificate"),
                                  s_rtt_text (json_object_get (peer, "rtt_ms")),
-                                 s_field (peer, "applied_seq"),
-                                 s_field (peer, "lag"),
-                                 s_field (peer, "version"),
-                                 s_field (peer, "type"),
+                                 cli_field (peer, "applied_seq"),
+                                 cli_field (peer, "lag"),
+                                 cli_field (peer, "version"),
+                                 cli_field (peer, "type"),
                                  s_on_off (json_object_get (peer, "maintenance")) };
-            s_table_add (table, cells);
+            cli_table_add (table, cells);
         }
-        s_table_print_destroy (&table);
+        cli_table_print_destroy (&table);
         s_pinned_certificates (peers);
     }
     s_message_to_stderr (body);
@@ -786,14 +786,14 @@ cli_render_cluster_diff (cli_t *cli, const cli_command_t *cmd, json_t *args, jso
         snprintf (head_a, sizeof head_a, "ON %s", a_name);
         snprintf (head_b, sizeof head_b, "ON %s", b_name);
         const char *const header [] = { "KEY", head_a, head_b };
-        s_table_t *table = s_table_new (3, header);
+        cli_table_t *table = cli_table_new (3, header);
         size_t index;
         json_t *item;
         json_array_foreach (list, index, item) {
-            char *cells [3] = { s_field (item, "key"), s_diff_value (item, "a"), s_diff_value (item, "b") };
-            s_table_add (table, cells);
+            char *cells [3] = { cli_field (item, "key"), s_diff_value (item, "a"), s_diff_value (item, "b") };
+            cli_table_add (table, cells);
         }
-        s_table_print_destroy (&table);
+        cli_table_print_destroy (&table);
     }
     free (a_name);
     free (b_name);
@@ -813,9 +813,9 @@ cli_render_cluster_check (cli_t *cli, const cli_command_t *cmd, json_t *args, js
     size_t index;
     json_t *problem;
     json_array_foreach (problems, index, problem) {
-        char *requirement = s_field (problem, "requirement");
-        char *detail = s_field (problem, "detail");
-        char *fix = s_field (problem, "fix");
+        char *requirement = cli_field (problem, "requirement");
+        char *detail = cli_field (problem, "detail");
+        char *fix = cli_field (problem, "fix");
         json_t *peer = json_object_get (problem, "peer");
         char *peer_text = peer && !json_is_null (peer) ? cli_value_text (peer) : NULL;
         for (char *p = detail; *p; p++)
@@ -870,8 +870,8 @@ cli_render_license_key (cli_t *cli, const cli_command_t *cmd, json_t *args, json
         cli_render_generic (cli, cmd, args, body);
         return;
     }
-    char *serial = s_field (key, "serial");
-    char *kind = s_field (key, "kind");
+    char *serial = cli_field (key, "serial");
+    char *kind = cli_field (key, "kind");
     char *count = s_number (key, "count");
     const char *system = json_string_value (json_object_get (key, "system"));
     const char *expires = json_string_value (json_object_get (key, "expires"));
@@ -902,25 +902,25 @@ cli_render_license_list (cli_t *cli, const cli_command_t *cmd, json_t *args, jso
     }
     static const char *const header [] = { "SERIAL",    "KIND",   "COUNT",  "SYSTEM", "EXPIRES",
                                            "DAYS-LEFT", "ISSUED", "ISSUER", "STATE" };
-    s_table_t *table = s_table_new (9, header);
+    cli_table_t *table = cli_table_new (9, header);
     size_t index;
     json_t *key;
     json_array_foreach (keys, index, key) {
         const char *system = json_string_value (json_object_get (key, "system"));
         const char *expires = json_string_value (json_object_get (key, "expires"));
         json_t *days = json_object_get (key, "days_left");
-        char *cells [9] = { s_field (key, "serial"),
-                            s_field (key, "kind"),
+        char *cells [9] = { cli_field (key, "serial"),
+                            cli_field (key, "kind"),
                             s_number (key, "count"),
                             strdup (system && *system ? system : "any"),
                             strdup (expires && *expires ? expires : "never"),
                             expires && *expires && json_is_integer (days) ? s_number (key, "days_left") : strdup ("-"),
-                            s_field (key, "issued"),
-                            s_field (key, "issuer"),
-                            s_field (key, "state") };
-        s_table_add (table, cells);
+                            cli_field (key, "issued"),
+                            cli_field (key, "issuer"),
+                            cli_field (key, "state") };
+        cli_table_add (table, cells);
     }
-    s_table_print_destroy (&table);
+    cli_table_print_destroy (&table);
 }
 
 static int
@@ -962,22 +962,22 @@ s_license_type (const char *kind, json_t *type)
     const char **peers = s_sorted_names (by_peer, &count);
     if (count > 0) {
         static const char *const header [] = { "PEER", "INSTALLED", "USED", "SHARE", "STATE" };
-        s_table_t *table = s_table_new (5, header);
+        cli_table_t *table = cli_table_new (5, header);
         for (size_t i = 0; i < count; i++) {
             json_t *peer = json_object_get (by_peer, peers [i]);
             char *cells [5] = { strdup (peers [i]), s_number (peer, "installed"), s_number (peer, "used"),
-                                s_number (peer, "share"), s_field (peer, "state") };
-            s_table_add (table, cells);
+                                s_number (peer, "share"), cli_field (peer, "state") };
+            cli_table_add (table, cells);
         }
-        s_table_print_indent_destroy (&table, 2);
+        cli_table_print_indent_destroy (&table, 2);
     }
     free (peers);
     size_t index;
     json_t *lost;
     json_array_foreach (json_object_get (type, "lost"), index, lost) {
-        char *peer = s_field (lost, "peer");
+        char *peer = cli_field (lost, "peer");
         char *licenses = s_number (lost, "licenses");
-        char *leaves = s_field (lost, "leaves_at");
+        char *leaves = cli_field (lost, "leaves_at");
         for (char *p = peer; *p; p++)
             if ((unsigned char) *p < 0x20)
                 *p = '?';
@@ -1000,12 +1000,12 @@ cli_render_license_status (cli_t *cli, const cli_command_t *cmd, json_t *args, j
         cli_render_generic (cli, cmd, args, body);
         return;
     }
-    char *this_peer = s_field (body, "this_peer");
-    char *primary = s_field (body, "primary");
+    char *this_peer = cli_field (body, "this_peer");
+    char *primary = cli_field (body, "primary");
     json_t *grace = json_object_get (body, "lost_peer_grace_s");
     char grace_text [64] = "-";
     if (json_is_integer (grace))
-        s_duration ((long long) json_integer_value (grace), grace_text, sizeof grace_text);
+        cli_duration ((long long) json_integer_value (grace), grace_text, sizeof grace_text);
     printf ("this peer: %s, primary: %s, a lost peer's licenses stay in the pool for %s\n", this_peer, primary,
             grace_text);
     free (this_peer);
@@ -1032,14 +1032,14 @@ cli_render_license_status (cli_t *cli, const cli_command_t *cmd, json_t *args, j
     if (count > 0) {
         printf ("\nfeature keys:\n");
         static const char *const header [] = { "PEER", "FEATURES" };
-        s_table_t *table = s_table_new (2, header);
+        cli_table_t *table = cli_table_new (2, header);
         for (size_t i = 0; i < count; i++) {
             json_t *list = json_object_get (features, peers [i]);
             char *text = json_is_array (list) && json_array_size (list) ? cli_value_text (list) : strdup ("none");
             char *cells [2] = { strdup (peers [i]), text };
-            s_table_add (table, cells);
+            cli_table_add (table, cells);
         }
-        s_table_print_indent_destroy (&table, 2);
+        cli_table_print_indent_destroy (&table, 2);
     }
     free (peers);
     if (json_is_true (json_object_get (body, "feature_mismatch")))
@@ -1058,7 +1058,7 @@ cli_render_license_acquire (cli_t *cli, const cli_command_t *cmd, json_t *args, 
         return;
     }
     if (json_is_true (granted)) {
-        char *lease = s_field (body, "lease");
+        char *lease = cli_field (body, "lease");
         printf ("granted: lease %s\n", lease);
         free (lease);
         return;
@@ -1079,9 +1079,9 @@ void
 cli_print_alarm_event (const char *topic, json_t *body)
 {
     if (strcmp (topic, "heartbeat") == 0) {
-        char *peer = s_field (body, "peer");
-        char *active = s_field (body, "active");
-        char *at = s_field (body, "at");
+        char *peer = cli_field (body, "peer");
+        char *active = cli_field (body, "active");
+        char *at = cli_field (body, "at");
         printf ("heartbeat  peer=%s active=%s at=%s\n", peer, active, at);
         free (peer);
         free (active);
@@ -1090,8 +1090,8 @@ cli_print_alarm_event (const char *topic, json_t *body)
     }
     if (strcmp (topic, "alarm.snapshot") == 0) {
         //  The end of a replay: how many alarms are active, as of which seq
-        char *peer = s_field (body, "peer");
-        char *seq = s_field (body, "seq");
+        char *peer = cli_field (body, "peer");
+        char *seq = cli_field (body, "seq");
         printf ("alarm.snapshot  peer=%s seq=%s active=%zu\n", peer, seq,
                 json_array_size (json_object_get (body, "uuids")));
         free (peer);
@@ -1099,12 +1099,12 @@ cli_print_alarm_event (const char *topic, json_t *body)
         return;
     }
     if (strncmp (topic, "alarm.", 6) == 0 && json_is_object (body)) {
-        char *id = s_field (body, "id");
-        char *state = s_field (body, "state");
-        char *severity = s_field (body, "severity");
-        char *peer = s_field (body, "peer");
-        char *changed = s_field (body, "changed_at");
-        char *uuid = s_field (body, "uuid");
+        char *id = cli_field (body, "id");
+        char *state = cli_field (body, "state");
+        char *severity = cli_field (body, "severity");
+        char *peer = cli_field (body, "peer");
+        char *changed = cli_field (body, "changed_at");
+        char *uuid = cli_field (body, "uuid");
         char *text = s_title_detail (body);
         for (char *p = text; p && *p; p++)
             if ((unsigned char) *p < 0x20)
@@ -1135,7 +1135,7 @@ cli_render_routing_status (cli_t *cli, const cli_command_t *cmd, json_t *args, j
     (void) cmd;
     (void) args;
     char uptime [32];
-    s_duration ((long long) json_integer_value (json_object_get (body, "uptime_s")), uptime, sizeof uptime);
+    cli_duration ((long long) json_integer_value (json_object_get (body, "uptime_s")), uptime, sizeof uptime);
     printf ("routing: pid %lld, up %s, this peer %lld, maintenance %s\n",
             (long long) json_integer_value (json_object_get (body, "pid")), uptime,
             (long long) json_integer_value (json_object_get (body, "this_peer")),
@@ -1143,7 +1143,7 @@ cli_render_routing_status (cli_t *cli, const cli_command_t *cmd, json_t *args, j
     json_t *listeners = json_object_get (body, "listeners");
     if (json_array_size (listeners)) {
         static const char *const header [] = { "LISTENER", "STATE" };
-        s_table_t *table = s_table_new (2, header);
+        cli_table_t *table = cli_table_new (2, header);
         size_t index;
         json_t *listener;
         json_array_foreach (listeners, index, listener) {
@@ -1152,10 +1152,10 @@ cli_render_routing_status (cli_t *cli, const cli_command_t *cmd, json_t *args, j
             snprintf (name, sizeof name, address && strchr (address, ':') ? "%s:[%s]:%lld" : "%s:%s:%lld",
                       json_string_value (json_object_get (listener, "transport")), address ? address : "?",
                       (long long) json_integer_value (json_object_get (listener, "port")));
-            char *cells [2] = { strdup (name), s_field (listener, "state") };
-            s_table_add (table, cells);
+            char *cells [2] = { strdup (name), cli_field (listener, "state") };
+            cli_table_add (table, cells);
         }
-        s_table_print_destroy (&table);
+        cli_table_print_destroy (&table);
     }
     const char *note = json_string_value (json_object_get (body, "note"));
     if (note)
@@ -1210,16 +1210,16 @@ cli_render_registrations (cli_t *cli, const cli_command_t *cmd, json_t *args, js
     (void) args;
     static const char *const header [] = { "AOR", "CONTACT", "PEER", "EXPIRES", "TRANSPORT", "SOURCE", "INSTANCE" };
     static const char *const keys [] = { "aor", "contact", "peer", "expires", "transport", "source", "instance" };
-    s_table_t *table = s_table_new (7, header);
+    cli_table_t *table = cli_table_new (7, header);
     size_t index;
     json_t *entry;
     json_array_foreach (json_object_get (body, "registrations"), index, entry) {
         char *cells [7];
         for (int c = 0; c < 7; c++)
-            cells [c] = s_field (entry, keys [c]);
-        s_table_add (table, cells);
+            cells [c] = cli_field (entry, keys [c]);
+        cli_table_add (table, cells);
     }
-    s_table_print_destroy (&table);
+    cli_table_print_destroy (&table);
 }
 
 void
@@ -1230,16 +1230,16 @@ cli_render_calls (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *bo
     (void) args;
     static const char *const header [] = { "ID", "FROM", "TO", "PEER", "STATE", "STARTED" };
     static const char *const keys [] = { "id", "from", "to", "peer", "state", "started_at" };
-    s_table_t *table = s_table_new (6, header);
+    cli_table_t *table = cli_table_new (6, header);
     size_t index;
     json_t *entry;
     json_array_foreach (json_object_get (body, "calls"), index, entry) {
         char *cells [6];
         for (int c = 0; c < 6; c++)
-            cells [c] = s_field (entry, keys [c]);
-        s_table_add (table, cells);
+            cells [c] = cli_field (entry, keys [c]);
+        cli_table_add (table, cells);
     }
-    s_table_print_destroy (&table);
+    cli_table_print_destroy (&table);
 }
 
 //  ---------------------------------------------------------------------
@@ -1270,7 +1270,7 @@ s_search_step (json_t *step)
         printf ("\n");
     }
     else if (strcmp (kind, "zone") == 0) {
-        char *query = s_field (step, "query"), *result = s_field (step, "result");
+        char *query = cli_field (step, "query"), *result = cli_field (step, "result");
         printf ("  zone      %-20s %-11s query %s: %s\n",
                 json_string_value (json_object_get (step, "zone")) ? json_string_value (json_object_get (step, "zone"))
                                                                    : "?",
@@ -1320,7 +1320,7 @@ s_search_step (json_t *step)
         size_t i;
         json_t *route;
         json_array_foreach (json_object_get (step, "routes"), i, route) {
-            char *hops = s_field (route, "next_hops");
+            char *hops = cli_field (route, "next_hops");
             printf ("  route     %-20s alias %s, next hops %s\n",
                     json_string_value (json_object_get (route, "target"))
                         ? json_string_value (json_object_get (route, "target"))
@@ -1340,8 +1340,8 @@ cli_render_locate (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *b
     (void) cli;
     (void) cmd;
     (void) args;
-    char *alias = s_field (body, "alias"), *transformed = s_field (body, "transformed"),
-         *result = s_field (body, "result");
+    char *alias = cli_field (body, "alias"), *transformed = cli_field (body, "transformed"),
+         *result = cli_field (body, "result");
     printf ("alias: %s\ntransformed: %s\nsteps:\n", alias, transformed);
     size_t i;
     json_t *step;
@@ -1367,9 +1367,9 @@ cli_render_search_history (cli_t *cli, const cli_command_t *cmd, json_t *args, j
     size_t i;
     json_t *entry;
     json_array_foreach (searches, i, entry) {
-        char *id = s_field (entry, "id"), *at = s_field (entry, "at"), *alias = s_field (entry, "alias"),
-             *source = s_field (entry, "source"), *transformed = s_field (entry, "transformed"),
-             *result = s_field (entry, "result");
+        char *id = cli_field (entry, "id"), *at = cli_field (entry, "at"), *alias = cli_field (entry, "alias"),
+             *source = cli_field (entry, "source"), *transformed = cli_field (entry, "transformed"),
+             *result = cli_field (entry, "result");
         printf ("%s %s%s: %s from %s -> %s\n", at, id,
                 json_is_true (json_object_get (entry, "locate")) ? " (locate)" : "", alias, source, transformed);
         size_t j;
@@ -1404,7 +1404,7 @@ cli_render_admin_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_
         return;
     }
     static const char *const header [] = { "NAME", "CREATED", "CHANGED", "TOKENS" };
-    s_table_t *table = s_table_new (4, header);
+    cli_table_t *table = cli_table_new (4, header);
     size_t index;
     json_t *account;
     json_array_foreach (accounts, index, account) {
@@ -1417,11 +1417,11 @@ cli_render_admin_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_
             json_array_append (ids, json_object_get (token, "id"));
         char *text = json_array_size (ids) ? cli_value_text (ids) : strdup ("-");
         json_decref (ids);
-        char *cells [4] = { s_field (account, "name"), s_field (account, "created"), s_field (account, "changed"),
+        char *cells [4] = { cli_field (account, "name"), cli_field (account, "created"), cli_field (account, "changed"),
                             text };
-        s_table_add (table, cells);
+        cli_table_add (table, cells);
     }
-    s_table_print_destroy (&table);
+    cli_table_print_destroy (&table);
 }
 
 void
@@ -1450,70 +1450,15 @@ cli_render_audit (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *bo
         return;
     }
     static const char *const header [] = { "AT", "USER", "SOURCE", "ACTION", "DETAIL", "RESULT" };
-    s_table_t *table = s_table_new (6, header);
+    cli_table_t *table = cli_table_new (6, header);
     size_t index;
     json_t *entry;
     json_array_foreach (entries, index, entry) {
-        char *cells [6] = { s_field (entry, "at"),     s_field (entry, "user"),   s_field (entry, "source"),
-                            s_field (entry, "action"), s_field (entry, "detail"), s_field (entry, "result") };
-        s_table_add (table, cells);
+        char *cells [6] = { cli_field (entry, "at"),     cli_field (entry, "user"),   cli_field (entry, "source"),
+                            cli_field (entry, "action"), cli_field (entry, "detail"), cli_field (entry, "result") };
+        cli_table_add (table, cells);
     }
-    s_table_print_destroy (&table);
-}
-
-//  ---------------------------------------------------------------------
-//  tms diff
-
-void
-cli_render_tms_diff (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
-{
-    json_t *peers = json_object_get (body, "peers");
-    if (!json_is_array (peers)) {
-        cli_render_generic (cli, cmd, args, body);
-        return;
-    }
-    json_t *reference = NULL;
-    size_t index;
-    json_t *peer;
-    json_array_foreach (peers, index, peer) {
-        const char *state = json_string_value (json_object_get (peer, "state"));
-        const char *error = json_string_value (json_object_get (peer, "error"));
-        bool is_reference = json_is_true (json_object_get (peer, "reference"));
-        if (is_reference)
-            reference = peer;
-        printf ("peer %lld  %s  %s%s%s%s%s\n", (long long) json_integer_value (json_object_get (peer, "index")),
-                json_string_value (json_object_get (peer, "address")),
-                state && strcmp (state, "ok") == 0 ? "OK"
-                : state                            ? state
-                                                   : "?",
-                error ? ": " : "", error ? error : "",
-                json_is_true (json_object_get (peer, "primary")) ? "  (primary)" : "",
-                is_reference ? "  (the reference)" : "");
-    }
-    bool differ = false;
-    json_array_foreach (peers, index, peer) {
-        json_t *lines = json_object_get (peer, "differences");
-        if (!reference || json_array_size (lines) == 0)
-            continue;
-        differ = true;
-        printf ("--- peer %lld %s\n+++ peer %lld %s\n",
-                (long long) json_integer_value (json_object_get (reference, "index")),
-                json_string_value (json_object_get (reference, "address")),
-                (long long) json_integer_value (json_object_get (peer, "index")),
-                json_string_value (json_object_get (peer, "address")));
-        size_t n;
-        json_t *line;
-        json_array_foreach (lines, n, line)
-            printf ("%s\n", json_string_value (line));
-    }
-    if (!reference)
-        printf ("no peer could be read: nothing compared\n");
-    else if (differ)
-        printf ("the peers' configurations differ\n");
-    else if (json_is_true (json_object_get (body, "all_read")))
-        printf ("no differences\n");
-    else
-        printf ("no differences between the peers read; the others could not be compared\n");
+    cli_table_print_destroy (&table);
 }
 
 //  ---------------------------------------------------------------------
@@ -1535,16 +1480,16 @@ cli_render_transforms (cli_t *cli, const cli_command_t *cmd, json_t *args, json_
     }
     static const char *const header [] = { "PRIORITY", "NAME", "TYPE", "PATTERN", "REPLACE", "STATE" };
     static const char *const keys [] = { "priority", "name", "pattern_type", "pattern", "replace", "state" };
-    s_table_t *table = s_table_new (6, header);
+    cli_table_t *table = cli_table_new (6, header);
     size_t index;
     json_t *rule;
     json_array_foreach (transforms, index, rule) {
         char *cells [6];
         for (int c = 0; c < 6; c++)
-            cells [c] = s_field (rule, keys [c]);
-        s_table_add (table, cells);
+            cells [c] = cli_field (rule, keys [c]);
+        cli_table_add (table, cells);
     }
-    s_table_print_destroy (&table);
+    cli_table_print_destroy (&table);
 }
 
 void
@@ -1575,7 +1520,7 @@ cli_render_search_rules (cli_t *cli, const cli_command_t *cmd, json_t *args, jso
     }
     static const char *const header [] = { "PRIORITY",  "NAME",     "SOURCE", "AUTH", "MATCH",
                                            "BEHAVIOUR", "ON-MATCH", "TARGET", "STATE" };
-    s_table_t *table = s_table_new (9, header);
+    cli_table_t *table = cli_table_new (9, header);
     size_t index;
     json_t *rule;
     json_array_foreach (rules, index, rule) {
@@ -1583,22 +1528,22 @@ cli_render_search_rules (cli_t *cli, const cli_command_t *cmd, json_t *args, jso
         const char *behaviour = json_string_value (json_object_get (rule, "behaviour"));
         bool any = !mode || strcmp (mode, "any_alias") == 0;
         char *cells [9];
-        cells [0] = s_field (rule, "priority");
-        cells [1] = s_field (rule, "name");
-        cells [2] = s_field (rule, "source");
+        cells [0] = cli_field (rule, "priority");
+        cells [1] = cli_field (rule, "name");
+        cells [2] = cli_field (rule, "source");
         cells [3] = strdup (json_is_true (json_object_get (rule, "authenticated")) ? "yes" : "no");
         cells [4] = any ? strdup ("any alias")
                         : zsys_sprintf ("%s %s", json_string_value (json_object_get (rule, "pattern_type")),
                                         json_string_value (json_object_get (rule, "pattern")));
         cells [5] = behaviour && strcmp (behaviour, "replace") == 0
                       ? zsys_sprintf ("replace %s", json_string_value (json_object_get (rule, "replace")))
-                      : s_field (rule, "behaviour");
-        cells [6] = s_field (rule, "on_match");
-        cells [7] = s_field (rule, "target");
-        cells [8] = s_field (rule, "state");
-        s_table_add (table, cells);
+                      : cli_field (rule, "behaviour");
+        cells [6] = cli_field (rule, "on_match");
+        cells [7] = cli_field (rule, "target");
+        cells [8] = cli_field (rule, "state");
+        cli_table_add (table, cells);
     }
-    s_table_print_destroy (&table);
+    cli_table_print_destroy (&table);
 }
 
 //  transforms add, search-rules add: the rule's JSON from the options
@@ -1646,13 +1591,13 @@ cli_render_zones_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_
     }
     static const char *const header [] = { "NAME", "TYPE", "TRANSPORT", "PORT", "KEEPALIVE", "ADDRESSES" };
     static const char *const keys [] = { "name", "type", "transport", "port", "keepalive_s", "addresses" };
-    s_table_t *table = s_table_new (6, header);
+    cli_table_t *table = cli_table_new (6, header);
     size_t index;
     json_t *zone;
     json_array_foreach (zones, index, zone) {
         char *cells [6];
         for (int c = 0; c < 6; c++)
-            cells [c] = s_field (zone, keys [c]);
+            cells [c] = cli_field (zone, keys [c]);
         if (strcmp (json_string_value (json_object_get (zone, "type")) ?: "", "dns") == 0) {
             free (cells [3]);
             free (cells [4]);
@@ -1668,9 +1613,9 @@ cli_render_zones_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_
             snprintf (cells [4], size, "%ss", text);
             free (text);
         }
-        s_table_add (table, cells);
+        cli_table_add (table, cells);
     }
-    s_table_print_destroy (&table);
+    cli_table_print_destroy (&table);
 }
 
 void
@@ -1685,7 +1630,7 @@ cli_render_zones_status (cli_t *cli, const cli_command_t *cmd, json_t *args, jso
         return;
     }
     static const char *const header [] = { "ZONE", "TYPE", "STATE", "ADDRESS", "ADDRESS-STATE", "LAST-OK", "ERROR" };
-    s_table_t *table = s_table_new (7, header);
+    cli_table_t *table = cli_table_new (7, header);
     size_t index;
     json_t *zone;
     json_array_foreach (zones, index, zone) {
@@ -1697,30 +1642,30 @@ cli_render_zones_status (cli_t *cli, const cli_command_t *cmd, json_t *args, jso
             char *text = (char *) malloc (size);
             snprintf (text, size, "servers %s", list);
             free (list);
-            char *cells [7] = { s_field (zone, "name"),
-                                s_field (zone, "type"),
-                                s_field (zone, "state"),
+            char *cells [7] = { cli_field (zone, "name"),
+                                cli_field (zone, "type"),
+                                cli_field (zone, "state"),
                                 text,
                                 strdup ("-"),
                                 strdup ("-"),
                                 strdup ("") };
-            s_table_add (table, cells);
+            cli_table_add (table, cells);
             continue;
         }
         size_t a;
         json_t *address;
         json_array_foreach (addresses, a, address) {
-            char *cells [7] = { a ? strdup ("") : s_field (zone, "name"),
-                                a ? strdup ("") : s_field (zone, "type"),
-                                a ? strdup ("") : s_field (zone, "state"),
-                                s_field (address, "address"),
-                                s_field (address, "state"),
-                                s_field (address, "last_ok"),
-                                s_field (address, "error") };
-            s_table_add (table, cells);
+            char *cells [7] = { a ? strdup ("") : cli_field (zone, "name"),
+                                a ? strdup ("") : cli_field (zone, "type"),
+                                a ? strdup ("") : cli_field (zone, "state"),
+                                cli_field (address, "address"),
+                                cli_field (address, "state"),
+                                cli_field (address, "last_ok"),
+                                cli_field (address, "error") };
+            cli_table_add (table, cells);
         }
     }
-    s_table_print_destroy (&table);
+    cli_table_print_destroy (&table);
 }
 
 void
@@ -1732,233 +1677,20 @@ cli_render_zones_resolve (cli_t *cli, const cli_command_t *cmd, json_t *args, js
     size_t index;
     json_t *step;
     json_array_foreach (json_object_get (body, "steps"), index, step) {
-        char *query = s_field (step, "query"), *result = s_field (step, "result");
+        char *query = cli_field (step, "query"), *result = cli_field (step, "result");
         printf ("%s -> %s\n", query, result);
         free (query);
         free (result);
     }
     static const char *const header [] = { "#", "ADDRESS", "TRANSPORT", "HOST" };
-    s_table_t *table = s_table_new (4, header);
+    cli_table_t *table = cli_table_new (4, header);
     json_t *target;
     json_array_foreach (json_object_get (body, "targets"), index, target) {
         char number [24];
         snprintf (number, sizeof number, "%zu", index + 1);
-        char *cells [4] = { strdup (number), s_field (target, "address"), s_field (target, "transport"),
-                            s_field (target, "host") };
-        s_table_add (table, cells);
+        char *cells [4] = { strdup (number), cli_field (target, "address"), cli_field (target, "transport"),
+                            cli_field (target, "host") };
+        cli_table_add (table, cells);
     }
-    s_table_print_destroy (&table);
-}
-
-//  ---------------------------------------------------------------------
-//  tms status
-
-void
-cli_render_tms_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
-{
-    const char *state = json_string_value (json_object_get (body, "state"));
-    json_t *queue = json_object_get (body, "queue");
-    if (!state || !json_is_object (queue)) {
-        cli_render_generic (cli, cmd, args, body);
-        return;
-    }
-    const char *reason = json_string_value (json_object_get (body, "reason"));
-    const char *manager = json_string_value (json_object_get (body, "manager"));
-    const char *oldest = json_string_value (json_object_get (queue, "oldest"));
-    const char *success = json_string_value (json_object_get (body, "last_success"));
-    const char *user = json_string_value (json_object_get (body, "user"));
-    printf ("state:         %s%s%s\n", state, reason && *reason ? " - " : "", reason && *reason ? reason : "");
-    printf ("manager:       %s\n", manager && *manager ? manager : "(none: tms.address is empty)");
-    printf ("certificate:   %s\n",
-            json_is_true (json_object_get (body, "verify_certificate")) ? "verified" : "not verified");
-    printf ("credentials:   %s\n", user ? user : "(none)");
-    printf ("queue:         %lld events, %lld dropped, oldest %s\n",
-            (long long) json_integer_value (json_object_get (queue, "length")),
-            (long long) json_integer_value (json_object_get (queue, "dropped")), oldest ? oldest : "-");
-    printf ("events sent:   %lld\n", (long long) json_integer_value (json_object_get (body, "events_sent")));
-    printf ("last success:  %s\n", success ? success : "never");
-    json_t *prov = json_object_get (body, "provisioning");
-    json_t *services = json_object_get (prov, "services");
-    if (!json_is_object (services))
-        return;
-    const char *role = json_string_value (json_object_get (prov, "role"));
-    const char *why = json_string_value (json_object_get (prov, "reason"));
-    printf ("provisioning:  %s%s%s\n", role ? role : "?", why && *why ? " - " : "", why && *why ? why : "");
-    const char *head [] = { "SERVICE", "STATE", "REVISION", "ROWS", "LAST SYNC", "ERRORS", "LAST ERROR" };
-    s_table_t *table = s_table_new (7, head);
-    const char *name;
-    json_t *svc;
-    json_object_foreach (services, name, svc) {
-        char sync [40] = "never";
-        json_t *at = json_object_get (svc, "last_sync");
-        if (json_is_integer (at)) {
-            time_t t = (time_t) json_integer_value (at);
-            struct tm tm;
-            gmtime_r (&t, &tm);
-            strftime (sync, sizeof sync, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        }
-        char *cells [] = { strdup (name), s_field (svc, "state"),  s_field (svc, "revision"),  s_field (svc, "rows"),
-                           strdup (sync), s_field (svc, "errors"), s_field (svc, "last_error") };
-        s_table_add (table, cells);
-    }
-    s_table_print_destroy (&table);
-}
-
-//  ---------------------------------------------------------------------
-//  tms refresh
-
-void
-cli_render_tms_refresh (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
-{
-    json_t *list = json_object_get (body, "refresh");
-    if (!json_is_array (list)) {
-        cli_render_generic (cli, cmd, args, body);
-        return;
-    }
-    size_t i;
-    json_t *name;
-    printf ("full pull started:");
-    json_array_foreach (list, i, name)
-        printf ("%s %s", i ? "," : "", json_string_value (name));
-    printf ("\n");
-}
-
-//  ---------------------------------------------------------------------
-//  findme list|show, phonebook search
-
-//  The devices of ACCOUNT's location NAME, comma-separated (owned)
-static char *
-s_devices (json_t *account, const char *name)
-{
-    size_t index;
-    json_t *location;
-    json_array_foreach (json_object_get (account, "locations"), index, location) {
-        if (!name || strcmp (json_string_value (json_object_get (location, "name")) ?: "", name) != 0)
-            continue;
-        char *text = strdup ("");
-        size_t d;
-        json_t *device;
-        json_array_foreach (json_object_get (location, "devices"), d, device) {
-            const char *alias = json_string_value (device);
-            char *more = NULL;
-            if (alias && asprintf (&more, "%s%s%s", text, *text ? ", " : "", alias) >= 0) {
-                free (text);
-                text = more;
-            }
-        }
-        if (*text)
-            return text;
-        free (text);
-        break;
-    }
-    return strdup ("-");
-}
-
-void
-cli_render_findme_list (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
-{
-    json_t *accounts = json_object_get (body, "accounts");
-    if (!json_is_array (accounts)) {
-        cli_render_generic (cli, cmd, args, body);
-        return;
-    }
-    if (json_array_size (accounts) == 0) {
-        printf ("no FindMe accounts%s\n", json_object_get (args, "query") ? " match" : "");
-        return;
-    }
-    static const char *const header [] = { "ID", "ALIAS", "USER", "NAME", "ACTIVE LOCATION", "DEVICES" };
-    s_table_t *table = s_table_new (6, header);
-    size_t index;
-    json_t *account;
-    json_array_foreach (accounts, index, account) {
-        char *cells [6] = { s_field (account, "id"),
-                            s_field (account, "alias"),
-                            s_field (account, "user"),
-                            s_field (account, "display_name"),
-                            s_field (account, "active_location"),
-                            s_devices (account, json_string_value (json_object_get (account, "active_location"))) };
-        s_table_add (table, cells);
-    }
-    s_table_print_destroy (&table);
-    if (json_is_true (json_object_get (body, "more"))) {
-        json_t *last = json_array_get (accounts, json_array_size (accounts) - 1);
-        printf ("more: causeway findme list --after %s\n", json_string_value (json_object_get (last, "id")) ?: "");
-    }
-}
-
-void
-cli_render_findme_show (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
-{
-    json_t *account = json_object_get (body, "account");
-    if (!json_is_object (account)) {
-        cli_render_generic (cli, cmd, args, body);
-        return;
-    }
-    static const char *const fields [][2] = { { "id", "id" },
-                                              { "alias", "alias" },
-                                              { "user", "user" },
-                                              { "username", "username" },
-                                              { "name", "display_name" },
-                                              { "active location", "active_location" },
-                                              { "revision", "rev" } };
-    for (size_t i = 0; i < sizeof fields / sizeof fields [0]; i++) {
-        char *text = s_field (account, fields [i][1]);
-        printf ("%-16s %s\n", fields [i][0], text);
-        free (text);
-    }
-    const char *active = json_string_value (json_object_get (account, "active_location"));
-    static const char *const header [] = { "LOCATION", "ACTIVE", "DEVICES" };
-    s_table_t *table = s_table_new (3, header);
-    size_t index;
-    json_t *location;
-    json_array_foreach (json_object_get (account, "locations"), index, location) {
-        const char *name = json_string_value (json_object_get (location, "name"));
-        char *cells [3] = { s_field (location, "name"), strdup (active && name && !strcmp (active, name) ? "yes" : ""),
-                            s_devices (account, name) };
-        s_table_add (table, cells);
-    }
-    printf ("\n");
-    s_table_print_destroy (&table);
-}
-
-int
-cli_run_findme_show (cli_t *cli, const cli_command_t *cmd, json_t *args)
-{
-    //  An alias has an '@' (user@domain); anything else is an account id
-    const char *word = json_string_value (json_object_get (args, "id"));
-    json_t *request = json_pack ("{s:s}", word && strchr (word, '@') ? "alias" : "id", word ? word : "");
-    json_t *body = NULL;
-    char err [512];
-    int rc = cli_request (cli, cmd->wire, request, &body, false, err, sizeof err);
-    json_decref (request);
-    if (rc == CLI_EXIT_OK)
-        cli_render_reply (cli, cmd, body, args);
-    json_decref (body);
-    return rc;
-}
-
-void
-cli_render_phonebook_search (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
-{
-    json_t *entries = json_object_get (body, "entries");
-    if (!json_is_array (entries)) {
-        cli_render_generic (cli, cmd, args, body);
-        return;
-    }
-    if (json_array_size (entries) == 0) {
-        printf ("no phone book entry matches '%s'\n", json_string_value (json_object_get (body, "query")) ?: "");
-        return;
-    }
-    static const char *const header [] = { "NAME", "NUMBER", "URI", "BOOK", "ID" };
-    s_table_t *table = s_table_new (5, header);
-    size_t index;
-    json_t *entry;
-    json_array_foreach (entries, index, entry) {
-        char *cells [5] = { s_field (entry, "name"), s_field (entry, "number"), s_field (entry, "uri"),
-                            s_field (entry, "book"), s_field (entry, "id") };
-        s_table_add (table, cells);
-    }
-    s_table_print_destroy (&table);
-    if (json_is_true (json_object_get (body, "more")))
-        printf ("more entries match: a longer query or --limit (at most 100) shows them\n");
+    cli_table_print_destroy (&table);
 }
