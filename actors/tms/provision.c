@@ -120,16 +120,6 @@ static void s_step (s_service_t *svc);
 //  ---------------------------------------------------------------------
 //  Helpers
 
-static void
-s_set (char **field, const char *value)
-{
-    char *copy = strdup (value ? value : "");
-    if (!copy)
-        return;
-    free (*field);
-    *field = copy;
-}
-
 static const char *
 s_state_name (s_state_t state)
 {
@@ -725,12 +715,12 @@ tms_provision_configure (tms_provision_t *self, const tms_manager_t *m)
                 || strcmp (self->password, m->password ? m->password : "") != 0;
     if (!changed)
         return;
-    s_set (&self->protocol, m->protocol);
-    s_set (&self->address, m->address);
-    s_set (&self->path, m->path);
-    s_set (&self->ca_file, m->ca_file);
-    s_set (&self->user, m->user);
-    s_set (&self->password, m->password);
+    tms_set_text (&self->protocol, m->protocol);
+    tms_set_text (&self->address, m->address);
+    tms_set_text (&self->path, m->path);
+    tms_set_text (&self->ca_file, m->ca_file);
+    tms_set_text (&self->user, m->user);
+    tms_set_text (&self->password, m->password);
     self->verify = m->verify;
     for (int i = 0; i < S_SERVICES; i++) {
         s_service_t *svc = &self->services [i];
@@ -759,12 +749,12 @@ tms_provision_new (cw_actor_t *actor, tms_queue_t *meta, char *err, size_t errle
     self->verify = true;
     snprintf (self->agent, sizeof self->agent, "causeway/%s (node %.100s)", CW_VERSION,
               cw_actor_bootstrap (actor)->node.name);
-    s_set (&self->protocol, "https");
-    s_set (&self->address, "");
-    s_set (&self->path, "");
-    s_set (&self->ca_file, "");
-    s_set (&self->user, "");
-    s_set (&self->password, "");
+    tms_set_text (&self->protocol, "https");
+    tms_set_text (&self->address, "");
+    tms_set_text (&self->path, "");
+    tms_set_text (&self->ca_file, "");
+    tms_set_text (&self->user, "");
+    tms_set_text (&self->password, "");
     char *stopped = tms_queue_meta_get (meta, "provisioning");
     self->stopped = stopped && streq (stopped, "stopped");
     free (stopped);

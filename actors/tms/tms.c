@@ -116,8 +116,8 @@ s_is_ipv6 (const char *text)
     return inet_pton (AF_INET6, text, addr) == 1;
 }
 
-static void
-s_set (char **field, const char *value)
+void
+tms_set_text (char **field, const char *value)
 {
     char *copy = strdup (value ? value : "");
     if (!copy)
@@ -467,21 +467,21 @@ s_on_config (tms_t *self, const char *key, json_t *value)
     bool tms_key = strncmp (key, "tms.", 4) == 0;
     const char *text = json_string_value (value);
     if (streq (key, "tms.address"))
-        s_set (&self->address, text);
+        tms_set_text (&self->address, text);
     else if (streq (key, "tms.path"))
-        s_set (&self->path, text && *text ? text : S_DEFAULT_PATH);
+        tms_set_text (&self->path, text && *text ? text : S_DEFAULT_PATH);
     else if (streq (key, "tms.protocol"))
-        s_set (&self->protocol, text && *text ? text : "https");
+        tms_set_text (&self->protocol, text && *text ? text : "https");
     else if (streq (key, "tms.verify_certificate"))
         self->verify = !text || !streq (text, "off");
     else if (streq (key, "tms.ca_file"))
-        s_set (&self->ca_file, text);
+        tms_set_text (&self->ca_file, text);
     else if (streq (key, "tms.heartbeat_s"))
         self->heartbeat_s = json_is_integer (value) ? (int) json_integer_value (value) : 30;
     else if (streq (key, "system.name"))
-        s_set (&self->system_name, text && *text ? text : self->boot->node.name);
+        tms_set_text (&self->system_name, text && *text ? text : self->boot->node.name);
     else if (streq (key, "cluster.name"))
-        s_set (&self->cluster_name, text);
+        tms_set_text (&self->cluster_name, text);
     else if (streq (key, "cluster.peers") && json_is_array (value)) {
         json_decref (self->peers);
         self->peers = json_incref (value);
@@ -778,12 +778,12 @@ tms_new (cw_actor_t *actor, char *err, size_t errlen)
     self->heartbeat_s = 30;
     self->verify = true;
     self->backoff_s = 1;
-    s_set (&self->address, "");
-    s_set (&self->path, S_DEFAULT_PATH);
-    s_set (&self->protocol, "https");
-    s_set (&self->ca_file, "");
-    s_set (&self->system_name, self->boot->node.name);
-    s_set (&self->cluster_name, "");
+    tms_set_text (&self->address, "");
+    tms_set_text (&self->path, S_DEFAULT_PATH);
+    tms_set_text (&self->protocol, "https");
+    tms_set_text (&self->ca_file, "");
+    tms_set_text (&self->system_name, self->boot->node.name);
+    tms_set_text (&self->cluster_name, "");
     self->peers = json_array ();
     snprintf (self->reason, sizeof self->reason, "no manager: tms.address is empty");
 

@@ -44,6 +44,10 @@ void tms_on_event (tms_t *self, const cw_envelope_t *ev, json_t *body);
 //  "queue": {"length", "dropped", "oldest"}, "last_success", ...}.
 json_t *tms_status (tms_t *self);
 
+//  Replace the string *FIELD (owned, may be NULL) by a copy of VALUE (NULL
+//  = ""); left as it was when out of memory.
+void tms_set_text (char **field, const char *value);
+
 //  Pure helpers, exposed for the unit tests.
 //  True when ADDRESS is a host name or IP address with an optional :port
 //  (IPv6 in brackets when a port follows).
