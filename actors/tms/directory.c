@@ -10,6 +10,7 @@
     namespace, search, commands, life cycle.
 */
 #include "directory.h"
+#include "rowscan.h"
 
 #include <sqlite3.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #define S_BEAT_MS 100
 //  The phone book's changes are sorted in after this long without one
 #define S_SETTLE_MS 1000
+#define S_PB_TEXT_MAX 16384    //  a phone book field longer than this is refused
 #define S_KEY_MAX 256
 #define S_QUERY_MAX 128
 #define S_SEARCH_DEFAULT 20
@@ -659,17 +661,26 @@ s_pb_apply (s_space_t *space, const char *key, const char *value)
     if (value && tms_phonebook_touch (self->phonebook, key, h))
         return;
     self->phonebook_changed = true;
-    json_t *row = value ? json_loads (value, 0, NULL) : NULL;
-    if (!json_is_object (row)) {
+    //  Read in place: a row is a flat object of texts (rowscan.h)
+    static const char *const names [] = { "book", "name", "uri", "number" };
+    tms_span_t found [4];
+    char text [4][S_PB_TEXT_MAX];
+    const char *field [4];
+    bool object = value && tms_scan_object (value, strlen (value), names, 4, found) == 0;
+    for (int i = 0; object && i < 4; i++) {
+        field [i] = tms_scan_string (found [i], text [i], sizeof text [i]);
+        //  Absent or not text: empty, as cw_jtext reads it; too long: refused below
+        if (!field [i])
+            field [i] = found [i].at && found [i].at [0] == '"' ? NULL : "";
+    }
+    if (!object) {
         tms_phonebook_remove (self->phonebook, key);
         if (value)
             cw_warn ("directory: the row ns=%s key=%.64s is not a JSON object; left out", space->ns, key);
     }
-    else if (tms_phonebook_put (self->phonebook, key, cw_jtext (row, "book"), cw_jtext (row, "name"),
-                                cw_jtext (row, "uri"), cw_jtext (row, "number"), h)
-             != 0)
+    else if (!field [0] || !field [1] || !field [2] || !field [3]
+             || tms_phonebook_put (self->phonebook, key, field [0], field [1], field [2], field [3], h) != 0)
         cw_warn ("directory: the row ns=%s key=%.64s is too long or memory is short; left out", space->ns, key);
-    json_decref (row);
     space->rows = (int64_t) tms_phonebook_size (self->phonebook);
 }
 
