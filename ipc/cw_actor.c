@@ -84,6 +84,9 @@ struct _cw_actor_t {
     void *guard_arg;
     cw_event_fn *on_event;
     void *event_arg;
+    char raw_prefix [128];    //  "" = no raw event handler
+    cw_raw_event_fn *on_raw_event;
+    void *raw_event_arg;
     void (*on_stop) (cw_actor_t *self, void *arg);
     void *stop_arg;
     bool stop_called;    //  on_stop has run
@@ -248,6 +251,9 @@ s_handle_reply (cw_actor_t *self, const cw_envelope_t *reply)
 static void
 s_handle_event (cw_actor_t *self, const cw_envelope_t *ev)
 {
+    if (self->on_raw_event && strncmp (ev->command, self->raw_prefix, strlen (self->raw_prefix)) == 0
+        && self->on_raw_event (self, ev, self->raw_event_arg))
+        return;
     json_t *body = *ev->body ? json_loads (ev->body, 0, NULL) : json_object ();
     if (!body) {
         cw_envelope_count_malformed ();
@@ -641,6 +647,17 @@ cw_actor_on_request (cw_actor_t *self, cw_request_fn *fn, void *arg)
 {
     self->on_request = fn;
     self->request_arg = arg;
+}
+
+int
+cw_actor_on_raw_event (cw_actor_t *self, const char *prefix, cw_raw_event_fn *fn, void *arg)
+{
+    if (!prefix || !*prefix || strlen (prefix) >= sizeof self->raw_prefix)
+        return -1;
+    snprintf (self->raw_prefix, sizeof self->raw_prefix, "%s", prefix);
+    self->on_raw_event = fn;
+    self->raw_event_arg = arg;
+    return 0;
 }
 
 void

@@ -104,6 +104,13 @@ void cw_actor_on_guard (cw_actor_t *self, cw_guard_fn *fn, void *arg);
 //  The catch-all request handler, for commands no table declares.
 void cw_actor_on_request (cw_actor_t *self, cw_request_fn *fn, void *arg);
 void cw_actor_on_event (cw_actor_t *self, cw_event_fn *fn, void *arg);
+//  Events whose topic starts with PREFIX are first offered to FN with
+//  their body unparsed (EV->body, JSON text): for bulk events an actor
+//  reads in place rather than as a tree. FN returns true when it took the
+//  event; false: it is parsed and given to the on_event handler as any
+//  other. One such handler; 0, or -1 when PREFIX is empty or too long.
+typedef bool (cw_raw_event_fn) (cw_actor_t *self, const cw_envelope_t *ev, void *arg);
+int cw_actor_on_raw_event (cw_actor_t *self, const char *prefix, cw_raw_event_fn *fn, void *arg);
 //  Called when $TERM/SIGTERM arrives, before the loop ends (flush here).
 void cw_actor_on_stop (cw_actor_t *self, void (*fn) (cw_actor_t *self, void *arg), void *arg);
 

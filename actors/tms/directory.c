@@ -890,6 +890,78 @@ tms_directory_on_event (tms_directory_t *self, const cw_envelope_t *ev, json_t *
         s_load_start (space);
 }
 
+//  ITEM, a row of an event ([key, value]), as the spans *KEY and *VALUE
+//  (the event was checked whole: only the shape is left to check)
+static int
+s_pair (tms_span_t item, tms_span_t *key, tms_span_t *value)
+{
+    const char *p = item.at, *end = item.at + item.len;
+    if (tms_scan_ws (&p, end) != '[')
+        return -1;
+    p++;
+    tms_scan_ws (&p, end);
+    key->at = p;
+    if (tms_scan_value (&p, end))
+        return -1;
+    key->len = (size_t) (p - key->at);
+    if (tms_scan_ws (&p, end) != ',')
+        return -1;
+    p++;
+    tms_scan_ws (&p, end);
+    value->at = p;
+    if (tms_scan_value (&p, end))
+        return -1;
+    value->len = (size_t) (p - value->at);
+    return tms_scan_ws (&p, end) == ']' ? 0 : -1;
+}
+
+bool
+tms_directory_on_raw_event (tms_directory_t *self, const cw_envelope_t *ev)
+{
+    if (!self || (ev->type != CW_MSG_EVENT && ev->type != CW_MSG_STATE)
+        || strcmp (ev->command, "data.changed.tms.phonebooks") != 0)
+        return false;
+    s_space_t *space = &self->spaces [S_PHONEBOOKS];
+    static const char *const names [] = { "seq", "rows" };
+    tms_span_t found [2];
+    //  Not valid JSON (counted and dropped by the usual path) or rows null
+    //  (a reload, by the usual path)
+    if (tms_scan_object (ev->body, strlen (ev->body), names, 2, found) != 0 || !found [1].at
+        || found [1].at [0] != '[')
+        return false;
+    int64_t seq = 0;
+    tms_scan_int (found [0], &seq);
+    char *text = NULL;
+    size_t text_max = 0;
+    const char *p = found [1].at + 1, *end = found [1].at + found [1].len;
+    while (tms_scan_ws (&p, end) != ']') {
+        tms_span_t item = { p, 0 }, key, value;
+        tms_scan_value (&p, end);
+        item.len = (size_t) (p - item.at);
+        if (tms_scan_ws (&p, end) == ',')
+            p++;
+        if (s_pair (item, &key, &value) != 0)
+            continue;
+        //  Both decoded into one buffer: the key, then the value
+        //  (tms_scan_string wants 4 bytes to spare)
+        if (item.len + 8 > text_max) {
+            char *grown = realloc (text, item.len + 8);
+            if (!grown)
+                continue;
+            text = grown;
+            text_max = item.len + 8;
+        }
+        const char *key_text = tms_scan_string (key, text, key.len + 4);
+        const char *value_text = value.at [0] == '"' ? tms_scan_string (value, text + key.len + 4, value.len + 4) : NULL;
+        if (key_text && (value_text || memcmp (value.at, "null", 4) == 0))
+            s_pb_apply (space, key_text, value_text);
+    }
+    free (text);
+    if (seq > space->seq)
+        space->seq = seq;
+    return true;
+}
+
 // ---------------------------------------------------------------------------
 //  Search
 

@@ -50,6 +50,11 @@ void tms_directory_destroy (tms_directory_t **self_p);
 //  Feed every EVENT/STATE the actor receives; data.changed.tms.<service>
 //  is applied, anything else ignored. BODY borrowed.
 void tms_directory_on_event (tms_directory_t *self, const cw_envelope_t *ev, json_t *body);
+//  data.changed.tms.phonebooks read in place (cw_actor_on_raw_event): the
+//  rows applied without building the event (5,000 rows each during a
+//  pull). false: not that event, or one the usual path must take (rows
+//  null: a reload; not valid JSON: dropped and counted there).
+bool tms_directory_on_raw_event (tms_directory_t *self, const cw_envelope_t *ev);
 
 //  Pure helpers, exposed for the unit tests.
 

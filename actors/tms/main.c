@@ -30,6 +30,15 @@ s_on_event (cw_actor_t *actor, const cw_envelope_t *ev, json_t *body, void *arg)
     tms_directory_on_event (parts->directory, ev, body);
 }
 
+//  The phone book's bulk events, read in place by the directory
+static bool
+s_on_raw_event (cw_actor_t *actor, const cw_envelope_t *ev, void *arg)
+{
+    (void) actor;
+    s_parts_t *parts = arg;
+    return tms_directory_on_raw_event (parts->directory, ev);
+}
+
 static cw_reply_status_t
 s_unavailable (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json_t **reply, void *arg)
 {
@@ -70,6 +79,7 @@ main (int argc, char **argv)
             cw_actor_publish (actor, "actor.problem.tms", json_pack ("{s:s}", "problem", problem), true);
         }
         cw_actor_on_event (actor, s_on_event, &parts);
+        cw_actor_on_raw_event (actor, "data.changed.tms.phonebooks", s_on_raw_event, &parts);
         rc = cw_actor_ready (actor) == 0 ? cw_actor_run (actor) : 1;
         tms_directory_destroy (&parts.directory);
         cw_snmp_destroy (&parts.snmp);

@@ -40,8 +40,9 @@ char tms_scan_ws (const char **p, const char *end);
 //  matched (no row member needs one).
 int tms_scan_object (const char *text, size_t len, const char *const *names, int count, tms_span_t *found);
 
-//  SPAN's string decoded into BUF (BUFLEN bytes with the final 0): BUF,
-//  or NULL when SPAN is absent, not a string, or longer than BUF.
+//  SPAN's string decoded into BUF: BUF, or NULL when SPAN is absent, not
+//  a string, or too long (BUFLEN must exceed the decoded length by 4:
+//  SPAN.len + 4 is always enough).
 const char *tms_scan_string (tms_span_t span, char *buf, size_t buflen);
 
 //  SPAN as an integer (a JSON number without fraction or exponent that
