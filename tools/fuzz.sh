@@ -12,7 +12,7 @@ seconds="${1:-20}"
 case "$seconds" in '' | *[!0-9]*) echo "usage: tools/fuzz.sh [SECONDS]" >&2; exit 2 ;; esac
 command -v clang >/dev/null || { echo "fuzz.sh: clang is not installed (tools/setup-deps.sh)" >&2; exit 1; }
 if [ "$seconds" -eq 0 ]; then limit="-runs=0"; else limit="-max_total_time=$seconds"; fi
-targets="${FUZZ_TARGETS:-fuzz_envelope fuzz_control fuzz_frame fuzz_changeset fuzz_bootstrap fuzz_config_value fuzz_license_key fuzz_digest}"
+targets="${FUZZ_TARGETS:-fuzz_envelope fuzz_control fuzz_frame fuzz_changeset fuzz_bootstrap fuzz_config_value fuzz_license_key fuzz_digest fuzz_rowscan}"
 
 echo "== build-fuzz: configure and build ($targets)"
 CC=clang cmake -S . -B build-fuzz -DCW_FUZZ=ON -DCW_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null

@@ -19,5 +19,5 @@ for variant in build build-asan; do
   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     ctest --test-dir "$variant" --output-on-failure
 done
-FUZZ_TARGETS="fuzz_envelope fuzz_control fuzz_frame fuzz_changeset fuzz_bootstrap fuzz_config_value fuzz_license_key fuzz_digest" tools/fuzz.sh "${CW_FUZZ_SECONDS:-15}"
+FUZZ_TARGETS="fuzz_envelope fuzz_control fuzz_frame fuzz_changeset fuzz_bootstrap fuzz_config_value fuzz_license_key fuzz_digest fuzz_rowscan" tools/fuzz.sh "${CW_FUZZ_SECONDS:-15}"
 echo "== all tests passed (build, build-asan, fuzz)"

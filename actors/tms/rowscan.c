@@ -183,11 +183,17 @@ s_number (const char **p, const char *end)
     int64_t integer;
     if (!real && !tms_scan_int ((tms_span_t) { start, len }, &integer))
         return -1;
-    if (real && len < 128) {
-        char text [128];
+    if (real) {
+        char small [128];
+        char *text = len < sizeof small ? small : malloc (len + 1);
+        if (!text)
+            return -1;
         memcpy (text, start, len);
         text [len] = 0;
-        if (isinf (strtod (text, NULL)))
+        bool overflow = isinf (strtod (text, NULL));
+        if (text != small)
+            free (text);
+        if (overflow)
             return -1;
     }
     *p = q;

@@ -148,6 +148,19 @@ def config_value_seeds():
     }.items()}
 
 
+def rowscan_seeds():
+    """Manager pages and rows, event rows, and the edges of JSON."""
+    return {k: v.encode() if isinstance(v, str) else v for k, v in {
+        "row": '{"id":"e1","rev":3,"book":"Sales","name":"O\\u0027Brien \\"P\\"","uri":"a@x","number":"+44"}',
+        "page": '{"revision":9,"more":true,"rows":[{"id":"u1","rev":3,"aliases":["a@x"]},'
+                '{"id":"u2","rev":5,"deleted":true}]}',
+        "event": '{"ns":"tms.phonebooks","seq":7,"rows":[["e1","{\\"name\\":\\"A\\"}"],["e2",null]]}',
+        "utf8": b'"\\ud83d\\ude00\xc3\xa9"', "bad-utf8": b'"\xed\xa0\x80"', "number": "-1.5e3",
+        "big-integer": "9223372036854775808", "big-real": "1e400", "nul-escape": '"a\\u0000b"',
+        "duplicate": '{"id":"a","id":"b"}', "deep": "[" * 40 + "]" * 40, "spaces": ' { "a" : [ 1 , 2 ] } ',
+    }.items()}
+
+
 def write(target, seeds):
     d = os.path.join(HERE, "corpus", target)
     shutil.rmtree(d, ignore_errors=True)
@@ -164,3 +177,4 @@ if __name__ == "__main__":
     write("fuzz_frame", frame_seeds())
     write("fuzz_bootstrap", bootstrap_seeds())
     write("fuzz_config_value", config_value_seeds())
+    write("fuzz_rowscan", rowscan_seeds())

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +54,14 @@ test_corpus (void **state)
         if (s_jansson_ok (text, strlen (text)) != s_scan_ok (text, strlen (text)))
             fail_msg ("differs from jansson on \"%s\"", text);
     }
+    //  A long real (past the reader's small buffer) that overflows a double
+    char real [300];
+    snprintf (real, sizeof real, "3.%0150de400", 1);
+    assert_false (s_jansson_ok (real, strlen (real)));
+    assert_false (s_scan_ok (real, strlen (real)));
+    real [strlen (real) - 2] = 0;    //  e4: fine
+    assert_true (s_jansson_ok (real, strlen (real)));
+    assert_true (s_scan_ok (real, strlen (real)));
     //  Nesting: jansson's limit is 2048
     char deep [5000];
     for (int depth = 2040; depth <= 2050; depth++) {
