@@ -22,6 +22,7 @@
 
 #include "web_internal.h"
 #include "session.h"
+#include "cw_text.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -738,29 +739,6 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-static char *
-s_read_file (const char *path, char *err, size_t errlen, const char *key)
-{
-    FILE *file = fopen (path, "r");
-    if (!file) {
-        snprintf (err, errlen, "cannot read %s '%s': %s", key, path, strerror (errno));
-        return NULL;
-    }
-    char *text = NULL;
-    size_t size = 0;
-    FILE *out = open_memstream (&text, &size);
-    char buffer [4096];
-    size_t n;
-    while (out && (n = fread (buffer, 1, sizeof buffer, file)) > 0)
-        fwrite (buffer, 1, n, out);
-    fclose (file);
-    if (out)
-        fclose (out);
-    if (!text)
-        snprintf (err, errlen, "cannot read %s '%s': out of memory", key, path);
-    return text;
-}
-
 static int
 s_start (webadmin_t *self, const cw_web_listener_t *at, bool https, char *err, size_t errlen)
 {
@@ -797,7 +775,10 @@ s_start (webadmin_t *self, const cw_web_listener_t *at, bool https, char *err, s
                                        s_on_mhd_log, daemon,    //  first
                                        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_NOTIFY_COMPLETED,
                                        s_on_completed, daemon, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
-                                       MHD_OPTION_CONNECTION_LIMIT, (unsigned) 512, MHD_OPTION_ARRAY, tls,
+                                       MHD_OPTION_CONNECTION_LIMIT, (unsigned) 512,
+                                       //  SO_REUSEPORT: binds while the tms actor's fallback listener
+                                       //  for /alternatesconfiguration.xml still holds the port
+                                       MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1, MHD_OPTION_ARRAY, tls,
                                        MHD_OPTION_END);
     if (!daemon->daemon) {
         snprintf (err, errlen, "webadmin.%s: cannot listen on %s (in use, or not an address of this host?)",
@@ -848,8 +829,8 @@ webadmin_new (cw_actor_t *actor, accounts_t *accounts, audit_t *audit, char *err
         const cw_web_listener_t *first = &boot->webadmin.listen [0];
         snprintf (self->base_url, sizeof self->base_url,
                   strchr (first->address, ':') ? "https://[%s]:%d" : "https://%s:%d", first->address, first->port);
-        self->cert_pem = s_read_file (boot->webadmin.certificate, err, errlen, "webadmin.certificate");
-        self->key_pem = self->cert_pem ? s_read_file (boot->webadmin.private_key, err, errlen, "webadmin.private_key")
+        self->cert_pem = cw_read_text_file (boot->webadmin.certificate, err, errlen, "webadmin.certificate");
+        self->key_pem = self->cert_pem ? cw_read_text_file (boot->webadmin.private_key, err, errlen, "webadmin.private_key")
                                        : NULL;
         if (!self->key_pem) {
             webadmin_destroy (&self);
