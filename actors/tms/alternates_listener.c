@@ -1,9 +1,9 @@
 /*  alternates_listener.c - the tms actor's fallback listener for
     /alternatesconfiguration.xml (see alternates_listener.h).
 
-    libmicrohttpd in external-epoll mode, as the web admin drives it: each
-    daemon's epoll descriptor is a zloop poller, and a 500 ms tick runs
-    the daemons (their timeouts) and, while the fallback is wanted but not
+    libmicrohttpd in external-epoll mode, as the web admin drives it
+    (cw_mhd.h: each daemon's epoll descriptor a zloop poller); a 500 ms
+    tick runs the daemons (their timeouts) and, while the fallback is wanted but not
     listening (the port was refused), tries again every few seconds.
 
     A request is answered at once when it is refused (404, 405, 401, 503
@@ -30,6 +30,7 @@
 
 #include "cw_admins.h"
 #include "cw_alternates.h"
+#include "cw_mhd.h"
 #include "cw_text.h"
 
 #define S_PATH "/alternatesconfiguration.xml"
@@ -44,9 +45,7 @@ typedef struct _s_req_t s_req_t;
 
 typedef struct {
     tms_alternates_t *owner;
-    struct MHD_Daemon *daemon;
-    char name [80];    //  "IP:PORT", IPv6 in brackets
-    int soon_timer;    //  a run due at once; -1 = none
+    cw_mhd_t mhd;    //  the daemon in the zloop, named "IP:PORT" (IPv6 in brackets)
 } s_daemon_t;
 
 struct _tms_alternates_t {
@@ -133,28 +132,6 @@ s_unlist (tms_alternates_t *self, s_req_t *req)
     req->next = NULL;
 }
 
-static int
-s_on_soon (zloop_t *loop, int timer_id, void *arg)
-{
-    (void) loop;
-    (void) timer_id;
-    s_daemon_t *daemon = arg;
-    daemon->soon_timer = -1;
-    MHD_run (daemon->daemon);
-    return 0;
-}
-
-//  Run DAEMON now, and again in 1 ms when it still has work (a resumed
-//  connection, TLS records already read)
-static void
-s_run (s_daemon_t *daemon)
-{
-    MHD_UNSIGNED_LONG_LONG timeout = 1;
-    MHD_run (daemon->daemon);
-    if (MHD_get_timeout (daemon->daemon, &timeout) == MHD_YES && timeout == 0 && daemon->soon_timer < 0)
-        daemon->soon_timer = zloop_timer (daemon->owner->loop, 1, 1, s_on_soon, daemon);
-}
-
 static void
 s_resume (s_req_t *req)
 {
@@ -162,7 +139,7 @@ s_resume (s_req_t *req)
     s_unlist (self, req);
     req->suspended = false;
     MHD_resume_connection (req->con);
-    s_run (req->daemon);
+    cw_mhd_run (&req->daemon->mhd);
 }
 
 static void
@@ -341,28 +318,8 @@ s_on_completed (void *cls, struct MHD_Connection *con, void **con_cls, enum MHD_
         s_req_free (req);
 }
 
-static void
-s_on_mhd_log (void *cls, const char *fmt, va_list ap)
-{
-    char text [512];
-    vsnprintf (text, sizeof text, fmt, ap);
-    size_t len = strlen (text);
-    while (len && text [len - 1] == '\n')
-        text [--len] = 0;
-    cw_warn ("alternates: %s: %s", ((s_daemon_t *) cls)->name, text);
-}
-
 // ---------------------------------------------------------------------------
 //  Listening
-
-static int
-s_on_epoll (zloop_t *loop, zmq_pollitem_t *item, void *arg)
-{
-    (void) loop;
-    (void) item;
-    s_run ((s_daemon_t *) arg);
-    return 0;
-}
 
 //  A daemon on AT; 0, or -1 with the reason in ERR
 static int
@@ -370,39 +327,34 @@ s_open (tms_alternates_t *self, const cw_web_listener_t *at, const char *cert, c
         size_t errlen)
 {
     s_daemon_t *daemon = &self->daemons [self->daemon_count];
-    *daemon = (s_daemon_t){ .owner = self, .soon_timer = -1 };
-    bool v6 = strchr (at->address, ':') != NULL;
-    snprintf (daemon->name, sizeof daemon->name, v6 ? "[%s]:%d" : "%s:%d", at->address, at->port);
+    daemon->owner = self;
+    char name [80];
+    snprintf (name, sizeof name, strchr (at->address, ':') ? "[%s]:%d" : "%s:%d", at->address, at->port);
+    cw_mhd_init (&daemon->mhd, self->loop, "alternates", name);
     char port [8];
     snprintf (port, sizeof port, "%d", at->port);
     struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM };
     struct addrinfo *addr = NULL;
     if (getaddrinfo (at->address, port, &hints, &addr) != 0 || !addr) {
-        snprintf (err, errlen, "%s is not an IP address and port", daemon->name);
+        snprintf (err, errlen, "%s is not an IP address and port", name);
         return -1;
     }
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TLS
                    | (addr->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    daemon->daemon = MHD_start_daemon (
-        flags, 0, NULL, NULL, s_on_access, daemon, MHD_OPTION_EXTERNAL_LOGGER, s_on_mhd_log, daemon,    //  first
+    daemon->mhd.daemon = MHD_start_daemon (
+        flags, 0, NULL, NULL, s_on_access, daemon, MHD_OPTION_EXTERNAL_LOGGER, cw_mhd_log, &daemon->mhd,    //  first
         MHD_OPTION_SOCK_ADDR, addr->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, daemon,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30, MHD_OPTION_CONNECTION_LIMIT, (unsigned) 64,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1,    //  SO_REUSEPORT: the web admin binds beside it
         MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_PRIORITIES,
         S_TLS_PRIORITIES, MHD_OPTION_END);
     freeaddrinfo (addr);
-    if (!daemon->daemon) {
-        snprintf (err, errlen, "cannot listen on %s (in use, or not an address of this host?)", daemon->name);
+    if (!daemon->mhd.daemon) {
+        snprintf (err, errlen, "cannot listen on %s (in use, or not an address of this host?)", name);
         return -1;
     }
     self->daemon_count++;
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info (daemon->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    zmq_pollitem_t item = { NULL, info ? info->epoll_fd : -1, ZMQ_POLLIN, 0 };
-    if (!info || zloop_poller (self->loop, &item, s_on_epoll, daemon) != 0) {
-        snprintf (err, errlen, "%s: the event loop refused the daemon's epoll descriptor", daemon->name);
-        return -1;
-    }
-    return 0;
+    return cw_mhd_attach (&daemon->mhd, err, errlen);
 }
 
 //  Close every daemon; the requests that wait are answered 503 first
@@ -417,19 +369,8 @@ s_close (tms_alternates_t *self)
         s_answer_text (req, MHD_HTTP_SERVICE_UNAVAILABLE, "the fallback listener is stopping");
         MHD_resume_connection (req->con);
     }
-    for (int i = 0; i < self->daemon_count; i++) {
-        s_daemon_t *daemon = &self->daemons [i];
-        if (daemon->soon_timer >= 0)
-            zloop_timer_end (self->loop, daemon->soon_timer);
-        MHD_run (daemon->daemon);
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info (daemon->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-        if (info) {
-            zmq_pollitem_t item = { NULL, info->epoll_fd, ZMQ_POLLIN, 0 };
-            zloop_poller_end (self->loop, &item);
-        }
-        MHD_stop_daemon (daemon->daemon);
-        daemon->daemon = NULL;
-    }
+    for (int i = 0; i < self->daemon_count; i++)
+        cw_mhd_stop (&self->daemons [i].mhd);
     self->daemon_count = 0;
 }
 
@@ -456,7 +397,7 @@ s_listen (tms_alternates_t *self)
         return;
     }
     for (int i = 0; i < self->daemon_count; i++)
-        cw_info ("alternates: fallback listening on https://%s" S_PATH " reason=\"%s\"", self->daemons [i].name,
+        cw_info ("alternates: fallback listening on https://%s" S_PATH " reason=\"%s\"", self->daemons [i].mhd.name,
                  self->reason);
 }
 
@@ -468,7 +409,7 @@ s_stop (tms_alternates_t *self, const char *why)
     if (!self->daemon_count)
         return;
     for (int i = 0; i < self->daemon_count; i++)
-        cw_info ("alternates: fallback stops listening on %s reason=\"%s\"", self->daemons [i].name, why);
+        cw_info ("alternates: fallback stops listening on %s reason=\"%s\"", self->daemons [i].mhd.name, why);
     s_close (self);
 }
 
@@ -487,7 +428,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     (void) timer_id;
     tms_alternates_t *self = arg;
     for (int i = 0; i < self->daemon_count; i++)
-        s_run (&self->daemons [i]);
+        cw_mhd_run (&self->daemons [i].mhd);
     if (self->wanted && !self->daemon_count && zclock_mono () >= self->next_try)
         s_listen (self);
     return 0;
@@ -557,7 +498,7 @@ tms_alternates_status (tms_alternates_t *self)
 {
     json_t *addresses = json_array ();
     for (int i = 0; self && i < self->daemon_count; i++)
-        json_array_append_new (addresses, json_string (self->daemons [i].name));
+        json_array_append_new (addresses, json_string (self->daemons [i].mhd.name));
     return json_pack ("{s:b, s:o, s:I, s:I, s:s}", "listening", self && self->daemon_count > 0, "addresses",
                       addresses, "served", (json_int_t) (self ? self->served : 0), "refused",
                       (json_int_t) (self ? self->refused : 0), "reason", self ? self->reason : "");
