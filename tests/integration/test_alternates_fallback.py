@@ -23,12 +23,11 @@ import http.client
 import json
 import os
 import ssl
-import subprocess
 
 from cwcluster import address, make_cluster  # noqa: F401  (make_cluster is a fixture)
 from cwtest import ACTORS, Node
 from test_alternates import PATH, basic, keys_of, port_free_on, secret_file
-from webtest import Client, Response, add_admin, web_node
+from webtest import Client, Response, add_admin, make_ip_cert, web_node
 
 PASSWORD = "fallback pw 1"
 NO_WEBADMIN = [{"name": a, "restart": "permanent", "shutdown_timeout_ms": 2000} for a in ACTORS if a != "webadmin"]
@@ -66,11 +65,7 @@ def shared_lines(text):
 
 
 def test_peer_without_webadmin(tmp_path, make_cluster):  # noqa: F811
-    cert, key = os.path.join(str(tmp_path), "web2.crt"), os.path.join(str(tmp_path), "web2.key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                    "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1,IP:127.0.1.1,IP:127.0.1.2"],
-                   check=True, capture_output=True)
+    cert, key = make_ip_cert(str(tmp_path), "web2", ["127.0.0.1", address(1), address(2)])
     port = port_free_on([address(k) for k in (1, 2)])
     sections = {k: {"webadmin": {"listen": ["%s:%d" % (address(k), port)], "certificate": cert,
                                  "private_key": key}} for k in (1, 2)}
