@@ -452,7 +452,9 @@ s_on_actors (cw_actor_t *actor, bool ok, json_t *body, void *arg)
         const char *state = cw_jtext (entry, "state");
         char why [120];
         snprintf (why, sizeof why, "the web admin actor is %s", state);
-        if (strcmp (state, "stopped") == 0 || strcmp (state, "failed") == 0)
+        //  stopped but never launched: the startup sequence has not reached it yet
+        bool stopped = strcmp (state, "stopped") == 0 && json_is_true (json_object_get (entry, "launched"));
+        if (stopped || strcmp (state, "failed") == 0)
             s_want (self, why);
         else if (strcmp (state, "running") == 0)
             s_stop (self, why);

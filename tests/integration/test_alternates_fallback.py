@@ -150,6 +150,8 @@ def test_webadmin_stopped_and_started(tmp_path):
         web = Client(node)
         assert web.get(PATH, headers=basic("admin", PASSWORD)).status == 200
         assert tms_alternates(node)["listening"] is False
+        # not even for a moment while the startup sequence had not reached the web admin
+        assert "fallback listening" not in node.read_log()
 
         r = node.cli("actors", "stop", "webadmin")
         assert r.returncode == 0, r.stderr
