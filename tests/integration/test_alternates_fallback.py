@@ -11,10 +11,15 @@ Basic realm="Causeway"; another path 404, another method 405. `causeway tms
 status` shows the fallback (JSON and text) on peer 2 and not on peer 1, and
 `causeway tms diff` reads both peers and finds no difference.
 
-One node with its web admin: `causeway actors stop webadmin` makes the tms
+One node with its web admin: the fallback never listens while the web
+admin runs (nor at start); `causeway actors stop webadmin` makes the tms
 actor listen on the same port (the document is served with the same
 account); `causeway actors start webadmin` binds beside it (SO_REUSEPORT)
-and, once the web admin is ready, the fallback stops listening.
+and, once the web admin is ready, the fallback stops listening. The same
+when the web admin crashes until causewayd marks it failed.
+
+A node without a web admin and no account: listening, 401; a node without
+webadmin.listen: not listening.
 
 Run: CAUSEWAY_BIN=build/bin PYTHONPATH=tests/integration \
      /usr/bin/python3 -m pytest -q tests/integration/test_alternates_fallback.py
@@ -22,11 +27,13 @@ Run: CAUSEWAY_BIN=build/bin PYTHONPATH=tests/integration \
 import http.client
 import json
 import os
+import signal
 import ssl
 
 from cwcluster import address, make_cluster  # noqa: F401  (make_cluster is a fixture)
 from cwtest import ACTORS, Node
 from test_alternates import PATH, basic, keys_of, port_free_on, secret_file
+from test_supervisor import crashing_wrapper, drop_standby
 from webtest import Client, Response, add_admin, make_ip_cert, web_node
 
 PASSWORD = "fallback pw 1"
@@ -58,6 +65,19 @@ def tms_alternates(node):
     return body["alternates"]
 
 
+def wait_served(node, web, what):
+    """Wait until WEB serves the document with the account (a change of the
+    accounts reaches the tms actor by data.changed, a moment after the web
+    admin saw it); the last response."""
+    last = []
+
+    def served():
+        last[:] = [web.get(PATH, headers=basic("admin", PASSWORD))]
+        return last[0].status == 200
+    node.wait_for(served, 15, lambda: "%s: %s %s" % (what, last[0].status, last[0].text))
+    return last[0]
+
+
 def shared_lines(text):
     """The document's lines that every peer must share."""
     return [line for line in text.splitlines()
@@ -81,13 +101,7 @@ def test_peer_without_webadmin(tmp_path, make_cluster):  # noqa: F811
     assert tms_alternates(c[1])["listening"] is False
 
     web1, web2 = Peer(address(1), port, cert), Peer(address(2), port, cert)
-    r = None
-
-    def served():
-        nonlocal r
-        r = web2.get(PATH, headers=basic("admin", PASSWORD))
-        return r.status == 200
-    c[2].wait_for(served, 30, lambda: "peer 2 did not serve the document: %s %s" % (r.status, r.text))
+    r = wait_served(c[2], web2, "peer 2 did not serve the document")
     assert r.headers["content-type"].startswith("application/xml"), r.headers
     doc2 = r.text
     r1 = web1.get(PATH, headers=basic("admin", PASSWORD))
@@ -160,8 +174,8 @@ def test_webadmin_stopped_and_started(tmp_path):
         alt = tms_alternates(node)
         assert alt["addresses"] == ["127.0.0.1:%d" % node.https_port], alt
         assert "stopped" in alt["reason"], alt
-        r = web.get(PATH, headers=basic("admin", PASSWORD))
-        assert r.status == 200 and keys_of(r.text)["h323.mode"] == "on", (r.status, r.text)
+        r = wait_served(node, web, "the fallback did not serve the document")
+        assert keys_of(r.text)["h323.mode"] == "on", r.text
         assert web.get(PATH).status == 401
         # the web admin's own pages are not served by the fallback
         assert web.get("/login").status == 404
@@ -179,6 +193,37 @@ def test_webadmin_stopped_and_started(tmp_path):
         assert "fallback listening on https://127.0.0.1:%d" % node.https_port in log
         assert "fallback stops listening" in log
         assert PASSWORD not in log
+    finally:
+        node.stop()
+
+
+def test_webadmin_failed(tmp_path):
+    """A web admin that crashes until causewayd marks it failed: the tms actor
+    takes over; started again (no longer crashing), it takes back."""
+    flag, wrapper = crashing_wrapper(tmp_path, "webadmin")
+    specs = [{"name": a, "restart": "permanent", "shutdown_timeout_ms": 2000} for a in ACTORS]
+    specs[ACTORS.index("webadmin")]["path"] = wrapper
+    node = web_node(tmp_path, actors=specs, supervisor={"intensity": 3, "period_s": 30})
+    try:
+        add_admin(node, "admin", PASSWORD)
+        web = Client(node)
+        flag.write_text("")
+        drop_standby(node, "webadmin")
+        os.kill(node.actors()["webadmin"]["pid"], signal.SIGKILL)
+        node.wait_for(lambda: node.actors()["webadmin"]["state"] == "failed", 20,
+                      lambda: "webadmin not failed; log:\n%s" % node.read_log())
+        node.wait_for(lambda: tms_alternates(node)["listening"], 15,
+                      lambda: "the fallback did not start: %r" % tms_alternates(node))
+        assert "failed" in tms_alternates(node)["reason"]
+        r = wait_served(node, web, "the fallback did not serve the document")
+        assert "<AlternatesConfiguration" in r.text, r.text
+
+        flag.unlink()
+        r = node.cli("actors", "start", "webadmin")
+        assert r.returncode == 0, r.stderr
+        node.wait_for(lambda: not tms_alternates(node)["listening"], 20,
+                      lambda: "the fallback did not stop: %r" % tms_alternates(node))
+        assert web.get("/login").status == 200
     finally:
         node.stop()
 
