@@ -859,6 +859,8 @@ s_actor_json (cw_supervisor_t *self, cw_child_t *child)
     json_t *actor = json_pack ("{s:s, s:i, s:s, s:i, s:s, s:i, s:b}", "name", child->name, "pid", (int) child->pid,
                                "state", cw_child_state_name (child->state), "restarts", child->restarts, "since", since,
                                "standby_pid", (int) child->standby_pid, "standby_ready", standby_ready);
+    //  false while the startup sequence has not reached it (its state is stopped then too)
+    json_object_set_new (actor, "launched", json_boolean (child->launched));
     json_t *problem = json_object_get (self->problems, child->name);
     if (actor && problem)
         json_object_set (actor, "problem", problem);

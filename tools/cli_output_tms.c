@@ -67,6 +67,30 @@ cli_render_tms_diff (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t 
 //  ---------------------------------------------------------------------
 //  tms status
 
+//  One line on /alternatesconfiguration.xml: the tms actor's fallback
+//  listener (ALTERNATES, the status's "alternates") or the web admin
+static void
+s_alternates_line (json_t *alternates)
+{
+    if (!json_is_object (alternates))
+        return;
+    const char *reason = json_string_value (json_object_get (alternates, "reason"));
+    if (!json_is_true (json_object_get (alternates, "listening"))) {
+        printf ("alternates:    not served by the tms actor%s%s\n", reason && *reason ? " - " : "",
+                reason && *reason ? reason : "");
+        return;
+    }
+    printf ("alternates:    fallback listening on");
+    size_t i;
+    json_t *address;
+    json_array_foreach (json_object_get (alternates, "addresses"), i, address)
+        printf ("%s%s", i ? ", " : " ", json_string_value (address));
+    printf (", %lld served, %lld refused%s%s\n",
+            (long long) json_integer_value (json_object_get (alternates, "served")),
+            (long long) json_integer_value (json_object_get (alternates, "refused")), reason && *reason ? " - " : "",
+            reason && *reason ? reason : "");
+}
+
 void
 cli_render_tms_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_t *body)
 {
@@ -91,6 +115,7 @@ cli_render_tms_status (cli_t *cli, const cli_command_t *cmd, json_t *args, json_
             (long long) json_integer_value (json_object_get (queue, "dropped")), oldest ? oldest : "-");
     printf ("events sent:   %lld\n", (long long) json_integer_value (json_object_get (body, "events_sent")));
     printf ("last success:  %s\n", success ? success : "never");
+    s_alternates_line (json_object_get (body, "alternates"));
     json_t *prov = json_object_get (body, "provisioning");
     json_t *services = json_object_get (prov, "services");
     if (!json_is_object (services))

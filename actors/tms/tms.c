@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include "alternates_listener.h"
 #include "cw_alarm.h"
 #include "cw_statefile.h"
 #include "provision.h"
@@ -58,6 +59,7 @@ struct _tms_t {
     tms_queue_t *queue;
     tms_http_t *http;
     tms_provision_t *provision;    //  the provisioning services
+    tms_alternates_t *alternates;  //  /alternatesconfiguration.xml when no web admin runs here
     zsock_t *alarms;               //  SUB on the alarms actor's PUB socket
     //  configuration (config.changed.*)
     char *address, *path, *protocol, *ca_file, *system_name, *cluster_name;
@@ -561,6 +563,7 @@ tms_on_event (tms_t *self, const cw_envelope_t *ev, json_t *body)
 {
     if (self->provision)
         tms_provision_on_event (self->provision, ev, body);
+    tms_alternates_on_event (self->alternates, ev, body);
     if (ev->type == CW_MSG_STATE && strncmp (ev->command, "config.changed.", 15) == 0) {
         self->config_seen++;
         s_on_config (self, ev->command + 15, json_object_get (body, "value"));
@@ -725,6 +728,7 @@ tms_status (tms_t *self)
     json_object_set_new (status, "config_seen", json_integer (self->config_seen));
     if (self->provision)
         json_object_set_new (status, "provisioning", tms_provision_status (self->provision));
+    json_object_set_new (status, "alternates", tms_alternates_status (self->alternates));
     return status;
 }
 
@@ -830,7 +834,8 @@ tms_new (cw_actor_t *actor, char *err, size_t errlen)
         return NULL;
     }
     self->provision = tms_provision_new (actor, self->queue, err, errlen);
-    if (!self->provision) {
+    self->alternates = self->provision ? tms_alternates_new (actor, err, errlen) : NULL;
+    if (!self->alternates) {
         tms_destroy (&self);
         return NULL;
     }
@@ -863,6 +868,7 @@ tms_destroy (tms_t **self_p)
     tms_t *self = *self_p;
     if (self->timer_id >= 0)
         zloop_timer_end (self->loop, self->timer_id);
+    tms_alternates_destroy (&self->alternates);
     tms_provision_destroy (&self->provision);
     tms_http_destroy (&self->http);
     if (self->alarms) {

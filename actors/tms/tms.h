@@ -21,7 +21,8 @@
     <state_dir>/tms.key (0600), the sealed text in tms.db. They are per
     peer, never logged, never in a reply.
 
-    Commands: tms.status (with "provisioning": provision.h), tms.credentials.set;
+    Commands: tms.status (with "provisioning": provision.h, and
+    "alternates": alternates_listener.h), tms.credentials.set;
     the provisioning services (provision.h) declare their own.
 */
 #ifndef TMS_H
@@ -41,7 +42,9 @@ void tms_destroy (tms_t **self_p);
 void tms_on_event (tms_t *self, const cw_envelope_t *ev, json_t *body);
 
 //  The status reply body (new object): {"state", "reason", "manager",
-//  "queue": {"length", "dropped", "oldest"}, "last_success", ...}.
+//  "queue": {"length", "dropped", "oldest"}, "last_success", ...,
+//  "provisioning": {...}, "alternates": {"listening", "addresses", "served",
+//  "refused", "reason"}}.
 json_t *tms_status (tms_t *self);
 
 //  Replace the string *FIELD (owned, may be NULL) by a copy of VALUE (NULL

@@ -12,7 +12,8 @@
 
     The actor keeps a copy in memory, loaded at start (replication.data.list)
     and kept current by the EVENTs data.changed.webadmin.accounts /
-    data.changed.webadmin.tokens, so a check never waits on another process.
+    data.changed.webadmin.tokens, so a check never waits on another process
+    (ipc/cw_admins.h, shared with the tms actor's fallback listener).
 
     Commands declared on the actor (the CLI's `causeway admin ...`):
       webadmin.admin.add {name, password}     -> {"name", "created"}
@@ -75,43 +76,7 @@ typedef void (accounts_done_fn) (bool ok, json_t *body, void *arg);
 int accounts_run (accounts_t *self, const char *command, json_t *args, const char *user, const char *source,
                   accounts_done_fn *done, void *arg);
 
-// ---------------------------------------------------------------------------
-//  The pure pieces (no actor), for the tests
-
-//  Whether NAME is an account name: 1-64 of [A-Za-z0-9._@-].
-bool accounts_name_valid (const char *name);
-//  The argon2id hash of PASSWORD (LEN bytes) into HASH (crypto_pwhash_STRBYTES,
-//  128). 0, or -1 (out of memory).
-int accounts_password_hash (const char *password, size_t len, char *hash, size_t hashlen);
-//  Whether PASSWORD (LEN bytes) matches HASH.
-bool accounts_password_check (const char *hash, const char *password, size_t len);
-
-#define ACCOUNTS_TOKEN_ID_HEX 16        //  the public id: 8 random bytes in hex
-#define ACCOUNTS_TOKEN_SECRET_HEX 64    //  the secret: 32 random bytes in hex
-#define ACCOUNTS_TOKEN_HASH_HEX 64      //  BLAKE2b-256 of the secret, in hex
-#define ACCOUNTS_TOKEN_LEN (4 + ACCOUNTS_TOKEN_ID_HEX + 1 + ACCOUNTS_TOKEN_SECRET_HEX)
-//  A new token "cwt_<id>_<secret>" into TOKEN (ACCOUNTS_TOKEN_LEN + 1),
-//  its id into ID (ACCOUNTS_TOKEN_ID_HEX + 1) and the hash to store into
-//  HASH (ACCOUNTS_TOKEN_HASH_HEX + 1).
-void accounts_token_new (char *token, char *id, char *hash);
-//  Split TOKEN: its id into ID (ACCOUNTS_TOKEN_ID_HEX + 1) and the hash of
-//  its secret into HASH (ACCOUNTS_TOKEN_HASH_HEX + 1). 0, or -1 when TOKEN
-//  is not a token's shape.
-int accounts_token_parse (const char *token, char *id, char *hash);
-
-//  Remembered positive password checks: a keyed BLAKE2b (random key per
-//  cache) of name, password and stored hash -> when it expires.
-typedef struct _accounts_cache_t accounts_cache_t;
-#define ACCOUNTS_CACHE_MS 60000
-accounts_cache_t *accounts_cache_new (void);
-void accounts_cache_destroy (accounts_cache_t **self_p);
-//  Whether (NAME, PASSWORD, HASH) was remembered less than
-//  ACCOUNTS_CACHE_MS before NOW_MS (a monotonic clock).
-bool accounts_cache_hit (accounts_cache_t *self, const char *name, const char *password, const char *hash,
-                         int64_t now_ms);
-void accounts_cache_remember (accounts_cache_t *self, const char *name, const char *password, const char *hash,
-                              int64_t now_ms);
-//  Forget everything remembered.
-void accounts_cache_forget (accounts_cache_t *self);
+//  The pure pieces (names, hashes, tokens, the positive-check cache) are
+//  in ipc/cw_admins.h.
 
 #endif

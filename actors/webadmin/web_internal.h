@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include "cw_mhd.h"
 #include "webadmin.h"
 
 #define WEB_MAX_DAEMONS (2 * CW_MAX_WEB_LISTENERS)
@@ -29,10 +30,8 @@ typedef struct _web_call_t web_call_t;
 
 typedef struct {
     webadmin_t *owner;
-    struct MHD_Daemon *daemon;
+    cw_mhd_t mhd;    //  the daemon in the zloop, named "https 127.0.0.1:8443" in logs
     bool https;
-    char name [80];    //  "https 127.0.0.1:8443" for logs
-    int soon_timer;    //  a 1 ms zloop timer while work is pending, or -1
 } web_daemon_t;
 
 struct _web_stream_t {

@@ -22,6 +22,8 @@
 
 #include "web_internal.h"
 #include "session.h"
+#include "cw_mhd.h"
+#include "cw_text.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -669,55 +671,13 @@ s_on_completed (void *cls, struct MHD_Connection *con, void **con_cls, enum MHD_
     *con_cls = NULL;
 }
 
-static void
-s_on_mhd_log (void *cls, const char *fmt, va_list ap)
-{
-    char text [512];
-    vsnprintf (text, sizeof text, fmt, ap);
-    size_t len = strlen (text);
-    while (len && text [len - 1] == '\n')
-        text [--len] = 0;
-    cw_warn ("webadmin: %s: %s", ((web_daemon_t *) cls)->name, text);
-}
-
 // ---------------------------------------------------------------------------
-//  Daemons in the zloop
+//  Daemons in the zloop (cw_mhd.h)
 
-static int
-s_on_soon (zloop_t *loop, int timer_id, void *arg)
-{
-    (void) loop;
-    (void) timer_id;
-    web_daemon_t *daemon = (web_daemon_t *) arg;
-    daemon->soon_timer = -1;
-    web_daemon_run (daemon);
-    return 0;
-}
-
-//  Run DAEMON while it has work now (libmicrohttpd's timeout is 0: resumed
-//  connections, TLS records already read into GnuTLS's buffers, which the
-//  epoll descriptor no longer shows); what is left after a few rounds gets
-//  a 1 ms timer rather than waiting for the 500 ms tick.
 void
 web_daemon_run (web_daemon_t *daemon)
 {
-    MHD_UNSIGNED_LONG_LONG timeout = 1;
-    for (int round = 0; round < 4; round++) {
-        MHD_run (daemon->daemon);
-        if (MHD_get_timeout (daemon->daemon, &timeout) != MHD_YES || timeout > 0)
-            return;
-    }
-    if (timeout == 0 && daemon->soon_timer < 0)
-        daemon->soon_timer = zloop_timer (cw_actor_loop (daemon->owner->actor), 1, 1, s_on_soon, daemon);
-}
-
-static int
-s_on_epoll (zloop_t *loop, zmq_pollitem_t *item, void *arg)
-{
-    (void) loop;
-    (void) item;
-    web_daemon_run ((web_daemon_t *) arg);
-    return 0;
+    cw_mhd_run (&daemon->mhd);
 }
 
 static int
@@ -738,39 +698,17 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-static char *
-s_read_file (const char *path, char *err, size_t errlen, const char *key)
-{
-    FILE *file = fopen (path, "r");
-    if (!file) {
-        snprintf (err, errlen, "cannot read %s '%s': %s", key, path, strerror (errno));
-        return NULL;
-    }
-    char *text = NULL;
-    size_t size = 0;
-    FILE *out = open_memstream (&text, &size);
-    char buffer [4096];
-    size_t n;
-    while (out && (n = fread (buffer, 1, sizeof buffer, file)) > 0)
-        fwrite (buffer, 1, n, out);
-    fclose (file);
-    if (out)
-        fclose (out);
-    if (!text)
-        snprintf (err, errlen, "cannot read %s '%s': out of memory", key, path);
-    return text;
-}
-
 static int
 s_start (webadmin_t *self, const cw_web_listener_t *at, bool https, char *err, size_t errlen)
 {
     web_daemon_t *daemon = &self->daemons [self->daemon_count];
     daemon->owner = self;
     daemon->https = https;
-    daemon->soon_timer = -1;
     bool v6 = strchr (at->address, ':') != NULL;
-    snprintf (daemon->name, sizeof daemon->name, v6 ? "%s [%s]:%d" : "%s %s:%d", https ? "https" : "redirect",
-              at->address, at->port);
+    char name [80];
+    snprintf (name, sizeof name, v6 ? "%s [%s]:%d" : "%s %s:%d", https ? "https" : "redirect", at->address,
+              at->port);
+    cw_mhd_init (&daemon->mhd, cw_actor_loop (self->actor), "webadmin", name);
     struct sockaddr_storage addr;
     memset (&addr, 0, sizeof addr);
     if (v6) {
@@ -793,25 +731,24 @@ s_start (webadmin_t *self, const cw_web_listener_t *at, bool https, char *err, s
         { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) WEB_TLS_PRIORITIES },
         { MHD_OPTION_END, 0, NULL },
     };
-    daemon->daemon = MHD_start_daemon (flags, 0, NULL, NULL, s_on_access, daemon, MHD_OPTION_EXTERNAL_LOGGER,
-                                       s_on_mhd_log, daemon,    //  first
+    daemon->mhd.daemon = MHD_start_daemon (flags, 0, NULL, NULL, s_on_access, daemon, MHD_OPTION_EXTERNAL_LOGGER,
+                                       cw_mhd_log, &daemon->mhd,    //  first
                                        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_NOTIFY_COMPLETED,
                                        s_on_completed, daemon, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
-                                       MHD_OPTION_CONNECTION_LIMIT, (unsigned) 512, MHD_OPTION_ARRAY, tls,
+                                       MHD_OPTION_CONNECTION_LIMIT, (unsigned) 512,
+                                       //  SO_REUSEPORT: binds while the tms actor's fallback listener
+                                       //  for /alternatesconfiguration.xml still holds the port
+                                       MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1, MHD_OPTION_ARRAY, tls,
                                        MHD_OPTION_END);
-    if (!daemon->daemon) {
+    if (!daemon->mhd.daemon) {
         snprintf (err, errlen, "webadmin.%s: cannot listen on %s (in use, or not an address of this host?)",
-                  https ? "listen" : "redirect", daemon->name);
+                  https ? "listen" : "redirect", daemon->mhd.name);
         return -1;
     }
     self->daemon_count++;
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info (daemon->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    zmq_pollitem_t item = { NULL, info ? info->epoll_fd : -1, ZMQ_POLLIN, 0 };
-    if (!info || zloop_poller (cw_actor_loop (self->actor), &item, s_on_epoll, daemon) != 0) {
-        snprintf (err, errlen, "%s: the event loop refused the daemon's epoll descriptor", daemon->name);
+    if (cw_mhd_attach (&daemon->mhd, err, errlen) != 0)
         return -1;
-    }
-    cw_info ("webadmin: serving %s", daemon->name);
+    cw_info ("webadmin: serving %s", daemon->mhd.name);
     return 0;
 }
 
@@ -848,8 +785,8 @@ webadmin_new (cw_actor_t *actor, accounts_t *accounts, audit_t *audit, char *err
         const cw_web_listener_t *first = &boot->webadmin.listen [0];
         snprintf (self->base_url, sizeof self->base_url,
                   strchr (first->address, ':') ? "https://[%s]:%d" : "https://%s:%d", first->address, first->port);
-        self->cert_pem = s_read_file (boot->webadmin.certificate, err, errlen, "webadmin.certificate");
-        self->key_pem = self->cert_pem ? s_read_file (boot->webadmin.private_key, err, errlen, "webadmin.private_key")
+        self->cert_pem = cw_read_text_file (boot->webadmin.certificate, err, errlen, "webadmin.certificate");
+        self->key_pem = self->cert_pem ? cw_read_text_file (boot->webadmin.private_key, err, errlen, "webadmin.private_key")
                                        : NULL;
         if (!self->key_pem) {
             webadmin_destroy (&self);
@@ -900,17 +837,8 @@ webadmin_destroy (webadmin_t **self_p)
     zloop_t *loop = cw_actor_loop (self->actor);
     if (self->timer_id >= 0)
         zloop_timer_end (loop, self->timer_id);
-    for (int i = 0; i < self->daemon_count; i++) {
-        if (self->daemons [i].soon_timer >= 0)
-            zloop_timer_end (loop, self->daemons [i].soon_timer);
-        MHD_run (self->daemons [i].daemon);
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemons [i].daemon, MHD_DAEMON_INFO_EPOLL_FD);
-        if (info) {
-            zmq_pollitem_t item = { NULL, info->epoll_fd, ZMQ_POLLIN, 0 };
-            zloop_poller_end (loop, &item);
-        }
-        MHD_stop_daemon (self->daemons [i].daemon);
-    }
+    for (int i = 0; i < self->daemon_count; i++)
+        cw_mhd_stop (&self->daemons [i].mhd);
     //  The calls still in flight (their replies will never be read)
     while (self->calls) {
         web_call_t *call = self->calls;

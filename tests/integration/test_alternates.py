@@ -18,11 +18,10 @@ import base64
 import json
 import os
 import socket
-import subprocess
 import xml.etree.ElementTree as ET
 
 from cwcluster import address, make_cluster, tamper_cluster_db  # noqa: F401  (make_cluster is a fixture)
-from webtest import Client, add_admin, free_port, web_node
+from webtest import Client, add_admin, free_port, make_ip_cert, web_node
 
 PASSWORD = "alternates pw 1"
 PATH = "/alternatesconfiguration.xml"
@@ -118,11 +117,7 @@ def test_one_node(tmp_path):
 
 
 def test_three_peers_diff(tmp_path, make_cluster):  # noqa: F811
-    cert, key = os.path.join(str(tmp_path), "web3.crt"), os.path.join(str(tmp_path), "web3.key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                    "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1,IP:127.0.1.1,IP:127.0.1.2,IP:127.0.1.3"],
-                   check=True, capture_output=True)
+    cert, key = make_ip_cert(str(tmp_path), "web3", ["127.0.0.1"] + [address(k) for k in (1, 2, 3)])
     port = port_free_on([address(k) for k in (1, 2, 3)])
     sections = {k: {"webadmin": {"listen": ["%s:%d" % (address(k), port)], "certificate": cert,
                                  "private_key": key}} for k in (1, 2, 3)}

@@ -38,6 +38,16 @@ def make_cert(folder):
     return cert, key
 
 
+def make_ip_cert(folder, name, ips):
+    """A self-signed certificate NAME.crt/.key in FOLDER valid for the IP addresses IPS."""
+    cert, key = os.path.join(folder, name + ".crt"), os.path.join(folder, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=" + ",".join("IP:" + ip for ip in ips)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
 def web_node(tmp_path, start=True, **sections):
     """A node whose web admin listens on 127.0.0.1:<free port>."""
     cert, key = make_cert(str(tmp_path))

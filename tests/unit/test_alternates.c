@@ -1,5 +1,5 @@
 /*  test_alternates.c - unit tests of the document of
-    /alternatesconfiguration.xml (alternates_xml): only cluster-scope keys,
+    /alternatesconfiguration.xml (cw_alternates_xml): only cluster-scope keys,
     sorted whatever the order of config.list; values as text, escaped;
     sealed secrets without their ciphertext; the peer list, this system
     and the alternates from cluster.status; a node not in a cluster.
@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "alternates.h"
+#include "cw_alternates.h"
 
 static char *
 s_xml (const char *config, const char *cluster)
@@ -21,7 +21,7 @@ s_xml (const char *config, const char *cluster)
     json_t *s = json_loads (cluster, 0, NULL);
     assert_non_null (c);
     assert_non_null (s);
-    char *text = alternates_xml (c, s);
+    char *text = cw_alternates_xml (c, s);
     json_decref (c);
     json_decref (s);
     assert_non_null (text);
