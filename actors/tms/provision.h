@@ -8,9 +8,11 @@
     manager is asked GET <path>/Provisioning?service=S&since=R&limit=N
     (HTTP Basic with the manager credentials), R the revision of the last
     row this cluster holds; each page of rows becomes one
-    replication.data.put into tms.<S> (key: the row's id; value: the row
-    as compact JSON without "deleted"; a deleted row is put as null; with
-    wait, so it is answered once every live peer applied it), and
+    replication.data.put into tms.<S> (key: the row's id; value: the
+    row's JSON text as the manager sent it, checked by rowscan.h, or
+    without "deleted" when it says "deleted": false; a deleted row is put
+    as null; with wait, so it is answered once every live peer applied it;
+    two puts in flight), and
     only once that put was acknowledged is the cursor
     tms.provisioning/<S> = {"revision", "full", "last_sync", "rows"}
     written. A kill -9 at any point resumes from the cursor: the rows after
