@@ -33,12 +33,16 @@
     can be examined after libzmq closed it). A request names its connection
     by the descriptor libzmq attaches to each message it read ("__fd"); the
     table turns that into "@control:<id>", the `from` of the relayed
-    request. A descriptor not in the table yet (its ACCEPTED event still
-    queued) makes us read the monitor first. The socket is read before its
-    monitor, so requests a closed connection left behind are seen before a
-    new connection can take its descriptor number. When the monitor reports
-    a close (or the periodic check finds the descriptor gone), the
-    CLIENT_CLOSED hook hears the name.
+    request. The first request of a connection binds its entry to the
+    connection's routing id (libzmq never gives one twice on a socket), so
+    a number taken over by a new connection is never mistaken for the old
+    one: a request whose routing id is not bound yet makes us read the
+    monitor first (its ACCEPTED event, and the DISCONNECTED of the one that
+    had its number before, may still be queued). The socket is read before
+    its monitor, so requests a closed connection left behind are mostly
+    seen before a new connection can take its descriptor number. When the
+    monitor reports a close (or the periodic check finds the descriptor
+    gone), the CLIENT_CLOSED hook hears the name.
 
     Clients cannot stop causewayd. A connection over the cap (a share of the
     open-file limit, kept well below it: libzmq aborts when accept fails
@@ -118,6 +122,8 @@ typedef struct {
     int copy;        //  our duplicate, -1 if none (refused, or dup failed)
     bool refused;    //  over the cap: shut down by us
     uint64_t id;     //  the client's id, 0 when refused
+    bool routed;     //  a request came: ROUTE is its connection's
+    uint64_t route;  //  hash of the ROUTER's routing id of the connection
 } s_conn_t;
 
 //  A control ROUTER with its monitor and its connections.
@@ -256,7 +262,8 @@ s_malformed (cw_ctl_t *self, const char *reason)
 }
 
 static void s_conn_reconcile (s_listener_t *listener);
-static void s_client_name (cw_ctl_t *self, zsock_t *sock, zframe_t *frame, char *name, size_t size);
+static void s_client_name (cw_ctl_t *self, zsock_t *sock, zframe_t *identity, zframe_t *frame, char *name,
+                           size_t size);
 
 // ---------------------------------------------------------------------------
 //  Pending relayed requests
@@ -723,7 +730,7 @@ s_handle (cw_ctl_t *self, zsock_t *sock, zmsg_t *msg)
     }
 
     char client [CW_CTL_CLIENT_MAX];
-    s_client_name (self, sock, signature, client, sizeof client);
+    s_client_name (self, sock, identity, signature, client, sizeof client);
     bool ok = false;
     json_t *reply = NULL;
     if (self->hooks.local (self->hooks.arg, command, args, &ok, &reply)) {
@@ -810,6 +817,7 @@ s_conn_accepted (s_listener_t *listener, int fd)
     conn->copy = -1;
     conn->refused = false;
     conn->id = 0;
+    conn->routed = false;
     size_t total = self->listeners [0].active + self->listeners [1].active;
     if (listener->active >= listener->max || total >= self->clients_max) {
         conn->refused = true;
@@ -904,10 +912,24 @@ s_on_monitor (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-//  The name of the client that sent FRAME on SOCK (see the top of the
-//  file) into NAME.
+//  The ROUTER's routing id of a connection (IDENTITY), hashed: libzmq
+//  gives each connection its own and never gives one again on the socket
+static uint64_t
+s_route (zframe_t *identity)
+{
+    uint64_t hash = 1469598103934665603ull;    //  FNV-1a
+    for (size_t i = 0; i < zframe_size (identity); i++)
+        hash = (hash ^ zframe_data (identity) [i]) * 1099511628211ull;
+    return hash;
+}
+
+//  The name of the client that sent FRAME (with IDENTITY) on SOCK into
+//  NAME. A descriptor number alone cannot tell a connection from the one
+//  that had it before (its DISCONNECTED event may still be queued), so an
+//  entry is bound to the routing id of the first request it names, and
+//  the monitor's queued events are read before an entry is bound.
 static void
-s_client_name (cw_ctl_t *self, zsock_t *sock, zframe_t *frame, char *name, size_t size)
+s_client_name (cw_ctl_t *self, zsock_t *sock, zframe_t *identity, zframe_t *frame, char *name, size_t size)
 {
     snprintf (name, size, "%s", CW_CTL_CLIENT);
     s_listener_t *listener = sock == self->listeners [0].sock ? &self->listeners [0]
@@ -918,17 +940,30 @@ s_client_name (cw_ctl_t *self, zsock_t *sock, zframe_t *frame, char *name, size_
     long fd = text ? strtol (text, &end, 10) : -1;
     if (!listener || !text || end == text || *end || fd < 0 || fd > INT_MAX)
         return;    //  no descriptor (inproc)
-    s_conn_t *conn = s_conn_find (listener, (int) fd);
-    if (!conn && listener->monitor) {
-        //  Its ACCEPTED event is still queued
-        s_on_monitor (self->loop, listener->monitor, listener);
-        conn = s_conn_find (listener, (int) fd);
-    }
+    uint64_t route = s_route (identity);
+    s_conn_t *conn = NULL;
+    //  A connection named before: the same name, whatever its descriptor
+    for (size_t i = 0; i < listener->count && !conn; i++)
+        if (listener->conns [i].routed && listener->conns [i].route == route)
+            conn = &listener->conns [i];
     if (!conn) {
-        //  Its events came and went (accepted, then closed) before its
-        //  request was read: enter it, the periodic check ends it
-        s_conn_accepted (listener, (int) fd);
+        //  A new connection: its ACCEPTED event (and the DISCONNECTED of
+        //  one that had its number before) may still be queued
+        if (listener->monitor)
+            s_on_monitor (self->loop, listener->monitor, listener);
         conn = s_conn_find (listener, (int) fd);
+        if (conn && conn->routed)
+            return;    //  the number is another live connection's: a request left by one that closed
+        if (!conn) {
+            //  Its events came and went (accepted, then closed) before
+            //  its request was read: enter it, the periodic check ends it
+            s_conn_accepted (listener, (int) fd);
+            conn = s_conn_find (listener, (int) fd);
+        }
+        if (conn) {
+            conn->routed = true;
+            conn->route = route;
+        }
     }
     if (conn && conn->id)
         snprintf (name, size, "%s:%llu", CW_CTL_CLIENT, (unsigned long long) conn->id);

@@ -230,6 +230,30 @@ def test_each_control_connection_is_a_client(node):
         b.close()
 
 
+def test_a_busy_descriptor_number_never_renames_a_live_client(node):
+    """Short connections open and close as fast as they can (each one takes
+    the descriptor number the one before freed, often before causewayd has
+    read that one's close), while two long ones stay: every short one gets a
+    name never seen before, the long ones keep theirs, stay listed and never
+    hear control.client.closed."""
+    keep = [Client(node), Client(node)]
+    try:
+        names = [k.ok("probe.whoami")["from"] for k in keep]
+        seen = set(names)
+        for i in range(150):
+            name = node.call("probe.whoami")[1]["from"]
+            assert CLIENT.match(name) and name not in seen, (i, name, sorted(seen))
+            seen.add(name)
+            if i % 10 == 0:
+                assert [k.ok("probe.whoami")["from"] for k in keep] == names
+        listed = clients(node)
+        assert all(n in listed for n in names), (names, listed)
+        assert not [e for e in events(node, "control.client.closed") if e["body"]["client"] in names]
+    finally:
+        for k in keep:
+            k.close()
+
+
 def test_curve_clients_are_clients_too(node):
     plain, curve = Client(node), Client(node, curve=True)
     try:
