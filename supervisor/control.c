@@ -137,6 +137,11 @@ typedef struct {
     size_t active;    //  entries not refused
     size_t capacity;
     size_t max;    //  active connections allowed
+    //  Duplicates of closed connections whose unread bytes are looked at
+    //  again at the next check (a frame over the limit: the client may
+    //  still be sending when libzmq gives up on it)
+    int closing [64];
+    size_t closing_count;
 } s_listener_t;
 
 struct _cw_ctl_t {
@@ -794,6 +799,31 @@ s_conn_remove (s_listener_t *listener, s_conn_t *conn)
 
 static void s_conn_gone (s_listener_t *listener, s_conn_t *conn);
 
+//  COPY (a closed connection's duplicate) holds unread bytes: count and
+//  log an oversized frame; true if so
+static bool
+s_oversized (s_listener_t *listener, int copy)
+{
+    int unread = 0;
+    if (ioctl (copy, FIONREAD, &unread) != 0 || unread <= 0)
+        return false;
+    listener->ctl->oversized++;
+    s_abuse (listener->ctl, "control connection closed: a frame over %d bytes (or not ZMTP) socket=%s unread=%d",
+             CW_CTL_MAX_FRAME, listener->name, unread);
+    return true;
+}
+
+//  The second look at closed connections' duplicates, then close them
+static void
+s_closing_check (s_listener_t *listener)
+{
+    for (size_t i = 0; i < listener->closing_count; i++) {
+        s_oversized (listener, listener->closing [i]);
+        close (listener->closing [i]);
+    }
+    listener->closing_count = 0;
+}
+
 static void
 s_conn_accepted (s_listener_t *listener, int fd)
 {
@@ -844,12 +874,14 @@ s_conn_gone (s_listener_t *listener, s_conn_t *conn)
     if (conn->id)
         snprintf (client, sizeof client, "%s:%llu", CW_CTL_CLIENT, (unsigned long long) conn->id);
     //  libzmq closed it with bytes still unread: it gave up on a frame
-    //  over the size limit (or on bytes that are not ZMTP)
-    int unread = 0;
-    if (!conn->refused && conn->copy >= 0 && ioctl (conn->copy, FIONREAD, &unread) == 0 && unread > 0) {
-        self->oversized++;
-        s_abuse (self, "control connection closed: a frame over %d bytes (or not ZMTP) socket=%s unread=%d",
-                 CW_CTL_MAX_FRAME, listener->name, unread);
+    //  over the size limit (or on bytes that are not ZMTP). None yet: the
+    //  rest of such a frame may still be on its way, so the duplicate is
+    //  looked at again at the next check (s_closing_check)
+    size_t room = sizeof listener->closing / sizeof listener->closing [0];
+    if (!conn->refused && conn->copy >= 0 && !s_oversized (listener, conn->copy)
+        && listener->closing_count < room) {
+        listener->closing [listener->closing_count++] = conn->copy;
+        conn->copy = -1;    //  closed by s_closing_check
     }
     s_conn_remove (listener, conn);
     if (*client) {
@@ -871,6 +903,7 @@ s_conn_closed (s_listener_t *listener, int fd)
 static void
 s_conn_reconcile (s_listener_t *listener)
 {
+    s_closing_check (listener);
     size_t i = 0;
     while (i < listener->count) {
         s_conn_t *conn = &listener->conns [i];
@@ -1048,6 +1081,8 @@ s_listener_end (cw_ctl_t *self, s_listener_t *listener)
     }
     while (listener->count)
         s_conn_remove (listener, &listener->conns [listener->count - 1]);
+    for (size_t i = 0; i < listener->closing_count; i++)
+        close (listener->closing [i]);
     free (listener->conns);
     memset (listener, 0, sizeof *listener);
 }
