@@ -358,6 +358,32 @@ s_on_heartbeat (zloop_t *loop, int timer_id, void *arg)
     return s_heartbeat ((cw_actor_t *) arg);
 }
 
+size_t
+cw_actor_fail_requests (cw_actor_t *self, cw_reply_fn *cb, const char *reason)
+{
+    //  Taken out first: a callback may make new requests
+    zlistx_t *failed = zlistx_new ();
+    s_pending_t *pending = zlistx_first (self->pending);
+    while (pending) {
+        if (pending->cb == cb) {
+            zlistx_delete (self->pending, zlistx_cursor (self->pending));
+            zlistx_add_end (failed, pending);
+            pending = zlistx_first (self->pending);
+        }
+        else
+            pending = zlistx_next (self->pending);
+    }
+    size_t count = zlistx_size (failed);
+    for (pending = zlistx_first (failed); pending; pending = zlistx_next (failed)) {
+        json_t *body = cw_error_body ("%s", reason);
+        pending->cb (self, false, body, pending->arg);
+        json_decref (body);
+        free (pending);
+    }
+    zlistx_destroy (&failed);
+    return count;
+}
+
 //  Request timeouts and outbox re-sends.
 static void
 s_housekeeping (cw_actor_t *self)

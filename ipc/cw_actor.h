@@ -163,6 +163,11 @@ int cw_actor_reply (cw_actor_t *self, const char *to, uint64_t corr, bool ok, js
 //  means 5000.
 int cw_actor_request (cw_actor_t *self, const char *to, const char *command, json_t *args, cw_reply_fn *cb, void *arg,
                       int timeout_ms);
+//  Answer now, with ok false and {"error": REASON}, every request still
+//  waiting whose callback is CB: for a module that stops while a request it
+//  made is pending (its callback frees the argument; an actor destroyed
+//  with requests pending never calls their callbacks). Returns how many.
+size_t cw_actor_fail_requests (cw_actor_t *self, cw_reply_fn *cb, const char *reason);
 //  As above, re-sent until acknowledged; KEY groups requests of which only
 //  the latest matters (e.g. "10001/alarms").
 int cw_actor_request_reliable (cw_actor_t *self, const char *to, const char *command, json_t *args, const char *key);

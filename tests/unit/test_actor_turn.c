@@ -5,8 +5,9 @@
     readable or cw_actor_timeout has passed. Requests are answered,
     replies to the actor's own requests (also when the handler sends more
     while the broker's edge is consumed) arrive, heartbeats and request
-    timeouts run from turns, and $TERM / SIGTERM make a turn return -1
-    with the stop handler run once. */
+    timeouts run from turns, $TERM / SIGTERM make a turn return -1
+    with the stop handler run once, and a module that stops can have its
+    pending requests answered at once (cw_actor_fail_requests). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -249,6 +250,61 @@ test_stop_from_a_handler (void **state)
     cw_actor_destroy (&actor);
 }
 
+//  A request whose argument only its callback frees, as a module's
+typedef struct {
+    int *failed;
+    char error [128];
+} s_owned_t;
+
+static void
+s_on_owned_reply (cw_actor_t *self, bool ok, json_t *body, void *arg)
+{
+    (void) self;
+    s_owned_t *owned = arg;
+    if (!ok) {
+        (*owned->failed)++;
+        snprintf (owned->error, sizeof owned->error, "%s", cw_jtext (body, "error"));
+        assert_string_equal (owned->error, "turner is stopping");
+    }
+    free (owned);
+}
+
+static void
+test_pending_requests_failed_at_stop (void **state)
+{
+    (void) state;
+    cw_actor_t *actor = s_actor_new ();
+    s_seen_t seen = { 0 };
+    int failed = 0;
+    assert_int_equal (cw_actor_ready (actor), 0);
+    for (int i = 0; i < 3; i++) {
+        s_owned_t *owned = calloc (1, sizeof *owned);
+        owned->failed = &failed;
+        assert_int_equal (cw_actor_request (actor, "someone", "x.y", NULL, s_on_owned_reply, owned, 5000), 0);
+    }
+    assert_int_equal (cw_actor_request (actor, "someone", "x.z", NULL, s_on_reply, &seen, 5000), 0);
+    //  Only the requests of that callback are answered, each once
+    assert_int_equal (cw_actor_fail_requests (actor, s_on_owned_reply, "turner is stopping"), 3);
+    assert_int_equal (failed, 3);
+    assert_int_equal (cw_actor_fail_requests (actor, s_on_owned_reply, "turner is stopping"), 0);
+    assert_int_equal (seen.replies + seen.timeouts, 0);
+    //  The other one is still waiting: a reply to it is delivered
+    cw_envelope_t env;
+    uint64_t corr = 0;
+    while (s_broker_expect (NULL, CW_MSG_REQUEST, &env, 500)) {
+        if (strcmp (env.command, "x.z") == 0)
+            corr = env.corr;
+        cw_envelope_clear (&env);
+    }
+    assert_true (corr != 0);
+    s_send_to_actor (CW_MSG_REPLY, corr, "ok", "{}");
+    int64_t end = zclock_mono () + 2000;
+    while (!seen.replies && zclock_mono () < end)
+        s_loop (actor, 10);
+    assert_int_equal (seen.replies, 1);
+    cw_actor_destroy (&actor);
+}
+
 static int
 s_setup (void **state)
 {
@@ -297,6 +353,7 @@ main (void)
         cmocka_unit_test (test_requests_replies_and_heartbeats),
         cmocka_unit_test (test_sigterm_stops_a_turn),
         cmocka_unit_test (test_stop_from_a_handler),
+        cmocka_unit_test (test_pending_requests_failed_at_stop),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

@@ -242,6 +242,10 @@ cw_alarm_glue_destroy (cw_alarm_glue_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    //  A cluster-wide list still waiting for this peer's alarms is answered
+    //  (and freed) while the core it answers through is alive
+    cw_actor_fail_requests (cw_cluster_actor ((*self_p)->core), s_on_gather_local,
+                            "the replication actor on this peer is stopping");
     cw_cluster_hooks_remove ((*self_p)->core, *self_p);
     free (*self_p);
     *self_p = NULL;

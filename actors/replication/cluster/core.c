@@ -1310,6 +1310,8 @@ cw_cluster_announce_stop (cw_cluster_t *self)
         free (entry);
         entry = zlistx_first (self->deadlines);
     }
+    //  So do requests relayed from peers to this peer's actors
+    cw_actor_fail_requests (self->actor, s_on_relay_reply, "the replication actor on this peer is stopping");
 }
 
 cw_cluster_t *
