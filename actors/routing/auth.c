@@ -517,6 +517,9 @@ cw_auth_destroy (cw_auth_t **self_p)
     if (!self_p || !*self_p)
         return;
     cw_auth_t *self = *self_p;
+    //  A write still waiting for the replication actor: its requester is
+    //  answered (an error) and the write wiped and freed
+    cw_actor_fail_requests (self->actor, s_on_put, "the routing actor stopped before the write was confirmed");
     zhashx_destroy (&self->credentials);
     cw_data_mirror_destroy (&self->mirror);
     cw_policy_destroy (&self->policy);

@@ -357,6 +357,9 @@ cw_dialplan_store_destroy (cw_dialplan_store_t **self_p)
     if (!self_p || !*self_p)
         return;
     self_t *self = *self_p;
+    //  A write still waiting for the replication actor: its requester is
+    //  answered (an error) and the write freed, while its namespace is here
+    cw_actor_fail_requests (self->actor, s_on_put, "the routing actor stopped before the write was confirmed");
     cw_data_mirror_destroy (&self->transforms.mirror);
     cw_data_mirror_destroy (&self->search_rules.mirror);
     cw_dialplan_destroy (&self->dialplan);

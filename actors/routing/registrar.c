@@ -1369,6 +1369,9 @@ cw_registrar_destroy (cw_registrar_t **self_p)
     if (!self)
         return;
     tmr_cancel (&self->flush_timer);
+    //  A license.acquire for restored bindings still waiting is failed (it
+    //  only marks them to be asked again) and freed while the table is here
+    cw_actor_fail_requests (self->actor, s_relicensed, "the routing actor is stopping");
     //  What was acknowledged is written; the answers waiting for it go out
     s_store_flush (self);
     for (s_register_t *reg = (s_register_t *) zhashx_first (self->waiting); reg;

@@ -967,6 +967,9 @@ cw_zones_destroy (cw_zones_t **self_p)
     if (!self_p || !*self_p)
         return;
     cw_zones_t *self = *self_p;
+    //  A write still waiting for the replication actor: its requester is
+    //  answered (an error) and the write freed
+    cw_actor_fail_requests (self->actor, s_on_put, "the routing actor stopped before the write was confirmed");
     zhashx_destroy (&self->zones);
     cw_data_mirror_destroy (&self->mirror);
     cw_zones_dns_destroy (&self->dns);
