@@ -550,6 +550,9 @@ tms_alternates_destroy (tms_alternates_t **self_p)
     if (!self_p || !*self_p)
         return;
     tms_alternates_t *self = *self_p;
+    //  A request still waiting for the replication actor's replies is
+    //  answered 503 (or freed, its connection gone) while its daemon runs
+    cw_actor_fail_requests (self->actor, s_on_reply, "the tms actor is stopping");
     s_close (self);
     if (self->tick >= 0)
         zloop_timer_end (self->loop, self->tick);
