@@ -139,7 +139,7 @@ page_ask (page_t *self, const char *label, const char *command, json_t *args)
     ask->page = self;
     snprintf (ask->label, sizeof ask->label, "%s", label);
     self->pending++;
-    web_call (self->req, command, args, s_on_reply, ask);
+    web_call_owning (self->req, command, args, s_on_reply, ask, free);
 }
 
 void

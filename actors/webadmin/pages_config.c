@@ -475,8 +475,8 @@ s_post_backup (web_request_t *req)
         web_error (req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return;
     }
-    web_call (req, "backup.create", json_pack ("{s:s, s:s}", "file", path, "passphrase", passphrase), s_on_backup,
-              copy);
+    web_call_owning (req, "backup.create", json_pack ("{s:s, s:s}", "file", path, "passphrase", passphrase),
+                     s_on_backup, copy, free);
 }
 
 typedef struct {
@@ -561,7 +561,7 @@ s_post_restore (web_request_t *req)
     json_t *args = json_pack ("{s:s, s:s}", "file", restore->path, "passphrase", secret);
     sodium_memzero (secret, pass_len);
     free (secret);
-    web_call (req, "backup.restore", args, s_on_restore, restore);
+    web_call_owning (req, "backup.restore", args, s_on_restore, restore, free);
 }
 
 // ---------------------------------------------------------------------------

@@ -127,6 +127,10 @@ typedef void (web_call_fn) (web_request_t *req, bool ok, json_t *body, void *arg
 //  actor that has just started). Returns 0 (-1 only out of memory, FN
 //  called before it returns).
 int web_call (web_request_t *req, const char *command, json_t *args, web_call_fn *fn, void *arg);
+//  As web_call, for an ARG that FN frees: when the server stops with the
+//  call in flight (FN never called), ARG is freed with FREE_ARG instead.
+int web_call_owning (web_request_t *req, const char *command, json_t *args, web_call_fn *fn, void *arg,
+                     void (*free_arg) (void *arg));
 //  The actor that serves COMMAND, or NULL when none declared it (yet).
 const char *web_route_of (webadmin_t *self, const char *command);
 

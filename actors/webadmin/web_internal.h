@@ -125,6 +125,7 @@ struct _web_call_t {
     web_request_t *req;
     web_call_fn *fn;
     void *arg;
+    void (*free_arg) (void *arg);    //  NULL: ARG is not the call's
     char command [96];
     bool unrouted;
     json_t *args;

@@ -107,6 +107,13 @@ s_call_send (web_call_t *call, const char *to)
 int
 web_call (web_request_t *req, const char *command, json_t *args, web_call_fn *fn, void *arg)
 {
+    return web_call_owning (req, command, args, fn, arg, NULL);
+}
+
+int
+web_call_owning (web_request_t *req, const char *command, json_t *args, web_call_fn *fn, void *arg,
+                 void (*free_arg) (void *arg))
+{
     webadmin_t *self = req->daemon->owner;
     web_call_t *call = calloc (1, sizeof *call);
     if (!call) {
@@ -120,6 +127,7 @@ web_call (web_request_t *req, const char *command, json_t *args, web_call_fn *fn
     call->req = req;
     call->fn = fn;
     call->arg = arg;
+    call->free_arg = free_arg;
     call->args = args;
     snprintf (call->command, sizeof call->command, "%s", command);
     call->next = self->calls;
@@ -839,10 +847,13 @@ webadmin_destroy (webadmin_t **self_p)
         zloop_timer_end (loop, self->timer_id);
     for (int i = 0; i < self->daemon_count; i++)
         cw_mhd_stop (&self->daemons [i].mhd);
-    //  The calls still in flight (their replies will never be read)
+    //  The calls still in flight (their replies will never be read), with
+    //  the arguments their callbacks would have freed
     while (self->calls) {
         web_call_t *call = self->calls;
         s_call_unlink (call);
+        if (call->free_arg)
+            call->free_arg (call->arg);
         json_decref (call->args);
         free (call);
     }
