@@ -117,7 +117,11 @@ class WebNode:
     def __init__(self, folder):
         cert, key = make_cert(os.path.join(str(folder), "web-tls"), "127.0.0.1")
         self.port = free_port()
-        self.node = Node(folder, name="web1", webadmin={
+        # The supervisor's heartbeat as shipped (1 s, 3 misses), as in
+        # cwcluster: a login checks its password (Argon2id, ~170 ms of CPU)
+        # on the web admin's loop, and with Chromium busy on both cores the
+        # test default (200 ms x 3) got the actor killed mid-login
+        self.node = Node(folder, name="web1", supervisor={"heartbeat_ms": 1000, "heartbeat_misses": 3}, webadmin={
             "listen": ["127.0.0.1:%d" % self.port], "certificate": cert, "private_key": key})
         self.base = "https://127.0.0.1:%d" % self.port
         self.folder = folder

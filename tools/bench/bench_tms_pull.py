@@ -20,7 +20,7 @@ templates by default), then prints:
   3. `tms refresh` of every service (a second full pull over rows already
      there) until every peer's cursor shows it done.
 
-usage: bench_tms_pull.py [--bin DIR] [--users 100000] [--entries 2000000]
+usage: bench_tms_pull.py [--bin DIR] [--users 100000] [--entries 2000000] [--keep]
 """
 import argparse
 import json
@@ -75,6 +75,7 @@ def main():
     p.add_argument("--users", type=int, default=100_000)
     p.add_argument("--entries", type=int, default=2_000_000)
     p.add_argument("--timeout", type=int, default=600)
+    p.add_argument("--keep", action="store_true", help="keep the node logs and state (the directory is printed)")
     args = p.parse_args()
     os.environ["CAUSEWAY_BIN"] = os.path.abspath(args.bin)
     import cwtest
@@ -224,7 +225,10 @@ def main():
             manager.wait(5)
         except subprocess.TimeoutExpired:
             manager.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if args.keep:
+            print("kept: node logs and state in", tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
