@@ -970,7 +970,12 @@ static json_t *
 s_search (tms_directory_t *self, const char *q, size_t limit, bool *more)
 {
     tms_phonebook_entry_t found [S_SEARCH_MAX];
+    size_t pending = tms_phonebook_pending (self->phonebook);
+    int64_t started = zclock_mono ();
     size_t count = tms_phonebook_search (self->phonebook, q, limit, found, more);
+    if (zclock_mono () - started >= 100)
+        cw_info ("directory: a phone book search took ms=%lld (changes waiting to be sorted in: %zu)",
+                 (long long) (zclock_mono () - started), pending);
     json_t *entries = json_array ();
     for (size_t i = 0; i < count; i++)
         json_array_append_new (entries,
@@ -1218,8 +1223,14 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     //  The phone book's changes sorted in once they pause for a second
     self->phonebook_quiet = self->phonebook_changed ? 0 : self->phonebook_quiet + 1;
     self->phonebook_changed = false;
-    if (self->phonebook_quiet * S_TICK_MS >= S_SETTLE_MS && tms_phonebook_pending (self->phonebook))
+    size_t pending = tms_phonebook_pending (self->phonebook);
+    int64_t quiet_ms = self->phonebook_quiet * S_TICK_MS;
+    if (pending && quiet_ms >= S_SETTLE_MS) {
+        int64_t started = zclock_mono ();
         tms_phonebook_settle (self->phonebook);
+        cw_info ("directory: phone book changes sorted in changes=%zu entries=%zu ms=%lld", pending,
+                 tms_phonebook_size (self->phonebook), (long long) (zclock_mono () - started));
+    }
     int64_t now = zclock_mono ();
     for (int i = 0; i < S_SPACES; i++)
         if (self->spaces [i].retry_at_ms && now >= self->spaces [i].retry_at_ms)

@@ -451,6 +451,7 @@ s_delta_keys (tms_phonebook_t *self, s_keys_t *names, s_keys_t *tokens)
 {
     for (size_t i = 0; i < self->delta.count; i++) {
         uint32_t e = self->delta.items [i];
+        s_step (self, i);
         if (!s_live (self, e))
             continue;
         if (s_keys_reserve (names, names->count + 1) != 0)
@@ -522,6 +523,7 @@ tms_phonebook_settle (tms_phonebook_t *self)
     self->delta.count = 0;
     for (size_t i = 0; i < self->dead.count; i++) {
         uint32_t e = self->dead.items [i];
+        s_step (self, i);
         free (self->entries [e].blob);
         self->entries [e].blob = NULL;
         s_list_push (&self->free, e);

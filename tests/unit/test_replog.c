@@ -625,6 +625,48 @@ test_catch_up_and_history (void **state)
     assert_int_equal (s_int (s->db, "SELECT count (*) FROM cluster.cluster_config"), 9);
 }
 
+//  A hold keeps the history from its seq on (cw_replog_hold), whatever the
+//  limit; moved on, the limit applies; the lowest hold counts
+static void
+test_history_holds (void **state)
+{
+    fixture_t *fx = *state;
+    node_t *p = &fx->primary, *s = &fx->sub;
+    s_join (p, s);
+    cw_replog_set_history_limit (p->replog, 2);
+    cw_replog_hold (p->replog, CW_REPLOG_HOLD_EVENTS, 1);
+    char sql [256];
+    for (int i = 1; i <= 6; i++) {
+        snprintf (sql, sizeof (sql), SET ("k%d", "%d"), i, i);
+        change_t c = s_write (p, sql);
+        sqlite3_free (c.bytes);
+    }
+    assert_int_equal (cw_replog_oldest_seq (p->replog), 2);
+    char err [512] = "";
+    catchup_t cu = { 0 };
+    assert_int_equal (cw_replog_changesets_since (p->replog, 1, s_catchup_fn, &cu, err, sizeof (err)), CW_REPLOG_OK);
+    assert_int_equal (cu.count, 5);
+    //  The reader moved on: the next change trims to the limit
+    cw_replog_hold (p->replog, CW_REPLOG_HOLD_EVENTS, 6);
+    snprintf (sql, sizeof (sql), SET ("k%d", "%d"), 7, 7);
+    change_t c = s_write (p, sql);
+    sqlite3_free (c.bytes);
+    assert_int_equal (cw_replog_oldest_seq (p->replog), 6);
+    //  The lowest of the holds counts
+    cw_replog_hold (p->replog, CW_REPLOG_HOLD_PEERS, 6);
+    for (int i = 8; i <= 9; i++) {
+        snprintf (sql, sizeof (sql), SET ("k%d", "%d"), i, i);
+        c = s_write (p, sql);
+        sqlite3_free (c.bytes);
+    }
+    assert_int_equal (cw_replog_oldest_seq (p->replog), 7);
+    //  No hold: the limit alone
+    cw_replog_hold (p->replog, CW_REPLOG_HOLD_EVENTS, -1);
+    cw_replog_hold (p->replog, CW_REPLOG_HOLD_PEERS, -1);
+    assert_int_equal (cw_replog_changesets_since (p->replog, 1, s_catchup_fn, &cu, err, sizeof (err)),
+                      CW_REPLOG_TOO_OLD);
+}
+
 static void
 test_plan (void **state)
 {
@@ -896,6 +938,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_apply_corrupt_bytes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_apply_malformed_updates, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_catch_up_and_history, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_history_holds, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_plan, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_snapshot, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_snapshot_corrupt, s_setup, s_teardown),

@@ -28,6 +28,8 @@ typedef struct {
 
 #define S_SNAPSHOT_RETRY_MS 30000    //  after a snapshot failed to be made or sent
 
+static void s_hold_for_peers (cw_replication_t *self);
+
 struct _cw_replication_t {
     cw_cluster_t *core;
     cw_config_store_t *store;
@@ -703,6 +705,7 @@ s_link (cw_cluster_t *core, int peer, bool up, void *arg)
         self->peers [peer - 1].syncing = false;
         self->peers [peer - 1].sent_seq = self->peers [peer - 1].acked_seq;
     }
+    s_hold_for_peers (self);
 }
 
 //  Forget what the primary knew of every subordinate (or of the ones whose
@@ -757,11 +760,31 @@ s_discarded (cw_cluster_t *core, void *arg)
     ((cw_replication_t *) arg)->in_sync = false;
 }
 
+//  The primary's history keeps what its live subordinates have not
+//  confirmed: one that applies more slowly than bulk writes come in is
+//  caught up from it (the changes already in flight), not sent a snapshot.
+static void
+s_hold_for_peers (cw_replication_t *self)
+{
+    int64_t lowest = -1;
+    if (cw_cluster_is_primary (self->core)) {
+        const cw_cluster_settings_t *eff = s_eff (self);
+        for (int i = 0; i < eff->peer_count; i++) {
+            const s_sync_t *state = &self->peers [i];
+            if (i + 1 != cw_cluster_this_peer (self->core) && cw_cluster_peer_link_up (self->core, i + 1)
+                && cw_cluster_peer_alive (self->core, i + 1) && state->acked_seq >= 0 && (lowest < 0 || state->acked_seq < lowest))
+                lowest = state->acked_seq;
+        }
+    }
+    cw_replog_hold (self->replog, CW_REPLOG_HOLD_PEERS, lowest);
+}
+
 static void
 s_tick (cw_cluster_t *core, void *arg)
 {
     (void) core;
     s_check_waiters ((cw_replication_t *) arg);
+    s_hold_for_peers ((cw_replication_t *) arg);
 }
 
 static const cw_peer_op_t s_ops [] = {

@@ -76,8 +76,9 @@ s_cmd_data_list (cw_actor_t *actor, const cw_envelope_t *req, json_t *args, json
 // ---------------------------------------------------------------------------
 //  data.changed.<ns>: evaluated on every tick, as the cluster summary is.
 //  When the store's sequence moved, the changesets since the last
-//  evaluation name the rows that changed; when they cannot (a snapshot, a
-//  reset, another history), every namespace is announced with null rows.
+//  evaluation name the rows that changed (the history keeps them until
+//  then: cw_replog_hold); when they cannot (a snapshot, a reset,
+//  another history), every namespace is announced with null rows.
 
 typedef struct {
     json_t *changed;    //  ns -> {key: value | null}, in the order of the changes
@@ -155,6 +156,10 @@ s_data_tick (cw_cluster_t *core, void *arg)
     }
     self->data_seq = seq;
     cw_copy (self->cluster_id, sizeof self->cluster_id, cluster_id);
+    //  However many changes come before the next tick, it can list them
+    //  (a slow tick under bulk writes would otherwise find them trimmed and
+    //  announce null rows: every reader reads its namespaces again)
+    cw_replog_hold (replog, CW_REPLOG_HOLD_EVENTS, seq);
     const char *ns;
     json_t *rows;
     json_object_foreach (changed, ns, rows) {
@@ -407,6 +412,7 @@ cw_service_new (cw_cluster_t *core, cw_replication_t *replication)
     self->namespaces = zhashx_new ();
     self->data_seq = cw_replog_applied_seq (cw_cluster_replog (core));
     cw_replog_cluster_id (cw_cluster_replog (core), self->cluster_id, sizeof self->cluster_id);
+    cw_replog_hold (cw_cluster_replog (core), CW_REPLOG_HOLD_EVENTS, self->data_seq);
     cw_cluster_hooks_t hooks = { .tick = s_data_tick, .arg = self };
     if (!self->namespaces || cw_cluster_peer_ops (core, s_ops, self)
         || cw_cluster_peer_commands (core, s_peer_commands, self) || cw_cluster_hooks (core, &hooks))

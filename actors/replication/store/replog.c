@@ -38,7 +38,8 @@ struct _cw_replog_t {
     sqlite3_session *session;    //  between write_begin and commit/rollback
     bool in_write;
     int64_t history_limit;
-    char **tables;    //  NULL = every table but replog_*
+    int64_t holds [CW_REPLOG_HOLDS];    //  changes after each are not trimmed (-1 = none)
+    char **tables;                      //  NULL = every table but replog_*
 };
 
 // ---------------------------------------------------------------------------
@@ -197,6 +198,27 @@ s_new_cluster_id (char *buf, size_t buflen)
     sodium_bin2hex (buf, buflen, raw, sizeof (raw));
 }
 
+//  Trim the history of DB to MAX_BYTES of changesets (the newest, SEQ,
+//  always stays), deleting none after KEEP_AFTER.
+static int
+s_history_trim_bytes (cw_replog_t *self, sqlite3 *db, int64_t seq, int64_t max_bytes, int64_t keep_after, char *err,
+                      size_t errlen)
+{
+    char *sql = sqlite3_mprintf ("DELETE FROM \"%w\".replog_history WHERE seq <= ("
+                                 " SELECT seq FROM (SELECT seq, sum (length (changeset)) OVER (ORDER BY seq DESC)"
+                                 " AS total FROM \"%w\".replog_history) WHERE total > %lld AND seq < %lld"
+                                 " AND seq <= %lld ORDER BY seq DESC LIMIT 1)",
+                                 s_prefix (self, db), s_prefix (self, db), (long long) max_bytes, (long long) seq,
+                                 (long long) keep_after);
+    if (!sql) {
+        cw_errorf (err, errlen, "replog: out of memory");
+        return -1;
+    }
+    int rc = s_exec (db, sql, "trim the history", err, errlen);
+    sqlite3_free (sql);
+    return rc;
+}
+
 //  Append a history row and trim to the limit, through DB.
 static int
 s_history_add (cw_replog_t *self, sqlite3 *db, int64_t seq, const void *changeset, int len,
@@ -221,8 +243,14 @@ s_history_add (cw_replog_t *self, sqlite3 *db, int64_t seq, const void *changese
                    sqlite3_errmsg (db));
         return -1;
     }
+    //  Never a change that a holder still needs (below the hold's size cap)
+    int64_t keep_after = INT64_MAX;
+    for (int hold = 0; hold < CW_REPLOG_HOLDS; hold++)
+        if (self->holds [hold] >= 0 && self->holds [hold] < keep_after)
+            keep_after = self->holds [hold];
+    int64_t cut = seq - self->history_limit;
     sql = sqlite3_mprintf ("DELETE FROM \"%w\".replog_history WHERE seq <= %lld", s_prefix (self, db),
-                           (long long) (seq - self->history_limit));
+                           (long long) (cut < keep_after ? cut : keep_after));
     if (!sql) {
         cw_errorf (err, errlen, "replog: out of memory");
         return -1;
@@ -234,17 +262,9 @@ s_history_add (cw_replog_t *self, sqlite3 *db, int64_t seq, const void *changese
     //  Also by size: big changes (bulk provisioning) would otherwise make
     //  the history as big as the data, and every snapshot twice as big. The
     //  newest change always stays; a peer further behind takes a snapshot.
-    sql = sqlite3_mprintf ("DELETE FROM \"%w\".replog_history WHERE seq <= ("
-                           " SELECT seq FROM (SELECT seq, sum (length (changeset)) OVER (ORDER BY seq DESC) AS total"
-                           " FROM \"%w\".replog_history) WHERE total > %lld AND seq < %lld ORDER BY seq DESC LIMIT 1)",
-                           s_prefix (self, db), s_prefix (self, db), (long long) CW_REPLOG_HISTORY_MAX_BYTES,
-                           (long long) seq);
-    if (!sql) {
-        cw_errorf (err, errlen, "replog: out of memory");
-        return -1;
-    }
-    rc = s_exec (db, sql, "trim the history", err, errlen);
-    sqlite3_free (sql);
+    rc = s_history_trim_bytes (self, db, seq, CW_REPLOG_HISTORY_MAX_BYTES, keep_after, err, errlen);
+    if (rc == 0 && keep_after != INT64_MAX)
+        rc = s_history_trim_bytes (self, db, seq, CW_REPLOG_HISTORY_HOLD_MAX_BYTES, INT64_MAX, err, errlen);
     return rc;
 }
 
@@ -336,6 +356,8 @@ cw_replog_new (sqlite3 *db, const char *schema, char *err, size_t errlen)
     self->schema = strdup (schema);
     self->path = strdup (path);
     self->history_limit = CW_REPLOG_HISTORY_DEFAULT;
+    for (int hold = 0; hold < CW_REPLOG_HOLDS; hold++)
+        self->holds [hold] = -1;
     if (!self->schema || !self->path) {
         cw_errorf (err, errlen, "replog: out of memory");
         cw_replog_destroy (&self);
@@ -407,6 +429,13 @@ void
 cw_replog_set_history_limit (cw_replog_t *self, int64_t limit)
 {
     self->history_limit = limit < 1 ? 1 : limit;
+}
+
+void
+cw_replog_hold (cw_replog_t *self, cw_replog_hold_t hold, int64_t seq)
+{
+    if (hold >= 0 && hold < CW_REPLOG_HOLDS)
+        self->holds [hold] = seq < 0 ? -1 : seq;
 }
 
 int

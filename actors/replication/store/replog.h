@@ -65,8 +65,9 @@
 #define CW_REPLOG_CLUSTER_DB_FILE "cluster.db"
 #define CW_REPLOG_SCHEMA "cluster"
 #define CW_REPLOG_HISTORY_DEFAULT 10000
-#define CW_REPLOG_HISTORY_MAX_BYTES (16 * 1024 * 1024)    //  history also kept under this size
-#define CW_REPLOG_HASH_HEX_LEN 64                         //  hex of a BLAKE2b-256 digest
+#define CW_REPLOG_HISTORY_MAX_BYTES (16 * 1024 * 1024)          //  history also kept under this size
+#define CW_REPLOG_HISTORY_HOLD_MAX_BYTES (256 * 1024 * 1024)    //  ... and under this one while held
+#define CW_REPLOG_HASH_HEX_LEN 64                               //  hex of a BLAKE2b-256 digest
 
 typedef struct _cw_replog_t cw_replog_t;
 
@@ -109,6 +110,21 @@ void cw_replog_destroy (cw_replog_t **self_p);
 //  Number of changesets retained in the history (>= 1; default 10,000).
 //  Applies from the next commit or apply on.
 void cw_replog_set_history_limit (cw_replog_t *self, int64_t limit);
+//  Holds on the history: changes after a hold's SEQ stay, whatever the
+//  count and size limits, until its holder moves it on (-1, the default:
+//  no hold); up to CW_REPLOG_HISTORY_HOLD_MAX_BYTES, past which the oldest
+//  go anyway (a peer that far behind takes a snapshot). EVENTS: the
+//  data.changed events list this peer's changes from their last seq at the
+//  next tick, however many came meanwhile. PEERS: the primary keeps what
+//  its live subordinates have not confirmed yet (changes in flight to a
+//  peer that applies more slowly than bulk writes come in), so it is
+//  caught up from the history, not sent a snapshot.
+typedef enum {
+    CW_REPLOG_HOLD_EVENTS,
+    CW_REPLOG_HOLD_PEERS,
+    CW_REPLOG_HOLDS
+} cw_replog_hold_t;
+void cw_replog_hold (cw_replog_t *self, cw_replog_hold_t hold, int64_t seq);
 
 //  Restrict the tables captured by the write path to the NULL-terminated
 //  list TABLES (copied). NULL = every table of the schema (the default),
