@@ -66,6 +66,7 @@ struct _tms_t {
     bool verify;
     int heartbeat_s;
     json_t *peers;
+    json_t *config_values;    //  key -> the value's JSON text last taken
     bool config_seeded;    //  the first replay of the retained configuration is over
     //  the connection
     s_state_t state;
@@ -466,6 +467,17 @@ s_on_alarm (zloop_t *loop, zsock_t *reader, void *arg)
 static void
 s_on_config (tms_t *self, const char *key, json_t *value)
 {
+    //  The same value again (a re-announce) changes nothing: above all no
+    //  new Register with the manager
+    char *seen = json_dumps (value ? value : json_null (), JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
+    const char *last = json_string_value (json_object_get (self->config_values, key));
+    if (seen && last && strcmp (seen, last) == 0) {
+        free (seen);
+        return;
+    }
+    if (seen)
+        json_object_set_new (self->config_values, key, json_string (seen));
+    free (seen);
     bool tms_key = strncmp (key, "tms.", 4) == 0;
     const char *text = json_string_value (value);
     if (streq (key, "tms.address"))
@@ -789,6 +801,7 @@ tms_new (cw_actor_t *actor, char *err, size_t errlen)
     tms_set_text (&self->system_name, self->boot->node.name);
     tms_set_text (&self->cluster_name, "");
     self->peers = json_array ();
+    self->config_values = json_object ();
     snprintf (self->reason, sizeof self->reason, "no manager: tms.address is empty");
 
     if (cw_state_dir_check (self->boot->node.state_dir, true, err, errlen) != 0) {
@@ -885,6 +898,7 @@ tms_destroy (tms_t **self_p)
     free (self->system_name);
     free (self->cluster_name);
     json_decref (self->peers);
+    json_decref (self->config_values);
     free (self);
     *self_p = NULL;
 }

@@ -272,6 +272,18 @@ test_announce (void **state)
         }
     }
     assert_true (saw_name);
+    //  Again by scope: only what changed since (nothing; then one key)
+    json_array_clear (fx->changes);
+    cw_config_store_announce_scope (fx->store, CW_SCOPE_CLUSTER);
+    assert_int_equal (json_array_size (fx->changes), 0);
+    char err [256];
+    json_t *renamed = json_string ("renamed");
+    assert_int_equal (cw_config_store_set_named (fx->store, "system.name", renamed, err, sizeof err), 0);
+    json_decref (renamed);
+    assert_int_equal (json_array_size (fx->changes), 1);
+    cw_config_store_announce_scope (fx->store, CW_SCOPE_CLUSTER);
+    cw_config_store_announce_scope (fx->store, CW_SCOPE_PEER);
+    assert_int_equal (json_array_size (fx->changes), 1);
 }
 
 static void

@@ -39,6 +39,7 @@ struct _cw_config_store_t {
     void *on_damage_arg;
     char *state_dir;
     json_t *runtime_damage;    //  file -> detail, found by a statement at run time
+    json_t *announced;         //  key -> the entry text last passed to ON_CHANGE
     bool reporting;            //  inside the damage callback
 };
 
@@ -372,6 +373,7 @@ cw_config_store_new (const char *state_dir, const char *node_name, char *err, si
     }
     cw_state_mark (state_dir, CW_REPLOG_CLUSTER_DB_FILE);
     self->runtime_damage = json_object ();
+    self->announced = json_object ();
     cw_info ("config store: opened path=%s cluster_seq=%lld", self->path,
              (long long) cw_config_store_cluster_seq (self));
     return self;
@@ -387,6 +389,7 @@ cw_config_store_destroy (cw_config_store_t **self_p)
     if (self->db)
         sqlite3_close_v2 (self->db);
     json_decref (self->runtime_damage);
+    json_decref (self->announced);
     free (self->path);
     free (self->node_name);
     free (self->state_dir);
@@ -548,14 +551,25 @@ cw_config_store_on_replicate (cw_config_store_t *self, cw_config_replicate_fn *f
 //  ---------------------------------------------------------------------
 //  Writing
 
+//  KEY's entry to the change callback; IF_CHANGED: only when it differs
+//  from the last one passed (a replicated changeset re-reads every
+//  cluster-wide key, and most of them did not change)
 static void
-s_notify (cw_config_store_t *self, const cw_config_key_t *key)
+s_notify (cw_config_store_t *self, const cw_config_key_t *key, bool if_changed)
 {
     if (!self->on_change)
         return;
     json_t *entry = cw_config_store_entry (self, key, false);
-    if (entry)
+    if (!entry)
+        return;
+    char *text = json_dumps (entry, JSON_COMPACT | JSON_SORT_KEYS);
+    const char *last = json_string_value (json_object_get (self->announced, key->name));
+    if (!if_changed || !text || !last || strcmp (last, text) != 0) {
         self->on_change (self, key, entry, self->on_change_arg);
+        if (text)
+            json_object_set_new (self->announced, key->name, json_string (text));
+    }
+    free (text);
     json_decref (entry);
 }
 
@@ -636,7 +650,7 @@ cw_config_store_set (cw_config_store_t *self, const cw_config_key_t *key, json_t
     if (rc == 0) {
         cw_info ("config set key=%s scope=%s value=%.200s", key->name, cw_scope_name (key->scope),
                  key->secret ? CW_SECRET_MASK : text);
-        s_notify (self, key);
+        s_notify (self, key, false);
     }
     free (text);
     return rc;
@@ -650,7 +664,7 @@ cw_config_store_unset (cw_config_store_t *self, const cw_config_key_t *key, char
     int rc = s_commit (self, key, NULL, err, errlen);
     if (rc == 0) {
         cw_info ("config unset key=%s scope=%s", key->name, cw_scope_name (key->scope));
-        s_notify (self, key);
+        s_notify (self, key, false);
     }
     return rc;
 }
@@ -663,7 +677,7 @@ cw_config_store_announce (cw_config_store_t *self)
     size_t count;
     const cw_config_key_t *keys = cw_registry_keys (&count);
     for (size_t i = 0; i < count; i++)
-        s_notify (self, &keys [i]);
+        s_notify (self, &keys [i], false);
     //  After a restore the files are new: what a statement found is history
     json_object_clear (self->runtime_damage);
     s_report_damage (self);
@@ -678,7 +692,7 @@ cw_config_store_announce_scope (cw_config_store_t *self, cw_scope_t scope)
     const cw_config_key_t *keys = cw_registry_keys (&count);
     for (size_t i = 0; i < count; i++)
         if (keys [i].scope == scope)
-            s_notify (self, &keys [i]);
+            s_notify (self, &keys [i], true);
 }
 
 cw_write_route_t

@@ -131,8 +131,10 @@ int64_t cw_config_store_cluster_seq (cw_config_store_t *self);
 sqlite3 *cw_config_store_db (cw_config_store_t *self);
 cw_replog_t *cw_config_store_replog (cw_config_store_t *self);
 void cw_config_store_on_replicate (cw_config_store_t *self, cw_config_replicate_fn *fn, void *arg);
-//  Call the change callback for every key of SCOPE (after a changeset or a
-//  snapshot from the primary changed cluster-scope data).
+//  Call the change callback for every key of SCOPE whose entry changed
+//  since it was last passed to it (after a changeset or a snapshot from the
+//  primary changed cluster-scope data: most changesets are data, not
+//  settings). cw_config_store_announce passes every key, changed or not.
 void cw_config_store_announce_scope (cw_config_store_t *self, cw_scope_t scope);
 
 //  THE seam for clustering: where a validated write of KEY goes. In this
