@@ -772,7 +772,8 @@ s_hold_for_peers (cw_replication_t *self)
         for (int i = 0; i < eff->peer_count; i++) {
             const s_sync_t *state = &self->peers [i];
             if (i + 1 != cw_cluster_this_peer (self->core) && cw_cluster_peer_link_up (self->core, i + 1)
-                && cw_cluster_peer_alive (self->core, i + 1) && state->acked_seq >= 0 && (lowest < 0 || state->acked_seq < lowest))
+                && cw_cluster_peer_alive (self->core, i + 1) && state->acked_seq >= 0
+                && (lowest < 0 || state->acked_seq < lowest))
                 lowest = state->acked_seq;
         }
     }

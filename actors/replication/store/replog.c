@@ -198,18 +198,20 @@ s_new_cluster_id (char *buf, size_t buflen)
     sodium_bin2hex (buf, buflen, raw, sizeof (raw));
 }
 
-//  Trim the history of DB to MAX_BYTES of changesets (the newest, SEQ,
-//  always stays), deleting none after KEEP_AFTER.
+//  Trim the history of DB by size, in one pass: to
+//  CW_REPLOG_HISTORY_MAX_BYTES of changesets, deleting none after
+//  KEEP_AFTER, and to CW_REPLOG_HISTORY_HOLD_MAX_BYTES whatever is held.
+//  The newest change, SEQ, always stays.
 static int
-s_history_trim_bytes (cw_replog_t *self, sqlite3 *db, int64_t seq, int64_t max_bytes, int64_t keep_after, char *err,
-                      size_t errlen)
+s_history_trim_bytes (cw_replog_t *self, sqlite3 *db, int64_t seq, int64_t keep_after, char *err, size_t errlen)
 {
     char *sql = sqlite3_mprintf ("DELETE FROM \"%w\".replog_history WHERE seq <= ("
                                  " SELECT seq FROM (SELECT seq, sum (length (changeset)) OVER (ORDER BY seq DESC)"
-                                 " AS total FROM \"%w\".replog_history) WHERE total > %lld AND seq < %lld"
-                                 " AND seq <= %lld ORDER BY seq DESC LIMIT 1)",
-                                 s_prefix (self, db), s_prefix (self, db), (long long) max_bytes, (long long) seq,
-                                 (long long) keep_after);
+                                 " AS total FROM \"%w\".replog_history) WHERE seq < %lld"
+                                 " AND ((total > %lld AND seq <= %lld) OR total > %lld) ORDER BY seq DESC LIMIT 1)",
+                                 s_prefix (self, db), s_prefix (self, db), (long long) seq,
+                                 (long long) CW_REPLOG_HISTORY_MAX_BYTES, (long long) keep_after,
+                                 (long long) CW_REPLOG_HISTORY_HOLD_MAX_BYTES);
     if (!sql) {
         cw_errorf (err, errlen, "replog: out of memory");
         return -1;
@@ -262,10 +264,7 @@ s_history_add (cw_replog_t *self, sqlite3 *db, int64_t seq, const void *changese
     //  Also by size: big changes (bulk provisioning) would otherwise make
     //  the history as big as the data, and every snapshot twice as big. The
     //  newest change always stays; a peer further behind takes a snapshot.
-    rc = s_history_trim_bytes (self, db, seq, CW_REPLOG_HISTORY_MAX_BYTES, keep_after, err, errlen);
-    if (rc == 0 && keep_after != INT64_MAX)
-        rc = s_history_trim_bytes (self, db, seq, CW_REPLOG_HISTORY_HOLD_MAX_BYTES, INT64_MAX, err, errlen);
-    return rc;
+    return s_history_trim_bytes (self, db, seq, keep_after, err, errlen);
 }
 
 // ---------------------------------------------------------------------------
